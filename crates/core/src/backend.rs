@@ -1,0 +1,109 @@
+//! The boundary between the core and whatever applies its commands.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, Op};
+use crate::netns::Netns;
+use crate::observed::Snapshot;
+
+/// Linux errno values the core classifies; backends report the raw errno.
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EAGAIN: i32 = 11;
+    pub const ENOMEM: i32 = 12;
+    pub const EACCES: i32 = 13;
+    pub const EBUSY: i32 = 16;
+    pub const EEXIST: i32 = 17;
+    pub const ENODEV: i32 = 19;
+    pub const EINVAL: i32 = 22;
+    pub const ERANGE: i32 = 34;
+    pub const EOPNOTSUPP: i32 = 95;
+    pub const EADDRNOTAVAIL: i32 = 99;
+    pub const ENETUNREACH: i32 = 101;
+    pub const ENOBUFS: i32 = 105;
+}
+
+/// What went wrong, in the terms the core's retry policy needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// EEXIST: the object is there already (possibly a link still being destroyed).
+    AlreadyExists,
+    /// ENODEV: the link is not there.
+    NoSuchDevice,
+    /// ENOENT/ESRCH: the address, route or neighbour is not there.
+    NotFound,
+    /// The namespace could not be opened: its process exited or its file was removed.
+    NamespaceGone,
+    /// ENETUNREACH: a route's gateway is not reachable.
+    Unreachable,
+    /// EBUSY/EAGAIN/ENOBUFS/ENOMEM: try again later.
+    Busy,
+    /// EINVAL/ERANGE/EOPNOTSUPP/EADDRNOTAVAIL: the kernel refuses the request as such.
+    Invalid,
+    /// EPERM/EACCES: the agent lacks a capability.
+    PermissionDenied,
+    /// Anything else, including I/O errors of the backend itself.
+    Other,
+}
+
+impl ErrorKind {
+    pub fn from_errno(errno: i32) -> ErrorKind {
+        use errno::*;
+        match errno {
+            EEXIST => ErrorKind::AlreadyExists,
+            ENODEV => ErrorKind::NoSuchDevice,
+            ENOENT | ESRCH => ErrorKind::NotFound,
+            ENETUNREACH => ErrorKind::Unreachable,
+            EBUSY | EAGAIN | ENOBUFS | ENOMEM => ErrorKind::Busy,
+            EINVAL | ERANGE | EOPNOTSUPP | EADDRNOTAVAIL => ErrorKind::Invalid,
+            EPERM | EACCES => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Whether trying the same command again later can succeed without a change of config.
+    pub fn is_retriable(self) -> bool {
+        !matches!(self, ErrorKind::Invalid | ErrorKind::PermissionDenied)
+    }
+}
+
+/// A failed command, with enough context to be understood in a status report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{op}: {message}{}", errno.map(|e| format!(" (errno {e})")).unwrap_or_default())]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub errno: Option<i32>,
+    /// The operation, as the command's display form.
+    pub op: String,
+    pub message: String,
+}
+
+impl BackendError {
+    /// An error for `op` from a raw errno, classified by [`ErrorKind::from_errno`].
+    pub fn from_errno(op: &Op, errno: i32, message: impl Into<String>) -> BackendError {
+        BackendError { kind: ErrorKind::from_errno(errno), errno: Some(errno), op: op.to_string(), message: message.into() }
+    }
+
+    pub fn new(op: &Op, kind: ErrorKind, message: impl Into<String>) -> BackendError {
+        BackendError { kind, errno: None, op: op.to_string(), message: message.into() }
+    }
+}
+
+/// Something that applies commands to a kernel, real or simulated. Backends hold no policy: they
+/// do what a command says and report what happened, with the kernel's own errors.
+pub trait Backend {
+    /// Applies one command.
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError>;
+
+    /// Applies commands that are independent of each other, in any order or in parallel; the
+    /// results are in the order of `commands`.
+    fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
+        commands.iter().map(|c| self.apply(&c.op)).collect()
+    }
+
+    /// Reports what the given namespaces contain, for resync. A namespace that cannot be opened
+    /// is listed in [`Snapshot::missing`] rather than failing the whole call.
+    fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError>;
+}

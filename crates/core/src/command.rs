@@ -1,0 +1,163 @@
+//! Commands: what the core asks a backend to do, at the level of single netlink requests.
+//!
+//! Commands are plain data so that they can be logged, compared across runs byte for byte, and
+//! applied by backends that hold no policy. Every command the core emits at one moment is
+//! independent of every other command outstanding at that moment, so a backend may apply a batch
+//! in any order or in parallel.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{MacAddr, RouteScope};
+use crate::netns::Netns;
+
+/// Identifies a command so that its result can be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CommandId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: CommandId,
+    pub op: Op,
+}
+
+/// Link attributes set when a link is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    pub name: String,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    /// `IFLA_IFALIAS`: marks the link as managed by the agent.
+    pub alias: Option<String>,
+    pub up: bool,
+}
+
+/// Link attributes changed in place; `None` leaves an attribute as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkChange {
+    pub up: Option<bool>,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    pub alias: Option<String>,
+}
+
+impl LinkChange {
+    pub fn is_empty(&self) -> bool {
+        *self == LinkChange::default()
+    }
+}
+
+/// A route in the main table. The kernel identifies it by destination and metric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RouteSpec {
+    /// Kernel name of the outgoing link.
+    pub dev: String,
+    pub dst: IpNet,
+    pub gw: Option<IpAddr>,
+    pub metric: u32,
+    pub scope: RouteScope,
+}
+
+/// The kind of a new link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NewLink {
+    Dummy,
+    /// A veth pair whose peer is created directly in `peer_ns`, never moved there afterwards.
+    Veth { peer_ns: Netns, peer: LinkSpec },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Create `/var/run/netns/<name>` as `ip netns add` does; success if it exists already.
+    CreateNamespace { name: String },
+    CreateLink { ns: Netns, link: LinkSpec, kind: NewLink },
+    /// Deleting one end of a veth pair deletes the other end too.
+    DeleteLink { ns: Netns, name: String },
+    SetLink { ns: Netns, name: String, change: LinkChange },
+    AddAddress { ns: Netns, link: String, addr: IpNet },
+    DelAddress { ns: Netns, link: String, addr: IpNet },
+    /// Create a route; fails with EEXIST if one with the same destination and metric exists.
+    AddRoute { ns: Netns, route: RouteSpec },
+    /// Replace the gateway or scope of the route with this destination and metric.
+    ReplaceRoute { ns: Netns, route: RouteSpec },
+    DelRoute { ns: Netns, route: RouteSpec },
+    /// Create or replace a permanent neighbour entry.
+    SetNeighbour { ns: Netns, link: String, ip: IpAddr, mac: MacAddr },
+    DelNeighbour { ns: Netns, link: String, ip: IpAddr },
+}
+
+impl Op {
+    /// The namespace the request is sent in.
+    pub fn namespace(&self) -> Netns {
+        match self {
+            Op::CreateNamespace { name } => Netns::Named(name.clone()),
+            Op::CreateLink { ns, .. }
+            | Op::DeleteLink { ns, .. }
+            | Op::SetLink { ns, .. }
+            | Op::AddAddress { ns, .. }
+            | Op::DelAddress { ns, .. }
+            | Op::AddRoute { ns, .. }
+            | Op::ReplaceRoute { ns, .. }
+            | Op::DelRoute { ns, .. }
+            | Op::SetNeighbour { ns, .. }
+            | Op::DelNeighbour { ns, .. } => ns.clone(),
+        }
+    }
+
+    /// Whether the command removes something; removals of what is already gone succeed.
+    pub fn is_removal(&self) -> bool {
+        matches!(self, Op::DeleteLink { .. } | Op::DelAddress { .. } | Op::DelRoute { .. } | Op::DelNeighbour { .. })
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateNamespace { name } => write!(f, "create namespace {name}"),
+            Op::CreateLink { ns, link, kind: NewLink::Dummy } => write!(f, "create dummy {} in {ns}", link.name),
+            Op::CreateLink { ns, link, kind: NewLink::Veth { peer_ns, peer } } => {
+                write!(f, "create veth {} in {ns} with peer {} in {peer_ns}", link.name, peer.name)
+            }
+            Op::DeleteLink { ns, name } => write!(f, "delete link {name} in {ns}"),
+            Op::SetLink { ns, name, change } => {
+                write!(f, "set link {name} in {ns}:")?;
+                if let Some(up) = change.up {
+                    write!(f, " {}", if up { "up" } else { "down" })?;
+                }
+                if let Some(mtu) = change.mtu {
+                    write!(f, " mtu {mtu}")?;
+                }
+                if let Some(mac) = change.mac {
+                    write!(f, " address {mac}")?;
+                }
+                if let Some(alias) = &change.alias {
+                    write!(f, " alias {alias}")?;
+                }
+                Ok(())
+            }
+            Op::AddAddress { ns, link, addr } => write!(f, "add address {addr} to {link} in {ns}"),
+            Op::DelAddress { ns, link, addr } => write!(f, "delete address {addr} from {link} in {ns}"),
+            Op::AddRoute { ns, route } => write!(f, "add route {} in {ns}", RouteText(route)),
+            Op::ReplaceRoute { ns, route } => write!(f, "replace route {} in {ns}", RouteText(route)),
+            Op::DelRoute { ns, route } => write!(f, "delete route {} in {ns}", RouteText(route)),
+            Op::SetNeighbour { ns, link, ip, mac } => write!(f, "set neighbour {ip} lladdr {mac} on {link} in {ns}"),
+            Op::DelNeighbour { ns, link, ip } => write!(f, "delete neighbour {ip} on {link} in {ns}"),
+        }
+    }
+}
+
+struct RouteText<'a>(&'a RouteSpec);
+
+impl fmt::Display for RouteText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(f, "{}", r.dst)?;
+        if let Some(gw) = r.gw {
+            write!(f, " via {gw}")?;
+        }
+        write!(f, " dev {} metric {} scope {:?}", r.dev, r.metric, r.scope)
+    }
+}

@@ -1,0 +1,63 @@
+//! What a backend reports it found in the kernel: the input of resync.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::command::RouteSpec;
+use crate::model::MacAddr;
+use crate::netns::Netns;
+
+/// The `rtm_protocol` of routes the agent installs. A static route with this protocol on a
+/// managed link is the agent's; anything else (kernel, dhcp, boot) is left alone.
+pub const ROUTE_PROTOCOL: u8 = 4; // RTPROT_STATIC
+
+/// Every alias of a managed link starts with this, followed by the item's logical name.
+pub const ALIAS_PREFIX: &str = "nsagent:";
+
+/// The contents of some namespaces, and which of the asked-for namespaces do not exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub namespaces: Vec<ObservedNamespace>,
+    /// Namespaces that were asked for but could not be opened.
+    pub missing: Vec<Netns>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedNamespace {
+    pub ns: Netns,
+    /// Every link in the namespace, managed or not.
+    pub links: Vec<ObservedLink>,
+    /// Routes of the main table whose protocol is [`ROUTE_PROTOCOL`].
+    pub routes: Vec<RouteSpec>,
+    /// Permanent neighbour entries.
+    pub neighbours: Vec<ObservedNeighbour>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkKind {
+    Veth,
+    Dummy,
+    Loopback,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedLink {
+    pub name: String,
+    pub kind: LinkKind,
+    pub alias: Option<String>,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    /// Administrative state (`IFF_UP`).
+    pub up: bool,
+    pub addresses: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedNeighbour {
+    pub link: String,
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+}

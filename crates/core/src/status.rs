@@ -1,0 +1,128 @@
+//! What the core can tell about an item: applied, pending and why, or failed.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Timestamp;
+use crate::netns::{NamespaceRef, Netns};
+
+/// Why an item is not (yet) in the kernel. Each reason is a dependency that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingReason {
+    NamespaceNotAvailable(NamespaceRef),
+    NamespaceBeingCreated(String),
+    MicroserviceNotRunning(String),
+    MicroserviceWatchDisconnected(String),
+    PeerNotConfigured(String),
+    PeerNotVeth(String),
+    /// The peer names another interface as its own peer.
+    PeerMismatch { peer: String, peers_peer: String },
+    PeerPending(String),
+    /// Another item wants the same link name in the same namespace.
+    HostNameTaken { host_if_name: String, ns: NamespaceRef, by: String },
+    InterfaceNotConfigured(String),
+    InterfaceNotReady(String),
+    InterfaceDisabled(String),
+    GatewayUnreachable { gw: String, interface: String },
+    /// Another route item has the same destination and metric in the same namespace.
+    RouteTaken { by: String },
+}
+
+impl fmt::Display for PendingReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PendingReason::*;
+        match self {
+            NamespaceNotAvailable(ns) => write!(f, "{ns} is not available"),
+            NamespaceBeingCreated(name) => write!(f, "namespace '{name}' is being created"),
+            MicroserviceNotRunning(label) => write!(f, "microservice '{label}' is not running"),
+            MicroserviceWatchDisconnected(label) => {
+                write!(f, "docker not connected: cannot tell whether microservice '{label}' runs")
+            }
+            PeerNotConfigured(peer) => write!(f, "veth peer '{peer}' is not configured"),
+            PeerNotVeth(peer) => write!(f, "veth peer '{peer}' is not a VETH"),
+            PeerMismatch { peer, peers_peer } => {
+                write!(f, "veth peer '{peer}' names '{peers_peer}' as its peer")
+            }
+            PeerPending(peer) => write!(f, "veth peer '{peer}' is pending"),
+            HostNameTaken { host_if_name, ns, by } => {
+                write!(f, "link name '{host_if_name}' in {ns} is taken by item '{by}'")
+            }
+            InterfaceNotConfigured(i) => write!(f, "interface '{i}' is not configured"),
+            InterfaceNotReady(i) => write!(f, "interface '{i}' is not applied yet"),
+            InterfaceDisabled(i) => write!(f, "interface '{i}' is disabled"),
+            GatewayUnreachable { gw, interface } => {
+                write!(f, "gateway {gw} is not in a subnet of interface '{interface}'")
+            }
+            RouteTaken { by } => write!(f, "route with the same destination and metric is configured by '{by}'"),
+        }
+    }
+}
+
+/// The state of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemState {
+    /// The kernel holds what the item asks for.
+    Applied,
+    /// Waiting for its dependencies; nothing of it is in the kernel.
+    Pending { reasons: Vec<PendingReason> },
+    /// Commands are being applied.
+    InProgress,
+    /// The last command failed. `retry_at` is `None` for errors that retrying cannot fix.
+    Failed { error: String, attempts: u32, retry_at: Option<Timestamp> },
+    /// The item was deleted and its objects are being removed from the kernel.
+    Removing,
+}
+
+impl ItemState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ItemState::Applied => "applied",
+            ItemState::Pending { .. } => "pending",
+            ItemState::InProgress => "in-progress",
+            ItemState::Failed { .. } => "failed",
+            ItemState::Removing => "removing",
+        }
+    }
+}
+
+impl fmt::Display for ItemState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ItemState::Pending { reasons } => {
+                write!(f, "pending")?;
+                for (i, r) in reasons.iter().enumerate() {
+                    write!(f, "{} {r}", if i == 0 { ":" } else { ";" })?;
+                }
+                Ok(())
+            }
+            ItemState::Failed { error, attempts, retry_at } => {
+                write!(f, "failed after {attempts} attempt(s): {error}")?;
+                match retry_at {
+                    Some(t) => write!(f, " (retry at {} ms)", t.0),
+                    None => write!(f, " (not retried: fix the configuration)"),
+                }
+            }
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// A full account of one item, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub key: String,
+    pub state: ItemState,
+    /// The desired value, in vpp-agent's JSON shape; `None` once deleted.
+    pub desired: Option<serde_json::Value>,
+    /// Log sequence of the intent that set the current desired value (or deleted it).
+    pub last_seq: Option<u64>,
+    /// The namespace the item currently resolves to.
+    pub namespace: Option<Netns>,
+    /// What the core believes the kernel holds for this item, in words.
+    pub in_kernel: Vec<String>,
+    /// The command in flight, if any.
+    pub in_flight: Option<String>,
+    /// The last error seen, even after a later success made it moot.
+    pub last_error: Option<String>,
+}

@@ -1,0 +1,1 @@
+//! Docker watcher (being written).

@@ -1,0 +1,1 @@
+//! Kernel backend (being written).
