@@ -21,6 +21,7 @@ pub mod errno {
     pub const ERANGE: i32 = 34;
     pub const EOPNOTSUPP: i32 = 95;
     pub const EADDRNOTAVAIL: i32 = 99;
+    pub const ENETDOWN: i32 = 100;
     pub const ENETUNREACH: i32 = 101;
     pub const ENOBUFS: i32 = 105;
 }
@@ -36,7 +37,7 @@ pub enum ErrorKind {
     NotFound,
     /// The namespace could not be opened: its process exited or its file was removed.
     NamespaceGone,
-    /// ENETUNREACH: a route's gateway is not reachable.
+    /// ENETUNREACH/ENETDOWN: a route's gateway is not reachable, or its device is down.
     Unreachable,
     /// EBUSY/EAGAIN/ENOBUFS/ENOMEM: try again later.
     Busy,
@@ -55,7 +56,7 @@ impl ErrorKind {
             EEXIST => ErrorKind::AlreadyExists,
             ENODEV => ErrorKind::NoSuchDevice,
             ENOENT | ESRCH => ErrorKind::NotFound,
-            ENETUNREACH => ErrorKind::Unreachable,
+            ENETUNREACH | ENETDOWN => ErrorKind::Unreachable,
             EBUSY | EAGAIN | ENOBUFS | ENOMEM => ErrorKind::Busy,
             EINVAL | ERANGE | EOPNOTSUPP | EADDRNOTAVAIL => ErrorKind::Invalid,
             EPERM | EACCES => ErrorKind::PermissionDenied,
@@ -78,16 +79,37 @@ pub struct BackendError {
     /// The operation, as the command's display form.
     pub op: String,
     pub message: String,
+    /// For [`ErrorKind::NamespaceGone`]: which namespace could not be opened, when the command
+    /// involves two (a veth pair). `None` means the command's own namespace.
+    #[serde(default)]
+    pub namespace: Option<Netns>,
 }
 
 impl BackendError {
     /// An error for `op` from a raw errno, classified by [`ErrorKind::from_errno`].
     pub fn from_errno(op: &Op, errno: i32, message: impl Into<String>) -> BackendError {
-        BackendError { kind: ErrorKind::from_errno(errno), errno: Some(errno), op: op.to_string(), message: message.into() }
+        BackendError {
+            kind: ErrorKind::from_errno(errno),
+            errno: Some(errno),
+            op: op.to_string(),
+            message: message.into(),
+            namespace: None,
+        }
     }
 
     pub fn new(op: &Op, kind: ErrorKind, message: impl Into<String>) -> BackendError {
-        BackendError { kind, errno: None, op: op.to_string(), message: message.into() }
+        BackendError { kind, errno: None, op: op.to_string(), message: message.into(), namespace: None }
+    }
+
+    /// The namespace `ns` (one of the command's) could not be opened.
+    pub fn namespace_gone(op: &Op, ns: &Netns, message: impl Into<String>) -> BackendError {
+        BackendError {
+            kind: ErrorKind::NamespaceGone,
+            errno: None,
+            op: op.to_string(),
+            message: message.into(),
+            namespace: Some(ns.clone()),
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub enum Event {
     CommandFailed { id: CommandId, error: BackendError },
     /// The time returned by [`crate::Core::poll_timeout`] has come.
     TimerFired,
+    /// The agent restarted: the outcome of commands that were in flight is unknown. The core
+    /// forgets them and issues nothing until the next [`Event::Observed`] tells it what the
+    /// kernel holds.
+    Restarted,
     /// What the kernel contains, for resync: replaces what the core believes about these
     /// namespaces.
     Observed(Snapshot),

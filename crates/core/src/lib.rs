@@ -20,3 +20,5 @@ pub use model::{ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Rout
 pub use netns::{NamespaceRef, Netns};
 pub use observed::{LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot};
 pub use status::{Explanation, ItemState, PendingReason};
+pub mod machine;
+pub use machine::{run_until_idle, Core, CoreConfig};

@@ -72,6 +72,8 @@ pub enum ItemState {
     Failed { error: String, attempts: u32, retry_at: Option<Timestamp> },
     /// The item was deleted and its objects are being removed from the kernel.
     Removing,
+    /// The item was deleted and nothing of it is left in the kernel.
+    Removed,
 }
 
 impl ItemState {
@@ -82,6 +84,7 @@ impl ItemState {
             ItemState::InProgress => "in-progress",
             ItemState::Failed { .. } => "failed",
             ItemState::Removing => "removing",
+            ItemState::Removed => "removed",
         }
     }
 }
@@ -125,4 +128,6 @@ pub struct Explanation {
     pub in_flight: Option<String>,
     /// The last error seen, even after a later success made it moot.
     pub last_error: Option<String>,
+    /// Things that work but deserve attention, such as two containers claiming one label.
+    pub warnings: Vec<String>,
 }

@@ -1,0 +1,1999 @@
+//! The state machine: desired items and observations in, commands out.
+//!
+//! For every item the core keeps two things side by side: what the user wants (`desired`) and
+//! what it believes the kernel holds for the item (`actual`), the belief being updated only by
+//! command results and observed snapshots. An event marks the items it may affect as dirty;
+//! reconciling a dirty item compares the two and emits at most one command for it, so work is
+//! proportional to what changed and never to the size of the configuration.
+//!
+//! Ordering rules live here and nowhere else: links are reconciled before the routes and
+//! neighbours that depend on them; an item with a command in flight waits for its result; both
+//! ends of a veth pair must be idle before the pair is created or deleted.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{errno, Backend, BackendError, ErrorKind};
+use crate::command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
+use crate::event::{Event, Timestamp};
+use crate::model::{Interface, InterfaceType, Item, ItemKey, MacAddr};
+use crate::netns::{NamespaceRef, Netns};
+use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
+use crate::status::{Explanation, ItemState, PendingReason};
+
+/// Tunables of the core's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfig {
+    /// Delay before the first retry of a failed command; doubled on each further failure.
+    pub retry_base_ms: u64,
+    /// Longest delay between retries.
+    pub retry_max_ms: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig { retry_base_ms: 100, retry_max_ms: 30_000 }
+    }
+}
+
+/// Index of an item's slot. Stable for the item's lifetime; reused after it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+struct ItemId(u32);
+
+/// What the core believes the kernel holds for an interface item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct LinkActual {
+    ns: Netns,
+    name: String,
+    shape: Shape,
+    up: bool,
+    /// `None`: not known (left at the kernel's default).
+    mtu: Option<u32>,
+    mac: Option<MacAddr>,
+    alias: Option<String>,
+    /// For owned links, every address on the link; for borrowed links, the ones the agent added.
+    addresses: Vec<IpNet>,
+}
+
+/// How an item holds its link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Shape {
+    /// One end of a pair the agent created; the other end belongs to the named item.
+    Veth { peer_item: String },
+    /// A dummy link the agent created.
+    Dummy,
+    /// A link someone else created (EXISTING, LOOPBACK): configured, never deleted.
+    Borrowed,
+}
+
+impl Shape {
+    fn owned(&self) -> bool {
+        !matches!(self, Shape::Borrowed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RouteActual {
+    ns: Netns,
+    route: RouteSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct NeighbourActual {
+    ns: Netns,
+    link: String,
+    ip: IpAddr,
+    mac: MacAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Actual {
+    None,
+    Link(LinkActual),
+    Route(RouteActual),
+    Neighbour(NeighbourActual),
+}
+
+impl Actual {
+    fn ns(&self) -> Option<&Netns> {
+        match self {
+            Actual::None => None,
+            Actual::Link(l) => Some(&l.ns),
+            Actual::Route(r) => Some(&r.ns),
+            Actual::Neighbour(n) => Some(&n.ns),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Slot {
+    key: ItemKey,
+    /// `None` once deleted: the slot lives on until the item's objects are gone.
+    desired: Option<Item>,
+    last_seq: Option<u64>,
+    actual: Actual,
+    in_flight: Option<CommandId>,
+    state: ItemState,
+    /// Failures since the last success or change of desired state.
+    attempts: u32,
+    last_error: Option<String>,
+    /// Set while waiting for a retry timer.
+    retry_at: Option<Timestamp>,
+    /// A terminal failure: nothing is retried until the desired state changes.
+    blocked: bool,
+    /// Interfaces only: the link in the kernel is the one the desired state asks for (same
+    /// namespace, name and kind), whatever its attributes. Routes and neighbours may use it.
+    link_ok: bool,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+/// The state of a named namespace, which the agent creates when an item needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum NamedState {
+    /// Not known to exist: created when an item needs it.
+    Absent,
+    Creating,
+    Present,
+    /// Creation failed; retried at the time given.
+    Failed { retry_at: Timestamp, attempts: u32, error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Microservice {
+    container_id: String,
+    pid: u32,
+    duplicates: Vec<String>,
+}
+
+/// Who waits for a command's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Owner {
+    /// An item; for veth pair commands, the item at the other end too.
+    Item { id: ItemId, peer: Option<ItemId> },
+    Namespace(String),
+    /// A stale managed object found by resync, removed on no item's behalf.
+    Orphan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InFlight {
+    op: Op,
+    owner: Owner,
+    /// Generation of each namespace the command acts in, when it was issued. A namespace that
+    /// vanished since took the command's work with it, whatever the result says.
+    epochs: Vec<(Netns, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum TimerKey {
+    Item(ItemId),
+    Namespace(String),
+}
+
+/// Something a pending item waits to be released by another item's actual state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+enum Resource {
+    LinkName(Netns, String),
+    Route(Netns, IpNet, u32),
+}
+
+/// Everything that is not derivable from the rest: this is what a snapshot stores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    config: CoreConfig,
+    now: Timestamp,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    named: BTreeMap<String, NamedState>,
+    /// PID and task namespaces known to exist.
+    available: BTreeSet<Netns>,
+    microservices: BTreeMap<String, Microservice>,
+    watch_connected: bool,
+    /// Bumped each time a namespace vanishes.
+    epochs: BTreeMap<Netns, u64>,
+    in_flight: BTreeMap<CommandId, InFlight>,
+    next_command: u64,
+    timers: BTreeSet<(Timestamp, TimerKey)>,
+    outbox: VecDeque<Command>,
+    waiters: Vec<(Resource, ItemId)>,
+    /// After a restart nothing is issued until the kernel has been observed.
+    awaiting_resync: bool,
+    changed: BTreeSet<ItemId>,
+    removed: Vec<ItemKey>,
+}
+
+/// Lookups rebuilt from [`State`] after a restore.
+#[derive(Debug, Clone, Default)]
+struct Indexes {
+    by_key: FxHashMap<ItemKey, ItemId>,
+    /// Route and ARP items by the interface name in their key.
+    by_interface: FxHashMap<String, BTreeSet<ItemId>>,
+    /// Veth items by the peer they name.
+    peers_of: FxHashMap<String, BTreeSet<ItemId>>,
+    /// Interface items by their desired namespace. Ordered: it is iterated.
+    ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
+    /// Items with objects in a namespace.
+    actual_in: FxHashMap<Netns, BTreeSet<ItemId>>,
+    /// Interface items by the link name they want, in their namespace.
+    host_claims: FxHashMap<(NamespaceRef, String), BTreeSet<ItemId>>,
+    link_owner: FxHashMap<(Netns, String), ItemId>,
+    route_owner: FxHashMap<(Netns, IpNet, u32), ItemId>,
+}
+
+/// The core state machine. See the crate documentation.
+#[derive(Debug, Clone)]
+pub struct Core {
+    s: State,
+    ix: Indexes,
+    /// Dirty interface items, reconciled before the dirty routes and neighbours.
+    dirty_links: VecDeque<ItemId>,
+    dirty_l3: VecDeque<ItemId>,
+}
+
+impl Serialize for Core {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.s.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Core {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = State::deserialize(deserializer)?;
+        Ok(Core::from_state(s))
+    }
+}
+
+const NO_SLOT: &str = "item id refers to a live slot";
+
+impl Core {
+    pub fn new(config: CoreConfig) -> Core {
+        Core::from_state(State {
+            config,
+            now: Timestamp(0),
+            slots: Vec::new(),
+            free: Vec::new(),
+            named: BTreeMap::new(),
+            available: BTreeSet::new(),
+            microservices: BTreeMap::new(),
+            watch_connected: false,
+            epochs: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_command: 1,
+            timers: BTreeSet::new(),
+            outbox: VecDeque::new(),
+            waiters: Vec::new(),
+            awaiting_resync: false,
+            changed: BTreeSet::new(),
+            removed: Vec::new(),
+        })
+    }
+
+    fn from_state(s: State) -> Core {
+        let mut core = Core { s, ix: Indexes::default(), dirty_links: VecDeque::new(), dirty_l3: VecDeque::new() };
+        for i in 0..core.s.slots.len() {
+            let id = ItemId(i as u32);
+            let Some(slot) = &core.s.slots[i] else { continue };
+            let key = slot.key.clone();
+            let desired = slot.desired.clone();
+            let actual = slot.actual.clone();
+            core.index_key(id, &key);
+            if let Some(item) = &desired {
+                core.index_desired(id, item);
+            }
+            core.index_actual(id, &actual);
+        }
+        core
+    }
+
+    // ----- public API -------------------------------------------------------------------------
+
+    /// Feeds one event. Commands it causes are queued for [`Core::poll_command`].
+    pub fn handle(&mut self, at: Timestamp, event: Event) {
+        if at > self.s.now {
+            self.s.now = at;
+        }
+        match event {
+            Event::Put { seq, item } => self.on_put(seq, item),
+            Event::Delete { seq, key } => self.on_delete(seq, key),
+            Event::NamespaceAvailable { ns } => self.on_namespace_available(&ns),
+            Event::NamespaceVanished { ns } => self.on_namespace_vanished(&ns),
+            Event::MicroserviceStarted { label, container_id, pid, duplicates } => {
+                self.on_microservice_started(label, container_id, pid, duplicates)
+            }
+            Event::MicroserviceStopped { label, container_id } => self.on_microservice_stopped(&label, &container_id),
+            Event::MicroserviceWatch { connected } => self.on_microservice_watch(connected),
+            Event::CommandSucceeded { id } => self.on_result(id, Ok(())),
+            Event::CommandFailed { id, error } => self.on_result(id, Err(error)),
+            Event::TimerFired => self.on_timer(),
+            Event::Restarted => self.on_restarted(),
+            Event::Observed(snapshot) => self.on_observed(snapshot),
+        }
+        self.reconcile_dirty();
+    }
+
+    /// The next command to apply, if any.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.s.outbox.pop_front()
+    }
+
+    /// When the core next wants [`Event::TimerFired`].
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.s.timers.first().map(|(t, _)| *t)
+    }
+
+    /// The state of one item, `None` if the core does not know the key.
+    pub fn status(&self, key: &ItemKey) -> Option<ItemState> {
+        self.ix.by_key.get(key).map(|id| self.slot(*id).state.clone())
+    }
+
+    /// Every item's state, sorted by key.
+    pub fn statuses(&self) -> Vec<(ItemKey, ItemState)> {
+        let mut all: Vec<_> = self.s.slots.iter().flatten().map(|s| (s.key.clone(), s.state.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Every desired item, sorted by key.
+    pub fn desired(&self) -> Vec<Item> {
+        let mut all: Vec<_> = self.s.slots.iter().flatten().filter_map(|s| s.desired.clone()).collect();
+        all.sort_by_key(|i| i.key());
+        all
+    }
+
+    /// Items whose state changed since the last call, with their current state; deleted items
+    /// that are gone report [`ItemState::Removed`].
+    pub fn take_state_changes(&mut self) -> Vec<(ItemKey, ItemState)> {
+        let mut out: Vec<(ItemKey, ItemState)> =
+            self.s.removed.drain(..).map(|k| (k, ItemState::Removed)).collect();
+        let changed = std::mem::take(&mut self.s.changed);
+        for id in changed {
+            if let Some(Some(slot)) = self.s.slots.get(id.0 as usize) {
+                out.retain(|(k, _)| *k != slot.key);
+                out.push((slot.key.clone(), slot.state.clone()));
+            }
+        }
+        out
+    }
+
+    /// The namespaces whose contents the core wants to know at start-up: every namespace that
+    /// an item refers to or holds objects in.
+    pub fn namespaces_to_observe(&self) -> Vec<Netns> {
+        let mut set = BTreeSet::new();
+        set.insert(Netns::Default);
+        for r in self.ix.ns_members.keys() {
+            match r.fixed() {
+                Some(ns) => {
+                    set.insert(ns);
+                }
+                None => {
+                    if let NamespaceRef::Microservice(label) = r {
+                        if let Some(ms) = self.s.microservices.get(label) {
+                            set.insert(Netns::Pid(ms.pid));
+                        }
+                    }
+                }
+            }
+        }
+        for slot in self.s.slots.iter().flatten() {
+            if let Some(ns) = slot.actual.ns() {
+                set.insert(ns.clone());
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    /// Everything known about one item.
+    pub fn explain(&self, key: &ItemKey) -> Option<Explanation> {
+        let id = *self.ix.by_key.get(key)?;
+        let slot = self.slot(id);
+        let namespace = match &slot.desired {
+            Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
+            Some(_) => self
+                .interface_slot(key.interface())
+                .and_then(|(_, s)| match &s.desired {
+                    Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
+                    _ => None,
+                }),
+            None => slot.actual.ns().cloned(),
+        };
+        let in_kernel = match &slot.actual {
+            Actual::None => vec![],
+            Actual::Link(l) => {
+                let mut v = vec![format!(
+                    "link {} in {} ({}), {}{}{}",
+                    l.name,
+                    l.ns,
+                    match &l.shape {
+                        Shape::Veth { peer_item } => format!("veth, peer item '{peer_item}'"),
+                        Shape::Dummy => "dummy".to_string(),
+                        Shape::Borrowed => "not created by the agent".to_string(),
+                    },
+                    if l.up { "up" } else { "down" },
+                    l.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),
+                    l.mac.map(|m| format!(", mac {m}")).unwrap_or_default(),
+                )];
+                v.extend(l.addresses.iter().map(|a| format!("address {a} on {}", l.name)));
+                v
+            }
+            Actual::Route(r) => vec![format!(
+                "route {}{} dev {} metric {} in {}",
+                r.route.dst,
+                r.route.gw.map(|g| format!(" via {g}")).unwrap_or_default(),
+                r.route.dev,
+                r.route.metric,
+                r.ns
+            )],
+            Actual::Neighbour(n) => vec![format!("neighbour {} lladdr {} on {} in {}", n.ip, n.mac, n.link, n.ns)],
+        };
+        let mut state = slot.state.clone();
+        if let (ItemState::Pending { reasons }, Some(Item::Interface(i))) = (&mut state, &slot.desired) {
+            if let NamespaceRef::Named(n) = &i.namespace {
+                if let Some(NamedState::Failed { error, .. }) = self.s.named.get(n) {
+                    reasons.push(PendingReason::NamespaceBeingCreated(format!("{n} (last attempt failed: {error})")));
+                }
+            }
+        }
+        let mut warnings = Vec::new();
+        if let Some(Item::Interface(Interface { namespace: NamespaceRef::Microservice(label), .. })) = &slot.desired {
+            if let Some(ms) = self.s.microservices.get(label).filter(|ms| !ms.duplicates.is_empty()) {
+                warnings.push(format!(
+                    "microservice '{label}' runs in {} containers; using the newest, {}, and ignoring {}",
+                    ms.duplicates.len() + 1,
+                    ms.container_id,
+                    ms.duplicates.join(", ")
+                ));
+            }
+        }
+        Some(Explanation {
+            warnings,
+            key: key.to_string(),
+            state,
+            desired: slot.desired.as_ref().map(Item::to_json),
+            last_seq: slot.last_seq,
+            namespace,
+            in_kernel,
+            in_flight: slot.in_flight.and_then(|c| self.s.in_flight.get(&c)).map(|f| f.op.to_string()),
+            last_error: slot.last_error.clone(),
+        })
+    }
+
+    /// Commands issued and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.s.in_flight.len()
+    }
+
+    // ----- slots and indexes ------------------------------------------------------------------
+
+    fn slot(&self, id: ItemId) -> &Slot {
+        self.s.slots[id.0 as usize].as_ref().expect(NO_SLOT)
+    }
+
+    fn slot_mut(&mut self, id: ItemId) -> &mut Slot {
+        self.s.slots[id.0 as usize].as_mut().expect(NO_SLOT)
+    }
+
+    fn interface_slot(&self, name: &str) -> Option<(ItemId, &Slot)> {
+        // Building the key allocates; interface lookups by name are on every route/ARP path,
+        // but the allocation is small next to the command it leads to.
+        let id = *self.ix.by_key.get(&ItemKey::Interface(name.to_string()))?;
+        Some((id, self.slot(id)))
+    }
+
+    fn desired_interface(&self, id: ItemId) -> Option<&Interface> {
+        match &self.slot(id).desired {
+            Some(Item::Interface(i)) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn index_key(&mut self, id: ItemId, key: &ItemKey) {
+        self.ix.by_key.insert(key.clone(), id);
+        if !matches!(key, ItemKey::Interface(_)) {
+            self.ix.by_interface.entry(key.interface().to_string()).or_default().insert(id);
+        }
+    }
+
+    fn index_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::Interface(i) = item {
+            self.ix.ns_members.entry(i.namespace.clone()).or_default().insert(id);
+            self.ix.host_claims.entry((i.namespace.clone(), i.host_if_name.clone())).or_default().insert(id);
+            if let Some(peer) = &i.veth_peer {
+                self.ix.peers_of.entry(peer.clone()).or_default().insert(id);
+            }
+        }
+    }
+
+    fn unindex_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::Interface(i) = item {
+            remove_from(&mut self.ix.ns_members, &i.namespace, id);
+            remove_from_fx(&mut self.ix.host_claims, &(i.namespace.clone(), i.host_if_name.clone()), id);
+            if let Some(peer) = &i.veth_peer {
+                remove_from_fx(&mut self.ix.peers_of, peer, id);
+            }
+        }
+    }
+
+    fn index_actual(&mut self, id: ItemId, actual: &Actual) {
+        if let Some(ns) = actual.ns() {
+            self.ix.actual_in.entry(ns.clone()).or_default().insert(id);
+        }
+        match actual {
+            Actual::Link(l) => {
+                self.ix.link_owner.insert((l.ns.clone(), l.name.clone()), id);
+            }
+            Actual::Route(r) => {
+                self.ix.route_owner.insert((r.ns.clone(), r.route.dst, r.route.metric), id);
+            }
+            _ => {}
+        }
+    }
+
+    fn unindex_actual(&mut self, id: ItemId, actual: &Actual) {
+        if let Some(ns) = actual.ns() {
+            remove_from_fx(&mut self.ix.actual_in, ns, id);
+        }
+        let released = match actual {
+            Actual::Link(l) => {
+                let key = (l.ns.clone(), l.name.clone());
+                if self.ix.link_owner.get(&key) == Some(&id) {
+                    self.ix.link_owner.remove(&key);
+                }
+                Some(Resource::LinkName(key.0, key.1))
+            }
+            Actual::Route(r) => {
+                let key = (r.ns.clone(), r.route.dst, r.route.metric);
+                if self.ix.route_owner.get(&key) == Some(&id) {
+                    self.ix.route_owner.remove(&key);
+                }
+                Some(Resource::Route(key.0, key.1, key.2))
+            }
+            _ => None,
+        };
+        if let Some(res) = released {
+            self.wake_waiters(&res);
+        }
+    }
+
+    fn set_actual(&mut self, id: ItemId, actual: Actual) {
+        let old = std::mem::replace(&mut self.slot_mut(id).actual, Actual::None);
+        self.unindex_actual(id, &old);
+        self.index_actual(id, &actual);
+        self.slot_mut(id).actual = actual;
+        self.mark_related_dirty(id);
+    }
+
+    fn wait_for(&mut self, res: Resource, id: ItemId) {
+        if !self.s.waiters.iter().any(|(r, w)| *r == res && *w == id) {
+            self.s.waiters.push((res, id));
+        }
+    }
+
+    fn wake_waiters(&mut self, res: &Resource) {
+        if self.s.waiters.is_empty() {
+            return;
+        }
+        let mut woken = Vec::new();
+        self.s.waiters.retain(|(r, id)| {
+            if r == res {
+                woken.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+        for id in woken {
+            if self.live(id) {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    fn live(&self, id: ItemId) -> bool {
+        matches!(self.s.slots.get(id.0 as usize), Some(Some(_)))
+    }
+
+    fn alloc_slot(&mut self, key: ItemKey) -> ItemId {
+        let slot = Slot {
+            key: key.clone(),
+            desired: None,
+            last_seq: None,
+            actual: Actual::None,
+            in_flight: None,
+            state: ItemState::Pending { reasons: vec![] },
+            attempts: 0,
+            last_error: None,
+            retry_at: None,
+            blocked: false,
+            link_ok: false,
+            dirty: false,
+        };
+        let id = match self.s.free.pop() {
+            Some(i) => {
+                self.s.slots[i as usize] = Some(slot);
+                ItemId(i)
+            }
+            None => {
+                self.s.slots.push(Some(slot));
+                ItemId(self.s.slots.len() as u32 - 1)
+            }
+        };
+        self.index_key(id, &key);
+        id
+    }
+
+    fn free_slot(&mut self, id: ItemId) {
+        let slot = self.s.slots[id.0 as usize].take().expect(NO_SLOT);
+        self.ix.by_key.remove(&slot.key);
+        if !matches!(slot.key, ItemKey::Interface(_)) {
+            remove_from_fx(&mut self.ix.by_interface, slot.key.interface(), id);
+        }
+        self.s.waiters.retain(|(_, w)| *w != id);
+        self.s.changed.remove(&id);
+        self.s.removed.push(slot.key.clone());
+        self.s.free.push(id.0);
+        // Items that named this one (as peer, as interface) learn that it is gone.
+        self.mark_dependents_dirty(&slot.key);
+    }
+
+    // ----- dirtiness --------------------------------------------------------------------------
+
+    fn mark_dirty(&mut self, id: ItemId) {
+        let slot = self.slot_mut(id);
+        if slot.dirty {
+            return;
+        }
+        slot.dirty = true;
+        if matches!(slot.key, ItemKey::Interface(_)) {
+            self.dirty_links.push_back(id);
+        } else {
+            self.dirty_l3.push_back(id);
+        }
+    }
+
+    /// Marks the items whose decisions read this item's desired or actual state.
+    fn mark_related_dirty(&mut self, id: ItemId) {
+        self.mark_dirty(id);
+        let key = self.slot(id).key.clone();
+        self.mark_dependents_dirty(&key);
+        if let Some(Item::Interface(i)) = &self.slot(id).desired {
+            if let Some(peer) = i.veth_peer.clone() {
+                if let Some((pid, _)) = self.interface_slot(&peer) {
+                    self.mark_dirty(pid);
+                }
+            }
+        }
+        if let Actual::Link(LinkActual { shape: Shape::Veth { peer_item }, .. }) = &self.slot(id).actual {
+            let peer = peer_item.clone();
+            if let Some((pid, _)) = self.interface_slot(&peer) {
+                self.mark_dirty(pid);
+            }
+        }
+    }
+
+    /// Marks the items that refer to `key` by name: routes and ARPs on an interface, and veths
+    /// naming it as their peer.
+    fn mark_dependents_dirty(&mut self, key: &ItemKey) {
+        if let ItemKey::Interface(name) = key {
+            let mut ids: Vec<ItemId> = Vec::new();
+            if let Some(set) = self.ix.by_interface.get(name) {
+                ids.extend(set.iter().copied());
+            }
+            if let Some(set) = self.ix.peers_of.get(name) {
+                ids.extend(set.iter().copied());
+            }
+            for id in ids {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    fn mark_members_dirty(&mut self, r: &NamespaceRef) {
+        let ids: Vec<ItemId> = match self.ix.ns_members.get(r) {
+            Some(set) => set.iter().copied().collect(),
+            None => return,
+        };
+        for id in ids {
+            self.mark_dirty(id);
+        }
+    }
+
+    fn reconcile_dirty(&mut self) {
+        if self.s.awaiting_resync {
+            return;
+        }
+        loop {
+            if let Some(id) = self.dirty_links.pop_front() {
+                if self.live(id) {
+                    self.slot_mut(id).dirty = false;
+                    self.reconcile(id);
+                }
+            } else if let Some(id) = self.dirty_l3.pop_front() {
+                if self.live(id) {
+                    self.slot_mut(id).dirty = false;
+                    self.reconcile(id);
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn set_state(&mut self, id: ItemId, state: ItemState) {
+        let slot = self.slot_mut(id);
+        if slot.state == state {
+            return;
+        }
+        let was_applied = slot.state == ItemState::Applied;
+        let is_applied = state == ItemState::Applied;
+        slot.state = state;
+        let key_is_interface = matches!(slot.key, ItemKey::Interface(_));
+        self.s.changed.insert(id);
+        // Routes and neighbours are added only once their interface is applied.
+        if key_is_interface && was_applied != is_applied {
+            let key = self.slot(id).key.clone();
+            self.mark_dependents_dirty(&key);
+        }
+    }
+
+    // ----- desired state ----------------------------------------------------------------------
+
+    fn on_put(&mut self, seq: u64, item: Item) {
+        let key = item.key();
+        let id = match self.ix.by_key.get(&key) {
+            Some(id) => *id,
+            None => self.alloc_slot(key),
+        };
+        let slot = self.slot_mut(id);
+        slot.last_seq = Some(seq);
+        if slot.desired.as_ref() == Some(&item) {
+            return;
+        }
+        slot.attempts = 0;
+        slot.blocked = false;
+        let had_timer = slot.retry_at.take();
+        let old = slot.desired.replace(item.clone());
+        if let Some(at) = had_timer {
+            self.s.timers.remove(&(at, TimerKey::Item(id)));
+        }
+        if let Some(old) = &old {
+            self.mark_claims_dirty(old);
+            self.unindex_desired(id, old);
+        }
+        self.index_desired(id, &item);
+        self.mark_claims_dirty(&item);
+        self.mark_related_dirty(id);
+        if let Some(Item::Interface(old)) = &old {
+            // A veth that named another peer before: that peer must learn it lost its partner.
+            if let Some(p) = &old.veth_peer {
+                if let Some((pid, _)) = self.interface_slot(p) {
+                    self.mark_dirty(pid);
+                }
+            }
+        }
+    }
+
+    fn on_delete(&mut self, seq: u64, key: ItemKey) {
+        let Some(&id) = self.ix.by_key.get(&key) else { return };
+        let slot = self.slot_mut(id);
+        slot.last_seq = Some(seq);
+        let Some(old) = slot.desired.take() else { return };
+        slot.attempts = 0;
+        slot.blocked = false;
+        if let Some(at) = slot.retry_at.take() {
+            self.s.timers.remove(&(at, TimerKey::Item(id)));
+        }
+        self.unindex_desired(id, &old);
+        self.mark_claims_dirty(&old);
+        self.mark_related_dirty(id);
+        if let Item::Interface(i) = &old {
+            if let Some(p) = &i.veth_peer {
+                if let Some((pid, _)) = self.interface_slot(p) {
+                    self.mark_dirty(pid);
+                }
+            }
+        }
+    }
+
+    /// Items competing with `item` for a link name learn that the competition changed.
+    fn mark_claims_dirty(&mut self, item: &Item) {
+        if let Item::Interface(i) = item {
+            let ids: Vec<ItemId> = self
+                .ix
+                .host_claims
+                .get(&(i.namespace.clone(), i.host_if_name.clone()))
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for id in ids {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    // ----- namespaces and microservices -------------------------------------------------------
+
+    /// Turns a reference into a namespace commands can act in, or says why it cannot.
+    fn resolve(&self, r: &NamespaceRef) -> Result<Netns, PendingReason> {
+        match r {
+            NamespaceRef::Default => Ok(Netns::Default),
+            NamespaceRef::Named(n) => match self.s.named.get(n) {
+                Some(NamedState::Present) => Ok(Netns::Named(n.clone())),
+                _ => Err(PendingReason::NamespaceBeingCreated(n.clone())),
+            },
+            NamespaceRef::Pid(_) | NamespaceRef::Task { .. } => {
+                let ns = r.fixed().expect("pid and task references are fixed");
+                if self.s.available.contains(&ns) {
+                    Ok(ns)
+                } else {
+                    Err(PendingReason::NamespaceNotAvailable(r.clone()))
+                }
+            }
+            NamespaceRef::Microservice(label) => match self.s.microservices.get(label) {
+                Some(ms) => Ok(Netns::Pid(ms.pid)),
+                None if !self.s.watch_connected => Err(PendingReason::MicroserviceWatchDisconnected(label.clone())),
+                None => Err(PendingReason::MicroserviceNotRunning(label.clone())),
+            },
+        }
+    }
+
+    /// References that currently resolve to `ns`.
+    fn refs_of(&self, ns: &Netns) -> Vec<NamespaceRef> {
+        let mut refs = Vec::with_capacity(2);
+        refs.push(match ns {
+            Netns::Default => NamespaceRef::Default,
+            Netns::Named(n) => NamespaceRef::Named(n.clone()),
+            Netns::Pid(p) => NamespaceRef::Pid(*p),
+            Netns::Task { pid, tid } => NamespaceRef::Task { pid: *pid, tid: *tid },
+        });
+        if let Netns::Pid(p) = ns {
+            for (label, ms) in &self.s.microservices {
+                if ms.pid == *p {
+                    refs.push(NamespaceRef::Microservice(label.clone()));
+                }
+            }
+        }
+        refs
+    }
+
+    fn on_namespace_available(&mut self, ns: &Netns) {
+        match ns {
+            Netns::Default => return,
+            Netns::Named(n) => {
+                let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
+                if *state == NamedState::Present {
+                    return;
+                }
+                if let NamedState::Failed { retry_at, .. } = state {
+                    let at = *retry_at;
+                    self.s.timers.remove(&(at, TimerKey::Namespace(n.clone())));
+                }
+                *state = NamedState::Present;
+            }
+            Netns::Pid(_) | Netns::Task { .. } => {
+                if !self.s.available.insert(ns.clone()) {
+                    return;
+                }
+            }
+        }
+        for r in self.refs_of(ns) {
+            self.mark_members_dirty(&r);
+        }
+    }
+
+    /// A namespace is gone, and the kernel destroyed everything in it, including the far ends
+    /// of veth pairs that had one end inside.
+    fn on_namespace_vanished(&mut self, ns: &Netns) {
+        let refs = self.refs_of(ns);
+        match ns {
+            // The agent's own namespace cannot vanish while the agent runs.
+            Netns::Default => return,
+            Netns::Named(n) => {
+                if let Some(state) = self.s.named.get_mut(n) {
+                    if *state != NamedState::Creating {
+                        *state = NamedState::Absent;
+                    }
+                }
+            }
+            Netns::Pid(p) => {
+                self.s.available.remove(ns);
+                // A microservice whose process is gone is not running, whatever Docker says
+                // later; its next start brings a new pid.
+                self.s.microservices.retain(|_, ms| ms.pid != *p);
+            }
+            Netns::Task { .. } => {
+                self.s.available.remove(ns);
+            }
+        }
+        *self.s.epochs.entry(ns.clone()).or_insert(0) += 1;
+        let holders: Vec<ItemId> =
+            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        for id in holders {
+            self.forget_kernel_objects(id);
+        }
+        for r in refs {
+            self.mark_members_dirty(&r);
+        }
+    }
+
+    /// The kernel no longer holds this item's objects (its link, or its route or neighbour):
+    /// forget them, along with what went with them — the other end of a veth, and the routes
+    /// and neighbours on the link.
+    fn forget_kernel_objects(&mut self, id: ItemId) {
+        let actual = self.slot(id).actual.clone();
+        if actual == Actual::None {
+            return;
+        }
+        self.set_actual(id, Actual::None);
+        if let Actual::Link(link) = actual {
+            self.slot_mut(id).link_ok = false;
+            self.forget_link_dependents(&link.ns, &link.name);
+            if let Shape::Veth { peer_item } = &link.shape {
+                if let Some((pid, peer)) = self.interface_slot(peer_item) {
+                    let peer_is_partner = matches!(
+                        &peer.actual,
+                        Actual::Link(LinkActual { shape: Shape::Veth { peer_item: back }, .. }) if *back == self.slot(id).key.interface()
+                    );
+                    if peer_is_partner {
+                        self.forget_kernel_objects(pid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Routes and neighbours on a link that the kernel removed, along with the link.
+    fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
+        let holders: Vec<ItemId> =
+            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        for id in holders {
+            let on_link = match &self.slot(id).actual {
+                Actual::Route(r) => r.route.dev == link,
+                Actual::Neighbour(n) => n.link == link,
+                _ => false,
+            };
+            if on_link {
+                self.set_actual(id, Actual::None);
+            }
+        }
+    }
+
+    fn on_microservice_started(&mut self, label: String, container_id: String, pid: u32, duplicates: Vec<String>) {
+        let new = Microservice { container_id, pid, duplicates };
+        match self.s.microservices.get(&label) {
+            Some(old) if *old == new => return,
+            Some(old) if old.pid != pid => {
+                // Restarted with a new process: the old namespace is gone.
+                let old_ns = Netns::Pid(old.pid);
+                self.on_namespace_vanished(&old_ns);
+            }
+            _ => {}
+        }
+        self.s.microservices.insert(label.clone(), new);
+        self.mark_members_dirty(&NamespaceRef::Microservice(label));
+    }
+
+    fn on_microservice_stopped(&mut self, label: &str, container_id: &str) {
+        let Some(ms) = self.s.microservices.get(label) else { return };
+        if ms.container_id != container_id {
+            return;
+        }
+        let ns = Netns::Pid(ms.pid);
+        self.s.microservices.remove(label);
+        self.on_namespace_vanished(&ns);
+        self.mark_members_dirty(&NamespaceRef::Microservice(label.to_string()));
+    }
+
+    fn on_microservice_watch(&mut self, connected: bool) {
+        if self.s.watch_connected == connected {
+            return;
+        }
+        self.s.watch_connected = connected;
+        let refs: Vec<NamespaceRef> =
+            self.ix.ns_members.keys().filter(|r| matches!(r, NamespaceRef::Microservice(_))).cloned().collect();
+        for r in refs {
+            self.mark_members_dirty(&r);
+        }
+    }
+
+    // ----- timers and restarts ----------------------------------------------------------------
+
+    fn on_timer(&mut self) {
+        while let Some((at, key)) = self.s.timers.first().cloned() {
+            if at > self.s.now {
+                break;
+            }
+            self.s.timers.pop_first();
+            match key {
+                TimerKey::Item(id) => {
+                    if self.live(id) {
+                        self.slot_mut(id).retry_at = None;
+                        self.mark_dirty(id);
+                    }
+                }
+                TimerKey::Namespace(n) => {
+                    if let Some(state @ NamedState::Failed { .. }) = self.s.named.get_mut(&n) {
+                        *state = NamedState::Absent;
+                        self.mark_members_dirty(&NamespaceRef::Named(n));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_restarted(&mut self) {
+        let forgotten = std::mem::take(&mut self.s.in_flight);
+        self.s.outbox.clear();
+        for (_, f) in forgotten {
+            match f.owner {
+                Owner::Item { id, peer } => {
+                    for id in std::iter::once(id).chain(peer) {
+                        if self.live(id) {
+                            self.slot_mut(id).in_flight = None;
+                            self.mark_dirty(id);
+                        }
+                    }
+                }
+                Owner::Namespace(n) => {
+                    self.s.named.insert(n.clone(), NamedState::Absent);
+                    self.mark_members_dirty(&NamespaceRef::Named(n));
+                }
+                Owner::Orphan => {}
+            }
+        }
+        self.s.awaiting_resync = true;
+    }
+
+    // ----- command results --------------------------------------------------------------------
+
+    fn issue(&mut self, op: Op, owner: Owner) {
+        let id = CommandId(self.s.next_command);
+        self.s.next_command += 1;
+        let mut nss = vec![op.namespace()];
+        if let Op::CreateLink { kind: NewLink::Veth { peer_ns, .. }, .. } = &op {
+            nss.push(peer_ns.clone());
+        }
+        let epochs = nss.into_iter().map(|ns| {
+            let e = self.s.epochs.get(&ns).copied().unwrap_or(0);
+            (ns, e)
+        });
+        let epochs = epochs.collect();
+        if let Owner::Item { id: item, peer } = &owner {
+            self.slot_mut(*item).in_flight = Some(id);
+            if let Some(p) = peer {
+                self.slot_mut(*p).in_flight = Some(id);
+            }
+        }
+        self.s.in_flight.insert(id, InFlight { op: op.clone(), owner, epochs });
+        self.s.outbox.push_back(Command { id, op });
+    }
+
+    fn on_result(&mut self, cid: CommandId, result: Result<(), BackendError>) {
+        // A result for a command the core no longer waits for (answered twice, or issued
+        // before a restart) changes nothing.
+        let Some(flight) = self.s.in_flight.remove(&cid) else { return };
+        let ids: Vec<ItemId> = match &flight.owner {
+            Owner::Item { id, peer } => std::iter::once(*id).chain(*peer).filter(|i| self.live(*i)).collect(),
+            _ => vec![],
+        };
+        for id in &ids {
+            if self.slot(*id).in_flight == Some(cid) {
+                self.slot_mut(*id).in_flight = None;
+            }
+            self.mark_related_dirty(*id);
+        }
+        let stale = flight.epochs.iter().any(|(ns, e)| self.s.epochs.get(ns).copied().unwrap_or(0) != *e);
+        let result = match result {
+            Err(e) if self.failure_means_done(&flight.op, &e) => Ok(()),
+            other => other,
+        };
+        match result {
+            Ok(()) => {
+                for id in &ids {
+                    let slot = self.slot_mut(*id);
+                    slot.attempts = 0;
+                }
+                if !stale {
+                    self.apply_effect(&flight.op, &flight.owner);
+                }
+            }
+            Err(error) => self.on_failure(&flight, &ids, error, stale),
+        }
+    }
+
+    /// Errors that say the command's goal already holds.
+    fn failure_means_done(&self, op: &Op, e: &BackendError) -> bool {
+        match op {
+            Op::DeleteLink { .. } => e.kind == ErrorKind::NoSuchDevice,
+            // The kernel answers EADDRNOTAVAIL when the address is not on the link.
+            Op::DelAddress { .. } => {
+                matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
+                    || e.errno == Some(errno::EADDRNOTAVAIL)
+            }
+            Op::DelRoute { .. } | Op::DelNeighbour { .. } => {
+                matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
+            }
+            Op::AddAddress { .. } | Op::CreateNamespace { .. } => e.kind == ErrorKind::AlreadyExists,
+            _ => false,
+        }
+    }
+
+    fn on_failure(&mut self, flight: &InFlight, ids: &[ItemId], error: BackendError, stale: bool) {
+        if error.kind == ErrorKind::NamespaceGone {
+            let ns = error.namespace.clone().unwrap_or_else(|| flight.op.namespace());
+            if !stale {
+                self.on_namespace_vanished(&ns);
+            }
+            // A PID or task namespace that is gone makes its items pending until it is back.
+            // A named one is re-created, so the item backs off like after any failure, lest a
+            // namespace that cannot be entered is created and lost in a tight loop.
+            if !matches!(ns, Netns::Named(_)) || !matches!(flight.owner, Owner::Item { .. }) {
+                return;
+            }
+        }
+        if stale && error.kind != ErrorKind::NamespaceGone {
+            // The namespace vanished after the command was issued: the failure is explained.
+            return;
+        }
+        if error.kind == ErrorKind::NoSuchDevice {
+            // The link went away behind the agent's back: forget it so that it is re-created.
+            if let Some(link_item) = self.link_item_of(&flight.op, ids) {
+                self.forget_kernel_objects(link_item);
+            }
+        }
+        let text = error.to_string();
+        match &flight.owner {
+            Owner::Item { .. } => {
+                for &id in ids {
+                    let base = self.s.config.retry_base_ms;
+                    let max = self.s.config.retry_max_ms;
+                    let now = self.s.now;
+                    let slot = self.slot_mut(id);
+                    slot.attempts += 1;
+                    slot.last_error = Some(text.clone());
+                    let attempts = slot.attempts;
+                    if error.kind.is_retriable() {
+                        let at = now.plus_millis(backoff(base, max, attempts));
+                        slot.retry_at = Some(at);
+                        self.s.timers.insert((at, TimerKey::Item(id)));
+                        self.set_state(id, ItemState::Failed { error: text.clone(), attempts, retry_at: Some(at) });
+                    } else {
+                        slot.blocked = true;
+                        self.set_state(id, ItemState::Failed { error: text.clone(), attempts, retry_at: None });
+                    }
+                }
+            }
+            Owner::Namespace(n) => {
+                let attempts = match self.s.named.get(n) {
+                    Some(NamedState::Failed { attempts, .. }) => attempts + 1,
+                    _ => 1,
+                };
+                let at = self.s.now.plus_millis(backoff(self.s.config.retry_base_ms, self.s.config.retry_max_ms, attempts));
+                self.s.named.insert(n.clone(), NamedState::Failed { retry_at: at, attempts, error: text });
+                self.s.timers.insert((at, TimerKey::Namespace(n.clone())));
+            }
+            Owner::Orphan => {}
+        }
+    }
+
+    /// The interface item whose link a command acts on.
+    fn link_item_of(&self, op: &Op, ids: &[ItemId]) -> Option<ItemId> {
+        let first = *ids.first()?;
+        match op {
+            Op::SetLink { .. } | Op::AddAddress { .. } | Op::DelAddress { .. } | Op::DeleteLink { .. } => Some(first),
+            Op::AddRoute { .. } | Op::ReplaceRoute { .. } | Op::SetNeighbour { .. } => {
+                let name = self.slot(first).key.interface().to_string();
+                self.interface_slot(&name).map(|(id, _)| id)
+            }
+            _ => None,
+        }
+    }
+
+    fn apply_effect(&mut self, op: &Op, owner: &Owner) {
+        let (id, peer) = match owner {
+            Owner::Item { id, peer } => (*id, *peer),
+            Owner::Namespace(n) => {
+                if let Op::CreateNamespace { .. } = op {
+                    self.s.named.insert(n.clone(), NamedState::Present);
+                    self.mark_members_dirty(&NamespaceRef::Named(n.clone()));
+                }
+                return;
+            }
+            Owner::Orphan => return,
+        };
+        if !self.live(id) {
+            return;
+        }
+        match op {
+            Op::CreateNamespace { .. } => {}
+            Op::CreateLink { ns, link, kind } => {
+                let (shape, peer_shape) = match kind {
+                    NewLink::Dummy => (Shape::Dummy, None),
+                    NewLink::Veth { peer_ns, peer: peer_spec } => {
+                        let me = self.slot(id).key.interface().to_string();
+                        let other = peer.map(|p| self.slot(p).key.interface().to_string()).unwrap_or_default();
+                        (Shape::Veth { peer_item: other }, Some((peer_ns.clone(), peer_spec.clone(), Shape::Veth { peer_item: me })))
+                    }
+                };
+                self.set_actual(id, Actual::Link(link_from_spec(ns, link, shape)));
+                if let (Some(p), Some((pns, spec, pshape))) = (peer, peer_shape) {
+                    if self.live(p) {
+                        self.set_actual(p, Actual::Link(link_from_spec(&pns, &spec, pshape)));
+                    }
+                }
+            }
+            Op::DeleteLink { .. } => self.forget_kernel_objects(id),
+            Op::SetLink { ns, name, change } => {
+                let Actual::Link(mut link) = self.slot(id).actual.clone() else { return };
+                if let Some(up) = change.up {
+                    link.up = up;
+                    if !up {
+                        // Taking a link down makes the kernel drop its routes, its neighbour
+                        // entries and (keep_addr_on_down=0) its IPv6 addresses.
+                        link.addresses.retain(|a| a.addr().is_ipv4());
+                        self.forget_link_dependents(ns, name);
+                    }
+                }
+                if let Some(mtu) = change.mtu {
+                    link.mtu = Some(mtu);
+                }
+                if let Some(mac) = change.mac {
+                    link.mac = Some(mac);
+                }
+                if let Some(alias) = &change.alias {
+                    link.alias = Some(alias.clone());
+                }
+                self.set_actual(id, Actual::Link(link));
+            }
+            Op::AddAddress { addr, .. } => {
+                if let Actual::Link(mut link) = self.slot(id).actual.clone() {
+                    if !link.addresses.contains(addr) {
+                        link.addresses.push(*addr);
+                    }
+                    self.set_actual(id, Actual::Link(link));
+                }
+            }
+            Op::DelAddress { addr, .. } => {
+                if let Actual::Link(mut link) = self.slot(id).actual.clone() {
+                    link.addresses.retain(|a| a != addr);
+                    self.set_actual(id, Actual::Link(link));
+                }
+            }
+            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
+                self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: route.clone() }));
+            }
+            Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
+            Op::SetNeighbour { ns, link, ip, mac } => {
+                let n = NeighbourActual { ns: ns.clone(), link: link.clone(), ip: *ip, mac: *mac };
+                self.set_actual(id, Actual::Neighbour(n));
+            }
+        }
+    }
+
+    // ----- resync -----------------------------------------------------------------------------
+
+    fn on_observed(&mut self, snapshot: Snapshot) {
+        let after_restart = std::mem::take(&mut self.s.awaiting_resync);
+        for obs in &snapshot.namespaces {
+            self.observe_namespace(obs);
+        }
+        for ns in &snapshot.missing {
+            let known = match ns {
+                Netns::Default => false,
+                Netns::Named(n) => self.s.named.get(n) == Some(&NamedState::Present),
+                other => self.s.available.contains(other),
+            };
+            if known || self.ix.actual_in.get(ns).is_some_and(|s| !s.is_empty()) {
+                self.on_namespace_vanished(ns);
+            }
+        }
+        if after_restart {
+            // Whatever waited for the resync gets its turn.
+            let all: Vec<ItemId> = (0..self.s.slots.len() as u32).map(ItemId).filter(|id| self.live(*id)).collect();
+            for id in all {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    fn observe_namespace(&mut self, obs: &ObservedNamespace) {
+        let ns = &obs.ns;
+        self.on_namespace_available(ns);
+        for r in self.refs_of(ns) {
+            self.mark_members_dirty(&r);
+        }
+        let links: BTreeMap<&str, &ObservedLink> = obs.links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let mut claimed_links: BTreeSet<&str> = BTreeSet::new();
+        let mut claimed_routes: BTreeSet<usize> = BTreeSet::new();
+        let mut claimed_neigh: BTreeSet<usize> = BTreeSet::new();
+
+        // 1. What the core believed is in this namespace, corrected by what is there.
+        let holders: Vec<ItemId> =
+            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        for id in holders {
+            if self.slot(id).in_flight.is_some() {
+                // Its result will tell; a snapshot taken meanwhile may predate it.
+                if let Actual::Link(l) = &self.slot(id).actual {
+                    if let Some((name, _)) = links.get_key_value(l.name.as_str()) {
+                        claimed_links.insert(name);
+                    }
+                }
+                continue;
+            }
+            match self.slot(id).actual.clone() {
+                Actual::Link(mut a) => match links.get(a.name.as_str()) {
+                    Some(l) if shape_fits(&a.shape, l.kind) => {
+                        claimed_links.insert(l.name.as_str());
+                        let desired = self.desired_interface(id).map(|i| i.ip_addresses.clone()).unwrap_or_default();
+                        a.up = l.up;
+                        a.mtu = Some(l.mtu);
+                        a.mac = l.mac;
+                        a.alias = l.alias.clone();
+                        a.addresses = observed_addresses(&a, l, &desired);
+                        self.set_actual(id, Actual::Link(a));
+                    }
+                    _ => self.forget_kernel_objects(id),
+                },
+                Actual::Route(r) => {
+                    let found = obs.routes.iter().position(|o| {
+                        o.dev == r.route.dev && o.dst == r.route.dst && o.metric == r.route.metric
+                    });
+                    match found {
+                        Some(i) => {
+                            claimed_routes.insert(i);
+                            let route = obs.routes[i].clone();
+                            self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route }));
+                        }
+                        None => self.set_actual(id, Actual::None),
+                    }
+                }
+                Actual::Neighbour(n) => {
+                    let found = obs.neighbours.iter().position(|o| o.link == n.link && o.ip == n.ip);
+                    match found {
+                        Some(i) => {
+                            claimed_neigh.insert(i);
+                            let mac = obs.neighbours[i].mac;
+                            self.set_actual(id, Actual::Neighbour(NeighbourActual { mac, ..n }));
+                        }
+                        None => self.set_actual(id, Actual::None),
+                    }
+                }
+                Actual::None => {}
+            }
+        }
+
+        // 2. Managed links the core did not know of: adopt them for their item, or remove them.
+        let mut managed: BTreeMap<&str, &str> = BTreeMap::new(); // link name -> item name
+        for l in &obs.links {
+            let Some(item_name) = l.alias.as_deref().and_then(|a| a.strip_prefix(ALIAS_PREFIX)) else { continue };
+            managed.insert(l.name.as_str(), item_name);
+            if claimed_links.contains(l.name.as_str()) {
+                continue;
+            }
+            let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
+                let fits = matches!(&s.desired, Some(Item::Interface(i)) if i.kind == InterfaceType::Veth || i.kind == InterfaceType::Dummy);
+                (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
+            });
+            match adopt {
+                Some(id) => {
+                    let iface = self.desired_interface(id).cloned().expect("adopted item is an interface");
+                    let shape = match l.kind {
+                        LinkKind::Veth => Shape::Veth { peer_item: iface.veth_peer.clone().unwrap_or_default() },
+                        _ => Shape::Dummy,
+                    };
+                    let mut a = LinkActual {
+                        ns: ns.clone(),
+                        name: l.name.clone(),
+                        shape,
+                        up: l.up,
+                        mtu: Some(l.mtu),
+                        mac: l.mac,
+                        alias: l.alias.clone(),
+                        addresses: vec![],
+                    };
+                    a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
+                    self.set_actual(id, Actual::Link(a));
+                }
+                None => self.issue(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }, Owner::Orphan),
+            }
+        }
+
+        // 3. Links the agent borrows (EXISTING, LOOPBACK) in this namespace.
+        let members: Vec<ItemId> = self
+            .refs_of(ns)
+            .iter()
+            .filter_map(|r| self.ix.ns_members.get(r))
+            .flat_map(|s| s.iter().copied())
+            .collect();
+        for id in members {
+            let Some(iface) = self.desired_interface(id).cloned() else { continue };
+            if !matches!(iface.kind, InterfaceType::Existing | InterfaceType::Loopback) {
+                continue;
+            }
+            if self.slot(id).actual != Actual::None || self.slot(id).in_flight.is_some() {
+                continue;
+            }
+            if let Some(l) = links.get(iface.host_if_name.as_str()) {
+                let mut a = LinkActual {
+                    ns: ns.clone(),
+                    name: l.name.clone(),
+                    shape: Shape::Borrowed,
+                    up: l.up,
+                    mtu: Some(l.mtu),
+                    mac: l.mac,
+                    alias: l.alias.clone(),
+                    addresses: vec![],
+                };
+                a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
+                self.set_actual(id, Actual::Link(a));
+            }
+        }
+
+        // 4. Routes and neighbours on managed links: adopt or remove.
+        for (i, r) in obs.routes.iter().enumerate() {
+            if claimed_routes.contains(&i) {
+                continue;
+            }
+            let Some(item_name) = managed.get(r.dev.as_str()) else { continue };
+            let key = ItemKey::Route { dst: r.dst, interface: item_name.to_string() };
+            match self.adoptable(&key) {
+                Some(id) => self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: r.clone() })),
+                None => self.issue(Op::DelRoute { ns: ns.clone(), route: r.clone() }, Owner::Orphan),
+            }
+        }
+        for (i, n) in obs.neighbours.iter().enumerate() {
+            if claimed_neigh.contains(&i) {
+                continue;
+            }
+            let Some(item_name) = managed.get(n.link.as_str()) else { continue };
+            let key = ItemKey::Arp { interface: item_name.to_string(), ip: n.ip };
+            match self.adoptable(&key) {
+                Some(id) => {
+                    let a = NeighbourActual { ns: ns.clone(), link: n.link.clone(), ip: n.ip, mac: n.mac };
+                    self.set_actual(id, Actual::Neighbour(a))
+                }
+                None => {
+                    self.issue(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }, Owner::Orphan)
+                }
+            }
+        }
+    }
+
+    fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
+        let id = *self.ix.by_key.get(key)?;
+        let s = self.slot(id);
+        (s.desired.is_some() && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
+    }
+
+    // ----- reconciliation ---------------------------------------------------------------------
+
+    fn reconcile(&mut self, id: ItemId) {
+        let slot = self.slot(id);
+        if slot.in_flight.is_some() || slot.blocked || slot.retry_at.is_some() {
+            return;
+        }
+        match slot.key {
+            ItemKey::Interface(_) => self.reconcile_interface(id),
+            ItemKey::Route { .. } => self.reconcile_route(id),
+            ItemKey::Arp { .. } => self.reconcile_neighbour(id),
+        }
+    }
+
+    /// The link an interface item asks for now, or why it cannot have one.
+    fn link_target(&self, id: ItemId, iface: &Interface) -> Result<LinkTarget, Vec<PendingReason>> {
+        let mut reasons = Vec::new();
+        let ns = self.resolve(&iface.namespace).map_err(|r| reasons.push(r)).ok();
+        if let Some(by) = self.host_name_winner(id, iface) {
+            reasons.push(PendingReason::HostNameTaken {
+                host_if_name: iface.host_if_name.clone(),
+                ns: iface.namespace.clone(),
+                by,
+            });
+        }
+        let owned = iface.kind == InterfaceType::Veth || iface.kind == InterfaceType::Dummy;
+        let shape = match iface.kind {
+            InterfaceType::Veth => {
+                let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
+                match self.interface_slot(peer_name).map(|(pid, s)| (pid, &s.desired)) {
+                    Some((pid, Some(Item::Interface(peer)))) => {
+                        if peer.kind != InterfaceType::Veth {
+                            reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
+                            None
+                        } else if peer.veth_peer.as_deref() != Some(iface.name.as_str()) {
+                            reasons.push(PendingReason::PeerMismatch {
+                                peer: peer_name.to_string(),
+                                peers_peer: peer.veth_peer.clone().unwrap_or_default(),
+                            });
+                            None
+                        } else {
+                            let peer_ns = self.resolve(&peer.namespace).map_err(|r| reasons.push(r)).ok();
+                            if self.host_name_winner(pid, peer).is_some() {
+                                reasons.push(PendingReason::PeerPending(peer_name.to_string()));
+                            }
+                            peer_ns.map(|peer_ns| TargetShape::Veth {
+                                peer: pid,
+                                peer_name: peer_name.to_string(),
+                                peer_ns,
+                                peer_spec: self.link_spec(peer),
+                            })
+                        }
+                    }
+                    _ => {
+                        reasons.push(PendingReason::PeerNotConfigured(peer_name.to_string()));
+                        None
+                    }
+                }
+            }
+            InterfaceType::Dummy => Some(TargetShape::Dummy),
+            InterfaceType::Existing | InterfaceType::Loopback => Some(TargetShape::Borrowed),
+        };
+        match (ns, shape) {
+            (Some(ns), Some(shape)) if reasons.is_empty() => Ok(LinkTarget {
+                ns,
+                shape,
+                spec: if owned {
+                    self.link_spec(iface)
+                } else {
+                    LinkSpec {
+                        name: iface.host_if_name.clone(),
+                        mtu: iface.mtu,
+                        mac: if iface.link_only { None } else { iface.phys_address },
+                        alias: None,
+                        up: iface.enabled,
+                    }
+                },
+            }),
+            _ => Err(reasons),
+        }
+    }
+
+    fn link_spec(&self, iface: &Interface) -> LinkSpec {
+        LinkSpec {
+            name: iface.host_if_name.clone(),
+            mtu: iface.mtu,
+            mac: if iface.link_only { None } else { iface.phys_address },
+            alias: Some(format!("{ALIAS_PREFIX}{}", iface.name)),
+            up: iface.enabled,
+        }
+    }
+
+    /// The item that wins a link name wanted by several items in one namespace: the oldest
+    /// slot, so the outcome depends on the configuration and not on event timing.
+    fn host_name_winner(&self, id: ItemId, iface: &Interface) -> Option<String> {
+        let claims = self.ix.host_claims.get(&(iface.namespace.clone(), iface.host_if_name.clone()))?;
+        let first = *claims.first()?;
+        (first != id).then(|| self.slot(first).key.interface().to_string())
+    }
+
+    fn ensure_named_namespace(&mut self, r: &NamespaceRef) {
+        if let NamespaceRef::Named(n) = r {
+            let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
+            if *state == NamedState::Absent {
+                *state = NamedState::Creating;
+                self.issue(Op::CreateNamespace { name: n.clone() }, Owner::Namespace(n.clone()));
+            }
+        }
+    }
+
+    fn reconcile_interface(&mut self, id: ItemId) {
+        let desired = self.desired_interface(id).cloned();
+        let target = match &desired {
+            Some(iface) => {
+                self.ensure_named_namespace(&iface.namespace);
+                if let Some(peer) = iface.veth_peer.as_deref().and_then(|p| self.interface_slot(p)) {
+                    if let Some(Item::Interface(p)) = &peer.1.desired {
+                        let r = p.namespace.clone();
+                        self.ensure_named_namespace(&r);
+                    }
+                }
+                self.link_target(id, iface)
+            }
+            None => Err(vec![]),
+        };
+
+        // Remove what does not fit the target: the wrong link, or any link once not wanted.
+        if let Actual::Link(a) = self.slot(id).actual.clone() {
+            // A veth end fits only while the item at the other end holds the other end: a lone
+            // end (after a partial resync) is removed so that the pair can be made whole.
+            let fits = target.as_ref().is_ok_and(|t| t.fits(&a))
+                && (!matches!(a.shape, Shape::Veth { .. }) || self.veth_partner(id, &a).is_some());
+            self.slot_mut(id).link_ok = fits;
+            if !fits {
+                if a.shape.owned() {
+                    let peer = self.veth_partner(id, &a);
+                    if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
+                        return self.set_state(id, ItemState::InProgress);
+                    }
+                    self.issue(Op::DeleteLink { ns: a.ns.clone(), name: a.name.clone() }, Owner::Item { id, peer });
+                } else if let Some(addr) = a.addresses.first() {
+                    let op = Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr };
+                    self.issue(op, Owner::Item { id, peer: None });
+                } else {
+                    // A borrowed link is let go as it is.
+                    self.set_actual(id, Actual::None);
+                    return self.reconcile_interface(id);
+                }
+                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                return self.set_state(id, state);
+            }
+        }
+
+        let target = match target {
+            Ok(t) => t,
+            Err(reasons) => {
+                if desired.is_none() {
+                    return self.free_slot(id);
+                }
+                return self.set_state(id, ItemState::Pending { reasons });
+            }
+        };
+
+        let Actual::Link(a) = self.slot(id).actual.clone() else {
+            return self.create_link(id, target);
+        };
+
+        let mut change = LinkChange {
+            up: (a.up != target.spec.up).then_some(target.spec.up),
+            mtu: target.spec.mtu.filter(|m| a.mtu != Some(*m)),
+            mac: target.spec.mac.filter(|m| a.mac != Some(*m)),
+            alias: target.spec.alias.clone().filter(|al| a.alias.as_ref() != Some(al)),
+        };
+        if !change.is_empty() {
+            if change.up == Some(true) && change.mac.is_some() {
+                // Set the address while still down; bring it up on the next round.
+                change.up = None;
+            }
+            let op = Op::SetLink { ns: a.ns.clone(), name: a.name.clone(), change };
+            self.issue(op, Owner::Item { id, peer: None });
+            return self.set_state(id, ItemState::InProgress);
+        }
+
+        let iface = desired.expect("a target exists only for a desired item");
+        if !iface.link_only {
+            let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
+            let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+            let op = match (extra, missing) {
+                (Some(addr), _) => Some(Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
+                (None, Some(addr)) => Some(Op::AddAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
+                (None, None) => None,
+            };
+            if let Some(op) = op {
+                self.issue(op, Owner::Item { id, peer: None });
+                return self.set_state(id, ItemState::InProgress);
+            }
+        }
+        self.set_state(id, ItemState::Applied);
+    }
+
+    /// The item holding the other end of this item's veth, if it believes so too.
+    fn veth_partner(&self, id: ItemId, a: &LinkActual) -> Option<ItemId> {
+        let Shape::Veth { peer_item } = &a.shape else { return None };
+        let (pid, peer) = self.interface_slot(peer_item)?;
+        let me = self.slot(id).key.interface();
+        match &peer.actual {
+            Actual::Link(LinkActual { shape: Shape::Veth { peer_item: back }, .. }) if back == me => Some(pid),
+            _ => None,
+        }
+    }
+
+    fn create_link(&mut self, id: ItemId, target: LinkTarget) {
+        let owner_peer = match &target.shape {
+            TargetShape::Veth { peer, .. } => {
+                let p = self.slot(*peer);
+                if p.in_flight.is_some() || p.actual != Actual::None {
+                    // The other end still has work to finish (or an old link to remove).
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                if p.blocked || p.retry_at.is_some() {
+                    let reason = PendingReason::PeerPending(p.key.interface().to_string());
+                    return self.set_state(id, ItemState::Pending { reasons: vec![reason] });
+                }
+                Some(*peer)
+            }
+            _ => None,
+        };
+        // A link of the same name may still be held by another item on its way out.
+        let mut names = vec![(target.ns.clone(), target.spec.name.clone())];
+        if let TargetShape::Veth { peer_ns, peer_spec, .. } = &target.shape {
+            names.push((peer_ns.clone(), peer_spec.name.clone()));
+        }
+        for (ns, name) in names {
+            if let Some(&holder) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
+                if holder != id && Some(holder) != owner_peer {
+                    self.wait_for(Resource::LinkName(ns, name), id);
+                    return self.set_state(id, ItemState::InProgress);
+                }
+            }
+        }
+        let op = match target.shape {
+            TargetShape::Veth { peer_ns, peer_spec, .. } => Op::CreateLink {
+                ns: target.ns,
+                link: target.spec,
+                kind: NewLink::Veth { peer_ns, peer: peer_spec },
+            },
+            TargetShape::Dummy => Op::CreateLink { ns: target.ns, link: target.spec, kind: NewLink::Dummy },
+            TargetShape::Borrowed => {
+                // Configure someone else's link: the whole desired link state at once.
+                let change = LinkChange { up: Some(target.spec.up), mtu: target.spec.mtu, mac: target.spec.mac, alias: None };
+                let adopted = LinkActual {
+                    ns: target.ns.clone(),
+                    name: target.spec.name.clone(),
+                    shape: Shape::Borrowed,
+                    up: !target.spec.up,
+                    mtu: None,
+                    mac: None,
+                    alias: None,
+                    addresses: vec![],
+                };
+                // Believe the link is there with unknown attributes: the SetLink below fails
+                // with ENODEV if it is not, which makes the core forget it again.
+                self.set_actual(id, Actual::Link(adopted));
+                Op::SetLink { ns: target.ns, name: target.spec.name, change }
+            }
+        };
+        self.issue(op, Owner::Item { id, peer: owner_peer });
+        if let Some(p) = owner_peer {
+            self.set_state(p, ItemState::InProgress);
+        }
+        self.set_state(id, ItemState::InProgress);
+    }
+
+    /// What a route or neighbour can rely on: its interface's link, if it is in place and up.
+    /// `Ok(None)`: the interface has a command in flight; decide when its result is in.
+    fn usable_link(&self, name: &str) -> Result<Option<(LinkActual, bool)>, PendingReason> {
+        let Some((_, iface)) = self.interface_slot(name) else {
+            return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
+        };
+        let Some(Item::Interface(desired)) = &iface.desired else {
+            return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
+        };
+        if !desired.enabled {
+            return Err(PendingReason::InterfaceDisabled(name.to_string()));
+        }
+        if iface.in_flight.is_some() {
+            return Ok(None);
+        }
+        match &iface.actual {
+            Actual::Link(l) if iface.link_ok && l.up => Ok(Some((l.clone(), iface.state == ItemState::Applied))),
+            _ => Err(PendingReason::InterfaceNotReady(name.to_string())),
+        }
+    }
+
+    fn reconcile_route(&mut self, id: ItemId) {
+        let ItemKey::Route { interface, .. } = self.slot(id).key.clone() else { return };
+        let desired = match &self.slot(id).desired {
+            Some(Item::Route(r)) => Some(r.clone()),
+            _ => None,
+        };
+        let target = match &desired {
+            None => Err(None),
+            Some(r) => match self.usable_link(&interface) {
+                Err(reason) => Err(Some(reason)),
+                Ok(None) => return,
+                Ok(Some((link, ready))) => {
+                    let reachable = r.gw_addr.is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
+                    if !reachable {
+                        Err(Some(PendingReason::GatewayUnreachable {
+                            gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
+                            interface: interface.clone(),
+                        }))
+                    } else {
+                        let spec = RouteSpec { dev: link.name.clone(), dst: r.dst_network, gw: r.gw_addr, metric: r.metric, scope: r.scope };
+                        Ok((link.ns, spec, ready))
+                    }
+                }
+            },
+        };
+        if let Actual::Route(a) = self.slot(id).actual.clone() {
+            let fits = target.as_ref().is_ok_and(|(ns, spec, _)| {
+                a.ns == *ns && a.route.dev == spec.dev && a.route.dst == spec.dst && a.route.metric == spec.metric
+            });
+            if !fits {
+                self.issue(Op::DelRoute { ns: a.ns, route: a.route }, Owner::Item { id, peer: None });
+                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                return self.set_state(id, state);
+            }
+            let (ns, spec, _) = target.expect("fits implies a target");
+            if a.route != spec {
+                self.issue(Op::ReplaceRoute { ns, route: spec }, Owner::Item { id, peer: None });
+                return self.set_state(id, ItemState::InProgress);
+            }
+            return self.set_state(id, ItemState::Applied);
+        }
+        match target {
+            Err(None) => self.free_slot(id),
+            Err(Some(reason)) => self.set_state(id, ItemState::Pending { reasons: vec![reason] }),
+            Ok((_, _, false)) => {
+                let reason = PendingReason::InterfaceNotReady(interface);
+                self.set_state(id, ItemState::Pending { reasons: vec![reason] })
+            }
+            Ok((ns, spec, true)) => {
+                if let Some(&holder) = self.ix.route_owner.get(&(ns.clone(), spec.dst, spec.metric)) {
+                    if holder != id {
+                        let by = self.slot(holder).key.to_string();
+                        self.wait_for(Resource::Route(ns, spec.dst, spec.metric), id);
+                        return self.set_state(id, ItemState::Pending { reasons: vec![PendingReason::RouteTaken { by }] });
+                    }
+                }
+                self.issue(Op::AddRoute { ns, route: spec }, Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+        }
+    }
+
+    fn reconcile_neighbour(&mut self, id: ItemId) {
+        let ItemKey::Arp { interface, ip } = self.slot(id).key.clone() else { return };
+        let desired = match &self.slot(id).desired {
+            Some(Item::Arp(a)) => Some(a.clone()),
+            _ => None,
+        };
+        let target = match &desired {
+            None => Err(None),
+            Some(arp) => match self.usable_link(&interface) {
+                Err(reason) => Err(Some(reason)),
+                Ok(None) => return,
+                Ok(Some((link, ready))) => Ok((link.ns, link.name, arp.hw_address, ready)),
+            },
+        };
+        if let Actual::Neighbour(a) = self.slot(id).actual.clone() {
+            let fits = target.as_ref().is_ok_and(|(ns, link, _, _)| a.ns == *ns && a.link == *link);
+            if !fits {
+                self.issue(Op::DelNeighbour { ns: a.ns, link: a.link, ip }, Owner::Item { id, peer: None });
+                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                return self.set_state(id, state);
+            }
+            let (ns, link, mac, _) = target.expect("fits implies a target");
+            if a.mac != mac {
+                self.issue(Op::SetNeighbour { ns, link, ip, mac }, Owner::Item { id, peer: None });
+                return self.set_state(id, ItemState::InProgress);
+            }
+            return self.set_state(id, ItemState::Applied);
+        }
+        match target {
+            Err(None) => self.free_slot(id),
+            Err(Some(reason)) => self.set_state(id, ItemState::Pending { reasons: vec![reason] }),
+            Ok((_, _, _, false)) => {
+                let reason = PendingReason::InterfaceNotReady(interface);
+                self.set_state(id, ItemState::Pending { reasons: vec![reason] })
+            }
+            Ok((ns, link, mac, true)) => {
+                self.issue(Op::SetNeighbour { ns, link, ip, mac }, Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+        }
+    }
+}
+
+/// The link an interface item should have.
+struct LinkTarget {
+    ns: Netns,
+    spec: LinkSpec,
+    shape: TargetShape,
+}
+
+enum TargetShape {
+    Veth { peer: ItemId, peer_name: String, peer_ns: Netns, peer_spec: LinkSpec },
+    Dummy,
+    Borrowed,
+}
+
+impl LinkTarget {
+    /// Whether an existing link can be brought to this target in place. Namespace, name, kind
+    /// and veth peer cannot change without re-creating the link.
+    fn fits(&self, a: &LinkActual) -> bool {
+        if a.ns != self.ns || a.name != self.spec.name {
+            return false;
+        }
+        match (&self.shape, &a.shape) {
+            (TargetShape::Dummy, Shape::Dummy) | (TargetShape::Borrowed, Shape::Borrowed) => true,
+            (TargetShape::Veth { peer_name, .. }, Shape::Veth { peer_item }) => peer_item == peer_name,
+            _ => false,
+        }
+    }
+}
+
+fn shape_fits(shape: &Shape, kind: LinkKind) -> bool {
+    match shape {
+        Shape::Veth { .. } => kind == LinkKind::Veth,
+        Shape::Dummy => kind == LinkKind::Dummy,
+        Shape::Borrowed => true,
+    }
+}
+
+fn link_from_spec(ns: &Netns, spec: &LinkSpec, shape: Shape) -> LinkActual {
+    LinkActual {
+        ns: ns.clone(),
+        name: spec.name.clone(),
+        shape,
+        up: spec.up,
+        mtu: spec.mtu,
+        mac: spec.mac,
+        alias: spec.alias.clone(),
+        addresses: vec![],
+    }
+}
+
+/// Which observed addresses count as the item's. On a link the agent owns, every address does,
+/// except the IPv6 link-local ones the kernel adds by itself (unless asked for). On a borrowed
+/// link only those the agent added or is asked to add: the rest are someone else's.
+fn observed_addresses(a: &LinkActual, l: &ObservedLink, desired: &[IpNet]) -> Vec<IpNet> {
+    l.addresses
+        .iter()
+        .filter(|addr| {
+            if desired.contains(addr) {
+                return true;
+            }
+            if a.shape.owned() {
+                !is_ipv6_link_local(addr)
+            } else {
+                a.addresses.contains(addr)
+            }
+        })
+        .copied()
+        .collect()
+}
+
+fn is_ipv6_link_local(net: &IpNet) -> bool {
+    match net.addr() {
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(_) => false,
+    }
+}
+
+fn backoff(base: u64, max: u64, attempts: u32) -> u64 {
+    let shift = attempts.saturating_sub(1).min(32);
+    base.saturating_mul(1u64 << shift).min(max)
+}
+
+fn remove_from<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ItemId>>, key: &K, id: ItemId) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+fn remove_from_fx<K: std::hash::Hash + Eq + ?Sized, Q: std::hash::Hash + Eq>(
+    map: &mut FxHashMap<Q, BTreeSet<ItemId>>,
+    key: &K,
+    id: ItemId,
+) where
+    Q: std::borrow::Borrow<K>,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Applies every queued command through `backend` and feeds the results back, until the core
+/// has nothing more to do at time `at`. Returns how many commands were applied. For tests,
+/// benchmarks and tools; the daemon logs each result before feeding it, so it has its own loop.
+pub fn run_until_idle(core: &mut Core, backend: &mut dyn Backend, at: Timestamp) -> usize {
+    let mut applied = 0;
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        while let Some(cmd) = core.poll_command() {
+            batch.push(cmd);
+        }
+        if batch.is_empty() {
+            return applied;
+        }
+        let results = backend.apply_batch(&batch);
+        for (cmd, result) in batch.iter().zip(results) {
+            applied += 1;
+            let event = match result {
+                Ok(()) => Event::CommandSucceeded { id: cmd.id },
+                Err(error) => Event::CommandFailed { id: cmd.id, error },
+            };
+            core.handle(at, event);
+        }
+    }
+}
