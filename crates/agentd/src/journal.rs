@@ -1,0 +1,659 @@
+//! The event log: every event the core sees, in the order it saw them, made durable before it
+//! saw them.
+//!
+//! sled and bincode are used here and nowhere else, so either can be replaced without touching
+//! the daemon. Records live in the `events` tree under their big-endian sequence number (so sled's
+//! key order is log order); each value is a format version byte, a CRC-32 of the payload, and the
+//! bincode payload. The version byte lets a later codec read old logs; the checksum lets start-up
+//! tell a torn or damaged tail from a good record, because sled's own checksums only cover its
+//! pages, not what a buggy or interrupted writer put in them.
+//!
+//! Snapshots of the daemon's state go in the `snapshots` tree, keyed by the sequence number of the
+//! last record they include. The two newest are kept, so a damaged newest snapshot falls back to
+//! the one before it; retention trims records only below the older of the two.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use nsagent_core::{Event, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Format of records and snapshots written by this version.
+pub const FORMAT_VERSION: u8 = 1;
+/// Version byte + CRC-32.
+const HEADER_LEN: usize = 5;
+/// Snapshots kept, newest first; older ones are deleted when a new one is written.
+const SNAPSHOTS_KEPT: usize = 2;
+
+/// Where an event came from, kept for `nsagentctl log` and for auditing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// Produced by the daemon itself: command results, timers, resync.
+    Agent,
+    /// An intent received on the NATS intents subject.
+    Request,
+    /// A change of the JetStream key-value bucket, at this revision.
+    Kv { revision: u64 },
+}
+
+/// One logged event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The time handed to the core with the event.
+    pub at: Timestamp,
+    pub origin: Origin,
+    pub event: Event,
+}
+
+/// Why a stored record or snapshot cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("record is {0} bytes long, shorter than its header")]
+    Truncated(usize),
+    #[error("record has format version {0}; this build reads version {FORMAT_VERSION}")]
+    UnknownVersion(u8),
+    #[error("record checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("record payload does not decode: {0}")]
+    Decode(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("event log at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("event log I/O: {0}")]
+    Io(#[from] sled::Error),
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
+    #[error("batch starts at sequence {batch} but the log continues at {log}")]
+    StaleBatch { batch: u64, log: u64 },
+}
+
+/// How the log is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// How many records older than the older kept snapshot to keep; `None` keeps every record,
+    /// so the whole history stays replayable.
+    pub retention: Option<u64>,
+}
+
+/// What opening the log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The tail that was cut because a record in it could not be read.
+    pub cut: Option<TailCut>,
+    /// Snapshots that could not be read and were deleted, with the reason.
+    pub bad_snapshots: Vec<(u64, RecordError)>,
+}
+
+/// A damaged tail removed at start-up: the first bad sequence number, why it is bad, and how
+/// many records from it on were removed. Everything before `first_bad` is intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailCut {
+    pub first_bad: u64,
+    pub reason: String,
+    pub removed: u64,
+}
+
+/// Records waiting to be committed together. Sequence numbers are handed out as records are
+/// pushed, so events can carry their own sequence number before they are written.
+#[derive(Debug)]
+pub struct PendingBatch {
+    first: u64,
+    records: Vec<Record>,
+}
+
+impl PendingBatch {
+    /// The sequence number the next pushed record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.first + self.records.len() as u64
+    }
+
+    pub fn push(&mut self, record: Record) -> u64 {
+        let seq = self.next_seq();
+        self.records.push(record);
+        seq
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = (u64, &Record)> {
+        self.records
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| (self.first + i as u64, r))
+    }
+
+    pub fn into_records(self) -> impl Iterator<Item = (u64, Record)> {
+        let first = self.first;
+        self.records
+            .into_iter()
+            .enumerate()
+            .map(move |(i, r)| (first + i as u64, r))
+    }
+}
+
+/// The append-only event log with its snapshots.
+#[derive(Clone)]
+pub struct Journal {
+    db: sled::Db,
+    events: sled::Tree,
+    snapshots: sled::Tree,
+    next_seq: u64,
+    config: JournalConfig,
+}
+
+impl Journal {
+    /// Opens (or creates) the log in `dir`, checks the records after the newest readable
+    /// snapshot, and cuts the tail at the first one that cannot be read.
+    pub fn open(dir: &Path, config: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // No background flusher: its thread outlives a dropped handle for a moment and keeps
+            // the directory locked; the daemon flushes on its own schedule instead.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|source| JournalError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let events = db.open_tree("events")?;
+        let snapshots = db.open_tree("snapshots")?;
+        let mut journal = Journal {
+            db,
+            events,
+            snapshots,
+            next_seq: 0,
+            config,
+        };
+        let mut report = OpenReport::default();
+
+        // The newest snapshot that reads back decides where checking starts; unreadable ones
+        // are removed so they are not tried again.
+        let mut check_from = journal.first_seq().unwrap_or(0);
+        for item in journal.snapshots.iter().rev() {
+            let (key, value) = item?;
+            let seq = seq_of(&key);
+            match open_envelope(&value) {
+                Ok(_) => {
+                    check_from = check_from.max(seq + 1);
+                    break;
+                }
+                Err(e) => {
+                    report.bad_snapshots.push((seq, e));
+                    journal.snapshots.remove(key)?;
+                }
+            }
+        }
+
+        let mut expected = None::<u64>;
+        let mut first_bad = None;
+        for item in journal.events.range(check_from.to_be_bytes()..) {
+            let (key, value) = item?;
+            let seq = seq_of(&key);
+            let problem = if key.len() != 8 {
+                Some(format!(
+                    "key of {} bytes is not a sequence number",
+                    key.len()
+                ))
+            } else if expected.is_some_and(|e| e != seq) {
+                Some(format!(
+                    "sequence gap: expected {}, found {seq}",
+                    expected.unwrap_or_default()
+                ))
+            } else {
+                decode_record(&value).err().map(|e| e.to_string())
+            };
+            if let Some(reason) = problem {
+                first_bad = Some((expected.unwrap_or(seq), reason));
+                break;
+            }
+            expected = Some(seq + 1);
+        }
+        if let Some((bad, reason)) = first_bad {
+            let keys: Vec<_> = journal
+                .events
+                .range(bad.to_be_bytes()..)
+                .keys()
+                .collect::<Result<_, _>>()?;
+            let mut batch = sled::Batch::default();
+            for k in &keys {
+                batch.remove(k.clone());
+            }
+            journal.events.apply_batch(batch)?;
+            journal.db.flush()?;
+            report.cut = Some(TailCut {
+                first_bad: bad,
+                reason,
+                removed: keys.len() as u64,
+            });
+        }
+
+        let last_event = journal.events.last()?.map(|(k, _)| seq_of(&k));
+        let last_snapshot = journal.snapshots.last()?.map(|(k, _)| seq_of(&k));
+        journal.next_seq = last_event.max(last_snapshot).map_or(1, |s| s + 1);
+        Ok((journal, report))
+    }
+
+    /// Starts a batch that continues the log. Sequence numbers start at 1.
+    pub fn batch(&self) -> PendingBatch {
+        PendingBatch {
+            first: self.next_seq,
+            records: Vec::new(),
+        }
+    }
+
+    /// Writes a batch atomically; with `durable` it is on disk when this returns (one flush for
+    /// the whole batch: group commit).
+    pub fn commit(&mut self, batch: &PendingBatch, durable: bool) -> Result<(), JournalError> {
+        if batch.first != self.next_seq {
+            return Err(JournalError::StaleBatch {
+                batch: batch.first,
+                log: self.next_seq,
+            });
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut writes = sled::Batch::default();
+        for (seq, record) in batch.records() {
+            writes.insert(&seq.to_be_bytes(), encode(record)?);
+        }
+        self.events.apply_batch(writes)?;
+        self.next_seq = batch.next_seq();
+        if durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> Result<(), JournalError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The sequence number of the last record written, 0 for an empty log.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// The oldest record still in the log.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.events.first().ok().flatten().map(|(k, _)| seq_of(&k))
+    }
+
+    /// Records with sequence numbers in `range`, in order; unreadable ones are reported as such
+    /// rather than ending the iteration.
+    pub fn read(
+        &self,
+        range: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = Result<(u64, Result<Record, RecordError>), JournalError>> + '_ {
+        self.events
+            .range(range.start().to_be_bytes()..=range.end().to_be_bytes())
+            .map(|item| {
+                item.map(|(k, v)| (seq_of(&k), decode_record(&v)))
+                    .map_err(JournalError::from)
+            })
+    }
+
+    /// Stores a snapshot of state that includes every record up to `seq`, drops older
+    /// snapshots beyond the kept two, and applies retention.
+    pub fn write_snapshot<S: Serialize>(
+        &mut self,
+        seq: u64,
+        state: &S,
+    ) -> Result<(), JournalError> {
+        let payload = bincode::serialize(state).map_err(|e| JournalError::Encode(e.to_string()))?;
+        self.snapshots
+            .insert(seq.to_be_bytes(), envelope(payload))?;
+        let keys: Vec<_> = self
+            .snapshots
+            .iter()
+            .keys()
+            .rev()
+            .collect::<Result<_, _>>()?;
+        for old in keys.iter().skip(SNAPSHOTS_KEPT) {
+            self.snapshots.remove(old)?;
+        }
+        if let Some(keep) = self.config.retention {
+            let oldest_kept = keys
+                .iter()
+                .take(SNAPSHOTS_KEPT)
+                .map(|k| seq_of(k))
+                .min()
+                .unwrap_or(0);
+            let trim_below = (oldest_kept + 1).saturating_sub(keep);
+            let doomed: Vec<_> = self
+                .events
+                .range(..trim_below.to_be_bytes())
+                .keys()
+                .collect::<Result<_, _>>()?;
+            let mut batch = sled::Batch::default();
+            for k in doomed {
+                batch.remove(k);
+            }
+            self.events.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The newest snapshot and the sequence number it covers up to.
+    pub fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
+        for item in self.snapshots.iter().rev() {
+            let (key, value) = item?;
+            match open_envelope(&value).and_then(|p| {
+                bincode::deserialize(p).map_err(|e| RecordError::Decode(e.to_string()))
+            }) {
+                Ok(state) => return Ok(Some((seq_of(&key), state))),
+                Err(e) => {
+                    tracing::warn!(seq = seq_of(&key), error = %e, "skipping unreadable snapshot")
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sequence numbers of the stored snapshots, oldest first.
+    pub fn snapshot_seqs(&self) -> Vec<u64> {
+        self.snapshots
+            .iter()
+            .keys()
+            .filter_map(Result::ok)
+            .map(|k| seq_of(&k))
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn put_raw(&self, seq: u64, value: &[u8]) {
+        self.events
+            .insert(seq.to_be_bytes(), value)
+            .expect("raw insert");
+    }
+
+    #[cfg(test)]
+    fn put_raw_snapshot(&self, seq: u64, value: &[u8]) {
+        self.snapshots
+            .insert(seq.to_be_bytes(), value)
+            .expect("raw insert");
+    }
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[8 - n..].copy_from_slice(&key[key.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+fn envelope(payload: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn open_envelope(value: &[u8]) -> Result<&[u8], RecordError> {
+    if value.len() < HEADER_LEN {
+        return Err(RecordError::Truncated(value.len()));
+    }
+    if value[0] != FORMAT_VERSION {
+        return Err(RecordError::UnknownVersion(value[0]));
+    }
+    let stored = u32::from_le_bytes([value[1], value[2], value[3], value[4]]);
+    let payload = &value[HEADER_LEN..];
+    let computed = crc32fast::hash(payload);
+    if stored != computed {
+        return Err(RecordError::Checksum { stored, computed });
+    }
+    Ok(payload)
+}
+
+fn encode(record: &Record) -> Result<Vec<u8>, JournalError> {
+    let payload = bincode::serialize(record).map_err(|e| JournalError::Encode(e.to_string()))?;
+    Ok(envelope(payload))
+}
+
+/// Decodes one stored record.
+pub fn decode_record(value: &[u8]) -> Result<Record, RecordError> {
+    let payload = open_envelope(value)?;
+    bincode::deserialize(payload).map_err(|e| RecordError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nsagent_core::{Item, ItemKey, Netns};
+
+    fn put(seq: u64, name: &str) -> Event {
+        let item = Item::decode_unkeyed(&serde_json::json!({
+            "name": name, "type": "DUMMY", "mtu": 1400, "phys_address": "02:00:00:00:00:01",
+            "ip_addresses": ["10.1.2.3/24", "fd00::1/64"], "namespace": {"type": "NSID", "reference": "blue"}
+        })).expect("valid item");
+        Event::Put { seq, item }
+    }
+
+    fn rec(at: u64, event: Event) -> Record {
+        Record {
+            at: Timestamp(at),
+            origin: Origin::Request,
+            event,
+        }
+    }
+
+    fn append(j: &mut Journal, n: usize) -> Vec<u64> {
+        let mut b = j.batch();
+        let mut seqs = vec![];
+        for i in 0..n {
+            let seq = b.next_seq();
+            seqs.push(b.push(rec(seq, put(seq, &format!("d{i}")))));
+        }
+        j.commit(&b, true).expect("commit");
+        seqs
+    }
+
+    fn all(j: &Journal) -> Vec<(u64, Record)> {
+        j.read(0..=u64::MAX)
+            .map(|r| r.expect("io"))
+            .map(|(s, r)| (s, r.expect("decodes")))
+            .collect()
+    }
+
+    #[test]
+    fn records_round_trip_in_order_with_keys_in_big_endian() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        assert_eq!(report, OpenReport::default());
+        assert_eq!(j.last_seq(), 0);
+        let seqs = append(&mut j, 300);
+        assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+        let mut b = j.batch();
+        b.push(rec(
+            5,
+            Event::Delete {
+                seq: 301,
+                key: ItemKey::Interface("d0".into()),
+            },
+        ));
+        b.push(rec(6, Event::NamespaceVanished { ns: Netns::Pid(7) }));
+        j.commit(&b, false).expect("commit");
+        let got = all(&j);
+        assert_eq!(got.len(), 302);
+        // 256 sorts after 255 only with big-endian keys.
+        assert!(got.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+        assert_eq!(
+            got[300].1.event,
+            Event::Delete {
+                seq: 301,
+                key: ItemKey::Interface("d0".into())
+            }
+        );
+        drop(j);
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert!(report.cut.is_none());
+        assert_eq!(j.last_seq(), 302);
+        assert_eq!(j.batch().next_seq(), 303);
+    }
+
+    #[test]
+    fn a_stale_batch_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let mut stale = j.batch();
+        stale.push(rec(1, put(1, "a")));
+        append(&mut j, 1);
+        let err = j.commit(&stale, true).expect_err("stale");
+        assert!(
+            matches!(err, JournalError::StaleBatch { batch: 1, log: 2 }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checksum_mismatch_in_the_tail_is_cut_and_everything_before_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 10);
+            let good = encode(&rec(11, put(11, "x"))).expect("encode");
+            let mut bad = good.clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 0xff;
+            j.put_raw(11, &bad);
+            j.put_raw(12, &good);
+            j.flush().expect("flush");
+        }
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        let cut = report.cut.expect("cut reported");
+        assert_eq!(cut.first_bad, 11);
+        assert_eq!(cut.removed, 2);
+        assert!(cut.reason.contains("checksum"), "{}", cut.reason);
+        assert_eq!(all(&j).len(), 10);
+        assert_eq!(j.last_seq(), 10);
+    }
+
+    #[test]
+    fn a_truncated_record_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 3);
+            let good = encode(&rec(4, put(4, "x"))).expect("encode");
+            j.put_raw(4, &good[..good.len() / 2]);
+            j.put_raw(5, &good[..3]);
+            j.flush().expect("flush");
+        }
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        let cut = report.cut.expect("cut reported");
+        assert_eq!((cut.first_bad, cut.removed), (4, 2));
+        assert_eq!(j.last_seq(), 3);
+    }
+
+    #[test]
+    fn a_header_only_fragment_and_an_unknown_version_are_reported() {
+        assert_eq!(decode_record(&[1, 2]), Err(RecordError::Truncated(2)));
+        let mut v = encode(&rec(1, put(1, "a"))).expect("encode");
+        v[0] = 9;
+        assert_eq!(decode_record(&v), Err(RecordError::UnknownVersion(9)));
+        // A payload with a matching checksum that is not a record.
+        let junk = envelope(vec![0xff; 3]);
+        assert!(matches!(decode_record(&junk), Err(RecordError::Decode(_))));
+    }
+
+    #[test]
+    fn a_sequence_gap_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 3);
+            j.put_raw(7, &encode(&rec(7, put(7, "x"))).expect("encode"));
+            j.flush().expect("flush");
+        }
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        let cut = report.cut.expect("cut");
+        assert_eq!(cut.first_bad, 4);
+        assert!(cut.reason.contains("gap"), "{}", cut.reason);
+        assert_eq!(j.last_seq(), 3);
+    }
+
+    #[test]
+    fn snapshots_keep_the_two_newest_and_retention_trims_below_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, _) =
+            Journal::open(dir.path(), JournalConfig { retention: Some(2) }).expect("open");
+        append(&mut j, 10);
+        j.write_snapshot(5, &"five".to_string()).expect("snap");
+        j.write_snapshot(8, &"eight".to_string()).expect("snap");
+        append(&mut j, 5);
+        j.write_snapshot(12, &"twelve".to_string()).expect("snap");
+        assert_eq!(j.snapshot_seqs(), vec![8, 12]);
+        let latest: Option<(u64, String)> = j.latest_snapshot().expect("read");
+        assert_eq!(latest, Some((12, "twelve".to_string())));
+        // Older kept snapshot is at 8: records 1..=6 go, 7 and 8 are the two retained.
+        assert_eq!(j.first_seq(), Some(7));
+        assert_eq!(all(&j).len(), 9);
+    }
+
+    #[test]
+    fn without_retention_every_record_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        append(&mut j, 10);
+        j.write_snapshot(4, &1u32).expect("snap");
+        j.write_snapshot(9, &2u32).expect("snap");
+        j.write_snapshot(10, &3u32).expect("snap");
+        assert_eq!(j.first_seq(), Some(1));
+    }
+
+    #[test]
+    fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 6);
+            j.write_snapshot(3, &"three".to_string()).expect("snap");
+            j.put_raw_snapshot(6, &[FORMAT_VERSION, 0, 0, 0, 0, 1, 2, 3]);
+            j.flush().expect("flush");
+        }
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert_eq!(report.bad_snapshots.len(), 1);
+        assert_eq!(report.bad_snapshots[0].0, 6);
+        let latest: Option<(u64, String)> = j.latest_snapshot().expect("read");
+        assert_eq!(latest, Some((3, "three".to_string())));
+        assert_eq!(j.last_seq(), 6);
+    }
+
+    #[test]
+    fn damage_before_the_newest_snapshot_is_not_cut() {
+        // Records covered by a snapshot are not needed to restore, so damage there must not
+        // destroy the newer records after it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 6);
+            j.write_snapshot(4, &0u8).expect("snap");
+            j.put_raw(2, b"garbage");
+            j.flush().expect("flush");
+        }
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert!(report.cut.is_none());
+        assert_eq!(j.last_seq(), 6);
+        let bad: Vec<_> = j
+            .read(1..=6)
+            .map(|r| r.expect("io"))
+            .filter(|(_, r)| r.is_err())
+            .collect();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 2);
+    }
+}
