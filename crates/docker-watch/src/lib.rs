@@ -1,1 +1,47 @@
-//! Docker watcher (being written).
+//! Knows which Docker container runs each microservice, so that interfaces, routes and ARP
+//! entries can target a container's network namespace before the container even exists. It
+//! keeps a live map from microservice label to container id and pid — a container is a
+//! microservice when its environment has `MICROSERVICE_LABEL=<label>` (vpp-agent's convention)
+//! or it carries the Docker label `nsagent.microservice=<label>` — and reports every change as
+//! an [`nsagent_core::Event`] (`MicroserviceStarted`, `MicroserviceStopped`,
+//! `MicroserviceWatch`), the vocabulary the core already speaks.
+//!
+//! The policy (what counts as a change, who wins when two containers claim one label, what a
+//! resync must report) lives in [`MicroserviceMap`], which does no I/O; [`watch`] is the thin
+//! bollard layer that feeds it from the daemon's container list and event stream, negotiates
+//! the API version (Debian's daemon speaks 1.41, older than bollard's default), and reconnects
+//! with capped exponential backoff when the daemon restarts.
+//!
+//! # What the agent needs to enter a container's namespace
+//!
+//! The core enters a microservice's namespace through `/proc/<pid>/ns/net`, where `<pid>` is
+//! the container's init process as the Docker daemon sees it.
+//!
+//! * **Agent on the host** (the usual case): the daemon runs in the host's pid namespace, so the
+//!   pid it reports is a host pid and the agent, also in the host's pid namespace, opens
+//!   `/proc/<pid>/ns/net` directly. `--pid=host` is a `docker run` option for containers; a
+//!   process on the host is already there. It needs read/write access to
+//!   `/var/run/docker.sock` (root or the `docker` group), and `CAP_SYS_ADMIN` (to `setns` into
+//!   another namespace) and `CAP_NET_ADMIN` (to configure links there) — root has both.
+//! * **Agent in a container**: it needs the daemon's socket mounted
+//!   (`-v /var/run/docker.sock:/var/run/docker.sock`); the host's pids, either by sharing the
+//!   host's pid namespace (`--pid=host`) or by mounting the host's `/proc` somewhere and opening
+//!   `<that>/<pid>/ns/net` (a container's own `/proc` only shows its own pid namespace, where the
+//!   daemon's pids mean nothing); `CAP_SYS_ADMIN` and `CAP_NET_ADMIN` (`--cap-add SYS_ADMIN
+//!   --cap-add NET_ADMIN`, or `--privileged`); and, to manage the host's own links, the host's
+//!   network namespace (`--network=host`). A seccomp or AppArmor profile that forbids `setns`
+//!   must be relaxed as well.
+
+mod backoff;
+mod error;
+mod map;
+mod observation;
+mod watcher;
+
+pub use backoff::Backoff;
+pub use error::{ObservationError, WatchError};
+pub use map::{Entry, MicroserviceMap};
+pub use observation::{
+    inspect, microservice_label, Inspected, Observation, StartTime, DOCKER_LABEL, ENV_LABEL,
+};
+pub use watcher::{watch, WatchConfig, DEFAULT_SOCKET};

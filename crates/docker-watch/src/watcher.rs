@@ -1,0 +1,242 @@
+//! The thin I/O shell around [`MicroserviceMap`]: one session with the daemon lists and
+//! inspects the running containers, then follows the event stream; when the session breaks the
+//! watcher says so, waits (capped exponential backoff) and starts a new session, whose listing
+//! resyncs the map.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bollard::errors::Error as DockerError;
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::{EventsOptions, ListContainersOptions};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::StreamExt;
+use nsagent_core::Event;
+use tokio::sync::mpsc;
+
+use crate::backoff::Backoff;
+use crate::error::WatchError;
+use crate::map::MicroserviceMap;
+use crate::observation::{inspect, Inspected, Observation, StartTime};
+
+/// Where the daemon listens when nothing else is said.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Container actions that can change which process serves a label. `kill`, `pause` and `oom`
+/// are left out on purpose: a signal or a freeze leaves the namespace in place, and an exit is
+/// always followed by `die`.
+const WATCHED_ACTIONS: [&str; 5] = ["start", "restart", "die", "stop", "destroy"];
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// Path of the daemon's unix socket (a `unix://` prefix is accepted).
+    pub socket: String,
+    /// Limit on one request to the daemon (not on the event stream, which lasts a session).
+    pub request_timeout: Duration,
+    /// First delay before reconnecting; doubles on each failure up to `reconnect_max`.
+    pub reconnect_base: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> WatchConfig {
+        WatchConfig {
+            socket: DEFAULT_SOCKET.to_string(),
+            request_timeout: Duration::from_secs(10),
+            reconnect_base: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Follows the daemon until the receiver of `events` is dropped.
+///
+/// The events sent are `MicroserviceStarted`, `MicroserviceStopped` and `MicroserviceWatch`,
+/// ready for `nsagent_core::Core::handle`. Failures of the daemon never end this function: they
+/// become `MicroserviceWatch { connected: false }`, a reconnection and a resync.
+pub async fn watch(config: WatchConfig, events: mpsc::Sender<Event>) {
+    let mut watcher = Watcher {
+        backoff: Backoff::new(config.reconnect_base, config.reconnect_max),
+        config,
+        map: MicroserviceMap::new(),
+        out: events,
+    };
+    watcher.run().await;
+}
+
+struct Watcher {
+    config: WatchConfig,
+    backoff: Backoff,
+    map: MicroserviceMap,
+    out: mpsc::Sender<Event>,
+}
+
+impl Watcher {
+    async fn run(&mut self) {
+        // A second handle only to notice the receiver going away while a session waits.
+        let out = self.out.clone();
+        loop {
+            let result = tokio::select! {
+                r = self.session() => r,
+                () = out.closed() => Err(WatchError::Closed),
+            };
+            let err = match result {
+                Err(WatchError::Closed) => return,
+                Err(err) => err,
+                Ok(()) => WatchError::EventsEnded,
+            };
+            tracing::warn!(error = %err, "Docker watch session ended");
+            let events = self.map.disconnected();
+            if self.emit(events).await.is_err() {
+                return;
+            }
+            let delay = self.backoff.next_delay();
+            tracing::debug!(?delay, "reconnecting to the Docker daemon after a delay");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.out.closed() => return,
+            }
+        }
+    }
+
+    async fn session(&mut self) -> Result<(), WatchError> {
+        let timeout = self.config.request_timeout.as_secs().max(1);
+        let docker = Docker::connect_with_unix(&self.config.socket, timeout, API_DEFAULT_VERSION)
+            .map_err(|source| WatchError::Connect {
+            socket: self.config.socket.clone(),
+            source,
+        })?;
+        // bollard speaks its newest API by default; an older daemon (Debian's speaks 1.41)
+        // rejects that, so settle on the lower of the two first.
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(WatchError::Negotiate)?;
+        tracing::info!(api = %docker.client_version(), "connected to the Docker daemon");
+
+        // Events from just before the listing are replayed by the daemon, so nothing that
+        // happens between the listing and the subscription is lost; the map makes the overlap
+        // harmless (re-inspection on start, stale exits ignored).
+        let since = unix_seconds(SystemTime::now()) - 1.0;
+        let observations = self.list(&docker).await?;
+        let events = self.map.resync(observations);
+        self.emit(events).await?;
+        self.backoff.reset();
+
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                WATCHED_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            ),
+        ]);
+        let options = EventsOptions {
+            since: Some(format!("{since:.9}")),
+            until: None,
+            filters: Some(filters),
+        };
+        let mut stream = docker.events(Some(options));
+        while let Some(item) = stream.next().await {
+            let message = item.map_err(WatchError::Events)?;
+            self.handle(&docker, message).await?;
+        }
+        Err(WatchError::EventsEnded)
+    }
+
+    async fn list(&self, docker: &Docker) -> Result<Vec<Observation>, WatchError> {
+        let options = ListContainersOptions {
+            all: false,
+            ..Default::default()
+        };
+        let summaries = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(WatchError::List)?;
+        let mut observations = Vec::new();
+        for summary in summaries {
+            let Some(id) = summary.id else { continue };
+            if let Some(Inspected::Running(obs)) = self.inspect(docker, &id).await? {
+                observations.push(obs);
+            }
+        }
+        Ok(observations)
+    }
+
+    /// Inspects one container. `Ok(None)` means the container is gone or its description is
+    /// unusable (logged); only a failure of the connection is an error.
+    async fn inspect(&self, docker: &Docker, id: &str) -> Result<Option<Inspected>, WatchError> {
+        match docker.inspect_container(id, None).await {
+            Ok(resp) => match inspect(&resp) {
+                Ok(verdict) => Ok(Some(verdict)),
+                Err(err) => {
+                    tracing::warn!(container = id, error = %err, "ignoring container");
+                    Ok(None)
+                }
+            },
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(DockerError::DockerResponseServerError {
+                status_code,
+                message,
+            }) => {
+                tracing::warn!(
+                    container = id,
+                    status_code,
+                    message,
+                    "cannot inspect container"
+                );
+                Ok(None)
+            }
+            Err(source) => Err(WatchError::Inspect {
+                container_id: id.to_string(),
+                source,
+            }),
+        }
+    }
+
+    async fn handle(&mut self, docker: &Docker, message: EventMessage) -> Result<(), WatchError> {
+        if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
+            return Ok(());
+        }
+        let Some(id) = message.actor.and_then(|a| a.id) else {
+            return Ok(());
+        };
+        let at = event_time(message.time_nano, message.time);
+        let events = match message.action.as_deref() {
+            Some("start") | Some("restart") => match self.inspect(docker, &id).await? {
+                Some(Inspected::Running(obs)) => self.map.observe_running(obs),
+                Some(_) | None => self.map.observe_gone(&id),
+            },
+            Some("die") | Some("stop") => self.map.observe_exit(&id, at),
+            Some("destroy") => self.map.observe_gone(&id),
+            _ => Vec::new(),
+        };
+        self.emit(events).await
+    }
+
+    async fn emit(&self, events: Vec<Event>) -> Result<(), WatchError> {
+        for event in events {
+            tracing::info!(?event, "microservice change");
+            self.out.send(event).await.map_err(|_| WatchError::Closed)?;
+        }
+        Ok(())
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The daemon's time of an event. An exit must never be mistaken for a stale one, so when only
+/// whole seconds are known the end of that second is taken, and no time at all counts as newer
+/// than anything.
+fn event_time(time_nano: Option<i64>, time: Option<i64>) -> StartTime {
+    match (time_nano, time) {
+        (Some(ns), _) => StartTime(i128::from(ns)),
+        (None, Some(s)) => StartTime((i128::from(s) + 1) * 1_000_000_000 - 1),
+        (None, None) => StartTime(i128::MAX),
+    }
+}
