@@ -1,0 +1,104 @@
+//! A driver for rule tests: feeds events, answers commands by hand, and records them.
+#![allow(dead_code)]
+
+use nsagent_core::backend::errno;
+use nsagent_core::*;
+use serde_json::{json, Value};
+
+pub struct Driver {
+    pub core: Core,
+    pub now: u64,
+    seq: u64,
+}
+
+impl Driver {
+    pub fn new() -> Driver {
+        let mut d = Driver { core: Core::new(CoreConfig::default()), now: 0, seq: 0 };
+        d.core.handle(Timestamp(0), Event::MicroserviceWatch { connected: true });
+        d
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.core.handle(Timestamp(self.now), e);
+    }
+
+    pub fn put(&mut self, key: &str, value: Value) {
+        let item = Item::decode(key, &value).unwrap_or_else(|e| panic!("bad test item {key}: {e}"));
+        self.seq += 1;
+        self.event(Event::Put { seq: self.seq, item });
+    }
+
+    pub fn delete(&mut self, key: &str) {
+        self.seq += 1;
+        self.event(Event::Delete { seq: self.seq, key: key.parse().unwrap() });
+    }
+
+    /// Commands queued right now, not answered.
+    pub fn pending(&mut self) -> Vec<Command> {
+        let mut v = Vec::new();
+        while let Some(c) = self.core.poll_command() {
+            v.push(c);
+        }
+        v
+    }
+
+    pub fn ok(&mut self, c: &Command) {
+        self.event(Event::CommandSucceeded { id: c.id });
+    }
+
+    pub fn fail(&mut self, c: &Command, errno: i32) {
+        let error = BackendError::from_errno(&c.op, errno, "injected");
+        self.event(Event::CommandFailed { id: c.id, error });
+    }
+
+    /// Answers every command with success until the core is idle; returns them in order.
+    pub fn settle(&mut self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        loop {
+            let batch = self.pending();
+            if batch.is_empty() {
+                return ops;
+            }
+            for c in batch {
+                self.ok(&c);
+                ops.push(c.op);
+            }
+        }
+    }
+
+    pub fn state(&self, key: &str) -> ItemState {
+        self.core.status(&key.parse().unwrap()).unwrap_or_else(|| panic!("no item {key}"))
+    }
+
+    pub fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        if self.core.poll_timeout().is_some_and(|t| t.0 <= self.now) {
+            self.event(Event::TimerFired);
+        }
+    }
+}
+
+pub const EEXIST: i32 = errno::EEXIST;
+
+pub fn iface_key(name: &str) -> String {
+    format!("config/linux/interfaces/v2/interface/{name}")
+}
+
+pub fn veth(name: &str, peer: &str, ns: Option<&str>, addr: &str) -> (String, Value) {
+    let mut v = json!({"name": name, "type": "VETH", "enabled": true, "ip_addresses": [addr], "veth": {"peer_if_name": peer}});
+    if let Some(ns) = ns {
+        v["namespace"] = json!({"type": "NSID", "reference": ns});
+    }
+    (iface_key(name), v)
+}
+
+pub fn is_applied(s: &ItemState) -> bool {
+    *s == ItemState::Applied
+}
+
+pub fn reasons(s: &ItemState) -> Vec<String> {
+    match s {
+        ItemState::Pending { reasons } => reasons.iter().map(|r| r.to_string()).collect(),
+        other => panic!("expected pending, got {other}"),
+    }
+}
