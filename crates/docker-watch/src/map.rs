@@ -228,3 +228,352 @@ impl MicroserviceMap {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(id: &str, label: &str, pid: u32, started: i128) -> Observation {
+        Observation {
+            container_id: id.into(),
+            label: label.into(),
+            pid,
+            started_at: StartTime(started),
+        }
+    }
+
+    fn started(label: &str, id: &str, pid: u32, dups: &[&str]) -> Event {
+        Event::MicroserviceStarted {
+            label: label.into(),
+            container_id: id.into(),
+            pid,
+            duplicates: dups.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    fn stopped(label: &str, id: &str) -> Event {
+        Event::MicroserviceStopped {
+            label: label.into(),
+            container_id: id.into(),
+        }
+    }
+
+    fn connected_map(observations: Vec<Observation>) -> MicroserviceMap {
+        let mut map = MicroserviceMap::new();
+        map.resync(observations);
+        map
+    }
+
+    #[test]
+    fn running_container_is_reported_started() {
+        let mut map = connected_map(vec![]);
+        assert_eq!(
+            map.observe_running(obs("c1", "ms1", 10, 1)),
+            vec![started("ms1", "c1", 10, &[])]
+        );
+        let entry = map.get("ms1").expect("entry for ms1");
+        assert_eq!((entry.container_id.as_str(), entry.pid), ("c1", 10));
+    }
+
+    #[test]
+    fn repeated_observation_is_silent() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 1)]);
+        assert_eq!(map.observe_running(obs("c1", "ms1", 10, 1)), vec![]);
+    }
+
+    #[test]
+    fn exit_of_winner_reports_stopped() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 1)]);
+        assert_eq!(
+            map.observe_exit("c1", StartTime(5)),
+            vec![stopped("ms1", "c1")]
+        );
+        assert_eq!(map.get("ms1"), None);
+    }
+
+    #[test]
+    fn exit_at_the_start_instant_still_counts() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 5)]);
+        assert_eq!(
+            map.observe_exit("c1", StartTime(5)),
+            vec![stopped("ms1", "c1")]
+        );
+    }
+
+    #[test]
+    fn stale_exit_of_an_earlier_process_is_ignored() {
+        // The resync already saw the restarted process (started at 20); the replayed die event
+        // of the previous process (at 15) must not stop it.
+        let mut map = connected_map(vec![obs("c1", "ms1", 11, 20)]);
+        assert_eq!(map.observe_exit("c1", StartTime(15)), vec![]);
+        assert_eq!(map.get("ms1").map(|e| e.pid), Some(11));
+    }
+
+    #[test]
+    fn exit_of_unknown_container_is_ignored() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 1)]);
+        assert_eq!(map.observe_exit("other", StartTime(5)), vec![]);
+        assert_eq!(map.observe_gone("other"), vec![]);
+    }
+
+    #[test]
+    fn destroyed_container_is_gone_whatever_its_start_time() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 100)]);
+        assert_eq!(map.observe_gone("c1"), vec![stopped("ms1", "c1")]);
+    }
+
+    #[test]
+    fn restart_with_new_pid_reports_started_with_the_new_pid() {
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 1)]);
+        assert_eq!(
+            map.observe_exit("c1", StartTime(2)),
+            vec![stopped("ms1", "c1")]
+        );
+        assert_eq!(
+            map.observe_running(obs("c1", "ms1", 11, 3)),
+            vec![started("ms1", "c1", 11, &[])]
+        );
+    }
+
+    #[test]
+    fn new_pid_without_exit_reports_started_with_the_new_pid() {
+        // A missed die event (or a resync) must still move the label to the new process.
+        let mut map = connected_map(vec![obs("c1", "ms1", 10, 1)]);
+        assert_eq!(
+            map.observe_running(obs("c1", "ms1", 11, 3)),
+            vec![started("ms1", "c1", 11, &[])]
+        );
+    }
+
+    #[test]
+    fn duplicate_label_newest_wins_and_lists_the_loser() {
+        let mut map = connected_map(vec![obs("old", "ms1", 10, 1)]);
+        assert_eq!(
+            map.observe_running(obs("new", "ms1", 20, 2)),
+            vec![started("ms1", "new", 20, &["old"])]
+        );
+    }
+
+    #[test]
+    fn duplicate_that_started_earlier_does_not_take_over() {
+        // Observed later (e.g. its inspect was slow) but started earlier: it loses, and the
+        // winner is reported again only to list it as a duplicate.
+        let mut map = connected_map(vec![obs("new", "ms1", 20, 2)]);
+        assert_eq!(
+            map.observe_running(obs("old", "ms1", 10, 1)),
+            vec![started("ms1", "new", 20, &["old"])]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_listed_newest_first() {
+        let mut map = connected_map(vec![
+            obs("a", "ms1", 1, 1),
+            obs("c", "ms1", 3, 3),
+            obs("b", "ms1", 2, 2),
+        ]);
+        let entry = map.get("ms1").expect("entry");
+        assert_eq!(entry.container_id, "c");
+        assert_eq!(entry.duplicates, vec!["b".to_string(), "a".to_string()]);
+        assert_eq!(map.observe_running(obs("b", "ms1", 2, 2)), vec![]);
+    }
+
+    #[test]
+    fn stop_of_winner_hands_the_label_to_the_next_newest() {
+        let mut map = connected_map(vec![
+            obs("a", "ms1", 1, 1),
+            obs("b", "ms1", 2, 2),
+            obs("c", "ms1", 3, 3),
+        ]);
+        assert_eq!(
+            map.observe_exit("c", StartTime(10)),
+            vec![started("ms1", "b", 2, &["a"])]
+        );
+        assert_eq!(
+            map.observe_exit("b", StartTime(10)),
+            vec![started("ms1", "a", 1, &[])]
+        );
+        assert_eq!(
+            map.observe_exit("a", StartTime(10)),
+            vec![stopped("ms1", "a")]
+        );
+    }
+
+    #[test]
+    fn stop_of_a_loser_only_updates_the_duplicates() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1), obs("b", "ms1", 2, 2)]);
+        assert_eq!(
+            map.observe_exit("a", StartTime(10)),
+            vec![started("ms1", "b", 2, &[])]
+        );
+    }
+
+    #[test]
+    fn winner_does_not_depend_on_observation_order() {
+        let all = [
+            obs("a", "ms1", 1, 5),
+            obs("b", "ms1", 2, 7),
+            obs("c", "ms1", 3, 6),
+        ];
+        let orders = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for order in orders {
+            let mut map = connected_map(vec![]);
+            for i in order {
+                map.observe_running(all[i].clone());
+            }
+            let entry = map.get("ms1").expect("entry");
+            assert_eq!(entry.container_id, "b", "order {order:?}");
+            assert_eq!(
+                entry.duplicates,
+                vec!["c".to_string(), "a".to_string()],
+                "order {order:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn resync_of_the_same_duplicates_never_flips_the_winner() {
+        let set = vec![obs("a", "ms1", 1, 5), obs("b", "ms1", 2, 5)];
+        let mut map = connected_map(set.clone());
+        for _ in 0..3 {
+            let mut reversed = set.clone();
+            reversed.reverse();
+            map.disconnected();
+            assert_eq!(
+                map.resync(reversed),
+                vec![Event::MicroserviceWatch { connected: true }]
+            );
+            assert_eq!(
+                map.get("ms1").map(|e| e.container_id),
+                Some("b".to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn equal_start_times_are_broken_by_container_id() {
+        let mut map = connected_map(vec![]);
+        map.observe_running(obs("b", "ms1", 2, 5));
+        assert_eq!(
+            map.observe_running(obs("a", "ms1", 1, 5)),
+            vec![started("ms1", "b", 2, &["a"])]
+        );
+    }
+
+    #[test]
+    fn labels_are_independent() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1)]);
+        assert_eq!(
+            map.observe_running(obs("b", "ms2", 2, 2)),
+            vec![started("ms2", "b", 2, &[])]
+        );
+        assert_eq!(
+            map.observe_exit("a", StartTime(3)),
+            vec![stopped("ms1", "a")]
+        );
+        assert_eq!(map.get("ms2").map(|e| e.pid), Some(2));
+    }
+
+    #[test]
+    fn relabelled_container_leaves_its_old_label() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1)]);
+        assert_eq!(
+            map.observe_running(obs("a", "ms2", 1, 1)),
+            vec![started("ms2", "a", 1, &[]), stopped("ms1", "a")]
+        );
+    }
+
+    #[test]
+    fn first_resync_reports_running_containers_then_connected() {
+        let mut map = MicroserviceMap::new();
+        assert!(!map.is_connected());
+        assert_eq!(
+            map.resync(vec![obs("a", "ms1", 1, 1)]),
+            vec![
+                started("ms1", "a", 1, &[]),
+                Event::MicroserviceWatch { connected: true }
+            ]
+        );
+        assert!(map.is_connected());
+    }
+
+    #[test]
+    fn failure_before_any_connection_reports_disconnected_once() {
+        let mut map = MicroserviceMap::new();
+        assert_eq!(
+            map.disconnected(),
+            vec![Event::MicroserviceWatch { connected: false }]
+        );
+        assert_eq!(map.disconnected(), vec![]);
+    }
+
+    #[test]
+    fn disconnect_reports_once_and_keeps_the_map() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1)]);
+        assert_eq!(
+            map.disconnected(),
+            vec![Event::MicroserviceWatch { connected: false }]
+        );
+        assert_eq!(map.disconnected(), vec![]);
+        assert!(!map.is_connected());
+        assert_eq!(map.get("ms1").map(|e| e.pid), Some(1));
+    }
+
+    #[test]
+    fn resync_after_disconnect_reports_only_differences_then_connected() {
+        let mut map = connected_map(vec![
+            obs("same", "keep", 1, 1),
+            obs("gone", "vanish", 2, 1),
+            obs("restarted", "repid", 3, 1),
+        ]);
+        map.disconnected();
+        let events = map.resync(vec![
+            obs("same", "keep", 1, 1),
+            obs("restarted", "repid", 30, 9),
+            obs("fresh", "new", 4, 9),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                started("new", "fresh", 4, &[]),
+                started("repid", "restarted", 30, &[]),
+                stopped("vanish", "gone"),
+                Event::MicroserviceWatch { connected: true },
+            ]
+        );
+        assert_eq!(map.entries().len(), 3);
+    }
+
+    #[test]
+    fn resync_that_removes_the_winner_hands_over_to_the_duplicate() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1), obs("b", "ms1", 2, 2)]);
+        map.disconnected();
+        assert_eq!(
+            map.resync(vec![obs("a", "ms1", 1, 1)]),
+            vec![
+                started("ms1", "a", 1, &[]),
+                Event::MicroserviceWatch { connected: true }
+            ]
+        );
+    }
+
+    #[test]
+    fn resync_while_connected_does_not_repeat_connected() {
+        let mut map = connected_map(vec![obs("a", "ms1", 1, 1)]);
+        assert_eq!(map.resync(vec![obs("a", "ms1", 1, 1)]), vec![]);
+    }
+
+    #[test]
+    fn entries_are_sorted_by_label() {
+        let map = connected_map(vec![obs("x", "zeta", 1, 1), obs("y", "alpha", 2, 1)]);
+        let labels: Vec<String> = map.entries().into_iter().map(|e| e.label).collect();
+        assert_eq!(labels, vec!["alpha".to_string(), "zeta".to_string()]);
+    }
+}

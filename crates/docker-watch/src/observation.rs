@@ -200,3 +200,267 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bollard::models::{ContainerConfig, ContainerState};
+
+    use super::*;
+
+    const T0: &str = "2026-11-24T01:11:25.445978837Z";
+
+    fn response(
+        env: &[&str],
+        labels: &[(&str, &str)],
+        running: bool,
+        pid: i64,
+        started: Option<&str>,
+    ) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            id: Some("c0ffee".into()),
+            config: Some(ContainerConfig {
+                env: Some(env.iter().map(|s| s.to_string()).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            state: Some(ContainerState {
+                running: Some(running),
+                pid: Some(pid),
+                started_at: started.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn running_ms(label: &str) -> ContainerInspectResponse {
+        response(
+            &["PATH=/bin", &format!("MICROSERVICE_LABEL={label}")],
+            &[],
+            true,
+            42,
+            Some(T0),
+        )
+    }
+
+    #[test]
+    fn env_variable_makes_a_microservice() {
+        let verdict = inspect(&running_ms("ms1")).expect("valid");
+        let Inspected::Running(obs) = verdict else {
+            panic!("not running: {verdict:?}")
+        };
+        assert_eq!(
+            (obs.container_id.as_str(), obs.label.as_str(), obs.pid),
+            ("c0ffee", "ms1", 42)
+        );
+        assert_eq!(obs.started_at, StartTime::parse(T0).expect("time"));
+    }
+
+    #[test]
+    fn docker_label_makes_a_microservice() {
+        let resp = response(&["PATH=/bin"], &[(DOCKER_LABEL, "ms2")], true, 42, Some(T0));
+        let verdict = inspect(&resp).expect("valid");
+        assert!(
+            matches!(&verdict, Inspected::Running(o) if o.label == "ms2"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn env_variable_wins_over_docker_label() {
+        let env = ["MICROSERVICE_LABEL=from-env".to_string()];
+        let labels = HashMap::from([(DOCKER_LABEL.to_string(), "from-label".to_string())]);
+        assert_eq!(
+            microservice_label(Some(&env), Some(&labels)).as_deref(),
+            Some("from-env")
+        );
+    }
+
+    #[test]
+    fn similar_variable_names_are_not_the_label() {
+        let env = [
+            "MICROSERVICE_LABELS=x".to_string(),
+            "XMICROSERVICE_LABEL=y".to_string(),
+        ];
+        assert_eq!(microservice_label(Some(&env), None), None);
+    }
+
+    #[test]
+    fn label_value_may_contain_equal_signs() {
+        let env = ["MICROSERVICE_LABEL=a=b".to_string()];
+        assert_eq!(microservice_label(Some(&env), None).as_deref(), Some("a=b"));
+    }
+
+    #[test]
+    fn container_without_label_is_not_a_microservice() {
+        let resp = response(&["PATH=/bin"], &[("other", "x")], true, 42, Some(T0));
+        assert_eq!(
+            inspect(&resp),
+            Ok(Inspected::NotMicroservice {
+                container_id: "c0ffee".into()
+            })
+        );
+        let bare = ContainerInspectResponse {
+            id: Some("c0ffee".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            inspect(&bare),
+            Ok(Inspected::NotMicroservice {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn stopped_microservice_is_not_running() {
+        let resp = response(&["MICROSERVICE_LABEL=ms1"], &[], false, 0, Some(T0));
+        assert_eq!(
+            inspect(&resp),
+            Ok(Inspected::NotRunning {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn restarting_microservice_without_pid_is_not_running() {
+        let resp = response(&["MICROSERVICE_LABEL=ms1"], &[], true, 0, Some(T0));
+        assert_eq!(
+            inspect(&resp),
+            Ok(Inspected::NotRunning {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_id_is_an_error() {
+        let mut resp = running_ms("ms1");
+        resp.id = None;
+        assert_eq!(inspect(&resp), Err(ObservationError::MissingId));
+        resp.id = Some(String::new());
+        assert_eq!(inspect(&resp), Err(ObservationError::MissingId));
+    }
+
+    #[test]
+    fn empty_label_is_an_error() {
+        let resp = response(&["MICROSERVICE_LABEL="], &[], true, 42, Some(T0));
+        assert_eq!(
+            inspect(&resp),
+            Err(ObservationError::EmptyLabel {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_state_is_an_error() {
+        let mut resp = running_ms("ms1");
+        resp.state = None;
+        assert_eq!(
+            inspect(&resp),
+            Err(ObservationError::MissingState {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pid_out_of_range_is_an_error() {
+        for pid in [-1, i64::from(u32::MAX) + 1] {
+            let resp = response(&["MICROSERVICE_LABEL=ms1"], &[], true, pid, Some(T0));
+            assert_eq!(
+                inspect(&resp),
+                Err(ObservationError::BadPid {
+                    container_id: "c0ffee".into(),
+                    pid
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn running_without_start_time_is_an_error() {
+        let resp = response(&["MICROSERVICE_LABEL=ms1"], &[], true, 42, None);
+        assert_eq!(
+            inspect(&resp),
+            Err(ObservationError::MissingStartTime {
+                container_id: "c0ffee".into()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_start_time_is_an_error() {
+        let resp = response(
+            &["MICROSERVICE_LABEL=ms1"],
+            &[],
+            true,
+            42,
+            Some("yesterday"),
+        );
+        assert_eq!(
+            inspect(&resp),
+            Err(ObservationError::BadStartTime("yesterday".into()))
+        );
+    }
+
+    #[test]
+    fn start_time_keeps_nanoseconds_and_trimmed_fractions_order_correctly() {
+        let t = |s: &str| StartTime::parse(s).expect(s);
+        assert_eq!(t("1970-01-01T00:00:00Z"), StartTime(0));
+        assert_eq!(t("1970-01-01T00:00:01.5Z"), StartTime(1_500_000_000));
+        assert_eq!(
+            t("2000-03-01T00:00:00Z"),
+            StartTime(951_868_800 * 1_000_000_000)
+        );
+        assert_eq!(t(T0).0 % 1_000_000_000, 445_978_837);
+        // Go trims trailing zeros: .4 is later than .39, earlier than .45.
+        assert!(t("2026-11-24T01:11:25.39Z") < t("2026-11-24T01:11:25.4Z"));
+        assert!(t("2026-11-24T01:11:25.4Z") < t("2026-11-24T01:11:25.45Z"));
+    }
+
+    #[test]
+    fn start_time_offsets_are_applied() {
+        let t = |s: &str| StartTime::parse(s).expect(s);
+        assert_eq!(t("2026-11-24T02:11:25+01:00"), t("2026-11-24T01:11:25Z"));
+        assert_eq!(t("2026-11-23T20:41:25-04:30"), t("2026-11-24T01:11:25Z"));
+        // Docker's zero time for a container that never ran parses (far in the past).
+        assert!(t("0001-01-01T00:00:00Z") < StartTime(0));
+    }
+
+    #[test]
+    fn invalid_start_times_are_rejected() {
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T01:60:00Z",
+            "2026-11-24T01:11:25",
+            "2026-11-24T01:11:25.Z",
+            "2026-11-24T01:11:25.1234567890Z",
+            "2026-11-24T01:11:25+0100",
+            "2026-11-24T01:11:25+24:00",
+            "2026-1a-24T01:11:25Z",
+            "+026-11-24T01:11:25Z",
+        ] {
+            assert_eq!(
+                StartTime::parse(bad),
+                Err(ObservationError::BadStartTime(bad.into())),
+                "{bad:?}"
+            );
+        }
+        assert!(StartTime::parse("2024-02-29T00:00:00Z").is_ok(), "leap day");
+    }
+}

@@ -240,3 +240,27 @@ fn event_time(time_nano: Option<i64>, time: Option<i64>) -> StartTime {
         (None, None) => StartTime(i128::MAX),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_time_prefers_nanoseconds() {
+        assert_eq!(
+            event_time(Some(1_500_000_000), Some(1)),
+            StartTime(1_500_000_000)
+        );
+    }
+
+    #[test]
+    fn event_time_in_whole_seconds_is_the_end_of_that_second() {
+        // An exit at 1.9 s reported as "1" must not look older than a start at 1.3 s.
+        assert_eq!(event_time(None, Some(1)), StartTime(1_999_999_999));
+    }
+
+    #[test]
+    fn event_without_time_is_newer_than_anything() {
+        assert_eq!(event_time(None, None), StartTime(i128::MAX));
+    }
+}
