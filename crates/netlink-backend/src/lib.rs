@@ -1,1 +1,20 @@
-//! Kernel backend (being written).
+//! The kernel side of nsagent: applies the core's commands to the running Linux kernel over
+//! rtnetlink, in any network namespace, reads namespaces back for resync, and watches for
+//! namespaces coming and going and for links changed by others.
+//!
+//! Every namespace gets one NETLINK_ROUTE socket, opened inside it by a short-lived thread so
+//! that no thread of the agent ever runs in a foreign namespace. Commands for one namespace are
+//! pipelined on its socket, and namespaces are worked on in parallel. Veth peers are created
+//! directly in their namespace (the peer's namespace fd travels in the RTM_NEWLINK request),
+//! never created and then moved, which the kernel makes slow.
+
+mod backend;
+mod message;
+mod namespace;
+mod observe;
+mod socket;
+mod watch;
+
+pub use backend::{NetlinkBackend, SocketCache};
+pub use message::EncodeError;
+pub use watch::{NamespaceEvent, Watcher};

@@ -1,0 +1,535 @@
+//! The kernel backend: commands grouped by namespace, pipelined on one socket per namespace,
+//! namespaces worked on in parallel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use nsagent_core::backend::errno;
+use nsagent_core::{
+    Backend, BackendError, Command, ErrorKind, LinkChange, Netns, NewLink, Op, Snapshot,
+};
+
+use crate::message;
+use crate::namespace::{self, NsFile, NsId};
+use crate::observe;
+use crate::socket::{KernelError, Outcome, Request, RouteSocket};
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The NETLINK_ROUTE sockets of the backend, one per namespace.
+///
+/// An open socket keeps its namespace alive, and with it every veth inside and their peers in
+/// other namespaces: a namespace whose process exited or whose file was removed only dies once
+/// its socket is closed. [`SocketCache::forget`] closes it; the watcher calls it when it sees a
+/// namespace go. A socket is also replaced when its namespace file names a different namespace
+/// than when the socket was opened (a named namespace re-created, a pid reused).
+#[derive(Clone, Default)]
+pub struct SocketCache {
+    inner: Shared<HashMap<Netns, (NsId, Shared<RouteSocket>)>>,
+}
+
+impl SocketCache {
+    /// Closes the socket of `ns`, if one is open and no command is using it right now (one in
+    /// use is closed when that command ends).
+    pub fn forget(&self, ns: &Netns) {
+        lock(&self.inner).remove(ns);
+    }
+
+    /// Namespaces that have an open socket.
+    pub fn cached(&self) -> Vec<Netns> {
+        let mut v: Vec<Netns> = lock(&self.inner).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn get(&self, ns: &Netns) -> io::Result<Shared<RouteSocket>> {
+        let file = namespace::open(ns)?;
+        if let Some((id, sock)) = lock(&self.inner).get(ns) {
+            if *id == file.id {
+                return Ok(sock.clone());
+            }
+        }
+        let sock = Arc::new(Mutex::new(namespace::socket_in(ns, &file)?));
+        lock(&self.inner).insert(ns.clone(), (file.id, sock.clone()));
+        Ok(sock)
+    }
+}
+
+/// Applies nsagent commands to the running kernel.
+pub struct NetlinkBackend {
+    sockets: SocketCache,
+    parallelism: usize,
+}
+
+impl Default for NetlinkBackend {
+    fn default() -> Self {
+        NetlinkBackend::new()
+    }
+}
+
+impl NetlinkBackend {
+    pub fn new() -> NetlinkBackend {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        NetlinkBackend {
+            sockets: SocketCache::default(),
+            parallelism: (cores * 2).clamp(2, 16),
+        }
+    }
+
+    /// How many namespaces are worked on at once.
+    pub fn with_parallelism(mut self, threads: usize) -> NetlinkBackend {
+        self.parallelism = threads.max(1);
+        self
+    }
+
+    /// The socket cache, shared with a [`crate::Watcher`] so that it can close the sockets of
+    /// namespaces that went away.
+    pub fn sockets(&self) -> SocketCache {
+        self.sockets.clone()
+    }
+
+    /// Closes the socket of `ns` (see [`SocketCache::forget`]).
+    pub fn forget(&self, ns: &Netns) {
+        self.sockets.forget(ns);
+    }
+
+    /// Runs `job` for each item on up to `parallelism` threads.
+    fn parallel<J: Sync, R: Send>(&self, jobs: &[J], job: impl Fn(&J) -> R + Sync) -> Vec<R> {
+        let workers = self.parallelism.min(jobs.len());
+        if workers <= 1 {
+            return jobs.iter().map(job).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<R>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(j) = jobs.get(i) else { break };
+                    *lock(&results[i]) = Some(job(j));
+                });
+            }
+        });
+        results
+            .into_iter()
+            .filter_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect()
+    }
+}
+
+/// A request that must wait for another to succeed, in some namespace.
+struct FollowUp {
+    cmd: usize,
+    ns: Netns,
+    request: Request,
+}
+
+/// What one namespace's share of a batch came to.
+struct GroupResult {
+    results: Vec<(usize, Result<(), BackendError>)>,
+    follow_ups: Vec<FollowUp>,
+}
+
+fn gone(op: &Op, ns: &Netns, e: &io::Error) -> BackendError {
+    BackendError::namespace_gone(op, ns, format!("cannot open {ns} ({}): {e}", ns.path()))
+}
+
+fn kernel(op: &Op, ns: &Netns, e: &KernelError) -> BackendError {
+    BackendError::from_errno(op, e.errno, format!("{ns}: {}", e.describe()))
+}
+
+fn io_failure(op: &Op, ns: &Netns, e: &io::Error) -> BackendError {
+    match e.raw_os_error() {
+        Some(code) => BackendError::from_errno(op, code, format!("{ns}: netlink socket: {e}")),
+        None => BackendError::new(op, ErrorKind::Other, format!("{ns}: netlink socket: {e}")),
+    }
+}
+
+fn encode_failure(op: &Op, e: &message::EncodeError) -> BackendError {
+    BackendError::new(op, ErrorKind::Other, e.to_string())
+}
+
+/// The link a command needs the index of.
+fn link_needed(op: &Op) -> Option<&str> {
+    match op {
+        Op::AddAddress { link, .. } | Op::DelAddress { link, .. } => Some(link),
+        Op::AddRoute { route, .. }
+        | Op::ReplaceRoute { route, .. }
+        | Op::DelRoute { route, .. } => Some(&route.dev),
+        Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
+        _ => None,
+    }
+}
+
+/// Resolves link names to indexes with one pipelined exchange.
+fn resolve(
+    sock: &mut RouteSocket,
+    names: Vec<&str>,
+) -> io::Result<HashMap<String, Result<u32, KernelError>>> {
+    let mut requests = Vec::with_capacity(names.len());
+    for name in &names {
+        requests.push(message::get_link(name).map_err(io::Error::other)?);
+    }
+    let outcomes = sock.transact(&mut requests)?;
+    let mut map = HashMap::new();
+    for (name, outcome) in names.into_iter().zip(outcomes) {
+        let index = outcome.and_then(|replies| {
+            replies
+                .iter()
+                .find_map(|r| observe::parse_link(&r.payload).ok())
+                .map(|l| l.index as u32)
+                .ok_or(KernelError {
+                    errno: errno::ENODEV,
+                    message: Some("no link in the reply".into()),
+                })
+        });
+        map.insert(name.to_string(), index);
+    }
+    Ok(map)
+}
+
+/// Applies the commands of one namespace on its socket.
+fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupResult {
+    let mut out = GroupResult {
+        results: Vec::with_capacity(cmds.len()),
+        follow_ups: Vec::new(),
+    };
+    let sock = match cache.get(ns) {
+        Ok(s) => s,
+        Err(e) => {
+            out.results
+                .extend(cmds.iter().map(|(i, op)| (*i, Err(gone(op, ns, &e)))));
+            return out;
+        }
+    };
+    let mut sock = lock(&sock);
+    let fail_all = |out: &mut GroupResult, e: &io::Error| {
+        out.results
+            .extend(cmds.iter().map(|(i, op)| (*i, Err(io_failure(op, ns, e)))));
+        cache.forget(ns);
+    };
+
+    let mut names: Vec<&str> = cmds.iter().filter_map(|(_, op)| link_needed(op)).collect();
+    names.sort_unstable();
+    names.dedup();
+    let indexes = if names.is_empty() {
+        HashMap::new()
+    } else {
+        match resolve(&mut sock, names) {
+            Ok(m) => m,
+            Err(e) => {
+                fail_all(&mut out, &e);
+                return out;
+            }
+        }
+    };
+
+    // Peer namespace files stay open until the kernel has read their fds.
+    let mut keep_open: Vec<NsFile> = Vec::new();
+    let mut requests: Vec<Request> = Vec::with_capacity(cmds.len());
+    let mut sent: Vec<(usize, &Op)> = Vec::with_capacity(cmds.len());
+    for &(i, op) in cmds {
+        let index = match link_needed(op).map(|name| (name, indexes.get(name))) {
+            None => 0,
+            Some((_, Some(Ok(index)))) => *index,
+            Some((name, Some(Err(e)))) => {
+                let err = BackendError::from_errno(
+                    op,
+                    e.errno,
+                    format!("{ns}: looking up link '{name}': {}", e.describe()),
+                );
+                out.results.push((i, Err(err)));
+                continue;
+            }
+            Some((name, None)) => {
+                out.results.push((
+                    i,
+                    Err(BackendError::from_errno(
+                        op,
+                        errno::ENODEV,
+                        format!("{ns}: no link '{name}'"),
+                    )),
+                ));
+                continue;
+            }
+        };
+        let request = match op {
+            Op::CreateLink {
+                link,
+                kind: NewLink::Dummy,
+                ..
+            } => message::new_link(link, None),
+            Op::CreateLink {
+                link,
+                kind: NewLink::Veth { peer_ns, peer },
+                ..
+            } => {
+                let fd = if peer_ns == ns {
+                    None
+                } else {
+                    match namespace::open(peer_ns) {
+                        Ok(f) => {
+                            let fd = f.fd.as_raw_fd();
+                            keep_open.push(f);
+                            Some(fd)
+                        }
+                        Err(e) => {
+                            out.results.push((i, Err(gone(op, peer_ns, &e))));
+                            continue;
+                        }
+                    }
+                };
+                message::new_link(link, Some((peer, fd)))
+            }
+            Op::DeleteLink { name, .. } => message::del_link(name),
+            Op::SetLink { name, change, .. } => message::set_link(name, change),
+            Op::AddAddress { addr, .. } => message::add_address(index, addr),
+            Op::DelAddress { addr, .. } => message::del_address(index, addr),
+            Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
+                message::put_route(index, route)
+            }
+            Op::DelRoute { route, .. } => message::del_route(index, route),
+            Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
+            Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
+            Op::CreateNamespace { .. } => {
+                out.results.push((i, create_namespace(op)));
+                continue;
+            }
+        };
+        match request {
+            Ok(r) => {
+                requests.push(r);
+                sent.push((i, op));
+            }
+            Err(e) => out.results.push((i, Err(encode_failure(op, &e)))),
+        }
+    }
+    if requests.is_empty() {
+        return out;
+    }
+    let outcomes: Vec<Outcome> = match sock.transact(&mut requests) {
+        Ok(o) => o,
+        Err(e) => {
+            let failed: Vec<(usize, Result<(), BackendError>)> = sent
+                .iter()
+                .map(|(i, op)| (*i, Err(io_failure(op, ns, &e))))
+                .collect();
+            out.results.extend(failed);
+            cache.forget(ns);
+            return out;
+        }
+    };
+    drop(keep_open);
+    for ((i, op), outcome) in sent.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(_) => {
+                out.results.push((i, Ok(())));
+                out.follow_ups.extend(alias_follow_ups(i, op));
+            }
+            Err(e) => out.results.push((i, Err(kernel(op, ns, &e)))),
+        }
+    }
+    out
+}
+
+/// The kernel ignores `IFLA_IFALIAS` on RTM_NEWLINK, so a new link gets its alias from an
+/// RTM_SETLINK sent once the creation succeeded (never before: had the name been taken, the
+/// alias would mark someone else's link as managed).
+fn alias_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
+    let Op::CreateLink { ns, link, kind } = op else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    let mut add = |ns: &Netns, name: &str, alias: &Option<String>| {
+        if let Some(alias) = alias {
+            let change = LinkChange {
+                alias: Some(alias.clone()),
+                ..LinkChange::default()
+            };
+            if let Ok(request) = message::set_link(name, &change) {
+                v.push(FollowUp {
+                    cmd,
+                    ns: ns.clone(),
+                    request,
+                });
+            }
+        }
+    };
+    add(ns, &link.name, &link.alias);
+    if let NewLink::Veth { peer_ns, peer } = kind {
+        add(peer_ns, &peer.name, &peer.alias);
+    }
+    v
+}
+
+fn create_namespace(op: &Op) -> Result<(), BackendError> {
+    let Op::CreateNamespace { name } = op else {
+        return Ok(());
+    };
+    namespace::create_named(name).map_err(|e| match e.raw_os_error() {
+        Some(code) => BackendError::from_errno(
+            op,
+            code,
+            format!("creating {}/{name}: {e}", namespace::NETNS_RUN_DIR),
+        ),
+        None => BackendError::new(
+            op,
+            ErrorKind::Other,
+            format!("creating {}/{name}: {e}", namespace::NETNS_RUN_DIR),
+        ),
+    })
+}
+
+/// Sends follow-up requests of one namespace; returns the commands whose follow-up failed.
+fn apply_follow_ups(
+    cache: &SocketCache,
+    ns: &Netns,
+    ups: &[&FollowUp],
+    ops: &[&Op],
+) -> Vec<(usize, BackendError)> {
+    let fail = |msg: String, kind: ErrorKind| -> Vec<(usize, BackendError)> {
+        ups.iter()
+            .map(|u| (u.cmd, BackendError::new(ops[u.cmd], kind, msg.clone())))
+            .collect()
+    };
+    let sock = match cache.get(ns) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("setting alias: cannot open {ns}: {e}");
+            return ups
+                .iter()
+                .map(|u| {
+                    (
+                        u.cmd,
+                        BackendError::namespace_gone(ops[u.cmd], ns, msg.clone()),
+                    )
+                })
+                .collect();
+        }
+    };
+    let mut sock = lock(&sock);
+    let mut requests: Vec<Request> = ups.iter().map(|u| u.request.clone()).collect();
+    match sock.transact(&mut requests) {
+        Ok(outcomes) => ups
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(u, o)| {
+                o.err().map(|e| {
+                    (
+                        u.cmd,
+                        BackendError::from_errno(
+                            ops[u.cmd],
+                            e.errno,
+                            format!("{ns}: setting alias: {}", e.describe()),
+                        ),
+                    )
+                })
+            })
+            .collect(),
+        Err(e) => {
+            cache.forget(ns);
+            fail(format!("{ns}: setting alias: {e}"), ErrorKind::Other)
+        }
+    }
+}
+
+impl Backend for NetlinkBackend {
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        let cmd = Command {
+            id: nsagent_core::CommandId(0),
+            op: op.clone(),
+        };
+        self.apply_batch(std::slice::from_ref(&cmd))
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
+        let ops: Vec<&Op> = commands.iter().map(|c| &c.op).collect();
+        // Namespace creations have no socket to share: each is a job of its own.
+        let mut groups: BTreeMap<Option<Netns>, Vec<(usize, &Op)>> = BTreeMap::new();
+        let mut creations: Vec<Vec<(usize, &Op)>> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                Op::CreateNamespace { .. } => creations.push(vec![(i, *op)]),
+                _ => groups
+                    .entry(Some(op.namespace()))
+                    .or_default()
+                    .push((i, *op)),
+            }
+        }
+        let mut jobs: Vec<(Option<Netns>, Vec<(usize, &Op)>)> = groups.into_iter().collect();
+        jobs.extend(creations.into_iter().map(|c| (None, c)));
+        let cache = &self.sockets;
+        let done = self.parallel(&jobs, |(ns, cmds)| match ns {
+            Some(ns) => apply_group(cache, ns, cmds),
+            None => GroupResult {
+                results: cmds
+                    .iter()
+                    .map(|(i, op)| (*i, create_namespace(op)))
+                    .collect(),
+                follow_ups: Vec::new(),
+            },
+        });
+
+        let mut results: Vec<Result<(), BackendError>> = vec![Ok(()); commands.len()];
+        let mut follow_ups: BTreeMap<Netns, Vec<&FollowUp>> = BTreeMap::new();
+        for group in &done {
+            for (i, r) in &group.results {
+                results[*i] = r.clone();
+            }
+            for f in &group.follow_ups {
+                follow_ups.entry(f.ns.clone()).or_default().push(f);
+            }
+        }
+        if !follow_ups.is_empty() {
+            let jobs: Vec<(Netns, Vec<&FollowUp>)> = follow_ups.into_iter().collect();
+            let failed = self.parallel(&jobs, |(ns, ups)| apply_follow_ups(cache, ns, ups, &ops));
+            for (i, e) in failed.into_iter().flatten() {
+                results[i] = Err(e);
+            }
+        }
+        results
+    }
+
+    fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
+        let cache = &self.sockets;
+        let found = self.parallel(namespaces, |ns| {
+            let sock = match cache.get(ns) {
+                Ok(s) => s,
+                Err(_) => return Ok(None),
+            };
+            let mut sock = lock(&sock);
+            match observe::observe(&mut sock, ns.clone()) {
+                Ok(o) => Ok(Some(o)),
+                Err(e) => {
+                    cache.forget(ns);
+                    Err(BackendError {
+                        kind: ErrorKind::Other,
+                        errno: e.raw_os_error(),
+                        op: format!("observe {ns}"),
+                        message: e.to_string(),
+                        namespace: Some(ns.clone()),
+                    })
+                }
+            }
+        });
+        let mut snapshot = Snapshot::default();
+        for (ns, r) in namespaces.iter().zip(found) {
+            match r? {
+                Some(o) => snapshot.namespaces.push(o),
+                None => snapshot.missing.push(ns.clone()),
+            }
+        }
+        Ok(snapshot)
+    }
+}

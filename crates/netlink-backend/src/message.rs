@@ -1,0 +1,346 @@
+//! rtnetlink requests, encoded with neli's message types.
+//!
+//! Every request asks for an acknowledgement, so that a pipelined exchange can tell which of its
+//! requests failed. Links are named with `IFLA_IFNAME` (the kernel looks them up itself); the
+//! address, route and neighbour messages need the link's index, which the caller resolves first.
+
+use std::io::Cursor;
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use ipnet::IpNet;
+use neli::consts::nl::NlmF;
+use neli::consts::rtnl::{
+    Ifa, IfaF, Ifla, IflaInfo, Nda, Nud, RtAddrFamily, RtScope, RtTable, Rta, Rtm, Rtn, Rtprot,
+};
+use neli::nl::{NlPayload, NlmsghdrBuilder};
+use neli::rtnl::{
+    Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, NdmsgBuilder, Rtattr, RtattrBuilder,
+    RtmsgBuilder,
+};
+use neli::types::{Buffer, RtBuffer};
+use neli::{Size, ToBytes};
+use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::{LinkChange, LinkSpec, MacAddr, RouteSpec};
+
+use crate::socket::Request;
+
+/// `VETH_INFO_PEER`, the one attribute of veth's `IFLA_INFO_DATA`.
+const VETH_INFO_PEER: u16 = 1;
+/// `IFLA_EXT_MASK` value that leaves the statistics out of link dumps.
+const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+
+/// A request could not be encoded; with fixed-size fields this means a bug, not bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("encoding a netlink request: {0}")]
+pub struct EncodeError(String);
+
+fn enc<E: std::fmt::Display>(e: E) -> EncodeError {
+    EncodeError(e.to_string())
+}
+
+type Result<T> = std::result::Result<T, EncodeError>;
+
+fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>>
+where
+    T: neli::consts::rtnl::RtaType,
+    P: Size + ToBytes,
+{
+    RtattrBuilder::default()
+        .rta_type(ty)
+        .rta_payload(payload)
+        .build()
+        .map_err(enc)
+}
+
+fn encode<P: Size + ToBytes + std::fmt::Debug>(
+    ty: Rtm,
+    flags: NlmF,
+    payload: P,
+) -> Result<Request> {
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(ty)
+        .nl_flags(NlmF::REQUEST | NlmF::ACK | flags)
+        .nl_payload(NlPayload::Payload(payload))
+        .build()
+        .map_err(enc)?;
+    let mut buf = Cursor::new(Vec::with_capacity(msg.padded_size()));
+    msg.to_bytes(&mut buf).map_err(enc)?;
+    Ok(buf.into_inner())
+}
+
+fn encode_dump<P: Size + ToBytes + std::fmt::Debug>(ty: Rtm, payload: P) -> Result<Request> {
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(ty)
+        .nl_flags(NlmF::REQUEST | NlmF::DUMP)
+        .nl_payload(NlPayload::Payload(payload))
+        .build()
+        .map_err(enc)?;
+    let mut buf = Cursor::new(Vec::with_capacity(msg.padded_size()));
+    msg.to_bytes(&mut buf).map_err(enc)?;
+    Ok(buf.into_inner())
+}
+
+fn up_flags(builder: IfinfomsgBuilder, up: Option<bool>) -> IfinfomsgBuilder {
+    match up {
+        Some(true) => builder.up(),
+        Some(false) => builder.down(),
+        None => builder,
+    }
+}
+
+/// Link attributes common to creation and change. The alias is sent without a trailing NUL,
+/// as `ip` does: the kernel stores the attribute's bytes as they are.
+fn link_attrs(
+    name: &str,
+    mtu: Option<u32>,
+    mac: Option<MacAddr>,
+    alias: Option<&str>,
+) -> Result<Vec<Rtattr<Ifla, Buffer>>> {
+    let mut attrs = vec![attr(Ifla::Ifname, name)?];
+    if let Some(mtu) = mtu {
+        attrs.push(attr(Ifla::Mtu, mtu)?);
+    }
+    if let Some(mac) = mac {
+        attrs.push(attr(Ifla::Address, mac.0)?);
+    }
+    if let Some(alias) = alias {
+        attrs.push(attr(Ifla::Ifalias, alias.as_bytes())?);
+    }
+    Ok(attrs)
+}
+
+fn ifinfo(up: Option<bool>, attrs: Vec<Rtattr<Ifla, Buffer>>) -> Result<Ifinfomsg> {
+    up_flags(
+        IfinfomsgBuilder::default().ifi_family(RtAddrFamily::Unspecified),
+        up,
+    )
+    .rtattrs(attrs.into_iter().collect::<RtBuffer<Ifla, Buffer>>())
+    .build()
+    .map_err(enc)
+}
+
+/// RTM_NEWLINK creating a link. For a veth, the peer's own ifinfomsg, with its name and the fd
+/// of its namespace, travels inside `IFLA_INFO_DATA`, so the kernel creates it there directly.
+/// The alias is not included: the kernel ignores `IFLA_IFALIAS` when creating a link.
+pub fn new_link(link: &LinkSpec, peer: Option<(&LinkSpec, Option<RawFd>)>) -> Result<Request> {
+    let mut attrs = link_attrs(&link.name, link.mtu, link.mac, None)?;
+    let kind = if peer.is_some() { "veth" } else { "dummy" };
+    let mut info = attr(Ifla::Linkinfo, Buffer::new())?
+        .nest(&attr(IflaInfo::Kind, kind)?)
+        .map_err(enc)?;
+    if let Some((peer, peer_fd)) = peer {
+        let mut peer_attrs = link_attrs(&peer.name, peer.mtu, peer.mac, None)?;
+        if let Some(fd) = peer_fd {
+            peer_attrs.push(attr(Ifla::NetNsFd, fd as u32)?);
+        }
+        let peer_msg = ifinfo(peer.up.then_some(true), peer_attrs)?;
+        let mut peer_bytes = Cursor::new(Vec::new());
+        peer_msg.to_bytes(&mut peer_bytes).map_err(enc)?;
+        let peer_attr = attr(VETH_INFO_PEER, peer_bytes.into_inner().as_slice())?;
+        let data = attr(IflaInfo::Data, Buffer::new())?
+            .nest(&peer_attr)
+            .map_err(enc)?;
+        info = info.nest(&data).map_err(enc)?;
+    }
+    attrs.push(info);
+    encode(
+        Rtm::Newlink,
+        NlmF::CREATE | NlmF::EXCL,
+        ifinfo(link.up.then_some(true), attrs)?,
+    )
+}
+
+pub fn del_link(name: &str) -> Result<Request> {
+    encode(
+        Rtm::Dellink,
+        NlmF::empty(),
+        ifinfo(None, vec![attr(Ifla::Ifname, name)?])?,
+    )
+}
+
+pub fn set_link(name: &str, change: &LinkChange) -> Result<Request> {
+    let attrs = link_attrs(name, change.mtu, change.mac, change.alias.as_deref())?;
+    encode(Rtm::Setlink, NlmF::empty(), ifinfo(change.up, attrs)?)
+}
+
+/// RTM_GETLINK for one link by name, to learn its index.
+pub fn get_link(name: &str) -> Result<Request> {
+    let attrs = vec![
+        attr(Ifla::Ifname, name)?,
+        attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)?,
+    ];
+    encode(Rtm::Getlink, NlmF::empty(), ifinfo(None, attrs)?)
+}
+
+pub fn dump_links() -> Result<Request> {
+    encode_dump(
+        Rtm::Getlink,
+        ifinfo(None, vec![attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)?])?,
+    )
+}
+
+fn family(ip: &IpAddr) -> RtAddrFamily {
+    match ip {
+        IpAddr::V4(_) => RtAddrFamily::Inet,
+        IpAddr::V6(_) => RtAddrFamily::Inet6,
+    }
+}
+
+fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn ifaddr(index: u32, addr: &IpNet) -> Result<Ifaddrmsg> {
+    let ip = addr.addr();
+    let bytes = ip_bytes(&ip);
+    let mut attrs = vec![attr(Ifa::Local, bytes.as_slice())?];
+    attrs.push(attr(Ifa::Address, bytes.as_slice())?);
+    IfaddrmsgBuilder::default()
+        .ifa_family(family(&ip))
+        .ifa_prefixlen(addr.prefix_len())
+        .ifa_flags(IfaF::empty())
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(index)
+        .rtattrs(attrs.into_iter().collect::<RtBuffer<Ifa, Buffer>>())
+        .build()
+        .map_err(enc)
+}
+
+pub fn add_address(index: u32, addr: &IpNet) -> Result<Request> {
+    encode(
+        Rtm::Newaddr,
+        NlmF::CREATE | NlmF::EXCL,
+        ifaddr(index, addr)?,
+    )
+}
+
+pub fn del_address(index: u32, addr: &IpNet) -> Result<Request> {
+    encode(Rtm::Deladdr, NlmF::empty(), ifaddr(index, addr)?)
+}
+
+pub fn dump_addresses() -> Result<Request> {
+    let msg = IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Unspecified)
+        .ifa_prefixlen(0)
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(0)
+        .build()
+        .map_err(enc)?;
+    encode_dump(Rtm::Getaddr, msg)
+}
+
+/// A route request. For removal the scope is "nowhere", which matches a route of any scope.
+fn route_msg(index: u32, route: &RouteSpec, removal: bool) -> Result<neli::rtnl::Rtmsg> {
+    let dst = route.dst.addr();
+    let mut attrs = vec![
+        attr(Rta::Dst, ip_bytes(&dst).as_slice())?,
+        attr(Rta::Oif, index)?,
+    ];
+    if let Some(gw) = route.gw {
+        attrs.push(attr(Rta::Gateway, ip_bytes(&gw).as_slice())?);
+    }
+    attrs.push(attr(Rta::Priority, route.metric)?);
+    let scope = if removal {
+        RtScope::Nowhere
+    } else {
+        RtScope::from(route.scope.rtm_scope())
+    };
+    RtmsgBuilder::default()
+        .rtm_family(family(&dst))
+        .rtm_dst_len(route.dst.prefix_len())
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(RtTable::Main)
+        .rtm_protocol(if removal {
+            Rtprot::Unspec
+        } else {
+            Rtprot::from(ROUTE_PROTOCOL)
+        })
+        .rtm_scope(scope)
+        .rtm_type(Rtn::Unicast)
+        .rtattrs(attrs.into_iter().collect::<RtBuffer<Rta, Buffer>>())
+        .build()
+        .map_err(enc)
+}
+
+/// Both adding and replacing a route replace one with the same destination and metric: the
+/// kernel keys routes by destination, table, tos and metric.
+pub fn put_route(index: u32, route: &RouteSpec) -> Result<Request> {
+    encode(
+        Rtm::Newroute,
+        NlmF::CREATE | NlmF::REPLACE,
+        route_msg(index, route, false)?,
+    )
+}
+
+pub fn del_route(index: u32, route: &RouteSpec) -> Result<Request> {
+    encode(Rtm::Delroute, NlmF::empty(), route_msg(index, route, true)?)
+}
+
+pub fn dump_routes() -> Result<Request> {
+    let msg = RtmsgBuilder::default()
+        .rtm_family(RtAddrFamily::Unspecified)
+        .rtm_dst_len(0)
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(RtTable::Unspec)
+        .rtm_protocol(Rtprot::Unspec)
+        .rtm_scope(RtScope::Universe)
+        .rtm_type(Rtn::Unspec)
+        .build()
+        .map_err(enc)?;
+    encode_dump(Rtm::Getroute, msg)
+}
+
+fn neigh_msg(
+    index: u32,
+    ip: &IpAddr,
+    mac: Option<MacAddr>,
+    state: Nud,
+) -> Result<neli::rtnl::Ndmsg> {
+    let mut attrs = vec![attr(Nda::Dst, ip_bytes(ip).as_slice())?];
+    if let Some(mac) = mac {
+        attrs.push(attr(Nda::Lladdr, mac.0)?);
+    }
+    NdmsgBuilder::default()
+        .ndm_family(family(ip))
+        .ndm_index(index as i32)
+        .ndm_state(state)
+        .ndm_type(Rtn::Unspec)
+        .rtattrs(attrs.into_iter().collect::<RtBuffer<Nda, Buffer>>())
+        .build()
+        .map_err(enc)
+}
+
+pub fn set_neighbour(index: u32, ip: &IpAddr, mac: MacAddr) -> Result<Request> {
+    encode(
+        Rtm::Newneigh,
+        NlmF::CREATE | NlmF::REPLACE,
+        neigh_msg(index, ip, Some(mac), Nud::PERMANENT)?,
+    )
+}
+
+pub fn del_neighbour(index: u32, ip: &IpAddr) -> Result<Request> {
+    encode(
+        Rtm::Delneigh,
+        NlmF::empty(),
+        neigh_msg(index, ip, None, Nud::empty())?,
+    )
+}
+
+pub fn dump_neighbours() -> Result<Request> {
+    let msg = NdmsgBuilder::default()
+        .ndm_family(RtAddrFamily::Unspecified)
+        .ndm_index(0)
+        .ndm_state(Nud::empty())
+        .ndm_type(Rtn::Unspec)
+        .build()
+        .map_err(enc)?;
+    encode_dump(Rtm::Getneigh, msg)
+}
+
+pub(crate) const IFF_UP: u32 = libc::IFF_UP as u32;

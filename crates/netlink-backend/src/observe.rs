@@ -1,0 +1,268 @@
+//! Reading a namespace's links, addresses, routes and neighbours back from kernel dumps.
+
+use std::collections::HashMap;
+use std::io::{self, Cursor};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use neli::attr::Attribute;
+use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Nud, RtAddrFamily, Rta, Rtm, Rtn};
+use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
+use neli::types::Buffer;
+use neli::FromBytesWithInput;
+use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::{
+    LinkKind, MacAddr, Netns, ObservedLink, ObservedNamespace, ObservedNeighbour, RouteScope,
+    RouteSpec,
+};
+
+use crate::message;
+use crate::socket::{Reply, RouteSocket};
+
+const RT_TABLE_MAIN: u32 = 254;
+/// `IFA_PROTO`: who added an address. Values 1-3 are the kernel's own (loopback, router
+/// advertisement, link-local), which no configuration asks for.
+const IFA_PROTO: u16 = 11;
+const IFAPROT_KERNEL_MAX: u8 = 3;
+
+fn bad(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("parsing {what}: {e}"))
+}
+
+fn dump(
+    sock: &mut RouteSocket,
+    request: io::Result<Vec<u8>>,
+    what: &str,
+) -> io::Result<Vec<Reply>> {
+    let request = request?;
+    sock.dump(&request)?
+        .map_err(|e| io::Error::other(format!("dumping {what}: {}", e.describe())))
+}
+
+fn enc(r: Result<Vec<u8>, message::EncodeError>) -> io::Result<Vec<u8>> {
+    r.map_err(io::Error::other)
+}
+
+/// Text of a string attribute, without the NUL the kernel appends.
+fn text(payload: &[u8]) -> String {
+    let end = payload
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(payload.len());
+    String::from_utf8_lossy(&payload[..end]).into_owned()
+}
+
+fn ip_from(family: u8, bytes: &[u8]) -> Option<IpAddr> {
+    if family == libc::AF_INET as u8 {
+        let b: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        Some(IpAddr::V4(Ipv4Addr::from(b)))
+    } else if family == libc::AF_INET6 as u8 {
+        let b: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(b)))
+    } else {
+        None
+    }
+}
+
+fn u32_of(payload: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?))
+}
+
+fn find<T: neli::consts::rtnl::RtaType>(attrs: &[Rtattr<T, Buffer>], ty: T) -> Option<&[u8]> {
+    attrs
+        .iter()
+        .find(|a| *a.rta_type() == ty)
+        .map(|a| a.payload().as_ref())
+}
+
+/// A link as a dump reports it, with its index.
+pub(crate) struct DumpedLink {
+    pub index: i32,
+    pub link: ObservedLink,
+}
+
+pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
+    let msg = Ifinfomsg::from_bytes_with_input(&mut Cursor::new(payload), payload.len())
+        .map_err(|e| bad("link", e))?;
+    let attrs = msg.rtattrs().as_ref();
+    let name = find(attrs, Ifla::Ifname).map(text).unwrap_or_default();
+    let kind_name = attrs
+        .iter()
+        .find(|a| *a.rta_type() == Ifla::Linkinfo)
+        .and_then(|a| a.get_attr_handle::<IflaInfo>().ok())
+        .and_then(|h| {
+            h.get_attribute(IflaInfo::Kind)
+                .map(|k| text(k.payload().as_ref()))
+        });
+    let kind = match kind_name.as_deref() {
+        Some("veth") => LinkKind::Veth,
+        Some("dummy") => LinkKind::Dummy,
+        _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
+        _ => LinkKind::Other,
+    };
+    let alias = find(attrs, Ifla::Ifalias)
+        .map(text)
+        .filter(|a| !a.is_empty());
+    let mtu = find(attrs, Ifla::Mtu).and_then(u32_of).unwrap_or(0);
+    let mac = find(attrs, Ifla::Address)
+        .and_then(|b| <[u8; 6]>::try_from(b).ok())
+        .map(MacAddr);
+    let up = msg.ifi_flags().bits() & message::IFF_UP != 0;
+    Ok(DumpedLink {
+        index: *msg.ifi_index(),
+        link: ObservedLink {
+            name,
+            kind,
+            alias,
+            mtu,
+            mac,
+            up,
+            addresses: Vec::new(),
+        },
+    })
+}
+
+/// Every link of the namespace, by index.
+pub(crate) fn links(sock: &mut RouteSocket) -> io::Result<Vec<DumpedLink>> {
+    let replies = dump(sock, enc(message::dump_links()), "links")?;
+    replies
+        .iter()
+        .filter(|r| r.ty == u16::from(Rtm::Newlink))
+        .map(|r| parse_link(&r.payload))
+        .collect()
+}
+
+pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<ObservedNamespace> {
+    let dumped = links(sock)?;
+    let mut by_index: HashMap<i32, usize> = HashMap::new();
+    let mut links: Vec<ObservedLink> = Vec::with_capacity(dumped.len());
+    for (i, d) in dumped.into_iter().enumerate() {
+        by_index.insert(d.index, i);
+        links.push(d.link);
+    }
+
+    for reply in dump(sock, enc(message::dump_addresses()), "addresses")? {
+        if reply.ty != u16::from(Rtm::Newaddr) {
+            continue;
+        }
+        let msg =
+            Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(&reply.payload), reply.payload.len())
+                .map_err(|e| bad("address", e))?;
+        let attrs = msg.rtattrs().as_ref();
+        let proto = find(attrs, Ifa::from(IFA_PROTO))
+            .and_then(|b| b.first().copied())
+            .unwrap_or(0);
+        if (1..=IFAPROT_KERNEL_MAX).contains(&proto) {
+            continue;
+        }
+        let family = u8::from(*msg.ifa_family());
+        let Some(ip) = find(attrs, Ifa::Local)
+            .or_else(|| find(attrs, Ifa::Address))
+            .and_then(|b| ip_from(family, b))
+        else {
+            continue;
+        };
+        let Ok(net) = IpNet::new(ip, *msg.ifa_prefixlen()) else {
+            continue;
+        };
+        if let Some(&i) = by_index.get(&(*msg.ifa_index() as i32)) {
+            links[i].addresses.push(net);
+        }
+    }
+
+    let name_of = |index: u32| {
+        by_index
+            .get(&(index as i32))
+            .map(|&i| links[i].name.clone())
+    };
+    let mut routes = Vec::new();
+    for reply in dump(sock, enc(message::dump_routes()), "routes")? {
+        if reply.ty != u16::from(Rtm::Newroute) {
+            continue;
+        }
+        let msg =
+            Rtmsg::from_bytes_with_input(&mut Cursor::new(&reply.payload), reply.payload.len())
+                .map_err(|e| bad("route", e))?;
+        let attrs = msg.rtattrs().as_ref();
+        let table = find(attrs, Rta::Table)
+            .and_then(u32_of)
+            .unwrap_or(u8::from(*msg.rtm_table()) as u32);
+        if table != RT_TABLE_MAIN
+            || u8::from(*msg.rtm_protocol()) != ROUTE_PROTOCOL
+            || *msg.rtm_type() != Rtn::Unicast
+        {
+            continue;
+        }
+        let family = u8::from(*msg.rtm_family());
+        let dst_ip = match find(attrs, Rta::Dst) {
+            Some(b) => ip_from(family, b),
+            None if family == libc::AF_INET as u8 => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            None if family == libc::AF_INET6 as u8 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+            None => None,
+        };
+        let Some(Ok(dst)) = dst_ip.map(|ip| IpNet::new(ip, *msg.rtm_dst_len())) else {
+            continue;
+        };
+        let Some(dev) = find(attrs, Rta::Oif).and_then(u32_of).and_then(name_of) else {
+            continue;
+        };
+        let scope = match u8::from(*msg.rtm_scope()) {
+            0 => RouteScope::Global,
+            200 => RouteScope::Site,
+            253 => RouteScope::Link,
+            254 => RouteScope::Host,
+            _ => continue,
+        };
+        routes.push(RouteSpec {
+            dev,
+            dst,
+            gw: find(attrs, Rta::Gateway).and_then(|b| ip_from(family, b)),
+            metric: find(attrs, Rta::Priority).and_then(u32_of).unwrap_or(0),
+            scope,
+        });
+    }
+
+    let mut neighbours = Vec::new();
+    for reply in dump(sock, enc(message::dump_neighbours()), "neighbours")? {
+        if reply.ty != u16::from(Rtm::Newneigh) {
+            continue;
+        }
+        let msg =
+            Ndmsg::from_bytes_with_input(&mut Cursor::new(&reply.payload), reply.payload.len())
+                .map_err(|e| bad("neighbour", e))?;
+        if !msg.ndm_state().contains(Nud::PERMANENT) {
+            continue;
+        }
+        let family = u8::from(*msg.ndm_family());
+        if family != u8::from(RtAddrFamily::Inet) && family != u8::from(RtAddrFamily::Inet6) {
+            continue;
+        }
+        let attrs = msg.rtattrs().as_ref();
+        let Some(ip) = find(attrs, Nda::Dst).and_then(|b| ip_from(family, b)) else {
+            continue;
+        };
+        let Some(mac) = find(attrs, Nda::Lladdr)
+            .and_then(|b| <[u8; 6]>::try_from(b).ok())
+            .map(MacAddr)
+        else {
+            continue;
+        };
+        let Some(link) = name_of(*msg.ndm_index() as u32) else {
+            continue;
+        };
+        neighbours.push(ObservedNeighbour { link, ip, mac });
+    }
+
+    for link in &mut links {
+        link.addresses.sort();
+    }
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    routes.sort();
+    neighbours.sort_by(|a, b| (&a.link, a.ip).cmp(&(&b.link, b.ip)));
+    Ok(ObservedNamespace {
+        ns,
+        links,
+        routes,
+        neighbours,
+    })
+}

@@ -1,0 +1,166 @@
+//! Helpers for tests against the real kernel: uniquely named namespaces that are removed even
+//! when a test fails, and `ip -j` as an independent view of what the kernel holds.
+
+#![allow(dead_code)]
+
+use std::process::Command as Process;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nsagent_core::{Backend, BackendError, Command, CommandId, LinkSpec, Netns, NewLink, Op};
+use nsagent_netlink::NetlinkBackend;
+use serde_json::Value;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A named namespace that is deleted when the guard drops.
+pub struct TestNs {
+    pub name: String,
+}
+
+impl TestNs {
+    /// Creates the namespace with `ip netns add`, independently of the backend.
+    pub fn new() -> TestNs {
+        let ns = TestNs::unmade();
+        run("ip", &["netns", "add", &ns.name]);
+        ns
+    }
+
+    /// A unique name whose namespace does not exist (yet); removed on drop if it came to be.
+    pub fn unmade() -> TestNs {
+        TestNs {
+            name: unique("nsa"),
+        }
+    }
+
+    pub fn netns(&self) -> Netns {
+        Netns::Named(self.name.clone())
+    }
+
+    pub fn ip(&self, args: &[&str]) -> Value {
+        let mut full = vec!["-n", &self.name, "-j"];
+        full.extend_from_slice(args);
+        ip_json(&full)
+    }
+
+    pub fn links(&self) -> Vec<Value> {
+        self.ip(&["-d", "link", "show"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn link(&self, name: &str) -> Option<Value> {
+        self.links().into_iter().find(|l| l["ifname"] == name)
+    }
+
+    pub fn addresses(&self, name: &str) -> Vec<String> {
+        let v = self.ip(&["addr", "show", "dev", name]);
+        let mut out = Vec::new();
+        for link in v.as_array().into_iter().flatten() {
+            for a in link["addr_info"].as_array().into_iter().flatten() {
+                if a["scope"] == "link" && a["family"] == "inet6" {
+                    continue;
+                }
+                out.push(format!(
+                    "{}/{}",
+                    a["local"].as_str().unwrap_or(""),
+                    a["prefixlen"]
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub fn exec(&self, args: &[&str]) -> bool {
+        let mut full = vec!["netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        Process::new("ip")
+            .args(&full)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Process::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Process::new(cmd).args(args).output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn ip_json(args: &[&str]) -> Value {
+    let out = run("ip", args);
+    if out.trim().is_empty() {
+        return Value::Array(vec![]);
+    }
+    serde_json::from_str(&out).expect("ip -j output is JSON")
+}
+
+pub fn spec(name: &str) -> LinkSpec {
+    LinkSpec {
+        name: name.to_string(),
+        mtu: None,
+        mac: None,
+        alias: None,
+        up: false,
+    }
+}
+
+pub fn veth(ns: &TestNs, name: &str, peer_ns: &TestNs, peer: &str) -> Op {
+    Op::CreateLink {
+        ns: ns.netns(),
+        link: spec(name),
+        kind: NewLink::Veth {
+            peer_ns: peer_ns.netns(),
+            peer: spec(peer),
+        },
+    }
+}
+
+pub fn apply(backend: &mut NetlinkBackend, op: Op) -> Result<(), BackendError> {
+    backend.apply(&op)
+}
+
+pub fn batch(backend: &mut NetlinkBackend, ops: Vec<Op>) -> Vec<Result<(), BackendError>> {
+    let cmds: Vec<Command> = ops
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| Command {
+            id: CommandId(i as u64),
+            op,
+        })
+        .collect();
+    backend.apply_batch(&cmds)
+}
+
+/// Waits (up to 5 s) for `cond`; namespace teardown destroys links asynchronously.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
