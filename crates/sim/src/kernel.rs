@@ -1,0 +1,1173 @@
+//! The simulated kernel: namespaces, the requests of [`Op`] with the errors Linux gives them, the
+//! side effects Linux applies on its own, and the faults a harness injects.
+//!
+//! Every rule below was checked against Linux 6.18 with `ip` and `strace` (the errno is the one
+//! in the kernel's NLMSG_ERROR answer), unless its comment says it was not.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+use ipnet::IpNet;
+use nsagent_core::backend::errno::{
+    EADDRNOTAVAIL, EBUSY, EEXIST, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
+};
+use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::{
+    Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec, MacAddr, Netns, NewLink,
+    ObservedLink, ObservedNamespace, ObservedNeighbour, Op, RouteScope, RouteSpec, Snapshot,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::dump::{LinkDump, NamespaceDump, RouteDump, StateDump};
+use crate::error::SimError;
+use crate::fault::{Fault, FaultQueue};
+use crate::microservice::Microservice;
+use crate::namespace::{
+    has_host_bits, link_local, loopback_v4, loopback_v6, masked, Address, Link, Namespace, Origin,
+    PeerRef, RouteKey, StoredRoute,
+};
+
+/// ENETDOWN: a route without gateway through a link that is down. Not in the core's table yet.
+pub const ENETDOWN: i32 = 100;
+/// EHOSTUNREACH: an IPv6 route whose gateway no route of its link covers. Not in the core's
+/// table yet.
+pub const EHOSTUNREACH: i32 = 113;
+/// ENETUNREACH: an IPv4 route whose gateway no subnet of its link covers.
+pub const ENETUNREACH: i32 = nsagent_core::backend::errno::ENETUNREACH;
+
+/// The metric the kernel gives an IPv6 route that asks for metric 0 (IP6_RT_PRIO_USER).
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// Longest alias the kernel stores (IFALIASZ - 1).
+const MAX_ALIAS_LEN: usize = 255;
+/// Longest interface name (IFNAMSIZ - 1).
+const MAX_NAME_LEN: usize = 15;
+
+/// Switches for kernel behaviour that depends on sysctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Whether a link that gains carrier (veth: both ends up; dummy: up) gets its EUI-64
+    /// link-local IPv6 address, as Linux does with the default `addrgenmode eui64`.
+    pub ipv6_link_local: bool,
+    /// `net.ipv4.conf.*.promote_secondaries`. 0 in a new namespace (verified), so deleting the
+    /// primary IPv4 address of a subnet deletes that subnet's secondary addresses too.
+    pub promote_secondaries: bool,
+    /// The pid the first simulated microservice gets; later ones count up from it.
+    pub first_pid: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ipv6_link_local: true,
+            promote_secondaries: false,
+            first_pid: 10_000,
+        }
+    }
+}
+
+/// How many operations the kernel saw and how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Operations that succeeded.
+    pub ops_applied: u64,
+    /// Operations the kernel's own rules refused (EEXIST, ENODEV, a vanished namespace, ...).
+    pub ops_refused: u64,
+    /// Operations failed by an injected fault, without any effect.
+    pub ops_injected: u64,
+}
+
+/// The kinds of link a test may place outside the agent's control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedKind {
+    /// Deletable, like one another tool created.
+    Dummy,
+    /// Hardware or anything else the kernel refuses to delete.
+    Other,
+}
+
+/// A link that exists before the agent starts, made by someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedLink {
+    pub name: String,
+    pub kind: SeedKind,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    pub up: bool,
+    /// Usually `None`; an alias with the agent's prefix makes a stale managed link for resync
+    /// tests.
+    pub alias: Option<String>,
+    pub addresses: Vec<IpNet>,
+}
+
+impl SeedLink {
+    /// A down link with MTU 1500, no alias and no addresses.
+    pub fn new(name: impl Into<String>, kind: SeedKind) -> SeedLink {
+        SeedLink {
+            name: name.into(),
+            kind,
+            mtu: 1500,
+            mac: None,
+            up: false,
+            alias: None,
+            addresses: Vec::new(),
+        }
+    }
+}
+
+/// Why the kernel refused a request.
+enum Refusal {
+    Errno(i32, String),
+    Gone(Netns),
+}
+
+fn refuse(errno: i32, message: impl Into<String>) -> Refusal {
+    Refusal::Errno(errno, message.into())
+}
+
+type Outcome<T = ()> = Result<T, Refusal>;
+
+/// An in-memory Linux kernel with any number of network namespaces. Deterministic: ifindexes,
+/// MACs, pids and container ids come from counters, and everything is kept in ordered maps.
+#[derive(Debug, Clone)]
+pub struct SimKernel {
+    config: SimConfig,
+    namespaces: BTreeMap<Netns, Namespace>,
+    next_mac: u32,
+    next_pid: u32,
+    next_container: u64,
+    microservices: BTreeMap<String, Microservice>,
+    faults: FaultQueue,
+    counters: Counters,
+}
+
+impl Default for SimKernel {
+    fn default() -> Self {
+        SimKernel::new(SimConfig::default())
+    }
+}
+
+impl SimKernel {
+    /// A host with only its default namespace, whose `lo` is up as on any booted host.
+    pub fn new(config: SimConfig) -> SimKernel {
+        let mut kernel = SimKernel {
+            config,
+            namespaces: BTreeMap::new(),
+            next_mac: 1,
+            next_pid: config.first_pid,
+            next_container: 1,
+            microservices: BTreeMap::new(),
+            faults: FaultQueue::default(),
+            counters: Counters::default(),
+        };
+        kernel.namespaces.insert(Netns::Default, Namespace::new());
+        kernel.set_admin_state(&Netns::Default, "lo", true);
+        kernel
+    }
+
+    pub fn config(&self) -> SimConfig {
+        self.config
+    }
+
+    // ----- faults and namespaces coming and going -----
+
+    /// Makes the next `count` operations fail with `fault`, after any failures already queued.
+    pub fn fail_next(&mut self, count: u32, fault: Fault) {
+        self.faults.push(count, fault);
+    }
+
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
+    /// Injected failures not yet spent.
+    pub fn pending_faults(&self) -> usize {
+        self.faults.len()
+    }
+
+    /// A namespace appears: a process with its own namespace started, or a file in
+    /// /var/run/netns was made by someone else. It holds only a down `lo`.
+    pub fn appear(&mut self, ns: Netns) -> Result<(), SimError> {
+        if ns == Netns::Default {
+            return Err(SimError::DefaultNamespace { action: "appear" });
+        }
+        if self.namespaces.contains_key(&ns) {
+            return Err(SimError::NamespaceExists(ns));
+        }
+        self.namespaces.insert(ns, Namespace::new());
+        Ok(())
+    }
+
+    /// A namespace vanishes (its last process exited, its file was removed). The kernel destroys
+    /// its links, and deleting a veth end deletes its peer, so the peers of its veths in other
+    /// namespaces go too, with their addresses, routes and neighbours (verified with
+    /// `ip netns del`). Returns the peers destroyed elsewhere.
+    pub fn vanish(&mut self, ns: &Netns) -> Result<Vec<(Netns, String)>, SimError> {
+        if *ns == Netns::Default {
+            return Err(SimError::DefaultNamespace { action: "vanish" });
+        }
+        let gone = self
+            .namespaces
+            .remove(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        let mut destroyed = Vec::new();
+        for link in gone.links.values() {
+            if let Some(peer) = &link.peer {
+                if let Some(other) = self.namespaces.get_mut(&peer.ns) {
+                    if other.remove_link(&peer.name).is_some() {
+                        destroyed.push((peer.ns.clone(), peer.name.clone()));
+                    }
+                }
+            }
+        }
+        Ok(destroyed)
+    }
+
+    pub fn contains_namespace(&self, ns: &Netns) -> bool {
+        self.namespaces.contains_key(ns)
+    }
+
+    /// Every namespace that exists, sorted.
+    pub fn namespaces(&self) -> Vec<Netns> {
+        self.namespaces.keys().cloned().collect()
+    }
+
+    // ----- microservices -----
+
+    /// Starts a container for `label`: a fresh pid (never one whose namespace exists) and a
+    /// fresh container id, and the namespace of that pid. The result carries the event to send.
+    pub fn start_microservice(&mut self, label: &str) -> Result<Microservice, SimError> {
+        if self.microservices.contains_key(label) {
+            return Err(SimError::AlreadyRunning(label.to_string()));
+        }
+        while self.namespaces.contains_key(&Netns::Pid(self.next_pid)) {
+            self.next_pid += 1;
+        }
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        let container_id = format!("sim{:012x}", self.next_container);
+        self.next_container += 1;
+        self.namespaces.insert(Netns::Pid(pid), Namespace::new());
+        let ms = Microservice {
+            label: label.to_string(),
+            container_id,
+            pid,
+        };
+        self.microservices.insert(label.to_string(), ms.clone());
+        Ok(ms)
+    }
+
+    /// Stops the container of `label`: its namespace vanishes, taking veth peers with it.
+    pub fn stop_microservice(&mut self, label: &str) -> Result<Microservice, SimError> {
+        let ms = self
+            .microservices
+            .remove(label)
+            .ok_or_else(|| SimError::NotRunning(label.to_string()))?;
+        // The harness may have made the namespace vanish on its own already; the container is
+        // stopped either way.
+        let _ = self.vanish(&ms.netns());
+        Ok(ms)
+    }
+
+    /// Stops and starts again: the new container has a new pid, so a new, empty namespace.
+    pub fn restart_microservice(
+        &mut self,
+        label: &str,
+    ) -> Result<(Microservice, Microservice), SimError> {
+        let old = self.stop_microservice(label)?;
+        let new = self.start_microservice(label)?;
+        Ok((old, new))
+    }
+
+    pub fn microservice(&self, label: &str) -> Option<&Microservice> {
+        self.microservices.get(label)
+    }
+
+    /// Running microservices, sorted by label.
+    pub fn microservices(&self) -> Vec<Microservice> {
+        self.microservices.values().cloned().collect()
+    }
+
+    // ----- seeding what others made -----
+
+    /// Places a link the agent did not make. Seeds bypass the request path: they are what was
+    /// there before, so they neither count as operations nor meet injected faults.
+    pub fn seed_link(&mut self, ns: &Netns, seed: SeedLink) -> Result<(), SimError> {
+        let bad = |reason: &str| SimError::BadSeed {
+            ns: ns.clone(),
+            name: seed.name.clone(),
+            reason: reason.to_string(),
+        };
+        let kind = match seed.kind {
+            SeedKind::Dummy => LinkKind::Dummy,
+            SeedKind::Other => LinkKind::Other,
+        };
+        if check_name(&seed.name).is_err() {
+            return Err(bad("not a valid interface name"));
+        }
+        if check_mac(seed.mac).is_err() {
+            return Err(bad("multicast or zero MAC"));
+        }
+        if check_mtu(kind, Some(seed.mtu)).is_err() {
+            return Err(bad("MTU out of range"));
+        }
+        let mac = seed.mac.unwrap_or_else(|| self.fresh_mac());
+        let namespace = self
+            .namespaces
+            .get_mut(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        if namespace.links.contains_key(&seed.name) {
+            return Err(bad("the name is taken"));
+        }
+        let ifindex = namespace.allocate_ifindex();
+        let mut addresses: Vec<Address> = Vec::new();
+        for net in &seed.addresses {
+            if addresses.iter().any(|a| a.net == *net) {
+                return Err(bad("duplicate address"));
+            }
+            addresses.push(Address {
+                net: *net,
+                origin: Origin::Configured,
+            });
+        }
+        let alias = seed.alias.clone().filter(|a| !a.is_empty());
+        let link = Link {
+            ifindex,
+            kind,
+            alias,
+            mtu: seed.mtu,
+            mac,
+            up: false,
+            addresses,
+            peer: None,
+        };
+        namespace.links.insert(seed.name.clone(), link);
+        if seed.up {
+            self.set_admin_state(ns, &seed.name, true);
+        }
+        Ok(())
+    }
+
+    /// Places a route someone else installed (a DHCP client, the boot scripts), with its
+    /// protocol. Only the device must exist.
+    pub fn seed_route(
+        &mut self,
+        ns: &Netns,
+        route: RouteSpec,
+        protocol: u8,
+    ) -> Result<(), SimError> {
+        let namespace = self
+            .namespaces
+            .get_mut(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        if !namespace.links.contains_key(&route.dev) {
+            return Err(SimError::BadSeed {
+                ns: ns.clone(),
+                name: route.dev.clone(),
+                reason: "no such link for the route".into(),
+            });
+        }
+        let key = RouteKey {
+            dst: masked(route.dst),
+            metric: route.metric,
+        };
+        namespace.routes.insert(
+            key,
+            StoredRoute {
+                spec: RouteSpec {
+                    dst: key.dst,
+                    ..route
+                },
+                protocol,
+            },
+        );
+        Ok(())
+    }
+
+    // ----- inspection -----
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The whole kernel in canonical form, managed links apart from the rest.
+    pub fn dump(&self) -> StateDump {
+        let namespaces = self
+            .namespaces
+            .iter()
+            .map(|(ns, namespace)| {
+                let mut managed = Vec::new();
+                let mut unmanaged = Vec::new();
+                for (name, link) in &namespace.links {
+                    let dump = link_dump(namespace, name, link);
+                    if dump.is_managed() {
+                        managed.push(dump);
+                    } else {
+                        unmanaged.push(dump);
+                    }
+                }
+                NamespaceDump {
+                    ns: ns.clone(),
+                    managed,
+                    unmanaged,
+                }
+            })
+            .collect();
+        StateDump { namespaces }
+    }
+
+    // ----- the request path -----
+
+    fn execute(&mut self, op: &Op) -> Outcome {
+        match op {
+            Op::CreateNamespace { name } => {
+                // `ip netns add` of an existing name fails, but the agent's request is "make sure
+                // it exists", which the backend implements as success.
+                self.namespaces
+                    .entry(Netns::Named(name.clone()))
+                    .or_insert_with(Namespace::new);
+                Ok(())
+            }
+            Op::CreateLink { ns, link, kind } => self.create_link(ns, link, kind),
+            Op::DeleteLink { ns, name } => self.delete_link(ns, name),
+            Op::SetLink { ns, name, change } => self.set_link(ns, name, change),
+            Op::AddAddress { ns, link, addr } => self.add_address(ns, link, *addr),
+            Op::DelAddress { ns, link, addr } => self.del_address(ns, link, *addr),
+            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
+                self.replace_route(ns, route)
+            }
+            Op::DelRoute { ns, route } => self.del_route(ns, route),
+            Op::SetNeighbour { ns, link, ip, mac } => self.set_neighbour(ns, link, *ip, *mac),
+            Op::DelNeighbour { ns, link, ip } => self.del_neighbour(ns, link, *ip),
+        }
+    }
+
+    fn namespace(&self, ns: &Netns) -> Outcome<&Namespace> {
+        self.namespaces
+            .get(ns)
+            .ok_or_else(|| Refusal::Gone(ns.clone()))
+    }
+
+    fn namespace_mut(&mut self, ns: &Netns) -> Outcome<&mut Namespace> {
+        self.namespaces
+            .get_mut(ns)
+            .ok_or_else(|| Refusal::Gone(ns.clone()))
+    }
+
+    fn fresh_mac(&mut self) -> MacAddr {
+        let n = self.next_mac.to_be_bytes();
+        self.next_mac = self.next_mac.wrapping_add(1);
+        // Locally administered unicast, as the kernel's random addresses are.
+        MacAddr([0x02, 0x53, n[0], n[1], n[2], n[3]])
+    }
+
+    /// Creates a dummy or a veth pair. Verified: a name taken in the namespace gives EEXIST
+    /// (also when the peer's name is taken in the peer's namespace, or both ends share a name in
+    /// one namespace); a multicast MAC on either end gives EADDRNOTAVAIL; an MTU outside 68..=65535
+    /// on either end gives EINVAL; MTU, MAC, alias and up are applied at creation; the peer is
+    /// created directly in its namespace.
+    fn create_link(&mut self, ns: &Netns, spec: &LinkSpec, kind: &NewLink) -> Outcome {
+        let namespace = self.namespace(ns)?;
+        check_name(&spec.name)?;
+        if namespace.links.contains_key(&spec.name) {
+            return Err(refuse(EEXIST, format!("a link named {} exists", spec.name)));
+        }
+        check_mac(spec.mac)?;
+        match kind {
+            NewLink::Dummy => {
+                check_mtu(LinkKind::Dummy, spec.mtu)?;
+                let link = self.new_link(LinkKind::Dummy, spec, None);
+                let namespace = self.namespace_mut(ns)?;
+                let link = Link {
+                    ifindex: namespace.allocate_ifindex(),
+                    ..link
+                };
+                namespace.links.insert(spec.name.clone(), link);
+            }
+            NewLink::Veth { peer_ns, peer } => {
+                check_name(&peer.name)?;
+                check_mac(peer.mac)?;
+                check_mtu(LinkKind::Veth, spec.mtu)?;
+                check_mtu(LinkKind::Veth, peer.mtu)?;
+                let other = self.namespace(peer_ns)?;
+                if other.links.contains_key(&peer.name) || (peer_ns == ns && peer.name == spec.name)
+                {
+                    return Err(refuse(
+                        EEXIST,
+                        format!("a link named {} exists in {peer_ns}", peer.name),
+                    ));
+                }
+                let here = PeerRef {
+                    ns: peer_ns.clone(),
+                    name: peer.name.clone(),
+                };
+                let there = PeerRef {
+                    ns: ns.clone(),
+                    name: spec.name.clone(),
+                };
+                let peer_link = self.new_link(LinkKind::Veth, peer, Some(there));
+                let link = self.new_link(LinkKind::Veth, spec, Some(here));
+                // The kernel registers the peer first, so it gets the lower ifindex when both
+                // ends share a namespace.
+                let other = self.namespace_mut(peer_ns)?;
+                let peer_link = Link {
+                    ifindex: other.allocate_ifindex(),
+                    ..peer_link
+                };
+                other.links.insert(peer.name.clone(), peer_link);
+                let namespace = self.namespace_mut(ns)?;
+                let link = Link {
+                    ifindex: namespace.allocate_ifindex(),
+                    ..link
+                };
+                namespace.links.insert(spec.name.clone(), link);
+                if peer.up {
+                    self.set_admin_state(peer_ns, &peer.name, true);
+                }
+            }
+        }
+        if spec.up {
+            self.set_admin_state(ns, &spec.name, true);
+        }
+        Ok(())
+    }
+
+    /// A down link from a spec; the caller assigns the ifindex and brings it up.
+    fn new_link(&mut self, kind: LinkKind, spec: &LinkSpec, peer: Option<PeerRef>) -> Link {
+        let mac = spec.mac.unwrap_or_else(|| self.fresh_mac());
+        Link {
+            ifindex: 0,
+            kind,
+            alias: spec.alias.clone().filter(|a| !a.is_empty()),
+            mtu: spec.mtu.unwrap_or(1500),
+            mac,
+            up: false,
+            addresses: Vec::new(),
+            peer,
+        }
+    }
+
+    /// Verified: a missing link gives ENODEV; `lo` gives EOPNOTSUPP (and so does any link whose
+    /// driver has no `dellink`, such as hardware, which `LinkKind::Other` stands for); deleting
+    /// either end of a veth deletes the other end, in whatever namespace it is.
+    fn delete_link(&mut self, ns: &Netns, name: &str) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        if matches!(link.kind, LinkKind::Loopback | LinkKind::Other) {
+            return Err(refuse(EOPNOTSUPP, format!("{name} cannot be deleted")));
+        }
+        let removed = namespace.remove_link(name);
+        if let Some(peer) = removed.and_then(|l| l.peer) {
+            if let Some(other) = self.namespaces.get_mut(&peer.ns) {
+                other.remove_link(&peer.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the change in the kernel's own order (address, MTU, alias, flags) and stops at
+    /// the first error, keeping what was already changed, as `do_setlink` does. Verified: a
+    /// missing link gives ENODEV; a multicast MAC gives EADDRNOTAVAIL; a veth's MAC can be
+    /// changed while it is up, without touching its link-local address; an MTU outside the
+    /// driver's range gives EINVAL, `lo` takes any MTU.
+    fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get_mut(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        if let Some(mac) = change.mac {
+            check_mac(Some(mac))?;
+            // veth, dummy and lo set IFF_LIVE_ADDR_CHANGE; many hardware drivers do not and
+            // answer EBUSY while up (not verified here: this host has no such device to spare).
+            if link.up && link.kind == LinkKind::Other {
+                return Err(refuse(
+                    EBUSY,
+                    format!("{name} is up and cannot change its address live"),
+                ));
+            }
+            link.mac = mac;
+        }
+        if let Some(mtu) = change.mtu {
+            check_mtu(link.kind, Some(mtu))?;
+            let had_ipv6 = link.ipv6_enabled();
+            link.mtu = mtu;
+            let has_ipv6 = link.ipv6_enabled();
+            let up_loopback = link.up && link.kind == LinkKind::Loopback;
+            if had_ipv6 && !has_ipv6 {
+                namespace.flush_ipv6(name);
+            } else if !had_ipv6 && has_ipv6 {
+                // Raising the MTU again re-enables IPv6 (verified: the link-local address comes
+                // back, configured addresses do not).
+                if up_loopback {
+                    link.add_kernel_address(loopback_v6());
+                }
+                self.gain_carrier(ns, name);
+            }
+        }
+        if let Some(alias) = &change.alias {
+            if alias.len() > MAX_ALIAS_LEN {
+                // Netlink attribute policy rejects a string longer than its bound with ERANGE
+                // (not verified: `ip` refuses such an alias before sending it).
+                return Err(refuse(
+                    ERANGE,
+                    format!("alias of {name} is longer than {MAX_ALIAS_LEN} bytes"),
+                ));
+            }
+            if let Some(link) = self.namespace_mut(ns)?.links.get_mut(name) {
+                // An empty IFLA_IFALIAS removes the alias.
+                link.alias = Some(alias.clone()).filter(|a| !a.is_empty());
+            }
+        }
+        if let Some(up) = change.up {
+            self.set_admin_state(ns, name, up);
+        }
+        Ok(())
+    }
+
+    /// The administrative state and what Linux does when it changes. Going up: `lo` gets
+    /// 127.0.0.1/8 and ::1/128 whenever it comes up (verified, even after they were deleted); a
+    /// link that now has carrier gets its link-local address (a veth has carrier only while
+    /// both ends are up, so bringing one end up can give the other end its address). Going
+    /// down: see [`Namespace::flush_on_down`]. A veth whose peer goes down loses carrier and
+    /// keeps everything (its routes are only marked `linkdown`).
+    fn set_admin_state(&mut self, ns: &Netns, name: &str, up: bool) {
+        let Some(namespace) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        let Some(link) = namespace.links.get_mut(name) else {
+            return;
+        };
+        if link.up == up {
+            return;
+        }
+        link.up = up;
+        if !up {
+            namespace.flush_on_down(name);
+            return;
+        }
+        if link.kind == LinkKind::Loopback {
+            link.add_kernel_address(loopback_v4());
+            if link.ipv6_enabled() {
+                link.add_kernel_address(loopback_v6());
+            }
+        }
+        let peer = link.peer.clone();
+        self.gain_carrier(ns, name);
+        if let Some(peer) = peer {
+            self.gain_carrier(&peer.ns, &peer.name);
+        }
+    }
+
+    /// Whether the link is up and its lower layer too.
+    fn has_carrier(&self, ns: &Netns, name: &str) -> bool {
+        let Some(link) = self.namespaces.get(ns).and_then(|n| n.links.get(name)) else {
+            return false;
+        };
+        if !link.up {
+            return false;
+        }
+        match (&link.kind, &link.peer) {
+            (LinkKind::Veth, Some(peer)) => self
+                .namespaces
+                .get(&peer.ns)
+                .and_then(|n| n.links.get(&peer.name))
+                .is_some_and(|p| p.up),
+            (LinkKind::Veth, None) => false,
+            _ => true,
+        }
+    }
+
+    /// Gives a link with carrier and IPv6 its EUI-64 link-local address, as addrconf does when
+    /// the link becomes ready (verified: the address appears only once a veth's peer is up too,
+    /// and is derived from the MAC the link has at that moment).
+    fn gain_carrier(&mut self, ns: &Netns, name: &str) {
+        if !self.config.ipv6_link_local || !self.has_carrier(ns, name) {
+            return;
+        }
+        if let Some(link) = self
+            .namespaces
+            .get_mut(ns)
+            .and_then(|n| n.links.get_mut(name))
+        {
+            if link.kind != LinkKind::Loopback && link.ipv6_enabled() {
+                let address = link_local(link.mac);
+                link.add_kernel_address(address);
+            }
+        }
+    }
+
+    /// Verified: a missing link gives ENODEV. An IPv4 address is a duplicate (EEXIST) when the
+    /// same address with the same prefix length is there (10.1.0.1/24 and 10.1.0.1/16 may
+    /// coexist); an IPv6 address is a duplicate whatever its prefix length (fd00::1/48 after
+    /// fd00::1/64 gives EEXIST). IPv6 on a link with an MTU below 1280 gives EINVAL. Addresses
+    /// may be added to a link that is down.
+    fn add_address(&mut self, ns: &Netns, name: &str, addr: IpNet) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get_mut(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        let duplicate = match addr {
+            IpNet::V4(_) => link.addresses.iter().any(|a| a.net == addr),
+            IpNet::V6(_) => {
+                if !link.ipv6_enabled() {
+                    return Err(refuse(
+                        EINVAL,
+                        format!("IPv6 is disabled on {name} (MTU {})", link.mtu),
+                    ));
+                }
+                link.addresses.iter().any(|a| a.net.addr() == addr.addr())
+            }
+        };
+        if duplicate {
+            return Err(refuse(
+                EEXIST,
+                format!("{addr} is already assigned to {name}"),
+            ));
+        }
+        link.addresses.push(Address {
+            net: addr,
+            origin: Origin::Configured,
+        });
+        Ok(())
+    }
+
+    /// Verified: a missing link gives ENODEV; an address that is not there with exactly this
+    /// prefix length gives EADDRNOTAVAIL (both families). Deleting the primary IPv4 address of a
+    /// subnet deletes the subnet's secondary addresses too (promote_secondaries = 0), and
+    /// deleting the last IPv4 address flushes the link's IPv4 routes (see
+    /// [`Namespace::flush_ipv4_routes`]).
+    fn del_address(&mut self, ns: &Netns, name: &str, addr: IpNet) -> Outcome {
+        let promote = self.config.promote_secondaries;
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get_mut(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        let index = link
+            .addresses
+            .iter()
+            .position(|a| a.net == addr)
+            .ok_or_else(|| refuse(EADDRNOTAVAIL, format!("{addr} is not assigned to {name}")))?;
+        if let IpNet::V4(removed) = addr {
+            let same_subnet = |net: &IpNet| match net {
+                IpNet::V4(v4) => {
+                    v4.prefix_len() == removed.prefix_len() && v4.network() == removed.network()
+                }
+                IpNet::V6(_) => false,
+            };
+            let primary = !link.addresses[..index].iter().any(|a| same_subnet(&a.net));
+            link.addresses.remove(index);
+            if primary && !promote {
+                link.addresses.retain(|a| !same_subnet(&a.net));
+            }
+            if !link.has_ipv4() {
+                namespace.flush_ipv4_routes(name);
+            }
+        } else {
+            link.addresses.remove(index);
+        }
+        Ok(())
+    }
+
+    /// AddRoute and ReplaceRoute both create or replace (NLM_F_CREATE | NLM_F_REPLACE) the
+    /// route with this destination and metric in the main table, whatever its device. Verified:
+    /// - a missing device gives ENODEV;
+    /// - IPv4 destination with host bits: EINVAL; IPv6 destination: host bits masked off;
+    /// - no gateway, device down: ENETDOWN (both families);
+    /// - IPv4 gateway not inside a subnet of an address of the up device (or a static
+    ///   link-scope route of the device), device down included: ENETUNREACH;
+    /// - IPv4 gateway with host scope: EINVAL; with link scope: ENETUNREACH;
+    /// - IPv6 gateway not covered by an address prefix or gateway-less route of the up device,
+    ///   device down included: EHOSTUNREACH; a link-local gateway needs only the device up
+    ///   (else ENETDOWN); a multicast gateway gives EINVAL;
+    /// - IPv6 on a device whose MTU is below 1280: ENODEV;
+    /// - IPv6 metric 0 becomes 1024, and IPv6 routes always report scope global.
+    fn replace_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
+        let namespace = self.namespace(ns)?;
+        let dev = &route.dev;
+        let link = namespace
+            .links
+            .get(dev)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {dev}")))?;
+        let mut spec = route.clone();
+        match route.dst {
+            IpNet::V4(_) => {
+                if has_host_bits(&route.dst) {
+                    return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
+                }
+                match route.gw {
+                    None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
+                    None => {}
+                    Some(IpAddr::V6(gw)) => {
+                        return Err(refuse(
+                            EINVAL,
+                            format!("IPv6 gateway {gw} for an IPv4 route"),
+                        ))
+                    }
+                    Some(IpAddr::V4(_)) if route.scope == RouteScope::Host => {
+                        return Err(refuse(
+                            EINVAL,
+                            "a route with host scope cannot have a gateway",
+                        ))
+                    }
+                    Some(gw) if !ipv4_gateway_reachable(namespace, dev, link, gw, route.scope) => {
+                        return Err(refuse(
+                            ENETUNREACH,
+                            format!("gateway {gw} is not reachable through {dev}"),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            IpNet::V6(_) => {
+                if !link.ipv6_enabled() {
+                    return Err(refuse(ENODEV, format!("IPv6 is disabled on {dev}")));
+                }
+                spec.dst = masked(route.dst);
+                spec.scope = RouteScope::Global;
+                if spec.metric == 0 {
+                    spec.metric = IPV6_DEFAULT_METRIC;
+                }
+                match route.gw {
+                    None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
+                    None => {}
+                    Some(IpAddr::V4(gw)) => {
+                        return Err(refuse(
+                            EINVAL,
+                            format!("IPv4 gateway {gw} for an IPv6 route"),
+                        ))
+                    }
+                    Some(IpAddr::V6(gw)) if gw.is_multicast() || gw.is_unspecified() => {
+                        return Err(refuse(EINVAL, format!("invalid gateway address {gw}")))
+                    }
+                    Some(IpAddr::V6(gw)) if is_link_local(gw) && !link.up => {
+                        return Err(refuse(ENETDOWN, format!("{dev} is down")));
+                    }
+                    Some(IpAddr::V6(gw)) if is_link_local(gw) => {}
+                    Some(gw) if !ipv6_gateway_reachable(namespace, dev, link, gw) => {
+                        return Err(refuse(
+                            EHOSTUNREACH,
+                            format!("no route to gateway {gw} through {dev}"),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let key = RouteKey {
+            dst: spec.dst,
+            metric: spec.metric,
+        };
+        self.namespace_mut(ns)?.routes.insert(
+            key,
+            StoredRoute {
+                spec,
+                protocol: ROUTE_PROTOCOL,
+            },
+        );
+        Ok(())
+    }
+
+    /// Verified: a route that does not match gives ESRCH. A route matches on destination,
+    /// metric (0 matches any), device and, when given, gateway; IPv4 routes also on scope (a
+    /// delete with a different scope gives ESRCH). A missing device gives ENODEV: the backend
+    /// resolves the name before asking.
+    fn del_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        let dev = &route.dev;
+        if !namespace.links.contains_key(dev) {
+            return Err(refuse(ENODEV, format!("no link named {dev}")));
+        }
+        if route.dst.addr().is_ipv4() && has_host_bits(&route.dst) {
+            return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
+        }
+        let dst = masked(route.dst);
+        let found = namespace.routes.iter().find_map(|(key, stored)| {
+            let s = &stored.spec;
+            let matches = key.dst == dst
+                && (route.metric == 0 || key.metric == route.metric)
+                && s.dev == *dev
+                && (route.gw.is_none() || route.gw == s.gw)
+                && (dst.addr().is_ipv6() || s.scope == route.scope);
+            matches.then_some(*key)
+        });
+        let key = found.ok_or_else(|| {
+            refuse(
+                ESRCH,
+                format!("no route {dst} metric {} via {dev}", route.metric),
+            )
+        })?;
+        namespace.routes.remove(&key);
+        Ok(())
+    }
+
+    /// Verified: creates or replaces a permanent entry; a missing link gives ENODEV; an IPv6
+    /// neighbour on a link with IPv6 disabled gives EINVAL. The link may be down (the entry
+    /// survives coming up, but not going down).
+    fn set_neighbour(&mut self, ns: &Netns, name: &str, ip: IpAddr, mac: MacAddr) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        if ip.is_ipv6() && !link.ipv6_enabled() {
+            return Err(refuse(EINVAL, format!("IPv6 is disabled on {name}")));
+        }
+        namespace.neighbours.insert((name.to_string(), ip), mac);
+        Ok(())
+    }
+
+    /// Verified: a missing link gives ENODEV, a missing entry ENOENT.
+    fn del_neighbour(&mut self, ns: &Netns, name: &str, ip: IpAddr) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        if !namespace.links.contains_key(name) {
+            return Err(refuse(ENODEV, format!("no link named {name}")));
+        }
+        namespace
+            .neighbours
+            .remove(&(name.to_string(), ip))
+            .map(|_| ())
+            .ok_or_else(|| refuse(ENOENT, format!("no neighbour {ip} on {name}")))
+    }
+}
+
+impl Backend for SimKernel {
+    /// An injected fault, if one is queued, wins and changes nothing; otherwise the kernel's
+    /// rules decide.
+    fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+        if let Some(fault) = self.faults.next() {
+            self.counters.ops_injected += 1;
+            return Err(match fault {
+                Fault::Errno(errno) => BackendError::from_errno(op, errno, "injected fault"),
+                Fault::NamespaceGone => BackendError::new(
+                    op,
+                    ErrorKind::NamespaceGone,
+                    "injected fault: namespace gone",
+                ),
+            });
+        }
+        match self.execute(op) {
+            Ok(()) => {
+                self.counters.ops_applied += 1;
+                Ok(())
+            }
+            Err(Refusal::Errno(errno, message)) => {
+                self.counters.ops_refused += 1;
+                Err(BackendError::from_errno(op, errno, message))
+            }
+            Err(Refusal::Gone(ns)) => {
+                self.counters.ops_refused += 1;
+                Err(BackendError::new(
+                    op,
+                    ErrorKind::NamespaceGone,
+                    format!("{ns} does not exist"),
+                ))
+            }
+        }
+    }
+
+    /// Links in ifindex order with their addresses in the order they were added, the agent's
+    /// routes (protocol [`ROUTE_PROTOCOL`]; the kernel's connected routes are not listed) and
+    /// permanent neighbours. Namespaces asked for twice are reported once.
+    fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
+        let mut snapshot = Snapshot::default();
+        let mut seen: Vec<&Netns> = Vec::new();
+        for ns in namespaces {
+            if seen.contains(&ns) {
+                continue;
+            }
+            seen.push(ns);
+            let Some(namespace) = self.namespaces.get(ns) else {
+                snapshot.missing.push(ns.clone());
+                continue;
+            };
+            let mut links: Vec<(&String, &Link)> = namespace.links.iter().collect();
+            links.sort_by_key(|(_, l)| l.ifindex);
+            let links = links
+                .into_iter()
+                .map(|(name, l)| ObservedLink {
+                    name: name.clone(),
+                    kind: l.kind,
+                    alias: l.alias.clone(),
+                    mtu: l.mtu,
+                    mac: Some(l.mac),
+                    up: l.up,
+                    addresses: l.addresses.iter().map(|a| a.net).collect(),
+                })
+                .collect();
+            let routes = namespace
+                .routes
+                .values()
+                .filter(|r| r.protocol == ROUTE_PROTOCOL)
+                .map(|r| r.spec.clone())
+                .collect();
+            let neighbours = namespace
+                .neighbours
+                .iter()
+                .map(|((link, ip), mac)| ObservedNeighbour {
+                    link: link.clone(),
+                    ip: *ip,
+                    mac: *mac,
+                })
+                .collect();
+            snapshot.namespaces.push(ObservedNamespace {
+                ns: ns.clone(),
+                links,
+                routes,
+                neighbours,
+            });
+        }
+        Ok(snapshot)
+    }
+}
+
+fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
+    let mut addresses: Vec<IpNet> = link
+        .addresses
+        .iter()
+        .filter(|a| a.origin == Origin::Configured)
+        .map(|a| a.net)
+        .collect();
+    addresses.sort();
+    let mut kernel_addresses: Vec<IpNet> = link
+        .addresses
+        .iter()
+        .filter(|a| a.origin == Origin::Kernel)
+        .map(|a| a.net)
+        .collect();
+    kernel_addresses.sort();
+    let routes = namespace
+        .routes
+        .values()
+        .filter(|r| r.spec.dev == name)
+        .map(|r| RouteDump {
+            route: r.spec.clone(),
+            protocol: r.protocol,
+        })
+        .collect();
+    let neighbours = namespace
+        .neighbours
+        .iter()
+        .filter(|((dev, _), _)| dev == name)
+        .map(|((_, ip), mac)| (*ip, *mac))
+        .collect();
+    LinkDump {
+        name: name.to_string(),
+        ifindex: link.ifindex,
+        kind: link.kind,
+        alias: link.alias.clone(),
+        mtu: link.mtu,
+        mac: link.mac,
+        up: link.up,
+        addresses,
+        kernel_addresses,
+        peer: link.peer.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
+        routes,
+        neighbours,
+    }
+}
+
+/// The kernel looks the gateway up with the route's scope plus one and the device as output:
+/// a global (or site) route needs the gateway inside a connected subnet of the up device or a
+/// static route of narrower scope through it; a link-scope route needs a host-scope one, which
+/// in practice means one of the device's own addresses.
+fn ipv4_gateway_reachable(
+    namespace: &Namespace,
+    dev: &str,
+    link: &Link,
+    gw: IpAddr,
+    scope: RouteScope,
+) -> bool {
+    if !link.up {
+        return false;
+    }
+    let via_route = |wanted: &dyn Fn(RouteScope) -> bool| {
+        namespace.routes.values().any(|r| {
+            r.spec.dev == dev
+                && r.spec.gw.is_none()
+                && wanted(r.spec.scope)
+                && r.spec.dst.contains(&gw)
+        })
+    };
+    match scope {
+        RouteScope::Global | RouteScope::Site => {
+            link.addresses
+                .iter()
+                .any(|a| a.net.addr().is_ipv4() && a.net.contains(&gw))
+                || via_route(&|s| s != RouteScope::Global)
+        }
+        RouteScope::Link => {
+            link.addresses.iter().any(|a| a.net.addr() == gw)
+                || via_route(&|s| s == RouteScope::Host)
+        }
+        RouteScope::Host => false,
+    }
+}
+
+/// The gateway must be covered by a route of the up device that has no gateway itself: an
+/// address's prefix route or a static device route.
+fn ipv6_gateway_reachable(namespace: &Namespace, dev: &str, link: &Link, gw: IpAddr) -> bool {
+    link.up
+        && (link
+            .addresses
+            .iter()
+            .any(|a| a.net.addr().is_ipv6() && a.net.contains(&gw))
+            || namespace
+                .routes
+                .values()
+                .any(|r| r.spec.dev == dev && r.spec.gw.is_none() && r.spec.dst.contains(&gw)))
+}
+
+fn is_link_local(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// `dev_valid_name`: not empty, not `.` or `..`, no `/`, `:` or whitespace (EINVAL); longer
+/// than 15 bytes is refused by the attribute policy (ERANGE; not verified, `ip` refuses first).
+fn check_name(name: &str) -> Outcome {
+    if name.len() > MAX_NAME_LEN {
+        return Err(refuse(
+            ERANGE,
+            format!("interface name '{name}' is longer than {MAX_NAME_LEN} bytes"),
+        ));
+    }
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(refuse(
+            EINVAL,
+            format!("'{}' is not a valid interface name", name.escape_debug()),
+        ));
+    }
+    Ok(())
+}
+
+/// `is_valid_ether_addr`: neither multicast nor all zeros (EADDRNOTAVAIL, verified for
+/// multicast).
+fn check_mac(mac: Option<MacAddr>) -> Outcome {
+    match mac {
+        Some(m) if m.is_multicast() || m.0 == [0; 6] => Err(refuse(
+            EADDRNOTAVAIL,
+            format!("{m} is not a unicast address"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_mtu(kind: LinkKind, mtu: Option<u32>) -> Outcome {
+    match (mtu, Link::mtu_range(kind)) {
+        (Some(m), Some((min, max))) if m < min || m > max => {
+            Err(refuse(EINVAL, format!("MTU {m} is outside {min}..={max}")))
+        }
+        _ => Ok(()),
+    }
+}
