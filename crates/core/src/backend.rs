@@ -24,6 +24,7 @@ pub mod errno {
     pub const ENETDOWN: i32 = 100;
     pub const ENETUNREACH: i32 = 101;
     pub const ENOBUFS: i32 = 105;
+    pub const EHOSTUNREACH: i32 = 113;
 }
 
 /// What went wrong, in the terms the core's retry policy needs.
@@ -56,7 +57,7 @@ impl ErrorKind {
             EEXIST => ErrorKind::AlreadyExists,
             ENODEV => ErrorKind::NoSuchDevice,
             ENOENT | ESRCH => ErrorKind::NotFound,
-            ENETUNREACH | ENETDOWN => ErrorKind::Unreachable,
+            ENETUNREACH | ENETDOWN | EHOSTUNREACH => ErrorKind::Unreachable,
             EBUSY | EAGAIN | ENOBUFS | ENOMEM => ErrorKind::Busy,
             EINVAL | ERANGE | EOPNOTSUPP | EADDRNOTAVAIL => ErrorKind::Invalid,
             EPERM | EACCES => ErrorKind::PermissionDenied,

@@ -195,6 +195,7 @@ struct State {
     microservices: BTreeMap<String, Microservice>,
     watch_connected: bool,
     /// Bumped each time a namespace vanishes.
+    #[serde(with = "pairs")]
     epochs: BTreeMap<Netns, u64>,
     in_flight: BTreeMap<CommandId, InFlight>,
     next_command: u64,
@@ -1258,7 +1259,11 @@ impl Core {
             }
             Op::DelAddress { addr, .. } => {
                 if let Actual::Link(mut link) = self.slot(id).actual.clone() {
-                    link.addresses.retain(|a| a != addr);
+                    // With promote_secondaries off (a new namespace's default), deleting the
+                    // primary IPv4 address of a subnet deletes that subnet's secondaries too.
+                    let primary = addr.addr().is_ipv4()
+                        && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
+                    link.addresses.retain(|a| a != addr && !(primary && same_subnet(a, addr)));
                     self.set_actual(id, Actual::Link(link));
                 }
             }
@@ -1781,7 +1786,13 @@ impl Core {
                             interface: interface.clone(),
                         }))
                     } else {
-                        let spec = RouteSpec { dev: link.name.clone(), dst: r.dst_network, gw: r.gw_addr, metric: r.metric, scope: r.scope };
+                        let spec = RouteSpec {
+                            dev: link.name.clone(),
+                            dst: r.dst_network,
+                            gw: r.gw_addr,
+                            metric: kernel_metric(r.dst_network, r.metric),
+                            scope: r.scope,
+                        };
                         Ok((link.ns, spec, ready))
                     }
                 }
@@ -1934,6 +1945,36 @@ fn observed_addresses(a: &LinkActual, l: &ObservedLink, desired: &[IpNet]) -> Ve
         })
         .copied()
         .collect()
+}
+
+fn same_subnet(a: &IpNet, b: &IpNet) -> bool {
+    a.prefix_len() == b.prefix_len() && a.network() == b.network() && a.addr().is_ipv4() == b.addr().is_ipv4()
+}
+
+/// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024
+/// (IP6_RT_PRIO_USER), and must be compared as such on resync.
+fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
+    match (dst, metric) {
+        (IpNet::V6(_), 0) => 1024,
+        _ => metric,
+    }
+}
+
+/// Serializes a map with non-string keys as a list of pairs, so that the state also fits JSON.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<K, V>, D::Error> {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 fn is_ipv6_link_local(net: &IpNet) -> bool {

@@ -446,3 +446,27 @@ fn explain_tells_why_an_item_is_pending() {
     assert_eq!(e.last_seq, Some(1));
     assert!(e.desired.is_some());
 }
+
+#[test]
+fn ipv6_route_with_metric_zero_is_sent_as_the_kernels_1024() {
+    let mut d = Driver::new();
+    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["fd00::1/64"]}));
+    d.put("config/linux/l3/v2/route/fd99::/48/d1", json!({"outgoing_interface": "d1", "dst_network": "fd99::/48", "gw_addr": "fd00::fe"}));
+    let ops = d.settle();
+    assert!(ops.iter().any(|o| matches!(o, Op::AddRoute { route, .. } if route.metric == 1024)), "{ops:?}");
+}
+
+#[test]
+fn deleting_a_primary_ipv4_address_drops_its_secondaries_too() {
+    let mut d = Driver::new();
+    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24", "10.0.0.2/24"]}));
+    d.settle();
+    // Dropping the primary: the kernel also drops 10.0.0.2, so the core must add it back.
+    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.2/24"]}));
+    let ops = d.settle();
+    let text: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+    assert_eq!(text, vec![
+        "delete address 10.0.0.1/24 from d1 in default namespace",
+        "add address 10.0.0.2/24 to d1 in default namespace",
+    ]);
+}
