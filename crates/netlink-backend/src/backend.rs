@@ -1,7 +1,7 @@
 //! The kernel backend: commands grouped by namespace, pipelined on one socket per namespace,
 //! namespaces worked on in parallel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,7 +32,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// than when the socket was opened (a named namespace re-created, a pid reused).
 #[derive(Clone, Default)]
 pub struct SocketCache {
-    inner: Shared<HashMap<Netns, (NsId, Shared<RouteSocket>)>>,
+    inner: Shared<HashMap<Netns, Cached>>,
+}
+
+struct Cached {
+    id: NsId,
+    port_id: u32,
+    sock: Shared<RouteSocket>,
 }
 
 impl SocketCache {
@@ -49,15 +55,29 @@ impl SocketCache {
         v
     }
 
+    /// Port ids of the open sockets: notifications carrying one were caused by the backend.
+    pub(crate) fn port_ids(&self) -> HashSet<u32> {
+        lock(&self.inner).values().map(|c| c.port_id).collect()
+    }
+
     fn get(&self, ns: &Netns) -> io::Result<Shared<RouteSocket>> {
         let file = namespace::open(ns)?;
-        if let Some((id, sock)) = lock(&self.inner).get(ns) {
-            if *id == file.id {
-                return Ok(sock.clone());
+        if let Some(c) = lock(&self.inner).get(ns) {
+            if c.id == file.id {
+                return Ok(c.sock.clone());
             }
         }
-        let sock = Arc::new(Mutex::new(namespace::socket_in(ns, &file)?));
-        lock(&self.inner).insert(ns.clone(), (file.id, sock.clone()));
+        let sock = namespace::socket_in(ns, &file)?;
+        let port_id = sock.port_id()?;
+        let sock = Arc::new(Mutex::new(sock));
+        lock(&self.inner).insert(
+            ns.clone(),
+            Cached {
+                id: file.id,
+                port_id,
+                sock: sock.clone(),
+            },
+        );
         Ok(sock)
     }
 }
@@ -333,7 +353,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
         match outcome {
             Ok(_) => {
                 out.results.push((i, Ok(())));
-                out.follow_ups.extend(alias_follow_ups(i, op));
+                out.follow_ups.extend(link_follow_ups(i, op));
             }
             Err(e) => out.results.push((i, Err(kernel(op, ns, &e)))),
         }
@@ -341,20 +361,18 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
     out
 }
 
-/// The kernel ignores `IFLA_IFALIAS` on RTM_NEWLINK, so a new link gets its alias from an
-/// RTM_SETLINK sent once the creation succeeded (never before: had the name been taken, the
-/// alias would mark someone else's link as managed).
-fn alias_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
+/// What RTM_NEWLINK cannot do, done by RTM_SETLINK once the creation succeeded (never before:
+/// had the name been taken, the change would hit someone else's link):
+/// - the kernel ignores `IFLA_IFALIAS` when it creates a link;
+/// - a veth peer cannot be created up: the kernel opens it before the pair is joined, and the
+///   open fails with ENOTCONN.
+fn link_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
     let Op::CreateLink { ns, link, kind } = op else {
         return Vec::new();
     };
     let mut v = Vec::new();
-    let mut add = |ns: &Netns, name: &str, alias: &Option<String>| {
-        if let Some(alias) = alias {
-            let change = LinkChange {
-                alias: Some(alias.clone()),
-                ..LinkChange::default()
-            };
+    let mut add = |ns: &Netns, name: &str, change: LinkChange| {
+        if !change.is_empty() {
             if let Ok(request) = message::set_link(name, &change) {
                 v.push(FollowUp {
                     cmd,
@@ -364,9 +382,24 @@ fn alias_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
             }
         }
     };
-    add(ns, &link.name, &link.alias);
+    add(
+        ns,
+        &link.name,
+        LinkChange {
+            alias: link.alias.clone(),
+            ..LinkChange::default()
+        },
+    );
     if let NewLink::Veth { peer_ns, peer } = kind {
-        add(peer_ns, &peer.name, &peer.alias);
+        add(
+            peer_ns,
+            &peer.name,
+            LinkChange {
+                alias: peer.alias.clone(),
+                up: peer.up.then_some(true),
+                ..LinkChange::default()
+            },
+        );
     }
     v
 }
@@ -404,7 +437,7 @@ fn apply_follow_ups(
     let sock = match cache.get(ns) {
         Ok(s) => s,
         Err(e) => {
-            let msg = format!("setting alias: cannot open {ns}: {e}");
+            let msg = format!("completing the new link: cannot open {ns}: {e}");
             return ups
                 .iter()
                 .map(|u| {
@@ -429,7 +462,7 @@ fn apply_follow_ups(
                         BackendError::from_errno(
                             ops[u.cmd],
                             e.errno,
-                            format!("{ns}: setting alias: {}", e.describe()),
+                            format!("{ns}: completing the new link: {}", e.describe()),
                         ),
                     )
                 })
@@ -437,7 +470,10 @@ fn apply_follow_ups(
             .collect(),
         Err(e) => {
             cache.forget(ns);
-            fail(format!("{ns}: setting alias: {e}"), ErrorKind::Other)
+            fail(
+                format!("{ns}: completing the new link: {e}"),
+                ErrorKind::Other,
+            )
         }
     }
 }

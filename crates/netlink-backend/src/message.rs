@@ -122,7 +122,8 @@ fn ifinfo(up: Option<bool>, attrs: Vec<Rtattr<Ifla, Buffer>>) -> Result<Ifinfoms
 
 /// RTM_NEWLINK creating a link. For a veth, the peer's own ifinfomsg, with its name and the fd
 /// of its namespace, travels inside `IFLA_INFO_DATA`, so the kernel creates it there directly.
-/// The alias is not included: the kernel ignores `IFLA_IFALIAS` when creating a link.
+/// Neither the alias nor the peer's up flag is included: the kernel ignores the first and fails
+/// the creation with ENOTCONN for the second; the caller sets both afterwards.
 pub fn new_link(link: &LinkSpec, peer: Option<(&LinkSpec, Option<RawFd>)>) -> Result<Request> {
     let mut attrs = link_attrs(&link.name, link.mtu, link.mac, None)?;
     let kind = if peer.is_some() { "veth" } else { "dummy" };
@@ -134,7 +135,7 @@ pub fn new_link(link: &LinkSpec, peer: Option<(&LinkSpec, Option<RawFd>)>) -> Re
         if let Some(fd) = peer_fd {
             peer_attrs.push(attr(Ifla::NetNsFd, fd as u32)?);
         }
-        let peer_msg = ifinfo(peer.up.then_some(true), peer_attrs)?;
+        let peer_msg = ifinfo(None, peer_attrs)?;
         let mut peer_bytes = Cursor::new(Vec::new());
         peer_msg.to_bytes(&mut peer_bytes).map_err(enc)?;
         let peer_attr = attr(VETH_INFO_PEER, peer_bytes.into_inner().as_slice())?;

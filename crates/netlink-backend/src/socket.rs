@@ -100,6 +100,11 @@ impl RouteSocket {
         Ok(sock)
     }
 
+    /// The port id the kernel gave this socket.
+    pub fn port_id(&self) -> io::Result<u32> {
+        self.sock.pid()
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
@@ -239,6 +244,8 @@ pub(crate) struct Message<'a> {
     pub ty: u16,
     pub flags: u16,
     pub seq: u32,
+    /// Port id of the sender; for a notification, of the socket whose request caused it.
+    pub pid: u32,
     pub payload: &'a [u8],
 }
 
@@ -272,6 +279,7 @@ impl<'a> Iterator for Messages<'a> {
         let ty = u16::from_ne_bytes([self.rest[4], self.rest[5]]);
         let flags = u16::from_ne_bytes([self.rest[6], self.rest[7]]);
         let seq = u32::from_ne_bytes([self.rest[8], self.rest[9], self.rest[10], self.rest[11]]);
+        let pid = u32::from_ne_bytes([self.rest[12], self.rest[13], self.rest[14], self.rest[15]]);
         let payload = &self.rest[NLMSG_HDRLEN..len];
         let advance = align(len).min(self.rest.len());
         self.rest = &self.rest[advance..];
@@ -279,6 +287,7 @@ impl<'a> Iterator for Messages<'a> {
             ty,
             flags,
             seq,
+            pid,
             payload,
         }))
     }

@@ -1,2 +1,282 @@
-pub struct Watcher;
-pub enum NamespaceEvent {}
+//! Watching namespaces: which come and go, and which see link or address changes.
+//!
+//! One thread checks every watched namespace's file (a pid's `/proc/<pid>/ns/net` vanishes when
+//! the process exits; `ip netns del` unmounts and removes `/var/run/netns/<name>`), woken early
+//! by inotify on `/var/run/netns`, and listens on a multicast socket inside each present
+//! namespace for link and address notifications. Notifications caused by the backend's own
+//! sockets are left out: the core knows about those already.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use neli::consts::socket::Msg;
+use neli::socket::NlSocket;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nsagent_core::Netns;
+
+use crate::backend::SocketCache;
+use crate::namespace::{self, NsId, NETNS_RUN_DIR};
+use crate::socket::{Messages, RouteSocket};
+
+const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_IPV4_IFADDR: u32 = 5;
+const RTNLGRP_IPV6_IFADDR: u32 = 9;
+/// How often namespace files are checked when nothing wakes the watcher earlier.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What the watcher saw.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NamespaceEvent {
+    /// The namespace can be entered: it was found when first watched, or it (re)appeared.
+    Appeared(Netns),
+    /// The namespace's file is gone (its process exited, its name was deleted), or it now names
+    /// a different namespace (reported as vanished, then appeared).
+    Vanished(Netns),
+    /// Someone other than the backend changed a link or an address in it: observe it again.
+    Changed(Netns),
+}
+
+struct Shared {
+    watched: Mutex<BTreeSet<Netns>>,
+    stop: AtomicBool,
+}
+
+/// Watches namespaces on a thread of its own; events arrive on the channel returned by
+/// [`Watcher::start`]. Dropping the watcher stops the thread.
+pub struct Watcher {
+    shared: Arc<Shared>,
+    wake: UnixStream,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Starts watching nothing. `sockets` is the backend's socket cache: the watcher closes the
+    /// socket of a namespace that vanished, so that the namespace (and its veths) can die.
+    pub fn start(sockets: SocketCache) -> io::Result<(Watcher, Receiver<NamespaceEvent>)> {
+        let (wake, wake_rx) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        let shared = Arc::new(Shared {
+            watched: Mutex::new(BTreeSet::new()),
+            stop: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let mut state = State {
+            shared: shared.clone(),
+            sockets,
+            tx,
+            wake: wake_rx,
+            present: BTreeMap::new(),
+            inotify: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("nsagent-watch".into())
+            .spawn(move || state.run())?;
+        Ok((
+            Watcher {
+                shared,
+                wake,
+                thread: Some(thread),
+            },
+            rx,
+        ))
+    }
+
+    /// Starts watching `ns`. If it exists, [`NamespaceEvent::Appeared`] follows.
+    pub fn watch(&self, ns: Netns) {
+        self.shared
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ns);
+        self.poke();
+    }
+
+    /// Stops watching `ns`; no event is reported for it afterwards.
+    pub fn unwatch(&self, ns: &Netns) {
+        self.shared
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(ns);
+        self.poke();
+    }
+
+    fn poke(&self) {
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.poke();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A namespace that exists, with the socket that hears its notifications.
+struct Present {
+    id: NsId,
+    events: Option<NlSocket>,
+}
+
+struct State {
+    shared: Arc<Shared>,
+    sockets: SocketCache,
+    tx: Sender<NamespaceEvent>,
+    wake: UnixStream,
+    present: BTreeMap<Netns, Present>,
+    inotify: Option<Inotify>,
+}
+
+impl State {
+    fn run(&mut self) {
+        let mut buf = vec![0u8; 64 << 10];
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            if self.inotify.is_none() {
+                self.inotify = watch_run_dir();
+            }
+            if self.scan().is_err() {
+                return; // the receiver is gone
+            }
+            let order: Vec<Netns> = self
+                .present
+                .iter()
+                .filter(|(_, p)| p.events.is_some())
+                .map(|(n, _)| n.clone())
+                .collect();
+            let mut fds: Vec<PollFd> = Vec::with_capacity(order.len() + 2);
+            fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+            if let Some(i) = &self.inotify {
+                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+            }
+            let first_ns = fds.len();
+            for ns in &order {
+                if let Some(Present {
+                    events: Some(s), ..
+                }) = self.present.get(ns)
+                {
+                    // SAFETY: the socket outlives `fds`, which is dropped before `present` changes.
+                    fds.push(PollFd::new(
+                        unsafe { std::os::fd::BorrowedFd::borrow_raw(s.as_raw_fd()) },
+                        PollFlags::POLLIN,
+                    ));
+                }
+            }
+            let timeout = PollTimeout::try_from(TICK).unwrap_or(PollTimeout::MAX);
+            if poll(&mut fds, timeout).is_err() {
+                continue;
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+            drop(fds);
+            if ready[0] {
+                let mut sink = [0u8; 64];
+                while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+            }
+            if let Some(i) = &self.inotify {
+                if ready.get(1).copied().unwrap_or(false) {
+                    let _ = i.read_events();
+                }
+            }
+            let ours = self.sockets.port_ids();
+            for (k, ns) in order.iter().enumerate() {
+                if !ready.get(first_ns + k).copied().unwrap_or(false) {
+                    continue;
+                }
+                let changed = match self.present.get(ns) {
+                    Some(Present {
+                        events: Some(s), ..
+                    }) => drain(s, &mut buf, &ours),
+                    _ => false,
+                };
+                if changed && self.tx.send(NamespaceEvent::Changed(ns.clone())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Compares every watched namespace with what was last seen, and reports differences.
+    fn scan(&mut self) -> Result<(), mpsc::SendError<NamespaceEvent>> {
+        let watched: BTreeSet<Netns> = self
+            .shared
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.present.retain(|ns, _| watched.contains(ns));
+        for ns in watched {
+            let now = namespace::identify(&ns);
+            let before = self.present.get(&ns).map(|p| p.id);
+            if now == before {
+                continue;
+            }
+            if before.is_some() {
+                self.present.remove(&ns);
+                self.sockets.forget(&ns);
+                self.tx.send(NamespaceEvent::Vanished(ns.clone()))?;
+            }
+            if let Some(id) = now {
+                let events = subscribe(&ns).ok();
+                self.present.insert(ns.clone(), Present { id, events });
+                self.tx.send(NamespaceEvent::Appeared(ns))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn watch_run_dir() -> Option<Inotify> {
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+    let flags = AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO;
+    inotify.add_watch(NETNS_RUN_DIR, flags).ok()?;
+    Some(inotify)
+}
+
+/// A non-blocking socket in `ns` that hears link and address notifications.
+fn subscribe(ns: &Netns) -> io::Result<NlSocket> {
+    let file = namespace::open(ns)?;
+    let open = || {
+        let s = RouteSocket::subscribe(&[RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR])?;
+        s.nonblock()?;
+        Ok(s)
+    };
+    if *ns == Netns::Default {
+        open()
+    } else {
+        namespace::run_in(&file.fd, open)
+    }
+}
+
+/// Reads everything queued on `sock`; true when a notification came from someone other than
+/// the backend (or notifications were lost, which may hide one).
+fn drain(sock: &NlSocket, buf: &mut [u8], ours: &HashSet<u32>) -> bool {
+    let mut changed = false;
+    loop {
+        match sock.recv(&mut *buf, Msg::empty()) {
+            Ok((0, _)) => return changed,
+            Ok((n, _)) => {
+                for msg in Messages::new(&buf[..n]).flatten() {
+                    changed |= !ours.contains(&msg.pid);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return changed,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true, // ENOBUFS: notifications were dropped
+        }
+    }
+}
