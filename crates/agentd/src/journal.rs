@@ -286,6 +286,15 @@ impl Journal {
         self.next_seq - 1
     }
 
+    /// The last sequence number stored, read from disk: right for a clone that does not write.
+    pub fn stored_last_seq(&self) -> u64 {
+        self.events
+            .last()
+            .ok()
+            .flatten()
+            .map_or(0, |(k, _)| seq_of(&k))
+    }
+
     /// The oldest record still in the log.
     pub fn first_seq(&self) -> Option<u64> {
         self.events.first().ok().flatten().map(|(k, _)| seq_of(&k))
@@ -349,7 +358,15 @@ impl Journal {
 
     /// The newest snapshot and the sequence number it covers up to.
     pub fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
-        for item in self.snapshots.iter().rev() {
+        self.snapshot_at_or_before(u64::MAX)
+    }
+
+    /// The newest readable snapshot covering no record after `max_seq`.
+    pub fn snapshot_at_or_before<S: DeserializeOwned>(
+        &self,
+        max_seq: u64,
+    ) -> Result<Option<(u64, S)>, JournalError> {
+        for item in self.snapshots.range(..=max_seq.to_be_bytes()).rev() {
             let (key, value) = item?;
             match open_envelope(&value).and_then(|p| {
                 bincode::deserialize(p).map_err(|e| RecordError::Decode(e.to_string()))

@@ -1,0 +1,221 @@
+//! Configuration of `nsagentd`: command line, environment (`NSAGENT_*`) and a TOML file, in that
+//! order of precedence.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::nats::NatsAuth;
+use crate::protocol::check_label;
+
+/// Which kernel the daemon configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The running Linux kernel over rtnetlink (needs CAP_NET_ADMIN and CAP_SYS_ADMIN).
+    Netlink,
+    /// An in-memory kernel: runs anywhere without root, for tests and demos.
+    Sim,
+}
+
+/// `nsagentd` command line.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "nsagentd",
+    version,
+    about = "nsagent daemon: owns the network configuration of this host"
+)]
+pub struct Args {
+    /// TOML file with any of the settings below (snake_case names); the command line and the
+    /// environment override it.
+    #[arg(long, env = "NSAGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Agent label: the NATS subjects are nsagent.<label>.*
+    #[arg(long, env = "NSAGENT_LABEL")]
+    pub label: Option<String>,
+    /// NATS server URL.
+    #[arg(long, env = "NSAGENT_NATS")]
+    pub nats: Option<String>,
+    /// Directory of the event log.
+    #[arg(long, env = "NSAGENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "NSAGENT_BACKEND", value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Also take desired state from the JetStream key-value bucket nsagent_<label>.
+    #[arg(long, env = "NSAGENT_KV")]
+    pub kv: bool,
+    /// Write a snapshot of the core every this many events.
+    #[arg(long, env = "NSAGENT_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+    /// Keep this many records older than the snapshots; unset keeps the whole history.
+    #[arg(long, env = "NSAGENT_RETENTION")]
+    pub retention: Option<u64>,
+    #[command(flatten)]
+    pub auth: NatsAuth,
+}
+
+/// The TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    label: Option<String>,
+    nats: Option<String>,
+    data_dir: Option<PathBuf>,
+    backend: Option<BackendKind>,
+    kv: Option<bool>,
+    snapshot_every: Option<u64>,
+    retention: Option<u64>,
+    #[serde(default)]
+    auth: NatsAuth,
+}
+
+/// Settings after merging every source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub label: String,
+    pub nats: String,
+    pub data_dir: PathBuf,
+    pub backend: BackendKind,
+    pub kv: bool,
+    pub snapshot_every: u64,
+    pub retention: Option<u64>,
+    pub auth: NatsAuth,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{0} is required (command line, NSAGENT_* environment or config file)")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl DaemonConfig {
+    pub fn resolve(args: Args) -> Result<DaemonConfig, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let label = args
+            .label
+            .or(file.label)
+            .ok_or(ConfigError::Missing("--label"))?;
+        check_label(&label).map_err(ConfigError::Invalid)?;
+        let snapshot_every = args
+            .snapshot_every
+            .or(file.snapshot_every)
+            .unwrap_or(10_000);
+        if snapshot_every == 0 {
+            return Err(ConfigError::Invalid(
+                "snapshot_every must be at least 1".into(),
+            ));
+        }
+        Ok(DaemonConfig {
+            label,
+            nats: args
+                .nats
+                .or(file.nats)
+                .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .ok_or(ConfigError::Missing("--data-dir"))?,
+            backend: args
+                .backend
+                .or(file.backend)
+                .unwrap_or(BackendKind::Netlink),
+            kv: args.kv || file.kv.unwrap_or(false),
+            snapshot_every,
+            retention: args.retention.or(file.retention),
+            auth: args.auth.or(file.auth),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(list: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("nsagentd").chain(list.iter().copied())).expect("args")
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "label = \"file\"\nnats = \"nats://f:1\"\ndata_dir = \"/d\"\nbackend = \"sim\"\nkv = true\n[auth]\ntoken = \"t\"\n",
+        )
+        .expect("write");
+        let c = DaemonConfig::resolve(args(&[
+            "--config",
+            path.to_str().expect("utf8"),
+            "--label",
+            "cli",
+        ]))
+        .expect("ok");
+        assert_eq!(c.label, "cli");
+        assert_eq!(c.nats, "nats://f:1");
+        assert_eq!(c.backend, BackendKind::Sim);
+        assert!(c.kv);
+        assert_eq!(c.auth.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_are_named() {
+        let e = DaemonConfig::resolve(args(&["--data-dir", "/d"])).expect_err("no label");
+        assert!(e.to_string().contains("--label"), "{e}");
+        let e = DaemonConfig::resolve(args(&["--label", "a"])).expect_err("no dir");
+        assert!(e.to_string().contains("--data-dir"), "{e}");
+        let e = DaemonConfig::resolve(args(&["--label", "a.b", "--data-dir", "/d"]))
+            .expect_err("bad label");
+        assert!(e.to_string().contains("a.b"), "{e}");
+        let e = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--snapshot-every",
+            "0",
+        ]))
+        .expect_err("zero");
+        assert!(e.to_string().contains("snapshot_every"), "{e}");
+    }
+
+    #[test]
+    fn unknown_or_unreadable_files_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lable = \"x\"\n").expect("write");
+        let e = DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")]))
+            .expect_err("typo");
+        assert!(e.to_string().contains("lable"), "{e}");
+        let e =
+            DaemonConfig::resolve(args(&["--config", "/nonexistent.toml"])).expect_err("missing");
+        assert!(e.to_string().contains("/nonexistent.toml"), "{e}");
+    }
+}

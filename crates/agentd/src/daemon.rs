@@ -1,0 +1,330 @@
+//! The async side of `nsagentd`: NATS subscriptions in, replies and state changes out, and the
+//! shutdown sequence. Nothing here touches the core or the kernel; it only talks to the driver.
+
+use std::sync::mpsc;
+
+use futures::StreamExt;
+use nsagent_core::{Backend, ItemKey};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::config::{BackendKind, DaemonConfig};
+use crate::driver::{
+    BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
+};
+use crate::journal::{Journal, JournalConfig, JournalError, Origin};
+use crate::kv;
+use crate::nats::{self, ConnectError};
+use crate::protocol::{self, IntentReply, LogEntry, LogReply, LogRequest, QueryRequest, Subjects};
+
+/// Records sent in one `log` reply at most; NATS messages are limited to 1 MiB by default.
+const LOG_PAGE: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds the configured backend (on the backend thread).
+pub fn backend_factory(kind: BackendKind) -> BackendFactory {
+    match kind {
+        BackendKind::Sim => Box::new(|| {
+            let kernel = nsagent_sim::SimKernel::new(nsagent_sim::SimConfig::default());
+            Ok(Box::new(kernel) as Box<dyn Backend>)
+        }),
+        BackendKind::Netlink => {
+            Box::new(|| Ok(Box::new(nsagent_netlink::NetlinkBackend::new()) as Box<dyn Backend>))
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    let subjects = Subjects::new(&config.label);
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| DaemonError::Other(format!("creating {}: {e}", config.data_dir.display())))?;
+    let (journal, report) = Journal::open(
+        &config.data_dir,
+        JournalConfig {
+            retention: config.retention,
+        },
+    )?;
+    if let Some(cut) = &report.cut {
+        tracing::warn!(first_bad = cut.first_bad, removed = cut.removed, reason = %cut.reason, "damaged log tail cut");
+    }
+    for (seq, e) in &report.bad_snapshots {
+        tracing::warn!(seq, error = %e, "unreadable snapshot removed");
+    }
+    let reader = journal.clone();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver_config = DriverConfig {
+        snapshot_every: config.snapshot_every,
+        ..DriverConfig::default()
+    };
+    let factory = backend_factory(config.backend);
+    let driver =
+        tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
+            .await
+            .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
+    let input = driver.input.clone();
+
+    let client = nats::connect(
+        &config.nats,
+        &config.auth,
+        &format!("nsagentd-{}", config.label),
+        false,
+    )
+    .await?;
+    tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, "nsagentd running");
+
+    // Replies and state changes, in the order the driver produced them.
+    let publisher = {
+        let client = client.clone();
+        let subjects = subjects.clone();
+        tokio::spawn(async move {
+            while let Some(out) = out_rx.recv().await {
+                let result = match out {
+                    Output::Ack { subject, body } => client.publish(subject, body.into()).await,
+                    Output::StateChange { key, state } => {
+                        let body = serde_json::json!({
+                            "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
+                        });
+                        client
+                            .publish(subjects.event(&key, state.name()), body.to_string().into())
+                            .await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "publish failed");
+                }
+            }
+        })
+    };
+
+    let mut tasks = vec![
+        spawn_intents(&client, &subjects, input.clone()).await?,
+        spawn_queries(
+            &client,
+            subjects.status.clone(),
+            input.clone(),
+            QueryKind::Status,
+        )
+        .await?,
+        spawn_queries(&client, subjects.get.clone(), input.clone(), QueryKind::Get).await?,
+        spawn_queries(
+            &client,
+            subjects.explain.clone(),
+            input.clone(),
+            QueryKind::Explain,
+        )
+        .await?,
+        spawn_log(&client, subjects.log.clone(), reader).await?,
+    ];
+    if config.kv {
+        tasks.push(kv::spawn(
+            client.clone(),
+            protocol::kv_bucket(&config.label),
+            input.clone(),
+        ));
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    for t in &tasks {
+        t.abort();
+    }
+    drop(input);
+    tokio::task::spawn_blocking(move || driver.shutdown())
+        .await
+        .map_err(|e| DaemonError::Other(format!("shutdown task failed: {e}")))??;
+    // The driver is gone, so the publisher drains what it left and ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), publisher).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| DaemonError::Other(format!("SIGTERM handler: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| DaemonError::Other(format!("SIGINT handler: {e}")))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn subscribe(
+    client: &async_nats::Client,
+    subject: String,
+) -> Result<async_nats::Subscriber, DaemonError> {
+    client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| DaemonError::Nats(format!("subscribing to {subject}: {e}")))
+}
+
+async fn spawn_intents(
+    client: &async_nats::Client,
+    subjects: &Subjects,
+    input: mpsc::Sender<Input>,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let mut sub = subscribe(client, subjects.intents.clone()).await?;
+    let client = client.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply) = msg.reply else {
+                tracing::warn!("intent without a reply subject ignored: intents are request-reply");
+                continue;
+            };
+            match protocol::parse_intent(&msg.payload) {
+                Ok(ops) => {
+                    let intent = Input::Intent {
+                        ops,
+                        origin: Origin::Request,
+                        reply: Reply::Subject(reply.to_string()),
+                    };
+                    if input.send(intent).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(field = %e.field, reason = %e.reason, "intent rejected");
+                    let _ = client
+                        .publish(reply, IntentReply::Error(e.into()).to_bytes().into())
+                        .await;
+                }
+            }
+        }
+    }))
+}
+
+#[derive(Clone, Copy)]
+enum QueryKind {
+    Status,
+    Get,
+    Explain,
+}
+
+fn error_value(field: &str, reason: impl std::fmt::Display) -> Value {
+    serde_json::json!({ "error": { "field": field, "reason": reason.to_string() } })
+}
+
+fn to_query(kind: QueryKind, body: &[u8]) -> Result<Query, Value> {
+    let req: QueryRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        QueryRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| error_value("body", e))?
+    };
+    let key = req
+        .key
+        .as_deref()
+        .map(str::parse::<ItemKey>)
+        .transpose()
+        .map_err(|e| error_value("key", e.reason))?;
+    match kind {
+        QueryKind::Status => Ok(Query::Status {
+            key,
+            prefix: req.prefix,
+        }),
+        QueryKind::Get => Ok(Query::Get {
+            prefix: req.prefix.or(req.key),
+        }),
+        QueryKind::Explain => key
+            .map(|key| Query::Explain { key })
+            .ok_or_else(|| error_value("key", "missing")),
+    }
+}
+
+async fn spawn_queries(
+    client: &async_nats::Client,
+    subject: String,
+    input: mpsc::Sender<Input>,
+    kind: QueryKind,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let mut sub = subscribe(client, subject).await?;
+    let client = client.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply) = msg.reply else { continue };
+            let answer = match to_query(kind, &msg.payload) {
+                Ok(query) => {
+                    let (tx, rx) = oneshot::channel();
+                    if input.send(Input::Query { query, reply: tx }).is_err() {
+                        return;
+                    }
+                    rx.await
+                        .unwrap_or_else(|_| error_value("agent", "shutting down"))
+                }
+                Err(e) => e,
+            };
+            let _ = client.publish(reply, answer.to_string().into()).await;
+        }
+    }))
+}
+
+async fn spawn_log(
+    client: &async_nats::Client,
+    subject: String,
+    journal: Journal,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let mut sub = subscribe(client, subject).await?;
+    let client = client.clone();
+    Ok(tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply) = msg.reply else { continue };
+            let answer = match serde_json::from_slice::<LogRequest>(&msg.payload) {
+                Ok(req) => {
+                    let journal = journal.clone();
+                    tokio::task::spawn_blocking(move || read_log(&journal, &req))
+                        .await
+                        .unwrap_or_else(|e| error_value("log", e))
+                }
+                Err(e) => error_value("body", e),
+            };
+            let _ = client.publish(reply, answer.to_string().into()).await;
+        }
+    }))
+}
+
+/// A page of the log as JSON.
+pub fn read_log(journal: &Journal, req: &LogRequest) -> Value {
+    let limit = req.limit.unwrap_or(LOG_PAGE).min(LOG_PAGE);
+    let mut records = Vec::new();
+    for item in journal.read(req.from..=u64::MAX).take(limit) {
+        match item {
+            Ok((seq, Ok(r))) => records.push(LogEntry {
+                seq,
+                at: Some(r.at.0),
+                origin: serde_json::to_value(&r.origin).ok(),
+                event: serde_json::to_value(&r.event).ok(),
+                error: None,
+            }),
+            Ok((seq, Err(e))) => records.push(LogEntry {
+                seq,
+                at: None,
+                origin: None,
+                event: None,
+                error: Some(e.to_string()),
+            }),
+            Err(e) => return error_value("log", e),
+        }
+    }
+    serde_json::to_value(LogReply {
+        records,
+        last_seq: journal.stored_last_seq(),
+    })
+    .unwrap_or(Value::Null)
+}

@@ -1,0 +1,438 @@
+//! The NATS protocol between publishers, `nsagentctl` and the daemon: subjects, intent bodies
+//! and their validation, and the shapes of replies.
+//!
+//! Validation happens here, before anything reaches the log: a request is either turned into
+//! fully validated operations or rejected with an error that names the field, so a bad publisher
+//! can never get anything into the log or stop the daemon.
+
+use nsagent_core::{Item, ItemKey, ValidationError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest intent body accepted. vpp-agent items are a few hundred bytes; this leaves room for
+/// transactions of a few hundred items while keeping one request from tying up the daemon.
+pub const MAX_PAYLOAD: usize = 256 * 1024;
+/// Most operations in one transaction.
+pub const MAX_TXN_OPS: usize = 1000;
+
+/// The subjects of one agent.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    pub intents: String,
+    pub status: String,
+    pub get: String,
+    pub explain: String,
+    pub log: String,
+    events_prefix: String,
+}
+
+impl Subjects {
+    pub fn new(label: &str) -> Subjects {
+        let base = format!("nsagent.{label}");
+        Subjects {
+            intents: format!("{base}.intents"),
+            status: format!("{base}.status"),
+            get: format!("{base}.get"),
+            explain: format!("{base}.explain"),
+            log: format!("{base}.log"),
+            events_prefix: format!("{base}.events"),
+        }
+    }
+
+    /// Where a state change of `key` is published: `nsagent.<label>.events.<kind>.<state>`.
+    pub fn event(&self, key: &ItemKey, state: &str) -> String {
+        let kind = match key {
+            ItemKey::Interface(_) => "interface",
+            ItemKey::Arp { .. } => "arp",
+            ItemKey::Route { .. } => "route",
+        };
+        format!("{}.{kind}.{state}", self.events_prefix)
+    }
+
+    /// Matches every state change.
+    pub fn all_events(&self) -> String {
+        format!("{}.>", self.events_prefix)
+    }
+}
+
+/// Name of the JetStream key-value bucket of an agent.
+pub fn kv_bucket(label: &str) -> String {
+    format!("nsagent_{label}")
+}
+
+/// Whether `label` can be used as a subject token and in a bucket name.
+pub fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("label is empty".into());
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "label '{label}' contains {c:?}; use letters, digits, '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// One validated operation of an intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentOp {
+    Put(Item),
+    Delete(ItemKey),
+}
+
+/// Turns a request body into validated operations, all or nothing.
+pub fn parse_intent(body: &[u8]) -> Result<Vec<IntentOp>, ValidationError> {
+    if body.len() > MAX_PAYLOAD {
+        return Err(ValidationError::new(
+            "body",
+            format!(
+                "payload of {} bytes exceeds the limit of {MAX_PAYLOAD} bytes",
+                body.len()
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ValidationError::new("body", format!("malformed JSON: {e}")))?;
+    let obj = single_key_object(&value, "body")?;
+    let (verb, arg) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| ValidationError::new("body", "empty object"))?;
+    match verb.as_str() {
+        "txn" => {
+            let ops = arg.as_array().ok_or_else(|| {
+                ValidationError::new(
+                    "txn",
+                    "expected a list of {\"put\"} / {\"delete\"} operations",
+                )
+            })?;
+            if ops.is_empty() {
+                return Err(ValidationError::new("txn", "empty transaction"));
+            }
+            if ops.len() > MAX_TXN_OPS {
+                return Err(ValidationError::new(
+                    "txn",
+                    format!(
+                        "{} operations; at most {MAX_TXN_OPS} per transaction",
+                        ops.len()
+                    ),
+                ));
+            }
+            ops.iter()
+                .enumerate()
+                .map(|(i, op)| {
+                    let here = format!("txn[{i}]");
+                    let obj = single_key_object(op, &here)?;
+                    let (verb, arg) = obj
+                        .iter()
+                        .next()
+                        .ok_or_else(|| ValidationError::new(&here, "empty object"))?;
+                    parse_op(verb, arg, &format!("{here}."))
+                })
+                .collect()
+        }
+        _ => parse_op(verb, arg, "").map(|op| vec![op]),
+    }
+}
+
+fn single_key_object<'a>(
+    value: &'a Value,
+    field: &str,
+) -> Result<&'a Map<String, Value>, ValidationError> {
+    let obj = value.as_object().ok_or_else(|| {
+        ValidationError::new(
+            field,
+            "expected an object with one of \"put\", \"delete\", \"txn\"",
+        )
+    })?;
+    if obj.len() != 1 {
+        let keys: Vec<_> = obj.keys().map(String::as_str).collect();
+        return Err(ValidationError::new(
+            field,
+            format!("expected exactly one of \"put\", \"delete\", \"txn\"; found {keys:?}"),
+        ));
+    }
+    Ok(obj)
+}
+
+fn parse_op(verb: &str, arg: &Value, at: &str) -> Result<IntentOp, ValidationError> {
+    let field = |name: &str| format!("{at}{verb}.{name}");
+    let expect_fields = |allowed: &[&str]| -> Result<&Map<String, Value>, ValidationError> {
+        let obj = arg
+            .as_object()
+            .ok_or_else(|| ValidationError::new(format!("{at}{verb}"), "expected an object"))?;
+        if let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ValidationError::new(
+                field(unknown),
+                format!("unknown field; expected {allowed:?}"),
+            ));
+        }
+        Ok(obj)
+    };
+    let key_of = |obj: &Map<String, Value>| -> Result<String, ValidationError> {
+        match obj.get("key") {
+            Some(Value::String(k)) => Ok(k.clone()),
+            Some(_) => Err(ValidationError::new(field("key"), "expected a string")),
+            None => Err(ValidationError::new(field("key"), "missing")),
+        }
+    };
+    match verb {
+        "put" => {
+            let obj = expect_fields(&["key", "value"])?;
+            let key = key_of(obj)?;
+            let value = obj
+                .get("value")
+                .ok_or_else(|| ValidationError::new(field("value"), "missing"))?;
+            let item = Item::decode(&key, value).map_err(|e| {
+                // The core names fields of the value (or "key"); say where they are.
+                let name = if e.field == "key" {
+                    field("key")
+                } else {
+                    format!("{}.{}", field("value"), e.field)
+                };
+                ValidationError::new(name, e.reason)
+            })?;
+            Ok(IntentOp::Put(item))
+        }
+        "delete" => {
+            let obj = expect_fields(&["key"])?;
+            let key = key_of(obj)?;
+            let key = key
+                .parse::<ItemKey>()
+                .map_err(|e| ValidationError::new(field("key"), e.reason))?;
+            Ok(IntentOp::Delete(key))
+        }
+        "txn" if !at.is_empty() => Err(ValidationError::new(
+            format!("{at}txn"),
+            "transactions do not nest",
+        )),
+        other => Err(ValidationError::new(
+            format!("{at}{other}"),
+            "unknown operation; expected \"put\", \"delete\" or \"txn\"",
+        )),
+    }
+}
+
+/// The reply to an intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntentReply {
+    /// Durably logged; `seq` is the sequence number of the request's last operation.
+    Seq(u64),
+    Error(ErrorBody),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub field: String,
+    pub reason: String,
+}
+
+impl From<ValidationError> for ErrorBody {
+    fn from(e: ValidationError) -> Self {
+        ErrorBody {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
+impl IntentReply {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing these plain types cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Body of `status`, `get` and `explain` requests; empty bodies mean "everything".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// One item's state, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEntry {
+    pub key: String,
+    /// applied, pending, in-progress, failed, removing.
+    pub state: String,
+    /// The state with its reasons, in words.
+    pub detail: String,
+}
+
+/// One desired item, as `get` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetEntry {
+    pub key: String,
+    pub value: Value,
+}
+
+/// Body of a `log` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRequest {
+    #[serde(default)]
+    pub from: u64,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One log record in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogReply {
+    pub records: Vec<LogEntry>,
+    pub last_seq: u64,
+}
+
+/// Any query reply that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryError {
+    pub error: ErrorBody,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ValidationError {
+        parse_intent(body.as_bytes()).expect_err(body)
+    }
+
+    const KEY: &str = "config/linux/interfaces/v2/interface/d1";
+
+    #[test]
+    fn put_delete_and_txn_parse() {
+        let put =
+            format!(r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY"}}}}}}"#);
+        let ops = parse_intent(put.as_bytes()).expect("put");
+        assert!(matches!(&ops[..], [IntentOp::Put(Item::Interface(i))] if i.name == "d1"));
+        let del = format!(r#"{{"delete": {{"key": "{KEY}"}}}}"#);
+        assert_eq!(
+            parse_intent(del.as_bytes()).expect("del"),
+            vec![IntentOp::Delete(ItemKey::Interface("d1".into()))]
+        );
+        let txn = format!(r#"{{"txn": [{put}, {del}]}}"#);
+        assert_eq!(parse_intent(txn.as_bytes()).expect("txn").len(), 2);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        let cases = [
+            ("{not json", "body", "malformed JSON"),
+            ("[1]", "body", "expected an object"),
+            (r#"{"put": {}, "delete": {}}"#, "body", "exactly one"),
+            (r#"{"upsert": {}}"#, "upsert", "unknown operation"),
+            (
+                r#"{"put": {"key": "x", "value": {}, "extra": 1}}"#,
+                "put.extra",
+                "unknown field",
+            ),
+            (r#"{"put": {"value": {}}}"#, "put.key", "missing"),
+            (r#"{"put": {"key": 5, "value": {}}}"#, "put.key", "string"),
+            (
+                &format!(r#"{{"put": {{"key": "{KEY}"}}}}"#),
+                "put.value",
+                "missing",
+            ),
+            (
+                r#"{"put": {"key": "bogus/key", "value": {"name": "d1"}}}"#,
+                "put.key",
+                "prefix",
+            ),
+            (
+                &format!(
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d2", "type": "DUMMY"}}}}}}"#
+                ),
+                "put.key",
+                "does not match",
+            ),
+            (
+                &format!(
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "mtu": 5}}}}}}"#
+                ),
+                "put.value.mtu",
+                "",
+            ),
+            (
+                &format!(
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "colour": 5}}}}}}"#
+                ),
+                "put.value.colour",
+                "unknown field",
+            ),
+            (
+                r#"{"delete": {"key": "config/linux/l3/v2/arp/x"}}"#,
+                "delete.key",
+                "",
+            ),
+            (r#"{"txn": []}"#, "txn", "empty"),
+            (r#"{"txn": {}}"#, "txn", "list"),
+            (r#"{"txn": [{"txn": []}]}"#, "txn[0].txn", "nest"),
+            (
+                &format!(
+                    r#"{{"txn": [{{"delete": {{"key": "{KEY}"}}}}, {{"delete": {{"key": 1}}}}]}}"#
+                ),
+                "txn[1].delete.key",
+                "string",
+            ),
+        ];
+        for (body, field, reason) in cases {
+            let e = err(body);
+            assert_eq!(e.field, field, "{body}: {e}");
+            assert!(e.reason.contains(reason), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn oversize_payloads_and_huge_transactions_are_refused() {
+        let big = vec![b' '; MAX_PAYLOAD + 1];
+        let e = parse_intent(&big).expect_err("too big");
+        assert_eq!(e.field, "body");
+        assert!(e.reason.contains("exceeds"), "{e}");
+        let one = format!(r#"{{"delete": {{"key": "{KEY}"}}}}"#);
+        let ops = vec![one.as_str(); MAX_TXN_OPS + 1].join(",");
+        let e = err(&format!(r#"{{"txn": [{ops}]}}"#));
+        assert_eq!(e.field, "txn");
+    }
+
+    #[test]
+    fn replies_have_the_documented_shape() {
+        assert_eq!(
+            String::from_utf8(IntentReply::Seq(7).to_bytes()).expect("utf8"),
+            r#"{"seq":7}"#
+        );
+        let e = IntentReply::Error(ValidationError::new("put.key", "bad").into());
+        assert_eq!(
+            String::from_utf8(e.to_bytes()).expect("utf8"),
+            r#"{"error":{"field":"put.key","reason":"bad"}}"#
+        );
+    }
+
+    #[test]
+    fn labels_must_be_subject_tokens() {
+        assert!(check_label("host-1_a").is_ok());
+        assert!(check_label("").is_err());
+        assert!(check_label("a.b").is_err());
+        assert!(check_label("a*").is_err());
+    }
+}
