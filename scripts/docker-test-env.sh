@@ -6,6 +6,7 @@
 #   scripts/docker-test-env.sh [ensure]   install packages if missing, start dockerd, build image
 #   scripts/docker-test-env.sh start      start dockerd if it is not running, wait until it answers
 #   scripts/docker-test-env.sh stop       stop the dockerd this machine runs (pid from its pidfile)
+#   scripts/docker-test-env.sh kill       SIGKILL that dockerd (a crash: no clean-up, no events)
 #   scripts/docker-test-env.sh image      (re)build the test image if it is missing
 #
 # Environment: NSAGENT_TEST_IMAGE (default nsagent-test-busybox:latest),
@@ -66,6 +67,7 @@ start_daemon() {
 }
 
 stop_daemon() {
+    local signal="$1"
     need_root
     if [ ! -f "$PIDFILE" ]; then
         log "no $PIDFILE: dockerd is not running"
@@ -73,8 +75,8 @@ stop_daemon() {
     fi
     local pid
     pid="$(cat "$PIDFILE")"
-    log "stopping dockerd (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+    log "sending SIG$signal to dockerd (pid $pid)"
+    kill "-$signal" "$pid" 2>/dev/null || true
     local i
     for i in $(seq 1 120); do
         kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; return 0; }
@@ -109,10 +111,11 @@ case "${1:-ensure}" in
         build_image
         ;;
     start) start_daemon ;;
-    stop) stop_daemon ;;
+    stop) stop_daemon TERM ;;
+    kill) stop_daemon KILL ;;
     image) build_image ;;
     *)
-        log "unknown command '$1' (ensure|start|stop|image)"
+        log "unknown command '$1' (ensure|start|stop|kill|image)"
         exit 2
         ;;
 esac
