@@ -253,7 +253,12 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<ObservedN
         neighbours.push(ObservedNeighbour { link, ip, mac });
     }
 
+    // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
+    let kernel_lo: IpNet = IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).map_err(|e| bad("loopback address", e))?;
     for link in &mut links {
+        if link.kind == LinkKind::Loopback {
+            link.addresses.retain(|a| *a != kernel_lo);
+        }
         link.addresses.sort();
     }
     links.sort_by(|a, b| a.name.cmp(&b.name));
