@@ -889,7 +889,7 @@ fn deleting_one_veth_end_deletes_its_peer() {
     );
     assert!(!has_link(&k, &a, "v0") && !has_link(&k, &b, "p0"));
     assert!(routes(&k, &a).is_empty() && routes(&k, &b).is_empty());
-    let snap = k.observe(&[b.clone()]).expect("observe");
+    let snap = k.observe(std::slice::from_ref(&b)).expect("observe");
     assert!(snap.namespaces[0].neighbours.is_empty() && snap.namespaces[0].routes.is_empty());
     // And from the other side.
     veth(&mut k, &a, "v1", &b, "p1");
@@ -931,7 +931,7 @@ fn deleting_a_dummy_removes_its_routes_and_neighbours() {
         },
     );
     assert_eq!(routes(&k, &a), vec![route("d1", "10.3.0.0/24", None)]);
-    let snap = k.observe(&[a.clone()]).expect("observe");
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
     assert_eq!(snap.namespaces[0].neighbours.len(), 1);
     assert_eq!(snap.namespaces[0].neighbours[0].link, "d1");
 }
@@ -2512,7 +2512,7 @@ fn vanished_namespace_takes_veth_peers_with_it() {
     assert!(!k.contains_namespace(&b));
     assert!(!has_link(&k, &a, "v0"));
     assert!(routes(&k, &a).is_empty());
-    let snap = k.observe(&[a.clone()]).expect("observe");
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
     assert!(snap.namespaces[0].neighbours.is_empty());
     assert!(
         has_link(&k, &a, "v1") && has_link(&k, &a, "keep") && has_link(&k, &Netns::Default, "h1")
@@ -2811,7 +2811,7 @@ fn observe_lists_every_link_in_ifindex_order_with_its_attributes() {
         },
     );
     add_addr(&mut k, &a, "aa", "10.1.0.1/24");
-    let snap = k.observe(&[a.clone()]).expect("observe");
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
     let links = &snap.namespaces[0].links;
     assert_eq!(
         links.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
@@ -2851,7 +2851,7 @@ fn observe_reports_only_the_agents_routes_and_permanent_neighbours() {
             mac: mac("02:00:00:00:00:05"),
         },
     );
-    let snap = k.observe(&[a.clone()]).expect("observe");
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
     let n = &snap.namespaces[0];
     assert_eq!(n.routes, vec![route("v0", "10.2.0.0/24", Some("10.1.0.2"))]);
     assert_eq!(n.neighbours.len(), 1);
