@@ -254,7 +254,8 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<ObservedN
     }
 
     // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
-    let kernel_lo: IpNet = IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).map_err(|e| bad("loopback address", e))?;
+    let kernel_lo: IpNet =
+        IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).map_err(|e| bad("loopback address", e))?;
     for link in &mut links {
         if link.kind == LinkKind::Loopback {
             link.addresses.retain(|a| *a != kernel_lo);

@@ -14,20 +14,43 @@ struct Proc(Child);
 
 impl Proc {
     fn new() -> Proc {
-        let child = Process::new("unshare").args(["-n", "sleep", "60"]).stdin(Stdio::null()).spawn().expect("unshare");
+        let child = Process::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare");
         let pid = child.id();
         // Wait until the child has its own namespace.
         let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-        assert!(eventually(|| std::fs::read_link(format!("/proc/{pid}/ns/net")).map(|l| l != own).unwrap_or(false)));
+        assert!(eventually(|| std::fs::read_link(format!(
+            "/proc/{pid}/ns/net"
+        ))
+        .map(|l| l != own)
+        .unwrap_or(false)));
         Proc(child)
     }
     fn pid(&self) -> u32 {
         self.0.id()
     }
     fn links(&self) -> Vec<String> {
-        let out = run("nsenter", &["-t", &self.pid().to_string(), "-n", "ip", "-j", "link", "show"]);
+        let out = run(
+            "nsenter",
+            &[
+                "-t",
+                &self.pid().to_string(),
+                "-n",
+                "ip",
+                "-j",
+                "link",
+                "show",
+            ],
+        );
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v.as_array().unwrap().iter().map(|l| l["ifname"].as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_string())
+            .collect()
     }
     fn kill(&mut self) {
         let _ = self.0.kill();
@@ -49,10 +72,18 @@ fn thread_ns() -> std::path::PathBuf {
 fn create_namespace_makes_a_namespace_ip_can_enter_and_is_idempotent() {
     let ns = TestNs::unmade();
     let mut b = NetlinkBackend::new();
-    let op = Op::CreateNamespace { name: ns.name.clone() };
+    let op = Op::CreateNamespace {
+        name: ns.name.clone(),
+    };
     apply(&mut b, op.clone()).expect("create");
     let list = ip_json(&["-j", "netns", "list"]);
-    assert!(list.as_array().unwrap().iter().any(|n| n["name"] == ns.name.as_str()), "{list}");
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == ns.name.as_str()),
+        "{list}"
+    );
     assert_eq!(ns.links().len(), 1, "a fresh namespace has only lo");
     // The namespace is usable by the backend too, and creating it again changes nothing.
     apply(&mut b, veth(&ns, "c0", &ns, "c1")).expect("veth in the new namespace");
@@ -60,8 +91,13 @@ fn create_namespace_makes_a_namespace_ip_can_enter_and_is_idempotent() {
     assert!(ns.link("c0").is_some(), "not replaced by a new namespace");
     // /var/run/netns is a shared mount point, as ip netns add leaves it.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = mounts.lines().find(|l| l.split(' ').nth(4) == Some("/run/netns") || l.split(' ').nth(4) == Some("/var/run/netns"));
-    assert!(line.map(|l| l.contains("shared:")).unwrap_or(false), "{line:?}");
+    let line = mounts.lines().find(|l| {
+        l.split(' ').nth(4) == Some("/run/netns") || l.split(' ').nth(4) == Some("/var/run/netns")
+    });
+    assert!(
+        line.map(|l| l.contains("shared:")).unwrap_or(false),
+        "{line:?}"
+    );
 }
 
 #[test]
@@ -72,7 +108,13 @@ fn create_namespace_mounts_over_a_leftover_plain_file() {
     let mut b = NetlinkBackend::new();
     let err = apply(&mut b, veth(&ns, "x0", &ns, "x1")).expect_err("a plain file is no namespace");
     assert_eq!(err.kind, ErrorKind::NamespaceGone);
-    apply(&mut b, Op::CreateNamespace { name: ns.name.clone() }).expect("create over the file");
+    apply(
+        &mut b,
+        Op::CreateNamespace {
+            name: ns.name.clone(),
+        },
+    )
+    .expect("create over the file");
     apply(&mut b, veth(&ns, "x0", &ns, "x1")).expect("usable now");
     assert!(ns.link("x0").is_some());
 }
@@ -82,14 +124,28 @@ fn a_missing_namespace_is_namespace_gone_and_names_the_peer_when_it_is_the_peer(
     let a = TestNs::new();
     let missing = TestNs::unmade();
     let mut b = NetlinkBackend::new();
-    let err = apply(&mut b, Op::DeleteLink { ns: missing.netns(), name: "x".into() }).expect_err("no namespace");
+    let err = apply(
+        &mut b,
+        Op::DeleteLink {
+            ns: missing.netns(),
+            name: "x".into(),
+        },
+    )
+    .expect_err("no namespace");
     assert_eq!(err.kind, ErrorKind::NamespaceGone);
     assert_eq!(err.namespace, Some(missing.netns()));
     let err = apply(&mut b, veth(&a, "p0", &missing, "p1")).expect_err("no peer namespace");
     assert_eq!(err.kind, ErrorKind::NamespaceGone);
     assert_eq!(err.namespace, Some(missing.netns()));
     assert!(a.link("p0").is_none());
-    let err = apply(&mut b, Op::DeleteLink { ns: Netns::Pid(u32::MAX - 1), name: "x".into() }).expect_err("no such pid");
+    let err = apply(
+        &mut b,
+        Op::DeleteLink {
+            ns: Netns::Pid(u32::MAX - 1),
+            name: "x".into(),
+        },
+    )
+    .expect_err("no such pid");
     assert_eq!(err.kind, ErrorKind::NamespaceGone);
 }
 
@@ -102,15 +158,36 @@ fn pid_and_task_namespaces_are_reached_without_moving_the_caller() {
     let op = nsagent_core::Op::CreateLink {
         ns: Netns::Pid(p.pid()),
         link: spec("pv0"),
-        kind: nsagent_core::NewLink::Veth { peer_ns: a.netns(), peer: spec("pv1") },
+        kind: nsagent_core::NewLink::Veth {
+            peer_ns: a.netns(),
+            peer: spec("pv1"),
+        },
     };
     apply(&mut b, op).expect("veth from a pid namespace");
     assert!(p.links().contains(&"pv0".to_string()));
     assert!(a.link("pv1").is_some());
-    let task = Netns::Task { pid: p.pid(), tid: p.pid() };
-    let change = LinkChange { mtu: Some(1300), ..LinkChange::default() };
-    apply(&mut b, Op::SetLink { ns: task, name: "pv0".into(), change }).expect("set through the task path");
-    assert_eq!(thread_ns(), before, "the calling thread never left its namespace");
+    let task = Netns::Task {
+        pid: p.pid(),
+        tid: p.pid(),
+    };
+    let change = LinkChange {
+        mtu: Some(1300),
+        ..LinkChange::default()
+    };
+    apply(
+        &mut b,
+        Op::SetLink {
+            ns: task,
+            name: "pv0".into(),
+            change,
+        },
+    )
+    .expect("set through the task path");
+    assert_eq!(
+        thread_ns(),
+        before,
+        "the calling thread never left its namespace"
+    );
     // Other threads did not either: every thread of this process is in its namespace.
     for t in std::fs::read_dir("/proc/self/task").unwrap() {
         let t = t.unwrap().path();
@@ -129,19 +206,36 @@ fn an_open_socket_pins_a_dead_pid_namespace_until_forgotten() {
     let op = nsagent_core::Op::CreateLink {
         ns: ns.clone(),
         link: spec("pin0"),
-        kind: nsagent_core::NewLink::Veth { peer_ns: a.netns(), peer: spec("pin1") },
+        kind: nsagent_core::NewLink::Veth {
+            peer_ns: a.netns(),
+            peer: spec("pin1"),
+        },
     };
     apply(&mut b, op).expect("veth");
-    assert_eq!(b.sockets().cached(), vec![ns.clone()], "only the namespace a request was sent in has a socket");
+    assert_eq!(
+        b.sockets().cached(),
+        vec![ns.clone()],
+        "only the namespace a request was sent in has a socket"
+    );
     p.kill();
     // The process is gone, but the backend's socket keeps its namespace, and so the veth, alive.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(a.link("pin1").is_some(), "pinned by the open socket");
-    let err = apply(&mut b, Op::DeleteLink { ns: ns.clone(), name: "pin0".into() }).expect_err("pid gone");
+    let err = apply(
+        &mut b,
+        Op::DeleteLink {
+            ns: ns.clone(),
+            name: "pin0".into(),
+        },
+    )
+    .expect_err("pid gone");
     assert_eq!(err.kind, ErrorKind::NamespaceGone);
     b.forget(&ns);
     assert!(b.sockets().cached().is_empty());
-    assert!(eventually(|| a.link("pin1").is_none()), "the namespace died with its socket, and the peer with it");
+    assert!(
+        eventually(|| a.link("pin1").is_none()),
+        "the namespace died with its socket, and the peer with it"
+    );
 }
 
 #[test]

@@ -20,21 +20,80 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
         alias: Some(format!("nsagent:{name}")),
         up: true,
     };
-    apply(&mut be, Op::CreateLink { ns: a.netns(), link: end("o0", 1), kind: NewLink::Veth { peer_ns: b.netns(), peer: end("o1", 2) } })
-        .unwrap();
+    apply(
+        &mut be,
+        Op::CreateLink {
+            ns: a.netns(),
+            link: end("o0", 1),
+            kind: NewLink::Veth {
+                peer_ns: b.netns(),
+                peer: end("o1", 2),
+            },
+        },
+    )
+    .unwrap();
     let ns = a.netns();
     for addr in ["10.6.0.1/24", "fd00:6::1/64"] {
-        apply(&mut be, Op::AddAddress { ns: ns.clone(), link: "o0".into(), addr: addr.parse().unwrap() }).unwrap();
-    }
-    let r = RouteSpec { dev: "o0".into(), dst: "10.66.0.0/16".parse().unwrap(), gw: Some("10.6.0.2".parse().unwrap()), metric: 5, scope: RouteScope::Global };
-    apply(&mut be, Op::AddRoute { ns: ns.clone(), route: r.clone() }).unwrap();
-    apply(&mut be, Op::SetNeighbour { ns: ns.clone(), link: "o0".into(), ip: "10.6.0.7".parse().unwrap(), mac: MacAddr([2, 0, 0, 0, 0, 7]) })
+        apply(
+            &mut be,
+            Op::AddAddress {
+                ns: ns.clone(),
+                link: "o0".into(),
+                addr: addr.parse().unwrap(),
+            },
+        )
         .unwrap();
+    }
+    let r = RouteSpec {
+        dev: "o0".into(),
+        dst: "10.66.0.0/16".parse().unwrap(),
+        gw: Some("10.6.0.2".parse().unwrap()),
+        metric: 5,
+        scope: RouteScope::Global,
+    };
+    apply(
+        &mut be,
+        Op::AddRoute {
+            ns: ns.clone(),
+            route: r.clone(),
+        },
+    )
+    .unwrap();
+    apply(
+        &mut be,
+        Op::SetNeighbour {
+            ns: ns.clone(),
+            link: "o0".into(),
+            ip: "10.6.0.7".parse().unwrap(),
+            mac: MacAddr([2, 0, 0, 0, 0, 7]),
+        },
+    )
+    .unwrap();
     // Made by hand: an unmanaged link, a kernel route and a route of another protocol.
-    run("ip", &["-n", &a.name, "link", "add", "hand0", "type", "veth", "peer", "name", "hand1"]);
-    run("ip", &["-n", &a.name, "route", "add", "10.67.0.0/16", "via", "10.6.0.3", "proto", "boot"]);
+    run(
+        "ip",
+        &[
+            "-n", &a.name, "link", "add", "hand0", "type", "veth", "peer", "name", "hand1",
+        ],
+    );
+    run(
+        "ip",
+        &[
+            "-n",
+            &a.name,
+            "route",
+            "add",
+            "10.67.0.0/16",
+            "via",
+            "10.6.0.3",
+            "proto",
+            "boot",
+        ],
+    );
 
-    let snap = be.observe(&[a.netns(), b.netns(), missing.netns()]).expect("observe");
+    let snap = be
+        .observe(&[a.netns(), b.netns(), missing.netns()])
+        .expect("observe");
     assert_eq!(snap.missing, vec![missing.netns()]);
     assert_eq!(snap.namespaces.len(), 2);
     let oa = &snap.namespaces[0];
@@ -45,15 +104,33 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
     assert_eq!(o0.mtu, 1450);
     assert_eq!(o0.mac, Some(MacAddr([2, 0, 0, 0, 1, 1])));
     assert!(o0.up);
-    assert_eq!(o0.addresses, vec!["10.6.0.1/24".parse().unwrap(), "fd00:6::1/64".parse().unwrap()], "no kernel-made fe80::");
+    assert_eq!(
+        o0.addresses,
+        vec![
+            "10.6.0.1/24".parse().unwrap(),
+            "fd00:6::1/64".parse().unwrap()
+        ],
+        "no kernel-made fe80::"
+    );
     let lo = oa.links.iter().find(|l| l.name == "lo").expect("lo");
     assert_eq!(lo.kind, LinkKind::Loopback);
     assert!(!lo.up);
-    let hand = oa.links.iter().find(|l| l.name == "hand0").expect("unmanaged links are reported too");
+    let hand = oa
+        .links
+        .iter()
+        .find(|l| l.name == "hand0")
+        .expect("unmanaged links are reported too");
     assert_eq!(hand.alias, None);
-    assert_eq!(oa.routes, vec![r], "only protocol {ROUTE_PROTOCOL} routes of the main table");
+    assert_eq!(
+        oa.routes,
+        vec![r],
+        "only protocol {ROUTE_PROTOCOL} routes of the main table"
+    );
     assert_eq!(oa.neighbours.len(), 1);
-    assert_eq!(oa.neighbours[0].ip, "10.6.0.7".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        oa.neighbours[0].ip,
+        "10.6.0.7".parse::<std::net::IpAddr>().unwrap()
+    );
     assert_eq!(oa.neighbours[0].mac, MacAddr([2, 0, 0, 0, 0, 7]));
     let ob = &snap.namespaces[1];
     let o1 = ob.links.iter().find(|l| l.name == "o1").expect("o1");
@@ -68,7 +145,11 @@ fn observe_of_loopback_addresses_skips_the_kernels_own() {
     run("ip", &["-n", &a.name, "link", "set", "lo", "up"]);
     let mut be = NetlinkBackend::new();
     let snap = be.observe(&[a.netns()]).unwrap();
-    let lo = snap.namespaces[0].links.iter().find(|l| l.name == "lo").unwrap();
+    let lo = snap.namespaces[0]
+        .links
+        .iter()
+        .find(|l| l.name == "lo")
+        .unwrap();
     assert!(lo.up);
     // 127.0.0.1/8 and ::1/128 are added by the kernel (IFA_PROTO kernel_lo) and are not reported.
     assert!(lo.addresses.is_empty(), "{:?}", lo.addresses);

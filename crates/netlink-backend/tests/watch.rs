@@ -1,0 +1,152 @@
+//! The watcher: namespaces vanishing and appearing, and changes made by others.
+
+mod common;
+
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nsagent_core::{LinkChange, Netns, Op};
+use nsagent_netlink::{NamespaceEvent, NetlinkBackend, Watcher};
+
+fn wait_for(rx: &Receiver<NamespaceEvent>, want: &NamespaceEvent) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(ev) if ev == *want => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_deleted_named_namespace_vanishes_its_socket_is_closed_and_its_veths_die() {
+    let a = TestNs::new();
+    let hub = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    apply(&mut b, veth(&a, "wa", &hub, "wh")).unwrap();
+    assert_eq!(b.sockets().cached(), vec![a.netns()]);
+
+    run("ip", &["netns", "del", &a.name]);
+    assert!(wait_for(&rx, &NamespaceEvent::Vanished(a.netns())));
+    assert!(
+        b.sockets().cached().is_empty(),
+        "the watcher closed the backend's socket"
+    );
+    assert!(
+        eventually(|| hub.link("wh").is_none()),
+        "nothing pins the namespace: its veth and the peer are destroyed"
+    );
+
+    run("ip", &["netns", "add", &a.name]);
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+}
+
+#[test]
+fn a_namespace_that_is_not_there_yet_appears_when_created() {
+    let a = TestNs::unmade();
+    let b = NetlinkBackend::new();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing to report for a missing namespace"
+    );
+    run("ip", &["netns", "add", &a.name]);
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+}
+
+#[test]
+fn a_pid_namespace_vanishes_when_its_process_exits() {
+    let mut child = std::process::Command::new("unshare")
+        .args(["-n", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let ns = Netns::Pid(child.id());
+    let b = NetlinkBackend::new();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(ns.clone());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(ns.clone())));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(wait_for(&rx, &NamespaceEvent::Vanished(ns)));
+}
+
+#[test]
+fn links_and_addresses_changed_by_someone_else_are_reported() {
+    let a = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    apply(&mut b, veth(&a, "c0", &a, "c1")).unwrap();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    run("ip", &["-n", &a.name, "link", "set", "c0", "mtu", "1280"]);
+    assert!(
+        wait_for(&rx, &NamespaceEvent::Changed(a.netns())),
+        "link change"
+    );
+    run(
+        "ip",
+        &["-n", &a.name, "addr", "add", "10.4.0.1/24", "dev", "c0"],
+    );
+    assert!(
+        wait_for(&rx, &NamespaceEvent::Changed(a.netns())),
+        "address change"
+    );
+    watcher.unwatch(&a.netns());
+    while rx.try_recv().is_ok() {}
+    run("ip", &["-n", &a.name, "link", "set", "c0", "mtu", "1300"]);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "no events once unwatched"
+    );
+}
+
+#[test]
+fn the_backends_own_address_changes_are_not_reported() {
+    let a = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    apply(&mut b, veth(&a, "s0", &a, "s1")).unwrap();
+    apply(
+        &mut b,
+        Op::SetLink {
+            ns: a.netns(),
+            name: "s0".into(),
+            change: LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            },
+        },
+    )
+    .unwrap();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    // The kernel reports the operational state of a link that went up a little later, on its
+    // own (linkwatch); let that pass first.
+    std::thread::sleep(Duration::from_millis(1500));
+    while rx.try_recv().is_ok() {}
+    apply(
+        &mut b,
+        Op::AddAddress {
+            ns: a.netns(),
+            link: "s0".into(),
+            addr: "10.3.0.1/24".parse().unwrap(),
+        },
+    )
+    .unwrap();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "caused by the backend itself"
+    );
+    run(
+        "ip",
+        &["-n", &a.name, "addr", "add", "10.3.0.2/24", "dev", "s0"],
+    );
+    assert!(wait_for(&rx, &NamespaceEvent::Changed(a.netns())));
+}
