@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use nsagent_core::backend::errno::{
-    EADDRNOTAVAIL, EBUSY, EEXIST, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
+    EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENETDOWN, ENETUNREACH, ENODEV, ENOENT,
+    EOPNOTSUPP, ERANGE, ESRCH,
 };
 use nsagent_core::observed::ROUTE_PROTOCOL;
 use nsagent_core::{
@@ -26,14 +27,6 @@ use crate::namespace::{
     has_host_bits, link_local, loopback_v4, loopback_v6, masked, Address, Link, Namespace, Origin,
     PeerRef, RouteKey, StoredRoute,
 };
-
-/// ENETDOWN: a route without gateway through a link that is down. Not in the core's table yet.
-pub const ENETDOWN: i32 = 100;
-/// EHOSTUNREACH: an IPv6 route whose gateway no route of its link covers. Not in the core's
-/// table yet.
-pub const EHOSTUNREACH: i32 = 113;
-/// ENETUNREACH: an IPv4 route whose gateway no subnet of its link covers.
-pub const ENETUNREACH: i32 = nsagent_core::backend::errno::ENETUNREACH;
 
 /// The metric the kernel gives an IPv6 route that asks for metric 0 (IP6_RT_PRIO_USER).
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
@@ -874,8 +867,10 @@ impl SimKernel {
     }
 
     /// Verified: a route that does not match gives ESRCH. A route matches on destination,
-    /// metric (0 matches any), device and, when given, gateway; IPv4 routes also on scope (a
-    /// delete with a different scope gives ESRCH). A missing device gives ENODEV: the backend
+    /// metric (0 matches any), device and, when given, gateway. The kernel would also match an
+    /// IPv4 route's scope if the request named one (a delete with `scope host` of a link-scope
+    /// route gives ESRCH), but the netlink backend deletes with RT_SCOPE_NOWHERE, which matches
+    /// any scope, so the sim ignores the scope. A missing device gives ENODEV: the backend
     /// resolves the name before asking.
     fn del_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
         let namespace = self.namespace_mut(ns)?;
@@ -892,8 +887,7 @@ impl SimKernel {
             let matches = key.dst == dst
                 && (route.metric == 0 || key.metric == route.metric)
                 && s.dev == *dev
-                && (route.gw.is_none() || route.gw == s.gw)
-                && (dst.addr().is_ipv6() || s.scope == route.scope);
+                && (route.gw.is_none() || route.gw == s.gw);
             matches.then_some(*key)
         });
         let key = found.ok_or_else(|| {
@@ -971,9 +965,11 @@ impl Backend for SimKernel {
         }
     }
 
-    /// Links in ifindex order with their addresses in the order they were added, the agent's
-    /// routes (protocol [`ROUTE_PROTOCOL`]; the kernel's connected routes are not listed) and
-    /// permanent neighbours. Namespaces asked for twice are reported once.
+    /// Links in ifindex order with the addresses that were asked for, in the order they were
+    /// added; the addresses the kernel made itself (`lo`'s, link-local ones) are left out, as the
+    /// netlink backend leaves out addresses whose IFA_PROTO says the kernel made them. Then the
+    /// agent's routes (protocol [`ROUTE_PROTOCOL`]; the kernel's connected routes are not
+    /// listed) and permanent neighbours. Namespaces asked for twice are reported once.
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let mut snapshot = Snapshot::default();
         let mut seen: Vec<&Netns> = Vec::new();
@@ -997,7 +993,12 @@ impl Backend for SimKernel {
                     mtu: l.mtu,
                     mac: Some(l.mac),
                     up: l.up,
-                    addresses: l.addresses.iter().map(|a| a.net).collect(),
+                    addresses: l
+                        .addresses
+                        .iter()
+                        .filter(|a| a.origin == Origin::Configured)
+                        .map(|a| a.net)
+                        .collect(),
                 })
                 .collect();
             let routes = namespace

@@ -17,10 +17,7 @@ mod namespace;
 pub use dump::{LinkDump, NamespaceDump, RouteDump, StateDump};
 pub use error::SimError;
 pub use fault::Fault;
-pub use kernel::{
-    Counters, SeedKind, SeedLink, SimConfig, SimKernel, EHOSTUNREACH, ENETDOWN, ENETUNREACH,
-    IPV6_DEFAULT_METRIC,
-};
+pub use kernel::{Counters, SeedKind, SeedLink, SimConfig, SimKernel, IPV6_DEFAULT_METRIC};
 pub use microservice::Microservice;
 
 #[cfg(test)]

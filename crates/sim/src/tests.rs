@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use nsagent_core::backend::errno::{
-    EADDRNOTAVAIL, EBUSY, EEXIST, EINVAL, ENOBUFS, ENODEV, ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
+    EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENETDOWN, ENETUNREACH, ENOBUFS, ENODEV,
+    ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
 };
 use nsagent_core::observed::ROUTE_PROTOCOL;
 use nsagent_core::{
@@ -12,9 +13,7 @@ use nsagent_core::{
     NewLink, Op, RouteScope, RouteSpec,
 };
 
-use crate::{
-    Fault, SeedKind, SeedLink, SimConfig, SimError, SimKernel, EHOSTUNREACH, ENETDOWN, ENETUNREACH,
-};
+use crate::{Fault, SeedKind, SeedLink, SimConfig, SimError, SimKernel};
 
 // ----- helpers -----
 
@@ -2161,11 +2160,6 @@ fn deleting_a_missing_route_is_esrch() {
             metric: 5,
             ..route("v1", "10.4.0.0/24", None)
         },
-        RouteSpec {
-            metric: 5,
-            scope: RouteScope::Host,
-            ..route("v0", "10.4.0.0/24", None)
-        },
         route("v0", "fd77::/64", None),
         RouteSpec {
             metric: 7,
@@ -2829,10 +2823,70 @@ fn observe_lists_every_link_in_ifindex_order_with_its_attributes() {
             true
         )
     );
-    assert_eq!(
-        aa.addresses,
-        vec![net("fe80::ff:fe00:44/64"), net("10.1.0.1/24")]
+    assert_eq!(aa.addresses, vec![net("10.1.0.1/24")]);
+}
+
+#[test]
+fn observe_leaves_out_the_addresses_the_kernel_made() {
+    let mut k = kernel();
+    let a = ns("a");
+    up(&mut k, &a, "lo");
+    dummy(&mut k, &a, "d0");
+    up(&mut k, &a, "d0");
+    add_addr(&mut k, &a, "d0", "fe80::1/64");
+    add_addr(&mut k, &a, "d0", "fd00::1/64");
+    assert_eq!(link(&k, &a, "d0").kernel_addresses.len(), 1);
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
+    let links = &snap.namespaces[0].links;
+    assert!(
+        links[0].addresses.is_empty(),
+        "lo's 127.0.0.1/8 and ::1 are the kernel's"
     );
+    assert_eq!(
+        links[1].addresses,
+        vec![net("fe80::1/64"), net("fd00::1/64")]
+    );
+    // An address the agent asked for again after deleting the kernel's copy is the agent's.
+    ok(
+        &mut k,
+        Op::DelAddress {
+            ns: a.clone(),
+            link: "lo".into(),
+            addr: net("127.0.0.1/8"),
+        },
+    );
+    add_addr(&mut k, &a, "lo", "127.0.0.1/8");
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
+    assert_eq!(
+        snap.namespaces[0].links[0].addresses,
+        vec![net("127.0.0.1/8")]
+    );
+}
+
+#[test]
+fn deleting_a_route_matches_any_scope() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    add_route(
+        &mut k,
+        &a,
+        RouteSpec {
+            scope: RouteScope::Link,
+            ..route("v0", "10.4.0.0/24", None)
+        },
+    );
+    let other_scope = RouteSpec {
+        scope: RouteScope::Host,
+        ..route("v0", "10.4.0.0/24", None)
+    };
+    ok(
+        &mut k,
+        Op::DelRoute {
+            ns: a.clone(),
+            route: other_scope,
+        },
+    );
+    assert!(routes(&k, &a).is_empty());
 }
 
 #[test]
