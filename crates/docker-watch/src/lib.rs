@@ -44,4 +44,4 @@ pub use map::{Entry, MicroserviceMap};
 pub use observation::{
     inspect, microservice_label, Inspected, Observation, StartTime, DOCKER_LABEL, ENV_LABEL,
 };
-pub use watcher::{watch, WatchConfig, DEFAULT_SOCKET};
+pub use watcher::{connect, watch, WatchConfig, DEFAULT_SOCKET};

@@ -38,6 +38,47 @@ pub struct WatchConfig {
     pub reconnect_max: Duration,
 }
 
+impl WatchConfig {
+    /// The defaults, with the socket taken from `DOCKER_HOST` when that names a unix socket
+    /// (the only transport the watcher uses: the namespaces it reports are on this host).
+    pub fn from_env() -> WatchConfig {
+        WatchConfig {
+            socket: socket_from_docker_host(std::env::var("DOCKER_HOST").ok()),
+            ..WatchConfig::default()
+        }
+    }
+}
+
+fn socket_from_docker_host(docker_host: Option<String>) -> String {
+    match docker_host {
+        Some(host) if host.starts_with("unix://") && host.len() > "unix://".len() => {
+            host["unix://".len()..].to_string()
+        }
+        Some(host) if !host.is_empty() => {
+            tracing::warn!(docker_host = %host, "DOCKER_HOST is not a unix socket; using {DEFAULT_SOCKET}");
+            DEFAULT_SOCKET.to_string()
+        }
+        _ => DEFAULT_SOCKET.to_string(),
+    }
+}
+
+/// Opens a client on the daemon's socket and settles the API version: bollard speaks its
+/// newest API by default, which an older daemon (Debian's speaks 1.41) rejects, so the client
+/// is downgraded to the daemon's version before any other request.
+pub async fn connect(config: &WatchConfig) -> Result<Docker, WatchError> {
+    let timeout = config.request_timeout.as_secs().max(1);
+    let docker = Docker::connect_with_unix(&config.socket, timeout, API_DEFAULT_VERSION).map_err(
+        |source| WatchError::Connect {
+            socket: config.socket.clone(),
+            source,
+        },
+    )?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(WatchError::Negotiate)
+}
+
 impl Default for WatchConfig {
     fn default() -> WatchConfig {
         WatchConfig {
@@ -244,6 +285,98 @@ fn event_time(time_nano: Option<i64>, time: Option<i64>) -> StartTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unreachable_config(dir: &str) -> WatchConfig {
+        WatchConfig {
+            socket: format!("{dir}/no-such-docker.sock"),
+            reconnect_base: Duration::from_millis(1),
+            reconnect_max: Duration::from_millis(5),
+            ..WatchConfig::default()
+        }
+    }
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("nsagent-dw-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn docker_host_unix_socket_is_used() {
+        assert_eq!(
+            socket_from_docker_host(Some("unix:///run/user/docker.sock".into())),
+            "/run/user/docker.sock"
+        );
+    }
+
+    #[test]
+    fn docker_host_absent_empty_or_not_unix_falls_back_to_the_default_socket() {
+        for host in [
+            None,
+            Some(String::new()),
+            Some("unix://".into()),
+            Some("tcp://127.0.0.1:2375".into()),
+        ] {
+            assert_eq!(
+                socket_from_docker_host(host.clone()),
+                DEFAULT_SOCKET,
+                "{host:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_socket_is_a_connect_error() {
+        let dir = scratch_dir("missing");
+        let err = connect(&unreachable_config(&dir.display().to_string()))
+            .await
+            .expect_err("no daemon there");
+        assert!(matches!(err, WatchError::Connect { .. }), "{err:?}");
+        assert!(err.to_string().contains("no-such-docker.sock"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn socket_that_is_not_a_daemon_is_a_negotiation_error() {
+        let dir = scratch_dir("mute");
+        let path = dir.join("mute.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        // Accepts and hangs up at once, as a crashing daemon would.
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        let config = WatchConfig {
+            socket: path.display().to_string(),
+            ..WatchConfig::default()
+        };
+        let err = connect(&config).await.expect_err("not a daemon");
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(err, WatchError::Negotiate(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_daemon_reports_disconnected_once_and_keeps_retrying() {
+        let dir = scratch_dir("retry");
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(watch(unreachable_config(&dir.display().to_string()), tx));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            rx.recv().await,
+            Some(Event::MicroserviceWatch { connected: false })
+        );
+        // Many retries later (1-5 ms apart), still nothing more to say.
+        let more = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
+        assert!(more.is_err(), "unexpected {more:?}");
+        assert!(!task.is_finished(), "the watcher must keep retrying");
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("watcher stops once its receiver is gone")
+            .expect("watcher task did not panic");
+    }
 
     #[test]
     fn event_time_prefers_nanoseconds() {

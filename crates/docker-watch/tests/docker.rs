@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nsagent_core::Event;
-use nsagent_docker_watch::{watch, WatchConfig};
+use nsagent_docker_watch::{connect, watch, WatchConfig};
 use tokio::process::Command;
 use tokio::sync::{mpsc, RwLock};
 
@@ -232,6 +232,23 @@ impl Watch {
 fn assert_netns_exists(pid: u32) {
     let path = format!("/proc/{pid}/ns/net");
     assert!(std::fs::metadata(&path).is_ok(), "{path} does not exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_version_is_negotiated_down_to_the_daemons() {
+    docker_env();
+    let _daemon = DAEMON.read().await;
+    let server = docker(&["version", "--format", "{{.Server.APIVersion}}"]).await;
+    let client = connect(&WatchConfig::default())
+        .await
+        .expect("connects to the test daemon");
+    assert_eq!(client.client_version().to_string(), server);
+    // The negotiated client can talk: a request with bollard's default version would be refused
+    // by an older daemon.
+    client
+        .ping()
+        .await
+        .expect("ping with the negotiated version");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
