@@ -603,8 +603,8 @@ impl SimKernel {
         }
         if let Some(alias) = &change.alias {
             if alias.len() > MAX_ALIAS_LEN {
-                // Netlink attribute policy rejects a string longer than its bound with ERANGE
-                // (not verified: `ip` refuses such an alias before sending it).
+                // The attribute policy rejects a string longer than its bound with ERANGE
+                // (verified with a raw RTM_SETLINK: `ip` refuses such an alias itself).
                 return Err(refuse(
                     ERANGE,
                     format!("alias of {name} is longer than {MAX_ALIAS_LEN} bytes"),
@@ -779,6 +779,7 @@ impl SimKernel {
     ///   device down included: EHOSTUNREACH; a link-local gateway needs only the device up
     ///   (else ENETDOWN); a multicast gateway gives EINVAL;
     /// - IPv6 on a device whose MTU is below 1280: ENODEV;
+    /// - a gateway of the other family: ENETUNREACH for an IPv4 route, ERANGE for an IPv6 one;
     /// - IPv6 metric 0 becomes 1024, and IPv6 routes always report scope global.
     fn replace_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
         let namespace = self.namespace(ns)?;
@@ -797,10 +798,13 @@ impl SimKernel {
                     None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
                     None => {}
                     Some(IpAddr::V6(gw)) => {
+                        // The kernel reads the first four bytes of the 16-byte RTA_GATEWAY as
+                        // an IPv4 address, which no subnet of the link covers (verified:
+                        // fd00::2 gave ENETUNREACH).
                         return Err(refuse(
-                            EINVAL,
+                            ENETUNREACH,
                             format!("IPv6 gateway {gw} for an IPv4 route"),
-                        ))
+                        ));
                     }
                     Some(IpAddr::V4(_)) if route.scope == RouteScope::Host => {
                         return Err(refuse(
@@ -830,10 +834,11 @@ impl SimKernel {
                     None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
                     None => {}
                     Some(IpAddr::V4(gw)) => {
+                        // A 4-byte RTA_GATEWAY is shorter than the policy's 16 (verified).
                         return Err(refuse(
-                            EINVAL,
+                            ERANGE,
                             format!("IPv4 gateway {gw} for an IPv6 route"),
-                        ))
+                        ));
                     }
                     Some(IpAddr::V6(gw)) if gw.is_multicast() || gw.is_unspecified() => {
                         return Err(refuse(EINVAL, format!("invalid gateway address {gw}")))
@@ -1129,7 +1134,7 @@ fn is_link_local(ip: Ipv6Addr) -> bool {
 }
 
 /// `dev_valid_name`: not empty, not `.` or `..`, no `/`, `:` or whitespace (EINVAL); longer
-/// than 15 bytes is refused by the attribute policy (ERANGE; not verified, `ip` refuses first).
+/// than 15 bytes is refused by the attribute policy (ERANGE, verified with a raw RTM_NEWLINK).
 fn check_name(name: &str) -> Outcome {
     if name.len() > MAX_NAME_LEN {
         return Err(refuse(

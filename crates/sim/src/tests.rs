@@ -1896,29 +1896,20 @@ fn link_scope_route_with_a_gateway_in_a_subnet_is_enetunreach() {
 }
 
 #[test]
-fn gateway_of_the_other_family_is_einval() {
+fn gateway_of_the_other_family_is_enetunreach_for_ipv4_and_erange_for_ipv6() {
     let mut k = kernel();
     let (a, _) = addressed_veth(&mut k);
-    assert_eq!(
-        errno(
-            &mut k,
-            Op::AddRoute {
-                ns: a.clone(),
-                route: route("v0", "10.5.0.0/24", Some("fd00::2"))
-            }
-        ),
-        EINVAL
-    );
-    assert_eq!(
-        errno(
-            &mut k,
-            Op::AddRoute {
-                ns: a.clone(),
-                route: route("v0", "fd05::/64", Some("10.1.0.2"))
-            }
-        ),
-        EINVAL
-    );
+    let v4 = Op::AddRoute {
+        ns: a.clone(),
+        route: route("v0", "10.5.0.0/24", Some("fd00::2")),
+    };
+    assert_eq!(errno(&mut k, v4), ENETUNREACH);
+    let v6 = Op::AddRoute {
+        ns: a.clone(),
+        route: route("v0", "fd05::/64", Some("10.1.0.2")),
+    };
+    assert_eq!(errno(&mut k, v6), ERANGE);
+    assert!(routes(&k, &a).is_empty());
 }
 
 #[test]
