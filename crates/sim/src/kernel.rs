@@ -564,8 +564,9 @@ impl SimKernel {
     /// Applies the change in the kernel's own order (address, MTU, alias, flags) and stops at
     /// the first error, keeping what was already changed, as `do_setlink` does. Verified: a
     /// missing link gives ENODEV; a multicast MAC gives EADDRNOTAVAIL; a veth's MAC can be
-    /// changed while it is up, without touching its link-local address; an MTU outside the
-    /// driver's range gives EINVAL, `lo` takes any MTU.
+    /// changed while it is up, without touching its link-local address, but any MAC change
+    /// flushes the link's neighbours; an MTU outside the driver's range gives EINVAL, `lo` takes
+    /// any MTU; MTU (at or above 1280) and alias changes leave neighbours alone.
     fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
@@ -583,6 +584,9 @@ impl SimKernel {
                 ));
             }
             link.mac = mac;
+            // Setting the address, even to the one the link has, flushes every neighbour entry
+            // of the link, permanent ones and both families included (verified).
+            namespace.neighbours.retain(|(dev, _), _| dev != name);
         }
         if let Some(mtu) = change.mtu {
             check_mtu(link.kind, Some(mtu))?;
@@ -733,7 +737,7 @@ impl SimKernel {
     /// prefix length gives EADDRNOTAVAIL (both families). Deleting the primary IPv4 address of a
     /// subnet deletes the subnet's secondary addresses too (promote_secondaries = 0), and
     /// deleting the last IPv4 address flushes the link's IPv4 routes (see
-    /// [`Namespace::flush_ipv4_routes`]).
+    /// [`Namespace::flush_ipv4`]).
     fn del_address(&mut self, ns: &Netns, name: &str, addr: IpNet) -> Outcome {
         let promote = self.config.promote_secondaries;
         let namespace = self.namespace_mut(ns)?;
@@ -759,7 +763,7 @@ impl SimKernel {
                 link.addresses.retain(|a| !same_subnet(&a.net));
             }
             if !link.has_ipv4() {
-                namespace.flush_ipv4_routes(name);
+                namespace.flush_ipv4(name);
             }
         } else {
             link.addresses.remove(index);
@@ -961,9 +965,9 @@ impl Backend for SimKernel {
             }
             Err(Refusal::Gone(ns)) => {
                 self.counters.ops_refused += 1;
-                Err(BackendError::new(
+                Err(BackendError::namespace_gone(
                     op,
-                    ErrorKind::NamespaceGone,
+                    &ns,
                     format!("{ns} does not exist"),
                 ))
             }

@@ -168,12 +168,15 @@ impl Namespace {
     }
 
     /// What the removal of a link's last IPv4 address does (verified): the kernel flushes every
-    /// IPv4 route through the link, even routes that never depended on that address. Removing
-    /// any other address leaves routes alone, including gateway routes whose gateway was in the
-    /// removed address's subnet; IPv6 address removal never removes routes.
-    pub(crate) fn flush_ipv4_routes(&mut self, name: &str) {
+    /// IPv4 route through the link, even routes that never depended on that address, and its
+    /// IPv4 neighbours, permanent ones included. Removing any other address leaves routes and
+    /// neighbours alone, including gateway routes whose gateway was in the removed address's
+    /// subnet; IPv6 address removal never removes routes or neighbours.
+    pub(crate) fn flush_ipv4(&mut self, name: &str) {
         self.routes
             .retain(|k, r| !(r.spec.dev == name && k.dst.addr().is_ipv4()));
+        self.neighbours
+            .retain(|(dev, ip), _| !(dev == name && ip.is_ipv4()));
     }
 }
 

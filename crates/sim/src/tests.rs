@@ -2975,3 +2975,151 @@ fn the_same_operations_give_the_same_kernel() {
     };
     assert_eq!(run(), run());
 }
+
+// ----- neighbour flushes found later -----
+
+fn both_neighbours(k: &mut SimKernel, here: &Netns, name: &str) {
+    for addr in ["10.1.0.5", "fd00::5"] {
+        ok(
+            k,
+            Op::SetNeighbour {
+                ns: here.clone(),
+                link: name.into(),
+                ip: ip(addr),
+                mac: mac("02:00:00:00:00:05"),
+            },
+        );
+    }
+}
+
+#[test]
+fn changing_the_mac_flushes_the_links_neighbours_even_to_the_same_mac() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    dummy(&mut k, &a, "d1");
+    both_neighbours(&mut k, &a, "v0");
+    both_neighbours(&mut k, &a, "d1");
+    let same = link(&k, &a, "v0").mac;
+    assert_eq!(
+        set(
+            &mut k,
+            &a,
+            "v0",
+            LinkChange {
+                mac: Some(same),
+                ..Default::default()
+            }
+        ),
+        Ok(())
+    );
+    assert!(neighbours(&k, &a, "v0").is_empty());
+    assert_eq!(neighbours(&k, &a, "d1").len(), 2, "other links keep theirs");
+    both_neighbours(&mut k, &a, "v0");
+    down(&mut k, &a, "v0");
+    both_neighbours(&mut k, &a, "v0");
+    assert_eq!(
+        set(
+            &mut k,
+            &a,
+            "v0",
+            LinkChange {
+                mac: Some(mac("02:00:00:00:00:dd")),
+                ..Default::default()
+            }
+        ),
+        Ok(())
+    );
+    assert!(neighbours(&k, &a, "v0").is_empty(), "also while down");
+}
+
+#[test]
+fn a_refused_mac_change_keeps_the_neighbours() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    both_neighbours(&mut k, &a, "v0");
+    let e = set(
+        &mut k,
+        &a,
+        "v0",
+        LinkChange {
+            mac: Some(mac("01:00:00:00:00:01")),
+            ..Default::default()
+        },
+    );
+    assert_eq!(e.map_err(|e| e.errno), Err(Some(EADDRNOTAVAIL)));
+    assert_eq!(neighbours(&k, &a, "v0").len(), 2);
+}
+
+#[test]
+fn mtu_alias_and_carrier_changes_keep_the_neighbours() {
+    let mut k = kernel();
+    let (a, b) = addressed_veth(&mut k);
+    both_neighbours(&mut k, &a, "v0");
+    let change = LinkChange {
+        mtu: Some(1400),
+        alias: Some("nsagent:renamed".into()),
+        ..Default::default()
+    };
+    assert_eq!(set(&mut k, &a, "v0", change), Ok(()));
+    down(&mut k, &b, "p0");
+    assert_eq!(neighbours(&k, &a, "v0").len(), 2);
+}
+
+#[test]
+fn deleting_the_last_ipv4_address_flushes_the_links_ipv4_neighbours() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    add_addr(&mut k, &a, "v0", "10.2.0.1/24");
+    both_neighbours(&mut k, &a, "v0");
+    ok(
+        &mut k,
+        Op::DelAddress {
+            ns: a.clone(),
+            link: "v0".into(),
+            addr: net("fd00::1/64"),
+        },
+    );
+    ok(
+        &mut k,
+        Op::DelAddress {
+            ns: a.clone(),
+            link: "v0".into(),
+            addr: net("10.1.0.1/24"),
+        },
+    );
+    assert_eq!(
+        neighbours(&k, &a, "v0").len(),
+        2,
+        "neither an IPv6 nor a non-last IPv4 address takes neighbours"
+    );
+    ok(
+        &mut k,
+        Op::DelAddress {
+            ns: a.clone(),
+            link: "v0".into(),
+            addr: net("10.2.0.1/24"),
+        },
+    );
+    assert_eq!(
+        neighbours(&k, &a, "v0"),
+        vec![(ip("fd00::5"), mac("02:00:00:00:00:05"))]
+    );
+}
+
+#[test]
+fn ipv4_neighbours_need_no_ipv4_address() {
+    let mut k = kernel();
+    let a = ns("a");
+    dummy(&mut k, &a, "d0");
+    ok(
+        &mut k,
+        Op::SetNeighbour {
+            ns: a.clone(),
+            link: "d0".into(),
+            ip: ip("10.1.0.5"),
+            mac: mac("02:00:00:00:00:05"),
+        },
+    );
+    add_addr(&mut k, &a, "d0", "10.1.0.1/24");
+    assert_eq!(neighbours(&k, &a, "d0").len(), 1);
+}
