@@ -440,9 +440,7 @@ impl DriverState {
 
     fn answer(&self, query: Query) -> Value {
         let matches = |key: &ItemKey, prefix: &Option<String>| {
-            prefix
-                .as_deref()
-                .map_or(true, |p| key.to_string().starts_with(p))
+            prefix.as_deref().is_none_or(|p| key.to_string().starts_with(p))
         };
         match query {
             Query::Status { key: Some(key), .. } => match self.core.status(&key) {

@@ -27,7 +27,7 @@ async fn a_put_is_acked_with_its_log_seq_and_applied_in_the_sim_backend() {
         .as_u64()
         .unwrap_or_else(|| panic!("no seq in {reply}"));
     let (key, _) = dummy("d1");
-    wait_applied(&c, &label, &[key.clone()], T).await;
+    wait_applied(&c, &label, std::slice::from_ref(&key), T).await;
 
     // The acknowledged sequence number is the logged Put of that item.
     let log = request(
