@@ -440,7 +440,9 @@ impl DriverState {
 
     fn answer(&self, query: Query) -> Value {
         let matches = |key: &ItemKey, prefix: &Option<String>| {
-            prefix.as_deref().is_none_or(|p| key.to_string().starts_with(p))
+            prefix
+                .as_deref()
+                .is_none_or(|p| key.to_string().starts_with(p))
         };
         match query {
             Query::Status { key: Some(key), .. } => match self.core.status(&key) {
@@ -488,4 +490,216 @@ fn status_entry(key: &ItemKey, state: &ItemState) -> StatusEntry {
 
 fn not_found(key: &ItemKey) -> Value {
     serde_json::json!({ "error": { "field": "key", "reason": format!("'{key}' is not known to the agent") } })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use nsagent_core::{Item, Op};
+    use nsagent_sim::{Fault, SimConfig, SimKernel};
+
+    use super::*;
+    use crate::journal::JournalConfig;
+
+    /// The sim kernel, recording every command it is given, with faults injected up front.
+    struct Recording {
+        kernel: SimKernel,
+        seen: Arc<Mutex<Vec<Command>>>,
+    }
+
+    impl Backend for Recording {
+        fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+            self.kernel.apply(op)
+        }
+
+        fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
+            self.seen
+                .lock()
+                .expect("lock")
+                .extend(commands.iter().cloned());
+            commands.iter().map(|c| self.kernel.apply(&c.op)).collect()
+        }
+
+        fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
+            self.kernel.observe(namespaces)
+        }
+    }
+
+    fn factory(seen: Arc<Mutex<Vec<Command>>>, faults: u32) -> BackendFactory {
+        Box::new(move || {
+            let mut kernel = SimKernel::new(SimConfig::default());
+            kernel.fail_next(faults, Fault::Errno(nsagent_core::backend::errno::EBUSY));
+            Ok(Box::new(Recording { kernel, seen }) as Box<dyn Backend>)
+        })
+    }
+
+    fn item(v: serde_json::Value) -> Item {
+        Item::decode_unkeyed(&v).expect("valid")
+    }
+
+    fn send(driver: &Driver, ops: Vec<IntentOp>) -> IntentReply {
+        let (tx, rx) = mpsc::channel();
+        driver
+            .input
+            .send(Input::Intent {
+                ops,
+                origin: Origin::Request,
+                reply: Reply::Channel(tx),
+            })
+            .expect("send");
+        rx.recv_timeout(Duration::from_secs(5)).expect("ack")
+    }
+
+    fn status(driver: &Driver) -> Value {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        driver
+            .input
+            .send(Input::Query {
+                query: Query::Status {
+                    key: None,
+                    prefix: None,
+                },
+                reply: tx,
+            })
+            .expect("send");
+        rx.blocking_recv().expect("answer")
+    }
+
+    fn wait_all_applied(driver: &Driver, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = status(driver);
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            if items.len() == count && items.iter().all(|i| i["state"] == "applied") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not applied: {v}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn workload() -> Vec<Vec<IntentOp>> {
+        let mut batches = vec![vec![
+            IntentOp::Put(item(
+                serde_json::json!({"name": "v1", "type": "VETH", "enabled": true,
+                "ip_addresses": ["10.1.0.1/24"], "veth": {"peer_if_name": "v2"}}),
+            )),
+            IntentOp::Put(item(
+                serde_json::json!({"name": "v2", "type": "VETH", "enabled": true,
+                "namespace": {"type": "NSID", "reference": "blue"}, "veth": {"peer_if_name": "v1"}}),
+            )),
+        ]];
+        for i in 0..30 {
+            batches.push(vec![IntentOp::Put(item(
+                serde_json::json!({"name": format!("d{i}"), "type": "DUMMY", "enabled": true}),
+            ))]);
+        }
+        batches.push(vec![IntentOp::Put(item(
+            serde_json::json!({"outgoing_interface": "v1",
+            "dst_network": "10.9.0.0/16", "gw_addr": "10.1.0.2"}),
+        ))]);
+        batches.push(vec![IntentOp::Delete(ItemKey::Interface("d3".into()))]);
+        batches
+    }
+
+    #[test]
+    fn replaying_the_log_yields_the_same_commands_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (out, _out_rx) = tokio::sync::mpsc::unbounded_channel();
+        // Failing operations make the core retry through the timer, so timer events are logged too.
+        let driver = Driver::start(
+            journal,
+            DriverConfig::default(),
+            factory(seen.clone(), 3),
+            out,
+        )
+        .expect("start");
+        let mut last = 0;
+        for ops in workload() {
+            match send(&driver, ops) {
+                IntentReply::Seq(s) => {
+                    assert!(s > last);
+                    last = s;
+                }
+                IntentReply::Error(e) => panic!("{e:?}"),
+            }
+        }
+        wait_all_applied(&driver, 32);
+        driver.shutdown().expect("clean stop");
+
+        let (journal, report) =
+            Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert!(report.cut.is_none());
+        let mut replayed = Vec::new();
+        let mut timers = 0;
+        replay::replay_from_start(&journal, CoreConfig::default(), u64::MAX, |_, r, cmds| {
+            timers += usize::from(matches!(r.event, Event::TimerFired));
+            replayed.extend(cmds.iter().cloned());
+        })
+        .expect("replay");
+        let live = seen.lock().expect("lock").clone();
+        assert!(timers > 0, "the injected faults should have caused retries");
+        assert_eq!(
+            bincode::serialize(&replayed).expect("ser"),
+            bincode::serialize(&live).expect("ser")
+        );
+    }
+
+    #[test]
+    fn a_restart_restores_from_the_snapshot_and_resyncs_with_the_fresh_kernel() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = DriverConfig {
+            snapshot_every: 7,
+            ..DriverConfig::default()
+        };
+        let (journal, _) =
+            Journal::open(dir.path(), JournalConfig { retention: Some(0) }).expect("open");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (out, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let driver =
+            Driver::start(journal, config.clone(), factory(seen.clone(), 0), out).expect("start");
+        for ops in workload() {
+            send(&driver, ops);
+        }
+        wait_all_applied(&driver, 32);
+        driver.shutdown().expect("stop");
+
+        let (journal, _) =
+            Journal::open(dir.path(), JournalConfig { retention: Some(0) }).expect("reopen");
+        assert!(
+            journal.first_seq().unwrap_or(0) > 1,
+            "retention trimmed the records before the snapshots"
+        );
+        assert!(!journal.snapshot_seqs().is_empty());
+        seen.lock().expect("lock").clear();
+        let (out, _rx) = tokio::sync::mpsc::unbounded_channel();
+        // A new sim kernel is empty: resync must re-create everything.
+        let driver =
+            Driver::start(journal, config, factory(seen.clone(), 0), out).expect("restart");
+        wait_all_applied(&driver, 32);
+        assert!(
+            !seen.lock().expect("lock").is_empty(),
+            "resync re-created the links"
+        );
+        driver.shutdown().expect("stop");
+    }
+
+    #[test]
+    fn a_backend_that_cannot_start_is_reported() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let (out, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let err = Driver::start(
+            journal,
+            DriverConfig::default(),
+            Box::new(|| Err("no netlink".into())),
+            out,
+        )
+        .err()
+        .expect("fails");
+        assert!(err.to_string().contains("no netlink"), "{err}");
+    }
 }
