@@ -19,6 +19,9 @@ use crate::socket::{KernelError, Outcome, Request, RouteSocket};
 
 type Shared<T> = Arc<Mutex<T>>;
 
+/// Commands of one job, with their positions in the batch.
+type Indexed<'a> = Vec<(usize, &'a Op)>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -492,8 +495,8 @@ impl Backend for NetlinkBackend {
     fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
         let ops: Vec<&Op> = commands.iter().map(|c| &c.op).collect();
         // Namespace creations have no socket to share: each is a job of its own.
-        let mut groups: BTreeMap<Option<Netns>, Vec<(usize, &Op)>> = BTreeMap::new();
-        let mut creations: Vec<Vec<(usize, &Op)>> = Vec::new();
+        let mut groups: BTreeMap<Option<Netns>, Indexed> = BTreeMap::new();
+        let mut creations: Vec<Indexed> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::CreateNamespace { .. } => creations.push(vec![(i, *op)]),
@@ -503,7 +506,7 @@ impl Backend for NetlinkBackend {
                     .push((i, *op)),
             }
         }
-        let mut jobs: Vec<(Option<Netns>, Vec<(usize, &Op)>)> = groups.into_iter().collect();
+        let mut jobs: Vec<(Option<Netns>, Indexed)> = groups.into_iter().collect();
         jobs.extend(creations.into_iter().map(|c| (None, c)));
         let cache = &self.sockets;
         let done = self.parallel(&jobs, |(ns, cmds)| match ns {

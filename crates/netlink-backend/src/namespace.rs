@@ -140,7 +140,7 @@ pub(crate) fn create_named(name: &str) -> io::Result<()> {
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(0)
+        .mode(0o000)
         .open(&path)
     {
         Ok(_) => true,
