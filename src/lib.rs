@@ -1,4 +1,7 @@
-//! Umbrella package of the nsagent workspace. It exists so that the end-to-end tests in `tests/`
-//! and the benchmarks in `benches/` can depend on every crate at once; it adds no code of its own.
+//! The nsagent workspace's root package. It holds the end-to-end tests (`tests/`), the
+//! benchmarks (`benches/`), and the deterministic simulation harness that both use: the one piece
+//! of code that drives every pure crate together.
 pub use nsagent_core as core;
 pub use nsagent_sim as sim;
+
+pub mod simulation;

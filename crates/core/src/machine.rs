@@ -157,7 +157,14 @@ enum Owner {
     Item { id: ItemId, peer: Option<ItemId> },
     Namespace(String),
     /// A stale managed object found by resync, removed on no item's behalf.
-    Orphan,
+    Orphan(u64),
+}
+
+/// A stale object the core removes on no item's behalf, retried like an item's command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Orphan {
+    op: Op,
+    attempts: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +180,7 @@ struct InFlight {
 enum TimerKey {
     Item(ItemId),
     Namespace(String),
+    Orphan(u64),
 }
 
 /// Something a pending item waits to be released by another item's actual state.
@@ -202,6 +210,8 @@ struct State {
     timers: BTreeSet<(Timestamp, TimerKey)>,
     outbox: VecDeque<Command>,
     waiters: Vec<(Resource, ItemId)>,
+    orphans: BTreeMap<u64, Orphan>,
+    next_orphan: u64,
     /// After a restart nothing is issued until the kernel has been observed.
     awaiting_resync: bool,
     changed: BTreeSet<ItemId>,
@@ -268,6 +278,8 @@ impl Core {
             timers: BTreeSet::new(),
             outbox: VecDeque::new(),
             waiters: Vec::new(),
+            orphans: BTreeMap::new(),
+            next_orphan: 0,
             awaiting_resync: false,
             changed: BTreeSet::new(),
             removed: Vec::new(),
@@ -948,12 +960,20 @@ impl Core {
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
     fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
+        self.forget_on_link(ns, link, Flushed { routes: true, neighbours: true, ipv6: None });
+    }
+
+    /// Routes and neighbour entries on a link that the kernel flushed.
+    fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
+        let Flushed { routes, neighbours, ipv6 } = what;
         let holders: Vec<ItemId> =
             self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
         for id in holders {
             let on_link = match &self.slot(id).actual {
-                Actual::Route(r) => r.route.dev == link,
-                Actual::Neighbour(n) => n.link == link,
+                Actual::Route(r) => {
+                    routes && r.route.dev == link && ipv6.is_none_or(|v6| r.route.dst.addr().is_ipv6() == v6)
+                }
+                Actual::Neighbour(n) => neighbours && n.link == link && ipv6.is_none_or(|v6| n.ip.is_ipv6() == v6),
                 _ => false,
             };
             if on_link {
@@ -1021,6 +1041,12 @@ impl Core {
                         self.mark_members_dirty(&NamespaceRef::Named(n));
                     }
                 }
+                TimerKey::Orphan(o) => {
+                    if let Some(orphan) = self.s.orphans.get(&o) {
+                        let op = orphan.op.clone();
+                        self.issue(op, Owner::Orphan(o));
+                    }
+                }
             }
         }
     }
@@ -1042,9 +1068,12 @@ impl Core {
                     self.s.named.insert(n.clone(), NamedState::Absent);
                     self.mark_members_dirty(&NamespaceRef::Named(n));
                 }
-                Owner::Orphan => {}
+                Owner::Orphan(_) => {}
             }
         }
+        // Stale objects are found again by the resync that follows.
+        self.s.orphans.clear();
+        self.s.timers.retain(|(_, k)| !matches!(k, TimerKey::Orphan(_)));
         self.s.awaiting_resync = true;
     }
 
@@ -1124,14 +1153,26 @@ impl Core {
 
     fn on_failure(&mut self, flight: &InFlight, ids: &[ItemId], error: BackendError, stale: bool) {
         if error.kind == ErrorKind::NamespaceGone {
-            let ns = error.namespace.clone().unwrap_or_else(|| flight.op.namespace());
+            // Which namespace: the backend says; a command in one namespace tells by itself. A
+            // veth spans two, and guessing would wipe what the core knows of a healthy one, so
+            // an unnamed one is left for the watcher to report.
+            let gone: Vec<Netns> = match (&error.namespace, &flight.op) {
+                (Some(ns), _) => vec![ns.clone()],
+                (None, Op::CreateLink { kind: NewLink::Veth { .. }, .. }) => vec![],
+                (None, op) => vec![op.namespace()],
+            };
             if !stale {
-                self.on_namespace_vanished(&ns);
+                for ns in &gone {
+                    self.on_namespace_vanished(ns);
+                }
             }
             // A PID or task namespace that is gone makes its items pending until it is back.
-            // A named one is re-created, so the item backs off like after any failure, lest a
-            // namespace that cannot be entered is created and lost in a tight loop.
-            if !matches!(ns, Netns::Named(_)) || !matches!(flight.owner, Owner::Item { .. }) {
+            // Anything else (a named namespace, which is re-created; a backend that says the
+            // agent's own namespace is gone) backs off like after any failure, lest the core
+            // spin on a namespace it cannot enter.
+            let only_processes =
+                !gone.is_empty() && gone.iter().all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }));
+            if only_processes || !matches!(flight.owner, Owner::Item { .. }) {
                 return;
             }
         }
@@ -1176,7 +1217,20 @@ impl Core {
                 self.s.named.insert(n.clone(), NamedState::Failed { retry_at: at, attempts, error: text });
                 self.s.timers.insert((at, TimerKey::Namespace(n.clone())));
             }
-            Owner::Orphan => {}
+            Owner::Orphan(o) => {
+                let o = *o;
+                let (base, max, now) = (self.s.config.retry_base_ms, self.s.config.retry_max_ms, self.s.now);
+                if let Some(orphan) = self.s.orphans.get_mut(&o) {
+                    orphan.attempts += 1;
+                    if error.kind.is_retriable() {
+                        let at = now.plus_millis(backoff(base, max, orphan.attempts));
+                        self.s.timers.insert((at, TimerKey::Orphan(o)));
+                    } else {
+                        // Nothing more to try; the next resync will find it again.
+                        self.s.orphans.remove(&o);
+                    }
+                }
+            }
         }
     }
 
@@ -1203,7 +1257,10 @@ impl Core {
                 }
                 return;
             }
-            Owner::Orphan => return,
+            Owner::Orphan(o) => {
+                self.s.orphans.remove(o);
+                return;
+            }
         };
         if !self.live(id) {
             return;
@@ -1240,9 +1297,16 @@ impl Core {
                 }
                 if let Some(mtu) = change.mtu {
                     link.mtu = Some(mtu);
+                    if mtu < IPV6_MIN_MTU {
+                        // Below the IPv6 minimum the kernel disables IPv6 on the link.
+                        link.addresses.retain(|a| a.addr().is_ipv4());
+                        self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: Some(true) });
+                    }
                 }
                 if let Some(mac) = change.mac {
                     link.mac = Some(mac);
+                    // Setting a link's address flushes all its neighbour entries.
+                    self.forget_on_link(ns, name, Flushed { routes: false, neighbours: true, ipv6: None });
                 }
                 if let Some(alias) = &change.alias {
                     link.alias = Some(alias.clone());
@@ -1264,7 +1328,16 @@ impl Core {
                     let primary = addr.addr().is_ipv4()
                         && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
                     link.addresses.retain(|a| a != addr && !(primary && same_subnet(a, addr)));
+                    // Removing a link's last IPv4 address disables IPv4 on it: the kernel
+                    // flushes every IPv4 route and ARP entry of it. On a borrowed link the agent knows
+                    // only its own addresses, so it assumes the worst and re-adds the routes.
+                    let last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
+                    let (ns, name) = (link.ns.clone(), link.name.clone());
                     self.set_actual(id, Actual::Link(link));
+                    if last_ipv4 {
+                        // With IPv4 disabled go its routes and its (ARP) neighbour entries.
+                        self.forget_on_link(&ns, &name, Flushed { routes: true, neighbours: true, ipv6: Some(false) });
+                    }
                 }
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
@@ -1402,7 +1475,7 @@ impl Core {
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
                 }
-                None => self.issue(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }, Owner::Orphan),
+                None => self.remove_orphan(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }),
             }
         }
 
@@ -1446,7 +1519,7 @@ impl Core {
             let key = ItemKey::Route { dst: r.dst, interface: item_name.to_string() };
             match self.adoptable(&key) {
                 Some(id) => self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: r.clone() })),
-                None => self.issue(Op::DelRoute { ns: ns.clone(), route: r.clone() }, Owner::Orphan),
+                None => self.remove_orphan(Op::DelRoute { ns: ns.clone(), route: r.clone() }),
             }
         }
         for (i, n) in obs.neighbours.iter().enumerate() {
@@ -1460,11 +1533,19 @@ impl Core {
                     let a = NeighbourActual { ns: ns.clone(), link: n.link.clone(), ip: n.ip, mac: n.mac };
                     self.set_actual(id, Actual::Neighbour(a))
                 }
-                None => {
-                    self.issue(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }, Owner::Orphan)
-                }
+                None => self.remove_orphan(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }),
             }
         }
+    }
+
+    fn remove_orphan(&mut self, op: Op) {
+        if self.s.orphans.values().any(|o| o.op == op) {
+            return;
+        }
+        let o = self.s.next_orphan;
+        self.s.next_orphan += 1;
+        self.s.orphans.insert(o, Orphan { op: op.clone(), attempts: 0 });
+        self.issue(op, Owner::Orphan(o));
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
@@ -1647,9 +1728,15 @@ impl Core {
             alias: target.spec.alias.clone().filter(|al| a.alias.as_ref() != Some(al)),
         };
         if !change.is_empty() {
-            if change.up == Some(true) && change.mac.is_some() {
-                // Set the address while still down; bring it up on the next round.
-                change.up = None;
+            if change.mac.is_some() {
+                if change.up == Some(true) {
+                    // Set the address while still down; bring it up on the next round.
+                    change.up = None;
+                } else if a.up && a.shape == Shape::Borrowed {
+                    // veth and dummy links change their address live; many drivers of links
+                    // the agent borrows answer EBUSY while up, so take it down first.
+                    change.up = Some(false);
+                }
             }
             let op = Op::SetLink { ns: a.ns.clone(), name: a.name.clone(), change };
             self.issue(op, Owner::Item { id, peer: None });
@@ -1752,14 +1839,16 @@ impl Core {
         let Some((_, iface)) = self.interface_slot(name) else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };
+        // While the interface has a command in flight (possibly removing the link and with it
+        // everything on it), anything done to its routes and neighbours would race it.
+        if iface.in_flight.is_some() {
+            return Ok(None);
+        }
         let Some(Item::Interface(desired)) = &iface.desired else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };
         if !desired.enabled {
             return Err(PendingReason::InterfaceDisabled(name.to_string()));
-        }
-        if iface.in_flight.is_some() {
-            return Ok(None);
         }
         match &iface.actual {
             Actual::Link(l) if iface.link_ok && l.up => Ok(Some((l.clone(), iface.state == ItemState::Applied))),
@@ -1946,6 +2035,18 @@ fn observed_addresses(a: &LinkActual, l: &ObservedLink, desired: &[IpNet]) -> Ve
         .copied()
         .collect()
 }
+
+/// What the kernel flushed from a link.
+#[derive(Clone, Copy)]
+struct Flushed {
+    routes: bool,
+    neighbours: bool,
+    /// Only this family (`Some(true)`: IPv6), or both.
+    ipv6: Option<bool>,
+}
+
+/// Below this MTU the kernel disables IPv6 on a link.
+const IPV6_MIN_MTU: u32 = 1280;
 
 fn same_subnet(a: &IpNet, b: &IpNet) -> bool {
     a.prefix_len() == b.prefix_len() && a.network() == b.network() && a.addr().is_ipv4() == b.addr().is_ipv4()

@@ -548,6 +548,14 @@ impl wire::Interface {
             }
             m => Some(m),
         };
+        if let (Some(m), Some(v6)) = (mtu, ip_addresses.iter().position(|a| a.addr().is_ipv6())) {
+            if m < 1280 {
+                return Err(ValidationError::new(
+                    "mtu",
+                    format!("{m} is below 1280, the IPv6 minimum, so Linux would drop ip_addresses[{v6}]"),
+                ));
+            }
+        }
         let veth_peer = match (kind, &self.veth) {
             (InterfaceType::Veth, None) => {
                 return Err(ValidationError::new("veth.peer_if_name", "a VETH must name its peer"))

@@ -94,6 +94,7 @@ fn mtu_out_of_range_is_rejected() {
     assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 67})), "mtu", "out of range");
     assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 65536})), "mtu", "out of range");
     assert!(Item::decode(&format!("{IF}d1"), &dummy(json!({"mtu": 0}))).is_ok(), "0 leaves the MTU alone");
+    assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 1000, "ip_addresses": ["fd00::1/64"]})), "mtu", "IPv6 minimum");
 }
 
 #[test]
