@@ -364,7 +364,7 @@ impl SimKernel {
             dst: masked(route.dst),
             metric: route.metric,
         };
-        namespace.routes.insert(
+        namespace.routes.put(
             key,
             StoredRoute {
                 spec: RouteSpec {
@@ -586,7 +586,7 @@ impl SimKernel {
             link.mac = mac;
             // Setting the address, even to the one the link has, flushes every neighbour entry
             // of the link, permanent ones and both families included (verified).
-            namespace.neighbours.retain(|(dev, _), _| dev != name);
+            namespace.neighbours.remove_of_link(name, |_| true);
         }
         if let Some(mtu) = change.mtu {
             check_mtu(link.kind, Some(mtu))?;
@@ -865,7 +865,7 @@ impl SimKernel {
             dst: spec.dst,
             metric: spec.metric,
         };
-        self.namespace_mut(ns)?.routes.insert(
+        self.namespace_mut(ns)?.routes.put(
             key,
             StoredRoute {
                 spec,
@@ -891,10 +891,9 @@ impl SimKernel {
             return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
         }
         let dst = masked(route.dst);
-        let found = namespace.routes.iter().find_map(|(key, stored)| {
+        let found = namespace.routes.to_dst(dst).find_map(|(key, stored)| {
             let s = &stored.spec;
-            let matches = key.dst == dst
-                && (route.metric == 0 || key.metric == route.metric)
+            let matches = (route.metric == 0 || key.metric == route.metric)
                 && s.dev == *dev
                 && (route.gw.is_none() || route.gw == s.gw);
             matches.then_some(*key)
@@ -921,7 +920,7 @@ impl SimKernel {
         if ip.is_ipv6() && !link.ipv6_enabled() {
             return Err(refuse(EINVAL, format!("IPv6 is disabled on {name}")));
         }
-        namespace.neighbours.insert((name.to_string(), ip), mac);
+        namespace.neighbours.set(name, ip, mac);
         Ok(())
     }
 
@@ -933,7 +932,7 @@ impl SimKernel {
         }
         namespace
             .neighbours
-            .remove(&(name.to_string(), ip))
+            .remove(name, ip)
             .map(|_| ())
             .ok_or_else(|| refuse(ENOENT, format!("no neighbour {ip} on {name}")))
     }
@@ -1012,17 +1011,17 @@ impl Backend for SimKernel {
                 .collect();
             let routes = namespace
                 .routes
-                .values()
+                .all()
                 .filter(|r| r.protocol == ROUTE_PROTOCOL)
                 .map(|r| r.spec.clone())
                 .collect();
             let neighbours = namespace
                 .neighbours
-                .iter()
-                .map(|((link, ip), mac)| ObservedNeighbour {
-                    link: link.clone(),
-                    ip: *ip,
-                    mac: *mac,
+                .all()
+                .map(|(link, ip, mac)| ObservedNeighbour {
+                    link: link.to_string(),
+                    ip,
+                    mac,
                 })
                 .collect();
             snapshot.namespaces.push(ObservedNamespace {
@@ -1053,19 +1052,13 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
     kernel_addresses.sort();
     let routes = namespace
         .routes
-        .values()
-        .filter(|r| r.spec.dev == name)
-        .map(|r| RouteDump {
+        .of_dev(name)
+        .map(|(_, r)| RouteDump {
             route: r.spec.clone(),
             protocol: r.protocol,
         })
         .collect();
-    let neighbours = namespace
-        .neighbours
-        .iter()
-        .filter(|((dev, _), _)| dev == name)
-        .map(|((_, ip), mac)| (*ip, *mac))
-        .collect();
+    let neighbours = namespace.neighbours.of_link(name).collect();
     LinkDump {
         name: name.to_string(),
         ifindex: link.ifindex,
@@ -1097,12 +1090,10 @@ fn ipv4_gateway_reachable(
         return false;
     }
     let via_route = |wanted: &dyn Fn(RouteScope) -> bool| {
-        namespace.routes.values().any(|r| {
-            r.spec.dev == dev
-                && r.spec.gw.is_none()
-                && wanted(r.spec.scope)
-                && r.spec.dst.contains(&gw)
-        })
+        namespace
+            .routes
+            .of_dev(dev)
+            .any(|(_, r)| r.spec.gw.is_none() && wanted(r.spec.scope) && r.spec.dst.contains(&gw))
     };
     match scope {
         RouteScope::Global | RouteScope::Site => {
@@ -1129,8 +1120,8 @@ fn ipv6_gateway_reachable(namespace: &Namespace, dev: &str, link: &Link, gw: IpA
             .any(|a| a.net.addr().is_ipv6() && a.net.contains(&gw))
             || namespace
                 .routes
-                .values()
-                .any(|r| r.spec.dev == dev && r.spec.gw.is_none() && r.spec.dst.contains(&gw)))
+                .of_dev(dev)
+                .any(|(_, r)| r.spec.gw.is_none() && r.spec.dst.contains(&gw)))
 }
 
 fn is_link_local(ip: Ipv6Addr) -> bool {

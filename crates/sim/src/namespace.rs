@@ -2,7 +2,7 @@
 //! table and its permanent neighbours, with the side effects the kernel applies inside a single
 //! namespace (flushes on link down, on address removal, on IPv6 being disabled).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -95,9 +95,129 @@ pub(crate) struct Namespace {
     /// ifindexes are allocated per namespace; `lo` is always 1.
     next_ifindex: u32,
     pub(crate) links: BTreeMap<String, Link>,
-    pub(crate) routes: BTreeMap<RouteKey, StoredRoute>,
-    /// Permanent entries, keyed by link name and address.
-    pub(crate) neighbours: BTreeMap<(String, IpAddr), MacAddr>,
+    pub(crate) routes: RouteTable,
+    pub(crate) neighbours: NeighbourTable,
+}
+
+/// The main routing table, indexed by device too, so that what happens to one link costs what
+/// that link has, not what the namespace has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RouteTable {
+    by_key: BTreeMap<RouteKey, StoredRoute>,
+    by_dev: BTreeMap<String, BTreeSet<RouteKey>>,
+}
+
+impl RouteTable {
+    /// Inserts or replaces the route with this key, whatever device the old one used.
+    pub(crate) fn put(&mut self, key: RouteKey, route: StoredRoute) {
+        let dev = route.spec.dev.clone();
+        if let Some(old) = self.by_key.insert(key, route) {
+            self.unindex(&old.spec.dev, &key);
+        }
+        self.by_dev.entry(dev).or_default().insert(key);
+    }
+
+    pub(crate) fn remove(&mut self, key: &RouteKey) -> Option<StoredRoute> {
+        let old = self.by_key.remove(key)?;
+        self.unindex(&old.spec.dev, key);
+        Some(old)
+    }
+
+    fn unindex(&mut self, dev: &str, key: &RouteKey) {
+        if let Some(keys) = self.by_dev.get_mut(dev) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_dev.remove(dev);
+            }
+        }
+    }
+
+    /// Every route, by destination and metric.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &StoredRoute> {
+        self.by_key.values()
+    }
+
+    /// The routes through one device, by destination and metric.
+    pub(crate) fn of_dev<'a>(
+        &'a self,
+        dev: &str,
+    ) -> impl Iterator<Item = (&'a RouteKey, &'a StoredRoute)> + 'a {
+        self.by_dev
+            .get(dev)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.by_key.get_key_value(k))
+    }
+
+    /// The routes to one destination, whatever their metric, by metric.
+    pub(crate) fn to_dst(&self, dst: IpNet) -> impl Iterator<Item = (&RouteKey, &StoredRoute)> {
+        self.by_key.range(
+            RouteKey { dst, metric: 0 }..=RouteKey {
+                dst,
+                metric: u32::MAX,
+            },
+        )
+    }
+
+    /// Removes the routes through `dev` whose key satisfies `doomed`.
+    pub(crate) fn remove_of_dev(&mut self, dev: &str, doomed: impl Fn(&RouteKey) -> bool) {
+        let keys: Vec<RouteKey> = self
+            .by_dev
+            .get(dev)
+            .into_iter()
+            .flatten()
+            .filter(|k| doomed(k))
+            .copied()
+            .collect();
+        for key in keys {
+            self.remove(&key);
+        }
+    }
+}
+
+/// Permanent neighbour entries, keyed by link name and address so that one link's entries are
+/// one range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NeighbourTable {
+    entries: BTreeMap<(String, IpAddr), MacAddr>,
+}
+
+impl NeighbourTable {
+    pub(crate) fn set(&mut self, link: &str, ip: IpAddr, mac: MacAddr) {
+        self.entries.insert((link.to_string(), ip), mac);
+    }
+
+    pub(crate) fn remove(&mut self, link: &str, ip: IpAddr) -> Option<MacAddr> {
+        self.entries.remove(&(link.to_string(), ip))
+    }
+
+    /// Every entry, by link name and address.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&str, IpAddr, MacAddr)> {
+        self.entries
+            .iter()
+            .map(|((link, ip), mac)| (link.as_str(), *ip, *mac))
+    }
+
+    /// One link's entries, IPv4 before IPv6, by address.
+    pub(crate) fn of_link(&self, link: &str) -> impl Iterator<Item = (IpAddr, MacAddr)> + '_ {
+        let low = (link.to_string(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let high = (link.to_string(), IpAddr::V6(Ipv6Addr::from(u128::MAX)));
+        self.entries
+            .range(low..=high)
+            .map(|((_, ip), mac)| (*ip, *mac))
+    }
+
+    /// Removes the entries of `link` whose address satisfies `doomed`.
+    pub(crate) fn remove_of_link(&mut self, link: &str, doomed: impl Fn(&IpAddr) -> bool) {
+        let ips: Vec<IpAddr> = self
+            .of_link(link)
+            .map(|(ip, _)| ip)
+            .filter(|ip| doomed(ip))
+            .collect();
+        for ip in ips {
+            self.entries.remove(&(link.to_string(), ip));
+        }
+    }
 }
 
 impl Namespace {
@@ -107,8 +227,8 @@ impl Namespace {
         let mut ns = Namespace {
             next_ifindex: 1,
             links: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            neighbours: BTreeMap::new(),
+            routes: RouteTable::default(),
+            neighbours: NeighbourTable::default(),
         };
         let ifindex = ns.allocate_ifindex();
         ns.links.insert(
@@ -137,8 +257,8 @@ impl Namespace {
     /// neighbours go with the device in the kernel too.
     pub(crate) fn remove_link(&mut self, name: &str) -> Option<Link> {
         let link = self.links.remove(name)?;
-        self.routes.retain(|_, r| r.spec.dev != name);
-        self.neighbours.retain(|(dev, _), _| dev != name);
+        self.routes.remove_of_dev(name, |_| true);
+        self.neighbours.remove_of_link(name, |_| true);
         Some(link)
     }
 
@@ -147,8 +267,8 @@ impl Namespace {
     /// addresses go as well as link-local ones, and `::1` on `lo`), and its neighbour entries,
     /// permanent ones included, are flushed. IPv4 addresses stay.
     pub(crate) fn flush_on_down(&mut self, name: &str) {
-        self.routes.retain(|_, r| r.spec.dev != name);
-        self.neighbours.retain(|(dev, _), _| dev != name);
+        self.routes.remove_of_dev(name, |_| true);
+        self.neighbours.remove_of_link(name, |_| true);
         if let Some(link) = self.links.get_mut(name) {
             link.addresses.retain(|a| a.net.addr().is_ipv4());
         }
@@ -158,10 +278,8 @@ impl Namespace {
     /// addresses, routes and neighbours disappear and new ones are refused until the MTU is
     /// raised again.
     pub(crate) fn flush_ipv6(&mut self, name: &str) {
-        self.routes
-            .retain(|k, r| !(r.spec.dev == name && k.dst.addr().is_ipv6()));
-        self.neighbours
-            .retain(|(dev, ip), _| !(dev == name && ip.is_ipv6()));
+        self.routes.remove_of_dev(name, |k| k.dst.addr().is_ipv6());
+        self.neighbours.remove_of_link(name, |ip| ip.is_ipv6());
         if let Some(link) = self.links.get_mut(name) {
             link.addresses.retain(|a| a.net.addr().is_ipv4());
         }
@@ -173,10 +291,8 @@ impl Namespace {
     /// neighbours alone, including gateway routes whose gateway was in the removed address's
     /// subnet; IPv6 address removal never removes routes or neighbours.
     pub(crate) fn flush_ipv4(&mut self, name: &str) {
-        self.routes
-            .retain(|k, r| !(r.spec.dev == name && k.dst.addr().is_ipv4()));
-        self.neighbours
-            .retain(|(dev, ip), _| !(dev == name && ip.is_ipv4()));
+        self.routes.remove_of_dev(name, |k| k.dst.addr().is_ipv4());
+        self.neighbours.remove_of_link(name, |ip| ip.is_ipv4());
     }
 }
 
