@@ -4,7 +4,7 @@
 //! Every rule below was checked against Linux 6.18 with `ip` and `strace` (the errno is the one
 //! in the kernel's NLMSG_ERROR answer), unless its comment says it was not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
@@ -980,12 +980,11 @@ impl Backend for SimKernel {
     /// listed) and permanent neighbours. Namespaces asked for twice are reported once.
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let mut snapshot = Snapshot::default();
-        let mut seen: Vec<&Netns> = Vec::new();
+        let mut seen: BTreeSet<&Netns> = BTreeSet::new();
         for ns in namespaces {
-            if seen.contains(&ns) {
+            if !seen.insert(ns) {
                 continue;
             }
-            seen.push(ns);
             let Some(namespace) = self.namespaces.get(ns) else {
                 snapshot.missing.push(ns.clone());
                 continue;
