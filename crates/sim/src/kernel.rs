@@ -73,7 +73,7 @@ pub struct Counters {
 /// The kinds of link a test may place outside the agent's control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SeedKind {
-    /// Deletable, like one another tool created.
+    /// A dummy another tool made: the kernel lets anyone delete it.
     Dummy,
     /// Hardware or anything else the kernel refuses to delete.
     Other,
@@ -1074,10 +1074,10 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
     }
 }
 
-/// The kernel looks the gateway up with the route's scope plus one and the device as output:
-/// a global (or site) route needs the gateway inside a connected subnet of the up device or a
-/// static route of narrower scope through it; a link-scope route needs a host-scope one, which
-/// in practice means one of the device's own addresses.
+/// The kernel looks the gateway up with the route's scope plus one and the device as output.
+/// So a global or site route needs the gateway inside a connected subnet of the up device or a
+/// gateway-less static route through it of narrower scope (link or host; a global one does not
+/// count); a link-scope route needs a host-scope one or the device's own address. All verified.
 fn ipv4_gateway_reachable(
     namespace: &Namespace,
     dev: &str,

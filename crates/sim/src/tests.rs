@@ -3168,3 +3168,35 @@ fn one_links_neighbours_are_not_another_links_with_a_longer_name() {
     let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
     assert_eq!(snap.namespaces[0].neighbours.len(), 4);
 }
+
+#[test]
+fn a_host_scope_device_route_or_an_own_address_serves_a_link_scope_gateway() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    add_route(
+        &mut k,
+        &a,
+        RouteSpec {
+            scope: RouteScope::Host,
+            ..route("v0", "10.43.0.0/24", None)
+        },
+    );
+    add_route(&mut k, &a, route("v0", "10.44.0.0/24", Some("10.43.0.5")));
+    add_route(
+        &mut k,
+        &a,
+        RouteSpec {
+            scope: RouteScope::Link,
+            ..route("v0", "10.45.0.0/24", Some("10.43.0.5"))
+        },
+    );
+    add_route(
+        &mut k,
+        &a,
+        RouteSpec {
+            scope: RouteScope::Link,
+            ..route("v0", "10.46.0.0/24", Some("10.1.0.1"))
+        },
+    );
+    assert_eq!(routes(&k, &a).len(), 4);
+}
