@@ -12,6 +12,22 @@
 //! the API version (Debian's daemon speaks 1.41, older than bollard's default), and reconnects
 //! with capped exponential backoff when the daemon restarts.
 //!
+//! # What the events promise
+//!
+//! * `MicroserviceStarted { label, container_id, pid, duplicates }` is sent whenever the winner
+//!   of a label, its pid, or the list of losing duplicates changes. A new winner (a newer
+//!   duplicate started, or the winner stopped and an older duplicate takes over) is a plain
+//!   `MicroserviceStarted` that replaces the previous one: the loser still runs, so no
+//!   `MicroserviceStopped` is sent for it. When the duplicates list alone changes, the same
+//!   container and pid are sent again with the new list.
+//! * `MicroserviceStopped { label, container_id }` is sent only when no running container
+//!   carries the label any more, and always names the container last reported as started.
+//! * `MicroserviceWatch { connected: false }` is sent once per outage (also when the daemon is
+//!   unreachable from the start). It does not mean the containers stopped: the map keeps them,
+//!   and after reconnecting the watcher lists the containers again and sends only the
+//!   differences (stops for vanished containers, starts for new containers and changed pids),
+//!   then `MicroserviceWatch { connected: true }`.
+//!
 //! # What the agent needs to enter a container's namespace
 //!
 //! The core enters a microservice's namespace through `/proc/<pid>/ns/net`, where `<pid>` is
@@ -31,6 +47,14 @@
 //!   --cap-add NET_ADMIN`, or `--privileged`); and, to manage the host's own links, the host's
 //!   network namespace (`--network=host`). A seccomp or AppArmor profile that forbids `setns`
 //!   must be relaxed as well.
+//!
+//! # Tests
+//!
+//! The integration tests (`tests/docker.rs`) and the `start_latency` bench run against a real
+//! daemon as root. `scripts/docker-test-env.sh ensure` installs `docker.io` and
+//! `busybox-static` if missing, starts `dockerd` if `docker info` fails, and imports the image
+//! `nsagent-test-busybox:latest` from a busybox root file system (no registry needed); the
+//! tests call it themselves and fail with its message when they cannot run.
 
 mod backoff;
 mod error;
@@ -38,7 +62,6 @@ mod map;
 mod observation;
 mod watcher;
 
-pub use backoff::Backoff;
 pub use error::{ObservationError, WatchError};
 pub use map::{Entry, MicroserviceMap};
 pub use observation::{

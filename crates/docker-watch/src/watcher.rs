@@ -196,62 +196,30 @@ impl Watcher {
         let mut observations = Vec::new();
         for summary in summaries {
             let Some(id) = summary.id else { continue };
-            if let Some(Inspected::Running(obs)) = self.inspect(docker, &id).await? {
+            if let Lookup::Found(Inspected::Running(obs)) = self.inspect(docker, &id).await? {
                 observations.push(obs);
             }
         }
         Ok(observations)
     }
 
-    /// Inspects one container. `Ok(None)` means the container is gone or its description is
-    /// unusable (logged); only a failure of the connection is an error.
-    async fn inspect(&self, docker: &Docker, id: &str) -> Result<Option<Inspected>, WatchError> {
-        match docker.inspect_container(id, None).await {
-            Ok(resp) => match inspect(&resp) {
-                Ok(verdict) => Ok(Some(verdict)),
-                Err(err) => {
-                    tracing::warn!(container = id, error = %err, "ignoring container");
-                    Ok(None)
-                }
-            },
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(DockerError::DockerResponseServerError {
-                status_code,
-                message,
-            }) => {
-                tracing::warn!(
-                    container = id,
-                    status_code,
-                    message,
-                    "cannot inspect container"
-                );
-                Ok(None)
-            }
-            Err(source) => Err(WatchError::Inspect {
-                container_id: id.to_string(),
-                source,
-            }),
-        }
+    /// Inspects one container; only a failure of the connection is an error.
+    async fn inspect(&self, docker: &Docker, id: &str) -> Result<Lookup, WatchError> {
+        classify(id, docker.inspect_container(id, None).await)
     }
 
     async fn handle(&mut self, docker: &Docker, message: EventMessage) -> Result<(), WatchError> {
-        if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
-            return Ok(());
-        }
-        let Some(id) = message.actor.and_then(|a| a.id) else {
+        let Some((id, reaction)) = reaction(&message) else {
             return Ok(());
         };
-        let at = event_time(message.time_nano, message.time);
-        let events = match message.action.as_deref() {
-            Some("start") | Some("restart") => match self.inspect(docker, &id).await? {
-                Some(Inspected::Running(obs)) => self.map.observe_running(obs),
-                Some(_) | None => self.map.observe_gone(&id),
+        let events = match reaction {
+            Reaction::Inspect => match self.inspect(docker, &id).await? {
+                Lookup::Found(Inspected::Running(obs)) => self.map.observe_running(obs),
+                Lookup::Found(_) | Lookup::Gone => self.map.observe_gone(&id),
+                Lookup::Unusable => Vec::new(),
             },
-            Some("die") | Some("stop") => self.map.observe_exit(&id, at),
-            Some("destroy") => self.map.observe_gone(&id),
-            _ => Vec::new(),
+            Reaction::Exit(at) => self.map.observe_exit(&id, at),
+            Reaction::Gone => self.map.observe_gone(&id),
         };
         self.emit(events).await
     }
@@ -263,6 +231,82 @@ impl Watcher {
         }
         Ok(())
     }
+}
+
+/// What an inspection found out about one container.
+#[derive(Debug, PartialEq)]
+enum Lookup {
+    Found(Inspected),
+    /// The daemon does not know the container (any more).
+    Gone,
+    /// The daemon answered, but not usably (logged): the map keeps what it knew.
+    Unusable,
+}
+
+/// Sorts the outcome of an inspection: a missing container and a refusal about one container
+/// are that container's business; anything else means the connection is broken.
+fn classify(
+    id: &str,
+    result: Result<bollard::models::ContainerInspectResponse, DockerError>,
+) -> Result<Lookup, WatchError> {
+    match result {
+        Ok(resp) => match inspect(&resp) {
+            Ok(verdict) => Ok(Lookup::Found(verdict)),
+            Err(err) => {
+                tracing::warn!(container = id, error = %err, "ignoring container");
+                Ok(Lookup::Unusable)
+            }
+        },
+        Err(DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(Lookup::Gone),
+        Err(DockerError::DockerResponseServerError {
+            status_code,
+            message,
+        }) => {
+            tracing::warn!(
+                container = id,
+                status_code,
+                message,
+                "cannot inspect container"
+            );
+            Ok(Lookup::Unusable)
+        }
+        Err(source) => Err(WatchError::Inspect {
+            container_id: id.to_string(),
+            source,
+        }),
+    }
+}
+
+/// What an event from the daemon asks of the map.
+#[derive(Debug, PartialEq)]
+enum Reaction {
+    /// A process started: ask the daemon for its pid and labels.
+    Inspect,
+    /// The container's process exited at this time.
+    Exit(StartTime),
+    /// The container no longer exists.
+    Gone,
+}
+
+fn reaction(message: &EventMessage) -> Option<(String, Reaction)> {
+    if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
+        return None;
+    }
+    let id = message
+        .actor
+        .as_ref()?
+        .id
+        .clone()
+        .filter(|id| !id.is_empty())?;
+    let reaction = match message.action.as_deref()? {
+        "start" | "restart" => Reaction::Inspect,
+        "die" | "stop" => Reaction::Exit(event_time(message.time_nano, message.time)),
+        "destroy" => Reaction::Gone,
+        _ => return None,
+    };
+    Some((id, reaction))
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
@@ -376,6 +420,139 @@ mod tests {
             .await
             .expect("watcher stops once its receiver is gone")
             .expect("watcher task did not panic");
+    }
+
+    fn message(typ: EventMessageTypeEnum, action: &str, id: Option<&str>) -> EventMessage {
+        EventMessage {
+            typ: Some(typ),
+            action: Some(action.to_string()),
+            actor: Some(bollard::models::EventActor {
+                id: id.map(str::to_string),
+                attributes: None,
+            }),
+            time: Some(7),
+            time_nano: Some(7_000_000_123),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn start_and_restart_events_ask_for_an_inspection() {
+        for action in ["start", "restart"] {
+            let m = message(EventMessageTypeEnum::CONTAINER, action, Some("c1"));
+            assert_eq!(
+                reaction(&m),
+                Some(("c1".to_string(), Reaction::Inspect)),
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn die_and_stop_events_are_exits_at_the_event_time() {
+        for action in ["die", "stop"] {
+            let m = message(EventMessageTypeEnum::CONTAINER, action, Some("c1"));
+            assert_eq!(
+                reaction(&m),
+                Some(("c1".to_string(), Reaction::Exit(StartTime(7_000_000_123))))
+            );
+        }
+    }
+
+    #[test]
+    fn destroy_event_means_gone() {
+        let m = message(EventMessageTypeEnum::CONTAINER, "destroy", Some("c1"));
+        assert_eq!(reaction(&m), Some(("c1".to_string(), Reaction::Gone)));
+    }
+
+    #[test]
+    fn events_that_leave_the_namespace_in_place_are_ignored() {
+        for action in [
+            "kill",
+            "pause",
+            "unpause",
+            "oom",
+            "create",
+            "attach",
+            "exec_start: sh",
+        ] {
+            let m = message(EventMessageTypeEnum::CONTAINER, action, Some("c1"));
+            assert_eq!(reaction(&m), None, "{action}");
+        }
+    }
+
+    #[test]
+    fn events_without_container_id_or_of_other_types_are_ignored() {
+        assert_eq!(
+            reaction(&message(EventMessageTypeEnum::CONTAINER, "start", None)),
+            None
+        );
+        assert_eq!(
+            reaction(&message(EventMessageTypeEnum::CONTAINER, "start", Some(""))),
+            None
+        );
+        assert_eq!(
+            reaction(&message(EventMessageTypeEnum::NETWORK, "start", Some("c1"))),
+            None
+        );
+        let mut no_action = message(EventMessageTypeEnum::CONTAINER, "start", Some("c1"));
+        no_action.action = None;
+        assert_eq!(reaction(&no_action), None);
+    }
+
+    fn server_error(status_code: u16) -> DockerError {
+        DockerError::DockerResponseServerError {
+            status_code,
+            message: "no".into(),
+        }
+    }
+
+    #[test]
+    fn inspecting_a_vanished_container_finds_it_gone() {
+        assert_eq!(
+            classify("c1", Err(server_error(404))).expect("not fatal"),
+            Lookup::Gone
+        );
+    }
+
+    #[test]
+    fn daemon_refusal_about_one_container_is_not_fatal() {
+        assert_eq!(
+            classify("c1", Err(server_error(500))).expect("not fatal"),
+            Lookup::Unusable
+        );
+    }
+
+    #[test]
+    fn malformed_description_is_not_fatal() {
+        let resp = bollard::models::ContainerInspectResponse::default();
+        assert_eq!(
+            classify("c1", Ok(resp)).expect("not fatal"),
+            Lookup::Unusable
+        );
+    }
+
+    #[test]
+    fn broken_connection_during_inspection_ends_the_session() {
+        let err = classify("c1", Err(DockerError::RequestTimeoutError)).expect_err("fatal");
+        assert!(
+            matches!(err, WatchError::Inspect { ref container_id, .. } if container_id == "c1"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn usable_description_is_found() {
+        let resp = bollard::models::ContainerInspectResponse {
+            id: Some("c1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            classify("c1", Ok(resp)).expect("not fatal"),
+            Lookup::Found(Inspected::NotMicroservice {
+                container_id: "c1".into()
+            })
+        );
     }
 
     #[test]
