@@ -103,6 +103,13 @@ build_image() {
     tar -C "$root" -c . | docker import --change 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
 }
 
+# Test binaries (this crate's and the end-to-end tests) may call this script at the same time:
+# one at a time, so that only one dockerd is started and the image is imported once.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>/tmp/nsagent-docker-test-env.lock
+    flock 9
+fi
+
 case "${1:-ensure}" in
     ensure)
         need_root
