@@ -51,7 +51,7 @@ start_daemon() {
     if [ ! -f "$PIDFILE" ]; then
         log "starting dockerd (log: $LOG)"
         setsid nohup dockerd --host unix:///var/run/docker.sock --pidfile "$PIDFILE" \
-            >>"$LOG" 2>&1 </dev/null &
+            >>"$LOG" 2>&1 </dev/null 9>&- &
     fi
     local i
     for i in $(seq 1 120); do
