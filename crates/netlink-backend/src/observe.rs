@@ -118,6 +118,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             mac,
             up,
             addresses: Vec::new(),
+            // Not resolved yet: the core then falls back on the items' own pairing.
+            peer: None,
         },
     })
 }

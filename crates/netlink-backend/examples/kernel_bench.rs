@@ -1,0 +1,254 @@
+//! Kernel benchmark (needs root): N veth pairs, one end in each of M named namespaces and the
+//! other in a hub namespace, an address on each end, both up; made by `ip -batch`, by the
+//! backend, and by the core driving the backend, each in namespaces of its own, in one run.
+//! Then a resync of many managed links: observe every namespace and let the core compare.
+//! Run it with `benches/kernel/run.sh`; every namespace it made is deleted at the end.
+
+use std::io::Write;
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use nsagent_core::{Backend, Command, CommandId, Core, CoreConfig, Event, Item, LinkSpec, Netns, NewLink, Op, Timestamp};
+use nsagent_netlink::NetlinkBackend;
+use serde_json::json;
+
+struct Args {
+    pairs: usize,
+    namespaces: usize,
+    resync_links: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { pairs: 1000, namespaces: 100, resync_links: 10_000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().and_then(|v| v.parse().ok());
+        match (flag.as_str(), value) {
+            ("--pairs", Some(v)) => a.pairs = v,
+            ("--namespaces", Some(v)) => a.namespaces = v,
+            ("--resync-links", Some(v)) => a.resync_links = v,
+            _ => {
+                eprintln!("usage: kernel_bench [--pairs N] [--namespaces M] [--resync-links L]");
+                std::process::exit(2);
+            }
+        }
+    }
+    a.namespaces = a.namespaces.max(1);
+    a
+}
+
+/// Every namespace the benchmark made; deleted on drop, even after a panic.
+struct Namespaces {
+    names: Vec<String>,
+}
+
+impl Namespaces {
+    fn make(&mut self, tag: &str, count: usize) -> (String, Vec<String>) {
+        let base = format!("nsab-{}-{tag}", std::process::id());
+        let hub = format!("{base}-hub");
+        let spokes: Vec<String> = (0..count).map(|k| format!("{base}-{k}")).collect();
+        let mut script = String::new();
+        for n in std::iter::once(&hub).chain(&spokes) {
+            script.push_str(&format!("netns add {n}\n"));
+            self.names.push(n.clone());
+        }
+        ip_batch(None, &script);
+        (hub, spokes)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        let script: String = self.names.iter().map(|n| format!("netns del {n}\n")).collect();
+        ip_batch_lenient(&script);
+        // The kernel destroys the veths of deleted namespaces asynchronously: wait for that, so
+        // that whatever runs next does not pay for it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let out = Process::new("ip").args(["-o", "link", "show", "type", "veth"]).output();
+            if out.map(|o| o.stdout.is_empty()).unwrap_or(true) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn ip_batch(ns: Option<&str>, script: &str) {
+    let mut cmd = Process::new("ip");
+    if let Some(ns) = ns {
+        cmd.args(["-n", ns]);
+    }
+    let mut child = cmd.args(["-batch", "-"]).stdin(Stdio::piped()).spawn().expect("run ip");
+    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write batch");
+    let status = child.wait().expect("wait for ip");
+    assert!(status.success(), "ip -batch failed");
+}
+
+fn ip_batch_lenient(script: &str) {
+    if let Ok(mut child) = Process::new("ip").args(["-force", "-batch", "-"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn() {
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let _ = child.wait();
+    }
+}
+
+/// Pair `i`: its spoke namespace, link names and addresses.
+fn pair(i: usize, spokes: &[String]) -> (String, String, String, String, String) {
+    let base = i * 4;
+    let a = format!("10.200.{}.{}/30", base >> 8, (base & 255) + 1);
+    let b = format!("10.200.{}.{}/30", base >> 8, (base & 255) + 2);
+    (spokes[i % spokes.len()].clone(), format!("e{i}"), format!("h{i}"), a, b)
+}
+
+/// Checks, untimed, that the hub holds every pair's end, up and addressed.
+fn verify(backend: &mut NetlinkBackend, hub: &str, pairs: usize) {
+    let snap = backend.observe(&[Netns::Named(hub.to_string())]).expect("observe hub");
+    let links = &snap.namespaces[0].links;
+    let good = links.iter().filter(|l| l.name.starts_with('h') && l.up && l.addresses.len() == 1).count();
+    assert_eq!(good, pairs, "every hub end is up with its address");
+}
+
+fn run_ip(hub: &str, spokes: &[String], pairs: usize) -> Duration {
+    let mut per_spoke: Vec<String> = vec![String::new(); spokes.len()];
+    let mut hub_script = String::new();
+    for i in 0..pairs {
+        let (_, e, h, a, b) = pair(i, spokes);
+        let s = &mut per_spoke[i % spokes.len()];
+        s.push_str(&format!("link add {e} up type veth peer name {h} netns {hub}\naddr add {a} dev {e}\n"));
+        hub_script.push_str(&format!("link set {h} up\naddr add {b} dev {h}\n"));
+    }
+    let start = Instant::now();
+    for (ns, script) in spokes.iter().zip(&per_spoke) {
+        ip_batch(Some(ns), script);
+    }
+    ip_batch(Some(hub), &hub_script);
+    start.elapsed()
+}
+
+fn spec(name: &str, up: bool) -> LinkSpec {
+    LinkSpec { name: name.into(), mtu: None, mac: None, alias: Some(format!("nsagent:{name}")), up }
+}
+
+fn commands(ops: Vec<Op>) -> Vec<Command> {
+    ops.into_iter().enumerate().map(|(i, op)| Command { id: CommandId(i as u64), op }).collect()
+}
+
+fn check(results: Vec<Result<(), nsagent_core::BackendError>>) {
+    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+        panic!("backend command failed: {e}");
+    }
+}
+
+fn run_backend(backend: &mut NetlinkBackend, hub: &str, spokes: &[String], pairs: usize) -> Duration {
+    let hub_ns = Netns::Named(hub.to_string());
+    let mut links = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..pairs {
+        let (ns, e, h, a, b) = pair(i, spokes);
+        let ns = Netns::Named(ns);
+        links.push(Op::CreateLink {
+            ns: ns.clone(),
+            link: spec(&e, true),
+            kind: NewLink::Veth { peer_ns: hub_ns.clone(), peer: spec(&h, true) },
+        });
+        addrs.push(Op::AddAddress { ns, link: e, addr: a.parse().expect("address") });
+        addrs.push(Op::AddAddress { ns: hub_ns.clone(), link: h, addr: b.parse().expect("address") });
+    }
+    let (links, addrs) = (commands(links), commands(addrs));
+    let start = Instant::now();
+    check(backend.apply_batch(&links));
+    check(backend.apply_batch(&addrs));
+    start.elapsed()
+}
+
+fn items(hub: &str, spokes: &[String], pairs: usize) -> Vec<Item> {
+    let mut v = Vec::with_capacity(pairs * 2);
+    for i in 0..pairs {
+        let (ns, e, h, a, b) = pair(i, spokes);
+        for (name, peer, ns, addr) in [(&e, &h, ns.as_str(), &a), (&h, &e, hub, &b)] {
+            let value = json!({
+                "name": name, "type": "VETH", "enabled": true, "ip_addresses": [addr],
+                "veth": {"peer_if_name": peer}, "namespace": {"type": "NSID", "reference": ns}
+            });
+            v.push(Item::decode(&format!("config/linux/interfaces/v2/interface/{name}"), &value).expect("valid item"));
+        }
+    }
+    v
+}
+
+/// The core with the desired state loaded and a start-up resync done, as the daemon starts.
+fn core_with(backend: &mut NetlinkBackend, items: Vec<Item>) -> Core {
+    let mut core = Core::new(CoreConfig::default());
+    for (seq, item) in items.into_iter().enumerate() {
+        core.handle(Timestamp(0), Event::Put { seq: seq as u64 + 1, item });
+    }
+    let snap = backend.observe(&core.namespaces_to_observe()).expect("observe");
+    core.handle(Timestamp(0), Event::Observed(snap));
+    core
+}
+
+fn run_core(core: &mut Core, backend: &mut NetlinkBackend) -> (Duration, usize) {
+    let start = Instant::now();
+    let applied = nsagent_core::run_until_idle(core, backend, Timestamp(1));
+    (start.elapsed(), applied)
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let a = args();
+    let mut made = Namespaces { names: Vec::new() };
+    let mut backend = NetlinkBackend::new();
+    println!("kernel benchmark: {} veth pairs, {} spoke namespaces + 1 hub, address on each end, both up", a.pairs, a.namespaces);
+
+    let (hub, spokes) = made.make("ip1", a.namespaces);
+    let ip1 = run_ip(&hub, &spokes, a.pairs);
+    verify(&mut backend, &hub, a.pairs);
+
+    let (hub, spokes) = made.make("be", a.namespaces);
+    let be = run_backend(&mut backend, &hub, &spokes, a.pairs);
+    verify(&mut backend, &hub, a.pairs);
+
+    let (hub, spokes) = made.make("core", a.namespaces);
+    let mut core = core_with(&mut backend, items(&hub, &spokes, a.pairs));
+    let (co, applied) = run_core(&mut core, &mut backend);
+    verify(&mut backend, &hub, a.pairs);
+    assert!(core.statuses().iter().all(|(_, s)| s.name() == "applied"), "every item applied");
+
+    let (hub, spokes) = made.make("ip2", a.namespaces);
+    let ip2 = run_ip(&hub, &spokes, a.pairs);
+    verify(&mut backend, &hub, a.pairs);
+
+    let ip_rate = rate(a.pairs, ip1).min(rate(a.pairs, ip2));
+    let ip_best = rate(a.pairs, ip1).max(rate(a.pairs, ip2));
+    println!("ip -batch (run 1)        {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, ip1), ip1.as_secs_f64());
+    println!("ip -batch (run 2)        {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, ip2), ip2.as_secs_f64());
+    println!("nsagent backend          {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, be), be.as_secs_f64());
+    println!("nsagent core + backend   {:>8.0} pairs/s  ({:.3} s, {applied} commands)", rate(a.pairs, co), co.as_secs_f64());
+    println!("ratio backend / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)", rate(a.pairs, be) / ip_rate, rate(a.pairs, be) / ip_best);
+    println!("ratio core    / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)", rate(a.pairs, co) / ip_rate, rate(a.pairs, co) / ip_best);
+
+    if a.resync_links >= 2 {
+        let pairs = a.resync_links / 2;
+        let (hub, spokes) = made.make("rs", a.namespaces);
+        run_backend(&mut backend, &hub, &spokes, pairs);
+        let items = items(&hub, &spokes, pairs);
+        // A restarted agent: a new backend (no sockets yet) and a new core with the same config.
+        let mut fresh = NetlinkBackend::new();
+        let start = Instant::now();
+        let mut core = core_with(&mut fresh, items);
+        let (_, applied) = run_core(&mut core, &mut fresh);
+        let took = start.elapsed();
+        println!(
+            "resync of {} managed links in {} namespaces: {:.3} s (observe + core compare + {applied} commands issued)",
+            pairs * 2,
+            a.namespaces + 1,
+            took.as_secs_f64()
+        );
+    }
+}
