@@ -147,11 +147,6 @@ struct World {
     unmanaged: Vec<(Netns, nsagent_sim::LinkDump)>,
     /// Namespaces that vanished without the core being told yet, and in how many steps it is.
     unannounced: Vec<(Netns, u32)>,
-    /// Set during the first commands after a resync. A snapshot does not say which kernel link
-    /// is the other end of a veth in another namespace, so removing a stale end can take an
-    /// adopted one with it; the core's next command on that end then meets ENODEV, which it
-    /// rightly takes as "gone". Only such "already gone" answers are tolerated then.
-    after_resync: bool,
     trace_hash: u64,
     recent: VecDeque<String>,
     events: u64,
@@ -173,7 +168,6 @@ impl World {
             desired: BTreeMap::new(),
             unmanaged: Vec::new(),
             unannounced: Vec::new(),
-            after_resync: false,
             trace_hash: 0xcbf2_9ce4_8422_2325,
             recent: VecDeque::new(),
             events: 0,
@@ -191,7 +185,7 @@ impl World {
             self.trace_hash ^= u64::from(*b);
             self.trace_hash = self.trace_hash.wrapping_mul(0x0100_0000_01b3);
         }
-        if self.recent.len() == 120 {
+        if self.recent.len() == 400 {
             self.recent.pop_front();
         }
         self.recent.push_back(line);
@@ -248,10 +242,7 @@ impl World {
         wanted.dedup();
         let snapshot = self.kernel.observe(&wanted).map_err(|e| self.violation(format!("observe failed: {e}")))?;
         self.feed(Event::Observed(snapshot));
-        self.after_resync = true;
-        let pumped = self.pump();
-        self.after_resync = false;
-        pumped
+        self.pump()
     }
 
     // ----- random steps -----------------------------------------------------------------------
@@ -524,9 +515,7 @@ impl World {
                 let result = self.kernel.apply(&batch[i].op);
                 let injected = self.kernel.counters().ops_injected > before;
                 if let (Err(e), false) = (&result, injected) {
-                    let already_gone = self.after_resync
-                        && matches!(e.errno, Some(errno::ENODEV | errno::ESRCH | errno::ENOENT | errno::EADDRNOTAVAIL));
-                    if self.unannounced.is_empty() && !already_gone {
+                    if self.unannounced.is_empty() {
                         return Err(self.violation(format!(
                             "the kernel refused command {} ({}) by its own rules: {e}",
                             batch[i].id.0, batch[i].op

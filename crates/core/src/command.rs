@@ -79,9 +79,11 @@ pub enum Op {
     SetLink { ns: Netns, name: String, change: LinkChange },
     AddAddress { ns: Netns, link: String, addr: IpNet },
     DelAddress { ns: Netns, link: String, addr: IpNet },
-    /// Create a route; fails with EEXIST if one with the same destination and metric exists.
+    /// Create the route with this destination and metric, or replace the one there
+    /// (NLM_F_CREATE | NLM_F_REPLACE), so that a route the kernel kept is no error.
     AddRoute { ns: Netns, route: RouteSpec },
-    /// Replace the gateway or scope of the route with this destination and metric.
+    /// Change the gateway or scope of the route with this destination and metric, in place;
+    /// the same request as `AddRoute`, kept apart so that logs say what the core meant.
     ReplaceRoute { ns: Netns, route: RouteSpec },
     DelRoute { ns: Netns, route: RouteSpec },
     /// Create or replace a permanent neighbour entry.

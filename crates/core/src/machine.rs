@@ -57,6 +57,9 @@ struct LinkActual {
     alias: Option<String>,
     /// For owned links, every address on the link; for borrowed links, the ones the agent added.
     addresses: Vec<IpNet>,
+    /// For a veth: the other end, when known (always for pairs the agent created).
+    #[serde(default)]
+    peer_link: Option<(Netns, String)>,
 }
 
 /// How an item holds its link.
@@ -165,6 +168,10 @@ enum Owner {
 struct Orphan {
     op: Op,
     attempts: u32,
+    /// For a stale veth end: its other end, which goes with it.
+    peer_link: Option<(Netns, String)>,
+    /// Ready to be issued; false while in flight or waiting for a retry.
+    due: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -327,6 +334,7 @@ impl Core {
             Event::Observed(snapshot) => self.on_observed(snapshot),
         }
         self.reconcile_dirty();
+        self.issue_due_orphans();
     }
 
     /// The next command to apply, if any.
@@ -397,6 +405,10 @@ impl Core {
                 set.insert(ns.clone());
             }
         }
+        // Every namespace the core believes in, referenced or not, so that no belief outlives
+        // a restart unchecked.
+        set.extend(self.s.named.keys().map(|n| Netns::Named(n.clone())));
+        set.extend(self.s.available.iter().cloned());
         set.into_iter().collect()
     }
 
@@ -922,6 +934,19 @@ impl Core {
             }
         }
         *self.s.epochs.entry(ns.clone()).or_insert(0) += 1;
+        let stale: Vec<(u64, Option<(Netns, String)>)> = self
+            .s
+            .orphans
+            .iter()
+            .filter(|(o, orphan)| orphan.op.namespace() == *ns && !self.orphan_in_flight(**o))
+            .map(|(o, orphan)| (*o, orphan.peer_link.clone()))
+            .collect();
+        for (o, peer) in stale {
+            self.drop_orphan(o);
+            if let Some((pns, pname)) = peer {
+                self.forget_link_at(&pns, &pname);
+            }
+        }
         let holders: Vec<ItemId> =
             self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
         for id in holders {
@@ -944,6 +969,9 @@ impl Core {
         if let Actual::Link(link) = actual {
             self.slot_mut(id).link_ok = false;
             self.forget_link_dependents(&link.ns, &link.name);
+            if let Some((pns, pname)) = &link.peer_link {
+                self.forget_link_at(pns, pname);
+            }
             if let Shape::Veth { peer_item } = &link.shape {
                 if let Some((pid, peer)) = self.interface_slot(peer_item) {
                     let peer_is_partner = matches!(
@@ -958,6 +986,38 @@ impl Core {
         }
     }
 
+    /// The kernel removed the link `name` in `ns` (the far end of a removed veth): forget the
+    /// item's belief about it, and any stale-object removal aimed at it or at what was on it.
+    fn forget_link_at(&mut self, ns: &Netns, name: &str) {
+        if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), name.to_string())) {
+            if matches!(&self.slot(owner).actual, Actual::Link(l) if l.ns == *ns && l.name == name) {
+                self.forget_kernel_objects(owner);
+            }
+        }
+        let stale: Vec<u64> = self
+            .s
+            .orphans
+            .iter()
+            .filter(|(o, orphan)| {
+                matches!(&orphan.op, Op::DeleteLink { ns: n, name: l } if n == ns && l == name) && !self.orphan_in_flight(**o)
+            })
+            .map(|(o, _)| *o)
+            .collect();
+        for o in stale {
+            self.drop_orphan(o);
+        }
+        self.forget_link_dependents(ns, name);
+    }
+
+    fn orphan_in_flight(&self, o: u64) -> bool {
+        self.s.in_flight.values().any(|f| f.owner == Owner::Orphan(o))
+    }
+
+    fn drop_orphan(&mut self, o: u64) {
+        self.s.orphans.remove(&o);
+        self.s.timers.retain(|(_, k)| *k != TimerKey::Orphan(o));
+    }
+
     /// Routes and neighbours on a link that the kernel removed, along with the link.
     fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
         self.forget_on_link(ns, link, Flushed { routes: true, neighbours: true, ipv6: None });
@@ -966,6 +1026,28 @@ impl Core {
     /// Routes and neighbour entries on a link that the kernel flushed.
     fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
         let Flushed { routes, neighbours, ipv6 } = what;
+        // Stale objects waiting for a retry of their removal went with the flush too.
+        let flushed: Vec<u64> = self
+            .s
+            .orphans
+            .iter()
+            .filter(|(o, orphan)| {
+                let family = |v6: bool| ipv6.is_none_or(|want| want == v6);
+                let waiting = !self.orphan_in_flight(**o);
+                waiting
+                    && match &orphan.op {
+                        Op::DelRoute { ns: n, route } => {
+                            routes && n == ns && route.dev == link && family(route.dst.addr().is_ipv6())
+                        }
+                        Op::DelNeighbour { ns: n, link: l, ip } => neighbours && n == ns && l == link && family(ip.is_ipv6()),
+                        _ => false,
+                    }
+            })
+            .map(|(o, _)| *o)
+            .collect();
+        for o in flushed {
+            self.drop_orphan(o);
+        }
         let holders: Vec<ItemId> =
             self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
         for id in holders {
@@ -1042,9 +1124,8 @@ impl Core {
                     }
                 }
                 TimerKey::Orphan(o) => {
-                    if let Some(orphan) = self.s.orphans.get(&o) {
-                        let op = orphan.op.clone();
-                        self.issue(op, Owner::Orphan(o));
+                    if let Some(orphan) = self.s.orphans.get_mut(&o) {
+                        orphan.due = true;
                     }
                 }
             }
@@ -1114,6 +1195,13 @@ impl Core {
                 self.slot_mut(*id).in_flight = None;
             }
             self.mark_related_dirty(*id);
+            // Routes and neighbours on the veth partner's link waited for this command too.
+            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &self.slot(*id).actual {
+                if let Some(&pid) = self.ix.link_owner.get(peer) {
+                    let key = self.slot(pid).key.clone();
+                    self.mark_dependents_dirty(&key);
+                }
+            }
         }
         let stale = flight.epochs.iter().any(|(ns, e)| self.s.epochs.get(ns).copied().unwrap_or(0) != *e);
         let result = match result {
@@ -1222,6 +1310,7 @@ impl Core {
                 let (base, max, now) = (self.s.config.retry_base_ms, self.s.config.retry_max_ms, self.s.now);
                 if let Some(orphan) = self.s.orphans.get_mut(&o) {
                     orphan.attempts += 1;
+                    orphan.due = false;
                     if error.kind.is_retriable() {
                         let at = now.plus_millis(backoff(base, max, orphan.attempts));
                         self.s.timers.insert((at, TimerKey::Orphan(o)));
@@ -1258,7 +1347,14 @@ impl Core {
                 return;
             }
             Owner::Orphan(o) => {
-                self.s.orphans.remove(o);
+                if let Some(orphan) = self.s.orphans.remove(o) {
+                    if let Op::DeleteLink { ns, name } = op {
+                        self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: None });
+                        if let Some((pns, pname)) = orphan.peer_link {
+                            self.forget_link_at(&pns, &pname);
+                        }
+                    }
+                }
                 return;
             }
         };
@@ -1267,22 +1363,29 @@ impl Core {
         }
         match op {
             Op::CreateNamespace { .. } => {}
-            Op::CreateLink { ns, link, kind } => {
-                let (shape, peer_shape) = match kind {
-                    NewLink::Dummy => (Shape::Dummy, None),
-                    NewLink::Veth { peer_ns, peer: peer_spec } => {
-                        let me = self.slot(id).key.interface().to_string();
-                        let other = peer.map(|p| self.slot(p).key.interface().to_string()).unwrap_or_default();
-                        (Shape::Veth { peer_item: other }, Some((peer_ns.clone(), peer_spec.clone(), Shape::Veth { peer_item: me })))
-                    }
-                };
-                self.set_actual(id, Actual::Link(link_from_spec(ns, link, shape)));
-                if let (Some(p), Some((pns, spec, pshape))) = (peer, peer_shape) {
-                    if self.live(p) {
-                        self.set_actual(p, Actual::Link(link_from_spec(&pns, &spec, pshape)));
+            Op::CreateLink { ns, link, kind } => match kind {
+                NewLink::Dummy => self.set_actual(id, Actual::Link(link_from_spec(ns, link, Shape::Dummy, None))),
+                NewLink::Veth { peer_ns, peer: peer_spec } => {
+                    let me = self.slot(id).key.interface().to_string();
+                    let other = peer.map(|p| self.slot(p).key.interface().to_string()).unwrap_or_default();
+                    let mine = link_from_spec(
+                        ns,
+                        link,
+                        Shape::Veth { peer_item: other },
+                        Some((peer_ns.clone(), peer_spec.name.clone())),
+                    );
+                    self.set_actual(id, Actual::Link(mine));
+                    if let Some(p) = peer.filter(|p| self.live(*p)) {
+                        let theirs = link_from_spec(
+                            peer_ns,
+                            peer_spec,
+                            Shape::Veth { peer_item: me },
+                            Some((ns.clone(), link.name.clone())),
+                        );
+                        self.set_actual(p, Actual::Link(theirs));
                     }
                 }
-            }
+            },
             Op::DeleteLink { .. } => self.forget_kernel_objects(id),
             Op::SetLink { ns, name, change } => {
                 let Actual::Link(mut link) = self.slot(id).actual.clone() else { return };
@@ -1410,6 +1513,9 @@ impl Core {
                         a.mtu = Some(l.mtu);
                         a.mac = l.mac;
                         a.alias = l.alias.clone();
+                        if l.peer.is_some() {
+                            a.peer_link = l.peer.clone();
+                        }
                         a.addresses = observed_addresses(&a, l, &desired);
                         self.set_actual(id, Actual::Link(a));
                     }
@@ -1471,11 +1577,12 @@ impl Core {
                         mac: l.mac,
                         alias: l.alias.clone(),
                         addresses: vec![],
+                        peer_link: l.peer.clone(),
                     };
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
                 }
-                None => self.remove_orphan(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }),
+                None => self.remove_orphan(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }, l.peer.clone()),
             }
         }
 
@@ -1504,6 +1611,7 @@ impl Core {
                     mac: l.mac,
                     alias: l.alias.clone(),
                     addresses: vec![],
+                    peer_link: None,
                 };
                 a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                 self.set_actual(id, Actual::Link(a));
@@ -1519,7 +1627,7 @@ impl Core {
             let key = ItemKey::Route { dst: r.dst, interface: item_name.to_string() };
             match self.adoptable(&key) {
                 Some(id) => self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: r.clone() })),
-                None => self.remove_orphan(Op::DelRoute { ns: ns.clone(), route: r.clone() }),
+                None => self.remove_orphan(Op::DelRoute { ns: ns.clone(), route: r.clone() }, None),
             }
         }
         for (i, n) in obs.neighbours.iter().enumerate() {
@@ -1533,19 +1641,86 @@ impl Core {
                     let a = NeighbourActual { ns: ns.clone(), link: n.link.clone(), ip: n.ip, mac: n.mac };
                     self.set_actual(id, Actual::Neighbour(a))
                 }
-                None => self.remove_orphan(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }),
+                None => self.remove_orphan(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }, None),
             }
         }
     }
 
-    fn remove_orphan(&mut self, op: Op) {
+    fn remove_orphan(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
         if self.s.orphans.values().any(|o| o.op == op) {
             return;
         }
         let o = self.s.next_orphan;
         self.s.next_orphan += 1;
-        self.s.orphans.insert(o, Orphan { op: op.clone(), attempts: 0 });
-        self.issue(op, Owner::Orphan(o));
+        self.s.orphans.insert(o, Orphan { op, attempts: 0, peer_link, due: true });
+    }
+
+    /// Issues the removals of stale objects that are due, after the items had their turn: a
+    /// stale route or neighbour on a link that is being removed goes with the link, and
+    /// removing it as well would race that removal.
+    fn issue_due_orphans(&mut self) {
+        if self.s.orphans.is_empty() || self.s.awaiting_resync {
+            return;
+        }
+        let due: Vec<u64> = self.s.orphans.iter().filter(|(_, o)| o.due).map(|(id, _)| *id).collect();
+        for o in due {
+            let op = self.s.orphans[&o].op.clone();
+            let link = match &op {
+                Op::DelRoute { ns, route } => Some((ns.clone(), route.dev.clone())),
+                Op::DelNeighbour { ns, link, .. } => Some((ns.clone(), link.clone())),
+                _ => None,
+            };
+            if link.is_some_and(|(ns, name)| self.link_going(&ns, &name)) {
+                continue;
+            }
+            if let Some(orphan) = self.s.orphans.get_mut(&o) {
+                orphan.due = false;
+            }
+            self.issue(op, Owner::Orphan(o));
+        }
+    }
+
+    /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
+    /// item holding it, of the item holding its veth partner, or a stale link's removal.
+    fn link_busy(&self, ns: &Netns, name: &str) -> bool {
+        let key = (ns.clone(), name.to_string());
+        if let Some(&owner) = self.ix.link_owner.get(&key) {
+            let slot = self.slot(owner);
+            if slot.in_flight.is_some() {
+                return true;
+            }
+            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &slot.actual {
+                if self.ix.link_owner.get(peer).is_some_and(|p| self.slot(*p).in_flight.is_some()) {
+                    return true;
+                }
+            }
+        }
+        !self.s.orphans.is_empty() && self.link_going(ns, name)
+    }
+
+    /// Whether a removal under way (or queued, for stale links) takes the link `name` in `ns`.
+    fn link_going(&self, ns: &Netns, name: &str) -> bool {
+        let hits = |n: &Netns, l: &str| n == ns && l == name;
+        let peer_of = |n: &Netns, l: &str| -> Option<(Netns, String)> {
+            let owner = self.ix.link_owner.get(&(n.clone(), l.to_string()))?;
+            match &self.slot(*owner).actual {
+                Actual::Link(a) => a.peer_link.clone(),
+                _ => None,
+            }
+        };
+        let in_flight = self.s.in_flight.values().any(|f| match &f.op {
+            Op::DeleteLink { ns: n, name: l } => {
+                hits(n, l) || peer_of(n, l).is_some_and(|(pn, pl)| hits(&pn, &pl))
+            }
+            _ => false,
+        });
+        in_flight
+            || self.s.orphans.values().any(|o| match &o.op {
+                Op::DeleteLink { ns: n, name: l } => {
+                    hits(n, l) || o.peer_link.as_ref().is_some_and(|(pn, pl)| hits(pn, pl))
+                }
+                _ => false,
+            })
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
@@ -1560,6 +1735,22 @@ impl Core {
         let slot = self.slot(id);
         if slot.in_flight.is_some() || slot.blocked || slot.retry_at.is_some() {
             return;
+        }
+        if !matches!(slot.key, ItemKey::Interface(_)) {
+            // Whatever a route or neighbour would do, wanted or not, would race a command in
+            // flight on its interface (which may be removing the link and all on it), or the
+            // removal of the link's veth partner. Their results mark it dirty again.
+            let busy_interface = self.interface_slot(slot.key.interface()).is_some_and(|(_, i)| {
+                i.in_flight.is_some() || matches!(&i.actual, Actual::Link(l) if self.link_busy(&l.ns, &l.name))
+            });
+            let busy_link = match &slot.actual {
+                Actual::Route(r) => self.link_busy(&r.ns, &r.route.dev),
+                Actual::Neighbour(n) => self.link_busy(&n.ns, &n.link),
+                _ => false,
+            };
+            if busy_interface || busy_link {
+                return;
+            }
         }
         match slot.key {
             ItemKey::Interface(_) => self.reconcile_interface(id),
@@ -1693,6 +1884,14 @@ impl Core {
                     if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
                         return self.set_state(id, ItemState::InProgress);
                     }
+                    // The other end is a stale link being removed: that takes this end along.
+                    let orphaned_peer = a.peer_link.as_ref().is_some_and(|(pns, pname)| {
+                        self.s.orphans.values().any(|o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname))
+                    });
+                    if orphaned_peer {
+                        let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                        return self.set_state(id, state);
+                    }
                     self.issue(Op::DeleteLink { ns: a.ns.clone(), name: a.name.clone() }, Owner::Item { id, peer });
                 } else if let Some(addr) = a.addresses.first() {
                     let op = Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr };
@@ -1763,6 +1962,11 @@ impl Core {
     /// The item holding the other end of this item's veth, if it believes so too.
     fn veth_partner(&self, id: ItemId, a: &LinkActual) -> Option<ItemId> {
         let Shape::Veth { peer_item } = &a.shape else { return None };
+        if let Some(peer_link) = &a.peer_link {
+            // The kernel's word on which link is the other end beats the items' names.
+            let pid = *self.ix.link_owner.get(peer_link)?;
+            return (self.slot(pid).key.interface() == peer_item).then_some(pid);
+        }
         let (pid, peer) = self.interface_slot(peer_item)?;
         let me = self.slot(id).key.interface();
         match &peer.actual {
@@ -1819,6 +2023,7 @@ impl Core {
                     mac: None,
                     alias: None,
                     addresses: vec![],
+                    peer_link: None,
                 };
                 // Believe the link is there with unknown attributes: the SetLink below fails
                 // with ENODEV if it is not, which makes the core forget it again.
@@ -1880,7 +2085,7 @@ impl Core {
                             dst: r.dst_network,
                             gw: r.gw_addr,
                             metric: kernel_metric(r.dst_network, r.metric),
-                            scope: r.scope,
+                            scope: kernel_scope(r.dst_network, r.scope),
                         };
                         Ok((link.ns, spec, ready))
                     }
@@ -2003,7 +2208,7 @@ fn shape_fits(shape: &Shape, kind: LinkKind) -> bool {
     }
 }
 
-fn link_from_spec(ns: &Netns, spec: &LinkSpec, shape: Shape) -> LinkActual {
+fn link_from_spec(ns: &Netns, spec: &LinkSpec, shape: Shape, peer_link: Option<(Netns, String)>) -> LinkActual {
     LinkActual {
         ns: ns.clone(),
         name: spec.name.clone(),
@@ -2013,6 +2218,7 @@ fn link_from_spec(ns: &Netns, spec: &LinkSpec, shape: Shape) -> LinkActual {
         mac: spec.mac,
         alias: spec.alias.clone(),
         addresses: vec![],
+        peer_link,
     }
 }
 
@@ -2061,6 +2267,14 @@ fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
     }
 }
 
+/// The scope the kernel stores: IPv6 routes have no scope of their own and report global.
+fn kernel_scope(dst: IpNet, scope: crate::model::RouteScope) -> crate::model::RouteScope {
+    match dst {
+        IpNet::V6(_) => crate::model::RouteScope::Global,
+        IpNet::V4(_) => scope,
+    }
+}
+
 /// Serializes a map with non-string keys as a list of pairs, so that the state also fits JSON.
 mod pairs {
     use std::collections::BTreeMap;
@@ -2099,12 +2313,10 @@ fn remove_from<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ItemId>>, key: &K, id: Ite
     }
 }
 
-fn remove_from_fx<K: std::hash::Hash + Eq + ?Sized, Q: std::hash::Hash + Eq>(
-    map: &mut FxHashMap<Q, BTreeSet<ItemId>>,
-    key: &K,
-    id: ItemId,
-) where
-    Q: std::borrow::Borrow<K>,
+fn remove_from_fx<K, Q>(map: &mut FxHashMap<Q, BTreeSet<ItemId>>, key: &K, id: ItemId)
+where
+    K: std::hash::Hash + Eq + ?Sized,
+    Q: std::hash::Hash + Eq + std::borrow::Borrow<K>,
 {
     if let Some(set) = map.get_mut(key) {
         set.remove(&id);

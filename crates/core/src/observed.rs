@@ -53,6 +53,11 @@ pub struct ObservedLink {
     /// Administrative state (`IFF_UP`).
     pub up: bool,
     pub addresses: Vec<IpNet>,
+    /// For a veth: where its other end is, when the backend can tell (`IFLA_LINK` and
+    /// `IFLA_LINK_NETNSID` resolved against the observed namespaces). Resync needs it to know
+    /// what else goes when a stale end is removed.
+    #[serde(default)]
+    pub peer: Option<(Netns, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -369,6 +369,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         mac: None,
         up: true,
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        peer: None,
     }
 }
 

@@ -1006,6 +1006,7 @@ impl Backend for SimKernel {
                         .filter(|a| a.origin == Origin::Configured)
                         .map(|a| a.net)
                         .collect(),
+                    peer: l.peer.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
                 })
                 .collect();
             let routes = namespace
