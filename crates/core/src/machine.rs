@@ -195,6 +195,7 @@ enum TimerKey {
 enum Resource {
     LinkName(Netns, String),
     Route(Netns, IpNet, u32),
+    Neighbour(Netns, String, IpAddr),
 }
 
 /// Everything that is not derivable from the rest: this is what a snapshot stores.
@@ -1014,8 +1015,43 @@ impl Core {
     }
 
     fn drop_orphan(&mut self, o: u64) {
-        self.s.orphans.remove(&o);
+        if let Some(orphan) = self.s.orphans.remove(&o) {
+            self.wake_orphan_waiters(&orphan);
+        }
         self.s.timers.retain(|(_, k)| *k != TimerKey::Orphan(o));
+    }
+
+    /// What a stale object's removal stands in the way of.
+    fn orphan_resources(orphan: &Orphan) -> Vec<Resource> {
+        let mut res = match &orphan.op {
+            Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
+            Op::DelRoute { ns, route } => vec![Resource::Route(ns.clone(), route.dst, route.metric)],
+            Op::DelNeighbour { ns, link, ip } => vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)],
+            _ => vec![],
+        };
+        if let Some((ns, name)) = &orphan.peer_link {
+            res.push(Resource::LinkName(ns.clone(), name.clone()));
+        }
+        res
+    }
+
+    fn wake_orphan_waiters(&mut self, orphan: &Orphan) {
+        for res in Self::orphan_resources(orphan) {
+            self.wake_waiters(&res);
+        }
+    }
+
+    /// Whether a stale object's removal, pending or in flight, is about the object an item
+    /// wants to make: the item waits for it rather than race it.
+    fn blocked_by_orphan(&mut self, res: Resource, id: ItemId) -> bool {
+        if self.s.orphans.is_empty() {
+            return false;
+        }
+        let blocked = self.s.orphans.values().any(|o| Self::orphan_resources(o).contains(&res));
+        if blocked {
+            self.wait_for(res, id);
+        }
+        blocked
     }
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
@@ -1068,11 +1104,14 @@ impl Core {
         let new = Microservice { container_id, pid, duplicates };
         match self.s.microservices.get(&label) {
             Some(old) if *old == new => return,
-            Some(old) if old.pid != pid => {
+            Some(old) if old.pid != pid && !new.duplicates.contains(&old.container_id) => {
                 // Restarted with a new process: the old namespace is gone.
                 let old_ns = Netns::Pid(old.pid);
                 self.on_namespace_vanished(&old_ns);
             }
+            // A newer container took the label over while the old one still runs: its
+            // namespace is still there, so the items' links are moved (deleted there, created
+            // in the new one) like after any change of namespace.
             _ => {}
         }
         self.s.microservices.insert(label.clone(), new);
@@ -1316,7 +1355,7 @@ impl Core {
                         self.s.timers.insert((at, TimerKey::Orphan(o)));
                     } else {
                         // Nothing more to try; the next resync will find it again.
-                        self.s.orphans.remove(&o);
+                        self.drop_orphan(o);
                     }
                 }
             }
@@ -1348,6 +1387,7 @@ impl Core {
             }
             Owner::Orphan(o) => {
                 if let Some(orphan) = self.s.orphans.remove(o) {
+                    self.wake_orphan_waiters(&orphan);
                     if let Op::DeleteLink { ns, name } = op {
                         self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: None });
                         if let Some((pns, pname)) = orphan.peer_link {
@@ -1656,8 +1696,8 @@ impl Core {
     }
 
     /// Issues the removals of stale objects that are due, after the items had their turn: a
-    /// stale route or neighbour on a link that is being removed goes with the link, and
-    /// removing it as well would race that removal.
+    /// stale route or neighbour on a link with a command in flight waits for it, since that
+    /// command may remove or flush it and removing it as well would race.
     fn issue_due_orphans(&mut self) {
         if self.s.orphans.is_empty() || self.s.awaiting_resync {
             return;
@@ -1670,7 +1710,7 @@ impl Core {
                 Op::DelNeighbour { ns, link, .. } => Some((ns.clone(), link.clone())),
                 _ => None,
             };
-            if link.is_some_and(|(ns, name)| self.link_going(&ns, &name)) {
+            if link.is_some_and(|(ns, name)| self.link_busy(&ns, &name)) {
                 continue;
             }
             if let Some(orphan) = self.s.orphans.get_mut(&o) {
@@ -1997,6 +2037,9 @@ impl Core {
             names.push((peer_ns.clone(), peer_spec.name.clone()));
         }
         for (ns, name) in names {
+            if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
+                return self.set_state(id, ItemState::InProgress);
+            }
             if let Some(&holder) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
                 if holder != id && Some(holder) != owner_peer {
                     self.wait_for(Resource::LinkName(ns, name), id);
@@ -2116,6 +2159,9 @@ impl Core {
                 self.set_state(id, ItemState::Pending { reasons: vec![reason] })
             }
             Ok((ns, spec, true)) => {
+                if self.blocked_by_orphan(Resource::Route(ns.clone(), spec.dst, spec.metric), id) {
+                    return self.set_state(id, ItemState::InProgress);
+                }
                 if let Some(&holder) = self.ix.route_owner.get(&(ns.clone(), spec.dst, spec.metric)) {
                     if holder != id {
                         let by = self.slot(holder).key.to_string();
@@ -2165,6 +2211,9 @@ impl Core {
                 self.set_state(id, ItemState::Pending { reasons: vec![reason] })
             }
             Ok((ns, link, mac, true)) => {
+                if self.blocked_by_orphan(Resource::Neighbour(ns.clone(), link.clone(), ip), id) {
+                    return self.set_state(id, ItemState::InProgress);
+                }
                 self.issue(Op::SetNeighbour { ns, link, ip, mac }, Owner::Item { id, peer: None });
                 self.set_state(id, ItemState::InProgress)
             }

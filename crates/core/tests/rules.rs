@@ -471,3 +471,15 @@ fn deleting_a_primary_ipv4_address_drops_its_secondaries_too() {
         "add address 10.0.0.2/24 to d1 in default namespace",
     ]);
 }
+
+#[test]
+fn newer_container_taking_a_label_over_moves_the_links_out_of_the_old_one() {
+    let mut d = Driver::new();
+    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "namespace": {"type": "MICROSERVICE", "reference": "ms1"}}));
+    d.event(Event::MicroserviceStarted { label: "ms1".into(), container_id: "old".into(), pid: 5, duplicates: vec![] });
+    d.settle();
+    d.event(Event::MicroserviceStarted { label: "ms1".into(), container_id: "new".into(), pid: 6, duplicates: vec!["old".into()] });
+    let ops = d.settle();
+    assert_eq!(ops[0], Op::DeleteLink { ns: Netns::Pid(5), name: "d1".into() }, "{ops:?}");
+    assert!(matches!(&ops[1], Op::CreateLink { ns: Netns::Pid(6), .. }), "{ops:?}");
+}
