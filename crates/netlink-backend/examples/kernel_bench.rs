@@ -8,7 +8,10 @@ use std::io::Write;
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use nsagent_core::{Backend, Command, CommandId, Core, CoreConfig, Event, Item, LinkSpec, Netns, NewLink, Op, Timestamp};
+use nsagent_core::{
+    Backend, Command, CommandId, Core, CoreConfig, Event, Item, LinkSpec, Netns, NewLink, Op,
+    Timestamp,
+};
 use nsagent_netlink::NetlinkBackend;
 use serde_json::json;
 
@@ -19,7 +22,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { pairs: 1000, namespaces: 100, resync_links: 10_000 };
+    let mut a = Args {
+        pairs: 1000,
+        namespaces: 100,
+        resync_links: 10_000,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().and_then(|v| v.parse().ok());
@@ -59,13 +66,19 @@ impl Namespaces {
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        let script: String = self.names.iter().map(|n| format!("netns del {n}\n")).collect();
+        let script: String = self
+            .names
+            .iter()
+            .map(|n| format!("netns del {n}\n"))
+            .collect();
         ip_batch_lenient(&script);
         // The kernel destroys the veths of deleted namespaces asynchronously: wait for that, so
         // that whatever runs next does not pay for it.
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            let out = Process::new("ip").args(["-o", "link", "show", "type", "veth"]).output();
+            let out = Process::new("ip")
+                .args(["-o", "link", "show", "type", "veth"])
+                .output();
             if out.map(|o| o.stdout.is_empty()).unwrap_or(true) {
                 break;
             }
@@ -80,14 +93,28 @@ fn ip_batch(ns: Option<&str>, script: &str) {
     if let Some(ns) = ns {
         cmd.args(["-n", ns]);
     }
-    let mut child = cmd.args(["-batch", "-"]).stdin(Stdio::piped()).spawn().expect("run ip");
-    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write batch");
+    let mut child = cmd
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run ip");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write batch");
     let status = child.wait().expect("wait for ip");
     assert!(status.success(), "ip -batch failed");
 }
 
 fn ip_batch_lenient(script: &str) {
-    if let Ok(mut child) = Process::new("ip").args(["-force", "-batch", "-"]).stdin(Stdio::piped()).stderr(Stdio::null()).spawn() {
+    if let Ok(mut child) = Process::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(script.as_bytes());
         }
@@ -100,14 +127,25 @@ fn pair(i: usize, spokes: &[String]) -> (String, String, String, String, String)
     let base = i * 4;
     let a = format!("10.200.{}.{}/30", base >> 8, (base & 255) + 1);
     let b = format!("10.200.{}.{}/30", base >> 8, (base & 255) + 2);
-    (spokes[i % spokes.len()].clone(), format!("e{i}"), format!("h{i}"), a, b)
+    (
+        spokes[i % spokes.len()].clone(),
+        format!("e{i}"),
+        format!("h{i}"),
+        a,
+        b,
+    )
 }
 
 /// Checks, untimed, that the hub holds every pair's end, up and addressed.
 fn verify(backend: &mut NetlinkBackend, hub: &str, pairs: usize) {
-    let snap = backend.observe(&[Netns::Named(hub.to_string())]).expect("observe hub");
+    let snap = backend
+        .observe(&[Netns::Named(hub.to_string())])
+        .expect("observe hub");
     let links = &snap.namespaces[0].links;
-    let good = links.iter().filter(|l| l.name.starts_with('h') && l.up && l.addresses.len() == 1).count();
+    let good = links
+        .iter()
+        .filter(|l| l.name.starts_with('h') && l.up && l.addresses.len() == 1)
+        .count();
     assert_eq!(good, pairs, "every hub end is up with its address");
 }
 
@@ -117,7 +155,9 @@ fn run_ip(hub: &str, spokes: &[String], pairs: usize) -> Duration {
     for i in 0..pairs {
         let (_, e, h, a, b) = pair(i, spokes);
         let s = &mut per_spoke[i % spokes.len()];
-        s.push_str(&format!("link add {e} up type veth peer name {h} netns {hub}\naddr add {a} dev {e}\n"));
+        s.push_str(&format!(
+            "link add {e} up type veth peer name {h} netns {hub}\naddr add {a} dev {e}\n"
+        ));
         hub_script.push_str(&format!("link set {h} up\naddr add {b} dev {h}\n"));
     }
     let start = Instant::now();
@@ -129,11 +169,23 @@ fn run_ip(hub: &str, spokes: &[String], pairs: usize) -> Duration {
 }
 
 fn spec(name: &str, up: bool) -> LinkSpec {
-    LinkSpec { name: name.into(), mtu: None, mac: None, alias: Some(format!("nsagent:{name}")), up }
+    LinkSpec {
+        name: name.into(),
+        mtu: None,
+        mac: None,
+        alias: Some(format!("nsagent:{name}")),
+        up,
+    }
 }
 
 fn commands(ops: Vec<Op>) -> Vec<Command> {
-    ops.into_iter().enumerate().map(|(i, op)| Command { id: CommandId(i as u64), op }).collect()
+    ops.into_iter()
+        .enumerate()
+        .map(|(i, op)| Command {
+            id: CommandId(i as u64),
+            op,
+        })
+        .collect()
 }
 
 fn check(results: Vec<Result<(), nsagent_core::BackendError>>) {
@@ -142,7 +194,12 @@ fn check(results: Vec<Result<(), nsagent_core::BackendError>>) {
     }
 }
 
-fn run_backend(backend: &mut NetlinkBackend, hub: &str, spokes: &[String], pairs: usize) -> Duration {
+fn run_backend(
+    backend: &mut NetlinkBackend,
+    hub: &str,
+    spokes: &[String],
+    pairs: usize,
+) -> Duration {
     let hub_ns = Netns::Named(hub.to_string());
     let mut links = Vec::new();
     let mut addrs = Vec::new();
@@ -152,10 +209,21 @@ fn run_backend(backend: &mut NetlinkBackend, hub: &str, spokes: &[String], pairs
         links.push(Op::CreateLink {
             ns: ns.clone(),
             link: spec(&e, true),
-            kind: NewLink::Veth { peer_ns: hub_ns.clone(), peer: spec(&h, true) },
+            kind: NewLink::Veth {
+                peer_ns: hub_ns.clone(),
+                peer: spec(&h, true),
+            },
         });
-        addrs.push(Op::AddAddress { ns, link: e, addr: a.parse().expect("address") });
-        addrs.push(Op::AddAddress { ns: hub_ns.clone(), link: h, addr: b.parse().expect("address") });
+        addrs.push(Op::AddAddress {
+            ns,
+            link: e,
+            addr: a.parse().expect("address"),
+        });
+        addrs.push(Op::AddAddress {
+            ns: hub_ns.clone(),
+            link: h,
+            addr: b.parse().expect("address"),
+        });
     }
     let (links, addrs) = (commands(links), commands(addrs));
     let start = Instant::now();
@@ -173,7 +241,13 @@ fn items(hub: &str, spokes: &[String], pairs: usize) -> Vec<Item> {
                 "name": name, "type": "VETH", "enabled": true, "ip_addresses": [addr],
                 "veth": {"peer_if_name": peer}, "namespace": {"type": "NSID", "reference": ns}
             });
-            v.push(Item::decode(&format!("config/linux/interfaces/v2/interface/{name}"), &value).expect("valid item"));
+            v.push(
+                Item::decode(
+                    &format!("config/linux/interfaces/v2/interface/{name}"),
+                    &value,
+                )
+                .expect("valid item"),
+            );
         }
     }
     v
@@ -183,9 +257,17 @@ fn items(hub: &str, spokes: &[String], pairs: usize) -> Vec<Item> {
 fn core_with(backend: &mut NetlinkBackend, items: Vec<Item>) -> Core {
     let mut core = Core::new(CoreConfig::default());
     for (seq, item) in items.into_iter().enumerate() {
-        core.handle(Timestamp(0), Event::Put { seq: seq as u64 + 1, item });
+        core.handle(
+            Timestamp(0),
+            Event::Put {
+                seq: seq as u64 + 1,
+                item,
+            },
+        );
     }
-    let snap = backend.observe(&core.namespaces_to_observe()).expect("observe");
+    let snap = backend
+        .observe(&core.namespaces_to_observe())
+        .expect("observe");
     core.handle(Timestamp(0), Event::Observed(snap));
     core
 }
@@ -218,7 +300,10 @@ fn main() {
     let mut core = core_with(&mut backend, items(&hub, &spokes, a.pairs));
     let (co, applied) = run_core(&mut core, &mut backend);
     verify(&mut backend, &hub, a.pairs);
-    assert!(core.statuses().iter().all(|(_, s)| s.name() == "applied"), "every item applied");
+    assert!(
+        core.statuses().iter().all(|(_, s)| s.name() == "applied"),
+        "every item applied"
+    );
 
     let (hub, spokes) = made.make("ip2", a.namespaces);
     let ip2 = run_ip(&hub, &spokes, a.pairs);
@@ -226,12 +311,36 @@ fn main() {
 
     let ip_rate = rate(a.pairs, ip1).min(rate(a.pairs, ip2));
     let ip_best = rate(a.pairs, ip1).max(rate(a.pairs, ip2));
-    println!("ip -batch (run 1)        {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, ip1), ip1.as_secs_f64());
-    println!("ip -batch (run 2)        {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, ip2), ip2.as_secs_f64());
-    println!("nsagent backend          {:>8.0} pairs/s  ({:.3} s)", rate(a.pairs, be), be.as_secs_f64());
-    println!("nsagent core + backend   {:>8.0} pairs/s  ({:.3} s, {applied} commands)", rate(a.pairs, co), co.as_secs_f64());
-    println!("ratio backend / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)", rate(a.pairs, be) / ip_rate, rate(a.pairs, be) / ip_best);
-    println!("ratio core    / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)", rate(a.pairs, co) / ip_rate, rate(a.pairs, co) / ip_best);
+    println!(
+        "ip -batch (run 1)        {:>8.0} pairs/s  ({:.3} s)",
+        rate(a.pairs, ip1),
+        ip1.as_secs_f64()
+    );
+    println!(
+        "ip -batch (run 2)        {:>8.0} pairs/s  ({:.3} s)",
+        rate(a.pairs, ip2),
+        ip2.as_secs_f64()
+    );
+    println!(
+        "nsagent backend          {:>8.0} pairs/s  ({:.3} s)",
+        rate(a.pairs, be),
+        be.as_secs_f64()
+    );
+    println!(
+        "nsagent core + backend   {:>8.0} pairs/s  ({:.3} s, {applied} commands)",
+        rate(a.pairs, co),
+        co.as_secs_f64()
+    );
+    println!(
+        "ratio backend / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)",
+        rate(a.pairs, be) / ip_rate,
+        rate(a.pairs, be) / ip_best
+    );
+    println!(
+        "ratio core    / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)",
+        rate(a.pairs, co) / ip_rate,
+        rate(a.pairs, co) / ip_best
+    );
 
     if a.resync_links >= 2 {
         let pairs = a.resync_links / 2;

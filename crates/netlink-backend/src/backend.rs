@@ -481,6 +481,91 @@ fn apply_follow_ups(
     }
 }
 
+fn failure(ns: &Netns, e: io::Error) -> BackendError {
+    BackendError {
+        kind: ErrorKind::Other,
+        errno: e.raw_os_error(),
+        op: format!("observe {ns}"),
+        message: e.to_string(),
+        namespace: Some(ns.clone()),
+    }
+}
+
+/// Fills in where each observed veth's other end is. A peer in another namespace is known by
+/// that namespace's id as seen from the veth's own (`IFLA_LINK_NETNSID`), so each namespace
+/// holding such veths is asked the ids of the other observed namespaces.
+fn resolve_peers(
+    cache: &SocketCache,
+    observed: &mut [observe::Observed],
+    pool: &NetlinkBackend,
+) -> Result<(), BackendError> {
+    let asking: Vec<usize> = (0..observed.len())
+        .filter(|&i| observed[i].peers.iter().any(|(_, _, nsid)| nsid.is_some()))
+        .collect();
+    // Namespace files of every observed namespace, open while the ids are asked for.
+    let files: Vec<Option<NsFile>> = if asking.is_empty() {
+        Vec::new()
+    } else {
+        observed
+            .iter()
+            .map(|o| namespace::open(&o.ns.ns).ok())
+            .collect()
+    };
+    let fds: Vec<std::os::fd::RawFd> = files
+        .iter()
+        .map(|f| f.as_ref().map_or(-1, |f| f.fd.as_raw_fd()))
+        .collect();
+    let ids = pool.parallel(&asking, |&i| {
+        let ns = &observed[i].ns.ns;
+        let sock = cache.get(ns).map_err(|e| failure(ns, e))?;
+        let mut sock = lock(&sock);
+        let valid: Vec<(usize, std::os::fd::RawFd)> = fds
+            .iter()
+            .enumerate()
+            .filter(|(j, fd)| *j != i && **fd >= 0)
+            .map(|(j, fd)| (j, *fd))
+            .collect();
+        let raw: Vec<std::os::fd::RawFd> = valid.iter().map(|(_, fd)| *fd).collect();
+        let answers = observe::namespace_ids(&mut sock, &raw).map_err(|e| failure(ns, e))?;
+        let map: HashMap<i32, usize> = valid
+            .iter()
+            .zip(answers)
+            .filter_map(|((j, _), id)| id.map(|id| (id, *j)))
+            .collect();
+        Ok::<_, BackendError>(map)
+    });
+    let mut by_ns: HashMap<usize, HashMap<i32, usize>> = HashMap::new();
+    for (i, r) in asking.iter().zip(ids) {
+        by_ns.insert(*i, r?);
+    }
+    drop(files);
+    let mut found: Vec<(usize, String, Netns, String)> = Vec::new();
+    for (i, o) in observed.iter().enumerate() {
+        for (name, index, nsid) in &o.peers {
+            let target = match nsid {
+                None => Some(i),
+                Some(id) => by_ns.get(&i).and_then(|m| m.get(id)).copied(),
+            };
+            if let Some(t) = target {
+                if let Some(peer_name) = observed[t].names.get(index) {
+                    found.push((
+                        i,
+                        name.clone(),
+                        observed[t].ns.ns.clone(),
+                        peer_name.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    for (i, name, peer_ns, peer_name) in found {
+        if let Some(link) = observed[i].ns.links.iter_mut().find(|l| l.name == name) {
+            link.peer = Some((peer_ns, peer_name));
+        }
+    }
+    Ok(())
+}
+
 impl Backend for NetlinkBackend {
     fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
         let cmd = Command {
@@ -542,33 +627,34 @@ impl Backend for NetlinkBackend {
 
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let cache = &self.sockets;
-        let found = self.parallel(namespaces, |ns| {
-            let sock = match cache.get(ns) {
-                Ok(s) => s,
-                Err(_) => return Ok(None),
+        let mut seen = HashSet::new();
+        let unique: Vec<Netns> = namespaces
+            .iter()
+            .filter(|ns| seen.insert(*ns))
+            .cloned()
+            .collect();
+        let found = self.parallel(&unique, |ns| {
+            let Ok(sock) = cache.get(ns) else {
+                return Ok(None);
             };
             let mut sock = lock(&sock);
-            match observe::observe(&mut sock, ns.clone()) {
-                Ok(o) => Ok(Some(o)),
-                Err(e) => {
+            observe::observe(&mut sock, ns.clone())
+                .map(Some)
+                .map_err(|e| {
                     cache.forget(ns);
-                    Err(BackendError {
-                        kind: ErrorKind::Other,
-                        errno: e.raw_os_error(),
-                        op: format!("observe {ns}"),
-                        message: e.to_string(),
-                        namespace: Some(ns.clone()),
-                    })
-                }
-            }
+                    failure(ns, e)
+                })
         });
         let mut snapshot = Snapshot::default();
-        for (ns, r) in namespaces.iter().zip(found) {
+        let mut observed = Vec::new();
+        for (ns, r) in unique.iter().zip(found) {
             match r? {
-                Some(o) => snapshot.namespaces.push(o),
+                Some(o) => observed.push(o),
                 None => snapshot.missing.push(ns.clone()),
             }
         }
+        resolve_peers(cache, &mut observed, self)?;
+        snapshot.namespaces = observed.into_iter().map(|o| o.ns).collect();
         Ok(snapshot)
     }
 }

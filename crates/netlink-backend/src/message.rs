@@ -344,4 +344,23 @@ pub fn dump_neighbours() -> Result<Request> {
     encode_dump(Rtm::Getneigh, msg)
 }
 
+/// `NETNSA_FD`: the namespace RTM_GETNSID asks about, as a file descriptor.
+const NETNSA_FD: u16 = 3;
+
+/// RTM_GETNSID: the id under which this socket's namespace knows the namespace of `fd` (the
+/// id veths report their peer's namespace by, in `IFLA_LINK_NETNSID`).
+pub fn get_nsid(fd: RawFd) -> Result<Request> {
+    // struct rtgenmsg, padded to 4 bytes, then the attribute.
+    let mut bytes = Cursor::new(vec![libc::AF_UNSPEC as u8, 0, 0, 0]);
+    bytes.set_position(4);
+    attr(NETNSA_FD, fd as u32)?
+        .to_bytes(&mut bytes)
+        .map_err(enc)?;
+    encode(
+        Rtm::Getnsid,
+        NlmF::empty(),
+        Buffer::from(bytes.into_inner()),
+    )
+}
+
 pub(crate) const IFF_UP: u32 = libc::IFF_UP as u32;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io::{self, Cursor};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::RawFd;
 
 use ipnet::IpNet;
 use neli::attr::Attribute;
@@ -79,7 +80,21 @@ fn find<T: neli::consts::rtnl::RtaType>(attrs: &[Rtattr<T, Buffer>], ty: T) -> O
 pub(crate) struct DumpedLink {
     pub index: i32,
     pub link: ObservedLink,
+    /// For a veth: its peer's index, and the id of the peer's namespace when it is another one.
+    pub peer: Option<(i32, Option<i32>)>,
 }
+
+/// A namespace as observed, with what is needed to find the other end of its veths.
+pub(crate) struct Observed {
+    pub ns: ObservedNamespace,
+    pub names: HashMap<i32, String>,
+    /// Veth name, peer index, peer namespace id (`None`: this namespace).
+    pub peers: Vec<(String, i32, Option<i32>)>,
+}
+
+/// `IFLA_LINK_NETNSID`.
+const IFLA_LINK_NETNSID: u16 = 37;
+const NETNSA_NSID: u16 = 1;
 
 pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
     let msg = Ifinfomsg::from_bytes_with_input(&mut Cursor::new(payload), payload.len())
@@ -108,7 +123,20 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         .and_then(|b| <[u8; 6]>::try_from(b).ok())
         .map(MacAddr);
     let up = msg.ifi_flags().bits() & message::IFF_UP != 0;
+    let peer = match kind {
+        LinkKind::Veth => find(attrs, Ifla::Link)
+            .and_then(u32_of)
+            .filter(|i| *i != 0)
+            .map(|i| {
+                let nsid = find(attrs, Ifla::from(IFLA_LINK_NETNSID))
+                    .and_then(u32_of)
+                    .map(|n| n as i32);
+                (i as i32, nsid.filter(|n| *n >= 0))
+            }),
+        _ => None,
+    };
     Ok(DumpedLink {
+        peer,
         index: *msg.ifi_index(),
         link: ObservedLink {
             name,
@@ -118,7 +146,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             mac,
             up,
             addresses: Vec::new(),
-            // Not resolved yet: the core then falls back on the items' own pairing.
+            // Resolved across namespaces by the caller, see `Observed::peers`.
             peer: None,
         },
     })
@@ -134,14 +162,51 @@ pub(crate) fn links(sock: &mut RouteSocket) -> io::Result<Vec<DumpedLink>> {
         .collect()
 }
 
-pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<ObservedNamespace> {
+/// The ids under which the socket's namespace knows the namespaces of `fds`.
+pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result<Vec<Option<i32>>> {
+    let mut requests = Vec::with_capacity(fds.len());
+    for fd in fds {
+        requests.push(enc(message::get_nsid(*fd))?);
+    }
+    let outcomes = sock.transact(&mut requests)?;
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            let replies = o.ok()?;
+            let reply = replies.iter().find(|r| r.ty == u16::from(Rtm::Newnsid))?;
+            let mut attrs = reply.payload.get(4..)?;
+            while attrs.len() >= 4 {
+                let len = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+                let ty = u16::from_ne_bytes([attrs[2], attrs[3]]);
+                if len < 4 || len > attrs.len() {
+                    return None;
+                }
+                if ty == NETNSA_NSID {
+                    return u32_of(&attrs[4..len]).map(|n| n as i32).filter(|n| *n >= 0);
+                }
+                attrs = &attrs[crate::socket::align(len).min(attrs.len())..];
+            }
+            None
+        })
+        .collect())
+}
+
+pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed> {
     let dumped = links(sock)?;
     let mut by_index: HashMap<i32, usize> = HashMap::new();
     let mut links: Vec<ObservedLink> = Vec::with_capacity(dumped.len());
+    let mut peers = Vec::new();
     for (i, d) in dumped.into_iter().enumerate() {
         by_index.insert(d.index, i);
+        if let Some((index, nsid)) = d.peer {
+            peers.push((d.link.name.clone(), index, nsid));
+        }
         links.push(d.link);
     }
+    let names: HashMap<i32, String> = by_index
+        .iter()
+        .map(|(i, &pos)| (*i, links[pos].name.clone()))
+        .collect();
 
     for reply in dump(sock, enc(message::dump_addresses()), "addresses")? {
         if reply.ty != u16::from(Rtm::Newaddr) {
@@ -267,10 +332,14 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<ObservedN
     links.sort_by(|a, b| a.name.cmp(&b.name));
     routes.sort();
     neighbours.sort_by(|a, b| (&a.link, a.ip).cmp(&(&b.link, b.ip)));
-    Ok(ObservedNamespace {
-        ns,
-        links,
-        routes,
-        neighbours,
+    Ok(Observed {
+        ns: ObservedNamespace {
+            ns,
+            links,
+            routes,
+            neighbours,
+        },
+        names,
+        peers,
     })
 }

@@ -137,6 +137,27 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
     assert_eq!(o1.alias.as_deref(), Some("nsagent:o1"));
     assert!(o1.up, "the peer was brought up after creation");
     assert_eq!(o1.mtu, 1450);
+    assert_eq!(
+        o0.peer,
+        Some((b.netns(), "o1".to_string())),
+        "peer found through IFLA_LINK_NETNSID"
+    );
+    assert_eq!(o1.peer, Some((a.netns(), "o0".to_string())));
+    assert_eq!(
+        hand.peer,
+        Some((a.netns(), "hand1".to_string())),
+        "a peer in the same namespace"
+    );
+
+    // A peer in a namespace that was not asked about cannot be named.
+    let alone = be.observe(&[a.netns(), a.netns()]).expect("observe");
+    assert_eq!(alone.namespaces.len(), 1, "asked twice, reported once");
+    let o0 = alone.namespaces[0]
+        .links
+        .iter()
+        .find(|l| l.name == "o0")
+        .unwrap();
+    assert_eq!(o0.peer, None);
 }
 
 #[test]
