@@ -16,6 +16,7 @@ use nsagent_netlink::NetlinkBackend;
 use serde_json::json;
 
 struct Args {
+    rounds: usize,
     pairs: usize,
     namespaces: usize,
     resync_links: usize,
@@ -23,6 +24,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        rounds: 3,
         pairs: 1000,
         namespaces: 100,
         resync_links: 10_000,
@@ -32,24 +34,38 @@ fn args() -> Args {
         let value = it.next().and_then(|v| v.parse().ok());
         match (flag.as_str(), value) {
             ("--pairs", Some(v)) => a.pairs = v,
+            ("--rounds", Some(v)) => a.rounds = v,
             ("--namespaces", Some(v)) => a.namespaces = v,
             ("--resync-links", Some(v)) => a.resync_links = v,
             _ => {
-                eprintln!("usage: kernel_bench [--pairs N] [--namespaces M] [--resync-links L]");
+                eprintln!("usage: kernel_bench [--rounds R] [--pairs N] [--namespaces M] [--resync-links L]");
                 std::process::exit(2);
             }
         }
     }
     a.namespaces = a.namespaces.max(1);
+    a.rounds = a.rounds.max(1);
     a
 }
 
 /// Every namespace the benchmark made; deleted on drop, even after a panic.
 struct Namespaces {
-    names: Vec<String>,
+    hubs: Vec<String>,
+    spokes: Vec<String>,
 }
 
 impl Namespaces {
+    fn new() -> Namespaces {
+        Namespaces {
+            hubs: Vec::new(),
+            spokes: Vec::new(),
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &String> {
+        self.hubs.iter().chain(&self.spokes)
+    }
+
     fn make(&mut self, tag: &str, count: usize) -> (String, Vec<String>) {
         let base = format!("nsab-{}-{tag}", std::process::id());
         let hub = format!("{base}-hub");
@@ -57,34 +73,47 @@ impl Namespaces {
         let mut script = String::new();
         for n in std::iter::once(&hub).chain(&spokes) {
             script.push_str(&format!("netns add {n}\n"));
-            self.names.push(n.clone());
         }
         ip_batch(None, &script);
+        self.hubs.push(hub.clone());
+        self.spokes.extend(spokes.iter().cloned());
         (hub, spokes)
     }
 }
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
+        // The kernel destroys the veths of a deleted namespace later, in a worker that holds
+        // the rtnl lock, and whatever runs meanwhile pays for it. Deleting the spokes first and
+        // waiting until every hub is down to its loopback waits for exactly that work.
         let script: String = self
-            .names
+            .spokes
             .iter()
             .map(|n| format!("netns del {n}\n"))
             .collect();
         ip_batch_lenient(&script);
-        // The kernel destroys the veths of deleted namespaces asynchronously: wait for that, so
-        // that whatever runs next does not pay for it.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let out = Process::new("ip")
-                .args(["-o", "link", "show", "type", "veth"])
-                .output();
-            if out.map(|o| o.stdout.is_empty()).unwrap_or(true) {
-                break;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for hub in &self.hubs {
+            while Instant::now() < deadline {
+                let out = Process::new("ip")
+                    .args(["-n", hub, "-o", "link", "show"])
+                    .output();
+                if out
+                    .map(|o| o.stdout.iter().filter(|b| **b == b'\n').count() <= 1)
+                    .unwrap_or(true)
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(Duration::from_secs(1));
+        let script: String = self
+            .hubs
+            .iter()
+            .map(|n| format!("netns del {n}\n"))
+            .collect();
+        ip_batch_lenient(&script);
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -282,71 +311,97 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
 fn main() {
     let a = args();
-    let mut made = Namespaces { names: Vec::new() };
     let mut backend = NetlinkBackend::new();
-    println!("kernel benchmark: {} veth pairs, {} spoke namespaces + 1 hub, address on each end, both up", a.pairs, a.namespaces);
-
-    let (hub, spokes) = made.make("ip1", a.namespaces);
-    let ip1 = run_ip(&hub, &spokes, a.pairs);
-    verify(&mut backend, &hub, a.pairs);
-
-    let (hub, spokes) = made.make("be", a.namespaces);
-    let be = run_backend(&mut backend, &hub, &spokes, a.pairs);
-    verify(&mut backend, &hub, a.pairs);
-
-    let (hub, spokes) = made.make("core", a.namespaces);
-    let mut core = core_with(&mut backend, items(&hub, &spokes, a.pairs));
-    let (co, applied) = run_core(&mut core, &mut backend);
-    verify(&mut backend, &hub, a.pairs);
-    assert!(
-        core.statuses().iter().all(|(_, s)| s.name() == "applied"),
-        "every item applied"
-    );
-
-    let (hub, spokes) = made.make("ip2", a.namespaces);
-    let ip2 = run_ip(&hub, &spokes, a.pairs);
-    verify(&mut backend, &hub, a.pairs);
-
-    let ip_rate = rate(a.pairs, ip1).min(rate(a.pairs, ip2));
-    let ip_best = rate(a.pairs, ip1).max(rate(a.pairs, ip2));
     println!(
-        "ip -batch (run 1)        {:>8.0} pairs/s  ({:.3} s)",
-        rate(a.pairs, ip1),
-        ip1.as_secs_f64()
+        "kernel benchmark: {} veth pairs, {} spoke namespaces + 1 hub, address on each end, both up; {} rounds",
+        a.pairs, a.namespaces, a.rounds
+    );
+    let (mut ip, mut be, mut co) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..a.rounds {
+        // Each round makes its own namespaces and deletes them (waiting for the kernel) at its
+        // end; the order of the three ways rotates so that none always runs first.
+        let mut made = Namespaces::new();
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => {
+                    let (hub, spokes) = made.make(&format!("ip{round}"), a.namespaces);
+                    let t = run_ip(&hub, &spokes, a.pairs);
+                    verify(&mut backend, &hub, a.pairs);
+                    println!(
+                        "round {round}: ip -batch              {:>6.0} pairs/s",
+                        rate(a.pairs, t)
+                    );
+                    ip.push(t);
+                }
+                1 => {
+                    let (hub, spokes) = made.make(&format!("be{round}"), a.namespaces);
+                    let t = run_backend(&mut backend, &hub, &spokes, a.pairs);
+                    verify(&mut backend, &hub, a.pairs);
+                    println!(
+                        "round {round}: nsagent backend        {:>6.0} pairs/s",
+                        rate(a.pairs, t)
+                    );
+                    be.push(t);
+                }
+                _ => {
+                    let (hub, spokes) = made.make(&format!("co{round}"), a.namespaces);
+                    let mut core = core_with(&mut backend, items(&hub, &spokes, a.pairs));
+                    let (t, applied) = run_core(&mut core, &mut backend);
+                    verify(&mut backend, &hub, a.pairs);
+                    assert!(
+                        core.statuses().iter().all(|(_, s)| s.name() == "applied"),
+                        "every item applied"
+                    );
+                    println!("round {round}: nsagent core + backend {:>6.0} pairs/s ({applied} commands)", rate(a.pairs, t));
+                    co.push(t);
+                }
+            }
+        }
+        for ns in made.all() {
+            backend.forget(&Netns::Named(ns.clone()));
+        }
+    }
+    let (ip, be, co) = (median(ip), median(be), median(co));
+    println!(
+        "median ip -batch              {:>8.0} pairs/s  ({:.3} s)",
+        rate(a.pairs, ip),
+        ip.as_secs_f64()
     );
     println!(
-        "ip -batch (run 2)        {:>8.0} pairs/s  ({:.3} s)",
-        rate(a.pairs, ip2),
-        ip2.as_secs_f64()
-    );
-    println!(
-        "nsagent backend          {:>8.0} pairs/s  ({:.3} s)",
+        "median nsagent backend        {:>8.0} pairs/s  ({:.3} s)",
         rate(a.pairs, be),
         be.as_secs_f64()
     );
     println!(
-        "nsagent core + backend   {:>8.0} pairs/s  ({:.3} s, {applied} commands)",
+        "median nsagent core + backend {:>8.0} pairs/s  ({:.3} s)",
         rate(a.pairs, co),
         co.as_secs_f64()
     );
     println!(
-        "ratio backend / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)",
-        rate(a.pairs, be) / ip_rate,
-        rate(a.pairs, be) / ip_best
+        "ratio backend / ip -batch: {:.2}x",
+        rate(a.pairs, be) / rate(a.pairs, ip)
     );
     println!(
-        "ratio core    / ip -batch: {:.2}x (vs the faster ip run: {:.2}x)",
-        rate(a.pairs, co) / ip_rate,
-        rate(a.pairs, co) / ip_best
+        "ratio core    / ip -batch: {:.2}x",
+        rate(a.pairs, co) / rate(a.pairs, ip)
     );
 
     if a.resync_links >= 2 {
+        let mut made = Namespaces::new();
         let pairs = a.resync_links / 2;
         let (hub, spokes) = made.make("rs", a.namespaces);
         run_backend(&mut backend, &hub, &spokes, pairs);
         let items = items(&hub, &spokes, pairs);
+        for ns in made.all() {
+            backend.forget(&Netns::Named(ns.clone()));
+        }
         // A restarted agent: a new backend (no sockets yet) and a new core with the same config.
         let mut fresh = NetlinkBackend::new();
         let start = Instant::now();
@@ -354,10 +409,13 @@ fn main() {
         let (_, applied) = run_core(&mut core, &mut fresh);
         let took = start.elapsed();
         println!(
-            "resync of {} managed links in {} namespaces: {:.3} s (observe + core compare + {applied} commands issued)",
+            "resync of {} managed links in {} namespaces: {:.3} s (load config + observe + compare; {applied} commands issued)",
             pairs * 2,
             a.namespaces + 1,
             took.as_secs_f64()
         );
+        for ns in made.all() {
+            fresh.forget(&Netns::Named(ns.clone()));
+        }
     }
 }
