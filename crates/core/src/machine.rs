@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
@@ -116,7 +117,7 @@ impl Actual {
 struct Slot {
     key: ItemKey,
     /// `None` once deleted: the slot lives on until the item's objects are gone.
-    desired: Option<Item>,
+    desired: Option<Arc<Item>>,
     last_seq: Option<u64>,
     actual: Actual,
     in_flight: Option<CommandId>,
@@ -178,9 +179,10 @@ struct Orphan {
 struct InFlight {
     op: Op,
     owner: Owner,
-    /// Generation of each namespace the command acts in, when it was issued. A namespace that
-    /// vanished since took the command's work with it, whatever the result says.
-    epochs: Vec<(Netns, u64)>,
+    /// Generation of the namespaces the command acts in (its own, and a veth peer's), when it
+    /// was issued. A namespace that vanished since took the command's work with it, whatever
+    /// the result says.
+    epochs: (u64, Option<u64>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -230,6 +232,8 @@ struct State {
 #[derive(Debug, Clone, Default)]
 struct Indexes {
     by_key: FxHashMap<ItemKey, ItemId>,
+    /// Interface items by logical name: the same as `by_key`, looked up by `&str`.
+    names: FxHashMap<String, ItemId>,
     /// Route and ARP items by the interface name in their key.
     by_interface: FxHashMap<String, BTreeSet<ItemId>>,
     /// Veth items by the peer they name.
@@ -238,9 +242,11 @@ struct Indexes {
     ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
     /// Items with objects in a namespace.
     actual_in: FxHashMap<Netns, BTreeSet<ItemId>>,
-    /// Interface items by the link name they want, in their namespace.
-    host_claims: FxHashMap<(NamespaceRef, String), BTreeSet<ItemId>>,
+    /// Interface items by the link name they want, with the namespace they want it in.
+    host_claims: FxHashMap<String, Vec<(NamespaceRef, ItemId)>>,
     link_owner: FxHashMap<(Netns, String), ItemId>,
+    /// Route and neighbour items with objects on a link.
+    on_link: FxHashMap<(Netns, String), BTreeSet<ItemId>>,
     route_owner: FxHashMap<(Netns, IpNet, u32), ItemId>,
 }
 
@@ -252,6 +258,8 @@ pub struct Core {
     /// Dirty interface items, reconciled before the dirty routes and neighbours.
     dirty_links: VecDeque<ItemId>,
     dirty_l3: VecDeque<ItemId>,
+    /// Reused for lists of items to mark, so that marking allocates nothing.
+    scratch: Vec<ItemId>,
 }
 
 impl Serialize for Core {
@@ -295,7 +303,13 @@ impl Core {
     }
 
     fn from_state(s: State) -> Core {
-        let mut core = Core { s, ix: Indexes::default(), dirty_links: VecDeque::new(), dirty_l3: VecDeque::new() };
+        let mut core = Core {
+            s,
+            ix: Indexes::default(),
+            dirty_links: VecDeque::new(),
+            dirty_l3: VecDeque::new(),
+            scratch: Vec::new(),
+        };
         for i in 0..core.s.slots.len() {
             let id = ItemId(i as u32);
             let Some(slot) = &core.s.slots[i] else { continue };
@@ -362,7 +376,7 @@ impl Core {
 
     /// Every desired item, sorted by key.
     pub fn desired(&self) -> Vec<Item> {
-        let mut all: Vec<_> = self.s.slots.iter().flatten().filter_map(|s| s.desired.clone()).collect();
+        let mut all: Vec<Item> = self.s.slots.iter().flatten().filter_map(|s| s.desired.as_deref().cloned()).collect();
         all.sort_by_key(|i| i.key());
         all
     }
@@ -417,11 +431,11 @@ impl Core {
     pub fn explain(&self, key: &ItemKey) -> Option<Explanation> {
         let id = *self.ix.by_key.get(key)?;
         let slot = self.slot(id);
-        let namespace = match &slot.desired {
+        let namespace = match slot.desired.as_deref() {
             Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
             Some(_) => self
                 .interface_slot(key.interface())
-                .and_then(|(_, s)| match &s.desired {
+                .and_then(|(_, s)| match s.desired.as_deref() {
                     Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
                     _ => None,
                 }),
@@ -457,7 +471,7 @@ impl Core {
             Actual::Neighbour(n) => vec![format!("neighbour {} lladdr {} on {} in {}", n.ip, n.mac, n.link, n.ns)],
         };
         let mut state = slot.state.clone();
-        if let (ItemState::Pending { reasons }, Some(Item::Interface(i))) = (&mut state, &slot.desired) {
+        if let (ItemState::Pending { reasons }, Some(Item::Interface(i))) = (&mut state, slot.desired.as_deref()) {
             if let NamespaceRef::Named(n) = &i.namespace {
                 if let Some(NamedState::Failed { error, .. }) = self.s.named.get(n) {
                     reasons.push(PendingReason::NamespaceBeingCreated(format!("{n} (last attempt failed: {error})")));
@@ -465,7 +479,7 @@ impl Core {
             }
         }
         let mut warnings = Vec::new();
-        if let Some(Item::Interface(Interface { namespace: NamespaceRef::Microservice(label), .. })) = &slot.desired {
+        if let Some(Item::Interface(Interface { namespace: NamespaceRef::Microservice(label), .. })) = slot.desired.as_deref() {
             if let Some(ms) = self.s.microservices.get(label).filter(|ms| !ms.duplicates.is_empty()) {
                 warnings.push(format!(
                     "microservice '{label}' runs in {} containers; using the newest, {}, and ignoring {}",
@@ -479,7 +493,7 @@ impl Core {
             warnings,
             key: key.to_string(),
             state,
-            desired: slot.desired.as_ref().map(Item::to_json),
+            desired: slot.desired.as_deref().map(Item::to_json),
             last_seq: slot.last_seq,
             namespace,
             in_kernel,
@@ -504,14 +518,12 @@ impl Core {
     }
 
     fn interface_slot(&self, name: &str) -> Option<(ItemId, &Slot)> {
-        // Building the key allocates; interface lookups by name are on every route/ARP path,
-        // but the allocation is small next to the command it leads to.
-        let id = *self.ix.by_key.get(&ItemKey::Interface(name.to_string()))?;
+        let id = *self.ix.names.get(name)?;
         Some((id, self.slot(id)))
     }
 
     fn desired_interface(&self, id: ItemId) -> Option<&Interface> {
-        match &self.slot(id).desired {
+        match self.slot(id).desired.as_deref() {
             Some(Item::Interface(i)) => Some(i),
             _ => None,
         }
@@ -519,7 +531,9 @@ impl Core {
 
     fn index_key(&mut self, id: ItemId, key: &ItemKey) {
         self.ix.by_key.insert(key.clone(), id);
-        if !matches!(key, ItemKey::Interface(_)) {
+        if let ItemKey::Interface(name) = key {
+            self.ix.names.insert(name.clone(), id);
+        } else {
             self.ix.by_interface.entry(key.interface().to_string()).or_default().insert(id);
         }
     }
@@ -527,7 +541,9 @@ impl Core {
     fn index_desired(&mut self, id: ItemId, item: &Item) {
         if let Item::Interface(i) = item {
             self.ix.ns_members.entry(i.namespace.clone()).or_default().insert(id);
-            self.ix.host_claims.entry((i.namespace.clone(), i.host_if_name.clone())).or_default().insert(id);
+            let claims = self.ix.host_claims.entry(i.host_if_name.clone()).or_default();
+            claims.push((i.namespace.clone(), id));
+            claims.sort();
             if let Some(peer) = &i.veth_peer {
                 self.ix.peers_of.entry(peer.clone()).or_default().insert(id);
             }
@@ -537,7 +553,12 @@ impl Core {
     fn unindex_desired(&mut self, id: ItemId, item: &Item) {
         if let Item::Interface(i) = item {
             remove_from(&mut self.ix.ns_members, &i.namespace, id);
-            remove_from_fx(&mut self.ix.host_claims, &(i.namespace.clone(), i.host_if_name.clone()), id);
+            if let Some(claims) = self.ix.host_claims.get_mut(i.host_if_name.as_str()) {
+                claims.retain(|(r, c)| !(*c == id && *r == i.namespace));
+                if claims.is_empty() {
+                    self.ix.host_claims.remove(i.host_if_name.as_str());
+                }
+            }
             if let Some(peer) = &i.veth_peer {
                 remove_from_fx(&mut self.ix.peers_of, peer, id);
             }
@@ -554,8 +575,12 @@ impl Core {
             }
             Actual::Route(r) => {
                 self.ix.route_owner.insert((r.ns.clone(), r.route.dst, r.route.metric), id);
+                self.ix.on_link.entry((r.ns.clone(), r.route.dev.clone())).or_default().insert(id);
             }
-            _ => {}
+            Actual::Neighbour(n) => {
+                self.ix.on_link.entry((n.ns.clone(), n.link.clone())).or_default().insert(id);
+            }
+            Actual::None => {}
         }
     }
 
@@ -572,13 +597,18 @@ impl Core {
                 Some(Resource::LinkName(key.0, key.1))
             }
             Actual::Route(r) => {
+                remove_from_fx(&mut self.ix.on_link, &(r.ns.clone(), r.route.dev.clone()), id);
                 let key = (r.ns.clone(), r.route.dst, r.route.metric);
                 if self.ix.route_owner.get(&key) == Some(&id) {
                     self.ix.route_owner.remove(&key);
                 }
                 Some(Resource::Route(key.0, key.1, key.2))
             }
-            _ => None,
+            Actual::Neighbour(n) => {
+                remove_from_fx(&mut self.ix.on_link, &(n.ns.clone(), n.link.clone()), id);
+                None
+            }
+            Actual::None => None,
         };
         if let Some(res) = released {
             self.wake_waiters(&res);
@@ -590,6 +620,15 @@ impl Core {
         self.unindex_actual(id, &old);
         self.index_actual(id, &actual);
         self.slot_mut(id).actual = actual;
+        self.mark_related_dirty(id);
+    }
+
+    /// Changes attributes of an item's link in place: its identity (namespace, name) and so
+    /// the indexes stay as they are.
+    fn update_link(&mut self, id: ItemId, f: impl FnOnce(&mut LinkActual)) {
+        if let Actual::Link(link) = &mut self.slot_mut(id).actual {
+            f(link);
+        }
         self.mark_related_dirty(id);
     }
 
@@ -655,7 +694,9 @@ impl Core {
     fn free_slot(&mut self, id: ItemId) {
         let slot = self.s.slots[id.0 as usize].take().expect(NO_SLOT);
         self.ix.by_key.remove(&slot.key);
-        if !matches!(slot.key, ItemKey::Interface(_)) {
+        if let ItemKey::Interface(name) = &slot.key {
+            self.ix.names.remove(name);
+        } else {
             remove_from_fx(&mut self.ix.by_interface, slot.key.interface(), id);
         }
         self.s.waiters.retain(|(_, w)| *w != id);
@@ -684,20 +725,35 @@ impl Core {
     /// Marks the items whose decisions read this item's desired or actual state.
     fn mark_related_dirty(&mut self, id: ItemId) {
         self.mark_dirty(id);
-        let key = self.slot(id).key.clone();
-        self.mark_dependents_dirty(&key);
-        if let Some(Item::Interface(i)) = &self.slot(id).desired {
-            if let Some(peer) = i.veth_peer.clone() {
-                if let Some((pid, _)) = self.interface_slot(&peer) {
-                    self.mark_dirty(pid);
+        let mut ids = std::mem::take(&mut self.scratch);
+        let slot = self.slot(id);
+        if let ItemKey::Interface(name) = &slot.key {
+            self.dependents_of(name, &mut ids);
+            if let Some(Item::Interface(i)) = slot.desired.as_deref() {
+                if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
+                    ids.push(pid);
+                }
+            }
+            if let Actual::Link(LinkActual { shape: Shape::Veth { peer_item }, .. }) = &slot.actual {
+                if let Some(&pid) = self.ix.names.get(peer_item.as_str()) {
+                    ids.push(pid);
                 }
             }
         }
-        if let Actual::Link(LinkActual { shape: Shape::Veth { peer_item }, .. }) = &self.slot(id).actual {
-            let peer = peer_item.clone();
-            if let Some((pid, _)) = self.interface_slot(&peer) {
-                self.mark_dirty(pid);
-            }
+        for other in ids.drain(..) {
+            self.mark_dirty(other);
+        }
+        self.scratch = ids;
+    }
+
+    /// The items that refer to the interface `name`: its routes and ARPs, and veths naming it
+    /// as their peer.
+    fn dependents_of(&self, name: &str, into: &mut Vec<ItemId>) {
+        if let Some(set) = self.ix.by_interface.get(name) {
+            into.extend(set.iter().copied());
+        }
+        if let Some(set) = self.ix.peers_of.get(name) {
+            into.extend(set.iter().copied());
         }
     }
 
@@ -705,17 +761,24 @@ impl Core {
     /// naming it as their peer.
     fn mark_dependents_dirty(&mut self, key: &ItemKey) {
         if let ItemKey::Interface(name) = key {
-            let mut ids: Vec<ItemId> = Vec::new();
-            if let Some(set) = self.ix.by_interface.get(name) {
-                ids.extend(set.iter().copied());
-            }
-            if let Some(set) = self.ix.peers_of.get(name) {
-                ids.extend(set.iter().copied());
-            }
-            for id in ids {
+            let mut ids = std::mem::take(&mut self.scratch);
+            self.dependents_of(name, &mut ids);
+            for id in ids.drain(..) {
                 self.mark_dirty(id);
             }
+            self.scratch = ids;
         }
+    }
+
+    fn mark_dependents_dirty_of(&mut self, id: ItemId) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        if let ItemKey::Interface(name) = &self.slot(id).key {
+            self.dependents_of(name, &mut ids);
+        }
+        for id in ids.drain(..) {
+            self.mark_dirty(id);
+        }
+        self.scratch = ids;
     }
 
     fn mark_members_dirty(&mut self, r: &NamespaceRef) {
@@ -761,8 +824,7 @@ impl Core {
         self.s.changed.insert(id);
         // Routes and neighbours are added only once their interface is applied.
         if key_is_interface && was_applied != is_applied {
-            let key = self.slot(id).key.clone();
-            self.mark_dependents_dirty(&key);
+            self.mark_dependents_dirty_of(id);
         }
     }
 
@@ -776,9 +838,10 @@ impl Core {
         };
         let slot = self.slot_mut(id);
         slot.last_seq = Some(seq);
-        if slot.desired.as_ref() == Some(&item) {
+        if slot.desired.as_deref() == Some(&item) {
             return;
         }
+        let item = Arc::new(item);
         slot.attempts = 0;
         slot.blocked = false;
         let had_timer = slot.retry_at.take();
@@ -793,7 +856,7 @@ impl Core {
         self.index_desired(id, &item);
         self.mark_claims_dirty(&item);
         self.mark_related_dirty(id);
-        if let Some(Item::Interface(old)) = &old {
+        if let Some(Item::Interface(old)) = old.as_deref() {
             // A veth that named another peer before: that peer must learn it lost its partner.
             if let Some(p) = &old.veth_peer {
                 if let Some((pid, _)) = self.interface_slot(p) {
@@ -816,7 +879,7 @@ impl Core {
         self.unindex_desired(id, &old);
         self.mark_claims_dirty(&old);
         self.mark_related_dirty(id);
-        if let Item::Interface(i) = &old {
+        if let Item::Interface(i) = &*old {
             if let Some(p) = &i.veth_peer {
                 if let Some((pid, _)) = self.interface_slot(p) {
                     self.mark_dirty(pid);
@@ -831,8 +894,8 @@ impl Core {
             let ids: Vec<ItemId> = self
                 .ix
                 .host_claims
-                .get(&(i.namespace.clone(), i.host_if_name.clone()))
-                .map(|s| s.iter().copied().collect())
+                .get(i.host_if_name.as_str())
+                .map(|c| c.iter().filter(|(r, _)| *r == i.namespace).map(|(_, id)| *id).collect())
                 .unwrap_or_default();
             for id in ids {
                 self.mark_dirty(id);
@@ -1084,8 +1147,12 @@ impl Core {
         for o in flushed {
             self.drop_orphan(o);
         }
-        let holders: Vec<ItemId> =
-            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let holders: Vec<ItemId> = self
+            .ix
+            .on_link
+            .get(&(ns.clone(), link.to_string()))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         for id in holders {
             let on_link = match &self.slot(id).actual {
                 Actual::Route(r) => {
@@ -1202,15 +1269,7 @@ impl Core {
     fn issue(&mut self, op: Op, owner: Owner) {
         let id = CommandId(self.s.next_command);
         self.s.next_command += 1;
-        let mut nss = vec![op.namespace()];
-        if let Op::CreateLink { kind: NewLink::Veth { peer_ns, .. }, .. } = &op {
-            nss.push(peer_ns.clone());
-        }
-        let epochs = nss.into_iter().map(|ns| {
-            let e = self.s.epochs.get(&ns).copied().unwrap_or(0);
-            (ns, e)
-        });
-        let epochs = epochs.collect();
+        let epochs = self.epochs_of(&op);
         if let Owner::Item { id: item, peer } = &owner {
             self.slot_mut(*item).in_flight = Some(id);
             if let Some(p) = peer {
@@ -1219,6 +1278,34 @@ impl Core {
         }
         self.s.in_flight.insert(id, InFlight { op: op.clone(), owner, epochs });
         self.s.outbox.push_back(Command { id, op });
+    }
+
+    fn epoch(&self, ns: &Netns) -> u64 {
+        if self.s.epochs.is_empty() {
+            return 0;
+        }
+        self.s.epochs.get(ns).copied().unwrap_or(0)
+    }
+
+    fn epochs_of(&self, op: &Op) -> (u64, Option<u64>) {
+        let own = match op {
+            Op::CreateNamespace { name } => self.epoch(&Netns::Named(name.clone())),
+            Op::CreateLink { ns, .. }
+            | Op::DeleteLink { ns, .. }
+            | Op::SetLink { ns, .. }
+            | Op::AddAddress { ns, .. }
+            | Op::DelAddress { ns, .. }
+            | Op::AddRoute { ns, .. }
+            | Op::ReplaceRoute { ns, .. }
+            | Op::DelRoute { ns, .. }
+            | Op::SetNeighbour { ns, .. }
+            | Op::DelNeighbour { ns, .. } => self.epoch(ns),
+        };
+        let peer = match op {
+            Op::CreateLink { kind: NewLink::Veth { peer_ns, .. }, .. } => Some(self.epoch(peer_ns)),
+            _ => None,
+        };
+        (own, peer)
     }
 
     fn on_result(&mut self, cid: CommandId, result: Result<(), BackendError>) {
@@ -1237,12 +1324,11 @@ impl Core {
             // Routes and neighbours on the veth partner's link waited for this command too.
             if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &self.slot(*id).actual {
                 if let Some(&pid) = self.ix.link_owner.get(peer) {
-                    let key = self.slot(pid).key.clone();
-                    self.mark_dependents_dirty(&key);
+                    self.mark_dependents_dirty_of(pid);
                 }
             }
         }
-        let stale = flight.epochs.iter().any(|(ns, e)| self.s.epochs.get(ns).copied().unwrap_or(0) != *e);
+        let stale = self.epochs_of(&flight.op) != flight.epochs;
         let result = match result {
             Err(e) if self.failure_means_done(&flight.op, &e) => Ok(()),
             other => other,
@@ -1428,59 +1514,58 @@ impl Core {
             },
             Op::DeleteLink { .. } => self.forget_kernel_objects(id),
             Op::SetLink { ns, name, change } => {
-                let Actual::Link(mut link) = self.slot(id).actual.clone() else { return };
-                if let Some(up) = change.up {
-                    link.up = up;
-                    if !up {
-                        // Taking a link down makes the kernel drop its routes, its neighbour
-                        // entries and (keep_addr_on_down=0) its IPv6 addresses.
-                        link.addresses.retain(|a| a.addr().is_ipv4());
-                        self.forget_link_dependents(ns, name);
+                let mut flushes = Vec::new();
+                self.update_link(id, |link| {
+                    if let Some(up) = change.up {
+                        link.up = up;
+                        if !up {
+                            // Taking a link down makes the kernel drop its routes, its neighbour
+                            // entries and (keep_addr_on_down=0) its IPv6 addresses.
+                            link.addresses.retain(|a| a.addr().is_ipv4());
+                            flushes.push(Flushed { routes: true, neighbours: true, ipv6: None });
+                        }
                     }
-                }
-                if let Some(mtu) = change.mtu {
-                    link.mtu = Some(mtu);
-                    if mtu < IPV6_MIN_MTU {
-                        // Below the IPv6 minimum the kernel disables IPv6 on the link.
-                        link.addresses.retain(|a| a.addr().is_ipv4());
-                        self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: Some(true) });
+                    if let Some(mtu) = change.mtu {
+                        link.mtu = Some(mtu);
+                        if mtu < IPV6_MIN_MTU {
+                            // Below the IPv6 minimum the kernel disables IPv6 on the link.
+                            link.addresses.retain(|a| a.addr().is_ipv4());
+                            flushes.push(Flushed { routes: true, neighbours: true, ipv6: Some(true) });
+                        }
                     }
-                }
-                if let Some(mac) = change.mac {
-                    link.mac = Some(mac);
-                    // Setting a link's address flushes all its neighbour entries.
-                    self.forget_on_link(ns, name, Flushed { routes: false, neighbours: true, ipv6: None });
-                }
-                if let Some(alias) = &change.alias {
-                    link.alias = Some(alias.clone());
-                }
-                self.set_actual(id, Actual::Link(link));
-            }
-            Op::AddAddress { addr, .. } => {
-                if let Actual::Link(mut link) = self.slot(id).actual.clone() {
-                    if !link.addresses.contains(addr) {
-                        link.addresses.push(*addr);
+                    if let Some(mac) = change.mac {
+                        link.mac = Some(mac);
+                        // Setting a link's address flushes all its neighbour entries.
+                        flushes.push(Flushed { routes: false, neighbours: true, ipv6: None });
                     }
-                    self.set_actual(id, Actual::Link(link));
+                    if let Some(alias) = &change.alias {
+                        link.alias = Some(alias.clone());
+                    }
+                });
+                for what in flushes {
+                    self.forget_on_link(ns, name, what);
                 }
             }
-            Op::DelAddress { addr, .. } => {
-                if let Actual::Link(mut link) = self.slot(id).actual.clone() {
+            Op::AddAddress { addr, .. } => self.update_link(id, |link| {
+                if !link.addresses.contains(addr) {
+                    link.addresses.push(*addr);
+                }
+            }),
+            Op::DelAddress { ns, link: name, addr } => {
+                let mut last_ipv4 = false;
+                self.update_link(id, |link| {
                     // With promote_secondaries off (a new namespace's default), deleting the
                     // primary IPv4 address of a subnet deletes that subnet's secondaries too.
                     let primary = addr.addr().is_ipv4()
                         && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
                     link.addresses.retain(|a| a != addr && !(primary && same_subnet(a, addr)));
-                    // Removing a link's last IPv4 address disables IPv4 on it: the kernel
-                    // flushes every IPv4 route and ARP entry of it. On a borrowed link the agent knows
-                    // only its own addresses, so it assumes the worst and re-adds the routes.
-                    let last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
-                    let (ns, name) = (link.ns.clone(), link.name.clone());
-                    self.set_actual(id, Actual::Link(link));
-                    if last_ipv4 {
-                        // With IPv4 disabled go its routes and its (ARP) neighbour entries.
-                        self.forget_on_link(&ns, &name, Flushed { routes: true, neighbours: true, ipv6: Some(false) });
-                    }
+                    // Removing a link's last IPv4 address disables IPv4 on it. On a borrowed link
+                    // the agent knows only its own addresses, so it assumes the worst.
+                    last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
+                });
+                if last_ipv4 {
+                    // With IPv4 disabled go its routes and its (ARP) neighbour entries.
+                    self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: Some(false) });
                 }
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
@@ -1598,7 +1683,7 @@ impl Core {
                 continue;
             }
             let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
-                let fits = matches!(&s.desired, Some(Item::Interface(i)) if i.kind == InterfaceType::Veth || i.kind == InterfaceType::Dummy);
+                let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i)) if i.kind == InterfaceType::Veth || i.kind == InterfaceType::Dummy);
                 (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
             });
             match adopt {
@@ -1810,11 +1895,10 @@ impl Core {
                 by,
             });
         }
-        let owned = iface.kind == InterfaceType::Veth || iface.kind == InterfaceType::Dummy;
         let shape = match iface.kind {
             InterfaceType::Veth => {
                 let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
-                match self.interface_slot(peer_name).map(|(pid, s)| (pid, &s.desired)) {
+                match self.interface_slot(peer_name).map(|(pid, s)| (pid, s.desired.as_deref())) {
                     Some((pid, Some(Item::Interface(peer)))) => {
                         if peer.kind != InterfaceType::Veth {
                             reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
@@ -1830,12 +1914,7 @@ impl Core {
                             if self.host_name_winner(pid, peer).is_some() {
                                 reasons.push(PendingReason::PeerPending(peer_name.to_string()));
                             }
-                            peer_ns.map(|peer_ns| TargetShape::Veth {
-                                peer: pid,
-                                peer_name: peer_name.to_string(),
-                                peer_ns,
-                                peer_spec: self.link_spec(peer),
-                            })
+                            peer_ns.map(|peer_ns| TargetShape::Veth { peer: pid, peer_ns })
                         }
                     }
                     _ => {
@@ -1848,40 +1927,17 @@ impl Core {
             InterfaceType::Existing | InterfaceType::Loopback => Some(TargetShape::Borrowed),
         };
         match (ns, shape) {
-            (Some(ns), Some(shape)) if reasons.is_empty() => Ok(LinkTarget {
-                ns,
-                shape,
-                spec: if owned {
-                    self.link_spec(iface)
-                } else {
-                    LinkSpec {
-                        name: iface.host_if_name.clone(),
-                        mtu: iface.mtu,
-                        mac: if iface.link_only { None } else { iface.phys_address },
-                        alias: None,
-                        up: iface.enabled,
-                    }
-                },
-            }),
+            (Some(ns), Some(shape)) if reasons.is_empty() => Ok(LinkTarget { ns, shape }),
             _ => Err(reasons),
         }
     }
 
-    fn link_spec(&self, iface: &Interface) -> LinkSpec {
-        LinkSpec {
-            name: iface.host_if_name.clone(),
-            mtu: iface.mtu,
-            mac: if iface.link_only { None } else { iface.phys_address },
-            alias: Some(format!("{ALIAS_PREFIX}{}", iface.name)),
-            up: iface.enabled,
-        }
-    }
 
     /// The item that wins a link name wanted by several items in one namespace: the oldest
     /// slot, so the outcome depends on the configuration and not on event timing.
     fn host_name_winner(&self, id: ItemId, iface: &Interface) -> Option<String> {
-        let claims = self.ix.host_claims.get(&(iface.namespace.clone(), iface.host_if_name.clone()))?;
-        let first = *claims.first()?;
+        let claims = self.ix.host_claims.get(iface.host_if_name.as_str())?;
+        let first = claims.iter().filter(|(r, _)| *r == iface.namespace).map(|(_, c)| *c).min()?;
         (first != id).then(|| self.slot(first).key.interface().to_string())
     }
 
@@ -1896,12 +1952,17 @@ impl Core {
     }
 
     fn reconcile_interface(&mut self, id: ItemId) {
-        let desired = self.desired_interface(id).cloned();
-        let target = match &desired {
+        // A cheap handle on the desired value: it stays readable while the core changes.
+        let desired_item = self.slot(id).desired.clone();
+        let desired = match desired_item.as_deref() {
+            Some(Item::Interface(i)) => Some(i),
+            _ => None,
+        };
+        let target = match desired {
             Some(iface) => {
                 self.ensure_named_namespace(&iface.namespace);
                 if let Some(peer) = iface.veth_peer.as_deref().and_then(|p| self.interface_slot(p)) {
-                    if let Some(Item::Interface(p)) = &peer.1.desired {
+                    if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
                         let r = p.namespace.clone();
                         self.ensure_named_namespace(&r);
                     }
@@ -1912,38 +1973,20 @@ impl Core {
         };
 
         // Remove what does not fit the target: the wrong link, or any link once not wanted.
-        if let Actual::Link(a) = self.slot(id).actual.clone() {
+        let fits = match &self.slot(id).actual {
             // A veth end fits only while the item at the other end holds the other end: a lone
             // end (after a partial resync) is removed so that the pair can be made whole.
-            let fits = target.as_ref().is_ok_and(|t| t.fits(&a))
-                && (!matches!(a.shape, Shape::Veth { .. }) || self.veth_partner(id, &a).is_some());
+            Actual::Link(a) => Some(
+                matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
+                    && (!matches!(a.shape, Shape::Veth { .. }) || self.veth_partner(id, a).is_some()),
+            ),
+            _ => None,
+        };
+        if let Some(fits) = fits {
             self.slot_mut(id).link_ok = fits;
-            if !fits {
-                if a.shape.owned() {
-                    let peer = self.veth_partner(id, &a);
-                    if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
-                        return self.set_state(id, ItemState::InProgress);
-                    }
-                    // The other end is a stale link being removed: that takes this end along.
-                    let orphaned_peer = a.peer_link.as_ref().is_some_and(|(pns, pname)| {
-                        self.s.orphans.values().any(|o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname))
-                    });
-                    if orphaned_peer {
-                        let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
-                        return self.set_state(id, state);
-                    }
-                    self.issue(Op::DeleteLink { ns: a.ns.clone(), name: a.name.clone() }, Owner::Item { id, peer });
-                } else if let Some(addr) = a.addresses.first() {
-                    let op = Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr };
-                    self.issue(op, Owner::Item { id, peer: None });
-                } else {
-                    // A borrowed link is let go as it is.
-                    self.set_actual(id, Actual::None);
-                    return self.reconcile_interface(id);
-                }
-                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
-                return self.set_state(id, state);
-            }
+        }
+        if fits == Some(false) {
+            return self.remove_link(id, desired.is_some());
         }
 
         let target = match target {
@@ -1955,48 +1998,81 @@ impl Core {
                 return self.set_state(id, ItemState::Pending { reasons });
             }
         };
+        let iface = desired.expect("a target exists only for a desired item");
+        if fits.is_none() {
+            return self.create_link(id, target, iface);
+        }
 
-        let Actual::Link(a) = self.slot(id).actual.clone() else {
-            return self.create_link(id, target);
-        };
-
-        let mut change = LinkChange {
-            up: (a.up != target.spec.up).then_some(target.spec.up),
-            mtu: target.spec.mtu.filter(|m| a.mtu != Some(*m)),
-            mac: target.spec.mac.filter(|m| a.mac != Some(*m)),
-            alias: target.spec.alias.clone().filter(|al| a.alias.as_ref() != Some(al)),
-        };
-        if !change.is_empty() {
-            if change.mac.is_some() {
-                if change.up == Some(true) {
-                    // Set the address while still down; bring it up on the next round.
-                    change.up = None;
-                } else if a.up && a.shape == Shape::Borrowed {
-                    // veth and dummy links change their address live; many drivers of links
-                    // the agent borrows answer EBUSY while up, so take it down first.
-                    change.up = Some(false);
+        let op = {
+            let Actual::Link(a) = &self.slot(id).actual else { unreachable!("fits is known, so a link is") };
+            let mac = if iface.link_only { None } else { iface.phys_address };
+            let owned = a.shape.owned();
+            let mut change = LinkChange {
+                up: (a.up != iface.enabled).then_some(iface.enabled),
+                mtu: iface.mtu.filter(|m| a.mtu != Some(*m)),
+                mac: mac.filter(|m| a.mac != Some(*m)),
+                alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
+                    .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+            };
+            if !change.is_empty() {
+                if change.mac.is_some() {
+                    if change.up == Some(true) {
+                        // Set the address while still down; bring it up on the next round.
+                        change.up = None;
+                    } else if a.up && !owned {
+                        // veth and dummy links change their address live; many drivers of
+                        // links the agent borrows answer EBUSY while up, so take it down first.
+                        change.up = Some(false);
+                    }
+                }
+                Some(Op::SetLink { ns: a.ns.clone(), name: a.name.clone(), change })
+            } else if iface.link_only {
+                None
+            } else {
+                let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
+                let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+                match (extra, missing) {
+                    (Some(addr), _) => Some(Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
+                    (None, Some(addr)) => Some(Op::AddAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
+                    (None, None) => None,
                 }
             }
-            let op = Op::SetLink { ns: a.ns.clone(), name: a.name.clone(), change };
-            self.issue(op, Owner::Item { id, peer: None });
-            return self.set_state(id, ItemState::InProgress);
-        }
-
-        let iface = desired.expect("a target exists only for a desired item");
-        if !iface.link_only {
-            let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
-            let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
-            let op = match (extra, missing) {
-                (Some(addr), _) => Some(Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
-                (None, Some(addr)) => Some(Op::AddAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
-                (None, None) => None,
-            };
-            if let Some(op) = op {
+        };
+        match op {
+            Some(op) => {
                 self.issue(op, Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+            None => self.set_state(id, ItemState::Applied),
+        }
+    }
+
+    /// Takes away a link that does not fit what the item wants (or is no longer wanted).
+    fn remove_link(&mut self, id: ItemId, still_desired: bool) {
+        let Actual::Link(a) = self.slot(id).actual.clone() else { return };
+        let busy = if still_desired { ItemState::InProgress } else { ItemState::Removing };
+        if a.shape.owned() {
+            let peer = self.veth_partner(id, &a);
+            if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
                 return self.set_state(id, ItemState::InProgress);
             }
+            // The other end is a stale link being removed: that takes this end along.
+            let orphaned_peer = a.peer_link.as_ref().is_some_and(|(pns, pname)| {
+                self.s.orphans.values().any(|o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname))
+            });
+            if orphaned_peer {
+                return self.set_state(id, busy);
+            }
+            self.issue(Op::DeleteLink { ns: a.ns, name: a.name }, Owner::Item { id, peer });
+        } else if let Some(addr) = a.addresses.first() {
+            let op = Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr };
+            self.issue(op, Owner::Item { id, peer: None });
+        } else {
+            // A borrowed link is let go as it is.
+            self.set_actual(id, Actual::None);
+            return self.reconcile_interface(id);
         }
-        self.set_state(id, ItemState::Applied);
+        self.set_state(id, busy)
     }
 
     /// The item holding the other end of this item's veth, if it believes so too.
@@ -2015,7 +2091,7 @@ impl Core {
         }
     }
 
-    fn create_link(&mut self, id: ItemId, target: LinkTarget) {
+    fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
         let owner_peer = match &target.shape {
             TargetShape::Veth { peer, .. } => {
                 let p = self.slot(*peer);
@@ -2031,10 +2107,18 @@ impl Core {
             }
             _ => None,
         };
+        let spec = link_spec(iface, target.shape.owned());
+        let peer_spec = match &target.shape {
+            TargetShape::Veth { peer, .. } => match self.desired_interface(*peer) {
+                Some(p) => Some(link_spec(p, true)),
+                None => return self.set_state(id, ItemState::InProgress),
+            },
+            _ => None,
+        };
         // A link of the same name may still be held by another item on its way out.
-        let mut names = vec![(target.ns.clone(), target.spec.name.clone())];
-        if let TargetShape::Veth { peer_ns, peer_spec, .. } = &target.shape {
-            names.push((peer_ns.clone(), peer_spec.name.clone()));
+        let mut names = vec![(target.ns.clone(), spec.name.clone())];
+        if let (TargetShape::Veth { peer_ns, .. }, Some(p)) = (&target.shape, &peer_spec) {
+            names.push((peer_ns.clone(), p.name.clone()));
         }
         for (ns, name) in names {
             if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
@@ -2047,21 +2131,22 @@ impl Core {
                 }
             }
         }
-        let op = match target.shape {
-            TargetShape::Veth { peer_ns, peer_spec, .. } => Op::CreateLink {
+        let op = match (target.shape, peer_spec) {
+            (TargetShape::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
                 ns: target.ns,
-                link: target.spec,
+                link: spec,
                 kind: NewLink::Veth { peer_ns, peer: peer_spec },
             },
-            TargetShape::Dummy => Op::CreateLink { ns: target.ns, link: target.spec, kind: NewLink::Dummy },
-            TargetShape::Borrowed => {
+            (TargetShape::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
+            (TargetShape::Dummy, _) => Op::CreateLink { ns: target.ns, link: spec, kind: NewLink::Dummy },
+            (TargetShape::Borrowed, _) => {
                 // Configure someone else's link: the whole desired link state at once.
-                let change = LinkChange { up: Some(target.spec.up), mtu: target.spec.mtu, mac: target.spec.mac, alias: None };
+                let change = LinkChange { up: Some(spec.up), mtu: spec.mtu, mac: spec.mac, alias: None };
                 let adopted = LinkActual {
                     ns: target.ns.clone(),
-                    name: target.spec.name.clone(),
+                    name: spec.name.clone(),
                     shape: Shape::Borrowed,
-                    up: !target.spec.up,
+                    up: !spec.up,
                     mtu: None,
                     mac: None,
                     alias: None,
@@ -2071,7 +2156,7 @@ impl Core {
                 // Believe the link is there with unknown attributes: the SetLink below fails
                 // with ENODEV if it is not, which makes the core forget it again.
                 self.set_actual(id, Actual::Link(adopted));
-                Op::SetLink { ns: target.ns, name: target.spec.name, change }
+                Op::SetLink { ns: target.ns, name: spec.name, change }
             }
         };
         self.issue(op, Owner::Item { id, peer: owner_peer });
@@ -2092,7 +2177,7 @@ impl Core {
         if iface.in_flight.is_some() {
             return Ok(None);
         }
-        let Some(Item::Interface(desired)) = &iface.desired else {
+        let Some(Item::Interface(desired)) = iface.desired.as_deref() else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };
         if !desired.enabled {
@@ -2106,8 +2191,9 @@ impl Core {
 
     fn reconcile_route(&mut self, id: ItemId) {
         let ItemKey::Route { interface, .. } = self.slot(id).key.clone() else { return };
-        let desired = match &self.slot(id).desired {
-            Some(Item::Route(r)) => Some(r.clone()),
+        let desired_item = self.slot(id).desired.clone();
+        let desired = match desired_item.as_deref() {
+            Some(Item::Route(r)) => Some(r),
             _ => None,
         };
         let target = match &desired {
@@ -2177,8 +2263,9 @@ impl Core {
 
     fn reconcile_neighbour(&mut self, id: ItemId) {
         let ItemKey::Arp { interface, ip } = self.slot(id).key.clone() else { return };
-        let desired = match &self.slot(id).desired {
-            Some(Item::Arp(a)) => Some(a.clone()),
+        let desired_item = self.slot(id).desired.clone();
+        let desired = match desired_item.as_deref() {
+            Some(Item::Arp(a)) => Some(a),
             _ => None,
         };
         let target = match &desired {
@@ -2221,15 +2308,15 @@ impl Core {
     }
 }
 
-/// The link an interface item should have.
+/// Where the link of an interface item should be; the rest of what it should be is the
+/// item's desired value, read from there when needed so that nothing is copied on the way.
 struct LinkTarget {
     ns: Netns,
-    spec: LinkSpec,
     shape: TargetShape,
 }
 
 enum TargetShape {
-    Veth { peer: ItemId, peer_name: String, peer_ns: Netns, peer_spec: LinkSpec },
+    Veth { peer: ItemId, peer_ns: Netns },
     Dummy,
     Borrowed,
 }
@@ -2237,15 +2324,37 @@ enum TargetShape {
 impl LinkTarget {
     /// Whether an existing link can be brought to this target in place. Namespace, name, kind
     /// and veth peer cannot change without re-creating the link.
-    fn fits(&self, a: &LinkActual) -> bool {
-        if a.ns != self.ns || a.name != self.spec.name {
+    fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
+        if a.ns != self.ns || a.name != iface.host_if_name {
             return false;
         }
         match (&self.shape, &a.shape) {
             (TargetShape::Dummy, Shape::Dummy) | (TargetShape::Borrowed, Shape::Borrowed) => true,
-            (TargetShape::Veth { peer_name, .. }, Shape::Veth { peer_item }) => peer_item == peer_name,
+            (TargetShape::Veth { .. }, Shape::Veth { peer_item }) => iface.veth_peer.as_deref() == Some(peer_item.as_str()),
             _ => false,
         }
+    }
+}
+
+/// Whether a link carries the alias that marks it as this item's.
+fn alias_is(alias: Option<&str>, item: &str) -> bool {
+    alias.and_then(|a| a.strip_prefix(ALIAS_PREFIX)) == Some(item)
+}
+
+impl TargetShape {
+    fn owned(&self) -> bool {
+        !matches!(self, TargetShape::Borrowed)
+    }
+}
+
+/// The attributes a link is created (or, when borrowed, configured) with.
+fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
+    LinkSpec {
+        name: iface.host_if_name.clone(),
+        mtu: iface.mtu,
+        mac: if iface.link_only { None } else { iface.phys_address },
+        alias: owned.then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+        up: iface.enabled,
     }
 }
 
