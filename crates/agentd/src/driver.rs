@@ -18,7 +18,7 @@ use nsagent_core::{
 };
 use serde_json::Value;
 
-use crate::journal::{Journal, JournalError, Origin, Record};
+use crate::journal::{encode_snapshot, EncodedSnapshot, Journal, JournalError, Origin, Record};
 use crate::protocol::{ErrorBody, GetEntry, IntentOp, IntentReply, StatusEntry};
 use crate::replay;
 
@@ -139,6 +139,7 @@ impl Driver {
             last_seq = journal.last_seq(),
             "restored core from the log"
         );
+        let journal_for_snapshots = journal.clone();
         let mut state = DriverState {
             clock: Clock::start(restored.last_at),
             core: restored.core,
@@ -146,6 +147,8 @@ impl Driver {
             jobs: job_tx,
             output,
             since_snapshot: restored.replayed,
+            last_snapshot_len: 0,
+            snapshots: Some(SnapshotWriter::start(journal_for_snapshots)?),
             config,
             last_flush: Instant::now(),
             dirty: false,
@@ -230,6 +233,36 @@ impl Clock {
     }
 }
 
+/// The thread that writes snapshots.
+struct SnapshotWriter {
+    tx: mpsc::Sender<(u64, EncodedSnapshot)>,
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl SnapshotWriter {
+    fn start(journal: Journal) -> Result<SnapshotWriter, DriverError> {
+        let (tx, rx) = mpsc::channel::<(u64, EncodedSnapshot)>();
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = busy.clone();
+        let thread = thread::Builder::new()
+            .name("nsagent-snapshot".into())
+            .spawn(move || {
+                for (seq, encoded) in rx {
+                    let len = encoded.len();
+                    match journal.write_encoded_snapshot(seq, encoded) {
+                        Ok(()) => tracing::debug!(seq, bytes = len, "snapshot written"),
+                        // A lost snapshot costs only start-up time: the log still has everything.
+                        Err(e) => tracing::warn!(seq, error = %e, "snapshot not written"),
+                    }
+                    flag.store(false, std::sync::atomic::Ordering::Release);
+                }
+            })
+            .map_err(|e| DriverError::Backend(format!("cannot spawn the snapshot thread: {e}")))?;
+        Ok(SnapshotWriter { tx, busy, thread })
+    }
+}
+
 struct DriverState {
     core: Core,
     journal: Journal,
@@ -238,6 +271,8 @@ struct DriverState {
     output: tokio::sync::mpsc::UnboundedSender<Output>,
     config: DriverConfig,
     since_snapshot: u64,
+    last_snapshot_len: u64,
+    snapshots: Option<SnapshotWriter>,
     last_flush: Instant,
     /// Records written since the last flush.
     dirty: bool,
@@ -284,6 +319,7 @@ impl DriverState {
                 Ok(first) => inputs.push(first),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.finish_snapshots();
                     self.journal.flush()?;
                     return Ok(());
                 }
@@ -301,6 +337,7 @@ impl DriverState {
                 self.last_flush = Instant::now();
             }
             if stop {
+                self.finish_snapshots();
                 self.journal.flush()?;
                 tracing::info!(
                     last_seq = self.journal.last_seq(),
@@ -404,23 +441,56 @@ impl DriverState {
             while let Some(c) = self.core.poll_command() {
                 commands.push(c);
             }
+            // Taken after every event: the core's cost of collecting changes grows with the
+            // square of how many are pending.
+            for (key, state) in self.core.take_state_changes() {
+                let _ = self.output.send(Output::StateChange { key, state });
+            }
         }
         if !commands.is_empty() {
             self.jobs
                 .send(BackendJob::Apply(commands))
                 .map_err(|_| DriverError::Backend("backend thread exited".into()))?;
         }
-        for (key, state) in self.core.take_state_changes() {
-            let _ = self.output.send(Output::StateChange { key, state });
-        }
         self.since_snapshot += count;
-        if self.since_snapshot >= self.config.snapshot_every {
-            let seq = self.journal.last_seq();
-            self.journal.write_snapshot(seq, &self.core)?;
-            self.since_snapshot = 0;
-            tracing::debug!(seq, "snapshot written");
+        self.maybe_snapshot()
+    }
+
+    /// Snapshots are encoded here, where the core is, and written by the snapshot thread so
+    /// that intake does not wait for the disk. The interval grows with the size of the state
+    /// (at least one event per 256 bytes of snapshot), which keeps the cost of snapshots per
+    /// event bounded however large the configuration gets. A snapshot due while the previous
+    /// one is still being written waits for the next turn.
+    fn maybe_snapshot(&mut self) -> Result<(), DriverError> {
+        let due = self.config.snapshot_every.max(self.last_snapshot_len / 256);
+        if self.since_snapshot < due {
+            return Ok(());
         }
+        let Some(writer) = &self.snapshots else {
+            return Ok(());
+        };
+        if writer.busy.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let seq = self.journal.last_seq();
+        let encoded = encode_snapshot(&self.core)?;
+        self.last_snapshot_len = encoded.len() as u64;
+        writer
+            .busy
+            .store(true, std::sync::atomic::Ordering::Release);
+        if writer.tx.send((seq, encoded)).is_err() {
+            return Err(DriverError::Backend("snapshot thread exited".into()));
+        }
+        self.since_snapshot = 0;
         Ok(())
+    }
+
+    /// Waits for the snapshot being written, if any.
+    fn finish_snapshots(&mut self) {
+        if let Some(writer) = self.snapshots.take() {
+            drop(writer.tx);
+            let _ = writer.thread.join();
+        }
     }
 
     fn send_reply(&self, reply: Reply, body: IntentReply) {

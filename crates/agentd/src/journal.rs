@@ -321,9 +321,18 @@ impl Journal {
         seq: u64,
         state: &S,
     ) -> Result<(), JournalError> {
-        let payload = bincode::serialize(state).map_err(|e| JournalError::Encode(e.to_string()))?;
-        self.snapshots
-            .insert(seq.to_be_bytes(), envelope(payload))?;
+        let encoded = encode_snapshot(state)?;
+        self.write_encoded_snapshot(seq, encoded)
+    }
+
+    /// [`Journal::write_snapshot`] for state encoded with [`encode_snapshot`]: encoding needs
+    /// the state as it is at `seq`, writing can happen later on another thread.
+    pub fn write_encoded_snapshot(
+        &self,
+        seq: u64,
+        encoded: EncodedSnapshot,
+    ) -> Result<(), JournalError> {
+        self.snapshots.insert(seq.to_be_bytes(), encoded.0)?;
         let keys: Vec<_> = self
             .snapshots
             .iter()
@@ -403,6 +412,25 @@ impl Journal {
             .insert(seq.to_be_bytes(), value)
             .expect("raw insert");
     }
+}
+
+/// A snapshot in its stored form.
+pub struct EncodedSnapshot(Vec<u8>);
+
+impl EncodedSnapshot {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Encodes state for [`Journal::write_encoded_snapshot`].
+pub fn encode_snapshot<S: Serialize>(state: &S) -> Result<EncodedSnapshot, JournalError> {
+    let payload = bincode::serialize(state).map_err(|e| JournalError::Encode(e.to_string()))?;
+    Ok(EncodedSnapshot(envelope(payload)))
 }
 
 fn seq_of(key: &[u8]) -> u64 {

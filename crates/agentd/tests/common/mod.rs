@@ -49,10 +49,16 @@ pub struct Nats {
     child: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl Nats {
     pub fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// With extra nats-server arguments (authentication, for instance).
+    pub fn start_with(extra: &[&str]) -> Nats {
         assert!(
             Path::new(NATS_SERVER).exists(),
             "{NATS_SERVER} is missing: apt-get install nats-server"
@@ -61,6 +67,7 @@ impl Nats {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         nats.spawn();
         nats
@@ -82,6 +89,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(self.dir.path().join("store"))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

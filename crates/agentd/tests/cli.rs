@@ -1,0 +1,198 @@
+//! End-to-end tests of nsagentctl against a running nsagentd, and of credentials.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+
+fn ctl(nats: &str, label: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nsagentctl"))
+        .args(["--nats", nats, "--label", label])
+        .args(args)
+        .output()
+        .expect("run nsagentctl")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "nsagentctl failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let dir = data.path().join("d");
+    let label = unique_label("ctl");
+    let _d = Daemon::start(&nats.url(), &label, &dir, &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let url = nats.url();
+
+    let file = data.path().join("veth.yaml");
+    std::fs::write(
+        &file,
+        "- name: va\n  type: VETH\n  enabled: true\n  ip_addresses: [10.3.0.1/24]\n  veth: {peer_if_name: vb}\n\
+         - name: vb\n  type: VETH\n  enabled: true\n  namespace: {type: NSID, reference: red}\n  veth: {peer_if_name: va}\n\
+         - outgoing_interface: va\n  dst_network: 10.4.0.0/16\n  gw_addr: 10.3.0.2\n",
+    )
+    .expect("write");
+    let out = stdout(&ctl(
+        &url,
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    assert!(out.contains("SEQ"), "{out}");
+    let keys = vec![
+        "config/linux/interfaces/v2/interface/va".to_string(),
+        "config/linux/interfaces/v2/interface/vb".to_string(),
+        "config/linux/l3/v2/route/10.4.0.0/16/va".to_string(),
+    ];
+    wait_applied(&c, &label, &keys, Duration::from_secs(5)).await;
+
+    let status = stdout(&ctl(&url, &label, &["status"]));
+    assert_eq!(
+        status.lines().filter(|l| l.contains("applied")).count(),
+        3,
+        "{status}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &url,
+        &label,
+        &["-o", "json", "get", "config/linux/interfaces/"],
+    )))
+    .expect("json");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(2), "{json}");
+    let explain = stdout(&ctl(&url, &label, &["explain", &keys[1]]));
+    assert!(explain.contains("red"), "{explain}");
+    let yaml = stdout(&ctl(&url, &label, &["-o", "yaml", "status", &keys[2]]));
+    assert!(yaml.contains("state: applied"), "{yaml}");
+
+    let del = ctl(&url, &label, &["del", &keys[2]]);
+    stdout(&del);
+    let log = stdout(&ctl(&url, &label, &["log", "--from", "1"]));
+    assert!(log.contains("Delete"), "{log}");
+
+    // Errors name the field and fail the command.
+    let bad = ctl(&url, &label, &["del", "config/linux/nothing/x"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("delete.key"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let unknown = ctl(
+        &url,
+        &label,
+        &["status", "config/linux/interfaces/v2/interface/nope"],
+    );
+    assert!(!unknown.status.success());
+
+    // Offline replay of a copy of the live log reproduces the commands and the state.
+    let commands = stdout(&ctl(
+        &url,
+        &label,
+        &[
+            "replay",
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+            "--show",
+            "commands",
+        ],
+    ));
+    assert!(
+        commands.contains("create veth vb in namespace 'red'")
+            || commands.contains("create veth va"),
+        "{commands}"
+    );
+    assert!(commands.contains("route"), "{commands}");
+    let state: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &url,
+        &label,
+        &[
+            "-o",
+            "json",
+            "replay",
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+            "--show",
+            "state",
+        ],
+    )))
+    .expect("json");
+    assert_eq!(state["items"].as_array().map(Vec::len), Some(2), "{state}");
+    assert_eq!(state["sim_divergences"], 0, "{state}");
+    // --until stops early: before the first put nothing is desired.
+    let early: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &url,
+        &label,
+        &[
+            "-o",
+            "json",
+            "replay",
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+            "--until",
+            "2",
+        ],
+    )))
+    .expect("json");
+    assert!(early.get("items").is_none(), "{early}");
+    assert_eq!(early["replayed"], 2);
+}
+
+#[test]
+fn nsagentctl_without_a_daemon_says_so() {
+    let nats = Nats::start();
+    let o = ctl(&nats.url(), "nobody", &["--timeout", "1", "status"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nsagent.nobody.status"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_user_password_credentials_are_used() {
+    let data = tempfile::tempdir().expect("tmp");
+    for (server, daemon_args, ctl_args) in [
+        (
+            vec!["--auth", "s3cret"],
+            vec!["--nats-token", "s3cret"],
+            vec!["--nats-token", "s3cret"],
+        ),
+        (
+            vec!["--user", "agent", "--pass", "pw"],
+            vec!["--nats-user", "agent", "--nats-password", "pw"],
+            vec!["--nats-user", "agent", "--nats-password", "pw"],
+        ),
+    ] {
+        let nats = Nats::start_with(&server);
+        let label = unique_label("auth");
+        let d = Daemon::start(&nats.url(), &label, &data.path().join(&label), &daemon_args);
+        let mut args = ctl_args.clone();
+        args.extend(["--timeout", "1", "status"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let o = ctl(&nats.url(), &label, &args);
+            if o.status.success() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stderr),
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Without credentials the server refuses the client.
+        let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
+        assert!(!o.status.success());
+    }
+}
