@@ -301,10 +301,41 @@ fn core_with(backend: &mut NetlinkBackend, items: Vec<Item>) -> Core {
     core
 }
 
+/// The backend, counting the batches the core hands it.
+struct Counting<'a> {
+    inner: &'a mut NetlinkBackend,
+    batches: Vec<usize>,
+}
+
+impl Backend for Counting<'_> {
+    fn apply(&mut self, op: &Op) -> Result<(), nsagent_core::BackendError> {
+        self.batches.push(1);
+        self.inner.apply(op)
+    }
+    fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), nsagent_core::BackendError>> {
+        self.batches.push(commands.len());
+        self.inner.apply_batch(commands)
+    }
+    fn observe(
+        &mut self,
+        namespaces: &[Netns],
+    ) -> Result<nsagent_core::Snapshot, nsagent_core::BackendError> {
+        self.inner.observe(namespaces)
+    }
+}
+
 fn run_core(core: &mut Core, backend: &mut NetlinkBackend) -> (Duration, usize) {
+    let mut counting = Counting {
+        inner: backend,
+        batches: Vec::new(),
+    };
     let start = Instant::now();
-    let applied = nsagent_core::run_until_idle(core, backend, Timestamp(1));
-    (start.elapsed(), applied)
+    let applied = nsagent_core::run_until_idle(core, &mut counting, Timestamp(1));
+    let took = start.elapsed();
+    if std::env::var_os("KERNEL_BENCH_VERBOSE").is_some() {
+        println!("  core batches: {:?}", counting.batches);
+    }
+    (took, applied)
 }
 
 fn rate(n: usize, d: Duration) -> f64 {
@@ -325,10 +356,11 @@ fn main() {
     );
     let (mut ip, mut be, mut co) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..a.rounds {
-        // Each round makes its own namespaces and deletes them (waiting for the kernel) at its
-        // end; the order of the three ways rotates so that none always runs first.
-        let mut made = Namespaces::new();
+        // Each way runs in namespaces of its own, deleted (waiting for the kernel) before the
+        // next way runs: `ip -n` copies the mount table, which grows with every named
+        // namespace. The order rotates so that none always runs first.
         for k in 0..3 {
+            let mut made = Namespaces::new();
             match (round + k) % 3 {
                 0 => {
                     let (hub, spokes) = made.make(&format!("ip{round}"), a.namespaces);
@@ -363,9 +395,9 @@ fn main() {
                     co.push(t);
                 }
             }
-        }
-        for ns in made.all() {
-            backend.forget(&Netns::Named(ns.clone()));
+            for ns in made.all() {
+                backend.forget(&Netns::Named(ns.clone()));
+            }
         }
     }
     let (ip, be, co) = (median(ip), median(be), median(co));

@@ -277,3 +277,34 @@ fn set_link_errors_carry_errno_and_kernel_text() {
     .expect_err("multicast MAC");
     assert_eq!(err.errno, Some(errno::EADDRNOTAVAIL), "{err}");
 }
+
+/// Why the backend sets a new link's alias with a second request: the kernel drops
+/// `IFLA_IFALIAS` on RTM_NEWLINK without an error (`ip link add ... alias` sends it there).
+#[test]
+fn kernel_fact_alias_is_ignored_when_a_link_is_created() {
+    let a = TestNs::new();
+    run(
+        "ip",
+        &[
+            "-n", &a.name, "link", "add", "k0", "alias", "given", "type", "veth", "peer", "name",
+            "k1",
+        ],
+    );
+    assert!(a.link("k0").expect("created").get("ifalias").is_none());
+}
+
+/// Why the backend brings a veth peer up with a second request: asking for it up at creation
+/// fails the whole creation with ENOTCONN, as the peer is opened before the pair is joined.
+#[test]
+fn kernel_fact_a_veth_peer_cannot_be_created_up() {
+    let a = TestNs::new();
+    let out = std::process::Command::new("ip")
+        .args([
+            "-n", &a.name, "link", "add", "k0", "type", "veth", "peer", "name", "k1", "up",
+        ])
+        .output()
+        .expect("run ip");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Transport endpoint is not connected"));
+    assert!(a.link("k0").is_none() && a.link("k1").is_none());
+}

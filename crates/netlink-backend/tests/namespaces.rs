@@ -249,3 +249,15 @@ fn a_recreated_named_namespace_gets_a_fresh_socket() {
     apply(&mut b, veth(&a, "r0", &a, "r1")).expect("created in the new namespace, not the old one");
     assert!(a.link("r0").is_some());
 }
+
+#[test]
+fn create_namespace_reports_the_errno_of_what_failed() {
+    let mut b = NetlinkBackend::new();
+    let op = Op::CreateNamespace {
+        name: format!("{}/inside", unique("nsa-nodir")),
+    };
+    let err = apply(&mut b, op).expect_err("no such directory under /var/run/netns");
+    assert_eq!(err.errno, Some(2), "ENOENT: {err}");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    assert!(err.message.contains("/var/run/netns"), "{}", err.message);
+}
