@@ -1,0 +1,155 @@
+//! The same scenario through the simulated kernel and the real one, through the core: both must
+//! end in the same observed state. This checks the simulator against the kernel it imitates.
+
+mod common;
+
+use common::*;
+use nsagent_core::{
+    run_until_idle, Backend, Core, CoreConfig, Event, Item, ItemKey, Netns, ObservedNamespace,
+    Timestamp,
+};
+use nsagent_netlink::NetlinkBackend;
+use nsagent_sim::{SimConfig, SimKernel};
+use serde_json::{json, Value};
+
+fn veth(name: &str, peer: &str, ns: &str, addr: &str, mac: &str) -> (String, Value) {
+    let v = json!({
+        "name": name, "type": "VETH", "enabled": true, "ip_addresses": [addr], "mtu": 1400,
+        "phys_address": mac, "veth": {"peer_if_name": peer}, "namespace": {"type": "NSID", "reference": ns}
+    });
+    (format!("config/linux/interfaces/v2/interface/{name}"), v)
+}
+
+/// One agent per kernel, fed the same events.
+struct Twin {
+    cores: [Core; 2],
+    sim: SimKernel,
+    real: NetlinkBackend,
+    seq: u64,
+}
+
+impl Twin {
+    fn event(&mut self, e: Event) {
+        for core in &mut self.cores {
+            core.handle(Timestamp(0), e.clone());
+        }
+        run_until_idle(&mut self.cores[0], &mut self.sim, Timestamp(0));
+        run_until_idle(&mut self.cores[1], &mut self.real, Timestamp(0));
+    }
+
+    fn put(&mut self, (key, value): (String, Value)) {
+        self.seq += 1;
+        let item = Item::decode(&key, &value).expect("valid item");
+        self.event(Event::Put {
+            seq: self.seq,
+            item,
+        });
+    }
+
+    fn delete(&mut self, key: ItemKey) {
+        self.seq += 1;
+        self.event(Event::Delete { seq: self.seq, key });
+    }
+
+    /// Both kernels' views of the namespaces, in a form that leaves out what differs by nature
+    /// (the kernel's random MACs of unconfigured links).
+    fn compare(&mut self, namespaces: &[Netns], step: &str) -> Vec<String> {
+        let sim = self.sim.observe(namespaces).expect("sim observe");
+        let real = self.real.observe(namespaces).expect("kernel observe");
+        assert_eq!(sim.missing, real.missing, "{step}: missing namespaces");
+        let norm = |ns: &[ObservedNamespace]| -> Vec<String> {
+            let mut out = Vec::new();
+            for o in ns {
+                let mut links: Vec<_> = o.links.iter().collect();
+                links.sort_by(|a, b| a.name.cmp(&b.name));
+                for l in links {
+                    let mac = if l.alias.is_some() {
+                        format!("{:?}", l.mac)
+                    } else {
+                        "-".into()
+                    };
+                    out.push(format!(
+                        "{} link {} {:?} alias={:?} mtu={} mac={mac} up={} addrs={:?} peer={:?}",
+                        o.ns, l.name, l.kind, l.alias, l.mtu, l.up, l.addresses, l.peer
+                    ));
+                }
+                let mut routes = o.routes.clone();
+                routes.sort();
+                for r in routes {
+                    out.push(format!("{} route {r:?}", o.ns));
+                }
+                let mut neigh: Vec<String> = o
+                    .neighbours
+                    .iter()
+                    .map(|n| format!("{} neigh {n:?}", o.ns))
+                    .collect();
+                neigh.sort();
+                out.extend(neigh);
+            }
+            out
+        };
+        let real = norm(&real.namespaces);
+        assert_eq!(norm(&sim.namespaces), real, "{step}: sim and kernel differ");
+        real
+    }
+}
+
+#[test]
+fn seed_scenario_ends_in_the_same_state_in_the_sim_and_the_kernel() {
+    let a = TestNs::unmade();
+    let b = TestNs::unmade();
+    let namespaces = [a.netns(), b.netns()];
+    let mut t = Twin {
+        cores: [
+            Core::new(CoreConfig::default()),
+            Core::new(CoreConfig::default()),
+        ],
+        sim: SimKernel::new(SimConfig::default()),
+        real: NetlinkBackend::new(),
+        seq: 0,
+    };
+    t.put(veth(
+        "veth1",
+        "veth2",
+        &a.name,
+        "192.168.22.1/24",
+        "02:00:00:00:22:01",
+    ));
+    t.put(veth(
+        "veth2",
+        "veth1",
+        &b.name,
+        "192.168.22.2/24",
+        "02:00:00:00:22:02",
+    ));
+    t.put((
+        "config/linux/l3/v2/route/10.30.0.0/16/veth1".into(),
+        json!({"outgoing_interface": "veth1", "dst_network": "10.30.0.0/16", "gw_addr": "192.168.22.2", "metric": 10}),
+    ));
+    t.put((
+        "config/linux/l3/v2/arp/veth1/192.168.22.9".into(),
+        json!({"interface": "veth1", "ip_address": "192.168.22.9", "hw_address": "02:00:00:00:22:09"}),
+    ));
+    assert!(a.link("veth1").is_some(), "the real kernel has the pair");
+    let seen = t.compare(&namespaces, "after the pair, route and neighbour");
+    for what in ["link veth1", "link veth2", " route ", " neigh "] {
+        assert!(
+            seen.iter().any(|l| l.contains(what)),
+            "{what} compared: {seen:#?}"
+        );
+    }
+
+    t.delete(ItemKey::Interface("veth2".into()));
+    assert!(a.link("veth1").is_none());
+    t.compare(&namespaces, "after deleting one end");
+
+    t.put(veth(
+        "veth2",
+        "veth1",
+        &b.name,
+        "192.168.22.2/24",
+        "02:00:00:00:22:02",
+    ));
+    assert!(a.link("veth1").is_some());
+    t.compare(&namespaces, "after putting it back");
+}
