@@ -618,9 +618,25 @@ impl Backend for NetlinkBackend {
         if !follow_ups.is_empty() {
             let jobs: Vec<(Netns, Vec<&FollowUp>)> = follow_ups.into_iter().collect();
             let failed = self.parallel(&jobs, |(ns, ups)| apply_follow_ups(cache, ns, ups, &ops));
+            // A link that could not be completed is deleted again (with its peer), so that a
+            // failed creation leaves nothing behind for the core to trip over.
+            let mut undo: BTreeMap<Netns, Vec<Request>> = BTreeMap::new();
             for (i, e) in failed.into_iter().flatten() {
+                if results[i].is_ok() {
+                    if let Op::CreateLink { ns, link, .. } = ops[i] {
+                        if let Ok(r) = message::del_link(&link.name) {
+                            undo.entry(ns.clone()).or_default().push(r);
+                        }
+                    }
+                }
                 results[i] = Err(e);
             }
+            let undo: Vec<(Netns, Vec<Request>)> = undo.into_iter().collect();
+            self.parallel(&undo, |(ns, requests)| {
+                if let Ok(sock) = cache.get(ns) {
+                    let _ = lock(&sock).transact(&mut requests.clone());
+                }
+            });
         }
         results
     }

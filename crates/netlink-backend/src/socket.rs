@@ -25,6 +25,7 @@ const NETLINK_CAP_ACK: libc::c_int = 10;
 const WINDOW: usize = 128;
 const RECV_BUFFER: usize = 4 << 20;
 const DUMP_RETRIES: usize = 5;
+const REPLY_TIMEOUT_SECS: libc::time_t = 30;
 
 /// What the kernel answered to a request that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -308,3 +308,37 @@ fn kernel_fact_a_veth_peer_cannot_be_created_up() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Transport endpoint is not connected"));
     assert!(a.link("k0").is_none() && a.link("k1").is_none());
 }
+
+/// The alias is set after the link is created; when that fails, the new link is deleted again
+/// so that a failed command leaves nothing behind.
+#[test]
+fn a_creation_whose_alias_is_refused_is_undone() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let mut backend = NetlinkBackend::new();
+    let op = Op::CreateLink {
+        ns: a.netns(),
+        link: LinkSpec {
+            alias: Some("x".repeat(300)),
+            ..spec("u0")
+        },
+        kind: NewLink::Veth {
+            peer_ns: b.netns(),
+            peer: spec("u1"),
+        },
+    };
+    let err = apply(&mut backend, op).expect_err("alias longer than the kernel's 255 bytes");
+    assert!(
+        err.errno == Some(errno::EINVAL) || err.errno == Some(errno::ERANGE),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("completing the new link"),
+        "{}",
+        err.message
+    );
+    assert!(
+        a.link("u0").is_none() && b.link("u1").is_none(),
+        "the pair was deleted again"
+    );
+}
