@@ -81,6 +81,24 @@ impl RouteSocket {
         {
             sock.set_recv_buffer_size(RECV_BUFFER)?;
         }
+        // The kernel answers every request; a reply that never comes must not hang the agent.
+        let timeout = libc::timeval {
+            tv_sec: REPLY_TIMEOUT_SECS,
+            tv_usec: 0,
+        };
+        // SAFETY: the pointer and length describe a live timeval for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &timeout as *const libc::timeval as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(RouteSocket {
             sock,
             seq: 1,
