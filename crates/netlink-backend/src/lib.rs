@@ -16,5 +16,4 @@ mod socket;
 mod watch;
 
 pub use backend::{NetlinkBackend, SocketCache};
-pub use message::EncodeError;
 pub use watch::{NamespaceEvent, Watcher};

@@ -33,7 +33,7 @@ const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 /// A request could not be encoded; with fixed-size fields this means a bug, not bad input.
 #[derive(Debug, thiserror::Error)]
 #[error("encoding a netlink request: {0}")]
-pub struct EncodeError(String);
+pub(crate) struct EncodeError(String);
 
 fn enc<E: std::fmt::Display>(e: E) -> EncodeError {
     EncodeError(e.to_string())
