@@ -200,7 +200,17 @@ impl State {
                     }) => drain(s, &mut buf, &ours),
                     _ => false,
                 };
-                if changed && self.tx.send(NamespaceEvent::Changed(ns.clone())).is_err() {
+                // Nothing is reported for a namespace unwatched while the watcher slept.
+                let still_watched = self
+                    .shared
+                    .watched
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(ns);
+                if changed
+                    && still_watched
+                    && self.tx.send(NamespaceEvent::Changed(ns.clone())).is_err()
+                {
                     return;
                 }
             }

@@ -153,3 +153,174 @@ fn seed_scenario_ends_in_the_same_state_in_the_sim_and_the_kernel() {
     assert!(a.link("veth1").is_some());
     t.compare(&namespaces, "after putting it back");
 }
+
+/// The same commands, applied directly to both kernels, succeed or fail alike, with the same
+/// errno.
+#[test]
+fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
+    use nsagent_core::{LinkChange, LinkSpec, MacAddr, NewLink, Op, RouteScope, RouteSpec};
+    let a = TestNs::unmade();
+    let b = TestNs::unmade();
+    let missing = TestNs::unmade();
+    let spec = |name: &str, up: bool| LinkSpec {
+        name: name.into(),
+        mtu: None,
+        mac: None,
+        alias: Some(format!("nsagent:{name}")),
+        up,
+    };
+    let route = |dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope| RouteSpec {
+        dev: "p0".into(),
+        dst: dst.parse().unwrap(),
+        gw: gw.map(|g| g.parse().unwrap()),
+        metric,
+        scope,
+    };
+    let (na, nb) = (a.netns(), b.netns());
+    let pair = |name: &str, peer: &str, up: bool| Op::CreateLink {
+        ns: na.clone(),
+        link: spec(name, up),
+        kind: NewLink::Veth {
+            peer_ns: nb.clone(),
+            peer: spec(peer, up),
+        },
+    };
+    let ops = vec![
+        Op::CreateNamespace {
+            name: a.name.clone(),
+        },
+        Op::CreateNamespace {
+            name: b.name.clone(),
+        },
+        Op::CreateNamespace {
+            name: a.name.clone(),
+        },
+        pair("p0", "q0", true),
+        pair("p0", "q9", true),
+        pair("d0", "q1", false),
+        Op::CreateLink {
+            ns: missing.netns(),
+            link: spec("m0", false),
+            kind: NewLink::Veth {
+                peer_ns: nb.clone(),
+                peer: spec("m1", false),
+            },
+        },
+        Op::AddAddress {
+            ns: na.clone(),
+            link: "p0".into(),
+            addr: "10.1.0.1/24".parse().unwrap(),
+        },
+        Op::AddAddress {
+            ns: na.clone(),
+            link: "p0".into(),
+            addr: "10.1.0.1/24".parse().unwrap(),
+        },
+        Op::AddAddress {
+            ns: na.clone(),
+            link: "p0".into(),
+            addr: "fd00:1::1/64".parse().unwrap(),
+        },
+        Op::AddAddress {
+            ns: na.clone(),
+            link: "nope".into(),
+            addr: "10.1.0.1/24".parse().unwrap(),
+        },
+        Op::DelAddress {
+            ns: na.clone(),
+            link: "p0".into(),
+            addr: "10.2.0.1/24".parse().unwrap(),
+        },
+        Op::AddRoute {
+            ns: na.clone(),
+            route: route("10.50.0.0/16", Some("10.1.0.2"), 5, RouteScope::Global),
+        },
+        Op::AddRoute {
+            ns: na.clone(),
+            route: route("10.51.0.0/16", Some("10.9.0.2"), 5, RouteScope::Global),
+        },
+        Op::ReplaceRoute {
+            ns: na.clone(),
+            route: route("10.50.0.0/16", Some("10.1.0.3"), 5, RouteScope::Global),
+        },
+        Op::DelRoute {
+            ns: na.clone(),
+            route: route("10.52.0.0/16", None, 5, RouteScope::Global),
+        },
+        Op::AddRoute {
+            ns: na.clone(),
+            route: RouteSpec {
+                dev: "d0".into(),
+                ..route("10.53.0.0/16", None, 0, RouteScope::Link)
+            },
+        },
+        Op::SetNeighbour {
+            ns: na.clone(),
+            link: "p0".into(),
+            ip: "10.1.0.9".parse().unwrap(),
+            mac: MacAddr([2, 0, 0, 0, 0, 9]),
+        },
+        Op::DelNeighbour {
+            ns: na.clone(),
+            link: "p0".into(),
+            ip: "10.1.0.8".parse().unwrap(),
+        },
+        Op::SetLink {
+            ns: na.clone(),
+            name: "p0".into(),
+            change: LinkChange {
+                mtu: Some(70000),
+                ..LinkChange::default()
+            },
+        },
+        Op::SetLink {
+            ns: na.clone(),
+            name: "p0".into(),
+            change: LinkChange {
+                mac: Some(MacAddr([2, 9, 9, 9, 9, 9])),
+                ..LinkChange::default()
+            },
+        },
+        Op::SetLink {
+            ns: na.clone(),
+            name: "nope".into(),
+            change: LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            },
+        },
+        Op::DeleteLink {
+            ns: nb.clone(),
+            name: "q0".into(),
+        },
+        Op::DeleteLink {
+            ns: na.clone(),
+            name: "p0".into(),
+        },
+        Op::DelRoute {
+            ns: na.clone(),
+            route: route("10.50.0.0/16", None, 5, RouteScope::Global),
+        },
+    ];
+    let mut sim = SimKernel::new(SimConfig::default());
+    let mut real = NetlinkBackend::new();
+    let mut differences = Vec::new();
+    let mut failures = 0;
+    for op in &ops {
+        let s = sim.apply(op).map_err(|e| (e.kind, e.errno));
+        let r = real.apply(op).map_err(|e| (e.kind, e.errno));
+        failures += usize::from(r.is_err());
+        if s != r {
+            differences.push(format!("{op}: sim {s:?}, kernel {r:?}"));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "sim and kernel disagree:\n{}",
+        differences.join("\n")
+    );
+    assert!(
+        failures >= 12,
+        "most probes are meant to fail, so the errnos get compared: {failures}"
+    );
+}
