@@ -7,7 +7,9 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemKey, ItemState, Op, Timestamp};
+use nsagent_core::{
+    Backend, Core, CoreConfig, Event, Item, ItemKey, ItemState, Netns, Op, Timestamp,
+};
 use nsagent_netlink::{NamespaceEvent, NetlinkBackend, Watcher};
 use serde_json::{json, Value};
 
@@ -338,4 +340,57 @@ fn resync_after_restart_changes_nothing_then_corrects_and_cleans_up() {
         second.settle(|_| a.link("rs1").map(|l| l["mtu"] == 1500).unwrap_or(false)
             && a.addresses("rs1") == vec!["192.168.23.1/24".to_string()])
     );
+}
+
+#[test]
+fn a_pid_namespace_whose_process_exits_leaves_its_items_pending_and_its_peer_destroyed() {
+    let mut child = std::process::Command::new("unshare")
+        .args(["-n", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(eventually(|| std::fs::read_link(format!(
+        "/proc/{pid}/ns/net"
+    ))
+    .map(|l| l != own)
+    .unwrap_or(false)));
+    let hub = TestNs::unmade();
+    let mut agent = Agent::new();
+    agent.resync();
+    agent.put((
+        key("pv1"),
+        json!({"name": "pv1", "type": "VETH", "enabled": true, "ip_addresses": ["192.168.25.1/24"],
+               "veth": {"peer_if_name": "pv2"}, "namespace": {"type": "PID", "reference": pid.to_string()}}),
+    ));
+    agent.put(veth_item("pv2", "pv1", &hub.name, "192.168.25.2/24"));
+    agent.watcher.watch(Netns::Pid(pid));
+    assert!(
+        agent.settle(|g| g.all_applied()),
+        "{:?}",
+        agent.core.statuses()
+    );
+    assert!(hub.link("pv2").is_some());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        agent.settle(|g| matches!(g.state("pv1"), Some(ItemState::Pending { .. }))),
+        "{:?}",
+        agent.state("pv1")
+    );
+    assert!(
+        agent.settle(|_| hub.link("pv2").is_none()),
+        "nothing keeps the dead namespace, so the peer went with it"
+    );
+    // Nothing brings the process back: after a while with retries and timers, still pending.
+    let until = Instant::now() + Duration::from_millis(1500);
+    agent.settle(|_| Instant::now() > until);
+    for name in ["pv1", "pv2"] {
+        assert!(
+            matches!(agent.state(name), Some(ItemState::Pending { .. })),
+            "{name}: {:?}",
+            agent.state(name)
+        );
+    }
 }
