@@ -257,8 +257,17 @@ fn run_backend(
     let (links, addrs) = (commands(links), commands(addrs));
     let start = Instant::now();
     check(backend.apply_batch(&links));
+    let mid = start.elapsed();
     check(backend.apply_batch(&addrs));
-    start.elapsed()
+    let took = start.elapsed();
+    if std::env::var_os("KERNEL_BENCH_VERBOSE").is_some() {
+        println!(
+            "  backend: links {:.3} s, addresses {:.3} s",
+            mid.as_secs_f64(),
+            (took - mid).as_secs_f64()
+        );
+    }
+    took
 }
 
 fn items(hub: &str, spokes: &[String], pairs: usize) -> Vec<Item> {
@@ -350,6 +359,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let a = args();
     let mut backend = NetlinkBackend::new();
+    if let Some(p) = std::env::var("KERNEL_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        backend = backend.with_parallelism(p);
+    }
     println!(
         "kernel benchmark: {} veth pairs, {} spoke namespaces + 1 hub, address on each end, both up; {} rounds",
         a.pairs, a.namespaces, a.rounds
