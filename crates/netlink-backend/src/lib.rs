@@ -17,3 +17,16 @@ mod watch;
 
 pub use backend::{NetlinkBackend, SocketCache};
 pub use watch::{NamespaceEvent, Watcher};
+
+#[cfg(test)]
+mod tests {
+    /// The daemon moves the backend and the watcher to threads of its choosing.
+    #[test]
+    fn handles_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::NetlinkBackend>();
+        send_sync::<crate::SocketCache>();
+        send_sync::<crate::Watcher>();
+        send_sync::<crate::NamespaceEvent>();
+    }
+}

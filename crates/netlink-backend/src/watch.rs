@@ -44,6 +44,17 @@ pub enum NamespaceEvent {
     Changed(Netns),
 }
 
+impl NamespaceEvent {
+    /// The namespace the event is about.
+    pub fn namespace(&self) -> &Netns {
+        match self {
+            NamespaceEvent::Appeared(ns)
+            | NamespaceEvent::Vanished(ns)
+            | NamespaceEvent::Changed(ns) => ns,
+        }
+    }
+}
+
 struct Shared {
     watched: Mutex<BTreeSet<Netns>>,
     stop: AtomicBool,

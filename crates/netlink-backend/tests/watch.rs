@@ -74,7 +74,8 @@ fn a_pid_namespace_vanishes_when_its_process_exits() {
     assert!(wait_for(&rx, &NamespaceEvent::Appeared(ns.clone())));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(wait_for(&rx, &NamespaceEvent::Vanished(ns)));
+    assert!(wait_for(&rx, &NamespaceEvent::Vanished(ns.clone())));
+    assert_eq!(NamespaceEvent::Vanished(ns.clone()).namespace(), &ns);
 }
 
 #[test]
