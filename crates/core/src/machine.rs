@@ -132,6 +132,10 @@ struct Slot {
     /// Interfaces only: the link in the kernel is the one the desired state asks for (same
     /// namespace, name and kind), whatever its attributes. Routes and neighbours may use it.
     link_ok: bool,
+    /// Interfaces only: another item that wants the same link name in the same namespace and
+    /// wins it. Kept up to date with the claims, so that reconciling needs no lookup.
+    #[serde(skip)]
+    name_taken_by: Option<ItemId>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -234,10 +238,9 @@ struct Indexes {
     by_key: FxHashMap<ItemKey, ItemId>,
     /// Interface items by logical name: the same as `by_key`, looked up by `&str`.
     names: FxHashMap<String, ItemId>,
-    /// Route and ARP items by the interface name in their key.
-    by_interface: FxHashMap<String, BTreeSet<ItemId>>,
-    /// Veth items by the peer they name.
-    peers_of: FxHashMap<String, BTreeSet<ItemId>>,
+    /// Items that name an interface: its routes and ARPs (by their key), and veths naming it
+    /// as their peer.
+    referrers: FxHashMap<String, BTreeSet<ItemId>>,
     /// Interface items by their desired namespace. Ordered: it is iterated.
     ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
     /// Items with objects in a namespace.
@@ -534,7 +537,7 @@ impl Core {
         if let ItemKey::Interface(name) = key {
             self.ix.names.insert(name.clone(), id);
         } else {
-            self.ix.by_interface.entry(key.interface().to_string()).or_default().insert(id);
+            self.ix.referrers.entry(key.interface().to_string()).or_default().insert(id);
         }
     }
 
@@ -544,8 +547,9 @@ impl Core {
             let claims = self.ix.host_claims.entry(i.host_if_name.clone()).or_default();
             claims.push((i.namespace.clone(), id));
             claims.sort();
+            self.settle_claims(&i.host_if_name);
             if let Some(peer) = &i.veth_peer {
-                self.ix.peers_of.entry(peer.clone()).or_default().insert(id);
+                self.ix.referrers.entry(peer.clone()).or_default().insert(id);
             }
         }
     }
@@ -559,8 +563,10 @@ impl Core {
                     self.ix.host_claims.remove(i.host_if_name.as_str());
                 }
             }
+            self.slot_mut(id).name_taken_by = None;
+            self.settle_claims(&i.host_if_name);
             if let Some(peer) = &i.veth_peer {
-                remove_from_fx(&mut self.ix.peers_of, peer, id);
+                remove_from_fx(&mut self.ix.referrers, peer, id);
             }
         }
     }
@@ -625,11 +631,17 @@ impl Core {
 
     /// Changes attributes of an item's link in place: its identity (namespace, name) and so
     /// the indexes stay as they are.
-    fn update_link(&mut self, id: ItemId, f: impl FnOnce(&mut LinkActual)) {
+    /// `wakes_dependents`: the change is one routes and neighbours read (up, addresses).
+    fn update_link(&mut self, id: ItemId, wakes_dependents: bool, f: impl FnOnce(&mut LinkActual)) {
         if let Actual::Link(link) = &mut self.slot_mut(id).actual {
             f(link);
         }
-        self.mark_related_dirty(id);
+        if wakes_dependents {
+            self.mark_related_dirty(id);
+        } else {
+            // The command's result already woke whoever waited for it.
+            self.mark_dirty(id);
+        }
     }
 
     fn wait_for(&mut self, res: Resource, id: ItemId) {
@@ -675,6 +687,7 @@ impl Core {
             retry_at: None,
             blocked: false,
             link_ok: false,
+            name_taken_by: None,
             dirty: false,
         };
         let id = match self.s.free.pop() {
@@ -697,7 +710,7 @@ impl Core {
         if let ItemKey::Interface(name) = &slot.key {
             self.ix.names.remove(name);
         } else {
-            remove_from_fx(&mut self.ix.by_interface, slot.key.interface(), id);
+            remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id);
         }
         self.s.waiters.retain(|(_, w)| *w != id);
         self.s.changed.remove(&id);
@@ -746,13 +759,31 @@ impl Core {
         self.scratch = ids;
     }
 
+    /// Like [`Core::mark_related_dirty`], but only items that are not applied: those that may
+    /// be waiting for this item.
+    fn mark_waiting_related_dirty(&mut self, id: ItemId) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        let slot = self.slot(id);
+        if let ItemKey::Interface(name) = &slot.key {
+            self.dependents_of(name, &mut ids);
+            if let Some(Item::Interface(i)) = slot.desired.as_deref() {
+                if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
+                    ids.push(pid);
+                }
+            }
+        }
+        for other in ids.drain(..) {
+            if self.slot(other).state != ItemState::Applied {
+                self.mark_dirty(other);
+            }
+        }
+        self.scratch = ids;
+    }
+
     /// The items that refer to the interface `name`: its routes and ARPs, and veths naming it
     /// as their peer.
     fn dependents_of(&self, name: &str, into: &mut Vec<ItemId>) {
-        if let Some(set) = self.ix.by_interface.get(name) {
-            into.extend(set.iter().copied());
-        }
-        if let Some(set) = self.ix.peers_of.get(name) {
+        if let Some(set) = self.ix.referrers.get(name) {
             into.extend(set.iter().copied());
         }
     }
@@ -848,6 +879,12 @@ impl Core {
         let old = slot.desired.replace(item.clone());
         if let Some(at) = had_timer {
             self.s.timers.remove(&(at, TimerKey::Item(id)));
+        }
+        if old.as_deref().is_some_and(|old| same_placement(old, &item)) {
+            // Only attributes changed (MTU, addresses, ...): no other item reads them before
+            // they reach the kernel, and what they change there wakes whoever depends on it.
+            self.mark_dirty(id);
+            return;
         }
         if let Some(old) = &old {
             self.mark_claims_dirty(old);
@@ -1320,11 +1357,13 @@ impl Core {
             if self.slot(*id).in_flight == Some(cid) {
                 self.slot_mut(*id).in_flight = None;
             }
-            self.mark_related_dirty(*id);
-            // Routes and neighbours on the veth partner's link waited for this command too.
+            self.mark_dirty(*id);
+            // Whoever waited for this command (the veth partner, routes and neighbours on this
+            // link or the partner's) gets its turn; whoever is applied did not wait.
+            self.mark_waiting_related_dirty(*id);
             if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &self.slot(*id).actual {
                 if let Some(&pid) = self.ix.link_owner.get(peer) {
-                    self.mark_dependents_dirty_of(pid);
+                    self.mark_waiting_related_dirty(pid);
                 }
             }
         }
@@ -1515,7 +1554,7 @@ impl Core {
             Op::DeleteLink { .. } => self.forget_kernel_objects(id),
             Op::SetLink { ns, name, change } => {
                 let mut flushes = Vec::new();
-                self.update_link(id, |link| {
+                self.update_link(id, change.up.is_some() || change.mac.is_some(), |link| {
                     if let Some(up) = change.up {
                         link.up = up;
                         if !up {
@@ -1546,14 +1585,14 @@ impl Core {
                     self.forget_on_link(ns, name, what);
                 }
             }
-            Op::AddAddress { addr, .. } => self.update_link(id, |link| {
+            Op::AddAddress { addr, .. } => self.update_link(id, true, |link| {
                 if !link.addresses.contains(addr) {
                     link.addresses.push(*addr);
                 }
             }),
             Op::DelAddress { ns, link: name, addr } => {
                 let mut last_ipv4 = false;
-                self.update_link(id, |link| {
+                self.update_link(id, true, |link| {
                     // With promote_secondaries off (a new namespace's default), deleting the
                     // primary IPv4 address of a subnet deletes that subnet's secondaries too.
                     let primary = addr.addr().is_ipv4()
@@ -1874,6 +1913,10 @@ impl Core {
                 _ => false,
             };
             if busy_interface || busy_link {
+                // Waiting, and saying so: whoever finishes wakes the items that are not applied.
+                if self.slot(id).state == ItemState::Applied {
+                    self.set_state(id, ItemState::InProgress);
+                }
                 return;
             }
         }
@@ -1933,12 +1976,26 @@ impl Core {
     }
 
 
-    /// The item that wins a link name wanted by several items in one namespace: the oldest
-    /// slot, so the outcome depends on the configuration and not on event timing.
-    fn host_name_winner(&self, id: ItemId, iface: &Interface) -> Option<String> {
-        let claims = self.ix.host_claims.get(iface.host_if_name.as_str())?;
-        let first = claims.iter().filter(|(r, _)| *r == iface.namespace).map(|(_, c)| *c).min()?;
-        (first != id).then(|| self.slot(first).key.interface().to_string())
+    /// The item that wins the link name this item wants, if it is another one.
+    fn host_name_winner(&self, id: ItemId, _iface: &Interface) -> Option<String> {
+        let winner = self.slot(id).name_taken_by?;
+        Some(self.slot(winner).key.interface().to_string())
+    }
+
+    /// Decides, for every item that wants the link name `host` in some namespace, which item
+    /// wins it: the oldest slot, so the outcome depends on the configuration and not on timing.
+    fn settle_claims(&mut self, host: &str) {
+        let Some(claims) = self.ix.host_claims.get(host) else { return };
+        let decided: Vec<(ItemId, Option<ItemId>)> = claims
+            .iter()
+            .map(|(r, id)| {
+                let first = claims.iter().filter(|(r2, _)| r2 == r).map(|(_, c)| *c).min().unwrap_or(*id);
+                (*id, (first != *id).then_some(first))
+            })
+            .collect();
+        for (id, taken_by) in decided {
+            self.slot_mut(id).name_taken_by = taken_by;
+        }
     }
 
     fn ensure_named_namespace(&mut self, r: &NamespaceRef) {
@@ -2398,6 +2455,21 @@ fn observed_addresses(a: &LinkActual, l: &ObservedLink, desired: &[IpNet]) -> Ve
         })
         .copied()
         .collect()
+}
+
+/// Whether two values of an interface place it the same way: same kind, namespace, link name
+/// and peer. Only then can other items ignore the change.
+fn same_placement(a: &Item, b: &Item) -> bool {
+    match (a, b) {
+        (Item::Interface(a), Item::Interface(b)) => {
+            a.kind == b.kind
+                && a.namespace == b.namespace
+                && a.host_if_name == b.host_if_name
+                && a.veth_peer == b.veth_peer
+                && a.enabled == b.enabled
+        }
+        _ => false,
+    }
 }
 
 /// What the kernel flushed from a link.
