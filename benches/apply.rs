@@ -37,7 +37,11 @@ fn interface(i: usize, mtu: u32) -> Item {
         "ip_addresses": [format!("10.{}.{}.{}/8", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)],
         "veth": {"peer_if_name": name(i ^ 1)},
     });
-    Item::decode(&format!("config/linux/interfaces/v2/interface/{}", name(i)), &v).expect("bench items are valid")
+    Item::decode(
+        &format!("config/linux/interfaces/v2/interface/{}", name(i)),
+        &v,
+    )
+    .expect("bench items are valid")
 }
 
 impl Host {
@@ -47,20 +51,32 @@ impl Host {
             kernel: SimKernel::default(),
             seq: 0,
             n,
-            variants: (0..n).map(|i| [interface(i, 1500), interface(i, 1400)]).collect(),
+            variants: (0..n)
+                .map(|i| [interface(i, 1500), interface(i, 1400)])
+                .collect(),
             current: vec![0; n],
         };
         for i in 0..n {
             host.put(i);
         }
-        run_until_idle(&mut host.core, &mut host.kernel as &mut dyn Backend, Timestamp(0));
+        run_until_idle(
+            &mut host.core,
+            &mut host.kernel as &mut dyn Backend,
+            Timestamp(0),
+        );
         host
     }
 
     fn put(&mut self, i: usize) {
         let item = self.variants[i][self.current[i]].clone();
         self.seq += 1;
-        self.core.handle(Timestamp(0), Event::Put { seq: self.seq, item });
+        self.core.handle(
+            Timestamp(0),
+            Event::Put {
+                seq: self.seq,
+                item,
+            },
+        );
     }
 
     /// Changes the MTU of `CHANGES` interfaces spread over the configuration and applies the
@@ -74,19 +90,34 @@ impl Host {
             self.put(i);
             events += 1;
         }
-        events += run_until_idle(&mut self.core, &mut self.kernel as &mut dyn Backend, Timestamp(0)) as u64;
+        events += run_until_idle(
+            &mut self.core,
+            &mut self.kernel as &mut dyn Backend,
+            Timestamp(0),
+        ) as u64;
         events
     }
 }
 
 fn apply_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("core+sim apply");
-    group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     for &n in &[1_000usize, 10_000, 100_000] {
         let mut host = Host::new(n);
-        assert_eq!(host.kernel.dump().managed().len(), n, "every interface is in the kernel");
+        assert_eq!(
+            host.kernel.dump().managed().len(),
+            n,
+            "every interface is in the kernel"
+        );
         let probe = host.churn(0);
-        assert_eq!(probe, 2 * CHANGES as u64, "each change is one intent and one command result");
+        assert_eq!(
+            probe,
+            2 * CHANGES as u64,
+            "each change is one intent and one command result"
+        );
         group.throughput(Throughput::Elements(probe));
         let mut round = 1;
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {

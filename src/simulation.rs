@@ -21,8 +21,8 @@ use ipnet::IpNet;
 use nsagent_core::backend::errno;
 use nsagent_core::observed::{ALIAS_PREFIX, ROUTE_PROTOCOL};
 use nsagent_core::{
-    Backend, Command, Core, CoreConfig, Event, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef, NewLink,
-    Netns, Op, RouteScope, Timestamp,
+    Backend, Command, Core, CoreConfig, Event, InterfaceType, Item, ItemKey, LinkKind, MacAddr,
+    NamespaceRef, Netns, NewLink, Op, RouteScope, Timestamp,
 };
 use nsagent_sim::{Fault, SeedKind, SeedLink, SimKernel};
 use serde_json::json;
@@ -62,8 +62,16 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "simulation seed {} broke an invariant at step {}: {}", self.seed, self.step, self.what)?;
-        writeln!(f, "reproduce with: SIM_SEED={} cargo test --release --test simulation", self.seed)?;
+        writeln!(
+            f,
+            "simulation seed {} broke an invariant at step {}: {}",
+            self.seed, self.step, self.what
+        )?;
+        writeln!(
+            f,
+            "reproduce with: SIM_SEED={} cargo test --release --test simulation",
+            self.seed
+        )?;
         writeln!(f, "last trace lines:")?;
         for line in &self.recent {
             writeln!(f, "  {line}")?;
@@ -91,8 +99,14 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
         events: w.events,
         commands: w.commands,
         convergence_checks: w.convergence_checks,
-        applied: statuses.iter().filter(|(_, s)| *s == nsagent_core::ItemState::Applied).count(),
-        pending: statuses.iter().filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. })).count(),
+        applied: statuses
+            .iter()
+            .filter(|(_, s)| *s == nsagent_core::ItemState::Applied)
+            .count(),
+        pending: statuses
+            .iter()
+            .filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. }))
+            .count(),
     })
 }
 
@@ -177,7 +191,12 @@ impl World {
     }
 
     fn violation(&self, what: impl Into<String>) -> Violation {
-        Violation { seed: self.seed, step: self.step, what: what.into(), recent: self.recent.iter().cloned().collect() }
+        Violation {
+            seed: self.seed,
+            step: self.step,
+            what: what.into(),
+            recent: self.recent.iter().cloned().collect(),
+        }
     }
 
     fn trace(&mut self, line: String) {
@@ -205,14 +224,25 @@ impl World {
             recent: vec![],
         };
         // Someone else's links, a stale link of a previous run, and a namespace to hold some.
-        self.kernel.appear(Netns::Named("n0".into())).map_err(sim_err)?;
+        self.kernel
+            .appear(Netns::Named("n0".into()))
+            .map_err(sim_err)?;
         self.kernel.appear(Netns::Pid(PIDS[0])).map_err(sim_err)?;
         let mut u0 = SeedLink::new("u0", SeedKind::Dummy);
         u0.up = true;
         u0.addresses = vec!["10.200.0.1/24".parse().expect("literal")];
-        self.kernel.seed_link(&Netns::Default, u0).map_err(sim_err)?;
-        self.kernel.seed_link(&Netns::Default, SeedLink::new("eth9", SeedKind::Other)).map_err(sim_err)?;
-        self.kernel.seed_link(&Netns::Named("n0".into()), SeedLink::new("u2", SeedKind::Dummy)).map_err(sim_err)?;
+        self.kernel
+            .seed_link(&Netns::Default, u0)
+            .map_err(sim_err)?;
+        self.kernel
+            .seed_link(&Netns::Default, SeedLink::new("eth9", SeedKind::Other))
+            .map_err(sim_err)?;
+        self.kernel
+            .seed_link(
+                &Netns::Named("n0".into()),
+                SeedLink::new("u2", SeedKind::Dummy),
+            )
+            .map_err(sim_err)?;
         for (ns, name) in [(Netns::Default, "ghost"), (Netns::Named("n0".into()), "v0")] {
             let mut stale = SeedLink::new(name, SeedKind::Dummy);
             stale.alias = Some(format!("{ALIAS_PREFIX}{name}"));
@@ -221,9 +251,17 @@ impl World {
         self.unmanaged = self.unmanaged_now();
 
         self.feed(Event::MicroserviceWatch { connected: true });
-        self.feed(Event::NamespaceAvailable { ns: Netns::Pid(PIDS[0]) });
+        self.feed(Event::NamespaceAvailable {
+            ns: Netns::Pid(PIDS[0]),
+        });
         self.resync_after_restart()?;
-        if self.kernel.dump().managed().iter().any(|(_, l)| l.name == "ghost" || l.name == "v0") {
+        if self
+            .kernel
+            .dump()
+            .managed()
+            .iter()
+            .any(|(_, l)| l.name == "ghost" || l.name == "v0")
+        {
             return Err(self.violation("resync at start-up left stale managed links in place"));
         }
         Ok(())
@@ -231,7 +269,12 @@ impl World {
 
     fn unmanaged_now(&self) -> Vec<(Netns, nsagent_sim::LinkDump)> {
         // `lo` is the kernel's; what the agent may do to it is not under test here.
-        self.kernel.dump().unmanaged().into_iter().filter(|(_, l)| l.name != "lo").collect()
+        self.kernel
+            .dump()
+            .unmanaged()
+            .into_iter()
+            .filter(|(_, l)| l.name != "lo")
+            .collect()
     }
 
     fn resync_after_restart(&mut self) -> Result<(), Violation> {
@@ -240,7 +283,10 @@ impl World {
         wanted.extend(self.kernel.namespaces());
         wanted.sort();
         wanted.dedup();
-        let snapshot = self.kernel.observe(&wanted).map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        let snapshot = self
+            .kernel
+            .observe(&wanted)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
         self.feed(Event::Observed(snapshot));
         self.pump()
     }
@@ -283,7 +329,10 @@ impl World {
         };
         self.seq += 1;
         self.desired.insert(key, item.clone());
-        self.feed(Event::Put { seq: self.seq, item });
+        self.feed(Event::Put {
+            seq: self.seq,
+            item,
+        });
     }
 
     fn random_namespace(&mut self) -> serde_json::Value {
@@ -299,7 +348,14 @@ impl World {
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
-        for (i, a) in [format!("10.{k}.0.1/24"), format!("10.{k}.1.1/24"), format!("fd00:{k}::1/64")].iter().enumerate() {
+        for (i, a) in [
+            format!("10.{k}.0.1/24"),
+            format!("10.{k}.1.1/24"),
+            format!("fd00:{k}::1/64"),
+        ]
+        .iter()
+        .enumerate()
+        {
             if self.rng.chance(if i == 0 { 70 } else { 30 }) {
                 addrs.push(a.clone());
             }
@@ -321,7 +377,11 @@ impl World {
             v["link_only"] = json!(true);
         }
         if k < VETHS {
-            let peer = if self.rng.chance(92) { k ^ 1 } else { self.rng.below(VETHS as u64) as usize };
+            let peer = if self.rng.chance(92) {
+                k ^ 1
+            } else {
+                self.rng.below(VETHS as u64) as usize
+            };
             let peer = if peer == k { k ^ 1 } else { peer };
             v["veth"] = json!({"peer_if_name": iface_name(peer)});
         }
@@ -332,8 +392,14 @@ impl World {
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let (dst, gw) = match self.rng.below(4) {
-            0 => (format!("10.{}.0.0/16", 100 + k), Some(format!("10.{k}.0.254"))),
-            1 => (format!("10.{}.0.0/24", 150 + k), Some(format!("10.{k}.1.254"))),
+            0 => (
+                format!("10.{}.0.0/16", 100 + k),
+                Some(format!("10.{k}.0.254")),
+            ),
+            1 => (
+                format!("10.{}.0.0/24", 150 + k),
+                Some(format!("10.{k}.1.254")),
+            ),
             2 => (format!("10.{}.0.0/24", 200 + k), None),
             _ => (format!("fd99:{k}::/48"), Some(format!("fd00:{k}::fe"))),
         };
@@ -341,7 +407,10 @@ impl World {
         if let Some(gw) = gw {
             v["gw_addr"] = json!(gw);
         }
-        let key = ItemKey::Route { dst: dst.parse().expect("generated network"), interface: name };
+        let key = ItemKey::Route {
+            dst: dst.parse().expect("generated network"),
+            interface: name,
+        };
         self.put(key, v);
     }
 
@@ -350,8 +419,14 @@ impl World {
         let name = iface_name(k);
         let ip = format!("10.{k}.0.{}", 7 + self.rng.below(2));
         let mac = format!("02:aa:00:00:{k:02x}:{:02x}", self.rng.below(3));
-        let key = ItemKey::Arp { interface: name.clone(), ip: ip.parse().expect("generated address") };
-        self.put(key, json!({"interface": name, "ip_address": ip, "hw_address": mac}));
+        let key = ItemKey::Arp {
+            interface: name.clone(),
+            ip: ip.parse().expect("generated address"),
+        };
+        self.put(
+            key,
+            json!({"interface": name, "ip_address": ip, "hw_address": mac}),
+        );
     }
 
     fn delete_kind(&mut self, kind: impl Fn(&ItemKey) -> bool) {
@@ -372,7 +447,10 @@ impl World {
         self.unmanaged.retain(|(n, _)| n != ns);
         if silently {
             let delay = 1 + self.rng.below(3) as u32;
-            self.trace(format!("{} silent vanish of {ns}, announced in {delay} steps", self.now));
+            self.trace(format!(
+                "{} silent vanish of {ns}, announced in {delay} steps",
+                self.now
+            ));
             self.unannounced.push((ns.clone(), delay));
         } else {
             self.feed(Event::NamespaceVanished { ns: ns.clone() });
@@ -432,7 +510,9 @@ impl World {
         let count = 1 + self.rng.below(3) as u32;
         // Transient errors only: EEXIST or ENODEV would lie about the kernel's state, and the
         // core rightly believes them.
-        let errno = *self.rng.pick(&[errno::EBUSY, errno::ENOBUFS, errno::EAGAIN, errno::ENOMEM]);
+        let errno = *self
+            .rng
+            .pick(&[errno::EBUSY, errno::ENOBUFS, errno::EAGAIN, errno::ENOMEM]);
         self.trace(format!("{} inject {count} x errno {errno}", self.now));
         self.kernel.fail_next(count, Fault::Errno(errno));
     }
@@ -465,8 +545,12 @@ impl World {
             self.trace(format!("{} restart with state lost", self.now));
             self.core = Core::new(CoreConfig::default());
             self.feed(Event::MicroserviceWatch { connected: true });
-            let present: Vec<Netns> =
-                self.kernel.namespaces().into_iter().filter(|n| matches!(n, Netns::Pid(_))).collect();
+            let present: Vec<Netns> = self
+                .kernel
+                .namespaces()
+                .into_iter()
+                .filter(|n| matches!(n, Netns::Pid(_)))
+                .collect();
             for ns in present {
                 self.feed(Event::NamespaceAvailable { ns });
             }
@@ -476,12 +560,17 @@ impl World {
             let items: Vec<Item> = self.desired.values().cloned().collect();
             for item in items {
                 self.seq += 1;
-                self.feed(Event::Put { seq: self.seq, item });
+                self.feed(Event::Put {
+                    seq: self.seq,
+                    item,
+                });
             }
         } else {
             self.trace(format!("{} restart from snapshot", self.now));
-            let bytes = serde_json::to_vec(&self.core).map_err(|e| self.violation(format!("snapshot: {e}")))?;
-            self.core = serde_json::from_slice(&bytes).map_err(|e| self.violation(format!("restore: {e}")))?;
+            let bytes = serde_json::to_vec(&self.core)
+                .map_err(|e| self.violation(format!("snapshot: {e}")))?;
+            self.core = serde_json::from_slice(&bytes)
+                .map_err(|e| self.violation(format!("restore: {e}")))?;
         }
         // Whatever the watcher had not announced yet, the kernel shows now.
         self.unannounced.clear();
@@ -532,7 +621,13 @@ impl World {
             for (c, r) in batch.iter().zip(results) {
                 self.commands += 1;
                 let r = r.expect("every command was applied");
-                self.trace(format!("{} command {} {:?} -> {:?}", self.now, c.id.0, c.op, r.as_ref().map_err(|e| e.to_string())));
+                self.trace(format!(
+                    "{} command {} {:?} -> {:?}",
+                    self.now,
+                    c.id.0,
+                    c.op,
+                    r.as_ref().map_err(|e| e.to_string())
+                ));
                 let event = match r {
                     Ok(()) => Event::CommandSucceeded { id: c.id },
                     Err(error) => Event::CommandFailed { id: c.id, error },
@@ -549,14 +644,28 @@ impl World {
             Some(Item::Interface(i)) => Some(i.clone()),
             _ => None,
         };
-        let fail = |why: String| Err(self.violation(format!("command {} ({}) issued although {why}", c.id.0, c.op)));
+        let fail = |why: String| {
+            Err(self.violation(format!(
+                "command {} ({}) issued although {why}",
+                c.id.0, c.op
+            )))
+        };
         match &c.op {
             Op::CreateLink { link, kind, .. } => {
-                let Some(me) = link.alias.as_deref().and_then(|a| a.strip_prefix(ALIAS_PREFIX)).and_then(iface) else {
+                let Some(me) = link
+                    .alias
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+                    .and_then(iface)
+                else {
                     return fail("no interface item wants it".into());
                 };
                 if let NewLink::Veth { peer, .. } = kind {
-                    let other = peer.alias.as_deref().and_then(|a| a.strip_prefix(ALIAS_PREFIX)).and_then(iface);
+                    let other = peer
+                        .alias
+                        .as_deref()
+                        .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+                        .and_then(iface);
                     let paired = other.as_ref().is_some_and(|o| {
                         o.kind == InterfaceType::Veth
                             && o.veth_peer.as_deref() == Some(me.name.as_str())
@@ -568,15 +677,24 @@ impl World {
                 }
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
-                let key = ItemKey::Route { dst: route.dst, interface: route.dev.clone() };
-                let Some(Item::Route(r)) = self.desired.get(&key) else { return fail(format!("{key} is not desired")) };
-                let Some(i) = iface(&route.dev) else { return fail(format!("interface {} is not desired", route.dev)) };
+                let key = ItemKey::Route {
+                    dst: route.dst,
+                    interface: route.dev.clone(),
+                };
+                let Some(Item::Route(r)) = self.desired.get(&key) else {
+                    return fail(format!("{key} is not desired"));
+                };
+                let Some(i) = iface(&route.dev) else {
+                    return fail(format!("interface {} is not desired", route.dev));
+                };
                 if !i.enabled {
                     return fail(format!("interface {} is disabled", i.name));
                 }
                 let addrs = if i.link_only {
                     let dump = self.kernel.dump();
-                    dump.link(ns, &route.dev).map(|l| l.addresses.clone()).unwrap_or_default()
+                    dump.link(ns, &route.dev)
+                        .map(|l| l.addresses.clone())
+                        .unwrap_or_default()
                 } else {
                     i.ip_addresses.clone()
                 };
@@ -587,7 +705,10 @@ impl World {
                 }
             }
             Op::SetNeighbour { link, ip, .. } => {
-                let key = ItemKey::Arp { interface: link.clone(), ip: *ip };
+                let key = ItemKey::Arp {
+                    interface: link.clone(),
+                    ip: *ip,
+                };
                 if !self.desired.contains_key(&key) {
                     return fail(format!("{key} is not desired"));
                 }
@@ -595,10 +716,10 @@ impl World {
                     return fail(format!("interface {link} is not desired and enabled"));
                 }
             }
-            Op::AddAddress { link, addr, .. } => {
-                if !iface(link).is_some_and(|i| i.ip_addresses.contains(addr) && !i.link_only) {
-                    return fail(format!("interface {link} does not want {addr}"));
-                }
+            Op::AddAddress { link, addr, .. }
+                if !iface(link).is_some_and(|i| i.ip_addresses.contains(addr) && !i.link_only) =>
+            {
+                return fail(format!("interface {link} does not want {addr}"));
             }
             _ => {}
         }
@@ -632,13 +753,18 @@ impl World {
         }
         self.pump()?;
         for _ in 0..100 {
-            let Some(at) = self.core.poll_timeout() else { break };
+            let Some(at) = self.core.poll_timeout() else {
+                break;
+            };
             self.now = self.now.max(at.0);
             self.feed(Event::TimerFired);
             self.pump()?;
         }
         if let Some(at) = self.core.poll_timeout() {
-            return Err(self.violation(format!("still retrying after the liveness phase (next at {} ms)", at.0)));
+            return Err(self.violation(format!(
+                "still retrying after the liveness phase (next at {} ms)",
+                at.0
+            )));
         }
         self.check_step()?;
         self.check_converged()
@@ -674,7 +800,10 @@ impl World {
         let mut problems = Vec::new();
         for (key, want) in &expected {
             match found.get(key) {
-                None => problems.push(format!("missing link {} in {}: want {want:?}", key.1, key.0)),
+                None => problems.push(format!(
+                    "missing link {} in {}: want {want:?}",
+                    key.1, key.0
+                )),
                 Some(got) => {
                     let mut want_cmp = want.clone();
                     // Attributes the configuration leaves open are whatever the kernel has.
@@ -689,7 +818,10 @@ impl World {
                         want_cmp.addresses_unmanaged = false;
                     }
                     if want_cmp != *got {
-                        problems.push(format!("link {} in {} differs:\n    want {want_cmp:?}\n    got  {got:?}", key.1, key.0));
+                        problems.push(format!(
+                            "link {} in {} differs:\n    want {want_cmp:?}\n    got  {got:?}",
+                            key.1, key.0
+                        ));
                     }
                 }
             }
@@ -702,7 +834,12 @@ impl World {
         if problems.is_empty() {
             Ok(())
         } else {
-            let statuses: Vec<String> = self.core.statuses().iter().map(|(k, s)| format!("{k}: {s}")).collect();
+            let statuses: Vec<String> = self
+                .core
+                .statuses()
+                .iter()
+                .map(|(k, s)| format!("{k}: {s}"))
+                .collect();
             Err(self.violation(format!(
                 "the kernel does not match the desired state:\n  {}\ncore says:\n  {}",
                 problems.join("\n  "),
@@ -717,28 +854,43 @@ impl World {
             // The agent creates named namespaces that are missing.
             NamespaceRef::Named(n) => Some(Netns::Named(n.clone())),
             NamespaceRef::Microservice(label) => self.kernel.microservice(label).map(|m| m.netns()),
-            other => other.fixed().filter(|ns| self.kernel.contains_namespace(ns)),
+            other => other
+                .fixed()
+                .filter(|ns| self.kernel.contains_namespace(ns)),
         }
     }
 
     /// The managed links the rules call for, written from the rules and not from the core.
     /// `found` is consulted only for what the configuration leaves to others: the addresses of
     /// a `link_only` interface, which decide whether its routes' gateways are reachable.
-    fn oracle(&self, found: &BTreeMap<(Netns, String), ExpectedLink>) -> BTreeMap<(Netns, String), ExpectedLink> {
+    fn oracle(
+        &self,
+        found: &BTreeMap<(Netns, String), ExpectedLink>,
+    ) -> BTreeMap<(Netns, String), ExpectedLink> {
         let mut links = BTreeMap::new();
         let mut placed: BTreeMap<String, (Netns, String, bool, Vec<IpNet>)> = BTreeMap::new();
         for item in self.desired.values() {
             let Item::Interface(i) = item else { continue };
-            let Some(ns) = self.available(&i.namespace) else { continue };
+            let Some(ns) = self.available(&i.namespace) else {
+                continue;
+            };
             let (kind, peer) = match i.kind {
                 InterfaceType::Dummy => (LinkKind::Dummy, None),
                 InterfaceType::Veth => {
                     let p = i.veth_peer.as_deref().unwrap_or_default();
-                    let Some(Item::Interface(peer)) = self.desired.get(&ItemKey::Interface(p.to_string())) else { continue };
-                    if peer.kind != InterfaceType::Veth || peer.veth_peer.as_deref() != Some(i.name.as_str()) {
+                    let Some(Item::Interface(peer)) =
+                        self.desired.get(&ItemKey::Interface(p.to_string()))
+                    else {
+                        continue;
+                    };
+                    if peer.kind != InterfaceType::Veth
+                        || peer.veth_peer.as_deref() != Some(i.name.as_str())
+                    {
                         continue;
                     }
-                    let Some(peer_ns) = self.available(&peer.namespace) else { continue };
+                    let Some(peer_ns) = self.available(&peer.namespace) else {
+                        continue;
+                    };
                     (LinkKind::Veth, Some((peer_ns, peer.host_if_name.clone())))
                 }
                 _ => continue,
@@ -746,11 +898,22 @@ impl World {
             // A link-only interface's addresses are someone else's business: the agent neither
             // adds nor removes them.
             let addresses: Vec<IpNet> = if i.link_only {
-                found.get(&(ns.clone(), i.host_if_name.clone())).map(|l| l.addresses.iter().copied().collect()).unwrap_or_default()
+                found
+                    .get(&(ns.clone(), i.host_if_name.clone()))
+                    .map(|l| l.addresses.iter().copied().collect())
+                    .unwrap_or_default()
             } else {
                 i.ip_addresses.clone()
             };
-            placed.insert(i.name.clone(), (ns.clone(), i.host_if_name.clone(), i.enabled, addresses.clone()));
+            placed.insert(
+                i.name.clone(),
+                (
+                    ns.clone(),
+                    i.host_if_name.clone(),
+                    i.enabled,
+                    addresses.clone(),
+                ),
+            );
             links.insert(
                 (ns, i.host_if_name.clone()),
                 ExpectedLink {
@@ -769,17 +932,27 @@ impl World {
         for item in self.desired.values() {
             match item {
                 Item::Route(r) => {
-                    let Some((ns, host, true, addrs)) = placed.get(&r.outgoing_interface) else { continue };
-                    if r.gw_addr.is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw))) {
+                    let Some((ns, host, true, addrs)) = placed.get(&r.outgoing_interface) else {
+                        continue;
+                    };
+                    if r.gw_addr
+                        .is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw)))
+                    {
                         continue;
                     }
-                    let metric = if r.dst_network.addr().is_ipv6() && r.metric == 0 { 1024 } else { r.metric };
+                    let metric = if r.dst_network.addr().is_ipv6() && r.metric == 0 {
+                        1024
+                    } else {
+                        r.metric
+                    };
                     if let Some(l) = links.get_mut(&(ns.clone(), host.clone())) {
                         l.routes.insert((r.dst_network, r.gw_addr, metric, r.scope));
                     }
                 }
                 Item::Arp(a) => {
-                    let Some((ns, host, true, _)) = placed.get(&a.interface) else { continue };
+                    let Some((ns, host, true, _)) = placed.get(&a.interface) else {
+                        continue;
+                    };
                     if let Some(l) = links.get_mut(&(ns.clone(), host.clone())) {
                         l.neighbours.insert((a.ip_address, a.hw_address));
                     }

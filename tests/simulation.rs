@@ -4,7 +4,10 @@
 use nsagent::simulation::{run, SimulationConfig};
 
 fn env(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number, got '{v}'")))
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got '{v}'"))
+    })
 }
 
 #[test]
@@ -17,25 +20,54 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     let mut converged = 0;
     let mut commands = 0;
     for &seed in &seeds {
-        let report = run(SimulationConfig { seed, steps, faults: true }).unwrap_or_else(|v| panic!("{v}"));
+        let report = run(SimulationConfig {
+            seed,
+            steps,
+            faults: true,
+        })
+        .unwrap_or_else(|v| panic!("{v}"));
         converged += report.convergence_checks;
         commands += report.commands;
         // The same seed must give the same trace, byte for byte.
         if seed % 25 == 1 || seeds.len() == 1 {
-            let again = run(SimulationConfig { seed, steps, faults: true }).unwrap_or_else(|v| panic!("{v}"));
+            let again = run(SimulationConfig {
+                seed,
+                steps,
+                faults: true,
+            })
+            .unwrap_or_else(|v| panic!("{v}"));
             assert_eq!(report, again, "seed {seed} is not deterministic");
         }
     }
     // The harness must actually exercise the agent, or the invariants prove nothing.
-    assert!(commands > seeds.len() as u64 * 10, "only {commands} commands over {} seeds", seeds.len());
-    assert!(converged >= seeds.len() as u64, "convergence was checked only {converged} times");
-    println!("{} seeds x {steps} steps: {commands} commands, {converged} convergence checks", seeds.len());
+    assert!(
+        commands > seeds.len() as u64 * 10,
+        "only {commands} commands over {} seeds",
+        seeds.len()
+    );
+    assert!(
+        converged >= seeds.len() as u64,
+        "convergence was checked only {converged} times"
+    );
+    println!(
+        "{} seeds x {steps} steps: {commands} commands, {converged} convergence checks",
+        seeds.len()
+    );
 }
 
 #[test]
 fn simulation_without_faults_converges_at_every_quiet_step() {
     for seed in 1..=50 {
-        let report = run(SimulationConfig { seed, steps: 200, faults: false }).unwrap_or_else(|v| panic!("{v}"));
-        assert!(report.convergence_checks > 50, "seed {seed}: only {} quiet steps", report.convergence_checks);
+        let report = run(SimulationConfig {
+            seed,
+            steps: 200,
+            faults: false,
+        })
+        .unwrap_or_else(|v| panic!("{v}"));
+        assert!(
+            report.convergence_checks > 50,
+            "seed {seed}: only {} quiet steps",
+            report.convergence_checks
+        );
     }
 }

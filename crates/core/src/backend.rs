@@ -99,7 +99,13 @@ impl BackendError {
     }
 
     pub fn new(op: &Op, kind: ErrorKind, message: impl Into<String>) -> BackendError {
-        BackendError { kind, errno: None, op: op.to_string(), message: message.into(), namespace: None }
+        BackendError {
+            kind,
+            errno: None,
+            op: op.to_string(),
+            message: message.into(),
+            namespace: None,
+        }
     }
 
     /// The namespace `ns` (one of the command's) could not be opened.

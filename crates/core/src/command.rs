@@ -66,29 +66,71 @@ pub struct RouteSpec {
 pub enum NewLink {
     Dummy,
     /// A veth pair whose peer is created directly in `peer_ns`, never moved there afterwards.
-    Veth { peer_ns: Netns, peer: LinkSpec },
+    Veth {
+        peer_ns: Netns,
+        peer: LinkSpec,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Create `/var/run/netns/<name>` as `ip netns add` does; success if it exists already.
-    CreateNamespace { name: String },
-    CreateLink { ns: Netns, link: LinkSpec, kind: NewLink },
+    CreateNamespace {
+        name: String,
+    },
+    CreateLink {
+        ns: Netns,
+        link: LinkSpec,
+        kind: NewLink,
+    },
     /// Deleting one end of a veth pair deletes the other end too.
-    DeleteLink { ns: Netns, name: String },
-    SetLink { ns: Netns, name: String, change: LinkChange },
-    AddAddress { ns: Netns, link: String, addr: IpNet },
-    DelAddress { ns: Netns, link: String, addr: IpNet },
+    DeleteLink {
+        ns: Netns,
+        name: String,
+    },
+    SetLink {
+        ns: Netns,
+        name: String,
+        change: LinkChange,
+    },
+    AddAddress {
+        ns: Netns,
+        link: String,
+        addr: IpNet,
+    },
+    DelAddress {
+        ns: Netns,
+        link: String,
+        addr: IpNet,
+    },
     /// Create the route with this destination and metric, or replace the one there
     /// (NLM_F_CREATE | NLM_F_REPLACE), so that a route the kernel kept is no error.
-    AddRoute { ns: Netns, route: RouteSpec },
+    AddRoute {
+        ns: Netns,
+        route: RouteSpec,
+    },
     /// Change the gateway or scope of the route with this destination and metric, in place;
     /// the same request as `AddRoute`, kept apart so that logs say what the core meant.
-    ReplaceRoute { ns: Netns, route: RouteSpec },
-    DelRoute { ns: Netns, route: RouteSpec },
+    ReplaceRoute {
+        ns: Netns,
+        route: RouteSpec,
+    },
+    DelRoute {
+        ns: Netns,
+        route: RouteSpec,
+    },
     /// Create or replace a permanent neighbour entry.
-    SetNeighbour { ns: Netns, link: String, ip: IpAddr, mac: MacAddr },
-    DelNeighbour { ns: Netns, link: String, ip: IpAddr },
+    SetNeighbour {
+        ns: Netns,
+        link: String,
+        ip: IpAddr,
+        mac: MacAddr,
+    },
+    DelNeighbour {
+        ns: Netns,
+        link: String,
+        ip: IpAddr,
+    },
 }
 
 impl Op {
@@ -111,7 +153,13 @@ impl Op {
 
     /// Whether the command removes something; removals of what is already gone succeed.
     pub fn is_removal(&self) -> bool {
-        matches!(self, Op::DeleteLink { .. } | Op::DelAddress { .. } | Op::DelRoute { .. } | Op::DelNeighbour { .. })
+        matches!(
+            self,
+            Op::DeleteLink { .. }
+                | Op::DelAddress { .. }
+                | Op::DelRoute { .. }
+                | Op::DelNeighbour { .. }
+        )
     }
 }
 
@@ -119,9 +167,21 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::CreateNamespace { name } => write!(f, "create namespace {name}"),
-            Op::CreateLink { ns, link, kind: NewLink::Dummy } => write!(f, "create dummy {} in {ns}", link.name),
-            Op::CreateLink { ns, link, kind: NewLink::Veth { peer_ns, peer } } => {
-                write!(f, "create veth {} in {ns} with peer {} in {peer_ns}", link.name, peer.name)
+            Op::CreateLink {
+                ns,
+                link,
+                kind: NewLink::Dummy,
+            } => write!(f, "create dummy {} in {ns}", link.name),
+            Op::CreateLink {
+                ns,
+                link,
+                kind: NewLink::Veth { peer_ns, peer },
+            } => {
+                write!(
+                    f,
+                    "create veth {} in {ns} with peer {} in {peer_ns}",
+                    link.name, peer.name
+                )
             }
             Op::DeleteLink { ns, name } => write!(f, "delete link {name} in {ns}"),
             Op::SetLink { ns, name, change } => {
@@ -141,12 +201,20 @@ impl fmt::Display for Op {
                 Ok(())
             }
             Op::AddAddress { ns, link, addr } => write!(f, "add address {addr} to {link} in {ns}"),
-            Op::DelAddress { ns, link, addr } => write!(f, "delete address {addr} from {link} in {ns}"),
+            Op::DelAddress { ns, link, addr } => {
+                write!(f, "delete address {addr} from {link} in {ns}")
+            }
             Op::AddRoute { ns, route } => write!(f, "add route {} in {ns}", RouteText(route)),
-            Op::ReplaceRoute { ns, route } => write!(f, "replace route {} in {ns}", RouteText(route)),
+            Op::ReplaceRoute { ns, route } => {
+                write!(f, "replace route {} in {ns}", RouteText(route))
+            }
             Op::DelRoute { ns, route } => write!(f, "delete route {} in {ns}", RouteText(route)),
-            Op::SetNeighbour { ns, link, ip, mac } => write!(f, "set neighbour {ip} lladdr {mac} on {link} in {ns}"),
-            Op::DelNeighbour { ns, link, ip } => write!(f, "delete neighbour {ip} on {link} in {ns}"),
+            Op::SetNeighbour { ns, link, ip, mac } => {
+                write!(f, "set neighbour {ip} lladdr {mac} on {link} in {ns}")
+            }
+            Op::DelNeighbour { ns, link, ip } => {
+                write!(f, "delete neighbour {ip} on {link} in {ns}")
+            }
         }
     }
 }

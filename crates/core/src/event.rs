@@ -10,7 +10,9 @@ use crate::observed::Snapshot;
 
 /// Milliseconds on the driver's monotonic clock. The core has no clock of its own: every event
 /// comes with the time it happened, so replaying a log replays time too.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -22,22 +24,47 @@ impl Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Desired state: create or replace an item. `seq` is the intent's position in the log.
-    Put { seq: u64, item: Item },
+    Put {
+        seq: u64,
+        item: Item,
+    },
     /// Desired state: remove an item.
-    Delete { seq: u64, key: ItemKey },
+    Delete {
+        seq: u64,
+        key: ItemKey,
+    },
     /// A namespace can be entered (a process started, a file appeared).
-    NamespaceAvailable { ns: Netns },
+    NamespaceAvailable {
+        ns: Netns,
+    },
     /// A namespace is gone, and with it every link inside it and the peers of its veths.
-    NamespaceVanished { ns: Netns },
+    NamespaceVanished {
+        ns: Netns,
+    },
     /// A container running a microservice started (or is found running). `duplicates` lists
     /// other running containers with the same label that lost to this one, newest first wins.
-    MicroserviceStarted { label: String, container_id: String, pid: u32, duplicates: Vec<String> },
+    MicroserviceStarted {
+        label: String,
+        container_id: String,
+        pid: u32,
+        duplicates: Vec<String>,
+    },
     /// The container of a microservice stopped; its namespace is gone.
-    MicroserviceStopped { label: String, container_id: String },
+    MicroserviceStopped {
+        label: String,
+        container_id: String,
+    },
     /// Whether the source of microservice events (the Docker daemon) is reachable.
-    MicroserviceWatch { connected: bool },
-    CommandSucceeded { id: CommandId },
-    CommandFailed { id: CommandId, error: BackendError },
+    MicroserviceWatch {
+        connected: bool,
+    },
+    CommandSucceeded {
+        id: CommandId,
+    },
+    CommandFailed {
+        id: CommandId,
+        error: BackendError,
+    },
     /// The time returned by [`crate::Core::poll_timeout`] has come.
     TimerFired,
     /// The agent restarted: the outcome of commands that were in flight is unknown. The core

@@ -16,7 +16,9 @@ pub mod status;
 pub use backend::{Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
-pub use model::{ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError};
+pub use model::{
+    ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
+};
 pub use netns::{NamespaceRef, Netns};
 pub use observed::{LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot};
 pub use status::{Explanation, ItemState, PendingReason};

@@ -37,7 +37,10 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig { retry_base_ms: 100, retry_max_ms: 30_000 }
+        CoreConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 30_000,
+        }
     }
 }
 
@@ -148,7 +151,11 @@ enum NamedState {
     Creating,
     Present,
     /// Creation failed; retried at the time given.
-    Failed { retry_at: Timestamp, attempts: u32, error: String },
+    Failed {
+        retry_at: Timestamp,
+        attempts: u32,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +169,10 @@ struct Microservice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum Owner {
     /// An item; for veth pair commands, the item at the other end too.
-    Item { id: ItemId, peer: Option<ItemId> },
+    Item {
+        id: ItemId,
+        peer: Option<ItemId>,
+    },
     Namespace(String),
     /// A stale managed object found by resync, removed on no item's behalf.
     Orphan(u64),
@@ -315,7 +325,9 @@ impl Core {
         };
         for i in 0..core.s.slots.len() {
             let id = ItemId(i as u32);
-            let Some(slot) = &core.s.slots[i] else { continue };
+            let Some(slot) = &core.s.slots[i] else {
+                continue;
+            };
             let key = slot.key.clone();
             let desired = slot.desired.clone();
             let actual = slot.actual.clone();
@@ -340,10 +352,16 @@ impl Core {
             Event::Delete { seq, key } => self.on_delete(seq, key),
             Event::NamespaceAvailable { ns } => self.on_namespace_available(&ns),
             Event::NamespaceVanished { ns } => self.on_namespace_vanished(&ns),
-            Event::MicroserviceStarted { label, container_id, pid, duplicates } => {
-                self.on_microservice_started(label, container_id, pid, duplicates)
-            }
-            Event::MicroserviceStopped { label, container_id } => self.on_microservice_stopped(&label, &container_id),
+            Event::MicroserviceStarted {
+                label,
+                container_id,
+                pid,
+                duplicates,
+            } => self.on_microservice_started(label, container_id, pid, duplicates),
+            Event::MicroserviceStopped {
+                label,
+                container_id,
+            } => self.on_microservice_stopped(&label, &container_id),
             Event::MicroserviceWatch { connected } => self.on_microservice_watch(connected),
             Event::CommandSucceeded { id } => self.on_result(id, Ok(())),
             Event::CommandFailed { id, error } => self.on_result(id, Err(error)),
@@ -367,19 +385,34 @@ impl Core {
 
     /// The state of one item, `None` if the core does not know the key.
     pub fn status(&self, key: &ItemKey) -> Option<ItemState> {
-        self.ix.by_key.get(key).map(|id| self.slot(*id).state.clone())
+        self.ix
+            .by_key
+            .get(key)
+            .map(|id| self.slot(*id).state.clone())
     }
 
     /// Every item's state, sorted by key.
     pub fn statuses(&self) -> Vec<(ItemKey, ItemState)> {
-        let mut all: Vec<_> = self.s.slots.iter().flatten().map(|s| (s.key.clone(), s.state.clone())).collect();
+        let mut all: Vec<_> = self
+            .s
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| (s.key.clone(), s.state.clone()))
+            .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
 
     /// Every desired item, sorted by key.
     pub fn desired(&self) -> Vec<Item> {
-        let mut all: Vec<Item> = self.s.slots.iter().flatten().filter_map(|s| s.desired.as_deref().cloned()).collect();
+        let mut all: Vec<Item> = self
+            .s
+            .slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.desired.as_deref().cloned())
+            .collect();
         all.sort_by_key(|i| i.key());
         all
     }
@@ -387,8 +420,12 @@ impl Core {
     /// Items whose state changed since the last call, with their current state; deleted items
     /// that are gone report [`ItemState::Removed`].
     pub fn take_state_changes(&mut self) -> Vec<(ItemKey, ItemState)> {
-        let mut out: Vec<(ItemKey, ItemState)> =
-            self.s.removed.drain(..).map(|k| (k, ItemState::Removed)).collect();
+        let mut out: Vec<(ItemKey, ItemState)> = self
+            .s
+            .removed
+            .drain(..)
+            .map(|k| (k, ItemState::Removed))
+            .collect();
         let changed = std::mem::take(&mut self.s.changed);
         for id in changed {
             if let Some(Some(slot)) = self.s.slots.get(id.0 as usize) {
@@ -436,12 +473,13 @@ impl Core {
         let slot = self.slot(id);
         let namespace = match slot.desired.as_deref() {
             Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
-            Some(_) => self
-                .interface_slot(key.interface())
-                .and_then(|(_, s)| match s.desired.as_deref() {
-                    Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
-                    _ => None,
-                }),
+            Some(_) => {
+                self.interface_slot(key.interface())
+                    .and_then(|(_, s)| match s.desired.as_deref() {
+                        Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
+                        _ => None,
+                    })
+            }
             None => slot.actual.ns().cloned(),
         };
         let in_kernel = match &slot.actual {
@@ -460,7 +498,11 @@ impl Core {
                     l.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),
                     l.mac.map(|m| format!(", mac {m}")).unwrap_or_default(),
                 )];
-                v.extend(l.addresses.iter().map(|a| format!("address {a} on {}", l.name)));
+                v.extend(
+                    l.addresses
+                        .iter()
+                        .map(|a| format!("address {a} on {}", l.name)),
+                );
                 v
             }
             Actual::Route(r) => vec![format!(
@@ -471,19 +513,35 @@ impl Core {
                 r.route.metric,
                 r.ns
             )],
-            Actual::Neighbour(n) => vec![format!("neighbour {} lladdr {} on {} in {}", n.ip, n.mac, n.link, n.ns)],
+            Actual::Neighbour(n) => vec![format!(
+                "neighbour {} lladdr {} on {} in {}",
+                n.ip, n.mac, n.link, n.ns
+            )],
         };
         let mut state = slot.state.clone();
-        if let (ItemState::Pending { reasons }, Some(Item::Interface(i))) = (&mut state, slot.desired.as_deref()) {
+        if let (ItemState::Pending { reasons }, Some(Item::Interface(i))) =
+            (&mut state, slot.desired.as_deref())
+        {
             if let NamespaceRef::Named(n) = &i.namespace {
                 if let Some(NamedState::Failed { error, .. }) = self.s.named.get(n) {
-                    reasons.push(PendingReason::NamespaceBeingCreated(format!("{n} (last attempt failed: {error})")));
+                    reasons.push(PendingReason::NamespaceBeingCreated(format!(
+                        "{n} (last attempt failed: {error})"
+                    )));
                 }
             }
         }
         let mut warnings = Vec::new();
-        if let Some(Item::Interface(Interface { namespace: NamespaceRef::Microservice(label), .. })) = slot.desired.as_deref() {
-            if let Some(ms) = self.s.microservices.get(label).filter(|ms| !ms.duplicates.is_empty()) {
+        if let Some(Item::Interface(Interface {
+            namespace: NamespaceRef::Microservice(label),
+            ..
+        })) = slot.desired.as_deref()
+        {
+            if let Some(ms) = self
+                .s
+                .microservices
+                .get(label)
+                .filter(|ms| !ms.duplicates.is_empty())
+            {
                 warnings.push(format!(
                     "microservice '{label}' runs in {} containers; using the newest, {}, and ignoring {}",
                     ms.duplicates.len() + 1,
@@ -500,7 +558,10 @@ impl Core {
             last_seq: slot.last_seq,
             namespace,
             in_kernel,
-            in_flight: slot.in_flight.and_then(|c| self.s.in_flight.get(&c)).map(|f| f.op.to_string()),
+            in_flight: slot
+                .in_flight
+                .and_then(|c| self.s.in_flight.get(&c))
+                .map(|f| f.op.to_string()),
             last_error: slot.last_error.clone(),
         })
     }
@@ -537,19 +598,35 @@ impl Core {
         if let ItemKey::Interface(name) = key {
             self.ix.names.insert(name.clone(), id);
         } else {
-            self.ix.referrers.entry(key.interface().to_string()).or_default().insert(id);
+            self.ix
+                .referrers
+                .entry(key.interface().to_string())
+                .or_default()
+                .insert(id);
         }
     }
 
     fn index_desired(&mut self, id: ItemId, item: &Item) {
         if let Item::Interface(i) = item {
-            self.ix.ns_members.entry(i.namespace.clone()).or_default().insert(id);
-            let claims = self.ix.host_claims.entry(i.host_if_name.clone()).or_default();
+            self.ix
+                .ns_members
+                .entry(i.namespace.clone())
+                .or_default()
+                .insert(id);
+            let claims = self
+                .ix
+                .host_claims
+                .entry(i.host_if_name.clone())
+                .or_default();
             claims.push((i.namespace.clone(), id));
             claims.sort();
             self.settle_claims(&i.host_if_name);
             if let Some(peer) = &i.veth_peer {
-                self.ix.referrers.entry(peer.clone()).or_default().insert(id);
+                self.ix
+                    .referrers
+                    .entry(peer.clone())
+                    .or_default()
+                    .insert(id);
             }
         }
     }
@@ -577,14 +654,26 @@ impl Core {
         }
         match actual {
             Actual::Link(l) => {
-                self.ix.link_owner.insert((l.ns.clone(), l.name.clone()), id);
+                self.ix
+                    .link_owner
+                    .insert((l.ns.clone(), l.name.clone()), id);
             }
             Actual::Route(r) => {
-                self.ix.route_owner.insert((r.ns.clone(), r.route.dst, r.route.metric), id);
-                self.ix.on_link.entry((r.ns.clone(), r.route.dev.clone())).or_default().insert(id);
+                self.ix
+                    .route_owner
+                    .insert((r.ns.clone(), r.route.dst, r.route.metric), id);
+                self.ix
+                    .on_link
+                    .entry((r.ns.clone(), r.route.dev.clone()))
+                    .or_default()
+                    .insert(id);
             }
             Actual::Neighbour(n) => {
-                self.ix.on_link.entry((n.ns.clone(), n.link.clone())).or_default().insert(id);
+                self.ix
+                    .on_link
+                    .entry((n.ns.clone(), n.link.clone()))
+                    .or_default()
+                    .insert(id);
             }
             Actual::None => {}
         }
@@ -603,7 +692,11 @@ impl Core {
                 Some(Resource::LinkName(key.0, key.1))
             }
             Actual::Route(r) => {
-                remove_from_fx(&mut self.ix.on_link, &(r.ns.clone(), r.route.dev.clone()), id);
+                remove_from_fx(
+                    &mut self.ix.on_link,
+                    &(r.ns.clone(), r.route.dev.clone()),
+                    id,
+                );
                 let key = (r.ns.clone(), r.route.dst, r.route.metric);
                 if self.ix.route_owner.get(&key) == Some(&id) {
                     self.ix.route_owner.remove(&key);
@@ -747,7 +840,11 @@ impl Core {
                     ids.push(pid);
                 }
             }
-            if let Actual::Link(LinkActual { shape: Shape::Veth { peer_item }, .. }) = &slot.actual {
+            if let Actual::Link(LinkActual {
+                shape: Shape::Veth { peer_item },
+                ..
+            }) = &slot.actual
+            {
                 if let Some(&pid) = self.ix.names.get(peer_item.as_str()) {
                     ids.push(pid);
                 }
@@ -904,10 +1001,14 @@ impl Core {
     }
 
     fn on_delete(&mut self, seq: u64, key: ItemKey) {
-        let Some(&id) = self.ix.by_key.get(&key) else { return };
+        let Some(&id) = self.ix.by_key.get(&key) else {
+            return;
+        };
         let slot = self.slot_mut(id);
         slot.last_seq = Some(seq);
-        let Some(old) = slot.desired.take() else { return };
+        let Some(old) = slot.desired.take() else {
+            return;
+        };
         slot.attempts = 0;
         slot.blocked = false;
         if let Some(at) = slot.retry_at.take() {
@@ -932,7 +1033,12 @@ impl Core {
                 .ix
                 .host_claims
                 .get(i.host_if_name.as_str())
-                .map(|c| c.iter().filter(|(r, _)| *r == i.namespace).map(|(_, id)| *id).collect())
+                .map(|c| {
+                    c.iter()
+                        .filter(|(r, _)| *r == i.namespace)
+                        .map(|(_, id)| *id)
+                        .collect()
+                })
                 .unwrap_or_default();
             for id in ids {
                 self.mark_dirty(id);
@@ -960,7 +1066,9 @@ impl Core {
             }
             NamespaceRef::Microservice(label) => match self.s.microservices.get(label) {
                 Some(ms) => Ok(Netns::Pid(ms.pid)),
-                None if !self.s.watch_connected => Err(PendingReason::MicroserviceWatchDisconnected(label.clone())),
+                None if !self.s.watch_connected => {
+                    Err(PendingReason::MicroserviceWatchDisconnected(label.clone()))
+                }
                 None => Err(PendingReason::MicroserviceNotRunning(label.clone())),
             },
         }
@@ -973,7 +1081,10 @@ impl Core {
             Netns::Default => NamespaceRef::Default,
             Netns::Named(n) => NamespaceRef::Named(n.clone()),
             Netns::Pid(p) => NamespaceRef::Pid(*p),
-            Netns::Task { pid, tid } => NamespaceRef::Task { pid: *pid, tid: *tid },
+            Netns::Task { pid, tid } => NamespaceRef::Task {
+                pid: *pid,
+                tid: *tid,
+            },
         });
         if let Netns::Pid(p) = ns {
             for (label, ms) in &self.s.microservices {
@@ -1048,8 +1159,12 @@ impl Core {
                 self.forget_link_at(&pns, &pname);
             }
         }
-        let holders: Vec<ItemId> =
-            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let holders: Vec<ItemId> = self
+            .ix
+            .actual_in
+            .get(ns)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         for id in holders {
             self.forget_kernel_objects(id);
         }
@@ -1091,7 +1206,8 @@ impl Core {
     /// item's belief about it, and any stale-object removal aimed at it or at what was on it.
     fn forget_link_at(&mut self, ns: &Netns, name: &str) {
         if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), name.to_string())) {
-            if matches!(&self.slot(owner).actual, Actual::Link(l) if l.ns == *ns && l.name == name) {
+            if matches!(&self.slot(owner).actual, Actual::Link(l) if l.ns == *ns && l.name == name)
+            {
                 self.forget_kernel_objects(owner);
             }
         }
@@ -1100,7 +1216,8 @@ impl Core {
             .orphans
             .iter()
             .filter(|(o, orphan)| {
-                matches!(&orphan.op, Op::DeleteLink { ns: n, name: l } if n == ns && l == name) && !self.orphan_in_flight(**o)
+                matches!(&orphan.op, Op::DeleteLink { ns: n, name: l } if n == ns && l == name)
+                    && !self.orphan_in_flight(**o)
             })
             .map(|(o, _)| *o)
             .collect();
@@ -1111,7 +1228,10 @@ impl Core {
     }
 
     fn orphan_in_flight(&self, o: u64) -> bool {
-        self.s.in_flight.values().any(|f| f.owner == Owner::Orphan(o))
+        self.s
+            .in_flight
+            .values()
+            .any(|f| f.owner == Owner::Orphan(o))
     }
 
     fn drop_orphan(&mut self, o: u64) {
@@ -1125,8 +1245,12 @@ impl Core {
     fn orphan_resources(orphan: &Orphan) -> Vec<Resource> {
         let mut res = match &orphan.op {
             Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
-            Op::DelRoute { ns, route } => vec![Resource::Route(ns.clone(), route.dst, route.metric)],
-            Op::DelNeighbour { ns, link, ip } => vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)],
+            Op::DelRoute { ns, route } => {
+                vec![Resource::Route(ns.clone(), route.dst, route.metric)]
+            }
+            Op::DelNeighbour { ns, link, ip } => {
+                vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
+            }
             _ => vec![],
         };
         if let Some((ns, name)) = &orphan.peer_link {
@@ -1147,7 +1271,11 @@ impl Core {
         if self.s.orphans.is_empty() {
             return false;
         }
-        let blocked = self.s.orphans.values().any(|o| Self::orphan_resources(o).contains(&res));
+        let blocked = self
+            .s
+            .orphans
+            .values()
+            .any(|o| Self::orphan_resources(o).contains(&res));
         if blocked {
             self.wait_for(res, id);
         }
@@ -1156,12 +1284,24 @@ impl Core {
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
     fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
-        self.forget_on_link(ns, link, Flushed { routes: true, neighbours: true, ipv6: None });
+        self.forget_on_link(
+            ns,
+            link,
+            Flushed {
+                routes: true,
+                neighbours: true,
+                ipv6: None,
+            },
+        );
     }
 
     /// Routes and neighbour entries on a link that the kernel flushed.
     fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
-        let Flushed { routes, neighbours, ipv6 } = what;
+        let Flushed {
+            routes,
+            neighbours,
+            ipv6,
+        } = what;
         // Stale objects waiting for a retry of their removal went with the flush too.
         let flushed: Vec<u64> = self
             .s
@@ -1173,9 +1313,14 @@ impl Core {
                 waiting
                     && match &orphan.op {
                         Op::DelRoute { ns: n, route } => {
-                            routes && n == ns && route.dev == link && family(route.dst.addr().is_ipv6())
+                            routes
+                                && n == ns
+                                && route.dev == link
+                                && family(route.dst.addr().is_ipv6())
                         }
-                        Op::DelNeighbour { ns: n, link: l, ip } => neighbours && n == ns && l == link && family(ip.is_ipv6()),
+                        Op::DelNeighbour { ns: n, link: l, ip } => {
+                            neighbours && n == ns && l == link && family(ip.is_ipv6())
+                        }
                         _ => false,
                     }
             })
@@ -1193,9 +1338,13 @@ impl Core {
         for id in holders {
             let on_link = match &self.slot(id).actual {
                 Actual::Route(r) => {
-                    routes && r.route.dev == link && ipv6.is_none_or(|v6| r.route.dst.addr().is_ipv6() == v6)
+                    routes
+                        && r.route.dev == link
+                        && ipv6.is_none_or(|v6| r.route.dst.addr().is_ipv6() == v6)
                 }
-                Actual::Neighbour(n) => neighbours && n.link == link && ipv6.is_none_or(|v6| n.ip.is_ipv6() == v6),
+                Actual::Neighbour(n) => {
+                    neighbours && n.link == link && ipv6.is_none_or(|v6| n.ip.is_ipv6() == v6)
+                }
                 _ => false,
             };
             if on_link {
@@ -1204,8 +1353,18 @@ impl Core {
         }
     }
 
-    fn on_microservice_started(&mut self, label: String, container_id: String, pid: u32, duplicates: Vec<String>) {
-        let new = Microservice { container_id, pid, duplicates };
+    fn on_microservice_started(
+        &mut self,
+        label: String,
+        container_id: String,
+        pid: u32,
+        duplicates: Vec<String>,
+    ) {
+        let new = Microservice {
+            container_id,
+            pid,
+            duplicates,
+        };
         match self.s.microservices.get(&label) {
             Some(old) if *old == new => return,
             Some(old) if old.pid != pid && !new.duplicates.contains(&old.container_id) => {
@@ -1223,7 +1382,9 @@ impl Core {
     }
 
     fn on_microservice_stopped(&mut self, label: &str, container_id: &str) {
-        let Some(ms) = self.s.microservices.get(label) else { return };
+        let Some(ms) = self.s.microservices.get(label) else {
+            return;
+        };
         if ms.container_id != container_id {
             return;
         }
@@ -1238,8 +1399,13 @@ impl Core {
             return;
         }
         self.s.watch_connected = connected;
-        let refs: Vec<NamespaceRef> =
-            self.ix.ns_members.keys().filter(|r| matches!(r, NamespaceRef::Microservice(_))).cloned().collect();
+        let refs: Vec<NamespaceRef> = self
+            .ix
+            .ns_members
+            .keys()
+            .filter(|r| matches!(r, NamespaceRef::Microservice(_)))
+            .cloned()
+            .collect();
         for r in refs {
             self.mark_members_dirty(&r);
         }
@@ -1297,7 +1463,9 @@ impl Core {
         }
         // Stale objects are found again by the resync that follows.
         self.s.orphans.clear();
-        self.s.timers.retain(|(_, k)| !matches!(k, TimerKey::Orphan(_)));
+        self.s
+            .timers
+            .retain(|(_, k)| !matches!(k, TimerKey::Orphan(_)));
         self.s.awaiting_resync = true;
     }
 
@@ -1313,7 +1481,14 @@ impl Core {
                 self.slot_mut(*p).in_flight = Some(id);
             }
         }
-        self.s.in_flight.insert(id, InFlight { op: op.clone(), owner, epochs });
+        self.s.in_flight.insert(
+            id,
+            InFlight {
+                op: op.clone(),
+                owner,
+                epochs,
+            },
+        );
         self.s.outbox.push_back(Command { id, op });
     }
 
@@ -1339,7 +1514,10 @@ impl Core {
             | Op::DelNeighbour { ns, .. } => self.epoch(ns),
         };
         let peer = match op {
-            Op::CreateLink { kind: NewLink::Veth { peer_ns, .. }, .. } => Some(self.epoch(peer_ns)),
+            Op::CreateLink {
+                kind: NewLink::Veth { peer_ns, .. },
+                ..
+            } => Some(self.epoch(peer_ns)),
             _ => None,
         };
         (own, peer)
@@ -1348,9 +1526,14 @@ impl Core {
     fn on_result(&mut self, cid: CommandId, result: Result<(), BackendError>) {
         // A result for a command the core no longer waits for (answered twice, or issued
         // before a restart) changes nothing.
-        let Some(flight) = self.s.in_flight.remove(&cid) else { return };
+        let Some(flight) = self.s.in_flight.remove(&cid) else {
+            return;
+        };
         let ids: Vec<ItemId> = match &flight.owner {
-            Owner::Item { id, peer } => std::iter::once(*id).chain(*peer).filter(|i| self.live(*i)).collect(),
+            Owner::Item { id, peer } => std::iter::once(*id)
+                .chain(*peer)
+                .filter(|i| self.live(*i))
+                .collect(),
             _ => vec![],
         };
         for id in &ids {
@@ -1361,7 +1544,11 @@ impl Core {
             // Whoever waited for this command (the veth partner, routes and neighbours on this
             // link or the partner's) gets its turn; whoever is applied did not wait.
             self.mark_waiting_related_dirty(*id);
-            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &self.slot(*id).actual {
+            if let Actual::Link(LinkActual {
+                peer_link: Some(peer),
+                ..
+            }) = &self.slot(*id).actual
+            {
                 if let Some(&pid) = self.ix.link_owner.get(peer) {
                     self.mark_waiting_related_dirty(pid);
                 }
@@ -1398,7 +1585,9 @@ impl Core {
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => {
                 matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
             }
-            Op::AddAddress { .. } | Op::CreateNamespace { .. } => e.kind == ErrorKind::AlreadyExists,
+            Op::AddAddress { .. } | Op::CreateNamespace { .. } => {
+                e.kind == ErrorKind::AlreadyExists
+            }
             _ => false,
         }
     }
@@ -1410,7 +1599,13 @@ impl Core {
             // an unnamed one is left for the watcher to report.
             let gone: Vec<Netns> = match (&error.namespace, &flight.op) {
                 (Some(ns), _) => vec![ns.clone()],
-                (None, Op::CreateLink { kind: NewLink::Veth { .. }, .. }) => vec![],
+                (
+                    None,
+                    Op::CreateLink {
+                        kind: NewLink::Veth { .. },
+                        ..
+                    },
+                ) => vec![],
                 (None, op) => vec![op.namespace()],
             };
             if !stale {
@@ -1422,8 +1617,10 @@ impl Core {
             // Anything else (a named namespace, which is re-created; a backend that says the
             // agent's own namespace is gone) backs off like after any failure, lest the core
             // spin on a namespace it cannot enter.
-            let only_processes =
-                !gone.is_empty() && gone.iter().all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }));
+            let only_processes = !gone.is_empty()
+                && gone
+                    .iter()
+                    .all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }));
             if only_processes || !matches!(flight.owner, Owner::Item { .. }) {
                 return;
             }
@@ -1453,10 +1650,24 @@ impl Core {
                         let at = now.plus_millis(backoff(base, max, attempts));
                         slot.retry_at = Some(at);
                         self.s.timers.insert((at, TimerKey::Item(id)));
-                        self.set_state(id, ItemState::Failed { error: text.clone(), attempts, retry_at: Some(at) });
+                        self.set_state(
+                            id,
+                            ItemState::Failed {
+                                error: text.clone(),
+                                attempts,
+                                retry_at: Some(at),
+                            },
+                        );
                     } else {
                         slot.blocked = true;
-                        self.set_state(id, ItemState::Failed { error: text.clone(), attempts, retry_at: None });
+                        self.set_state(
+                            id,
+                            ItemState::Failed {
+                                error: text.clone(),
+                                attempts,
+                                retry_at: None,
+                            },
+                        );
                     }
                 }
             }
@@ -1465,13 +1676,28 @@ impl Core {
                     Some(NamedState::Failed { attempts, .. }) => attempts + 1,
                     _ => 1,
                 };
-                let at = self.s.now.plus_millis(backoff(self.s.config.retry_base_ms, self.s.config.retry_max_ms, attempts));
-                self.s.named.insert(n.clone(), NamedState::Failed { retry_at: at, attempts, error: text });
+                let at = self.s.now.plus_millis(backoff(
+                    self.s.config.retry_base_ms,
+                    self.s.config.retry_max_ms,
+                    attempts,
+                ));
+                self.s.named.insert(
+                    n.clone(),
+                    NamedState::Failed {
+                        retry_at: at,
+                        attempts,
+                        error: text,
+                    },
+                );
                 self.s.timers.insert((at, TimerKey::Namespace(n.clone())));
             }
             Owner::Orphan(o) => {
                 let o = *o;
-                let (base, max, now) = (self.s.config.retry_base_ms, self.s.config.retry_max_ms, self.s.now);
+                let (base, max, now) = (
+                    self.s.config.retry_base_ms,
+                    self.s.config.retry_max_ms,
+                    self.s.now,
+                );
                 if let Some(orphan) = self.s.orphans.get_mut(&o) {
                     orphan.attempts += 1;
                     orphan.due = false;
@@ -1491,7 +1717,10 @@ impl Core {
     fn link_item_of(&self, op: &Op, ids: &[ItemId]) -> Option<ItemId> {
         let first = *ids.first()?;
         match op {
-            Op::SetLink { .. } | Op::AddAddress { .. } | Op::DelAddress { .. } | Op::DeleteLink { .. } => Some(first),
+            Op::SetLink { .. }
+            | Op::AddAddress { .. }
+            | Op::DelAddress { .. }
+            | Op::DeleteLink { .. } => Some(first),
             Op::AddRoute { .. } | Op::ReplaceRoute { .. } | Op::SetNeighbour { .. } => {
                 let name = self.slot(first).key.interface().to_string();
                 self.interface_slot(&name).map(|(id, _)| id)
@@ -1514,7 +1743,15 @@ impl Core {
                 if let Some(orphan) = self.s.orphans.remove(o) {
                     self.wake_orphan_waiters(&orphan);
                     if let Op::DeleteLink { ns, name } = op {
-                        self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: None });
+                        self.forget_on_link(
+                            ns,
+                            name,
+                            Flushed {
+                                routes: true,
+                                neighbours: true,
+                                ipv6: None,
+                            },
+                        );
                         if let Some((pns, pname)) = orphan.peer_link {
                             self.forget_link_at(&pns, &pname);
                         }
@@ -1529,10 +1766,18 @@ impl Core {
         match op {
             Op::CreateNamespace { .. } => {}
             Op::CreateLink { ns, link, kind } => match kind {
-                NewLink::Dummy => self.set_actual(id, Actual::Link(link_from_spec(ns, link, Shape::Dummy, None))),
-                NewLink::Veth { peer_ns, peer: peer_spec } => {
+                NewLink::Dummy => self.set_actual(
+                    id,
+                    Actual::Link(link_from_spec(ns, link, Shape::Dummy, None)),
+                ),
+                NewLink::Veth {
+                    peer_ns,
+                    peer: peer_spec,
+                } => {
                     let me = self.slot(id).key.interface().to_string();
-                    let other = peer.map(|p| self.slot(p).key.interface().to_string()).unwrap_or_default();
+                    let other = peer
+                        .map(|p| self.slot(p).key.interface().to_string())
+                        .unwrap_or_default();
                     let mine = link_from_spec(
                         ns,
                         link,
@@ -1561,7 +1806,11 @@ impl Core {
                             // Taking a link down makes the kernel drop its routes, its neighbour
                             // entries and (keep_addr_on_down=0) its IPv6 addresses.
                             link.addresses.retain(|a| a.addr().is_ipv4());
-                            flushes.push(Flushed { routes: true, neighbours: true, ipv6: None });
+                            flushes.push(Flushed {
+                                routes: true,
+                                neighbours: true,
+                                ipv6: None,
+                            });
                         }
                     }
                     if let Some(mtu) = change.mtu {
@@ -1569,13 +1818,21 @@ impl Core {
                         if mtu < IPV6_MIN_MTU {
                             // Below the IPv6 minimum the kernel disables IPv6 on the link.
                             link.addresses.retain(|a| a.addr().is_ipv4());
-                            flushes.push(Flushed { routes: true, neighbours: true, ipv6: Some(true) });
+                            flushes.push(Flushed {
+                                routes: true,
+                                neighbours: true,
+                                ipv6: Some(true),
+                            });
                         }
                     }
                     if let Some(mac) = change.mac {
                         link.mac = Some(mac);
                         // Setting a link's address flushes all its neighbour entries.
-                        flushes.push(Flushed { routes: false, neighbours: true, ipv6: None });
+                        flushes.push(Flushed {
+                            routes: false,
+                            neighbours: true,
+                            ipv6: None,
+                        });
                     }
                     if let Some(alias) = &change.alias {
                         link.alias = Some(alias.clone());
@@ -1590,29 +1847,54 @@ impl Core {
                     link.addresses.push(*addr);
                 }
             }),
-            Op::DelAddress { ns, link: name, addr } => {
+            Op::DelAddress {
+                ns,
+                link: name,
+                addr,
+            } => {
                 let mut last_ipv4 = false;
                 self.update_link(id, true, |link| {
                     // With promote_secondaries off (a new namespace's default), deleting the
                     // primary IPv4 address of a subnet deletes that subnet's secondaries too.
                     let primary = addr.addr().is_ipv4()
                         && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
-                    link.addresses.retain(|a| a != addr && !(primary && same_subnet(a, addr)));
+                    link.addresses
+                        .retain(|a| a != addr && !(primary && same_subnet(a, addr)));
                     // Removing a link's last IPv4 address disables IPv4 on it. On a borrowed link
                     // the agent knows only its own addresses, so it assumes the worst.
-                    last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
+                    last_ipv4 =
+                        addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
                 });
                 if last_ipv4 {
                     // With IPv4 disabled go its routes and its (ARP) neighbour entries.
-                    self.forget_on_link(ns, name, Flushed { routes: true, neighbours: true, ipv6: Some(false) });
+                    self.forget_on_link(
+                        ns,
+                        name,
+                        Flushed {
+                            routes: true,
+                            neighbours: true,
+                            ipv6: Some(false),
+                        },
+                    );
                 }
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
-                self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: route.clone() }));
+                self.set_actual(
+                    id,
+                    Actual::Route(RouteActual {
+                        ns: ns.clone(),
+                        route: route.clone(),
+                    }),
+                );
             }
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
             Op::SetNeighbour { ns, link, ip, mac } => {
-                let n = NeighbourActual { ns: ns.clone(), link: link.clone(), ip: *ip, mac: *mac };
+                let n = NeighbourActual {
+                    ns: ns.clone(),
+                    link: link.clone(),
+                    ip: *ip,
+                    mac: *mac,
+                };
                 self.set_actual(id, Actual::Neighbour(n));
             }
         }
@@ -1637,7 +1919,10 @@ impl Core {
         }
         if after_restart {
             // Whatever waited for the resync gets its turn.
-            let all: Vec<ItemId> = (0..self.s.slots.len() as u32).map(ItemId).filter(|id| self.live(*id)).collect();
+            let all: Vec<ItemId> = (0..self.s.slots.len() as u32)
+                .map(ItemId)
+                .filter(|id| self.live(*id))
+                .collect();
             for id in all {
                 self.mark_dirty(id);
             }
@@ -1650,14 +1935,19 @@ impl Core {
         for r in self.refs_of(ns) {
             self.mark_members_dirty(&r);
         }
-        let links: BTreeMap<&str, &ObservedLink> = obs.links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let links: BTreeMap<&str, &ObservedLink> =
+            obs.links.iter().map(|l| (l.name.as_str(), l)).collect();
         let mut claimed_links: BTreeSet<&str> = BTreeSet::new();
         let mut claimed_routes: BTreeSet<usize> = BTreeSet::new();
         let mut claimed_neigh: BTreeSet<usize> = BTreeSet::new();
 
         // 1. What the core believed is in this namespace, corrected by what is there.
-        let holders: Vec<ItemId> =
-            self.ix.actual_in.get(ns).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let holders: Vec<ItemId> = self
+            .ix
+            .actual_in
+            .get(ns)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         for id in holders {
             if self.slot(id).in_flight.is_some() {
                 // Its result will tell; a snapshot taken meanwhile may predate it.
@@ -1672,7 +1962,10 @@ impl Core {
                 Actual::Link(mut a) => match links.get(a.name.as_str()) {
                     Some(l) if shape_fits(&a.shape, l.kind) => {
                         claimed_links.insert(l.name.as_str());
-                        let desired = self.desired_interface(id).map(|i| i.ip_addresses.clone()).unwrap_or_default();
+                        let desired = self
+                            .desired_interface(id)
+                            .map(|i| i.ip_addresses.clone())
+                            .unwrap_or_default();
                         a.up = l.up;
                         a.mtu = Some(l.mtu);
                         a.mac = l.mac;
@@ -1693,13 +1986,22 @@ impl Core {
                         Some(i) => {
                             claimed_routes.insert(i);
                             let route = obs.routes[i].clone();
-                            self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route }));
+                            self.set_actual(
+                                id,
+                                Actual::Route(RouteActual {
+                                    ns: ns.clone(),
+                                    route,
+                                }),
+                            );
                         }
                         None => self.set_actual(id, Actual::None),
                     }
                 }
                 Actual::Neighbour(n) => {
-                    let found = obs.neighbours.iter().position(|o| o.link == n.link && o.ip == n.ip);
+                    let found = obs
+                        .neighbours
+                        .iter()
+                        .position(|o| o.link == n.link && o.ip == n.ip);
                     match found {
                         Some(i) => {
                             claimed_neigh.insert(i);
@@ -1716,7 +2018,13 @@ impl Core {
         // 2. Managed links the core did not know of: adopt them for their item, or remove them.
         let mut managed: BTreeMap<&str, &str> = BTreeMap::new(); // link name -> item name
         for l in &obs.links {
-            let Some(item_name) = l.alias.as_deref().and_then(|a| a.strip_prefix(ALIAS_PREFIX)) else { continue };
+            let Some(item_name) = l
+                .alias
+                .as_deref()
+                .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+            else {
+                continue;
+            };
             managed.insert(l.name.as_str(), item_name);
             if claimed_links.contains(l.name.as_str()) {
                 continue;
@@ -1727,9 +2035,14 @@ impl Core {
             });
             match adopt {
                 Some(id) => {
-                    let iface = self.desired_interface(id).cloned().expect("adopted item is an interface");
+                    let iface = self
+                        .desired_interface(id)
+                        .cloned()
+                        .expect("adopted item is an interface");
                     let shape = match l.kind {
-                        LinkKind::Veth => Shape::Veth { peer_item: iface.veth_peer.clone().unwrap_or_default() },
+                        LinkKind::Veth => Shape::Veth {
+                            peer_item: iface.veth_peer.clone().unwrap_or_default(),
+                        },
                         _ => Shape::Dummy,
                     };
                     let mut a = LinkActual {
@@ -1746,7 +2059,13 @@ impl Core {
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
                 }
-                None => self.remove_orphan(Op::DeleteLink { ns: ns.clone(), name: l.name.clone() }, l.peer.clone()),
+                None => self.remove_orphan(
+                    Op::DeleteLink {
+                        ns: ns.clone(),
+                        name: l.name.clone(),
+                    },
+                    l.peer.clone(),
+                ),
             }
         }
 
@@ -1758,8 +2077,13 @@ impl Core {
             .flat_map(|s| s.iter().copied())
             .collect();
         for id in members {
-            let Some(iface) = self.desired_interface(id).cloned() else { continue };
-            if !matches!(iface.kind, InterfaceType::Existing | InterfaceType::Loopback) {
+            let Some(iface) = self.desired_interface(id).cloned() else {
+                continue;
+            };
+            if !matches!(
+                iface.kind,
+                InterfaceType::Existing | InterfaceType::Loopback
+            ) {
                 continue;
             }
             if self.slot(id).actual != Actual::None || self.slot(id).in_flight.is_some() {
@@ -1787,25 +2111,59 @@ impl Core {
             if claimed_routes.contains(&i) {
                 continue;
             }
-            let Some(item_name) = managed.get(r.dev.as_str()) else { continue };
-            let key = ItemKey::Route { dst: r.dst, interface: item_name.to_string() };
+            let Some(item_name) = managed.get(r.dev.as_str()) else {
+                continue;
+            };
+            let key = ItemKey::Route {
+                dst: r.dst,
+                interface: item_name.to_string(),
+            };
             match self.adoptable(&key) {
-                Some(id) => self.set_actual(id, Actual::Route(RouteActual { ns: ns.clone(), route: r.clone() })),
-                None => self.remove_orphan(Op::DelRoute { ns: ns.clone(), route: r.clone() }, None),
+                Some(id) => self.set_actual(
+                    id,
+                    Actual::Route(RouteActual {
+                        ns: ns.clone(),
+                        route: r.clone(),
+                    }),
+                ),
+                None => self.remove_orphan(
+                    Op::DelRoute {
+                        ns: ns.clone(),
+                        route: r.clone(),
+                    },
+                    None,
+                ),
             }
         }
         for (i, n) in obs.neighbours.iter().enumerate() {
             if claimed_neigh.contains(&i) {
                 continue;
             }
-            let Some(item_name) = managed.get(n.link.as_str()) else { continue };
-            let key = ItemKey::Arp { interface: item_name.to_string(), ip: n.ip };
+            let Some(item_name) = managed.get(n.link.as_str()) else {
+                continue;
+            };
+            let key = ItemKey::Arp {
+                interface: item_name.to_string(),
+                ip: n.ip,
+            };
             match self.adoptable(&key) {
                 Some(id) => {
-                    let a = NeighbourActual { ns: ns.clone(), link: n.link.clone(), ip: n.ip, mac: n.mac };
+                    let a = NeighbourActual {
+                        ns: ns.clone(),
+                        link: n.link.clone(),
+                        ip: n.ip,
+                        mac: n.mac,
+                    };
                     self.set_actual(id, Actual::Neighbour(a))
                 }
-                None => self.remove_orphan(Op::DelNeighbour { ns: ns.clone(), link: n.link.clone(), ip: n.ip }, None),
+                None => self.remove_orphan(
+                    Op::DelNeighbour {
+                        ns: ns.clone(),
+                        link: n.link.clone(),
+                        ip: n.ip,
+                    },
+                    None,
+                ),
             }
         }
     }
@@ -1814,9 +2172,29 @@ impl Core {
         if self.s.orphans.values().any(|o| o.op == op) {
             return;
         }
+        if let Op::DeleteLink { ns, name } = &op {
+            // Both ends of one stale pair: removing the other end removes this one too.
+            let covered = self.s.orphans.values().any(|o| {
+                matches!(o.op, Op::DeleteLink { .. })
+                    && o.peer_link
+                        .as_ref()
+                        .is_some_and(|(n, l)| n == ns && l == name)
+            });
+            if covered {
+                return;
+            }
+        }
         let o = self.s.next_orphan;
         self.s.next_orphan += 1;
-        self.s.orphans.insert(o, Orphan { op, attempts: 0, peer_link, due: true });
+        self.s.orphans.insert(
+            o,
+            Orphan {
+                op,
+                attempts: 0,
+                peer_link,
+                due: true,
+            },
+        );
     }
 
     /// Issues the removals of stale objects that are due, after the items had their turn: a
@@ -1826,7 +2204,13 @@ impl Core {
         if self.s.orphans.is_empty() || self.s.awaiting_resync {
             return;
         }
-        let due: Vec<u64> = self.s.orphans.iter().filter(|(_, o)| o.due).map(|(id, _)| *id).collect();
+        let due: Vec<u64> = self
+            .s
+            .orphans
+            .iter()
+            .filter(|(_, o)| o.due)
+            .map(|(id, _)| *id)
+            .collect();
         for o in due {
             let op = self.s.orphans[&o].op.clone();
             let link = match &op {
@@ -1853,8 +2237,17 @@ impl Core {
             if slot.in_flight.is_some() {
                 return true;
             }
-            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &slot.actual {
-                if self.ix.link_owner.get(peer).is_some_and(|p| self.slot(*p).in_flight.is_some()) {
+            if let Actual::Link(LinkActual {
+                peer_link: Some(peer),
+                ..
+            }) = &slot.actual
+            {
+                if self
+                    .ix
+                    .link_owner
+                    .get(peer)
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
+                {
                     return true;
                 }
             }
@@ -1904,9 +2297,12 @@ impl Core {
             // Whatever a route or neighbour would do, wanted or not, would race a command in
             // flight on its interface (which may be removing the link and all on it), or the
             // removal of the link's veth partner. Their results mark it dirty again.
-            let busy_interface = self.interface_slot(slot.key.interface()).is_some_and(|(_, i)| {
-                i.in_flight.is_some() || matches!(&i.actual, Actual::Link(l) if self.link_busy(&l.ns, &l.name))
-            });
+            let busy_interface = self
+                .interface_slot(slot.key.interface())
+                .is_some_and(|(_, i)| {
+                    i.in_flight.is_some()
+                        || matches!(&i.actual, Actual::Link(l) if self.link_busy(&l.ns, &l.name))
+                });
             let busy_link = match &slot.actual {
                 Actual::Route(r) => self.link_busy(&r.ns, &r.route.dev),
                 Actual::Neighbour(n) => self.link_busy(&n.ns, &n.link),
@@ -1930,7 +2326,10 @@ impl Core {
     /// The link an interface item asks for now, or why it cannot have one.
     fn link_target(&self, id: ItemId, iface: &Interface) -> Result<LinkTarget, Vec<PendingReason>> {
         let mut reasons = Vec::new();
-        let ns = self.resolve(&iface.namespace).map_err(|r| reasons.push(r)).ok();
+        let ns = self
+            .resolve(&iface.namespace)
+            .map_err(|r| reasons.push(r))
+            .ok();
         if let Some(by) = self.host_name_winner(id, iface) {
             reasons.push(PendingReason::HostNameTaken {
                 host_if_name: iface.host_if_name.clone(),
@@ -1941,7 +2340,10 @@ impl Core {
         let shape = match iface.kind {
             InterfaceType::Veth => {
                 let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
-                match self.interface_slot(peer_name).map(|(pid, s)| (pid, s.desired.as_deref())) {
+                match self
+                    .interface_slot(peer_name)
+                    .map(|(pid, s)| (pid, s.desired.as_deref()))
+                {
                     Some((pid, Some(Item::Interface(peer)))) => {
                         if peer.kind != InterfaceType::Veth {
                             reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
@@ -1953,7 +2355,10 @@ impl Core {
                             });
                             None
                         } else {
-                            let peer_ns = self.resolve(&peer.namespace).map_err(|r| reasons.push(r)).ok();
+                            let peer_ns = self
+                                .resolve(&peer.namespace)
+                                .map_err(|r| reasons.push(r))
+                                .ok();
                             if self.host_name_winner(pid, peer).is_some() {
                                 reasons.push(PendingReason::PeerPending(peer_name.to_string()));
                             }
@@ -1975,7 +2380,6 @@ impl Core {
         }
     }
 
-
     /// The item that wins the link name this item wants, if it is another one.
     fn host_name_winner(&self, id: ItemId, _iface: &Interface) -> Option<String> {
         let winner = self.slot(id).name_taken_by?;
@@ -1985,11 +2389,18 @@ impl Core {
     /// Decides, for every item that wants the link name `host` in some namespace, which item
     /// wins it: the oldest slot, so the outcome depends on the configuration and not on timing.
     fn settle_claims(&mut self, host: &str) {
-        let Some(claims) = self.ix.host_claims.get(host) else { return };
+        let Some(claims) = self.ix.host_claims.get(host) else {
+            return;
+        };
         let decided: Vec<(ItemId, Option<ItemId>)> = claims
             .iter()
             .map(|(r, id)| {
-                let first = claims.iter().filter(|(r2, _)| r2 == r).map(|(_, c)| *c).min().unwrap_or(*id);
+                let first = claims
+                    .iter()
+                    .filter(|(r2, _)| r2 == r)
+                    .map(|(_, c)| *c)
+                    .min()
+                    .unwrap_or(*id);
                 (*id, (first != *id).then_some(first))
             })
             .collect();
@@ -2003,7 +2414,10 @@ impl Core {
             let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
             if *state == NamedState::Absent {
                 *state = NamedState::Creating;
-                self.issue(Op::CreateNamespace { name: n.clone() }, Owner::Namespace(n.clone()));
+                self.issue(
+                    Op::CreateNamespace { name: n.clone() },
+                    Owner::Namespace(n.clone()),
+                );
             }
         }
     }
@@ -2018,7 +2432,11 @@ impl Core {
         let target = match desired {
             Some(iface) => {
                 self.ensure_named_namespace(&iface.namespace);
-                if let Some(peer) = iface.veth_peer.as_deref().and_then(|p| self.interface_slot(p)) {
+                if let Some(peer) = iface
+                    .veth_peer
+                    .as_deref()
+                    .and_then(|p| self.interface_slot(p))
+                {
                     if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
                         let r = p.namespace.clone();
                         self.ensure_named_namespace(&r);
@@ -2035,7 +2453,8 @@ impl Core {
             // end (after a partial resync) is removed so that the pair can be made whole.
             Actual::Link(a) => Some(
                 matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
-                    && (!matches!(a.shape, Shape::Veth { .. }) || self.veth_partner(id, a).is_some()),
+                    && (!matches!(a.shape, Shape::Veth { .. })
+                        || self.veth_partner(id, a).is_some()),
             ),
             _ => None,
         };
@@ -2061,8 +2480,14 @@ impl Core {
         }
 
         let op = {
-            let Actual::Link(a) = &self.slot(id).actual else { unreachable!("fits is known, so a link is") };
-            let mac = if iface.link_only { None } else { iface.phys_address };
+            let Actual::Link(a) = &self.slot(id).actual else {
+                unreachable!("fits is known, so a link is")
+            };
+            let mac = if iface.link_only {
+                None
+            } else {
+                iface.phys_address
+            };
             let owned = a.shape.owned();
             let mut change = LinkChange {
                 up: (a.up != iface.enabled).then_some(iface.enabled),
@@ -2082,15 +2507,27 @@ impl Core {
                         change.up = Some(false);
                     }
                 }
-                Some(Op::SetLink { ns: a.ns.clone(), name: a.name.clone(), change })
+                Some(Op::SetLink {
+                    ns: a.ns.clone(),
+                    name: a.name.clone(),
+                    change,
+                })
             } else if iface.link_only {
                 None
             } else {
                 let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
                 let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
                 match (extra, missing) {
-                    (Some(addr), _) => Some(Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
-                    (None, Some(addr)) => Some(Op::AddAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr }),
+                    (Some(addr), _) => Some(Op::DelAddress {
+                        ns: a.ns.clone(),
+                        link: a.name.clone(),
+                        addr: *addr,
+                    }),
+                    (None, Some(addr)) => Some(Op::AddAddress {
+                        ns: a.ns.clone(),
+                        link: a.name.clone(),
+                        addr: *addr,
+                    }),
                     (None, None) => None,
                 }
             }
@@ -2106,8 +2543,14 @@ impl Core {
 
     /// Takes away a link that does not fit what the item wants (or is no longer wanted).
     fn remove_link(&mut self, id: ItemId, still_desired: bool) {
-        let Actual::Link(a) = self.slot(id).actual.clone() else { return };
-        let busy = if still_desired { ItemState::InProgress } else { ItemState::Removing };
+        let Actual::Link(a) = self.slot(id).actual.clone() else {
+            return;
+        };
+        let busy = if still_desired {
+            ItemState::InProgress
+        } else {
+            ItemState::Removing
+        };
         if a.shape.owned() {
             let peer = self.veth_partner(id, &a);
             if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
@@ -2115,14 +2558,26 @@ impl Core {
             }
             // The other end is a stale link being removed: that takes this end along.
             let orphaned_peer = a.peer_link.as_ref().is_some_and(|(pns, pname)| {
-                self.s.orphans.values().any(|o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname))
+                self.s.orphans.values().any(
+                    |o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname),
+                )
             });
             if orphaned_peer {
                 return self.set_state(id, busy);
             }
-            self.issue(Op::DeleteLink { ns: a.ns, name: a.name }, Owner::Item { id, peer });
+            self.issue(
+                Op::DeleteLink {
+                    ns: a.ns,
+                    name: a.name,
+                },
+                Owner::Item { id, peer },
+            );
         } else if let Some(addr) = a.addresses.first() {
-            let op = Op::DelAddress { ns: a.ns.clone(), link: a.name.clone(), addr: *addr };
+            let op = Op::DelAddress {
+                ns: a.ns.clone(),
+                link: a.name.clone(),
+                addr: *addr,
+            };
             self.issue(op, Owner::Item { id, peer: None });
         } else {
             // A borrowed link is let go as it is.
@@ -2134,7 +2589,9 @@ impl Core {
 
     /// The item holding the other end of this item's veth, if it believes so too.
     fn veth_partner(&self, id: ItemId, a: &LinkActual) -> Option<ItemId> {
-        let Shape::Veth { peer_item } = &a.shape else { return None };
+        let Shape::Veth { peer_item } = &a.shape else {
+            return None;
+        };
         if let Some(peer_link) = &a.peer_link {
             // The kernel's word on which link is the other end beats the items' names.
             let pid = *self.ix.link_owner.get(peer_link)?;
@@ -2143,7 +2600,10 @@ impl Core {
         let (pid, peer) = self.interface_slot(peer_item)?;
         let me = self.slot(id).key.interface();
         match &peer.actual {
-            Actual::Link(LinkActual { shape: Shape::Veth { peer_item: back }, .. }) if back == me => Some(pid),
+            Actual::Link(LinkActual {
+                shape: Shape::Veth { peer_item: back },
+                ..
+            }) if back == me => Some(pid),
             _ => None,
         }
     }
@@ -2158,7 +2618,12 @@ impl Core {
                 }
                 if p.blocked || p.retry_at.is_some() {
                     let reason = PendingReason::PeerPending(p.key.interface().to_string());
-                    return self.set_state(id, ItemState::Pending { reasons: vec![reason] });
+                    return self.set_state(
+                        id,
+                        ItemState::Pending {
+                            reasons: vec![reason],
+                        },
+                    );
                 }
                 Some(*peer)
             }
@@ -2192,13 +2657,25 @@ impl Core {
             (TargetShape::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
                 ns: target.ns,
                 link: spec,
-                kind: NewLink::Veth { peer_ns, peer: peer_spec },
+                kind: NewLink::Veth {
+                    peer_ns,
+                    peer: peer_spec,
+                },
             },
             (TargetShape::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
-            (TargetShape::Dummy, _) => Op::CreateLink { ns: target.ns, link: spec, kind: NewLink::Dummy },
+            (TargetShape::Dummy, _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Dummy,
+            },
             (TargetShape::Borrowed, _) => {
                 // Configure someone else's link: the whole desired link state at once.
-                let change = LinkChange { up: Some(spec.up), mtu: spec.mtu, mac: spec.mac, alias: None };
+                let change = LinkChange {
+                    up: Some(spec.up),
+                    mtu: spec.mtu,
+                    mac: spec.mac,
+                    alias: None,
+                };
                 let adopted = LinkActual {
                     ns: target.ns.clone(),
                     name: spec.name.clone(),
@@ -2213,10 +2690,20 @@ impl Core {
                 // Believe the link is there with unknown attributes: the SetLink below fails
                 // with ENODEV if it is not, which makes the core forget it again.
                 self.set_actual(id, Actual::Link(adopted));
-                Op::SetLink { ns: target.ns, name: spec.name, change }
+                Op::SetLink {
+                    ns: target.ns,
+                    name: spec.name,
+                    change,
+                }
             }
         };
-        self.issue(op, Owner::Item { id, peer: owner_peer });
+        self.issue(
+            op,
+            Owner::Item {
+                id,
+                peer: owner_peer,
+            },
+        );
         if let Some(p) = owner_peer {
             self.set_state(p, ItemState::InProgress);
         }
@@ -2241,13 +2728,17 @@ impl Core {
             return Err(PendingReason::InterfaceDisabled(name.to_string()));
         }
         match &iface.actual {
-            Actual::Link(l) if iface.link_ok && l.up => Ok(Some((l.clone(), iface.state == ItemState::Applied))),
+            Actual::Link(l) if iface.link_ok && l.up => {
+                Ok(Some((l.clone(), iface.state == ItemState::Applied)))
+            }
             _ => Err(PendingReason::InterfaceNotReady(name.to_string())),
         }
     }
 
     fn reconcile_route(&mut self, id: ItemId) {
-        let ItemKey::Route { interface, .. } = self.slot(id).key.clone() else { return };
+        let ItemKey::Route { interface, .. } = self.slot(id).key.clone() else {
+            return;
+        };
         let desired_item = self.slot(id).desired.clone();
         let desired = match desired_item.as_deref() {
             Some(Item::Route(r)) => Some(r),
@@ -2259,7 +2750,9 @@ impl Core {
                 Err(reason) => Err(Some(reason)),
                 Ok(None) => return,
                 Ok(Some((link, ready))) => {
-                    let reachable = r.gw_addr.is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
+                    let reachable = r
+                        .gw_addr
+                        .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
                     if !reachable {
                         Err(Some(PendingReason::GatewayUnreachable {
                             gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
@@ -2280,46 +2773,86 @@ impl Core {
         };
         if let Actual::Route(a) = self.slot(id).actual.clone() {
             let fits = target.as_ref().is_ok_and(|(ns, spec, _)| {
-                a.ns == *ns && a.route.dev == spec.dev && a.route.dst == spec.dst && a.route.metric == spec.metric
+                a.ns == *ns
+                    && a.route.dev == spec.dev
+                    && a.route.dst == spec.dst
+                    && a.route.metric == spec.metric
             });
             if !fits {
-                self.issue(Op::DelRoute { ns: a.ns, route: a.route }, Owner::Item { id, peer: None });
-                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                self.issue(
+                    Op::DelRoute {
+                        ns: a.ns,
+                        route: a.route,
+                    },
+                    Owner::Item { id, peer: None },
+                );
+                let state = if desired.is_some() {
+                    ItemState::InProgress
+                } else {
+                    ItemState::Removing
+                };
                 return self.set_state(id, state);
             }
             let (ns, spec, _) = target.expect("fits implies a target");
             if a.route != spec {
-                self.issue(Op::ReplaceRoute { ns, route: spec }, Owner::Item { id, peer: None });
+                self.issue(
+                    Op::ReplaceRoute { ns, route: spec },
+                    Owner::Item { id, peer: None },
+                );
                 return self.set_state(id, ItemState::InProgress);
             }
             return self.set_state(id, ItemState::Applied);
         }
         match target {
             Err(None) => self.free_slot(id),
-            Err(Some(reason)) => self.set_state(id, ItemState::Pending { reasons: vec![reason] }),
+            Err(Some(reason)) => self.set_state(
+                id,
+                ItemState::Pending {
+                    reasons: vec![reason],
+                },
+            ),
             Ok((_, _, false)) => {
                 let reason = PendingReason::InterfaceNotReady(interface);
-                self.set_state(id, ItemState::Pending { reasons: vec![reason] })
+                self.set_state(
+                    id,
+                    ItemState::Pending {
+                        reasons: vec![reason],
+                    },
+                )
             }
             Ok((ns, spec, true)) => {
                 if self.blocked_by_orphan(Resource::Route(ns.clone(), spec.dst, spec.metric), id) {
                     return self.set_state(id, ItemState::InProgress);
                 }
-                if let Some(&holder) = self.ix.route_owner.get(&(ns.clone(), spec.dst, spec.metric)) {
+                if let Some(&holder) = self
+                    .ix
+                    .route_owner
+                    .get(&(ns.clone(), spec.dst, spec.metric))
+                {
                     if holder != id {
                         let by = self.slot(holder).key.to_string();
                         self.wait_for(Resource::Route(ns, spec.dst, spec.metric), id);
-                        return self.set_state(id, ItemState::Pending { reasons: vec![PendingReason::RouteTaken { by }] });
+                        return self.set_state(
+                            id,
+                            ItemState::Pending {
+                                reasons: vec![PendingReason::RouteTaken { by }],
+                            },
+                        );
                     }
                 }
-                self.issue(Op::AddRoute { ns, route: spec }, Owner::Item { id, peer: None });
+                self.issue(
+                    Op::AddRoute { ns, route: spec },
+                    Owner::Item { id, peer: None },
+                );
                 self.set_state(id, ItemState::InProgress)
             }
         }
     }
 
     fn reconcile_neighbour(&mut self, id: ItemId) {
-        let ItemKey::Arp { interface, ip } = self.slot(id).key.clone() else { return };
+        let ItemKey::Arp { interface, ip } = self.slot(id).key.clone() else {
+            return;
+        };
         let desired_item = self.slot(id).desired.clone();
         let desired = match desired_item.as_deref() {
             Some(Item::Arp(a)) => Some(a),
@@ -2334,31 +2867,60 @@ impl Core {
             },
         };
         if let Actual::Neighbour(a) = self.slot(id).actual.clone() {
-            let fits = target.as_ref().is_ok_and(|(ns, link, _, _)| a.ns == *ns && a.link == *link);
+            let fits = target
+                .as_ref()
+                .is_ok_and(|(ns, link, _, _)| a.ns == *ns && a.link == *link);
             if !fits {
-                self.issue(Op::DelNeighbour { ns: a.ns, link: a.link, ip }, Owner::Item { id, peer: None });
-                let state = if desired.is_some() { ItemState::InProgress } else { ItemState::Removing };
+                self.issue(
+                    Op::DelNeighbour {
+                        ns: a.ns,
+                        link: a.link,
+                        ip,
+                    },
+                    Owner::Item { id, peer: None },
+                );
+                let state = if desired.is_some() {
+                    ItemState::InProgress
+                } else {
+                    ItemState::Removing
+                };
                 return self.set_state(id, state);
             }
             let (ns, link, mac, _) = target.expect("fits implies a target");
             if a.mac != mac {
-                self.issue(Op::SetNeighbour { ns, link, ip, mac }, Owner::Item { id, peer: None });
+                self.issue(
+                    Op::SetNeighbour { ns, link, ip, mac },
+                    Owner::Item { id, peer: None },
+                );
                 return self.set_state(id, ItemState::InProgress);
             }
             return self.set_state(id, ItemState::Applied);
         }
         match target {
             Err(None) => self.free_slot(id),
-            Err(Some(reason)) => self.set_state(id, ItemState::Pending { reasons: vec![reason] }),
+            Err(Some(reason)) => self.set_state(
+                id,
+                ItemState::Pending {
+                    reasons: vec![reason],
+                },
+            ),
             Ok((_, _, _, false)) => {
                 let reason = PendingReason::InterfaceNotReady(interface);
-                self.set_state(id, ItemState::Pending { reasons: vec![reason] })
+                self.set_state(
+                    id,
+                    ItemState::Pending {
+                        reasons: vec![reason],
+                    },
+                )
             }
             Ok((ns, link, mac, true)) => {
                 if self.blocked_by_orphan(Resource::Neighbour(ns.clone(), link.clone(), ip), id) {
                     return self.set_state(id, ItemState::InProgress);
                 }
-                self.issue(Op::SetNeighbour { ns, link, ip, mac }, Owner::Item { id, peer: None });
+                self.issue(
+                    Op::SetNeighbour { ns, link, ip, mac },
+                    Owner::Item { id, peer: None },
+                );
                 self.set_state(id, ItemState::InProgress)
             }
         }
@@ -2387,7 +2949,9 @@ impl LinkTarget {
         }
         match (&self.shape, &a.shape) {
             (TargetShape::Dummy, Shape::Dummy) | (TargetShape::Borrowed, Shape::Borrowed) => true,
-            (TargetShape::Veth { .. }, Shape::Veth { peer_item }) => iface.veth_peer.as_deref() == Some(peer_item.as_str()),
+            (TargetShape::Veth { .. }, Shape::Veth { peer_item }) => {
+                iface.veth_peer.as_deref() == Some(peer_item.as_str())
+            }
             _ => false,
         }
     }
@@ -2409,7 +2973,11 @@ fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
     LinkSpec {
         name: iface.host_if_name.clone(),
         mtu: iface.mtu,
-        mac: if iface.link_only { None } else { iface.phys_address },
+        mac: if iface.link_only {
+            None
+        } else {
+            iface.phys_address
+        },
         alias: owned.then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
         up: iface.enabled,
     }
@@ -2423,7 +2991,12 @@ fn shape_fits(shape: &Shape, kind: LinkKind) -> bool {
     }
 }
 
-fn link_from_spec(ns: &Netns, spec: &LinkSpec, shape: Shape, peer_link: Option<(Netns, String)>) -> LinkActual {
+fn link_from_spec(
+    ns: &Netns,
+    spec: &LinkSpec,
+    shape: Shape,
+    peer_link: Option<(Netns, String)>,
+) -> LinkActual {
     LinkActual {
         ns: ns.clone(),
         name: spec.name.clone(),
@@ -2485,7 +3058,9 @@ struct Flushed {
 const IPV6_MIN_MTU: u32 = 1280;
 
 fn same_subnet(a: &IpNet, b: &IpNet) -> bool {
-    a.prefix_len() == b.prefix_len() && a.network() == b.network() && a.addr().is_ipv4() == b.addr().is_ipv4()
+    a.prefix_len() == b.prefix_len()
+        && a.network() == b.network()
+        && a.addr().is_ipv4() == b.addr().is_ipv4()
 }
 
 /// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024
@@ -2511,11 +3086,19 @@ mod pairs {
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+    pub fn deserialize<
+        'de,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    >(
         d: D,
     ) -> Result<BTreeMap<K, V>, D::Error> {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())

@@ -38,7 +38,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ValidationError { field: field.into(), reason: reason.into() }
+        ValidationError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -55,7 +58,11 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -71,11 +78,14 @@ impl FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split([':', '-']);
         for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(|| format!("'{s}' has fewer than 6 octets"))?;
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("'{s}' has fewer than 6 octets"))?;
             if part.len() != 2 {
                 return Err(format!("'{s}' is not six two-digit hex octets"));
             }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("'{part}' in '{s}' is not hex"))?;
+            *byte = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("'{part}' in '{s}' is not hex"))?;
         }
         if parts.next().is_some() {
             return Err(format!("'{s}' has more than 6 octets"));
@@ -201,17 +211,29 @@ impl FromStr for ItemKey {
                 .split_once('/')
                 .ok_or_else(|| bad(format!("'{key}' is not {ARP_PREFIX}<interface>/<ip>")))?;
             check_logical_name("key", interface)?;
-            let ip = ip.parse().map_err(|_| bad(format!("'{ip}' in '{key}' is not an IP address")))?;
-            return Ok(ItemKey::Arp { interface: interface.to_string(), ip });
+            let ip = ip
+                .parse()
+                .map_err(|_| bad(format!("'{ip}' in '{key}' is not an IP address")))?;
+            return Ok(ItemKey::Arp {
+                interface: interface.to_string(),
+                ip,
+            });
         }
         if let Some(rest) = key.strip_prefix(ROUTE_PREFIX) {
             // The destination itself contains a '/', so the interface is the last segment.
-            let (dst, interface) = rest
-                .rsplit_once('/')
-                .ok_or_else(|| bad(format!("'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>")))?;
+            let (dst, interface) = rest.rsplit_once('/').ok_or_else(|| {
+                bad(format!(
+                    "'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>"
+                ))
+            })?;
             check_logical_name("key", interface)?;
-            let dst = dst.parse().map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
-            return Ok(ItemKey::Route { dst, interface: interface.to_string() });
+            let dst = dst
+                .parse()
+                .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
+            return Ok(ItemKey::Route {
+                dst,
+                interface: interface.to_string(),
+            });
         }
         Err(bad(format!(
             "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX})"
@@ -232,8 +254,14 @@ impl Item {
     pub fn key(&self) -> ItemKey {
         match self {
             Item::Interface(i) => ItemKey::Interface(i.name.clone()),
-            Item::Arp(a) => ItemKey::Arp { interface: a.interface.clone(), ip: a.ip_address },
-            Item::Route(r) => ItemKey::Route { dst: r.dst_network, interface: r.outgoing_interface.clone() },
+            Item::Arp(a) => ItemKey::Arp {
+                interface: a.interface.clone(),
+                ip: a.ip_address,
+            },
+            Item::Route(r) => ItemKey::Route {
+                dst: r.dst_network,
+                interface: r.outgoing_interface.clone(),
+            },
         }
     }
 
@@ -242,9 +270,13 @@ impl Item {
     pub fn decode(key: &str, value: &serde_json::Value) -> Result<Item, ValidationError> {
         let parsed_key: ItemKey = key.parse()?;
         let item = match parsed_key {
-            ItemKey::Interface(_) => Item::Interface(wire_from_value::<wire::Interface>(value)?.validate()?),
+            ItemKey::Interface(_) => {
+                Item::Interface(wire_from_value::<wire::Interface>(value)?.validate()?)
+            }
             ItemKey::Arp { .. } => Item::Arp(wire_from_value::<wire::ArpEntry>(value)?.validate()?),
-            ItemKey::Route { .. } => Item::Route(wire_from_value::<wire::Route>(value)?.validate()?),
+            ItemKey::Route { .. } => {
+                Item::Route(wire_from_value::<wire::Route>(value)?.validate()?)
+            }
         };
         let derived = item.key();
         if derived != parsed_key {
@@ -263,11 +295,17 @@ impl Item {
             .as_object()
             .ok_or_else(|| ValidationError::new("value", "expected a JSON object"))?;
         if obj.contains_key("outgoing_interface") || obj.contains_key("dst_network") {
-            Ok(Item::Route(wire_from_value::<wire::Route>(value)?.validate()?))
+            Ok(Item::Route(
+                wire_from_value::<wire::Route>(value)?.validate()?,
+            ))
         } else if obj.contains_key("hw_address") || obj.contains_key("ip_address") {
-            Ok(Item::Arp(wire_from_value::<wire::ArpEntry>(value)?.validate()?))
+            Ok(Item::Arp(
+                wire_from_value::<wire::ArpEntry>(value)?.validate()?,
+            ))
         } else if obj.contains_key("name") {
-            Ok(Item::Interface(wire_from_value::<wire::Interface>(value)?.validate()?))
+            Ok(Item::Interface(
+                wire_from_value::<wire::Interface>(value)?.validate()?,
+            ))
         } else {
             Err(ValidationError::new(
                 "value",
@@ -287,7 +325,9 @@ impl Item {
     }
 }
 
-fn wire_from_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, ValidationError> {
+fn wire_from_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, ValidationError> {
     T::deserialize(value).map_err(|e| {
         // serde_json names unknown fields and type mismatches in its message; keep it, and pull
         // the field name out when it is there so clients can point at it.
@@ -308,10 +348,19 @@ fn check_logical_name(field: &str, name: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(field, "name is empty"));
     }
     if name.len() > 255 {
-        return Err(ValidationError::new(field, format!("name is {} bytes long, the limit is 255", name.len())));
+        return Err(ValidationError::new(
+            field,
+            format!("name is {} bytes long, the limit is 255", name.len()),
+        ));
     }
-    if let Some(c) = name.chars().find(|c| *c == '/' || c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::new(field, format!("name '{}' contains {:?}", name.escape_debug(), c)));
+    if let Some(c) = name
+        .chars()
+        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err(ValidationError::new(
+            field,
+            format!("name '{}' contains {:?}", name.escape_debug(), c),
+        ));
     }
     Ok(())
 }
@@ -324,16 +373,30 @@ pub fn check_host_name(field: &str, name: &str) -> Result<(), ValidationError> {
     if name.len() > MAX_HOST_NAME_LEN {
         return Err(ValidationError::new(
             field,
-            format!("'{}' is {} bytes long; Linux allows at most {MAX_HOST_NAME_LEN}", name.escape_debug(), name.len()),
+            format!(
+                "'{}' is {} bytes long; Linux allows at most {MAX_HOST_NAME_LEN}",
+                name.escape_debug(),
+                name.len()
+            ),
         ));
     }
     if name == "." || name == ".." {
-        return Err(ValidationError::new(field, format!("'{name}' is not a valid interface name")));
-    }
-    if let Some(c) = name.chars().find(|c| matches!(c, '/' | ':' | '\0') || c.is_whitespace()) {
         return Err(ValidationError::new(
             field,
-            format!("'{}' contains {:?}, which Linux does not allow in interface names", name.escape_debug(), c),
+            format!("'{name}' is not a valid interface name"),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | ':' | '\0') || c.is_whitespace())
+    {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "'{}' contains {:?}, which Linux does not allow in interface names",
+                name.escape_debug(),
+                c
+            ),
         ));
     }
     Ok(())
@@ -480,16 +543,25 @@ impl wire::Interface {
             T::Loopback => InterfaceType::Loopback,
             T::Existing => InterfaceType::Existing,
             T::Dummy => InterfaceType::Dummy,
-            T::Undefined => return Err(ValidationError::new("type", "missing; one of VETH, LOOPBACK, EXISTING, DUMMY")),
-            T::TapToVpp | T::VrfDevice => {
+            T::Undefined => {
                 return Err(ValidationError::new(
                     "type",
-                    format!("{:?} is not supported by nsagent; supported: VETH, LOOPBACK, EXISTING, DUMMY", self.kind),
+                    "missing; one of VETH, LOOPBACK, EXISTING, DUMMY",
                 ))
             }
+            T::TapToVpp | T::VrfDevice => return Err(ValidationError::new(
+                "type",
+                format!(
+                    "{:?} is not supported by nsagent; supported: VETH, LOOPBACK, EXISTING, DUMMY",
+                    self.kind
+                ),
+            )),
         };
         if self.tap.is_some() {
-            return Err(ValidationError::new("tap", "TAP settings are not supported by nsagent"));
+            return Err(ValidationError::new(
+                "tap",
+                "TAP settings are not supported by nsagent",
+            ));
         }
         let namespace = match &self.namespace {
             None => NamespaceRef::Default,
@@ -502,7 +574,11 @@ impl wire::Interface {
         } else {
             self.name.clone()
         };
-        let host_field = if self.host_if_name.is_empty() { "name" } else { "host_if_name" };
+        let host_field = if self.host_if_name.is_empty() {
+            "name"
+        } else {
+            "host_if_name"
+        };
         check_host_name(host_field, &host_if_name)?;
 
         let mut ip_addresses: Vec<IpNet> = Vec::with_capacity(self.ip_addresses.len());
@@ -510,7 +586,9 @@ impl wire::Interface {
             let net: IpNet = text.parse().map_err(|_| {
                 ValidationError::new(
                     format!("ip_addresses[{i}]"),
-                    format!("'{text}' is not an address with a prefix length (e.g. 192.168.22.1/24)"),
+                    format!(
+                        "'{text}' is not an address with a prefix length (e.g. 192.168.22.1/24)"
+                    ),
                 )
             })?;
             if net.addr().is_unspecified() || net.addr().is_multicast() {
@@ -533,7 +611,9 @@ impl wire::Interface {
             if mac.is_multicast() || mac.0 == [0; 6] {
                 return Err(ValidationError::new(
                     "phys_address",
-                    format!("'{mac}' is a multicast or zero address; an interface needs a unicast MAC"),
+                    format!(
+                        "'{mac}' is a multicast or zero address; an interface needs a unicast MAC"
+                    ),
                 ));
             }
             Some(mac)
@@ -558,24 +638,36 @@ impl wire::Interface {
         }
         let veth_peer = match (kind, &self.veth) {
             (InterfaceType::Veth, None) => {
-                return Err(ValidationError::new("veth.peer_if_name", "a VETH must name its peer"))
+                return Err(ValidationError::new(
+                    "veth.peer_if_name",
+                    "a VETH must name its peer",
+                ))
             }
             (InterfaceType::Veth, Some(veth)) => {
                 if veth.peer_if_name.is_empty() {
-                    return Err(ValidationError::new("veth.peer_if_name", "a VETH must name its peer"));
+                    return Err(ValidationError::new(
+                        "veth.peer_if_name",
+                        "a VETH must name its peer",
+                    ));
                 }
                 check_logical_name("veth.peer_if_name", &veth.peer_if_name)?;
                 if veth.peer_if_name == self.name {
-                    return Err(ValidationError::new("veth.peer_if_name", "a VETH cannot be its own peer"));
+                    return Err(ValidationError::new(
+                        "veth.peer_if_name",
+                        "a VETH cannot be its own peer",
+                    ));
                 }
-                for (field, value) in
-                    [("veth.rx_checksum_offloading", &veth.rx_checksum_offloading), ("veth.tx_checksum_offloading", &veth.tx_checksum_offloading)]
-                {
+                for (field, value) in [
+                    ("veth.rx_checksum_offloading", &veth.rx_checksum_offloading),
+                    ("veth.tx_checksum_offloading", &veth.tx_checksum_offloading),
+                ] {
                     if let Some(v) = value {
                         if v != "CHKSM_OFFLOAD_DEFAULT" {
                             return Err(ValidationError::new(
                                 field,
-                                format!("{v} is not supported by nsagent; only CHKSM_OFFLOAD_DEFAULT"),
+                                format!(
+                                    "{v} is not supported by nsagent; only CHKSM_OFFLOAD_DEFAULT"
+                                ),
                             ));
                         }
                     }
@@ -583,7 +675,10 @@ impl wire::Interface {
                 Some(veth.peer_if_name.clone())
             }
             (_, Some(_)) => {
-                return Err(ValidationError::new("veth", format!("only a VETH has veth settings, this is {:?}", kind)))
+                return Err(ValidationError::new(
+                    "veth",
+                    format!("only a VETH has veth settings, this is {:?}", kind),
+                ))
             }
             (_, None) => None,
         };
@@ -605,7 +700,11 @@ impl wire::Interface {
 impl From<&Interface> for wire::Interface {
     fn from(i: &Interface) -> Self {
         use wire::InterfaceTypeName as T;
-        let default_host = if i.kind == InterfaceType::Loopback { "lo" } else { i.name.as_str() };
+        let default_host = if i.kind == InterfaceType::Loopback {
+            "lo"
+        } else {
+            i.name.as_str()
+        };
         wire::Interface {
             name: i.name.clone(),
             kind: match i.kind {
@@ -615,13 +714,20 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Dummy => T::Dummy,
             },
             namespace: i.namespace.to_wire(),
-            host_if_name: if i.host_if_name == default_host { String::new() } else { i.host_if_name.clone() },
+            host_if_name: if i.host_if_name == default_host {
+                String::new()
+            } else {
+                i.host_if_name.clone()
+            },
             enabled: i.enabled,
             ip_addresses: i.ip_addresses.iter().map(|a| a.to_string()).collect(),
             phys_address: i.phys_address.map(|m| m.to_string()).unwrap_or_default(),
             mtu: i.mtu.unwrap_or(0),
             link_only: i.link_only,
-            veth: i.veth_peer.as_ref().map(|p| wire::Veth { peer_if_name: p.clone(), ..Default::default() }),
+            veth: i.veth_peer.as_ref().map(|p| wire::Veth {
+                peer_if_name: p.clone(),
+                ..Default::default()
+            }),
             tap: None,
         }
     }
@@ -630,18 +736,30 @@ impl From<&Interface> for wire::Interface {
 impl wire::ArpEntry {
     fn validate(self) -> Result<ArpEntry, ValidationError> {
         check_logical_name("interface", &self.interface)?;
-        let ip_address: IpAddr = self
-            .ip_address
-            .parse()
-            .map_err(|_| ValidationError::new("ip_address", format!("'{}' is not an IP address", self.ip_address)))?;
+        let ip_address: IpAddr = self.ip_address.parse().map_err(|_| {
+            ValidationError::new(
+                "ip_address",
+                format!("'{}' is not an IP address", self.ip_address),
+            )
+        })?;
         if ip_address.is_unspecified() || ip_address.is_multicast() {
-            return Err(ValidationError::new("ip_address", format!("'{ip_address}' is not a unicast address")));
+            return Err(ValidationError::new(
+                "ip_address",
+                format!("'{ip_address}' is not a unicast address"),
+            ));
         }
         if self.hw_address.is_empty() {
             return Err(ValidationError::new("hw_address", "missing"));
         }
-        let hw_address = self.hw_address.parse().map_err(|reason: String| ValidationError::new("hw_address", reason))?;
-        Ok(ArpEntry { interface: self.interface, ip_address, hw_address })
+        let hw_address = self
+            .hw_address
+            .parse()
+            .map_err(|reason: String| ValidationError::new("hw_address", reason))?;
+        Ok(ArpEntry {
+            interface: self.interface,
+            ip_address,
+            hw_address,
+        })
     }
 }
 
@@ -660,21 +778,32 @@ impl wire::Route {
         use wire::RouteScopeName as S;
         check_logical_name("outgoing_interface", &self.outgoing_interface)?;
         let dst_network: IpNet = self.dst_network.parse().map_err(|_| {
-            ValidationError::new("dst_network", format!("'{}' is not a CIDR network (e.g. 10.0.0.0/24)", self.dst_network))
+            ValidationError::new(
+                "dst_network",
+                format!(
+                    "'{}' is not a CIDR network (e.g. 10.0.0.0/24)",
+                    self.dst_network
+                ),
+            )
         })?;
         if dst_network.trunc() != dst_network {
             return Err(ValidationError::new(
                 "dst_network",
-                format!("'{dst_network}' has host bits set; the network is {}", dst_network.trunc()),
+                format!(
+                    "'{dst_network}' has host bits set; the network is {}",
+                    dst_network.trunc()
+                ),
             ));
         }
         let gw_addr = if self.gw_addr.is_empty() {
             None
         } else {
-            let gw: IpAddr = self
-                .gw_addr
-                .parse()
-                .map_err(|_| ValidationError::new("gw_addr", format!("'{}' is not an IP address", self.gw_addr)))?;
+            let gw: IpAddr = self.gw_addr.parse().map_err(|_| {
+                ValidationError::new(
+                    "gw_addr",
+                    format!("'{}' is not an IP address", self.gw_addr),
+                )
+            })?;
             if gw.is_ipv4() != dst_network.addr().is_ipv4() {
                 return Err(ValidationError::new(
                     "gw_addr",
@@ -682,7 +811,10 @@ impl wire::Route {
                 ));
             }
             if gw.is_unspecified() || gw.is_multicast() {
-                return Err(ValidationError::new("gw_addr", format!("'{gw}' is not a unicast address")));
+                return Err(ValidationError::new(
+                    "gw_addr",
+                    format!("'{gw}' is not a unicast address"),
+                ));
             }
             Some(gw)
         };
@@ -700,7 +832,13 @@ impl wire::Route {
                 format!("a {scope:?}-scope route cannot have a gateway (gw_addr): its destination is on-link"),
             ));
         }
-        Ok(Route { outgoing_interface: self.outgoing_interface, dst_network, gw_addr, metric: self.metric, scope })
+        Ok(Route {
+            outgoing_interface: self.outgoing_interface,
+            dst_network,
+            gw_addr,
+            metric: self.metric,
+            scope,
+        })
     }
 }
 

@@ -79,12 +79,18 @@ impl NamespaceRef {
             NamespaceRef::Default => Some(Netns::Default),
             NamespaceRef::Named(n) => Some(Netns::Named(n.clone())),
             NamespaceRef::Pid(p) => Some(Netns::Pid(*p)),
-            NamespaceRef::Task { pid, tid } => Some(Netns::Task { pid: *pid, tid: *tid }),
+            NamespaceRef::Task { pid, tid } => Some(Netns::Task {
+                pid: *pid,
+                tid: *tid,
+            }),
             NamespaceRef::Microservice(_) => None,
         }
     }
 
-    pub(crate) fn from_wire(kind: wire::NamespaceTypeName, reference: &str) -> Result<Self, ValidationError> {
+    pub(crate) fn from_wire(
+        kind: wire::NamespaceTypeName,
+        reference: &str,
+    ) -> Result<Self, ValidationError> {
         use wire::NamespaceTypeName as T;
         let field = "namespace.reference";
         match kind {
@@ -127,19 +133,34 @@ impl NamespaceRef {
 /// Names under `/var/run/netns` are single path components.
 fn check_namespace_name(field: &str, name: &str) -> Result<(), ValidationError> {
     if name.is_empty() {
-        return Err(ValidationError::new(field, "an NSID namespace needs a name"));
+        return Err(ValidationError::new(
+            field,
+            "an NSID namespace needs a name",
+        ));
     }
     if name == "." || name == ".." || name.contains("..") {
-        return Err(ValidationError::new(field, format!("'{name}' may not contain '..'")));
+        return Err(ValidationError::new(
+            field,
+            format!("'{name}' may not contain '..'"),
+        ));
     }
     if name.contains('/') {
-        return Err(ValidationError::new(field, format!("'{name}' may not contain '/': it names a file in /var/run/netns")));
+        return Err(ValidationError::new(
+            field,
+            format!("'{name}' may not contain '/': it names a file in /var/run/netns"),
+        ));
     }
     if name.len() > 255 {
-        return Err(ValidationError::new(field, "namespace name is longer than 255 bytes"));
+        return Err(ValidationError::new(
+            field,
+            "namespace name is longer than 255 bytes",
+        ));
     }
     if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ValidationError::new(field, format!("'{}' contains {c:?}", name.escape_debug())));
+        return Err(ValidationError::new(
+            field,
+            format!("'{}' contains {c:?}", name.escape_debug()),
+        ));
     }
     Ok(())
 }
@@ -148,7 +169,10 @@ fn parse_pid(field: &str, text: &str) -> Result<u32, ValidationError> {
     match text.parse::<u32>() {
         Ok(0) => Err(ValidationError::new(field, "pid 0 is not a process")),
         Ok(pid) => Ok(pid),
-        Err(_) => Err(ValidationError::new(field, format!("'{text}' is not a process id"))),
+        Err(_) => Err(ValidationError::new(
+            field,
+            format!("'{text}' is not a process id"),
+        )),
     }
 }
 

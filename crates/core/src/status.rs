@@ -17,16 +17,28 @@ pub enum PendingReason {
     PeerNotConfigured(String),
     PeerNotVeth(String),
     /// The peer names another interface as its own peer.
-    PeerMismatch { peer: String, peers_peer: String },
+    PeerMismatch {
+        peer: String,
+        peers_peer: String,
+    },
     PeerPending(String),
     /// Another item wants the same link name in the same namespace.
-    HostNameTaken { host_if_name: String, ns: NamespaceRef, by: String },
+    HostNameTaken {
+        host_if_name: String,
+        ns: NamespaceRef,
+        by: String,
+    },
     InterfaceNotConfigured(String),
     InterfaceNotReady(String),
     InterfaceDisabled(String),
-    GatewayUnreachable { gw: String, interface: String },
+    GatewayUnreachable {
+        gw: String,
+        interface: String,
+    },
     /// Another route item has the same destination and metric in the same namespace.
-    RouteTaken { by: String },
+    RouteTaken {
+        by: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -37,7 +49,10 @@ impl fmt::Display for PendingReason {
             NamespaceBeingCreated(name) => write!(f, "namespace '{name}' is being created"),
             MicroserviceNotRunning(label) => write!(f, "microservice '{label}' is not running"),
             MicroserviceWatchDisconnected(label) => {
-                write!(f, "docker not connected: cannot tell whether microservice '{label}' runs")
+                write!(
+                    f,
+                    "docker not connected: cannot tell whether microservice '{label}' runs"
+                )
             }
             PeerNotConfigured(peer) => write!(f, "veth peer '{peer}' is not configured"),
             PeerNotVeth(peer) => write!(f, "veth peer '{peer}' is not a VETH"),
@@ -45,16 +60,29 @@ impl fmt::Display for PendingReason {
                 write!(f, "veth peer '{peer}' names '{peers_peer}' as its peer")
             }
             PeerPending(peer) => write!(f, "veth peer '{peer}' is pending"),
-            HostNameTaken { host_if_name, ns, by } => {
-                write!(f, "link name '{host_if_name}' in {ns} is taken by item '{by}'")
+            HostNameTaken {
+                host_if_name,
+                ns,
+                by,
+            } => {
+                write!(
+                    f,
+                    "link name '{host_if_name}' in {ns} is taken by item '{by}'"
+                )
             }
             InterfaceNotConfigured(i) => write!(f, "interface '{i}' is not configured"),
             InterfaceNotReady(i) => write!(f, "interface '{i}' is not applied yet"),
             InterfaceDisabled(i) => write!(f, "interface '{i}' is disabled"),
             GatewayUnreachable { gw, interface } => {
-                write!(f, "gateway {gw} is not in a subnet of interface '{interface}'")
+                write!(
+                    f,
+                    "gateway {gw} is not in a subnet of interface '{interface}'"
+                )
             }
-            RouteTaken { by } => write!(f, "route with the same destination and metric is configured by '{by}'"),
+            RouteTaken { by } => write!(
+                f,
+                "route with the same destination and metric is configured by '{by}'"
+            ),
         }
     }
 }
@@ -69,7 +97,11 @@ pub enum ItemState {
     /// Commands are being applied.
     InProgress,
     /// The last command failed. `retry_at` is `None` for errors that retrying cannot fix.
-    Failed { error: String, attempts: u32, retry_at: Option<Timestamp> },
+    Failed {
+        error: String,
+        attempts: u32,
+        retry_at: Option<Timestamp>,
+    },
     /// The item was deleted and its objects are being removed from the kernel.
     Removing,
     /// The item was deleted and nothing of it is left in the kernel.
@@ -99,7 +131,11 @@ impl fmt::Display for ItemState {
                 }
                 Ok(())
             }
-            ItemState::Failed { error, attempts, retry_at } => {
+            ItemState::Failed {
+                error,
+                attempts,
+                retry_at,
+            } => {
                 write!(f, "failed after {attempts} attempt(s): {error}")?;
                 match retry_at {
                     Some(t) => write!(f, " (retry at {} ms)", t.0),

@@ -12,7 +12,9 @@ fn put_veth(d: &mut Driver, name: &str, peer: &str, ns: Option<&str>, addr: &str
 }
 
 fn creates(ops: &[Op]) -> usize {
-    ops.iter().filter(|o| matches!(o, Op::CreateLink { .. })).count()
+    ops.iter()
+        .filter(|o| matches!(o, Op::CreateLink { .. }))
+        .count()
 }
 
 #[test]
@@ -22,15 +24,23 @@ fn named_namespace_is_created_when_missing() {
     let cmds = d.pending();
     assert_eq!(cmds.len(), 1);
     assert_eq!(cmds[0].op, Op::CreateNamespace { name: "ns1".into() });
-    assert!(reasons(&d.state(&iface_key("v1"))).iter().any(|r| r.contains("being created")));
+    assert!(reasons(&d.state(&iface_key("v1")))
+        .iter()
+        .any(|r| r.contains("being created")));
 }
 
 #[test]
 fn veth_pair_is_created_only_when_both_ends_are_configured() {
     let mut d = Driver::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
-    assert!(d.settle().is_empty(), "one end alone must not create anything");
-    assert_eq!(reasons(&d.state(&iface_key("v1"))), vec!["veth peer 'v2' is not configured"]);
+    assert!(
+        d.settle().is_empty(),
+        "one end alone must not create anything"
+    );
+    assert_eq!(
+        reasons(&d.state(&iface_key("v1"))),
+        vec!["veth peer 'v2' is not configured"]
+    );
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     let ops = d.settle();
     assert_eq!(creates(&ops), 1, "one command creates the pair: {ops:?}");
@@ -47,10 +57,16 @@ fn veth_pair_is_created_only_when_both_namespaces_are_available() {
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     assert!(d.settle().is_empty());
     assert!(reasons(&d.state(&iface_key("v2")))[0].contains("pid 4242"));
-    d.event(Event::NamespaceAvailable { ns: Netns::Pid(4242) });
+    d.event(Event::NamespaceAvailable {
+        ns: Netns::Pid(4242),
+    });
     let ops = d.settle();
     match &ops[0] {
-        Op::CreateLink { ns, kind: NewLink::Veth { peer_ns, .. }, .. } => {
+        Op::CreateLink {
+            ns,
+            kind: NewLink::Veth { peer_ns, .. },
+            ..
+        } => {
             let mut pair = [ns.clone(), peer_ns.clone()];
             pair.sort();
             assert_eq!(pair, [Netns::Default, Netns::Pid(4242)]);
@@ -65,13 +81,35 @@ fn veth_pair_is_created_with_the_peer_directly_in_its_namespace() {
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", Some("ns1"), "10.0.0.2/24");
     let ops = d.settle();
-    let create = ops.iter().find(|o| matches!(o, Op::CreateLink { .. })).unwrap();
-    let Op::CreateLink { ns, link, kind: NewLink::Veth { peer_ns, peer } } = create else { panic!() };
+    let create = ops
+        .iter()
+        .find(|o| matches!(o, Op::CreateLink { .. }))
+        .unwrap();
+    let Op::CreateLink {
+        ns,
+        link,
+        kind: NewLink::Veth { peer_ns, peer },
+    } = create
+    else {
+        panic!()
+    };
     // Either end may send the request; each end is named in its own namespace.
-    let mut ends = [(ns.clone(), link.name.clone()), (peer_ns.clone(), peer.name.clone())];
+    let mut ends = [
+        (ns.clone(), link.name.clone()),
+        (peer_ns.clone(), peer.name.clone()),
+    ];
     ends.sort();
-    assert_eq!(ends, [(Netns::Default, "v1".to_string()), (Netns::Named("ns1".into()), "v2".to_string())]);
-    assert!(!ops.iter().any(|o| matches!(o, Op::SetLink { .. })), "never create-then-move: {ops:?}");
+    assert_eq!(
+        ends,
+        [
+            (Netns::Default, "v1".to_string()),
+            (Netns::Named("ns1".into()), "v2".to_string())
+        ]
+    );
+    assert!(
+        !ops.iter().any(|o| matches!(o, Op::SetLink { .. })),
+        "never create-then-move: {ops:?}"
+    );
 }
 
 #[test]
@@ -82,9 +120,22 @@ fn veth_pair_is_removed_when_either_end_is_deleted() {
     d.settle();
     d.delete(&iface_key("v2"));
     let ops = d.settle();
-    assert_eq!(ops, vec![Op::DeleteLink { ns: Netns::Default, name: "v2".into() }]);
-    assert_eq!(reasons(&d.state(&iface_key("v1"))), vec!["veth peer 'v2' is not configured"]);
-    assert_eq!(d.core.status(&iface_key("v2").parse().unwrap()), None, "a deleted item is forgotten once gone");
+    assert_eq!(
+        ops,
+        vec![Op::DeleteLink {
+            ns: Netns::Default,
+            name: "v2".into()
+        }]
+    );
+    assert_eq!(
+        reasons(&d.state(&iface_key("v1"))),
+        vec!["veth peer 'v2' is not configured"]
+    );
+    assert_eq!(
+        d.core.status(&iface_key("v2").parse().unwrap()),
+        None,
+        "a deleted item is forgotten once gone"
+    );
     // Put back: the pair returns by itself.
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     assert_eq!(creates(&d.settle()), 1);
@@ -101,7 +152,10 @@ fn veth_pair_is_removed_when_a_namespace_vanishes_and_recreated_when_it_is_back(
     d.event(Event::NamespaceAvailable { ns: Netns::Pid(77) });
     d.settle();
     d.event(Event::NamespaceVanished { ns: Netns::Pid(77) });
-    assert!(d.settle().is_empty(), "the kernel removed both ends; nothing to do");
+    assert!(
+        d.settle().is_empty(),
+        "the kernel removed both ends; nothing to do"
+    );
     assert!(reasons(&d.state(&iface_key("v2")))[0].contains("pid 77"));
     d.event(Event::NamespaceAvailable { ns: Netns::Pid(77) });
     assert_eq!(creates(&d.settle()), 1);
@@ -116,8 +170,15 @@ fn vanished_pid_namespace_makes_items_pending_never_failed() {
     let cmds = d.pending();
     // The process exits while the command is in flight: the backend cannot enter it.
     let error = BackendError::new(&cmds[0].op, ErrorKind::NamespaceGone, "no such process");
-    d.event(Event::CommandFailed { id: cmds[0].id, error });
-    assert!(matches!(d.state(&iface_key("d1")), ItemState::Pending { .. }), "got {}", d.state(&iface_key("d1")));
+    d.event(Event::CommandFailed {
+        id: cmds[0].id,
+        error,
+    });
+    assert!(
+        matches!(d.state(&iface_key("d1")), ItemState::Pending { .. }),
+        "got {}",
+        d.state(&iface_key("d1"))
+    );
     assert!(d.pending().is_empty());
 }
 
@@ -127,7 +188,9 @@ fn named_namespace_deleted_by_hand_is_recreated_and_its_items_return() {
     put_veth(&mut d, "v1", "v2", Some("red"), "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     d.settle();
-    d.event(Event::NamespaceVanished { ns: Netns::Named("red".into()) });
+    d.event(Event::NamespaceVanished {
+        ns: Netns::Named("red".into()),
+    });
     let ops = d.settle();
     assert_eq!(ops[0], Op::CreateNamespace { name: "red".into() });
     assert_eq!(creates(&ops), 1);
@@ -137,11 +200,23 @@ fn named_namespace_deleted_by_hand_is_recreated_and_its_items_return() {
 #[test]
 fn interface_is_up_and_addressed_before_its_routes_and_arps() {
     let mut d = Driver::new();
-    d.put("config/linux/l3/v2/route/10.9.0.0/24/d1", json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.254"}));
-    d.put("config/linux/l3/v2/arp/d1/10.0.0.7", json!({"interface": "d1", "ip_address": "10.0.0.7", "hw_address": "02:00:00:00:00:07"}));
+    d.put(
+        "config/linux/l3/v2/route/10.9.0.0/24/d1",
+        json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.254"}),
+    );
+    d.put(
+        "config/linux/l3/v2/arp/d1/10.0.0.7",
+        json!({"interface": "d1", "ip_address": "10.0.0.7", "hw_address": "02:00:00:00:00:07"}),
+    );
     assert!(d.settle().is_empty());
-    assert_eq!(reasons(&d.state("config/linux/l3/v2/route/10.9.0.0/24/d1")), vec!["interface 'd1' is not configured"]);
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}));
+    assert_eq!(
+        reasons(&d.state("config/linux/l3/v2/route/10.9.0.0/24/d1")),
+        vec!["interface 'd1' is not configured"]
+    );
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     let ops = d.settle();
     let pos = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
     let create = pos(&|o| matches!(o, Op::CreateLink { link, .. } if link.up));
@@ -149,29 +224,49 @@ fn interface_is_up_and_addressed_before_its_routes_and_arps() {
     let route = pos(&|o| matches!(o, Op::AddRoute { .. }));
     let neigh = pos(&|o| matches!(o, Op::SetNeighbour { .. }));
     assert!(create < addr && addr < route && addr < neigh, "{ops:?}");
-    assert!(is_applied(&d.state("config/linux/l3/v2/route/10.9.0.0/24/d1")));
+    assert!(is_applied(
+        &d.state("config/linux/l3/v2/route/10.9.0.0/24/d1")
+    ));
 }
 
 #[test]
 fn route_waits_for_reachable_gateway() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     let rk = "config/linux/l3/v2/route/10.9.0.0/24/d1";
-    d.put(rk, json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.5.0.1"}));
+    d.put(
+        rk,
+        json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.5.0.1"}),
+    );
     let ops = d.settle();
     assert!(!ops.iter().any(|o| matches!(o, Op::AddRoute { .. })));
-    assert_eq!(reasons(&d.state(rk)), vec!["gateway 10.5.0.1 is not in a subnet of interface 'd1'"]);
+    assert_eq!(
+        reasons(&d.state(rk)),
+        vec!["gateway 10.5.0.1 is not in a subnet of interface 'd1'"]
+    );
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24", "10.5.0.2/16"]}));
     let ops = d.settle();
-    assert!(ops.iter().any(|o| matches!(o, Op::AddRoute { .. })), "{ops:?}");
+    assert!(
+        ops.iter().any(|o| matches!(o, Op::AddRoute { .. })),
+        "{ops:?}"
+    );
 }
 
 #[test]
 fn disabled_interface_keeps_its_routes_pending() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": false, "ip_addresses": ["10.0.0.1/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": false, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     let rk = "config/linux/l3/v2/route/10.9.0.0/24/d1";
-    d.put(rk, json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24"}));
+    d.put(
+        rk,
+        json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24"}),
+    );
     d.settle();
     assert_eq!(reasons(&d.state(rk)), vec!["interface 'd1' is disabled"]);
 }
@@ -179,14 +274,31 @@ fn disabled_interface_keeps_its_routes_pending() {
 #[test]
 fn update_changes_mtu_mac_and_addresses_in_place() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     d.settle();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 9000, "phys_address": "02:aa:00:00:00:01", "ip_addresses": ["10.0.0.2/24"]}));
     let ops = d.settle();
-    assert!(!ops.iter().any(|o| matches!(o, Op::CreateLink { .. } | Op::DeleteLink { .. })), "{ops:?}");
-    assert!(ops.iter().any(|o| matches!(o, Op::SetLink { change, .. } if change.mtu == Some(9000))));
-    assert!(ops.contains(&Op::DelAddress { ns: Netns::Default, link: "d1".into(), addr: "10.0.0.1/24".parse().unwrap() }));
-    assert!(ops.contains(&Op::AddAddress { ns: Netns::Default, link: "d1".into(), addr: "10.0.0.2/24".parse().unwrap() }));
+    assert!(
+        !ops.iter()
+            .any(|o| matches!(o, Op::CreateLink { .. } | Op::DeleteLink { .. })),
+        "{ops:?}"
+    );
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::SetLink { change, .. } if change.mtu == Some(9000))));
+    assert!(ops.contains(&Op::DelAddress {
+        ns: Netns::Default,
+        link: "d1".into(),
+        addr: "10.0.0.1/24".parse().unwrap()
+    }));
+    assert!(ops.contains(&Op::AddAddress {
+        ns: Netns::Default,
+        link: "d1".into(),
+        addr: "10.0.0.2/24".parse().unwrap()
+    }));
     assert!(is_applied(&d.state(&iface_key("d1"))));
 }
 
@@ -199,40 +311,75 @@ fn change_of_namespace_type_or_peer_recreates() {
     // Namespace change: delete, then create in the new place.
     put_veth(&mut d, "v2", "v1", Some("blue"), "10.0.0.2/24");
     let ops = d.settle();
-    let del = ops.iter().position(|o| matches!(o, Op::DeleteLink { .. })).expect("deleted");
-    let cre = ops.iter().position(|o| matches!(o, Op::CreateLink { .. })).expect("created");
+    let del = ops
+        .iter()
+        .position(|o| matches!(o, Op::DeleteLink { .. }))
+        .expect("deleted");
+    let cre = ops
+        .iter()
+        .position(|o| matches!(o, Op::CreateLink { .. }))
+        .expect("created");
     assert!(del < cre);
     // Type change.
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true}),
+    );
     d.settle();
     put_veth(&mut d, "d1", "d2", None, "10.0.1.1/24");
     put_veth(&mut d, "d2", "d1", None, "10.0.1.2/24");
     let ops = d.settle();
-    assert!(ops.contains(&Op::DeleteLink { ns: Netns::Default, name: "d1".into() }), "{ops:?}");
+    assert!(
+        ops.contains(&Op::DeleteLink {
+            ns: Netns::Default,
+            name: "d1".into()
+        }),
+        "{ops:?}"
+    );
     assert_eq!(creates(&ops), 1);
 }
 
 #[test]
 fn route_gateway_change_is_replaced_in_place_and_metric_change_recreates() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     let rk = "config/linux/l3/v2/route/10.9.0.0/24/d1";
-    d.put(rk, json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.254"}));
+    d.put(
+        rk,
+        json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.254"}),
+    );
     d.settle();
-    d.put(rk, json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.253"}));
+    d.put(
+        rk,
+        json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.253"}),
+    );
     let ops = d.settle();
-    assert!(matches!(ops.as_slice(), [Op::ReplaceRoute { .. }]), "{ops:?}");
+    assert!(
+        matches!(ops.as_slice(), [Op::ReplaceRoute { .. }]),
+        "{ops:?}"
+    );
     d.put(rk, json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.253", "metric": 50}));
     let ops = d.settle();
-    assert!(matches!(ops.as_slice(), [Op::DelRoute { .. }, Op::AddRoute { .. }]), "{ops:?}");
+    assert!(
+        matches!(ops.as_slice(), [Op::DelRoute { .. }, Op::AddRoute { .. }]),
+        "{ops:?}"
+    );
 }
 
 #[test]
 fn managed_links_carry_an_alias() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "host_if_name": "dum0"}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "host_if_name": "dum0"}),
+    );
     let ops = d.settle();
-    let Op::CreateLink { link, .. } = &ops[0] else { panic!("{ops:?}") };
+    let Op::CreateLink { link, .. } = &ops[0] else {
+        panic!("{ops:?}")
+    };
     assert_eq!(link.alias.as_deref(), Some("nsagent:d1"));
     assert_eq!(link.name, "dum0");
 }
@@ -242,20 +389,39 @@ fn existing_interface_is_configured_never_created_or_deleted() {
     let mut d = Driver::new();
     d.put(&iface_key("e"), json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true, "ip_addresses": ["10.1.0.1/24"]}));
     let ops = d.settle();
-    assert!(matches!(&ops[0], Op::SetLink { name, change, .. } if name == "eth9" && change.up == Some(true) && change.alias.is_none()), "{ops:?}");
+    assert!(
+        matches!(&ops[0], Op::SetLink { name, change, .. } if name == "eth9" && change.up == Some(true) && change.alias.is_none()),
+        "{ops:?}"
+    );
     assert!(ops.iter().all(|o| !matches!(o, Op::CreateLink { .. })));
     d.delete(&iface_key("e"));
     let ops = d.settle();
-    assert_eq!(ops, vec![Op::DelAddress { ns: Netns::Default, link: "eth9".into(), addr: "10.1.0.1/24".parse().unwrap() }]);
+    assert_eq!(
+        ops,
+        vec![Op::DelAddress {
+            ns: Netns::Default,
+            link: "eth9".into(),
+            addr: "10.1.0.1/24".parse().unwrap()
+        }]
+    );
 }
 
 #[test]
 fn existing_interface_that_is_missing_retries() {
     let mut d = Driver::new();
-    d.put(&iface_key("e"), json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}));
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
+    );
     let c = d.pending().remove(0);
     d.fail(&c, nsagent_core::backend::errno::ENODEV);
-    assert!(matches!(d.state(&iface_key("e")), ItemState::Failed { retry_at: Some(_), .. }));
+    assert!(matches!(
+        d.state(&iface_key("e")),
+        ItemState::Failed {
+            retry_at: Some(_),
+            ..
+        }
+    ));
     d.advance(100);
     assert!(matches!(d.pending()[0].op, Op::SetLink { .. }));
 }
@@ -263,7 +429,10 @@ fn existing_interface_that_is_missing_retries() {
 #[test]
 fn failed_commands_retry_with_exponential_backoff() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true}),
+    );
     let mut delays = Vec::new();
     for _ in 0..5 {
         let c = d.pending().remove(0);
@@ -284,21 +453,37 @@ fn failed_commands_retry_with_exponential_backoff() {
 #[test]
 fn terminal_errors_are_not_retried_until_the_item_changes() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 9000}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 9000}),
+    );
     let c = d.pending().remove(0);
     d.fail(&c, nsagent_core::backend::errno::EINVAL);
-    assert!(matches!(d.state(&iface_key("d1")), ItemState::Failed { retry_at: None, attempts: 1, .. }));
+    assert!(matches!(
+        d.state(&iface_key("d1")),
+        ItemState::Failed {
+            retry_at: None,
+            attempts: 1,
+            ..
+        }
+    ));
     assert_eq!(d.core.poll_timeout(), None);
     d.advance(60_000);
     assert!(d.pending().is_empty());
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1500}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1500}),
+    );
     assert_eq!(d.pending().len(), 1);
 }
 
 #[test]
 fn removal_of_what_is_already_gone_counts_as_done() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
     d.settle();
     d.delete(&iface_key("d1"));
     let c = d.pending().remove(0);
@@ -314,18 +499,50 @@ fn microservice_items_wait_for_their_container_and_follow_its_restarts() {
     d.put(&k1, v1);
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     assert!(d.settle().is_empty());
-    assert_eq!(reasons(&d.state(&k1)), vec!["microservice 'ms1' is not running"]);
-    let start = |pid| Event::MicroserviceStarted { label: "ms1".into(), container_id: "c1".into(), pid, duplicates: vec![] };
+    assert_eq!(
+        reasons(&d.state(&k1)),
+        vec!["microservice 'ms1' is not running"]
+    );
+    let start = |pid| Event::MicroserviceStarted {
+        label: "ms1".into(),
+        container_id: "c1".into(),
+        pid,
+        duplicates: vec![],
+    };
     d.event(start(500));
     let ops = d.settle();
-    assert!(ops.iter().any(|o| matches!(o, Op::CreateLink { ns: Netns::Pid(500), .. })
-        || matches!(o, Op::CreateLink { kind: NewLink::Veth { peer_ns: Netns::Pid(500), .. }, .. })));
+    assert!(ops.iter().any(|o| matches!(
+        o,
+        Op::CreateLink {
+            ns: Netns::Pid(500),
+            ..
+        }
+    ) || matches!(
+        o,
+        Op::CreateLink {
+            kind: NewLink::Veth {
+                peer_ns: Netns::Pid(500),
+                ..
+            },
+            ..
+        }
+    )));
     d.event(start(600));
     let ops = d.settle();
-    assert_eq!(creates(&ops), 1, "restart with a new pid re-creates the pair: {ops:?}");
-    d.event(Event::MicroserviceStopped { label: "ms1".into(), container_id: "c1".into() });
+    assert_eq!(
+        creates(&ops),
+        1,
+        "restart with a new pid re-creates the pair: {ops:?}"
+    );
+    d.event(Event::MicroserviceStopped {
+        label: "ms1".into(),
+        container_id: "c1".into(),
+    });
     assert!(d.settle().is_empty());
-    assert_eq!(reasons(&d.state(&k1)), vec!["microservice 'ms1' is not running"]);
+    assert_eq!(
+        reasons(&d.state(&k1)),
+        vec!["microservice 'ms1' is not running"]
+    );
 }
 
 #[test]
@@ -340,7 +557,12 @@ fn docker_not_connected_is_the_pending_reason() {
 fn duplicate_microservice_labels_are_reported() {
     let mut d = Driver::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "namespace": {"type": "MICROSERVICE", "reference": "ms1"}}));
-    d.event(Event::MicroserviceStarted { label: "ms1".into(), container_id: "new".into(), pid: 5, duplicates: vec!["old".into()] });
+    d.event(Event::MicroserviceStarted {
+        label: "ms1".into(),
+        container_id: "new".into(),
+        pid: 5,
+        duplicates: vec!["old".into()],
+    });
     let e = d.core.explain(&iface_key("d1").parse().unwrap()).unwrap();
     assert!(e.warnings[0].contains("ignoring old"), "{:?}", e.warnings);
 }
@@ -348,14 +570,26 @@ fn duplicate_microservice_labels_are_reported() {
 #[test]
 fn host_name_taken_by_another_item_keeps_the_later_one_pending() {
     let mut d = Driver::new();
-    d.put(&iface_key("a"), json!({"name": "a", "type": "DUMMY", "host_if_name": "same"}));
-    d.put(&iface_key("b"), json!({"name": "b", "type": "DUMMY", "host_if_name": "same"}));
+    d.put(
+        &iface_key("a"),
+        json!({"name": "a", "type": "DUMMY", "host_if_name": "same"}),
+    );
+    d.put(
+        &iface_key("b"),
+        json!({"name": "b", "type": "DUMMY", "host_if_name": "same"}),
+    );
     assert_eq!(creates(&d.settle()), 1);
     assert!(reasons(&d.state(&iface_key("b")))[0].contains("taken by item 'a'"));
     d.delete(&iface_key("a"));
     let ops = d.settle();
-    let del = ops.iter().position(|o| matches!(o, Op::DeleteLink { .. })).unwrap();
-    let cre = ops.iter().position(|o| matches!(o, Op::CreateLink { .. })).unwrap();
+    let del = ops
+        .iter()
+        .position(|o| matches!(o, Op::DeleteLink { .. }))
+        .unwrap();
+    let cre = ops
+        .iter()
+        .position(|o| matches!(o, Op::CreateLink { .. }))
+        .unwrap();
     assert!(del < cre, "{ops:?}");
     assert!(is_applied(&d.state(&iface_key("b"))));
 }
@@ -375,7 +609,12 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
 
 fn snapshot(links: Vec<ObservedLink>) -> Event {
     Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace { ns: Netns::Default, links, routes: vec![], neighbours: vec![] }],
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links,
+            routes: vec![],
+            neighbours: vec![],
+        }],
         missing: vec![],
     })
 }
@@ -385,8 +624,16 @@ fn resync_of_a_configured_kernel_changes_nothing() {
     let mut d = Driver::new();
     d.event(Event::Restarted);
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1400, "ip_addresses": ["10.0.0.1/24"]}));
-    assert!(d.pending().is_empty(), "nothing is issued before the kernel is observed");
-    d.event(snapshot(vec![observed_link("d1", Some("nsagent:d1"), 1400, &["10.0.0.1/24", "fe80::1/64"])]));
+    assert!(
+        d.pending().is_empty(),
+        "nothing is issued before the kernel is observed"
+    );
+    d.event(snapshot(vec![observed_link(
+        "d1",
+        Some("nsagent:d1"),
+        1400,
+        &["10.0.0.1/24", "fe80::1/64"],
+    )]));
     assert_eq!(d.settle(), vec![]);
     assert!(is_applied(&d.state(&iface_key("d1"))));
 }
@@ -396,25 +643,45 @@ fn resync_corrects_a_managed_link_changed_by_hand() {
     let mut d = Driver::new();
     d.event(Event::Restarted);
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1400, "ip_addresses": ["10.0.0.1/24"]}));
-    d.event(snapshot(vec![observed_link("d1", Some("nsagent:d1"), 1500, &["10.0.0.9/24"])]));
+    d.event(snapshot(vec![observed_link(
+        "d1",
+        Some("nsagent:d1"),
+        1500,
+        &["10.0.0.9/24"],
+    )]));
     let ops = d.settle();
-    assert!(ops.iter().any(|o| matches!(o, Op::SetLink { change, .. } if change.mtu == Some(1400))));
-    assert!(ops.iter().any(|o| matches!(o, Op::DelAddress { addr, .. } if addr.to_string() == "10.0.0.9/24")));
-    assert!(ops.iter().any(|o| matches!(o, Op::AddAddress { addr, .. } if addr.to_string() == "10.0.0.1/24")));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::SetLink { change, .. } if change.mtu == Some(1400))));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::DelAddress { addr, .. } if addr.to_string() == "10.0.0.9/24")));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::AddAddress { addr, .. } if addr.to_string() == "10.0.0.1/24")));
 }
 
 #[test]
 fn resync_never_touches_unmanaged_links_and_removes_stale_managed_ones() {
     let mut d = Driver::new();
     d.event(Event::Restarted);
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true}),
+    );
     d.event(snapshot(vec![
         observed_link("d1", Some("nsagent:d1"), 1500, &[]),
         observed_link("d1x", None, 1500, &["10.0.0.1/24"]),
         observed_link("old", Some("nsagent:old"), 1500, &[]),
     ]));
     let ops = d.settle();
-    assert_eq!(ops, vec![Op::DeleteLink { ns: Netns::Default, name: "old".into() }]);
+    assert_eq!(
+        ops,
+        vec![Op::DeleteLink {
+            ns: Netns::Default,
+            name: "old".into()
+        }]
+    );
 }
 
 #[test]
@@ -441,9 +708,15 @@ fn same_events_give_the_same_commands_even_across_a_snapshot_restore() {
 fn explain_tells_why_an_item_is_pending() {
     let mut d = Driver::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
-    d.put(&iface_key("v2"), json!({"name": "v2", "type": "VETH", "veth": {"peer_if_name": "other"}}));
+    d.put(
+        &iface_key("v2"),
+        json!({"name": "v2", "type": "VETH", "veth": {"peer_if_name": "other"}}),
+    );
     let e = d.core.explain(&iface_key("v1").parse().unwrap()).unwrap();
-    assert_eq!(e.state.to_string(), "pending: veth peer 'v2' names 'other' as its peer");
+    assert_eq!(
+        e.state.to_string(),
+        "pending: veth peer 'v2' names 'other' as its peer"
+    );
     assert_eq!(e.last_seq, Some(1));
     assert!(e.desired.is_some());
 }
@@ -451,10 +724,20 @@ fn explain_tells_why_an_item_is_pending() {
 #[test]
 fn ipv6_route_with_metric_zero_is_sent_as_the_kernels_1024() {
     let mut d = Driver::new();
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["fd00::1/64"]}));
-    d.put("config/linux/l3/v2/route/fd99::/48/d1", json!({"outgoing_interface": "d1", "dst_network": "fd99::/48", "gw_addr": "fd00::fe"}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["fd00::1/64"]}),
+    );
+    d.put(
+        "config/linux/l3/v2/route/fd99::/48/d1",
+        json!({"outgoing_interface": "d1", "dst_network": "fd99::/48", "gw_addr": "fd00::fe"}),
+    );
     let ops = d.settle();
-    assert!(ops.iter().any(|o| matches!(o, Op::AddRoute { route, .. } if route.metric == 1024)), "{ops:?}");
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, Op::AddRoute { route, .. } if route.metric == 1024)),
+        "{ops:?}"
+    );
 }
 
 #[test]
@@ -463,23 +746,55 @@ fn deleting_a_primary_ipv4_address_drops_its_secondaries_too() {
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24", "10.0.0.2/24"]}));
     d.settle();
     // Dropping the primary: the kernel also drops 10.0.0.2, so the core must add it back.
-    d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.2/24"]}));
+    d.put(
+        &iface_key("d1"),
+        json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.2/24"]}),
+    );
     let ops = d.settle();
     let text: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
-    assert_eq!(text, vec![
-        "delete address 10.0.0.1/24 from d1 in default namespace",
-        "add address 10.0.0.2/24 to d1 in default namespace",
-    ]);
+    assert_eq!(
+        text,
+        vec![
+            "delete address 10.0.0.1/24 from d1 in default namespace",
+            "add address 10.0.0.2/24 to d1 in default namespace",
+        ]
+    );
 }
 
 #[test]
 fn newer_container_taking_a_label_over_moves_the_links_out_of_the_old_one() {
     let mut d = Driver::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "namespace": {"type": "MICROSERVICE", "reference": "ms1"}}));
-    d.event(Event::MicroserviceStarted { label: "ms1".into(), container_id: "old".into(), pid: 5, duplicates: vec![] });
+    d.event(Event::MicroserviceStarted {
+        label: "ms1".into(),
+        container_id: "old".into(),
+        pid: 5,
+        duplicates: vec![],
+    });
     d.settle();
-    d.event(Event::MicroserviceStarted { label: "ms1".into(), container_id: "new".into(), pid: 6, duplicates: vec!["old".into()] });
+    d.event(Event::MicroserviceStarted {
+        label: "ms1".into(),
+        container_id: "new".into(),
+        pid: 6,
+        duplicates: vec!["old".into()],
+    });
     let ops = d.settle();
-    assert_eq!(ops[0], Op::DeleteLink { ns: Netns::Pid(5), name: "d1".into() }, "{ops:?}");
-    assert!(matches!(&ops[1], Op::CreateLink { ns: Netns::Pid(6), .. }), "{ops:?}");
+    assert_eq!(
+        ops[0],
+        Op::DeleteLink {
+            ns: Netns::Pid(5),
+            name: "d1".into()
+        },
+        "{ops:?}"
+    );
+    assert!(
+        matches!(
+            &ops[1],
+            Op::CreateLink {
+                ns: Netns::Pid(6),
+                ..
+            }
+        ),
+        "{ops:?}"
+    );
 }

@@ -16,7 +16,11 @@ fn reject(key: &str, value: Value) -> ValidationError {
 fn assert_rejects(key: &str, value: Value, field: &str, reason_part: &str) {
     let e = reject(key, value);
     assert_eq!(e.field, field, "{e}");
-    assert!(e.reason.contains(reason_part), "reason '{}' lacks '{reason_part}'", e.reason);
+    assert!(
+        e.reason.contains(reason_part),
+        "reason '{}' lacks '{reason_part}'",
+        e.reason
+    );
 }
 
 fn dummy(extra: Value) -> Value {
@@ -36,32 +40,53 @@ fn vpp_agent_veth_json_loads_as_it_is() {
         "phys_address": "D2:74:8C:12:67:D2", "mtu": 1500,
         "veth": {"peer_if_name": "veth2", "rx_checksum_offloading": "CHKSM_OFFLOAD_DEFAULT"}
     });
-    let Item::Interface(i) = Item::decode(&format!("{IF}veth1"), &v).unwrap() else { panic!() };
+    let Item::Interface(i) = Item::decode(&format!("{IF}veth1"), &v).unwrap() else {
+        panic!()
+    };
     assert_eq!(i.host_if_name, "veth1");
     assert_eq!(i.namespace, NamespaceRef::Named("ns1".into()));
     assert_eq!(i.ip_addresses.len(), 2);
     assert_eq!(i.veth_peer.as_deref(), Some("veth2"));
     assert_eq!(i.phys_address.unwrap().to_string(), "d2:74:8c:12:67:d2");
     // And it round-trips through the JSON it prints.
-    assert_eq!(Item::decode(&format!("{IF}veth1"), &Item::Interface(i.clone()).to_json()).unwrap(), Item::Interface(i));
+    assert_eq!(
+        Item::decode(&format!("{IF}veth1"), &Item::Interface(i.clone()).to_json()).unwrap(),
+        Item::Interface(i)
+    );
 }
 
 #[test]
 fn route_and_arp_keys_round_trip() {
     let r = json!({"outgoing_interface": "veth1", "dst_network": "10.0.0.0/8", "gw_addr": "192.168.22.2", "metric": 10, "scope": "GLOBAL"});
     let item = Item::decode("config/linux/l3/v2/route/10.0.0.0/8/veth1", &r).unwrap();
-    assert_eq!(item.key().to_string(), "config/linux/l3/v2/route/10.0.0.0/8/veth1");
+    assert_eq!(
+        item.key().to_string(),
+        "config/linux/l3/v2/route/10.0.0.0/8/veth1"
+    );
     let a = json!({"interface": "veth1", "ip_address": "192.168.22.9", "hw_address": "02:00:00:00:00:09"});
     let item = Item::decode("config/linux/l3/v2/arp/veth1/192.168.22.9", &a).unwrap();
-    assert_eq!(item.key().to_string(), "config/linux/l3/v2/arp/veth1/192.168.22.9");
+    assert_eq!(
+        item.key().to_string(),
+        "config/linux/l3/v2/arp/veth1/192.168.22.9"
+    );
     assert_eq!(Item::decode_unkeyed(&a).unwrap(), item);
 }
 
 #[test]
 fn host_name_longer_than_15_bytes_is_rejected() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"host_if_name": "a234567890123456"})), "host_if_name", "at most 15");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"host_if_name": "a234567890123456"})),
+        "host_if_name",
+        "at most 15",
+    );
     // The logical name stands in for the host name when none is given.
-    assert_rejects(&format!("{IF}a234567890123456"), json!({"name": "a234567890123456", "type": "DUMMY"}), "name", "at most 15");
+    assert_rejects(
+        &format!("{IF}a234567890123456"),
+        json!({"name": "a234567890123456", "type": "DUMMY"}),
+        "name",
+        "at most 15",
+    );
 }
 
 #[test]
@@ -74,91 +99,250 @@ fn host_name_with_slash_whitespace_or_nul_is_rejected() {
 
 #[test]
 fn bad_cidr_is_rejected() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"ip_addresses": ["10.0.0.1"]})), "ip_addresses[0]", "prefix length");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"ip_addresses": ["10.0.0.1/24", "10.0.0.300/24"]})), "ip_addresses[1]", "10.0.0.300/24");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"ip_addresses": ["10.0.0.1"]})),
+        "ip_addresses[0]",
+        "prefix length",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"ip_addresses": ["10.0.0.1/24", "10.0.0.300/24"]})),
+        "ip_addresses[1]",
+        "10.0.0.300/24",
+    );
     let r = json!({"outgoing_interface": "d1", "dst_network": "10.0.0.1/8"});
-    assert_rejects("config/linux/l3/v2/route/10.0.0.1/8/d1", r, "dst_network", "host bits");
+    assert_rejects(
+        "config/linux/l3/v2/route/10.0.0.1/8/d1",
+        r,
+        "dst_network",
+        "host bits",
+    );
 }
 
 #[test]
 fn bad_mac_is_rejected() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"phys_address": "02:00:00:00:00"})), "phys_address", "fewer than 6");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"phys_address": "zz:00:00:00:00:00"})), "phys_address", "not hex");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"phys_address": "01:00:5e:00:00:01"})), "phys_address", "multicast");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"phys_address": "02:00:00:00:00"})),
+        "phys_address",
+        "fewer than 6",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"phys_address": "zz:00:00:00:00:00"})),
+        "phys_address",
+        "not hex",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"phys_address": "01:00:5e:00:00:01"})),
+        "phys_address",
+        "multicast",
+    );
     let a = json!({"interface": "d1", "ip_address": "10.0.0.1", "hw_address": "nope"});
-    assert_rejects("config/linux/l3/v2/arp/d1/10.0.0.1", a, "hw_address", "nope");
+    assert_rejects(
+        "config/linux/l3/v2/arp/d1/10.0.0.1",
+        a,
+        "hw_address",
+        "nope",
+    );
 }
 
 #[test]
 fn mtu_out_of_range_is_rejected() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 67})), "mtu", "out of range");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 65536})), "mtu", "out of range");
-    assert!(Item::decode(&format!("{IF}d1"), &dummy(json!({"mtu": 0}))).is_ok(), "0 leaves the MTU alone");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": 1000, "ip_addresses": ["fd00::1/64"]})), "mtu", "IPv6 minimum");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"mtu": 67})),
+        "mtu",
+        "out of range",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"mtu": 65536})),
+        "mtu",
+        "out of range",
+    );
+    assert!(
+        Item::decode(&format!("{IF}d1"), &dummy(json!({"mtu": 0}))).is_ok(),
+        "0 leaves the MTU alone"
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"mtu": 1000, "ip_addresses": ["fd00::1/64"]})),
+        "mtu",
+        "IPv6 minimum",
+    );
 }
 
 #[test]
 fn veth_that_is_its_own_peer_or_names_no_peer_is_rejected() {
     let k = format!("{IF}v1");
-    assert_rejects(&k, json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v1"}}), "veth.peer_if_name", "own peer");
-    assert_rejects(&k, json!({"name": "v1", "type": "VETH"}), "veth.peer_if_name", "must name its peer");
-    assert_rejects(&k, json!({"name": "v1", "type": "VETH", "veth": {}}), "veth.peer_if_name", "must name its peer");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"veth": {"peer_if_name": "x"}})), "veth", "only a VETH");
+    assert_rejects(
+        &k,
+        json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v1"}}),
+        "veth.peer_if_name",
+        "own peer",
+    );
+    assert_rejects(
+        &k,
+        json!({"name": "v1", "type": "VETH"}),
+        "veth.peer_if_name",
+        "must name its peer",
+    );
+    assert_rejects(
+        &k,
+        json!({"name": "v1", "type": "VETH", "veth": {}}),
+        "veth.peer_if_name",
+        "must name its peer",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"veth": {"peer_if_name": "x"}})),
+        "veth",
+        "only a VETH",
+    );
 }
 
 #[test]
 fn nsid_reference_with_slash_or_dotdot_is_rejected() {
     for bad in ["a/b", "..", "x..y", ""] {
-        let e = reject(&format!("{IF}d1"), dummy(json!({"namespace": {"type": "NSID", "reference": bad}})));
+        let e = reject(
+            &format!("{IF}d1"),
+            dummy(json!({"namespace": {"type": "NSID", "reference": bad}})),
+        );
         assert_eq!(e.field, "namespace.reference", "{bad:?}: {e}");
     }
 }
 
 #[test]
 fn fd_path_outside_the_namespace_files_is_rejected() {
-    for bad in ["/etc/passwd", "/proc/12/ns/mnt", "/proc/x/ns/net", "/proc/12/task/ns/net", "/var/run/netns/../x", "relative"] {
-        let e = reject(&format!("{IF}d1"), dummy(json!({"namespace": {"type": "FD", "reference": bad}})));
+    for bad in [
+        "/etc/passwd",
+        "/proc/12/ns/mnt",
+        "/proc/x/ns/net",
+        "/proc/12/task/ns/net",
+        "/var/run/netns/../x",
+        "relative",
+    ] {
+        let e = reject(
+            &format!("{IF}d1"),
+            dummy(json!({"namespace": {"type": "FD", "reference": bad}})),
+        );
         assert_eq!(e.field, "namespace.reference", "{bad:?}: {e}");
     }
     let ok = |path: &str| {
-        let Item::Interface(i) = Item::decode(&format!("{IF}d1"), &dummy(json!({"namespace": {"type": "FD", "reference": path}}))).unwrap() else { panic!() };
+        let Item::Interface(i) = Item::decode(
+            &format!("{IF}d1"),
+            &dummy(json!({"namespace": {"type": "FD", "reference": path}})),
+        )
+        .unwrap() else {
+            panic!()
+        };
         i.namespace
     };
     assert_eq!(ok("/proc/12/ns/net"), NamespaceRef::Pid(12));
-    assert_eq!(ok("/proc/12/task/13/ns/net"), NamespaceRef::Task { pid: 12, tid: 13 });
-    assert_eq!(ok("/var/run/netns/blue"), NamespaceRef::Named("blue".into()));
+    assert_eq!(
+        ok("/proc/12/task/13/ns/net"),
+        NamespaceRef::Task { pid: 12, tid: 13 }
+    );
+    assert_eq!(
+        ok("/var/run/netns/blue"),
+        NamespaceRef::Named("blue".into())
+    );
 }
 
 #[test]
 fn pid_reference_must_be_a_process_id() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"namespace": {"type": "PID", "reference": "abc"}})), "namespace.reference", "not a process id");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"namespace": {"type": "PID", "reference": "0"}})), "namespace.reference", "pid 0");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"namespace": {"type": "PID", "reference": "abc"}})),
+        "namespace.reference",
+        "not a process id",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"namespace": {"type": "PID", "reference": "0"}})),
+        "namespace.reference",
+        "pid 0",
+    );
 }
 
 #[test]
 fn link_scope_route_with_a_gateway_is_rejected() {
     let r = json!({"outgoing_interface": "d1", "dst_network": "10.0.0.0/8", "gw_addr": "192.168.1.1", "scope": "LINK"});
-    assert_rejects("config/linux/l3/v2/route/10.0.0.0/8/d1", r, "scope", "cannot have a gateway");
-    let r = json!({"outgoing_interface": "d1", "dst_network": "10.0.0.0/8", "gw_addr": "2001:db8::1"});
-    assert_rejects("config/linux/l3/v2/route/10.0.0.0/8/d1", r, "gw_addr", "different address families");
+    assert_rejects(
+        "config/linux/l3/v2/route/10.0.0.0/8/d1",
+        r,
+        "scope",
+        "cannot have a gateway",
+    );
+    let r =
+        json!({"outgoing_interface": "d1", "dst_network": "10.0.0.0/8", "gw_addr": "2001:db8::1"});
+    assert_rejects(
+        "config/linux/l3/v2/route/10.0.0.0/8/d1",
+        r,
+        "gw_addr",
+        "different address families",
+    );
 }
 
 #[test]
 fn key_that_does_not_match_the_value_is_rejected() {
-    assert_rejects(&format!("{IF}other"), dummy(json!({})), "key", "does not match");
+    assert_rejects(
+        &format!("{IF}other"),
+        dummy(json!({})),
+        "key",
+        "does not match",
+    );
     let r = json!({"outgoing_interface": "d1", "dst_network": "10.1.0.0/16"});
-    assert_rejects("config/linux/l3/v2/route/10.0.0.0/8/d1", r, "key", "does not match");
-    assert_rejects("config/unknown/x", dummy(json!({})), "key", "no known prefix");
+    assert_rejects(
+        "config/linux/l3/v2/route/10.0.0.0/8/d1",
+        r,
+        "key",
+        "does not match",
+    );
+    assert_rejects(
+        "config/unknown/x",
+        dummy(json!({})),
+        "key",
+        "no known prefix",
+    );
 }
 
 #[test]
 fn unknown_fields_and_types_are_named() {
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"colour": "red"})), "colour", "unknown field");
-    assert_rejects(&format!("{IF}d1"), dummy(json!({"mtu": "big"})), "value", "invalid type");
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"colour": "red"})),
+        "colour",
+        "unknown field",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"mtu": "big"})),
+        "value",
+        "invalid type",
+    );
     assert_rejects(&format!("{IF}d1"), json!({"name": "d1"}), "type", "missing");
-    assert_rejects(&format!("{IF}d1"), json!({"name": "d1", "type": "TAP_TO_VPP"}), "type", "not supported");
-    assert_rejects(&format!("{IF}d1"), json!({"name": "d1", "type": "WIREGUARD"}), "value", "unknown variant");
-    assert_rejects(&format!("{IF}v1"), json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v2", "tx_checksum_offloading": "CHKSM_OFFLOAD_DISABLED"}}), "veth.tx_checksum_offloading", "not supported");
+    assert_rejects(
+        &format!("{IF}d1"),
+        json!({"name": "d1", "type": "TAP_TO_VPP"}),
+        "type",
+        "not supported",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        json!({"name": "d1", "type": "WIREGUARD"}),
+        "value",
+        "unknown variant",
+    );
+    assert_rejects(
+        &format!("{IF}v1"),
+        json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v2", "tx_checksum_offloading": "CHKSM_OFFLOAD_DISABLED"}}),
+        "veth.tx_checksum_offloading",
+        "not supported",
+    );
     let e = Item::decode_unkeyed(&json!({"foo": 1})).unwrap_err();
     assert_eq!(e.field, "value");
     let e = Item::decode_unkeyed(&json!([1])).unwrap_err();
@@ -167,8 +351,19 @@ fn unknown_fields_and_types_are_named() {
 
 #[test]
 fn arp_needs_a_unicast_ip_and_a_mac() {
-    let a = json!({"interface": "d1", "ip_address": "224.0.0.1", "hw_address": "02:00:00:00:00:01"});
-    assert_rejects("config/linux/l3/v2/arp/d1/224.0.0.1", a, "ip_address", "unicast");
+    let a =
+        json!({"interface": "d1", "ip_address": "224.0.0.1", "hw_address": "02:00:00:00:00:01"});
+    assert_rejects(
+        "config/linux/l3/v2/arp/d1/224.0.0.1",
+        a,
+        "ip_address",
+        "unicast",
+    );
     let a = json!({"interface": "d1", "ip_address": "10.0.0.1"});
-    assert_rejects("config/linux/l3/v2/arp/d1/10.0.0.1", a, "hw_address", "missing");
+    assert_rejects(
+        "config/linux/l3/v2/arp/d1/10.0.0.1",
+        a,
+        "hw_address",
+        "missing",
+    );
 }

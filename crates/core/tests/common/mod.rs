@@ -13,8 +13,13 @@ pub struct Driver {
 
 impl Driver {
     pub fn new() -> Driver {
-        let mut d = Driver { core: Core::new(CoreConfig::default()), now: 0, seq: 0 };
-        d.core.handle(Timestamp(0), Event::MicroserviceWatch { connected: true });
+        let mut d = Driver {
+            core: Core::new(CoreConfig::default()),
+            now: 0,
+            seq: 0,
+        };
+        d.core
+            .handle(Timestamp(0), Event::MicroserviceWatch { connected: true });
         d
     }
 
@@ -25,12 +30,18 @@ impl Driver {
     pub fn put(&mut self, key: &str, value: Value) {
         let item = Item::decode(key, &value).unwrap_or_else(|e| panic!("bad test item {key}: {e}"));
         self.seq += 1;
-        self.event(Event::Put { seq: self.seq, item });
+        self.event(Event::Put {
+            seq: self.seq,
+            item,
+        });
     }
 
     pub fn delete(&mut self, key: &str) {
         self.seq += 1;
-        self.event(Event::Delete { seq: self.seq, key: key.parse().unwrap() });
+        self.event(Event::Delete {
+            seq: self.seq,
+            key: key.parse().unwrap(),
+        });
     }
 
     /// Commands queued right now, not answered.
@@ -67,7 +78,9 @@ impl Driver {
     }
 
     pub fn state(&self, key: &str) -> ItemState {
-        self.core.status(&key.parse().unwrap()).unwrap_or_else(|| panic!("no item {key}"))
+        self.core
+            .status(&key.parse().unwrap())
+            .unwrap_or_else(|| panic!("no item {key}"))
     }
 
     pub fn advance(&mut self, ms: u64) {
