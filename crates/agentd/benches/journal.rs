@@ -13,11 +13,16 @@ fn main() {
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
     let (mut journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
-    let per_batch: usize = std::env::var("BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let per_batch: usize = std::env::var("BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let items: Vec<Item> = (0..per_batch)
         .map(|i| {
-            Item::decode_unkeyed(&serde_json::json!({"name": format!("d{i}"), "type": "DUMMY",
-                "enabled": true, "ip_addresses": ["10.20.0.1/24"]}))
+            Item::decode_unkeyed(
+                &serde_json::json!({"name": format!("d{i}"), "type": "DUMMY",
+                "enabled": true, "ip_addresses": ["10.20.0.1/24"]}),
+            )
             .expect("item")
         })
         .collect();
@@ -30,7 +35,10 @@ fn main() {
             batch.push(Record {
                 at: Timestamp(b),
                 origin: Origin::Request,
-                event: Event::Put { seq, item: item.clone() },
+                event: Event::Put {
+                    seq,
+                    item: item.clone(),
+                },
             });
         }
         journal.commit(&batch, true).expect("commit");
