@@ -355,11 +355,19 @@ impl DriverState {
         let mut acks = Vec::new();
         let mut queries = Vec::new();
         let mut stop = false;
+        let mut touched = std::collections::HashSet::new();
         for input in inputs {
             match input {
                 Input::Intent { ops, origin, reply } => {
                     let mut last = 0;
                     for op in ops {
+                        if matches!(origin, Origin::Kv { .. }) && self.kv_no_op(&op, &touched) {
+                            continue;
+                        }
+                        touched.insert(match &op {
+                            IntentOp::Put(item) => item.key(),
+                            IntentOp::Delete(key) => key.clone(),
+                        });
                         let seq = batch.next_seq();
                         let event = match op {
                             IntentOp::Put(item) => Event::Put { seq, item },
@@ -490,6 +498,24 @@ impl DriverState {
         if let Some(writer) = self.snapshots.take() {
             drop(writer.tx);
             let _ = writer.thread.join();
+        }
+    }
+
+    /// Whether a KV change would change nothing: the watch starts with the whole bucket every
+    /// time, and logging it all again on each start would only grow the log. Only decidable
+    /// from the core's state when no earlier op of this batch touched the key.
+    fn kv_no_op(&self, op: &IntentOp, touched: &std::collections::HashSet<ItemKey>) -> bool {
+        match op {
+            IntentOp::Put(item) => {
+                let key = item.key();
+                !touched.contains(&key)
+                    && self
+                        .core
+                        .explain(&key)
+                        .and_then(|e| e.desired)
+                        .is_some_and(|d| d == item.to_json())
+            }
+            IntentOp::Delete(key) => !touched.contains(key) && self.core.status(key).is_none(),
         }
     }
 

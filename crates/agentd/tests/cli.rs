@@ -196,3 +196,61 @@ async fn token_and_user_password_credentials_are_used() {
         assert!(!o.status.success());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_log_follow_prints_records_as_they_are_logged() {
+    use std::io::BufRead;
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("follow");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nsagentctl"))
+        .args([
+            "--nats",
+            &nats.url(),
+            "--label",
+            &label,
+            "-o",
+            "json",
+            "log",
+            "--follow",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Let it print the existing records, then log a new one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    request(
+        &c,
+        &format!("nsagent.{label}.intents"),
+        &put_body("follow1"),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("ack");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("follow1") => break true,
+            _ if std::time::Instant::now() > deadline => break false,
+            _ => {}
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "the new record was not printed");
+}
