@@ -350,3 +350,26 @@ async fn kv_bucket_puts_and_deletes_become_logged_intents_also_while_the_agent_w
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_starts_while_nats_is_down_and_serves_once_it_is_up() {
+    let mut nats = Nats::start();
+    nats.stop();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("late");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    std::thread::sleep(Duration::from_millis(700));
+    nats.restart(Duration::ZERO);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let reply = request(
+        &c,
+        &format!("nsagent.{label}.intents"),
+        &put_body("late1"),
+        T,
+    )
+    .await
+    .expect("reply");
+    assert!(reply["seq"].is_u64(), "{reply}");
+    wait_applied(&c, &label, &[dummy("late1").0], T).await;
+}
