@@ -254,3 +254,114 @@ async fn nsagentctl_log_follow_prints_records_as_they_are_logged() {
     let _ = child.wait();
     assert!(found, "the new record was not printed");
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl tool.
+fn make_tls(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=nsagent-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[test]
+fn a_tls_server_is_trusted_through_the_given_ca() {
+    let tls = tempfile::tempdir().expect("tmp");
+    make_tls(tls.path());
+    let p = |f: &str| tls.path().join(f).to_str().expect("utf8").to_string();
+    let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
+    let nats = Nats::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]);
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("tls");
+    let d = Daemon::start(
+        &nats.url(),
+        &label,
+        &data.path().join("d"),
+        &["--nats-tls-ca", &ca],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = ctl(
+            &nats.url(),
+            &label,
+            &["--nats-tls-ca", &ca, "--timeout", "1", "status"],
+        );
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Without the CA the server's certificate is not trusted.
+    let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
+    assert!(!o.status.success());
+}
