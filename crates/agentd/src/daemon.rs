@@ -71,7 +71,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ..DriverConfig::default()
     };
     let factory = backend_factory(config.backend);
-    let driver =
+    let mut driver =
         tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
             .await
             .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
@@ -137,8 +137,17 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ));
     }
 
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
+    let exited = driver.exited();
+    let driver_died = tokio::select! {
+        r = wait_for_signal() => { r?; false }
+        _ = async {
+            match exited {
+                Some(rx) => { let _ = rx.await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => true,
+    };
+    tracing::info!(driver_died, "shutting down");
     for t in &tasks {
         t.abort();
     }
@@ -150,6 +159,11 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), publisher).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
     tracing::info!("stopped");
+    if driver_died {
+        return Err(DaemonError::Other(
+            "the driver stopped; see the error above".into(),
+        ));
+    }
     Ok(())
 }
 

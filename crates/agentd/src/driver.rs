@@ -108,6 +108,7 @@ pub enum DriverError {
 pub struct Driver {
     pub input: mpsc::Sender<Input>,
     thread: thread::JoinHandle<Result<(), DriverError>>,
+    exited: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Driver {
@@ -154,14 +155,29 @@ impl Driver {
             dirty: false,
         };
         state.resync()?;
+        let (exited_tx, exited) = tokio::sync::oneshot::channel();
         let thread = thread::Builder::new()
             .name("nsagent-driver".into())
-            .spawn(move || state.run(input_rx))
+            .spawn(move || {
+                let result = state.run(input_rx);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "driver stopped");
+                }
+                let _ = exited_tx.send(());
+                result
+            })
             .map_err(|e| DriverError::Backend(format!("cannot spawn the driver thread: {e}")))?;
         Ok(Driver {
             input: input_tx,
             thread,
+            exited: Some(exited),
         })
+    }
+
+    /// Resolves when the driver thread has stopped, by request or because of an error (the
+    /// log cannot be written, the backend thread died); the daemon must not go on without it.
+    pub fn exited(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.exited.take()
     }
 
     /// Asks the driver to flush and stop, and waits for it.
@@ -781,6 +797,62 @@ mod tests {
             "resync re-created the links"
         );
         driver.shutdown().expect("stop");
+    }
+
+    /// A backend that dies on its first command.
+    struct Dying;
+
+    impl Backend for Dying {
+        fn apply(&mut self, _: &Op) -> Result<(), BackendError> {
+            panic!("backend died (on purpose, in a test)")
+        }
+
+        fn observe(&mut self, _: &[Netns]) -> Result<Snapshot, BackendError> {
+            Ok(Snapshot::default())
+        }
+    }
+
+    #[test]
+    fn the_driver_stops_with_an_error_when_the_backend_thread_dies() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let (out, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut driver = Driver::start(
+            journal,
+            DriverConfig::default(),
+            Box::new(|| Ok(Box::new(Dying) as Box<dyn Backend>)),
+            out,
+        )
+        .expect("start");
+        let exited = driver.exited().expect("exit signal");
+        let put = |name: &str| {
+            vec![IntentOp::Put(item(
+                serde_json::json!({"name": name, "type": "DUMMY"}),
+            ))]
+        };
+        send(&driver, put("a"));
+        // Commands for the next intent find the backend thread gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut n = 0;
+        while driver
+            .input
+            .send(Input::Intent {
+                ops: put(&format!("b{n}")),
+                origin: Origin::Request,
+                reply: Reply::None,
+            })
+            .is_ok()
+        {
+            n += 1;
+            assert!(
+                Instant::now() < deadline,
+                "the driver kept running without a backend"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(exited.blocking_recv().is_ok());
+        let err = driver.shutdown().expect_err("error");
+        assert!(err.to_string().contains("backend thread exited"), "{err}");
     }
 
     #[test]
