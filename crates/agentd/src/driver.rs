@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nsagent_core::{
-    Backend, BackendError, Command, Core, CoreConfig, Event, ItemKey, ItemState, Netns, Snapshot,
+    Item, Backend, BackendError, Command, Core, CoreConfig, Event, ItemKey, ItemState, Netns, Snapshot,
     Timestamp,
 };
 use serde_json::Value;
@@ -65,6 +65,9 @@ pub enum Input {
         query: Query,
         reply: tokio::sync::oneshot::Sender<Value>,
     },
+    /// The keys in the KV bucket when its watch starts: desired items last set from the bucket
+    /// and missing from it are deleted.
+    KvResync { present: std::collections::BTreeSet<ItemKey> },
     /// Flush the log and stop.
     Shutdown,
 }
@@ -414,6 +417,13 @@ impl DriverState {
                     }
                 }
                 Input::Query { query, reply } => queries.push((query, reply)),
+                Input::KvResync { present } => {
+                    for key in self.kv_orphans(&present) {
+                        let seq = batch.next_seq();
+                        touched.insert(key.clone());
+                        batch.push(Record { at, origin: Origin::KvResync, event: Event::Delete { seq, key } });
+                    }
+                }
                 Input::Shutdown => stop = true,
             }
         }
@@ -533,6 +543,24 @@ impl DriverState {
             }
             IntentOp::Delete(key) => !touched.contains(key) && self.core.status(key).is_none(),
         }
+    }
+
+    /// Desired items whose last intent came from the KV bucket and that are not in `present`.
+    /// An item whose last intent is no longer in the log (retention) is kept: when in doubt,
+    /// nothing is deleted.
+    fn kv_orphans(&self, present: &std::collections::BTreeSet<ItemKey>) -> Vec<ItemKey> {
+        let from_kv = |seq: u64| {
+            self.journal.read(seq..=seq).next().and_then(|r| r.ok()).is_some_and(|(_, r)| {
+                r.is_ok_and(|r| matches!(r.origin, Origin::Kv { .. }))
+            })
+        };
+        self.core
+            .desired()
+            .iter()
+            .map(Item::key)
+            .filter(|k| !present.contains(k))
+            .filter(|k| self.core.explain(k).and_then(|e| e.last_seq).is_some_and(from_kv))
+            .collect()
     }
 
     fn send_reply(&self, reply: Reply, body: IntentReply) {

@@ -38,6 +38,9 @@ pub enum Origin {
     Request,
     /// A change of the JetStream key-value bucket, at this revision.
     Kv { revision: u64 },
+    /// A delete made at the start of a KV watch: the key was last set from the bucket and is no
+    /// longer in it (its history, delete marker included, is gone).
+    KvResync,
 }
 
 /// One logged event.

@@ -51,6 +51,19 @@ async fn watch(
             .await
             .map_err(|e| format!("creating bucket {bucket}: {e}"))?,
     };
+    // What is in the bucket now, so that items set from it earlier and gone from it since
+    // (history and all) are deleted; the watch below then replays every current value.
+    let mut present = std::collections::BTreeSet::new();
+    let mut keys = store.keys().await.map_err(|e| format!("listing {bucket}: {e}"))?;
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| format!("listing {bucket}: {e}"))?;
+        if let Ok(key) = key.parse::<ItemKey>() {
+            present.insert(key);
+        }
+    }
+    if input.send(Input::KvResync { present }).is_err() {
+        return Ok(());
+    }
     let mut entries = store
         .watch_with_history(">")
         .await

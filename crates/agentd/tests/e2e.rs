@@ -373,3 +373,55 @@ async fn the_daemon_starts_while_nats_is_down_and_serves_once_it_is_up() {
     assert!(reply["seq"].is_u64(), "{reply}");
     wait_applied(&c, &label, &[dummy("late1").0], T).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_items_gone_from_the_bucket_are_deleted_at_start_and_request_items_are_kept() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let dir = data.path().join("d");
+    let label = unique_label("kvresync");
+    let bucket = format!("nsagent_{label}");
+    let c = client(&nats.url()).await;
+    let js = async_nats::jetstream::new(c.clone());
+
+    // No bucket yet: the daemon makes it.
+    let mut daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
+    wait_ready(&c, &label).await;
+    let deadline = tokio::time::Instant::now() + T;
+    let kv = loop {
+        if let Ok(kv) = js.get_key_value(&bucket).await {
+            break kv;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bucket not created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for name in ["g1", "g2"] {
+        kv.put(dummy(name).0, dummy(name).1.to_string().into()).await.expect("put");
+    }
+    let reply = request(&c, &format!("nsagent.{label}.intents"), &put_body("r1"), T).await.expect("ack");
+    assert!(reply["seq"].is_u64(), "{reply}");
+    wait_applied(&c, &label, &[dummy("g1").0, dummy("g2").0, dummy("r1").0], T).await;
+    assert!(daemon.terminate().success());
+
+    // The bucket is replaced by one holding only g2: no delete marker tells of g1.
+    js.delete_key_value(&bucket).await.expect("delete bucket");
+    let kv = js
+        .create_key_value(async_nats::jetstream::kv::Config { bucket: bucket.clone(), ..Default::default() })
+        .await
+        .expect("bucket");
+    kv.put(dummy("g2").0, dummy("g2").1.to_string().into()).await.expect("put");
+
+    let _daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
+    wait_ready(&c, &label).await;
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let states = statuses(&c, &label).await;
+        if !states.contains_key(&dummy("g1").0) {
+            assert_eq!(states.get(&dummy("g2").0).map(String::as_str), Some("applied"), "{states:?}");
+            assert_eq!(states.get(&dummy("r1").0).map(String::as_str), Some("applied"), "{states:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "g1 was not deleted: {states:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

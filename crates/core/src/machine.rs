@@ -566,11 +566,6 @@ impl Core {
         })
     }
 
-    /// Commands issued and not yet answered.
-    pub fn in_flight(&self) -> usize {
-        self.s.in_flight.len()
-    }
-
     // ----- slots and indexes ------------------------------------------------------------------
 
     fn slot(&self, id: ItemId) -> &Slot {
@@ -2330,7 +2325,7 @@ impl Core {
             .resolve(&iface.namespace)
             .map_err(|r| reasons.push(r))
             .ok();
-        if let Some(by) = self.host_name_winner(id, iface) {
+        if let Some(by) = self.host_name_winner(id) {
             reasons.push(PendingReason::HostNameTaken {
                 host_if_name: iface.host_if_name.clone(),
                 ns: iface.namespace.clone(),
@@ -2359,7 +2354,7 @@ impl Core {
                                 .resolve(&peer.namespace)
                                 .map_err(|r| reasons.push(r))
                                 .ok();
-                            if self.host_name_winner(pid, peer).is_some() {
+                            if self.host_name_winner(pid).is_some() {
                                 reasons.push(PendingReason::PeerPending(peer_name.to_string()));
                             }
                             peer_ns.map(|peer_ns| TargetShape::Veth { peer: pid, peer_ns })
@@ -2381,7 +2376,7 @@ impl Core {
     }
 
     /// The item that wins the link name this item wants, if it is another one.
-    fn host_name_winner(&self, id: ItemId, _iface: &Interface) -> Option<String> {
+    fn host_name_winner(&self, id: ItemId) -> Option<String> {
         let winner = self.slot(id).name_taken_by?;
         Some(self.slot(winner).key.interface().to_string())
     }
