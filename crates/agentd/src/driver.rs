@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nsagent_core::{
-    Item, Backend, BackendError, Command, Core, CoreConfig, Event, ItemKey, ItemState, Netns, Snapshot,
-    Timestamp,
+    Backend, BackendError, Command, Core, CoreConfig, Event, Item, ItemKey, ItemState, Netns,
+    Snapshot, Timestamp,
 };
 use serde_json::Value;
 
@@ -67,7 +67,9 @@ pub enum Input {
     },
     /// The keys in the KV bucket when its watch starts: desired items last set from the bucket
     /// and missing from it are deleted.
-    KvResync { present: std::collections::BTreeSet<ItemKey> },
+    KvResync {
+        present: std::collections::BTreeSet<ItemKey>,
+    },
     /// Flush the log and stop.
     Shutdown,
 }
@@ -421,7 +423,11 @@ impl DriverState {
                     for key in self.kv_orphans(&present) {
                         let seq = batch.next_seq();
                         touched.insert(key.clone());
-                        batch.push(Record { at, origin: Origin::KvResync, event: Event::Delete { seq, key } });
+                        batch.push(Record {
+                            at,
+                            origin: Origin::KvResync,
+                            event: Event::Delete { seq, key },
+                        });
                     }
                 }
                 Input::Shutdown => stop = true,
@@ -550,16 +556,23 @@ impl DriverState {
     /// nothing is deleted.
     fn kv_orphans(&self, present: &std::collections::BTreeSet<ItemKey>) -> Vec<ItemKey> {
         let from_kv = |seq: u64| {
-            self.journal.read(seq..=seq).next().and_then(|r| r.ok()).is_some_and(|(_, r)| {
-                r.is_ok_and(|r| matches!(r.origin, Origin::Kv { .. }))
-            })
+            self.journal
+                .read(seq..=seq)
+                .next()
+                .and_then(|r| r.ok())
+                .is_some_and(|(_, r)| r.is_ok_and(|r| matches!(r.origin, Origin::Kv { .. })))
         };
         self.core
             .desired()
             .iter()
             .map(Item::key)
             .filter(|k| !present.contains(k))
-            .filter(|k| self.core.explain(k).and_then(|e| e.last_seq).is_some_and(from_kv))
+            .filter(|k| {
+                self.core
+                    .explain(k)
+                    .and_then(|e| e.last_seq)
+                    .is_some_and(from_kv)
+            })
             .collect()
     }
 

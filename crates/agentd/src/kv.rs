@@ -51,18 +51,22 @@ async fn watch(
             .await
             .map_err(|e| format!("creating bucket {bucket}: {e}"))?,
     };
-    // What is in the bucket now, so that items set from it earlier and gone from it since
-    // (history and all) are deleted; the watch below then replays every current value.
-    let mut present = std::collections::BTreeSet::new();
-    let mut keys = store.keys().await.map_err(|e| format!("listing {bucket}: {e}"))?;
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| format!("listing {bucket}: {e}"))?;
-        if let Ok(key) = key.parse::<ItemKey>() {
-            present.insert(key);
+    // The watch first replays the newest entry of every key (delete markers included, each
+    // with its revision), then follows changes. Once the replay is over, items that were set
+    // from the bucket and that it no longer mentions at all (history and markers gone, as
+    // when the bucket was replaced) are deleted.
+    let mut replayed = Some(std::collections::BTreeSet::new());
+    let empty = store
+        .status()
+        .await
+        .map(|s| s.values() == 0)
+        .unwrap_or(false);
+    if empty {
+        if let Some(present) = replayed.take() {
+            if input.send(Input::KvResync { present }).is_err() {
+                return Ok(());
+            }
         }
-    }
-    if input.send(Input::KvResync { present }).is_err() {
-        return Ok(());
     }
     let mut entries = store
         .watch_with_history(">")
@@ -73,6 +77,9 @@ async fn watch(
         let entry = entry.map_err(|e| e.to_string())?;
         match to_op(&entry) {
             Ok(op) => {
+                if let (Some(present), IntentOp::Put(item)) = (replayed.as_mut(), &op) {
+                    present.insert(item.key());
+                }
                 let intent = Input::Intent {
                     ops: vec![op],
                     origin: Origin::Kv {
@@ -85,7 +92,19 @@ async fn watch(
                 }
             }
             Err(e) => {
+                // A key with a bad value is still in the bucket: not a reason to delete it.
+                if let (Some(present), Ok(key)) = (replayed.as_mut(), entry.key.parse::<ItemKey>())
+                {
+                    present.insert(key);
+                }
                 tracing::warn!(key = %entry.key, revision = entry.revision, field = %e.field, reason = %e.reason, "KV value rejected")
+            }
+        }
+        if entry.delta == 0 {
+            if let Some(present) = replayed.take() {
+                if input.send(Input::KvResync { present }).is_err() {
+                    return Ok(());
+                }
             }
         }
     }

@@ -396,20 +396,35 @@ async fn kv_items_gone_from_the_bucket_are_deleted_at_start_and_request_items_ar
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     for name in ["g1", "g2"] {
-        kv.put(dummy(name).0, dummy(name).1.to_string().into()).await.expect("put");
+        kv.put(dummy(name).0, dummy(name).1.to_string().into())
+            .await
+            .expect("put");
     }
-    let reply = request(&c, &format!("nsagent.{label}.intents"), &put_body("r1"), T).await.expect("ack");
+    let reply = request(&c, &format!("nsagent.{label}.intents"), &put_body("r1"), T)
+        .await
+        .expect("ack");
     assert!(reply["seq"].is_u64(), "{reply}");
-    wait_applied(&c, &label, &[dummy("g1").0, dummy("g2").0, dummy("r1").0], T).await;
+    wait_applied(
+        &c,
+        &label,
+        &[dummy("g1").0, dummy("g2").0, dummy("r1").0],
+        T,
+    )
+    .await;
     assert!(daemon.terminate().success());
 
     // The bucket is replaced by one holding only g2: no delete marker tells of g1.
     js.delete_key_value(&bucket).await.expect("delete bucket");
     let kv = js
-        .create_key_value(async_nats::jetstream::kv::Config { bucket: bucket.clone(), ..Default::default() })
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: bucket.clone(),
+            ..Default::default()
+        })
         .await
         .expect("bucket");
-    kv.put(dummy("g2").0, dummy("g2").1.to_string().into()).await.expect("put");
+    kv.put(dummy("g2").0, dummy("g2").1.to_string().into())
+        .await
+        .expect("put");
 
     let _daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
     wait_ready(&c, &label).await;
@@ -417,11 +432,22 @@ async fn kv_items_gone_from_the_bucket_are_deleted_at_start_and_request_items_ar
     loop {
         let states = statuses(&c, &label).await;
         if !states.contains_key(&dummy("g1").0) {
-            assert_eq!(states.get(&dummy("g2").0).map(String::as_str), Some("applied"), "{states:?}");
-            assert_eq!(states.get(&dummy("r1").0).map(String::as_str), Some("applied"), "{states:?}");
+            assert_eq!(
+                states.get(&dummy("g2").0).map(String::as_str),
+                Some("applied"),
+                "{states:?}"
+            );
+            assert_eq!(
+                states.get(&dummy("r1").0).map(String::as_str),
+                Some("applied"),
+                "{states:?}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "g1 was not deleted: {states:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "g1 was not deleted: {states:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
