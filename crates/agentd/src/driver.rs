@@ -498,11 +498,11 @@ impl DriverState {
 
     /// Snapshots are encoded here, where the core is, and written by the snapshot thread so
     /// that intake does not wait for the disk. The interval grows with the size of the state
-    /// (at least one event per 256 bytes of snapshot), which keeps the cost of snapshots per
+    /// (at least one event per 64 bytes of snapshot), which keeps the cost of snapshots per
     /// event bounded however large the configuration gets. A snapshot due while the previous
     /// one is still being written waits for the next turn.
     fn maybe_snapshot(&mut self) -> Result<(), DriverError> {
-        let due = self.config.snapshot_every.max(self.last_snapshot_len / 256);
+        let due = self.config.snapshot_every.max(self.last_snapshot_len / 64);
         if self.since_snapshot < due {
             return Ok(());
         }

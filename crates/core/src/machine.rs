@@ -141,6 +141,8 @@ struct Slot {
     name_taken_by: Option<ItemId>,
     #[serde(skip)]
     dirty: bool,
+    /// Listed in `State::changed`.
+    changed: bool,
 }
 
 /// The state of a named namespace, which the agent creates when an item needs it.
@@ -238,7 +240,9 @@ struct State {
     next_orphan: u64,
     /// After a restart nothing is issued until the kernel has been observed.
     awaiting_resync: bool,
-    changed: BTreeSet<ItemId>,
+    /// Items whose state changed since [`Core::take_state_changes`]; each at most once, as
+    /// told by its slot's `changed` flag.
+    changed: Vec<ItemId>,
     removed: Vec<ItemKey>,
 }
 
@@ -310,7 +314,7 @@ impl Core {
             orphans: BTreeMap::new(),
             next_orphan: 0,
             awaiting_resync: false,
-            changed: BTreeSet::new(),
+            changed: Vec::new(),
             removed: Vec::new(),
         })
     }
@@ -428,9 +432,11 @@ impl Core {
             .collect();
         let changed = std::mem::take(&mut self.s.changed);
         for id in changed {
-            if let Some(Some(slot)) = self.s.slots.get(id.0 as usize) {
-                out.retain(|(k, _)| *k != slot.key);
-                out.push((slot.key.clone(), slot.state.clone()));
+            if let Some(Some(slot)) = self.s.slots.get_mut(id.0 as usize) {
+                if std::mem::take(&mut slot.changed) {
+                    out.retain(|(k, _)| *k != slot.key);
+                    out.push((slot.key.clone(), slot.state.clone()));
+                }
             }
         }
         out
@@ -777,6 +783,7 @@ impl Core {
             link_ok: false,
             name_taken_by: None,
             dirty: false,
+            changed: false,
         };
         let id = match self.s.free.pop() {
             Some(i) => {
@@ -801,7 +808,6 @@ impl Core {
             remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id);
         }
         self.s.waiters.retain(|(_, w)| *w != id);
-        self.s.changed.remove(&id);
         self.s.removed.push(slot.key.clone());
         self.s.free.push(id.0);
         // Items that named this one (as peer, as interface) learn that it is gone.
@@ -944,7 +950,9 @@ impl Core {
         let is_applied = state == ItemState::Applied;
         slot.state = state;
         let key_is_interface = matches!(slot.key, ItemKey::Interface(_));
-        self.s.changed.insert(id);
+        if !std::mem::replace(&mut self.slot_mut(id).changed, true) {
+            self.s.changed.push(id);
+        }
         // Routes and neighbours are added only once their interface is applied.
         if key_is_interface && was_applied != is_applied {
             self.mark_dependents_dirty_of(id);
