@@ -476,6 +476,10 @@ impl DriverState {
     fn apply(&mut self, batch: crate::journal::PendingBatch) -> Result<(), DriverError> {
         let count = batch.len() as u64;
         let mut commands = Vec::new();
+        // The last state of each item changed in this batch, in order of first change: a
+        // subscriber learns where every item ended up, without the steps in between.
+        let mut changes: Vec<(ItemKey, ItemState)> = Vec::new();
+        let mut index: std::collections::HashMap<ItemKey, usize> = std::collections::HashMap::new();
         for (_, record) in batch.into_records() {
             self.core.handle(record.at, record.event);
             while let Some(c) = self.core.poll_command() {
@@ -484,8 +488,17 @@ impl DriverState {
             // Taken after every event: the core's cost of collecting changes grows with the
             // square of how many are pending.
             for (key, state) in self.core.take_state_changes() {
-                let _ = self.output.send(Output::StateChange { key, state });
+                match index.get(&key) {
+                    Some(&i) => changes[i].1 = state,
+                    None => {
+                        index.insert(key.clone(), changes.len());
+                        changes.push((key, state));
+                    }
+                }
             }
+        }
+        for (key, state) in changes {
+            let _ = self.output.send(Output::StateChange { key, state });
         }
         if !commands.is_empty() {
             self.jobs
