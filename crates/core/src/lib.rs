@@ -11,6 +11,7 @@ pub mod event;
 pub mod model;
 pub mod netns;
 pub mod observed;
+mod orphan;
 pub mod status;
 
 pub use backend::{Backend, BackendError, ErrorKind};

@@ -24,6 +24,7 @@ use crate::event::{Event, Timestamp};
 use crate::model::{Interface, InterfaceType, Item, ItemKey, MacAddr};
 use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
+use crate::orphan::{Orphans, Resource};
 use crate::status::{Explanation, ItemState, PendingReason};
 
 /// Tunables of the core's policy.
@@ -150,7 +151,10 @@ struct Slot {
 enum NamedState {
     /// Not known to exist: created when an item needs it.
     Absent,
-    Creating,
+    /// `attempts`: failed creations before this one.
+    Creating {
+        attempts: u32,
+    },
     Present,
     /// Creation failed; retried at the time given.
     Failed {
@@ -180,17 +184,6 @@ enum Owner {
     Orphan(u64),
 }
 
-/// A stale object the core removes on no item's behalf, retried like an item's command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Orphan {
-    op: Op,
-    attempts: u32,
-    /// For a stale veth end: its other end, which goes with it.
-    peer_link: Option<(Netns, String)>,
-    /// Ready to be issued; false while in flight or waiting for a retry.
-    due: bool,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InFlight {
     op: Op,
@@ -206,14 +199,6 @@ enum TimerKey {
     Item(ItemId),
     Namespace(String),
     Orphan(u64),
-}
-
-/// Something a pending item waits to be released by another item's actual state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum Resource {
-    LinkName(Netns, String),
-    Route(Netns, IpNet, u32),
-    Neighbour(Netns, String, IpAddr),
 }
 
 /// Everything that is not derivable from the rest: this is what a snapshot stores.
@@ -235,9 +220,12 @@ struct State {
     next_command: u64,
     timers: BTreeSet<(Timestamp, TimerKey)>,
     outbox: VecDeque<Command>,
-    waiters: Vec<(Resource, ItemId)>,
-    orphans: BTreeMap<u64, Orphan>,
-    next_orphan: u64,
+    /// Items waiting for a resource to be released, and what they wait for.
+    #[serde(with = "pairs")]
+    waiters: BTreeMap<Resource, BTreeSet<ItemId>>,
+    orphans: Orphans,
+    /// Gives each new item its age: the oldest claimant wins a contested link name.
+    next_born: u64,
     /// After a restart nothing is issued until the kernel has been observed.
     awaiting_resync: bool,
     /// Items whose state changed since [`Core::take_state_changes`]; each at most once, as
@@ -265,6 +253,9 @@ struct Indexes {
     /// Route and neighbour items with objects on a link.
     on_link: FxHashMap<(Netns, String), BTreeSet<ItemId>>,
     route_owner: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    /// Routes being added (command in flight), by the item adding them: a second item with
+    /// the same destination and metric waits rather than replace it unseen.
+    route_adding: FxHashMap<(Netns, IpNet, u32), ItemId>,
 }
 
 /// The core state machine. See the crate documentation.
@@ -310,9 +301,9 @@ impl Core {
             next_command: 1,
             timers: BTreeSet::new(),
             outbox: VecDeque::new(),
-            waiters: Vec::new(),
-            orphans: BTreeMap::new(),
-            next_orphan: 0,
+            waiters: BTreeMap::new(),
+            orphans: Orphans::default(),
+            next_born: 0,
             awaiting_resync: false,
             changed: Vec::new(),
             removed: Vec::new(),
@@ -327,6 +318,12 @@ impl Core {
             dirty_l3: VecDeque::new(),
             scratch: Vec::new(),
         };
+        core.sanitize();
+        core.s.orphans.rebuild();
+        let in_flight: Vec<(Op, Owner)> = core.s.in_flight.values().map(|f| (f.op.clone(), f.owner.clone())).collect();
+        for (op, owner) in in_flight {
+            core.reserve_route(&op, &owner);
+        }
         for i in 0..core.s.slots.len() {
             let id = ItemId(i as u32);
             let Some(slot) = &core.s.slots[i] else {
@@ -342,6 +339,22 @@ impl Core {
             core.index_actual(id, &actual);
         }
         core
+    }
+
+    /// Makes a restored state self-consistent, so that a damaged snapshot degrades into
+    /// re-doing some work rather than a panic: free-list entries must name empty slots, and an
+    /// item waiting for a command must have that command in flight.
+    fn sanitize(&mut self) {
+        let len = self.s.slots.len();
+        let mut seen = BTreeSet::new();
+        let slots = &self.s.slots;
+        self.s.free.retain(|&i| (i as usize) < len && slots[i as usize].is_none() && seen.insert(i));
+        let in_flight = &self.s.in_flight;
+        for slot in self.s.slots.iter_mut().flatten() {
+            if slot.in_flight.is_some_and(|c| !in_flight.contains_key(&c)) {
+                slot.in_flight = None;
+            }
+        }
     }
 
     // ----- public API -------------------------------------------------------------------------
@@ -739,24 +752,14 @@ impl Core {
     }
 
     fn wait_for(&mut self, res: Resource, id: ItemId) {
-        if !self.s.waiters.iter().any(|(r, w)| *r == res && *w == id) {
-            self.s.waiters.push((res, id));
-        }
+        self.s.waiters.entry(res).or_default().insert(id);
     }
 
     fn wake_waiters(&mut self, res: &Resource) {
         if self.s.waiters.is_empty() {
             return;
         }
-        let mut woken = Vec::new();
-        self.s.waiters.retain(|(r, id)| {
-            if r == res {
-                woken.push(*id);
-                false
-            } else {
-                true
-            }
-        });
+        let Some(woken) = self.s.waiters.remove(res) else { return };
         for id in woken {
             if self.live(id) {
                 self.mark_dirty(id);
@@ -807,7 +810,8 @@ impl Core {
         } else {
             remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id);
         }
-        self.s.waiters.retain(|(_, w)| *w != id);
+        // A waiter that is gone is skipped when woken (`live`), and its id may be reused by an
+        // item that will simply be marked once more than needed.
         self.s.removed.push(slot.key.clone());
         self.s.free.push(id.0);
         // Items that named this one (as peer, as interface) learn that it is gone.
@@ -980,6 +984,7 @@ impl Core {
         if let Some(at) = had_timer {
             self.s.timers.remove(&(at, TimerKey::Item(id)));
         }
+        self.unblock_partner(&item);
         if old.as_deref().is_some_and(|old| same_placement(old, &item)) {
             // Only attributes changed (MTU, addresses, ...): no other item reads them before
             // they reach the kernel, and what they change there wakes whoever depends on it.
@@ -1026,6 +1031,18 @@ impl Core {
                     self.mark_dirty(pid);
                 }
             }
+        }
+    }
+
+    /// A veth pair fails as one: when one end changes, the other end may try again too.
+    fn unblock_partner(&mut self, item: &Item) {
+        let Item::Interface(Interface { veth_peer: Some(peer), .. }) = item else { return };
+        let Some(&pid) = self.ix.names.get(peer.as_str()) else { return };
+        let slot = self.slot_mut(pid);
+        if slot.blocked {
+            slot.blocked = false;
+            slot.attempts = 0;
+            self.mark_dirty(pid);
         }
     }
 
@@ -1133,7 +1150,7 @@ impl Core {
             Netns::Default => return,
             Netns::Named(n) => {
                 if let Some(state) = self.s.named.get_mut(n) {
-                    if *state != NamedState::Creating {
+                    if !matches!(state, NamedState::Creating { .. }) {
                         *state = NamedState::Absent;
                     }
                 }
@@ -1149,17 +1166,9 @@ impl Core {
             }
         }
         *self.s.epochs.entry(ns.clone()).or_insert(0) += 1;
-        let stale: Vec<(u64, Option<(Netns, String)>)> = self
-            .s
-            .orphans
-            .iter()
-            .filter(|(o, orphan)| orphan.op.namespace() == *ns && !self.orphan_in_flight(**o))
-            .map(|(o, orphan)| (*o, orphan.peer_link.clone()))
-            .collect();
-        for (o, peer) in stale {
-            self.drop_orphan(o);
-            if let Some((pns, pname)) = peer {
-                self.forget_link_at(&pns, &pname);
+        for o in self.s.orphans.in_namespace(ns) {
+            if self.s.orphans.get(o).is_some_and(|orphan| orphan.in_flight.is_none()) {
+                self.finish_orphan(o, true);
             }
         }
         let holders: Vec<ItemId> = self
@@ -1214,71 +1223,57 @@ impl Core {
                 self.forget_kernel_objects(owner);
             }
         }
-        let stale: Vec<u64> = self
-            .s
-            .orphans
-            .iter()
-            .filter(|(o, orphan)| {
-                matches!(&orphan.op, Op::DeleteLink { ns: n, name: l } if n == ns && l == name)
-                    && !self.orphan_in_flight(**o)
-            })
-            .map(|(o, _)| *o)
-            .collect();
-        for o in stale {
-            self.drop_orphan(o);
+        for o in self.s.orphans.on_link(ns, name) {
+            let gone = self
+                .s
+                .orphans
+                .get(o)
+                .is_some_and(|orphan| orphan.in_flight.is_none() && matches!(orphan.op, Op::DeleteLink { .. }));
+            if gone {
+                self.finish_orphan(o, true);
+            }
         }
         self.forget_link_dependents(ns, name);
     }
 
-    fn orphan_in_flight(&self, o: u64) -> bool {
-        self.s
-            .in_flight
-            .values()
-            .any(|f| f.owner == Owner::Orphan(o))
-    }
-
-    fn drop_orphan(&mut self, o: u64) {
-        if let Some(orphan) = self.s.orphans.remove(&o) {
-            self.wake_orphan_waiters(&orphan);
+    /// A stale object's removal is over: done, found pointless, or given up. `gone`: the object
+    /// is not in the kernel any more, and neither is what went with it.
+    fn finish_orphan(&mut self, o: u64, gone: bool) {
+        let Some(orphan) = self.s.orphans.remove(o) else { return };
+        if let Some(at) = orphan.retry_at {
+            self.s.timers.remove(&(at, TimerKey::Orphan(o)));
         }
-        self.s.timers.retain(|(_, k)| *k != TimerKey::Orphan(o));
-    }
-
-    /// What a stale object's removal stands in the way of.
-    fn orphan_resources(orphan: &Orphan) -> Vec<Resource> {
-        let mut res = match &orphan.op {
-            Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
-            Op::DelRoute { ns, route } => {
-                vec![Resource::Route(ns.clone(), route.dst, route.metric)]
-            }
-            Op::DelNeighbour { ns, link, ip } => {
-                vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
-            }
-            _ => vec![],
-        };
-        if let Some((ns, name)) = &orphan.peer_link {
-            res.push(Resource::LinkName(ns.clone(), name.clone()));
-        }
-        res
-    }
-
-    fn wake_orphan_waiters(&mut self, orphan: &Orphan) {
-        for res in Self::orphan_resources(orphan) {
+        for res in orphan.resources() {
             self.wake_waiters(&res);
+        }
+        if let (true, Op::DeleteLink { ns, name }) = (gone, &orphan.op) {
+            self.forget_link_dependents(ns, name);
+            if let Some((pns, pname)) = &orphan.peer_link {
+                self.forget_link_at(pns, pname);
+            }
+        }
+        // Whatever waited on these links (routes parked behind the removal) gets its turn.
+        let links = orphan.link().into_iter().chain(orphan.peer_link.clone());
+        for (ns, name) in links {
+            if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
+                self.mark_related_dirty(owner);
+            }
+            let on: Vec<ItemId> = self
+                .ix
+                .on_link
+                .get(&(ns, name))
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for id in on {
+                self.mark_dirty(id);
+            }
         }
     }
 
     /// Whether a stale object's removal, pending or in flight, is about the object an item
     /// wants to make: the item waits for it rather than race it.
     fn blocked_by_orphan(&mut self, res: Resource, id: ItemId) -> bool {
-        if self.s.orphans.is_empty() {
-            return false;
-        }
-        let blocked = self
-            .s
-            .orphans
-            .values()
-            .any(|o| Self::orphan_resources(o).contains(&res));
+        let blocked = self.s.orphans.blocks(&res);
         if blocked {
             self.wait_for(res, id);
         }
@@ -1306,31 +1301,19 @@ impl Core {
             ipv6,
         } = what;
         // Stale objects waiting for a retry of their removal went with the flush too.
-        let flushed: Vec<u64> = self
-            .s
-            .orphans
-            .iter()
-            .filter(|(o, orphan)| {
-                let family = |v6: bool| ipv6.is_none_or(|want| want == v6);
-                let waiting = !self.orphan_in_flight(**o);
-                waiting
+        let family = |v6: bool| ipv6.is_none_or(|want| want == v6);
+        for o in self.s.orphans.on_link(ns, link) {
+            let flushed = self.s.orphans.get(o).is_some_and(|orphan| {
+                orphan.in_flight.is_none()
                     && match &orphan.op {
-                        Op::DelRoute { ns: n, route } => {
-                            routes
-                                && n == ns
-                                && route.dev == link
-                                && family(route.dst.addr().is_ipv6())
-                        }
-                        Op::DelNeighbour { ns: n, link: l, ip } => {
-                            neighbours && n == ns && l == link && family(ip.is_ipv6())
-                        }
+                        Op::DelRoute { route, .. } => routes && family(route.dst.addr().is_ipv6()),
+                        Op::DelNeighbour { ip, .. } => neighbours && family(ip.is_ipv6()),
                         _ => false,
                     }
-            })
-            .map(|(o, _)| *o)
-            .collect();
-        for o in flushed {
-            self.drop_orphan(o);
+            });
+            if flushed {
+                self.finish_orphan(o, true);
+            }
         }
         let holders: Vec<ItemId> = self
             .ix
@@ -1430,14 +1413,20 @@ impl Core {
                     }
                 }
                 TimerKey::Namespace(n) => {
-                    if let Some(state @ NamedState::Failed { .. }) = self.s.named.get_mut(&n) {
-                        *state = NamedState::Absent;
-                        self.mark_members_dirty(&NamespaceRef::Named(n));
+                    if let Some(NamedState::Failed { attempts, .. }) = self.s.named.get(&n) {
+                        let attempts = *attempts;
+                        if self.ix.ns_members.contains_key(&NamespaceRef::Named(n.clone())) {
+                            self.s.named.insert(n.clone(), NamedState::Creating { attempts });
+                            self.issue(Op::CreateNamespace { name: n.clone() }, Owner::Namespace(n));
+                        } else {
+                            self.s.named.insert(n, NamedState::Absent);
+                        }
                     }
                 }
                 TimerKey::Orphan(o) => {
-                    if let Some(orphan) = self.s.orphans.get_mut(&o) {
-                        orphan.due = true;
+                    if let Some(orphan) = self.s.orphans.get_mut(o) {
+                        orphan.retry_at = None;
+                        self.s.orphans.requeue(o);
                     }
                 }
             }
@@ -1446,6 +1435,7 @@ impl Core {
 
     fn on_restarted(&mut self) {
         let forgotten = std::mem::take(&mut self.s.in_flight);
+        self.ix.route_adding.clear();
         self.s.outbox.clear();
         for (_, f) in forgotten {
             match f.owner {
@@ -1465,10 +1455,11 @@ impl Core {
             }
         }
         // Stale objects are found again by the resync that follows.
-        self.s.orphans.clear();
-        self.s
-            .timers
-            .retain(|(_, k)| !matches!(k, TimerKey::Orphan(_)));
+        for (o, orphan) in self.s.orphans.clear() {
+            if let Some(at) = orphan.retry_at {
+                self.s.timers.remove(&(at, TimerKey::Orphan(o)));
+            }
+        }
         self.s.awaiting_resync = true;
     }
 
@@ -1484,6 +1475,7 @@ impl Core {
                 self.slot_mut(*p).in_flight = Some(id);
             }
         }
+        self.reserve_route(&op, &owner);
         self.s.in_flight.insert(
             id,
             InFlight {
@@ -1493,6 +1485,22 @@ impl Core {
             },
         );
         self.s.outbox.push_back(Command { id, op });
+    }
+
+    fn reserve_route(&mut self, op: &Op, owner: &Owner) {
+        if let (Op::AddRoute { ns, route }, Owner::Item { id, .. }) = (op, owner) {
+            self.ix.route_adding.insert((ns.clone(), route.dst, route.metric), *id);
+        }
+    }
+
+    /// The route an item was adding is added, or not: the slot is free for others to look at.
+    fn release_route(&mut self, op: &Op) {
+        if let Op::AddRoute { ns, route } = op {
+            let key = (ns.clone(), route.dst, route.metric);
+            if self.ix.route_adding.remove(&key).is_some() {
+                self.wake_waiters(&Resource::Route(key.0, key.1, key.2));
+            }
+        }
     }
 
     fn epoch(&self, ns: &Netns) -> u64 {
@@ -1532,6 +1540,15 @@ impl Core {
         let Some(flight) = self.s.in_flight.remove(&cid) else {
             return;
         };
+        let stale = self.epochs_of(&flight.op) != flight.epochs;
+        match &flight.owner {
+            Owner::Namespace(n) => {
+                let n = n.clone();
+                return self.on_namespace_result(&n, &flight.op, result);
+            }
+            Owner::Orphan(o) => return self.on_orphan_result(*o, &flight, result, stale),
+            Owner::Item { .. } => self.release_route(&flight.op),
+        }
         let ids: Vec<ItemId> = match &flight.owner {
             Owner::Item { id, peer } => std::iter::once(*id)
                 .chain(*peer)
@@ -1557,7 +1574,6 @@ impl Core {
                 }
             }
         }
-        let stale = self.epochs_of(&flight.op) != flight.epochs;
         let result = match result {
             Err(e) if self.failure_means_done(&flight.op, &e) => Ok(()),
             other => other,
@@ -1574,6 +1590,28 @@ impl Core {
             }
             Err(error) => self.on_failure(&flight, &ids, error, stale),
         }
+    }
+
+    /// A named namespace was created, or not. Whether it vanished meanwhile does not matter: a
+    /// success means it exists now.
+    fn on_namespace_result(&mut self, n: &str, op: &Op, result: Result<(), BackendError>) {
+        let error = match result {
+            Ok(()) => None,
+            Err(e) if self.failure_means_done(op, &e) => None,
+            Err(e) => Some(e),
+        };
+        let Some(error) = error else {
+            self.s.named.insert(n.to_string(), NamedState::Present);
+            return self.mark_members_dirty(&NamespaceRef::Named(n.to_string()));
+        };
+        let attempts = match self.s.named.get(n) {
+            Some(NamedState::Creating { attempts }) => attempts + 1,
+            _ => 1,
+        };
+        let at = self.s.now.plus_millis(backoff(self.s.config.retry_base_ms, self.s.config.retry_max_ms, attempts));
+        let failed = NamedState::Failed { retry_at: at, attempts, error: error.to_string() };
+        self.s.named.insert(n.to_string(), failed);
+        self.s.timers.insert((at, TimerKey::Namespace(n.to_string())));
     }
 
     /// Errors that say the command's goal already holds.
@@ -1694,25 +1732,7 @@ impl Core {
                 );
                 self.s.timers.insert((at, TimerKey::Namespace(n.clone())));
             }
-            Owner::Orphan(o) => {
-                let o = *o;
-                let (base, max, now) = (
-                    self.s.config.retry_base_ms,
-                    self.s.config.retry_max_ms,
-                    self.s.now,
-                );
-                if let Some(orphan) = self.s.orphans.get_mut(&o) {
-                    orphan.attempts += 1;
-                    orphan.due = false;
-                    if error.kind.is_retriable() {
-                        let at = now.plus_millis(backoff(base, max, orphan.attempts));
-                        self.s.timers.insert((at, TimerKey::Orphan(o)));
-                    } else {
-                        // Nothing more to try; the next resync will find it again.
-                        self.drop_orphan(o);
-                    }
-                }
-            }
+            Owner::Orphan(_) => {}
         }
     }
 
@@ -1742,26 +1762,7 @@ impl Core {
                 }
                 return;
             }
-            Owner::Orphan(o) => {
-                if let Some(orphan) = self.s.orphans.remove(o) {
-                    self.wake_orphan_waiters(&orphan);
-                    if let Op::DeleteLink { ns, name } = op {
-                        self.forget_on_link(
-                            ns,
-                            name,
-                            Flushed {
-                                routes: true,
-                                neighbours: true,
-                                ipv6: None,
-                            },
-                        );
-                        if let Some((pns, pname)) = orphan.peer_link {
-                            self.forget_link_at(&pns, &pname);
-                        }
-                    }
-                }
-                return;
-            }
+            Owner::Orphan(_) => return,
         };
         if !self.live(id) {
             return;
@@ -1907,6 +1908,16 @@ impl Core {
 
     fn on_observed(&mut self, snapshot: Snapshot) {
         let after_restart = std::mem::take(&mut self.s.awaiting_resync);
+        if after_restart {
+            // Items marked while the core waited are reconciled below anyway. Starting from an
+            // empty queue makes the order the same whether or not the state was restored from
+            // a snapshot in between (the queue is not part of a snapshot).
+            for id in self.dirty_links.drain(..).chain(self.dirty_l3.drain(..)).collect::<Vec<_>>() {
+                if self.live(id) {
+                    self.slot_mut(id).dirty = false;
+                }
+            }
+        }
         for obs in &snapshot.namespaces {
             self.observe_namespace(obs);
         }
@@ -1953,11 +1964,25 @@ impl Core {
             .unwrap_or_default();
         for id in holders {
             if self.slot(id).in_flight.is_some() {
-                // Its result will tell; a snapshot taken meanwhile may predate it.
-                if let Actual::Link(l) = &self.slot(id).actual {
-                    if let Some((name, _)) = links.get_key_value(l.name.as_str()) {
-                        claimed_links.insert(name);
+                // Its result will tell; a snapshot taken meanwhile may predate it. What it
+                // holds is still its own, not a stale object.
+                match &self.slot(id).actual {
+                    Actual::Link(l) => {
+                        if let Some((name, _)) = links.get_key_value(l.name.as_str()) {
+                            claimed_links.insert(name);
+                        }
                     }
+                    Actual::Route(r) => {
+                        let found = obs.routes.iter().position(|o| {
+                            o.dev == r.route.dev && o.dst == r.route.dst && o.metric == r.route.metric
+                        });
+                        claimed_routes.extend(found);
+                    }
+                    Actual::Neighbour(n) => {
+                        let found = obs.neighbours.iter().position(|o| o.link == n.link && o.ip == n.ip);
+                        claimed_neigh.extend(found);
+                    }
+                    Actual::None => {}
                 }
                 continue;
             }
@@ -2020,6 +2045,7 @@ impl Core {
 
         // 2. Managed links the core did not know of: adopt them for their item, or remove them.
         let mut managed: BTreeMap<&str, &str> = BTreeMap::new(); // link name -> item name
+        let mut orphaned: BTreeSet<&str> = BTreeSet::new();
         for l in &obs.links {
             let Some(item_name) = l
                 .alias
@@ -2030,6 +2056,10 @@ impl Core {
             };
             managed.insert(l.name.as_str(), item_name);
             if claimed_links.contains(l.name.as_str()) {
+                continue;
+            }
+            if self.interface_slot(item_name).is_some_and(|(_, s)| s.in_flight.is_some()) {
+                // Its item is creating it right now: the snapshot may predate the result.
                 continue;
             }
             let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
@@ -2062,13 +2092,16 @@ impl Core {
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
                 }
-                None => self.remove_orphan(
-                    Op::DeleteLink {
-                        ns: ns.clone(),
-                        name: l.name.clone(),
-                    },
-                    l.peer.clone(),
-                ),
+                None => {
+                    orphaned.insert(l.name.as_str());
+                    self.remove_orphan(
+                        Op::DeleteLink {
+                            ns: ns.clone(),
+                            name: l.name.clone(),
+                        },
+                        l.peer.clone(),
+                    );
+                }
             }
         }
 
@@ -2092,7 +2125,9 @@ impl Core {
             if self.slot(id).actual != Actual::None || self.slot(id).in_flight.is_some() {
                 continue;
             }
-            if let Some(l) = links.get(iface.host_if_name.as_str()) {
+            // A stale managed link being removed is no one's to borrow.
+            let link = links.get(iface.host_if_name.as_str()).filter(|l| !orphaned.contains(l.name.as_str()));
+            if let Some(l) = link {
                 let mut a = LinkActual {
                     ns: ns.clone(),
                     name: l.name.clone(),
@@ -2121,6 +2156,9 @@ impl Core {
                 dst: r.dst,
                 interface: item_name.to_string(),
             };
+            if self.busy(&key) {
+                continue;
+            }
             match self.adoptable(&key) {
                 Some(id) => self.set_actual(
                     id,
@@ -2149,6 +2187,9 @@ impl Core {
                 interface: item_name.to_string(),
                 ip: n.ip,
             };
+            if self.busy(&key) {
+                continue;
+            }
             match self.adoptable(&key) {
                 Some(id) => {
                     let a = NeighbourActual {
@@ -2172,32 +2213,7 @@ impl Core {
     }
 
     fn remove_orphan(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
-        if self.s.orphans.values().any(|o| o.op == op) {
-            return;
-        }
-        if let Op::DeleteLink { ns, name } = &op {
-            // Both ends of one stale pair: removing the other end removes this one too.
-            let covered = self.s.orphans.values().any(|o| {
-                matches!(o.op, Op::DeleteLink { .. })
-                    && o.peer_link
-                        .as_ref()
-                        .is_some_and(|(n, l)| n == ns && l == name)
-            });
-            if covered {
-                return;
-            }
-        }
-        let o = self.s.next_orphan;
-        self.s.next_orphan += 1;
-        self.s.orphans.insert(
-            o,
-            Orphan {
-                op,
-                attempts: 0,
-                peer_link,
-                due: true,
-            },
-        );
+        self.s.orphans.add(op, peer_link);
     }
 
     /// Issues the removals of stale objects that are due, after the items had their turn: a
@@ -2207,27 +2223,49 @@ impl Core {
         if self.s.orphans.is_empty() || self.s.awaiting_resync {
             return;
         }
-        let due: Vec<u64> = self
-            .s
-            .orphans
-            .iter()
-            .filter(|(_, o)| o.due)
-            .map(|(id, _)| *id)
-            .collect();
-        for o in due {
-            let op = self.s.orphans[&o].op.clone();
-            let link = match &op {
-                Op::DelRoute { ns, route } => Some((ns.clone(), route.dev.clone())),
-                Op::DelNeighbour { ns, link, .. } => Some((ns.clone(), link.clone())),
-                _ => None,
-            };
-            if link.is_some_and(|(ns, name)| self.link_busy(&ns, &name)) {
+        for o in self.s.orphans.take_due() {
+            let Some(orphan) = self.s.orphans.get(o) else { continue };
+            if orphan.in_flight.is_some() || orphan.retry_at.is_some() {
                 continue;
             }
-            if let Some(orphan) = self.s.orphans.get_mut(&o) {
-                orphan.due = false;
+            let waits = match &orphan.op {
+                Op::DelRoute { ns, route } => self.link_busy(ns, &route.dev),
+                Op::DelNeighbour { ns, link, .. } => self.link_busy(ns, link),
+                _ => false,
+            };
+            if waits {
+                self.s.orphans.requeue(o);
+                continue;
+            }
+            let op = orphan.op.clone();
+            let cid = CommandId(self.s.next_command);
+            if let Some(orphan) = self.s.orphans.get_mut(o) {
+                orphan.in_flight = Some(cid);
             }
             self.issue(op, Owner::Orphan(o));
+        }
+    }
+
+    fn on_orphan_result(&mut self, o: u64, flight: &InFlight, result: Result<(), BackendError>, stale: bool) {
+        let retry = match result {
+            Ok(()) => None,
+            // The namespace vanished meanwhile: the object went with it.
+            Err(_) if stale => None,
+            Err(e) if self.failure_means_done(&flight.op, &e) || e.kind == ErrorKind::NamespaceGone => None,
+            Err(e) => Some(e),
+        };
+        let Some(error) = retry else { return self.finish_orphan(o, true) };
+        if !error.kind.is_retriable() {
+            // Nothing more to try; the next resync will find it again.
+            return self.finish_orphan(o, false);
+        }
+        let (base, max, now) = (self.s.config.retry_base_ms, self.s.config.retry_max_ms, self.s.now);
+        if let Some(orphan) = self.s.orphans.get_mut(o) {
+            orphan.in_flight = None;
+            orphan.attempts += 1;
+            let at = now.plus_millis(backoff(base, max, orphan.attempts));
+            orphan.retry_at = Some(at);
+            self.s.timers.insert((at, TimerKey::Orphan(o)));
         }
     }
 
@@ -2240,47 +2278,19 @@ impl Core {
             if slot.in_flight.is_some() {
                 return true;
             }
-            if let Actual::Link(LinkActual {
-                peer_link: Some(peer),
-                ..
-            }) = &slot.actual
-            {
-                if self
-                    .ix
-                    .link_owner
-                    .get(peer)
-                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
-                {
+            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &slot.actual {
+                if self.ix.link_owner.get(peer).is_some_and(|p| self.slot(*p).in_flight.is_some()) {
                     return true;
                 }
             }
         }
-        !self.s.orphans.is_empty() && self.link_going(ns, name)
+        self.s.orphans.blocks(&Resource::LinkName(key.0, key.1))
     }
 
-    /// Whether a removal under way (or queued, for stale links) takes the link `name` in `ns`.
-    fn link_going(&self, ns: &Netns, name: &str) -> bool {
-        let hits = |n: &Netns, l: &str| n == ns && l == name;
-        let peer_of = |n: &Netns, l: &str| -> Option<(Netns, String)> {
-            let owner = self.ix.link_owner.get(&(n.clone(), l.to_string()))?;
-            match &self.slot(*owner).actual {
-                Actual::Link(a) => a.peer_link.clone(),
-                _ => None,
-            }
-        };
-        let in_flight = self.s.in_flight.values().any(|f| match &f.op {
-            Op::DeleteLink { ns: n, name: l } => {
-                hits(n, l) || peer_of(n, l).is_some_and(|(pn, pl)| hits(&pn, &pl))
-            }
-            _ => false,
-        });
-        in_flight
-            || self.s.orphans.values().any(|o| match &o.op {
-                Op::DeleteLink { ns: n, name: l } => {
-                    hits(n, l) || o.peer_link.as_ref().is_some_and(|(pn, pl)| hits(pn, pl))
-                }
-                _ => false,
-            })
+    /// Whether the item with this key has a command in flight: whatever the kernel shows of it
+    /// may be older than that command's result, so a resync leaves it alone.
+    fn busy(&self, key: &ItemKey) -> bool {
+        self.ix.by_key.get(key).is_some_and(|id| self.slot(*id).in_flight.is_some())
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
@@ -2416,7 +2426,7 @@ impl Core {
         if let NamespaceRef::Named(n) = r {
             let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
             if *state == NamedState::Absent {
-                *state = NamedState::Creating;
+                *state = NamedState::Creating { attempts: 0 };
                 self.issue(
                     Op::CreateNamespace { name: n.clone() },
                     Owner::Namespace(n.clone()),
@@ -2560,13 +2570,11 @@ impl Core {
                 return self.set_state(id, ItemState::InProgress);
             }
             // The other end is a stale link being removed: that takes this end along.
-            let orphaned_peer = a.peer_link.as_ref().is_some_and(|(pns, pname)| {
-                self.s.orphans.values().any(
-                    |o| matches!(&o.op, Op::DeleteLink { ns, name } if ns == pns && name == pname),
-                )
-            });
-            if orphaned_peer {
-                return self.set_state(id, busy);
+            if let Some((pns, pname)) = &a.peer_link {
+                let res = Resource::LinkName(pns.clone(), pname.clone());
+                if self.blocked_by_orphan(res, id) {
+                    return self.set_state(id, busy);
+                }
             }
             self.issue(
                 Op::DeleteLink {
@@ -2827,11 +2835,9 @@ impl Core {
                 if self.blocked_by_orphan(Resource::Route(ns.clone(), spec.dst, spec.metric), id) {
                     return self.set_state(id, ItemState::InProgress);
                 }
-                if let Some(&holder) = self
-                    .ix
-                    .route_owner
-                    .get(&(ns.clone(), spec.dst, spec.metric))
-                {
+                let slot_key = (ns.clone(), spec.dst, spec.metric);
+                let holder = self.ix.route_owner.get(&slot_key).or_else(|| self.ix.route_adding.get(&slot_key));
+                if let Some(&holder) = holder {
                     if holder != id {
                         let by = self.slot(holder).key.to_string();
                         self.wait_for(Resource::Route(ns, spec.dst, spec.metric), id);
