@@ -144,6 +144,10 @@ struct Slot {
     dirty: bool,
     /// Listed in `State::changed`.
     changed: bool,
+    /// When the item was first put, counted in item creations: the oldest claimant wins a
+    /// contested link name.
+    #[serde(default)]
+    born: u64,
 }
 
 /// The state of a named namespace, which the agent creates when an item needs it.
@@ -248,7 +252,7 @@ struct Indexes {
     /// Items with objects in a namespace.
     actual_in: FxHashMap<Netns, BTreeSet<ItemId>>,
     /// Interface items by the link name they want, with the namespace they want it in.
-    host_claims: FxHashMap<String, Vec<(NamespaceRef, ItemId)>>,
+    host_claims: FxHashMap<(NamespaceRef, String), Vec<ItemId>>,
     link_owner: FxHashMap<(Netns, String), ItemId>,
     /// Route and neighbour items with objects on a link.
     on_link: FxHashMap<(Netns, String), BTreeSet<ItemId>>,
@@ -320,7 +324,12 @@ impl Core {
         };
         core.sanitize();
         core.s.orphans.rebuild();
-        let in_flight: Vec<(Op, Owner)> = core.s.in_flight.values().map(|f| (f.op.clone(), f.owner.clone())).collect();
+        let in_flight: Vec<(Op, Owner)> = core
+            .s
+            .in_flight
+            .values()
+            .map(|f| (f.op.clone(), f.owner.clone()))
+            .collect();
         for (op, owner) in in_flight {
             core.reserve_route(&op, &owner);
         }
@@ -348,7 +357,9 @@ impl Core {
         let len = self.s.slots.len();
         let mut seen = BTreeSet::new();
         let slots = &self.s.slots;
-        self.s.free.retain(|&i| (i as usize) < len && slots[i as usize].is_none() && seen.insert(i));
+        self.s
+            .free
+            .retain(|&i| (i as usize) < len && slots[i as usize].is_none() && seen.insert(i));
         let in_flight = &self.s.in_flight;
         for slot in self.s.slots.iter_mut().flatten() {
             if slot.in_flight.is_some_and(|c| !in_flight.contains_key(&c)) {
@@ -421,6 +432,14 @@ impl Core {
         all
     }
 
+    /// The desired value of one item, `None` if it is not desired.
+    pub fn desired_item(&self, key: &ItemKey) -> Option<&Item> {
+        self.ix
+            .by_key
+            .get(key)
+            .and_then(|id| self.slot(*id).desired.as_deref())
+    }
+
     /// Every desired item, sorted by key.
     pub fn desired(&self) -> Vec<Item> {
         let mut all: Vec<Item> = self
@@ -444,13 +463,22 @@ impl Core {
             .map(|k| (k, ItemState::Removed))
             .collect();
         let changed = std::mem::take(&mut self.s.changed);
+        let removed = out.len();
         for id in changed {
             if let Some(Some(slot)) = self.s.slots.get_mut(id.0 as usize) {
                 if std::mem::take(&mut slot.changed) {
-                    out.retain(|(k, _)| *k != slot.key);
                     out.push((slot.key.clone(), slot.state.clone()));
                 }
             }
+        }
+        // A key removed and then put again reports its new state, not `Removed`.
+        if removed > 0 {
+            let live: BTreeSet<ItemKey> = out[removed..].iter().map(|(k, _)| k.clone()).collect();
+            let mut i = 0;
+            out.retain(|(k, _)| {
+                i += 1;
+                i > removed || !live.contains(k)
+            });
         }
         out
     }
@@ -627,14 +655,13 @@ impl Core {
                 .entry(i.namespace.clone())
                 .or_default()
                 .insert(id);
-            let claims = self
-                .ix
+            let claim = (i.namespace.clone(), i.host_if_name.clone());
+            self.ix
                 .host_claims
-                .entry(i.host_if_name.clone())
-                .or_default();
-            claims.push((i.namespace.clone(), id));
-            claims.sort();
-            self.settle_claims(&i.host_if_name);
+                .entry(claim.clone())
+                .or_default()
+                .push(id);
+            self.settle_claims(&claim);
             if let Some(peer) = &i.veth_peer {
                 self.ix
                     .referrers
@@ -648,14 +675,15 @@ impl Core {
     fn unindex_desired(&mut self, id: ItemId, item: &Item) {
         if let Item::Interface(i) = item {
             remove_from(&mut self.ix.ns_members, &i.namespace, id);
-            if let Some(claims) = self.ix.host_claims.get_mut(i.host_if_name.as_str()) {
-                claims.retain(|(r, c)| !(*c == id && *r == i.namespace));
+            let claim = (i.namespace.clone(), i.host_if_name.clone());
+            if let Some(claims) = self.ix.host_claims.get_mut(&claim) {
+                claims.retain(|c| *c != id);
                 if claims.is_empty() {
-                    self.ix.host_claims.remove(i.host_if_name.as_str());
+                    self.ix.host_claims.remove(&claim);
                 }
             }
             self.slot_mut(id).name_taken_by = None;
-            self.settle_claims(&i.host_if_name);
+            self.settle_claims(&claim);
             if let Some(peer) = &i.veth_peer {
                 remove_from_fx(&mut self.ix.referrers, peer, id);
             }
@@ -759,7 +787,9 @@ impl Core {
         if self.s.waiters.is_empty() {
             return;
         }
-        let Some(woken) = self.s.waiters.remove(res) else { return };
+        let Some(woken) = self.s.waiters.remove(res) else {
+            return;
+        };
         for id in woken {
             if self.live(id) {
                 self.mark_dirty(id);
@@ -787,7 +817,9 @@ impl Core {
             name_taken_by: None,
             dirty: false,
             changed: false,
+            born: self.s.next_born,
         };
+        self.s.next_born += 1;
         let id = match self.s.free.pop() {
             Some(i) => {
                 self.s.slots[i as usize] = Some(slot);
@@ -1036,8 +1068,16 @@ impl Core {
 
     /// A veth pair fails as one: when one end changes, the other end may try again too.
     fn unblock_partner(&mut self, item: &Item) {
-        let Item::Interface(Interface { veth_peer: Some(peer), .. }) = item else { return };
-        let Some(&pid) = self.ix.names.get(peer.as_str()) else { return };
+        let Item::Interface(Interface {
+            veth_peer: Some(peer),
+            ..
+        }) = item
+        else {
+            return;
+        };
+        let Some(&pid) = self.ix.names.get(peer.as_str()) else {
+            return;
+        };
         let slot = self.slot_mut(pid);
         if slot.blocked {
             slot.blocked = false;
@@ -1052,13 +1092,8 @@ impl Core {
             let ids: Vec<ItemId> = self
                 .ix
                 .host_claims
-                .get(i.host_if_name.as_str())
-                .map(|c| {
-                    c.iter()
-                        .filter(|(r, _)| *r == i.namespace)
-                        .map(|(_, id)| *id)
-                        .collect()
-                })
+                .get(&(i.namespace.clone(), i.host_if_name.clone()))
+                .cloned()
                 .unwrap_or_default();
             for id in ids {
                 self.mark_dirty(id);
@@ -1167,7 +1202,12 @@ impl Core {
         }
         *self.s.epochs.entry(ns.clone()).or_insert(0) += 1;
         for o in self.s.orphans.in_namespace(ns) {
-            if self.s.orphans.get(o).is_some_and(|orphan| orphan.in_flight.is_none()) {
+            if self
+                .s
+                .orphans
+                .get(o)
+                .is_some_and(|orphan| orphan.in_flight.is_none())
+            {
                 self.finish_orphan(o, true);
             }
         }
@@ -1224,11 +1264,9 @@ impl Core {
             }
         }
         for o in self.s.orphans.on_link(ns, name) {
-            let gone = self
-                .s
-                .orphans
-                .get(o)
-                .is_some_and(|orphan| orphan.in_flight.is_none() && matches!(orphan.op, Op::DeleteLink { .. }));
+            let gone = self.s.orphans.get(o).is_some_and(|orphan| {
+                orphan.in_flight.is_none() && matches!(orphan.op, Op::DeleteLink { .. })
+            });
             if gone {
                 self.finish_orphan(o, true);
             }
@@ -1239,7 +1277,9 @@ impl Core {
     /// A stale object's removal is over: done, found pointless, or given up. `gone`: the object
     /// is not in the kernel any more, and neither is what went with it.
     fn finish_orphan(&mut self, o: u64, gone: bool) {
-        let Some(orphan) = self.s.orphans.remove(o) else { return };
+        let Some(orphan) = self.s.orphans.remove(o) else {
+            return;
+        };
         if let Some(at) = orphan.retry_at {
             self.s.timers.remove(&(at, TimerKey::Orphan(o)));
         }
@@ -1415,9 +1455,18 @@ impl Core {
                 TimerKey::Namespace(n) => {
                     if let Some(NamedState::Failed { attempts, .. }) = self.s.named.get(&n) {
                         let attempts = *attempts;
-                        if self.ix.ns_members.contains_key(&NamespaceRef::Named(n.clone())) {
-                            self.s.named.insert(n.clone(), NamedState::Creating { attempts });
-                            self.issue(Op::CreateNamespace { name: n.clone() }, Owner::Namespace(n));
+                        if self
+                            .ix
+                            .ns_members
+                            .contains_key(&NamespaceRef::Named(n.clone()))
+                        {
+                            self.s
+                                .named
+                                .insert(n.clone(), NamedState::Creating { attempts });
+                            self.issue(
+                                Op::CreateNamespace { name: n.clone() },
+                                Owner::Namespace(n),
+                            );
                         } else {
                             self.s.named.insert(n, NamedState::Absent);
                         }
@@ -1489,7 +1538,9 @@ impl Core {
 
     fn reserve_route(&mut self, op: &Op, owner: &Owner) {
         if let (Op::AddRoute { ns, route }, Owner::Item { id, .. }) = (op, owner) {
-            self.ix.route_adding.insert((ns.clone(), route.dst, route.metric), *id);
+            self.ix
+                .route_adding
+                .insert((ns.clone(), route.dst, route.metric), *id);
         }
     }
 
@@ -1608,10 +1659,20 @@ impl Core {
             Some(NamedState::Creating { attempts }) => attempts + 1,
             _ => 1,
         };
-        let at = self.s.now.plus_millis(backoff(self.s.config.retry_base_ms, self.s.config.retry_max_ms, attempts));
-        let failed = NamedState::Failed { retry_at: at, attempts, error: error.to_string() };
+        let at = self.s.now.plus_millis(backoff(
+            self.s.config.retry_base_ms,
+            self.s.config.retry_max_ms,
+            attempts,
+        ));
+        let failed = NamedState::Failed {
+            retry_at: at,
+            attempts,
+            error: error.to_string(),
+        };
         self.s.named.insert(n.to_string(), failed);
-        self.s.timers.insert((at, TimerKey::Namespace(n.to_string())));
+        self.s
+            .timers
+            .insert((at, TimerKey::Namespace(n.to_string())));
     }
 
     /// Errors that say the command's goal already holds.
@@ -1912,7 +1973,12 @@ impl Core {
             // Items marked while the core waited are reconciled below anyway. Starting from an
             // empty queue makes the order the same whether or not the state was restored from
             // a snapshot in between (the queue is not part of a snapshot).
-            for id in self.dirty_links.drain(..).chain(self.dirty_l3.drain(..)).collect::<Vec<_>>() {
+            for id in self
+                .dirty_links
+                .drain(..)
+                .chain(self.dirty_l3.drain(..))
+                .collect::<Vec<_>>()
+            {
                 if self.live(id) {
                     self.slot_mut(id).dirty = false;
                 }
@@ -1974,12 +2040,17 @@ impl Core {
                     }
                     Actual::Route(r) => {
                         let found = obs.routes.iter().position(|o| {
-                            o.dev == r.route.dev && o.dst == r.route.dst && o.metric == r.route.metric
+                            o.dev == r.route.dev
+                                && o.dst == r.route.dst
+                                && o.metric == r.route.metric
                         });
                         claimed_routes.extend(found);
                     }
                     Actual::Neighbour(n) => {
-                        let found = obs.neighbours.iter().position(|o| o.link == n.link && o.ip == n.ip);
+                        let found = obs
+                            .neighbours
+                            .iter()
+                            .position(|o| o.link == n.link && o.ip == n.ip);
                         claimed_neigh.extend(found);
                     }
                     Actual::None => {}
@@ -2058,7 +2129,10 @@ impl Core {
             if claimed_links.contains(l.name.as_str()) {
                 continue;
             }
-            if self.interface_slot(item_name).is_some_and(|(_, s)| s.in_flight.is_some()) {
+            if self
+                .interface_slot(item_name)
+                .is_some_and(|(_, s)| s.in_flight.is_some())
+            {
                 // Its item is creating it right now: the snapshot may predate the result.
                 continue;
             }
@@ -2092,6 +2166,14 @@ impl Core {
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
                 }
+                // An item that borrows exactly this link (it was the agent's before, under the
+                // same item) keeps it, and step 3 below takes it.
+                None if self.interface_slot(item_name).is_some_and(|(_, s)| {
+                    matches!(s.desired.as_deref(), Some(Item::Interface(i))
+                        if matches!(i.kind, InterfaceType::Existing | InterfaceType::Loopback)
+                            && i.host_if_name == l.name
+                            && self.resolve(&i.namespace).as_ref() == Ok(ns))
+                }) => {}
                 None => {
                     orphaned.insert(l.name.as_str());
                     self.remove_orphan(
@@ -2126,7 +2208,9 @@ impl Core {
                 continue;
             }
             // A stale managed link being removed is no one's to borrow.
-            let link = links.get(iface.host_if_name.as_str()).filter(|l| !orphaned.contains(l.name.as_str()));
+            let link = links
+                .get(iface.host_if_name.as_str())
+                .filter(|l| !orphaned.contains(l.name.as_str()));
             if let Some(l) = link {
                 let mut a = LinkActual {
                     ns: ns.clone(),
@@ -2224,7 +2308,9 @@ impl Core {
             return;
         }
         for o in self.s.orphans.take_due() {
-            let Some(orphan) = self.s.orphans.get(o) else { continue };
+            let Some(orphan) = self.s.orphans.get(o) else {
+                continue;
+            };
             if orphan.in_flight.is_some() || orphan.retry_at.is_some() {
                 continue;
             }
@@ -2246,20 +2332,37 @@ impl Core {
         }
     }
 
-    fn on_orphan_result(&mut self, o: u64, flight: &InFlight, result: Result<(), BackendError>, stale: bool) {
+    fn on_orphan_result(
+        &mut self,
+        o: u64,
+        flight: &InFlight,
+        result: Result<(), BackendError>,
+        stale: bool,
+    ) {
         let retry = match result {
             Ok(()) => None,
             // The namespace vanished meanwhile: the object went with it.
             Err(_) if stale => None,
-            Err(e) if self.failure_means_done(&flight.op, &e) || e.kind == ErrorKind::NamespaceGone => None,
+            Err(e)
+                if self.failure_means_done(&flight.op, &e)
+                    || e.kind == ErrorKind::NamespaceGone =>
+            {
+                None
+            }
             Err(e) => Some(e),
         };
-        let Some(error) = retry else { return self.finish_orphan(o, true) };
+        let Some(error) = retry else {
+            return self.finish_orphan(o, true);
+        };
         if !error.kind.is_retriable() {
             // Nothing more to try; the next resync will find it again.
             return self.finish_orphan(o, false);
         }
-        let (base, max, now) = (self.s.config.retry_base_ms, self.s.config.retry_max_ms, self.s.now);
+        let (base, max, now) = (
+            self.s.config.retry_base_ms,
+            self.s.config.retry_max_ms,
+            self.s.now,
+        );
         if let Some(orphan) = self.s.orphans.get_mut(o) {
             orphan.in_flight = None;
             orphan.attempts += 1;
@@ -2278,8 +2381,17 @@ impl Core {
             if slot.in_flight.is_some() {
                 return true;
             }
-            if let Actual::Link(LinkActual { peer_link: Some(peer), .. }) = &slot.actual {
-                if self.ix.link_owner.get(peer).is_some_and(|p| self.slot(*p).in_flight.is_some()) {
+            if let Actual::Link(LinkActual {
+                peer_link: Some(peer),
+                ..
+            }) = &slot.actual
+            {
+                if self
+                    .ix
+                    .link_owner
+                    .get(peer)
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
+                {
                     return true;
                 }
             }
@@ -2290,7 +2402,10 @@ impl Core {
     /// Whether the item with this key has a command in flight: whatever the kernel shows of it
     /// may be older than that command's result, so a resync leaves it alone.
     fn busy(&self, key: &ItemKey) -> bool {
-        self.ix.by_key.get(key).is_some_and(|id| self.slot(*id).in_flight.is_some())
+        self.ix
+            .by_key
+            .get(key)
+            .is_some_and(|id| self.slot(*id).in_flight.is_some())
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
@@ -2399,26 +2514,19 @@ impl Core {
         Some(self.slot(winner).key.interface().to_string())
     }
 
-    /// Decides, for every item that wants the link name `host` in some namespace, which item
-    /// wins it: the oldest slot, so the outcome depends on the configuration and not on timing.
-    fn settle_claims(&mut self, host: &str) {
-        let Some(claims) = self.ix.host_claims.get(host) else {
+    /// Decides which of the items that want one link name in one namespace wins it: the oldest
+    /// item, so that an applied link is never taken over by a newcomer.
+    fn settle_claims(&mut self, claim: &(NamespaceRef, String)) {
+        let Some(claims) = self.ix.host_claims.get(claim) else {
             return;
         };
-        let decided: Vec<(ItemId, Option<ItemId>)> = claims
+        let claims = claims.clone();
+        let winner = claims
             .iter()
-            .map(|(r, id)| {
-                let first = claims
-                    .iter()
-                    .filter(|(r2, _)| r2 == r)
-                    .map(|(_, c)| *c)
-                    .min()
-                    .unwrap_or(*id);
-                (*id, (first != *id).then_some(first))
-            })
-            .collect();
-        for (id, taken_by) in decided {
-            self.slot_mut(id).name_taken_by = taken_by;
+            .copied()
+            .min_by_key(|id| (self.slot(*id).born, *id));
+        for id in claims {
+            self.slot_mut(id).name_taken_by = winner.filter(|w| *w != id);
         }
     }
 
@@ -2836,7 +2944,11 @@ impl Core {
                     return self.set_state(id, ItemState::InProgress);
                 }
                 let slot_key = (ns.clone(), spec.dst, spec.metric);
-                let holder = self.ix.route_owner.get(&slot_key).or_else(|| self.ix.route_adding.get(&slot_key));
+                let holder = self
+                    .ix
+                    .route_owner
+                    .get(&slot_key)
+                    .or_else(|| self.ix.route_adding.get(&slot_key));
                 if let Some(&holder) = holder {
                     if holder != id {
                         let by = self.slot(holder).key.to_string();

@@ -549,13 +549,15 @@ impl wire::Interface {
                     "missing; one of VETH, LOOPBACK, EXISTING, DUMMY",
                 ))
             }
-            T::TapToVpp | T::VrfDevice => return Err(ValidationError::new(
-                "type",
-                format!(
+            T::TapToVpp | T::VrfDevice => {
+                return Err(ValidationError::new(
+                    "type",
+                    format!(
                     "{:?} is not supported by nsagent; supported: VETH, LOOPBACK, EXISTING, DUMMY",
                     self.kind
                 ),
-            )),
+                ))
+            }
         };
         if self.tap.is_some() {
             return Err(ValidationError::new(

@@ -37,8 +37,12 @@ impl Orphan {
     pub(crate) fn resources(&self) -> Vec<Resource> {
         let mut res = match &self.op {
             Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
-            Op::DelRoute { ns, route } => vec![Resource::Route(ns.clone(), route.dst, route.metric)],
-            Op::DelNeighbour { ns, link, ip } => vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)],
+            Op::DelRoute { ns, route } => {
+                vec![Resource::Route(ns.clone(), route.dst, route.metric)]
+            }
+            Op::DelNeighbour { ns, link, ip } => {
+                vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
+            }
             _ => vec![],
         };
         if let Some((ns, name)) = &self.peer_link {
@@ -87,7 +91,9 @@ impl Orphans {
     }
 
     fn index(&mut self, o: u64) {
-        let Some(orphan) = self.map.get(&o) else { return };
+        let Some(orphan) = self.map.get(&o) else {
+            return;
+        };
         for res in orphan.resources() {
             self.by_resource.entry(res).or_default().insert(o);
         }
@@ -118,8 +124,17 @@ impl Orphans {
     /// Queues the removal, unless it is queued already or another removal covers it (the other
     /// end of a stale veth pair takes this one along).
     pub(crate) fn add(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
-        let orphan = Orphan { op, attempts: 0, peer_link, in_flight: None, retry_at: None };
-        let covered = orphan.resources().first().is_some_and(|res| self.by_resource.contains_key(res));
+        let orphan = Orphan {
+            op,
+            attempts: 0,
+            peer_link,
+            in_flight: None,
+            retry_at: None,
+        };
+        let covered = orphan
+            .resources()
+            .first()
+            .is_some_and(|res| self.by_resource.contains_key(res));
         if covered {
             return;
         }
@@ -162,7 +177,11 @@ impl Orphans {
 
     /// Removals in a namespace; only for a vanished namespace, so a scan is fine.
     pub(crate) fn in_namespace(&self, ns: &Netns) -> Vec<u64> {
-        self.map.iter().filter(|(_, o)| o.op.namespace() == *ns).map(|(o, _)| *o).collect()
+        self.map
+            .iter()
+            .filter(|(_, o)| o.op.namespace() == *ns)
+            .map(|(o, _)| *o)
+            .collect()
     }
 
     pub(crate) fn take_due(&mut self) -> VecDeque<u64> {

@@ -1,0 +1,482 @@
+//! Regressions: one test per bug a review of the state machine found, named after the rule
+//! the bug broke. Each failed before its fix.
+
+mod common;
+use common::*;
+use nsagent_core::*;
+use serde_json::json;
+
+fn dummy(
+    name: &str,
+    host: &str,
+    ns: Option<serde_json::Value>,
+    addr: &str,
+) -> (String, serde_json::Value) {
+    let mut v = json!({"name": name, "host_if_name": host, "type": "DUMMY", "enabled": true, "ip_addresses": [addr]});
+    if let Some(ns) = ns {
+        v["namespace"] = ns;
+    }
+    (iface_key(name), v)
+}
+
+fn link(
+    name: &str,
+    kind: LinkKind,
+    alias: &str,
+    addrs: &[&str],
+    peer: Option<(Netns, String)>,
+) -> ObservedLink {
+    ObservedLink {
+        name: name.into(),
+        kind,
+        alias: Some(alias.into()),
+        mtu: 1500,
+        mac: None,
+        up: true,
+        addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        peer,
+    }
+}
+
+#[test]
+fn namespace_creation_answered_after_a_vanish_still_counts() {
+    let mut d = Driver::new();
+    let (k, v) = veth("v1", "v2", Some("ns1"), "10.0.0.1/24");
+    d.put(&k, v);
+    let (k, v) = veth("v2", "v1", Some("ns1"), "10.0.0.2/24");
+    d.put(&k, v);
+    let cmds = d.pending();
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    d.event(Event::NamespaceVanished {
+        ns: Netns::Named("ns1".into()),
+    });
+    d.ok(&cmds[0]);
+    for _ in 0..20 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(!ops.is_empty(), "stuck: {}", d.state(&iface_key("v1")));
+}
+
+#[test]
+fn namespace_creation_that_cannot_enter_is_retried() {
+    let mut d = Driver::new();
+    let (k, v) = dummy(
+        "d1",
+        "d1",
+        Some(json!({"type":"NSID","reference":"ns1"})),
+        "10.0.0.1/24",
+    );
+    d.put(&k, v);
+    let cmds = d.pending();
+    assert_eq!(cmds.len(), 1);
+    let err = BackendError::new(&cmds[0].op, ErrorKind::NamespaceGone, "x");
+    d.event(Event::CommandFailed {
+        id: cmds[0].id,
+        error: err,
+    });
+    for _ in 0..20 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(!ops.is_empty(), "stuck: {}", d.state(&iface_key("d1")));
+}
+
+#[test]
+fn stale_link_removal_answered_after_a_vanish_frees_the_name() {
+    let mut d = Driver::new();
+    let ns = Netns::Pid(5);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: ns.clone(),
+            links: vec![link("x", LinkKind::Dummy, "nsagent:ghost", &[], None)],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let cmds = d.pending();
+    assert!(matches!(cmds[0].op, Op::DeleteLink { .. }), "{cmds:?}");
+    d.event(Event::NamespaceVanished { ns: ns.clone() });
+    d.ok(&cmds[0]);
+    d.event(Event::NamespaceAvailable { ns: ns.clone() });
+    let (k, v) = dummy(
+        "d",
+        "x",
+        Some(json!({"type":"PID","reference":"5"})),
+        "10.0.0.1/24",
+    );
+    d.put(&k, v);
+    for _ in 0..20 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|o| matches!(o, Op::CreateLink { .. })),
+        "stuck: {}",
+        d.state(&k)
+    );
+}
+
+fn route_setup() -> Driver {
+    let mut d = Driver::new();
+    let (k, v) = dummy("d", "d", None, "10.0.0.1/24");
+    d.put(&k, v);
+    d.put(
+        "config/linux/l3/v2/route/192.168.0.0/24/d",
+        json!({"outgoing_interface":"d","dst_network":"192.168.0.0/24","gw_addr":"10.0.0.2"}),
+    );
+    d.settle();
+    assert!(is_applied(
+        &d.state("config/linux/l3/v2/route/192.168.0.0/24/d")
+    ));
+    d
+}
+
+#[test]
+fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
+    let mut d = route_setup();
+    d.put(
+        "config/linux/l3/v2/route/192.168.0.0/24/d",
+        json!({"outgoing_interface":"d","dst_network":"192.168.0.0/24","gw_addr":"10.0.0.3"}),
+    );
+    let cmds = d.pending();
+    assert!(matches!(cmds[0].op, Op::ReplaceRoute { .. }), "{cmds:?}");
+    let route = RouteSpec {
+        dev: "d".into(),
+        dst: "192.168.0.0/24".parse().unwrap(),
+        gw: Some("10.0.0.2".parse().unwrap()),
+        metric: 0,
+        scope: RouteScope::Global,
+    };
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![link(
+                "d",
+                LinkKind::Dummy,
+                "nsagent:d",
+                &["10.0.0.1/24"],
+                None,
+            )],
+            routes: vec![route],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let more = d.pending();
+    d.ok(&cmds[0]);
+    for c in &more {
+        d.ok(c);
+    }
+    d.settle();
+    assert!(
+        !more.iter().any(|c| matches!(c.op, Op::DelRoute { .. })),
+        "deleted a route whose item is applied: {more:?}"
+    );
+    assert!(is_applied(&d.state("config/linux/l3/v2/route/192.168.0.0/24/d")));
+}
+
+#[test]
+fn snapshot_taken_while_a_link_is_created_does_not_remove_it() {
+    let mut d = Driver::new();
+    let (k, v) = dummy("d", "d", None, "10.0.0.1/24");
+    d.put(&k, v);
+    let cmds = d.pending();
+    assert!(matches!(cmds[0].op, Op::CreateLink { .. }));
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![link("d", LinkKind::Dummy, "nsagent:d", &[], None)],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let more = d.pending();
+    d.ok(&cmds[0]);
+    for c in &more {
+        d.ok(c);
+    }
+    d.settle();
+    assert!(
+        !more.iter().any(|c| matches!(c.op, Op::DeleteLink { .. })),
+        "deleted the link being created: {more:?}"
+    );
+    assert!(is_applied(&d.state(&k)));
+}
+
+#[test]
+fn restore_before_resync_gives_the_same_commands() {
+    let mut d = Driver::new();
+    for i in 0..6 {
+        let (k, v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
+        d.put(&k, v);
+    }
+    let _ = d.pending(); // in flight
+    d.event(Event::Restarted);
+    for i in 6..9 {
+        let (k, v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
+        d.put(&k, v);
+    }
+    d.put(
+        "config/linux/l3/v2/route/192.168.0.0/24/d0",
+        json!({"outgoing_interface":"d0","dst_network":"192.168.0.0/24"}),
+    );
+    let json = serde_json::to_string(&d.core).unwrap();
+    let mut restored: Core = serde_json::from_str(&json).unwrap();
+    let snap = Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![
+                link("d3", LinkKind::Dummy, "nsagent:d3", &[], None),
+                link("d7", LinkKind::Dummy, "nsagent:d7", &[], None),
+            ],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    };
+    d.core.handle(Timestamp(0), Event::Observed(snap.clone()));
+    restored.handle(Timestamp(0), Event::Observed(snap));
+    let a: Vec<_> = std::iter::from_fn(|| d.core.poll_command()).collect();
+    let b: Vec<_> = std::iter::from_fn(|| restored.poll_command()).collect();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn damaged_snapshot_does_not_panic() {
+    let d = Driver::new();
+    let mut v: serde_json::Value = serde_json::to_value(&d.core).unwrap();
+    v["free"] = json!([7]);
+    let mut core: Core = serde_json::from_value(v).unwrap();
+    let item = Item::decode(&iface_key("d"), &json!({"name":"d","type":"DUMMY"})).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        core.handle(Timestamp(0), Event::Put { seq: 1, item })
+    }));
+    assert!(r.is_ok(), "panicked");
+}
+
+#[test]
+fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
+    let mut d = Driver::new();
+    let (k, mut v) = veth("A", "B", None, "10.0.0.1/24");
+    v["host_if_name"] = json!("a");
+    d.put(&k, v);
+    let (k2, mut v2) = veth("B", "A", None, "10.0.0.2/24");
+    v2["namespace"] = json!({"type":"PID","reference":"9"});
+    v2["host_if_name"] = json!("b");
+    d.put(&k2, v2);
+    assert!(d.pending().is_empty());
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![
+            ObservedNamespace {
+                ns: Netns::Default,
+                links: vec![link(
+                    "a",
+                    LinkKind::Veth,
+                    "nsagent:A",
+                    &[],
+                    Some((Netns::Pid(9), "zz".into())),
+                )],
+                routes: vec![],
+                neighbours: vec![],
+            },
+            ObservedNamespace {
+                ns: Netns::Pid(9),
+                links: vec![link(
+                    "zz",
+                    LinkKind::Veth,
+                    "nsagent:ghost",
+                    &[],
+                    Some((Netns::Default, "a".into())),
+                )],
+                routes: vec![],
+                neighbours: vec![],
+            },
+        ],
+        missing: vec![],
+    }));
+    let cmds = d.pending();
+    for c in &cmds {
+        d.fail(c, 1);
+    }
+    for _ in 0..20 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(
+        !ops.is_empty(),
+        "stuck: A={} B={}",
+        d.state(&k),
+        d.state(&k2)
+    );
+}
+
+#[test]
+fn restore_before_resync_gives_the_same_commands_in_the_same_order() {
+    let mut d = Driver::new();
+    for i in 0..6 {
+        let (k, v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
+        d.put(&k, v);
+    }
+    d.settle();
+    d.event(Event::Restarted);
+    for i in [5, 2] {
+        let (k, mut v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
+        v["mtu"] = json!(1400);
+        d.put(&k, v);
+    }
+    let json = serde_json::to_string(&d.core).unwrap();
+    let mut restored: Core = serde_json::from_str(&json).unwrap();
+    let links = (0..6)
+        .map(|i| {
+            link(
+                &format!("d{i}"),
+                LinkKind::Dummy,
+                &format!("nsagent:d{i}"),
+                &["10.0.0.1/24"],
+                None,
+            )
+        })
+        .collect();
+    let snap = Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links,
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    };
+    d.core.handle(Timestamp(0), Event::Observed(snap.clone()));
+    restored.handle(Timestamp(0), Event::Observed(snap));
+    let a: Vec<_> = std::iter::from_fn(|| d.core.poll_command()).collect();
+    let b: Vec<_> = std::iter::from_fn(|| restored.poll_command()).collect();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn two_routes_for_one_destination_and_metric_are_not_added_together() {
+    let mut d = Driver::new();
+    for name in ["a", "b"] {
+        let (k, v) = dummy(name, name, None, "10.0.0.1/24");
+        d.put(&k, v);
+    }
+    d.settle();
+    d.put(
+        "config/linux/l3/v2/route/192.168.0.0/24/a",
+        json!({"outgoing_interface":"a","dst_network":"192.168.0.0/24"}),
+    );
+    d.put(
+        "config/linux/l3/v2/route/192.168.0.0/24/b",
+        json!({"outgoing_interface":"b","dst_network":"192.168.0.0/24"}),
+    );
+    let cmds = d.pending();
+    for c in &cmds {
+        d.ok(c);
+    }
+    assert_eq!(
+        cmds.iter()
+            .filter(|c| matches!(c.op, Op::AddRoute { .. }))
+            .count(),
+        1,
+        "two AddRoute for one kernel route: {cmds:?}"
+    );
+}
+
+#[test]
+fn fixing_one_end_of_a_failed_veth_pair_retries_the_pair() {
+    let mut d = Driver::new();
+    let (k, v) = veth("A", "B", None, "10.0.0.1/24");
+    d.put(&k, v);
+    let (k2, v2) = veth("B", "A", None, "10.0.0.2/24");
+    d.put(&k2, v2);
+    let cmds = d.pending();
+    assert!(matches!(cmds[0].op, Op::CreateLink { .. }));
+    d.fail(&cmds[0], 22); // EINVAL, terminal, e.g. caused by A's attributes
+    let (k, mut v) = veth("A", "B", None, "10.0.0.1/24");
+    v["mtu"] = json!(1400); // user fixes A
+    d.put(&k, v);
+    for _ in 0..10 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(!ops.is_empty(), "pair never retried after fixing A");
+}
+
+#[test]
+fn namespace_creation_backs_off_exponentially() {
+    let mut d = Driver::new();
+    let (k, v) = dummy(
+        "d1",
+        "d1",
+        Some(json!({"type":"NSID","reference":"ns1"})),
+        "10.0.0.1/24",
+    );
+    d.put(&k, v);
+    let mut delays = vec![];
+    for _ in 0..6 {
+        let cmds = d.pending();
+        assert_eq!(cmds.len(), 1, "{cmds:?}");
+        d.fail(&cmds[0], 16); // EBUSY
+        let t = d.core.poll_timeout().unwrap().0;
+        delays.push(t - d.now);
+        d.now = t;
+        d.event(Event::TimerFired);
+    }
+    assert!(delays[5] > delays[0], "no exponential backoff: {delays:?}");
+}
+
+#[test]
+fn the_oldest_item_keeps_a_contested_link_name() {
+    let mut d = Driver::new();
+    let (k0, v0) = dummy("a0", "a0", None, "10.0.0.1/24");
+    d.put(&k0, v0);
+    let (kx, vx) = dummy("X", "eth0", None, "10.0.0.1/24");
+    d.put(&kx, vx);
+    d.settle();
+    d.delete(&k0);
+    d.settle();
+    assert!(is_applied(&d.state(&kx)));
+    let (ky, vy) = dummy("Y", "eth0", None, "10.0.0.2/24");
+    d.put(&ky, vy);
+    let ops = d.settle();
+    assert!(
+        is_applied(&d.state(&kx)),
+        "applied X lost its link to a newer Y: {ops:?}"
+    );
+}
+
+#[test]
+fn resync_lets_an_existing_item_keep_its_link() {
+    let mut d = Driver::new();
+    let kx = iface_key("X");
+    d.put(&kx, json!({"name":"X","host_if_name":"x","type":"EXISTING","enabled":true,"ip_addresses":["10.0.0.1/24"],"namespace":{"type":"PID","reference":"5"}}));
+    d.settle();
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Pid(5),
+            links: vec![link(
+                "x",
+                LinkKind::Dummy,
+                "nsagent:X",
+                &["10.0.0.1/24"],
+                None,
+            )],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let cmds = d.pending();
+    for c in &cmds {
+        d.ok(c);
+    }
+    d.settle();
+    assert!(
+        !cmds.iter().any(|c| matches!(c.op, Op::DeleteLink { .. })),
+        "deleted the link X borrows"
+    );
+    assert!(is_applied(&d.state(&kx)), "{}", d.state(&kx));
+}
