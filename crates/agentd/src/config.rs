@@ -50,6 +50,13 @@ pub struct Args {
     /// Keep this many records older than the snapshots; unset keeps the whole history.
     #[arg(long, env = "NSAGENT_RETENTION")]
     pub retention: Option<u64>,
+    /// Follow the Docker daemon for microservices (default: on when /var/run/docker.sock
+    /// exists or DOCKER_HOST is set).
+    #[arg(long, conflicts_with = "no_docker")]
+    pub docker: bool,
+    /// Do not follow the Docker daemon.
+    #[arg(long)]
+    pub no_docker: bool,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -65,6 +72,7 @@ struct FileConfig {
     kv: Option<bool>,
     snapshot_every: Option<u64>,
     retention: Option<u64>,
+    docker: Option<bool>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -79,6 +87,8 @@ pub struct DaemonConfig {
     pub kv: bool,
     pub snapshot_every: u64,
     pub retention: Option<u64>,
+    /// Follow the Docker daemon (microservices).
+    pub docker: bool,
     pub auth: NatsAuth,
 }
 
@@ -137,9 +147,22 @@ impl DaemonConfig {
             kv: args.kv || file.kv.unwrap_or(false),
             snapshot_every,
             retention: args.retention.or(file.retention),
+            docker: if args.no_docker {
+                false
+            } else if args.docker {
+                true
+            } else {
+                file.docker.unwrap_or_else(docker_present)
+            },
             auth: args.auth.or(file.auth),
         })
     }
+}
+
+/// Whether this host looks like it runs Docker.
+fn docker_present() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some_and(|v| !v.is_empty())
+        || Path::new(nsagent_docker_watch::DEFAULT_SOCKET).exists()
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -183,6 +206,26 @@ mod tests {
         assert_eq!(c.backend, BackendKind::Sim);
         assert!(c.kv);
         assert_eq!(c.auth.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn docker_follows_the_flags_then_the_file_then_the_host() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "label = \"a\"\ndata_dir = \"/d\"\ndocker = true\n").expect("write");
+        let file = path.to_str().expect("utf8");
+        let c = DaemonConfig::resolve(args(&["--config", file])).expect("ok");
+        assert!(c.docker);
+        let c = DaemonConfig::resolve(args(&["--config", file, "--no-docker"])).expect("ok");
+        assert!(!c.docker);
+        std::fs::write(&path, "label = \"a\"\ndata_dir = \"/d\"\ndocker = false\n").expect("write");
+        let c = DaemonConfig::resolve(args(&["--config", file])).expect("ok");
+        assert!(!c.docker);
+        let c = DaemonConfig::resolve(args(&["--config", file, "--docker"])).expect("ok");
+        assert!(c.docker);
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert_eq!(c.docker, docker_present());
+        assert!(Args::try_parse_from(["nsagentd", "--docker", "--no-docker"]).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::driver::{
 use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
+use crate::observers::{self, KernelWatch};
 use crate::protocol::{self, IntentReply, LogEntry, LogReply, LogRequest, QueryRequest, Subjects};
 
 /// Records sent in one `log` reply at most; NATS messages are limited to 1 MiB by default.
@@ -34,15 +35,26 @@ pub enum DaemonError {
     Other(String),
 }
 
-/// Builds the configured backend (on the backend thread).
-pub fn backend_factory(kind: BackendKind) -> BackendFactory {
+/// Builds the configured backend (on the backend thread). For the kernel, also the backend's
+/// socket cache, which the kernel watcher shares.
+pub fn backend_factory(
+    kind: BackendKind,
+) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
     match kind {
-        BackendKind::Sim => Box::new(|| {
-            let kernel = nsagent_sim::SimKernel::new(nsagent_sim::SimConfig::default());
-            Ok(Box::new(kernel) as Box<dyn Backend>)
-        }),
+        BackendKind::Sim => (
+            Box::new(|| {
+                let kernel = nsagent_sim::SimKernel::new(nsagent_sim::SimConfig::default());
+                Ok(Box::new(kernel) as Box<dyn Backend>)
+            }),
+            None,
+        ),
         BackendKind::Netlink => {
-            Box::new(|| Ok(Box::new(nsagent_netlink::NetlinkBackend::new()) as Box<dyn Backend>))
+            let backend = nsagent_netlink::NetlinkBackend::new();
+            let sockets = backend.sockets();
+            (
+                Box::new(move || Ok(Box::new(backend) as Box<dyn Backend>)),
+                Some(sockets),
+            )
         }
     }
 }
@@ -66,16 +78,24 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     }
     let reader = journal.clone();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (factory, sockets) = backend_factory(config.backend);
     let driver_config = DriverConfig {
         snapshot_every: config.snapshot_every,
+        publish_namespaces: sockets.is_some(),
         ..DriverConfig::default()
     };
-    let factory = backend_factory(config.backend);
     let mut driver =
         tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
             .await
             .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
     let input = driver.input.clone();
+    let mut kernel_watch = match sockets {
+        Some(sockets) => Some(
+            KernelWatch::start(sockets, input.clone())
+                .map_err(|e| DaemonError::Other(format!("starting the kernel watcher: {e}")))?,
+        ),
+        None => None,
+    };
 
     let client = nats::connect(
         &config.nats,
@@ -84,7 +104,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         false,
     )
     .await?;
-    tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, "nsagentd running");
+    tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, docker = config.docker, "nsagentd running");
 
     // Replies and state changes, in the order the driver produced them.
     let publisher = {
@@ -94,6 +114,12 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             while let Some(out) = out_rx.recv().await {
                 let result = match out {
                     Output::Ack { subject, body } => client.publish(subject, body.into()).await,
+                    Output::Namespaces(namespaces) => {
+                        if let Some(w) = kernel_watch.as_mut() {
+                            w.set(namespaces);
+                        }
+                        Ok(())
+                    }
                     Output::StateChange { key, state } => {
                         let body = serde_json::json!({
                             "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
@@ -129,6 +155,12 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         .await?,
         spawn_log(&client, subjects.log.clone(), reader).await?,
     ];
+    if config.docker {
+        tasks.extend(observers::spawn_docker(
+            nsagent_docker_watch::WatchConfig::from_env(),
+            input.clone(),
+        ));
+    }
     if config.kv {
         tasks.push(kv::spawn(
             client.clone(),

@@ -26,6 +26,8 @@ use crate::replay;
 const MAX_BATCH: usize = 8192;
 /// How long results may sit unflushed in the log.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// Shortest time between two computations of the namespaces to watch.
+pub const NAMESPACES_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Builds the backend on the backend thread: backends need not be `Send`.
 pub type BackendFactory = Box<dyn FnOnce() -> Result<Box<dyn Backend>, String> + Send>;
@@ -70,6 +72,19 @@ pub enum Input {
     KvResync {
         present: std::collections::BTreeSet<ItemKey>,
     },
+    /// Observations from outside (the Docker watcher, the kernel watcher): logged with their
+    /// origin, then handled, so that a replay sees them in the same order as the core did.
+    Observe {
+        events: Vec<Event>,
+        origin: Origin,
+    },
+    /// Look at these namespaces again (someone else changed them): the backend thread observes
+    /// them after the commands already sent to it, and the snapshot comes back as
+    /// [`Input::Observed`].
+    Reobserve(Vec<Netns>),
+    /// The backend's answer to [`Input::Reobserve`]; logged as `Event::Observed` (origin
+    /// `Kernel`). A failure is only reported: the next change or restart looks again.
+    Observed(Result<Snapshot, BackendError>),
     /// Flush the log and stop.
     Shutdown,
 }
@@ -81,6 +96,10 @@ pub enum Output {
     Ack { subject: String, body: Vec<u8> },
     /// An item's state changed.
     StateChange { key: ItemKey, state: ItemState },
+    /// The namespaces the core now cares about (`Core::namespaces_to_observe`), sent when the
+    /// set changes and [`DriverConfig::publish_namespaces`] is on: what the kernel watcher
+    /// should watch.
+    Namespaces(Vec<Netns>),
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +107,9 @@ pub struct DriverConfig {
     pub core: CoreConfig,
     /// Write a snapshot after this many events.
     pub snapshot_every: u64,
+    /// Send [`Output::Namespaces`]. The set is recomputed at most every
+    /// [`NAMESPACES_INTERVAL`] (it walks every item), and once more when things go quiet.
+    pub publish_namespaces: bool,
 }
 
 impl Default for DriverConfig {
@@ -95,6 +117,7 @@ impl Default for DriverConfig {
         DriverConfig {
             core: CoreConfig::default(),
             snapshot_every: 10_000,
+            publish_namespaces: false,
         }
     }
 }
@@ -158,6 +181,11 @@ impl Driver {
             config,
             last_flush: Instant::now(),
             dirty: false,
+            namespaces: NamespacesSent {
+                sent: None,
+                stale: true,
+                checked: Instant::now(),
+            },
         };
         state.resync()?;
         let (exited_tx, exited) = tokio::sync::oneshot::channel();
@@ -197,6 +225,8 @@ impl Driver {
 enum BackendJob {
     Apply(Vec<Command>),
     Observe(Vec<Netns>, mpsc::Sender<Result<Snapshot, BackendError>>),
+    /// Observe, and send the snapshot back to the driver as input.
+    Reobserve(Vec<Netns>),
 }
 
 fn backend_thread(
@@ -226,6 +256,12 @@ fn backend_thread(
             }
             BackendJob::Observe(namespaces, reply) => {
                 let _ = reply.send(backend.observe(&namespaces));
+            }
+            BackendJob::Reobserve(namespaces) => {
+                let snapshot = backend.observe(&namespaces);
+                if results.send(Input::Observed(snapshot)).is_err() {
+                    return;
+                }
             }
         }
     }
@@ -297,6 +333,15 @@ struct DriverState {
     last_flush: Instant,
     /// Records written since the last flush.
     dirty: bool,
+    namespaces: NamespacesSent,
+}
+
+/// What [`Output::Namespaces`] last said, and whether it may be out of date.
+struct NamespacesSent {
+    sent: Option<Vec<Netns>>,
+    /// Events were handled since the last computation.
+    stale: bool,
+    checked: Instant,
 }
 
 impl DriverState {
@@ -331,10 +376,14 @@ impl DriverState {
     fn run(mut self, input: mpsc::Receiver<Input>) -> Result<(), DriverError> {
         loop {
             let now = self.clock.now();
-            let wait = match self.core.poll_timeout() {
+            let mut wait = match self.core.poll_timeout() {
                 Some(t) => Duration::from_millis(t.0.saturating_sub(now.0)).min(FLUSH_INTERVAL),
                 None => FLUSH_INTERVAL,
             };
+            if self.config.publish_namespaces && self.namespaces.stale {
+                wait =
+                    wait.min(NAMESPACES_INTERVAL.saturating_sub(self.namespaces.checked.elapsed()));
+            }
             let mut inputs = Vec::new();
             match input.recv_timeout(wait) {
                 Ok(first) => inputs.push(first),
@@ -352,6 +401,7 @@ impl DriverState {
                 }
             }
             let stop = self.turn(inputs)?;
+            self.publish_namespaces();
             if self.dirty && self.last_flush.elapsed() >= FLUSH_INTERVAL {
                 self.journal.flush()?;
                 self.dirty = false;
@@ -377,6 +427,7 @@ impl DriverState {
         let mut queries = Vec::new();
         let mut stop = false;
         let mut touched = std::collections::HashSet::new();
+        let mut reobserve: Vec<Netns> = Vec::new();
         for input in inputs {
             match input {
                 Input::Intent { ops, origin, reply } => {
@@ -430,6 +481,26 @@ impl DriverState {
                         });
                     }
                 }
+                Input::Observe { events, origin } => {
+                    for event in events {
+                        batch.push(Record {
+                            at,
+                            origin: origin.clone(),
+                            event,
+                        });
+                    }
+                }
+                Input::Reobserve(namespaces) => reobserve.extend(namespaces),
+                Input::Observed(Ok(snapshot)) => {
+                    batch.push(Record {
+                        at,
+                        origin: Origin::Kernel,
+                        event: Event::Observed(snapshot),
+                    });
+                }
+                Input::Observed(Err(e)) => {
+                    tracing::warn!(error = %e, "observing changed namespaces failed");
+                }
                 Input::Shutdown => stop = true,
             }
         }
@@ -465,6 +536,14 @@ impl DriverState {
             self.send_reply(reply, IntentReply::Seq(seq));
         }
         self.apply(batch)?;
+        if !reobserve.is_empty() {
+            reobserve.sort();
+            reobserve.dedup();
+            // After the commands just dispatched: the backend thread takes jobs in order.
+            self.jobs
+                .send(BackendJob::Reobserve(reobserve))
+                .map_err(|_| DriverError::Backend("backend thread exited".into()))?;
+        }
         for (query, reply) in queries {
             let _ = reply.send(self.answer(query));
         }
@@ -475,6 +554,9 @@ impl DriverState {
     /// changes, and snapshots when due.
     fn apply(&mut self, batch: crate::journal::PendingBatch) -> Result<(), DriverError> {
         let count = batch.len() as u64;
+        if count > 0 {
+            self.namespaces.stale = true;
+        }
         let mut commands = Vec::new();
         // The last state of each item changed in this batch, in order of first change: a
         // subscriber learns where every item ended up, without the steps in between.
@@ -507,6 +589,23 @@ impl DriverState {
         }
         self.since_snapshot += count;
         self.maybe_snapshot()
+    }
+
+    /// Sends the namespaces to watch when they may have changed, at most every
+    /// [`NAMESPACES_INTERVAL`].
+    fn publish_namespaces(&mut self) {
+        let n = &mut self.namespaces;
+        if !self.config.publish_namespaces || !n.stale || n.checked.elapsed() < NAMESPACES_INTERVAL
+        {
+            return;
+        }
+        n.stale = false;
+        n.checked = Instant::now();
+        let now = self.core.namespaces_to_observe();
+        if n.sent.as_ref() != Some(&now) {
+            n.sent = Some(now.clone());
+            let _ = self.output.send(Output::Namespaces(now));
+        }
     }
 
     /// Snapshots are encoded here, where the core is, and written by the snapshot thread so
@@ -851,6 +950,172 @@ mod tests {
             "resync re-created the links"
         );
         driver.shutdown().expect("stop");
+    }
+
+    /// The sim kernel shared with the test, which plays Docker and the neighbour who changes
+    /// links by hand.
+    struct SharedKernel {
+        kernel: Arc<Mutex<SimKernel>>,
+        seen: Arc<Mutex<Vec<Command>>>,
+    }
+
+    impl Backend for SharedKernel {
+        fn apply(&mut self, op: &Op) -> Result<(), BackendError> {
+            self.kernel.lock().expect("lock").apply(op)
+        }
+
+        fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
+            self.seen
+                .lock()
+                .expect("lock")
+                .extend(commands.iter().cloned());
+            let mut kernel = self.kernel.lock().expect("lock");
+            commands.iter().map(|c| kernel.apply(&c.op)).collect()
+        }
+
+        fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
+            self.kernel.lock().expect("lock").observe(namespaces)
+        }
+    }
+
+    fn item_state(driver: &Driver, key: &str) -> String {
+        let v = status(driver);
+        v["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|i| i["key"].as_str().is_some_and(|k| k.ends_with(key)))
+            })
+            .map(|i| format!("{} {}", i["state"], i["detail"]))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn observations_and_reobservations_go_through_the_log_and_replay_identically() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let kernel = Arc::new(Mutex::new(SimKernel::new(SimConfig::default())));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let backend = SharedKernel {
+            kernel: kernel.clone(),
+            seen: seen.clone(),
+        };
+        let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+        let config = DriverConfig {
+            publish_namespaces: true,
+            ..DriverConfig::default()
+        };
+        let driver = Driver::start(
+            journal,
+            config,
+            Box::new(move || Ok(Box::new(backend) as Box<dyn Backend>)),
+            out,
+        )
+        .expect("start");
+        let observe = |events: Vec<Event>, origin: Origin| {
+            driver
+                .input
+                .send(Input::Observe { events, origin })
+                .expect("send")
+        };
+        observe(
+            vec![Event::MicroserviceWatch { connected: false }],
+            Origin::Docker,
+        );
+        send(
+            &driver,
+            vec![
+                IntentOp::Put(item(
+                    serde_json::json!({"name": "h1", "type": "VETH", "enabled": true,
+                    "ip_addresses": ["10.5.0.1/24"], "veth": {"peer_if_name": "c1"}}),
+                )),
+                IntentOp::Put(item(
+                    serde_json::json!({"name": "c1", "type": "VETH", "enabled": true,
+                    "host_if_name": "eth1", "ip_addresses": ["10.5.0.2/24"],
+                    "namespace": {"type": "MICROSERVICE", "reference": "ms1"},
+                    "veth": {"peer_if_name": "h1"}}),
+                )),
+            ],
+        );
+        let state = item_state(&driver, "c1");
+        assert!(
+            state.contains("pending") && state.contains("docker not connected"),
+            "{state}"
+        );
+
+        let ms = kernel
+            .lock()
+            .expect("lock")
+            .start_microservice("ms1")
+            .expect("start ms1");
+        observe(
+            vec![
+                Event::MicroserviceWatch { connected: true },
+                ms.started_event(),
+            ],
+            Origin::Docker,
+        );
+        wait_all_applied(&driver, 2);
+
+        // Someone deletes the host end by hand; only a new look at the namespace tells.
+        kernel
+            .lock()
+            .expect("lock")
+            .apply(&Op::DeleteLink {
+                ns: Netns::Default,
+                name: "h1".into(),
+            })
+            .expect("delete by hand");
+        let before = seen.lock().expect("lock").len();
+        driver
+            .input
+            .send(Input::Reobserve(vec![Netns::Default, Netns::Default]))
+            .expect("send");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().expect("lock").len() == before {
+            assert!(Instant::now() < deadline, "the pair was not re-created");
+            thread::sleep(Duration::from_millis(10));
+        }
+        wait_all_applied(&driver, 2);
+        assert!(kernel
+            .lock()
+            .expect("lock")
+            .dump()
+            .link(&Netns::Default, "h1")
+            .is_some());
+        driver.shutdown().expect("stop");
+
+        let mut published = Vec::new();
+        while let Ok(o) = out_rx.try_recv() {
+            if let Output::Namespaces(list) = o {
+                published.push(list);
+            }
+        }
+        assert!(
+            published.iter().any(|l| l.contains(&ms.netns())),
+            "the container's namespace is to be watched: {published:?}"
+        );
+
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        let mut origins = Vec::new();
+        let mut replayed = Vec::new();
+        replay::replay_from_start(&journal, CoreConfig::default(), u64::MAX, |_, r, cmds| {
+            origins.push((r.origin.clone(), std::mem::discriminant(&r.event)));
+            replayed.extend(cmds.iter().cloned());
+        })
+        .expect("replay");
+        let observed = std::mem::discriminant(&Event::Observed(Snapshot::default()));
+        assert!(origins.contains(&(Origin::Kernel, observed)), "{origins:?}");
+        assert_eq!(
+            origins.iter().filter(|(o, _)| *o == Origin::Docker).count(),
+            3
+        );
+        let live = seen.lock().expect("lock").clone();
+        assert_eq!(
+            bincode::serialize(&replayed).expect("ser"),
+            bincode::serialize(&live).expect("ser")
+        );
     }
 
     /// A backend that dies on its first command.

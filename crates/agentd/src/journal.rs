@@ -41,6 +41,11 @@ pub enum Origin {
     /// A delete made at the start of a KV watch: the key was last set from the bucket and is no
     /// longer in it (its history, delete marker included, is gone).
     KvResync,
+    /// Reported by the Docker watcher (microservices started or stopped, connection state).
+    Docker,
+    /// Seen in the kernel by the agent's watcher (namespaces gone or back, links changed by
+    /// someone else, and what a new look at those namespaces found).
+    Kernel,
 }
 
 /// One logged event.

@@ -11,5 +11,6 @@ pub mod driver;
 pub mod journal;
 pub mod kv;
 pub mod nats;
+pub mod observers;
 pub mod protocol;
 pub mod replay;
