@@ -34,6 +34,20 @@ pub struct SimulationConfig {
     pub steps: usize,
     /// Inject backend faults and silent namespace vanishes.
     pub faults: bool,
+    /// At "restart from snapshot" steps, really serialize the core and restore it. Off, the
+    /// same core goes on: the trace must be the same either way.
+    pub restore_snapshots: bool,
+}
+
+impl SimulationConfig {
+    pub fn new(seed: u64, steps: usize) -> SimulationConfig {
+        SimulationConfig {
+            seed,
+            steps,
+            faults: true,
+            restore_snapshots: true,
+        }
+    }
 }
 
 /// What a run that held every invariant did.
@@ -161,6 +175,11 @@ struct World {
     unmanaged: Vec<(Netns, nsagent_sim::LinkDump)>,
     /// Namespaces that vanished without the core being told yet, and in how many steps it is.
     unannounced: Vec<(Netns, u32)>,
+    /// Command results on their way back: applied in the kernel, not yet told to the core.
+    held: Vec<(Command, Result<(), nsagent_core::BackendError>)>,
+    /// In the liveness phase nothing is held back any more.
+    settling: bool,
+    restore_snapshots: bool,
     trace_hash: u64,
     recent: VecDeque<String>,
     events: u64,
@@ -182,6 +201,9 @@ impl World {
             desired: BTreeMap::new(),
             unmanaged: Vec::new(),
             unannounced: Vec::new(),
+            held: Vec::new(),
+            settling: false,
+            restore_snapshots: config.restore_snapshots,
             trace_hash: 0xcbf2_9ce4_8422_2325,
             recent: VecDeque::new(),
             events: 0,
@@ -308,6 +330,7 @@ impl World {
             70..=75 => self.microservice_step(),
             76..=81 if self.faults => self.inject_fault(),
             82..=84 if self.faults => self.vanish_named(true),
+            85..=87 if !self.held.is_empty() => return self.reobserve(),
             85..=94 => {
                 let ms = self.rng.below(2_000);
                 self.advance(ms)
@@ -541,6 +564,9 @@ impl World {
     /// The agent restarts: from a snapshot of its state, or with its state lost (then the
     /// desired state comes back from the KV bucket, as the daemon does with `--kv`).
     fn restart(&mut self, lose_state: bool) -> Result<(), Violation> {
+        // Results on their way die with the process; the kernel keeps what they did, and the
+        // resync below shows it.
+        self.held.clear();
         if lose_state {
             self.trace(format!("{} restart with state lost", self.now));
             self.core = Core::new(CoreConfig::default());
@@ -567,6 +593,10 @@ impl World {
             }
         } else {
             self.trace(format!("{} restart from snapshot", self.now));
+            if !self.restore_snapshots {
+                self.unannounced.clear();
+                return self.resync_after_restart();
+            }
             let bytes = serde_json::to_vec(&self.core)
                 .map_err(|e| self.violation(format!("snapshot: {e}")))?;
             self.core = serde_json::from_slice(&bytes)
@@ -582,6 +612,10 @@ impl World {
     /// Applies the core's commands until it is idle. Each batch is applied in a random order:
     /// the core promises that commands outstanding together are independent.
     fn pump(&mut self) -> Result<(), Violation> {
+        for (c, r) in std::mem::take(&mut self.held) {
+            self.deliver(&c, r);
+        }
+        let mut may_hold = !self.settling;
         for _round in 0..10_000 {
             let mut batch: Vec<Command> = Vec::new();
             while let Some(c) = self.core.poll_command() {
@@ -618,24 +652,52 @@ impl World {
                 }
                 results[i] = Some(result);
             }
-            for (c, r) in batch.iter().zip(results) {
-                self.commands += 1;
+            // Sometimes the results stay on their way while the next things happen: the
+            // kernel has done the work, the core does not know yet.
+            let hold = may_hold && self.rng.chance(15);
+            may_hold = false;
+            for (c, r) in batch.into_iter().zip(results) {
                 let r = r.expect("every command was applied");
-                self.trace(format!(
-                    "{} command {} {:?} -> {:?}",
-                    self.now,
-                    c.id.0,
-                    c.op,
-                    r.as_ref().map_err(|e| e.to_string())
-                ));
-                let event = match r {
-                    Ok(()) => Event::CommandSucceeded { id: c.id },
-                    Err(error) => Event::CommandFailed { id: c.id, error },
-                };
-                self.core.handle(Timestamp(self.now), event);
+                if hold {
+                    self.trace(format!("{} command {} {:?} held", self.now, c.id.0, c.op));
+                    self.held.push((c, r));
+                } else {
+                    self.deliver(&c, r);
+                }
+            }
+            if hold {
+                return Ok(());
             }
         }
         Err(self.violation("the core did not become idle after 10,000 rounds of commands"))
+    }
+
+    /// The watcher saw something change and the kernel is observed again, while results are
+    /// still on their way: the snapshot shows what the core has not been told yet.
+    fn reobserve(&mut self) -> Result<(), Violation> {
+        let namespaces = self.kernel.namespaces();
+        let snapshot = self
+            .kernel
+            .observe(&namespaces)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        self.feed(Event::Observed(snapshot));
+        Ok(())
+    }
+
+    fn deliver(&mut self, c: &Command, r: Result<(), nsagent_core::BackendError>) {
+        self.commands += 1;
+        self.trace(format!(
+            "{} command {} {:?} -> {:?}",
+            self.now,
+            c.id.0,
+            c.op,
+            r.as_ref().map_err(|e| e.to_string())
+        ));
+        let event = match r {
+            Ok(()) => Event::CommandSucceeded { id: c.id },
+            Err(error) => Event::CommandFailed { id: c.id, error },
+        };
+        self.core.handle(Timestamp(self.now), event);
     }
 
     /// The harness's own reading of "no command for an item whose dependencies do not hold".
@@ -740,6 +802,7 @@ impl World {
             )));
         }
         let quiet = self.core.poll_timeout().is_none()
+            && self.held.is_empty()
             && self.unannounced.is_empty()
             && self.kernel.pending_faults() == 0;
         if quiet {
@@ -749,6 +812,7 @@ impl World {
     }
 
     fn liveness(&mut self) -> Result<(), Violation> {
+        self.settling = true;
         self.kernel.clear_faults();
         let due: Vec<Netns> = self.unannounced.drain(..).map(|(n, _)| n).collect();
         for ns in due {

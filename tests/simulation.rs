@@ -1,5 +1,6 @@
 //! Deterministic simulation over many seeds. `SIM_SEED=<n>` runs one seed; `SIM_SEEDS=<count>`
-//! sets how many run (default 500); `SIM_STEPS=<n>` sets the steps per seed (default 200).
+//! sets how many run (default 500); `SIM_STEPS=<n>` sets the steps per seed (default 200);
+//! `SIM_FAULTS=0` turns fault injection off.
 
 use nsagent::simulation::{run, SimulationConfig};
 
@@ -20,23 +21,28 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     let mut converged = 0;
     let mut commands = 0;
     for &seed in &seeds {
+        let faults = env("SIM_FAULTS").is_none_or(|f| f != 0);
         let report = run(SimulationConfig {
-            seed,
-            steps,
-            faults: true,
+            faults,
+            ..SimulationConfig::new(seed, steps)
         })
         .unwrap_or_else(|v| panic!("{v}"));
         converged += report.convergence_checks;
         commands += report.commands;
         // The same seed must give the same trace, byte for byte.
         if seed % 25 == 1 || seeds.len() == 1 {
-            let again = run(SimulationConfig {
-                seed,
-                steps,
-                faults: true,
-            })
-            .unwrap_or_else(|v| panic!("{v}"));
+            let again = run(SimulationConfig::new(seed, steps)).unwrap_or_else(|v| panic!("{v}"));
             assert_eq!(report, again, "seed {seed} is not deterministic");
+            // Restoring the core from a snapshot must change nothing it does.
+            let config = SimulationConfig {
+                restore_snapshots: false,
+                ..SimulationConfig::new(seed, steps)
+            };
+            let unrestored = run(config).unwrap_or_else(|v| panic!("{v}"));
+            assert_eq!(
+                report.trace_hash, unrestored.trace_hash,
+                "seed {seed}: a snapshot restore changed the trace"
+            );
         }
     }
     // The harness must actually exercise the agent, or the invariants prove nothing.
@@ -59,9 +65,8 @@ fn simulation_holds_every_invariant_over_many_seeds() {
 fn simulation_without_faults_converges_at_every_quiet_step() {
     for seed in 1..=50 {
         let report = run(SimulationConfig {
-            seed,
-            steps: 200,
             faults: false,
+            ..SimulationConfig::new(seed, 200)
         })
         .unwrap_or_else(|v| panic!("{v}"));
         assert!(

@@ -1595,7 +1595,7 @@ impl Core {
         match &flight.owner {
             Owner::Namespace(n) => {
                 let n = n.clone();
-                return self.on_namespace_result(&n, &flight.op, result);
+                return self.on_namespace_result(&n, &flight.op, result, stale);
             }
             Owner::Orphan(o) => return self.on_orphan_result(*o, &flight, result, stale),
             Owner::Item { .. } => self.release_route(&flight.op),
@@ -1643,9 +1643,20 @@ impl Core {
         }
     }
 
-    /// A named namespace was created, or not. Whether it vanished meanwhile does not matter: a
-    /// success means it exists now.
-    fn on_namespace_result(&mut self, n: &str, op: &Op, result: Result<(), BackendError>) {
+    /// A named namespace was created, or not. If it vanished meanwhile, the answer says nothing
+    /// sure (the vanish may be of the namespace created, or of an older one): the core creates
+    /// it again, which is harmless if it exists.
+    fn on_namespace_result(
+        &mut self,
+        n: &str,
+        op: &Op,
+        result: Result<(), BackendError>,
+        stale: bool,
+    ) {
+        if stale {
+            self.s.named.insert(n.to_string(), NamedState::Absent);
+            return self.mark_members_dirty(&NamespaceRef::Named(n.to_string()));
+        }
         let error = match result {
             Ok(()) => None,
             Err(e) if self.failure_means_done(op, &e) => None,
@@ -1942,6 +1953,16 @@ impl Core {
                         },
                     );
                 }
+            }
+            // A route or neighbour lives on its link: if the core learnt meanwhile that the link
+            // is gone (the far end of its veth went with a namespace), so is what was added.
+            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }
+                if !self.link_known(ns, &route.dev) =>
+            {
+                self.set_actual(id, Actual::None)
+            }
+            Op::SetNeighbour { ns, link, .. } if !self.link_known(ns, link) => {
+                self.set_actual(id, Actual::None)
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
                 self.set_actual(
@@ -2370,6 +2391,13 @@ impl Core {
             orphan.retry_at = Some(at);
             self.s.timers.insert((at, TimerKey::Orphan(o)));
         }
+    }
+
+    /// Whether some item believes the link `name` in `ns` is in the kernel.
+    fn link_known(&self, ns: &Netns, name: &str) -> bool {
+        self.ix
+            .link_owner
+            .contains_key(&(ns.clone(), name.to_string()))
     }
 
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the

@@ -174,7 +174,9 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
         !more.iter().any(|c| matches!(c.op, Op::DelRoute { .. })),
         "deleted a route whose item is applied: {more:?}"
     );
-    assert!(is_applied(&d.state("config/linux/l3/v2/route/192.168.0.0/24/d")));
+    assert!(is_applied(
+        &d.state("config/linux/l3/v2/route/192.168.0.0/24/d")
+    ));
 }
 
 #[test]
