@@ -23,14 +23,27 @@ fn interface(i: usize, mtu: u32) -> Item {
 /// Changes the MTU of `CHANGES` interfaces spread over the configuration, applies the
 /// commands, and returns the number of events handled.
 #[inline(never)]
-fn measured_churn(core: &mut Core, kernel: &mut SimKernel, items: &[[Item; 2]], current: &mut [usize], round: usize, seq: &mut u64) -> u64 {
+fn measured_churn(
+    core: &mut Core,
+    kernel: &mut SimKernel,
+    items: &[[Item; 2]],
+    current: &mut [usize],
+    round: usize,
+    seq: &mut u64,
+) -> u64 {
     let stride = items.len() / CHANGES;
     let mut events = 0;
     for c in 0..CHANGES {
         let i = c * stride + round % stride.max(1);
         current[i] ^= 1;
         *seq += 1;
-        core.handle(Timestamp(0), Event::Put { seq: *seq, item: items[i][current[i]].clone() });
+        core.handle(
+            Timestamp(0),
+            Event::Put {
+                seq: *seq,
+                item: items[i][current[i]].clone(),
+            },
+        );
         events += 1;
     }
     events + run_until_idle(core, kernel as &mut dyn Backend, Timestamp(0)) as u64
@@ -40,23 +53,38 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    if n < CHANGES || n % 2 != 0 {
+    if n < CHANGES || !n.is_multiple_of(2) {
         eprintln!("interfaces must be an even number of at least {CHANGES}");
         std::process::exit(2);
     }
-    let items: Vec<[Item; 2]> = (0..n).map(|i| [interface(i, 1500), interface(i, 1400)]).collect();
+    let items: Vec<[Item; 2]> = (0..n)
+        .map(|i| [interface(i, 1500), interface(i, 1400)])
+        .collect();
     let mut current = vec![0usize; n];
     let mut core = Core::new(CoreConfig::default());
     let mut kernel = SimKernel::default();
     let mut seq = 0;
     for (i, variants) in items.iter().enumerate() {
         seq += 1;
-        core.handle(Timestamp(0), Event::Put { seq, item: variants[current[i]].clone() });
+        core.handle(
+            Timestamp(0),
+            Event::Put {
+                seq,
+                item: variants[current[i]].clone(),
+            },
+        );
     }
     run_until_idle(&mut core, &mut kernel as &mut dyn Backend, Timestamp(0));
     let mut events = 0;
     for round in 0..rounds {
-        events += measured_churn(&mut core, &mut kernel, &items, &mut current, round, &mut seq);
+        events += measured_churn(
+            &mut core,
+            &mut kernel,
+            &items,
+            &mut current,
+            round,
+            &mut seq,
+        );
     }
     println!("events {events}");
 }

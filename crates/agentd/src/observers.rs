@@ -126,6 +126,20 @@ pub fn spawn_docker(
             while let Ok(e) = rx.try_recv() {
                 events.push(e);
             }
+            for e in &events {
+                if let Event::MicroserviceStarted {
+                    label,
+                    container_id,
+                    duplicates,
+                    ..
+                } = e
+                {
+                    if !duplicates.is_empty() {
+                        tracing::warn!(%label, using = %container_id, ignored = ?duplicates,
+                            "several running containers carry one microservice label; the newest wins");
+                    }
+                }
+            }
             let sent = input.send(Input::Observe {
                 events,
                 origin: Origin::Docker,

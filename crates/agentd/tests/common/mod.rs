@@ -137,6 +137,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(nats_url: &str, label: &str, data_dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_backend(nats_url, label, data_dir, "sim", extra)
+    }
+
+    pub fn start_backend(
+        nats_url: &str,
+        label: &str,
+        data_dir: &Path,
+        backend: &str,
+        extra: &[&str],
+    ) -> Daemon {
         let log = data_dir.with_extension("log");
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -150,7 +160,7 @@ impl Daemon {
                 "--nats",
                 nats_url,
                 "--backend",
-                "sim",
+                backend,
                 "--data-dir",
             ])
             .arg(data_dir)
