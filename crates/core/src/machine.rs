@@ -935,15 +935,14 @@ impl Core {
         }
     }
 
+    /// [`Core::mark_dependents_dirty`] for a live item.
     fn mark_dependents_dirty_of(&mut self, id: ItemId) {
-        let mut ids = std::mem::take(&mut self.scratch);
-        if let ItemKey::Interface(name) = &self.slot(id).key {
-            self.dependents_of(name, &mut ids);
-        }
-        for id in ids.drain(..) {
-            self.mark_dirty(id);
-        }
-        self.scratch = ids;
+        let key = std::mem::replace(
+            &mut self.slot_mut(id).key,
+            ItemKey::Interface(String::new()),
+        );
+        self.mark_dependents_dirty(&key);
+        self.slot_mut(id).key = key;
     }
 
     fn mark_members_dirty(&mut self, r: &NamespaceRef) {
@@ -1734,7 +1733,7 @@ impl Core {
                 && gone
                     .iter()
                     .all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }));
-            if only_processes || !matches!(flight.owner, Owner::Item { .. }) {
+            if only_processes {
                 return;
             }
         }
@@ -1748,63 +1747,40 @@ impl Core {
                 self.forget_kernel_objects(link_item);
             }
         }
+        // Only items' commands come here: namespaces' and stale objects' results have their
+        // own handling in `on_result`.
         let text = error.to_string();
-        match &flight.owner {
-            Owner::Item { .. } => {
-                for &id in ids {
-                    let base = self.s.config.retry_base_ms;
-                    let max = self.s.config.retry_max_ms;
-                    let now = self.s.now;
-                    let slot = self.slot_mut(id);
-                    slot.attempts += 1;
-                    slot.last_error = Some(text.clone());
-                    let attempts = slot.attempts;
-                    if error.kind.is_retriable() {
-                        let at = now.plus_millis(backoff(base, max, attempts));
-                        slot.retry_at = Some(at);
-                        self.s.timers.insert((at, TimerKey::Item(id)));
-                        self.set_state(
-                            id,
-                            ItemState::Failed {
-                                error: text.clone(),
-                                attempts,
-                                retry_at: Some(at),
-                            },
-                        );
-                    } else {
-                        slot.blocked = true;
-                        self.set_state(
-                            id,
-                            ItemState::Failed {
-                                error: text.clone(),
-                                attempts,
-                                retry_at: None,
-                            },
-                        );
-                    }
-                }
-            }
-            Owner::Namespace(n) => {
-                let attempts = match self.s.named.get(n) {
-                    Some(NamedState::Failed { attempts, .. }) => attempts + 1,
-                    _ => 1,
-                };
-                let at = self.s.now.plus_millis(backoff(
-                    self.s.config.retry_base_ms,
-                    self.s.config.retry_max_ms,
-                    attempts,
-                ));
-                self.s.named.insert(
-                    n.clone(),
-                    NamedState::Failed {
-                        retry_at: at,
+        for &id in ids {
+            let base = self.s.config.retry_base_ms;
+            let max = self.s.config.retry_max_ms;
+            let now = self.s.now;
+            let slot = self.slot_mut(id);
+            slot.attempts += 1;
+            slot.last_error = Some(text.clone());
+            let attempts = slot.attempts;
+            if error.kind.is_retriable() {
+                let at = now.plus_millis(backoff(base, max, attempts));
+                slot.retry_at = Some(at);
+                self.s.timers.insert((at, TimerKey::Item(id)));
+                self.set_state(
+                    id,
+                    ItemState::Failed {
+                        error: text.clone(),
                         attempts,
-                        error: text,
+                        retry_at: Some(at),
                     },
                 );
-                self.s.timers.insert((at, TimerKey::Namespace(n.clone())));
+            } else {
+                slot.blocked = true;
+                self.set_state(
+                    id,
+                    ItemState::Failed {
+                        error: text.clone(),
+                        attempts,
+                        retry_at: None,
+                    },
+                );
             }
-            Owner::Orphan(_) => {}
         }
     }
 
@@ -1827,14 +1803,8 @@ impl Core {
     fn apply_effect(&mut self, op: &Op, owner: &Owner) {
         let (id, peer) = match owner {
             Owner::Item { id, peer } => (*id, *peer),
-            Owner::Namespace(n) => {
-                if let Op::CreateNamespace { .. } = op {
-                    self.s.named.insert(n.clone(), NamedState::Present);
-                    self.mark_members_dirty(&NamespaceRef::Named(n.clone()));
-                }
-                return;
-            }
-            Owner::Orphan(_) => return,
+            // Namespaces' and stale objects' results are handled in `on_result`.
+            Owner::Namespace(_) | Owner::Orphan(_) => return,
         };
         if !self.live(id) {
             return;
