@@ -1,0 +1,522 @@
+//! nsagentd with the netlink backend and the Docker watcher, against the real kernel and a real
+//! Docker daemon: veth pairs that follow a microservice's container through start, stop and
+//! restart, duplicate labels, and repairs of what someone else broke (a named namespace deleted,
+//! an MTU changed by hand).
+//!
+//! Needs root, dockerd and nats-server (CI has them); `scripts/docker-test-env.sh ensure` is run
+//! first and starts dockerd and imports the busybox image if needed. Every namespace and
+//! container is named after the test process and removed by a guard, also when a test fails.
+//! The daemon runs in the host's namespace but only ever gets items in namespaces the test made.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{client, request, Daemon, Nats};
+use futures::StreamExt;
+use serde_json::Value;
+
+const IMAGE: &str = "nsagent-test-busybox:latest";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short name no other test or test process uses (interface and namespace names are short).
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+fn ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Root, a running dockerd and the test image, or a panic that says what is missing.
+fn require_environment() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let root = run("id", &["-u"]).stdout == b"0\n";
+        if !root {
+            return Err("these tests need root (network namespaces, docker)".into());
+        }
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/docker-test-env.sh"
+        );
+        let out = run(script, &["ensure"]);
+        if !out.status.success() {
+            return Err(format!(
+                "{script} ensure failed (dockerd and the busybox image are needed): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        panic!("{e}");
+    }
+}
+
+/// A named network namespace, deleted on drop. Drop it after the agent, which would re-create
+/// it.
+struct NamedNs(String);
+
+impl Drop for NamedNs {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.0]);
+    }
+}
+
+/// A container, removed on drop.
+struct Container(String);
+
+impl Container {
+    fn run(name: &str, label: &str) -> Container {
+        let c = Container(name.to_string());
+        ok(
+            "docker",
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "-e",
+                &format!("MICROSERVICE_LABEL={label}"),
+                IMAGE,
+                "sleep",
+                "3600",
+            ],
+        );
+        c
+    }
+
+    fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec", self.0.as_str()];
+        all.extend_from_slice(args);
+        run("docker", &all)
+    }
+
+    fn stop(&self) {
+        ok("docker", &["stop", "-t", "0", &self.0]);
+    }
+
+    fn start(&self) {
+        ok("docker", &["start", &self.0]);
+    }
+
+    fn id(&self) -> String {
+        ok("docker", &["inspect", "-f", "{{.Id}}", &self.0])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = run("docker", &["rm", "-f", &self.0]);
+    }
+}
+
+/// nats-server and a netlink nsagentd following Docker.
+struct Agent {
+    daemon: Daemon,
+    client: async_nats::Client,
+    /// Kept running while the agent is.
+    _nats: Nats,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    async fn start() -> Agent {
+        require_environment();
+        let nats = Nats::start();
+        let dir = tempfile::tempdir().expect("tmp");
+        let label = unique("dk");
+        let daemon = Daemon::start_backend(
+            &nats.url(),
+            &label,
+            &dir.path().join("data"),
+            "netlink",
+            &["--docker"],
+        );
+        let client = client(&nats.url()).await;
+        common::wait_ready(&client, &label).await;
+        Agent {
+            _nats: nats,
+            daemon,
+            client,
+            _dir: dir,
+        }
+    }
+
+    fn subject(&self, what: &str) -> String {
+        format!("nsagent.{}.{what}", self.daemon.label)
+    }
+
+    async fn put(&self, items: &[Value]) {
+        let ops: Vec<Value> = items
+            .iter()
+            .map(|v| serde_json::json!({"put": {"key": key(v), "value": v}}))
+            .collect();
+        let body = serde_json::json!({ "txn": ops }).to_string();
+        let reply = request(
+            &self.client,
+            &self.subject("intents"),
+            body.as_bytes(),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("intent reply");
+        assert!(reply.get("seq").is_some(), "{reply}");
+    }
+
+    /// (state, detail) of one interface.
+    async fn status(&self, name: &str) -> (String, String) {
+        let body = serde_json::json!({ "key": interface_key(name) }).to_string();
+        let v = request(
+            &self.client,
+            &self.subject("status"),
+            body.as_bytes(),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("status");
+        let item = &v["items"][0];
+        (
+            item["state"].as_str().unwrap_or_default().to_string(),
+            item["detail"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    async fn explain(&self, name: &str) -> Value {
+        let body = serde_json::json!({ "key": interface_key(name) }).to_string();
+        request(
+            &self.client,
+            &self.subject("explain"),
+            body.as_bytes(),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("explain")
+    }
+
+    /// Waits until every named interface is applied.
+    async fn wait_applied(&self, names: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut last = None;
+            for n in names {
+                let s = self.status(n).await;
+                if s.0 != "applied" {
+                    last = Some((n.to_string(), s));
+                    break;
+                }
+            }
+            let Some(last) = last else { return };
+            assert!(
+                Instant::now() < deadline,
+                "not applied: {last:?}\ndaemon log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_state(&self, name: &str, state: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.status(name).await;
+            if s.0 == state {
+                return s.1;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never {state}: {s:?}\ndaemon log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.daemon.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+fn interface_key(name: &str) -> String {
+    format!("config/linux/interfaces/v2/interface/{name}")
+}
+
+fn key(v: &Value) -> String {
+    interface_key(v["name"].as_str().expect("name"))
+}
+
+fn veth(name: &str, peer: &str, host_if: &str, addr: &str, ns: Value) -> Value {
+    serde_json::json!({
+        "name": name, "type": "VETH", "enabled": true, "host_if_name": host_if,
+        "ip_addresses": [addr], "namespace": ns, "veth": {"peer_if_name": peer},
+    })
+}
+
+fn named(ns: &str) -> Value {
+    serde_json::json!({"type": "NSID", "reference": ns})
+}
+
+fn microservice(label: &str) -> Value {
+    serde_json::json!({"type": "MICROSERVICE", "reference": label})
+}
+
+/// Whether `dev` exists in the named namespace.
+fn link_in(ns: &str, dev: &str) -> bool {
+    run("ip", &["-n", ns, "link", "show", "dev", dev])
+        .status
+        .success()
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_veth_pair_follows_its_microservice_through_stop_and_start() {
+    // Made before the agent, so dropped after it: a running agent would re-create it.
+    let ns = NamedNs(unique("nsa"));
+    let agent = Agent::start().await;
+    let ms = unique("ms-");
+    let name = unique("nsagent-e2e-");
+    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+    agent
+        .put(&[
+            veth(&a, &b, "vx0", "10.77.0.1/24", named(&ns.0)),
+            veth(&b, &a, "eth1", "10.77.0.2/24", microservice(&ms)),
+        ])
+        .await;
+    // Nothing can happen before the container runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (state, detail) = agent.status(&b).await;
+    assert_eq!(state, "pending", "{detail}");
+    assert!(detail.contains(&ms), "{detail}");
+    assert!(
+        !link_in(&ns.0, "vx0"),
+        "the pair was made without its container"
+    );
+
+    let c = Container::run(&name, &ms);
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    let inside = c.exec(&["ip", "addr", "show", "dev", "eth1"]);
+    let text = String::from_utf8_lossy(&inside.stdout);
+    assert!(text.contains("10.77.0.2/24"), "{text}");
+    let ping = c.exec(&["ping", "-c1", "-W1", "10.77.0.1"]);
+    assert!(
+        ping.status.success(),
+        "ping from the container: {}{}",
+        String::from_utf8_lossy(&ping.stdout),
+        String::from_utf8_lossy(&ping.stderr)
+    );
+
+    c.stop();
+    wait_until(
+        "the pair to go with the container",
+        Duration::from_secs(10),
+        || !link_in(&ns.0, "vx0"),
+    )
+    .await;
+    let detail = agent
+        .wait_state(&b, "pending", Duration::from_secs(10))
+        .await;
+    assert!(detail.contains(&ms), "{detail}");
+
+    c.start();
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    assert!(link_in(&ns.0, "vx0"));
+    let ping = c.exec(&["ping", "-c1", "-W1", "10.77.0.1"]);
+    assert!(ping.status.success(), "ping after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_containers_with_one_label_are_reported_and_the_newest_wins() {
+    // Made before the agent, so dropped after it: a running agent would re-create it.
+    let ns = NamedNs(unique("nsa"));
+    let agent = Agent::start().await;
+    let ms = unique("ms-");
+    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+    agent
+        .put(&[
+            veth(&a, &b, "vd0", "10.78.0.1/24", named(&ns.0)),
+            veth(&b, &a, "eth1", "10.78.0.2/24", microservice(&ms)),
+        ])
+        .await;
+    let first = Container::run(&unique("nsagent-e2e-"), &ms);
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    assert!(first.exec(&["ip", "link", "show", "eth1"]).status.success());
+
+    let second = Container::run(&unique("nsagent-e2e-"), &ms);
+    let second_id = second.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = agent.explain(&b).await;
+        let warnings = e["warnings"].to_string();
+        let moved = second
+            .exec(&["ip", "link", "show", "eth1"])
+            .status
+            .success();
+        if warnings.contains("2 containers")
+            && warnings.contains(&second_id)
+            && moved
+            && e["state"].to_string().to_lowercase().contains("applied")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "duplicate not reported or the newest did not win: {e}\n{}",
+            agent.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !first.exec(&["ip", "link", "show", "eth1"]).status.success(),
+        "the older container still has the interface"
+    );
+    assert!(
+        agent.daemon.log_text().contains("newest wins"),
+        "no log warning"
+    );
+    let ping = second.exec(&["ping", "-c1", "-W1", "10.78.0.1"]);
+    assert!(ping.status.success(), "ping from the newest container");
+}
+
+/// Every state the daemon publishes for `key`, in order.
+async fn state_events(
+    client: &async_nats::Client,
+    label: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)> {
+    let mut sub = client
+        .subscribe(format!("nsagent.{label}.events.>"))
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            if let Ok(v) = serde_json::from_slice::<Value>(&msg.payload) {
+                let key = v["key"].as_str().unwrap_or_default().to_string();
+                let state = v["state"].as_str().unwrap_or_default().to_string();
+                if tx.send((key, state)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn mtu(ns: &str, dev: &str) -> Option<u64> {
+    let out = run("ip", &["-j", "-n", ns, "link", "show", "dev", dev]);
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    v[0]["mtu"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_namespace_and_a_hand_changed_mtu_are_repaired() {
+    let (ns1, ns2) = (NamedNs(unique("nsa")), NamedNs(unique("nsb")));
+    let agent = Agent::start().await;
+    let (a, b) = (unique("seed-a"), unique("seed-b"));
+    let mut left = veth(&a, &b, "s0", "192.168.22.1/24", named(&ns1.0));
+    left["mtu"] = 1400.into();
+    agent
+        .put(&[left, veth(&b, &a, "s1", "192.168.22.2/24", named(&ns2.0))])
+        .await;
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    ok(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns1.0,
+            "ping",
+            "-c1",
+            "-W1",
+            "192.168.22.2",
+        ],
+    );
+    let mut events = state_events(&agent.client, &agent.daemon.label).await;
+
+    // Someone deletes the namespace: the items leave `applied`, the agent re-creates it.
+    ok("ip", &["netns", "del", &ns1.0]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Some((key, state))) if key == interface_key(&a) && state != "applied" => break,
+            Ok(Some(_)) => {}
+            _ => panic!(
+                "no state change after the namespace was deleted\n{}",
+                agent.log_tail()
+            ),
+        }
+    }
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    assert!(link_in(&ns1.0, "s0"), "the namespace and its end came back");
+    ok(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns1.0,
+            "ping",
+            "-c1",
+            "-W1",
+            "192.168.22.2",
+        ],
+    );
+
+    // Someone changes the MTU of a managed link: the watcher notices, the agent corrects it.
+    ok(
+        "ip",
+        &["-n", &ns1.0, "link", "set", "dev", "s0", "mtu", "1300"],
+    );
+    wait_until("the MTU to be corrected", Duration::from_secs(10), || {
+        mtu(&ns1.0, "s0") == Some(1400)
+    })
+    .await;
+    // An address removed by hand comes back too.
+    ok(
+        "ip",
+        &["-n", &ns2.0, "addr", "del", "192.168.22.2/24", "dev", "s1"],
+    );
+    wait_until("the address to come back", Duration::from_secs(10), || {
+        String::from_utf8_lossy(&run("ip", &["-n", &ns2.0, "addr", "show", "dev", "s1"]).stdout)
+            .contains("192.168.22.2/24")
+    })
+    .await;
+    let log = agent.daemon.log_text();
+    assert!(log.contains("observing again"), "no reobservation logged");
+}
