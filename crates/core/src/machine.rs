@@ -260,6 +260,8 @@ struct Indexes {
     /// Routes being added (command in flight), by the item adding them: a second item with
     /// the same destination and metric waits rather than replace it unseen.
     route_adding: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    /// Commands in flight per namespace they act in (both, for a veth pair).
+    in_flight_ns: FxHashMap<Netns, u32>,
 }
 
 /// The core state machine. See the crate documentation.
@@ -332,6 +334,7 @@ impl Core {
             .collect();
         for (op, owner) in in_flight {
             core.reserve_route(&op, &owner);
+            core.count_in_flight(&op, true);
         }
         for i in 0..core.s.slots.len() {
             let id = ItemId(i as u32);
@@ -1484,6 +1487,7 @@ impl Core {
     fn on_restarted(&mut self) {
         let forgotten = std::mem::take(&mut self.s.in_flight);
         self.ix.route_adding.clear();
+        self.ix.in_flight_ns.clear();
         self.s.outbox.clear();
         for (_, f) in forgotten {
             match f.owner {
@@ -1524,6 +1528,7 @@ impl Core {
             }
         }
         self.reserve_route(&op, &owner);
+        self.count_in_flight(&op, true);
         self.s.in_flight.insert(
             id,
             InFlight {
@@ -1533,6 +1538,34 @@ impl Core {
             },
         );
         self.s.outbox.push_back(Command { id, op });
+    }
+
+    fn count_in_flight(&mut self, op: &Op, up: bool) {
+        let mut nss = vec![op.namespace()];
+        if let Op::CreateLink {
+            kind: NewLink::Veth { peer_ns, .. },
+            ..
+        } = op
+        {
+            nss.push(peer_ns.clone());
+        }
+        for ns in nss {
+            if up {
+                *self.ix.in_flight_ns.entry(ns).or_insert(0) += 1;
+            } else if let Some(n) = self.ix.in_flight_ns.get_mut(&ns) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ix.in_flight_ns.remove(&ns);
+                    // A named namespace waits for the commands aimed at its previous
+                    // incarnation before it is made again.
+                    if let Netns::Named(name) = &ns {
+                        if self.s.named.get(name) == Some(&NamedState::Absent) {
+                            self.mark_members_dirty(&NamespaceRef::Named(name.clone()));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn reserve_route(&mut self, op: &Op, owner: &Owner) {
@@ -1591,6 +1624,7 @@ impl Core {
             return;
         };
         let stale = self.epochs_of(&flight.op) != flight.epochs;
+        self.count_in_flight(&flight.op, false);
         match &flight.owner {
             Owner::Namespace(n) => {
                 let n = n.clone();
@@ -2530,8 +2564,11 @@ impl Core {
 
     fn ensure_named_namespace(&mut self, r: &NamespaceRef) {
         if let NamespaceRef::Named(n) = r {
+            // Commands still in flight may have been aimed at a previous incarnation of the
+            // namespace: making it again now would let them land in the new one unseen.
+            let busy = self.ix.in_flight_ns.contains_key(&Netns::Named(n.clone()));
             let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
-            if *state == NamedState::Absent {
+            if *state == NamedState::Absent && !busy {
                 *state = NamedState::Creating { attempts: 0 };
                 self.issue(
                     Op::CreateNamespace { name: n.clone() },
