@@ -149,16 +149,21 @@ struct Agent {
 
 impl Agent {
     async fn start() -> Agent {
+        Agent::start_with_env(&[]).await
+    }
+
+    async fn start_with_env(env: &[(&str, &str)]) -> Agent {
         require_environment();
         let nats = Nats::start();
         let dir = tempfile::tempdir().expect("tmp");
         let label = unique("dk");
-        let daemon = Daemon::start_backend(
+        let daemon = Daemon::start_with_env(
             &nats.url(),
             &label,
             &dir.path().join("data"),
             "netlink",
             &["--docker"],
+            env,
         );
         let client = client(&nats.url()).await;
         common::wait_ready(&client, &label).await;
@@ -168,6 +173,17 @@ impl Agent {
             client,
             _dir: dir,
         }
+    }
+
+    /// Stops the daemon (SIGTERM) and starts it again on the same log.
+    async fn restart(&mut self) {
+        let status = self.daemon.terminate();
+        assert!(status.success(), "{}", self.log_tail());
+        let label = self.daemon.label.clone();
+        let data = self.daemon.data_dir.clone();
+        self.daemon =
+            Daemon::start_backend(&self._nats.url(), &label, &data, "netlink", &["--docker"]);
+        common::wait_ready(&self.client, &label).await;
     }
 
     fn subject(&self, what: &str) -> String {
@@ -519,4 +535,73 @@ async fn a_deleted_namespace_and_a_hand_changed_mtu_are_repaired() {
     .await;
     let log = agent.daemon.log_text();
     assert!(log.contains("observing again"), "no reobservation logged");
+}
+
+/// The interface index of `dev` in the container: it changes when the link is re-created.
+fn ifindex_in(c: &Container, dev: &str) -> String {
+    let out = c.exec(&["cat", &format!("/sys/class/net/{dev}/ifindex")]);
+    assert!(out.status.success(), "{dev} missing in {}", c.0);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_restart_with_the_container_running_changes_nothing() {
+    let ns = NamedNs(unique("nsa"));
+    let mut agent = Agent::start().await;
+    let ms = unique("ms-");
+    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+    agent
+        .put(&[
+            veth(&a, &b, "vr0", "10.76.0.1/24", named(&ns.0)),
+            veth(&b, &a, "eth1", "10.76.0.2/24", microservice(&ms)),
+        ])
+        .await;
+    let c = Container::run(&unique("nsagent-e2e-"), &ms);
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    let before = ifindex_in(&c, "eth1");
+
+    agent.restart().await;
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    // Give a wrong resync time to act.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.wait_applied(&[&a, &b], Duration::from_secs(1)).await;
+    assert_eq!(ifindex_in(&c, "eth1"), before, "the link was re-created");
+
+    // Stopped while the agent is down: the restarted agent finds the namespace gone.
+    let status = agent.daemon.terminate();
+    assert!(status.success());
+    c.stop();
+    agent.daemon = Daemon::start_backend(
+        &agent._nats.url(),
+        &agent.daemon.label.clone(),
+        &agent.daemon.data_dir.clone(),
+        "netlink",
+        &["--docker"],
+    );
+    common::wait_ready(&agent.client, &agent.daemon.label).await;
+    let detail = agent
+        .wait_state(&b, "pending", Duration::from_secs(10))
+        .await;
+    assert!(detail.contains(&ms), "{detail}");
+    c.start();
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_docker_items_in_microservices_say_docker_is_not_connected() {
+    let ns = NamedNs(unique("nsa"));
+    let agent = Agent::start_with_env(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]).await;
+    let ms = unique("ms-");
+    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+    agent
+        .put(&[
+            veth(&a, &b, "vn0", "10.75.0.1/24", named(&ns.0)),
+            veth(&b, &a, "eth1", "10.75.0.2/24", microservice(&ms)),
+        ])
+        .await;
+    let detail = agent
+        .wait_state(&b, "pending", Duration::from_secs(10))
+        .await;
+    assert!(detail.contains("docker not connected"), "{detail}");
+    assert!(detail.contains(&ms), "{detail}");
 }

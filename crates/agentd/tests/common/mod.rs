@@ -147,6 +147,17 @@ impl Daemon {
         backend: &str,
         extra: &[&str],
     ) -> Daemon {
+        Daemon::start_with_env(nats_url, label, data_dir, backend, extra, &[])
+    }
+
+    pub fn start_with_env(
+        nats_url: &str,
+        label: &str,
+        data_dir: &Path,
+        backend: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let log = data_dir.with_extension("log");
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -165,6 +176,7 @@ impl Daemon {
             ])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NSAGENT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(out)
