@@ -22,6 +22,9 @@ use serde_json::Value;
 const IMAGE: &str = "nsagent-test-busybox:latest";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// Held for reading by every test, for writing by the one that restarts dockerd. Taken first in
+/// each test, so released last, after its containers are removed.
+static DOCKERD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A short name no other test or test process uses (interface and namespace names are short).
 fn unique(prefix: &str) -> String {
@@ -322,6 +325,7 @@ async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_veth_pair_follows_its_microservice_through_stop_and_start() {
+    let _docker = DOCKERD.read().await;
     // Made before the agent, so dropped after it: a running agent would re-create it.
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start().await;
@@ -378,6 +382,7 @@ async fn a_veth_pair_follows_its_microservice_through_stop_and_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_containers_with_one_label_are_reported_and_the_newest_wins() {
+    let _docker = DOCKERD.read().await;
     // Made before the agent, so dropped after it: a running agent would re-create it.
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start().await;
@@ -462,6 +467,7 @@ fn mtu(ns: &str, dev: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_namespace_and_a_hand_changed_mtu_are_repaired() {
+    let _docker = DOCKERD.read().await;
     let (ns1, ns2) = (NamedNs(unique("nsa")), NamedNs(unique("nsb")));
     let agent = Agent::start().await;
     let (a, b) = (unique("seed-a"), unique("seed-b"));
@@ -546,6 +552,7 @@ fn ifindex_in(c: &Container, dev: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_restart_with_the_container_running_changes_nothing() {
+    let _docker = DOCKERD.read().await;
     let ns = NamedNs(unique("nsa"));
     let mut agent = Agent::start().await;
     let ms = unique("ms-");
@@ -589,6 +596,7 @@ async fn a_daemon_restart_with_the_container_running_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_docker_items_in_microservices_say_docker_is_not_connected() {
+    let _docker = DOCKERD.read().await;
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start_with_env(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]).await;
     let ms = unique("ms-");
@@ -604,4 +612,111 @@ async fn without_docker_items_in_microservices_say_docker_is_not_connected() {
         .await;
     assert!(detail.contains("docker not connected"), "{detail}");
     assert!(detail.contains(&ms), "{detail}");
+}
+
+/// Brings dockerd back even when the test fails half-way.
+struct DockerdBack;
+
+impl Drop for DockerdBack {
+    fn drop(&mut self) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/docker-test-env.sh"
+        );
+        let out = run(script, &["start"]);
+        if !out.status.success() {
+            eprintln!(
+                "could not restart dockerd: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+fn container_pid(c: &Container) -> u32 {
+    ok("docker", &["inspect", "-f", "{{.State.Pid}}", &c.0])
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_daemon_crash_and_restart_moves_the_pair_to_the_new_process() {
+    let _docker = DOCKERD.write().await;
+    let ns = NamedNs(unique("nsa"));
+    let agent = Agent::start().await;
+    let ms = unique("ms-");
+    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+    agent
+        .put(&[
+            veth(&a, &b, "vk0", "10.74.0.1/24", named(&ns.0)),
+            veth(&b, &a, "eth1", "10.74.0.2/24", microservice(&ms)),
+        ])
+        .await;
+    let name = unique("nsagent-e2e-");
+    let c = Container(name.clone());
+    ok(
+        "docker",
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart=always",
+            "-e",
+            &format!("MICROSERVICE_LABEL={ms}"),
+            IMAGE,
+            "sleep",
+            "3600",
+        ],
+    );
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    let old_pid = container_pid(&c);
+
+    // A crash: the restarted daemon kills the orphaned container and starts it again (restart
+    // policy) before it serves the API.
+    let back = DockerdBack;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/docker-test-env.sh"
+    );
+    ok(script, &["kill"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = agent.daemon.log_text();
+        if log.contains("Docker watch session ended") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage was not noticed:\n{}",
+            agent.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(back);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pid = container_pid(&c);
+        let e = agent.explain(&b).await;
+        if pid != 0
+            && pid != old_pid
+            && e["namespace"] == serde_json::json!({ "Pid": pid })
+            && e["state"].to_string().to_lowercase().contains("applied")
+            && agent.status(&a).await.0 == "applied"
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pair did not follow the restarted container (pid {old_pid} -> {pid}): {e}\n{}",
+            agent.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ping = c.exec(&["ping", "-c1", "-W1", "10.74.0.1"]);
+    assert!(ping.status.success(), "ping from the restarted container");
 }

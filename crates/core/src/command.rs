@@ -151,6 +151,17 @@ impl Op {
         }
     }
 
+    /// The second namespace a command acts in: a veth peer's.
+    pub fn peer_namespace(&self) -> Option<&Netns> {
+        match self {
+            Op::CreateLink {
+                kind: NewLink::Veth { peer_ns, .. },
+                ..
+            } => Some(peer_ns),
+            _ => None,
+        }
+    }
+
     /// Whether the command removes something; removals of what is already gone succeed.
     pub fn is_removal(&self) -> bool {
         matches!(

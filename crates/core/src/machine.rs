@@ -1541,15 +1541,7 @@ impl Core {
     }
 
     fn count_in_flight(&mut self, op: &Op, up: bool) {
-        let mut nss = vec![op.namespace()];
-        if let Op::CreateLink {
-            kind: NewLink::Veth { peer_ns, .. },
-            ..
-        } = op
-        {
-            nss.push(peer_ns.clone());
-        }
-        for ns in nss {
+        for ns in std::iter::once(op.namespace()).chain(op.peer_namespace().cloned()) {
             if up {
                 *self.ix.in_flight_ns.entry(ns).or_insert(0) += 1;
             } else if let Some(n) = self.ix.in_flight_ns.get_mut(&ns) {
@@ -1594,27 +1586,10 @@ impl Core {
     }
 
     fn epochs_of(&self, op: &Op) -> (u64, Option<u64>) {
-        let own = match op {
-            Op::CreateNamespace { name } => self.epoch(&Netns::Named(name.clone())),
-            Op::CreateLink { ns, .. }
-            | Op::DeleteLink { ns, .. }
-            | Op::SetLink { ns, .. }
-            | Op::AddAddress { ns, .. }
-            | Op::DelAddress { ns, .. }
-            | Op::AddRoute { ns, .. }
-            | Op::ReplaceRoute { ns, .. }
-            | Op::DelRoute { ns, .. }
-            | Op::SetNeighbour { ns, .. }
-            | Op::DelNeighbour { ns, .. } => self.epoch(ns),
-        };
-        let peer = match op {
-            Op::CreateLink {
-                kind: NewLink::Veth { peer_ns, .. },
-                ..
-            } => Some(self.epoch(peer_ns)),
-            _ => None,
-        };
-        (own, peer)
+        (
+            self.epoch(&op.namespace()),
+            op.peer_namespace().map(|ns| self.epoch(ns)),
+        )
     }
 
     fn on_result(&mut self, cid: CommandId, result: Result<(), BackendError>) {
