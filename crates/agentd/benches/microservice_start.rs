@@ -207,6 +207,7 @@ async fn main() {
     );
 
     let (mut from_event, mut from_cli, mut cli) = (Vec::new(), Vec::new(), Vec::new());
+    let mut slow = Vec::new();
     let wanted = [key(a), key(b)];
     for round in 0..=starts {
         let invoked = now_ns();
@@ -230,6 +231,11 @@ async fn main() {
         let done = applied.iter().flatten().max().copied().unwrap_or(0);
         // Round 0 warms up (first start of the container, first namespace).
         if round > 0 {
+            let ms_after_event = (done.saturating_sub(event)) as f64 / 1e6;
+            if ms_after_event > 100.0 {
+                println!("round {round}: {ms_after_event:.1} ms from the start event to applied");
+                slow.push(round);
+            }
             from_event.push((done.saturating_sub(event)) as f64 / 1e6);
             from_cli.push((done.saturating_sub(invoked)) as f64 / 1e6);
             cli.push(cli_ms);
@@ -255,6 +261,14 @@ async fn main() {
         "p99 start event -> applied: {p99:.2} ms (target < 100 ms); {:.2}x the p99 of `docker start` itself",
         p99 / reference
     );
+    if !slow.is_empty() {
+        // What the daemon said about the slow rounds: failed commands and their retries.
+        for line in daemon.log_text().lines() {
+            if line.contains("WARN") || line.contains("ERROR") || line.contains("failed") {
+                println!("  daemon: {line}");
+            }
+        }
+    }
     drop(c);
     drop(daemon);
     drop(nats);

@@ -2453,8 +2453,7 @@ impl Core {
         }
         match slot.key {
             ItemKey::Interface(_) => self.reconcile_interface(id),
-            ItemKey::Route { .. } => self.reconcile_route(id),
-            ItemKey::Arp { .. } => self.reconcile_neighbour(id),
+            ItemKey::Route { .. } | ItemKey::Arp { .. } => self.reconcile_l3(id),
         }
     }
 
@@ -2864,196 +2863,186 @@ impl Core {
         }
     }
 
-    fn reconcile_route(&mut self, id: ItemId) {
-        let ItemKey::Route { interface, .. } = self.slot(id).key.clone() else {
-            return;
-        };
+    /// Routes and neighbours: both live on their interface's link and follow one pattern.
+    fn reconcile_l3(&mut self, id: ItemId) {
+        let interface = self.slot(id).key.interface().to_string();
         let desired_item = self.slot(id).desired.clone();
-        let desired = match desired_item.as_deref() {
-            Some(Item::Route(r)) => Some(r),
-            _ => None,
+        let target: Result<(Netns, L3Target, bool), Option<PendingReason>> =
+            match desired_item.as_deref() {
+                None => Err(None),
+                Some(item) => match self.usable_link(&interface) {
+                    Err(reason) => Err(Some(reason)),
+                    Ok(None) => return,
+                    Ok(Some((link, ready))) => L3Target::of(item, &link, &interface)
+                        .map(|t| (link.ns, t, ready))
+                        .map_err(Some),
+                },
+            };
+        let busy = if desired_item.is_some() {
+            ItemState::InProgress
+        } else {
+            ItemState::Removing
         };
-        let target = match &desired {
-            None => Err(None),
-            Some(r) => match self.usable_link(&interface) {
-                Err(reason) => Err(Some(reason)),
-                Ok(None) => return,
-                Ok(Some((link, ready))) => {
-                    let reachable = r
-                        .gw_addr
-                        .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
-                    if !reachable {
-                        Err(Some(PendingReason::GatewayUnreachable {
-                            gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
-                            interface: interface.clone(),
-                        }))
-                    } else {
-                        let spec = RouteSpec {
-                            dev: link.name.clone(),
-                            dst: r.dst_network,
-                            gw: r.gw_addr,
-                            metric: kernel_metric(r.dst_network, r.metric),
-                            scope: kernel_scope(r.dst_network, r.scope),
-                        };
-                        Ok((link.ns, spec, ready))
-                    }
+        let actual = self.slot(id).actual.clone();
+        if actual != Actual::None {
+            let op = match target
+                .as_ref()
+                .ok()
+                .filter(|(ns, t, _)| t.fits(&actual, ns))
+            {
+                None => actual.removal(),
+                Some((ns, t, _)) => t.update(&actual, ns),
+            };
+            return match op {
+                Some(op) => {
+                    self.issue(op, Owner::Item { id, peer: None });
+                    self.set_state(id, busy)
                 }
-            },
-        };
-        if let Actual::Route(a) = self.slot(id).actual.clone() {
-            let fits = target.as_ref().is_ok_and(|(ns, spec, _)| {
-                a.ns == *ns
-                    && a.route.dev == spec.dev
-                    && a.route.dst == spec.dst
-                    && a.route.metric == spec.metric
-            });
-            if !fits {
-                self.issue(
-                    Op::DelRoute {
-                        ns: a.ns,
-                        route: a.route,
-                    },
-                    Owner::Item { id, peer: None },
-                );
-                let state = if desired.is_some() {
-                    ItemState::InProgress
-                } else {
-                    ItemState::Removing
-                };
-                return self.set_state(id, state);
-            }
-            let (ns, spec, _) = target.expect("fits implies a target");
-            if a.route != spec {
-                self.issue(
-                    Op::ReplaceRoute { ns, route: spec },
-                    Owner::Item { id, peer: None },
-                );
-                return self.set_state(id, ItemState::InProgress);
-            }
-            return self.set_state(id, ItemState::Applied);
+                None => self.set_state(id, ItemState::Applied),
+            };
         }
+        let pending = |reason| ItemState::Pending {
+            reasons: vec![reason],
+        };
         match target {
             Err(None) => self.free_slot(id),
-            Err(Some(reason)) => self.set_state(
-                id,
-                ItemState::Pending {
-                    reasons: vec![reason],
-                },
-            ),
+            Err(Some(reason)) => self.set_state(id, pending(reason)),
             Ok((_, _, false)) => {
-                let reason = PendingReason::InterfaceNotReady(interface);
-                self.set_state(
-                    id,
-                    ItemState::Pending {
-                        reasons: vec![reason],
-                    },
-                )
+                self.set_state(id, pending(PendingReason::InterfaceNotReady(interface)))
             }
-            Ok((ns, spec, true)) => {
-                if self.blocked_by_orphan(Resource::Route(ns.clone(), spec.dst, spec.metric), id) {
+            Ok((ns, target, true)) => {
+                if self.blocked_by_orphan(target.resource(&ns), id) {
                     return self.set_state(id, ItemState::InProgress);
                 }
-                let slot_key = (ns.clone(), spec.dst, spec.metric);
-                let holder = self
-                    .ix
-                    .route_owner
-                    .get(&slot_key)
-                    .or_else(|| self.ix.route_adding.get(&slot_key));
-                if let Some(&holder) = holder {
-                    if holder != id {
+                if let L3Target::Route(spec) = &target {
+                    let slot_key = (ns.clone(), spec.dst, spec.metric);
+                    let holder = self
+                        .ix
+                        .route_owner
+                        .get(&slot_key)
+                        .or_else(|| self.ix.route_adding.get(&slot_key));
+                    if let Some(&holder) = holder.filter(|h| **h != id) {
                         let by = self.slot(holder).key.to_string();
-                        self.wait_for(Resource::Route(ns, spec.dst, spec.metric), id);
-                        return self.set_state(
-                            id,
-                            ItemState::Pending {
-                                reasons: vec![PendingReason::RouteTaken { by }],
-                            },
-                        );
+                        self.wait_for(target.resource(&ns), id);
+                        return self.set_state(id, pending(PendingReason::RouteTaken { by }));
                     }
                 }
-                self.issue(
-                    Op::AddRoute { ns, route: spec },
-                    Owner::Item { id, peer: None },
-                );
+                self.issue(target.addition(ns), Owner::Item { id, peer: None });
                 self.set_state(id, ItemState::InProgress)
             }
         }
     }
+}
 
-    fn reconcile_neighbour(&mut self, id: ItemId) {
-        let ItemKey::Arp { interface, ip } = self.slot(id).key.clone() else {
-            return;
-        };
-        let desired_item = self.slot(id).desired.clone();
-        let desired = match desired_item.as_deref() {
-            Some(Item::Arp(a)) => Some(a),
-            _ => None,
-        };
-        let target = match &desired {
-            None => Err(None),
-            Some(arp) => match self.usable_link(&interface) {
-                Err(reason) => Err(Some(reason)),
-                Ok(None) => return,
-                Ok(Some((link, ready))) => Ok((link.ns, link.name, arp.hw_address, ready)),
-            },
-        };
-        if let Actual::Neighbour(a) = self.slot(id).actual.clone() {
-            let fits = target
-                .as_ref()
-                .is_ok_and(|(ns, link, _, _)| a.ns == *ns && a.link == *link);
-            if !fits {
-                self.issue(
-                    Op::DelNeighbour {
-                        ns: a.ns,
-                        link: a.link,
-                        ip,
-                    },
-                    Owner::Item { id, peer: None },
-                );
-                let state = if desired.is_some() {
-                    ItemState::InProgress
-                } else {
-                    ItemState::Removing
-                };
-                return self.set_state(id, state);
-            }
-            let (ns, link, mac, _) = target.expect("fits implies a target");
-            if a.mac != mac {
-                self.issue(
-                    Op::SetNeighbour { ns, link, ip, mac },
-                    Owner::Item { id, peer: None },
-                );
-                return self.set_state(id, ItemState::InProgress);
-            }
-            return self.set_state(id, ItemState::Applied);
-        }
-        match target {
-            Err(None) => self.free_slot(id),
-            Err(Some(reason)) => self.set_state(
-                id,
-                ItemState::Pending {
-                    reasons: vec![reason],
-                },
-            ),
-            Ok((_, _, _, false)) => {
-                let reason = PendingReason::InterfaceNotReady(interface);
-                self.set_state(
-                    id,
-                    ItemState::Pending {
-                        reasons: vec![reason],
-                    },
-                )
-            }
-            Ok((ns, link, mac, true)) => {
-                if self.blocked_by_orphan(Resource::Neighbour(ns.clone(), link.clone(), ip), id) {
-                    return self.set_state(id, ItemState::InProgress);
+/// What a route or neighbour item wants in the kernel, on its interface's link.
+enum L3Target {
+    Route(RouteSpec),
+    Neighbour {
+        link: String,
+        ip: IpAddr,
+        mac: MacAddr,
+    },
+}
+
+impl L3Target {
+    fn of(item: &Item, link: &LinkActual, interface: &str) -> Result<L3Target, PendingReason> {
+        match item {
+            Item::Route(r) => {
+                let reachable = r
+                    .gw_addr
+                    .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
+                if !reachable {
+                    return Err(PendingReason::GatewayUnreachable {
+                        gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
+                        interface: interface.to_string(),
+                    });
                 }
-                self.issue(
-                    Op::SetNeighbour { ns, link, ip, mac },
-                    Owner::Item { id, peer: None },
-                );
-                self.set_state(id, ItemState::InProgress)
+                Ok(L3Target::Route(RouteSpec {
+                    dev: link.name.clone(),
+                    dst: r.dst_network,
+                    gw: r.gw_addr,
+                    metric: kernel_metric(r.dst_network, r.metric),
+                    scope: kernel_scope(r.dst_network, r.scope),
+                }))
             }
+            Item::Arp(a) => Ok(L3Target::Neighbour {
+                link: link.name.clone(),
+                ip: a.ip_address,
+                mac: a.hw_address,
+            }),
+            Item::Interface(_) => Err(PendingReason::InterfaceNotConfigured(interface.to_string())),
+        }
+    }
+
+    /// Whether what is in the kernel can become this in place: same namespace and link, and
+    /// for a route the same destination and metric (the kernel's identity of a route).
+    fn fits(&self, actual: &Actual, ns: &Netns) -> bool {
+        match (self, actual) {
+            (L3Target::Route(spec), Actual::Route(a)) => {
+                a.ns == *ns
+                    && a.route.dev == spec.dev
+                    && a.route.dst == spec.dst
+                    && a.route.metric == spec.metric
+            }
+            (L3Target::Neighbour { link, ip, .. }, Actual::Neighbour(a)) => {
+                a.ns == *ns && a.link == *link && a.ip == *ip
+            }
+            _ => false,
+        }
+    }
+
+    /// The in-place change that makes what is there this, if it differs.
+    fn update(&self, actual: &Actual, ns: &Netns) -> Option<Op> {
+        match (self, actual) {
+            (L3Target::Route(spec), Actual::Route(a)) if a.route != *spec => {
+                Some(Op::ReplaceRoute {
+                    ns: ns.clone(),
+                    route: spec.clone(),
+                })
+            }
+            (L3Target::Neighbour { link, ip, mac }, Actual::Neighbour(a)) if a.mac != *mac => {
+                Some(Op::SetNeighbour {
+                    ns: ns.clone(),
+                    link: link.clone(),
+                    ip: *ip,
+                    mac: *mac,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn addition(self, ns: Netns) -> Op {
+        match self {
+            L3Target::Route(route) => Op::AddRoute { ns, route },
+            L3Target::Neighbour { link, ip, mac } => Op::SetNeighbour { ns, link, ip, mac },
+        }
+    }
+
+    fn resource(&self, ns: &Netns) -> Resource {
+        match self {
+            L3Target::Route(spec) => Resource::Route(ns.clone(), spec.dst, spec.metric),
+            L3Target::Neighbour { link, ip, .. } => {
+                Resource::Neighbour(ns.clone(), link.clone(), *ip)
+            }
+        }
+    }
+}
+
+impl Actual {
+    /// The command that removes a route or neighbour the kernel holds.
+    fn removal(&self) -> Option<Op> {
+        match self {
+            Actual::Route(r) => Some(Op::DelRoute {
+                ns: r.ns.clone(),
+                route: r.route.clone(),
+            }),
+            Actual::Neighbour(n) => Some(Op::DelNeighbour {
+                ns: n.ns.clone(),
+                link: n.link.clone(),
+                ip: n.ip,
+            }),
+            _ => None,
         }
     }
 }
