@@ -226,7 +226,7 @@ impl World {
             self.trace_hash ^= u64::from(*b);
             self.trace_hash = self.trace_hash.wrapping_mul(0x0100_0000_01b3);
         }
-        if self.recent.len() == 400 {
+        if self.recent.len() == 3000 {
             self.recent.pop_front();
         }
         self.recent.push_back(line);
@@ -794,6 +794,21 @@ impl World {
     // ----- invariants -------------------------------------------------------------------------
 
     fn check_step(&mut self) -> Result<(), Violation> {
+        // The in-memory kernel itself must stay a kernel: veth ends come in pairs.
+        let dump = self.kernel.dump();
+        for n in &dump.namespaces {
+            for l in n.managed.iter().chain(n.unmanaged.iter()) {
+                if let Some((pns, pname)) = &l.peer {
+                    let back = dump.link(pns, pname).and_then(|p| p.peer.clone());
+                    if back != Some((n.ns.clone(), l.name.clone())) {
+                        return Err(self.violation(format!(
+                            "the simulated kernel lost a veth pairing: {} in {} names {pname} in {pns}, which names {back:?}",
+                            l.name, n.ns
+                        )));
+                    }
+                }
+            }
+        }
         let now = self.unmanaged_now();
         if now != self.unmanaged {
             return Err(self.violation(format!(

@@ -2682,7 +2682,10 @@ impl Core {
             ItemState::Removing
         };
         if a.shape.owned() {
-            let peer = self.veth_partner(id, &a);
+            // Whoever holds the other end of this pair in the kernel loses it too.
+            let peer = self
+                .kernel_partner(&a)
+                .or_else(|| self.veth_partner(id, &a));
             if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
                 return self.set_state(id, ItemState::InProgress);
             }
@@ -2713,6 +2716,15 @@ impl Core {
             return self.reconcile_interface(id);
         }
         self.set_state(id, busy)
+    }
+
+    /// The item holding the link the kernel pairs with this veth end, whatever the items' names
+    /// say: removing one end removes that one.
+    fn kernel_partner(&self, a: &LinkActual) -> Option<ItemId> {
+        let (ns, name) = a.peer_link.as_ref()?;
+        let pid = *self.ix.link_owner.get(&(ns.clone(), name.clone()))?;
+        matches!(&self.slot(pid).actual, Actual::Link(l) if l.ns == *ns && l.name == *name)
+            .then_some(pid)
     }
 
     /// The item holding the other end of this item's veth, if it believes so too.
