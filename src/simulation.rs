@@ -226,7 +226,7 @@ impl World {
             self.trace_hash ^= u64::from(*b);
             self.trace_hash = self.trace_hash.wrapping_mul(0x0100_0000_01b3);
         }
-        if self.recent.len() == 3000 {
+        if self.recent.len() == 200 {
             self.recent.pop_front();
         }
         self.recent.push_back(line);

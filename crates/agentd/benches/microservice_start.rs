@@ -234,6 +234,19 @@ async fn main() {
             let ms_after_event = (done.saturating_sub(event)) as f64 / 1e6;
             if ms_after_event > 100.0 {
                 println!("round {round}: {ms_after_event:.1} ms from the start event to applied");
+                for k in &wanted {
+                    let body = serde_json::json!({ "key": k }).to_string();
+                    if let Ok(e) = request(
+                        &c,
+                        &format!("nsagent.{label}.explain"),
+                        body.as_bytes(),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    {
+                        println!("  {k}: last error {}", e["last_error"]);
+                    }
+                }
                 slow.push(round);
             }
             from_event.push((done.saturating_sub(event)) as f64 / 1e6);
