@@ -148,6 +148,11 @@ struct Slot {
     /// contested link name.
     #[serde(default)]
     born: u64,
+    /// The last failure was EEXIST: a link of that name was still there, typically the far
+    /// end of a veth the kernel destroys some time after its namespace. The next observation
+    /// of the namespace retries at once instead of waiting out the backoff.
+    #[serde(default)]
+    retry_on_observe: bool,
 }
 
 /// The state of a named namespace, which the agent creates when an item needs it.
@@ -821,6 +826,7 @@ impl Core {
             dirty: false,
             changed: false,
             born: self.s.next_born,
+            retry_on_observe: false,
         };
         self.s.next_born += 1;
         let id = match self.s.free.pop() {
@@ -1767,6 +1773,7 @@ impl Core {
             slot.attempts += 1;
             slot.last_error = Some(text.clone());
             let attempts = slot.attempts;
+            slot.retry_on_observe = error.kind == ErrorKind::AlreadyExists;
             if error.kind.is_retriable() {
                 let at = now.plus_millis(backoff(base, max, attempts));
                 slot.retry_at = Some(at);
@@ -2014,6 +2021,7 @@ impl Core {
         self.on_namespace_available(ns);
         for r in self.refs_of(ns) {
             self.mark_members_dirty(&r);
+            self.retry_on_observe(&r);
         }
         let links: BTreeMap<&str, &ObservedLink> =
             obs.links.iter().map(|l| (l.name.as_str(), l)).collect();
@@ -2413,6 +2421,33 @@ impl Core {
             .by_key
             .get(key)
             .is_some_and(|id| self.slot(*id).in_flight.is_some())
+    }
+
+    /// Items of this namespace (and their veth partners) that wait to retry after EEXIST try
+    /// again now: the observation may be the news that the old link is gone.
+    fn retry_on_observe(&mut self, r: &NamespaceRef) {
+        let Some(members) = self.ix.ns_members.get(r) else {
+            return;
+        };
+        let mut ids: Vec<ItemId> = Vec::new();
+        for &id in members {
+            if self.slot(id).retry_on_observe {
+                ids.push(id);
+                if let Some(Item::Interface(i)) = self.slot(id).desired.as_deref() {
+                    if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
+                        ids.push(pid);
+                    }
+                }
+            }
+        }
+        for id in ids {
+            let slot = self.slot_mut(id);
+            slot.retry_on_observe = false;
+            if let Some(at) = slot.retry_at.take() {
+                self.s.timers.remove(&(at, TimerKey::Item(id)));
+                self.mark_dirty(id);
+            }
+        }
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {

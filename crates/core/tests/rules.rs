@@ -798,3 +798,30 @@ fn newer_container_taking_a_label_over_moves_the_links_out_of_the_old_one() {
         "{ops:?}"
     );
 }
+
+#[test]
+fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
+    // The far end of a veth outlives its namespace for up to a second; the watcher observes the
+    // namespace again when it goes, and the pair should not wait out the backoff.
+    let mut d = Driver::new();
+    put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
+    put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
+    let c = d.pending().remove(0);
+    d.fail(&c, EEXIST);
+    assert!(d.pending().is_empty(), "waits for its retry");
+    let observed = Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    };
+    d.event(Event::Observed(observed));
+    let retried = d.pending();
+    assert!(
+        matches!(retried.as_slice(), [c] if matches!(c.op, Op::CreateLink { .. })),
+        "{retried:?}"
+    );
+}
