@@ -175,11 +175,14 @@ impl Orphans {
             .unwrap_or_default()
     }
 
-    /// Removals in a namespace; only for a vanished namespace, so a scan is fine.
+    /// Removals in a namespace, or of a veth whose other end is in it (the kernel destroys
+    /// both ends with the namespace); only for a vanished namespace, so a scan is fine.
     pub(crate) fn in_namespace(&self, ns: &Netns) -> Vec<u64> {
         self.map
             .iter()
-            .filter(|(_, o)| o.op.namespace() == *ns)
+            .filter(|(_, o)| {
+                o.op.namespace() == *ns || o.peer_link.as_ref().is_some_and(|(n, _)| n == ns)
+            })
             .map(|(o, _)| *o)
             .collect()
     }
