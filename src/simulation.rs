@@ -179,6 +179,9 @@ struct World {
     held: Vec<(Command, Result<(), nsagent_core::BackendError>)>,
     /// In the liveness phase nothing is held back any more.
     settling: bool,
+    /// Addresses on a `lo` that the agent added before a restart that lost its state and that
+    /// no item wanted then: it cannot know they were its own, so they are someone else's now.
+    foreign_lo: BTreeMap<Netns, BTreeSet<IpNet>>,
     restore_snapshots: bool,
     trace_hash: u64,
     recent: VecDeque<String>,
@@ -203,6 +206,7 @@ impl World {
             unannounced: Vec::new(),
             held: Vec::new(),
             settling: false,
+            foreign_lo: BTreeMap::new(),
             restore_snapshots: config.restore_snapshots,
             trace_hash: 0xcbf2_9ce4_8422_2325,
             recent: VecDeque::new(),
@@ -368,6 +372,9 @@ impl World {
     }
 
     fn put_interface(&mut self) {
+        if self.rng.chance(8) {
+            return self.put_loopback();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
@@ -409,6 +416,28 @@ impl World {
             v["veth"] = json!({"peer_if_name": iface_name(peer)});
         }
         self.put(ItemKey::Interface(name), v);
+    }
+
+    /// `l0` configures the `lo` of a named namespace: a link the agent borrows, never creates.
+    fn put_loopback(&mut self) {
+        let mut addrs = Vec::new();
+        for a in ["10.250.0.1/32", "10.250.0.2/32", "fd00:250::1/128"] {
+            if self.rng.chance(50) {
+                addrs.push(a);
+            }
+        }
+        let ns = *self.rng.pick(&NAMED);
+        // Addresses an item asks for are the agent's again.
+        if let Some(foreign) = self.foreign_lo.get_mut(&Netns::Named(ns.to_string())) {
+            for a in &addrs {
+                foreign.remove(&a.parse::<IpNet>().expect("literal"));
+            }
+        }
+        let v = json!({
+            "name": "l0", "type": "LOOPBACK", "enabled": self.rng.chance(80), "ip_addresses": addrs,
+            "namespace": {"type": "NSID", "reference": ns},
+        });
+        self.put(ItemKey::Interface("l0".into()), v);
     }
 
     fn put_route(&mut self) {
@@ -467,6 +496,7 @@ impl World {
         if self.kernel.vanish(ns).is_err() {
             return;
         }
+        self.foreign_lo.remove(ns);
         self.unmanaged.retain(|(n, _)| n != ns);
         if silently {
             let delay = 1 + self.rng.below(3) as u32;
@@ -569,6 +599,7 @@ impl World {
         self.held.clear();
         if lose_state {
             self.trace(format!("{} restart with state lost", self.now));
+            self.forget_lo_addresses();
             self.core = Core::new(CoreConfig::default());
             self.feed(Event::MicroserviceWatch { connected: true });
             let present: Vec<Netns> = self
@@ -637,7 +668,13 @@ impl World {
                 let before = self.kernel.counters().ops_injected;
                 let result = self.kernel.apply(&batch[i].op);
                 let injected = self.kernel.counters().ops_injected > before;
-                if let (Err(e), false) = (&result, injected) {
+                // On a borrowed link the agent knows only the addresses it added; one that was
+                // there already answers EEXIST, which the core rightly takes as done.
+                let borrowed_address_there = matches!(
+                    (&batch[i].op, &result),
+                    (Op::AddAddress { link, .. }, Err(e)) if link == "lo" && e.errno == Some(errno::EEXIST)
+                );
+                if let (Err(e), false, false) = (&result, injected, borrowed_address_there) {
                     if self.unannounced.is_empty() {
                         return Err(self.violation(format!(
                             "the kernel refused command {} ({}) by its own rules: {e}",
@@ -781,10 +818,15 @@ impl World {
                     return fail(format!("interface {link} is not desired and enabled"));
                 }
             }
-            Op::AddAddress { link, addr, .. }
-                if !iface(link).is_some_and(|i| i.ip_addresses.contains(addr) && !i.link_only) =>
-            {
-                return fail(format!("interface {link} does not want {addr}"));
+            Op::AddAddress { link, addr, .. } => {
+                // The link is named by its host name; `lo` belongs to `l0`.
+                let wanted = self.desired.values().any(|item| {
+                    matches!(item, Item::Interface(i)
+                        if i.host_if_name == *link && i.ip_addresses.contains(addr) && !i.link_only)
+                });
+                if !wanted {
+                    return fail(format!("no interface named {link} wants {addr}"));
+                }
             }
             _ => {}
         }
@@ -855,6 +897,7 @@ impl World {
     /// Where the kernel should be, by the oracle, and where it is.
     fn check_converged(&mut self) -> Result<(), Violation> {
         self.convergence_checks += 1;
+        self.check_loopbacks()?;
         let mut found: BTreeMap<(Netns, String), ExpectedLink> = BTreeMap::new();
         for (ns, l) in self.kernel.dump().managed() {
             let routes = l
@@ -928,6 +971,75 @@ impl World {
                 statuses.join("\n  ")
             )))
         }
+    }
+
+    /// At a restart that loses the agent's state: what its `lo`s hold beyond what `l0` wants
+    /// becomes someone else's.
+    fn forget_lo_addresses(&mut self) {
+        let wanted: Option<(Netns, Vec<IpNet>)> = match self
+            .desired
+            .get(&ItemKey::Interface("l0".into()))
+        {
+            Some(Item::Interface(i)) => i.namespace.fixed().map(|ns| (ns, i.ip_addresses.clone())),
+            _ => None,
+        };
+        for n in self.kernel.dump().namespaces {
+            let Some(lo) = n.unmanaged.iter().find(|l| l.name == "lo") else {
+                continue;
+            };
+            let foreign = self.foreign_lo.entry(n.ns.clone()).or_default();
+            for a in &lo.addresses {
+                let kept = wanted
+                    .as_ref()
+                    .is_some_and(|(ns, want)| *ns == n.ns && want.contains(a));
+                if !kept {
+                    foreign.insert(*a);
+                }
+            }
+        }
+    }
+
+    /// The `lo` that `l0` wants is up as asked and holds exactly its addresses; every other
+    /// `lo` holds none that a request added (the agent takes back what it added when `l0`
+    /// moves away, and adds nothing elsewhere).
+    fn check_loopbacks(&self) -> Result<(), Violation> {
+        let wanted = match self.desired.get(&ItemKey::Interface("l0".into())) {
+            Some(Item::Interface(i)) => self.available(&i.namespace).map(|ns| (ns, i.clone())),
+            _ => None,
+        };
+        for n in self.kernel.dump().namespaces {
+            let Some(lo) = n.unmanaged.iter().find(|l| l.name == "lo") else {
+                continue;
+            };
+            let foreign = self.foreign_lo.get(&n.ns).cloned().unwrap_or_default();
+            let got: BTreeSet<IpNet> = lo
+                .addresses
+                .iter()
+                .copied()
+                .filter(|a| !foreign.contains(a))
+                .collect();
+            match &wanted {
+                Some((ns, i)) if *ns == n.ns => {
+                    let want: BTreeSet<IpNet> = i.ip_addresses.iter().copied().collect();
+                    if lo.up != i.enabled || got != want {
+                        return Err(self.violation(format!(
+                            "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}",
+                            n.ns,
+                            if lo.up { "up" } else { "down" },
+                            if i.enabled { "up" } else { "down" }
+                        )));
+                    }
+                }
+                _ if !got.is_empty() => {
+                    return Err(self.violation(format!(
+                        "lo in {} keeps addresses {got:?} no item wants",
+                        n.ns
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn available(&self, r: &NamespaceRef) -> Option<Netns> {
