@@ -65,6 +65,10 @@ struct LinkActual {
     /// For a veth: the other end, when known (always for pairs the agent created).
     #[serde(default)]
     peer_link: Option<(Netns, String)>,
+    /// A borrowed link adopted without being observed: its attributes are not known until a
+    /// change of the agent's succeeds, so every wanted attribute is set, not only differences.
+    #[serde(default)]
+    attributes_unknown: bool,
 }
 
 /// How an item holds its link.
@@ -1899,6 +1903,7 @@ impl Core {
                     if let Some(alias) = &change.alias {
                         link.alias = Some(alias.clone());
                     }
+                    link.attributes_unknown = false;
                 });
                 for what in flushes {
                     self.forget_on_link(ns, name, what);
@@ -2077,6 +2082,7 @@ impl Core {
                         a.mtu = Some(l.mtu);
                         a.mac = l.mac;
                         a.alias = l.alias.clone();
+                        a.attributes_unknown = false;
                         if l.peer.is_some() {
                             a.peer_link = l.peer.clone();
                         }
@@ -2170,6 +2176,7 @@ impl Core {
                         alias: l.alias.clone(),
                         addresses: vec![],
                         peer_link: l.peer.clone(),
+                        attributes_unknown: false,
                     };
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
@@ -2230,6 +2237,7 @@ impl Core {
                     alias: l.alias.clone(),
                     addresses: vec![],
                     peer_link: None,
+                    attributes_unknown: false,
                 };
                 a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
                 self.set_actual(id, Actual::Link(a));
@@ -2654,10 +2662,11 @@ impl Core {
                 iface.phys_address
             };
             let owned = a.shape.owned();
+            let unknown = a.attributes_unknown;
             let mut change = LinkChange {
-                up: (a.up != iface.enabled).then_some(iface.enabled),
-                mtu: iface.mtu.filter(|m| a.mtu != Some(*m)),
-                mac: mac.filter(|m| a.mac != Some(*m)),
+                up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
+                mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+                mac: mac.filter(|m| unknown || a.mac != Some(*m)),
                 alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
                     .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
             };
@@ -2855,15 +2864,17 @@ impl Core {
                     ns: target.ns.clone(),
                     name: spec.name.clone(),
                     shape: Shape::Borrowed,
-                    up: !spec.up,
+                    up: spec.up,
                     mtu: None,
                     mac: None,
                     alias: None,
                     addresses: vec![],
                     peer_link: None,
+                    attributes_unknown: true,
                 };
                 // Believe the link is there with unknown attributes: the SetLink below fails
-                // with ENODEV if it is not, which makes the core forget it again.
+                // with ENODEV if it is not, which makes the core forget it again, and any other
+                // failure leaves the attributes unknown, so the next try sets them all again.
                 self.set_actual(id, Actual::Link(adopted));
                 Op::SetLink {
                     ns: target.ns,
@@ -3174,6 +3185,7 @@ fn link_from_spec(
         alias: spec.alias.clone(),
         addresses: vec![],
         peer_link,
+        attributes_unknown: false,
     }
 }
 

@@ -825,3 +825,24 @@ fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
         "{retried:?}"
     );
 }
+
+#[test]
+fn borrowed_link_whose_first_change_failed_gets_all_its_attributes_set_again() {
+    let mut d = Driver::new();
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": false}),
+    );
+    let c = d.pending().remove(0);
+    d.fail(&c, nsagent_core::backend::errno::EBUSY);
+    // The link's real state is unknown: whatever is asked next is asked in full.
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
+    );
+    let ops = d.settle();
+    assert!(
+        matches!(ops.first(), Some(Op::SetLink { change, .. }) if change.up == Some(true)),
+        "{ops:?}"
+    );
+}
