@@ -427,12 +427,6 @@ impl World {
             }
         }
         let ns = *self.rng.pick(&NAMED);
-        // Addresses an item asks for are the agent's again.
-        if let Some(foreign) = self.foreign_lo.get_mut(&Netns::Named(ns.to_string())) {
-            for a in &addrs {
-                foreign.remove(&a.parse::<IpNet>().expect("literal"));
-            }
-        }
         let v = json!({
             "name": "l0", "type": "LOOPBACK", "enabled": self.rng.chance(80), "ip_addresses": addrs,
             "namespace": {"type": "NSID", "reference": ns},
@@ -680,6 +674,17 @@ impl World {
                             "the kernel refused command {} ({}) by its own rules: {e}",
                             batch[i].id.0, batch[i].op
                         )));
+                    }
+                }
+                // An address the agent adds (or finds there as it adds it) is the agent's again.
+                if let Op::AddAddress { ns, link, addr } = &batch[i].op {
+                    let added = result
+                        .as_ref()
+                        .map_or_else(|e| e.errno == Some(errno::EEXIST), |_| true);
+                    if link == "lo" && added {
+                        if let Some(foreign) = self.foreign_lo.get_mut(ns) {
+                            foreign.remove(addr);
+                        }
                     }
                 }
                 if let (Op::CreateNamespace { name }, Ok(())) = (&batch[i].op, &result) {
