@@ -1017,27 +1017,30 @@ impl World {
                 continue;
             };
             let foreign = self.foreign_lo.get(&n.ns).cloned().unwrap_or_default();
-            let got: BTreeSet<IpNet> = lo
-                .addresses
-                .iter()
-                .copied()
-                .filter(|a| !foreign.contains(a))
-                .collect();
+            let all: BTreeSet<IpNet> = lo.addresses.iter().copied().collect();
             match &wanted {
                 Some((ns, i)) if *ns == n.ns => {
                     let want: BTreeSet<IpNet> = i.ip_addresses.iter().copied().collect();
+                    // Every wanted address is there (perhaps adopted from before a state loss);
+                    // anything else there is someone else's.
+                    let got: BTreeSet<IpNet> = all
+                        .iter()
+                        .copied()
+                        .filter(|a| want.contains(a) || !foreign.contains(a))
+                        .collect();
                     if lo.up != i.enabled || got != want {
+                        let explained = self.core.explain(&ItemKey::Interface("l0".into()));
                         return Err(self.violation(format!(
-                            "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}",
+                            "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}; core: {explained:?}",
                             n.ns,
                             if lo.up { "up" } else { "down" },
                             if i.enabled { "up" } else { "down" }
                         )));
                     }
                 }
-                _ if !got.is_empty() => {
+                _ if !all.is_subset(&foreign) => {
                     return Err(self.violation(format!(
-                        "lo in {} keeps addresses {got:?} no item wants",
+                        "lo in {} keeps addresses {all:?} no item wants",
                         n.ns
                     )));
                 }
