@@ -440,9 +440,6 @@ fn mtu(ns: &str, dev: &str) -> Option<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open bug (issue 4): about one run in three the daemon never learns that the named \
-            namespace was deleted (no NamespaceVanished; the namespace was never reported \
-            present either), so nothing re-creates it; run with --ignored to reproduce"]
 async fn a_deleted_namespace_and_a_hand_changed_mtu_are_repaired() {
     let _docker = DOCKERD.write().await;
     let (ns1, ns2) = (NamedNs(unique("nsa")), NamedNs(unique("nsb")));

@@ -26,13 +26,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The NETLINK_ROUTE sockets of the backend, one per namespace.
+/// The NETLINK_ROUTE sockets of the backend, one per namespace, and which incarnation of each
+/// namespace the backend last worked in.
 ///
 /// An open socket keeps its namespace alive, and with it every veth inside and their peers in
 /// other namespaces: a namespace whose process exited or whose file was removed only dies once
 /// its socket is closed. [`SocketCache::forget`] closes it; the watcher calls it when it sees a
 /// namespace go. A socket is also replaced when its namespace file names a different namespace
 /// than when the socket was opened (a named namespace re-created, a pid reused).
+///
+/// The incarnation is what the watcher compares against when it has not seen a namespace
+/// itself: a namespace the backend created (or worked in) and someone deleted before the
+/// watcher's next look must still be reported gone, or the core would believe in it forever.
 #[derive(Clone, Default)]
 pub struct SocketCache {
     inner: Shared<HashMap<Netns, Cached>>,
@@ -40,34 +45,68 @@ pub struct SocketCache {
 
 struct Cached {
     id: NsId,
+    /// Absent for a namespace the backend created but has not sent a request to yet.
+    socket: Option<OpenSocket>,
+}
+
+struct OpenSocket {
     port_id: u32,
     sock: Shared<RouteSocket>,
 }
 
 impl SocketCache {
     /// Closes the socket of `ns`, if one is open and no command is using it right now (one in
-    /// use is closed when that command ends).
+    /// use is closed when that command ends), and forgets which incarnation of it the backend
+    /// knew.
     pub fn forget(&self, ns: &Netns) {
         lock(&self.inner).remove(ns);
     }
 
     /// Namespaces that have an open socket.
     pub fn cached(&self) -> Vec<Netns> {
-        let mut v: Vec<Netns> = lock(&self.inner).keys().cloned().collect();
+        let mut v: Vec<Netns> = lock(&self.inner)
+            .iter()
+            .filter(|(_, c)| c.socket.is_some())
+            .map(|(ns, _)| ns.clone())
+            .collect();
         v.sort();
         v
     }
 
     /// Port ids of the open sockets: notifications carrying one were caused by the backend.
     pub(crate) fn port_ids(&self) -> HashSet<u32> {
-        lock(&self.inner).values().map(|c| c.port_id).collect()
+        lock(&self.inner)
+            .values()
+            .filter_map(|c| c.socket.as_ref().map(|s| s.port_id))
+            .collect()
+    }
+
+    /// The incarnation of `ns` the backend last created or worked in, if it has not been
+    /// forgotten since.
+    pub(crate) fn known_id(&self, ns: &Netns) -> Option<NsId> {
+        lock(&self.inner).get(ns).map(|c| c.id)
+    }
+
+    /// Records that the backend created `ns` as incarnation `id`.
+    fn created(&self, ns: &Netns, id: NsId) {
+        let mut inner = lock(&self.inner);
+        match inner.get(ns) {
+            Some(c) if c.id == id => {}
+            _ => {
+                inner.insert(ns.clone(), Cached { id, socket: None });
+            }
+        }
     }
 
     fn get(&self, ns: &Netns) -> io::Result<Shared<RouteSocket>> {
         let file = namespace::open(ns)?;
-        if let Some(c) = lock(&self.inner).get(ns) {
-            if c.id == file.id {
-                return Ok(c.sock.clone());
+        if let Some(Cached {
+            id,
+            socket: Some(open),
+        }) = lock(&self.inner).get(ns)
+        {
+            if *id == file.id {
+                return Ok(open.sock.clone());
             }
         }
         let sock = namespace::socket_in(ns, &file)?;
@@ -77,8 +116,10 @@ impl SocketCache {
             ns.clone(),
             Cached {
                 id: file.id,
-                port_id,
-                sock: sock.clone(),
+                socket: Some(OpenSocket {
+                    port_id,
+                    sock: sock.clone(),
+                }),
             },
         );
         Ok(sock)
@@ -324,7 +365,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
             Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
             Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
             Op::CreateNamespace { .. } => {
-                out.results.push((i, create_namespace(op)));
+                out.results.push((i, create_namespace(cache, op)));
                 continue;
             }
         };
@@ -407,11 +448,11 @@ fn link_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
     v
 }
 
-fn create_namespace(op: &Op) -> Result<(), BackendError> {
+fn create_namespace(cache: &SocketCache, op: &Op) -> Result<(), BackendError> {
     let Op::CreateNamespace { name } = op else {
         return Ok(());
     };
-    namespace::create_named(name).map_err(|e| match e.raw_os_error() {
+    let id = namespace::create_named(name).map_err(|e| match e.raw_os_error() {
         Some(code) => BackendError::from_errno(
             op,
             code,
@@ -422,7 +463,9 @@ fn create_namespace(op: &Op) -> Result<(), BackendError> {
             ErrorKind::Other,
             format!("creating {}/{name}: {e}", namespace::NETNS_RUN_DIR),
         ),
-    })
+    })?;
+    cache.created(&Netns::Named(name.clone()), id);
+    Ok(())
 }
 
 /// Sends follow-up requests of one namespace; returns the commands whose follow-up failed.
@@ -599,7 +642,7 @@ impl Backend for NetlinkBackend {
             None => GroupResult {
                 results: cmds
                     .iter()
-                    .map(|(i, op)| (*i, create_namespace(op)))
+                    .map(|(i, op)| (*i, create_namespace(cache, op)))
                     .collect(),
                 follow_ups: Vec::new(),
             },

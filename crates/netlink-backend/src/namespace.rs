@@ -129,10 +129,11 @@ fn prepare_run_dir() -> io::Result<()> {
 }
 
 /// Creates `/var/run/netns/<name>` holding a new namespace; an existing one is left as it is.
-pub(crate) fn create_named(name: &str) -> io::Result<()> {
+/// Returns the identity of the namespace the name holds afterwards.
+pub(crate) fn create_named(name: &str) -> io::Result<NsId> {
     let ns = Netns::Named(name.to_string());
-    if identify(&ns).is_some() {
-        return Ok(());
+    if let Some(id) = identify(&ns) {
+        return Ok(id);
     }
     prepare_run_dir()?;
     let path = ns.path();
@@ -145,8 +146,8 @@ pub(crate) fn create_named(name: &str) -> io::Result<()> {
     {
         Ok(_) => true,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if identify(&ns).is_some() {
-                return Ok(()); // someone else made it meanwhile
+            if let Some(id) = identify(&ns) {
+                return Ok(id); // someone else made it meanwhile
             }
             false // a leftover plain file: mount over it
         }
@@ -171,5 +172,7 @@ pub(crate) fn create_named(name: &str) -> io::Result<()> {
     if result.is_err() && created {
         let _ = fs::remove_file(&path);
     }
-    result
+    result?;
+    // Someone may delete it at once; that is reported as gone, not mistaken for success.
+    identify(&ns).ok_or_else(|| io::Error::from(nix::errno::Errno::ENOENT))
 }

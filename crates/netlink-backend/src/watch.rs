@@ -2,7 +2,8 @@
 //!
 //! One thread checks every watched namespace's file (a pid's `/proc/<pid>/ns/net` vanishes when
 //! the process exits; `ip netns del` unmounts and removes `/var/run/netns/<name>`), woken early
-//! by inotify on `/var/run/netns`, and listens on a multicast socket inside each present
+//! by inotify on `/var/run/netns` and by any change of the mount table (a named namespace exists
+//! only once it is mounted, which inotify does not see), and listens on a multicast socket inside each present
 //! namespace for link and address notifications. Notifications caused by the backend's own
 //! sockets are left out: the core knows about those already.
 
@@ -87,6 +88,7 @@ impl Watcher {
             wake: wake_rx,
             present: BTreeMap::new(),
             inotify: None,
+            mounts: std::fs::File::open("/proc/self/mountinfo").ok(),
         };
         let thread = std::thread::Builder::new()
             .name("nsagent-watch".into())
@@ -149,6 +151,8 @@ struct State {
     wake: UnixStream,
     present: BTreeMap<Netns, Present>,
     inotify: Option<Inotify>,
+    /// `/proc/self/mountinfo`, which polls as ready (POLLPRI) whenever a mount comes or goes.
+    mounts: Option<std::fs::File>,
 }
 
 impl State {
@@ -171,6 +175,10 @@ impl State {
             fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
             if let Some(i) = &self.inotify {
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(m) = &self.mounts {
+                // Polling is what acknowledges a change of the mount table; nothing to read.
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLPRI));
             }
             let first_ns = fds.len();
             for ns in &order {
@@ -239,11 +247,15 @@ impl State {
         self.present.retain(|ns, _| watched.contains(ns));
         for ns in watched {
             let now = namespace::identify(&ns);
-            let before = self.present.get(&ns).map(|p| p.id);
-            if now == before {
+            let seen = self.present.get(&ns).map(|p| p.id);
+            if seen.is_some() && now == seen {
                 continue;
             }
-            if before.is_some() {
+            // A namespace this thread has not seen yet may still be one the backend created or
+            // worked in, and so one the core believes in: if it was deleted before this look,
+            // that incarnation is gone all the same and must be reported.
+            let before = seen.or_else(|| self.sockets.known_id(&ns));
+            if before.is_some() && now != before {
                 self.present.remove(&ns);
                 self.sockets.forget(&ns);
                 self.tx.send(NamespaceEvent::Vanished(ns.clone()))?;

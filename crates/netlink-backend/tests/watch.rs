@@ -61,6 +61,66 @@ fn a_namespace_that_is_not_there_yet_appears_when_created() {
     assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
 }
 
+/// The core believes in a namespace the backend made; if it is deleted before the watcher
+/// first looks at it (the watcher is told what to watch a little later), the watcher must
+/// still report it gone, or the core would wait for it forever.
+#[test]
+fn a_namespace_the_backend_made_and_someone_deleted_before_the_watcher_looked_is_reported_gone() {
+    let a = TestNs::unmade();
+    let mut b = NetlinkBackend::new();
+    apply(
+        &mut b,
+        Op::CreateNamespace {
+            name: a.name.clone(),
+        },
+    )
+    .unwrap();
+    run("ip", &["netns", "del", &a.name]);
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).ok(),
+        Some(NamespaceEvent::Vanished(a.netns()))
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "reported once, and nothing appeared"
+    );
+
+    // Made again by someone else: it appears, and the old incarnation is not reported twice.
+    run("ip", &["netns", "add", &a.name]);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).ok(),
+        Some(NamespaceEvent::Appeared(a.netns()))
+    );
+}
+
+/// The same when the backend has worked in the namespace (its socket there is what the
+/// watcher compares with), and when the name is taken by a new namespace meanwhile.
+#[test]
+fn a_namespace_replaced_before_the_watcher_looked_is_reported_gone_then_back() {
+    let a = TestNs::new();
+    let hub = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    apply(&mut b, veth(&a, "ra", &hub, "rh")).unwrap();
+    run("ip", &["netns", "del", &a.name]);
+    run("ip", &["netns", "add", &a.name]);
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).ok(),
+        Some(NamespaceEvent::Vanished(a.netns()))
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).ok(),
+        Some(NamespaceEvent::Appeared(a.netns()))
+    );
+    assert!(
+        eventually(|| hub.link("rh").is_none()),
+        "the old incarnation's socket was closed, so it died with its veth"
+    );
+}
+
 #[test]
 fn a_pid_namespace_vanishes_when_its_process_exits() {
     let mut child = std::process::Command::new("unshare")
