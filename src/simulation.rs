@@ -21,8 +21,8 @@ use ipnet::IpNet;
 use nsagent_core::backend::errno;
 use nsagent_core::observed::{ALIAS_PREFIX, ROUTE_PROTOCOL};
 use nsagent_core::{
-    Backend, Command, Core, CoreConfig, Event, InterfaceType, Item, ItemKey, LinkKind, MacAddr,
-    NamespaceRef, Netns, NewLink, Op, RouteScope, Timestamp,
+    Backend, Command, Core, CoreConfig, Event, Interface, InterfaceType, Item, ItemKey, LinkKind,
+    MacAddr, NamespaceRef, Netns, NewLink, Op, RouteScope, RouteSpec, Timestamp,
 };
 use nsagent_sim::{Fault, SeedKind, SeedLink, SimKernel};
 use serde_json::json;
@@ -230,7 +230,7 @@ impl World {
             self.trace_hash ^= u64::from(*b);
             self.trace_hash = self.trace_hash.wrapping_mul(0x0100_0000_01b3);
         }
-        if self.recent.len() == 200 {
+        if self.recent.len() == 500 {
             self.recent.pop_front();
         }
         self.recent.push_back(line);
@@ -405,6 +405,16 @@ impl World {
         }
         if self.rng.chance(5) {
             v["link_only"] = json!(true);
+        }
+        // Another host name renames the link in place; another item's name makes the two
+        // compete for it, or swap names.
+        match self.rng.below(10) {
+            0 => v["host_if_name"] = json!(format!("{name}r")),
+            1 => {
+                let other = self.rng.below((VETHS + DUMMIES) as u64) as usize;
+                v["host_if_name"] = json!(iface_name(other));
+            }
+            _ => {}
         }
         if k < VETHS {
             let peer = if self.rng.chance(92) {
@@ -670,9 +680,16 @@ impl World {
                 );
                 if let (Err(e), false, false) = (&result, injected, borrowed_address_there) {
                     if self.unannounced.is_empty() {
+                        let issued: Vec<String> = batch
+                            .iter()
+                            .map(|c| format!("{} {}", c.id.0, c.op))
+                            .collect();
                         return Err(self.violation(format!(
-                            "the kernel refused command {} ({}) by its own rules: {e}",
-                            batch[i].id.0, batch[i].op
+                            "the kernel refused command {} ({}) by its own rules: {e}\n  \
+                             issued together: {}",
+                            batch[i].id.0,
+                            batch[i].op,
+                            issued.join("; ")
                         )));
                     }
                 }
@@ -742,6 +759,57 @@ impl World {
         self.core.handle(Timestamp(self.now), event);
     }
 
+    /// Desired interfaces whose link is called `host` in `ns`: those that want that name (in
+    /// whatever namespace), and the one whose alias the link carries (a rename may still be
+    /// to come).
+    fn interfaces_named(&self, ns: &Netns, host: &str) -> Vec<Interface> {
+        let owner = self
+            .kernel
+            .link(ns, host)
+            .and_then(|l| l.alias)
+            .and_then(|a| a.strip_prefix(ALIAS_PREFIX).map(String::from));
+        self.desired
+            .values()
+            .filter_map(|item| match item {
+                Item::Interface(i) if i.host_if_name == host || owner.as_ref() == Some(&i.name) => {
+                    Some(i.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Why a route command for interface `i` is not justified, if it is not.
+    fn route_justified(&self, ns: &Netns, route: &RouteSpec, i: &Interface) -> Result<(), String> {
+        let key = ItemKey::Route {
+            dst: route.dst,
+            interface: i.name.clone(),
+        };
+        let Some(Item::Route(r)) = self.desired.get(&key) else {
+            return Err(format!("{key} is not desired"));
+        };
+        if !i.enabled {
+            return Err(format!("interface {} is disabled", i.name));
+        }
+        let addrs = if i.link_only {
+            let dump = self.kernel.dump();
+            dump.link(ns, &route.dev)
+                .map(|l| l.addresses.clone())
+                .unwrap_or_default()
+        } else {
+            i.ip_addresses.clone()
+        };
+        // A link-only interface's addresses are read from the kernel, which may have lost the
+        // link to a vanish nobody has announced yet: the core cannot know.
+        let knowable = !i.link_only || self.unannounced.is_empty();
+        if let (Some(gw), true) = (r.gw_addr, knowable) {
+            if !addrs.iter().any(|a| a.contains(&gw)) {
+                return Err(format!("gateway {gw} is outside the subnets of {}", i.name));
+            }
+        }
+        Ok(())
+    }
+
     /// The harness's own reading of "no command for an item whose dependencies do not hold".
     fn check_dependencies(&self, c: &Command) -> Result<(), Violation> {
         let iface = |name: &str| match self.desired.get(&ItemKey::Interface(name.to_string())) {
@@ -780,48 +848,34 @@ impl World {
                     }
                 }
             }
+            // A route or neighbour names its link by host name, which any interface item may
+            // have chosen: the command is fine if one item of that host name justifies it.
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
-                let key = ItemKey::Route {
-                    dst: route.dst,
-                    interface: route.dev.clone(),
-                };
-                let Some(Item::Route(r)) = self.desired.get(&key) else {
-                    return fail(format!("{key} is not desired"));
-                };
-                let Some(i) = iface(&route.dev) else {
-                    return fail(format!("interface {} is not desired", route.dev));
-                };
-                if !i.enabled {
-                    return fail(format!("interface {} is disabled", i.name));
-                }
-                let addrs = if i.link_only {
-                    let dump = self.kernel.dump();
-                    dump.link(ns, &route.dev)
-                        .map(|l| l.addresses.clone())
-                        .unwrap_or_default()
-                } else {
-                    i.ip_addresses.clone()
-                };
-                // A link-only interface's addresses are read from the kernel, which may have
-                // lost the link to a vanish nobody has announced yet: the core cannot know.
-                let knowable = !i.link_only || self.unannounced.is_empty();
-                if let (Some(gw), true) = (r.gw_addr, knowable) {
-                    if !addrs.iter().any(|a| a.contains(&gw)) {
-                        return fail(format!("gateway {gw} is outside the subnets of {}", i.name));
+                let mut why = format!("no interface item has a link named {}", route.dev);
+                for i in self.interfaces_named(ns, &route.dev) {
+                    match self.route_justified(ns, route, &i) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => why = e,
                     }
                 }
+                return fail(why);
             }
-            Op::SetNeighbour { link, ip, .. } => {
-                let key = ItemKey::Arp {
-                    interface: link.clone(),
-                    ip: *ip,
-                };
-                if !self.desired.contains_key(&key) {
-                    return fail(format!("{key} is not desired"));
+            Op::SetNeighbour { ns, link, ip, .. } => {
+                let mut why = format!("no interface item has a link named {link}");
+                for i in self.interfaces_named(ns, link) {
+                    let key = ItemKey::Arp {
+                        interface: i.name.clone(),
+                        ip: *ip,
+                    };
+                    if !self.desired.contains_key(&key) {
+                        why = format!("{key} is not desired");
+                    } else if !i.enabled {
+                        why = format!("interface {} is disabled", i.name);
+                    } else {
+                        return Ok(());
+                    }
                 }
-                if !iface(link).is_some_and(|i| i.enabled) {
-                    return fail(format!("interface {link} is not desired and enabled"));
-                }
+                return fail(why);
             }
             Op::AddAddress { link, addr, .. } => {
                 // The link is named by its host name; `lo` belongs to `l0`.
@@ -930,26 +984,35 @@ impl World {
         let mut problems = Vec::new();
         for (key, want) in &expected {
             match found.get(key) {
+                None if want.may_be_absent => {}
                 None => problems.push(format!(
-                    "missing link {} in {}: want {want:?}",
-                    key.1, key.0
+                    "missing link {} in {}: want one of {:?}",
+                    key.1, key.0, want.candidates
                 )),
                 Some(got) => {
-                    let mut want_cmp = want.clone();
-                    // Attributes the configuration leaves open are whatever the kernel has.
-                    if want.mtu.is_none() {
-                        want_cmp.mtu = got.mtu;
-                    }
-                    if want.mac.is_none() {
-                        want_cmp.mac = got.mac;
-                    }
-                    if want.addresses_unmanaged {
-                        want_cmp.addresses = got.addresses.clone();
-                        want_cmp.addresses_unmanaged = false;
-                    }
-                    if want_cmp != *got {
+                    let normalized: Vec<ExpectedLink> = want
+                        .candidates
+                        .iter()
+                        .map(|want| {
+                            let mut want_cmp = want.clone();
+                            // Attributes the configuration leaves open are whatever the kernel
+                            // has.
+                            if want.mtu.is_none() {
+                                want_cmp.mtu = got.mtu;
+                            }
+                            if want.mac.is_none() {
+                                want_cmp.mac = got.mac;
+                            }
+                            if want.addresses_unmanaged {
+                                want_cmp.addresses = got.addresses.clone();
+                                want_cmp.addresses_unmanaged = false;
+                            }
+                            want_cmp
+                        })
+                        .collect();
+                    if !normalized.contains(got) {
                         problems.push(format!(
-                            "link {} in {} differs:\n    want {want_cmp:?}\n    got  {got:?}",
+                            "link {} in {} differs:\n    want one of {normalized:?}\n    got  {got:?}",
                             key.1, key.0
                         ));
                     }
@@ -1065,11 +1128,15 @@ impl World {
     /// The managed links the rules call for, written from the rules and not from the core.
     /// `found` is consulted only for what the configuration leaves to others: the addresses of
     /// a `link_only` interface, which decide whether its routes' gateways are reachable.
+    ///
+    /// Items that want the same link name in the same namespace compete for it: the rules only
+    /// say that one of them has it, so any one is accepted (`Expected::candidates`), and a veth
+    /// whose other end competes may be absent.
     fn oracle(
         &self,
         found: &BTreeMap<(Netns, String), ExpectedLink>,
-    ) -> BTreeMap<(Netns, String), ExpectedLink> {
-        let mut links = BTreeMap::new();
+    ) -> BTreeMap<(Netns, String), Expected> {
+        let mut links: BTreeMap<String, ((Netns, String), ExpectedLink)> = BTreeMap::new();
         let mut placed: BTreeMap<String, (Netns, String, bool, Vec<IpNet>)> = BTreeMap::new();
         for item in self.desired.values() {
             let Item::Interface(i) = item else { continue };
@@ -1117,18 +1184,21 @@ impl World {
                 ),
             );
             links.insert(
-                (ns, i.host_if_name.clone()),
-                ExpectedLink {
-                    kind,
-                    up: i.enabled,
-                    mtu: i.mtu,
-                    mac: if i.link_only { None } else { i.phys_address },
-                    addresses: addresses.into_iter().collect(),
-                    addresses_unmanaged: i.link_only,
-                    peer,
-                    routes: BTreeSet::new(),
-                    neighbours: BTreeSet::new(),
-                },
+                i.name.clone(),
+                (
+                    (ns, i.host_if_name.clone()),
+                    ExpectedLink {
+                        kind,
+                        up: i.enabled,
+                        mtu: i.mtu,
+                        mac: if i.link_only { None } else { i.phys_address },
+                        addresses: addresses.into_iter().collect(),
+                        addresses_unmanaged: i.link_only,
+                        peer,
+                        routes: BTreeSet::new(),
+                        neighbours: BTreeSet::new(),
+                    },
+                ),
             );
         }
         for item in self.desired.values() {
@@ -1147,23 +1217,78 @@ impl World {
                     } else {
                         r.metric
                     };
-                    if let Some(l) = links.get_mut(&(ns.clone(), host.clone())) {
-                        l.routes.insert((r.dst_network, r.gw_addr, metric, r.scope));
+                    if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
+                        if *key == (ns.clone(), host.clone()) {
+                            l.routes.insert((r.dst_network, r.gw_addr, metric, r.scope));
+                        }
                     }
                 }
                 Item::Arp(a) => {
                     let Some((ns, host, true, _)) = placed.get(&a.interface) else {
                         continue;
                     };
-                    if let Some(l) = links.get_mut(&(ns.clone(), host.clone())) {
-                        l.neighbours.insert((a.ip_address, a.hw_address));
+                    if let Some((key, l)) = links.get_mut(&a.interface) {
+                        if *key == (ns.clone(), host.clone()) {
+                            l.neighbours.insert((a.ip_address, a.hw_address));
+                        }
                     }
                 }
                 Item::Interface(_) => {}
             }
         }
-        links
+        // Every desired interface claims its host name under its namespace reference, placed
+        // or not; the oldest claim wins, and the oracle does not model age.
+        let mut claims: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for item in self.desired.values() {
+            if let Item::Interface(i) = item {
+                claims
+                    .entry((format!("{:?}", i.namespace), i.host_if_name.clone()))
+                    .or_default()
+                    .push(i.name.clone());
+            }
+        }
+        let mut contested: BTreeSet<&str> = BTreeSet::new();
+        let mut winner_may_be_unplaced: BTreeSet<&str> = BTreeSet::new();
+        for items in claims.values().filter(|items| items.len() > 1) {
+            let unplaced = items.iter().any(|i| !links.contains_key(i));
+            for i in items {
+                contested.insert(i);
+                if unplaced {
+                    winner_may_be_unplaced.insert(i);
+                }
+            }
+        }
+        // Different references can name one namespace (a PID and the microservice running as
+        // it): their items compete for link names too.
+        let mut by_key: BTreeMap<&(Netns, String), Vec<&str>> = BTreeMap::new();
+        for (item, (key, _)) in &links {
+            by_key.entry(key).or_default().push(item);
+        }
+        for items in by_key.values().filter(|items| items.len() > 1) {
+            contested.extend(items.iter().copied());
+        }
+        let mut expected: BTreeMap<(Netns, String), Expected> = BTreeMap::new();
+        for (item, (key, link)) in &links {
+            let peer_contested = match self.desired.get(&ItemKey::Interface(item.clone())) {
+                Some(Item::Interface(i)) => i
+                    .veth_peer
+                    .as_deref()
+                    .is_some_and(|p| contested.contains(p)),
+                _ => false,
+            };
+            let e = expected.entry(key.clone()).or_default();
+            e.candidates.push(link.clone());
+            e.may_be_absent |= peer_contested || winner_may_be_unplaced.contains(item.as_str());
+        }
+        expected
     }
+}
+
+/// What a link name in a namespace should hold: one of the candidates, or maybe nothing.
+#[derive(Debug, Default)]
+struct Expected {
+    candidates: Vec<ExpectedLink>,
+    may_be_absent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

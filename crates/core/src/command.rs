@@ -131,6 +131,13 @@ pub enum Op {
         link: String,
         ip: IpAddr,
     },
+    /// Give link `name` the name `new_name`, in place: it keeps its index, addresses, routes,
+    /// neighbours and veth peer. (Last, so that logged commands keep their encoding.)
+    RenameLink {
+        ns: Netns,
+        name: String,
+        new_name: String,
+    },
 }
 
 impl Op {
@@ -147,7 +154,8 @@ impl Op {
             | Op::ReplaceRoute { ns, .. }
             | Op::DelRoute { ns, .. }
             | Op::SetNeighbour { ns, .. }
-            | Op::DelNeighbour { ns, .. } => ns.clone(),
+            | Op::DelNeighbour { ns, .. }
+            | Op::RenameLink { ns, .. } => ns.clone(),
         }
     }
 
@@ -225,6 +233,9 @@ impl fmt::Display for Op {
             }
             Op::DelNeighbour { ns, link, ip } => {
                 write!(f, "delete neighbour {ip} on {link} in {ns}")
+            }
+            Op::RenameLink { ns, name, new_name } => {
+                write!(f, "rename link {name} to {new_name} in {ns}")
             }
         }
     }

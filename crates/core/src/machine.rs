@@ -1809,6 +1809,7 @@ impl Core {
         let first = *ids.first()?;
         match op {
             Op::SetLink { .. }
+            | Op::RenameLink { .. }
             | Op::AddAddress { .. }
             | Op::DelAddress { .. }
             | Op::DeleteLink { .. } => Some(first),
@@ -1965,6 +1966,7 @@ impl Core {
                 );
             }
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
+            Op::RenameLink { ns, name, new_name } => self.on_renamed(id, ns, name, new_name),
             Op::SetNeighbour { ns, link, ip, mac } => {
                 let n = NeighbourActual {
                     ns: ns.clone(),
@@ -2033,6 +2035,36 @@ impl Core {
         let mut claimed_links: BTreeSet<&str> = BTreeSet::new();
         let mut claimed_routes: BTreeSet<usize> = BTreeSet::new();
         let mut claimed_neigh: BTreeSet<usize> = BTreeSet::new();
+        // Links being renamed: a snapshot taken meanwhile may show either name, and shows
+        // what is on the link under the name it had then. Until the result comes, the core
+        // keeps calling a link by its old name, a veth's other end included.
+        let mut renaming: BTreeMap<String, String> = BTreeMap::new();
+        let mut renamed_from: BTreeMap<(Netns, String), String> = BTreeMap::new();
+        for f in self.s.in_flight.values() {
+            if let Op::RenameLink {
+                ns: at,
+                name,
+                new_name,
+            } = &f.op
+            {
+                if at == ns {
+                    renaming.insert(name.clone(), new_name.clone());
+                }
+                renamed_from.insert((at.clone(), new_name.clone()), name.clone());
+            }
+        }
+        let on_dev = |believed: &str, seen: &str| {
+            seen == believed || renaming.get(believed).is_some_and(|n| n == seen)
+        };
+        let believed_peer = |seen: &Option<(Netns, String)>| {
+            seen.as_ref().map(|(pns, name)| {
+                let key = (pns.clone(), name.clone());
+                match renamed_from.get(&key) {
+                    Some(old) => (key.0, old.clone()),
+                    None => key,
+                }
+            })
+        };
 
         // 1. What the core believed is in this namespace, corrected by what is there.
         let holders: Vec<ItemId> = self
@@ -2047,13 +2079,16 @@ impl Core {
                 // holds is still its own, not a stale object.
                 match &self.slot(id).actual {
                     Actual::Link(l) => {
-                        if let Some((name, _)) = links.get_key_value(l.name.as_str()) {
-                            claimed_links.insert(name);
+                        let new_name = renaming.get(&l.name).map(String::as_str);
+                        for name in std::iter::once(l.name.as_str()).chain(new_name) {
+                            if let Some((name, _)) = links.get_key_value(name) {
+                                claimed_links.insert(name);
+                            }
                         }
                     }
                     Actual::Route(r) => {
                         let found = obs.routes.iter().position(|o| {
-                            o.dev == r.route.dev
+                            on_dev(&r.route.dev, &o.dev)
                                 && o.dst == r.route.dst
                                 && o.metric == r.route.metric
                         });
@@ -2063,7 +2098,7 @@ impl Core {
                         let found = obs
                             .neighbours
                             .iter()
-                            .position(|o| o.link == n.link && o.ip == n.ip);
+                            .position(|o| on_dev(&n.link, &o.link) && o.ip == n.ip);
                         claimed_neigh.extend(found);
                     }
                     Actual::None => {}
@@ -2084,7 +2119,7 @@ impl Core {
                         a.alias = l.alias.clone();
                         a.attributes_unknown = false;
                         if l.peer.is_some() {
-                            a.peer_link = l.peer.clone();
+                            a.peer_link = believed_peer(&l.peer);
                         }
                         a.addresses = observed_addresses(&a, l, &desired);
                         self.set_actual(id, Actual::Link(a));
@@ -2093,7 +2128,9 @@ impl Core {
                 },
                 Actual::Route(r) => {
                     let found = obs.routes.iter().position(|o| {
-                        o.dev == r.route.dev && o.dst == r.route.dst && o.metric == r.route.metric
+                        on_dev(&r.route.dev, &o.dev)
+                            && o.dst == r.route.dst
+                            && o.metric == r.route.metric
                     });
                     match found {
                         Some(i) => {
@@ -2114,7 +2151,7 @@ impl Core {
                     let found = obs
                         .neighbours
                         .iter()
-                        .position(|o| o.link == n.link && o.ip == n.ip);
+                        .position(|o| on_dev(&n.link, &o.link) && o.ip == n.ip);
                     match found {
                         Some(i) => {
                             claimed_neigh.insert(i);
@@ -2175,7 +2212,7 @@ impl Core {
                         mac: l.mac,
                         alias: l.alias.clone(),
                         addresses: vec![],
-                        peer_link: l.peer.clone(),
+                        peer_link: believed_peer(&l.peer),
                         attributes_unknown: false,
                     };
                     a.addresses = observed_addresses(&a, l, &iface.ip_addresses);
@@ -2627,7 +2664,8 @@ impl Core {
             Actual::Link(a) => Some(
                 matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
                     && (!matches!(a.shape, Shape::Veth { .. })
-                        || self.veth_partner(id, a).is_some()),
+                        || self.veth_partner(id, a).is_some())
+                    && desired.is_none_or(|i| self.may_rename(id, a, &i.host_if_name)),
             ),
             _ => None,
         };
@@ -2656,6 +2694,20 @@ impl Core {
             let Actual::Link(a) = &self.slot(id).actual else {
                 unreachable!("fits is known, so a link is")
             };
+            if a.name != iface.host_if_name {
+                let wanted = Resource::LinkName(a.ns.clone(), iface.host_if_name.clone());
+                let rename = Op::RenameLink {
+                    ns: a.ns.clone(),
+                    name: a.name.clone(),
+                    new_name: iface.host_if_name.clone(),
+                };
+                // A stale link of that name is on its way out: rename once it is gone.
+                if self.blocked_by_orphan(wanted, id) {
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                self.issue(rename, Owner::Item { id, peer: None });
+                return self.set_state(id, ItemState::InProgress);
+            }
             let mac = if iface.link_only {
                 None
             } else {
@@ -2789,6 +2841,56 @@ impl Core {
                 ..
             }) if back == me => Some(pid),
             _ => None,
+        }
+    }
+
+    /// Whether the item's link may take the name `wanted` in place. Not while another item's
+    /// link holds it: two items swapping names would each wait for the other, so the link is
+    /// re-created instead, which frees its old name first.
+    fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
+        a.name == wanted
+            || self
+                .ix
+                .link_owner
+                .get(&(a.ns.clone(), wanted.to_string()))
+                .is_none_or(|&holder| holder == id)
+    }
+
+    /// The kernel renamed the item's link. Everything on it stayed (the link kept its index),
+    /// so the core's account of its routes, neighbours and veth peer follows the new name.
+    fn on_renamed(&mut self, id: ItemId, ns: &Netns, old: &str, new: &str) {
+        let Actual::Link(mut link) = self.slot(id).actual.clone() else {
+            return;
+        };
+        if link.ns != *ns || link.name != old {
+            return;
+        }
+        link.name = new.to_string();
+        let peer_link = link.peer_link.clone();
+        self.set_actual(id, Actual::Link(link));
+        let was = (ns.clone(), old.to_string());
+        if let Some(&p) = peer_link.as_ref().and_then(|k| self.ix.link_owner.get(k)) {
+            if let Actual::Link(other) = &mut self.slot_mut(p).actual {
+                if other.peer_link.as_ref() == Some(&was) {
+                    other.peer_link = Some((ns.clone(), new.to_string()));
+                }
+            }
+        }
+        let mut on: Vec<ItemId> = self
+            .ix
+            .on_link
+            .get(&was)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        on.sort_unstable();
+        for d in on {
+            let mut actual = self.slot(d).actual.clone();
+            match &mut actual {
+                Actual::Route(r) => r.route.dev = new.to_string(),
+                Actual::Neighbour(n) => n.link = new.to_string(),
+                _ => continue,
+            }
+            self.set_actual(d, actual);
         }
     }
 
@@ -3119,10 +3221,11 @@ enum TargetShape {
 }
 
 impl LinkTarget {
-    /// Whether an existing link can be brought to this target in place. Namespace, name, kind
-    /// and veth peer cannot change without re-creating the link.
+    /// Whether an existing link can be brought to this target in place. Namespace, kind and
+    /// veth peer cannot change without re-creating the link; a link the agent owns is renamed
+    /// in place, while a borrowed one is known by its name, so another name is another link.
     fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
-        if a.ns != self.ns || a.name != iface.host_if_name {
+        if a.ns != self.ns || (!self.shape.owned() && a.name != iface.host_if_name) {
             return false;
         }
         match (&self.shape, &a.shape) {

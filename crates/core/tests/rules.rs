@@ -846,3 +846,160 @@ fn borrowed_link_whose_first_change_failed_gets_all_its_attributes_set_again() {
         "{ops:?}"
     );
 }
+
+fn veth_named(name: &str, host: &str, peer: &str, addr: &str) -> serde_json::Value {
+    json!({"name": name, "type": "VETH", "host_if_name": host, "enabled": true,
+        "ip_addresses": [addr], "veth": {"peer_if_name": peer}})
+}
+
+#[test]
+fn host_name_change_renames_the_link_in_place_and_keeps_its_routes_and_arps() {
+    let mut d = Driver::new();
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "v1", "v2", "10.0.0.1/24"),
+    );
+    d.put(
+        &iface_key("v2"),
+        veth_named("v2", "v2", "v1", "10.0.0.2/24"),
+    );
+    let route = "config/linux/l3/v2/route/10.9.0.0/24/v1";
+    d.put(
+        route,
+        json!({"outgoing_interface": "v1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.2"}),
+    );
+    let arp = "config/linux/l3/v2/arp/v1/10.0.0.7";
+    d.put(
+        arp,
+        json!({"interface": "v1", "ip_address": "10.0.0.7", "hw_address": "02:00:00:00:00:07"}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(route)) && is_applied(&d.state(arp)));
+
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "v1-new", "v2", "10.0.0.1/24"),
+    );
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::RenameLink {
+            ns: Netns::Default,
+            name: "v1".into(),
+            new_name: "v1-new".into(),
+        }],
+        "one rename, nothing re-created, routes and neighbours left where the kernel keeps them"
+    );
+    for key in [&iface_key("v1"), &iface_key("v2"), route, arp] {
+        assert!(is_applied(&d.state(key)), "{key}: {}", d.state(key));
+    }
+
+    // What follows is done under the new name, on both ends of the pair.
+    d.delete(route);
+    d.put(
+        &iface_key("v2"),
+        veth_named("v2", "v2-new", "v1", "10.0.0.2/24"),
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, Op::DelRoute { route, .. } if route.dev == "v1-new")),
+        "{ops:?}"
+    );
+    assert!(ops.contains(&Op::RenameLink {
+        ns: Netns::Default,
+        name: "v2".into(),
+        new_name: "v2-new".into(),
+    }));
+    assert_eq!(creates(&ops), 0, "{ops:?}");
+    d.delete(&iface_key("v2"));
+    assert_eq!(
+        d.settle(),
+        vec![Op::DeleteLink {
+            ns: Netns::Default,
+            name: "v2-new".into()
+        }]
+    );
+}
+
+/// After a restart the kernel may hold the two links under each other's wanted names. Each
+/// waiting for the other's name would never end: a link whose wanted name another item's link
+/// holds is re-created instead, which frees its old name first.
+#[test]
+fn host_names_swapped_between_two_links_are_recreated_rather_than_renamed_in_a_deadlock() {
+    let mut d = Driver::new();
+    d.event(Event::Restarted);
+    for (item, host) in [("d1", "hb"), ("d2", "ha")] {
+        d.put(
+            &iface_key(item),
+            json!({"name": item, "type": "DUMMY", "host_if_name": host, "enabled": true, "mtu": 1500}),
+        );
+    }
+    d.event(snapshot(vec![
+        observed_link("ha", Some("nsagent:d1"), 1500, &[]),
+        observed_link("hb", Some("nsagent:d2"), 1500, &[]),
+    ]));
+    let ops = d.settle();
+    assert!(
+        ops.iter().all(|o| !matches!(o, Op::RenameLink { .. })),
+        "{ops:?}"
+    );
+    assert_eq!(creates(&ops), 2, "{ops:?}");
+    assert!(is_applied(&d.state(&iface_key("d1"))));
+    assert!(is_applied(&d.state(&iface_key("d2"))));
+}
+
+#[test]
+fn rename_onto_a_name_someone_else_has_fails_and_keeps_the_link() {
+    let mut d = Driver::new();
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "v1", "v2", "10.0.0.1/24"),
+    );
+    d.put(
+        &iface_key("v2"),
+        veth_named("v2", "v2", "v1", "10.0.0.2/24"),
+    );
+    d.settle();
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "eth0", "v2", "10.0.0.1/24"),
+    );
+    let c = d.pending().remove(0);
+    assert!(matches!(c.op, Op::RenameLink { .. }), "{:?}", c.op);
+    d.fail(&c, EEXIST);
+    match d.state(&iface_key("v1")) {
+        ItemState::Failed { error, .. } => {
+            assert!(error.contains("rename link v1 to eth0"), "{error}")
+        }
+        other => panic!("expected failed, got {other}"),
+    }
+    assert!(
+        d.pending().is_empty(),
+        "the link stays as it is; nothing deleted"
+    );
+}
+
+#[test]
+fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
+    let mut d = Driver::new();
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
+    );
+    d.settle();
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth8", "enabled": true}),
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter().all(|o| !matches!(o, Op::RenameLink { .. })),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, Op::SetLink { name, .. } if name == "eth8")),
+        "{ops:?}"
+    );
+}

@@ -230,6 +230,7 @@ fn link_needed(op: &Op) -> Option<&str> {
         | Op::ReplaceRoute { route, .. }
         | Op::DelRoute { route, .. } => Some(&route.dev),
         Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
+        Op::RenameLink { name, .. } => Some(name),
         _ => None,
     }
 }
@@ -364,6 +365,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
             Op::DelRoute { route, .. } => message::del_route(index, route),
             Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
             Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
+            Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
             Op::CreateNamespace { .. } => {
                 out.results.push((i, create_namespace(cache, op)));
                 continue;

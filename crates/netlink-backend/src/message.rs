@@ -165,6 +165,17 @@ pub fn set_link(name: &str, change: &LinkChange) -> Result<Request> {
     encode(Rtm::Setlink, NlmF::empty(), ifinfo(change.up, attrs)?)
 }
 
+/// RTM_SETLINK naming the link by its index, so that `IFLA_IFNAME` is its new name.
+pub fn rename_link(index: u32, new_name: &str) -> Result<Request> {
+    let msg = IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .ifi_index(index as i32)
+        .rtattrs(std::iter::once(attr(Ifla::Ifname, new_name)?).collect::<RtBuffer<Ifla, Buffer>>())
+        .build()
+        .map_err(enc)?;
+    encode(Rtm::Setlink, NlmF::empty(), msg)
+}
+
 /// RTM_GETLINK for one link by name, to learn its index.
 pub fn get_link(name: &str) -> Result<Request> {
     let attrs = vec![

@@ -342,3 +342,108 @@ fn a_creation_whose_alias_is_refused_is_undone() {
         "the pair was deleted again"
     );
 }
+
+#[test]
+fn rename_keeps_the_link_with_its_addresses_routes_neighbours_and_peer() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let mut backend = NetlinkBackend::new();
+    let op = Op::CreateLink {
+        ns: a.netns(),
+        link: full_spec("ra", [0x02, 0, 0, 0, 0, 0x1a], "nsagent:ra"),
+        kind: NewLink::Veth {
+            peer_ns: b.netns(),
+            peer: full_spec("rb", [0x02, 0, 0, 0, 0, 0x1b], "nsagent:rb"),
+        },
+    };
+    apply(&mut backend, op).expect("create veth");
+    let before = a.link("ra").expect("created");
+    run(
+        "ip",
+        &["-n", &a.name, "addr", "add", "10.7.0.1/24", "dev", "ra"],
+    );
+    run(
+        "ip",
+        &[
+            "-n",
+            &a.name,
+            "route",
+            "add",
+            "10.8.0.0/24",
+            "via",
+            "10.7.0.2",
+        ],
+    );
+    run(
+        "ip",
+        &[
+            "-n",
+            &a.name,
+            "neigh",
+            "replace",
+            "10.7.0.9",
+            "lladdr",
+            "02:00:00:00:00:09",
+            "dev",
+            "ra",
+            "nud",
+            "permanent",
+        ],
+    );
+
+    apply(
+        &mut backend,
+        Op::RenameLink {
+            ns: a.netns(),
+            name: "ra".into(),
+            new_name: "ra-new".into(),
+        },
+    )
+    .expect("rename an up link");
+    assert!(a.link("ra").is_none());
+    let after = a.link("ra-new").expect("renamed");
+    assert_eq!(after["ifindex"], before["ifindex"], "the same link");
+    assert!(flags(&after).contains(&"UP".to_string()), "still up");
+    assert_eq!(after["ifalias"], "nsagent:ra");
+    assert_eq!(a.addresses("ra-new"), vec!["10.7.0.1/24".to_string()]);
+    let routes = a.ip(&["route", "show", "10.8.0.0/24"]);
+    assert_eq!(routes[0]["dev"], "ra-new", "{routes}");
+    let neighbours = a.ip(&["neigh", "show", "10.7.0.9"]);
+    assert_eq!(neighbours[0]["dev"], "ra-new", "{neighbours}");
+    assert!(b.link("rb").is_some(), "the peer is untouched");
+
+    // Its own name: nothing to do. A taken name: EEXIST. A missing link: ENODEV.
+    apply(
+        &mut backend,
+        Op::RenameLink {
+            ns: a.netns(),
+            name: "ra-new".into(),
+            new_name: "ra-new".into(),
+        },
+    )
+    .expect("renaming to its own name");
+    let taken = apply(
+        &mut backend,
+        Op::RenameLink {
+            ns: a.netns(),
+            name: "ra-new".into(),
+            new_name: "lo".into(),
+        },
+    )
+    .expect_err("lo is taken");
+    assert_eq!(taken.errno, Some(errno::EEXIST), "{taken}");
+    assert!(
+        taken.to_string().contains("rename link ra-new to lo"),
+        "{taken}"
+    );
+    let missing = apply(
+        &mut backend,
+        Op::RenameLink {
+            ns: a.netns(),
+            name: "nope".into(),
+            new_name: "nope2".into(),
+        },
+    )
+    .expect_err("no such link");
+    assert_eq!(missing.kind, ErrorKind::NoSuchDevice, "{missing}");
+}

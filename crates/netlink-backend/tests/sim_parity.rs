@@ -152,6 +152,25 @@ fn seed_scenario_ends_in_the_same_state_in_the_sim_and_the_kernel() {
     ));
     assert!(a.link("veth1").is_some());
     t.compare(&namespaces, "after putting it back");
+
+    // A new host name: renamed in place, its route, neighbour and peer following it.
+    let (key, mut value) = veth(
+        "veth1",
+        "veth2",
+        &a.name,
+        "192.168.22.1/24",
+        "02:00:00:00:22:01",
+    );
+    value["host_if_name"] = json!("veth1r");
+    t.put((key, value));
+    assert!(a.link("veth1").is_none() && a.link("veth1r").is_some());
+    let seen = t.compare(&namespaces, "after renaming one end");
+    for what in ["link veth1r", " route "] {
+        assert!(
+            seen.iter().any(|l| l.contains(what)),
+            "{what} compared: {seen:#?}"
+        );
+    }
 }
 
 /// The same commands, applied directly to both kernels, succeed or fail alike, with the same
@@ -287,6 +306,38 @@ fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
             change: LinkChange {
                 up: Some(true),
                 ..LinkChange::default()
+            },
+        },
+        Op::RenameLink {
+            ns: na.clone(),
+            name: "p0".into(),
+            new_name: "p0".into(),
+        },
+        Op::RenameLink {
+            ns: na.clone(),
+            name: "d0".into(),
+            new_name: "p0".into(),
+        },
+        Op::RenameLink {
+            ns: na.clone(),
+            name: "nope".into(),
+            new_name: "nope2".into(),
+        },
+        Op::RenameLink {
+            ns: na.clone(),
+            name: "d0".into(),
+            new_name: "d0-renamed-far-too-long".into(),
+        },
+        Op::RenameLink {
+            ns: na.clone(),
+            name: "d0".into(),
+            new_name: "d1".into(),
+        },
+        Op::AddRoute {
+            ns: na.clone(),
+            route: RouteSpec {
+                dev: "d0".into(),
+                ..route("10.54.0.0/16", None, 0, RouteScope::Link)
             },
         },
         Op::DeleteLink {

@@ -384,6 +384,13 @@ impl SimKernel {
     }
 
     /// The whole kernel in canonical form, managed links apart from the rest.
+    /// One link as [`SimKernel::dump`] would show it, without dumping everything.
+    pub fn link(&self, ns: &Netns, name: &str) -> Option<LinkDump> {
+        let namespace = self.namespaces.get(ns)?;
+        let link = namespace.links.get(name)?;
+        Some(link_dump(namespace, name, link))
+    }
+
     pub fn dump(&self) -> StateDump {
         let namespaces = self
             .namespaces
@@ -432,6 +439,7 @@ impl SimKernel {
             Op::DelRoute { ns, route } => self.del_route(ns, route),
             Op::SetNeighbour { ns, link, ip, mac } => self.set_neighbour(ns, link, *ip, *mac),
             Op::DelNeighbour { ns, link, ip } => self.del_neighbour(ns, link, *ip),
+            Op::RenameLink { ns, name, new_name } => self.rename_link(ns, name, new_name),
         }
     }
 
@@ -556,6 +564,38 @@ impl SimKernel {
         if let Some(peer) = removed.and_then(|l| l.peer) {
             if let Some(other) = self.namespaces.get_mut(&peer.ns) {
                 other.remove_link(&peer.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Verified: a missing link gives ENODEV; a name another link has gives EEXIST; its own name
+    /// succeeds and changes nothing. The link keeps its index, addresses, routes (the kernel's
+    /// prefix routes too) and neighbours, also while up (Linux renames live links since 6.2),
+    /// `lo` included; the other end of a veth then names it by its new name.
+    fn rename_link(&mut self, ns: &Netns, name: &str, new_name: &str) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        if !namespace.links.contains_key(name) {
+            return Err(refuse(ENODEV, format!("no link named {name}")));
+        }
+        if name == new_name {
+            return Ok(());
+        }
+        check_name(new_name)?;
+        if namespace.links.contains_key(new_name) {
+            return Err(refuse(EEXIST, format!("a link named {new_name} exists")));
+        }
+        let peer = namespace
+            .rename_link(name, new_name)
+            .and_then(|l| l.peer.clone());
+        if let Some(peer) = peer {
+            let far = self
+                .namespaces
+                .get_mut(&peer.ns)
+                .and_then(|n| n.links.get_mut(&peer.name))
+                .and_then(|l| l.peer.as_mut());
+            if let Some(back) = far {
+                back.name = new_name.to_string();
             }
         }
         Ok(())

@@ -159,6 +159,19 @@ impl RouteTable {
         )
     }
 
+    /// Moves every route through `from` to `to`: they follow their device's index.
+    pub(crate) fn rename_dev(&mut self, from: &str, to: &str) {
+        let Some(keys) = self.by_dev.remove(from) else {
+            return;
+        };
+        for key in &keys {
+            if let Some(route) = self.by_key.get_mut(key) {
+                route.spec.dev = to.to_string();
+            }
+        }
+        self.by_dev.entry(to.to_string()).or_default().extend(keys);
+    }
+
     /// Removes the routes through `dev` whose key satisfies `doomed`.
     pub(crate) fn remove_of_dev(&mut self, dev: &str, doomed: impl Fn(&RouteKey) -> bool) {
         let keys: Vec<RouteKey> = self
@@ -207,6 +220,15 @@ impl NeighbourTable {
             .map(|((_, ip), mac)| (*ip, *mac))
     }
 
+    /// Moves every entry of `from` to `to`.
+    pub(crate) fn rename_link(&mut self, from: &str, to: &str) {
+        let moved: Vec<(IpAddr, MacAddr)> = self.of_link(from).collect();
+        for (ip, mac) in moved {
+            self.entries.remove(&(from.to_string(), ip));
+            self.entries.insert((to.to_string(), ip), mac);
+        }
+    }
+
     /// Removes the entries of `link` whose address satisfies `doomed`.
     pub(crate) fn remove_of_link(&mut self, link: &str, doomed: impl Fn(&IpAddr) -> bool) {
         let ips: Vec<IpAddr> = self
@@ -251,6 +273,16 @@ impl Namespace {
         let index = self.next_ifindex;
         self.next_ifindex += 1;
         index
+    }
+
+    /// Gives link `from` the name `to`, with everything that refers to it in this namespace:
+    /// the kernel knows them by index, so they stay. The caller checks that `to` is free.
+    pub(crate) fn rename_link(&mut self, from: &str, to: &str) -> Option<&Link> {
+        let link = self.links.remove(from)?;
+        self.links.insert(to.to_string(), link);
+        self.routes.rename_dev(from, to);
+        self.neighbours.rename_link(from, to);
+        self.links.get(to)
     }
 
     /// Removes a link with everything that refers to it in this namespace: its routes and its
