@@ -515,6 +515,64 @@ async fn a_deleted_namespace_and_a_hand_changed_mtu_are_repaired() {
     assert!(log.contains("observing again"), "no reobservation logged");
 }
 
+/// A new host name renames the link where it is: same link (same index), same address, the
+/// pair still one, traffic still flowing; nothing is re-created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_host_name_renames_the_link_in_place() {
+    let _docker = DOCKERD.read().await;
+    let (ns1, ns2) = (NamedNs(unique("nsa")), NamedNs(unique("nsb")));
+    let agent = Agent::start().await;
+    let (a, b) = (unique("rn-a"), unique("rn-b"));
+    agent
+        .put(&[
+            veth(&a, &b, "r0", "192.168.23.1/24", named(&ns1.0)),
+            veth(&b, &a, "r1", "192.168.23.2/24", named(&ns2.0)),
+        ])
+        .await;
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    let index = |dev: &str| {
+        String::from_utf8_lossy(
+            &run("ip", &["-n", &ns1.0, "-o", "link", "show", "dev", dev]).stdout,
+        )
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+    };
+    let before = index("r0");
+    assert!(!before.is_empty(), "r0 exists");
+
+    agent
+        .put(&[veth(&a, &b, "r0-renamed", "192.168.23.1/24", named(&ns1.0))])
+        .await;
+    wait_until(
+        "the link to carry its new name",
+        Duration::from_secs(10),
+        || link_in(&ns1.0, "r0-renamed"),
+    )
+    .await;
+    agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
+    assert!(!link_in(&ns1.0, "r0"), "the old name is gone");
+    assert_eq!(index("r0-renamed"), before, "the same link, not a new one");
+    let addr = run("ip", &["-n", &ns1.0, "addr", "show", "dev", "r0-renamed"]);
+    assert!(
+        String::from_utf8_lossy(&addr.stdout).contains("192.168.23.1/24"),
+        "the address stayed"
+    );
+    ok(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns1.0,
+            "ping",
+            "-c1",
+            "-W1",
+            "192.168.23.2",
+        ],
+    );
+}
+
 /// The interface index of `dev` in the container: it changes when the link is re-created.
 fn ifindex_in(c: &Container, dev: &str) -> String {
     let out = c.exec(&["cat", &format!("/sys/class/net/{dev}/ifindex")]);
