@@ -157,6 +157,10 @@ struct Slot {
     /// of the namespace retries at once instead of waiting out the backoff.
     #[serde(default)]
     retry_on_observe: bool,
+    /// The kernel refused to rename the link while it was up (EBUSY: Linux before 6.2 renames
+    /// only links that are down), so the next try takes it down first.
+    #[serde(default)]
+    rename_when_down: bool,
 }
 
 /// The state of a named namespace, which the agent creates when an item needs it.
@@ -831,6 +835,7 @@ impl Core {
             changed: false,
             born: self.s.next_born,
             retry_on_observe: false,
+            rename_when_down: false,
         };
         self.s.next_born += 1;
         let id = match self.s.free.pop() {
@@ -1759,6 +1764,11 @@ impl Core {
         if stale && error.kind != ErrorKind::NamespaceGone {
             // The namespace vanished after the command was issued: the failure is explained.
             return;
+        }
+        if matches!(flight.op, Op::RenameLink { .. }) && error.errno == Some(errno::EBUSY) {
+            if let Some(&id) = ids.first() {
+                self.slot_mut(id).rename_when_down = true;
+            }
         }
         if error.kind == ErrorKind::NoSuchDevice {
             // The link went away behind the agent's back: forget it so that it is re-created.
@@ -2701,11 +2711,36 @@ impl Core {
                     name: a.name.clone(),
                     new_name: iface.host_if_name.clone(),
                 };
-                // A stale link of that name is on its way out: rename once it is gone.
-                if self.blocked_by_orphan(wanted, id) {
+                let op = if a.up && self.slot(id).rename_when_down {
+                    Op::SetLink {
+                        ns: a.ns.clone(),
+                        name: a.name.clone(),
+                        change: LinkChange {
+                            up: Some(false),
+                            ..LinkChange::default()
+                        },
+                    }
+                } else {
+                    rename
+                };
+                // A stale link of that name is on its way out: rename once it is gone. Stale
+                // routes and neighbours being removed through the link go first too: their
+                // removals name it by its present name.
+                let through: Vec<Resource> = self
+                    .s
+                    .orphans
+                    .on_link(&a.ns, &a.name)
+                    .into_iter()
+                    .filter_map(|o| self.s.orphans.get(o))
+                    .flat_map(|o| o.resources())
+                    .collect();
+                if self.blocked_by_orphan(wanted, id) || !through.is_empty() {
+                    for res in through {
+                        self.wait_for(res, id);
+                    }
                     return self.set_state(id, ItemState::InProgress);
                 }
-                self.issue(rename, Owner::Item { id, peer: None });
+                self.issue(op, Owner::Item { id, peer: None });
                 return self.set_state(id, ItemState::InProgress);
             }
             let mac = if iface.link_only {
@@ -2865,6 +2900,8 @@ impl Core {
         if link.ns != *ns || link.name != old {
             return;
         }
+        self.slot_mut(id).rename_when_down = false;
+        self.s.orphans.rename_link(ns, old, new);
         link.name = new.to_string();
         let peer_link = link.peer_link.clone();
         self.set_actual(id, Actual::Link(link));

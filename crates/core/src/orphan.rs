@@ -187,6 +187,27 @@ impl Orphans {
             .collect()
     }
 
+    /// The link `old` in `ns` is now called `new`: removals through it that are not yet on
+    /// their way name it so.
+    pub(crate) fn rename_link(&mut self, ns: &Netns, old: &str, new: &str) {
+        for o in self.on_link(ns, old) {
+            let Some(orphan) = self.map.remove(&o) else {
+                continue;
+            };
+            self.unindex(o, &orphan);
+            let mut orphan = orphan;
+            if orphan.in_flight.is_none() {
+                match &mut orphan.op {
+                    Op::DelRoute { route, .. } => route.dev = new.to_string(),
+                    Op::DelNeighbour { link, .. } => *link = new.to_string(),
+                    _ => {}
+                }
+            }
+            self.map.insert(o, orphan);
+            self.index(o);
+        }
+    }
+
     pub(crate) fn take_due(&mut self) -> VecDeque<u64> {
         std::mem::take(&mut self.due)
     }

@@ -1003,3 +1003,44 @@ fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
         "{ops:?}"
     );
 }
+
+/// Linux before 6.2 renames only links that are down: the agent then takes the link down,
+/// renames it, and brings it up again.
+#[test]
+fn a_link_the_kernel_will_not_rename_while_up_is_renamed_down_then_brought_back_up() {
+    let mut d = Driver::new();
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "v1", "v2", "10.0.0.1/24"),
+    );
+    d.put(
+        &iface_key("v2"),
+        veth_named("v2", "v2", "v1", "10.0.0.2/24"),
+    );
+    d.settle();
+    d.put(
+        &iface_key("v1"),
+        veth_named("v1", "v1-new", "v2", "10.0.0.1/24"),
+    );
+    let c = d.pending().remove(0);
+    assert!(matches!(c.op, Op::RenameLink { .. }), "{:?}", c.op);
+    d.fail(&c, nsagent_core::backend::errno::EBUSY);
+    assert!(d.pending().is_empty(), "backs off first");
+    d.advance(60_000);
+    let ops = d.settle();
+    let rename = Op::RenameLink {
+        ns: Netns::Default,
+        name: "v1".into(),
+        new_name: "v1-new".into(),
+    };
+    let at = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap_or_else(|| panic!("{ops:?}"));
+    let down = at(
+        &|o| matches!(o, Op::SetLink { name, change, .. } if name == "v1" && change.up == Some(false)),
+    );
+    let renamed = at(&|o| *o == rename);
+    let up = at(
+        &|o| matches!(o, Op::SetLink { name, change, .. } if name == "v1-new" && change.up == Some(true)),
+    );
+    assert!(down < renamed && renamed < up, "{ops:?}");
+    assert!(is_applied(&d.state(&iface_key("v1"))));
+}

@@ -47,6 +47,13 @@ pub struct SimConfig {
     pub promote_secondaries: bool,
     /// The pid the first simulated microservice gets; later ones count up from it.
     pub first_pid: u32,
+    /// Whether a link that is up can be renamed, as since Linux 6.2; before, EBUSY.
+    #[serde(default = "yes")]
+    pub live_rename: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SimConfig {
@@ -55,6 +62,7 @@ impl Default for SimConfig {
             ipv6_link_local: true,
             promote_secondaries: false,
             first_pid: 10_000,
+            live_rename: true,
         }
     }
 }
@@ -574,6 +582,7 @@ impl SimKernel {
     /// prefix routes too) and neighbours, also while up (Linux renames live links since 6.2),
     /// `lo` included; the other end of a veth then names it by its new name.
     fn rename_link(&mut self, ns: &Netns, name: &str, new_name: &str) -> Outcome {
+        let live_rename = self.config.live_rename;
         let namespace = self.namespace_mut(ns)?;
         if !namespace.links.contains_key(name) {
             return Err(refuse(ENODEV, format!("no link named {name}")));
@@ -584,6 +593,12 @@ impl SimKernel {
         check_name(new_name)?;
         if namespace.links.contains_key(new_name) {
             return Err(refuse(EEXIST, format!("a link named {new_name} exists")));
+        }
+        if !live_rename && namespace.links.get(name).is_some_and(|l| l.up) {
+            return Err(refuse(
+                EBUSY,
+                format!("{name} is up (this kernel renames only links that are down)"),
+            ));
         }
         let peer = namespace
             .rename_link(name, new_name)

@@ -3274,3 +3274,20 @@ fn rename_errors_are_the_kernels() {
     rename(&mut k, &a, "x1", "x1").expect("its own name changes nothing");
     assert!(has_link(&k, &a, "x1") && has_link(&k, &a, "x2"));
 }
+
+#[test]
+fn a_kernel_before_6_2_renames_only_links_that_are_down() {
+    let mut k = SimKernel::new(SimConfig {
+        live_rename: false,
+        ..SimConfig::default()
+    });
+    ok(&mut k, Op::CreateNamespace { name: "a".into() });
+    let a = ns("a");
+    veth(&mut k, &a, "x1", &a, "x2");
+    up(&mut k, &a, "x1");
+    let busy = rename(&mut k, &a, "x1", "x3").expect_err("up");
+    assert_eq!(busy.errno, Some(EBUSY), "{busy}");
+    down(&mut k, &a, "x1");
+    rename(&mut k, &a, "x1", "x3").expect("down");
+    assert!(has_link(&k, &a, "x3"));
+}
