@@ -200,7 +200,7 @@ impl World {
             // One seed in four runs a kernel older than 6.2, which renames only links that
             // are down.
             kernel: SimKernel::new(SimConfig {
-                live_rename: config.seed % 4 != 0,
+                live_rename: !config.seed.is_multiple_of(4),
                 ..SimConfig::default()
             }),
             now: 0,
