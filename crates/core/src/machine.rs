@@ -273,6 +273,9 @@ struct Indexes {
     /// Routes being added (command in flight), by the item adding them: a second item with
     /// the same destination and metric waits rather than replace it unseen.
     route_adding: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    /// Link names being taken (a creation or rename in flight), by the item taking them: an
+    /// item that wins the name meanwhile waits, rather than collide with it in the kernel.
+    link_naming: FxHashMap<(Netns, String), ItemId>,
     /// Commands in flight per namespace they act in (both, for a veth pair).
     in_flight_ns: FxHashMap<Netns, u32>,
 }
@@ -1502,6 +1505,7 @@ impl Core {
     fn on_restarted(&mut self) {
         let forgotten = std::mem::take(&mut self.s.in_flight);
         self.ix.route_adding.clear();
+        self.ix.link_naming.clear();
         self.ix.in_flight_ns.clear();
         self.s.outbox.clear();
         for (_, f) in forgotten {
@@ -1581,6 +1585,12 @@ impl Core {
                 .route_adding
                 .insert((ns.clone(), route.dst, route.metric), *id);
         }
+        if let Owner::Item { id, peer } = owner {
+            for (i, name) in link_names_taken(op).into_iter().enumerate() {
+                let by = if i == 0 { *id } else { peer.unwrap_or(*id) };
+                self.ix.link_naming.insert(name, by);
+            }
+        }
     }
 
     /// The route an item was adding is added, or not: the slot is free for others to look at.
@@ -1589,6 +1599,11 @@ impl Core {
             let key = (ns.clone(), route.dst, route.metric);
             if self.ix.route_adding.remove(&key).is_some() {
                 self.wake_waiters(&Resource::Route(key.0, key.1, key.2));
+            }
+        }
+        for name in link_names_taken(op) {
+            if self.ix.link_naming.remove(&name).is_some() {
+                self.wake_waiters(&Resource::LinkName(name.0, name.1));
             }
         }
     }
@@ -2883,11 +2898,13 @@ impl Core {
     /// link holds it: two items swapping names would each wait for the other, so the link is
     /// re-created instead, which frees its old name first.
     fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
+        let key = (a.ns.clone(), wanted.to_string());
         a.name == wanted
             || self
                 .ix
                 .link_owner
-                .get(&(a.ns.clone(), wanted.to_string()))
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key))
                 .is_none_or(|&holder| holder == id)
     }
 
@@ -2969,7 +2986,13 @@ impl Core {
             if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
                 return self.set_state(id, ItemState::InProgress);
             }
-            if let Some(&holder) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
+            let key = (ns.clone(), name.clone());
+            let holder = self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key));
+            if let Some(&holder) = holder {
                 if holder != id && Some(holder) != owner_peer {
                     self.wait_for(Resource::LinkName(ns, name), id);
                     return self.set_state(id, ItemState::InProgress);
@@ -3272,6 +3295,21 @@ impl LinkTarget {
             }
             _ => false,
         }
+    }
+}
+
+/// The link names a command gives to links: the new link (and its veth peer), or the new name.
+fn link_names_taken(op: &Op) -> Vec<(Netns, String)> {
+    match op {
+        Op::CreateLink { ns, link, kind } => {
+            let mut v = vec![(ns.clone(), link.name.clone())];
+            if let NewLink::Veth { peer_ns, peer } = kind {
+                v.push((peer_ns.clone(), peer.name.clone()));
+            }
+            v
+        }
+        Op::RenameLink { ns, new_name, .. } => vec![(ns.clone(), new_name.clone())],
+        _ => vec![],
     }
 }
 
