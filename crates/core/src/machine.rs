@@ -2098,6 +2098,33 @@ impl Core {
             .get(ns)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
+        // A link of the core's under another name than it believes is one whose rename went
+        // through while its result was lost (to a restart): it keeps its link, renamed.
+        for &id in &holders {
+            if self.slot(id).in_flight.is_some() {
+                continue;
+            }
+            let Actual::Link(a) = &self.slot(id).actual else {
+                continue;
+            };
+            if links.contains_key(a.name.as_str()) {
+                continue;
+            }
+            let me = self.slot(id).key.interface();
+            let renamed = obs.links.iter().find(|l| {
+                alias_is(l.alias.as_deref(), me)
+                    && shape_fits(&a.shape, l.kind)
+                    && a.shape.owned()
+                    && !self
+                        .ix
+                        .link_owner
+                        .contains_key(&(ns.clone(), l.name.clone()))
+            });
+            if let Some(l) = renamed {
+                let old = a.name.clone();
+                self.on_renamed(id, ns, &old, &l.name);
+            }
+        }
         for id in holders {
             if self.slot(id).in_flight.is_some() {
                 // Its result will tell; a snapshot taken meanwhile may predate it. What it
