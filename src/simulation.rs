@@ -673,6 +673,9 @@ impl World {
                 order.swap(i, j);
             }
             let mut results = vec![None; batch.len()];
+            // A vanish nobody announced excuses the whole batch, even once a command of it
+            // has made the namespace again.
+            let unannounced = !self.unannounced.is_empty();
             for &i in &order {
                 let before = self.kernel.counters().ops_injected;
                 let result = self.kernel.apply(&batch[i].op);
@@ -693,7 +696,7 @@ impl World {
                 if let (Err(e), false, false, false) =
                     (&result, injected, borrowed_address_there, old_kernel_rename)
                 {
-                    if self.unannounced.is_empty() {
+                    if !unannounced {
                         let issued: Vec<String> = batch
                             .iter()
                             .map(|c| format!("{} {}", c.id.0, c.op))
