@@ -949,8 +949,8 @@ fn host_names_swapped_between_two_links_are_recreated_rather_than_renamed_in_a_d
     assert!(is_applied(&d.state(&iface_key("d2"))));
 }
 
-#[test]
-fn rename_onto_a_name_someone_else_has_fails_and_keeps_the_link() {
+/// A settled pair v1/v2, and the rename of v1's link the core issues for a new host name.
+fn renaming_v1_to(host: &str) -> (Driver, Command) {
     let mut d = Driver::new();
     d.put(
         &iface_key("v1"),
@@ -963,10 +963,16 @@ fn rename_onto_a_name_someone_else_has_fails_and_keeps_the_link() {
     d.settle();
     d.put(
         &iface_key("v1"),
-        veth_named("v1", "eth0", "v2", "10.0.0.1/24"),
+        veth_named("v1", host, "v2", "10.0.0.1/24"),
     );
     let c = d.pending().remove(0);
     assert!(matches!(c.op, Op::RenameLink { .. }), "{:?}", c.op);
+    (d, c)
+}
+
+#[test]
+fn rename_onto_a_name_someone_else_has_fails_and_keeps_the_link() {
+    let (mut d, c) = renaming_v1_to("eth0");
     d.fail(&c, EEXIST);
     match d.state(&iface_key("v1")) {
         ItemState::Failed { error, .. } => {
@@ -1008,22 +1014,7 @@ fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
 /// renames it, and brings it up again.
 #[test]
 fn a_link_the_kernel_will_not_rename_while_up_is_renamed_down_then_brought_back_up() {
-    let mut d = Driver::new();
-    d.put(
-        &iface_key("v1"),
-        veth_named("v1", "v1", "v2", "10.0.0.1/24"),
-    );
-    d.put(
-        &iface_key("v2"),
-        veth_named("v2", "v2", "v1", "10.0.0.2/24"),
-    );
-    d.settle();
-    d.put(
-        &iface_key("v1"),
-        veth_named("v1", "v1-new", "v2", "10.0.0.1/24"),
-    );
-    let c = d.pending().remove(0);
-    assert!(matches!(c.op, Op::RenameLink { .. }), "{:?}", c.op);
+    let (mut d, c) = renaming_v1_to("v1-new");
     d.fail(&c, nsagent_core::backend::errno::EBUSY);
     assert!(d.pending().is_empty(), "backs off first");
     d.advance(60_000);
