@@ -165,20 +165,42 @@ pub struct Journal {
     config: JournalConfig,
 }
 
-impl Journal {
-    /// Opens (or creates) the log in `dir`, checks the groups after the newest readable
-    /// snapshot, and cuts the tail at the first one that cannot be read.
-    pub fn open(dir: &Path, config: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
-        let db = sled::Config::new()
+/// How long opening waits for the directory lock of a log this process just closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the sled database in `dir`. sled lets go of the directory's lock only once its I/O
+/// threads have dropped their handles, a moment after the last handle of the caller: a log
+/// reopened right after it was closed (a restart within the process) waits for that, up to
+/// `wait`. Another process holding the log still gets the lock error, after the wait.
+fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let opened = sled::Config::new()
             .path(dir)
             // No background flusher: its thread outlives a dropped handle for a moment and keeps
             // the directory locked; the daemon flushes on its own schedule instead.
             .flush_every_ms(None)
-            .open()
-            .map_err(|source| JournalError::Open {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the log in `dir`, checks the groups after the newest readable
+    /// snapshot, and cuts the tail at the first one that cannot be read.
+    pub fn open(dir: &Path, config: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
+        let db = open_db(dir, LOCK_WAIT).map_err(|source| JournalError::Open {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let events = db.open_tree("events")?;
         let snapshots = db.open_tree("snapshots")?;
         let mut journal = Journal {
@@ -542,6 +564,18 @@ pub fn decode_group(value: &[u8]) -> Result<Vec<Record>, RecordError> {
 mod tests {
     use super::*;
     use nsagent_core::{Item, ItemKey, Netns};
+
+    #[test]
+    fn a_log_held_open_elsewhere_is_a_clear_error_after_the_wait() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let held = open_db(dir.path(), std::time::Duration::ZERO).expect("first open");
+        let err = open_db(dir.path(), std::time::Duration::from_millis(50))
+            .expect_err("the lock is held");
+        assert!(err.to_string().contains("could not acquire lock"), "{err}");
+        drop(held);
+        // Released once its holder is gone, however long sled's threads take to let go.
+        open_db(dir.path(), LOCK_WAIT).expect("reopened after the holder closed");
+    }
 
     fn put(seq: u64, name: &str) -> Event {
         let item = Item::decode_unkeyed(&serde_json::json!({
