@@ -8,10 +8,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::statfs::{fstatfs, statfs, NSFS_MAGIC};
@@ -95,37 +97,96 @@ pub(crate) fn socket_in(ns: &Netns, file: &NsFile) -> io::Result<RouteSocket> {
     run_in(&file.fd, RouteSocket::open)
 }
 
+/// Whether this process has made the run directory a shared mount point already. Preparing it
+/// twice at once is how stacked mounts happen: every caller that finds it not yet a mount point
+/// binds it onto itself, and each bind lands on top of the last one.
+static RUN_DIR_READY: Mutex<bool> = Mutex::new(false);
+
 /// Makes the directory of named namespaces a shared mount point, as `ip netns add` does, so
 /// that a namespace mounted there shows in every mount namespace that can see it.
+///
+/// Once per process, under a lock; a directory that is a mount point already (by this process,
+/// `ip netns` or another agent) is only made shared, never mounted again. Other processes are
+/// kept out of the same window by an advisory lock on the directory itself.
 fn prepare_run_dir() -> io::Result<()> {
+    let mut ready = RUN_DIR_READY.lock().unwrap_or_else(PoisonError::into_inner);
+    if *ready {
+        return Ok(());
+    }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(NETNS_RUN_DIR)?;
-    let shared = || {
+    let dir = Flock::lock(File::open(NETNS_RUN_DIR)?, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io::Error::from(errno))?;
+    let point = fs::canonicalize(NETNS_RUN_DIR)?;
+    if !is_mount_point(&dir, &point)? {
         mount(
-            None::<&str>,
-            NETNS_RUN_DIR,
+            Some(&point),
+            &point,
             Some("none"),
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
-        )
-    };
-    match shared() {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::EINVAL) => {
-            // Not a mount point yet: bind it onto itself, then share it.
-            mount(
-                Some(NETNS_RUN_DIR),
-                NETNS_RUN_DIR,
-                Some("none"),
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )?;
-            shared().map_err(io::Error::from)
-        }
-        Err(e) => Err(e.into()),
+        )?;
     }
+    mount(
+        None::<&str>,
+        &point,
+        Some("none"),
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    *ready = true;
+    Ok(())
+}
+
+/// Whether the directory `dir` (open, at `point`) is the root of the mount it is on, as this
+/// process sees it. Asking for the mount that holds the open directory (its `mnt_id`) rather
+/// than searching mountinfo for the path matters: a mount at the same path hidden under a later
+/// mount of a parent (a fresh `/run`) is listed there too, but is not what the path shows.
+fn is_mount_point(dir: &File, point: &Path) -> io::Result<bool> {
+    let fdinfo = fs::read_to_string(format!("/proc/self/fdinfo/{}", dir.as_raw_fd()))?;
+    let mnt_id = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .map(str::trim)
+        .ok_or_else(|| io::Error::other("no mnt_id in fdinfo"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(mount_point_of(&mountinfo, mnt_id).is_some_and(|p| Path::new(&p) == point))
+}
+
+/// Where mount `mnt_id` is mounted, from a `/proc/<pid>/mountinfo` text (its first field is
+/// the mount id, its fifth the mount point, escaped).
+fn mount_point_of(mountinfo: &str, mnt_id: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        (fields.next() == Some(mnt_id))
+            .then(|| fields.nth(3).map(unescape_mount_path))
+            .flatten()
+    })
+}
+
+/// Undoes the kernel's octal escapes in mountinfo paths (`\040` for a space, and so on).
+fn unescape_mount_path(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates `/var/run/netns/<name>` holding a new namespace; an existing one is left as it is.
@@ -175,4 +236,43 @@ pub(crate) fn create_named(name: &str) -> io::Result<NsId> {
     result?;
     // Someone may delete it at once; that is reported as gone, not mistaken for success.
     identify(&ns).ok_or_else(|| io::Error::from(nix::errno::Errno::ENOENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_point_is_the_fifth_field_of_its_mount_unescaped() {
+        let info = "22 1 0:21 / /run rw,nosuid shared:5 - tmpfs tmpfs rw\n\
+                    40 22 0:21 /netns /run/netns rw shared:6 - tmpfs tmpfs rw\n\
+                    41 22 0:30 / /run/a\\040b rw - tmpfs tmpfs rw\n";
+        assert_eq!(mount_point_of(info, "40").as_deref(), Some("/run/netns"));
+        assert_eq!(mount_point_of(info, "41").as_deref(), Some("/run/a b"));
+        assert_eq!(mount_point_of(info, "4"), None);
+    }
+
+    #[test]
+    fn the_run_dir_of_this_process_is_judged_by_the_mount_it_is_on() {
+        let root = File::open("/").unwrap();
+        assert!(is_mount_point(&root, Path::new("/")).unwrap());
+        let dir = tempfile_dir();
+        let f = File::open(&dir).unwrap();
+        assert!(
+            !is_mount_point(&f, &dir).unwrap(),
+            "a plain directory is no mount point"
+        );
+        fs::remove_dir(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("nsagent-mnt-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::canonicalize(dir).unwrap()
+    }
+
+    #[test]
+    fn a_backslash_without_three_octal_digits_is_kept() {
+        assert_eq!(unescape_mount_path("/a\\9b\\"), "/a\\9b\\");
+    }
 }

@@ -89,15 +89,31 @@ fn create_namespace_makes_a_namespace_ip_can_enter_and_is_idempotent() {
     apply(&mut b, veth(&ns, "c0", &ns, "c1")).expect("veth in the new namespace");
     apply(&mut b, op).expect("exists already");
     assert!(ns.link("c0").is_some(), "not replaced by a new namespace");
-    // /var/run/netns is a shared mount point, as ip netns add leaves it.
+    // /var/run/netns is a shared mount point, as ip netns add leaves it; what counts is the
+    // mount that is visible there, whatever lies hidden below it.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = mounts.lines().find(|l| {
-        l.split(' ').nth(4) == Some("/run/netns") || l.split(' ').nth(4) == Some("/var/run/netns")
-    });
-    assert!(
-        line.map(|l| l.contains("shared:")).unwrap_or(false),
-        "{line:?}"
+    let point = netns_run_dir();
+    let top = visible_mount(&mounts, &point).expect("a mount holds the run dir");
+    assert_eq!(
+        top.split(' ').nth(4),
+        Some(point.as_str()),
+        "not a mount point: {top}"
     );
+    assert!(top.contains("shared:"), "{top}");
+}
+
+#[test]
+fn a_stack_of_mounts_is_counted_from_the_visible_one_down() {
+    // Three binds stacked on one point, listed out of stacking order.
+    let info = "30 1 0:5 / /run rw shared:1 - tmpfs t rw\n\
+                41 40 0:5 /netns /run/netns rw - tmpfs t rw\n\
+                42 41 0:5 /netns /run/netns rw shared:9 - tmpfs t rw\n\
+                40 30 0:5 /netns /run/netns rw - tmpfs t rw\n\
+                43 42 0:7 / /run/netns/x rw - nsfs n rw\n";
+    let line = |id: &str| info.lines().find(|l| l.starts_with(id)).unwrap();
+    assert_eq!(stack_depth(info, line("42 "), "/run/netns"), 3);
+    assert_eq!(stack_depth(info, line("40 "), "/run/netns"), 1);
+    assert_eq!(stack_depth(info, line("30 "), "/run/netns"), 0);
 }
 
 #[test]

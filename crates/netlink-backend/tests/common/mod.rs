@@ -164,3 +164,47 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// The mountinfo line of the mount that holds `path` as this process sees it: the mount id
+/// the kernel reports for an open file of it (fdinfo's `mnt_id`), looked up in mountinfo.
+/// Searching mountinfo by path is not enough: mounts hidden under a later mount of a parent are
+/// listed there too.
+pub fn visible_mount(mountinfo: &str, path: &str) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).ok()?;
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd())).ok()?;
+    let id = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))?
+        .trim()
+        .to_string();
+    mountinfo
+        .lines()
+        .find(|l| l.split(' ').next() == Some(id.as_str()))
+        .map(str::to_string)
+}
+
+/// How many mounts are stacked at `point` from `top` down (`top` included): each one sits on
+/// the one before it at the same point. 0 when `top` is not mounted at `point`.
+pub fn stack_depth(mountinfo: &str, top: &str, point: &str) -> usize {
+    let at_point = |l: &&str| l.split(' ').nth(4) == Some(point);
+    let mut depth = 0;
+    let mut line = Some(top).filter(at_point);
+    while let Some(l) = line {
+        depth += 1;
+        let parent = l.split(' ').nth(1);
+        line = mountinfo
+            .lines()
+            .filter(at_point)
+            .find(|m| m.split(' ').next() == parent);
+    }
+    depth
+}
+
+/// Where `/var/run/netns` really is (`/run/netns` where `/var/run` links to `/run`), as
+/// mountinfo names it.
+pub fn netns_run_dir() -> String {
+    std::fs::canonicalize("/var/run")
+        .map(|p| format!("{}/netns", p.display()))
+        .unwrap_or_else(|_| "/var/run/netns".to_string())
+}
