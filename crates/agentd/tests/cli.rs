@@ -148,6 +148,49 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     assert_eq!(early["replayed"], 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_log_into_a_reader_that_stops_early_exits_quietly() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("pipe");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    // Enough log to overflow a pipe's buffer many times over.
+    let items: Vec<serde_json::Value> = (0..400).map(|i| dummy(&format!("p{i}")).1).collect();
+    let file = data.path().join("many.json");
+    std::fs::write(&file, serde_json::to_vec(&items).expect("json")).expect("write");
+    stdout(&ctl(
+        &nats.url(),
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    // `nsagentctl -o json log --from 1 | head -c 100`: the reader goes away after 100 bytes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nsagentctl"))
+        .args([
+            "--nats",
+            &nats.url(),
+            "--label",
+            &label,
+            "-o",
+            "json",
+            "log",
+            "--from",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut head).expect("read");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn nsagentctl_without_a_daemon_says_so() {
     let nats = Nats::start();

@@ -80,6 +80,29 @@ enum Cmd {
     },
 }
 
+/// Writes a line to stdout; a reader that went away (`nsagentctl log | head`) ends the
+/// program quietly with success, as other Unix tools do, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `outln!` without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nsagentctl: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -135,7 +158,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             return ExitCode::FAILURE;
         }
-        println!("{}", ctl::render(v, format, cols));
+        outln!("{}", ctl::render(v, format, cols));
         ExitCode::SUCCESS
     };
     match cli.command {
@@ -177,7 +200,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if v.get("error").is_some() {
                 return Ok(show(&v, &[]));
             }
-            println!("{}", ctl::render(&v, format, &[]));
+            outln!("{}", ctl::render(&v, format, &[]));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Log { from, follow } => {
@@ -236,14 +259,14 @@ fn print_log(records: &[Value], format: Format, header: bool) {
                 lines.next();
             }
             for l in lines {
-                println!("{l}");
+                outln!("{l}");
             }
         }
         // One JSON document per record, so --follow output can be piped.
-        Format::Json => records.iter().for_each(|r| println!("{r}")),
+        Format::Json => records.iter().for_each(|r| outln!("{r}")),
         Format::Yaml => records
             .iter()
-            .for_each(|r| print!("---\n{}", serde_yaml::to_string(r).unwrap_or_default())),
+            .for_each(|r| out!("---\n{}", serde_yaml::to_string(r).unwrap_or_default())),
     }
 }
 
@@ -269,19 +292,19 @@ fn replay(
     match (format, show) {
         (Format::Table, Show::Commands) => {
             let v = serde_json::json!({"items": value["commands"]});
-            println!(
+            outln!(
                 "{}",
                 ctl::render(&v, Format::Table, &["seq", "id", "command"])
             );
         }
         (Format::Table, Show::State) => {
             let v = serde_json::json!({"items": value["items"]});
-            println!(
+            outln!(
                 "{}",
                 ctl::render(&v, Format::Table, &["key", "state", "detail"])
             );
         }
-        _ => println!("{}", ctl::render(&value, format, &[])),
+        _ => outln!("{}", ctl::render(&value, format, &[])),
     }
     eprintln!(
         "replayed {} records{} up to {}; {} command result(s) differ in the simulated kernel",
