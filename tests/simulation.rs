@@ -11,6 +11,35 @@ fn env(name: &str) -> Option<u64> {
     })
 }
 
+/// Compares the trace hash of every seed of the default run with the committed ones, or rewrites
+/// them under NSAGENT_BLESS=1. A commit that changes them says why: a changed hash is a changed
+/// decision of the core (or a changed workload), never a side effect of moving code.
+fn assert_trace_hashes(hashes: &str) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/trace-hashes.txt"
+    );
+    if std::env::var_os("NSAGENT_BLESS").is_some() {
+        std::fs::write(path, hashes).expect("write trace hashes");
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let changed: Vec<String> = want
+        .lines()
+        .zip(hashes.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("committed {a}, now {b}"))
+        .take(10)
+        .collect();
+    assert!(
+        changed.is_empty() && want.lines().count() == hashes.lines().count(),
+        "trace hashes changed ({} seeds committed, {} run):\n{}",
+        want.lines().count(),
+        hashes.lines().count(),
+        changed.join("\n")
+    );
+}
+
 #[test]
 fn simulation_holds_every_invariant_over_many_seeds() {
     let steps = env("SIM_STEPS").unwrap_or(200) as usize;
@@ -20,6 +49,7 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     };
     let mut converged = 0;
     let mut commands = 0;
+    let mut hashes = String::new();
     for &seed in &seeds {
         let faults = env("SIM_FAULTS").is_none_or(|f| f != 0);
         let report = run(SimulationConfig {
@@ -29,6 +59,7 @@ fn simulation_holds_every_invariant_over_many_seeds() {
         .unwrap_or_else(|v| panic!("{v}"));
         converged += report.convergence_checks;
         commands += report.commands;
+        hashes.push_str(&format!("{seed} {:016x}\n", report.trace_hash));
         // The same seed must give the same trace, byte for byte.
         if seed % 25 == 1 || seeds.len() == 1 {
             let again = run(SimulationConfig::new(seed, steps)).unwrap_or_else(|v| panic!("{v}"));
@@ -44,6 +75,14 @@ fn simulation_holds_every_invariant_over_many_seeds() {
                 "seed {seed}: a snapshot restore changed the trace"
             );
         }
+    }
+    // The default run is the guard of what the core decides: its trace hashes are committed.
+    let default_run = env("SIM_SEED").is_none()
+        && env("SIM_SEEDS").is_none()
+        && env("SIM_STEPS").is_none()
+        && env("SIM_FAULTS").is_none();
+    if default_run {
+        assert_trace_hashes(&hashes);
     }
     // The harness must actually exercise the agent, or the invariants prove nothing.
     assert!(

@@ -510,6 +510,11 @@ impl EncodedSnapshot {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The bytes as stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Encodes state for [`Journal::write_encoded_snapshot`].
@@ -549,7 +554,8 @@ fn open_envelope(value: &[u8]) -> Result<&[u8], RecordError> {
     Ok(payload)
 }
 
-fn encode_group(records: &[Record]) -> Result<Vec<u8>, JournalError> {
+/// Encodes one group of records as it is stored: the inverse of [`decode_group`].
+pub fn encode_group(records: &[Record]) -> Result<Vec<u8>, JournalError> {
     let payload = bincode::serialize(records).map_err(|e| JournalError::Encode(e.to_string()))?;
     Ok(envelope(payload))
 }
