@@ -18,12 +18,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::backend::errno;
-use nsagent_core::observed::{ALIAS_PREFIX, ROUTE_PROTOCOL};
+use nsagent_core::errno;
 use nsagent_core::{
     Backend, Command, Core, CoreConfig, Event, Interface, InterfaceType, Item, ItemKey, LinkKind,
     MacAddr, NamespaceRef, Netns, NewLink, Op, RouteScope, RouteSpec, Timestamp,
 };
+use nsagent_core::{ALIAS_PREFIX, ROUTE_PROTOCOL};
 use nsagent_sim::{Fault, SeedKind, SeedLink, SimConfig, SimKernel};
 use serde_json::json;
 
@@ -769,10 +769,7 @@ impl World {
             c.op,
             r.as_ref().map_err(|e| e.to_string())
         ));
-        let event = match r {
-            Ok(()) => Event::CommandSucceeded { id: c.id },
-            Err(error) => Event::CommandFailed { id: c.id, error },
-        };
+        let event = Event::command_result(c.id, r);
         self.core.handle(Timestamp(self.now), event);
     }
 

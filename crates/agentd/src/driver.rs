@@ -455,17 +455,10 @@ impl DriverState {
                 }
                 Input::Results(results) => {
                     for (command, result) in results {
-                        let event = match result {
-                            Ok(()) => Event::CommandSucceeded { id: command.id },
-                            Err(error) => Event::CommandFailed {
-                                id: command.id,
-                                error,
-                            },
-                        };
                         batch.push(Record {
                             at,
                             origin: Origin::Agent,
-                            event,
+                            event: Event::command_result(command.id, result),
                         });
                     }
                 }
@@ -794,7 +787,7 @@ mod tests {
     fn factory(seen: Arc<Mutex<Vec<Command>>>, faults: u32) -> BackendFactory {
         Box::new(move || {
             let mut kernel = SimKernel::new(SimConfig::default());
-            kernel.fail_next(faults, Fault::Errno(nsagent_core::backend::errno::EBUSY));
+            kernel.fail_next(faults, Fault::Errno(nsagent_core::errno::EBUSY));
             Ok(Box::new(Recording { kernel, seen }) as Box<dyn Backend>)
         })
     }

@@ -64,11 +64,7 @@ impl Story {
                 (Op::CreateNamespace { name }, Ok(())) => Some(Netns::Named(name.clone())),
                 _ => None,
             };
-            let event = match result {
-                Ok(()) => Event::CommandSucceeded { id: cmd.id },
-                Err(error) => Event::CommandFailed { id: cmd.id, error },
-            };
-            self.feed(Origin::Agent, event);
+            self.feed(Origin::Agent, Event::command_result(cmd.id, result));
             if let Some(ns) = made {
                 self.feed(Origin::Kernel, Event::NamespaceAvailable { ns });
             }

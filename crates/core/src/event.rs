@@ -75,3 +75,13 @@ pub enum Event {
     /// namespaces.
     Observed(Snapshot),
 }
+
+impl Event {
+    /// The event that reports the outcome of command `id`, as every driver feeds it back.
+    pub fn command_result(id: CommandId, result: Result<(), BackendError>) -> Event {
+        match result {
+            Ok(()) => Event::CommandSucceeded { id },
+            Err(error) => Event::CommandFailed { id, error },
+        }
+    }
+}

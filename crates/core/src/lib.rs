@@ -5,23 +5,26 @@
 //! events always produce the same commands — which is what makes a log replayable and a
 //! simulation reproducible from a seed.
 
-pub mod backend;
-pub mod command;
-pub mod event;
-pub mod model;
-pub mod netns;
-pub mod observed;
+mod backend;
+mod command;
+mod event;
+mod machine;
+mod model;
+mod netns;
+mod observed;
 mod orphan;
-pub mod status;
+mod status;
 
-pub use backend::{Backend, BackendError, ErrorKind};
+pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
+pub use machine::{run_until_idle, Core, CoreConfig};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
 };
 pub use netns::{NamespaceRef, Netns};
-pub use observed::{LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot};
+pub use observed::{
+    LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot, ALIAS_PREFIX,
+    ROUTE_PROTOCOL,
+};
 pub use status::{Explanation, ItemState, PendingReason};
-pub mod machine;
-pub use machine::{run_until_idle, Core, CoreConfig};

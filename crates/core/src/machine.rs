@@ -3540,11 +3540,7 @@ pub fn run_until_idle(core: &mut Core, backend: &mut dyn Backend, at: Timestamp)
         let results = backend.apply_batch(&batch);
         for (cmd, result) in batch.iter().zip(results) {
             applied += 1;
-            let event = match result {
-                Ok(()) => Event::CommandSucceeded { id: cmd.id },
-                Err(error) => Event::CommandFailed { id: cmd.id, error },
-            };
-            core.handle(at, event);
+            core.handle(at, Event::command_result(cmd.id, result));
         }
     }
 }

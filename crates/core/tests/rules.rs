@@ -414,7 +414,7 @@ fn existing_interface_that_is_missing_retries() {
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
     );
     let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::backend::errno::ENODEV);
+    d.fail(&c, nsagent_core::errno::ENODEV);
     assert!(matches!(
         d.state(&iface_key("e")),
         ItemState::Failed {
@@ -458,7 +458,7 @@ fn terminal_errors_are_not_retried_until_the_item_changes() {
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 9000}),
     );
     let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::backend::errno::EINVAL);
+    d.fail(&c, nsagent_core::errno::EINVAL);
     assert!(matches!(
         d.state(&iface_key("d1")),
         ItemState::Failed {
@@ -487,7 +487,7 @@ fn removal_of_what_is_already_gone_counts_as_done() {
     d.settle();
     d.delete(&iface_key("d1"));
     let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::backend::errno::ENODEV);
+    d.fail(&c, nsagent_core::errno::ENODEV);
     assert_eq!(d.core.status(&iface_key("d1").parse().unwrap()), None);
 }
 
@@ -834,7 +834,7 @@ fn borrowed_link_whose_first_change_failed_gets_all_its_attributes_set_again() {
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": false}),
     );
     let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::backend::errno::EBUSY);
+    d.fail(&c, nsagent_core::errno::EBUSY);
     // The link's real state is unknown: whatever is asked next is asked in full.
     d.put(
         &iface_key("e"),
@@ -1015,7 +1015,7 @@ fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
 #[test]
 fn a_link_the_kernel_will_not_rename_while_up_is_renamed_down_then_brought_back_up() {
     let (mut d, c) = renaming_v1_to("v1-new");
-    d.fail(&c, nsagent_core::backend::errno::EBUSY);
+    d.fail(&c, nsagent_core::errno::EBUSY);
     assert!(d.pending().is_empty(), "backs off first");
     d.advance(60_000);
     let ops = d.settle();

@@ -1,6 +1,6 @@
 //! Every validation rule of the model, and vpp-agent's own JSON accepted as it is.
 
-use nsagent_core::model::Item;
+use nsagent_core::Item;
 use nsagent_core::*;
 use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use nsagent_core::backend::errno;
+use nsagent_core::errno;
 use nsagent_core::{
     Backend, BackendError, Command, ErrorKind, LinkChange, Netns, NewLink, Op, Snapshot,
 };

@@ -20,7 +20,7 @@ use neli::rtnl::{
 };
 use neli::types::{Buffer, RtBuffer};
 use neli::{Size, ToBytes};
-use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{LinkChange, LinkSpec, MacAddr, RouteSpec};
 
 use crate::socket::Request;

@@ -11,7 +11,7 @@ use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Nud, RtAddrFamily, Rt
 use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
-use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     LinkKind, MacAddr, Netns, ObservedLink, ObservedNamespace, ObservedNeighbour, RouteScope,
     RouteSpec,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use nsagent_core::backend::errno;
+use nsagent_core::errno;
 use nsagent_core::{ErrorKind, LinkChange, LinkSpec, NewLink, Op};
 use nsagent_netlink::NetlinkBackend;
 

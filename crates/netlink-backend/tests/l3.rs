@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use nsagent_core::backend::errno;
+use nsagent_core::errno;
 use nsagent_core::{ErrorKind, LinkChange, MacAddr, Op, RouteScope, RouteSpec};
 use nsagent_netlink::NetlinkBackend;
 

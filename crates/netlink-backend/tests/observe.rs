@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{Backend, LinkKind, LinkSpec, MacAddr, NewLink, Op, RouteScope, RouteSpec};
 use nsagent_netlink::NetlinkBackend;
 

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::observed::ALIAS_PREFIX;
+use nsagent_core::ALIAS_PREFIX;
 use nsagent_core::{LinkKind, MacAddr, Netns, RouteSpec};
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,7 @@ pub struct LinkDump {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteDump {
     pub route: RouteSpec,
-    /// `rtm_protocol`; the agent's routes carry [`nsagent_core::observed::ROUTE_PROTOCOL`].
+    /// `rtm_protocol`; the agent's routes carry [`nsagent_core::ROUTE_PROTOCOL`].
     pub protocol: u8,
 }
 

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
-use nsagent_core::backend::errno::{
+use nsagent_core::errno::{
     EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENETDOWN, ENETUNREACH, ENODEV, ENOENT,
     EOPNOTSUPP, ERANGE, ESRCH,
 };
-use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec, MacAddr, Netns, NewLink,
     ObservedLink, ObservedNamespace, ObservedNeighbour, Op, RouteScope, RouteSpec, Snapshot,

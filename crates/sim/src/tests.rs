@@ -3,11 +3,11 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::backend::errno::{
+use nsagent_core::errno::{
     EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENETDOWN, ENETUNREACH, ENOBUFS, ENODEV,
     ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
 };
-use nsagent_core::observed::ROUTE_PROTOCOL;
+use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     Backend, BackendError, ErrorKind, Event, LinkChange, LinkKind, LinkSpec, MacAddr, Netns,
     NewLink, Op, RouteScope, RouteSpec,

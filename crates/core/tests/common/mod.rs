@@ -1,7 +1,7 @@
 //! A driver for rule tests: feeds events, answers commands by hand, and records them.
 #![allow(dead_code)]
 
-use nsagent_core::backend::errno;
+use nsagent_core::errno;
 use nsagent_core::*;
 use serde_json::{json, Value};
 
