@@ -24,7 +24,11 @@ pub fn spawn(
         loop {
             match watch(&client, &bucket, &input).await {
                 Ok(()) => return,
-                Err(e) => {
+                Err(WatchEnd::Raced) => {
+                    tracing::debug!(bucket = %bucket, "KV bucket changed while its watch began; reading it again");
+                    continue;
+                }
+                Err(WatchEnd::Broken(e)) => {
                     tracing::warn!(bucket = %bucket, error = %e, "KV watch broken; restarting it")
                 }
             }
@@ -33,15 +37,80 @@ pub fn spawn(
     })
 }
 
+/// Why a watch ended while the driver was still there.
+enum WatchEnd {
+    /// The server or the connection ended it.
+    Broken(String),
+    /// The bucket was empty, and changed between the empty read and the start of the watch of
+    /// what comes next: what came in between must be read from the bucket's history.
+    Raced,
+}
+
+impl From<String> for WatchEnd {
+    fn from(e: String) -> WatchEnd {
+        WatchEnd::Broken(e)
+    }
+}
+
 /// Returns `Ok` only when the driver is gone.
 async fn watch(
     client: &async_nats::Client,
     bucket: &str,
     input: &mpsc::Sender<Input>,
-) -> Result<(), String> {
+) -> Result<(), WatchEnd> {
+    let store = open_bucket(client, bucket).await?;
+    let before = last_revision(&store).await?;
+    // The watch first replays the newest entry of every key (delete markers included, each
+    // with its revision), then follows changes. Once the replay is over, items that were set
+    // from the bucket and that it no longer mentions at all (history and markers gone, as
+    // when the bucket was replaced) are deleted.
+    let mut follow = Follow {
+        input,
+        replayed: Some(std::collections::BTreeSet::new()),
+    };
+    let mut entries = store
+        .watch_with_history(">")
+        .await
+        .map_err(|e| format!("watching {bucket}: {e}"))?;
+    tracing::info!(bucket, "watching KV bucket");
+    let mut replayed_any = false;
+    while let Some(entry) = entries.next().await {
+        replayed_any = true;
+        if !follow.entry(&entry.map_err(|e| e.to_string())?) {
+            return Ok(());
+        }
+    }
+    if replayed_any {
+        return Err(WatchEnd::Broken("watch ended".into()));
+    }
+    // A bucket with nothing to replay ends a history watch at once: follow new changes
+    // instead, after the (empty) replay is over. A change that lands before the new watch
+    // starts moves the bucket's last revision; then read everything again.
+    if !follow.replay_over() {
+        return Ok(());
+    }
+    let mut entries = store
+        .watch(">")
+        .await
+        .map_err(|e| format!("watching {bucket}: {e}"))?;
+    if last_revision(&store).await? != before {
+        return Err(WatchEnd::Raced);
+    }
+    while let Some(entry) = entries.next().await {
+        if !follow.entry(&entry.map_err(|e| e.to_string())?) {
+            return Ok(());
+        }
+    }
+    Err(WatchEnd::Broken("watch ended".into()))
+}
+
+async fn open_bucket(
+    client: &async_nats::Client,
+    bucket: &str,
+) -> Result<async_nats::jetstream::kv::Store, String> {
     let js = async_nats::jetstream::new(client.clone());
-    let store = match js.get_key_value(bucket).await {
-        Ok(store) => store,
+    match js.get_key_value(bucket).await {
+        Ok(store) => Ok(store),
         Err(_) => js
             .create_key_value(Config {
                 bucket: bucket.to_string(),
@@ -49,35 +118,34 @@ async fn watch(
                 ..Config::default()
             })
             .await
-            .map_err(|e| format!("creating bucket {bucket}: {e}"))?,
-    };
-    // The watch first replays the newest entry of every key (delete markers included, each
-    // with its revision), then follows changes. Once the replay is over, items that were set
-    // from the bucket and that it no longer mentions at all (history and markers gone, as
-    // when the bucket was replaced) are deleted.
-    let mut replayed = Some(std::collections::BTreeSet::new());
-    let empty = store
-        .status()
-        .await
-        .map(|s| s.values() == 0)
-        .unwrap_or(false);
-    if empty {
-        if let Some(present) = replayed.take() {
-            if input.send(Input::KvResync { present }).is_err() {
-                return Ok(());
-            }
-        }
+            .map_err(|e| format!("creating bucket {bucket}: {e}")),
     }
-    let mut entries = store
-        .watch_with_history(">")
+}
+
+/// The sequence number of the newest message in the bucket's stream, 0 for none ever, asked of
+/// the server now (`Store::status` answers from what was cached when the bucket was opened).
+async fn last_revision(store: &async_nats::jetstream::kv::Store) -> Result<u64, String> {
+    store
+        .stream
+        .get_info()
         .await
-        .map_err(|e| format!("watching {bucket}: {e}"))?;
-    tracing::info!(bucket, "watching KV bucket");
-    while let Some(entry) = entries.next().await {
-        let entry = entry.map_err(|e| e.to_string())?;
-        match to_op(&entry) {
+        .map(|info| info.state.last_sequence)
+        .map_err(|e| format!("reading the state of bucket {}: {e}", store.name))
+}
+
+/// Turns watched entries into intents for the driver.
+struct Follow<'a> {
+    input: &'a mpsc::Sender<Input>,
+    /// The keys the initial replay mentioned, until it is over.
+    replayed: Option<std::collections::BTreeSet<ItemKey>>,
+}
+
+impl Follow<'_> {
+    /// Forwards one entry; false once the driver is gone.
+    fn entry(&mut self, entry: &Entry) -> bool {
+        match to_op(entry) {
             Ok(op) => {
-                if let (Some(present), IntentOp::Put(item)) = (replayed.as_mut(), &op) {
+                if let (Some(present), IntentOp::Put(item)) = (self.replayed.as_mut(), &op) {
                     present.insert(item.key());
                 }
                 let intent = Input::Intent {
@@ -87,28 +155,30 @@ async fn watch(
                     },
                     reply: Reply::None,
                 };
-                if input.send(intent).is_err() {
-                    return Ok(());
+                if self.input.send(intent).is_err() {
+                    return false;
                 }
             }
             Err(e) => {
                 // A key with a bad value is still in the bucket: not a reason to delete it.
-                if let (Some(present), Ok(key)) = (replayed.as_mut(), entry.key.parse::<ItemKey>())
+                if let (Some(present), Ok(key)) =
+                    (self.replayed.as_mut(), entry.key.parse::<ItemKey>())
                 {
                     present.insert(key);
                 }
                 tracing::warn!(key = %entry.key, revision = entry.revision, field = %e.field, reason = %e.reason, "KV value rejected")
             }
         }
-        if entry.delta == 0 {
-            if let Some(present) = replayed.take() {
-                if input.send(Input::KvResync { present }).is_err() {
-                    return Ok(());
-                }
-            }
+        entry.delta != 0 || self.replay_over()
+    }
+
+    /// Tells the driver which keys the bucket holds, once; false once the driver is gone.
+    fn replay_over(&mut self) -> bool {
+        match self.replayed.take() {
+            Some(present) => self.input.send(Input::KvResync { present }).is_ok(),
+            None => true,
         }
     }
-    Err("watch ended".into())
 }
 
 fn to_op(entry: &Entry) -> Result<IntentOp, ValidationError> {

@@ -61,15 +61,47 @@ pub enum ConnectError {
     },
 }
 
-/// Connects to `url`. With `wait`, fails if the server cannot be reached now; without, returns at
-/// once and keeps trying in the background (the daemon must start even while NATS is down).
-/// Either way the client reconnects by itself for ever after a connection is lost.
+/// Connects to `url`. With `wait`, fails if the server cannot be reached now; without, a
+/// server that answers and refuses the credentials (or the TLS set-up) is still an error at
+/// once, since waiting cannot mend it, while a server that does not answer is waited for in the
+/// background (the daemon must start even while NATS is down). Either way the client
+/// reconnects by itself for ever after a connection is lost.
 pub async fn connect(
     url: &str,
     auth: &NatsAuth,
     name: &str,
     wait: bool,
 ) -> Result<async_nats::Client, ConnectError> {
+    let failed = |source| ConnectError::Connect {
+        url: url.to_string(),
+        source,
+    };
+    match options(auth, name).await?.connect(url).await {
+        Ok(client) => Ok(client),
+        Err(e) if wait || is_refusal(e.kind()) => Err(failed(e)),
+        Err(e) => {
+            tracing::warn!(url, error = %e, "NATS is not reachable yet; retrying in the background");
+            options(auth, name)
+                .await?
+                .retry_on_initial_connect()
+                .connect(url)
+                .await
+                .map_err(failed)
+        }
+    }
+}
+
+/// Errors that mean the server is there and will not have us as configured.
+fn is_refusal(kind: async_nats::ConnectErrorKind) -> bool {
+    use async_nats::ConnectErrorKind as K;
+    matches!(
+        kind,
+        K::AuthorizationViolation | K::Authentication | K::Tls | K::ServerParse
+    )
+}
+
+async fn options(auth: &NatsAuth, name: &str) -> Result<async_nats::ConnectOptions, ConnectError> {
+    let reports = ErrorReports::default();
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .max_reconnects(None)
@@ -77,10 +109,11 @@ pub async fn connect(
         .subscription_capacity(262_144)
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((attempts as u64 * 100).min(2_000))
+        })
+        .event_callback(move |event| {
+            let reports = reports.clone();
+            async move { reports.log(event) }
         });
-    if !wait {
-        options = options.retry_on_initial_connect();
-    }
     match (&auth.user, &auth.password) {
         (Some(u), Some(p)) => options = options.user_and_password(u.clone(), p.clone()),
         (None, None) => {}
@@ -101,13 +134,70 @@ pub async fn connect(
     if let Some(ca) = &auth.tls_ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
     }
-    options
-        .connect(url)
-        .await
-        .map_err(|source| ConnectError::Connect {
-            url: url.to_string(),
-            source,
-        })
+    Ok(options)
+}
+
+/// How often the same kind of connection error is logged at most, after its first time: a
+/// server that refuses the agent's credentials answers every reconnect attempt the same way.
+const ERROR_REPORT_EVERY: Duration = Duration::from_secs(30);
+
+/// Logs the client's connection events: errors at ERROR, but the same error again only after
+/// [`ERROR_REPORT_EVERY`], with how many were held back.
+#[derive(Clone, Default)]
+struct ErrorReports(std::sync::Arc<std::sync::Mutex<Option<HeldBack>>>);
+
+struct HeldBack {
+    what: String,
+    since: std::time::Instant,
+    count: u64,
+}
+
+impl ErrorReports {
+    fn log(&self, event: async_nats::Event) {
+        use async_nats::Event as E;
+        match event {
+            E::Connected => tracing::info!("connected to NATS"),
+            E::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+            E::ServerError(_) | E::ClientError(_) | E::SlowConsumer(_) => {
+                if let Some(held) = self.admit(event.to_string(), std::time::Instant::now()) {
+                    tracing::error!(error = %event, held_back = held, "NATS connection error");
+                }
+            }
+            other => tracing::info!(event = %other, "NATS"),
+        }
+    }
+
+    /// Whether `what` is to be logged now; if so, how many reports of it were held back since
+    /// the last one.
+    fn admit(&self, what: String, now: std::time::Instant) -> Option<u64> {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last.as_mut() {
+            Some(h) if h.what == what && now.duration_since(h.since) < ERROR_REPORT_EVERY => {
+                h.count += 1;
+                None
+            }
+            Some(h) if h.what == what => {
+                let held = h.count;
+                *h = HeldBack {
+                    what,
+                    since: now,
+                    count: 0,
+                };
+                Some(held)
+            }
+            _ => {
+                *last = Some(HeldBack {
+                    what,
+                    since: now,
+                    count: 0,
+                });
+                Some(0)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +234,37 @@ mod tests {
             .await
             .expect_err("down");
         assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    }
+
+    #[test]
+    fn the_same_connection_error_is_reported_once_per_interval_with_a_count() {
+        let r = ErrorReports::default();
+        let t0 = std::time::Instant::now();
+        let auth = "server error: authorization violation".to_string();
+        assert_eq!(r.admit(auth.clone(), t0), Some(0));
+        for i in 1..=5 {
+            assert_eq!(
+                r.admit(auth.clone(), t0 + Duration::from_millis(500 * i)),
+                None
+            );
+        }
+        // Another error is news at once; the first one again is held back no longer.
+        assert_eq!(
+            r.admit("other".into(), t0 + Duration::from_secs(3)),
+            Some(0)
+        );
+        assert_eq!(r.admit(auth.clone(), t0 + Duration::from_secs(4)), Some(0));
+        assert_eq!(r.admit(auth.clone(), t0 + Duration::from_secs(5)), None);
+        assert_eq!(r.admit(auth, t0 + Duration::from_secs(40)), Some(1));
+    }
+
+    #[test]
+    fn refusals_are_told_apart_from_a_server_that_is_not_there() {
+        use async_nats::ConnectErrorKind as K;
+        assert!(is_refusal(K::AuthorizationViolation));
+        assert!(is_refusal(K::Tls));
+        assert!(!is_refusal(K::Io));
+        assert!(!is_refusal(K::TimedOut));
     }
 
     #[test]

@@ -240,6 +240,25 @@ async fn token_and_user_password_credentials_are_used() {
     }
 }
 
+#[test]
+fn nsagentd_with_credentials_the_server_refuses_exits_with_the_servers_reason() {
+    let nats = Nats::start_with(&["--user", "agent", "--pass", "pw"]);
+    let data = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_nsagentd"))
+        .args(["--label", &unique_label("refused"), "--nats", &nats.url()])
+        .args(["--backend", "sim", "--data-dir"])
+        .arg(data.path().join("d"))
+        .args(["--nats-user", "agent", "--nats-password", "wrong"])
+        .env("NSAGENT_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nsagentd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it kept running: {err}");
+    assert!(err.contains("authorization violation"), "{err}");
+    assert!(!err.contains("nsagentd running"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsagentctl_log_follow_prints_records_as_they_are_logged() {
     use std::io::BufRead;

@@ -352,6 +352,30 @@ async fn kv_bucket_puts_and_deletes_become_logged_intents_also_while_the_agent_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_kv_bucket_is_watched_quietly_and_its_first_key_is_applied() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("kvempty");
+    let c = client(&nats.url()).await;
+    let daemon = Daemon::start(&nats.url(), &label, &data.path().join("d"), &["--kv"]);
+    wait_ready(&c, &label).await;
+    // Long enough for a broken watch to have restarted several times.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let log = daemon.log_text();
+    assert!(!log.contains("KV watch broken"), "{log}");
+    assert_eq!(log.matches("watching KV bucket").count(), 1, "{log}");
+    let js = async_nats::jetstream::new(c.clone());
+    let kv = js
+        .get_key_value(format!("nsagent_{label}"))
+        .await
+        .expect("the agent made the bucket");
+    kv.put(dummy("first").0, dummy("first").1.to_string().into())
+        .await
+        .expect("put");
+    wait_applied(&c, &label, &[dummy("first").0], T).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_starts_while_nats_is_down_and_serves_once_it_is_up() {
     let mut nats = Nats::start();
     nats.stop();
