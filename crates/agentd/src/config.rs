@@ -50,6 +50,11 @@ pub struct Args {
     /// Keep this many records older than the snapshots; unset keeps the whole history.
     #[arg(long, env = "NSAGENT_RETENTION")]
     pub retention: Option<u64>,
+    /// Open a damaged event log anyway: keep every readable record, write a report to the
+    /// data directory, and continue after the highest sequence number ever used. Without it
+    /// a damaged log stops the daemon.
+    #[arg(long)]
+    pub repair: bool,
     /// Follow the Docker daemon for microservices (default: on when /var/run/docker.sock
     /// exists or DOCKER_HOST is set).
     #[arg(long, conflicts_with = "no_docker")]
@@ -87,6 +92,9 @@ pub struct DaemonConfig {
     pub kv: bool,
     pub snapshot_every: u64,
     pub retention: Option<u64>,
+    /// Open a damaged log anyway (`--repair`; never from the file: a repair is a decision
+    /// taken once, for one start).
+    pub repair: bool,
     /// Follow the Docker daemon (microservices).
     pub docker: bool,
     pub auth: NatsAuth,
@@ -147,6 +155,7 @@ impl DaemonConfig {
             kv: args.kv || file.kv.unwrap_or(false),
             snapshot_every,
             retention: args.retention.or(file.retention),
+            repair: args.repair,
             docker: if args.no_docker {
                 false
             } else if args.docker {

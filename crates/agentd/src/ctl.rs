@@ -217,6 +217,68 @@ pub enum Show {
     Commands,
 }
 
+/// What `nsagentctl log verify` found in a copy of a data directory.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// Why the daemon would refuse to start on it, if it would.
+    pub damage: Option<String>,
+    pub first_seq: Option<u64>,
+    pub last_seq: u64,
+    pub records: u64,
+    pub snapshots: Vec<u64>,
+    /// A never-acknowledged tail the daemon would cut: (first, count, reason).
+    pub torn_tail: Option<(u64, u64, String)>,
+    /// Snapshots that do not read, with why (the daemon deletes them and uses an older one).
+    pub bad_snapshots: Vec<String>,
+    /// Records anywhere in the log (also before the newest snapshot, which start-up does not
+    /// read) that do not decode.
+    pub unreadable: Vec<String>,
+}
+
+/// Checks a copy of the log in `data_dir`, so a running daemon is not disturbed and nothing in
+/// the original is changed.
+pub fn verify_offline(data_dir: &Path) -> Result<VerifyReport, CtlError> {
+    let copy = tempdir_for_copy()?;
+    copy_dir(data_dir, copy.path())
+        .map_err(|e| CtlError::Other(format!("copying {}: {e}", data_dir.display())))?;
+    let mut report = VerifyReport {
+        damage: None,
+        first_seq: None,
+        last_seq: 0,
+        records: 0,
+        snapshots: Vec::new(),
+        torn_tail: None,
+        bad_snapshots: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    let (journal, opened) = match Journal::open(copy.path(), JournalConfig::default()) {
+        Ok(j) => j,
+        Err(e) => {
+            report.damage = Some(e.to_string().replace(
+                &copy.path().display().to_string(),
+                &data_dir.display().to_string(),
+            ));
+            return Ok(report);
+        }
+    };
+    report.torn_tail = opened.cut.map(|c| (c.first_bad, c.removed, c.reason));
+    report.bad_snapshots = opened
+        .bad_snapshots
+        .iter()
+        .map(|(seq, e)| format!("{seq}: {e}"))
+        .collect();
+    report.first_seq = journal.first_seq();
+    report.last_seq = journal.last_seq();
+    report.snapshots = journal.snapshot_seqs();
+    for item in journal.read(0..=u64::MAX) {
+        match item.map_err(|e| CtlError::Other(e.to_string()))? {
+            (_, Ok(_)) => report.records += 1,
+            (seq, Err(e)) => report.unreadable.push(format!("{seq}: {e}")),
+        }
+    }
+    Ok(report)
+}
+
 /// The outcome of an offline replay.
 #[derive(Debug, Serialize)]
 pub struct ReplayReport {

@@ -68,10 +68,25 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         &config.data_dir,
         JournalConfig {
             retention: config.retention,
+            repair: config.repair,
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        JournalError::Damaged { .. } if config.kv => DaemonError::Other(format!(
+            "{e}. The desired items are also in the KV bucket nsagent_{}: an agent started on a \
+             new data directory converges to them",
+            config.label
+        )),
+        e => DaemonError::from(e),
+    })?;
     if let Some(cut) = &report.cut {
-        tracing::warn!(first_bad = cut.first_bad, removed = cut.removed, reason = %cut.reason, "damaged log tail cut");
+        tracing::warn!(first_bad = cut.first_bad, removed = cut.removed, reason = %cut.reason, "unacknowledged log tail that does not read was cut");
+    }
+    if let Some(repair) = &report.repair {
+        for (first, last, reason) in &repair.lost {
+            tracing::error!(first, last, reason = %reason, "repair: acknowledged records lost");
+        }
+        tracing::warn!(report = %repair.report.display(), "event log repaired");
     }
     for (seq, e) in &report.bad_snapshots {
         tracing::warn!(seq, error = %e, "unreadable snapshot removed");

@@ -913,8 +913,14 @@ mod tests {
             snapshot_every: 7,
             ..DriverConfig::default()
         };
-        let (journal, _) =
-            Journal::open(dir.path(), JournalConfig { retention: Some(0) }).expect("open");
+        let (journal, _) = Journal::open(
+            dir.path(),
+            JournalConfig {
+                retention: Some(0),
+                ..JournalConfig::default()
+            },
+        )
+        .expect("open");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (out, _rx) = tokio::sync::mpsc::unbounded_channel();
         let driver =
@@ -925,8 +931,14 @@ mod tests {
         wait_all_applied(&driver, 32);
         driver.shutdown().expect("stop");
 
-        let (journal, _) =
-            Journal::open(dir.path(), JournalConfig { retention: Some(0) }).expect("reopen");
+        let (journal, _) = Journal::open(
+            dir.path(),
+            JournalConfig {
+                retention: Some(0),
+                ..JournalConfig::default()
+            },
+        )
+        .expect("reopen");
         assert!(
             journal.first_seq().unwrap_or(0) > 1,
             "retention trimmed the records before the snapshots"

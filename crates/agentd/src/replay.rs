@@ -46,6 +46,11 @@ pub fn replay(
         Some((seq, core)) => (core, Some(seq)),
         None => (Core::new(config), None),
     };
+    // Without a snapshot that reaches the log's start, a core fed what is left would believe
+    // a history with its beginning torn off.
+    if let Some(first) = journal.missing_from(snapshot_seq.map_or(1, |s| s + 1))? {
+        return Err(ReplayError::Incomplete { first });
+    }
     feed(journal, core, snapshot_seq, until, visit)
 }
 
@@ -57,18 +62,10 @@ pub fn replay_from_start(
     until: u64,
     visit: impl FnMut(u64, &Record, &[Command]),
 ) -> Result<Restored, ReplayError> {
-    match journal.first_seq() {
-        None | Some(1) => feed(journal, Core::new(config), None, until, visit),
-        Some(first) => {
-            let snapshot: Option<(u64, Core)> = journal.snapshot_at_or_before(until)?;
-            match snapshot {
-                Some((seq, core)) if seq + 1 >= first => {
-                    feed(journal, core, Some(seq), until, visit)
-                }
-                _ => Err(ReplayError::Incomplete { first }),
-            }
-        }
+    if journal.missing_from(1)?.is_none() {
+        return feed(journal, Core::new(config), None, until, visit);
     }
+    replay(journal, config, until, visit)
 }
 
 fn feed(
@@ -104,4 +101,47 @@ fn feed(
         replayed,
         last_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{JournalConfig, Origin};
+    use nsagent_core::Event;
+
+    fn append(journal: &mut Journal, n: u64) {
+        let mut b = journal.batch();
+        for _ in 0..n {
+            b.push(Record {
+                at: Timestamp(1),
+                origin: Origin::Agent,
+                event: Event::TimerFired,
+            });
+        }
+        journal.commit(&b, true).expect("commit");
+    }
+
+    #[test]
+    fn restoring_from_a_trimmed_log_without_a_readable_snapshot_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = JournalConfig {
+            retention: Some(0),
+            ..JournalConfig::default()
+        };
+        let (mut j, _) = Journal::open(dir.path(), config).expect("open");
+        for _ in 0..3 {
+            append(&mut j, 10);
+            let seq = j.last_seq();
+            j.write_snapshot(seq, &Core::new(CoreConfig::default()))
+                .expect("snapshot");
+        }
+        assert!(j.first_seq() > Some(1), "retention trimmed nothing");
+        assert!(restore(&j, CoreConfig::default()).is_ok());
+        // Both kept snapshots become unreadable: what is left of the log is not a history.
+        for seq in j.snapshot_seqs() {
+            j.put_raw_snapshot(seq, &[1, 0, 0, 0, 0, 9]);
+        }
+        let err = restore(&j, CoreConfig::default()).err().expect("refused");
+        assert!(matches!(err, ReplayError::Incomplete { .. }), "{err}");
+    }
 }

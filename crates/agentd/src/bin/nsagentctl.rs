@@ -46,6 +46,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum LogCheck {
+    /// Check a copy of a data directory's log offline, as the daemon would at start and more
+    /// (every record, also those before the newest snapshot); exits non-zero on damage.
+    Verify {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Put the items of a JSON or YAML file ('-' for stdin); keys are derived from the values.
     Put {
@@ -62,6 +72,8 @@ enum Cmd {
     Explain { key: String },
     /// The event log.
     Log {
+        #[command(subcommand)]
+        check: Option<LogCheck>,
         #[arg(long, default_value_t = 1)]
         from: u64,
         /// Keep printing new records as they are logged.
@@ -124,6 +136,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     } = &cli.command
     {
         return replay(data_dir, *until, *show, format);
+    }
+    if let Cmd::Log {
+        check: Some(LogCheck::Verify { data_dir }),
+        ..
+    } = &cli.command
+    {
+        return verify(data_dir, format);
     }
     let client = nats::connect(&cli.nats, &cli.auth, "nsagentctl", true)
         .await
@@ -203,7 +222,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             outln!("{}", ctl::render(&v, format, &[]));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Log { from, follow } => {
+        Cmd::Log { from, follow, .. } => {
             let mut next = from;
             let mut header = true;
             loop {
@@ -268,6 +287,28 @@ fn print_log(records: &[Value], format: Format, header: bool) {
             .iter()
             .for_each(|r| out!("---\n{}", serde_yaml::to_string(r).unwrap_or_default())),
     }
+}
+
+fn verify(data_dir: &std::path::Path, format: Format) -> Result<ExitCode, String> {
+    let report = ctl::verify_offline(data_dir).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    outln!(
+        "{}",
+        ctl::render(
+            &value,
+            if format == Format::Table {
+                Format::Yaml
+            } else {
+                format
+            },
+            &[]
+        )
+    );
+    Ok(if report.damage.is_none() && report.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn replay(

@@ -15,6 +15,9 @@
 //! last record they include. The two newest are kept, so a damaged newest snapshot falls back to
 //! the one before it; retention trims records only below the older of the two.
 
+mod mark;
+mod open;
+
 use std::ops::RangeInclusive;
 use std::path::Path;
 
@@ -80,6 +83,34 @@ pub enum JournalError {
     Encode(String),
     #[error("batch starts at sequence {batch} but the log continues at {log}")]
     StaleBatch { batch: u64, log: u64 },
+    #[error("high-water mark {path}: {source}")]
+    Mark {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Acknowledged records are damaged or missing. Nothing was changed.
+    #[error(
+        "event log at {path} is damaged: records {first} to {last} were acknowledged but {reason}; \
+         nsagent removed nothing. Start with --repair to keep every readable record and go on \
+         (a report is written to the data directory), or restore the directory from a backup"
+    )]
+    Damaged {
+        path: String,
+        first: u64,
+        last: u64,
+        reason: String,
+    },
+    /// A record or snapshot was written by a newer nsagent. Nothing was changed.
+    #[error(
+        "event log at {path}: {what} at sequence {seq} has format version {version}, newer than \
+         this build reads ({FORMAT_VERSION}); run the newer nsagent. Nothing was changed"
+    )]
+    NewerFormat {
+        path: String,
+        what: &'static str,
+        seq: u64,
+        version: u8,
+    },
 }
 
 /// How the log is kept.
@@ -88,15 +119,30 @@ pub struct JournalConfig {
     /// How many records older than the older kept snapshot to keep; `None` keeps every record,
     /// so the whole history stays replayable.
     pub retention: Option<u64>,
+    /// Open a damaged log anyway: keep every readable record, remember what is missing, write a
+    /// report, and continue the sequence after the highest number ever used.
+    pub repair: bool,
 }
 
 /// What opening the log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
-    /// The tail that was cut because a record in it could not be read.
+    /// The tail that was cut because a record in it could not be read. Only records never
+    /// acknowledged are cut: a tail torn by a crash before its flush.
     pub cut: Option<TailCut>,
     /// Snapshots that could not be read and were deleted, with the reason.
     pub bad_snapshots: Vec<(u64, RecordError)>,
+    /// What `--repair` did, when the log needed it.
+    pub repair: Option<Repair>,
+}
+
+/// Damage to acknowledged records that `--repair` let the log open with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// Missing ranges (first, last), each with why.
+    pub lost: Vec<(u64, u64, String)>,
+    /// Where the report was written.
+    pub report: std::path::PathBuf,
 }
 
 /// A damaged tail removed at start-up: the first bad sequence number, why it is bad, and how
@@ -161,6 +207,11 @@ pub struct Journal {
     db: sled::Db,
     events: sled::Tree,
     snapshots: sled::Tree,
+    /// Ranges of sequence numbers a repair found missing, by first number: `--repair` keeps
+    /// what could be read and remembers what could not, so later opens do not take the hole
+    /// for new damage.
+    gaps: sled::Tree,
+    mark: std::sync::Arc<std::sync::Mutex<mark::Mark>>,
     next_seq: u64,
     config: JournalConfig,
 }
@@ -194,109 +245,6 @@ fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, sled::Erro
 }
 
 impl Journal {
-    /// Opens (or creates) the log in `dir`, checks the groups after the newest readable
-    /// snapshot, and cuts the tail at the first one that cannot be read.
-    pub fn open(dir: &Path, config: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
-        let db = open_db(dir, LOCK_WAIT).map_err(|source| JournalError::Open {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let events = db.open_tree("events")?;
-        let snapshots = db.open_tree("snapshots")?;
-        let mut journal = Journal {
-            db,
-            events,
-            snapshots,
-            next_seq: 0,
-            config,
-        };
-        let mut report = OpenReport::default();
-
-        // The newest snapshot that reads back decides where checking starts; unreadable ones
-        // are removed so they are not tried again.
-        let mut check_from = 0;
-        for item in journal.snapshots.iter().rev() {
-            let (key, value) = item?;
-            let seq = seq_of(&key);
-            match open_envelope(&value) {
-                Ok(_) => {
-                    check_from = seq + 1;
-                    break;
-                }
-                Err(e) => {
-                    report.bad_snapshots.push((seq, e));
-                    journal.snapshots.remove(key)?;
-                }
-            }
-        }
-        // Start at the group holding `check_from`.
-        let start = journal.group_key_at(check_from)?.unwrap_or(check_from);
-
-        let mut expected = None::<u64>;
-        let mut first_bad = None;
-        let mut end = None;
-        for item in journal.events.range(start.to_be_bytes()..) {
-            let (key, value) = item?;
-            let seq = seq_of(&key);
-            let problem = if key.len() != 8 {
-                Some(format!(
-                    "key of {} bytes is not a sequence number",
-                    key.len()
-                ))
-            } else if expected.is_some_and(|e| e != seq) {
-                Some(format!(
-                    "sequence gap: expected {}, found {seq}",
-                    expected.unwrap_or_default()
-                ))
-            } else {
-                match decode_group(&value) {
-                    Ok(records) if records.is_empty() => Some("empty group".to_string()),
-                    Ok(records) => {
-                        expected = Some(seq + records.len() as u64);
-                        None
-                    }
-                    Err(e) => Some(e.to_string()),
-                }
-            };
-            if let Some(reason) = problem {
-                first_bad = Some((expected.unwrap_or(seq), seq, reason));
-                break;
-            }
-            end = expected;
-        }
-        if let Some((bad, key, reason)) = first_bad {
-            let keys: Vec<_> = journal
-                .events
-                .range(key.to_be_bytes()..)
-                .keys()
-                .collect::<Result<_, _>>()?;
-            let mut removed = 0;
-            let mut batch = sled::Batch::default();
-            for k in &keys {
-                removed += journal
-                    .events
-                    .get(k)?
-                    .and_then(|v| decode_group(&v).ok())
-                    .map_or(1, |r| r.len() as u64);
-                batch.remove(k.clone());
-            }
-            journal.events.apply_batch(batch)?;
-            journal.db.flush()?;
-            report.cut = Some(TailCut {
-                first_bad: bad,
-                reason,
-                removed,
-            });
-        }
-
-        let last_snapshot = journal.snapshots.last()?.map(|(k, _)| seq_of(&k));
-        let last_event = end.or_else(|| journal.stored_end());
-        journal.next_seq = last_event
-            .map_or(1, |end| end.max(1))
-            .max(last_snapshot.map_or(1, |s| s + 1));
-        Ok((journal, report))
-    }
-
     /// The key of the group that holds `seq` (the greatest key not above it).
     fn group_key_at(&self, seq: u64) -> Result<Option<u64>, JournalError> {
         Ok(self
@@ -338,15 +286,24 @@ impl Journal {
             .insert(batch.first.to_be_bytes(), encode_group(&batch.records)?)?;
         self.next_seq = batch.next_seq();
         if durable {
-            self.db.flush()?;
+            self.flush()?;
         }
         Ok(())
     }
 
-    /// Forces everything written so far to disk.
+    /// Forces everything written so far to disk, and then raises the high-water mark to it:
+    /// from here on, losing any of it is damage that opening the log reports.
     pub fn flush(&self) -> Result<(), JournalError> {
         self.db.flush()?;
-        Ok(())
+        let mut mark = self
+            .mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        mark.store(self.next_seq - 1)
+            .map_err(|source| JournalError::Mark {
+                path: mark.path().display().to_string(),
+                source,
+            })
     }
 
     /// The sequence number of the last record written, 0 for an empty log.
@@ -362,6 +319,20 @@ impl Journal {
     /// The oldest record still in the log.
     pub fn first_seq(&self) -> Option<u64> {
         self.events.first().ok().flatten().map(|(k, _)| seq_of(&k))
+    }
+
+    /// Whether records from `needed` on can be replayed: the log holds `needed` or starts
+    /// before it, or what is missing before its start is a hole a repair accepted. Otherwise
+    /// (retention trimmed them and no readable snapshot covers them) the first record held.
+    pub fn missing_from(&self, needed: u64) -> Result<Option<u64>, JournalError> {
+        let Some(first) = self.first_seq() else {
+            return Ok(None);
+        };
+        if first <= needed.max(1) {
+            return Ok(None);
+        }
+        let accepted = self.gaps.get(needed.max(1).to_be_bytes())?;
+        Ok((accepted.map(|last| seq_of(&last)) != Some(first - 1)).then_some(first))
     }
 
     /// Records with sequence numbers in `range`, in order. A group that cannot be read is
@@ -492,7 +463,7 @@ impl Journal {
     }
 
     #[cfg(test)]
-    fn put_raw_snapshot(&self, seq: u64, value: &[u8]) {
+    pub(crate) fn put_raw_snapshot(&self, seq: u64, value: &[u8]) {
         self.snapshots
             .insert(seq.to_be_bytes(), value)
             .expect("raw insert");
@@ -726,6 +697,60 @@ mod tests {
     }
 
     #[test]
+    fn a_record_or_snapshot_of_a_newer_format_is_refused_and_nothing_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut newer = encode_group(&[rec(4, put(4, "x"))]).expect("encode");
+        newer[0] = FORMAT_VERSION + 1;
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 3);
+            j.put_raw(4, &newer);
+            j.flush().expect("flush");
+        }
+        for _ in 0..2 {
+            let err = Journal::open(dir.path(), JournalConfig::default())
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(err, JournalError::NewerFormat { seq: 4, .. }),
+                "{err}"
+            );
+        }
+        // Not even a repair takes it for damage.
+        let repair = JournalConfig {
+            repair: true,
+            ..JournalConfig::default()
+        };
+        assert!(Journal::open(dir.path(), repair.clone()).is_err());
+        let db = open_db(dir.path(), LOCK_WAIT).expect("raw");
+        let kept = db
+            .open_tree("events")
+            .expect("tree")
+            .get(4u64.to_be_bytes());
+        assert_eq!(kept.expect("get").as_deref(), Some(&newer[..]));
+        drop(db);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            append(&mut j, 3);
+            j.put_raw_snapshot(3, &[FORMAT_VERSION + 1, 0, 0, 0, 0]);
+            j.flush().expect("flush");
+        }
+        let err = Journal::open(dir.path(), repair).err().expect("refused");
+        assert!(
+            matches!(
+                err,
+                JournalError::NewerFormat {
+                    what: "a snapshot",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_sequence_gap_is_cut() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
@@ -744,8 +769,14 @@ mod tests {
     #[test]
     fn snapshots_keep_the_two_newest_and_retention_trims_below_them() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut j, _) =
-            Journal::open(dir.path(), JournalConfig { retention: Some(2) }).expect("open");
+        let (mut j, _) = Journal::open(
+            dir.path(),
+            JournalConfig {
+                retention: Some(2),
+                ..JournalConfig::default()
+            },
+        )
+        .expect("open");
         append_each(&mut j, 10);
         j.write_snapshot(5, &"five".to_string()).expect("snap");
         j.write_snapshot(8, &"eight".to_string()).expect("snap");
@@ -762,8 +793,14 @@ mod tests {
     #[test]
     fn retention_keeps_a_group_that_straddles_the_line() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut j, _) =
-            Journal::open(dir.path(), JournalConfig { retention: Some(0) }).expect("open");
+        let (mut j, _) = Journal::open(
+            dir.path(),
+            JournalConfig {
+                retention: Some(0),
+                ..JournalConfig::default()
+            },
+        )
+        .expect("open");
         append(&mut j, 3);
         append(&mut j, 4);
         j.write_snapshot(5, &1u8).expect("snap");
