@@ -95,7 +95,12 @@ fn check(name: &str, dir: &Path) {
         Err(e) => {
             let text = e.to_string();
             assert!(
-                matches!(e, JournalError::Damaged { .. } | JournalError::Open { .. }),
+                matches!(
+                    e,
+                    JournalError::Damaged { .. }
+                        | JournalError::Open { .. }
+                        | JournalError::Unreadable { .. }
+                ),
                 "{name}: {text}"
             );
             if let JournalError::Damaged { first, last, .. } = e {

@@ -1,14 +1,18 @@
 //! Byte-for-byte guards on what the agent persists: the encoded core after a fixed workload (a
-//! snapshot) and the encoded log group of that workload's records. A refactoring that changes
-//! either changed what the core decides or how it is stored; both must be deliberate. A change
-//! of format bumps the format version and adds a new fixture beside these, never rewrites them.
+//! snapshot) and the encoded log group of that workload's records, in the current format; and
+//! proof that every older format's fixture still reads whole. A refactoring that changes the
+//! bytes changed what the core decides or how it is stored; both must be deliberate. A change
+//! of format bumps the format version and adds a new fixture beside these, never rewrites the
+//! old ones.
 //!
 //! `NSAGENT_BLESS=1 cargo test -p nsagent-agentd --test golden` rewrites the fixtures; a commit
 //! that does so says why.
 
 use std::path::PathBuf;
 
-use nsagent_agentd::journal::{decode_group, encode_group, encode_snapshot, Origin, Record};
+use nsagent_agentd::journal::{
+    decode_group, decode_snapshot, encode_group, encode_snapshot, Origin, Record, FORMAT_VERSION,
+};
 use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemState, Netns, Op, Timestamp};
 use nsagent_sim::{Fault, SimConfig, SimKernel};
 use serde_json::json;
@@ -168,7 +172,8 @@ fn story() -> Story {
 fn the_encoded_core_after_a_fixed_story_is_unchanged() {
     let s = story();
     let snapshot = encode_snapshot(&s.core).expect("encode");
-    assert_golden("core-snapshot-v1.bin", snapshot.as_bytes());
+    assert_eq!(snapshot.as_bytes()[0], FORMAT_VERSION);
+    assert_golden("core-snapshot-v2.bin", snapshot.as_bytes());
 }
 
 #[test]
@@ -180,7 +185,32 @@ fn the_encoded_log_group_of_a_fixed_story_is_unchanged_and_decodes() {
         s.records.len()
     );
     let group = encode_group(&s.records).expect("encode");
-    assert_golden("log-group-v1.bin", &group);
-    let committed = std::fs::read(fixture("log-group-v1.bin")).expect("fixture");
+    assert_golden("log-group-v2.bin", &group);
+    let committed = std::fs::read(fixture("log-group-v2.bin")).expect("fixture");
     assert_eq!(decode_group(&committed).expect("decode"), s.records);
+}
+
+/// Every format ever written still reads, to the same records and the same core: decoding an
+/// old fixture and encoding the result gives today's fixture of the same story.
+#[test]
+fn every_older_formats_fixtures_read_whole() {
+    let s = story();
+    for version in 1..FORMAT_VERSION {
+        let group = std::fs::read(fixture(&format!("log-group-v{version}.bin"))).expect("fixture");
+        assert_eq!(group[0], version);
+        assert_eq!(
+            decode_group(&group).expect("decode"),
+            s.records,
+            "version {version}"
+        );
+        let snapshot =
+            std::fs::read(fixture(&format!("core-snapshot-v{version}.bin"))).expect("fixture");
+        assert_eq!(snapshot[0], version);
+        let core: Core = decode_snapshot(&snapshot).expect("decode");
+        assert!(
+            encode_snapshot(&core).expect("encode").as_bytes()
+                == encode_snapshot(&s.core).expect("encode").as_bytes(),
+            "version {version}: the snapshot decodes to another core"
+        );
+    }
 }

@@ -40,8 +40,9 @@ pub(crate) struct Mark {
     path: PathBuf,
     /// The slot the next store writes.
     next_slot: usize,
-    /// The value stored last, so an unchanged mark costs no write.
-    stored: u64,
+    /// The value stored last, so an unchanged mark costs no write; `None` until a file with no
+    /// readable slot (a new one) has had its first store.
+    stored: Option<u64>,
 }
 
 impl Mark {
@@ -67,8 +68,8 @@ impl Mark {
             .truncate(false)
             .open(&path)?;
         let (next_slot, stored) = match best_slot(&file)? {
-            Some((slot, seq)) => (1 - slot, seq),
-            None => (0, 0),
+            Some((slot, seq)) => (1 - slot, Some(seq)),
+            None => (0, None),
         };
         Ok(Mark {
             file,
@@ -81,19 +82,19 @@ impl Mark {
     /// Makes `seq` the durable mark (written and synced when it returns). Lower values than
     /// the stored one are ignored: the mark never goes back.
     pub(crate) fn store(&mut self, seq: u64) -> io::Result<()> {
-        if seq <= self.stored {
+        if self.stored.is_some_and(|s| seq <= s) {
             return Ok(());
         }
         self.file
             .write_all_at(&encode(seq), SLOT_OFFSETS[self.next_slot])?;
         self.file.sync_data()?;
         self.next_slot = 1 - self.next_slot;
-        self.stored = seq;
+        self.stored = Some(seq);
         Ok(())
     }
 
     #[cfg(test)]
-    pub(crate) fn stored(&self) -> u64 {
+    pub(crate) fn stored(&self) -> Option<u64> {
         self.stored
     }
 
@@ -151,7 +152,7 @@ mod tests {
         assert_eq!(Mark::read(dir.path()).expect("read"), Reading::At(9));
         drop(m);
         let mut m = Mark::open(dir.path()).expect("reopen");
-        assert_eq!(m.stored(), 9);
+        assert_eq!(m.stored(), Some(9));
         m.store(10).expect("store");
         assert_eq!(Mark::read(dir.path()).expect("read"), Reading::At(10));
     }
@@ -175,6 +176,15 @@ mod tests {
         let mut m = Mark::open(dir.path()).expect("reopen");
         m.store(5).expect("store");
         assert_eq!(Mark::read(dir.path()).expect("read"), Reading::At(5));
+    }
+
+    #[test]
+    fn a_new_file_holds_a_mark_after_its_first_store_even_of_zero() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut m = Mark::open(dir.path()).expect("open");
+        assert_eq!(Mark::read(dir.path()).expect("read"), Reading::Unreadable);
+        m.store(0).expect("store");
+        assert_eq!(Mark::read(dir.path()).expect("read"), Reading::At(0));
     }
 
     #[test]

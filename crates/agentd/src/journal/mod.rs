@@ -1,22 +1,28 @@
 //! The event log: every event the core sees, in the order it saw them, made durable before it
 //! saw them.
 //!
-//! sled and bincode are used here and nowhere else, so either can be replaced without touching
-//! the daemon. Every record has a sequence number; the records of one group commit are stored as
-//! one sled entry, keyed by the big-endian sequence number of its first record (so sled's key
-//! order is log order, and record N is in the entry with the greatest key not above N). One entry
-//! per commit rather than per record because sled's per-insert cost was two thirds of the
-//! daemon's time per intent. Each value is a format version byte, a CRC-32 of the payload, and
-//! the bincode payload (the list of records). The version byte lets a later codec read old logs;
-//! the checksum lets start-up tell a torn or damaged tail from a good group, because sled's own
-//! checksums only cover its pages, not what a buggy or interrupted writer put in them.
+//! sled and the record codec (`codec.rs`) are used here and nowhere else, so either can be
+//! replaced without touching the daemon. Every record has a sequence number; the records of one
+//! group commit are stored as one sled entry, keyed by the big-endian sequence number of its
+//! first record (so sled's key order is log order, and record N is in the entry with the
+//! greatest key not above N). One entry per commit rather than per record because sled's
+//! per-insert cost was two thirds of the daemon's time per intent. Each value is a format
+//! version byte, a CRC-32 of the payload, and the payload (the list of records). The checksum
+//! lets start-up tell a torn or damaged group from a good one, because sled's own checksums
+//! only cover its pages, not what a buggy or interrupted writer put in them; the high-water
+//! mark (`mark.rs`) lets it tell records sled dropped from records never written, and
+//! `open.rs` decides what each finding means.
 //!
 //! Snapshots of the daemon's state go in the `snapshots` tree, keyed by the sequence number of the
 //! last record they include. The two newest are kept, so a damaged newest snapshot falls back to
 //! the one before it; retention trims records only below the older of the two.
 
+mod codec;
 mod mark;
 mod open;
+
+use codec::open_envelope;
+pub use codec::{decode_group, decode_snapshot, encode_group, encode_snapshot, FORMAT_VERSION};
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -25,10 +31,6 @@ use nsagent_core::{Event, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Format of records and snapshots written by this version.
-pub const FORMAT_VERSION: u8 = 1;
-/// Version byte + CRC-32.
-const HEADER_LEN: usize = 5;
 /// Snapshots kept, newest first; older ones are deleted when a new one is written.
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -65,7 +67,7 @@ pub struct Record {
 pub enum RecordError {
     #[error("record is {0} bytes long, shorter than its header")]
     Truncated(usize),
-    #[error("record has format version {0}; this build reads version {FORMAT_VERSION}")]
+    #[error("record has format version {0}; this build reads versions 1 to {FORMAT_VERSION}")]
     UnknownVersion(u8),
     #[error("record checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
     Checksum { stored: u32, computed: u32 },
@@ -100,6 +102,12 @@ pub enum JournalError {
         last: u64,
         reason: String,
     },
+    /// sled cannot read its own files at all.
+    #[error(
+        "event log at {path} cannot be read ({reason}); nsagent removed nothing. Restore the \
+         directory from a backup, or move it away to start with an empty log"
+    )]
+    Unreadable { path: String, reason: String },
     /// A record or snapshot was written by a newer nsagent. Nothing was changed.
     #[error(
         "event log at {path}: {what} at sequence {seq} has format version {version}, newer than \
@@ -223,15 +231,27 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// threads have dropped their handles, a moment after the last handle of the caller: a log
 /// reopened right after it was closed (a restart within the process) waits for that, up to
 /// `wait`. Another process holding the log still gets the lock error, after the wait.
-fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, sled::Error> {
+fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, JournalError> {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let opened = sled::Config::new()
-            .path(dir)
-            // No background flusher: its thread outlives a dropped handle for a moment and keeps
-            // the directory locked; the daemon flushes on its own schedule instead.
-            .flush_every_ms(None)
-            .open();
+        // sled panics on some damage to its files (a flipped byte in a page header) instead
+        // of answering with an error; that is damage to report, not a reason to crash.
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(dir)
+                // No background flusher: its thread outlives a dropped handle for a moment and
+                // keeps the directory locked; the daemon flushes on its own schedule instead.
+                .flush_every_ms(None)
+                .open()
+        })
+        .map_err(|panic| JournalError::Unreadable {
+            path: dir.display().to_string(),
+            reason: panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "sled gave up reading its files".into()),
+        })?;
         match opened {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
@@ -239,7 +259,12 @@ fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, sled::Erro
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            other => return other,
+            other => {
+                return other.map_err(|source| JournalError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
         }
     }
 }
@@ -433,9 +458,7 @@ impl Journal {
     ) -> Result<Option<(u64, S)>, JournalError> {
         for item in self.snapshots.range(..=max_seq.to_be_bytes()).rev() {
             let (key, value) = item?;
-            match open_envelope(&value).and_then(|p| {
-                bincode::deserialize(p).map_err(|e| RecordError::Decode(e.to_string()))
-            }) {
+            match decode_snapshot(&value) {
                 Ok(state) => return Ok(Some((seq_of(&key), state))),
                 Err(e) => {
                     tracing::warn!(seq = seq_of(&key), error = %e, "skipping unreadable snapshot")
@@ -488,53 +511,11 @@ impl EncodedSnapshot {
     }
 }
 
-/// Encodes state for [`Journal::write_encoded_snapshot`].
-pub fn encode_snapshot<S: Serialize>(state: &S) -> Result<EncodedSnapshot, JournalError> {
-    let payload = bincode::serialize(state).map_err(|e| JournalError::Encode(e.to_string()))?;
-    Ok(EncodedSnapshot(envelope(payload)))
-}
-
 fn seq_of(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = key.len().min(8);
     b[8 - n..].copy_from_slice(&key[key.len() - n..]);
     u64::from_be_bytes(b)
-}
-
-fn envelope(payload: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.push(FORMAT_VERSION);
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
-}
-
-fn open_envelope(value: &[u8]) -> Result<&[u8], RecordError> {
-    if value.len() < HEADER_LEN {
-        return Err(RecordError::Truncated(value.len()));
-    }
-    if value[0] != FORMAT_VERSION {
-        return Err(RecordError::UnknownVersion(value[0]));
-    }
-    let stored = u32::from_le_bytes([value[1], value[2], value[3], value[4]]);
-    let payload = &value[HEADER_LEN..];
-    let computed = crc32fast::hash(payload);
-    if stored != computed {
-        return Err(RecordError::Checksum { stored, computed });
-    }
-    Ok(payload)
-}
-
-/// Encodes one group of records as it is stored: the inverse of [`decode_group`].
-pub fn encode_group(records: &[Record]) -> Result<Vec<u8>, JournalError> {
-    let payload = bincode::serialize(records).map_err(|e| JournalError::Encode(e.to_string()))?;
-    Ok(envelope(payload))
-}
-
-/// Decodes one stored group of records.
-pub fn decode_group(value: &[u8]) -> Result<Vec<Record>, RecordError> {
-    let payload = open_envelope(value)?;
-    bincode::deserialize(payload).map_err(|e| RecordError::Decode(e.to_string()))
 }
 
 #[cfg(test)]
@@ -692,7 +673,7 @@ mod tests {
         v[0] = 9;
         assert_eq!(decode_group(&v), Err(RecordError::UnknownVersion(9)));
         // A payload with a matching checksum that is not a record.
-        let junk = envelope(vec![0xff; 3]);
+        let junk = codec::envelope_of(FORMAT_VERSION, vec![0xff; 3]);
         assert!(matches!(decode_group(&junk), Err(RecordError::Decode(_))));
     }
 
@@ -747,6 +728,31 @@ mod tests {
                 }
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_log_written_in_version_1_opens_whole_and_goes_on_in_the_current_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old: Vec<Record> = (1..=3).map(|s| rec(s, put(s, "old"))).collect();
+        {
+            let (j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+            let v1 = codec::envelope_of(1, bincode::serialize(&old).expect("bincode"));
+            j.put_raw(1, &v1);
+            j.flush().expect("flush");
+        }
+        let (mut j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert_eq!(report, OpenReport::default());
+        assert_eq!(j.last_seq(), 3);
+        append(&mut j, 2);
+        drop(j);
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert_eq!(report, OpenReport::default());
+        let got = all(&j);
+        assert_eq!(got.len(), 5);
+        assert_eq!(
+            got[..3].iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+            old
         );
     }
 

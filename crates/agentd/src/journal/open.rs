@@ -122,10 +122,7 @@ impl Journal {
                 })
             }
         };
-        let db = open_db(dir, LOCK_WAIT).map_err(|source| JournalError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let db = open_db(dir, LOCK_WAIT)?;
         let mut journal = Journal {
             events: db.open_tree("events")?,
             snapshots: db.open_tree("snapshots")?,
