@@ -165,6 +165,13 @@ impl World {
                 }
             }
         }
+        let changed = self.ifindexes.check(&dump);
+        if !changed.is_empty() {
+            return Err(self.violation(format!(
+                "an in-place change lost a link's ifindex:\n  {}",
+                changed.join("\n  ")
+            )));
+        }
         let now = self.unmanaged_now();
         if now != self.unmanaged {
             return Err(self.violation(format!(

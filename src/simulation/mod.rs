@@ -21,6 +21,7 @@
 
 mod checkers;
 mod faults;
+mod ifindex;
 mod oracle;
 mod rng;
 mod transport;
@@ -36,6 +37,7 @@ use nsagent_core::{
 };
 use nsagent_sim::{SeedKind, SeedLink, SimConfig, SimKernel};
 
+use ifindex::Ifindexes;
 use rng::Rng;
 use workload::PIDS;
 
@@ -160,6 +162,8 @@ struct World {
     /// no item wanted then: it cannot know they were its own, so they are someone else's now.
     foreign_lo: BTreeMap<Netns, BTreeSet<IpNet>>,
     restore_snapshots: bool,
+    /// What the ifindex checker knows of the managed links.
+    ifindexes: Ifindexes,
     trace_hash: u64,
     recent: VecDeque<String>,
     events: u64,
@@ -190,6 +194,7 @@ impl World {
             settling: false,
             foreign_lo: BTreeMap::new(),
             restore_snapshots: config.restore_snapshots,
+            ifindexes: Ifindexes::default(),
             trace_hash: 0xcbf2_9ce4_8422_2325,
             recent: VecDeque::new(),
             events: 0,

@@ -7,6 +7,7 @@
 use nsagent_core::errno;
 use nsagent_core::{Backend, BackendError, Command, Event, Netns, Op, Timestamp};
 
+use super::ifindex::Ifindexes;
 use super::{Violation, World};
 
 /// What the kernel answered to one command.
@@ -63,7 +64,9 @@ impl World {
         let unannounced = !self.unannounced.is_empty();
         for &i in &order {
             let before = self.kernel.counters().ops_injected;
+            let touch = Ifindexes::touch(&self.kernel, &batch[i].op);
             let result = self.kernel.apply(&batch[i].op);
+            self.ifindexes.applied(touch, result.is_ok());
             let injected = self.kernel.counters().ops_injected > before;
             if !unannounced && !injected && !self.excused(&batch[i].op, &result) {
                 if let Err(e) = &result {
