@@ -168,7 +168,7 @@ impl World {
         let changed = self.ifindexes.check(&dump);
         if !changed.is_empty() {
             return Err(self.violation(format!(
-                "an in-place change lost a link's ifindex:\n  {}",
+                "a link's ifindex changed where it should not:\n  {}",
                 changed.join("\n  ")
             )));
         }

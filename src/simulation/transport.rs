@@ -62,11 +62,12 @@ impl World {
         // A vanish nobody announced excuses the whole batch, even once a command of it
         // has made the namespace again.
         let unannounced = !self.unannounced.is_empty();
+        let due = self.recreations_due(batch);
         for &i in &order {
             let before = self.kernel.counters().ops_injected;
             let touch = Ifindexes::touch(&self.kernel, &batch[i].op);
             let result = self.kernel.apply(&batch[i].op);
-            self.ifindexes.applied(touch, result.is_ok());
+            self.ifindexes.applied(touch, result.is_ok(), &due);
             let injected = self.kernel.counters().ops_injected > before;
             if !unannounced && !injected && !self.excused(&batch[i].op, &result) {
                 if let Err(e) = &result {
