@@ -1,0 +1,341 @@
+//! The invariants checked during a run: every command's dependencies hold when it is issued;
+//! the simulated kernel stays a kernel (veth ends in pairs); links the agent does not manage
+//! are never touched; whenever the core is quiet, and after the liveness phase, the kernel's
+//! managed state is what the oracle calls for.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use nsagent_core::ALIAS_PREFIX;
+use nsagent_core::{
+    Command, Event, Interface, InterfaceType, Item, ItemKey, Netns, NewLink, Op, RouteSpec,
+};
+
+use super::oracle::{found_links, Expected, ExpectedLink, LinkKey};
+use super::{Violation, World};
+
+impl World {
+    /// Desired interfaces whose link is called `host` in `ns`: those that want that name (in
+    /// whatever namespace), and the one whose alias the link carries (a rename may still be
+    /// to come).
+    fn interfaces_named(&self, ns: &Netns, host: &str) -> Vec<Interface> {
+        let owner = self
+            .kernel
+            .link(ns, host)
+            .and_then(|l| l.alias)
+            .and_then(|a| a.strip_prefix(ALIAS_PREFIX).map(String::from));
+        self.desired
+            .values()
+            .filter_map(|item| match item {
+                Item::Interface(i) if i.host_if_name == host || owner.as_ref() == Some(&i.name) => {
+                    Some(i.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Why a route command for interface `i` is not justified, if it is not.
+    fn route_justified(&self, ns: &Netns, route: &RouteSpec, i: &Interface) -> Result<(), String> {
+        let key = ItemKey::Route {
+            dst: route.dst,
+            interface: i.name.clone(),
+        };
+        let Some(Item::Route(r)) = self.desired.get(&key) else {
+            return Err(format!("{key} is not desired"));
+        };
+        if !i.enabled {
+            return Err(format!("interface {} is disabled", i.name));
+        }
+        let addrs = if i.link_only {
+            let dump = self.kernel.dump();
+            dump.link(ns, &route.dev)
+                .map(|l| l.addresses.clone())
+                .unwrap_or_default()
+        } else {
+            i.ip_addresses.clone()
+        };
+        // A link-only interface's addresses are read from the kernel, which may have lost the
+        // link to a vanish nobody has announced yet: the core cannot know.
+        let knowable = !i.link_only || self.unannounced.is_empty();
+        if let (Some(gw), true) = (r.gw_addr, knowable) {
+            if !addrs.iter().any(|a| a.contains(&gw)) {
+                return Err(format!("gateway {gw} is outside the subnets of {}", i.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The harness's own reading of "no command for an item whose dependencies do not hold".
+    pub(super) fn check_dependencies(&self, c: &Command) -> Result<(), Violation> {
+        let iface = |name: &str| match self.desired.get(&ItemKey::Interface(name.to_string())) {
+            Some(Item::Interface(i)) => Some(i.clone()),
+            _ => None,
+        };
+        let fail = |why: String| {
+            Err(self.violation(format!(
+                "command {} ({}) issued although {why}",
+                c.id.0, c.op
+            )))
+        };
+        match &c.op {
+            Op::CreateLink { link, kind, .. } => {
+                let Some(me) = link
+                    .alias
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+                    .and_then(iface)
+                else {
+                    return fail("no interface item wants it".into());
+                };
+                if let NewLink::Veth { peer, .. } = kind {
+                    let other = peer
+                        .alias
+                        .as_deref()
+                        .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+                        .and_then(iface);
+                    let paired = other.as_ref().is_some_and(|o| {
+                        o.kind == InterfaceType::Veth
+                            && o.veth_peer.as_deref() == Some(me.name.as_str())
+                            && me.veth_peer.as_deref() == Some(o.name.as_str())
+                    });
+                    if !paired {
+                        return fail("the two veth ends do not both want this pair".into());
+                    }
+                }
+            }
+            // A route or neighbour names its link by host name, which any interface item may
+            // have chosen: the command is fine if one item of that host name justifies it.
+            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
+                let mut why = format!("no interface item has a link named {}", route.dev);
+                for i in self.interfaces_named(ns, &route.dev) {
+                    match self.route_justified(ns, route, &i) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => why = e,
+                    }
+                }
+                return fail(why);
+            }
+            Op::SetNeighbour { ns, link, ip, .. } => {
+                let mut why = format!("no interface item has a link named {link}");
+                for i in self.interfaces_named(ns, link) {
+                    let key = ItemKey::Arp {
+                        interface: i.name.clone(),
+                        ip: *ip,
+                    };
+                    if !self.desired.contains_key(&key) {
+                        why = format!("{key} is not desired");
+                    } else if !i.enabled {
+                        why = format!("interface {} is disabled", i.name);
+                    } else {
+                        return Ok(());
+                    }
+                }
+                return fail(why);
+            }
+            Op::AddAddress { link, addr, .. } => {
+                // The link is named by its host name; `lo` belongs to `l0`.
+                let wanted = self.desired.values().any(|item| {
+                    matches!(item, Item::Interface(i)
+                        if i.host_if_name == *link && i.ip_addresses.contains(addr) && !i.link_only)
+                });
+                if !wanted {
+                    return fail(format!("no interface named {link} wants {addr}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The invariants of every step; the convergence check only when the core is quiet.
+    pub(super) fn check_step(&mut self) -> Result<(), Violation> {
+        // The in-memory kernel itself must stay a kernel: veth ends come in pairs.
+        let dump = self.kernel.dump();
+        for n in &dump.namespaces {
+            for l in n.managed.iter().chain(n.unmanaged.iter()) {
+                if let Some((pns, pname)) = &l.peer {
+                    let back = dump.link(pns, pname).and_then(|p| p.peer.clone());
+                    if back != Some((n.ns.clone(), l.name.clone())) {
+                        return Err(self.violation(format!(
+                            "the simulated kernel lost a veth pairing: {} in {} names {pname} in {pns}, which names {back:?}",
+                            l.name, n.ns
+                        )));
+                    }
+                }
+            }
+        }
+        let changed = self.ifindexes.check(&dump);
+        if !changed.is_empty() {
+            return Err(self.violation(format!(
+                "a link's ifindex changed where it should not:\n  {}",
+                changed.join("\n  ")
+            )));
+        }
+        let now = self.unmanaged_now();
+        if now != self.unmanaged {
+            return Err(self.violation(format!(
+                "unmanaged links changed:\nexpected {:?}\nfound    {:?}",
+                self.unmanaged, now
+            )));
+        }
+        let quiet = self.core.poll_timeout().is_none()
+            && self.held.is_empty()
+            && self.unannounced.is_empty()
+            && self.kernel.pending_faults() == 0;
+        if quiet {
+            self.check_converged()?;
+        }
+        Ok(())
+    }
+
+    /// Faults off, announcements made, timers run out: every retry must end, and the
+    /// kernel converge.
+    pub(super) fn liveness(&mut self) -> Result<(), Violation> {
+        self.settling = true;
+        self.kernel.clear_faults();
+        let due: Vec<Netns> = self.unannounced.drain(..).map(|(n, _)| n).collect();
+        for ns in due {
+            self.feed(Event::NamespaceVanished { ns });
+        }
+        self.pump()?;
+        for _ in 0..100 {
+            let Some(at) = self.core.poll_timeout() else {
+                break;
+            };
+            self.now = self.now.max(at.0);
+            self.feed(Event::TimerFired);
+            self.pump()?;
+        }
+        if let Some(at) = self.core.poll_timeout() {
+            return Err(self.violation(format!(
+                "still retrying after the liveness phase (next at {} ms)",
+                at.0
+            )));
+        }
+        self.check_step()?;
+        self.check_converged()
+    }
+
+    /// Where the kernel should be, by the oracle, and where it is.
+    fn check_converged(&mut self) -> Result<(), Violation> {
+        self.convergence_checks += 1;
+        self.check_loopbacks()?;
+        let found = found_links(&self.kernel.dump());
+        let expected = self.oracle(&found);
+        let problems = differences(&expected, &found);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            let statuses: Vec<String> = self
+                .core
+                .statuses()
+                .iter()
+                .map(|(k, s)| format!("{k}: {s}"))
+                .collect();
+            Err(self.violation(format!(
+                "the kernel does not match the desired state:\n  {}\ncore says:\n  {}",
+                problems.join("\n  "),
+                statuses.join("\n  ")
+            )))
+        }
+    }
+
+    /// The `lo` that `l0` wants is up as asked and holds exactly its addresses; every other
+    /// `lo` holds none that a request added (the agent takes back what it added when `l0`
+    /// moves away, and adds nothing elsewhere).
+    fn check_loopbacks(&self) -> Result<(), Violation> {
+        let wanted = match self.desired.get(&ItemKey::Interface("l0".into())) {
+            Some(Item::Interface(i)) => self.available(&i.namespace).map(|ns| (ns, i.clone())),
+            _ => None,
+        };
+        for n in self.kernel.dump().namespaces {
+            let Some(lo) = n.unmanaged.iter().find(|l| l.name == "lo") else {
+                continue;
+            };
+            let foreign = self.foreign_lo.get(&n.ns).cloned().unwrap_or_default();
+            let all: BTreeSet<IpNet> = lo.addresses.iter().copied().collect();
+            match &wanted {
+                Some((ns, i)) if *ns == n.ns => {
+                    let want: BTreeSet<IpNet> = i.ip_addresses.iter().copied().collect();
+                    // Every wanted address is there (perhaps adopted from before a state loss);
+                    // anything else there is someone else's.
+                    let got: BTreeSet<IpNet> = all
+                        .iter()
+                        .copied()
+                        .filter(|a| want.contains(a) || !foreign.contains(a))
+                        .collect();
+                    if lo.up != i.enabled || got != want {
+                        let explained = self.core.explain(&ItemKey::Interface("l0".into()));
+                        return Err(self.violation(format!(
+                            "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}; core: {explained:?}",
+                            n.ns,
+                            if lo.up { "up" } else { "down" },
+                            if i.enabled { "up" } else { "down" }
+                        )));
+                    }
+                }
+                _ if !all.is_subset(&foreign) => {
+                    return Err(self.violation(format!(
+                        "lo in {} keeps addresses {all:?} no item wants",
+                        n.ns
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the kernel's managed links differ from the oracle's, one line per link.
+fn differences(
+    expected: &BTreeMap<LinkKey, Expected>,
+    found: &BTreeMap<LinkKey, ExpectedLink>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, want) in expected {
+        match found.get(key) {
+            None if want.may_be_absent => {}
+            None => problems.push(format!(
+                "missing link {} in {}: want one of {:?}",
+                key.1, key.0, want.candidates
+            )),
+            Some(got) => {
+                let normalized: Vec<ExpectedLink> = want
+                    .candidates
+                    .iter()
+                    .map(|want| normalize(want, got))
+                    .collect();
+                if !normalized.contains(got) {
+                    problems.push(format!(
+                        "link {} in {} differs:\n    want one of {normalized:?}\n    got  {got:?}",
+                        key.1, key.0
+                    ));
+                }
+            }
+        }
+    }
+    for key in found.keys() {
+        if !expected.contains_key(key) {
+            problems.push(format!("unexpected managed link {} in {}", key.1, key.0));
+        }
+    }
+    problems
+}
+
+/// Attributes the configuration leaves open are whatever the kernel has.
+fn normalize(want: &ExpectedLink, got: &ExpectedLink) -> ExpectedLink {
+    let mut want_cmp = want.clone();
+    if want.mtu.is_none() {
+        want_cmp.mtu = got.mtu;
+    }
+    if want.mac.is_none() {
+        want_cmp.mac = got.mac;
+    }
+    if want.addresses_unmanaged {
+        want_cmp.addresses = got.addresses.clone();
+        want_cmp.addresses_unmanaged = false;
+    }
+    want_cmp
+}

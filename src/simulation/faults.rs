@@ -1,0 +1,134 @@
+//! Faults of the world around the core: transient errnos injected into the kernel, namespaces
+//! that vanish before the watcher says so, and restarts of the agent — from a snapshot, or with
+//! its state lost and the desired state coming back from the KV bucket. Each is something a
+//! real host does to the agent; none may make it diverge.
+
+use ipnet::IpNet;
+use nsagent_core::errno;
+use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemKey, Netns};
+use nsagent_sim::Fault;
+
+use super::{Violation, World};
+
+impl World {
+    /// Transient failures of the next few kernel operations.
+    pub(super) fn inject_fault(&mut self) {
+        let count = 1 + self.rng.below(3) as u32;
+        // Transient errors only: EEXIST or ENODEV would lie about the kernel's state, and the
+        // core rightly believes them.
+        let errno = *self
+            .rng
+            .pick(&[errno::EBUSY, errno::ENOBUFS, errno::EAGAIN, errno::ENOMEM]);
+        self.trace(format!("{} inject {count} x errno {errno}", self.now));
+        self.kernel.fail_next(count, Fault::Errno(errno));
+    }
+
+    /// Whether `ns` has vanished without the core being told yet.
+    pub(super) fn is_unannounced(&self, ns: &Netns) -> bool {
+        self.unannounced.iter().any(|(n, _)| n == ns)
+    }
+
+    /// The watcher catches up: namespaces whose announcement is due are announced.
+    pub(super) fn announce_due(&mut self) {
+        let mut due = Vec::new();
+        for (ns, steps) in &mut self.unannounced {
+            *steps -= 1;
+            if *steps == 0 {
+                due.push(ns.clone());
+            }
+        }
+        self.unannounced.retain(|(_, s)| *s > 0);
+        for ns in due {
+            self.feed(Event::NamespaceVanished { ns });
+        }
+    }
+
+    /// The agent restarts: from a snapshot of its state, or with its state lost (then the
+    /// desired state comes back from the KV bucket, as the daemon does with `--kv`).
+    pub(super) fn restart(&mut self, lose_state: bool) -> Result<(), Violation> {
+        // Results on their way die with the process; the kernel keeps what they did, and the
+        // resync below shows it.
+        self.held.clear();
+        if lose_state {
+            self.trace(format!("{} restart with state lost", self.now));
+            self.forget_lo_addresses();
+            self.core = Core::new(CoreConfig::default());
+            self.feed(Event::MicroserviceWatch { connected: true });
+            let present: Vec<Netns> = self
+                .kernel
+                .namespaces()
+                .into_iter()
+                .filter(|n| matches!(n, Netns::Pid(_)))
+                .collect();
+            for ns in present {
+                self.feed(Event::NamespaceAvailable { ns });
+            }
+            for ms in self.kernel.microservices() {
+                self.feed(ms.started_event());
+            }
+            let items: Vec<Item> = self.desired.values().cloned().collect();
+            for item in items {
+                self.seq += 1;
+                self.feed(Event::Put {
+                    seq: self.seq,
+                    item,
+                });
+            }
+        } else {
+            self.trace(format!("{} restart from snapshot", self.now));
+            if !self.restore_snapshots {
+                self.unannounced.clear();
+                return self.resync_after_restart();
+            }
+            let bytes = serde_json::to_vec(&self.core)
+                .map_err(|e| self.violation(format!("snapshot: {e}")))?;
+            self.core = serde_json::from_slice(&bytes)
+                .map_err(|e| self.violation(format!("restore: {e}")))?;
+        }
+        // Whatever the watcher had not announced yet, the kernel shows now.
+        self.unannounced.clear();
+        self.resync_after_restart()
+    }
+
+    /// What the daemon does after any (re)start: observe every namespace it knows of or the
+    /// kernel shows, and let the core adopt or remove what it finds.
+    pub(super) fn resync_after_restart(&mut self) -> Result<(), Violation> {
+        self.feed(Event::Restarted);
+        let mut wanted = self.core.namespaces_to_observe();
+        wanted.extend(self.kernel.namespaces());
+        wanted.sort();
+        wanted.dedup();
+        let snapshot = self
+            .kernel
+            .observe(&wanted)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        self.feed(Event::Observed(snapshot));
+        self.pump()
+    }
+
+    /// At a restart that loses the agent's state: what its `lo`s hold beyond what `l0` wants
+    /// becomes someone else's.
+    fn forget_lo_addresses(&mut self) {
+        let wanted: Option<(Netns, Vec<IpNet>)> = match self
+            .desired
+            .get(&ItemKey::Interface("l0".into()))
+        {
+            Some(Item::Interface(i)) => i.namespace.fixed().map(|ns| (ns, i.ip_addresses.clone())),
+            _ => None,
+        };
+        for n in self.kernel.dump().namespaces {
+            let Some(lo) = n.unmanaged.iter().find(|l| l.name == "lo") else {
+                continue;
+            };
+            let foreign = self.foreign_lo.entry(n.ns.clone()).or_default();
+            for a in &lo.addresses {
+                let kept = wanted
+                    .as_ref()
+                    .is_some_and(|(ns, want)| *ns == n.ns && want.contains(a));
+                if !kept {
+                    foreign.insert(*a);
+                }
+            }
+        }
+    }
+}

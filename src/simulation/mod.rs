@@ -1,0 +1,299 @@
+//! Deterministic simulation of the whole agent: the core driven against the in-memory kernel
+//! from one `u64` seed, with random intents, namespaces and microservices coming and going, and
+//! injected faults, followed by a liveness phase with faults off.
+//!
+//! The harness checks the core against an oracle of its own — a direct, independent reading of
+//! the rules ("a veth exists when both ends are configured and both namespaces are there", ...) —
+//! never against the core's own beliefs, so a wrong rule in the core cannot hide. Invariants:
+//! - whenever the core is quiet (no retry pending, no fault queued, no vanish unannounced), the
+//!   kernel's managed state equals the desired state restricted to what is available;
+//! - links the agent does not manage are never touched;
+//! - no command is issued for an item whose dependencies do not hold, and, the sim being the
+//!   kernel, no command fails by the kernel's own rules unless the core could not know better
+//!   (a namespace vanished and nobody told it yet);
+//! - the same seed gives the same trace, byte for byte (checked by running twice).
+//!
+//! One concern per file: `workload.rs` is what the outside world does, `faults.rs` what goes
+//! wrong around the agent (errnos, late announcements, restarts), `transport.rs` the commands and
+//! results in transit, `oracle.rs` what the kernel must hold, `checkers.rs` and `ifindex.rs` the
+//! invariants. This file holds the run's configuration and report, the world they all act on, and
+//! the step loop.
+
+mod checkers;
+mod faults;
+mod ifindex;
+mod oracle;
+mod rng;
+mod transport;
+mod workload;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use ipnet::IpNet;
+use nsagent_core::ALIAS_PREFIX;
+use nsagent_core::{
+    BackendError, Command, Core, CoreConfig, Event, Item, ItemKey, Netns, Timestamp,
+};
+use nsagent_sim::{SeedKind, SeedLink, SimConfig, SimKernel};
+
+use ifindex::Ifindexes;
+use rng::Rng;
+use workload::PIDS;
+
+/// What one run does.
+#[derive(Debug, Clone, Copy)]
+pub struct SimulationConfig {
+    pub seed: u64,
+    pub steps: usize,
+    /// Inject backend faults and silent namespace vanishes.
+    pub faults: bool,
+    /// At "restart from snapshot" steps, really serialize the core and restore it. Off, the
+    /// same core goes on: the trace must be the same either way.
+    pub restore_snapshots: bool,
+}
+
+impl SimulationConfig {
+    pub fn new(seed: u64, steps: usize) -> SimulationConfig {
+        SimulationConfig {
+            seed,
+            steps,
+            faults: true,
+            restore_snapshots: true,
+        }
+    }
+}
+
+/// What a run that held every invariant did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub seed: u64,
+    /// FNV-1a of every event fed to the core and every command it issued, with results.
+    pub trace_hash: u64,
+    pub events: u64,
+    pub commands: u64,
+    /// How many times the full convergence check ran (on quiet steps and at the end).
+    pub convergence_checks: u64,
+    /// Items applied at the end, and items still pending for lack of a dependency.
+    pub applied: usize,
+    pub pending: usize,
+}
+
+/// A broken invariant, with what is needed to reproduce it.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub seed: u64,
+    pub step: usize,
+    pub what: String,
+    pub recent: Vec<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "simulation seed {} broke an invariant at step {}: {}",
+            self.seed, self.step, self.what
+        )?;
+        writeln!(
+            f,
+            "reproduce with: SIM_SEED={} cargo test --release --test simulation",
+            self.seed
+        )?;
+        writeln!(f, "last trace lines:")?;
+        for line in &self.recent {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one simulation.
+pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
+    let mut w = World::new(config);
+    w.setup()?;
+    for step in 1..=config.steps {
+        w.step = step;
+        w.random_step()?;
+        w.pump()?;
+        w.check_step()?;
+    }
+    w.step = config.steps + 1;
+    w.liveness()?;
+    let statuses = w.core.statuses();
+    Ok(Report {
+        seed: config.seed,
+        trace_hash: w.trace_hash,
+        events: w.events,
+        commands: w.commands,
+        convergence_checks: w.convergence_checks,
+        applied: statuses
+            .iter()
+            .filter(|(_, s)| *s == nsagent_core::ItemState::Applied)
+            .count(),
+        pending: statuses
+            .iter()
+            .filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. }))
+            .count(),
+    })
+}
+
+/// Everything a run acts on: the core, the kernel, and the harness's own record of what was
+/// asked and what is in flight.
+struct World {
+    seed: u64,
+    faults: bool,
+    rng: Rng,
+    core: Core,
+    kernel: SimKernel,
+    now: u64,
+    seq: u64,
+    step: usize,
+    desired: BTreeMap<ItemKey, Item>,
+    /// Links the agent must never touch, as they were seeded (minus vanished namespaces).
+    unmanaged: Vec<(Netns, nsagent_sim::LinkDump)>,
+    /// Namespaces that vanished without the core being told yet, and in how many steps it is.
+    unannounced: Vec<(Netns, u32)>,
+    /// Command results on their way back: applied in the kernel, not yet told to the core.
+    held: Vec<(Command, Result<(), BackendError>)>,
+    /// In the liveness phase nothing is held back any more.
+    settling: bool,
+    /// Addresses on a `lo` that the agent added before a restart that lost its state and that
+    /// no item wanted then: it cannot know they were its own, so they are someone else's now.
+    foreign_lo: BTreeMap<Netns, BTreeSet<IpNet>>,
+    restore_snapshots: bool,
+    /// What the ifindex checker knows of the managed links.
+    ifindexes: Ifindexes,
+    trace_hash: u64,
+    recent: VecDeque<String>,
+    events: u64,
+    commands: u64,
+    convergence_checks: u64,
+}
+
+impl World {
+    fn new(config: SimulationConfig) -> World {
+        World {
+            seed: config.seed,
+            faults: config.faults,
+            rng: Rng(config.seed),
+            core: Core::new(CoreConfig::default()),
+            // One seed in four runs a kernel older than 6.2, which renames only links that
+            // are down.
+            kernel: SimKernel::new(SimConfig {
+                live_rename: !config.seed.is_multiple_of(4),
+                ..SimConfig::default()
+            }),
+            now: 0,
+            seq: 0,
+            step: 0,
+            desired: BTreeMap::new(),
+            unmanaged: Vec::new(),
+            unannounced: Vec::new(),
+            held: Vec::new(),
+            settling: false,
+            foreign_lo: BTreeMap::new(),
+            restore_snapshots: config.restore_snapshots,
+            ifindexes: Ifindexes::default(),
+            trace_hash: 0xcbf2_9ce4_8422_2325,
+            recent: VecDeque::new(),
+            events: 0,
+            commands: 0,
+            convergence_checks: 0,
+        }
+    }
+
+    /// A broken invariant at this step, with the trace lines that led to it.
+    fn violation(&self, what: impl Into<String>) -> Violation {
+        Violation {
+            seed: self.seed,
+            step: self.step,
+            what: what.into(),
+            recent: self.recent.iter().cloned().collect(),
+        }
+    }
+
+    /// Adds a line to the trace: into the hash that proves determinism, and into the tail a
+    /// violation shows.
+    fn trace(&mut self, line: String) {
+        for b in line.as_bytes().iter().chain(b"\n") {
+            self.trace_hash ^= u64::from(*b);
+            self.trace_hash = self.trace_hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        if self.recent.len() == 500 {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(line);
+    }
+
+    /// Hands an event to the core, as the daemon does after appending it to the log.
+    fn feed(&mut self, event: Event) {
+        self.events += 1;
+        self.trace(format!("{} event {event:?}", self.now));
+        self.core.handle(Timestamp(self.now), event);
+    }
+
+    /// The host before the agent starts: someone else's links, stale links of a previous run,
+    /// a namespace holding some of them; then the agent's first resync.
+    fn setup(&mut self) -> Result<(), Violation> {
+        let sim_err = |e: nsagent_sim::SimError| Violation {
+            seed: 0,
+            step: 0,
+            what: format!("setting up the sim failed: {e}"),
+            recent: vec![],
+        };
+        // Someone else's links, a stale link of a previous run, and a namespace to hold some.
+        self.kernel
+            .appear(Netns::Named("n0".into()))
+            .map_err(sim_err)?;
+        self.kernel.appear(Netns::Pid(PIDS[0])).map_err(sim_err)?;
+        let mut u0 = SeedLink::new("u0", SeedKind::Dummy);
+        u0.up = true;
+        u0.addresses = vec!["10.200.0.1/24".parse().expect("literal")];
+        self.kernel
+            .seed_link(&Netns::Default, u0)
+            .map_err(sim_err)?;
+        self.kernel
+            .seed_link(&Netns::Default, SeedLink::new("eth9", SeedKind::Other))
+            .map_err(sim_err)?;
+        self.kernel
+            .seed_link(
+                &Netns::Named("n0".into()),
+                SeedLink::new("u2", SeedKind::Dummy),
+            )
+            .map_err(sim_err)?;
+        for (ns, name) in [(Netns::Default, "ghost"), (Netns::Named("n0".into()), "v0")] {
+            let mut stale = SeedLink::new(name, SeedKind::Dummy);
+            stale.alias = Some(format!("{ALIAS_PREFIX}{name}"));
+            self.kernel.seed_link(&ns, stale).map_err(sim_err)?;
+        }
+        self.unmanaged = self.unmanaged_now();
+
+        self.feed(Event::MicroserviceWatch { connected: true });
+        self.feed(Event::NamespaceAvailable {
+            ns: Netns::Pid(PIDS[0]),
+        });
+        self.resync_after_restart()?;
+        if self
+            .kernel
+            .dump()
+            .managed()
+            .iter()
+            .any(|(_, l)| l.name == "ghost" || l.name == "v0")
+        {
+            return Err(self.violation("resync at start-up left stale managed links in place"));
+        }
+        Ok(())
+    }
+
+    /// The links the agent must leave alone, as the kernel has them now.
+    fn unmanaged_now(&self) -> Vec<(Netns, nsagent_sim::LinkDump)> {
+        // `lo` is the kernel's; what the agent may do to it is not under test here.
+        self.kernel
+            .dump()
+            .unmanaged()
+            .into_iter()
+            .filter(|(_, l)| l.name != "lo")
+            .collect()
+    }
+}

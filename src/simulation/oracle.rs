@@ -1,0 +1,281 @@
+//! The oracle: what the kernel must hold, written from the rules ("a veth exists when both ends
+//! are configured and both namespaces are there", ...) and from the harness's own record of the
+//! desired state, never from the core's beliefs, so that a wrong rule in the core cannot hide.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use nsagent_core::ROUTE_PROTOCOL;
+use nsagent_core::{
+    Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef, Netns, RouteScope,
+};
+use nsagent_sim::StateDump;
+
+use super::World;
+
+/// A managed link by where it is: namespace and name.
+pub(super) type LinkKey = (Netns, String);
+
+/// What a link name in a namespace should hold: one of the candidates, or maybe nothing.
+#[derive(Debug, Default)]
+pub(super) struct Expected {
+    pub(super) candidates: Vec<ExpectedLink>,
+    pub(super) may_be_absent: bool,
+}
+
+/// The part of a link the rules decide, in a form the oracle and the kernel's dump both give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ExpectedLink {
+    pub(super) kind: LinkKind,
+    pub(super) up: bool,
+    pub(super) mtu: Option<u32>,
+    pub(super) mac: Option<MacAddr>,
+    pub(super) addresses: BTreeSet<IpNet>,
+    /// `link_only`: the addresses are not the agent's to judge.
+    pub(super) addresses_unmanaged: bool,
+    pub(super) peer: Option<(Netns, String)>,
+    pub(super) routes: BTreeSet<(IpNet, Option<IpAddr>, u32, RouteScope)>,
+    pub(super) neighbours: BTreeSet<(IpAddr, MacAddr)>,
+}
+
+/// Where a placed interface's link is, whether it is up, and the addresses that decide whether
+/// a gateway is reachable through it.
+type Placement = (Netns, String, bool, Vec<IpNet>);
+
+/// The links the oracle calls for, by interface item name.
+type Links = BTreeMap<String, (LinkKey, ExpectedLink)>;
+
+/// The kernel's managed links in the oracle's terms (agent's routes only).
+pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
+    let mut found = BTreeMap::new();
+    for (ns, l) in dump.managed() {
+        let routes = l
+            .routes
+            .iter()
+            .filter(|r| r.protocol == ROUTE_PROTOCOL)
+            .map(|r| (r.route.dst, r.route.gw, r.route.metric, r.route.scope))
+            .collect();
+        found.insert(
+            (ns, l.name.clone()),
+            ExpectedLink {
+                kind: l.kind,
+                up: l.up,
+                mtu: Some(l.mtu),
+                mac: Some(l.mac),
+                addresses: l.addresses.iter().copied().collect(),
+                addresses_unmanaged: false,
+                peer: l.peer.clone(),
+                routes,
+                neighbours: l.neighbours.iter().copied().collect(),
+            },
+        );
+    }
+    found
+}
+
+impl World {
+    /// The namespace a reference stands for, if it is there (or the agent makes it).
+    pub(super) fn available(&self, r: &NamespaceRef) -> Option<Netns> {
+        match r {
+            NamespaceRef::Default => Some(Netns::Default),
+            // The agent creates named namespaces that are missing.
+            NamespaceRef::Named(n) => Some(Netns::Named(n.clone())),
+            NamespaceRef::Microservice(label) => self.kernel.microservice(label).map(|m| m.netns()),
+            other => other
+                .fixed()
+                .filter(|ns| self.kernel.contains_namespace(ns)),
+        }
+    }
+
+    /// The managed links the rules call for, written from the rules and not from the core.
+    /// `found` is consulted only for what the configuration leaves to others: the addresses of
+    /// a `link_only` interface, which decide whether its routes' gateways are reachable.
+    ///
+    /// Items that want the same link name in the same namespace compete for it: the rules only
+    /// say that one of them has it, so any one is accepted (`Expected::candidates`), and a veth
+    /// whose other end competes may be absent.
+    pub(super) fn oracle(
+        &self,
+        found: &BTreeMap<LinkKey, ExpectedLink>,
+    ) -> BTreeMap<LinkKey, Expected> {
+        let (mut links, placed) = self.place_interfaces(found);
+        self.attach_routes_and_neighbours(&mut links, &placed);
+        let (contested, winner_may_be_unplaced) = self.contested(&links);
+        let mut expected: BTreeMap<LinkKey, Expected> = BTreeMap::new();
+        for (item, (key, link)) in &links {
+            let peer_contested = match self.desired.get(&ItemKey::Interface(item.clone())) {
+                Some(Item::Interface(i)) => i
+                    .veth_peer
+                    .as_deref()
+                    .is_some_and(|p| contested.contains(p)),
+                _ => false,
+            };
+            let e = expected.entry(key.clone()).or_default();
+            e.candidates.push(link.clone());
+            e.may_be_absent |= peer_contested || winner_may_be_unplaced.contains(item.as_str());
+        }
+        expected
+    }
+
+    /// Every desired interface whose namespace is available and, for a veth, whose other end
+    /// wants it back and has its namespace too: its link, without routes and neighbours yet.
+    fn place_interfaces(
+        &self,
+        found: &BTreeMap<LinkKey, ExpectedLink>,
+    ) -> (Links, BTreeMap<String, Placement>) {
+        let mut links = Links::new();
+        let mut placed: BTreeMap<String, Placement> = BTreeMap::new();
+        for item in self.desired.values() {
+            let Item::Interface(i) = item else { continue };
+            let Some(ns) = self.available(&i.namespace) else {
+                continue;
+            };
+            let Some((kind, peer)) = self.link_kind(i) else {
+                continue;
+            };
+            // A link-only interface's addresses are someone else's business: the agent neither
+            // adds nor removes them.
+            let addresses: Vec<IpNet> = if i.link_only {
+                found
+                    .get(&(ns.clone(), i.host_if_name.clone()))
+                    .map(|l| l.addresses.iter().copied().collect())
+                    .unwrap_or_default()
+            } else {
+                i.ip_addresses.clone()
+            };
+            placed.insert(
+                i.name.clone(),
+                (
+                    ns.clone(),
+                    i.host_if_name.clone(),
+                    i.enabled,
+                    addresses.clone(),
+                ),
+            );
+            links.insert(
+                i.name.clone(),
+                (
+                    (ns, i.host_if_name.clone()),
+                    ExpectedLink {
+                        kind,
+                        up: i.enabled,
+                        mtu: i.mtu,
+                        mac: if i.link_only { None } else { i.phys_address },
+                        addresses: addresses.into_iter().collect(),
+                        addresses_unmanaged: i.link_only,
+                        peer,
+                        routes: BTreeSet::new(),
+                        neighbours: BTreeSet::new(),
+                    },
+                ),
+            );
+        }
+        (links, placed)
+    }
+
+    /// The kind of link an interface makes, and for a veth where its peer is; `None` if it
+    /// makes none (a loopback, or a veth whose other end does not want it or is not there).
+    fn link_kind(&self, i: &Interface) -> Option<(LinkKind, Option<(Netns, String)>)> {
+        match i.kind {
+            InterfaceType::Dummy => Some((LinkKind::Dummy, None)),
+            InterfaceType::Veth => {
+                let p = i.veth_peer.as_deref().unwrap_or_default();
+                let Some(Item::Interface(peer)) =
+                    self.desired.get(&ItemKey::Interface(p.to_string()))
+                else {
+                    return None;
+                };
+                if peer.kind != InterfaceType::Veth
+                    || peer.veth_peer.as_deref() != Some(i.name.as_str())
+                {
+                    return None;
+                }
+                let peer_ns = self.available(&peer.namespace)?;
+                Some((LinkKind::Veth, Some((peer_ns, peer.host_if_name.clone()))))
+            }
+            _ => None,
+        }
+    }
+
+    /// Routes and neighbours hang off placed, enabled interfaces; a route only when its
+    /// gateway is inside one of the interface's subnets.
+    fn attach_routes_and_neighbours(
+        &self,
+        links: &mut Links,
+        placed: &BTreeMap<String, Placement>,
+    ) {
+        for item in self.desired.values() {
+            match item {
+                Item::Route(r) => {
+                    let Some((ns, host, true, addrs)) = placed.get(&r.outgoing_interface) else {
+                        continue;
+                    };
+                    if r.gw_addr
+                        .is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw)))
+                    {
+                        continue;
+                    }
+                    let metric = if r.dst_network.addr().is_ipv6() && r.metric == 0 {
+                        1024
+                    } else {
+                        r.metric
+                    };
+                    if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
+                        if *key == (ns.clone(), host.clone()) {
+                            l.routes.insert((r.dst_network, r.gw_addr, metric, r.scope));
+                        }
+                    }
+                }
+                Item::Arp(a) => {
+                    let Some((ns, host, true, _)) = placed.get(&a.interface) else {
+                        continue;
+                    };
+                    if let Some((key, l)) = links.get_mut(&a.interface) {
+                        if *key == (ns.clone(), host.clone()) {
+                            l.neighbours.insert((a.ip_address, a.hw_address));
+                        }
+                    }
+                }
+                Item::Interface(_) => {}
+            }
+        }
+    }
+
+    /// Items that compete for a link name (`contested`), and those of them whose competitor
+    /// is not placed, so that the winner may be an item with no link at all.
+    fn contested<'a>(&'a self, links: &'a Links) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+        // Every desired interface claims its host name under its namespace reference, placed
+        // or not; the oldest claim wins, and the oracle does not model age.
+        let mut claims: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+        for item in self.desired.values() {
+            if let Item::Interface(i) = item {
+                claims
+                    .entry((format!("{:?}", i.namespace), i.host_if_name.clone()))
+                    .or_default()
+                    .push(i.name.as_str());
+            }
+        }
+        let mut contested: BTreeSet<&str> = BTreeSet::new();
+        let mut winner_may_be_unplaced: BTreeSet<&str> = BTreeSet::new();
+        for items in claims.values().filter(|items| items.len() > 1) {
+            let unplaced = items.iter().any(|i| !links.contains_key(*i));
+            for i in items {
+                contested.insert(i);
+                if unplaced {
+                    winner_may_be_unplaced.insert(i);
+                }
+            }
+        }
+        // Different references can name one namespace (a PID and the microservice running as
+        // it): their items compete for link names too.
+        let mut by_key: BTreeMap<&LinkKey, Vec<&str>> = BTreeMap::new();
+        for (item, (key, _)) in links {
+            by_key.entry(key).or_default().push(item);
+        }
+        for items in by_key.values().filter(|items| items.len() > 1) {
+            contested.extend(items.iter().copied());
+        }
+        (contested, winner_may_be_unplaced)
+    }
+}

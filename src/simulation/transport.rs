@@ -1,0 +1,163 @@
+//! Commands and their results in transit between the core and the kernel. The core's commands
+//! are applied in a random order within a batch (it promises that commands outstanding together
+//! are independent), and their results sometimes stay on their way while the world moves on: the
+//! kernel has done the work, the core does not know yet. A refusal by the kernel's own rules is a
+//! violation unless the core could not have known better.
+
+use nsagent_core::errno;
+use nsagent_core::{Backend, BackendError, Command, Event, Netns, Op, Timestamp};
+
+use super::ifindex::Ifindexes;
+use super::{Violation, World};
+
+/// What the kernel answered to one command.
+type Outcome = Result<(), BackendError>;
+
+impl World {
+    /// Applies the core's commands until it is idle, or until a batch's results are held.
+    pub(super) fn pump(&mut self) -> Result<(), Violation> {
+        for (c, r) in std::mem::take(&mut self.held) {
+            self.deliver(&c, r);
+        }
+        let mut may_hold = !self.settling;
+        for _round in 0..10_000 {
+            let mut batch: Vec<Command> = Vec::new();
+            while let Some(c) = self.core.poll_command() {
+                batch.push(c);
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for c in &batch {
+                self.check_dependencies(c)?;
+            }
+            let results = self.apply_in_random_order(&batch)?;
+            // Sometimes the results stay on their way while the next things happen: the
+            // kernel has done the work, the core does not know yet.
+            let hold = may_hold && self.rng.chance(15);
+            may_hold = false;
+            for (c, r) in batch.into_iter().zip(results) {
+                if hold {
+                    self.trace(format!("{} command {} {:?} held", self.now, c.id.0, c.op));
+                    self.held.push((c, r));
+                } else {
+                    self.deliver(&c, r);
+                }
+            }
+            if hold {
+                return Ok(());
+            }
+        }
+        Err(self.violation("the core did not become idle after 10,000 rounds of commands"))
+    }
+
+    /// Applies one batch in a random order; the results come back in the batch's order.
+    fn apply_in_random_order(&mut self, batch: &[Command]) -> Result<Vec<Outcome>, Violation> {
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        let mut results = vec![None; batch.len()];
+        // A vanish nobody announced excuses the whole batch, even once a command of it
+        // has made the namespace again.
+        let unannounced = !self.unannounced.is_empty();
+        let due = self.recreations_due(batch);
+        for &i in &order {
+            let before = self.kernel.counters().ops_injected;
+            let touch = Ifindexes::touch(&self.kernel, &batch[i].op);
+            let result = self.kernel.apply(&batch[i].op);
+            self.ifindexes.applied(touch, result.is_ok(), &due);
+            let injected = self.kernel.counters().ops_injected > before;
+            if !unannounced && !injected && !self.excused(&batch[i].op, &result) {
+                if let Err(e) = &result {
+                    return Err(self.refused(batch, i, e));
+                }
+            }
+            self.note_applied(&batch[i].op, &result);
+            results[i] = Some(result);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every command was applied"))
+            .collect())
+    }
+
+    /// Refusals the core could not have avoided on a real host either.
+    fn excused(&self, op: &Op, result: &Outcome) -> bool {
+        // On a borrowed link the agent knows only the addresses it added; one that was
+        // there already answers EEXIST, which the core rightly takes as done.
+        let borrowed_address_there = matches!(
+            (op, result),
+            (Op::AddAddress { link, .. }, Err(e)) if link == "lo" && e.errno == Some(errno::EEXIST)
+        );
+        // A kernel older than 6.2 refuses to rename a link that is up: the agent learns
+        // so from the answer, as it would on such a machine.
+        let old_kernel_rename = matches!(
+            (op, result),
+            (Op::RenameLink { .. }, Err(e)) if e.errno == Some(errno::EBUSY)
+                && !self.kernel.config().live_rename
+        );
+        borrowed_address_there || old_kernel_rename
+    }
+
+    fn refused(&self, batch: &[Command], i: usize, e: &BackendError) -> Violation {
+        let issued: Vec<String> = batch
+            .iter()
+            .map(|c| format!("{} {}", c.id.0, c.op))
+            .collect();
+        self.violation(format!(
+            "the kernel refused command {} ({}) by its own rules: {e}\n  \
+             issued together: {}",
+            batch[i].id.0,
+            batch[i].op,
+            issued.join("; ")
+        ))
+    }
+
+    /// What the harness itself must remember of an applied command.
+    fn note_applied(&mut self, op: &Op, result: &Outcome) {
+        // An address the agent adds (or finds there as it adds it) is the agent's again.
+        if let Op::AddAddress { ns, link, addr } = op {
+            let added = result
+                .as_ref()
+                .map_or_else(|e| e.errno == Some(errno::EEXIST), |_| true);
+            if link == "lo" && added {
+                if let Some(foreign) = self.foreign_lo.get_mut(ns) {
+                    foreign.remove(addr);
+                }
+            }
+        }
+        if let (Op::CreateNamespace { name }, Ok(())) = (op, result) {
+            // The agent re-created it: nothing is left for the watcher to announce.
+            let ns = Netns::Named(name.clone());
+            self.unannounced.retain(|(n, _)| *n != ns);
+        }
+    }
+
+    /// The watcher saw something change and the kernel is observed again, while results are
+    /// still on their way: the snapshot shows what the core has not been told yet.
+    pub(super) fn reobserve(&mut self) -> Result<(), Violation> {
+        let namespaces = self.kernel.namespaces();
+        let snapshot = self
+            .kernel
+            .observe(&namespaces)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        self.feed(Event::Observed(snapshot));
+        Ok(())
+    }
+
+    /// Hands one result to the core, and into the trace.
+    fn deliver(&mut self, c: &Command, r: Outcome) {
+        self.commands += 1;
+        self.trace(format!(
+            "{} command {} {:?} -> {:?}",
+            self.now,
+            c.id.0,
+            c.op,
+            r.as_ref().map_err(|e| e.to_string())
+        ));
+        let event = Event::command_result(c.id, r);
+        self.core.handle(Timestamp(self.now), event);
+    }
+}

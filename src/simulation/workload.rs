@@ -1,0 +1,290 @@
+//! The workload: what the outside world does to the agent at each step — intents put and
+//! deleted, named and process namespaces appearing and vanishing, microservices starting,
+//! stopping and restarting, time passing. Faults and restarts are drawn from the same roll (so
+//! one seed orders everything) but live in `faults.rs`.
+
+use nsagent_core::{Event, Item, ItemKey, Netns};
+use serde_json::json;
+
+use super::{Violation, World};
+
+pub(super) const NAMED: [&str; 3] = ["n0", "n1", "n2"];
+pub(super) const PIDS: [u32; 2] = [501, 502];
+pub(super) const LABELS: [&str; 2] = ["ms0", "ms1"];
+/// Veth items come in partner pairs (v0,v1), (v2,v3), ...; dummies after them.
+pub(super) const VETHS: usize = 8;
+pub(super) const DUMMIES: usize = 3;
+
+pub(super) fn iface_name(k: usize) -> String {
+    if k < VETHS {
+        format!("v{k}")
+    } else {
+        format!("d{}", k - VETHS)
+    }
+}
+
+impl World {
+    /// One step of the outside world, chosen by one roll of the dice.
+    pub(super) fn random_step(&mut self) -> Result<(), Violation> {
+        self.announce_due();
+        let roll = self.rng.below(100);
+        match roll {
+            0..=27 => self.put_interface(),
+            28..=34 => self.delete_kind(|k| matches!(k, ItemKey::Interface(_))),
+            35..=46 => self.put_route(),
+            47..=50 => self.delete_kind(|k| matches!(k, ItemKey::Route { .. })),
+            51..=57 => self.put_arp(),
+            58..=60 => self.delete_kind(|k| matches!(k, ItemKey::Arp { .. })),
+            61..=64 => self.vanish_named(false),
+            65..=69 => self.toggle_process(),
+            70..=75 => self.microservice_step(),
+            76..=81 if self.faults => self.inject_fault(),
+            82..=84 if self.faults => self.vanish_named(true),
+            85..=87 if !self.held.is_empty() => return self.reobserve(),
+            85..=94 => {
+                let ms = self.rng.below(2_000);
+                self.advance(ms)
+            }
+            95..=97 => return self.restart(false),
+            98..=99 => return self.restart(true),
+            _ => {
+                let ms = self.rng.below(500);
+                self.advance(ms)
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes one intent, and remembers it as desired: the oracle reads `desired`, never
+    /// the core.
+    fn put(&mut self, key: ItemKey, value: serde_json::Value) {
+        let item = match Item::decode(&key.to_string(), &value) {
+            Ok(item) => item,
+            Err(e) => panic!("the harness generated an invalid item {key}: {e}"),
+        };
+        self.seq += 1;
+        self.desired.insert(key, item.clone());
+        self.feed(Event::Put {
+            seq: self.seq,
+            item,
+        });
+    }
+
+    /// A namespace reference of any kind the agent supports, named ones most often.
+    fn random_namespace(&mut self) -> serde_json::Value {
+        match self.rng.below(10) {
+            0..=3 => serde_json::Value::Null,
+            4..=6 => json!({"type": "NSID", "reference": self.rng.pick(&NAMED)}),
+            7 => json!({"type": "PID", "reference": self.rng.pick(&PIDS).to_string()}),
+            _ => json!({"type": "MICROSERVICE", "reference": self.rng.pick(&LABELS)}),
+        }
+    }
+
+    /// A veth end or dummy with random attributes; some choices are made rare on purpose so
+    /// that renames, competing names and odd peers all happen within a few hundred steps.
+    fn put_interface(&mut self) {
+        if self.rng.chance(8) {
+            return self.put_loopback();
+        }
+        let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
+        let name = iface_name(k);
+        let mut addrs = Vec::new();
+        for (i, a) in [
+            format!("10.{k}.0.1/24"),
+            format!("10.{k}.1.1/24"),
+            format!("fd00:{k}::1/64"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if self.rng.chance(if i == 0 { 70 } else { 30 }) {
+                addrs.push(a.clone());
+            }
+        }
+        let mut v = json!({"name": name, "type": if k < VETHS { "VETH" } else { "DUMMY" }, "enabled": self.rng.chance(85), "ip_addresses": addrs});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        match self.rng.below(4) {
+            0 => v["mtu"] = json!(1400),
+            1 => v["mtu"] = json!(9000),
+            _ => {}
+        }
+        if self.rng.chance(20) {
+            v["phys_address"] = json!(format!("02:00:00:00:{k:02x}:{:02x}", self.rng.below(4)));
+        }
+        if self.rng.chance(5) {
+            v["link_only"] = json!(true);
+        }
+        // Another host name renames the link in place; another item's name makes the two
+        // compete for it, or swap names.
+        match self.rng.below(10) {
+            0 => v["host_if_name"] = json!(format!("{name}r")),
+            1 => {
+                let other = self.rng.below((VETHS + DUMMIES) as u64) as usize;
+                v["host_if_name"] = json!(iface_name(other));
+            }
+            _ => {}
+        }
+        if k < VETHS {
+            let peer = if self.rng.chance(92) {
+                k ^ 1
+            } else {
+                self.rng.below(VETHS as u64) as usize
+            };
+            let peer = if peer == k { k ^ 1 } else { peer };
+            v["veth"] = json!({"peer_if_name": iface_name(peer)});
+        }
+        self.put(ItemKey::Interface(name), v);
+    }
+
+    /// `l0` configures the `lo` of a named namespace: a link the agent borrows, never creates.
+    fn put_loopback(&mut self) {
+        let mut addrs = Vec::new();
+        for a in ["10.250.0.1/32", "10.250.0.2/32", "fd00:250::1/128"] {
+            if self.rng.chance(50) {
+                addrs.push(a);
+            }
+        }
+        let ns = *self.rng.pick(&NAMED);
+        let v = json!({
+            "name": "l0", "type": "LOOPBACK", "enabled": self.rng.chance(80), "ip_addresses": addrs,
+            "namespace": {"type": "NSID", "reference": ns},
+        });
+        self.put(ItemKey::Interface("l0".into()), v);
+    }
+
+    /// A route through one interface; some gateways lie outside that interface's subnets,
+    /// so that the reachability rule is exercised.
+    fn put_route(&mut self) {
+        let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
+        let name = iface_name(k);
+        let (dst, gw) = match self.rng.below(4) {
+            0 => (
+                format!("10.{}.0.0/16", 100 + k),
+                Some(format!("10.{k}.0.254")),
+            ),
+            1 => (
+                format!("10.{}.0.0/24", 150 + k),
+                Some(format!("10.{k}.1.254")),
+            ),
+            2 => (format!("10.{}.0.0/24", 200 + k), None),
+            _ => (format!("fd99:{k}::/48"), Some(format!("fd00:{k}::fe"))),
+        };
+        let mut v = json!({"outgoing_interface": name, "dst_network": dst, "metric": *self.rng.pick(&[0, 10])});
+        if let Some(gw) = gw {
+            v["gw_addr"] = json!(gw);
+        }
+        let key = ItemKey::Route {
+            dst: dst.parse().expect("generated network"),
+            interface: name,
+        };
+        self.put(key, v);
+    }
+
+    /// A permanent neighbour on one interface.
+    fn put_arp(&mut self) {
+        let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
+        let name = iface_name(k);
+        let ip = format!("10.{k}.0.{}", 7 + self.rng.below(2));
+        let mac = format!("02:aa:00:00:{k:02x}:{:02x}", self.rng.below(3));
+        let key = ItemKey::Arp {
+            interface: name.clone(),
+            ip: ip.parse().expect("generated address"),
+        };
+        self.put(
+            key,
+            json!({"interface": name, "ip_address": ip, "hw_address": mac}),
+        );
+    }
+
+    /// Deletes one desired item of a kind, if there is one.
+    fn delete_kind(&mut self, kind: impl Fn(&ItemKey) -> bool) {
+        let keys: Vec<ItemKey> = self.desired.keys().filter(|k| kind(k)).cloned().collect();
+        if keys.is_empty() {
+            return;
+        }
+        let key = self.rng.pick(&keys).clone();
+        self.desired.remove(&key);
+        self.seq += 1;
+        self.feed(Event::Delete { seq: self.seq, key });
+    }
+
+    /// A namespace goes away in the kernel. Announced, the core hears of it now; silently (a
+    /// fault: the watcher is late), only a few steps later, and meanwhile its commands may fail
+    /// for reasons it cannot know.
+    fn vanish(&mut self, ns: &Netns, silently: bool) {
+        if self.kernel.vanish(ns).is_err() {
+            return;
+        }
+        self.foreign_lo.remove(ns);
+        self.unmanaged.retain(|(n, _)| n != ns);
+        if silently {
+            let delay = 1 + self.rng.below(3) as u32;
+            self.trace(format!(
+                "{} silent vanish of {ns}, announced in {delay} steps",
+                self.now
+            ));
+            self.unannounced.push((ns.clone(), delay));
+        } else {
+            self.feed(Event::NamespaceVanished { ns: ns.clone() });
+        }
+    }
+
+    /// A named namespace is removed by someone else; the agent re-creates those it needs.
+    fn vanish_named(&mut self, silently: bool) {
+        let ns = Netns::Named(self.rng.pick(&NAMED).to_string());
+        if self.kernel.contains_namespace(&ns) && !self.is_unannounced(&ns) {
+            self.vanish(&ns, silently);
+        }
+    }
+
+    /// A process namespace appears or its process exits.
+    fn toggle_process(&mut self) {
+        let ns = Netns::Pid(*self.rng.pick(&PIDS));
+        if self.is_unannounced(&ns) {
+            return;
+        }
+        if self.kernel.contains_namespace(&ns) {
+            let silently = self.faults && self.rng.chance(50);
+            self.vanish(&ns, silently);
+        } else if self.kernel.appear(ns.clone()).is_ok() {
+            self.feed(Event::NamespaceAvailable { ns });
+        }
+    }
+
+    /// A microservice starts, stops, or restarts with a fresh pid (and so a fresh namespace).
+    fn microservice_step(&mut self) {
+        let label = *self.rng.pick(&LABELS);
+        match self.kernel.microservice(label).cloned() {
+            None => {
+                if let Ok(ms) = self.kernel.start_microservice(label) {
+                    self.feed(ms.started_event());
+                }
+            }
+            Some(_) if self.rng.chance(50) => {
+                if let Ok(ms) = self.kernel.stop_microservice(label) {
+                    self.feed(ms.stopped_event());
+                }
+            }
+            Some(_) => {
+                if let Ok((old, new)) = self.kernel.restart_microservice(label) {
+                    // Docker may report the stop, or only the start with its new pid.
+                    if self.rng.chance(50) {
+                        self.feed(old.stopped_event());
+                    }
+                    self.feed(new.started_event());
+                }
+            }
+        }
+    }
+
+    /// Time passes; the core hears of it only when one of its timers is due.
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        if self.core.poll_timeout().is_some_and(|t| t.0 <= self.now) {
+            self.feed(Event::TimerFired);
+        }
+    }
+}
