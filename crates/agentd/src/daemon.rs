@@ -10,16 +10,13 @@ use tokio::sync::oneshot;
 
 use crate::config::{BackendKind, DaemonConfig};
 use crate::driver::{
-    BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
+    read_log, BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
 };
 use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
 use crate::observers::{self, KernelWatch};
-use crate::protocol::{self, IntentReply, LogEntry, LogReply, LogRequest, QueryRequest, Subjects};
-
-/// Records sent in one `log` reply at most; NATS messages are limited to 1 MiB by default.
-const LOG_PAGE: usize = 500;
+use crate::protocol::{self, error_value, IntentReply, LogRequest, QueryRequest, Subjects};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -264,10 +261,6 @@ enum QueryKind {
     Explain,
 }
 
-fn error_value(field: &str, reason: impl std::fmt::Display) -> Value {
-    serde_json::json!({ "error": { "field": field, "reason": reason.to_string() } })
-}
-
 fn to_query(kind: QueryKind, body: &[u8]) -> Result<Query, Value> {
     let req: QueryRequest = if body.iter().all(u8::is_ascii_whitespace) {
         QueryRequest::default()
@@ -343,34 +336,4 @@ async fn spawn_log(
             let _ = client.publish(reply, answer.to_string().into()).await;
         }
     }))
-}
-
-/// A page of the log as JSON.
-pub fn read_log(journal: &Journal, req: &LogRequest) -> Value {
-    let limit = req.limit.unwrap_or(LOG_PAGE).min(LOG_PAGE);
-    let mut records = Vec::new();
-    for item in journal.read(req.from..=u64::MAX).take(limit) {
-        match item {
-            Ok((seq, Ok(r))) => records.push(LogEntry {
-                seq,
-                at: Some(r.at.0),
-                origin: serde_json::to_value(&r.origin).ok(),
-                event: serde_json::to_value(&r.event).ok(),
-                error: None,
-            }),
-            Ok((seq, Err(e))) => records.push(LogEntry {
-                seq,
-                at: None,
-                origin: None,
-                event: None,
-                error: Some(e.to_string()),
-            }),
-            Err(e) => return error_value("log", e),
-        }
-    }
-    serde_json::to_value(LogReply {
-        records,
-        last_seq: journal.stored_last_seq(),
-    })
-    .unwrap_or(Value::Null)
 }

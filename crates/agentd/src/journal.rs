@@ -57,6 +57,12 @@ pub struct Record {
     pub event: Event,
 }
 
+impl Record {
+    pub fn new(at: Timestamp, origin: Origin, event: Event) -> Record {
+        Record { at, origin, event }
+    }
+}
+
 /// Why a stored record or snapshot cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -134,13 +140,6 @@ impl PendingBatch {
 
     pub fn len(&self) -> usize {
         self.records.len()
-    }
-
-    pub fn records(&self) -> impl Iterator<Item = (u64, &Record)> {
-        self.records
-            .iter()
-            .enumerate()
-            .map(move |(i, r)| (self.first + i as u64, r))
     }
 
     pub fn into_records(self) -> impl Iterator<Item = (u64, Record)> {
@@ -396,8 +395,9 @@ impl Journal {
         )
     }
 
-    /// Stores a snapshot of state that includes every record up to `seq`, drops older
-    /// snapshots beyond the kept two, and applies retention.
+    /// Encodes and writes a snapshot in one step, which only tests want: the daemon encodes
+    /// on its driver thread and writes on another.
+    #[cfg(test)]
     pub fn write_snapshot<S: Serialize>(
         &mut self,
         seq: u64,
@@ -407,8 +407,10 @@ impl Journal {
         self.write_encoded_snapshot(seq, encoded)
     }
 
-    /// [`Journal::write_snapshot`] for state encoded with [`encode_snapshot`]: encoding needs
-    /// the state as it is at `seq`, writing can happen later on another thread.
+    /// Stores a snapshot, encoded by [`encode_snapshot`], of state that includes every record
+    /// up to `seq`; drops older snapshots beyond the kept two, and applies retention. Encoding
+    /// needs the state as it is at `seq`, so it is separate: writing can happen later, on
+    /// another thread.
     pub fn write_encoded_snapshot(
         &self,
         seq: u64,
@@ -451,6 +453,7 @@ impl Journal {
     }
 
     /// The newest snapshot and the sequence number it covers up to.
+    #[cfg(test)]
     pub fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
         self.snapshot_at_or_before(u64::MAX)
     }
@@ -475,6 +478,7 @@ impl Journal {
     }
 
     /// Sequence numbers of the stored snapshots, oldest first.
+    #[cfg(test)]
     pub fn snapshot_seqs(&self) -> Vec<u64> {
         self.snapshots
             .iter()
@@ -592,11 +596,7 @@ mod tests {
     }
 
     fn rec(at: u64, event: Event) -> Record {
-        Record {
-            at: Timestamp(at),
-            origin: Origin::Request,
-            event,
-        }
+        Record::new(Timestamp(at), Origin::Request, event)
     }
 
     fn append(j: &mut Journal, n: usize) -> Vec<u64> {

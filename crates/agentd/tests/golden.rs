@@ -47,11 +47,8 @@ struct Story {
 
 impl Story {
     fn feed(&mut self, origin: Origin, event: Event) {
-        self.records.push(Record {
-            at: self.now,
-            origin,
-            event: event.clone(),
-        });
+        self.records
+            .push(Record::new(self.now, origin, event.clone()));
         self.core.handle(self.now, event);
     }
 
