@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use nsagent_agentd::journal::{Journal, JournalConfig, Origin, Record};
+use nsagent_agentd::{Journal, JournalConfig, Origin, Record};
 use nsagent_core::{Event, Item, Timestamp};
 
 fn main() {

@@ -34,9 +34,7 @@ pub enum DaemonError {
 
 /// Builds the configured backend (on the backend thread). For the kernel, also the backend's
 /// socket cache, which the kernel watcher shares.
-pub fn backend_factory(
-    kind: BackendKind,
-) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
+fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
     match kind {
         BackendKind::Sim => (
             Box::new(|| {

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Format of records and snapshots written by this version.
-pub const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 1;
 /// Version byte + CRC-32.
 const HEADER_LEN: usize = 5;
 /// Snapshots kept, newest first; older ones are deleted when a new one is written.
@@ -398,11 +398,7 @@ impl Journal {
     /// Encodes and writes a snapshot in one step, which only tests want: the daemon encodes
     /// on its driver thread and writes on another.
     #[cfg(test)]
-    pub fn write_snapshot<S: Serialize>(
-        &mut self,
-        seq: u64,
-        state: &S,
-    ) -> Result<(), JournalError> {
+    fn write_snapshot<S: Serialize>(&mut self, seq: u64, state: &S) -> Result<(), JournalError> {
         let encoded = encode_snapshot(state)?;
         self.write_encoded_snapshot(seq, encoded)
     }
@@ -454,7 +450,7 @@ impl Journal {
 
     /// The newest snapshot and the sequence number it covers up to.
     #[cfg(test)]
-    pub fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
+    fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
         self.snapshot_at_or_before(u64::MAX)
     }
 

@@ -15,7 +15,7 @@ use crate::journal::Origin;
 
 /// How long link changes in one namespace are gathered before it is observed again: a script
 /// changing several things costs one observation, and the first change waits at most this long.
-pub const REOBSERVE_DELAY: Duration = Duration::from_millis(100);
+const REOBSERVE_DELAY: Duration = Duration::from_millis(100);
 
 /// The kernel watcher and what it has been told to watch.
 pub struct KernelWatch {

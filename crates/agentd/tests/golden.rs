@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use nsagent_agentd::journal::{decode_group, encode_group, encode_snapshot, Origin, Record};
+use nsagent_agentd::{decode_group, encode_group, encode_snapshot, Origin, Record};
 use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemState, Netns, Op, Timestamp};
 use nsagent_sim::{Fault, SimConfig, SimKernel};
 use serde_json::json;

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use nsagent_agentd::ctl::{self, Format, Show};
-use nsagent_agentd::nats::{self, NatsAuth};
-use nsagent_agentd::protocol::{Subjects, MAX_TXN_OPS};
+use nsagent_agentd::{
+    connect, put_bodies, read_items, render, replay_offline, Format, NatsAuth, Show, Subjects,
+    MAX_TXN_OPS,
+};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -125,7 +126,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     {
         return replay(data_dir, *until, *show, format);
     }
-    let client = nats::connect(&cli.nats, &cli.auth, "nsagentctl", true)
+    let client = connect(&cli.nats, &cli.auth, "nsagentctl", true)
         .await
         .map_err(|e| e.to_string())?;
     let subjects = Subjects::new(&cli.label);
@@ -158,14 +159,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             return ExitCode::FAILURE;
         }
-        outln!("{}", ctl::render(v, format, cols));
+        outln!("{}", render(v, format, cols));
         ExitCode::SUCCESS
     };
     match cli.command {
         Cmd::Put { file } => {
-            let items = ctl::read_items(&file).map_err(|e| e.to_string())?;
+            let items = read_items(&file).map_err(|e| e.to_string())?;
             let mut last = Value::Null;
-            for body in ctl::put_bodies(&items, MAX_TXN_OPS) {
+            for body in put_bodies(&items, MAX_TXN_OPS) {
                 last = ask(subjects.intents.clone(), body).await?;
                 if last.get("error").is_some() {
                     return Ok(show(&last, &[]));
@@ -200,7 +201,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             if v.get("error").is_some() {
                 return Ok(show(&v, &[]));
             }
-            outln!("{}", ctl::render(&v, format, &[]));
+            outln!("{}", render(&v, format, &[]));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Log { from, follow } => {
@@ -249,7 +250,7 @@ fn print_log(records: &[Value], format: Format, header: bool) {
                     })
                 })
                 .collect();
-            let text = ctl::render(
+            let text = render(
                 &serde_json::json!({"records": rows}),
                 Format::Table,
                 &["seq", "at", "origin", "event"],
@@ -277,7 +278,7 @@ fn replay(
     format: Format,
 ) -> Result<ExitCode, String> {
     let bar = indicatif::ProgressBar::hidden();
-    let report = ctl::replay_offline(data_dir, until, show, |done, total| {
+    let report = replay_offline(data_dir, until, show, |done, total| {
         if total >= 10_000 && bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total);
@@ -292,19 +293,13 @@ fn replay(
     match (format, show) {
         (Format::Table, Show::Commands) => {
             let v = serde_json::json!({"items": value["commands"]});
-            outln!(
-                "{}",
-                ctl::render(&v, Format::Table, &["seq", "id", "command"])
-            );
+            outln!("{}", render(&v, Format::Table, &["seq", "id", "command"]));
         }
         (Format::Table, Show::State) => {
             let v = serde_json::json!({"items": value["items"]});
-            outln!(
-                "{}",
-                ctl::render(&v, Format::Table, &["key", "state", "detail"])
-            );
+            outln!("{}", render(&v, Format::Table, &["key", "state", "detail"]));
         }
-        _ => outln!("{}", ctl::render(&value, format, &[])),
+        _ => outln!("{}", render(&value, format, &[])),
     }
     eprintln!(
         "replayed {} records{} up to {}; {} command result(s) differ in the simulated kernel",
