@@ -54,25 +54,13 @@ fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT, or until the driver stops on its own (which is an
+/// error: the daemon must not take intents it cannot log or apply).
 pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let subjects = Subjects::new(&config.label);
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| DaemonError::Other(format!("creating {}: {e}", config.data_dir.display())))?;
-    let (journal, report) = Journal::open(
-        &config.data_dir,
-        JournalConfig {
-            retention: config.retention,
-        },
-    )?;
-    if let Some(cut) = &report.cut {
-        tracing::warn!(first_bad = cut.first_bad, removed = cut.removed, reason = %cut.reason, "damaged log tail cut");
-    }
-    for (seq, e) in &report.bad_snapshots {
-        tracing::warn!(seq, error = %e, "unreadable snapshot removed");
-    }
+    let journal = open_journal(&config)?;
     let reader = journal.clone();
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
     let (factory, sockets) = backend_factory(config.backend);
     let driver_config = DriverConfig {
         snapshot_every: config.snapshot_every,
@@ -84,7 +72,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             .await
             .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
     let input = driver.input.clone();
-    let mut kernel_watch = match sockets {
+    let kernel_watch = match sockets {
         Some(sockets) => Some(
             KernelWatch::start(sockets, input.clone())
                 .map_err(|e| DaemonError::Other(format!("starting the kernel watcher: {e}")))?,
@@ -100,80 +88,10 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     )
     .await?;
     tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, docker = config.docker, "nsagentd running");
+    let publisher = spawn_publisher(client.clone(), subjects.clone(), out_rx, kernel_watch);
+    let tasks = spawn_inputs(&client, &subjects, &config, &input, reader).await?;
 
-    // Replies and state changes, in the order the driver produced them.
-    let publisher = {
-        let client = client.clone();
-        let subjects = subjects.clone();
-        tokio::spawn(async move {
-            while let Some(out) = out_rx.recv().await {
-                let result = match out {
-                    Output::Ack { subject, body } => client.publish(subject, body.into()).await,
-                    Output::Namespaces(namespaces) => {
-                        if let Some(w) = kernel_watch.as_mut() {
-                            w.set(namespaces);
-                        }
-                        Ok(())
-                    }
-                    Output::StateChange { key, state } => {
-                        let body = serde_json::json!({
-                            "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
-                        });
-                        client
-                            .publish(subjects.event(&key, state.name()), body.to_string().into())
-                            .await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "publish failed");
-                }
-            }
-        })
-    };
-
-    let mut tasks = vec![
-        spawn_intents(&client, &subjects, input.clone()).await?,
-        spawn_queries(
-            &client,
-            subjects.status.clone(),
-            input.clone(),
-            QueryKind::Status,
-        )
-        .await?,
-        spawn_queries(&client, subjects.get.clone(), input.clone(), QueryKind::Get).await?,
-        spawn_queries(
-            &client,
-            subjects.explain.clone(),
-            input.clone(),
-            QueryKind::Explain,
-        )
-        .await?,
-        spawn_log(&client, subjects.log.clone(), reader).await?,
-    ];
-    if config.docker {
-        tasks.extend(observers::spawn_docker(
-            nsagent_docker_watch::WatchConfig::from_env(),
-            input.clone(),
-        ));
-    }
-    if config.kv {
-        tasks.push(kv::spawn(
-            client.clone(),
-            protocol::kv_bucket(&config.label),
-            input.clone(),
-        ));
-    }
-
-    let exited = driver.exited();
-    let driver_died = tokio::select! {
-        r = wait_for_signal() => { r?; false }
-        _ = async {
-            match exited {
-                Some(rx) => { let _ = rx.await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => true,
-    };
+    let driver_died = wait_for_stop(driver.exited()).await?;
     tracing::info!(driver_died, "shutting down");
     for t in &tasks {
         t.abort();
@@ -192,6 +110,106 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ));
     }
     Ok(())
+}
+
+/// Opens the log in the data directory, saying what start-up had to repair.
+fn open_journal(config: &DaemonConfig) -> Result<Journal, DaemonError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| DaemonError::Other(format!("creating {}: {e}", config.data_dir.display())))?;
+    let (journal, report) = Journal::open(
+        &config.data_dir,
+        JournalConfig {
+            retention: config.retention,
+        },
+    )?;
+    if let Some(cut) = &report.cut {
+        tracing::warn!(first_bad = cut.first_bad, removed = cut.removed, reason = %cut.reason, "damaged log tail cut");
+    }
+    for (seq, e) in &report.bad_snapshots {
+        tracing::warn!(seq, error = %e, "unreadable snapshot removed");
+    }
+    Ok(journal)
+}
+
+/// Publishes replies and state changes in the order the driver produced them, and passes the
+/// namespaces to watch to the kernel watcher. Ends when the driver is gone.
+fn spawn_publisher(
+    client: async_nats::Client,
+    subjects: Subjects,
+    mut out_rx: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    mut kernel_watch: Option<KernelWatch>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let result = match out {
+                Output::Ack { subject, body } => client.publish(subject, body.into()).await,
+                Output::Namespaces(namespaces) => {
+                    if let Some(w) = kernel_watch.as_mut() {
+                        w.set(namespaces);
+                    }
+                    Ok(())
+                }
+                Output::StateChange { key, state } => {
+                    let body = serde_json::json!({
+                        "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
+                    });
+                    client
+                        .publish(subjects.event(&key, state.name()), body.to_string().into())
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "publish failed");
+            }
+        }
+    })
+}
+
+/// Subscribes to every subject of the agent and starts the watchers the configuration asks
+/// for; all of them feed the driver's input.
+async fn spawn_inputs(
+    client: &async_nats::Client,
+    subjects: &Subjects,
+    config: &DaemonConfig,
+    input: &mpsc::Sender<Input>,
+    reader: Journal,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, DaemonError> {
+    let mut tasks = vec![spawn_intents(client, subjects, input.clone()).await?];
+    for (subject, kind) in [
+        (&subjects.status, QueryKind::Status),
+        (&subjects.get, QueryKind::Get),
+        (&subjects.explain, QueryKind::Explain),
+    ] {
+        tasks.push(spawn_queries(client, subject.clone(), input.clone(), kind).await?);
+    }
+    tasks.push(spawn_log(client, subjects.log.clone(), reader).await?);
+    if config.docker {
+        tasks.extend(observers::spawn_docker(
+            nsagent_docker_watch::WatchConfig::from_env(),
+            input.clone(),
+        ));
+    }
+    if config.kv {
+        tasks.push(kv::spawn(
+            client.clone(),
+            protocol::kv_bucket(&config.label),
+            input.clone(),
+        ));
+    }
+    Ok(tasks)
+}
+
+/// Waits for a signal or for the driver to stop; returns whether the driver stopped.
+async fn wait_for_stop(exited: Option<oneshot::Receiver<()>>) -> Result<bool, DaemonError> {
+    tokio::select! {
+        r = wait_for_signal() => { r?; Ok(false) }
+        _ = async {
+            match exited {
+                Some(rx) => { let _ = rx.await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => Ok(true),
+    }
 }
 
 async fn wait_for_signal() -> Result<(), DaemonError> {

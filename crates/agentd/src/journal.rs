@@ -151,6 +151,15 @@ impl PendingBatch {
     }
 }
 
+/// The first group that cannot be read at start-up.
+struct BadGroup {
+    /// The first sequence number it should have held.
+    seq: u64,
+    /// Its key.
+    key: u64,
+    reason: String,
+}
+
 /// One record as read back: its sequence number and the record or why it cannot be read.
 pub type ReadItem = Result<(u64, Result<Record, RecordError>), JournalError>;
 
@@ -210,31 +219,50 @@ impl Journal {
             config,
         };
         let mut report = OpenReport::default();
+        let check_from = journal.drop_unreadable_snapshots(&mut report)?;
+        // Start at the group holding `check_from`.
+        let start = journal.group_key_at(check_from)?.unwrap_or(check_from);
+        let (first_bad, end) = journal.check_groups(start)?;
+        if let Some(bad) = first_bad {
+            let removed = journal.cut_from(bad.key)?;
+            report.cut = Some(TailCut {
+                first_bad: bad.seq,
+                reason: bad.reason,
+                removed,
+            });
+        }
 
-        // The newest snapshot that reads back decides where checking starts; unreadable ones
-        // are removed so they are not tried again.
-        let mut check_from = 0;
-        for item in journal.snapshots.iter().rev() {
+        let last_snapshot = journal.snapshots.last()?.map(|(k, _)| seq_of(&k));
+        let last_event = end.or_else(|| journal.stored_end());
+        journal.next_seq = last_event
+            .map_or(1, |end| end.max(1))
+            .max(last_snapshot.map_or(1, |s| s + 1));
+        Ok((journal, report))
+    }
+
+    /// The newest snapshot that reads back decides where checking starts: returns one past the
+    /// records it covers. Unreadable newer ones are removed, so they are not tried again.
+    fn drop_unreadable_snapshots(&self, report: &mut OpenReport) -> Result<u64, JournalError> {
+        for item in self.snapshots.iter().rev() {
             let (key, value) = item?;
             let seq = seq_of(&key);
             match open_envelope(&value) {
-                Ok(_) => {
-                    check_from = seq + 1;
-                    break;
-                }
+                Ok(_) => return Ok(seq + 1),
                 Err(e) => {
                     report.bad_snapshots.push((seq, e));
-                    journal.snapshots.remove(key)?;
+                    self.snapshots.remove(key)?;
                 }
             }
         }
-        // Start at the group holding `check_from`.
-        let start = journal.group_key_at(check_from)?.unwrap_or(check_from);
+        Ok(0)
+    }
 
+    /// Reads the groups from the one keyed `start` on; returns the first that cannot be read,
+    /// if any, and one past the last good record.
+    fn check_groups(&self, start: u64) -> Result<(Option<BadGroup>, Option<u64>), JournalError> {
         let mut expected = None::<u64>;
-        let mut first_bad = None;
         let mut end = None;
-        for item in journal.events.range(start.to_be_bytes()..) {
+        for item in self.events.range(start.to_be_bytes()..) {
             let (key, value) = item?;
             let seq = seq_of(&key);
             let problem = if key.len() != 8 {
@@ -258,42 +286,39 @@ impl Journal {
                 }
             };
             if let Some(reason) = problem {
-                first_bad = Some((expected.unwrap_or(seq), seq, reason));
-                break;
+                let bad = BadGroup {
+                    seq: expected.unwrap_or(seq),
+                    key: seq,
+                    reason,
+                };
+                return Ok((Some(bad), end));
             }
             end = expected;
         }
-        if let Some((bad, key, reason)) = first_bad {
-            let keys: Vec<_> = journal
-                .events
-                .range(key.to_be_bytes()..)
-                .keys()
-                .collect::<Result<_, _>>()?;
-            let mut removed = 0;
-            let mut batch = sled::Batch::default();
-            for k in &keys {
-                removed += journal
-                    .events
-                    .get(k)?
-                    .and_then(|v| decode_group(&v).ok())
-                    .map_or(1, |r| r.len() as u64);
-                batch.remove(k.clone());
-            }
-            journal.events.apply_batch(batch)?;
-            journal.db.flush()?;
-            report.cut = Some(TailCut {
-                first_bad: bad,
-                reason,
-                removed,
-            });
-        }
+        Ok((None, end))
+    }
 
-        let last_snapshot = journal.snapshots.last()?.map(|(k, _)| seq_of(&k));
-        let last_event = end.or_else(|| journal.stored_end());
-        journal.next_seq = last_event
-            .map_or(1, |end| end.max(1))
-            .max(last_snapshot.map_or(1, |s| s + 1));
-        Ok((journal, report))
+    /// Removes the groups from the one keyed `key` on, and flushes; returns how many records
+    /// went (a group that cannot be decoded counts as one).
+    fn cut_from(&self, key: u64) -> Result<u64, JournalError> {
+        let keys: Vec<_> = self
+            .events
+            .range(key.to_be_bytes()..)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        for k in &keys {
+            removed += self
+                .events
+                .get(k)?
+                .and_then(|v| decode_group(&v).ok())
+                .map_or(1, |r| r.len() as u64);
+            batch.remove(k.clone());
+        }
+        self.events.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(removed)
     }
 
     /// The key of the group that holds `seq` (the greatest key not above it).

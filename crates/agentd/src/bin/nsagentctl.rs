@@ -117,40 +117,93 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let format = cli.output;
     if let Cmd::Replay {
         data_dir,
         until,
         show,
     } = &cli.command
     {
-        return replay(data_dir, *until, *show, format);
+        return replay(data_dir, *until, *show, cli.output);
     }
     let client = connect(&cli.nats, &cli.auth, "nsagentctl", true)
         .await
         .map_err(|e| e.to_string())?;
-    let subjects = Subjects::new(&cli.label);
-    let timeout = Duration::from_secs(cli.timeout);
-    let ask = |subject: String, body: Value| {
-        let client = client.clone();
-        async move {
-            let reply = tokio::time::timeout(
-                timeout,
-                client.request(subject.clone(), body.to_string().into()),
-            )
-            .await
-            .map_err(|_| {
-                format!(
-                    "no answer on {subject} within {}s: is nsagentd running?",
-                    timeout.as_secs()
-                )
-            })?
-            .map_err(|e| format!("request on {subject}: {e}"))?;
-            serde_json::from_slice::<Value>(&reply.payload)
-                .map_err(|e| format!("unreadable answer: {e}"))
-        }
+    let agent = Agent {
+        client,
+        subjects: Subjects::new(&cli.label),
+        timeout: Duration::from_secs(cli.timeout),
+        format: cli.output,
     };
-    let show = |v: &Value, cols: &[&str]| -> ExitCode {
+    let subjects = &agent.subjects;
+    match cli.command {
+        Cmd::Put { file } => agent.put(&file).await,
+        Cmd::Del { key } => {
+            let body = serde_json::json!({"delete": {"key": key}});
+            let v = agent.ask(&subjects.intents, body).await?;
+            Ok(agent.show(&v, &["seq"]))
+        }
+        Cmd::Get { prefix } => {
+            let v = agent
+                .ask(&subjects.get, serde_json::json!({"prefix": prefix}))
+                .await?;
+            Ok(agent.show(&v, &["key", "value"]))
+        }
+        Cmd::Status { key } => {
+            let v = agent
+                .ask(&subjects.status, serde_json::json!({"key": key}))
+                .await?;
+            Ok(agent.show(&v, &["key", "state", "detail"]))
+        }
+        Cmd::Explain { key } => {
+            let v = agent
+                .ask(&subjects.explain, serde_json::json!({"key": key}))
+                .await?;
+            if v.get("error").is_some() {
+                return Ok(agent.show(&v, &[]));
+            }
+            // An explanation is a tree: a table cannot show it.
+            let format = if agent.format == Format::Table {
+                Format::Yaml
+            } else {
+                agent.format
+            };
+            outln!("{}", render(&v, format, &[]));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Log { from, follow } => agent.log(from, follow).await,
+        Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),
+    }
+}
+
+/// A daemon reached over NATS, and how its answers are shown.
+struct Agent {
+    client: async_nats::Client,
+    subjects: Subjects,
+    timeout: Duration,
+    format: Format,
+}
+
+impl Agent {
+    async fn ask(&self, subject: &str, body: Value) -> Result<Value, String> {
+        let reply = tokio::time::timeout(
+            self.timeout,
+            self.client
+                .request(subject.to_string(), body.to_string().into()),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "no answer on {subject} within {}s: is nsagentd running?",
+                self.timeout.as_secs()
+            )
+        })?
+        .map_err(|e| format!("request on {subject}: {e}"))?;
+        serde_json::from_slice::<Value>(&reply.payload)
+            .map_err(|e| format!("unreadable answer: {e}"))
+    }
+
+    /// Prints an answer, or its error on stderr with a failing exit code.
+    fn show(&self, v: &Value, cols: &[&str]) -> ExitCode {
         if let Some(err) = v.get("error") {
             eprintln!(
                 "error: {}: {}",
@@ -159,82 +212,56 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             return ExitCode::FAILURE;
         }
-        outln!("{}", render(v, format, cols));
+        outln!("{}", render(v, self.format, cols));
         ExitCode::SUCCESS
-    };
-    match cli.command {
-        Cmd::Put { file } => {
-            let items = read_items(&file).map_err(|e| e.to_string())?;
-            let mut last = Value::Null;
-            for body in put_bodies(&items, MAX_TXN_OPS) {
-                last = ask(subjects.intents.clone(), body).await?;
-                if last.get("error").is_some() {
-                    return Ok(show(&last, &[]));
-                }
+    }
+
+    /// Puts the items of `file` in transactions of bounded size, stopping at the first refusal.
+    async fn put(&self, file: &std::path::Path) -> Result<ExitCode, String> {
+        let items = read_items(file).map_err(|e| e.to_string())?;
+        let mut last = Value::Null;
+        for body in put_bodies(&items, MAX_TXN_OPS) {
+            last = self.ask(&self.subjects.intents, body).await?;
+            if last.get("error").is_some() {
+                return Ok(self.show(&last, &[]));
             }
-            let v = serde_json::json!({"items": items.len(), "seq": last.get("seq")});
-            Ok(show(&v, &["items", "seq"]))
         }
-        Cmd::Del { key } => {
-            let v = ask(
-                subjects.intents.clone(),
-                serde_json::json!({"delete": {"key": key}}),
-            )
-            .await?;
-            Ok(show(&v, &["seq"]))
-        }
-        Cmd::Get { prefix } => {
-            let v = ask(subjects.get.clone(), serde_json::json!({"prefix": prefix})).await?;
-            Ok(show(&v, &["key", "value"]))
-        }
-        Cmd::Status { key } => {
-            let v = ask(subjects.status.clone(), serde_json::json!({"key": key})).await?;
-            Ok(show(&v, &["key", "state", "detail"]))
-        }
-        Cmd::Explain { key } => {
-            let v = ask(subjects.explain.clone(), serde_json::json!({"key": key})).await?;
-            let format = if format == Format::Table {
-                Format::Yaml
-            } else {
-                format
-            };
+        let v = serde_json::json!({"items": items.len(), "seq": last.get("seq")});
+        Ok(self.show(&v, &["items", "seq"]))
+    }
+
+    /// Prints the log page by page from `from`; with `follow`, keeps asking for new records.
+    async fn log(&self, from: u64, follow: bool) -> Result<ExitCode, String> {
+        let mut next = from;
+        let mut header = true;
+        loop {
+            let v = self
+                .ask(&self.subjects.log, serde_json::json!({"from": next}))
+                .await?;
             if v.get("error").is_some() {
-                return Ok(show(&v, &[]));
+                return Ok(self.show(&v, &[]));
             }
-            outln!("{}", render(&v, format, &[]));
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Log { from, follow } => {
-            let mut next = from;
-            let mut header = true;
-            loop {
-                let v = ask(subjects.log.clone(), serde_json::json!({"from": next})).await?;
-                if v.get("error").is_some() {
-                    return Ok(show(&v, &[]));
+            let records = v
+                .get("records")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(last) = records
+                .last()
+                .and_then(|r| r.get("seq"))
+                .and_then(Value::as_u64)
+            {
+                next = last + 1;
+            }
+            print_log(&records, self.format, header);
+            header = false;
+            if records.is_empty() {
+                if !follow {
+                    return Ok(ExitCode::SUCCESS);
                 }
-                let records = v
-                    .get("records")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(last) = records
-                    .last()
-                    .and_then(|r| r.get("seq"))
-                    .and_then(Value::as_u64)
-                {
-                    next = last + 1;
-                }
-                print_log(&records, format, header);
-                header = false;
-                if records.is_empty() {
-                    if !follow {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
-        Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),
     }
 }
 
