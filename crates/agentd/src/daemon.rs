@@ -18,6 +18,8 @@ use crate::nats::{self, ConnectError};
 use crate::observers::{self, KernelWatch};
 use crate::protocol::{self, error_value, IntentReply, LogRequest, QueryRequest, Subjects};
 
+/// Why the daemon did not start or stopped with an error; `nsagentd` logs it and exits with
+/// failure, so that a supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -270,6 +272,7 @@ async fn spawn_intents(
     }))
 }
 
+/// Which of the query subjects a request came on: each takes its own fields of the body.
 #[derive(Clone, Copy)]
 enum QueryKind {
     Status,
@@ -309,25 +312,22 @@ async fn spawn_queries(
     input: mpsc::Sender<Input>,
     kind: QueryKind,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
-    let mut sub = subscribe(client, subject).await?;
-    let client = client.clone();
-    Ok(tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let Some(reply) = msg.reply else { continue };
-            let answer = match to_query(kind, &msg.payload) {
-                Ok(query) => {
-                    let (tx, rx) = oneshot::channel();
-                    if input.send(Input::Query { query, reply: tx }).is_err() {
-                        return;
-                    }
-                    rx.await
-                        .unwrap_or_else(|_| error_value("agent", "shutting down"))
-                }
-                Err(e) => e,
+    serve(client, subject, move |body| {
+        let input = input.clone();
+        async move {
+            let query = match to_query(kind, &body) {
+                Ok(query) => query,
+                Err(e) => return Some(e),
             };
-            let _ = client.publish(reply, answer.to_string().into()).await;
+            let (tx, rx) = oneshot::channel();
+            input.send(Input::Query { query, reply: tx }).ok()?;
+            Some(
+                rx.await
+                    .unwrap_or_else(|_| error_value("agent", "shutting down")),
+            )
         }
-    }))
+    })
+    .await
 }
 
 async fn spawn_log(
@@ -335,19 +335,40 @@ async fn spawn_log(
     subject: String,
     journal: Journal,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    serve(client, subject, move |body| {
+        let journal = journal.clone();
+        async move {
+            Some(match serde_json::from_slice::<LogRequest>(&body) {
+                // Reading the log is disk I/O: not on an async worker.
+                Ok(req) => tokio::task::spawn_blocking(move || read_log(&journal, &req))
+                    .await
+                    .unwrap_or_else(|e| error_value("log", e)),
+                Err(e) => error_value("body", e),
+            })
+        }
+    })
+    .await
+}
+
+/// Answers every request on `subject` with the JSON `answer` makes of its body, one request at
+/// a time; ends when `answer` gives `None` (the driver is gone). Messages without a reply
+/// subject are not requests and are dropped.
+async fn serve<A, F>(
+    client: &async_nats::Client,
+    subject: String,
+    answer: A,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError>
+where
+    A: Fn(bytes::Bytes) -> F + Send + 'static,
+    F: std::future::Future<Output = Option<Value>> + Send,
+{
     let mut sub = subscribe(client, subject).await?;
     let client = client.clone();
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(reply) = msg.reply else { continue };
-            let answer = match serde_json::from_slice::<LogRequest>(&msg.payload) {
-                Ok(req) => {
-                    let journal = journal.clone();
-                    tokio::task::spawn_blocking(move || read_log(&journal, &req))
-                        .await
-                        .unwrap_or_else(|e| error_value("log", e))
-                }
-                Err(e) => error_value("body", e),
+            let Some(answer) = answer(msg.payload).await else {
+                return;
             };
             let _ = client.publish(reply, answer.to_string().into()).await;
         }

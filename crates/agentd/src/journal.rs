@@ -76,6 +76,8 @@ pub enum RecordError {
     Decode(String),
 }
 
+/// Why the log could not be opened, written or read. Unlike [`RecordError`], which concerns
+/// one record, it means the log as a whole cannot be trusted to hold what is written next.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("event log at {path}: {source}")]
@@ -115,7 +117,9 @@ pub struct TailCut {
 }
 
 /// Records waiting to be committed together. Sequence numbers are handed out as records are
-/// pushed, so events can carry their own sequence number before they are written.
+/// pushed, so events can carry their own sequence number before they are written. Take one
+/// from [`Journal::batch`] and commit it before taking the next: a batch continues the log
+/// where it was when the batch was taken, and a stale one is refused.
 #[derive(Debug)]
 pub struct PendingBatch {
     first: u64,
@@ -163,7 +167,10 @@ struct BadGroup {
 /// One record as read back: its sequence number and the record or why it cannot be read.
 pub type ReadItem = Result<(u64, Result<Record, RecordError>), JournalError>;
 
-/// The append-only event log with its snapshots.
+/// The append-only event log with its snapshots. One handle writes (the driver's): sequence
+/// numbers are handed out by it, so two writers would hand out the same ones. Clones may
+/// read (the `log` answers, the snapshot writer) and write snapshots, which do not take
+/// sequence numbers.
 #[derive(Clone)]
 pub struct Journal {
     db: sled::Db,
@@ -524,7 +531,7 @@ impl Journal {
     }
 }
 
-/// A snapshot in its stored form.
+/// A snapshot in its stored form: encoded where the state is, written wherever suits.
 pub struct EncodedSnapshot(Vec<u8>);
 
 impl EncodedSnapshot {

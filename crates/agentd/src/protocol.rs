@@ -220,6 +220,7 @@ pub enum IntentReply {
     Error(ErrorBody),
 }
 
+/// What was wrong, by field, in every failed reply: a client can point at the field it sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub field: String,
@@ -308,6 +309,7 @@ pub struct LogEntry {
     pub error: Option<String>,
 }
 
+/// One page of the log, with where the log ends, so that a follower knows whether to ask on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogReply {
     pub records: Vec<LogEntry>,

@@ -200,6 +200,25 @@ fn nsagentctl_without_a_daemon_says_so() {
     assert!(err.contains("nsagent.nobody.status"), "{err}");
 }
 
+/// Runs `nsagentctl <args>` against `daemon` until it succeeds: the daemon connects in the
+/// background, and a refused connection only shows as failing requests.
+fn wait_for_status(nats: &Nats, daemon: &Daemon, args: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = ctl(&nats.url(), &daemon.label, args);
+        if o.status.success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_and_user_password_credentials_are_used() {
     let data = tempfile::tempdir().expect("tmp");
@@ -220,20 +239,7 @@ async fn token_and_user_password_credentials_are_used() {
         let d = Daemon::start(&nats.url(), &label, &data.path().join(&label), &daemon_args);
         let mut args = ctl_args.clone();
         args.extend(["--timeout", "1", "status"]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let o = ctl(&nats.url(), &label, &args);
-            if o.status.success() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stderr),
-                d.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_status(&nats, &d, &args);
         // Without credentials the server refuses the client.
         let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
         assert!(!o.status.success());
@@ -386,24 +392,11 @@ fn a_tls_server_is_trusted_through_the_given_ca() {
         &data.path().join("d"),
         &["--nats-tls-ca", &ca],
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let o = ctl(
-            &nats.url(),
-            &label,
-            &["--nats-tls-ca", &ca, "--timeout", "1", "status"],
-        );
-        if o.status.success() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_status(
+        &nats,
+        &d,
+        &["--nats-tls-ca", &ca, "--timeout", "1", "status"],
+    );
     // Without the CA the server's certificate is not trusted.
     let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
     assert!(!o.status.success());

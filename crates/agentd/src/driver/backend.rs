@@ -9,6 +9,7 @@ use super::{spawn, DriverError, Input};
 /// Builds the backend on the backend thread: backends need not be `Send`.
 pub type BackendFactory = Box<dyn FnOnce() -> Result<Box<dyn Backend>, String> + Send>;
 
+/// What the backend thread is asked to do; done in the order sent.
 enum Job {
     Apply(Vec<Command>),
     /// Observe, and answer on this channel (the start-up resync waits for it).

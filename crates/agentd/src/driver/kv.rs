@@ -61,6 +61,12 @@ mod tests {
             .expect("valid")
     }
 
+    fn fresh() -> (tempfile::TempDir, Journal, Core) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        (dir, journal, Core::new(CoreConfig::default()))
+    }
+
     /// Logs a put of each item with its origin and feeds it to `core`.
     fn put(journal: &mut Journal, core: &mut Core, items: Vec<(Item, Origin)>) {
         let mut batch = journal.batch();
@@ -76,9 +82,7 @@ mod tests {
 
     #[test]
     fn a_repeated_value_is_a_no_op_unless_the_batch_touched_the_key() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let (mut journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
-        let mut core = Core::new(CoreConfig::default());
+        let (_dir, mut journal, mut core) = fresh();
         put(
             &mut journal,
             &mut core,
@@ -100,9 +104,7 @@ mod tests {
 
     #[test]
     fn only_items_last_set_from_the_bucket_and_missing_from_it_are_orphans() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let (mut journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
-        let mut core = Core::new(CoreConfig::default());
+        let (_dir, mut journal, mut core) = fresh();
         put(
             &mut journal,
             &mut core,

@@ -111,6 +111,7 @@ pub enum Output {
     Namespaces(Vec<Netns>),
 }
 
+/// How the driver runs; fixed for its lifetime.
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
     pub core: CoreConfig,

@@ -25,6 +25,7 @@ pub(super) struct Snapshots {
     writer: Option<Writer>,
 }
 
+/// The snapshot thread's handle; `busy` is set while it writes, so that snapshots never queue.
 struct Writer {
     tx: mpsc::Sender<(u64, EncodedSnapshot)>,
     busy: Arc<AtomicBool>,
