@@ -95,10 +95,15 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     );
     assert!(!unknown.status.success());
 
-    // Offline replay of a copy of the live log reproduces the commands and the state.
+    check_offline_replay(&url, &label, &dir);
+}
+
+/// Offline replay of a copy of the live log of the test above reproduces the commands and the
+/// state.
+fn check_offline_replay(url: &str, label: &str, dir: &std::path::Path) {
     let commands = stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "replay",
             "--data-dir",
@@ -114,8 +119,8 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     );
     assert!(commands.contains("route"), "{commands}");
     let state: serde_json::Value = serde_json::from_str(&stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "-o",
             "json",
@@ -131,8 +136,8 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     assert_eq!(state["sim_divergences"], 0, "{state}");
     // --until stops early: before the first put nothing is desired.
     let early: serde_json::Value = serde_json::from_str(&stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "-o",
             "json",

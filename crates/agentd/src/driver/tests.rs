@@ -12,7 +12,7 @@ use nsagent_sim::{Fault, SimConfig, SimKernel};
 use serde_json::Value;
 
 use super::{BackendFactory, Driver, DriverConfig, Input, Output, Query, Reply};
-use crate::journal::{Journal, JournalConfig, Origin};
+use crate::journal::{Journal, JournalConfig, Origin, Record};
 use crate::protocol::{IntentOp, IntentReply};
 use crate::replay;
 
@@ -146,13 +146,11 @@ fn replaying_the_log_yields_the_same_commands_byte_for_byte() {
 
     let (journal, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
     assert!(report.cut.is_none());
-    let mut replayed = Vec::new();
-    let mut timers = 0;
-    replay::replay_from_start(&journal, CoreConfig::default(), u64::MAX, |_, r, cmds| {
-        timers += usize::from(matches!(r.event, Event::TimerFired));
-        replayed.extend(cmds.iter().cloned());
-    })
-    .expect("replay");
+    let (records, replayed) = replay_all(&journal);
+    let timers = records
+        .iter()
+        .filter(|r| matches!(r.event, Event::TimerFired))
+        .count();
     let live = seen.lock().expect("lock").clone();
     assert!(timers > 0, "the injected faults should have caused retries");
     assert_eq!(
@@ -238,6 +236,68 @@ fn item_state(driver: &Driver, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A veth pair between the host and the microservice `ms1`.
+fn pair_into_ms1() -> Vec<IntentOp> {
+    vec![
+        IntentOp::Put(item(
+            serde_json::json!({"name": "h1", "type": "VETH", "enabled": true,
+            "ip_addresses": ["10.5.0.1/24"], "veth": {"peer_if_name": "c1"}}),
+        )),
+        IntentOp::Put(item(
+            serde_json::json!({"name": "c1", "type": "VETH", "enabled": true,
+            "host_if_name": "eth1", "ip_addresses": ["10.5.0.2/24"],
+            "namespace": {"type": "MICROSERVICE", "reference": "ms1"},
+            "veth": {"peer_if_name": "h1"}}),
+        )),
+    ]
+}
+
+/// Someone deletes the host end by hand; only a new look at the namespace tells, and then
+/// the pair is made again.
+fn delete_h1_by_hand_and_reobserve(
+    driver: &Driver,
+    kernel: &Mutex<SimKernel>,
+    seen: &Mutex<Vec<Command>>,
+) {
+    kernel
+        .lock()
+        .expect("lock")
+        .apply(&Op::DeleteLink {
+            ns: Netns::Default,
+            name: "h1".into(),
+        })
+        .expect("delete by hand");
+    let before = seen.lock().expect("lock").len();
+    driver
+        .input
+        .send(Input::Reobserve(vec![Netns::Default, Netns::Default]))
+        .expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().expect("lock").len() == before {
+        assert!(Instant::now() < deadline, "the pair was not re-created");
+        thread::sleep(Duration::from_millis(10));
+    }
+    wait_all_applied(driver, 2);
+    assert!(kernel
+        .lock()
+        .expect("lock")
+        .dump()
+        .link(&Netns::Default, "h1")
+        .is_some());
+}
+
+/// Every record of the log, and the commands a fresh core issues when they are replayed.
+fn replay_all(journal: &Journal) -> (Vec<Record>, Vec<Command>) {
+    let mut records = Vec::new();
+    let mut commands = Vec::new();
+    replay::replay_from_start(journal, CoreConfig::default(), u64::MAX, |_, r, cmds| {
+        records.push(r.clone());
+        commands.extend(cmds.iter().cloned());
+    })
+    .expect("replay");
+    (records, commands)
+}
+
 #[test]
 fn observations_and_reobservations_go_through_the_log_and_replay_identically() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -270,21 +330,7 @@ fn observations_and_reobservations_go_through_the_log_and_replay_identically() {
         vec![Event::MicroserviceWatch { connected: false }],
         Origin::Docker,
     );
-    send(
-        &driver,
-        vec![
-            IntentOp::Put(item(
-                serde_json::json!({"name": "h1", "type": "VETH", "enabled": true,
-                "ip_addresses": ["10.5.0.1/24"], "veth": {"peer_if_name": "c1"}}),
-            )),
-            IntentOp::Put(item(
-                serde_json::json!({"name": "c1", "type": "VETH", "enabled": true,
-                "host_if_name": "eth1", "ip_addresses": ["10.5.0.2/24"],
-                "namespace": {"type": "MICROSERVICE", "reference": "ms1"},
-                "veth": {"peer_if_name": "h1"}}),
-            )),
-        ],
-    );
+    send(&driver, pair_into_ms1());
     let state = item_state(&driver, "c1");
     assert!(
         state.contains("pending") && state.contains("docker not connected"),
@@ -305,32 +351,7 @@ fn observations_and_reobservations_go_through_the_log_and_replay_identically() {
     );
     wait_all_applied(&driver, 2);
 
-    // Someone deletes the host end by hand; only a new look at the namespace tells.
-    kernel
-        .lock()
-        .expect("lock")
-        .apply(&Op::DeleteLink {
-            ns: Netns::Default,
-            name: "h1".into(),
-        })
-        .expect("delete by hand");
-    let before = seen.lock().expect("lock").len();
-    driver
-        .input
-        .send(Input::Reobserve(vec![Netns::Default, Netns::Default]))
-        .expect("send");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.lock().expect("lock").len() == before {
-        assert!(Instant::now() < deadline, "the pair was not re-created");
-        thread::sleep(Duration::from_millis(10));
-    }
-    wait_all_applied(&driver, 2);
-    assert!(kernel
-        .lock()
-        .expect("lock")
-        .dump()
-        .link(&Netns::Default, "h1")
-        .is_some());
+    delete_h1_by_hand_and_reobserve(&driver, &kernel, &seen);
     driver.shutdown().expect("stop");
 
     let mut published = Vec::new();
@@ -345,13 +366,11 @@ fn observations_and_reobservations_go_through_the_log_and_replay_identically() {
     );
 
     let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
-    let mut origins = Vec::new();
-    let mut replayed = Vec::new();
-    replay::replay_from_start(&journal, CoreConfig::default(), u64::MAX, |_, r, cmds| {
-        origins.push((r.origin.clone(), std::mem::discriminant(&r.event)));
-        replayed.extend(cmds.iter().cloned());
-    })
-    .expect("replay");
+    let (records, replayed) = replay_all(&journal);
+    let origins: Vec<_> = records
+        .iter()
+        .map(|r| (r.origin.clone(), std::mem::discriminant(&r.event)))
+        .collect();
     let observed = std::mem::discriminant(&Event::Observed(Snapshot::default()));
     assert!(origins.contains(&(Origin::Kernel, observed)), "{origins:?}");
     assert_eq!(
