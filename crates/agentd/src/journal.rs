@@ -58,6 +58,7 @@ pub struct Record {
 }
 
 impl Record {
+    /// Every record of one batch shares its `at`: the driver reads its clock once per turn.
     pub fn new(at: Timestamp, origin: Origin, event: Event) -> Record {
         Record { at, origin, event }
     }

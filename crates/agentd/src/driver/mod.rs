@@ -40,7 +40,8 @@ pub use queries::read_log;
 use backend::BackendThread;
 use run_loop::RunLoop;
 
-/// Where the answer to an intent goes.
+/// Where the answer to an intent goes. It is sent only once the intent is durable in the log,
+/// so a publisher that got a sequence number knows the intent survives a crash.
 pub enum Reply {
     /// Sent through the ack channel to be published on this NATS reply subject.
     Subject(String),
@@ -50,7 +51,9 @@ pub enum Reply {
     None,
 }
 
-/// A query answered from the core's state, after the current batch is fed to it.
+/// A query answered from the core's state. It travels on the driver's input like everything
+/// else, so it is answered after the intents sent before it were fed to the core: a client that
+/// got an acknowledgement and then asks sees its intent.
 pub enum Query {
     Status {
         key: Option<ItemKey>,
@@ -64,7 +67,9 @@ pub enum Query {
     },
 }
 
-/// Input of the driver.
+/// Everything that reaches the driver, on its one channel. The order of the channel is the order
+/// of the log, and the log is what a replay feeds a fresh core; so whatever may change a
+/// decision (command results and observations included) must come this way, never around it.
 pub enum Input {
     Intent {
         ops: Vec<IntentOp>,
@@ -98,7 +103,8 @@ pub enum Input {
     Shutdown,
 }
 
-/// Output of the driver for the async side.
+/// What the driver tells the async side, in the order it happened; the daemon publishes it in
+/// that order, so that a subscriber never sees an item's states out of order.
 #[derive(Debug)]
 pub enum Output {
     /// Publish `body` on the reply subject.
@@ -156,7 +162,8 @@ impl DriverError {
     }
 }
 
-/// Spawns the thread `nsagent-<what>`.
+/// Spawns the thread `nsagent-<what>`: named so that a thread list or a stack dump says whose it
+/// is. Failing to spawn one is as fatal as losing it.
 fn spawn<T: Send + 'static>(
     what: &str,
     f: impl FnOnce() -> T + Send + 'static,
