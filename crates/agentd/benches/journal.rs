@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use nsagent_agentd::journal::{Journal, JournalConfig, Origin, Record};
+use nsagent_agentd::{Journal, JournalConfig, Origin, Record};
 use nsagent_core::{Event, Item, Timestamp};
 
 fn main() {
@@ -32,14 +32,11 @@ fn main() {
         let mut batch = journal.batch();
         for item in &items {
             let seq = batch.next_seq();
-            batch.push(Record {
-                at: Timestamp(b),
-                origin: Origin::Request,
-                event: Event::Put {
-                    seq,
-                    item: item.clone(),
-                },
-            });
+            let event = Event::Put {
+                seq,
+                item: item.clone(),
+            };
+            batch.push(Record::new(Timestamp(b), Origin::Request, event));
         }
         journal.commit(&batch, true).expect("commit");
     }

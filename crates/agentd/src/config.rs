@@ -100,6 +100,7 @@ pub struct DaemonConfig {
     pub auth: NatsAuth,
 }
 
+/// Why the settings cannot be used; the daemon exits with it before touching anything.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]

@@ -19,6 +19,8 @@ pub enum Format {
     Yaml,
 }
 
+/// Why `nsagentctl` could not read an item file or replay a log; it names the file, the item
+/// and the field, so that the user can fix the input without guessing.
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
     #[error("reading {path}: {source}")]

@@ -10,17 +10,16 @@ use tokio::sync::oneshot;
 
 use crate::config::{BackendKind, DaemonConfig};
 use crate::driver::{
-    BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
+    read_log, BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
 };
 use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
 use crate::observers::{self, KernelWatch};
-use crate::protocol::{self, IntentReply, LogEntry, LogReply, LogRequest, QueryRequest, Subjects};
+use crate::protocol::{self, error_value, IntentReply, LogRequest, QueryRequest, Subjects};
 
-/// Records sent in one `log` reply at most; NATS messages are limited to 1 MiB by default.
-const LOG_PAGE: usize = 500;
-
+/// Why the daemon did not start or stopped with an error; `nsagentd` logs it and exits with
+/// failure, so that a supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -37,9 +36,7 @@ pub enum DaemonError {
 
 /// Builds the configured backend (on the backend thread). For the kernel, also the backend's
 /// socket cache, which the kernel watcher shares.
-pub fn backend_factory(
-    kind: BackendKind,
-) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
+fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
     match kind {
         BackendKind::Sim => (
             Box::new(|| {
@@ -59,9 +56,66 @@ pub fn backend_factory(
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT, or until the driver stops on its own (which is an
+/// error: the daemon must not take intents it cannot log or apply).
 pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let subjects = Subjects::new(&config.label);
+    let journal = open_journal(&config)?;
+    let reader = journal.clone();
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (factory, sockets) = backend_factory(config.backend);
+    let driver_config = DriverConfig {
+        snapshot_every: config.snapshot_every,
+        publish_namespaces: sockets.is_some(),
+        ..DriverConfig::default()
+    };
+    let mut driver =
+        tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
+            .await
+            .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
+    let input = driver.input.clone();
+    let kernel_watch = match sockets {
+        Some(sockets) => Some(
+            KernelWatch::start(sockets, input.clone())
+                .map_err(|e| DaemonError::Other(format!("starting the kernel watcher: {e}")))?,
+        ),
+        None => None,
+    };
+
+    let client = nats::connect(
+        &config.nats,
+        &config.auth,
+        &format!("nsagentd-{}", config.label),
+        false,
+    )
+    .await?;
+    tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, docker = config.docker, "nsagentd running");
+    let publisher = spawn_publisher(client.clone(), subjects.clone(), out_rx, kernel_watch);
+    let tasks = spawn_inputs(&client, &subjects, &config, &input, reader).await?;
+
+    let driver_died = wait_for_stop(driver.exited()).await?;
+    tracing::info!(driver_died, "shutting down");
+    for t in &tasks {
+        t.abort();
+    }
+    drop(input);
+    tokio::task::spawn_blocking(move || driver.shutdown())
+        .await
+        .map_err(|e| DaemonError::Other(format!("shutdown task failed: {e}")))??;
+    // The driver is gone, so the publisher drains what it left and ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), publisher).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
+    tracing::info!("stopped");
+    if driver_died {
+        return Err(DaemonError::Other(
+            "the driver stopped; see the error above".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the log in the data directory, saying what start-up had to repair.
+fn open_journal(config: &DaemonConfig) -> Result<Journal, DaemonError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| DaemonError::Other(format!("creating {}: {e}", config.data_dir.display())))?;
     let (journal, report) = Journal::open(
@@ -91,85 +145,61 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     for (seq, e) in &report.bad_snapshots {
         tracing::warn!(seq, error = %e, "unreadable snapshot removed");
     }
-    let reader = journal.clone();
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (factory, sockets) = backend_factory(config.backend);
-    let driver_config = DriverConfig {
-        snapshot_every: config.snapshot_every,
-        publish_namespaces: sockets.is_some(),
-        ..DriverConfig::default()
-    };
-    let mut driver =
-        tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
-            .await
-            .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
-    let input = driver.input.clone();
-    let mut kernel_watch = match sockets {
-        Some(sockets) => Some(
-            KernelWatch::start(sockets, input.clone())
-                .map_err(|e| DaemonError::Other(format!("starting the kernel watcher: {e}")))?,
-        ),
-        None => None,
-    };
+    Ok(journal)
+}
 
-    let client = nats::connect(
-        &config.nats,
-        &config.auth,
-        &format!("nsagentd-{}", config.label),
-        false,
-    )
-    .await?;
-    tracing::info!(label = %config.label, nats = %config.nats, backend = ?config.backend, docker = config.docker, "nsagentd running");
-
-    // Replies and state changes, in the order the driver produced them.
-    let publisher = {
-        let client = client.clone();
-        let subjects = subjects.clone();
-        tokio::spawn(async move {
-            while let Some(out) = out_rx.recv().await {
-                let result = match out {
-                    Output::Ack { subject, body } => client.publish(subject, body.into()).await,
-                    Output::Namespaces(namespaces) => {
-                        if let Some(w) = kernel_watch.as_mut() {
-                            w.set(namespaces);
-                        }
-                        Ok(())
+/// Publishes replies and state changes in the order the driver produced them, and passes the
+/// namespaces to watch to the kernel watcher. Ends when the driver is gone.
+fn spawn_publisher(
+    client: async_nats::Client,
+    subjects: Subjects,
+    mut out_rx: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    mut kernel_watch: Option<KernelWatch>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let result = match out {
+                Output::Ack { subject, body } => client.publish(subject, body.into()).await,
+                Output::Namespaces(namespaces) => {
+                    if let Some(w) = kernel_watch.as_mut() {
+                        w.set(namespaces);
                     }
-                    Output::StateChange { key, state } => {
-                        let body = serde_json::json!({
-                            "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
-                        });
-                        client
-                            .publish(subjects.event(&key, state.name()), body.to_string().into())
-                            .await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "publish failed");
+                    Ok(())
                 }
+                Output::StateChange { key, state } => {
+                    let body = serde_json::json!({
+                        "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
+                    });
+                    client
+                        .publish(subjects.event(&key, state.name()), body.to_string().into())
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "publish failed");
             }
-        })
-    };
+        }
+    })
+}
 
-    let mut tasks = vec![
-        spawn_intents(&client, &subjects, input.clone()).await?,
-        spawn_queries(
-            &client,
-            subjects.status.clone(),
-            input.clone(),
-            QueryKind::Status,
-        )
-        .await?,
-        spawn_queries(&client, subjects.get.clone(), input.clone(), QueryKind::Get).await?,
-        spawn_queries(
-            &client,
-            subjects.explain.clone(),
-            input.clone(),
-            QueryKind::Explain,
-        )
-        .await?,
-        spawn_log(&client, subjects.log.clone(), reader).await?,
-    ];
+/// Subscribes to every subject of the agent and starts the watchers the configuration asks
+/// for; all of them feed the driver's input.
+async fn spawn_inputs(
+    client: &async_nats::Client,
+    subjects: &Subjects,
+    config: &DaemonConfig,
+    input: &mpsc::Sender<Input>,
+    reader: Journal,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, DaemonError> {
+    let mut tasks = vec![spawn_intents(client, subjects, input.clone()).await?];
+    for (subject, kind) in [
+        (&subjects.status, QueryKind::Status),
+        (&subjects.get, QueryKind::Get),
+        (&subjects.explain, QueryKind::Explain),
+    ] {
+        tasks.push(spawn_queries(client, subject.clone(), input.clone(), kind).await?);
+    }
+    tasks.push(spawn_log(client, subjects.log.clone(), reader).await?);
     if config.docker {
         tasks.extend(observers::spawn_docker(
             nsagent_docker_watch::WatchConfig::from_env(),
@@ -183,35 +213,20 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             input.clone(),
         ));
     }
+    Ok(tasks)
+}
 
-    let exited = driver.exited();
-    let driver_died = tokio::select! {
-        r = wait_for_signal() => { r?; false }
+/// Waits for a signal or for the driver to stop; returns whether the driver stopped.
+async fn wait_for_stop(exited: Option<oneshot::Receiver<()>>) -> Result<bool, DaemonError> {
+    tokio::select! {
+        r = wait_for_signal() => { r?; Ok(false) }
         _ = async {
             match exited {
                 Some(rx) => { let _ = rx.await; }
                 None => std::future::pending::<()>().await,
             }
-        } => true,
-    };
-    tracing::info!(driver_died, "shutting down");
-    for t in &tasks {
-        t.abort();
+        } => Ok(true),
     }
-    drop(input);
-    tokio::task::spawn_blocking(move || driver.shutdown())
-        .await
-        .map_err(|e| DaemonError::Other(format!("shutdown task failed: {e}")))??;
-    // The driver is gone, so the publisher drains what it left and ends.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), publisher).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
-    tracing::info!("stopped");
-    if driver_died {
-        return Err(DaemonError::Other(
-            "the driver stopped; see the error above".into(),
-        ));
-    }
-    Ok(())
 }
 
 async fn wait_for_signal() -> Result<(), DaemonError> {
@@ -272,15 +287,12 @@ async fn spawn_intents(
     }))
 }
 
+/// Which of the query subjects a request came on: each takes its own fields of the body.
 #[derive(Clone, Copy)]
 enum QueryKind {
     Status,
     Get,
     Explain,
-}
-
-fn error_value(field: &str, reason: impl std::fmt::Display) -> Value {
-    serde_json::json!({ "error": { "field": field, "reason": reason.to_string() } })
 }
 
 fn to_query(kind: QueryKind, body: &[u8]) -> Result<Query, Value> {
@@ -315,25 +327,22 @@ async fn spawn_queries(
     input: mpsc::Sender<Input>,
     kind: QueryKind,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
-    let mut sub = subscribe(client, subject).await?;
-    let client = client.clone();
-    Ok(tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let Some(reply) = msg.reply else { continue };
-            let answer = match to_query(kind, &msg.payload) {
-                Ok(query) => {
-                    let (tx, rx) = oneshot::channel();
-                    if input.send(Input::Query { query, reply: tx }).is_err() {
-                        return;
-                    }
-                    rx.await
-                        .unwrap_or_else(|_| error_value("agent", "shutting down"))
-                }
-                Err(e) => e,
+    serve(client, subject, move |body| {
+        let input = input.clone();
+        async move {
+            let query = match to_query(kind, &body) {
+                Ok(query) => query,
+                Err(e) => return Some(e),
             };
-            let _ = client.publish(reply, answer.to_string().into()).await;
+            let (tx, rx) = oneshot::channel();
+            input.send(Input::Query { query, reply: tx }).ok()?;
+            Some(
+                rx.await
+                    .unwrap_or_else(|_| error_value("agent", "shutting down")),
+            )
         }
-    }))
+    })
+    .await
 }
 
 async fn spawn_log(
@@ -341,51 +350,42 @@ async fn spawn_log(
     subject: String,
     journal: Journal,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    serve(client, subject, move |body| {
+        let journal = journal.clone();
+        async move {
+            Some(match serde_json::from_slice::<LogRequest>(&body) {
+                // Reading the log is disk I/O: not on an async worker.
+                Ok(req) => tokio::task::spawn_blocking(move || read_log(&journal, &req))
+                    .await
+                    .unwrap_or_else(|e| error_value("log", e)),
+                Err(e) => error_value("body", e),
+            })
+        }
+    })
+    .await
+}
+
+/// Answers every request on `subject` with the JSON `answer` makes of its body, one request at
+/// a time; ends when `answer` gives `None` (the driver is gone). Messages without a reply
+/// subject are not requests and are dropped.
+async fn serve<A, F>(
+    client: &async_nats::Client,
+    subject: String,
+    answer: A,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError>
+where
+    A: Fn(bytes::Bytes) -> F + Send + 'static,
+    F: std::future::Future<Output = Option<Value>> + Send,
+{
     let mut sub = subscribe(client, subject).await?;
     let client = client.clone();
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(reply) = msg.reply else { continue };
-            let answer = match serde_json::from_slice::<LogRequest>(&msg.payload) {
-                Ok(req) => {
-                    let journal = journal.clone();
-                    tokio::task::spawn_blocking(move || read_log(&journal, &req))
-                        .await
-                        .unwrap_or_else(|e| error_value("log", e))
-                }
-                Err(e) => error_value("body", e),
+            let Some(answer) = answer(msg.payload).await else {
+                return;
             };
             let _ = client.publish(reply, answer.to_string().into()).await;
         }
     }))
-}
-
-/// A page of the log as JSON.
-pub fn read_log(journal: &Journal, req: &LogRequest) -> Value {
-    let limit = req.limit.unwrap_or(LOG_PAGE).min(LOG_PAGE);
-    let mut records = Vec::new();
-    for item in journal.read(req.from..=u64::MAX).take(limit) {
-        match item {
-            Ok((seq, Ok(r))) => records.push(LogEntry {
-                seq,
-                at: Some(r.at.0),
-                origin: serde_json::to_value(&r.origin).ok(),
-                event: serde_json::to_value(&r.event).ok(),
-                error: None,
-            }),
-            Ok((seq, Err(e))) => records.push(LogEntry {
-                seq,
-                at: None,
-                origin: None,
-                event: None,
-                error: Some(e.to_string()),
-            }),
-            Err(e) => return error_value("log", e),
-        }
-    }
-    serde_json::to_value(LogReply {
-        records,
-        last_seq: journal.stored_last_seq(),
-    })
-    .unwrap_or(Value::Null)
 }

@@ -3,14 +3,33 @@
 //! core sees it, drives the core from a single thread, hands the core's commands to a kernel
 //! backend on a thread of its own, and answers status queries. Everything the core saw is in the
 //! log, so any run can be replayed offline — `nsagentctl replay` does exactly that.
+//!
+//! Modules are private; what the two binaries, the tests and the benchmarks need is exported
+//! here, once: the daemon's configuration and [`run`], what `nsagentctl` does offline, the NATS
+//! connection, the protocol's subjects, and the event log with its stored formats.
 
-pub mod config;
-pub mod ctl;
-pub mod daemon;
-pub mod driver;
-pub mod journal;
-pub mod kv;
-pub mod nats;
-pub mod observers;
-pub mod protocol;
-pub mod replay;
+mod config;
+mod ctl;
+mod daemon;
+mod driver;
+mod journal;
+mod kv;
+mod nats;
+mod observers;
+mod protocol;
+mod replay;
+
+pub use config::{Args, BackendKind, ConfigError, DaemonConfig};
+pub use ctl::{
+    put_bodies, read_items, render, replay_offline, verify_offline, CtlError, Format, ReplayReport,
+    Show, VerifyReport,
+};
+pub use daemon::{run, DaemonError};
+pub use journal::{
+    decode_group, decode_snapshot, encode_group, encode_snapshot, EncodedSnapshot, Journal,
+    JournalConfig, JournalError, OpenReport, Origin, PendingBatch, ReadItem, Record, RecordError,
+    Repair, TailCut, FORMAT_VERSION,
+};
+pub use nats::{connect, ConnectError, NatsAuth};
+pub use protocol::{Subjects, MAX_TXN_OPS};
+pub use replay::ReplayError;

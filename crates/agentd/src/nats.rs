@@ -45,6 +45,7 @@ impl NatsAuth {
     }
 }
 
+/// Why no NATS client could be made: bad credentials settings, or (when waiting) no server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("--nats-user and --nats-password go together")]

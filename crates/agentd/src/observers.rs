@@ -15,7 +15,7 @@ use crate::journal::Origin;
 
 /// How long link changes in one namespace are gathered before it is observed again: a script
 /// changing several things costs one observation, and the first change waits at most this long.
-pub const REOBSERVE_DELAY: Duration = Duration::from_millis(100);
+const REOBSERVE_DELAY: Duration = Duration::from_millis(100);
 
 /// The kernel watcher and what it has been told to watch.
 pub struct KernelWatch {
@@ -188,13 +188,19 @@ mod tests {
             }
             _ => panic!("expected the appeared namespace first"),
         }
-        match observed(&in_rx) {
-            Input::Reobserve(list) => {
-                assert_eq!(list, vec![a.clone(), b.clone()]);
-                assert!(started.elapsed() >= Duration::from_millis(100));
+        // Five changes of `a` make one reobservation. `b` changed a moment later, so it comes in
+        // the same one unless the thread was held up in between (a loaded machine).
+        let mut reobserved = Vec::new();
+        while reobserved.len() < 2 {
+            match observed(&in_rx) {
+                Input::Reobserve(list) => {
+                    assert!(started.elapsed() >= Duration::from_millis(100));
+                    reobserved.extend(list);
+                }
+                _ => panic!("expected reobservations of both"),
             }
-            _ => panic!("expected one reobservation of both"),
         }
+        assert_eq!(reobserved, vec![a.clone(), b.clone()]);
         // A namespace that vanishes before its delay is not observed again.
         ev_tx
             .send(NamespaceEvent::Changed(a.clone()))

@@ -48,11 +48,6 @@ impl Subjects {
         };
         format!("{}.{kind}.{state}", self.events_prefix)
     }
-
-    /// Matches every state change.
-    pub fn all_events(&self) -> String {
-        format!("{}.>", self.events_prefix)
-    }
 }
 
 /// Name of the JetStream key-value bucket of an agent.
@@ -225,10 +220,26 @@ pub enum IntentReply {
     Error(ErrorBody),
 }
 
+/// What was wrong, by field, in every failed reply: a client can point at the field it sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub field: String,
     pub reason: String,
+}
+
+impl ErrorBody {
+    pub fn new(field: &str, reason: impl std::fmt::Display) -> ErrorBody {
+        ErrorBody {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A failed answer to a query or a log request: the same `{"error": {"field", "reason"}}` as a
+/// refused intent, so that a client reads every failure one way.
+pub fn error_value(field: &str, reason: impl std::fmt::Display) -> Value {
+    serde_json::json!({ "error": ErrorBody::new(field, reason) })
 }
 
 impl From<ValidationError> for ErrorBody {
@@ -298,16 +309,11 @@ pub struct LogEntry {
     pub error: Option<String>,
 }
 
+/// One page of the log, with where the log ends, so that a follower knows whether to ask on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogReply {
     pub records: Vec<LogEntry>,
     pub last_seq: u64,
-}
-
-/// Any query reply that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueryError {
-    pub error: ErrorBody,
 }
 
 #[cfg(test)]
@@ -425,6 +431,10 @@ mod tests {
         assert_eq!(
             String::from_utf8(e.to_bytes()).expect("utf8"),
             r#"{"error":{"field":"put.key","reason":"bad"}}"#
+        );
+        assert_eq!(
+            error_value("key", "'x' is not known").to_string(),
+            r#"{"error":{"field":"key","reason":"'x' is not known"}}"#
         );
     }
 

@@ -7,6 +7,8 @@ use nsagent_core::{Command, Core, CoreConfig, Timestamp};
 
 use crate::journal::{Journal, JournalError, Record, RecordError};
 
+/// Why the log cannot rebuild the core: replaying past an unreadable record, or from a start
+/// the log no longer has, would give a core that never existed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error(transparent)]

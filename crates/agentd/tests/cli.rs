@@ -95,10 +95,15 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     );
     assert!(!unknown.status.success());
 
-    // Offline replay of a copy of the live log reproduces the commands and the state.
+    check_offline_replay(&url, &label, &dir);
+}
+
+/// Offline replay of a copy of the live log of the test above reproduces the commands and the
+/// state.
+fn check_offline_replay(url: &str, label: &str, dir: &std::path::Path) {
     let commands = stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "replay",
             "--data-dir",
@@ -114,8 +119,8 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     );
     assert!(commands.contains("route"), "{commands}");
     let state: serde_json::Value = serde_json::from_str(&stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "-o",
             "json",
@@ -131,8 +136,8 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     assert_eq!(state["sim_divergences"], 0, "{state}");
     // --until stops early: before the first put nothing is desired.
     let early: serde_json::Value = serde_json::from_str(&stdout(&ctl(
-        &url,
-        &label,
+        url,
+        label,
         &[
             "-o",
             "json",
@@ -200,6 +205,25 @@ fn nsagentctl_without_a_daemon_says_so() {
     assert!(err.contains("nsagent.nobody.status"), "{err}");
 }
 
+/// Runs `nsagentctl <args>` against `daemon` until it succeeds: the daemon connects in the
+/// background, and a refused connection only shows as failing requests.
+fn wait_for_status(nats: &Nats, daemon: &Daemon, args: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = ctl(&nats.url(), &daemon.label, args);
+        if o.status.success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_and_user_password_credentials_are_used() {
     let data = tempfile::tempdir().expect("tmp");
@@ -220,20 +244,7 @@ async fn token_and_user_password_credentials_are_used() {
         let d = Daemon::start(&nats.url(), &label, &data.path().join(&label), &daemon_args);
         let mut args = ctl_args.clone();
         args.extend(["--timeout", "1", "status"]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let o = ctl(&nats.url(), &label, &args);
-            if o.status.success() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stderr),
-                d.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_status(&nats, &d, &args);
         // Without credentials the server refuses the client.
         let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
         assert!(!o.status.success());
@@ -405,24 +416,11 @@ fn a_tls_server_is_trusted_through_the_given_ca() {
         &data.path().join("d"),
         &["--nats-tls-ca", &ca],
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let o = ctl(
-            &nats.url(),
-            &label,
-            &["--nats-tls-ca", &ca, "--timeout", "1", "status"],
-        );
-        if o.status.success() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_status(
+        &nats,
+        &d,
+        &["--nats-tls-ca", &ca, "--timeout", "1", "status"],
+    );
     // Without the CA the server's certificate is not trusted.
     let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
     assert!(!o.status.success());

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 
-use nsagent_agentd::journal::{Journal, JournalConfig, JournalError, Origin, Record};
+use nsagent_agentd::{Journal, JournalConfig, JournalError, Origin, Record};
 use nsagent_core::{Event, Item, Timestamp};
 
 const ACKED: u64 = 3_000;

@@ -222,6 +222,25 @@ impl Agent {
         assert!(reply.get("seq").is_some(), "{reply}");
     }
 
+    /// A veth pair between the named namespace `ns` (end `<ms>-ns`, called `host_if`, address
+    /// `<net>.1/24`) and the microservice `ms` (end `<ms>-ms`, called eth1, `<net>.2/24`);
+    /// returns the names of the two ends.
+    async fn put_pair_to_microservice(
+        &self,
+        ns: &NamedNs,
+        ms: &str,
+        host_if: &str,
+        net: &str,
+    ) -> (String, String) {
+        let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
+        self.put(&[
+            veth(&a, &b, host_if, &format!("{net}.1/24"), named(&ns.0)),
+            veth(&b, &a, "eth1", &format!("{net}.2/24"), microservice(ms)),
+        ])
+        .await;
+        (a, b)
+    }
+
     /// (state, detail) of one interface.
     async fn status(&self, name: &str) -> (String, String) {
         let body = serde_json::json!({ "key": interface_key(name) }).to_string();
@@ -343,12 +362,8 @@ async fn a_veth_pair_follows_its_microservice_through_stop_and_start() {
     let agent = Agent::start().await;
     let ms = unique("ms-");
     let name = unique("nsagent-e2e-");
-    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
-    agent
-        .put(&[
-            veth(&a, &b, "vx0", "10.77.0.1/24", named(&ns.0)),
-            veth(&b, &a, "eth1", "10.77.0.2/24", microservice(&ms)),
-        ])
+    let (a, b) = agent
+        .put_pair_to_microservice(&ns, &ms, "vx0", "10.77.0")
         .await;
     // Nothing can happen before the container runs.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -399,12 +414,8 @@ async fn two_containers_with_one_label_are_reported_and_the_newest_wins() {
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start().await;
     let ms = unique("ms-");
-    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
-    agent
-        .put(&[
-            veth(&a, &b, "vd0", "10.78.0.1/24", named(&ns.0)),
-            veth(&b, &a, "eth1", "10.78.0.2/24", microservice(&ms)),
-        ])
+    let (a, b) = agent
+        .put_pair_to_microservice(&ns, &ms, "vd0", "10.78.0")
         .await;
     let first = Container::run(&unique("nsagent-e2e-"), &ms);
     agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
@@ -599,12 +610,8 @@ async fn a_daemon_restart_with_the_container_running_changes_nothing() {
     let ns = NamedNs(unique("nsa"));
     let mut agent = Agent::start().await;
     let ms = unique("ms-");
-    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
-    agent
-        .put(&[
-            veth(&a, &b, "vr0", "10.76.0.1/24", named(&ns.0)),
-            veth(&b, &a, "eth1", "10.76.0.2/24", microservice(&ms)),
-        ])
+    let (a, b) = agent
+        .put_pair_to_microservice(&ns, &ms, "vr0", "10.76.0")
         .await;
     let c = Container::run(&unique("nsagent-e2e-"), &ms);
     agent.wait_applied(&[&a, &b], Duration::from_secs(20)).await;
@@ -643,12 +650,8 @@ async fn without_docker_items_in_microservices_say_docker_is_not_connected() {
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start_with_env(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]).await;
     let ms = unique("ms-");
-    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
-    agent
-        .put(&[
-            veth(&a, &b, "vn0", "10.75.0.1/24", named(&ns.0)),
-            veth(&b, &a, "eth1", "10.75.0.2/24", microservice(&ms)),
-        ])
+    let (_, b) = agent
+        .put_pair_to_microservice(&ns, &ms, "vn0", "10.75.0")
         .await;
     let detail = agent
         .wait_state(&b, "pending", Duration::from_secs(10))
@@ -689,12 +692,8 @@ async fn a_docker_daemon_crash_and_restart_moves_the_pair_to_the_new_process() {
     let ns = NamedNs(unique("nsa"));
     let agent = Agent::start().await;
     let ms = unique("ms-");
-    let (a, b) = (format!("{ms}-ns"), format!("{ms}-ms"));
-    agent
-        .put(&[
-            veth(&a, &b, "vk0", "10.74.0.1/24", named(&ns.0)),
-            veth(&b, &a, "eth1", "10.74.0.2/24", microservice(&ms)),
-        ])
+    let (a, b) = agent
+        .put_pair_to_microservice(&ns, &ms, "vk0", "10.74.0")
         .await;
     let name = unique("nsagent-e2e-");
     let c = Container(name.clone());

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use nsagent_agentd::journal::{
+use nsagent_agentd::{
     decode_group, decode_snapshot, encode_group, encode_snapshot, Origin, Record, FORMAT_VERSION,
 };
 use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemState, Netns, Op, Timestamp};
@@ -51,11 +51,8 @@ struct Story {
 
 impl Story {
     fn feed(&mut self, origin: Origin, event: Event) {
-        self.records.push(Record {
-            at: self.now,
-            origin,
-            event: event.clone(),
-        });
+        self.records
+            .push(Record::new(self.now, origin, event.clone()));
         self.core.handle(self.now, event);
     }
 

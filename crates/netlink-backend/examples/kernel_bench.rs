@@ -415,54 +415,63 @@ fn main() {
             }
         }
     }
+    print_medians(a.pairs, ip, be, co);
+    if a.resync_links >= 2 {
+        resync(&a, &mut backend);
+    }
+}
+
+fn print_medians(pairs: usize, ip: Vec<Duration>, be: Vec<Duration>, co: Vec<Duration>) {
     let (ip, be, co) = (median(ip), median(be), median(co));
     println!(
         "median ip -batch              {:>8.0} pairs/s  ({:.3} s)",
-        rate(a.pairs, ip),
+        rate(pairs, ip),
         ip.as_secs_f64()
     );
     println!(
         "median nsagent backend        {:>8.0} pairs/s  ({:.3} s)",
-        rate(a.pairs, be),
+        rate(pairs, be),
         be.as_secs_f64()
     );
     println!(
         "median nsagent core + backend {:>8.0} pairs/s  ({:.3} s)",
-        rate(a.pairs, co),
+        rate(pairs, co),
         co.as_secs_f64()
     );
     println!(
         "ratio backend / ip -batch: {:.2}x",
-        rate(a.pairs, be) / rate(a.pairs, ip)
+        rate(pairs, be) / rate(pairs, ip)
     );
     println!(
         "ratio core    / ip -batch: {:.2}x",
-        rate(a.pairs, co) / rate(a.pairs, ip)
+        rate(pairs, co) / rate(pairs, ip)
     );
+}
 
-    if a.resync_links >= 2 {
-        let mut made = Namespaces::new();
-        let pairs = a.resync_links / 2;
-        let (hub, spokes) = made.make("rs", a.namespaces);
-        run_backend(&mut backend, &hub, &spokes, pairs);
-        let items = items(&hub, &spokes, pairs);
-        for ns in made.all() {
-            backend.forget(&Netns::Named(ns.clone()));
-        }
-        // A restarted agent: a new backend (no sockets yet) and a new core with the same config.
-        let mut fresh = NetlinkBackend::new();
-        let start = Instant::now();
-        let mut core = core_with(&mut fresh, items);
-        let (_, applied) = run_core(&mut core, &mut fresh);
-        let took = start.elapsed();
-        println!(
-            "resync of {} managed links in {} namespaces: {:.3} s (load config + observe + compare; {applied} commands issued)",
-            pairs * 2,
-            a.namespaces + 1,
-            took.as_secs_f64()
-        );
-        for ns in made.all() {
-            fresh.forget(&Netns::Named(ns.clone()));
-        }
+/// A restarted agent against `a.resync_links` links made by `backend`: how long loading the
+/// configuration, observing and comparing take.
+fn resync(a: &Args, backend: &mut NetlinkBackend) {
+    let mut made = Namespaces::new();
+    let pairs = a.resync_links / 2;
+    let (hub, spokes) = made.make("rs", a.namespaces);
+    run_backend(backend, &hub, &spokes, pairs);
+    let items = items(&hub, &spokes, pairs);
+    for ns in made.all() {
+        backend.forget(&Netns::Named(ns.clone()));
+    }
+    // A restarted agent: a new backend (no sockets yet) and a new core with the same config.
+    let mut fresh = NetlinkBackend::new();
+    let start = Instant::now();
+    let mut core = core_with(&mut fresh, items);
+    let (_, applied) = run_core(&mut core, &mut fresh);
+    let took = start.elapsed();
+    println!(
+        "resync of {} managed links in {} namespaces: {:.3} s (load config + observe + compare; {applied} commands issued)",
+        pairs * 2,
+        a.namespaces + 1,
+        took.as_secs_f64()
+    );
+    for ns in made.all() {
+        fresh.forget(&Netns::Named(ns.clone()));
     }
 }

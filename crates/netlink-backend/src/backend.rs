@@ -262,7 +262,10 @@ fn resolve(
     Ok(map)
 }
 
-/// Applies the commands of one namespace on its socket.
+/// Applies the commands of one namespace on its socket: link names are resolved to indexes
+/// in one exchange, then every request is sent in another, so a namespace costs two round
+/// trips however many commands it has. A socket that fails is forgotten, so the next batch
+/// opens a fresh one.
 fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupResult {
     let mut out = GroupResult {
         results: Vec::with_capacity(cmds.len()),
@@ -277,7 +280,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
         }
     };
     let mut sock = lock(&sock);
-    let fail_all = |out: &mut GroupResult, e: &io::Error| {
+    let fail = |out: &mut GroupResult, cmds: &[(usize, &Op)], e: &io::Error| {
         out.results
             .extend(cmds.iter().map(|(i, op)| (*i, Err(io_failure(op, ns, e)))));
         cache.forget(ns);
@@ -292,7 +295,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
         match resolve(&mut sock, names) {
             Ok(m) => m,
             Err(e) => {
-                fail_all(&mut out, &e);
+                fail(&mut out, cmds, &e);
                 return out;
             }
         }
@@ -303,80 +306,13 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
     let mut requests: Vec<Request> = Vec::with_capacity(cmds.len());
     let mut sent: Vec<(usize, &Op)> = Vec::with_capacity(cmds.len());
     for &(i, op) in cmds {
-        let index = match link_needed(op).map(|name| (name, indexes.get(name))) {
-            None => 0,
-            Some((_, Some(Ok(index)))) => *index,
-            Some((name, Some(Err(e)))) => {
-                let err = BackendError::from_errno(
-                    op,
-                    e.errno,
-                    format!("{ns}: looking up link '{name}': {}", e.describe()),
-                );
-                out.results.push((i, Err(err)));
-                continue;
-            }
-            Some((name, None)) => {
-                out.results.push((
-                    i,
-                    Err(BackendError::from_errno(
-                        op,
-                        errno::ENODEV,
-                        format!("{ns}: no link '{name}'"),
-                    )),
-                ));
-                continue;
-            }
-        };
-        let request = match op {
-            Op::CreateLink {
-                link,
-                kind: NewLink::Dummy,
-                ..
-            } => message::new_link(link, None),
-            Op::CreateLink {
-                link,
-                kind: NewLink::Veth { peer_ns, peer },
-                ..
-            } => {
-                let fd = if peer_ns == ns {
-                    None
-                } else {
-                    match namespace::open(peer_ns) {
-                        Ok(f) => {
-                            let fd = f.fd.as_raw_fd();
-                            keep_open.push(f);
-                            Some(fd)
-                        }
-                        Err(e) => {
-                            out.results.push((i, Err(gone(op, peer_ns, &e))));
-                            continue;
-                        }
-                    }
-                };
-                message::new_link(link, Some((peer, fd)))
-            }
-            Op::DeleteLink { name, .. } => message::del_link(name),
-            Op::SetLink { name, change, .. } => message::set_link(name, change),
-            Op::AddAddress { addr, .. } => message::add_address(index, addr),
-            Op::DelAddress { addr, .. } => message::del_address(index, addr),
-            Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
-                message::put_route(index, route)
-            }
-            Op::DelRoute { route, .. } => message::del_route(index, route),
-            Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
-            Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
-            Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
-            Op::CreateNamespace { .. } => {
-                out.results.push((i, create_namespace(cache, op)));
-                continue;
-            }
-        };
-        match request {
-            Ok(r) => {
+        match prepare(cache, ns, op, &indexes, &mut keep_open) {
+            Ok(Some(r)) => {
                 requests.push(r);
                 sent.push((i, op));
             }
-            Err(e) => out.results.push((i, Err(encode_failure(op, &e)))),
+            Ok(None) => out.results.push((i, Ok(()))),
+            Err(e) => out.results.push((i, Err(e))),
         }
     }
     if requests.is_empty() {
@@ -385,12 +321,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
     let outcomes: Vec<Outcome> = match sock.transact(&mut requests) {
         Ok(o) => o,
         Err(e) => {
-            let failed: Vec<(usize, Result<(), BackendError>)> = sent
-                .iter()
-                .map(|(i, op)| (*i, Err(io_failure(op, ns, &e))))
-                .collect();
-            out.results.extend(failed);
-            cache.forget(ns);
+            fail(&mut out, &sent, &e);
             return out;
         }
     };
@@ -405,6 +336,77 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
         }
     }
     out
+}
+
+/// The index of the link `op` needs, from the names resolved for its group; 0 for an op that
+/// needs none.
+fn index_for(
+    op: &Op,
+    ns: &Netns,
+    indexes: &HashMap<String, Result<u32, KernelError>>,
+) -> Result<u32, BackendError> {
+    match link_needed(op).map(|name| (name, indexes.get(name))) {
+        None => Ok(0),
+        Some((_, Some(Ok(index)))) => Ok(*index),
+        Some((name, Some(Err(e)))) => Err(BackendError::from_errno(
+            op,
+            e.errno,
+            format!("{ns}: looking up link '{name}': {}", e.describe()),
+        )),
+        Some((name, None)) => Err(BackendError::from_errno(
+            op,
+            errno::ENODEV,
+            format!("{ns}: no link '{name}'"),
+        )),
+    }
+}
+
+/// The request that carries out `op` in `ns`, or `None` for an op done without one (a
+/// namespace creation, done here). A veth peer's namespace file is opened into `keep_open`,
+/// which must outlive the request's sending.
+fn prepare(
+    cache: &SocketCache,
+    ns: &Netns,
+    op: &Op,
+    indexes: &HashMap<String, Result<u32, KernelError>>,
+    keep_open: &mut Vec<NsFile>,
+) -> Result<Option<Request>, BackendError> {
+    let index = index_for(op, ns, indexes)?;
+    let request = match op {
+        Op::CreateLink {
+            link,
+            kind: NewLink::Dummy,
+            ..
+        } => message::new_link(link, None),
+        Op::CreateLink {
+            link,
+            kind: NewLink::Veth { peer_ns, peer },
+            ..
+        } => {
+            let fd = if peer_ns == ns {
+                None
+            } else {
+                let f = namespace::open(peer_ns).map_err(|e| gone(op, peer_ns, &e))?;
+                let fd = f.fd.as_raw_fd();
+                keep_open.push(f);
+                Some(fd)
+            };
+            message::new_link(link, Some((peer, fd)))
+        }
+        Op::DeleteLink { name, .. } => message::del_link(name),
+        Op::SetLink { name, change, .. } => message::set_link(name, change),
+        Op::AddAddress { addr, .. } => message::add_address(index, addr),
+        Op::DelAddress { addr, .. } => message::del_address(index, addr),
+        Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
+            message::put_route(index, route)
+        }
+        Op::DelRoute { route, .. } => message::del_route(index, route),
+        Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
+        Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
+        Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
+        Op::CreateNamespace { .. } => return create_namespace(cache, op).map(|()| None),
+    };
+    request.map(Some).map_err(|e| encode_failure(op, &e))
 }
 
 /// What RTM_NEWLINK cannot do, done by RTM_SETLINK once the creation succeeded (never before:

@@ -53,26 +53,28 @@ where
         .map_err(enc)
 }
 
+/// A request the kernel acknowledges, so that each of a pipelined batch gets its own answer.
 fn encode<P: Size + ToBytes + std::fmt::Debug>(
+    ty: Rtm,
+    flags: NlmF,
+    payload: P,
+) -> Result<Request> {
+    encode_with(ty, NlmF::REQUEST | NlmF::ACK | flags, payload)
+}
+
+/// A dump asks for no ACK: its end is marked by NLMSG_DONE.
+fn encode_dump<P: Size + ToBytes + std::fmt::Debug>(ty: Rtm, payload: P) -> Result<Request> {
+    encode_with(ty, NlmF::REQUEST | NlmF::DUMP, payload)
+}
+
+fn encode_with<P: Size + ToBytes + std::fmt::Debug>(
     ty: Rtm,
     flags: NlmF,
     payload: P,
 ) -> Result<Request> {
     let msg = NlmsghdrBuilder::default()
         .nl_type(ty)
-        .nl_flags(NlmF::REQUEST | NlmF::ACK | flags)
-        .nl_payload(NlPayload::Payload(payload))
-        .build()
-        .map_err(enc)?;
-    let mut buf = Cursor::new(Vec::with_capacity(msg.padded_size()));
-    msg.to_bytes(&mut buf).map_err(enc)?;
-    Ok(buf.into_inner())
-}
-
-fn encode_dump<P: Size + ToBytes + std::fmt::Debug>(ty: Rtm, payload: P) -> Result<Request> {
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(ty)
-        .nl_flags(NlmF::REQUEST | NlmF::DUMP)
+        .nl_flags(flags)
         .nl_payload(NlPayload::Payload(payload))
         .build()
         .map_err(enc)?;

@@ -191,6 +191,9 @@ pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result
         .collect())
 }
 
+/// Reads everything the core may manage in the socket's namespace: links with their
+/// addresses, the agent's routes in the main table, and permanent neighbours. Lists are sorted,
+/// so that two looks at an unchanged namespace compare equal.
 pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed> {
     let dumped = links(sock)?;
     let mut by_index: HashMap<i32, usize> = HashMap::new();
@@ -207,7 +210,42 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
         .iter()
         .map(|(i, &pos)| (*i, links[pos].name.clone()))
         .collect();
+    for (index, net) in addresses(sock)? {
+        if let Some(&i) = by_index.get(&index) {
+            links[i].addresses.push(net);
+        }
+    }
+    let name_of = |index: u32| names.get(&(index as i32)).cloned();
+    let mut routes = managed_routes(sock, &name_of)?;
+    let mut neighbours = permanent_neighbours(sock, &name_of)?;
 
+    // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
+    let kernel_lo: IpNet =
+        IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).map_err(|e| bad("loopback address", e))?;
+    for link in &mut links {
+        if link.kind == LinkKind::Loopback {
+            link.addresses.retain(|a| *a != kernel_lo);
+        }
+        link.addresses.sort();
+    }
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    routes.sort();
+    neighbours.sort_by(|a, b| (&a.link, a.ip).cmp(&(&b.link, b.ip)));
+    Ok(Observed {
+        ns: ObservedNamespace {
+            ns,
+            links,
+            routes,
+            neighbours,
+        },
+        names,
+        peers,
+    })
+}
+
+/// Every address not added by the kernel itself, with the index of its link.
+fn addresses(sock: &mut RouteSocket) -> io::Result<Vec<(i32, IpNet)>> {
+    let mut out = Vec::new();
     for reply in dump(sock, enc(message::dump_addresses()), "addresses")? {
         if reply.ty != u16::from(Rtm::Newaddr) {
             continue;
@@ -232,16 +270,17 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
         let Ok(net) = IpNet::new(ip, *msg.ifa_prefixlen()) else {
             continue;
         };
-        if let Some(&i) = by_index.get(&(*msg.ifa_index() as i32)) {
-            links[i].addresses.push(net);
-        }
+        out.push((*msg.ifa_index() as i32, net));
     }
+    Ok(out)
+}
 
-    let name_of = |index: u32| {
-        by_index
-            .get(&(index as i32))
-            .map(|&i| links[i].name.clone())
-    };
+/// Unicast routes of the main table added with the agent's protocol number: the only ones it
+/// manages, so that routes of the kernel and of others are never taken for stale.
+fn managed_routes(
+    sock: &mut RouteSocket,
+    name_of: &dyn Fn(u32) -> Option<String>,
+) -> io::Result<Vec<RouteSpec>> {
     let mut routes = Vec::new();
     for reply in dump(sock, enc(message::dump_routes()), "routes")? {
         if reply.ty != u16::from(Rtm::Newroute) {
@@ -288,7 +327,15 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
             scope,
         });
     }
+    Ok(routes)
+}
 
+/// Permanent IPv4 and IPv6 neighbours: the kind of entry an ARP item makes; learnt ones come
+/// and go with traffic and are none of the agent's business.
+fn permanent_neighbours(
+    sock: &mut RouteSocket,
+    name_of: &dyn Fn(u32) -> Option<String>,
+) -> io::Result<Vec<ObservedNeighbour>> {
     let mut neighbours = Vec::new();
     for reply in dump(sock, enc(message::dump_neighbours()), "neighbours")? {
         if reply.ty != u16::from(Rtm::Newneigh) {
@@ -319,27 +366,5 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
         };
         neighbours.push(ObservedNeighbour { link, ip, mac });
     }
-
-    // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
-    let kernel_lo: IpNet =
-        IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).map_err(|e| bad("loopback address", e))?;
-    for link in &mut links {
-        if link.kind == LinkKind::Loopback {
-            link.addresses.retain(|a| *a != kernel_lo);
-        }
-        link.addresses.sort();
-    }
-    links.sort_by(|a, b| a.name.cmp(&b.name));
-    routes.sort();
-    neighbours.sort_by(|a, b| (&a.link, a.ip).cmp(&(&b.link, b.ip)));
-    Ok(Observed {
-        ns: ObservedNamespace {
-            ns,
-            links,
-            routes,
-            neighbours,
-        },
-        names,
-        peers,
-    })
+    Ok(neighbours)
 }

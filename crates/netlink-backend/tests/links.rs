@@ -343,24 +343,11 @@ fn a_creation_whose_alias_is_refused_is_undone() {
     );
 }
 
-#[test]
-fn rename_keeps_the_link_with_its_addresses_routes_neighbours_and_peer() {
-    let a = TestNs::new();
-    let b = TestNs::new();
-    let mut backend = NetlinkBackend::new();
-    let op = Op::CreateLink {
-        ns: a.netns(),
-        link: full_spec("ra", [0x02, 0, 0, 0, 0, 0x1a], "nsagent:ra"),
-        kind: NewLink::Veth {
-            peer_ns: b.netns(),
-            peer: full_spec("rb", [0x02, 0, 0, 0, 0, 0x1b], "nsagent:rb"),
-        },
-    };
-    apply(&mut backend, op).expect("create veth");
-    let before = a.link("ra").expect("created");
+/// An address, a route through it and a permanent neighbour on `dev`, added with `ip`.
+fn address_route_and_neighbour_by_hand(a: &TestNs, dev: &str) {
     run(
         "ip",
-        &["-n", &a.name, "addr", "add", "10.7.0.1/24", "dev", "ra"],
+        &["-n", &a.name, "addr", "add", "10.7.0.1/24", "dev", dev],
     );
     run(
         "ip",
@@ -385,11 +372,29 @@ fn rename_keeps_the_link_with_its_addresses_routes_neighbours_and_peer() {
             "lladdr",
             "02:00:00:00:00:09",
             "dev",
-            "ra",
+            dev,
             "nud",
             "permanent",
         ],
     );
+}
+
+#[test]
+fn rename_keeps_the_link_with_its_addresses_routes_neighbours_and_peer() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let mut backend = NetlinkBackend::new();
+    let op = Op::CreateLink {
+        ns: a.netns(),
+        link: full_spec("ra", [0x02, 0, 0, 0, 0, 0x1a], "nsagent:ra"),
+        kind: NewLink::Veth {
+            peer_ns: b.netns(),
+            peer: full_spec("rb", [0x02, 0, 0, 0, 0, 0x1b], "nsagent:rb"),
+        },
+    };
+    apply(&mut backend, op).expect("create veth");
+    let before = a.link("ra").expect("created");
+    address_route_and_neighbour_by_hand(&a, "ra");
 
     apply(
         &mut backend,

@@ -7,12 +7,9 @@ use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{Backend, LinkKind, LinkSpec, MacAddr, NewLink, Op, RouteScope, RouteSpec};
 use nsagent_netlink::NetlinkBackend;
 
-#[test]
-fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
-    let a = TestNs::new();
-    let b = TestNs::new();
-    let missing = TestNs::unmade();
-    let mut be = NetlinkBackend::new();
+/// A veth pair `o0` (in `a`, with two addresses, a route and a neighbour) and `o1` (in `b`),
+/// made by the backend; returns the route.
+fn configure(be: &mut NetlinkBackend, a: &TestNs, b: &TestNs) -> RouteSpec {
     let end = |name: &str, last: u8| LinkSpec {
         name: name.into(),
         mtu: Some(1450),
@@ -21,7 +18,7 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
         up: true,
     };
     apply(
-        &mut be,
+        be,
         Op::CreateLink {
             ns: a.netns(),
             link: end("o0", 1),
@@ -35,7 +32,7 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
     let ns = a.netns();
     for addr in ["10.6.0.1/24", "fd00:6::1/64"] {
         apply(
-            &mut be,
+            be,
             Op::AddAddress {
                 ns: ns.clone(),
                 link: "o0".into(),
@@ -52,7 +49,7 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
         scope: RouteScope::Global,
     };
     apply(
-        &mut be,
+        be,
         Op::AddRoute {
             ns: ns.clone(),
             route: r.clone(),
@@ -60,7 +57,7 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
     )
     .unwrap();
     apply(
-        &mut be,
+        be,
         Op::SetNeighbour {
             ns: ns.clone(),
             link: "o0".into(),
@@ -69,7 +66,11 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
         },
     )
     .unwrap();
-    // Made by hand: an unmanaged link, a kernel route and a route of another protocol.
+    r
+}
+
+/// Made by hand in `a`: an unmanaged veth pair and a route of another protocol.
+fn add_unmanaged(a: &TestNs) {
     run(
         "ip",
         &[
@@ -90,6 +91,16 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
             "boot",
         ],
     );
+}
+
+#[test]
+fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
+    let a = TestNs::new();
+    let b = TestNs::new();
+    let missing = TestNs::unmade();
+    let mut be = NetlinkBackend::new();
+    let r = configure(&mut be, &a, &b);
+    add_unmanaged(&a);
 
     let snap = be
         .observe(&[a.netns(), b.netns(), missing.netns()])

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use nsagent_core::{
-    run_until_idle, Backend, Core, CoreConfig, Event, Item, ItemKey, Netns, ObservedNamespace,
-    Timestamp,
+    run_until_idle, Backend, Core, CoreConfig, Event, Item, ItemKey, LinkChange, LinkSpec, MacAddr,
+    Netns, NewLink, ObservedNamespace, Op, RouteScope, RouteSpec, Timestamp,
 };
 use nsagent_netlink::NetlinkBackend;
 use nsagent_sim::{SimConfig, SimKernel};
@@ -173,38 +173,41 @@ fn seed_scenario_ends_in_the_same_state_in_the_sim_and_the_kernel() {
     }
 }
 
-/// The same commands, applied directly to both kernels, succeed or fail alike, with the same
-/// errno.
-#[test]
-fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
-    use nsagent_core::{LinkChange, LinkSpec, MacAddr, NewLink, Op, RouteScope, RouteSpec};
-    let a = TestNs::unmade();
-    let b = TestNs::unmade();
-    let missing = TestNs::unmade();
-    let spec = |name: &str, up: bool| LinkSpec {
+fn spec(name: &str, up: bool) -> LinkSpec {
+    LinkSpec {
         name: name.into(),
         mtu: None,
         mac: None,
         alias: Some(format!("nsagent:{name}")),
         up,
-    };
-    let route = |dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope| RouteSpec {
+    }
+}
+
+fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSpec {
+    RouteSpec {
         dev: "p0".into(),
         dst: dst.parse().unwrap(),
         gw: gw.map(|g| g.parse().unwrap()),
         metric,
         scope,
-    };
-    let (na, nb) = (a.netns(), b.netns());
-    let pair = |name: &str, peer: &str, up: bool| Op::CreateLink {
+    }
+}
+
+fn pair(na: &Netns, nb: &Netns, name: &str, peer: &str, up: bool) -> Op {
+    Op::CreateLink {
         ns: na.clone(),
         link: spec(name, up),
         kind: NewLink::Veth {
             peer_ns: nb.clone(),
             peer: spec(peer, up),
         },
-    };
-    let ops = vec![
+    }
+}
+
+/// Namespaces made twice, veth pairs with a taken name, a pair in a missing namespace.
+fn namespace_and_link_probes(a: &TestNs, b: &TestNs, missing: &TestNs) -> Vec<Op> {
+    let (na, nb) = (&a.netns(), &b.netns());
+    vec![
         Op::CreateNamespace {
             name: a.name.clone(),
         },
@@ -214,9 +217,9 @@ fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
         Op::CreateNamespace {
             name: a.name.clone(),
         },
-        pair("p0", "q0", true),
-        pair("p0", "q9", true),
-        pair("d0", "q1", false),
+        pair(na, nb, "p0", "q0", true),
+        pair(na, nb, "p0", "q9", true),
+        pair(na, nb, "d0", "q1", false),
         Op::CreateLink {
             ns: missing.netns(),
             link: spec("m0", false),
@@ -225,6 +228,12 @@ fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
                 peer: spec("m1", false),
             },
         },
+    ]
+}
+
+/// Addresses, routes and neighbours: duplicates, missing links, unreachable gateways.
+fn l3_probes(na: &Netns) -> Vec<Op> {
+    vec![
         Op::AddAddress {
             ns: na.clone(),
             link: "p0".into(),
@@ -284,6 +293,12 @@ fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
             link: "p0".into(),
             ip: "10.1.0.8".parse().unwrap(),
         },
+    ]
+}
+
+/// Link changes, renames to taken or bad names, deletions of a veth from either end.
+fn link_change_probes(na: &Netns, nb: &Netns) -> Vec<Op> {
+    vec![
         Op::SetLink {
             ns: na.clone(),
             name: "p0".into(),
@@ -352,7 +367,20 @@ fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
             ns: na.clone(),
             route: route("10.50.0.0/16", None, 5, RouteScope::Global),
         },
-    ];
+    ]
+}
+
+/// The same commands, applied directly to both kernels, succeed or fail alike, with the same
+/// errno.
+#[test]
+fn commands_succeed_and_fail_alike_in_the_sim_and_the_kernel() {
+    let a = TestNs::unmade();
+    let b = TestNs::unmade();
+    let missing = TestNs::unmade();
+    let (na, nb) = (a.netns(), b.netns());
+    let mut ops = namespace_and_link_probes(&a, &b, &missing);
+    ops.extend(l3_probes(&na));
+    ops.extend(link_change_probes(&na, &nb));
     let mut sim = SimKernel::new(SimConfig::default());
     let mut real = NetlinkBackend::new();
     let mut differences = Vec::new();

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use nsagent_agentd::ctl::{self, Format, Show};
-use nsagent_agentd::nats::{self, NatsAuth};
-use nsagent_agentd::protocol::{Subjects, MAX_TXN_OPS};
+use nsagent_agentd::{
+    connect, put_bodies, read_items, render, replay_offline, verify_offline, Format, NatsAuth,
+    Show, Subjects, MAX_TXN_OPS,
+};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -128,47 +129,100 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let format = cli.output;
     if let Cmd::Replay {
         data_dir,
         until,
         show,
     } = &cli.command
     {
-        return replay(data_dir, *until, *show, format);
+        return replay(data_dir, *until, *show, cli.output);
     }
     if let Cmd::Log {
         check: Some(LogCheck::Verify { data_dir }),
         ..
     } = &cli.command
     {
-        return verify(data_dir, format);
+        return verify(data_dir, cli.output);
     }
-    let client = nats::connect(&cli.nats, &cli.auth, "nsagentctl", true)
+    let client = connect(&cli.nats, &cli.auth, "nsagentctl", true)
         .await
         .map_err(|e| e.to_string())?;
-    let subjects = Subjects::new(&cli.label);
-    let timeout = Duration::from_secs(cli.timeout);
-    let ask = |subject: String, body: Value| {
-        let client = client.clone();
-        async move {
-            let reply = tokio::time::timeout(
-                timeout,
-                client.request(subject.clone(), body.to_string().into()),
-            )
-            .await
-            .map_err(|_| {
-                format!(
-                    "no answer on {subject} within {}s: is nsagentd running?",
-                    timeout.as_secs()
-                )
-            })?
-            .map_err(|e| format!("request on {subject}: {e}"))?;
-            serde_json::from_slice::<Value>(&reply.payload)
-                .map_err(|e| format!("unreadable answer: {e}"))
-        }
+    let agent = Agent {
+        client,
+        subjects: Subjects::new(&cli.label),
+        timeout: Duration::from_secs(cli.timeout),
+        format: cli.output,
     };
-    let show = |v: &Value, cols: &[&str]| -> ExitCode {
+    let subjects = &agent.subjects;
+    match cli.command {
+        Cmd::Put { file } => agent.put(&file).await,
+        Cmd::Del { key } => {
+            let body = serde_json::json!({"delete": {"key": key}});
+            let v = agent.ask(&subjects.intents, body).await?;
+            Ok(agent.show(&v, &["seq"]))
+        }
+        Cmd::Get { prefix } => {
+            let v = agent
+                .ask(&subjects.get, serde_json::json!({"prefix": prefix}))
+                .await?;
+            Ok(agent.show(&v, &["key", "value"]))
+        }
+        Cmd::Status { key } => {
+            let v = agent
+                .ask(&subjects.status, serde_json::json!({"key": key}))
+                .await?;
+            Ok(agent.show(&v, &["key", "state", "detail"]))
+        }
+        Cmd::Explain { key } => {
+            let v = agent
+                .ask(&subjects.explain, serde_json::json!({"key": key}))
+                .await?;
+            if v.get("error").is_some() {
+                return Ok(agent.show(&v, &[]));
+            }
+            // An explanation is a tree: a table cannot show it.
+            let format = if agent.format == Format::Table {
+                Format::Yaml
+            } else {
+                agent.format
+            };
+            outln!("{}", render(&v, format, &[]));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Log { from, follow, .. } => agent.log(from, follow).await,
+        Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),
+    }
+}
+
+/// A daemon reached over NATS, and how its answers are shown.
+struct Agent {
+    client: async_nats::Client,
+    subjects: Subjects,
+    timeout: Duration,
+    format: Format,
+}
+
+impl Agent {
+    async fn ask(&self, subject: &str, body: Value) -> Result<Value, String> {
+        let reply = tokio::time::timeout(
+            self.timeout,
+            self.client
+                .request(subject.to_string(), body.to_string().into()),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "no answer on {subject} within {}s: is nsagentd running?",
+                self.timeout.as_secs()
+            )
+        })?
+        .map_err(|e| format!("request on {subject}: {e}"))?;
+        serde_json::from_slice::<Value>(&reply.payload)
+            .map_err(|e| format!("unreadable answer: {e}"))
+    }
+
+    /// Prints an answer, or its error on stderr with a failing exit code.
+    fn show(&self, v: &Value, cols: &[&str]) -> ExitCode {
         if let Some(err) = v.get("error") {
             eprintln!(
                 "error: {}: {}",
@@ -177,82 +231,56 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             return ExitCode::FAILURE;
         }
-        outln!("{}", ctl::render(v, format, cols));
+        outln!("{}", render(v, self.format, cols));
         ExitCode::SUCCESS
-    };
-    match cli.command {
-        Cmd::Put { file } => {
-            let items = ctl::read_items(&file).map_err(|e| e.to_string())?;
-            let mut last = Value::Null;
-            for body in ctl::put_bodies(&items, MAX_TXN_OPS) {
-                last = ask(subjects.intents.clone(), body).await?;
-                if last.get("error").is_some() {
-                    return Ok(show(&last, &[]));
-                }
+    }
+
+    /// Puts the items of `file` in transactions of bounded size, stopping at the first refusal.
+    async fn put(&self, file: &std::path::Path) -> Result<ExitCode, String> {
+        let items = read_items(file).map_err(|e| e.to_string())?;
+        let mut last = Value::Null;
+        for body in put_bodies(&items, MAX_TXN_OPS) {
+            last = self.ask(&self.subjects.intents, body).await?;
+            if last.get("error").is_some() {
+                return Ok(self.show(&last, &[]));
             }
-            let v = serde_json::json!({"items": items.len(), "seq": last.get("seq")});
-            Ok(show(&v, &["items", "seq"]))
         }
-        Cmd::Del { key } => {
-            let v = ask(
-                subjects.intents.clone(),
-                serde_json::json!({"delete": {"key": key}}),
-            )
-            .await?;
-            Ok(show(&v, &["seq"]))
-        }
-        Cmd::Get { prefix } => {
-            let v = ask(subjects.get.clone(), serde_json::json!({"prefix": prefix})).await?;
-            Ok(show(&v, &["key", "value"]))
-        }
-        Cmd::Status { key } => {
-            let v = ask(subjects.status.clone(), serde_json::json!({"key": key})).await?;
-            Ok(show(&v, &["key", "state", "detail"]))
-        }
-        Cmd::Explain { key } => {
-            let v = ask(subjects.explain.clone(), serde_json::json!({"key": key})).await?;
-            let format = if format == Format::Table {
-                Format::Yaml
-            } else {
-                format
-            };
+        let v = serde_json::json!({"items": items.len(), "seq": last.get("seq")});
+        Ok(self.show(&v, &["items", "seq"]))
+    }
+
+    /// Prints the log page by page from `from`; with `follow`, keeps asking for new records.
+    async fn log(&self, from: u64, follow: bool) -> Result<ExitCode, String> {
+        let mut next = from;
+        let mut header = true;
+        loop {
+            let v = self
+                .ask(&self.subjects.log, serde_json::json!({"from": next}))
+                .await?;
             if v.get("error").is_some() {
-                return Ok(show(&v, &[]));
+                return Ok(self.show(&v, &[]));
             }
-            outln!("{}", ctl::render(&v, format, &[]));
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Log { from, follow, .. } => {
-            let mut next = from;
-            let mut header = true;
-            loop {
-                let v = ask(subjects.log.clone(), serde_json::json!({"from": next})).await?;
-                if v.get("error").is_some() {
-                    return Ok(show(&v, &[]));
+            let records = v
+                .get("records")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(last) = records
+                .last()
+                .and_then(|r| r.get("seq"))
+                .and_then(Value::as_u64)
+            {
+                next = last + 1;
+            }
+            print_log(&records, self.format, header);
+            header = false;
+            if records.is_empty() {
+                if !follow {
+                    return Ok(ExitCode::SUCCESS);
                 }
-                let records = v
-                    .get("records")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(last) = records
-                    .last()
-                    .and_then(|r| r.get("seq"))
-                    .and_then(Value::as_u64)
-                {
-                    next = last + 1;
-                }
-                print_log(&records, format, header);
-                header = false;
-                if records.is_empty() {
-                    if !follow {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
-        Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),
     }
 }
 
@@ -268,7 +296,7 @@ fn print_log(records: &[Value], format: Format, header: bool) {
                     })
                 })
                 .collect();
-            let text = ctl::render(
+            let text = render(
                 &serde_json::json!({"records": rows}),
                 Format::Table,
                 &["seq", "at", "origin", "event"],
@@ -290,11 +318,11 @@ fn print_log(records: &[Value], format: Format, header: bool) {
 }
 
 fn verify(data_dir: &std::path::Path, format: Format) -> Result<ExitCode, String> {
-    let report = ctl::verify_offline(data_dir).map_err(|e| e.to_string())?;
+    let report = verify_offline(data_dir).map_err(|e| e.to_string())?;
     let value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     outln!(
         "{}",
-        ctl::render(
+        render(
             &value,
             if format == Format::Table {
                 Format::Yaml
@@ -318,7 +346,7 @@ fn replay(
     format: Format,
 ) -> Result<ExitCode, String> {
     let bar = indicatif::ProgressBar::hidden();
-    let report = ctl::replay_offline(data_dir, until, show, |done, total| {
+    let report = replay_offline(data_dir, until, show, |done, total| {
         if total >= 10_000 && bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total);
@@ -333,19 +361,13 @@ fn replay(
     match (format, show) {
         (Format::Table, Show::Commands) => {
             let v = serde_json::json!({"items": value["commands"]});
-            outln!(
-                "{}",
-                ctl::render(&v, Format::Table, &["seq", "id", "command"])
-            );
+            outln!("{}", render(&v, Format::Table, &["seq", "id", "command"]));
         }
         (Format::Table, Show::State) => {
             let v = serde_json::json!({"items": value["items"]});
-            outln!(
-                "{}",
-                ctl::render(&v, Format::Table, &["key", "state", "detail"])
-            );
+            outln!("{}", render(&v, Format::Table, &["key", "state", "detail"]));
         }
-        _ => outln!("{}", ctl::render(&value, format, &[])),
+        _ => outln!("{}", render(&value, format, &[])),
     }
     eprintln!(
         "replayed {} records{} up to {}; {} command result(s) differ in the simulated kernel",

@@ -1,7 +1,7 @@
 //! `nsagentd`: see the crate documentation.
 
 use clap::Parser;
-use nsagent_agentd::config::{Args, DaemonConfig};
+use nsagent_agentd::{Args, DaemonConfig};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -19,7 +19,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match nsagent_agentd::daemon::run(config).await {
+    match nsagent_agentd::run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

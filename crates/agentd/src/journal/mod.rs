@@ -62,6 +62,13 @@ pub struct Record {
     pub event: Event,
 }
 
+impl Record {
+    /// Every record of one batch shares its `at`: the driver reads its clock once per turn.
+    pub fn new(at: Timestamp, origin: Origin, event: Event) -> Record {
+        Record { at, origin, event }
+    }
+}
+
 /// Why a stored record or snapshot cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -75,6 +82,8 @@ pub enum RecordError {
     Decode(String),
 }
 
+/// Why the log could not be opened, written or read. Unlike [`RecordError`], which concerns
+/// one record, it means the log as a whole cannot be trusted to hold what is written next.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("event log at {path}: {source}")]
@@ -163,7 +172,9 @@ pub struct TailCut {
 }
 
 /// Records waiting to be committed together. Sequence numbers are handed out as records are
-/// pushed, so events can carry their own sequence number before they are written.
+/// pushed, so events can carry their own sequence number before they are written. Take one
+/// from [`Journal::batch`] and commit it before taking the next: a batch continues the log
+/// where it was when the batch was taken, and a stale one is refused.
 #[derive(Debug)]
 pub struct PendingBatch {
     first: u64,
@@ -190,13 +201,6 @@ impl PendingBatch {
         self.records.len()
     }
 
-    pub fn records(&self) -> impl Iterator<Item = (u64, &Record)> {
-        self.records
-            .iter()
-            .enumerate()
-            .map(move |(i, r)| (self.first + i as u64, r))
-    }
-
     pub fn into_records(self) -> impl Iterator<Item = (u64, Record)> {
         let first = self.first;
         self.records
@@ -209,7 +213,10 @@ impl PendingBatch {
 /// One record as read back: its sequence number and the record or why it cannot be read.
 pub type ReadItem = Result<(u64, Result<Record, RecordError>), JournalError>;
 
-/// The append-only event log with its snapshots.
+/// The append-only event log with its snapshots. One handle writes (the driver's): sequence
+/// numbers are handed out by it, so two writers would hand out the same ones. Clones may
+/// read (the `log` answers, the snapshot writer) and write snapshots, which do not take
+/// sequence numbers.
 #[derive(Clone)]
 pub struct Journal {
     db: sled::Db,
@@ -392,9 +399,10 @@ impl Journal {
         )
     }
 
-    /// Stores a snapshot of state that includes every record up to `seq`, drops older
-    /// snapshots beyond the kept two, and applies retention.
-    pub fn write_snapshot<S: Serialize>(
+    /// Encodes and writes a snapshot in one step, which only tests want: the daemon encodes
+    /// on its driver thread and writes on another.
+    #[cfg(test)]
+    pub(crate) fn write_snapshot<S: Serialize>(
         &mut self,
         seq: u64,
         state: &S,
@@ -403,8 +411,10 @@ impl Journal {
         self.write_encoded_snapshot(seq, encoded)
     }
 
-    /// [`Journal::write_snapshot`] for state encoded with [`encode_snapshot`]: encoding needs
-    /// the state as it is at `seq`, writing can happen later on another thread.
+    /// Stores a snapshot, encoded by [`encode_snapshot`], of state that includes every record
+    /// up to `seq`; drops older snapshots beyond the kept two, and applies retention. Encoding
+    /// needs the state as it is at `seq`, so it is separate: writing can happen later, on
+    /// another thread.
     pub fn write_encoded_snapshot(
         &self,
         seq: u64,
@@ -447,7 +457,8 @@ impl Journal {
     }
 
     /// The newest snapshot and the sequence number it covers up to.
-    pub fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
+    #[cfg(test)]
+    fn latest_snapshot<S: DeserializeOwned>(&self) -> Result<Option<(u64, S)>, JournalError> {
         self.snapshot_at_or_before(u64::MAX)
     }
 
@@ -468,7 +479,7 @@ impl Journal {
         Ok(None)
     }
 
-    /// Sequence numbers of the stored snapshots, oldest first.
+    /// Sequence numbers of the stored snapshots, oldest first (for `nsagentctl log verify`).
     pub fn snapshot_seqs(&self) -> Vec<u64> {
         self.snapshots
             .iter()
@@ -493,7 +504,7 @@ impl Journal {
     }
 }
 
-/// A snapshot in its stored form.
+/// A snapshot in its stored form: encoded where the state is, written wherever suits.
 pub struct EncodedSnapshot(Vec<u8>);
 
 impl EncodedSnapshot {
@@ -544,11 +555,7 @@ mod tests {
     }
 
     fn rec(at: u64, event: Event) -> Record {
-        Record {
-            at: Timestamp(at),
-            origin: Origin::Request,
-            event,
-        }
+        Record::new(Timestamp(at), Origin::Request, event)
     }
 
     fn append(j: &mut Journal, n: usize) -> Vec<u64> {

@@ -1,0 +1,164 @@
+//! Answers to `status`, `get`, `explain` and `log` requests, as the JSON the reply carries.
+
+use nsagent_core::{Core, ItemKey, ItemState};
+use serde_json::Value;
+
+use super::Query;
+use crate::journal::Journal;
+use crate::protocol::{error_value, GetEntry, LogEntry, LogReply, LogRequest, StatusEntry};
+
+/// Records sent in one `log` reply at most; NATS messages are limited to 1 MiB by default.
+const LOG_PAGE: usize = 500;
+
+/// Answers `query` from the core's state. Called by the driver loop only after the batch the
+/// query arrived with was fed to the core, so an answer reflects every intent acknowledged
+/// before it.
+pub(super) fn answer(core: &Core, query: Query) -> Value {
+    let matches = |key: &ItemKey, prefix: &Option<String>| {
+        prefix
+            .as_deref()
+            .is_none_or(|p| key.to_string().starts_with(p))
+    };
+    match query {
+        Query::Status { key: Some(key), .. } => match core.status(&key) {
+            Some(state) => serde_json::json!({ "items": [status_entry(&key, &state)] }),
+            None => not_found(&key),
+        },
+        Query::Status { key: None, prefix } => {
+            let items: Vec<_> = core
+                .statuses()
+                .iter()
+                .filter(|(k, _)| matches(k, &prefix))
+                .map(|(k, s)| status_entry(k, s))
+                .collect();
+            serde_json::json!({ "items": items })
+        }
+        Query::Get { prefix } => {
+            let items: Vec<_> = core
+                .desired()
+                .into_iter()
+                .filter(|i| matches(&i.key(), &prefix))
+                .map(|i| GetEntry {
+                    key: i.key().to_string(),
+                    value: i.to_json(),
+                })
+                .collect();
+            serde_json::json!({ "items": items })
+        }
+        Query::Explain { key } => match core.explain(&key) {
+            Some(e) => serde_json::to_value(e).unwrap_or(Value::Null),
+            None => not_found(&key),
+        },
+    }
+}
+
+fn status_entry(key: &ItemKey, state: &ItemState) -> StatusEntry {
+    StatusEntry {
+        key: key.to_string(),
+        state: state.name().to_string(),
+        detail: state.to_string(),
+    }
+}
+
+fn not_found(key: &ItemKey) -> Value {
+    error_value("key", format!("'{key}' is not known to the agent"))
+}
+
+/// A page of the log as JSON. Reads a clone of the journal, not the driver's: the log is
+/// answered on the async side, so that paging through a long history never holds up intake.
+pub fn read_log(journal: &Journal, req: &LogRequest) -> Value {
+    let limit = req.limit.unwrap_or(LOG_PAGE).min(LOG_PAGE);
+    let mut records = Vec::new();
+    for item in journal.read(req.from..=u64::MAX).take(limit) {
+        match item {
+            Ok((seq, Ok(r))) => records.push(LogEntry {
+                seq,
+                at: Some(r.at.0),
+                origin: serde_json::to_value(&r.origin).ok(),
+                event: serde_json::to_value(&r.event).ok(),
+                error: None,
+            }),
+            Ok((seq, Err(e))) => records.push(LogEntry {
+                seq,
+                at: None,
+                origin: None,
+                event: None,
+                error: Some(e.to_string()),
+            }),
+            Err(e) => return error_value("log", e),
+        }
+    }
+    serde_json::to_value(LogReply {
+        records,
+        last_seq: journal.stored_last_seq(),
+    })
+    .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use nsagent_core::{CoreConfig, Event, Item, Timestamp};
+
+    use super::*;
+    use crate::journal::{JournalConfig, Origin, Record};
+
+    fn core_with_d1() -> Core {
+        let mut core = Core::new(CoreConfig::default());
+        let item = Item::decode_unkeyed(&serde_json::json!({"name": "d1", "type": "DUMMY"}))
+            .expect("valid");
+        core.handle(Timestamp(1), Event::Put { seq: 1, item });
+        core
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_and_prefixes_filter() {
+        let core = core_with_d1();
+        let key: ItemKey = "config/linux/interfaces/v2/interface/d1"
+            .parse()
+            .expect("key");
+        let other: ItemKey = "config/linux/interfaces/v2/interface/d2"
+            .parse()
+            .expect("key");
+        let v = answer(
+            &core,
+            Query::Status {
+                key: Some(key.clone()),
+                prefix: None,
+            },
+        );
+        assert_eq!(v["items"][0]["key"], key.to_string());
+        let v = answer(&core, Query::Explain { key: other.clone() });
+        assert_eq!(v["error"]["field"], "key");
+        assert_eq!(
+            v["error"]["reason"],
+            format!("'{other}' is not known to the agent")
+        );
+        let v = answer(
+            &core,
+            Query::Get {
+                prefix: Some("config/linux/l3".into()),
+            },
+        );
+        assert_eq!(v["items"].as_array().map(Vec::len), Some(0));
+        let v = answer(&core, Query::Get { prefix: None });
+        assert_eq!(v["items"][0]["value"]["name"], "d1");
+    }
+
+    #[test]
+    fn the_log_is_read_in_pages() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (mut journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let mut batch = journal.batch();
+        for _ in 0..LOG_PAGE + 2 {
+            batch.push(Record::new(Timestamp(7), Origin::Agent, Event::TimerFired));
+        }
+        journal.commit(&batch, true).expect("commit");
+        let page = |from, limit| read_log(&journal, &LogRequest { from, limit });
+        let v = page(0, None);
+        assert_eq!(v["records"].as_array().map(Vec::len), Some(LOG_PAGE));
+        assert_eq!(v["last_seq"], LOG_PAGE as u64 + 2);
+        let v = page(LOG_PAGE as u64 + 1, Some(10));
+        assert_eq!(v["records"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["records"][0]["at"], 7);
+    }
+}

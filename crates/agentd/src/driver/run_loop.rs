@@ -1,0 +1,332 @@
+//! The driver loop and its turn.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nsagent_core::{Core, Event, ItemKey, ItemState, Netns, Timestamp};
+use serde_json::Value;
+
+use super::backend::BackendThread;
+use super::clock::Clock;
+use super::namespaces::NamespacesSent;
+use super::snapshots::Snapshots;
+use super::{kv, queries, DriverConfig, DriverError, Input, Output, Query, Reply};
+use crate::journal::{Journal, Origin, PendingBatch, Record};
+use crate::protocol::{ErrorBody, IntentOp, IntentReply};
+use crate::replay;
+
+/// Most inputs taken into one batch; bounds the latency of the first one.
+const MAX_BATCH: usize = 8192;
+/// How long results may sit unflushed in the log.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The state of the driver thread: the core, the log and everything that must see events in
+/// the log's order. Built by [`RunLoop::restore`], brought up to date with the kernel by
+/// [`RunLoop::resync`] before anyone can send it intents, then moved to its thread and driven
+/// by [`RunLoop::run`] until its input says stop. Every event goes through the log before the
+/// core sees it, so nothing here may feed the core any other way.
+pub(super) struct RunLoop {
+    core: Core,
+    journal: Journal,
+    clock: Clock,
+    backend: BackendThread,
+    output: tokio::sync::mpsc::UnboundedSender<Output>,
+    snapshots: Snapshots,
+    namespaces: NamespacesSent,
+    last_flush: Instant,
+    /// Records written since the last flush.
+    dirty: bool,
+}
+
+/// What one turn took in: the records to log, sharing one time, and what must wait until they
+/// are logged (acknowledgements) or fed to the core (queries, reobservations).
+struct Intake {
+    at: Timestamp,
+    batch: PendingBatch,
+    acks: Vec<(Reply, u64)>,
+    queries: Vec<(Query, tokio::sync::oneshot::Sender<Value>)>,
+    reobserve: Vec<Netns>,
+    /// Keys of the intents in this batch: a KV op on one of them is never a no-op.
+    touched: HashSet<ItemKey>,
+    stop: bool,
+}
+
+impl Intake {
+    fn push(&mut self, origin: Origin, event: Event) -> u64 {
+        self.batch.push(Record::new(self.at, origin, event))
+    }
+}
+
+impl RunLoop {
+    /// Rebuilds the core from the log (newest snapshot, then the records after it).
+    pub(super) fn restore(
+        journal: Journal,
+        config: DriverConfig,
+        backend: BackendThread,
+        output: tokio::sync::mpsc::UnboundedSender<Output>,
+    ) -> Result<RunLoop, DriverError> {
+        let restored = replay::restore(&journal, config.core.clone())?;
+        tracing::info!(
+            snapshot = ?restored.snapshot_seq,
+            replayed = restored.replayed,
+            last_seq = journal.last_seq(),
+            "restored core from the log"
+        );
+        let snapshots =
+            Snapshots::start(journal.clone(), config.snapshot_every, restored.replayed)?;
+        Ok(RunLoop {
+            clock: Clock::start(restored.last_at),
+            core: restored.core,
+            journal,
+            backend,
+            output,
+            snapshots,
+            namespaces: NamespacesSent::new(config.publish_namespaces),
+            last_flush: Instant::now(),
+            dirty: false,
+        })
+    }
+
+    /// After a restart the outcome of commands in flight is unknown: tell the core, then let it
+    /// compare what it believes with what the backend reports.
+    pub(super) fn resync(&mut self) -> Result<(), DriverError> {
+        self.log_and_feed(Origin::Agent, Event::Restarted)?;
+        let snapshot = self
+            .backend
+            .observe(self.core.namespaces_to_observe())?
+            .map_err(|e| DriverError::Backend(format!("observing the kernel for resync: {e}")))?;
+        self.log_and_feed(Origin::Agent, Event::Observed(snapshot))?;
+        self.journal.flush()?;
+        Ok(())
+    }
+
+    fn log_and_feed(&mut self, origin: Origin, event: Event) -> Result<(), DriverError> {
+        let mut batch = self.journal.batch();
+        batch.push(Record::new(self.clock.now(), origin, event));
+        self.journal.commit(&batch, false)?;
+        self.dirty = true;
+        self.feed(batch)
+    }
+
+    /// Turns until [`Input::Shutdown`] or until every sender is gone, then flushes the log.
+    pub(super) fn run(mut self, input: mpsc::Receiver<Input>) -> Result<(), DriverError> {
+        loop {
+            let Some(inputs) = self.next_inputs(&input) else {
+                self.snapshots.finish();
+                self.journal.flush()?;
+                return Ok(());
+            };
+            let stop = self.turn(inputs)?;
+            self.namespaces.publish(&self.core, &self.output);
+            if self.dirty && self.last_flush.elapsed() >= FLUSH_INTERVAL {
+                self.journal.flush()?;
+                self.dirty = false;
+                self.last_flush = Instant::now();
+            }
+            if stop {
+                self.snapshots.finish();
+                self.journal.flush()?;
+                tracing::info!(
+                    last_seq = self.journal.last_seq(),
+                    "log flushed; driver stopped"
+                );
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whatever has queued up, waiting for the first input no longer than the next timer, the
+    /// next flush or the next publication of namespaces; empty when that time came first.
+    /// `None` once every sender is gone.
+    fn next_inputs(&self, input: &mpsc::Receiver<Input>) -> Option<Vec<Input>> {
+        let now = self.clock.now();
+        let wait = match self.core.poll_timeout() {
+            Some(t) => Duration::from_millis(t.0.saturating_sub(now.0)).min(FLUSH_INTERVAL),
+            None => FLUSH_INTERVAL,
+        };
+        let mut inputs = Vec::new();
+        match input.recv_timeout(self.namespaces.wait(wait)) {
+            Ok(first) => inputs.push(first),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+        while inputs.len() < MAX_BATCH {
+            match input.try_recv() {
+                Ok(i) => inputs.push(i),
+                Err(_) => break,
+            }
+        }
+        Some(inputs)
+    }
+
+    /// One turn: log, flush, acknowledge, feed, dispatch, answer. Returns whether to stop.
+    fn turn(&mut self, inputs: Vec<Input>) -> Result<bool, DriverError> {
+        let mut intake = Intake {
+            at: self.clock.now(),
+            batch: self.journal.batch(),
+            acks: Vec::new(),
+            queries: Vec::new(),
+            reobserve: Vec::new(),
+            touched: HashSet::new(),
+            stop: false,
+        };
+        for input in inputs {
+            self.take(&mut intake, input);
+        }
+        if self.core.poll_timeout().is_some_and(|t| t <= intake.at) {
+            intake.push(Origin::Agent, Event::TimerFired);
+        }
+        let Intake {
+            batch,
+            acks,
+            queries,
+            mut reobserve,
+            stop,
+            ..
+        } = intake;
+        self.commit(&batch, acks)?;
+        self.feed(batch)?;
+        if !reobserve.is_empty() {
+            reobserve.sort();
+            reobserve.dedup();
+            // After the commands just dispatched: the backend thread takes jobs in order.
+            self.backend.reobserve(reobserve)?;
+        }
+        for (query, reply) in queries {
+            let _ = reply.send(queries::answer(&self.core, query));
+        }
+        Ok(stop)
+    }
+
+    /// Adds what `input` says to log to the batch, and puts aside what must wait for it.
+    fn take(&self, intake: &mut Intake, input: Input) {
+        match input {
+            Input::Intent { ops, origin, reply } => {
+                let mut last = 0;
+                for op in ops {
+                    if matches!(origin, Origin::Kv { .. })
+                        && kv::is_no_op(&self.core, &op, &intake.touched)
+                    {
+                        continue;
+                    }
+                    intake.touched.insert(match &op {
+                        IntentOp::Put(item) => item.key(),
+                        IntentOp::Delete(key) => key.clone(),
+                    });
+                    let seq = intake.batch.next_seq();
+                    let event = match op {
+                        IntentOp::Put(item) => Event::Put { seq, item },
+                        IntentOp::Delete(key) => Event::Delete { seq, key },
+                    };
+                    last = intake.push(origin.clone(), event);
+                }
+                intake.acks.push((reply, last));
+            }
+            Input::Results(results) => {
+                for (command, result) in results {
+                    intake.push(Origin::Agent, Event::command_result(command.id, result));
+                }
+            }
+            Input::Query { query, reply } => intake.queries.push((query, reply)),
+            Input::KvResync { present } => {
+                for key in kv::orphans(&self.core, &self.journal, &present) {
+                    let seq = intake.batch.next_seq();
+                    intake.touched.insert(key.clone());
+                    intake.push(Origin::KvResync, Event::Delete { seq, key });
+                }
+            }
+            Input::Observe { events, origin } => {
+                for event in events {
+                    intake.push(origin.clone(), event);
+                }
+            }
+            Input::Reobserve(namespaces) => intake.reobserve.extend(namespaces),
+            Input::Observed(Ok(snapshot)) => {
+                intake.push(Origin::Kernel, Event::Observed(snapshot));
+            }
+            Input::Observed(Err(e)) => {
+                tracing::warn!(error = %e, "observing changed namespaces failed");
+            }
+            Input::Shutdown => intake.stop = true,
+        }
+    }
+
+    /// Writes the batch, flushing it if it holds intents (group commit), then acknowledges
+    /// them. If the log cannot be written, nothing of the batch may reach the core and nothing
+    /// can be promised durable: every intent gets the error and the driver stops.
+    fn commit(&mut self, batch: &PendingBatch, acks: Vec<(Reply, u64)>) -> Result<(), DriverError> {
+        let durable = !acks.is_empty();
+        if let Err(e) = self.journal.commit(batch, durable) {
+            for (reply, _) in acks {
+                self.send_reply(reply, IntentReply::Error(ErrorBody::new("log", &e)));
+            }
+            return Err(e.into());
+        }
+        if durable {
+            self.dirty = false;
+            self.last_flush = Instant::now();
+        } else if !batch.is_empty() {
+            self.dirty = true;
+        }
+        for (reply, seq) in acks {
+            self.send_reply(reply, IntentReply::Seq(seq));
+        }
+        Ok(())
+    }
+
+    /// Feeds logged events to the core in log order, dispatches its commands, publishes state
+    /// changes, and snapshots when due.
+    fn feed(&mut self, batch: PendingBatch) -> Result<(), DriverError> {
+        let count = batch.len() as u64;
+        if count > 0 {
+            self.namespaces.mark_stale();
+        }
+        let mut commands = Vec::new();
+        // The last state of each item changed in this batch, in order of first change: a
+        // subscriber learns where every item ended up, without the steps in between.
+        let mut changes: Vec<(ItemKey, ItemState)> = Vec::new();
+        let mut index: HashMap<ItemKey, usize> = HashMap::new();
+        for (_, record) in batch.into_records() {
+            self.core.handle(record.at, record.event);
+            while let Some(c) = self.core.poll_command() {
+                commands.push(c);
+            }
+            // Taken after every event: the core's cost of collecting changes grows with the
+            // square of how many are pending.
+            for (key, state) in self.core.take_state_changes() {
+                match index.get(&key) {
+                    Some(&i) => changes[i].1 = state,
+                    None => {
+                        index.insert(key.clone(), changes.len());
+                        changes.push((key, state));
+                    }
+                }
+            }
+        }
+        for (key, state) in changes {
+            let _ = self.output.send(Output::StateChange { key, state });
+        }
+        if !commands.is_empty() {
+            self.backend.apply(commands)?;
+        }
+        self.snapshots
+            .after(count, &self.core, self.journal.last_seq())
+    }
+
+    fn send_reply(&self, reply: Reply, body: IntentReply) {
+        match reply {
+            Reply::Subject(subject) => {
+                let _ = self.output.send(Output::Ack {
+                    subject,
+                    body: body.to_bytes(),
+                });
+            }
+            #[cfg(test)]
+            Reply::Channel(tx) => {
+                let _ = tx.send(body);
+            }
+            Reply::None => {}
+        }
+    }
+}
