@@ -350,3 +350,105 @@ async fn the_daemon_refuses_a_damaged_log_names_the_bucket_and_repairs_only_when
     let text = std::fs::read_to_string(report.path()).expect("report");
     assert!(text.contains("..="), "{text}");
 }
+
+/// A small tmpfs of its own, unmounted on drop even when the test fails.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> SmallDisk {
+        let dir = std::env::temp_dir().join(unique_label("nsa-full"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_intents_keeps_answering_and_recovers_when_space_returns() {
+    let disk = SmallDisk::mount(16);
+    let nats = Nats::start();
+    let dir = disk.0.join("d");
+    let label = unique_label("full");
+    let c = client(&nats.url()).await;
+    let mut daemon = Daemon::start(&nats.url(), &label, &dir, &[]);
+    wait_ready(&c, &label).await;
+    let subject = format!("nsagent.{label}.intents");
+    // Leave the log a little room, then put until it says the disk is full.
+    let filler = disk.0.join("filler");
+    let free = free_bytes(&disk.0);
+    std::fs::write(&filler, vec![7u8; (free - 3 * 1024 * 1024) as usize]).expect("filler");
+    let mut acked = Vec::new();
+    let refusal = loop {
+        let name = format!("f{}", acked.len());
+        let reply = request(&c, &subject, &put_body(&name), Duration::from_secs(5))
+            .await
+            .expect("every intent gets an answer, also on a full disk");
+        if reply["seq"].is_u64() {
+            acked.push(name);
+            assert!(acked.len() < 100_000, "the disk never filled");
+            continue;
+        }
+        break reply;
+    };
+    assert_eq!(refusal["error"]["field"], "body", "{refusal}");
+    let reason = refusal["error"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no space left on device"), "{refusal}");
+    assert!(!acked.is_empty());
+    // Queries keep answering while it is full, and a second intent is refused the same way.
+    assert_eq!(statuses(&c, &label).await.len(), acked.len());
+    let again = request(&c, &subject, &put_body("again"), Duration::from_secs(5))
+        .await
+        .expect("answer");
+    assert!(again["error"].is_object(), "{again}");
+
+    // Space comes back: intents are taken again, without a restart.
+    std::fs::remove_file(&filler).expect("rm filler");
+    let reply = request(&c, &subject, &put_body("after"), Duration::from_secs(5))
+        .await
+        .expect("answer");
+    assert!(reply["seq"].is_u64(), "{reply}");
+    acked.push("after".into());
+    let keys: Vec<String> = acked.iter().map(|n| dummy(n).0).collect();
+    wait_applied(&c, &label, &keys, Duration::from_secs(20)).await;
+
+    // SIGTERM stops it promptly, and a restart has every acknowledged intent.
+    let started = std::time::Instant::now();
+    assert!(daemon.terminate().success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let _again = Daemon::start(&nats.url(), &label, &dir, &[]);
+    wait_ready(&c, &label).await;
+    wait_applied(&c, &label, &keys, Duration::from_secs(20)).await;
+}
+
+fn free_bytes(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .expect("df");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("df output")
+}

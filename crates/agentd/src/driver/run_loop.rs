@@ -18,6 +18,8 @@ use crate::replay;
 
 /// Most inputs taken into one batch; bounds the latency of the first one.
 const MAX_BATCH: usize = 8192;
+/// How often a log that stays unwritable is reported.
+const WRITE_FAILURE_REPORT_EVERY: Duration = Duration::from_secs(30);
 /// How long results may sit unflushed in the log.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -37,6 +39,14 @@ pub(super) struct RunLoop {
     last_flush: Instant,
     /// Records written since the last flush.
     dirty: bool,
+    /// Records a failed write could not log, other than intents (whose senders were told):
+    /// command results, observations, timers, KV changes. They go first into the next batch,
+    /// so the core sees them once they are logged, and nothing it must know is lost while the
+    /// disk is full.
+    held: Vec<Record>,
+    /// When a write last failed and was reported, to report a lasting failure only now and
+    /// then.
+    write_failure: Option<Instant>,
 }
 
 /// What one turn took in: the records to log, sharing one time, and what must wait until they
@@ -55,6 +65,22 @@ struct Intake {
 impl Intake {
     fn push(&mut self, origin: Origin, event: Event) -> u64 {
         self.batch.push(Record::new(self.at, origin, event))
+    }
+
+    /// A record held from a batch that could not be written, at its new place in the log
+    /// (an intent's `seq` is its position there) and with the time it first came in.
+    fn push_held(&mut self, mut record: Record) {
+        let seq = self.batch.next_seq();
+        if let Event::Put { seq: s, .. } | Event::Delete { seq: s, .. } = &mut record.event {
+            *s = seq;
+        }
+        if let Event::Put { item, .. } = &record.event {
+            self.touched.insert(item.key());
+        }
+        if let Event::Delete { key, .. } = &record.event {
+            self.touched.insert(key.clone());
+        }
+        self.batch.push(record);
     }
 }
 
@@ -85,6 +111,8 @@ impl RunLoop {
             namespaces: NamespacesSent::new(config.publish_namespaces),
             last_flush: Instant::now(),
             dirty: false,
+            held: Vec::new(),
+            write_failure: None,
         })
     }
 
@@ -120,8 +148,11 @@ impl RunLoop {
             let stop = self.turn(inputs)?;
             self.namespaces.publish(&self.core, &self.output);
             if self.dirty && self.last_flush.elapsed() >= FLUSH_INTERVAL {
-                self.journal.flush()?;
-                self.dirty = false;
+                // Nothing unflushed was acknowledged: a failed flush is tried again later.
+                match self.journal.flush() {
+                    Ok(()) => self.dirty = false,
+                    Err(e) => tracing::error!(error = %e, "flushing the log failed"),
+                }
                 self.last_flush = Instant::now();
             }
             if stop {
@@ -171,6 +202,9 @@ impl RunLoop {
             touched: HashSet::new(),
             stop: false,
         };
+        for record in std::mem::take(&mut self.held) {
+            intake.push_held(record);
+        }
         for input in inputs {
             self.take(&mut intake, input);
         }
@@ -185,8 +219,15 @@ impl RunLoop {
             stop,
             ..
         } = intake;
-        self.commit(&batch, acks)?;
-        self.feed(batch)?;
+        if self.commit(&batch, acks) {
+            self.feed(batch)?;
+        } else {
+            self.held = batch
+                .into_records()
+                .map(|(_, r)| r)
+                .filter(|r| r.origin != Origin::Request)
+                .collect();
+        }
         if !reobserve.is_empty() {
             reobserve.sort();
             reobserve.dedup();
@@ -253,15 +294,29 @@ impl RunLoop {
     }
 
     /// Writes the batch, flushing it if it holds intents (group commit), then acknowledges
-    /// them. If the log cannot be written, nothing of the batch may reach the core and nothing
-    /// can be promised durable: every intent gets the error and the driver stops.
-    fn commit(&mut self, batch: &PendingBatch, acks: Vec<(Reply, u64)>) -> Result<(), DriverError> {
+    /// them; returns whether it was written. If the log cannot be written (a full disk),
+    /// nothing of the batch may reach the core and nothing can be promised durable: every
+    /// intent gets the error, and the rest of the batch waits for the next turn.
+    fn commit(&mut self, batch: &PendingBatch, acks: Vec<(Reply, u64)>) -> bool {
         let durable = !acks.is_empty();
         if let Err(e) = self.journal.commit(batch, durable) {
             for (reply, _) in acks {
-                self.send_reply(reply, IntentReply::Error(ErrorBody::new("log", &e)));
+                self.send_reply(reply, IntentReply::Error(ErrorBody::new("body", &e)));
             }
-            return Err(e.into());
+            if self
+                .write_failure
+                .is_none_or(|at| at.elapsed() >= WRITE_FAILURE_REPORT_EVERY)
+            {
+                tracing::error!(error = %e, held = batch.len(), "the log cannot be written; intents are refused, queries answered, and writing is tried again every turn");
+                self.write_failure = Some(Instant::now());
+            }
+            return false;
+        }
+        if self.write_failure.take().is_some() {
+            tracing::info!(
+                last_seq = self.journal.last_seq(),
+                "the log can be written again"
+            );
         }
         if durable {
             self.dirty = false;
@@ -272,7 +327,7 @@ impl RunLoop {
         for (reply, seq) in acks {
             self.send_reply(reply, IntentReply::Seq(seq));
         }
-        Ok(())
+        true
     }
 
     /// Feeds logged events to the core in log order, dispatches its commands, publishes state

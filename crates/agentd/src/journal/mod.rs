@@ -31,6 +31,9 @@ use nsagent_core::{Event, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// Free space a write must leave on the log's file system: room for sled's own segments and
+/// metadata, which it writes whenever it likes.
+const MIN_FREE: u64 = 2 * 1024 * 1024;
 /// Snapshots kept, newest first; older ones are deleted when a new one is written.
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -110,6 +113,15 @@ pub enum JournalError {
         first: u64,
         last: u64,
         reason: String,
+    },
+    /// The write was refused before it began: too little space is free.
+    #[error(
+        "log write failed: no space left on device ({free} bytes free in {path}, {needed} needed)"
+    )]
+    NoSpace {
+        path: String,
+        free: u64,
+        needed: u64,
     },
     /// sled cannot read its own files at all.
     #[error(
@@ -227,6 +239,8 @@ pub struct Journal {
     /// for new damage.
     gaps: sled::Tree,
     mark: std::sync::Arc<std::sync::Mutex<mark::Mark>>,
+    /// The data directory, for free-space checks.
+    dir: std::path::PathBuf,
     next_seq: u64,
     config: JournalConfig,
 }
@@ -314,11 +328,34 @@ impl Journal {
         if batch.is_empty() {
             return Ok(());
         }
-        self.events
-            .insert(batch.first.to_be_bytes(), encode_group(&batch.records)?)?;
+        let group = encode_group(&batch.records)?;
+        self.ensure_room(group.len())?;
+        self.events.insert(batch.first.to_be_bytes(), group)?;
         self.next_seq = batch.next_seq();
         if durable {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a write of `len` bytes that would leave less than [`MIN_FREE`] (or four times
+    /// the write) free on the log's file system. sled does not survive running out of space:
+    /// once a write of its fails, every later one fails too, until it is reopened. Refusing
+    /// before sled writes keeps it healthy, so writing works again the moment space returns.
+    fn ensure_room(&self, len: usize) -> Result<(), JournalError> {
+        let needed = MIN_FREE.max(4 * len as u64);
+        let free = nix::sys::statvfs::statvfs(&self.dir)
+            .map(|s| s.blocks_available() * s.fragment_size())
+            .map_err(|e| JournalError::Mark {
+                path: self.dir.display().to_string(),
+                source: e.into(),
+            })?;
+        if free < needed {
+            return Err(JournalError::NoSpace {
+                path: self.dir.display().to_string(),
+                free,
+                needed,
+            });
         }
         Ok(())
     }
@@ -420,6 +457,7 @@ impl Journal {
         seq: u64,
         encoded: EncodedSnapshot,
     ) -> Result<(), JournalError> {
+        self.ensure_room(encoded.len())?;
         self.snapshots.insert(seq.to_be_bytes(), encoded.0)?;
         let keys: Vec<_> = self
             .snapshots

@@ -129,6 +129,7 @@ impl Journal {
             gaps: db.open_tree("gaps")?,
             db,
             mark: std::sync::Arc::new(std::sync::Mutex::new(Mark::open(dir).map_err(mark_error)?)),
+            dir: dir.to_path_buf(),
             next_seq: 0,
             config,
         };
