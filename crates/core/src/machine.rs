@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{errno, Backend, BackendError, ErrorKind};
+use crate::backend::{errno, BackendError, ErrorKind};
 use crate::command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 use crate::event::{Event, Timestamp};
 use crate::model::{Interface, InterfaceType, Item, ItemKey, MacAddr};
@@ -3519,28 +3519,6 @@ where
         set.remove(&id);
         if set.is_empty() {
             map.remove(key);
-        }
-    }
-}
-
-/// Applies every queued command through `backend` and feeds the results back, until the core
-/// has nothing more to do at time `at`. Returns how many commands were applied. For tests,
-/// benchmarks and tools; the daemon logs each result before feeding it, so it has its own loop.
-pub fn run_until_idle(core: &mut Core, backend: &mut dyn Backend, at: Timestamp) -> usize {
-    let mut applied = 0;
-    let mut batch = Vec::new();
-    loop {
-        batch.clear();
-        while let Some(cmd) = core.poll_command() {
-            batch.push(cmd);
-        }
-        if batch.is_empty() {
-            return applied;
-        }
-        let results = backend.apply_batch(&batch);
-        for (cmd, result) in batch.iter().zip(results) {
-            applied += 1;
-            core.handle(at, Event::command_result(cmd.id, result));
         }
     }
 }
