@@ -1,0 +1,487 @@
+//! Reconciling an interface item's link: create, rename in place, configure, or remove. A link
+//! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
+//! differs is renamed where it is (by index), so that what is on it stays.
+
+use crate::command::{LinkChange, LinkSpec, NewLink, Op};
+use crate::model::{Interface, InterfaceType, Item};
+use crate::netns::Netns;
+use crate::observed::ALIAS_PREFIX;
+use crate::orphan::Resource;
+use crate::status::{ItemState, PendingReason};
+
+use super::resync::alias_is;
+use super::state::{Actual, ItemId, LinkActual, Owner, Shape};
+use super::Core;
+
+/// Where the link of an interface item should be; the rest of what it should be is the
+/// item's desired value, read from there when needed so that nothing is copied on the way.
+pub(super) struct LinkTarget {
+    pub(super) ns: Netns,
+    pub(super) shape: TargetShape,
+}
+
+pub(super) enum TargetShape {
+    Veth { peer: ItemId, peer_ns: Netns },
+    Dummy,
+    Borrowed,
+}
+
+impl LinkTarget {
+    /// Whether an existing link can be brought to this target in place. Namespace, kind and
+    /// veth peer cannot change without re-creating the link; a link the agent owns is renamed
+    /// in place, while a borrowed one is known by its name, so another name is another link.
+    pub(super) fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
+        if a.ns != self.ns || (!self.shape.owned() && a.name != iface.host_if_name) {
+            return false;
+        }
+        match (&self.shape, &a.shape) {
+            (TargetShape::Dummy, Shape::Dummy) | (TargetShape::Borrowed, Shape::Borrowed) => true,
+            (TargetShape::Veth { .. }, Shape::Veth { peer_item }) => {
+                iface.veth_peer.as_deref() == Some(peer_item.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TargetShape {
+    pub(super) fn owned(&self) -> bool {
+        !matches!(self, TargetShape::Borrowed)
+    }
+}
+
+/// The attributes a link is created (or, when borrowed, configured) with.
+pub(super) fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
+    LinkSpec {
+        name: iface.host_if_name.clone(),
+        mtu: iface.mtu,
+        mac: if iface.link_only {
+            None
+        } else {
+            iface.phys_address
+        },
+        alias: owned.then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+        up: iface.enabled,
+    }
+}
+
+impl Core {
+    /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
+    /// item holding it, of the item holding its veth partner, or a stale link's removal.
+    pub(super) fn link_busy(&self, ns: &Netns, name: &str) -> bool {
+        let key = (ns.clone(), name.to_string());
+        if let Some(&owner) = self.ix.link_owner.get(&key) {
+            let slot = self.slot(owner);
+            if slot.in_flight.is_some() {
+                return true;
+            }
+            if let Actual::Link(LinkActual {
+                peer_link: Some(peer),
+                ..
+            }) = &slot.actual
+            {
+                if self
+                    .ix
+                    .link_owner
+                    .get(peer)
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
+                {
+                    return true;
+                }
+            }
+        }
+        self.s.orphans.blocks(&Resource::LinkName(key.0, key.1))
+    }
+
+    /// The link an interface item asks for now, or why it cannot have one.
+    pub(super) fn link_target(
+        &self,
+        id: ItemId,
+        iface: &Interface,
+    ) -> Result<LinkTarget, Vec<PendingReason>> {
+        let mut reasons = Vec::new();
+        let ns = self
+            .resolve(&iface.namespace)
+            .map_err(|r| reasons.push(r))
+            .ok();
+        if let Some(by) = self.host_name_winner(id) {
+            reasons.push(PendingReason::HostNameTaken {
+                host_if_name: iface.host_if_name.clone(),
+                ns: iface.namespace.clone(),
+                by,
+            });
+        }
+        let shape = match iface.kind {
+            InterfaceType::Veth => {
+                let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
+                match self
+                    .interface_slot(peer_name)
+                    .map(|(pid, s)| (pid, s.desired.as_deref()))
+                {
+                    Some((pid, Some(Item::Interface(peer)))) => {
+                        if peer.kind != InterfaceType::Veth {
+                            reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
+                            None
+                        } else if peer.veth_peer.as_deref() != Some(iface.name.as_str()) {
+                            reasons.push(PendingReason::PeerMismatch {
+                                peer: peer_name.to_string(),
+                                peers_peer: peer.veth_peer.clone().unwrap_or_default(),
+                            });
+                            None
+                        } else {
+                            let peer_ns = self
+                                .resolve(&peer.namespace)
+                                .map_err(|r| reasons.push(r))
+                                .ok();
+                            if self.host_name_winner(pid).is_some() {
+                                reasons.push(PendingReason::PeerPending(peer_name.to_string()));
+                            }
+                            peer_ns.map(|peer_ns| TargetShape::Veth { peer: pid, peer_ns })
+                        }
+                    }
+                    _ => {
+                        reasons.push(PendingReason::PeerNotConfigured(peer_name.to_string()));
+                        None
+                    }
+                }
+            }
+            InterfaceType::Dummy => Some(TargetShape::Dummy),
+            InterfaceType::Existing | InterfaceType::Loopback => Some(TargetShape::Borrowed),
+        };
+        match (ns, shape) {
+            (Some(ns), Some(shape)) if reasons.is_empty() => Ok(LinkTarget { ns, shape }),
+            _ => Err(reasons),
+        }
+    }
+
+    pub(super) fn reconcile_interface(&mut self, id: ItemId) {
+        // A cheap handle on the desired value: it stays readable while the core changes.
+        let desired_item = self.slot(id).desired.clone();
+        let desired = match desired_item.as_deref() {
+            Some(Item::Interface(i)) => Some(i),
+            _ => None,
+        };
+        let target = match desired {
+            Some(iface) => {
+                self.ensure_named_namespace(&iface.namespace);
+                if let Some(peer) = iface
+                    .veth_peer
+                    .as_deref()
+                    .and_then(|p| self.interface_slot(p))
+                {
+                    if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
+                        let r = p.namespace.clone();
+                        self.ensure_named_namespace(&r);
+                    }
+                }
+                self.link_target(id, iface)
+            }
+            None => Err(vec![]),
+        };
+
+        // Remove what does not fit the target: the wrong link, or any link once not wanted.
+        let fits = match &self.slot(id).actual {
+            // A veth end fits only while the item at the other end holds the other end: a lone
+            // end (after a partial resync) is removed so that the pair can be made whole.
+            Actual::Link(a) => Some(
+                matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
+                    && (!matches!(a.shape, Shape::Veth { .. })
+                        || self.veth_partner(id, a).is_some())
+                    && desired.is_none_or(|i| self.may_rename(id, a, &i.host_if_name)),
+            ),
+            _ => None,
+        };
+        if let Some(fits) = fits {
+            self.slot_mut(id).link_ok = fits;
+        }
+        if fits == Some(false) {
+            return self.remove_link(id, desired.is_some());
+        }
+
+        let target = match target {
+            Ok(t) => t,
+            Err(reasons) => {
+                if desired.is_none() {
+                    return self.free_slot(id);
+                }
+                return self.set_state(id, ItemState::Pending { reasons });
+            }
+        };
+        let iface = desired.expect("a target exists only for a desired item");
+        if fits.is_none() {
+            return self.create_link(id, target, iface);
+        }
+
+        let op = {
+            let Actual::Link(a) = &self.slot(id).actual else {
+                unreachable!("fits is known, so a link is")
+            };
+            if a.name != iface.host_if_name {
+                let wanted = Resource::LinkName(a.ns.clone(), iface.host_if_name.clone());
+                let rename = Op::RenameLink {
+                    ns: a.ns.clone(),
+                    name: a.name.clone(),
+                    new_name: iface.host_if_name.clone(),
+                };
+                let op = if a.up && self.slot(id).rename_when_down {
+                    Op::SetLink {
+                        ns: a.ns.clone(),
+                        name: a.name.clone(),
+                        change: LinkChange {
+                            up: Some(false),
+                            ..LinkChange::default()
+                        },
+                    }
+                } else {
+                    rename
+                };
+                // A stale link of that name is on its way out: rename once it is gone. Stale
+                // routes and neighbours being removed through the link go first too: their
+                // removals name it by its present name.
+                let through: Vec<Resource> = self
+                    .s
+                    .orphans
+                    .on_link(&a.ns, &a.name)
+                    .into_iter()
+                    .filter_map(|o| self.s.orphans.get(o))
+                    .flat_map(|o| o.resources())
+                    .collect();
+                if self.blocked_by_orphan(wanted, id) || !through.is_empty() {
+                    for res in through {
+                        self.wait_for(res, id);
+                    }
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                self.issue(op, Owner::Item { id, peer: None });
+                return self.set_state(id, ItemState::InProgress);
+            }
+            let mac = if iface.link_only {
+                None
+            } else {
+                iface.phys_address
+            };
+            let owned = a.shape.owned();
+            let unknown = a.attributes_unknown;
+            let mut change = LinkChange {
+                up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
+                mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+                mac: mac.filter(|m| unknown || a.mac != Some(*m)),
+                alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
+                    .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+            };
+            if !change.is_empty() {
+                if change.mac.is_some() {
+                    if change.up == Some(true) {
+                        // Set the address while still down; bring it up on the next round.
+                        change.up = None;
+                    } else if a.up && !owned {
+                        // veth and dummy links change their address live; many drivers of
+                        // links the agent borrows answer EBUSY while up, so take it down first.
+                        change.up = Some(false);
+                    }
+                }
+                Some(Op::SetLink {
+                    ns: a.ns.clone(),
+                    name: a.name.clone(),
+                    change,
+                })
+            } else if iface.link_only {
+                None
+            } else {
+                let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
+                let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+                match (extra, missing) {
+                    (Some(addr), _) => Some(Op::DelAddress {
+                        ns: a.ns.clone(),
+                        link: a.name.clone(),
+                        addr: *addr,
+                    }),
+                    (None, Some(addr)) => Some(Op::AddAddress {
+                        ns: a.ns.clone(),
+                        link: a.name.clone(),
+                        addr: *addr,
+                    }),
+                    (None, None) => None,
+                }
+            }
+        };
+        match op {
+            Some(op) => {
+                self.issue(op, Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+            None => self.set_state(id, ItemState::Applied),
+        }
+    }
+
+    /// Takes away a link that does not fit what the item wants (or is no longer wanted).
+    pub(super) fn remove_link(&mut self, id: ItemId, still_desired: bool) {
+        let Actual::Link(a) = self.slot(id).actual.clone() else {
+            return;
+        };
+        let busy = if still_desired {
+            ItemState::InProgress
+        } else {
+            ItemState::Removing
+        };
+        if a.shape.owned() {
+            // Whoever holds the other end of this pair in the kernel loses it too.
+            let peer = self
+                .kernel_partner(&a)
+                .or_else(|| self.veth_partner(id, &a));
+            if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
+                return self.set_state(id, ItemState::InProgress);
+            }
+            // The other end is a stale link being removed: that takes this end along.
+            if let Some((pns, pname)) = &a.peer_link {
+                let res = Resource::LinkName(pns.clone(), pname.clone());
+                if self.blocked_by_orphan(res, id) {
+                    return self.set_state(id, busy);
+                }
+            }
+            self.issue(
+                Op::DeleteLink {
+                    ns: a.ns,
+                    name: a.name,
+                },
+                Owner::Item { id, peer },
+            );
+        } else if let Some(addr) = a.addresses.first() {
+            let op = Op::DelAddress {
+                ns: a.ns.clone(),
+                link: a.name.clone(),
+                addr: *addr,
+            };
+            self.issue(op, Owner::Item { id, peer: None });
+        } else {
+            // A borrowed link is let go as it is.
+            self.set_actual(id, Actual::None);
+            return self.reconcile_interface(id);
+        }
+        self.set_state(id, busy)
+    }
+
+    /// Whether the item's link may take the name `wanted` in place. Not while another item's
+    /// link holds it: two items swapping names would each wait for the other, so the link is
+    /// re-created instead, which frees its old name first.
+    pub(super) fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
+        let key = (a.ns.clone(), wanted.to_string());
+        a.name == wanted
+            || self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key))
+                .is_none_or(|&holder| holder == id)
+    }
+
+    pub(super) fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
+        let owner_peer = match &target.shape {
+            TargetShape::Veth { peer, .. } => {
+                let p = self.slot(*peer);
+                if p.in_flight.is_some() || p.actual != Actual::None {
+                    // The other end still has work to finish (or an old link to remove).
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                if p.blocked || p.retry_at.is_some() {
+                    let reason = PendingReason::PeerPending(p.key.interface().to_string());
+                    return self.set_state(
+                        id,
+                        ItemState::Pending {
+                            reasons: vec![reason],
+                        },
+                    );
+                }
+                Some(*peer)
+            }
+            _ => None,
+        };
+        let spec = link_spec(iface, target.shape.owned());
+        let peer_spec = match &target.shape {
+            TargetShape::Veth { peer, .. } => match self.desired_interface(*peer) {
+                Some(p) => Some(link_spec(p, true)),
+                None => return self.set_state(id, ItemState::InProgress),
+            },
+            _ => None,
+        };
+        // A link of the same name may still be held by another item on its way out.
+        let mut names = vec![(target.ns.clone(), spec.name.clone())];
+        if let (TargetShape::Veth { peer_ns, .. }, Some(p)) = (&target.shape, &peer_spec) {
+            names.push((peer_ns.clone(), p.name.clone()));
+        }
+        for (ns, name) in names {
+            if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
+                return self.set_state(id, ItemState::InProgress);
+            }
+            let key = (ns.clone(), name.clone());
+            let holder = self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key));
+            if let Some(&holder) = holder {
+                if holder != id && Some(holder) != owner_peer {
+                    self.wait_for(Resource::LinkName(ns, name), id);
+                    return self.set_state(id, ItemState::InProgress);
+                }
+            }
+        }
+        let op = match (target.shape, peer_spec) {
+            (TargetShape::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Veth {
+                    peer_ns,
+                    peer: peer_spec,
+                },
+            },
+            (TargetShape::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
+            (TargetShape::Dummy, _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Dummy,
+            },
+            (TargetShape::Borrowed, _) => {
+                // Configure someone else's link: the whole desired link state at once.
+                let change = LinkChange {
+                    up: Some(spec.up),
+                    mtu: spec.mtu,
+                    mac: spec.mac,
+                    alias: None,
+                };
+                let adopted = LinkActual {
+                    ns: target.ns.clone(),
+                    name: spec.name.clone(),
+                    shape: Shape::Borrowed,
+                    up: spec.up,
+                    mtu: None,
+                    mac: None,
+                    alias: None,
+                    addresses: vec![],
+                    peer_link: None,
+                    attributes_unknown: true,
+                };
+                // Believe the link is there with unknown attributes: the SetLink below fails
+                // with ENODEV if it is not, which makes the core forget it again, and any other
+                // failure leaves the attributes unknown, so the next try sets them all again.
+                self.set_actual(id, Actual::Link(adopted));
+                Op::SetLink {
+                    ns: target.ns,
+                    name: spec.name,
+                    change,
+                }
+            }
+        };
+        self.issue(
+            op,
+            Owner::Item {
+                id,
+                peer: owner_peer,
+            },
+        );
+        if let Some(p) = owner_peer {
+            self.set_state(p, ItemState::InProgress);
+        }
+        self.set_state(id, ItemState::InProgress);
+    }
+}

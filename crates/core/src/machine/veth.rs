@@ -1,0 +1,61 @@
+//! The veth pairing rules. A pair is created and deleted as one command for both items, so both
+//! ends must agree on each other and be idle; the kernel's word on which link is the other end
+//! (`peer_link`) beats the items' names; and a pair fails as one, so a change to one end lets
+//! the other end try again.
+
+use crate::model::{Interface, Item};
+
+use super::state::{Actual, ItemId, LinkActual, Shape};
+use super::Core;
+
+impl Core {
+    /// A veth pair fails as one: when one end changes, the other end may try again too.
+    pub(super) fn unblock_partner(&mut self, item: &Item) {
+        let Item::Interface(Interface {
+            veth_peer: Some(peer),
+            ..
+        }) = item
+        else {
+            return;
+        };
+        let Some(&pid) = self.ix.names.get(peer.as_str()) else {
+            return;
+        };
+        let slot = self.slot_mut(pid);
+        if slot.blocked {
+            slot.blocked = false;
+            slot.attempts = 0;
+            self.mark_dirty(pid);
+        }
+    }
+
+    /// The item holding the link the kernel pairs with this veth end, whatever the items' names
+    /// say: removing one end removes that one.
+    pub(super) fn kernel_partner(&self, a: &LinkActual) -> Option<ItemId> {
+        let (ns, name) = a.peer_link.as_ref()?;
+        let pid = *self.ix.link_owner.get(&(ns.clone(), name.clone()))?;
+        matches!(&self.slot(pid).actual, Actual::Link(l) if l.ns == *ns && l.name == *name)
+            .then_some(pid)
+    }
+
+    /// The item holding the other end of this item's veth, if it believes so too.
+    pub(super) fn veth_partner(&self, id: ItemId, a: &LinkActual) -> Option<ItemId> {
+        let Shape::Veth { peer_item } = &a.shape else {
+            return None;
+        };
+        if let Some(peer_link) = &a.peer_link {
+            // The kernel's word on which link is the other end beats the items' names.
+            let pid = *self.ix.link_owner.get(peer_link)?;
+            return (self.slot(pid).key.interface() == peer_item).then_some(pid);
+        }
+        let (pid, peer) = self.interface_slot(peer_item)?;
+        let me = self.slot(id).key.interface();
+        match &peer.actual {
+            Actual::Link(LinkActual {
+                shape: Shape::Veth { peer_item: back },
+                ..
+            }) if back == me => Some(pid),
+            _ => None,
+        }
+    }
+}
