@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 
-use crate::command::{LinkSpec, NewLink, Op};
+use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::netns::Netns;
 
 use super::state::{Actual, ItemId, LinkActual, NeighbourActual, Owner, RouteActual, Shape};
@@ -158,6 +158,9 @@ impl Core {
         }
     }
 
+    /// What a successful command did, as the core's belief: called once per result, and only
+    /// for a command whose namespaces kept their generation (else the kernel took its work
+    /// along with the namespace).
     pub(super) fn apply_effect(&mut self, op: &Op, owner: &Owner) {
         let (id, peer) = match owner {
             Owner::Item { id, peer } => (*id, *peer),
@@ -169,120 +172,15 @@ impl Core {
         }
         match op {
             Op::CreateNamespace { .. } => {}
-            Op::CreateLink { ns, link, kind } => match kind {
-                NewLink::Dummy => self.set_actual(
-                    id,
-                    Actual::Link(link_from_spec(ns, link, Shape::Dummy, None)),
-                ),
-                NewLink::Veth {
-                    peer_ns,
-                    peer: peer_spec,
-                } => {
-                    let me = self.slot(id).key.interface().to_string();
-                    let other = peer
-                        .map(|p| self.slot(p).key.interface().to_string())
-                        .unwrap_or_default();
-                    let mine = link_from_spec(
-                        ns,
-                        link,
-                        Shape::Veth { peer_item: other },
-                        Some((peer_ns.clone(), peer_spec.name.clone())),
-                    );
-                    self.set_actual(id, Actual::Link(mine));
-                    if let Some(p) = peer.filter(|p| self.live(*p)) {
-                        let theirs = link_from_spec(
-                            peer_ns,
-                            peer_spec,
-                            Shape::Veth { peer_item: me },
-                            Some((ns.clone(), link.name.clone())),
-                        );
-                        self.set_actual(p, Actual::Link(theirs));
-                    }
-                }
-            },
+            Op::CreateLink { ns, link, kind } => self.link_created(id, peer, ns, link, kind),
             Op::DeleteLink { .. } => self.forget_kernel_objects(id),
-            Op::SetLink { ns, name, change } => {
-                let mut flushes = Vec::new();
-                self.update_link(id, change.up.is_some() || change.mac.is_some(), |link| {
-                    if let Some(up) = change.up {
-                        link.up = up;
-                        if !up {
-                            // Taking a link down makes the kernel drop its routes, its neighbour
-                            // entries and (keep_addr_on_down=0) its IPv6 addresses.
-                            link.addresses.retain(|a| a.addr().is_ipv4());
-                            flushes.push(Flushed {
-                                routes: true,
-                                neighbours: true,
-                                ipv6: None,
-                            });
-                        }
-                    }
-                    if let Some(mtu) = change.mtu {
-                        link.mtu = Some(mtu);
-                        if mtu < IPV6_MIN_MTU {
-                            // Below the IPv6 minimum the kernel disables IPv6 on the link.
-                            link.addresses.retain(|a| a.addr().is_ipv4());
-                            flushes.push(Flushed {
-                                routes: true,
-                                neighbours: true,
-                                ipv6: Some(true),
-                            });
-                        }
-                    }
-                    if let Some(mac) = change.mac {
-                        link.mac = Some(mac);
-                        // Setting a link's address flushes all its neighbour entries.
-                        flushes.push(Flushed {
-                            routes: false,
-                            neighbours: true,
-                            ipv6: None,
-                        });
-                    }
-                    if let Some(alias) = &change.alias {
-                        link.alias = Some(alias.clone());
-                    }
-                    link.attributes_unknown = false;
-                });
-                for what in flushes {
-                    self.forget_on_link(ns, name, what);
-                }
-            }
+            Op::SetLink { ns, name, change } => self.link_set(id, ns, name, change),
             Op::AddAddress { addr, .. } => self.update_link(id, true, |link| {
                 if !link.addresses.contains(addr) {
                     link.addresses.push(*addr);
                 }
             }),
-            Op::DelAddress {
-                ns,
-                link: name,
-                addr,
-            } => {
-                let mut last_ipv4 = false;
-                self.update_link(id, true, |link| {
-                    // With promote_secondaries off (a new namespace's default), deleting the
-                    // primary IPv4 address of a subnet deletes that subnet's secondaries too.
-                    let primary = addr.addr().is_ipv4()
-                        && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
-                    link.addresses
-                        .retain(|a| a != addr && !(primary && same_subnet(a, addr)));
-                    // Removing a link's last IPv4 address disables IPv4 on it. On a borrowed link
-                    // the agent knows only its own addresses, so it assumes the worst.
-                    last_ipv4 =
-                        addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
-                });
-                if last_ipv4 {
-                    // With IPv4 disabled go its routes and its (ARP) neighbour entries.
-                    self.forget_on_link(
-                        ns,
-                        name,
-                        Flushed {
-                            routes: true,
-                            neighbours: true,
-                            ipv6: Some(false),
-                        },
-                    );
-                }
-            }
+            Op::DelAddress { ns, link, addr } => self.address_deleted(id, ns, link, addr),
             // A route or neighbour lives on its link: if the core learnt meanwhile that the link
             // is gone (the far end of its veth went with a namespace), so is what was added.
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }
@@ -313,6 +211,124 @@ impl Core {
                 };
                 self.set_actual(id, Actual::Neighbour(n));
             }
+        }
+    }
+
+    /// A link was created: for a veth, both ends at once, each item's belief naming the other.
+    fn link_created(
+        &mut self,
+        id: ItemId,
+        peer: Option<ItemId>,
+        ns: &Netns,
+        link: &LinkSpec,
+        kind: &NewLink,
+    ) {
+        match kind {
+            NewLink::Dummy => self.set_actual(
+                id,
+                Actual::Link(link_from_spec(ns, link, Shape::Dummy, None)),
+            ),
+            NewLink::Veth {
+                peer_ns,
+                peer: peer_spec,
+            } => {
+                let me = self.slot(id).key.interface().to_string();
+                let other = peer
+                    .map(|p| self.slot(p).key.interface().to_string())
+                    .unwrap_or_default();
+                let mine = link_from_spec(
+                    ns,
+                    link,
+                    Shape::Veth { peer_item: other },
+                    Some((peer_ns.clone(), peer_spec.name.clone())),
+                );
+                self.set_actual(id, Actual::Link(mine));
+                if let Some(p) = peer.filter(|p| self.live(*p)) {
+                    let theirs = link_from_spec(
+                        peer_ns,
+                        peer_spec,
+                        Shape::Veth { peer_item: me },
+                        Some((ns.clone(), link.name.clone())),
+                    );
+                    self.set_actual(p, Actual::Link(theirs));
+                }
+            }
+        }
+    }
+
+    /// A link's attributes were set, with what the kernel flushes along with some of them.
+    fn link_set(&mut self, id: ItemId, ns: &Netns, name: &str, change: &LinkChange) {
+        let mut flushes = Vec::new();
+        self.update_link(id, change.up.is_some() || change.mac.is_some(), |link| {
+            if let Some(up) = change.up {
+                link.up = up;
+                if !up {
+                    // Taking a link down makes the kernel drop its routes, its neighbour
+                    // entries and (keep_addr_on_down=0) its IPv6 addresses.
+                    link.addresses.retain(|a| a.addr().is_ipv4());
+                    flushes.push(Flushed {
+                        routes: true,
+                        neighbours: true,
+                        ipv6: None,
+                    });
+                }
+            }
+            if let Some(mtu) = change.mtu {
+                link.mtu = Some(mtu);
+                if mtu < IPV6_MIN_MTU {
+                    // Below the IPv6 minimum the kernel disables IPv6 on the link.
+                    link.addresses.retain(|a| a.addr().is_ipv4());
+                    flushes.push(Flushed {
+                        routes: true,
+                        neighbours: true,
+                        ipv6: Some(true),
+                    });
+                }
+            }
+            if let Some(mac) = change.mac {
+                link.mac = Some(mac);
+                // Setting a link's address flushes all its neighbour entries.
+                flushes.push(Flushed {
+                    routes: false,
+                    neighbours: true,
+                    ipv6: None,
+                });
+            }
+            if let Some(alias) = &change.alias {
+                link.alias = Some(alias.clone());
+            }
+            link.attributes_unknown = false;
+        });
+        for what in flushes {
+            self.forget_on_link(ns, name, what);
+        }
+    }
+
+    /// An address was deleted, with the secondaries and the IPv4 state that go with it.
+    fn address_deleted(&mut self, id: ItemId, ns: &Netns, name: &str, addr: &IpNet) {
+        let mut last_ipv4 = false;
+        self.update_link(id, true, |link| {
+            // With promote_secondaries off (a new namespace's default), deleting the
+            // primary IPv4 address of a subnet deletes that subnet's secondaries too.
+            let primary = addr.addr().is_ipv4()
+                && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
+            link.addresses
+                .retain(|a| a != addr && !(primary && same_subnet(a, addr)));
+            // Removing a link's last IPv4 address disables IPv4 on it. On a borrowed link
+            // the agent knows only its own addresses, so it assumes the worst.
+            last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
+        });
+        if last_ipv4 {
+            // With IPv4 disabled go its routes and its (ARP) neighbour entries.
+            self.forget_on_link(
+                ns,
+                name,
+                Flushed {
+                    routes: true,
+                    neighbours: true,
+                    ipv6: Some(false),
+                },
+            );
         }
     }
 

@@ -65,6 +65,61 @@ pub(super) fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
     }
 }
 
+/// The next change that brings a link in place (right namespace, name and role) to what the
+/// item wants: attributes first, then one address to delete, then one to add; `None` once
+/// nothing differs.
+fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
+    let mac = if iface.link_only {
+        None
+    } else {
+        iface.phys_address
+    };
+    let owned = a.shape.owned();
+    let unknown = a.attributes_unknown;
+    let mut change = LinkChange {
+        up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
+        mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+        mac: mac.filter(|m| unknown || a.mac != Some(*m)),
+        alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
+            .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+    };
+    if !change.is_empty() {
+        if change.mac.is_some() {
+            if change.up == Some(true) {
+                // Set the address while still down; bring it up on the next round.
+                change.up = None;
+            } else if a.up && !owned {
+                // veth and dummy links change their address live; many drivers of
+                // links the agent borrows answer EBUSY while up, so take it down first.
+                change.up = Some(false);
+            }
+        }
+        return Some(Op::SetLink {
+            ns: a.ns.clone(),
+            name: a.name.clone(),
+            change,
+        });
+    }
+    if iface.link_only {
+        return None;
+    }
+    let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
+    let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+    match (extra, missing) {
+        (Some(addr), _) => Some(Op::DelAddress {
+            ns: a.ns.clone(),
+            link: a.name.clone(),
+            addr: *addr,
+        }),
+        (None, Some(addr)) => Some(Op::AddAddress {
+            ns: a.ns.clone(),
+            link: a.name.clone(),
+            addr: *addr,
+        }),
+        (None, None) => None,
+    }
+}
+
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
     /// item holding it, of the item holding its veth partner, or a stale link's removal.
@@ -154,6 +209,9 @@ impl Core {
         }
     }
 
+    /// Brings an interface item's link one step closer to the desired one: remove what does
+    /// not fit, create what is missing, rename in place, then configure attributes and
+    /// addresses — one command at most, the next step once its result is in.
     pub(super) fn reconcile_interface(&mut self, id: ItemId) {
         // A cheap handle on the desired value: it stays readable while the core changes.
         let desired_item = self.slot(id).desired.clone();
@@ -163,17 +221,7 @@ impl Core {
         };
         let target = match desired {
             Some(iface) => {
-                self.ensure_named_namespace(&iface.namespace);
-                if let Some(peer) = iface
-                    .veth_peer
-                    .as_deref()
-                    .and_then(|p| self.interface_slot(p))
-                {
-                    if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
-                        let r = p.namespace.clone();
-                        self.ensure_named_namespace(&r);
-                    }
-                }
+                self.ensure_namespaces_of(iface);
                 self.link_target(id, iface)
             }
             None => Err(vec![]),
@@ -212,106 +260,78 @@ impl Core {
             return self.create_link(id, target, iface);
         }
 
-        let op = {
-            let Actual::Link(a) = &self.slot(id).actual else {
-                unreachable!("fits is known, so a link is")
-            };
-            if a.name != iface.host_if_name {
-                let wanted = Resource::LinkName(a.ns.clone(), iface.host_if_name.clone());
-                let rename = Op::RenameLink {
-                    ns: a.ns.clone(),
-                    name: a.name.clone(),
-                    new_name: iface.host_if_name.clone(),
-                };
-                let op = if a.up && self.slot(id).rename_when_down {
-                    Op::SetLink {
-                        ns: a.ns.clone(),
-                        name: a.name.clone(),
-                        change: LinkChange {
-                            up: Some(false),
-                            ..LinkChange::default()
-                        },
-                    }
-                } else {
-                    rename
-                };
-                // A stale link of that name is on its way out: rename once it is gone. Stale
-                // routes and neighbours being removed through the link go first too: their
-                // removals name it by its present name.
-                let through: Vec<Resource> = self
-                    .s
-                    .orphans
-                    .on_link(&a.ns, &a.name)
-                    .into_iter()
-                    .filter_map(|o| self.s.orphans.get(o))
-                    .flat_map(|o| o.resources())
-                    .collect();
-                if self.blocked_by_orphan(wanted, id) || !through.is_empty() {
-                    for res in through {
-                        self.wait_for(res, id);
-                    }
-                    return self.set_state(id, ItemState::InProgress);
-                }
-                self.issue(op, Owner::Item { id, peer: None });
-                return self.set_state(id, ItemState::InProgress);
-            }
-            let mac = if iface.link_only {
-                None
-            } else {
-                iface.phys_address
-            };
-            let owned = a.shape.owned();
-            let unknown = a.attributes_unknown;
-            let mut change = LinkChange {
-                up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
-                mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
-                mac: mac.filter(|m| unknown || a.mac != Some(*m)),
-                alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
-                    .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
-            };
-            if !change.is_empty() {
-                if change.mac.is_some() {
-                    if change.up == Some(true) {
-                        // Set the address while still down; bring it up on the next round.
-                        change.up = None;
-                    } else if a.up && !owned {
-                        // veth and dummy links change their address live; many drivers of
-                        // links the agent borrows answer EBUSY while up, so take it down first.
-                        change.up = Some(false);
-                    }
-                }
-                Some(Op::SetLink {
-                    ns: a.ns.clone(),
-                    name: a.name.clone(),
-                    change,
-                })
-            } else if iface.link_only {
-                None
-            } else {
-                let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
-                let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
-                match (extra, missing) {
-                    (Some(addr), _) => Some(Op::DelAddress {
-                        ns: a.ns.clone(),
-                        link: a.name.clone(),
-                        addr: *addr,
-                    }),
-                    (None, Some(addr)) => Some(Op::AddAddress {
-                        ns: a.ns.clone(),
-                        link: a.name.clone(),
-                        addr: *addr,
-                    }),
-                    (None, None) => None,
-                }
-            }
+        let Actual::Link(a) = &self.slot(id).actual else {
+            unreachable!("fits is known, so a link is")
         };
-        match op {
+        if a.name != iface.host_if_name {
+            let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
+            return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
+        }
+        match configuration_step(a, iface) {
             Some(op) => {
                 self.issue(op, Owner::Item { id, peer: None });
                 self.set_state(id, ItemState::InProgress)
             }
             None => self.set_state(id, ItemState::Applied),
         }
+    }
+
+    /// The namespaces an interface (and its veth peer) want are made if they are named ones:
+    /// the pair cannot be created before both ends' namespaces are there.
+    fn ensure_namespaces_of(&mut self, iface: &Interface) {
+        self.ensure_named_namespace(&iface.namespace);
+        if let Some(peer) = iface
+            .veth_peer
+            .as_deref()
+            .and_then(|p| self.interface_slot(p))
+        {
+            if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
+                let r = p.namespace.clone();
+                self.ensure_named_namespace(&r);
+            }
+        }
+    }
+
+    /// Renames the item's link `name` in `ns` to `wanted` where it is, once nothing stale
+    /// stands in the way; on kernels that refuse to rename a link that is up (EBUSY, before
+    /// 6.2), it is taken down first.
+    fn rename_link(&mut self, id: ItemId, ns: &Netns, name: &str, up: bool, wanted: &str) {
+        let wanted_name = Resource::LinkName(ns.clone(), wanted.to_string());
+        let op = if up && self.slot(id).rename_when_down {
+            Op::SetLink {
+                ns: ns.clone(),
+                name: name.to_string(),
+                change: LinkChange {
+                    up: Some(false),
+                    ..LinkChange::default()
+                },
+            }
+        } else {
+            Op::RenameLink {
+                ns: ns.clone(),
+                name: name.to_string(),
+                new_name: wanted.to_string(),
+            }
+        };
+        // A stale link of that name is on its way out: rename once it is gone. Stale
+        // routes and neighbours being removed through the link go first too: their
+        // removals name it by its present name.
+        let through: Vec<Resource> = self
+            .s
+            .orphans
+            .on_link(ns, name)
+            .into_iter()
+            .filter_map(|o| self.s.orphans.get(o))
+            .flat_map(|o| o.resources())
+            .collect();
+        if self.blocked_by_orphan(wanted_name, id) || !through.is_empty() {
+            for res in through {
+                self.wait_for(res, id);
+            }
+            return self.set_state(id, ItemState::InProgress);
+        }
+        self.issue(op, Owner::Item { id, peer: None });
+        self.set_state(id, ItemState::InProgress)
     }
 
     /// Takes away a link that does not fit what the item wants (or is no longer wanted).
@@ -375,6 +395,8 @@ impl Core {
                 .is_none_or(|&holder| holder == id)
     }
 
+    /// Creates the link an item wants (for a veth, the whole pair, on both items' behalf), or
+    /// for a borrowed link starts configuring it, once its names are free in the kernel.
     pub(super) fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
         let owner_peer = match &target.shape {
             TargetShape::Veth { peer, .. } => {
@@ -404,27 +426,12 @@ impl Core {
             },
             _ => None,
         };
-        // A link of the same name may still be held by another item on its way out.
         let mut names = vec![(target.ns.clone(), spec.name.clone())];
         if let (TargetShape::Veth { peer_ns, .. }, Some(p)) = (&target.shape, &peer_spec) {
             names.push((peer_ns.clone(), p.name.clone()));
         }
-        for (ns, name) in names {
-            if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
-                return self.set_state(id, ItemState::InProgress);
-            }
-            let key = (ns.clone(), name.clone());
-            let holder = self
-                .ix
-                .link_owner
-                .get(&key)
-                .or_else(|| self.ix.link_naming.get(&key));
-            if let Some(&holder) = holder {
-                if holder != id && Some(holder) != owner_peer {
-                    self.wait_for(Resource::LinkName(ns, name), id);
-                    return self.set_state(id, ItemState::InProgress);
-                }
-            }
+        if !self.link_names_free(id, owner_peer, names) {
+            return self.set_state(id, ItemState::InProgress);
         }
         let op = match (target.shape, peer_spec) {
             (TargetShape::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
@@ -441,36 +448,7 @@ impl Core {
                 link: spec,
                 kind: NewLink::Dummy,
             },
-            (TargetShape::Borrowed, _) => {
-                // Configure someone else's link: the whole desired link state at once.
-                let change = LinkChange {
-                    up: Some(spec.up),
-                    mtu: spec.mtu,
-                    mac: spec.mac,
-                    alias: None,
-                };
-                let adopted = LinkActual {
-                    ns: target.ns.clone(),
-                    name: spec.name.clone(),
-                    shape: Shape::Borrowed,
-                    up: spec.up,
-                    mtu: None,
-                    mac: None,
-                    alias: None,
-                    addresses: vec![],
-                    peer_link: None,
-                    attributes_unknown: true,
-                };
-                // Believe the link is there with unknown attributes: the SetLink below fails
-                // with ENODEV if it is not, which makes the core forget it again, and any other
-                // failure leaves the attributes unknown, so the next try sets them all again.
-                self.set_actual(id, Actual::Link(adopted));
-                Op::SetLink {
-                    ns: target.ns,
-                    name: spec.name,
-                    change,
-                }
-            }
+            (TargetShape::Borrowed, _) => self.borrow_link(id, target.ns, spec),
         };
         self.issue(
             op,
@@ -483,5 +461,65 @@ impl Core {
             self.set_state(p, ItemState::InProgress);
         }
         self.set_state(id, ItemState::InProgress);
+    }
+
+    /// Whether the link names a creation gives are free: not held or being taken by another
+    /// item (on its way out, say) than this one and its veth peer, nor by a stale link being
+    /// removed. If not, the item waits for the first one that is taken.
+    fn link_names_free(
+        &mut self,
+        id: ItemId,
+        owner_peer: Option<ItemId>,
+        names: Vec<(Netns, String)>,
+    ) -> bool {
+        for (ns, name) in names {
+            if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
+                return false;
+            }
+            let key = (ns.clone(), name.clone());
+            let holder = self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key));
+            if let Some(&holder) = holder {
+                if holder != id && Some(holder) != owner_peer {
+                    self.wait_for(Resource::LinkName(ns, name), id);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Starts configuring someone else's link: the whole desired link state at once.
+    fn borrow_link(&mut self, id: ItemId, ns: Netns, spec: LinkSpec) -> Op {
+        let change = LinkChange {
+            up: Some(spec.up),
+            mtu: spec.mtu,
+            mac: spec.mac,
+            alias: None,
+        };
+        let adopted = LinkActual {
+            ns: ns.clone(),
+            name: spec.name.clone(),
+            shape: Shape::Borrowed,
+            up: spec.up,
+            mtu: None,
+            mac: None,
+            alias: None,
+            addresses: vec![],
+            peer_link: None,
+            attributes_unknown: true,
+        };
+        // Believe the link is there with unknown attributes: the SetLink below fails
+        // with ENODEV if it is not, which makes the core forget it again, and any other
+        // failure leaves the attributes unknown, so the next try sets them all again.
+        self.set_actual(id, Actual::Link(adopted));
+        Op::SetLink {
+            ns,
+            name: spec.name,
+            change,
+        }
     }
 }
