@@ -1,8 +1,8 @@
 //! Commands in flight: issuing, and what their results mean. Every command goes through `issue`,
 //! which records who waits for it and reserves the link names and route it takes, and every
 //! result comes back through `on_result`, which releases them — so a reservation never outlives
-//! its command. Failures are retried with exponential backoff (`Retry`), the same policy for
-//! items, namespaces and stale objects.
+//! its command. Failed commands are retried after a backoff (`timers.rs`), the same policy
+//! for items, namespaces and stale objects.
 
 use crate::backend::{errno, BackendError, ErrorKind};
 use crate::command::{Command, CommandId, NewLink, Op};
@@ -27,11 +27,6 @@ pub(super) fn link_names_taken(op: &Op) -> Vec<(Netns, String)> {
         Op::RenameLink { ns, new_name, .. } => vec![(ns.clone(), new_name.clone())],
         _ => vec![],
     }
-}
-
-pub(super) fn backoff(base: u64, max: u64, attempts: u32) -> u64 {
-    let shift = attempts.saturating_sub(1).min(32);
-    base.saturating_mul(1u64 << shift).min(max)
 }
 
 impl Core {
@@ -60,9 +55,8 @@ impl Core {
         }
         // Stale objects are found again by the resync that follows.
         for (o, orphan) in self.s.orphans.clear() {
-            if let Some(at) = orphan.retry_at {
-                self.s.timers.remove(&(at, TimerKey::Orphan(o)));
-            }
+            let mut handle = orphan.retry_at;
+            self.s.timers.cancel(&mut handle, TimerKey::Orphan(o));
         }
         self.s.awaiting_resync = true;
     }
@@ -275,18 +269,14 @@ impl Core {
         // own handling in `on_result`.
         let text = error.to_string();
         for &id in ids {
-            let base = self.s.config.retry_base_ms;
-            let max = self.s.config.retry_max_ms;
-            let now = self.s.now;
             let slot = self.slot_mut(id);
             slot.attempts += 1;
             slot.last_error = Some(text.clone());
             let attempts = slot.attempts;
             slot.retry_on_observe = error.kind == ErrorKind::AlreadyExists;
             if error.kind.is_retriable() {
-                let at = now.plus_millis(backoff(base, max, attempts));
-                slot.retry_at = Some(at);
-                self.s.timers.insert((at, TimerKey::Item(id)));
+                let at = self.retry_time(attempts);
+                self.arm_item_retry(id, at);
                 self.set_state(
                     id,
                     ItemState::Failed {

@@ -8,7 +8,6 @@ use crate::model::{Item, ItemKey};
 use crate::netns::NamespaceRef;
 
 use super::state::ItemId;
-use super::timers::TimerKey;
 use super::Core;
 
 /// Whether two values of an interface place it the same way: same kind, namespace, link name
@@ -41,11 +40,8 @@ impl Core {
         let item = Arc::new(item);
         slot.attempts = 0;
         slot.blocked = false;
-        let had_timer = slot.retry_at.take();
         let old = slot.desired.replace(item.clone());
-        if let Some(at) = had_timer {
-            self.s.timers.remove(&(at, TimerKey::Item(id)));
-        }
+        self.cancel_item_retry(id);
         self.unblock_partner(&item);
         if old.as_deref().is_some_and(|old| same_placement(old, &item)) {
             // Only attributes changed (MTU, addresses, ...): no other item reads them before
@@ -81,9 +77,7 @@ impl Core {
         };
         slot.attempts = 0;
         slot.blocked = false;
-        if let Some(at) = slot.retry_at.take() {
-            self.s.timers.remove(&(at, TimerKey::Item(id)));
-        }
+        self.cancel_item_retry(id);
         self.unindex_desired(id, &old);
         self.mark_claims_dirty(&old);
         self.mark_related_dirty(id);

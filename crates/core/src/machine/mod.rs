@@ -29,9 +29,9 @@
 //! | an item with a command in flight waits for its result | `dirty.rs` (`reconcile`) |
 //! | at most one command per item per reconcile; a result marks its waiters dirty | `flight.rs` |
 //! | link names and routes being taken are reserved until the result | `flight.rs` |
-//! | retries with exponential backoff, terminal errors block until the item changes | `flight.rs` |
+//! | retries with exponential backoff, armed and cancelled in one place | `timers.rs` |
+//! | terminal errors block an item until its desired value changes | `flight.rs`, `intent.rs` |
 //! | errors that mean the goal already holds (ENODEV on delete, EEXIST on add, ...) | `flight.rs` |
-//! | a retry is one timer, cancelled in one place | `timers.rs` |
 //! | the oldest claimant wins a contested link name | `intent.rs` |
 //! | namespace available before anything is done in it; named namespaces are created | `namespaces.rs` |
 //! | a vanished namespace takes its objects and the far ends of its veths | `namespaces.rs`, `effects.rs` |
@@ -74,6 +74,7 @@ use crate::status::ItemState;
 
 use index::Indexes;
 use state::{ItemId, State};
+use timers::Timers;
 
 /// Tunables of the core's policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +133,7 @@ impl Core {
             epochs: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             next_command: 1,
-            timers: BTreeSet::new(),
+            timers: Timers::default(),
             outbox: VecDeque::new(),
             waiters: BTreeMap::new(),
             orphans: Orphans::default(),
@@ -181,7 +182,7 @@ impl Core {
 
     /// When the core next wants [`Event::TimerFired`].
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.s.timers.first().map(|(t, _)| *t)
+        self.s.timers.next()
     }
 
     /// The state of one item, `None` if the core does not know the key.

@@ -8,7 +8,6 @@ use crate::command::Op;
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::PendingReason;
 
-use super::flight::backoff;
 use super::state::{ItemId, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -71,8 +70,10 @@ impl Core {
                     return;
                 }
                 if let NamedState::Failed { retry_at, .. } = state {
-                    let at = *retry_at;
-                    self.s.timers.remove(&(at, TimerKey::Namespace(n.clone())));
+                    let mut handle = Some(*retry_at);
+                    self.s
+                        .timers
+                        .cancel(&mut handle, TimerKey::Namespace(n.clone()));
                 }
                 *state = NamedState::Present;
             }
@@ -235,20 +236,17 @@ impl Core {
             Some(NamedState::Creating { attempts }) => attempts + 1,
             _ => 1,
         };
-        let at = self.s.now.plus_millis(backoff(
-            self.s.config.retry_base_ms,
-            self.s.config.retry_max_ms,
-            attempts,
-        ));
+        let at = self.retry_time(attempts);
         let failed = NamedState::Failed {
             retry_at: at,
             attempts,
             error: error.to_string(),
         };
         self.s.named.insert(n.to_string(), failed);
+        let mut handle = None;
         self.s
             .timers
-            .insert((at, TimerKey::Namespace(n.to_string())));
+            .arm(&mut handle, at, TimerKey::Namespace(n.to_string()));
     }
 
     pub(super) fn ensure_named_namespace(&mut self, r: &NamespaceRef) {

@@ -17,7 +17,6 @@ use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS
 
 use super::index::ids;
 use super::state::{Actual, ItemId, LinkActual, NamedState, NeighbourActual, RouteActual, Shape};
-use super::timers::TimerKey;
 use super::Core;
 
 /// Whether a link carries the alias that marks it as this item's.
@@ -549,8 +548,7 @@ impl Core {
         for id in ids {
             let slot = self.slot_mut(id);
             slot.retry_on_observe = false;
-            if let Some(at) = slot.retry_at.take() {
-                self.s.timers.remove(&(at, TimerKey::Item(id)));
+            if self.cancel_item_retry(id) {
                 self.mark_dirty(id);
             }
         }

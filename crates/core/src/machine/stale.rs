@@ -7,7 +7,6 @@ use crate::command::{CommandId, Op};
 use crate::netns::Netns;
 use crate::orphan::Resource;
 
-use super::flight::backoff;
 use super::state::{InFlight, ItemId, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -19,9 +18,8 @@ impl Core {
         let Some(orphan) = self.s.orphans.remove(o) else {
             return;
         };
-        if let Some(at) = orphan.retry_at {
-            self.s.timers.remove(&(at, TimerKey::Orphan(o)));
-        }
+        let mut handle = orphan.retry_at;
+        self.s.timers.cancel(&mut handle, TimerKey::Orphan(o));
         for res in orphan.resources() {
             self.wake_waiters(&res);
         }
@@ -121,17 +119,16 @@ impl Core {
             // Nothing more to try; the next resync will find it again.
             return self.finish_orphan(o, false);
         }
-        let (base, max, now) = (
-            self.s.config.retry_base_ms,
-            self.s.config.retry_max_ms,
-            self.s.now,
-        );
+        let Some(attempts) = self.s.orphans.get(o).map(|orphan| orphan.attempts + 1) else {
+            return;
+        };
+        let at = self.retry_time(attempts);
         if let Some(orphan) = self.s.orphans.get_mut(o) {
             orphan.in_flight = None;
-            orphan.attempts += 1;
-            let at = now.plus_millis(backoff(base, max, orphan.attempts));
-            orphan.retry_at = Some(at);
-            self.s.timers.insert((at, TimerKey::Orphan(o)));
+            orphan.attempts = attempts;
+            self.s
+                .timers
+                .arm(&mut orphan.retry_at, at, TimerKey::Orphan(o));
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::orphan::{Orphans, Resource};
 use crate::status::ItemState;
 
 use super::index::remove_from_fx;
-use super::timers::TimerKey;
+use super::timers::Timers;
 use super::{Core, CoreConfig};
 
 /// Index of an item's slot. Stable for the item's lifetime; reused after it is gone.
@@ -205,7 +205,7 @@ pub(super) struct State {
     pub(super) epochs: BTreeMap<Netns, u64>,
     pub(super) in_flight: BTreeMap<CommandId, InFlight>,
     pub(super) next_command: u64,
-    pub(super) timers: BTreeSet<(Timestamp, TimerKey)>,
+    pub(super) timers: Timers,
     pub(super) outbox: VecDeque<Command>,
     /// Items waiting for a resource to be released, and what they wait for.
     #[serde(with = "pairs")]
