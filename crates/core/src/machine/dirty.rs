@@ -3,11 +3,12 @@
 //! result. Marking is idempotent (a flag per slot), so marking too much costs one look, and
 //! marking too little is the bug to avoid: when in doubt, mark.
 
-use crate::model::{Item, ItemKey};
+use crate::model::ItemKey;
 use crate::netns::NamespaceRef;
 use crate::orphan::Resource;
 use crate::status::ItemState;
 
+use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, Shape};
 use super::Core;
 
@@ -50,10 +51,8 @@ impl Core {
         let slot = self.slot(id);
         if let ItemKey::Interface(name) = &slot.key {
             self.dependents_of(name, &mut ids);
-            if let Some(Item::Interface(i)) = slot.desired.as_deref() {
-                if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
-                    ids.push(pid);
-                }
+            if let Some(pid) = slot.desired.as_deref().and_then(|d| self.named_peer(d)) {
+                ids.push(pid);
             }
             if let Actual::Link(LinkActual {
                 shape: Shape::Veth { peer_item },
@@ -78,10 +77,8 @@ impl Core {
         let slot = self.slot(id);
         if let ItemKey::Interface(name) = &slot.key {
             self.dependents_of(name, &mut ids);
-            if let Some(Item::Interface(i)) = slot.desired.as_deref() {
-                if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
-                    ids.push(pid);
-                }
+            if let Some(pid) = slot.desired.as_deref().and_then(|d| self.named_peer(d)) {
+                ids.push(pid);
             }
         }
         for other in ids.drain(..) {
@@ -124,11 +121,7 @@ impl Core {
     }
 
     pub(super) fn mark_members_dirty(&mut self, r: &NamespaceRef) {
-        let ids: Vec<ItemId> = match self.ix.ns_members.get(r) {
-            Some(set) => set.iter().copied().collect(),
-            None => return,
-        };
-        for id in ids {
+        for id in ids_in(self.ix.ns_members.get(r)) {
             self.mark_dirty(id);
         }
     }

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::netns::Netns;
 
+use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, NeighbourActual, Owner, RouteActual, Shape};
 use super::Core;
 
@@ -134,12 +135,7 @@ impl Core {
                 self.finish_orphan(o, true);
             }
         }
-        let holders: Vec<ItemId> = self
-            .ix
-            .on_link
-            .get(&(ns.clone(), link.to_string()))
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
         for id in holders {
             let on_link = match &self.slot(id).actual {
                 Actual::Route(r) => {
@@ -354,13 +350,7 @@ impl Core {
                 }
             }
         }
-        let mut on: Vec<ItemId> = self
-            .ix
-            .on_link
-            .get(&was)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        on.sort_unstable();
+        let on: Vec<ItemId> = ids_in(self.ix.on_link.get(&was));
         for d in on {
             let mut actual = self.slot(d).actual.clone();
             match &mut actual {

@@ -46,7 +46,7 @@ pub(super) struct Indexes {
 }
 
 /// The items of one index entry, copied out so that the core can change while it visits them.
-pub(super) fn ids(set: Option<&BTreeSet<ItemId>>) -> Vec<ItemId> {
+pub(super) fn ids_in(set: Option<&BTreeSet<ItemId>>) -> Vec<ItemId> {
     set.map(|s| s.iter().copied().collect()).unwrap_or_default()
 }
 

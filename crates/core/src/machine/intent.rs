@@ -56,13 +56,9 @@ impl Core {
         self.index_desired(id, &item);
         self.mark_claims_dirty(&item);
         self.mark_related_dirty(id);
-        if let Some(Item::Interface(old)) = old.as_deref() {
-            // A veth that named another peer before: that peer must learn it lost its partner.
-            if let Some(p) = &old.veth_peer {
-                if let Some((pid, _)) = self.interface_slot(p) {
-                    self.mark_dirty(pid);
-                }
-            }
+        // A veth that named another peer before: that peer must learn it lost its partner.
+        if let Some(pid) = old.as_deref().and_then(|o| self.named_peer(o)) {
+            self.mark_dirty(pid);
         }
     }
 
@@ -81,12 +77,8 @@ impl Core {
         self.unindex_desired(id, &old);
         self.mark_claims_dirty(&old);
         self.mark_related_dirty(id);
-        if let Item::Interface(i) = &*old {
-            if let Some(p) = &i.veth_peer {
-                if let Some((pid, _)) = self.interface_slot(p) {
-                    self.mark_dirty(pid);
-                }
-            }
+        if let Some(pid) = self.named_peer(&old) {
+            self.mark_dirty(pid);
         }
     }
 

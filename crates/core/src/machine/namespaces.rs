@@ -8,6 +8,7 @@ use crate::command::Op;
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::PendingReason;
 
+use super::index::ids_in;
 use super::state::{ItemId, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -123,12 +124,7 @@ impl Core {
                 self.finish_orphan(o, true);
             }
         }
-        let holders: Vec<ItemId> = self
-            .ix
-            .actual_in
-            .get(ns)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let holders: Vec<ItemId> = ids_in(self.ix.actual_in.get(ns));
         for id in holders {
             self.forget_kernel_objects(id);
         }

@@ -15,7 +15,7 @@ use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
 
-use super::index::ids;
+use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, NamedState, NeighbourActual, RouteActual, Shape};
 use super::Core;
 
@@ -225,7 +225,7 @@ impl Core {
         }
         let mut seen = Seen::new(obs, self.s.in_flight.values().map(|f| &f.op));
         // 1. What the core believed is in this namespace, corrected by what is there.
-        let holders = ids(self.ix.actual_in.get(ns));
+        let holders = ids_in(self.ix.actual_in.get(ns));
         for &id in &holders {
             self.follow_lost_rename(id, &seen);
         }
@@ -538,10 +538,13 @@ impl Core {
         for &id in members {
             if self.slot(id).retry_on_observe {
                 ids.push(id);
-                if let Some(Item::Interface(i)) = self.slot(id).desired.as_deref() {
-                    if let Some(&pid) = i.veth_peer.as_deref().and_then(|p| self.ix.names.get(p)) {
-                        ids.push(pid);
-                    }
+                if let Some(pid) = self
+                    .slot(id)
+                    .desired
+                    .as_deref()
+                    .and_then(|d| self.named_peer(d))
+                {
+                    ids.push(pid);
                 }
             }
         }

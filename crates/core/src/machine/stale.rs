@@ -7,6 +7,7 @@ use crate::command::{CommandId, Op};
 use crate::netns::Netns;
 use crate::orphan::Resource;
 
+use super::index::ids_in;
 use super::state::{InFlight, ItemId, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -35,12 +36,7 @@ impl Core {
             if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
                 self.mark_related_dirty(owner);
             }
-            let on: Vec<ItemId> = self
-                .ix
-                .on_link
-                .get(&(ns, name))
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
+            let on: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns, name)));
             for id in on {
                 self.mark_dirty(id);
             }

@@ -9,16 +9,21 @@ use super::state::{Actual, ItemId, LinkActual, Shape};
 use super::Core;
 
 impl Core {
+    /// The item that a desired value names as its veth peer, if that item exists: the one
+    /// lookup behind every "tell the other end" of the pairing rules.
+    pub(super) fn named_peer(&self, item: &Item) -> Option<ItemId> {
+        match item {
+            Item::Interface(Interface {
+                veth_peer: Some(peer),
+                ..
+            }) => self.ix.names.get(peer.as_str()).copied(),
+            _ => None,
+        }
+    }
+
     /// A veth pair fails as one: when one end changes, the other end may try again too.
     pub(super) fn unblock_partner(&mut self, item: &Item) {
-        let Item::Interface(Interface {
-            veth_peer: Some(peer),
-            ..
-        }) = item
-        else {
-            return;
-        };
-        let Some(&pid) = self.ix.names.get(peer.as_str()) else {
+        let Some(pid) = self.named_peer(item) else {
             return;
         };
         let slot = self.slot_mut(pid);
