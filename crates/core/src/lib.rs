@@ -12,7 +12,6 @@ mod machine;
 mod model;
 mod netns;
 mod observed;
-mod orphan;
 mod status;
 
 pub use backend::{errno, Backend, BackendError, ErrorKind};

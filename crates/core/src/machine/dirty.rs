@@ -3,14 +3,27 @@
 //! result. Marking is idempotent (a flag per slot), so marking too much costs one look, and
 //! marking too little is the bug to avoid: when in doubt, mark.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
 use crate::model::ItemKey;
-use crate::netns::NamespaceRef;
-use crate::orphan::Resource;
+use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, LinkActual, Shape};
+use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
+
+/// Something an item can wait for: a link name, a route slot or a neighbour entry that another
+/// item, or a stale object's removal, holds for now.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) enum Resource {
+    LinkName(Netns, String),
+    Route(Netns, IpNet, u32),
+    Neighbour(Netns, String, IpAddr),
+}
 
 impl Core {
     pub(super) fn wait_for(&mut self, res: Resource, id: ItemId) {
@@ -55,7 +68,7 @@ impl Core {
                 ids.push(pid);
             }
             if let Actual::Link(LinkActual {
-                shape: Shape::Veth { peer_item },
+                role: LinkRole::Veth { peer_item },
                 ..
             }) = &slot.actual
             {
@@ -156,18 +169,18 @@ impl Core {
             // Whatever a route or neighbour would do, wanted or not, would race a command in
             // flight on its interface (which may be removing the link and all on it), or the
             // removal of the link's veth partner. Their results mark it dirty again.
-            let busy_interface = self
+            let interface_changing = self
                 .interface_slot(slot.key.interface())
                 .is_some_and(|(_, i)| {
                     i.in_flight.is_some()
-                        || matches!(&i.actual, Actual::Link(l) if self.link_busy(&l.ns, &l.name))
+                        || matches!(&i.actual, Actual::Link(l) if self.link_changing(&l.ns, &l.name))
                 });
-            let busy_link = match &slot.actual {
-                Actual::Route(r) => self.link_busy(&r.ns, &r.route.dev),
-                Actual::Neighbour(n) => self.link_busy(&n.ns, &n.link),
+            let link_changing_here = match &slot.actual {
+                Actual::Route(r) => self.link_changing(&r.ns, &r.route.dev),
+                Actual::Neighbour(n) => self.link_changing(&n.ns, &n.link),
                 _ => false,
             };
-            if busy_interface || busy_link {
+            if interface_changing || link_changing_here {
                 // Waiting, and saying so: whoever finishes wakes the items that are not applied.
                 if self.slot(id).state == ItemState::Applied {
                     self.set_state(id, ItemState::InProgress);

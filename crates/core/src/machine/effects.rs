@@ -9,19 +9,19 @@ use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::netns::Netns;
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, LinkActual, NeighbourActual, Owner, RouteActual, Shape};
+use super::state::{Actual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual};
 use super::Core;
 
 pub(super) fn link_from_spec(
     ns: &Netns,
     spec: &LinkSpec,
-    shape: Shape,
+    role: LinkRole,
     peer_link: Option<(Netns, String)>,
 ) -> LinkActual {
     LinkActual {
         ns: ns.clone(),
         name: spec.name.clone(),
-        shape,
+        role,
         up: spec.up,
         mtu: spec.mtu,
         mac: spec.mac,
@@ -66,11 +66,11 @@ impl Core {
             if let Some((pns, pname)) = &link.peer_link {
                 self.forget_link_at(pns, pname);
             }
-            if let Shape::Veth { peer_item } = &link.shape {
+            if let LinkRole::Veth { peer_item } = &link.role {
                 if let Some((pid, peer)) = self.interface_slot(peer_item) {
                     let peer_is_partner = matches!(
                         &peer.actual,
-                        Actual::Link(LinkActual { shape: Shape::Veth { peer_item: back }, .. }) if *back == self.slot(id).key.interface()
+                        Actual::Link(LinkActual { role: LinkRole::Veth { peer_item: back }, .. }) if *back == self.slot(id).key.interface()
                     );
                     if peer_is_partner {
                         self.forget_kernel_objects(pid);
@@ -89,12 +89,12 @@ impl Core {
                 self.forget_kernel_objects(owner);
             }
         }
-        for o in self.s.orphans.on_link(ns, name) {
-            let gone = self.s.orphans.get(o).is_some_and(|orphan| {
-                orphan.in_flight.is_none() && matches!(orphan.op, Op::DeleteLink { .. })
+        for o in self.s.stale.on_link(ns, name) {
+            let gone = self.s.stale.get(o).is_some_and(|obj| {
+                obj.in_flight.is_none() && matches!(obj.op, Op::DeleteLink { .. })
             });
             if gone {
-                self.finish_orphan(o, true);
+                self.finish_stale(o, true);
             }
         }
         self.forget_link_dependents(ns, name);
@@ -122,17 +122,17 @@ impl Core {
         } = what;
         // Stale objects waiting for a retry of their removal went with the flush too.
         let family = |v6: bool| ipv6.is_none_or(|want| want == v6);
-        for o in self.s.orphans.on_link(ns, link) {
-            let flushed = self.s.orphans.get(o).is_some_and(|orphan| {
-                orphan.in_flight.is_none()
-                    && match &orphan.op {
+        for o in self.s.stale.on_link(ns, link) {
+            let flushed = self.s.stale.get(o).is_some_and(|obj| {
+                obj.in_flight.is_none()
+                    && match &obj.op {
                         Op::DelRoute { route, .. } => routes && family(route.dst.addr().is_ipv6()),
                         Op::DelNeighbour { ip, .. } => neighbours && family(ip.is_ipv6()),
                         _ => false,
                     }
             });
             if flushed {
-                self.finish_orphan(o, true);
+                self.finish_stale(o, true);
             }
         }
         let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
@@ -161,7 +161,7 @@ impl Core {
         let (id, peer) = match owner {
             Owner::Item { id, peer } => (*id, *peer),
             // Namespaces' and stale objects' results are handled in `on_result`.
-            Owner::Namespace(_) | Owner::Orphan(_) => return,
+            Owner::Namespace(_) | Owner::Stale(_) => return,
         };
         if !self.live(id) {
             return;
@@ -222,7 +222,7 @@ impl Core {
         match kind {
             NewLink::Dummy => self.set_actual(
                 id,
-                Actual::Link(link_from_spec(ns, link, Shape::Dummy, None)),
+                Actual::Link(link_from_spec(ns, link, LinkRole::Dummy, None)),
             ),
             NewLink::Veth {
                 peer_ns,
@@ -235,7 +235,7 @@ impl Core {
                 let mine = link_from_spec(
                     ns,
                     link,
-                    Shape::Veth { peer_item: other },
+                    LinkRole::Veth { peer_item: other },
                     Some((peer_ns.clone(), peer_spec.name.clone())),
                 );
                 self.set_actual(id, Actual::Link(mine));
@@ -243,7 +243,7 @@ impl Core {
                     let theirs = link_from_spec(
                         peer_ns,
                         peer_spec,
-                        Shape::Veth { peer_item: me },
+                        LinkRole::Veth { peer_item: me },
                         Some((ns.clone(), link.name.clone())),
                     );
                     self.set_actual(p, Actual::Link(theirs));
@@ -338,7 +338,7 @@ impl Core {
             return;
         }
         self.slot_mut(id).rename_when_down = false;
-        self.s.orphans.rename_link(ns, old, new);
+        self.s.stale.rename_link(ns, old, new);
         link.name = new.to_string();
         let peer_link = link.peer_link.clone();
         self.set_actual(id, Actual::Link(link));

@@ -5,7 +5,7 @@ use crate::model::{Interface, Item, ItemKey};
 use crate::netns::NamespaceRef;
 use crate::status::{Explanation, ItemState, PendingReason};
 
-use super::state::{Actual, NamedState, Shape};
+use super::state::{Actual, LinkRole, NamedState};
 use super::Core;
 
 impl Core {
@@ -31,10 +31,10 @@ impl Core {
                     "link {} in {} ({}), {}{}{}",
                     l.name,
                     l.ns,
-                    match &l.shape {
-                        Shape::Veth { peer_item } => format!("veth, peer item '{peer_item}'"),
-                        Shape::Dummy => "dummy".to_string(),
-                        Shape::Borrowed => "not created by the agent".to_string(),
+                    match &l.role {
+                        LinkRole::Veth { peer_item } => format!("veth, peer item '{peer_item}'"),
+                        LinkRole::Dummy => "dummy".to_string(),
+                        LinkRole::Borrowed => "not created by the agent".to_string(),
                     },
                     if l.up { "up" } else { "down" },
                     l.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),

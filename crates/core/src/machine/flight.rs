@@ -4,10 +4,10 @@
 //! its command. Failed commands are retried after a backoff (`timers.rs`), the same policy
 //! for items, namespaces and stale objects.
 
+use super::dirty::Resource;
 use crate::backend::{errno, BackendError, ErrorKind};
 use crate::command::{Command, CommandId, NewLink, Op};
 use crate::netns::{NamespaceRef, Netns};
-use crate::orphan::Resource;
 use crate::status::ItemState;
 
 use super::state::{Actual, InFlight, ItemId, LinkActual, NamedState, Owner};
@@ -50,13 +50,13 @@ impl Core {
                     self.s.named.insert(n.clone(), NamedState::Absent);
                     self.mark_members_dirty(&NamespaceRef::Named(n));
                 }
-                Owner::Orphan(_) => {}
+                Owner::Stale(_) => {}
             }
         }
         // Stale objects are found again by the resync that follows.
-        for (o, orphan) in self.s.orphans.clear() {
-            let mut handle = orphan.retry_at;
-            self.s.timers.cancel(&mut handle, TimerKey::Orphan(o));
+        for (o, obj) in self.s.stale.clear() {
+            let mut handle = obj.retry_at;
+            self.s.timers.cancel(&mut handle, TimerKey::Stale(o));
         }
         self.s.awaiting_resync = true;
     }
@@ -64,21 +64,21 @@ impl Core {
     pub(super) fn issue(&mut self, op: Op, owner: Owner) {
         let id = CommandId(self.s.next_command);
         self.s.next_command += 1;
-        let epochs = self.epochs_of(&op);
+        let generations = self.generations_of(&op);
         if let Owner::Item { id: item, peer } = &owner {
             self.slot_mut(*item).in_flight = Some(id);
             if let Some(p) = peer {
                 self.slot_mut(*p).in_flight = Some(id);
             }
         }
-        self.reserve_route(&op, &owner);
+        self.reserve(&op, &owner);
         self.count_in_flight(&op, true);
         self.s.in_flight.insert(
             id,
             InFlight {
                 op: op.clone(),
                 owner,
-                epochs,
+                generations,
             },
         );
         self.s.outbox.push_back(Command { id, op });
@@ -104,7 +104,7 @@ impl Core {
         }
     }
 
-    pub(super) fn reserve_route(&mut self, op: &Op, owner: &Owner) {
+    pub(super) fn reserve(&mut self, op: &Op, owner: &Owner) {
         if let (Op::AddRoute { ns, route }, Owner::Item { id, .. }) = (op, owner) {
             self.ix
                 .route_adding
@@ -119,7 +119,7 @@ impl Core {
     }
 
     /// The route an item was adding is added, or not: the slot is free for others to look at.
-    pub(super) fn release_route(&mut self, op: &Op) {
+    pub(super) fn release(&mut self, op: &Op) {
         if let Op::AddRoute { ns, route } = op {
             let key = (ns.clone(), route.dst, route.metric);
             if self.ix.route_adding.remove(&key).is_some() {
@@ -139,15 +139,15 @@ impl Core {
         let Some(flight) = self.s.in_flight.remove(&cid) else {
             return;
         };
-        let stale = self.epochs_of(&flight.op) != flight.epochs;
+        let outdated = self.generations_of(&flight.op) != flight.generations;
         self.count_in_flight(&flight.op, false);
         match &flight.owner {
             Owner::Namespace(n) => {
                 let n = n.clone();
-                return self.on_namespace_result(&n, &flight.op, result, stale);
+                return self.on_namespace_result(&n, &flight.op, result, outdated);
             }
-            Owner::Orphan(o) => return self.on_orphan_result(*o, &flight, result, stale),
-            Owner::Item { .. } => self.release_route(&flight.op),
+            Owner::Stale(o) => return self.on_stale_result(*o, &flight, result, outdated),
+            Owner::Item { .. } => self.release(&flight.op),
         }
         let ids: Vec<ItemId> = match &flight.owner {
             Owner::Item { id, peer } => std::iter::once(*id)
@@ -184,11 +184,11 @@ impl Core {
                     let slot = self.slot_mut(*id);
                     slot.attempts = 0;
                 }
-                if !stale {
+                if !outdated {
                     self.apply_effect(&flight.op, &flight.owner);
                 }
             }
-            Err(error) => self.on_failure(&flight, &ids, error, stale),
+            Err(error) => self.on_failure(&flight, &ids, error, outdated),
         }
     }
 
@@ -216,7 +216,7 @@ impl Core {
         flight: &InFlight,
         ids: &[ItemId],
         error: BackendError,
-        stale: bool,
+        outdated: bool,
     ) {
         if error.kind == ErrorKind::NamespaceGone {
             // Which namespace: the backend says; a command in one namespace tells by itself. A
@@ -233,7 +233,7 @@ impl Core {
                 ) => vec![],
                 (None, op) => vec![op.namespace()],
             };
-            if !stale {
+            if !outdated {
                 for ns in &gone {
                     self.on_namespace_vanished(ns);
                 }
@@ -250,7 +250,7 @@ impl Core {
                 return;
             }
         }
-        if stale && error.kind != ErrorKind::NamespaceGone {
+        if outdated && error.kind != ErrorKind::NamespaceGone {
             // The namespace vanished after the command was issued: the failure is explained.
             return;
         }

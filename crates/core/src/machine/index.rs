@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
+use super::dirty::Resource;
 use crate::command::Op;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
-use crate::orphan::Resource;
 
 use super::state::{Actual, ItemId, LinkActual, Owner, State};
 use super::Core;
@@ -82,7 +82,7 @@ impl Core {
             scratch: Vec::new(),
         };
         core.sanitize();
-        core.s.orphans.rebuild();
+        core.s.stale.rebuild();
         let in_flight: Vec<(Op, Owner)> = core
             .s
             .in_flight
@@ -90,7 +90,7 @@ impl Core {
             .map(|f| (f.op.clone(), f.owner.clone()))
             .collect();
         for (op, owner) in in_flight {
-            core.reserve_route(&op, &owner);
+            core.reserve(&op, &owner);
             core.count_in_flight(&op, true);
         }
         for i in 0..core.s.slots.len() {

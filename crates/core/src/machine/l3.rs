@@ -6,10 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::dirty::Resource;
 use crate::command::{Op, RouteSpec};
 use crate::model::{Item, MacAddr};
 use crate::netns::Netns;
-use crate::orphan::Resource;
 use crate::status::{ItemState, PendingReason};
 
 use super::state::{Actual, ItemId, LinkActual, Owner};
@@ -196,7 +196,7 @@ impl Core {
                         .map_err(Some),
                 },
             };
-        let busy = if desired_item.is_some() {
+        let working = if desired_item.is_some() {
             ItemState::InProgress
         } else {
             ItemState::Removing
@@ -214,7 +214,7 @@ impl Core {
             return match op {
                 Some(op) => {
                     self.issue(op, Owner::Item { id, peer: None });
-                    self.set_state(id, busy)
+                    self.set_state(id, working)
                 }
                 None => self.set_state(id, ItemState::Applied),
             };
@@ -229,7 +229,7 @@ impl Core {
                 self.set_state(id, pending(PendingReason::InterfaceNotReady(interface)))
             }
             Ok((ns, target, true)) => {
-                if self.blocked_by_orphan(target.resource(&ns), id) {
+                if self.blocked_by_stale(target.resource(&ns), id) {
                     return self.set_state(id, ItemState::InProgress);
                 }
                 if let L3Target::Route(spec) = &target {

@@ -2,25 +2,28 @@
 //! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
 //! differs is renamed where it is (by index), so that what is on it stays.
 
+use super::dirty::Resource;
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::observed::ALIAS_PREFIX;
-use crate::orphan::Resource;
 use crate::status::{ItemState, PendingReason};
 
 use super::resync::alias_is;
-use super::state::{Actual, ItemId, LinkActual, Owner, Shape};
+use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
 
 /// Where the link of an interface item should be; the rest of what it should be is the
 /// item's desired value, read from there when needed so that nothing is copied on the way.
 pub(super) struct LinkTarget {
     pub(super) ns: Netns,
-    pub(super) shape: TargetShape,
+    pub(super) role: WantedRole,
 }
 
-pub(super) enum TargetShape {
+/// The role an item asks its link to have: like `LinkRole`, but a wanted veth names its peer
+/// by slot and knows the namespace the peer's end goes in, which a creation needs and a belief
+/// does not.
+pub(super) enum WantedRole {
     Veth { peer: ItemId, peer_ns: Netns },
     Dummy,
     Borrowed,
@@ -31,12 +34,14 @@ impl LinkTarget {
     /// veth peer cannot change without re-creating the link; a link the agent owns is renamed
     /// in place, while a borrowed one is known by its name, so another name is another link.
     pub(super) fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
-        if a.ns != self.ns || (!self.shape.owned() && a.name != iface.host_if_name) {
+        if a.ns != self.ns || (!self.role.owned() && a.name != iface.host_if_name) {
             return false;
         }
-        match (&self.shape, &a.shape) {
-            (TargetShape::Dummy, Shape::Dummy) | (TargetShape::Borrowed, Shape::Borrowed) => true,
-            (TargetShape::Veth { .. }, Shape::Veth { peer_item }) => {
+        match (&self.role, &a.role) {
+            (WantedRole::Dummy, LinkRole::Dummy) | (WantedRole::Borrowed, LinkRole::Borrowed) => {
+                true
+            }
+            (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
                 iface.veth_peer.as_deref() == Some(peer_item.as_str())
             }
             _ => false,
@@ -44,9 +49,9 @@ impl LinkTarget {
     }
 }
 
-impl TargetShape {
+impl WantedRole {
     pub(super) fn owned(&self) -> bool {
-        !matches!(self, TargetShape::Borrowed)
+        !matches!(self, WantedRole::Borrowed)
     }
 }
 
@@ -74,7 +79,7 @@ fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
     } else {
         iface.phys_address
     };
-    let owned = a.shape.owned();
+    let owned = a.role.owned();
     let unknown = a.attributes_unknown;
     let mut change = LinkChange {
         up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
@@ -123,7 +128,7 @@ fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
     /// item holding it, of the item holding its veth partner, or a stale link's removal.
-    pub(super) fn link_busy(&self, ns: &Netns, name: &str) -> bool {
+    pub(super) fn link_changing(&self, ns: &Netns, name: &str) -> bool {
         let key = (ns.clone(), name.to_string());
         if let Some(&owner) = self.ix.link_owner.get(&key) {
             let slot = self.slot(owner);
@@ -145,7 +150,7 @@ impl Core {
                 }
             }
         }
-        self.s.orphans.blocks(&Resource::LinkName(key.0, key.1))
+        self.s.stale.blocks(&Resource::LinkName(key.0, key.1))
     }
 
     /// The link an interface item asks for now, or why it cannot have one.
@@ -166,7 +171,7 @@ impl Core {
                 by,
             });
         }
-        let shape = match iface.kind {
+        let role = match iface.kind {
             InterfaceType::Veth => {
                 let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
                 match self
@@ -191,7 +196,7 @@ impl Core {
                             if self.host_name_winner(pid).is_some() {
                                 reasons.push(PendingReason::PeerPending(peer_name.to_string()));
                             }
-                            peer_ns.map(|peer_ns| TargetShape::Veth { peer: pid, peer_ns })
+                            peer_ns.map(|peer_ns| WantedRole::Veth { peer: pid, peer_ns })
                         }
                     }
                     _ => {
@@ -200,11 +205,11 @@ impl Core {
                     }
                 }
             }
-            InterfaceType::Dummy => Some(TargetShape::Dummy),
-            InterfaceType::Existing | InterfaceType::Loopback => Some(TargetShape::Borrowed),
+            InterfaceType::Dummy => Some(WantedRole::Dummy),
+            InterfaceType::Existing | InterfaceType::Loopback => Some(WantedRole::Borrowed),
         };
-        match (ns, shape) {
-            (Some(ns), Some(shape)) if reasons.is_empty() => Ok(LinkTarget { ns, shape }),
+        match (ns, role) {
+            (Some(ns), Some(role)) if reasons.is_empty() => Ok(LinkTarget { ns, role }),
             _ => Err(reasons),
         }
     }
@@ -233,7 +238,7 @@ impl Core {
             // end (after a partial resync) is removed so that the pair can be made whole.
             Actual::Link(a) => Some(
                 matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
-                    && (!matches!(a.shape, Shape::Veth { .. })
+                    && (!matches!(a.role, LinkRole::Veth { .. })
                         || self.veth_partner(id, a).is_some())
                     && desired.is_none_or(|i| self.may_rename(id, a, &i.host_if_name)),
             ),
@@ -318,13 +323,13 @@ impl Core {
         // removals name it by its present name.
         let through: Vec<Resource> = self
             .s
-            .orphans
+            .stale
             .on_link(ns, name)
             .into_iter()
-            .filter_map(|o| self.s.orphans.get(o))
+            .filter_map(|o| self.s.stale.get(o))
             .flat_map(|o| o.resources())
             .collect();
-        if self.blocked_by_orphan(wanted_name, id) || !through.is_empty() {
+        if self.blocked_by_stale(wanted_name, id) || !through.is_empty() {
             for res in through {
                 self.wait_for(res, id);
             }
@@ -339,12 +344,12 @@ impl Core {
         let Actual::Link(a) = self.slot(id).actual.clone() else {
             return;
         };
-        let busy = if still_desired {
+        let working = if still_desired {
             ItemState::InProgress
         } else {
             ItemState::Removing
         };
-        if a.shape.owned() {
+        if a.role.owned() {
             // Whoever holds the other end of this pair in the kernel loses it too.
             let peer = self
                 .kernel_partner(&a)
@@ -355,8 +360,8 @@ impl Core {
             // The other end is a stale link being removed: that takes this end along.
             if let Some((pns, pname)) = &a.peer_link {
                 let res = Resource::LinkName(pns.clone(), pname.clone());
-                if self.blocked_by_orphan(res, id) {
-                    return self.set_state(id, busy);
+                if self.blocked_by_stale(res, id) {
+                    return self.set_state(id, working);
                 }
             }
             self.issue(
@@ -378,7 +383,7 @@ impl Core {
             self.set_actual(id, Actual::None);
             return self.reconcile_interface(id);
         }
-        self.set_state(id, busy)
+        self.set_state(id, working)
     }
 
     /// Whether the item's link may take the name `wanted` in place. Not while another item's
@@ -398,8 +403,8 @@ impl Core {
     /// Creates the link an item wants (for a veth, the whole pair, on both items' behalf), or
     /// for a borrowed link starts configuring it, once its names are free in the kernel.
     pub(super) fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
-        let owner_peer = match &target.shape {
-            TargetShape::Veth { peer, .. } => {
+        let owner_peer = match &target.role {
+            WantedRole::Veth { peer, .. } => {
                 let p = self.slot(*peer);
                 if p.in_flight.is_some() || p.actual != Actual::None {
                     // The other end still has work to finish (or an old link to remove).
@@ -418,23 +423,23 @@ impl Core {
             }
             _ => None,
         };
-        let spec = link_spec(iface, target.shape.owned());
-        let peer_spec = match &target.shape {
-            TargetShape::Veth { peer, .. } => match self.desired_interface(*peer) {
+        let spec = link_spec(iface, target.role.owned());
+        let peer_spec = match &target.role {
+            WantedRole::Veth { peer, .. } => match self.desired_interface(*peer) {
                 Some(p) => Some(link_spec(p, true)),
                 None => return self.set_state(id, ItemState::InProgress),
             },
             _ => None,
         };
         let mut names = vec![(target.ns.clone(), spec.name.clone())];
-        if let (TargetShape::Veth { peer_ns, .. }, Some(p)) = (&target.shape, &peer_spec) {
+        if let (WantedRole::Veth { peer_ns, .. }, Some(p)) = (&target.role, &peer_spec) {
             names.push((peer_ns.clone(), p.name.clone()));
         }
         if !self.link_names_free(id, owner_peer, names) {
             return self.set_state(id, ItemState::InProgress);
         }
-        let op = match (target.shape, peer_spec) {
-            (TargetShape::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
+        let op = match (target.role, peer_spec) {
+            (WantedRole::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
                 ns: target.ns,
                 link: spec,
                 kind: NewLink::Veth {
@@ -442,13 +447,13 @@ impl Core {
                     peer: peer_spec,
                 },
             },
-            (TargetShape::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
-            (TargetShape::Dummy, _) => Op::CreateLink {
+            (WantedRole::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
+            (WantedRole::Dummy, _) => Op::CreateLink {
                 ns: target.ns,
                 link: spec,
                 kind: NewLink::Dummy,
             },
-            (TargetShape::Borrowed, _) => self.borrow_link(id, target.ns, spec),
+            (WantedRole::Borrowed, _) => self.borrow_link(id, target.ns, spec),
         };
         self.issue(
             op,
@@ -473,7 +478,7 @@ impl Core {
         names: Vec<(Netns, String)>,
     ) -> bool {
         for (ns, name) in names {
-            if self.blocked_by_orphan(Resource::LinkName(ns.clone(), name.clone()), id) {
+            if self.blocked_by_stale(Resource::LinkName(ns.clone(), name.clone()), id) {
                 return false;
             }
             let key = (ns.clone(), name.clone());
@@ -503,7 +508,7 @@ impl Core {
         let adopted = LinkActual {
             ns: ns.clone(),
             name: spec.name.clone(),
-            shape: Shape::Borrowed,
+            role: LinkRole::Borrowed,
             up: spec.up,
             mtu: None,
             mac: None,

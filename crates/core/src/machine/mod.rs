@@ -43,7 +43,7 @@
 //! | routes and ARPs wait for an applied, up interface and a reachable gateway | `l3.rs` |
 //! | the kernel's flushes (link down, MTU < 1280, MAC change, last IPv4 address) | `effects.rs` |
 //! | resync adopts managed objects by their `nsagent:` alias, removes stale ones, never touches unmanaged links | `resync.rs` |
-//! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::orphan` |
+//! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
 
 mod dirty;
@@ -69,8 +69,8 @@ use crate::command::Command;
 use crate::event::{Event, Timestamp};
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
-use crate::orphan::Orphans;
 use crate::status::ItemState;
+use stale::StaleObjects;
 
 use index::Indexes;
 use state::{ItemId, State};
@@ -130,13 +130,13 @@ impl Core {
             available: BTreeSet::new(),
             microservices: BTreeMap::new(),
             watch_connected: false,
-            epochs: BTreeMap::new(),
+            generations: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             next_command: 1,
             timers: Timers::default(),
             outbox: VecDeque::new(),
             waiters: BTreeMap::new(),
-            orphans: Orphans::default(),
+            stale: StaleObjects::default(),
             next_born: 0,
             awaiting_resync: false,
             changed: Vec::new(),
@@ -172,7 +172,7 @@ impl Core {
             Event::Observed(snapshot) => self.on_observed(snapshot),
         }
         self.reconcile_dirty();
-        self.issue_due_orphans();
+        self.issue_due_stale();
     }
 
     /// The next command to apply, if any.

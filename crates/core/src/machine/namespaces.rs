@@ -113,15 +113,15 @@ impl Core {
                 self.s.available.remove(ns);
             }
         }
-        *self.s.epochs.entry(ns.clone()).or_insert(0) += 1;
-        for o in self.s.orphans.in_namespace(ns) {
+        *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
+        for o in self.s.stale.in_namespace(ns) {
             if self
                 .s
-                .orphans
+                .stale
                 .get(o)
-                .is_some_and(|orphan| orphan.in_flight.is_none())
+                .is_some_and(|obj| obj.in_flight.is_none())
             {
-                self.finish_orphan(o, true);
+                self.finish_stale(o, true);
             }
         }
         let holders: Vec<ItemId> = ids_in(self.ix.actual_in.get(ns));
@@ -191,17 +191,17 @@ impl Core {
         }
     }
 
-    pub(super) fn epoch(&self, ns: &Netns) -> u64 {
-        if self.s.epochs.is_empty() {
+    pub(super) fn generation(&self, ns: &Netns) -> u64 {
+        if self.s.generations.is_empty() {
             return 0;
         }
-        self.s.epochs.get(ns).copied().unwrap_or(0)
+        self.s.generations.get(ns).copied().unwrap_or(0)
     }
 
-    pub(super) fn epochs_of(&self, op: &Op) -> (u64, Option<u64>) {
+    pub(super) fn generations_of(&self, op: &Op) -> (u64, Option<u64>) {
         (
-            self.epoch(&op.namespace()),
-            op.peer_namespace().map(|ns| self.epoch(ns)),
+            self.generation(&op.namespace()),
+            op.peer_namespace().map(|ns| self.generation(ns)),
         )
     }
 
@@ -213,9 +213,9 @@ impl Core {
         n: &str,
         op: &Op,
         result: Result<(), BackendError>,
-        stale: bool,
+        outdated: bool,
     ) {
-        if stale {
+        if outdated {
             self.s.named.insert(n.to_string(), NamedState::Absent);
             return self.mark_members_dirty(&NamespaceRef::Named(n.to_string()));
         }
@@ -249,9 +249,9 @@ impl Core {
         if let NamespaceRef::Named(n) = r {
             // Commands still in flight may have been aimed at a previous incarnation of the
             // namespace: making it again now would let them land in the new one unseen.
-            let busy = self.ix.in_flight_ns.contains_key(&Netns::Named(n.clone()));
+            let commands_there = self.ix.in_flight_ns.contains_key(&Netns::Named(n.clone()));
             let state = self.s.named.entry(n.clone()).or_insert(NamedState::Absent);
-            if *state == NamedState::Absent && !busy {
+            if *state == NamedState::Absent && !commands_there {
                 *state = NamedState::Creating { attempts: 0 };
                 self.issue(
                     Op::CreateNamespace { name: n.clone() },

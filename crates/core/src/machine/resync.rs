@@ -16,7 +16,9 @@ use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, LinkActual, NamedState, NeighbourActual, RouteActual, Shape};
+use super::state::{
+    Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
+};
 use super::Core;
 
 /// Whether a link carries the alias that marks it as this item's.
@@ -24,11 +26,11 @@ pub(super) fn alias_is(alias: Option<&str>, item: &str) -> bool {
     alias.and_then(|a| a.strip_prefix(ALIAS_PREFIX)) == Some(item)
 }
 
-pub(super) fn shape_fits(shape: &Shape, kind: LinkKind) -> bool {
-    match shape {
-        Shape::Veth { .. } => kind == LinkKind::Veth,
-        Shape::Dummy => kind == LinkKind::Dummy,
-        Shape::Borrowed => true,
+pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
+    match role {
+        LinkRole::Veth { .. } => kind == LinkKind::Veth,
+        LinkRole::Dummy => kind == LinkKind::Dummy,
+        LinkRole::Borrowed => true,
     }
 }
 
@@ -46,7 +48,7 @@ pub(super) fn observed_addresses(
             if desired.contains(addr) {
                 return true;
             }
-            if a.shape.owned() {
+            if a.role.owned() {
                 !is_ipv6_link_local(addr)
             } else {
                 a.addresses.contains(addr)
@@ -62,14 +64,14 @@ impl LinkActual {
     fn observed(
         ns: &Netns,
         l: &ObservedLink,
-        shape: Shape,
+        role: LinkRole,
         peer_link: Option<(Netns, String)>,
         desired: &[IpNet],
     ) -> LinkActual {
         let mut a = LinkActual {
             ns: ns.clone(),
             name: l.name.clone(),
-            shape,
+            role,
             up: l.up,
             mtu: Some(l.mtu),
             mac: l.mac,
@@ -263,8 +265,8 @@ impl Core {
         let me = self.slot(id).key.interface();
         let renamed = seen.obs.links.iter().find(|l| {
             alias_is(l.alias.as_deref(), me)
-                && shape_fits(&a.shape, l.kind)
-                && a.shape.owned()
+                && role_fits(&a.role, l.kind)
+                && a.role.owned()
                 && !self
                     .ix
                     .link_owner
@@ -305,7 +307,7 @@ impl Core {
         let ns = &seen.obs.ns;
         match self.slot(id).actual.clone() {
             Actual::Link(mut a) => match seen.links.get(a.name.as_str()) {
-                Some(l) if shape_fits(&a.shape, l.kind) => {
+                Some(l) if role_fits(&a.role, l.kind) => {
                     seen.claimed_links.insert(l.name.as_str());
                     let desired = self
                         .desired_interface(id)
@@ -378,14 +380,14 @@ impl Core {
                     .desired_interface(id)
                     .cloned()
                     .expect("adopted item is an interface");
-                let shape = match l.kind {
-                    LinkKind::Veth => Shape::Veth {
+                let role = match l.kind {
+                    LinkKind::Veth => LinkRole::Veth {
                         peer_item: iface.veth_peer.clone().unwrap_or_default(),
                     },
-                    _ => Shape::Dummy,
+                    _ => LinkRole::Dummy,
                 };
                 let peer_link = seen.believed_peer(&l.peer);
-                let a = LinkActual::observed(ns, l, shape, peer_link, &iface.ip_addresses);
+                let a = LinkActual::observed(ns, l, role, peer_link, &iface.ip_addresses);
                 self.set_actual(id, Actual::Link(a));
             }
             // An item that borrows exactly this link (it was the agent's before, under the
@@ -438,7 +440,7 @@ impl Core {
                 .get(iface.host_if_name.as_str())
                 .filter(|l| !seen.stale_links.contains(l.name.as_str()));
             if let Some(l) = link {
-                let a = LinkActual::observed(ns, l, Shape::Borrowed, None, &iface.ip_addresses);
+                let a = LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
                 self.set_actual(id, Actual::Link(a));
             }
         }

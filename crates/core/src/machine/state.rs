@@ -11,11 +11,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::dirty::Resource;
+use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
 use crate::model::{Interface, Item, ItemKey, MacAddr};
 use crate::netns::Netns;
-use crate::orphan::{Orphans, Resource};
 use crate::status::ItemState;
 
 use super::index::remove_from_fx;
@@ -31,7 +32,9 @@ pub(super) struct ItemId(pub(super) u32);
 pub(super) struct LinkActual {
     pub(super) ns: Netns,
     pub(super) name: String,
-    pub(super) shape: Shape,
+    /// Encoded as `shape`, its name when snapshots were first written.
+    #[serde(rename = "shape")]
+    pub(super) role: LinkRole,
     pub(super) up: bool,
     /// `None`: not known (left at the kernel's default).
     pub(super) mtu: Option<u32>,
@@ -48,9 +51,13 @@ pub(super) struct LinkActual {
     pub(super) attributes_unknown: bool,
 }
 
-/// How an item holds its link.
+/// How an item holds its link in the kernel, as the core believes it. Not the user's
+/// `InterfaceType` (EXISTING and LOOPBACK are both `Borrowed` here), nor the kernel's
+/// `LinkKind`: what matters to decisions is whether the agent owns the link and, for a veth,
+/// which item holds the other end. `WantedRole` (in `link.rs`) is the same idea for the link
+/// an item asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum Shape {
+pub(super) enum LinkRole {
     /// One end of a pair the agent created; the other end belongs to the named item.
     Veth { peer_item: String },
     /// A dummy link the agent created.
@@ -59,9 +66,10 @@ pub(super) enum Shape {
     Borrowed,
 }
 
-impl Shape {
+impl LinkRole {
+    /// Whether the agent created the link, and so may rename and delete it.
     pub(super) fn owned(&self) -> bool {
-        !matches!(self, Shape::Borrowed)
+        !matches!(self, LinkRole::Borrowed)
     }
 }
 
@@ -175,7 +183,9 @@ pub(super) enum Owner {
     },
     Namespace(String),
     /// A stale managed object found by resync, removed on no item's behalf.
-    Orphan(u64),
+    /// Encoded under its old name, so that snapshots taken before the rename still load.
+    #[serde(rename = "Orphan")]
+    Stale(u64),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,8 +194,9 @@ pub(super) struct InFlight {
     pub(super) owner: Owner,
     /// Generation of the namespaces the command acts in (its own, and a veth peer's), when it
     /// was issued. A namespace that vanished since took the command's work with it, whatever
-    /// the result says.
-    pub(super) epochs: (u64, Option<u64>),
+    /// the result says. Encoded as `epochs`, its name when snapshots were first written.
+    #[serde(rename = "epochs")]
+    pub(super) generations: (u64, Option<u64>),
 }
 
 /// Everything that is not derivable from the rest: this is what a snapshot stores.
@@ -200,9 +211,9 @@ pub(super) struct State {
     pub(super) available: BTreeSet<Netns>,
     pub(super) microservices: BTreeMap<String, Microservice>,
     pub(super) watch_connected: bool,
-    /// Bumped each time a namespace vanishes.
-    #[serde(with = "pairs")]
-    pub(super) epochs: BTreeMap<Netns, u64>,
+    /// Bumped each time a namespace vanishes. Encoded as `epochs` (its first name).
+    #[serde(with = "pairs", rename = "epochs")]
+    pub(super) generations: BTreeMap<Netns, u64>,
     pub(super) in_flight: BTreeMap<CommandId, InFlight>,
     pub(super) next_command: u64,
     pub(super) timers: Timers,
@@ -210,7 +221,9 @@ pub(super) struct State {
     /// Items waiting for a resource to be released, and what they wait for.
     #[serde(with = "pairs")]
     pub(super) waiters: BTreeMap<Resource, BTreeSet<ItemId>>,
-    pub(super) orphans: Orphans,
+    /// Encoded as `orphans` (its first name).
+    #[serde(rename = "orphans")]
+    pub(super) stale: StaleObjects,
     /// Gives each new item its age: the oldest claimant wins a contested link name.
     pub(super) next_born: u64,
     /// After a restart nothing is issued until the kernel has been observed.

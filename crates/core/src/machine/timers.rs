@@ -21,7 +21,9 @@ use super::Core;
 pub(super) enum TimerKey {
     Item(ItemId),
     Namespace(String),
-    Orphan(u64),
+    /// Encoded under its old name, so that snapshots taken before the rename still load.
+    #[serde(rename = "Orphan")]
+    Stale(u64),
 }
 
 /// Pending timer entries, earliest first. Entries are never replaced: arming twice gives two
@@ -106,10 +108,10 @@ impl Core {
                     }
                 }
                 TimerKey::Namespace(n) => self.retry_namespace(n),
-                TimerKey::Orphan(o) => {
-                    if let Some(orphan) = self.s.orphans.get_mut(o) {
-                        orphan.retry_at = None;
-                        self.s.orphans.requeue(o);
+                TimerKey::Stale(o) => {
+                    if let Some(obj) = self.s.stale.get_mut(o) {
+                        obj.retry_at = None;
+                        self.s.stale.requeue(o);
                     }
                 }
             }
@@ -158,10 +160,10 @@ mod tests {
         let mut timers = Timers::default();
         let (mut a, mut b) = (None, None);
         timers.arm(&mut a, t(20), TimerKey::Item(ItemId(1)));
-        timers.arm(&mut b, t(10), TimerKey::Orphan(7));
+        timers.arm(&mut b, t(10), TimerKey::Stale(7));
         assert_eq!(timers.next(), Some(t(10)));
         assert_eq!(timers.pop_due(t(5)), None);
-        assert_eq!(timers.pop_due(t(20)), Some(TimerKey::Orphan(7)));
+        assert_eq!(timers.pop_due(t(20)), Some(TimerKey::Stale(7)));
         assert_eq!(timers.pop_due(t(20)), Some(TimerKey::Item(ItemId(1))));
         assert_eq!(timers.next(), None);
     }

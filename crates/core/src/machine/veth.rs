@@ -5,7 +5,7 @@
 
 use crate::model::{Interface, Item};
 
-use super::state::{Actual, ItemId, LinkActual, Shape};
+use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
 
 impl Core {
@@ -45,7 +45,7 @@ impl Core {
 
     /// The item holding the other end of this item's veth, if it believes so too.
     pub(super) fn veth_partner(&self, id: ItemId, a: &LinkActual) -> Option<ItemId> {
-        let Shape::Veth { peer_item } = &a.shape else {
+        let LinkRole::Veth { peer_item } = &a.role else {
             return None;
         };
         if let Some(peer_link) = &a.peer_link {
@@ -57,7 +57,7 @@ impl Core {
         let me = self.slot(id).key.interface();
         match &peer.actual {
             Actual::Link(LinkActual {
-                shape: Shape::Veth { peer_item: back },
+                role: LinkRole::Veth { peer_item: back },
                 ..
             }) if back == me => Some(pid),
             _ => None,
