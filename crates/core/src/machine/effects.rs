@@ -362,3 +362,16 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_are_compared_by_network_prefix_and_family() {
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        assert!(same_subnet(&n("10.0.0.1/24"), &n("10.0.0.7/24")));
+        assert!(!same_subnet(&n("10.0.0.1/24"), &n("10.0.0.1/25")));
+        assert!(!same_subnet(&n("10.0.1.1/24"), &n("10.0.0.1/24")));
+    }
+}

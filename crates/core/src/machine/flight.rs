@@ -4,12 +4,12 @@
 //! its command. Failed commands are retried after a backoff (`timers.rs`), the same policy
 //! for items, namespaces and stale objects.
 
-use super::dirty::Resource;
 use crate::backend::{errno, BackendError, ErrorKind};
 use crate::command::{Command, CommandId, NewLink, Op};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
+use super::dirty::Resource;
 use super::state::{Actual, InFlight, ItemId, LinkActual, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -314,5 +314,55 @@ impl Core {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{LinkSpec, NewLink};
+
+    fn spec(name: &str) -> LinkSpec {
+        LinkSpec {
+            name: name.into(),
+            mtu: None,
+            mac: None,
+            alias: None,
+            up: true,
+        }
+    }
+
+    #[test]
+    fn creations_and_renames_take_link_names_and_nothing_else_does() {
+        let ns = Netns::Named("a".into());
+        let veth = Op::CreateLink {
+            ns: ns.clone(),
+            link: spec("v1"),
+            kind: NewLink::Veth {
+                peer_ns: Netns::Default,
+                peer: spec("v2"),
+            },
+        };
+        assert_eq!(
+            link_names_taken(&veth),
+            vec![
+                (ns.clone(), "v1".to_string()),
+                (Netns::Default, "v2".to_string())
+            ]
+        );
+        let rename = Op::RenameLink {
+            ns: ns.clone(),
+            name: "v1".into(),
+            new_name: "v3".into(),
+        };
+        assert_eq!(
+            link_names_taken(&rename),
+            vec![(ns.clone(), "v3".to_string())]
+        );
+        let delete = Op::DeleteLink {
+            ns,
+            name: "v1".into(),
+        };
+        assert!(link_names_taken(&delete).is_empty());
     }
 }

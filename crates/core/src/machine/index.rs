@@ -8,15 +8,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
-use super::dirty::Resource;
 use crate::command::Op;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 
+use super::dirty::Resource;
 use super::state::{Actual, ItemId, LinkActual, Owner, State};
 use super::Core;
 
-/// Lookups rebuilt from [`State`] after a restore.
+/// Lookups rebuilt from [`State`] after a restore, so that reconciling needs no scan. Kept true
+/// by `set_actual` and `index_desired`/`unindex_desired` only: any other write to a slot's
+/// `actual` or `desired` would leave them stale.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Indexes {
     pub(super) by_key: FxHashMap<ItemKey, ItemId>,

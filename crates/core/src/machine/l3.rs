@@ -6,12 +6,12 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::dirty::Resource;
 use crate::command::{Op, RouteSpec};
-use crate::model::{Item, MacAddr};
+use crate::model::{Item, MacAddr, RouteScope};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
+use super::dirty::Resource;
 use super::state::{Actual, ItemId, LinkActual, Owner};
 use super::Core;
 
@@ -142,12 +142,9 @@ pub(super) fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
 }
 
 /// The scope the kernel stores: IPv6 routes have no scope of their own and report global.
-pub(super) fn kernel_scope(
-    dst: IpNet,
-    scope: crate::model::RouteScope,
-) -> crate::model::RouteScope {
+pub(super) fn kernel_scope(dst: IpNet, scope: RouteScope) -> RouteScope {
     match dst {
-        IpNet::V6(_) => crate::model::RouteScope::Global,
+        IpNet::V6(_) => RouteScope::Global,
         IpNet::V4(_) => scope,
     }
 }
@@ -249,5 +246,21 @@ impl Core {
                 self.set_state(id, ItemState::InProgress)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_routes_are_compared_as_the_kernel_stores_them() {
+        let v6: IpNet = "2001:db8::/64".parse().unwrap();
+        let v4: IpNet = "10.0.0.0/24".parse().unwrap();
+        assert_eq!(kernel_metric(v6, 0), 1024);
+        assert_eq!(kernel_metric(v6, 5), 5);
+        assert_eq!(kernel_metric(v4, 0), 0);
+        assert_eq!(kernel_scope(v6, RouteScope::Link), RouteScope::Global);
+        assert_eq!(kernel_scope(v4, RouteScope::Link), RouteScope::Link);
     }
 }

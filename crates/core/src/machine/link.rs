@@ -2,14 +2,14 @@
 //! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
 //! differs is renamed where it is (by index), so that what is on it stays.
 
-use super::dirty::Resource;
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::observed::ALIAS_PREFIX;
 use crate::status::{ItemState, PendingReason};
 
-use super::resync::alias_is;
+use super::dirty::Resource;
+use super::seen::alias_is;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
 
@@ -172,39 +172,7 @@ impl Core {
             });
         }
         let role = match iface.kind {
-            InterfaceType::Veth => {
-                let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
-                match self
-                    .interface_slot(peer_name)
-                    .map(|(pid, s)| (pid, s.desired.as_deref()))
-                {
-                    Some((pid, Some(Item::Interface(peer)))) => {
-                        if peer.kind != InterfaceType::Veth {
-                            reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
-                            None
-                        } else if peer.veth_peer.as_deref() != Some(iface.name.as_str()) {
-                            reasons.push(PendingReason::PeerMismatch {
-                                peer: peer_name.to_string(),
-                                peers_peer: peer.veth_peer.clone().unwrap_or_default(),
-                            });
-                            None
-                        } else {
-                            let peer_ns = self
-                                .resolve(&peer.namespace)
-                                .map_err(|r| reasons.push(r))
-                                .ok();
-                            if self.host_name_winner(pid).is_some() {
-                                reasons.push(PendingReason::PeerPending(peer_name.to_string()));
-                            }
-                            peer_ns.map(|peer_ns| WantedRole::Veth { peer: pid, peer_ns })
-                        }
-                    }
-                    _ => {
-                        reasons.push(PendingReason::PeerNotConfigured(peer_name.to_string()));
-                        None
-                    }
-                }
-            }
+            InterfaceType::Veth => self.wanted_veth(iface, &mut reasons),
             InterfaceType::Dummy => Some(WantedRole::Dummy),
             InterfaceType::Existing | InterfaceType::Loopback => Some(WantedRole::Borrowed),
         };
@@ -526,5 +494,84 @@ impl Core {
             name: spec.name,
             change,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dummy(value: serde_json::Value) -> Interface {
+        match Item::decode_unkeyed(&value) {
+            Ok(Item::Interface(i)) => i,
+            other => panic!("not an interface: {other:?}"),
+        }
+    }
+
+    fn link_of(iface: &Interface) -> LinkActual {
+        let spec = link_spec(iface, true);
+        LinkActual {
+            ns: Netns::Default,
+            name: spec.name,
+            role: LinkRole::Dummy,
+            up: spec.up,
+            mtu: spec.mtu,
+            mac: spec.mac,
+            alias: spec.alias,
+            addresses: vec![],
+            peer_link: None,
+            attributes_unknown: false,
+        }
+    }
+
+    #[test]
+    fn attributes_come_before_addresses_and_deletions_before_additions() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true,
+            "ip_addresses": ["10.0.0.1/24"], "mtu": 1400}));
+        let mut a = link_of(&iface);
+        a.mtu = Some(1500);
+        a.addresses = vec!["10.9.9.9/24".parse().unwrap()];
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("the MTU differs first");
+        };
+        assert_eq!(change.mtu, Some(1400));
+        a.mtu = Some(1400);
+        assert!(matches!(
+            configuration_step(&a, &iface),
+            Some(Op::DelAddress { .. })
+        ));
+        a.addresses.clear();
+        assert!(matches!(
+            configuration_step(&a, &iface),
+            Some(Op::AddAddress { .. })
+        ));
+        a.addresses = iface.ip_addresses.clone();
+        assert_eq!(configuration_step(&a, &iface), None);
+    }
+
+    #[test]
+    fn a_new_mac_is_set_while_the_link_is_still_down() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true,
+            "phys_address": "02:00:00:00:00:01"}));
+        let mut a = link_of(&iface);
+        a.up = false;
+        a.mac = None;
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!(change.up, None);
+        assert!(change.mac.is_some());
+    }
+
+    #[test]
+    fn unknown_attributes_are_all_set_again() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": 1400}));
+        let mut a = link_of(&iface);
+        a.attributes_unknown = true;
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("attributes are unknown");
+        };
+        assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));
     }
 }

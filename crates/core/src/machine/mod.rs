@@ -38,11 +38,13 @@
 //! | results from a namespace's previous generation change nothing | `namespaces.rs`, `flight.rs` |
 //! | microservices resolve to the newest container's pid | `namespaces.rs` |
 //! | both veth ends configured, agreeing and idle before the pair is made or removed | `veth.rs`, `link.rs` |
+//! | a veth pair fails as one; the kernel's word on the other end beats the items' names | `veth.rs` |
 //! | namespace, kind or peer changed: re-create; host name changed: rename in place | `link.rs` |
 //! | pre-6.2 kernels (EBUSY) get the link taken down for the rename | `link.rs`, `flight.rs` |
 //! | routes and ARPs wait for an applied, up interface and a reachable gateway | `l3.rs` |
 //! | the kernel's flushes (link down, MTU < 1280, MAC change, last IPv4 address) | `effects.rs` |
 //! | resync adopts managed objects by their `nsagent:` alias, removes stale ones, never touches unmanaged links | `resync.rs` |
+//! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
 
@@ -56,6 +58,7 @@ mod l3;
 mod link;
 mod namespaces;
 mod resync;
+mod seen;
 mod stale;
 mod state;
 mod timers;
@@ -94,7 +97,11 @@ impl Default for CoreConfig {
     }
 }
 
-/// The core state machine. See the crate documentation.
+/// The state machine. Driven by one thread: feed it events with [`Core::handle`] and drain
+/// [`Core::poll_command`] after each (see the module documentation for the whole contract).
+/// It never blocks and never fails on input, because everything it decides must be
+/// reproducible from the event log alone; serializing it (a snapshot) stores only `State`,
+/// since everything else is rebuilt from it.
 #[derive(Debug, Clone)]
 pub struct Core {
     s: State,

@@ -5,172 +5,17 @@
 //! before claimed. Objects of items with a command in flight are left alone: the snapshot may
 //! predate the result.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-
 use crate::command::Op;
 use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
 
 use super::index::ids_in;
+use super::seen::{alias_is, observed_addresses, role_fits, Seen};
 use super::state::{
     Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
 };
 use super::Core;
-
-/// Whether a link carries the alias that marks it as this item's.
-pub(super) fn alias_is(alias: Option<&str>, item: &str) -> bool {
-    alias.and_then(|a| a.strip_prefix(ALIAS_PREFIX)) == Some(item)
-}
-
-pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
-    match role {
-        LinkRole::Veth { .. } => kind == LinkKind::Veth,
-        LinkRole::Dummy => kind == LinkKind::Dummy,
-        LinkRole::Borrowed => true,
-    }
-}
-
-/// Which observed addresses count as the item's. On a link the agent owns, every address does,
-/// except the IPv6 link-local ones the kernel adds by itself (unless asked for). On a borrowed
-/// link only those the agent added or is asked to add: the rest are someone else's.
-pub(super) fn observed_addresses(
-    a: &LinkActual,
-    l: &ObservedLink,
-    desired: &[IpNet],
-) -> Vec<IpNet> {
-    l.addresses
-        .iter()
-        .filter(|addr| {
-            if desired.contains(addr) {
-                return true;
-            }
-            if a.role.owned() {
-                !is_ipv6_link_local(addr)
-            } else {
-                a.addresses.contains(addr)
-            }
-        })
-        .copied()
-        .collect()
-}
-
-impl LinkActual {
-    /// The belief about a link that resync takes on as seen: the observation says everything
-    /// about it but which of its addresses are the item's.
-    fn observed(
-        ns: &Netns,
-        l: &ObservedLink,
-        role: LinkRole,
-        peer_link: Option<(Netns, String)>,
-        desired: &[IpNet],
-    ) -> LinkActual {
-        let mut a = LinkActual {
-            ns: ns.clone(),
-            name: l.name.clone(),
-            role,
-            up: l.up,
-            mtu: Some(l.mtu),
-            mac: l.mac,
-            alias: l.alias.clone(),
-            addresses: vec![],
-            peer_link,
-            attributes_unknown: false,
-        };
-        a.addresses = observed_addresses(&a, l, desired);
-        a
-    }
-}
-
-pub(super) fn is_ipv6_link_local(net: &IpNet) -> bool {
-    match net.addr() {
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-        IpAddr::V4(_) => false,
-    }
-}
-
-/// One namespace's snapshot during a resync, with what its steps have claimed of it so far.
-/// Built once per observed namespace and threaded through the steps in order.
-struct Seen<'o> {
-    obs: &'o ObservedNamespace,
-    links: BTreeMap<&'o str, &'o ObservedLink>,
-    claimed_links: BTreeSet<&'o str>,
-    claimed_routes: BTreeSet<usize>,
-    claimed_neigh: BTreeSet<usize>,
-    /// Links being renamed here (old name to new name): a snapshot taken meanwhile may show
-    /// either name, and shows what is on the link under the name it had then. Until the result
-    /// comes, the core keeps calling a link by its old name, a veth's other end included.
-    renaming: BTreeMap<String, String>,
-    /// Every rename in flight, by the link's new name, to its old one.
-    renamed_from: BTreeMap<(Netns, String), String>,
-    /// Managed links seen (step 2): link name to the name of the item its alias names.
-    managed: BTreeMap<&'o str, &'o str>,
-    /// Managed links found stale (step 2): being removed, so no one's to borrow (step 3).
-    stale_links: BTreeSet<&'o str>,
-}
-
-impl<'o> Seen<'o> {
-    fn new<'f>(obs: &'o ObservedNamespace, in_flight: impl Iterator<Item = &'f Op>) -> Seen<'o> {
-        let mut renaming = BTreeMap::new();
-        let mut renamed_from = BTreeMap::new();
-        for op in in_flight {
-            if let Op::RenameLink {
-                ns: at,
-                name,
-                new_name,
-            } = op
-            {
-                if *at == obs.ns {
-                    renaming.insert(name.clone(), new_name.clone());
-                }
-                renamed_from.insert((at.clone(), new_name.clone()), name.clone());
-            }
-        }
-        Seen {
-            obs,
-            links: obs.links.iter().map(|l| (l.name.as_str(), l)).collect(),
-            claimed_links: BTreeSet::new(),
-            claimed_routes: BTreeSet::new(),
-            claimed_neigh: BTreeSet::new(),
-            renaming,
-            renamed_from,
-            managed: BTreeMap::new(),
-            stale_links: BTreeSet::new(),
-        }
-    }
-
-    /// Whether the link the core calls `believed` shows as `seen` (its new name, mid-rename).
-    fn on_dev(&self, believed: &str, seen: &str) -> bool {
-        seen == believed || self.renaming.get(believed).is_some_and(|n| n == seen)
-    }
-
-    /// A veth's other end as the core calls it: by its old name while a rename is in flight.
-    fn believed_peer(&self, seen: &Option<(Netns, String)>) -> Option<(Netns, String)> {
-        seen.as_ref().map(|(pns, name)| {
-            let key = (pns.clone(), name.clone());
-            match self.renamed_from.get(&key) {
-                Some(old) => (key.0, old.clone()),
-                None => key,
-            }
-        })
-    }
-
-    fn route_position(&self, r: &RouteActual) -> Option<usize> {
-        self.obs.routes.iter().position(|o| {
-            self.on_dev(&r.route.dev, &o.dev) && o.dst == r.route.dst && o.metric == r.route.metric
-        })
-    }
-
-    fn neighbour_position(&self, n: &NeighbourActual) -> Option<usize> {
-        self.obs
-            .neighbours
-            .iter()
-            .position(|o| self.on_dev(&n.link, &o.link) && o.ip == n.ip)
-    }
-}
 
 impl Core {
     pub(super) fn on_observed(&mut self, snapshot: Snapshot) {

@@ -60,7 +60,9 @@ impl StaleObject {
     }
 }
 
-/// Every pending removal of a stale object.
+/// Every pending removal of a stale object. Fed by resync (`add`), drained after each event by
+/// `issue_due_stale`, and told of every result; its indexes by resource and by link are
+/// rebuilt on restore, so that items can ask cheaply whether a removal stands in their way.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct StaleObjects {
     map: BTreeMap<u64, StaleObject>,

@@ -173,7 +173,8 @@ pub(super) struct Microservice {
     pub(super) duplicates: Vec<String>,
 }
 
-/// Who waits for a command's result.
+/// Who waits for a command's result. Recorded by `issue` and read once by `on_result`, which
+/// dispatches on it: each owner has its own meaning of success and its own retry state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Owner {
     /// An item; for veth pair commands, the item at the other end too.
@@ -199,7 +200,9 @@ pub(super) struct InFlight {
     pub(super) generations: (u64, Option<u64>),
 }
 
-/// Everything that is not derivable from the rest: this is what a snapshot stores.
+/// Everything that is not derivable from the rest: this is what a snapshot stores. Its field
+/// order and types are the snapshot's encoding, so they change only with a new snapshot
+/// version; lookups derived from it belong in `Indexes`, never here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct State {
     pub(super) config: CoreConfig,

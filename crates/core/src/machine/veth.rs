@@ -3,8 +3,10 @@
 //! (`peer_link`) beats the items' names; and a pair fails as one, so a change to one end lets
 //! the other end try again.
 
-use crate::model::{Interface, Item};
+use crate::model::{Interface, InterfaceType, Item};
+use crate::status::PendingReason;
 
+use super::link::WantedRole;
 use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
 
@@ -31,6 +33,47 @@ impl Core {
             slot.blocked = false;
             slot.attempts = 0;
             self.mark_dirty(pid);
+        }
+    }
+
+    /// The veth end an item asks for, if its peer item agrees: the peer must be a VETH that
+    /// names this item back, in a namespace that resolves, and win its own link name. Each
+    /// way it does not is a reason the pair waits, pushed to `reasons`.
+    pub(super) fn wanted_veth(
+        &self,
+        iface: &Interface,
+        reasons: &mut Vec<PendingReason>,
+    ) -> Option<WantedRole> {
+        let peer_name = iface.veth_peer.as_deref().unwrap_or_default();
+        match self
+            .interface_slot(peer_name)
+            .map(|(pid, s)| (pid, s.desired.as_deref()))
+        {
+            Some((pid, Some(Item::Interface(peer)))) => {
+                if peer.kind != InterfaceType::Veth {
+                    reasons.push(PendingReason::PeerNotVeth(peer_name.to_string()));
+                    None
+                } else if peer.veth_peer.as_deref() != Some(iface.name.as_str()) {
+                    reasons.push(PendingReason::PeerMismatch {
+                        peer: peer_name.to_string(),
+                        peers_peer: peer.veth_peer.clone().unwrap_or_default(),
+                    });
+                    None
+                } else {
+                    let peer_ns = self
+                        .resolve(&peer.namespace)
+                        .map_err(|r| reasons.push(r))
+                        .ok();
+                    if self.host_name_winner(pid).is_some() {
+                        reasons.push(PendingReason::PeerPending(peer_name.to_string()));
+                    }
+                    peer_ns.map(|peer_ns| WantedRole::Veth { peer: pid, peer_ns })
+                }
+            }
+            _ => {
+                reasons.push(PendingReason::PeerNotConfigured(peer_name.to_string()));
+                None
+            }
         }
     }
 
