@@ -104,7 +104,7 @@ impl Core {
 
     /// The items that refer to the interface `name`: its routes and ARPs, and veths naming it
     /// as their peer.
-    pub(super) fn dependents_of(&self, name: &str, into: &mut Vec<ItemId>) {
+    fn dependents_of(&self, name: &str, into: &mut Vec<ItemId>) {
         if let Some(set) = self.ix.referrers.get(name) {
             into.extend(set.iter().copied());
         }

@@ -12,7 +12,7 @@ use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual};
 use super::Core;
 
-pub(super) fn link_from_spec(
+fn link_from_spec(
     ns: &Netns,
     spec: &LinkSpec,
     role: LinkRole,
@@ -34,7 +34,7 @@ pub(super) fn link_from_spec(
 
 /// What the kernel flushed from a link.
 #[derive(Clone, Copy)]
-pub(super) struct Flushed {
+struct Flushed {
     pub(super) routes: bool,
     pub(super) neighbours: bool,
     /// Only this family (`Some(true)`: IPv6), or both.
@@ -42,9 +42,9 @@ pub(super) struct Flushed {
 }
 
 /// Below this MTU the kernel disables IPv6 on a link.
-pub(super) const IPV6_MIN_MTU: u32 = 1280;
+const IPV6_MIN_MTU: u32 = 1280;
 
-pub(super) fn same_subnet(a: &IpNet, b: &IpNet) -> bool {
+fn same_subnet(a: &IpNet, b: &IpNet) -> bool {
     a.prefix_len() == b.prefix_len()
         && a.network() == b.network()
         && a.addr().is_ipv4() == b.addr().is_ipv4()
@@ -114,7 +114,7 @@ impl Core {
     }
 
     /// Routes and neighbour entries on a link that the kernel flushed.
-    pub(super) fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
+    fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
         let Flushed {
             routes,
             neighbours,

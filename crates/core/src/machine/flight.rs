@@ -15,7 +15,7 @@ use super::timers::TimerKey;
 use super::Core;
 
 /// The link names a command gives to links: the new link (and its veth peer), or the new name.
-pub(super) fn link_names_taken(op: &Op) -> Vec<(Netns, String)> {
+fn link_names_taken(op: &Op) -> Vec<(Netns, String)> {
     match op {
         Op::CreateLink { ns, link, kind } => {
             let mut v = vec![(ns.clone(), link.name.clone())];
@@ -119,7 +119,7 @@ impl Core {
     }
 
     /// The route an item was adding is added, or not: the slot is free for others to look at.
-    pub(super) fn release(&mut self, op: &Op) {
+    fn release(&mut self, op: &Op) {
         if let Op::AddRoute { ns, route } = op {
             let key = (ns.clone(), route.dst, route.metric);
             if self.ix.route_adding.remove(&key).is_some() {
@@ -211,7 +211,7 @@ impl Core {
         }
     }
 
-    pub(super) fn on_failure(
+    fn on_failure(
         &mut self,
         flight: &InFlight,
         ids: &[ItemId],
@@ -300,7 +300,7 @@ impl Core {
     }
 
     /// The interface item whose link a command acts on.
-    pub(super) fn link_item_of(&self, op: &Op, ids: &[ItemId]) -> Option<ItemId> {
+    fn link_item_of(&self, op: &Op, ids: &[ItemId]) -> Option<ItemId> {
         let first = *ids.first()?;
         match op {
             Op::SetLink { .. }

@@ -52,7 +52,7 @@ pub(super) fn ids_in(set: Option<&BTreeSet<ItemId>>) -> Vec<ItemId> {
     set.map(|s| s.iter().copied().collect()).unwrap_or_default()
 }
 
-pub(super) fn remove_from<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ItemId>>, key: &K, id: ItemId) {
+fn remove_from<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ItemId>>, key: &K, id: ItemId) {
     if let Some(set) = map.get_mut(key) {
         set.remove(&id);
         if set.is_empty() {
@@ -167,7 +167,7 @@ impl Core {
         }
     }
 
-    pub(super) fn index_actual(&mut self, id: ItemId, actual: &Actual) {
+    fn index_actual(&mut self, id: ItemId, actual: &Actual) {
         if let Some(ns) = actual.ns() {
             self.ix.actual_in.entry(ns.clone()).or_default().insert(id);
         }
@@ -198,7 +198,7 @@ impl Core {
         }
     }
 
-    pub(super) fn unindex_actual(&mut self, id: ItemId, actual: &Actual) {
+    fn unindex_actual(&mut self, id: ItemId, actual: &Actual) {
         if let Some(ns) = actual.ns() {
             remove_from_fx(&mut self.ix.actual_in, ns, id);
         }

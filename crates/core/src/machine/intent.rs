@@ -12,7 +12,7 @@ use super::Core;
 
 /// Whether two values of an interface place it the same way: same kind, namespace, link name
 /// and peer. Only then can other items ignore the change.
-pub(super) fn same_placement(a: &Item, b: &Item) -> bool {
+fn same_placement(a: &Item, b: &Item) -> bool {
     match (a, b) {
         (Item::Interface(a), Item::Interface(b)) => {
             a.kind == b.kind
@@ -83,7 +83,7 @@ impl Core {
     }
 
     /// Items competing with `item` for a link name learn that the competition changed.
-    pub(super) fn mark_claims_dirty(&mut self, item: &Item) {
+    fn mark_claims_dirty(&mut self, item: &Item) {
         if let Item::Interface(i) = item {
             let ids: Vec<ItemId> = self
                 .ix

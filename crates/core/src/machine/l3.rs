@@ -16,7 +16,7 @@ use super::state::{Actual, ItemId, LinkActual, Owner};
 use super::Core;
 
 /// What a route or neighbour item wants in the kernel, on its interface's link.
-pub(super) enum L3Target {
+enum L3Target {
     Route(RouteSpec),
     Neighbour {
         link: String,
@@ -77,7 +77,7 @@ impl L3Target {
     }
 
     /// The in-place change that makes what is there this, if it differs.
-    pub(super) fn update(&self, actual: &Actual, ns: &Netns) -> Option<Op> {
+    fn update(&self, actual: &Actual, ns: &Netns) -> Option<Op> {
         match (self, actual) {
             (L3Target::Route(spec), Actual::Route(a)) if a.route != *spec => {
                 Some(Op::ReplaceRoute {
@@ -97,7 +97,7 @@ impl L3Target {
         }
     }
 
-    pub(super) fn addition(self, ns: Netns) -> Op {
+    fn addition(self, ns: Netns) -> Op {
         match self {
             L3Target::Route(route) => Op::AddRoute { ns, route },
             L3Target::Neighbour { link, ip, mac } => Op::SetNeighbour { ns, link, ip, mac },
@@ -134,7 +134,7 @@ impl Actual {
 
 /// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024
 /// (IP6_RT_PRIO_USER), and must be compared as such on resync.
-pub(super) fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
+fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
     match (dst, metric) {
         (IpNet::V6(_), 0) => 1024,
         _ => metric,
@@ -142,7 +142,7 @@ pub(super) fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
 }
 
 /// The scope the kernel stores: IPv6 routes have no scope of their own and report global.
-pub(super) fn kernel_scope(dst: IpNet, scope: RouteScope) -> RouteScope {
+fn kernel_scope(dst: IpNet, scope: RouteScope) -> RouteScope {
     match dst {
         IpNet::V6(_) => RouteScope::Global,
         IpNet::V4(_) => scope,
@@ -152,10 +152,7 @@ pub(super) fn kernel_scope(dst: IpNet, scope: RouteScope) -> RouteScope {
 impl Core {
     /// What a route or neighbour can rely on: its interface's link, if it is in place and up.
     /// `Ok(None)`: the interface has a command in flight; decide when its result is in.
-    pub(super) fn usable_link(
-        &self,
-        name: &str,
-    ) -> Result<Option<(LinkActual, bool)>, PendingReason> {
+    fn usable_link(&self, name: &str) -> Result<Option<(LinkActual, bool)>, PendingReason> {
         let Some((_, iface)) = self.interface_slot(name) else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };

@@ -15,7 +15,7 @@ use super::Core;
 
 /// Where the link of an interface item should be; the rest of what it should be is the
 /// item's desired value, read from there when needed so that nothing is copied on the way.
-pub(super) struct LinkTarget {
+struct LinkTarget {
     pub(super) ns: Netns,
     pub(super) role: WantedRole,
 }
@@ -56,7 +56,7 @@ impl WantedRole {
 }
 
 /// The attributes a link is created (or, when borrowed, configured) with.
-pub(super) fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
+fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
     LinkSpec {
         name: iface.host_if_name.clone(),
         mtu: iface.mtu,
@@ -154,11 +154,7 @@ impl Core {
     }
 
     /// The link an interface item asks for now, or why it cannot have one.
-    pub(super) fn link_target(
-        &self,
-        id: ItemId,
-        iface: &Interface,
-    ) -> Result<LinkTarget, Vec<PendingReason>> {
+    fn link_target(&self, id: ItemId, iface: &Interface) -> Result<LinkTarget, Vec<PendingReason>> {
         let mut reasons = Vec::new();
         let ns = self
             .resolve(&iface.namespace)
@@ -308,7 +304,7 @@ impl Core {
     }
 
     /// Takes away a link that does not fit what the item wants (or is no longer wanted).
-    pub(super) fn remove_link(&mut self, id: ItemId, still_desired: bool) {
+    fn remove_link(&mut self, id: ItemId, still_desired: bool) {
         let Actual::Link(a) = self.slot(id).actual.clone() else {
             return;
         };
@@ -357,7 +353,7 @@ impl Core {
     /// Whether the item's link may take the name `wanted` in place. Not while another item's
     /// link holds it: two items swapping names would each wait for the other, so the link is
     /// re-created instead, which frees its old name first.
-    pub(super) fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
+    fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
         let key = (a.ns.clone(), wanted.to_string());
         a.name == wanted
             || self
@@ -370,7 +366,7 @@ impl Core {
 
     /// Creates the link an item wants (for a veth, the whole pair, on both items' behalf), or
     /// for a borrowed link starts configuring it, once its names are free in the kernel.
-    pub(super) fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
+    fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
         let owner_peer = match &target.role {
             WantedRole::Veth { peer, .. } => {
                 let p = self.slot(*peer);

@@ -63,7 +63,7 @@ impl Core {
     /// Replaces what the core believes about one namespace with what the snapshot shows of
     /// it, in the steps the module documentation lists: each step reads what the ones before
     /// claimed, so their order is part of the rule.
-    pub(super) fn observe_namespace(&mut self, obs: &ObservedNamespace) {
+    fn observe_namespace(&mut self, obs: &ObservedNamespace) {
         let ns = &obs.ns;
         self.on_namespace_available(ns);
         for r in self.refs_of(ns) {
@@ -368,7 +368,7 @@ impl Core {
 
     /// Whether the item with this key has a command in flight: whatever the kernel shows of it
     /// may be older than that command's result, so a resync leaves it alone.
-    pub(super) fn has_command_in_flight(&self, key: &ItemKey) -> bool {
+    fn has_command_in_flight(&self, key: &ItemKey) -> bool {
         self.ix
             .by_key
             .get(key)
@@ -404,7 +404,7 @@ impl Core {
         }
     }
 
-    pub(super) fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
+    fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
         let id = *self.ix.by_key.get(key)?;
         let s = self.slot(id);
         (s.desired.is_some() && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)

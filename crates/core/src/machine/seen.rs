@@ -77,7 +77,7 @@ impl LinkActual {
     }
 }
 
-pub(super) fn is_ipv6_link_local(net: &IpNet) -> bool {
+fn is_ipv6_link_local(net: &IpNet) -> bool {
     match net.addr() {
         IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
         IpAddr::V4(_) => false,
@@ -138,7 +138,7 @@ impl<'o> Seen<'o> {
     }
 
     /// Whether the link the core calls `believed` shows as `seen` (its new name, mid-rename).
-    pub(super) fn on_dev(&self, believed: &str, seen: &str) -> bool {
+    fn on_dev(&self, believed: &str, seen: &str) -> bool {
         seen == believed || self.renaming.get(believed).is_some_and(|n| n == seen)
     }
 

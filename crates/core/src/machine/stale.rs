@@ -208,7 +208,7 @@ impl StaleObjects {
         }
     }
 
-    pub(super) fn take_due(&mut self) -> VecDeque<u64> {
+    fn take_due(&mut self) -> VecDeque<u64> {
         std::mem::take(&mut self.due)
     }
 
@@ -336,5 +336,75 @@ impl Core {
             obj.attempts = attempts;
             self.s.timers.arm(&mut obj.retry_at, at, TimerKey::Stale(o));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::RouteSpec;
+    use crate::model::RouteScope;
+
+    fn ns() -> Netns {
+        Netns::Named("a".into())
+    }
+
+    fn del_route(dev: &str) -> Op {
+        Op::DelRoute {
+            ns: ns(),
+            route: RouteSpec {
+                dev: dev.into(),
+                dst: "10.1.0.0/16".parse().unwrap(),
+                gw: None,
+                metric: 0,
+                scope: RouteScope::Link,
+            },
+        }
+    }
+
+    #[test]
+    fn a_removal_blocks_what_it_holds_until_it_is_removed() {
+        let mut stale = StaleObjects::default();
+        let peer = Some((Netns::Default, "v2".to_string()));
+        stale.add(
+            Op::DeleteLink {
+                ns: ns(),
+                name: "v1".into(),
+            },
+            peer,
+        );
+        assert!(stale.blocks(&Resource::LinkName(ns(), "v1".into())));
+        assert!(stale.blocks(&Resource::LinkName(Netns::Default, "v2".into())));
+        assert_eq!(stale.in_namespace(&Netns::Default).len(), 1);
+        let due: Vec<u64> = stale.take_due().into();
+        assert_eq!(due.len(), 1);
+        stale.remove(due[0]);
+        assert!(!stale.blocks(&Resource::LinkName(ns(), "v1".into())));
+        assert!(stale.is_empty());
+    }
+
+    #[test]
+    fn a_removal_covered_by_a_queued_one_is_not_queued_twice() {
+        let mut stale = StaleObjects::default();
+        stale.add(del_route("v1"), None);
+        stale.add(del_route("v1"), None);
+        assert_eq!(stale.take_due().len(), 1);
+    }
+
+    #[test]
+    fn removals_through_a_renamed_link_follow_its_new_name_and_survive_a_rebuild() {
+        let mut stale = StaleObjects::default();
+        stale.add(del_route("v1"), None);
+        stale.rename_link(&ns(), "v1", "v9");
+        assert!(stale.on_link(&ns(), "v1").is_empty());
+        let o = stale.on_link(&ns(), "v9");
+        assert_eq!(o.len(), 1);
+        assert!(
+            matches!(&stale.get(o[0]).unwrap().op, Op::DelRoute { route, .. } if route.dev == "v9")
+        );
+        let mut restored: StaleObjects =
+            serde_json::from_str(&serde_json::to_string(&stale).unwrap()).unwrap();
+        restored.rebuild();
+        assert_eq!(restored.on_link(&ns(), "v9"), o);
     }
 }
