@@ -218,37 +218,8 @@ impl Core {
         error: BackendError,
         outdated: bool,
     ) {
-        if error.kind == ErrorKind::NamespaceGone {
-            // Which namespace: the backend says; a command in one namespace tells by itself. A
-            // veth spans two, and guessing would wipe what the core knows of a healthy one, so
-            // an unnamed one is left for the watcher to report.
-            let gone: Vec<Netns> = match (&error.namespace, &flight.op) {
-                (Some(ns), _) => vec![ns.clone()],
-                (
-                    None,
-                    Op::CreateLink {
-                        kind: NewLink::Veth { .. },
-                        ..
-                    },
-                ) => vec![],
-                (None, op) => vec![op.namespace()],
-            };
-            if !outdated {
-                for ns in &gone {
-                    self.on_namespace_vanished(ns);
-                }
-            }
-            // A PID or task namespace that is gone makes its items pending until it is back.
-            // Anything else (a named namespace, which is re-created; a backend that says the
-            // agent's own namespace is gone) backs off like after any failure, lest the core
-            // spin on a namespace it cannot enter.
-            let only_processes = !gone.is_empty()
-                && gone
-                    .iter()
-                    .all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }));
-            if only_processes {
-                return;
-            }
+        if error.kind == ErrorKind::NamespaceGone && self.namespace_gone(flight, &error, outdated) {
+            return;
         }
         if outdated && error.kind != ErrorKind::NamespaceGone {
             // The namespace vanished after the command was issued: the failure is explained.
@@ -269,34 +240,73 @@ impl Core {
         // own handling in `on_result`.
         let text = error.to_string();
         for &id in ids {
-            let slot = self.slot_mut(id);
-            slot.attempts += 1;
-            slot.last_error = Some(text.clone());
-            let attempts = slot.attempts;
-            slot.retry_on_observe = error.kind == ErrorKind::AlreadyExists;
-            if error.kind.is_retriable() {
-                let at = self.retry_time(attempts);
-                self.arm_item_retry(id, at);
-                self.set_state(
-                    id,
-                    ItemState::Failed {
-                        error: text.clone(),
-                        attempts,
-                        retry_at: Some(at),
-                    },
-                );
-            } else {
-                slot.blocked = true;
-                self.set_state(
-                    id,
-                    ItemState::Failed {
-                        error: text.clone(),
-                        attempts,
-                        retry_at: None,
-                    },
-                );
+            self.record_failure(id, &text, &error);
+        }
+    }
+
+    /// An item's command failed: count it, and retry after the backoff, or (a terminal error)
+    /// not until the desired value changes.
+    fn record_failure(&mut self, id: ItemId, text: &str, error: &BackendError) {
+        let slot = self.slot_mut(id);
+        slot.attempts += 1;
+        slot.last_error = Some(text.to_string());
+        let attempts = slot.attempts;
+        slot.retry_on_observe = error.kind == ErrorKind::AlreadyExists;
+        if error.kind.is_retriable() {
+            let at = self.retry_time(attempts);
+            self.arm_item_retry(id, at);
+            self.set_state(
+                id,
+                ItemState::Failed {
+                    error: text.to_string(),
+                    attempts,
+                    retry_at: Some(at),
+                },
+            );
+        } else {
+            slot.blocked = true;
+            self.set_state(
+                id,
+                ItemState::Failed {
+                    error: text.to_string(),
+                    attempts,
+                    retry_at: None,
+                },
+            );
+        }
+    }
+
+    /// A command failed because a namespace is gone: that namespace vanished (unless the
+    /// result is outdated). Says whether the failure is thereby explained, so that its items
+    /// wait for the namespace instead of backing off.
+    fn namespace_gone(&mut self, flight: &InFlight, error: &BackendError, outdated: bool) -> bool {
+        // Which namespace: the backend says; a command in one namespace tells by itself. A
+        // veth spans two, and guessing would wipe what the core knows of a healthy one, so
+        // an unnamed one is left for the watcher to report.
+        let gone: Vec<Netns> = match (&error.namespace, &flight.op) {
+            (Some(ns), _) => vec![ns.clone()],
+            (
+                None,
+                Op::CreateLink {
+                    kind: NewLink::Veth { .. },
+                    ..
+                },
+            ) => vec![],
+            (None, op) => vec![op.namespace()],
+        };
+        if !outdated {
+            for ns in &gone {
+                self.on_namespace_vanished(ns);
             }
         }
+        // A PID or task namespace that is gone makes its items pending until it is back.
+        // Anything else (a named namespace, which is re-created; a backend that says the
+        // agent's own namespace is gone) backs off like after any failure, lest the core
+        // spin on a namespace it cannot enter.
+        !gone.is_empty()
+            && gone
+                .iter()
+                .all(|ns| matches!(ns, Netns::Pid(_) | Netns::Task { .. }))
     }
 
     /// The interface item whose link a command acts on.
