@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nsagent_core::{run_until_idle, Backend, Core, CoreConfig, Event, Item, Timestamp};
-use nsagent_sim::SimKernel;
+use nsagent_core::{Backend, Core, CoreConfig, Event, Item, Timestamp};
+use nsagent_sim::{run_until_idle, SimKernel};
 use serde_json::json;
 
 const CHANGES: usize = 1_000;

@@ -5,8 +5,8 @@
 //!
 //! Usage: `instructions <interfaces> <rounds>`; callgrind counts only inside `measured_churn`.
 
-use nsagent_core::{run_until_idle, Backend, Core, CoreConfig, Event, Item, Timestamp};
-use nsagent_sim::SimKernel;
+use nsagent_core::{Backend, Core, CoreConfig, Event, Item, Timestamp};
+use nsagent_sim::{run_until_idle, SimKernel};
 use serde_json::json;
 
 const CHANGES: usize = 1_000;

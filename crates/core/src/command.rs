@@ -169,17 +169,6 @@ impl Op {
             _ => None,
         }
     }
-
-    /// Whether the command removes something; removals of what is already gone succeed.
-    pub fn is_removal(&self) -> bool {
-        matches!(
-            self,
-            Op::DeleteLink { .. }
-                | Op::DelAddress { .. }
-                | Op::DelRoute { .. }
-                | Op::DelNeighbour { .. }
-        )
-    }
 }
 
 impl fmt::Display for Op {

@@ -12,13 +12,12 @@ mod machine;
 mod model;
 mod netns;
 mod observed;
-mod orphan;
 mod status;
 
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
-pub use machine::{run_until_idle, Core, CoreConfig};
+pub use machine::{Core, CoreConfig};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
 };

@@ -40,7 +40,7 @@ fn link(
 
 #[test]
 fn namespace_creation_answered_after_a_vanish_still_counts() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, v) = veth("v1", "v2", Some("ns1"), "10.0.0.1/24");
     d.put(&k, v);
     let (k, v) = veth("v2", "v1", Some("ns1"), "10.0.0.2/24");
@@ -60,7 +60,7 @@ fn namespace_creation_answered_after_a_vanish_still_counts() {
 
 #[test]
 fn namespace_creation_that_cannot_enter_is_retried() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, v) = dummy(
         "d1",
         "d1",
@@ -84,7 +84,7 @@ fn namespace_creation_that_cannot_enter_is_retried() {
 
 #[test]
 fn stale_link_removal_answered_after_a_vanish_frees_the_name() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let ns = Netns::Pid(5);
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
@@ -118,8 +118,8 @@ fn stale_link_removal_answered_after_a_vanish_frees_the_name() {
     );
 }
 
-fn route_setup() -> Driver {
-    let mut d = Driver::new();
+fn route_setup() -> Harness {
+    let mut d = Harness::new();
     let (k, v) = dummy("d", "d", None, "10.0.0.1/24");
     d.put(&k, v);
     d.put(
@@ -181,7 +181,7 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
 
 #[test]
 fn snapshot_taken_while_a_link_is_created_does_not_remove_it() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, v) = dummy("d", "d", None, "10.0.0.1/24");
     d.put(&k, v);
     let cmds = d.pending();
@@ -210,7 +210,7 @@ fn snapshot_taken_while_a_link_is_created_does_not_remove_it() {
 
 #[test]
 fn restore_before_resync_gives_the_same_commands() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     for i in 0..6 {
         let (k, v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
         d.put(&k, v);
@@ -248,7 +248,7 @@ fn restore_before_resync_gives_the_same_commands() {
 
 #[test]
 fn damaged_snapshot_does_not_panic() {
-    let d = Driver::new();
+    let d = Harness::new();
     let mut v: serde_json::Value = serde_json::to_value(&d.core).unwrap();
     v["free"] = json!([7]);
     let mut core: Core = serde_json::from_value(v).unwrap();
@@ -261,7 +261,7 @@ fn damaged_snapshot_does_not_panic() {
 
 #[test]
 fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, mut v) = veth("A", "B", None, "10.0.0.1/24");
     v["host_if_name"] = json!("a");
     d.put(&k, v);
@@ -317,7 +317,7 @@ fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
 
 #[test]
 fn restore_before_resync_gives_the_same_commands_in_the_same_order() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     for i in 0..6 {
         let (k, v) = dummy(&format!("d{i}"), &format!("d{i}"), None, "10.0.0.1/24");
         d.put(&k, v);
@@ -360,7 +360,7 @@ fn restore_before_resync_gives_the_same_commands_in_the_same_order() {
 
 #[test]
 fn two_routes_for_one_destination_and_metric_are_not_added_together() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     for name in ["a", "b"] {
         let (k, v) = dummy(name, name, None, "10.0.0.1/24");
         d.put(&k, v);
@@ -389,7 +389,7 @@ fn two_routes_for_one_destination_and_metric_are_not_added_together() {
 
 #[test]
 fn fixing_one_end_of_a_failed_veth_pair_retries_the_pair() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, v) = veth("A", "B", None, "10.0.0.1/24");
     d.put(&k, v);
     let (k2, v2) = veth("B", "A", None, "10.0.0.2/24");
@@ -409,7 +409,7 @@ fn fixing_one_end_of_a_failed_veth_pair_retries_the_pair() {
 
 #[test]
 fn namespace_creation_backs_off_exponentially() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k, v) = dummy(
         "d1",
         "d1",
@@ -432,7 +432,7 @@ fn namespace_creation_backs_off_exponentially() {
 
 #[test]
 fn the_oldest_item_keeps_a_contested_link_name() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k0, v0) = dummy("a0", "a0", None, "10.0.0.1/24");
     d.put(&k0, v0);
     let (kx, vx) = dummy("X", "eth0", None, "10.0.0.1/24");
@@ -452,7 +452,7 @@ fn the_oldest_item_keeps_a_contested_link_name() {
 
 #[test]
 fn resync_lets_an_existing_item_keep_its_link() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let kx = iface_key("X");
     d.put(&kx, json!({"name":"X","host_if_name":"x","type":"EXISTING","enabled":true,"ip_addresses":["10.0.0.1/24"],"namespace":{"type":"PID","reference":"5"}}));
     d.settle();

@@ -6,7 +6,7 @@ use common::*;
 use nsagent_core::*;
 use serde_json::json;
 
-fn put_veth(d: &mut Driver, name: &str, peer: &str, ns: Option<&str>, addr: &str) {
+fn put_veth(d: &mut Harness, name: &str, peer: &str, ns: Option<&str>, addr: &str) {
     let (k, v) = veth(name, peer, ns, addr);
     d.put(&k, v);
 }
@@ -19,7 +19,7 @@ fn creates(ops: &[Op]) -> usize {
 
 #[test]
 fn named_namespace_is_created_when_missing() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", Some("ns1"), "10.0.0.1/24");
     let cmds = d.pending();
     assert_eq!(cmds.len(), 1);
@@ -31,7 +31,7 @@ fn named_namespace_is_created_when_missing() {
 
 #[test]
 fn veth_pair_is_created_only_when_both_ends_are_configured() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     assert!(
         d.settle().is_empty(),
@@ -50,7 +50,7 @@ fn veth_pair_is_created_only_when_both_ends_are_configured() {
 
 #[test]
 fn veth_pair_is_created_only_when_both_namespaces_are_available() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k1, mut v1) = veth("v1", "v2", None, "10.0.0.1/24");
     v1["namespace"] = json!({"type": "PID", "reference": "4242"});
     d.put(&k1, v1);
@@ -77,7 +77,7 @@ fn veth_pair_is_created_only_when_both_namespaces_are_available() {
 
 #[test]
 fn veth_pair_is_created_with_the_peer_directly_in_its_namespace() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", Some("ns1"), "10.0.0.2/24");
     let ops = d.settle();
@@ -114,7 +114,7 @@ fn veth_pair_is_created_with_the_peer_directly_in_its_namespace() {
 
 #[test]
 fn veth_pair_is_removed_when_either_end_is_deleted() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     d.settle();
@@ -144,7 +144,7 @@ fn veth_pair_is_removed_when_either_end_is_deleted() {
 
 #[test]
 fn veth_pair_is_removed_when_a_namespace_vanishes_and_recreated_when_it_is_back() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k1, mut v1) = veth("v1", "v2", None, "10.0.0.1/24");
     v1["namespace"] = json!({"type": "PID", "reference": "77"});
     d.put(&k1, v1);
@@ -164,7 +164,7 @@ fn veth_pair_is_removed_when_a_namespace_vanishes_and_recreated_when_it_is_back(
 
 #[test]
 fn vanished_pid_namespace_makes_items_pending_never_failed() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "namespace": {"type": "PID", "reference": "99"}}));
     d.event(Event::NamespaceAvailable { ns: Netns::Pid(99) });
     let cmds = d.pending();
@@ -184,7 +184,7 @@ fn vanished_pid_namespace_makes_items_pending_never_failed() {
 
 #[test]
 fn named_namespace_deleted_by_hand_is_recreated_and_its_items_return() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", Some("red"), "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     d.settle();
@@ -199,7 +199,7 @@ fn named_namespace_deleted_by_hand_is_recreated_and_its_items_return() {
 
 #[test]
 fn interface_is_up_and_addressed_before_its_routes_and_arps() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         "config/linux/l3/v2/route/10.9.0.0/24/d1",
         json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "gw_addr": "10.0.0.254"}),
@@ -231,7 +231,7 @@ fn interface_is_up_and_addressed_before_its_routes_and_arps() {
 
 #[test]
 fn route_waits_for_reachable_gateway() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
@@ -257,7 +257,7 @@ fn route_waits_for_reachable_gateway() {
 
 #[test]
 fn disabled_interface_keeps_its_routes_pending() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": false, "ip_addresses": ["10.0.0.1/24"]}),
@@ -273,7 +273,7 @@ fn disabled_interface_keeps_its_routes_pending() {
 
 #[test]
 fn update_changes_mtu_mac_and_addresses_in_place() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
@@ -304,7 +304,7 @@ fn update_changes_mtu_mac_and_addresses_in_place() {
 
 #[test]
 fn change_of_namespace_type_or_peer_recreates() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     d.settle();
@@ -341,7 +341,7 @@ fn change_of_namespace_type_or_peer_recreates() {
 
 #[test]
 fn route_gateway_change_is_replaced_in_place_and_metric_change_recreates() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
@@ -371,7 +371,7 @@ fn route_gateway_change_is_replaced_in_place_and_metric_change_recreates() {
 
 #[test]
 fn managed_links_carry_an_alias() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "host_if_name": "dum0"}),
@@ -386,7 +386,7 @@ fn managed_links_carry_an_alias() {
 
 #[test]
 fn existing_interface_is_configured_never_created_or_deleted() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(&iface_key("e"), json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true, "ip_addresses": ["10.1.0.1/24"]}));
     let ops = d.settle();
     assert!(
@@ -408,7 +408,7 @@ fn existing_interface_is_configured_never_created_or_deleted() {
 
 #[test]
 fn existing_interface_that_is_missing_retries() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
@@ -428,7 +428,7 @@ fn existing_interface_that_is_missing_retries() {
 
 #[test]
 fn failed_commands_retry_with_exponential_backoff() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true}),
@@ -452,7 +452,7 @@ fn failed_commands_retry_with_exponential_backoff() {
 
 #[test]
 fn terminal_errors_are_not_retried_until_the_item_changes() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 9000}),
@@ -479,7 +479,7 @@ fn terminal_errors_are_not_retried_until_the_item_changes() {
 
 #[test]
 fn removal_of_what_is_already_gone_counts_as_done() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
@@ -493,7 +493,7 @@ fn removal_of_what_is_already_gone_counts_as_done() {
 
 #[test]
 fn microservice_items_wait_for_their_container_and_follow_its_restarts() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     let (k1, mut v1) = veth("v1", "v2", None, "10.0.0.1/24");
     v1["namespace"] = json!({"type": "MICROSERVICE", "reference": "ms1"});
     d.put(&k1, v1);
@@ -547,7 +547,7 @@ fn microservice_items_wait_for_their_container_and_follow_its_restarts() {
 
 #[test]
 fn docker_not_connected_is_the_pending_reason() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.event(Event::MicroserviceWatch { connected: false });
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "namespace": {"type": "MICROSERVICE", "reference": "ms9"}}));
     assert!(reasons(&d.state(&iface_key("d1")))[0].starts_with("docker not connected"));
@@ -555,7 +555,7 @@ fn docker_not_connected_is_the_pending_reason() {
 
 #[test]
 fn duplicate_microservice_labels_are_reported() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "namespace": {"type": "MICROSERVICE", "reference": "ms1"}}));
     d.event(Event::MicroserviceStarted {
         label: "ms1".into(),
@@ -569,7 +569,7 @@ fn duplicate_microservice_labels_are_reported() {
 
 #[test]
 fn host_name_taken_by_another_item_keeps_the_later_one_pending() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("a"),
         json!({"name": "a", "type": "DUMMY", "host_if_name": "same"}),
@@ -621,7 +621,7 @@ fn snapshot(links: Vec<ObservedLink>) -> Event {
 
 #[test]
 fn resync_of_a_configured_kernel_changes_nothing() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.event(Event::Restarted);
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1400, "ip_addresses": ["10.0.0.1/24"]}));
     assert!(
@@ -640,7 +640,7 @@ fn resync_of_a_configured_kernel_changes_nothing() {
 
 #[test]
 fn resync_corrects_a_managed_link_changed_by_hand() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.event(Event::Restarted);
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1400, "ip_addresses": ["10.0.0.1/24"]}));
     d.event(snapshot(vec![observed_link(
@@ -663,7 +663,7 @@ fn resync_corrects_a_managed_link_changed_by_hand() {
 
 #[test]
 fn resync_never_touches_unmanaged_links_and_removes_stale_managed_ones() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.event(Event::Restarted);
     d.put(
         &iface_key("d1"),
@@ -686,15 +686,15 @@ fn resync_never_touches_unmanaged_links_and_removes_stale_managed_ones() {
 
 #[test]
 fn same_events_give_the_same_commands_even_across_a_snapshot_restore() {
-    let script = |d: &mut Driver| {
+    let script = |d: &mut Harness| {
         put_veth(d, "v1", "v2", Some("a"), "10.0.0.1/24");
         put_veth(d, "v2", "v1", Some("b"), "10.0.0.2/24");
         d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.2.0.1/24"]}));
     };
-    let mut a = Driver::new();
+    let mut a = Harness::new();
     script(&mut a);
     let first = a.settle();
-    let mut b = Driver::new();
+    let mut b = Harness::new();
     script(&mut b);
     // Serialize mid-way (with commands queued) and continue on the restored copy.
     let bytes = serde_json::to_vec(&b.core).expect("core serializes");
@@ -706,7 +706,7 @@ fn same_events_give_the_same_commands_even_across_a_snapshot_restore() {
 
 #[test]
 fn explain_tells_why_an_item_is_pending() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     d.put(
         &iface_key("v2"),
@@ -723,7 +723,7 @@ fn explain_tells_why_an_item_is_pending() {
 
 #[test]
 fn ipv6_route_with_metric_zero_is_sent_as_the_kernels_1024() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("d1"),
         json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["fd00::1/64"]}),
@@ -742,7 +742,7 @@ fn ipv6_route_with_metric_zero_is_sent_as_the_kernels_1024() {
 
 #[test]
 fn deleting_a_primary_ipv4_address_drops_its_secondaries_too() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24", "10.0.0.2/24"]}));
     d.settle();
     // Dropping the primary: the kernel also drops 10.0.0.2, so the core must add it back.
@@ -763,7 +763,7 @@ fn deleting_a_primary_ipv4_address_drops_its_secondaries_too() {
 
 #[test]
 fn newer_container_taking_a_label_over_moves_the_links_out_of_the_old_one() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "namespace": {"type": "MICROSERVICE", "reference": "ms1"}}));
     d.event(Event::MicroserviceStarted {
         label: "ms1".into(),
@@ -803,7 +803,7 @@ fn newer_container_taking_a_label_over_moves_the_links_out_of_the_old_one() {
 fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
     // The far end of a veth outlives its namespace for up to a second; the watcher observes the
     // namespace again when it goes, and the pair should not wait out the backoff.
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     put_veth(&mut d, "v1", "v2", None, "10.0.0.1/24");
     put_veth(&mut d, "v2", "v1", None, "10.0.0.2/24");
     let c = d.pending().remove(0);
@@ -828,7 +828,7 @@ fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
 
 #[test]
 fn borrowed_link_whose_first_change_failed_gets_all_its_attributes_set_again() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": false}),
@@ -854,7 +854,7 @@ fn veth_named(name: &str, host: &str, peer: &str, addr: &str) -> serde_json::Val
 
 #[test]
 fn host_name_change_renames_the_link_in_place_and_keeps_its_routes_and_arps() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("v1"),
         veth_named("v1", "v1", "v2", "10.0.0.1/24"),
@@ -927,7 +927,7 @@ fn host_name_change_renames_the_link_in_place_and_keeps_its_routes_and_arps() {
 /// holds is re-created instead, which frees its old name first.
 #[test]
 fn host_names_swapped_between_two_links_are_recreated_rather_than_renamed_in_a_deadlock() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.event(Event::Restarted);
     for (item, host) in [("d1", "hb"), ("d2", "ha")] {
         d.put(
@@ -950,8 +950,8 @@ fn host_names_swapped_between_two_links_are_recreated_rather_than_renamed_in_a_d
 }
 
 /// A settled pair v1/v2, and the rename of v1's link the core issues for a new host name.
-fn renaming_v1_to(host: &str) -> (Driver, Command) {
-    let mut d = Driver::new();
+fn renaming_v1_to(host: &str) -> (Harness, Command) {
+    let mut d = Harness::new();
     d.put(
         &iface_key("v1"),
         veth_named("v1", "v1", "v2", "10.0.0.1/24"),
@@ -988,7 +988,7 @@ fn rename_onto_a_name_someone_else_has_fails_and_keeps_the_link() {
 
 #[test]
 fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
-    let mut d = Driver::new();
+    let mut d = Harness::new();
     d.put(
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),

@@ -339,7 +339,7 @@ fn run_core(core: &mut Core, backend: &mut NetlinkBackend) -> (Duration, usize) 
         batches: Vec::new(),
     };
     let start = Instant::now();
-    let applied = nsagent_core::run_until_idle(core, &mut counting, Timestamp(1));
+    let applied = nsagent_sim::run_until_idle(core, &mut counting, Timestamp(1));
     let took = start.elapsed();
     if std::env::var_os("KERNEL_BENCH_VERBOSE").is_some() {
         println!("  core batches: {:?}", counting.batches);

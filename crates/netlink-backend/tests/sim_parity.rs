@@ -5,11 +5,11 @@ mod common;
 
 use common::*;
 use nsagent_core::{
-    run_until_idle, Backend, Core, CoreConfig, Event, Item, ItemKey, LinkChange, LinkSpec, MacAddr,
-    Netns, NewLink, ObservedNamespace, Op, RouteScope, RouteSpec, Timestamp,
+    Backend, Core, CoreConfig, Event, Item, ItemKey, LinkChange, LinkSpec, MacAddr, Netns, NewLink,
+    ObservedNamespace, Op, RouteScope, RouteSpec, Timestamp,
 };
 use nsagent_netlink::NetlinkBackend;
-use nsagent_sim::{SimConfig, SimKernel};
+use nsagent_sim::{run_until_idle, SimConfig, SimKernel};
 use serde_json::{json, Value};
 
 fn veth(name: &str, peer: &str, ns: &str, addr: &str, mac: &str) -> (String, Value) {

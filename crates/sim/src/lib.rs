@@ -7,6 +7,7 @@
 //! operations, vanishing namespaces, restarting microservices) and compare its canonical
 //! [`StateDump`] with the desired state after every step.
 
+mod drive;
 mod dump;
 mod error;
 mod fault;
@@ -14,6 +15,7 @@ mod kernel;
 mod microservice;
 mod namespace;
 
+pub use drive::run_until_idle;
 pub use dump::{LinkDump, NamespaceDump, RouteDump, StateDump};
 pub use error::SimError;
 pub use fault::Fault;

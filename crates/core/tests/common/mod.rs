@@ -1,19 +1,20 @@
-//! A driver for rule tests: feeds events, answers commands by hand, and records them.
+//! The harness of the rule tests: a core, and a kernel played by hand — the test feeds events,
+//! answers each command itself (ok, or an errno), and reads back what the core did.
 #![allow(dead_code)]
 
 use nsagent_core::errno;
 use nsagent_core::*;
 use serde_json::{json, Value};
 
-pub struct Driver {
+pub struct Harness {
     pub core: Core,
     pub now: u64,
     seq: u64,
 }
 
-impl Driver {
-    pub fn new() -> Driver {
-        let mut d = Driver {
+impl Harness {
+    pub fn new() -> Harness {
+        let mut d = Harness {
             core: Core::new(CoreConfig::default()),
             now: 0,
             seq: 0,

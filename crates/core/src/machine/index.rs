@@ -1,0 +1,270 @@
+//! Lookups derived from the slots. They are never serialized: a restored core rebuilds them, so
+//! a snapshot cannot hold an index that disagrees with the slots. The rule that keeps them true
+//! is that a slot's `actual` changes only through `set_actual`, and its desired value only
+//! through `index_desired`/`unindex_desired` around the change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use ipnet::IpNet;
+use rustc_hash::FxHashMap;
+
+use crate::command::Op;
+use crate::model::{Item, ItemKey};
+use crate::netns::{NamespaceRef, Netns};
+
+use super::dirty::Resource;
+use super::state::{Actual, ItemId, LinkActual, Owner, State};
+use super::Core;
+
+/// Lookups rebuilt from [`State`] after a restore, so that reconciling needs no scan. Kept true
+/// by `set_actual` and `index_desired`/`unindex_desired` only: any other write to a slot's
+/// `actual` or `desired` would leave them stale.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Indexes {
+    pub(super) by_key: FxHashMap<ItemKey, ItemId>,
+    /// Interface items by logical name: the same as `by_key`, looked up by `&str`.
+    pub(super) names: FxHashMap<String, ItemId>,
+    /// Items that name an interface: its routes and ARPs (by their key), and veths naming it
+    /// as their peer.
+    pub(super) referrers: FxHashMap<String, BTreeSet<ItemId>>,
+    /// Interface items by their desired namespace. Ordered: it is iterated.
+    pub(super) ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
+    /// Items with objects in a namespace.
+    pub(super) actual_in: FxHashMap<Netns, BTreeSet<ItemId>>,
+    /// Interface items by the link name they want, with the namespace they want it in.
+    pub(super) host_claims: FxHashMap<(NamespaceRef, String), Vec<ItemId>>,
+    pub(super) link_owner: FxHashMap<(Netns, String), ItemId>,
+    /// Route and neighbour items with objects on a link.
+    pub(super) on_link: FxHashMap<(Netns, String), BTreeSet<ItemId>>,
+    pub(super) route_owner: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    /// Routes being added (command in flight), by the item adding them: a second item with
+    /// the same destination and metric waits rather than replace it unseen.
+    pub(super) route_adding: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    /// Link names being taken (a creation or rename in flight), by the item taking them: an
+    /// item that wins the name meanwhile waits, rather than collide with it in the kernel.
+    pub(super) link_naming: FxHashMap<(Netns, String), ItemId>,
+    /// Commands in flight per namespace they act in (both, for a veth pair).
+    pub(super) in_flight_ns: FxHashMap<Netns, u32>,
+}
+
+/// The items of one index entry, copied out so that the core can change while it visits them.
+pub(super) fn ids_in(set: Option<&BTreeSet<ItemId>>) -> Vec<ItemId> {
+    set.map(|s| s.iter().copied().collect()).unwrap_or_default()
+}
+
+fn remove_from<K: Ord>(map: &mut BTreeMap<K, BTreeSet<ItemId>>, key: &K, id: ItemId) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+pub(super) fn remove_from_fx<K, Q>(map: &mut FxHashMap<Q, BTreeSet<ItemId>>, key: &K, id: ItemId)
+where
+    K: std::hash::Hash + Eq + ?Sized,
+    Q: std::hash::Hash + Eq + std::borrow::Borrow<K>,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl Core {
+    pub(super) fn from_state(s: State) -> Core {
+        let mut core = Core {
+            s,
+            ix: Indexes::default(),
+            dirty_links: VecDeque::new(),
+            dirty_l3: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        core.sanitize();
+        core.s.stale.rebuild();
+        let in_flight: Vec<(Op, Owner)> = core
+            .s
+            .in_flight
+            .values()
+            .map(|f| (f.op.clone(), f.owner.clone()))
+            .collect();
+        for (op, owner) in in_flight {
+            core.reserve(&op, &owner);
+            core.count_in_flight(&op, true);
+        }
+        for i in 0..core.s.slots.len() {
+            let id = ItemId(i as u32);
+            let Some(slot) = &core.s.slots[i] else {
+                continue;
+            };
+            let key = slot.key.clone();
+            let desired = slot.desired.clone();
+            let actual = slot.actual.clone();
+            core.index_key(id, &key);
+            if let Some(item) = &desired {
+                core.index_desired(id, item);
+            }
+            core.index_actual(id, &actual);
+        }
+        core
+    }
+
+    pub(super) fn index_key(&mut self, id: ItemId, key: &ItemKey) {
+        self.ix.by_key.insert(key.clone(), id);
+        if let ItemKey::Interface(name) = key {
+            self.ix.names.insert(name.clone(), id);
+        } else {
+            self.ix
+                .referrers
+                .entry(key.interface().to_string())
+                .or_default()
+                .insert(id);
+        }
+    }
+
+    pub(super) fn index_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::Interface(i) = item {
+            self.ix
+                .ns_members
+                .entry(i.namespace.clone())
+                .or_default()
+                .insert(id);
+            let claim = (i.namespace.clone(), i.host_if_name.clone());
+            self.ix
+                .host_claims
+                .entry(claim.clone())
+                .or_default()
+                .push(id);
+            self.settle_claims(&claim);
+            if let Some(peer) = &i.veth_peer {
+                self.ix
+                    .referrers
+                    .entry(peer.clone())
+                    .or_default()
+                    .insert(id);
+            }
+        }
+    }
+
+    pub(super) fn unindex_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::Interface(i) = item {
+            remove_from(&mut self.ix.ns_members, &i.namespace, id);
+            let claim = (i.namespace.clone(), i.host_if_name.clone());
+            if let Some(claims) = self.ix.host_claims.get_mut(&claim) {
+                claims.retain(|c| *c != id);
+                if claims.is_empty() {
+                    self.ix.host_claims.remove(&claim);
+                }
+            }
+            self.slot_mut(id).name_taken_by = None;
+            self.settle_claims(&claim);
+            if let Some(peer) = &i.veth_peer {
+                remove_from_fx(&mut self.ix.referrers, peer, id);
+            }
+        }
+    }
+
+    fn index_actual(&mut self, id: ItemId, actual: &Actual) {
+        if let Some(ns) = actual.ns() {
+            self.ix.actual_in.entry(ns.clone()).or_default().insert(id);
+        }
+        match actual {
+            Actual::Link(l) => {
+                self.ix
+                    .link_owner
+                    .insert((l.ns.clone(), l.name.clone()), id);
+            }
+            Actual::Route(r) => {
+                self.ix
+                    .route_owner
+                    .insert((r.ns.clone(), r.route.dst, r.route.metric), id);
+                self.ix
+                    .on_link
+                    .entry((r.ns.clone(), r.route.dev.clone()))
+                    .or_default()
+                    .insert(id);
+            }
+            Actual::Neighbour(n) => {
+                self.ix
+                    .on_link
+                    .entry((n.ns.clone(), n.link.clone()))
+                    .or_default()
+                    .insert(id);
+            }
+            Actual::None => {}
+        }
+    }
+
+    fn unindex_actual(&mut self, id: ItemId, actual: &Actual) {
+        if let Some(ns) = actual.ns() {
+            remove_from_fx(&mut self.ix.actual_in, ns, id);
+        }
+        let released = match actual {
+            Actual::Link(l) => {
+                let key = (l.ns.clone(), l.name.clone());
+                if self.ix.link_owner.get(&key) == Some(&id) {
+                    self.ix.link_owner.remove(&key);
+                }
+                Some(Resource::LinkName(key.0, key.1))
+            }
+            Actual::Route(r) => {
+                remove_from_fx(
+                    &mut self.ix.on_link,
+                    &(r.ns.clone(), r.route.dev.clone()),
+                    id,
+                );
+                let key = (r.ns.clone(), r.route.dst, r.route.metric);
+                if self.ix.route_owner.get(&key) == Some(&id) {
+                    self.ix.route_owner.remove(&key);
+                }
+                Some(Resource::Route(key.0, key.1, key.2))
+            }
+            Actual::Neighbour(n) => {
+                remove_from_fx(&mut self.ix.on_link, &(n.ns.clone(), n.link.clone()), id);
+                None
+            }
+            Actual::None => None,
+        };
+        if let Some(res) = released {
+            self.wake_waiters(&res);
+        }
+    }
+
+    pub(super) fn set_actual(&mut self, id: ItemId, actual: Actual) {
+        let old = std::mem::replace(&mut self.slot_mut(id).actual, Actual::None);
+        self.unindex_actual(id, &old);
+        self.index_actual(id, &actual);
+        self.slot_mut(id).actual = actual;
+        self.mark_related_dirty(id);
+    }
+
+    /// Changes attributes of an item's link in place: its identity (namespace, name) and so
+    /// the indexes stay as they are.
+    /// `wakes_dependents`: the change is one routes and neighbours read (up, addresses).
+    pub(super) fn update_link(
+        &mut self,
+        id: ItemId,
+        wakes_dependents: bool,
+        f: impl FnOnce(&mut LinkActual),
+    ) {
+        if let Actual::Link(link) = &mut self.slot_mut(id).actual {
+            f(link);
+        }
+        if wakes_dependents {
+            self.mark_related_dirty(id);
+        } else {
+            // The command's result already woke whoever waited for it.
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Whether some item believes the link `name` in `ns` is in the kernel.
+    pub(super) fn link_known(&self, ns: &Netns, name: &str) -> bool {
+        self.ix
+            .link_owner
+            .contains_key(&(ns.clone(), name.to_string()))
+    }
+}

@@ -1,0 +1,263 @@
+//! Routes and neighbours. Both live on their interface's link and follow one pattern: wait until
+//! the interface is applied and its link up (and a route's gateway reachable), never act while
+//! the interface has a command in flight, and replace in place what keeps its kernel identity.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::command::{Op, RouteSpec};
+use crate::model::{Item, MacAddr, RouteScope};
+use crate::netns::Netns;
+use crate::status::{ItemState, PendingReason};
+
+use super::dirty::Resource;
+use super::state::{Actual, ItemId, LinkActual, Owner};
+use super::Core;
+
+/// What a route or neighbour item wants in the kernel, on its interface's link.
+enum L3Target {
+    Route(RouteSpec),
+    Neighbour {
+        link: String,
+        ip: IpAddr,
+        mac: MacAddr,
+    },
+}
+
+impl L3Target {
+    pub(super) fn of(
+        item: &Item,
+        link: &LinkActual,
+        interface: &str,
+    ) -> Result<L3Target, PendingReason> {
+        match item {
+            Item::Route(r) => {
+                let reachable = r
+                    .gw_addr
+                    .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
+                if !reachable {
+                    return Err(PendingReason::GatewayUnreachable {
+                        gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
+                        interface: interface.to_string(),
+                    });
+                }
+                Ok(L3Target::Route(RouteSpec {
+                    dev: link.name.clone(),
+                    dst: r.dst_network,
+                    gw: r.gw_addr,
+                    metric: kernel_metric(r.dst_network, r.metric),
+                    scope: kernel_scope(r.dst_network, r.scope),
+                }))
+            }
+            Item::Arp(a) => Ok(L3Target::Neighbour {
+                link: link.name.clone(),
+                ip: a.ip_address,
+                mac: a.hw_address,
+            }),
+            Item::Interface(_) => Err(PendingReason::InterfaceNotConfigured(interface.to_string())),
+        }
+    }
+
+    /// Whether what is in the kernel can become this in place: same namespace and link, and
+    /// for a route the same destination and metric (the kernel's identity of a route).
+    pub(super) fn fits(&self, actual: &Actual, ns: &Netns) -> bool {
+        match (self, actual) {
+            (L3Target::Route(spec), Actual::Route(a)) => {
+                a.ns == *ns
+                    && a.route.dev == spec.dev
+                    && a.route.dst == spec.dst
+                    && a.route.metric == spec.metric
+            }
+            (L3Target::Neighbour { link, ip, .. }, Actual::Neighbour(a)) => {
+                a.ns == *ns && a.link == *link && a.ip == *ip
+            }
+            _ => false,
+        }
+    }
+
+    /// The in-place change that makes what is there this, if it differs.
+    fn update(&self, actual: &Actual, ns: &Netns) -> Option<Op> {
+        match (self, actual) {
+            (L3Target::Route(spec), Actual::Route(a)) if a.route != *spec => {
+                Some(Op::ReplaceRoute {
+                    ns: ns.clone(),
+                    route: spec.clone(),
+                })
+            }
+            (L3Target::Neighbour { link, ip, mac }, Actual::Neighbour(a)) if a.mac != *mac => {
+                Some(Op::SetNeighbour {
+                    ns: ns.clone(),
+                    link: link.clone(),
+                    ip: *ip,
+                    mac: *mac,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn addition(self, ns: Netns) -> Op {
+        match self {
+            L3Target::Route(route) => Op::AddRoute { ns, route },
+            L3Target::Neighbour { link, ip, mac } => Op::SetNeighbour { ns, link, ip, mac },
+        }
+    }
+
+    pub(super) fn resource(&self, ns: &Netns) -> Resource {
+        match self {
+            L3Target::Route(spec) => Resource::Route(ns.clone(), spec.dst, spec.metric),
+            L3Target::Neighbour { link, ip, .. } => {
+                Resource::Neighbour(ns.clone(), link.clone(), *ip)
+            }
+        }
+    }
+}
+
+impl Actual {
+    /// The command that removes a route or neighbour the kernel holds.
+    pub(super) fn removal(&self) -> Option<Op> {
+        match self {
+            Actual::Route(r) => Some(Op::DelRoute {
+                ns: r.ns.clone(),
+                route: r.route.clone(),
+            }),
+            Actual::Neighbour(n) => Some(Op::DelNeighbour {
+                ns: n.ns.clone(),
+                link: n.link.clone(),
+                ip: n.ip,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024
+/// (IP6_RT_PRIO_USER), and must be compared as such on resync.
+fn kernel_metric(dst: IpNet, metric: u32) -> u32 {
+    match (dst, metric) {
+        (IpNet::V6(_), 0) => 1024,
+        _ => metric,
+    }
+}
+
+/// The scope the kernel stores: IPv6 routes have no scope of their own and report global.
+fn kernel_scope(dst: IpNet, scope: RouteScope) -> RouteScope {
+    match dst {
+        IpNet::V6(_) => RouteScope::Global,
+        IpNet::V4(_) => scope,
+    }
+}
+
+impl Core {
+    /// What a route or neighbour can rely on: its interface's link, if it is in place and up.
+    /// `Ok(None)`: the interface has a command in flight; decide when its result is in.
+    fn usable_link(&self, name: &str) -> Result<Option<(LinkActual, bool)>, PendingReason> {
+        let Some((_, iface)) = self.interface_slot(name) else {
+            return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
+        };
+        // While the interface has a command in flight (possibly removing the link and with it
+        // everything on it), anything done to its routes and neighbours would race it.
+        if iface.in_flight.is_some() {
+            return Ok(None);
+        }
+        let Some(Item::Interface(desired)) = iface.desired.as_deref() else {
+            return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
+        };
+        if !desired.enabled {
+            return Err(PendingReason::InterfaceDisabled(name.to_string()));
+        }
+        match &iface.actual {
+            Actual::Link(l) if iface.link_ok && l.up => {
+                Ok(Some((l.clone(), iface.state == ItemState::Applied)))
+            }
+            _ => Err(PendingReason::InterfaceNotReady(name.to_string())),
+        }
+    }
+
+    /// Routes and neighbours: both live on their interface's link and follow one pattern.
+    pub(super) fn reconcile_l3(&mut self, id: ItemId) {
+        let interface = self.slot(id).key.interface().to_string();
+        let desired_item = self.slot(id).desired.clone();
+        let target: Result<(Netns, L3Target, bool), Option<PendingReason>> =
+            match desired_item.as_deref() {
+                None => Err(None),
+                Some(item) => match self.usable_link(&interface) {
+                    Err(reason) => Err(Some(reason)),
+                    Ok(None) => return,
+                    Ok(Some((link, ready))) => L3Target::of(item, &link, &interface)
+                        .map(|t| (link.ns, t, ready))
+                        .map_err(Some),
+                },
+            };
+        let working = if desired_item.is_some() {
+            ItemState::InProgress
+        } else {
+            ItemState::Removing
+        };
+        let actual = self.slot(id).actual.clone();
+        if actual != Actual::None {
+            let op = match target
+                .as_ref()
+                .ok()
+                .filter(|(ns, t, _)| t.fits(&actual, ns))
+            {
+                None => actual.removal(),
+                Some((ns, t, _)) => t.update(&actual, ns),
+            };
+            return match op {
+                Some(op) => {
+                    self.issue(op, Owner::Item { id, peer: None });
+                    self.set_state(id, working)
+                }
+                None => self.set_state(id, ItemState::Applied),
+            };
+        }
+        let pending = |reason| ItemState::Pending {
+            reasons: vec![reason],
+        };
+        match target {
+            Err(None) => self.free_slot(id),
+            Err(Some(reason)) => self.set_state(id, pending(reason)),
+            Ok((_, _, false)) => {
+                self.set_state(id, pending(PendingReason::InterfaceNotReady(interface)))
+            }
+            Ok((ns, target, true)) => {
+                if self.blocked_by_stale(target.resource(&ns), id) {
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                if let L3Target::Route(spec) = &target {
+                    let slot_key = (ns.clone(), spec.dst, spec.metric);
+                    let holder = self
+                        .ix
+                        .route_owner
+                        .get(&slot_key)
+                        .or_else(|| self.ix.route_adding.get(&slot_key));
+                    if let Some(&holder) = holder.filter(|h| **h != id) {
+                        let by = self.slot(holder).key.to_string();
+                        self.wait_for(target.resource(&ns), id);
+                        return self.set_state(id, pending(PendingReason::RouteTaken { by }));
+                    }
+                }
+                self.issue(target.addition(ns), Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_routes_are_compared_as_the_kernel_stores_them() {
+        let v6: IpNet = "2001:db8::/64".parse().unwrap();
+        let v4: IpNet = "10.0.0.0/24".parse().unwrap();
+        assert_eq!(kernel_metric(v6, 0), 1024);
+        assert_eq!(kernel_metric(v6, 5), 5);
+        assert_eq!(kernel_metric(v4, 0), 0);
+        assert_eq!(kernel_scope(v6, RouteScope::Link), RouteScope::Global);
+        assert_eq!(kernel_scope(v4, RouteScope::Link), RouteScope::Link);
+    }
+}

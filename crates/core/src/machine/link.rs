@@ -1,0 +1,573 @@
+//! Reconciling an interface item's link: create, rename in place, configure, or remove. A link
+//! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
+//! differs is renamed where it is (by index), so that what is on it stays.
+
+use crate::command::{LinkChange, LinkSpec, NewLink, Op};
+use crate::model::{Interface, InterfaceType, Item};
+use crate::netns::Netns;
+use crate::observed::ALIAS_PREFIX;
+use crate::status::{ItemState, PendingReason};
+
+use super::dirty::Resource;
+use super::seen::alias_is;
+use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
+use super::Core;
+
+/// Where the link of an interface item should be; the rest of what it should be is the
+/// item's desired value, read from there when needed so that nothing is copied on the way.
+struct LinkTarget {
+    pub(super) ns: Netns,
+    pub(super) role: WantedRole,
+}
+
+/// The role an item asks its link to have: like `LinkRole`, but a wanted veth names its peer
+/// by slot and knows the namespace the peer's end goes in, which a creation needs and a belief
+/// does not.
+pub(super) enum WantedRole {
+    Veth { peer: ItemId, peer_ns: Netns },
+    Dummy,
+    Borrowed,
+}
+
+impl LinkTarget {
+    /// Whether an existing link can be brought to this target in place. Namespace, kind and
+    /// veth peer cannot change without re-creating the link; a link the agent owns is renamed
+    /// in place, while a borrowed one is known by its name, so another name is another link.
+    pub(super) fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
+        if a.ns != self.ns || (!self.role.owned() && a.name != iface.host_if_name) {
+            return false;
+        }
+        match (&self.role, &a.role) {
+            (WantedRole::Dummy, LinkRole::Dummy) | (WantedRole::Borrowed, LinkRole::Borrowed) => {
+                true
+            }
+            (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
+                iface.veth_peer.as_deref() == Some(peer_item.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl WantedRole {
+    pub(super) fn owned(&self) -> bool {
+        !matches!(self, WantedRole::Borrowed)
+    }
+}
+
+/// The attributes a link is created (or, when borrowed, configured) with.
+fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
+    LinkSpec {
+        name: iface.host_if_name.clone(),
+        mtu: iface.mtu,
+        mac: if iface.link_only {
+            None
+        } else {
+            iface.phys_address
+        },
+        alias: owned.then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+        up: iface.enabled,
+    }
+}
+
+/// The next change that brings a link in place (right namespace, name and role) to what the
+/// item wants: attributes first, then one address to delete, then one to add; `None` once
+/// nothing differs.
+fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
+    let mac = if iface.link_only {
+        None
+    } else {
+        iface.phys_address
+    };
+    let owned = a.role.owned();
+    let unknown = a.attributes_unknown;
+    let mut change = LinkChange {
+        up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
+        mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+        mac: mac.filter(|m| unknown || a.mac != Some(*m)),
+        alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
+            .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+    };
+    if !change.is_empty() {
+        if change.mac.is_some() {
+            if change.up == Some(true) {
+                // Set the address while still down; bring it up on the next round.
+                change.up = None;
+            } else if a.up && !owned {
+                // veth and dummy links change their address live; many drivers of
+                // links the agent borrows answer EBUSY while up, so take it down first.
+                change.up = Some(false);
+            }
+        }
+        return Some(Op::SetLink {
+            ns: a.ns.clone(),
+            name: a.name.clone(),
+            change,
+        });
+    }
+    if iface.link_only {
+        return None;
+    }
+    let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
+    let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+    match (extra, missing) {
+        (Some(addr), _) => Some(Op::DelAddress {
+            ns: a.ns.clone(),
+            link: a.name.clone(),
+            addr: *addr,
+        }),
+        (None, Some(addr)) => Some(Op::AddAddress {
+            ns: a.ns.clone(),
+            link: a.name.clone(),
+            addr: *addr,
+        }),
+        (None, None) => None,
+    }
+}
+
+impl Core {
+    /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
+    /// item holding it, of the item holding its veth partner, or a stale link's removal.
+    pub(super) fn link_changing(&self, ns: &Netns, name: &str) -> bool {
+        let key = (ns.clone(), name.to_string());
+        if let Some(&owner) = self.ix.link_owner.get(&key) {
+            let slot = self.slot(owner);
+            if slot.in_flight.is_some() {
+                return true;
+            }
+            if let Actual::Link(LinkActual {
+                peer_link: Some(peer),
+                ..
+            }) = &slot.actual
+            {
+                if self
+                    .ix
+                    .link_owner
+                    .get(peer)
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
+                {
+                    return true;
+                }
+            }
+        }
+        self.s.stale.blocks(&Resource::LinkName(key.0, key.1))
+    }
+
+    /// The link an interface item asks for now, or why it cannot have one.
+    fn link_target(&self, id: ItemId, iface: &Interface) -> Result<LinkTarget, Vec<PendingReason>> {
+        let mut reasons = Vec::new();
+        let ns = self
+            .resolve(&iface.namespace)
+            .map_err(|r| reasons.push(r))
+            .ok();
+        if let Some(by) = self.host_name_winner(id) {
+            reasons.push(PendingReason::HostNameTaken {
+                host_if_name: iface.host_if_name.clone(),
+                ns: iface.namespace.clone(),
+                by,
+            });
+        }
+        let role = match iface.kind {
+            InterfaceType::Veth => self.wanted_veth(iface, &mut reasons),
+            InterfaceType::Dummy => Some(WantedRole::Dummy),
+            InterfaceType::Existing | InterfaceType::Loopback => Some(WantedRole::Borrowed),
+        };
+        match (ns, role) {
+            (Some(ns), Some(role)) if reasons.is_empty() => Ok(LinkTarget { ns, role }),
+            _ => Err(reasons),
+        }
+    }
+
+    /// Brings an interface item's link one step closer to the desired one: remove what does
+    /// not fit, create what is missing, rename in place, then configure attributes and
+    /// addresses — one command at most, the next step once its result is in.
+    pub(super) fn reconcile_interface(&mut self, id: ItemId) {
+        // A cheap handle on the desired value: it stays readable while the core changes.
+        let desired_item = self.slot(id).desired.clone();
+        let desired = match desired_item.as_deref() {
+            Some(Item::Interface(i)) => Some(i),
+            _ => None,
+        };
+        let target = match desired {
+            Some(iface) => {
+                self.ensure_namespaces_of(iface);
+                self.link_target(id, iface)
+            }
+            None => Err(vec![]),
+        };
+
+        // Remove what does not fit the target: the wrong link, or any link once not wanted.
+        let fits = match &self.slot(id).actual {
+            // A veth end fits only while the item at the other end holds the other end: a lone
+            // end (after a partial resync) is removed so that the pair can be made whole.
+            Actual::Link(a) => Some(
+                matches!((&target, desired), (Ok(t), Some(i)) if t.fits(a, i))
+                    && (!matches!(a.role, LinkRole::Veth { .. })
+                        || self.veth_partner(id, a).is_some())
+                    && desired.is_none_or(|i| self.may_rename(id, a, &i.host_if_name)),
+            ),
+            _ => None,
+        };
+        if let Some(fits) = fits {
+            self.slot_mut(id).link_ok = fits;
+        }
+        if fits == Some(false) {
+            return self.remove_link(id, desired.is_some());
+        }
+
+        let target = match target {
+            Ok(t) => t,
+            Err(reasons) => {
+                if desired.is_none() {
+                    return self.free_slot(id);
+                }
+                return self.set_state(id, ItemState::Pending { reasons });
+            }
+        };
+        let iface = desired.expect("a target exists only for a desired item");
+        if fits.is_none() {
+            return self.create_link(id, target, iface);
+        }
+
+        let Actual::Link(a) = &self.slot(id).actual else {
+            unreachable!("fits is known, so a link is")
+        };
+        if a.name != iface.host_if_name {
+            let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
+            return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
+        }
+        match configuration_step(a, iface) {
+            Some(op) => {
+                self.issue(op, Owner::Item { id, peer: None });
+                self.set_state(id, ItemState::InProgress)
+            }
+            None => self.set_state(id, ItemState::Applied),
+        }
+    }
+
+    /// The namespaces an interface (and its veth peer) want are made if they are named ones:
+    /// the pair cannot be created before both ends' namespaces are there.
+    fn ensure_namespaces_of(&mut self, iface: &Interface) {
+        self.ensure_named_namespace(&iface.namespace);
+        if let Some(peer) = iface
+            .veth_peer
+            .as_deref()
+            .and_then(|p| self.interface_slot(p))
+        {
+            if let Some(Item::Interface(p)) = peer.1.desired.as_deref() {
+                let r = p.namespace.clone();
+                self.ensure_named_namespace(&r);
+            }
+        }
+    }
+
+    /// Renames the item's link `name` in `ns` to `wanted` where it is, once nothing stale
+    /// stands in the way; on kernels that refuse to rename a link that is up (EBUSY, before
+    /// 6.2), it is taken down first.
+    fn rename_link(&mut self, id: ItemId, ns: &Netns, name: &str, up: bool, wanted: &str) {
+        let wanted_name = Resource::LinkName(ns.clone(), wanted.to_string());
+        let op = if up && self.slot(id).rename_when_down {
+            Op::SetLink {
+                ns: ns.clone(),
+                name: name.to_string(),
+                change: LinkChange {
+                    up: Some(false),
+                    ..LinkChange::default()
+                },
+            }
+        } else {
+            Op::RenameLink {
+                ns: ns.clone(),
+                name: name.to_string(),
+                new_name: wanted.to_string(),
+            }
+        };
+        // A stale link of that name is on its way out: rename once it is gone. Stale
+        // routes and neighbours being removed through the link go first too: their
+        // removals name it by its present name.
+        let through: Vec<Resource> = self
+            .s
+            .stale
+            .on_link(ns, name)
+            .into_iter()
+            .filter_map(|o| self.s.stale.get(o))
+            .flat_map(|o| o.resources())
+            .collect();
+        if self.blocked_by_stale(wanted_name, id) || !through.is_empty() {
+            for res in through {
+                self.wait_for(res, id);
+            }
+            return self.set_state(id, ItemState::InProgress);
+        }
+        self.issue(op, Owner::Item { id, peer: None });
+        self.set_state(id, ItemState::InProgress)
+    }
+
+    /// Takes away a link that does not fit what the item wants (or is no longer wanted).
+    fn remove_link(&mut self, id: ItemId, still_desired: bool) {
+        let Actual::Link(a) = self.slot(id).actual.clone() else {
+            return;
+        };
+        let working = if still_desired {
+            ItemState::InProgress
+        } else {
+            ItemState::Removing
+        };
+        if a.role.owned() {
+            // Whoever holds the other end of this pair in the kernel loses it too.
+            let peer = self
+                .kernel_partner(&a)
+                .or_else(|| self.veth_partner(id, &a));
+            if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
+                return self.set_state(id, ItemState::InProgress);
+            }
+            // The other end is a stale link being removed: that takes this end along.
+            if let Some((pns, pname)) = &a.peer_link {
+                let res = Resource::LinkName(pns.clone(), pname.clone());
+                if self.blocked_by_stale(res, id) {
+                    return self.set_state(id, working);
+                }
+            }
+            self.issue(
+                Op::DeleteLink {
+                    ns: a.ns,
+                    name: a.name,
+                },
+                Owner::Item { id, peer },
+            );
+        } else if let Some(addr) = a.addresses.first() {
+            let op = Op::DelAddress {
+                ns: a.ns.clone(),
+                link: a.name.clone(),
+                addr: *addr,
+            };
+            self.issue(op, Owner::Item { id, peer: None });
+        } else {
+            // A borrowed link is let go as it is.
+            self.set_actual(id, Actual::None);
+            return self.reconcile_interface(id);
+        }
+        self.set_state(id, working)
+    }
+
+    /// Whether the item's link may take the name `wanted` in place. Not while another item's
+    /// link holds it: two items swapping names would each wait for the other, so the link is
+    /// re-created instead, which frees its old name first.
+    fn may_rename(&self, id: ItemId, a: &LinkActual, wanted: &str) -> bool {
+        let key = (a.ns.clone(), wanted.to_string());
+        a.name == wanted
+            || self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key))
+                .is_none_or(|&holder| holder == id)
+    }
+
+    /// Creates the link an item wants (for a veth, the whole pair, on both items' behalf), or
+    /// for a borrowed link starts configuring it, once its names are free in the kernel.
+    fn create_link(&mut self, id: ItemId, target: LinkTarget, iface: &Interface) {
+        let owner_peer = match &target.role {
+            WantedRole::Veth { peer, .. } => {
+                let p = self.slot(*peer);
+                if p.in_flight.is_some() || p.actual != Actual::None {
+                    // The other end still has work to finish (or an old link to remove).
+                    return self.set_state(id, ItemState::InProgress);
+                }
+                if p.blocked || p.retry_at.is_some() {
+                    let reason = PendingReason::PeerPending(p.key.interface().to_string());
+                    return self.set_state(
+                        id,
+                        ItemState::Pending {
+                            reasons: vec![reason],
+                        },
+                    );
+                }
+                Some(*peer)
+            }
+            _ => None,
+        };
+        let spec = link_spec(iface, target.role.owned());
+        let peer_spec = match &target.role {
+            WantedRole::Veth { peer, .. } => match self.desired_interface(*peer) {
+                Some(p) => Some(link_spec(p, true)),
+                None => return self.set_state(id, ItemState::InProgress),
+            },
+            _ => None,
+        };
+        let mut names = vec![(target.ns.clone(), spec.name.clone())];
+        if let (WantedRole::Veth { peer_ns, .. }, Some(p)) = (&target.role, &peer_spec) {
+            names.push((peer_ns.clone(), p.name.clone()));
+        }
+        if !self.link_names_free(id, owner_peer, names) {
+            return self.set_state(id, ItemState::InProgress);
+        }
+        let op = match (target.role, peer_spec) {
+            (WantedRole::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Veth {
+                    peer_ns,
+                    peer: peer_spec,
+                },
+            },
+            (WantedRole::Veth { .. }, None) => unreachable!("a veth target has a peer spec"),
+            (WantedRole::Dummy, _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Dummy,
+            },
+            (WantedRole::Borrowed, _) => self.borrow_link(id, target.ns, spec),
+        };
+        self.issue(
+            op,
+            Owner::Item {
+                id,
+                peer: owner_peer,
+            },
+        );
+        if let Some(p) = owner_peer {
+            self.set_state(p, ItemState::InProgress);
+        }
+        self.set_state(id, ItemState::InProgress);
+    }
+
+    /// Whether the link names a creation gives are free: not held or being taken by another
+    /// item (on its way out, say) than this one and its veth peer, nor by a stale link being
+    /// removed. If not, the item waits for the first one that is taken.
+    fn link_names_free(
+        &mut self,
+        id: ItemId,
+        owner_peer: Option<ItemId>,
+        names: Vec<(Netns, String)>,
+    ) -> bool {
+        for (ns, name) in names {
+            if self.blocked_by_stale(Resource::LinkName(ns.clone(), name.clone()), id) {
+                return false;
+            }
+            let key = (ns.clone(), name.clone());
+            let holder = self
+                .ix
+                .link_owner
+                .get(&key)
+                .or_else(|| self.ix.link_naming.get(&key));
+            if let Some(&holder) = holder {
+                if holder != id && Some(holder) != owner_peer {
+                    self.wait_for(Resource::LinkName(ns, name), id);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Starts configuring someone else's link: the whole desired link state at once.
+    fn borrow_link(&mut self, id: ItemId, ns: Netns, spec: LinkSpec) -> Op {
+        let change = LinkChange {
+            up: Some(spec.up),
+            mtu: spec.mtu,
+            mac: spec.mac,
+            alias: None,
+        };
+        let adopted = LinkActual {
+            ns: ns.clone(),
+            name: spec.name.clone(),
+            role: LinkRole::Borrowed,
+            up: spec.up,
+            mtu: None,
+            mac: None,
+            alias: None,
+            addresses: vec![],
+            peer_link: None,
+            attributes_unknown: true,
+        };
+        // Believe the link is there with unknown attributes: the SetLink below fails
+        // with ENODEV if it is not, which makes the core forget it again, and any other
+        // failure leaves the attributes unknown, so the next try sets them all again.
+        self.set_actual(id, Actual::Link(adopted));
+        Op::SetLink {
+            ns,
+            name: spec.name,
+            change,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dummy(value: serde_json::Value) -> Interface {
+        match Item::decode_unkeyed(&value) {
+            Ok(Item::Interface(i)) => i,
+            other => panic!("not an interface: {other:?}"),
+        }
+    }
+
+    fn link_of(iface: &Interface) -> LinkActual {
+        let spec = link_spec(iface, true);
+        LinkActual {
+            ns: Netns::Default,
+            name: spec.name,
+            role: LinkRole::Dummy,
+            up: spec.up,
+            mtu: spec.mtu,
+            mac: spec.mac,
+            alias: spec.alias,
+            addresses: vec![],
+            peer_link: None,
+            attributes_unknown: false,
+        }
+    }
+
+    #[test]
+    fn attributes_come_before_addresses_and_deletions_before_additions() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true,
+            "ip_addresses": ["10.0.0.1/24"], "mtu": 1400}));
+        let mut a = link_of(&iface);
+        a.mtu = Some(1500);
+        a.addresses = vec!["10.9.9.9/24".parse().unwrap()];
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("the MTU differs first");
+        };
+        assert_eq!(change.mtu, Some(1400));
+        a.mtu = Some(1400);
+        assert!(matches!(
+            configuration_step(&a, &iface),
+            Some(Op::DelAddress { .. })
+        ));
+        a.addresses.clear();
+        assert!(matches!(
+            configuration_step(&a, &iface),
+            Some(Op::AddAddress { .. })
+        ));
+        a.addresses = iface.ip_addresses.clone();
+        assert_eq!(configuration_step(&a, &iface), None);
+    }
+
+    #[test]
+    fn a_new_mac_is_set_while_the_link_is_still_down() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true,
+            "phys_address": "02:00:00:00:00:01"}));
+        let mut a = link_of(&iface);
+        a.up = false;
+        a.mac = None;
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!(change.up, None);
+        assert!(change.mac.is_some());
+    }
+
+    #[test]
+    fn unknown_attributes_are_all_set_again() {
+        let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": 1400}));
+        let mut a = link_of(&iface);
+        a.attributes_unknown = true;
+        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+            panic!("attributes are unknown");
+        };
+        assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));
+    }
+}

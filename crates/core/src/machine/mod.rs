@@ -1,0 +1,297 @@
+//! The state machine: desired items and observations in, commands out.
+//!
+//! For every item the core keeps two things side by side: what the user wants (`desired`) and
+//! what it believes the kernel holds for the item (`actual`), the belief being updated only by
+//! command results and observed snapshots. An event marks the items it may affect as dirty;
+//! reconciling a dirty item compares the two and emits at most one command for it, so work is
+//! proportional to what changed and never to the size of the configuration.
+//!
+//! # Driving contract
+//!
+//! - After each [`Core::handle`], drain [`Core::poll_command`] until it returns `None`, apply
+//!   the commands (in order, possibly as one batch), and feed each result back with
+//!   [`Event::command_result`]. The core never waits: a command not fed back simply keeps its
+//!   item waiting, which is what a result lost to a crash looks like, until
+//!   [`Event::Restarted`].
+//! - After each `handle`, ask [`Core::poll_timeout`] again, and feed [`Event::TimerFired`] once
+//!   that time has come. The core has no clock: the `at` given to `handle` is its only time.
+//! - Call [`Core::take_state_changes`] whenever status is to be published (after a batch of
+//!   events is enough): it reports each changed item once, with its latest state, so calling
+//!   it rarely loses nothing but intermediate states.
+//! - After [`Event::Restarted`] nothing is issued until an [`Event::Observed`] snapshot of
+//!   [`Core::namespaces_to_observe`] comes in.
+//!
+//! # Where each rule lives
+//!
+//! | Rule | File |
+//! |------|------|
+//! | interfaces are reconciled before the routes and neighbours that read them | `dirty.rs` |
+//! | an item with a command in flight waits for its result | `dirty.rs` (`reconcile`) |
+//! | at most one command per item per reconcile; a result marks its waiters dirty | `flight.rs` |
+//! | link names and routes being taken are reserved until the result | `flight.rs` |
+//! | retries with exponential backoff, armed and cancelled in one place | `timers.rs` |
+//! | terminal errors block an item until its desired value changes | `flight.rs`, `intent.rs` |
+//! | errors that mean the goal already holds (ENODEV on delete, EEXIST on add, ...) | `flight.rs` |
+//! | the oldest claimant wins a contested link name | `intent.rs` |
+//! | namespace available before anything is done in it; named namespaces are created | `namespaces.rs` |
+//! | a vanished namespace takes its objects and the far ends of its veths | `namespaces.rs`, `effects.rs` |
+//! | results from a namespace's previous generation change nothing | `namespaces.rs`, `flight.rs` |
+//! | microservices resolve to the newest container's pid | `namespaces.rs` |
+//! | both veth ends configured, agreeing and idle before the pair is made or removed | `veth.rs`, `link.rs` |
+//! | a veth pair fails as one; the kernel's word on the other end beats the items' names | `veth.rs` |
+//! | namespace, kind or peer changed: re-create; host name changed: rename in place | `link.rs` |
+//! | pre-6.2 kernels (EBUSY) get the link taken down for the rename | `link.rs`, `flight.rs` |
+//! | routes and ARPs wait for an applied, up interface and a reachable gateway | `l3.rs` |
+//! | the kernel's flushes (link down, MTU < 1280, MAC change, last IPv4 address) | `effects.rs` |
+//! | resync adopts managed objects by their `nsagent:` alias, removes stale ones, never touches unmanaged links | `resync.rs` |
+//! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
+//! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
+//! | indexes are derived, never stored | `index.rs` |
+
+mod dirty;
+mod effects;
+mod explain;
+mod flight;
+mod index;
+mod intent;
+mod l3;
+mod link;
+mod namespaces;
+mod resync;
+mod seen;
+mod stale;
+mod state;
+mod timers;
+mod veth;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Command;
+use crate::event::{Event, Timestamp};
+use crate::model::{Item, ItemKey};
+use crate::netns::{NamespaceRef, Netns};
+use crate::status::ItemState;
+use stale::StaleObjects;
+
+use index::Indexes;
+use state::{ItemId, State};
+use timers::Timers;
+
+/// Tunables of the core's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfig {
+    /// Delay before the first retry of a failed command; doubled on each further failure.
+    pub retry_base_ms: u64,
+    /// Longest delay between retries.
+    pub retry_max_ms: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+/// The state machine. Driven by one thread: feed it events with [`Core::handle`] and drain
+/// [`Core::poll_command`] after each (see the module documentation for the whole contract).
+/// It never blocks and never fails on input, because everything it decides must be
+/// reproducible from the event log alone; serializing it (a snapshot) stores only `State`,
+/// since everything else is rebuilt from it.
+#[derive(Debug, Clone)]
+pub struct Core {
+    s: State,
+    ix: Indexes,
+    /// Dirty interface items, reconciled before the dirty routes and neighbours.
+    dirty_links: VecDeque<ItemId>,
+    dirty_l3: VecDeque<ItemId>,
+    /// Reused for lists of items to mark, so that marking allocates nothing.
+    scratch: Vec<ItemId>,
+}
+
+impl Serialize for Core {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.s.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Core {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = State::deserialize(deserializer)?;
+        Ok(Core::from_state(s))
+    }
+}
+
+impl Core {
+    pub fn new(config: CoreConfig) -> Core {
+        Core::from_state(State {
+            config,
+            now: Timestamp(0),
+            slots: Vec::new(),
+            free: Vec::new(),
+            named: BTreeMap::new(),
+            available: BTreeSet::new(),
+            microservices: BTreeMap::new(),
+            watch_connected: false,
+            generations: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_command: 1,
+            timers: Timers::default(),
+            outbox: VecDeque::new(),
+            waiters: BTreeMap::new(),
+            stale: StaleObjects::default(),
+            next_born: 0,
+            awaiting_resync: false,
+            changed: Vec::new(),
+            removed: Vec::new(),
+        })
+    }
+
+    /// Feeds one event. Commands it causes are queued for [`Core::poll_command`].
+    pub fn handle(&mut self, at: Timestamp, event: Event) {
+        if at > self.s.now {
+            self.s.now = at;
+        }
+        match event {
+            Event::Put { seq, item } => self.on_put(seq, item),
+            Event::Delete { seq, key } => self.on_delete(seq, key),
+            Event::NamespaceAvailable { ns } => self.on_namespace_available(&ns),
+            Event::NamespaceVanished { ns } => self.on_namespace_vanished(&ns),
+            Event::MicroserviceStarted {
+                label,
+                container_id,
+                pid,
+                duplicates,
+            } => self.on_microservice_started(label, container_id, pid, duplicates),
+            Event::MicroserviceStopped {
+                label,
+                container_id,
+            } => self.on_microservice_stopped(&label, &container_id),
+            Event::MicroserviceWatch { connected } => self.on_microservice_watch(connected),
+            Event::CommandSucceeded { id } => self.on_result(id, Ok(())),
+            Event::CommandFailed { id, error } => self.on_result(id, Err(error)),
+            Event::TimerFired => self.on_timer(),
+            Event::Restarted => self.on_restarted(),
+            Event::Observed(snapshot) => self.on_observed(snapshot),
+        }
+        self.reconcile_dirty();
+        self.issue_due_stale();
+    }
+
+    /// The next command to apply, if any.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.s.outbox.pop_front()
+    }
+
+    /// When the core next wants [`Event::TimerFired`].
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.s.timers.next()
+    }
+
+    /// The state of one item, `None` if the core does not know the key.
+    pub fn status(&self, key: &ItemKey) -> Option<ItemState> {
+        self.ix
+            .by_key
+            .get(key)
+            .map(|id| self.slot(*id).state.clone())
+    }
+
+    /// Every item's state, sorted by key.
+    pub fn statuses(&self) -> Vec<(ItemKey, ItemState)> {
+        let mut all: Vec<_> = self
+            .s
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| (s.key.clone(), s.state.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The desired value of one item, `None` if it is not desired.
+    pub fn desired_item(&self, key: &ItemKey) -> Option<&Item> {
+        self.ix
+            .by_key
+            .get(key)
+            .and_then(|id| self.slot(*id).desired.as_deref())
+    }
+
+    /// Every desired item, sorted by key.
+    pub fn desired(&self) -> Vec<Item> {
+        let mut all: Vec<Item> = self
+            .s
+            .slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.desired.as_deref().cloned())
+            .collect();
+        all.sort_by_key(|i| i.key());
+        all
+    }
+
+    /// Items whose state changed since the last call, with their current state; deleted items
+    /// that are gone report [`ItemState::Removed`].
+    pub fn take_state_changes(&mut self) -> Vec<(ItemKey, ItemState)> {
+        let mut out: Vec<(ItemKey, ItemState)> = self
+            .s
+            .removed
+            .drain(..)
+            .map(|k| (k, ItemState::Removed))
+            .collect();
+        let changed = std::mem::take(&mut self.s.changed);
+        let removed = out.len();
+        for id in changed {
+            if let Some(Some(slot)) = self.s.slots.get_mut(id.0 as usize) {
+                if std::mem::take(&mut slot.changed) {
+                    out.push((slot.key.clone(), slot.state.clone()));
+                }
+            }
+        }
+        // A key removed and then put again reports its new state, not `Removed`.
+        if removed > 0 {
+            let live: BTreeSet<ItemKey> = out[removed..].iter().map(|(k, _)| k.clone()).collect();
+            let mut i = 0;
+            out.retain(|(k, _)| {
+                i += 1;
+                i > removed || !live.contains(k)
+            });
+        }
+        out
+    }
+
+    /// The namespaces whose contents the core wants to know at start-up: every namespace that
+    /// an item refers to or holds objects in.
+    pub fn namespaces_to_observe(&self) -> Vec<Netns> {
+        let mut set = BTreeSet::new();
+        set.insert(Netns::Default);
+        for r in self.ix.ns_members.keys() {
+            match r.fixed() {
+                Some(ns) => {
+                    set.insert(ns);
+                }
+                None => {
+                    if let NamespaceRef::Microservice(label) = r {
+                        if let Some(ms) = self.s.microservices.get(label) {
+                            set.insert(Netns::Pid(ms.pid));
+                        }
+                    }
+                }
+            }
+        }
+        for slot in self.s.slots.iter().flatten() {
+            if let Some(ns) = slot.actual.ns() {
+                set.insert(ns.clone());
+            }
+        }
+        // Every namespace the core believes in, referenced or not, so that no belief outlives
+        // a restart unchecked.
+        set.extend(self.s.named.keys().map(|n| Netns::Named(n.clone())));
+        set.extend(self.s.available.iter().cloned());
+        set.into_iter().collect()
+    }
+}

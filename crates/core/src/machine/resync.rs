@@ -1,0 +1,412 @@
+//! Resync: replacing what the core believes about a namespace with what a snapshot shows.
+//! `observe_namespace` runs its steps in order — correct the beliefs of items that hold
+//! objects there, adopt or remove managed links nobody knew of, take borrowed links, then adopt
+//! or remove routes and neighbours on managed links — because each step reads what the ones
+//! before claimed. Objects of items with a command in flight are left alone: the snapshot may
+//! predate the result.
+
+use crate::command::Op;
+use crate::model::{InterfaceType, Item, ItemKey};
+use crate::netns::{NamespaceRef, Netns};
+use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
+
+use super::index::ids_in;
+use super::seen::{alias_is, observed_addresses, role_fits, Seen};
+use super::state::{
+    Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
+};
+use super::Core;
+
+impl Core {
+    pub(super) fn on_observed(&mut self, snapshot: Snapshot) {
+        let after_restart = std::mem::take(&mut self.s.awaiting_resync);
+        if after_restart {
+            // Items marked while the core waited are reconciled below anyway. Starting from an
+            // empty queue makes the order the same whether or not the state was restored from
+            // a snapshot in between (the queue is not part of a snapshot).
+            for id in self
+                .dirty_links
+                .drain(..)
+                .chain(self.dirty_l3.drain(..))
+                .collect::<Vec<_>>()
+            {
+                if self.live(id) {
+                    self.slot_mut(id).dirty = false;
+                }
+            }
+        }
+        for obs in &snapshot.namespaces {
+            self.observe_namespace(obs);
+        }
+        for ns in &snapshot.missing {
+            let known = match ns {
+                Netns::Default => false,
+                Netns::Named(n) => self.s.named.get(n) == Some(&NamedState::Present),
+                other => self.s.available.contains(other),
+            };
+            if known || self.ix.actual_in.get(ns).is_some_and(|s| !s.is_empty()) {
+                self.on_namespace_vanished(ns);
+            }
+        }
+        if after_restart {
+            // Whatever waited for the resync gets its turn.
+            let all: Vec<ItemId> = (0..self.s.slots.len() as u32)
+                .map(ItemId)
+                .filter(|id| self.live(*id))
+                .collect();
+            for id in all {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    /// Replaces what the core believes about one namespace with what the snapshot shows of
+    /// it, in the steps the module documentation lists: each step reads what the ones before
+    /// claimed, so their order is part of the rule.
+    fn observe_namespace(&mut self, obs: &ObservedNamespace) {
+        let ns = &obs.ns;
+        self.on_namespace_available(ns);
+        for r in self.refs_of(ns) {
+            self.mark_members_dirty(&r);
+            self.retry_on_observe(&r);
+        }
+        let mut seen = Seen::new(obs, self.s.in_flight.values().map(|f| &f.op));
+        // 1. What the core believed is in this namespace, corrected by what is there.
+        let holders = ids_in(self.ix.actual_in.get(ns));
+        for &id in &holders {
+            self.follow_lost_rename(id, &seen);
+        }
+        for id in holders {
+            if self.slot(id).in_flight.is_some() {
+                self.claim_in_flight(id, &mut seen);
+            } else {
+                self.correct_belief(id, &mut seen);
+            }
+        }
+        // 2. Managed links the core did not know of: adopt them for their item, or remove them.
+        for l in &obs.links {
+            self.resync_managed_link(l, &mut seen);
+        }
+        // 3. Links the agent borrows (EXISTING, LOOPBACK) in this namespace.
+        self.take_borrowed_links(&seen);
+        // 4. Routes and neighbours on managed links: adopt or remove.
+        self.resync_routes(&seen);
+        self.resync_neighbours(&seen);
+    }
+
+    /// A link of the core's under another name than it believes is one whose rename went
+    /// through while its result was lost (to a restart): it keeps its link, renamed.
+    fn follow_lost_rename(&mut self, id: ItemId, seen: &Seen) {
+        let ns = &seen.obs.ns;
+        if self.slot(id).in_flight.is_some() {
+            return;
+        }
+        let Actual::Link(a) = &self.slot(id).actual else {
+            return;
+        };
+        if seen.links.contains_key(a.name.as_str()) {
+            return;
+        }
+        let me = self.slot(id).key.interface();
+        let renamed = seen.obs.links.iter().find(|l| {
+            alias_is(l.alias.as_deref(), me)
+                && role_fits(&a.role, l.kind)
+                && a.role.owned()
+                && !self
+                    .ix
+                    .link_owner
+                    .contains_key(&(ns.clone(), l.name.clone()))
+        });
+        if let Some(l) = renamed {
+            let old = a.name.clone();
+            self.on_renamed(id, ns, &old, &l.name);
+        }
+    }
+
+    /// An item with a command in flight: its result will tell, and a snapshot taken meanwhile
+    /// may predate it. What it holds is still its own, not a stale object.
+    fn claim_in_flight(&self, id: ItemId, seen: &mut Seen) {
+        match &self.slot(id).actual {
+            Actual::Link(l) => {
+                let new_name = seen.renaming.get(&l.name).cloned();
+                for name in std::iter::once(l.name.as_str()).chain(new_name.as_deref()) {
+                    if let Some((name, _)) = seen.links.get_key_value(name) {
+                        seen.claimed_links.insert(name);
+                    }
+                }
+            }
+            Actual::Route(r) => {
+                let found = seen.route_position(r);
+                seen.claimed_routes.extend(found);
+            }
+            Actual::Neighbour(n) => {
+                let found = seen.neighbour_position(n);
+                seen.claimed_neigh.extend(found);
+            }
+            Actual::None => {}
+        }
+    }
+
+    /// An idle item's belief about its object in this namespace, made to match the snapshot.
+    fn correct_belief(&mut self, id: ItemId, seen: &mut Seen) {
+        let ns = &seen.obs.ns;
+        match self.slot(id).actual.clone() {
+            Actual::Link(mut a) => match seen.links.get(a.name.as_str()) {
+                Some(l) if role_fits(&a.role, l.kind) => {
+                    seen.claimed_links.insert(l.name.as_str());
+                    let desired = self
+                        .desired_interface(id)
+                        .map(|i| i.ip_addresses.clone())
+                        .unwrap_or_default();
+                    a.up = l.up;
+                    a.mtu = Some(l.mtu);
+                    a.mac = l.mac;
+                    a.alias = l.alias.clone();
+                    a.attributes_unknown = false;
+                    if l.peer.is_some() {
+                        a.peer_link = seen.believed_peer(&l.peer);
+                    }
+                    a.addresses = observed_addresses(&a, l, &desired);
+                    self.set_actual(id, Actual::Link(a));
+                }
+                _ => self.forget_kernel_objects(id),
+            },
+            Actual::Route(r) => match seen.route_position(&r) {
+                Some(i) => {
+                    seen.claimed_routes.insert(i);
+                    let route = seen.obs.routes[i].clone();
+                    let ns = ns.clone();
+                    self.set_actual(id, Actual::Route(RouteActual { ns, route }));
+                }
+                None => self.set_actual(id, Actual::None),
+            },
+            Actual::Neighbour(n) => match seen.neighbour_position(&n) {
+                Some(i) => {
+                    seen.claimed_neigh.insert(i);
+                    let mac = seen.obs.neighbours[i].mac;
+                    self.set_actual(id, Actual::Neighbour(NeighbourActual { mac, ..n }));
+                }
+                None => self.set_actual(id, Actual::None),
+            },
+            Actual::None => {}
+        }
+    }
+
+    /// A managed link (one with an `nsagent:` alias) no item claimed in step 1: adopted by
+    /// its item if that item wants such a link and holds none, else removed as stale — unless
+    /// its item is busy with it, or borrows exactly this link (step 3 takes it).
+    fn resync_managed_link<'o>(&mut self, l: &'o ObservedLink, seen: &mut Seen<'o>) {
+        let ns = &seen.obs.ns;
+        let Some(item_name) = l
+            .alias
+            .as_deref()
+            .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+        else {
+            return;
+        };
+        seen.managed.insert(l.name.as_str(), item_name);
+        if seen.claimed_links.contains(l.name.as_str()) {
+            return;
+        }
+        if self
+            .interface_slot(item_name)
+            .is_some_and(|(_, s)| s.in_flight.is_some())
+        {
+            // Its item is creating it right now: the snapshot may predate the result.
+            return;
+        }
+        let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
+            let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i)) if i.kind == InterfaceType::Veth || i.kind == InterfaceType::Dummy);
+            (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
+        });
+        match adopt {
+            Some(id) => {
+                let iface = self
+                    .desired_interface(id)
+                    .cloned()
+                    .expect("adopted item is an interface");
+                let role = match l.kind {
+                    LinkKind::Veth => LinkRole::Veth {
+                        peer_item: iface.veth_peer.clone().unwrap_or_default(),
+                    },
+                    _ => LinkRole::Dummy,
+                };
+                let peer_link = seen.believed_peer(&l.peer);
+                let a = LinkActual::observed(ns, l, role, peer_link, &iface.ip_addresses);
+                self.set_actual(id, Actual::Link(a));
+            }
+            // An item that borrows exactly this link (it was the agent's before, under the
+            // same item) keeps it, and step 3 takes it.
+            None if self.interface_slot(item_name).is_some_and(|(_, s)| {
+                matches!(s.desired.as_deref(), Some(Item::Interface(i))
+                    if matches!(i.kind, InterfaceType::Existing | InterfaceType::Loopback)
+                        && i.host_if_name == l.name
+                        && self.resolve(&i.namespace).as_ref() == Ok(ns))
+            }) => {}
+            None => {
+                seen.stale_links.insert(l.name.as_str());
+                self.queue_stale_removal(
+                    Op::DeleteLink {
+                        ns: ns.clone(),
+                        name: l.name.clone(),
+                    },
+                    l.peer.clone(),
+                );
+            }
+        }
+    }
+
+    /// Items of this namespace that borrow a link (EXISTING, LOOPBACK) and hold none take the
+    /// link of their name, if it is there and not a stale managed link being removed.
+    fn take_borrowed_links(&mut self, seen: &Seen) {
+        let ns = &seen.obs.ns;
+        let members: Vec<ItemId> = self
+            .refs_of(ns)
+            .iter()
+            .filter_map(|r| self.ix.ns_members.get(r))
+            .flat_map(|s| s.iter().copied())
+            .collect();
+        for id in members {
+            let Some(iface) = self.desired_interface(id).cloned() else {
+                continue;
+            };
+            if !matches!(
+                iface.kind,
+                InterfaceType::Existing | InterfaceType::Loopback
+            ) {
+                continue;
+            }
+            if self.slot(id).actual != Actual::None || self.slot(id).in_flight.is_some() {
+                continue;
+            }
+            // A stale managed link being removed is no one's to borrow.
+            let link = seen
+                .links
+                .get(iface.host_if_name.as_str())
+                .filter(|l| !seen.stale_links.contains(l.name.as_str()));
+            if let Some(l) = link {
+                let a = LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
+                self.set_actual(id, Actual::Link(a));
+            }
+        }
+    }
+
+    /// Routes on managed links that no item claimed: adopted by their item, or removed.
+    fn resync_routes(&mut self, seen: &Seen) {
+        let ns = &seen.obs.ns;
+        for (i, r) in seen.obs.routes.iter().enumerate() {
+            if seen.claimed_routes.contains(&i) {
+                continue;
+            }
+            let Some(item_name) = seen.managed.get(r.dev.as_str()) else {
+                continue;
+            };
+            let key = ItemKey::Route {
+                dst: r.dst,
+                interface: item_name.to_string(),
+            };
+            if self.has_command_in_flight(&key) {
+                continue;
+            }
+            match self.adoptable(&key) {
+                Some(id) => self.set_actual(
+                    id,
+                    Actual::Route(RouteActual {
+                        ns: ns.clone(),
+                        route: r.clone(),
+                    }),
+                ),
+                None => self.queue_stale_removal(
+                    Op::DelRoute {
+                        ns: ns.clone(),
+                        route: r.clone(),
+                    },
+                    None,
+                ),
+            }
+        }
+    }
+
+    /// Neighbours on managed links that no item claimed: adopted by their item, or removed.
+    fn resync_neighbours(&mut self, seen: &Seen) {
+        let ns = &seen.obs.ns;
+        for (i, n) in seen.obs.neighbours.iter().enumerate() {
+            if seen.claimed_neigh.contains(&i) {
+                continue;
+            }
+            let Some(item_name) = seen.managed.get(n.link.as_str()) else {
+                continue;
+            };
+            let key = ItemKey::Arp {
+                interface: item_name.to_string(),
+                ip: n.ip,
+            };
+            if self.has_command_in_flight(&key) {
+                continue;
+            }
+            match self.adoptable(&key) {
+                Some(id) => {
+                    let a = NeighbourActual {
+                        ns: ns.clone(),
+                        link: n.link.clone(),
+                        ip: n.ip,
+                        mac: n.mac,
+                    };
+                    self.set_actual(id, Actual::Neighbour(a))
+                }
+                None => self.queue_stale_removal(
+                    Op::DelNeighbour {
+                        ns: ns.clone(),
+                        link: n.link.clone(),
+                        ip: n.ip,
+                    },
+                    None,
+                ),
+            }
+        }
+    }
+
+    /// Whether the item with this key has a command in flight: whatever the kernel shows of it
+    /// may be older than that command's result, so a resync leaves it alone.
+    fn has_command_in_flight(&self, key: &ItemKey) -> bool {
+        self.ix
+            .by_key
+            .get(key)
+            .is_some_and(|id| self.slot(*id).in_flight.is_some())
+    }
+
+    /// Items of this namespace (and their veth partners) that wait to retry after EEXIST try
+    /// again now: the observation may be the news that the old link is gone.
+    pub(super) fn retry_on_observe(&mut self, r: &NamespaceRef) {
+        let Some(members) = self.ix.ns_members.get(r) else {
+            return;
+        };
+        let mut ids: Vec<ItemId> = Vec::new();
+        for &id in members {
+            if self.slot(id).retry_on_observe {
+                ids.push(id);
+                if let Some(pid) = self
+                    .slot(id)
+                    .desired
+                    .as_deref()
+                    .and_then(|d| self.named_peer(d))
+                {
+                    ids.push(pid);
+                }
+            }
+        }
+        for id in ids {
+            let slot = self.slot_mut(id);
+            slot.retry_on_observe = false;
+            if self.cancel_item_retry(id) {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
+        let id = *self.ix.by_key.get(key)?;
+        let s = self.slot(id);
+        (s.desired.is_some() && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
+    }
+}

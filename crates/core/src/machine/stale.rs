@@ -1,0 +1,410 @@
+//! Stale objects: managed links, routes and neighbours that a resync found in the kernel and
+//! that no item wants. The core removes them on no item's behalf, with the same retry policy as
+//! items' commands, and keeps them indexed by what they stand in the way of, so that an item
+//! that wants the same link name or route waits for the removal instead of racing it. Their
+//! removals are issued after the items had their turn (`issue_due_stale`), since a stale route
+//! on a link with a command in flight may go with that command.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendError, ErrorKind};
+use crate::command::{CommandId, Op};
+use crate::event::Timestamp;
+use crate::netns::Netns;
+
+use super::dirty::Resource;
+use super::index::ids_in;
+use super::state::{InFlight, ItemId, Owner};
+use super::timers::TimerKey;
+use super::Core;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StaleObject {
+    pub(super) op: Op,
+    pub(super) attempts: u32,
+    /// For a stale veth end: its other end, which goes with it.
+    pub(super) peer_link: Option<(Netns, String)>,
+    pub(super) in_flight: Option<CommandId>,
+    pub(super) retry_at: Option<Timestamp>,
+}
+
+impl StaleObject {
+    /// What this removal stands in the way of.
+    pub(super) fn resources(&self) -> Vec<Resource> {
+        let mut res = match &self.op {
+            Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
+            Op::DelRoute { ns, route } => {
+                vec![Resource::Route(ns.clone(), route.dst, route.metric)]
+            }
+            Op::DelNeighbour { ns, link, ip } => {
+                vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
+            }
+            _ => vec![],
+        };
+        if let Some((ns, name)) = &self.peer_link {
+            res.push(Resource::LinkName(ns.clone(), name.clone()));
+        }
+        res
+    }
+
+    /// The link the removal acts on or through.
+    pub(super) fn link(&self) -> Option<(Netns, String)> {
+        match &self.op {
+            Op::DeleteLink { ns, name } => Some((ns.clone(), name.clone())),
+            Op::DelRoute { ns, route } => Some((ns.clone(), route.dev.clone())),
+            Op::DelNeighbour { ns, link, .. } => Some((ns.clone(), link.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Every pending removal of a stale object. Fed by resync (`add`), drained after each event by
+/// `issue_due_stale`, and told of every result; its indexes by resource and by link are
+/// rebuilt on restore, so that items can ask cheaply whether a removal stands in their way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct StaleObjects {
+    map: BTreeMap<u64, StaleObject>,
+    next: u64,
+    /// Ready to be issued: neither in flight nor waiting for a retry.
+    due: VecDeque<u64>,
+    #[serde(skip)]
+    by_resource: BTreeMap<Resource, BTreeSet<u64>>,
+    #[serde(skip)]
+    by_link: BTreeMap<(Netns, String), BTreeSet<u64>>,
+}
+
+impl StaleObjects {
+    pub(super) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Rebuilds the indexes after a restore.
+    pub(super) fn rebuild(&mut self) {
+        self.by_resource.clear();
+        self.by_link.clear();
+        let ids: Vec<u64> = self.map.keys().copied().collect();
+        for o in ids {
+            self.index(o);
+        }
+    }
+
+    fn index(&mut self, o: u64) {
+        let Some(obj) = self.map.get(&o) else {
+            return;
+        };
+        for res in obj.resources() {
+            self.by_resource.entry(res).or_default().insert(o);
+        }
+        if let Some(link) = obj.link() {
+            self.by_link.entry(link).or_default().insert(o);
+        }
+    }
+
+    fn unindex(&mut self, o: u64, obj: &StaleObject) {
+        for res in obj.resources() {
+            if let Some(set) = self.by_resource.get_mut(&res) {
+                set.remove(&o);
+                if set.is_empty() {
+                    self.by_resource.remove(&res);
+                }
+            }
+        }
+        if let Some(link) = obj.link() {
+            if let Some(set) = self.by_link.get_mut(&link) {
+                set.remove(&o);
+                if set.is_empty() {
+                    self.by_link.remove(&link);
+                }
+            }
+        }
+    }
+
+    /// Queues the removal, unless it is queued already or another removal covers it (the other
+    /// end of a stale veth pair takes this one along).
+    pub(super) fn add(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
+        let obj = StaleObject {
+            op,
+            attempts: 0,
+            peer_link,
+            in_flight: None,
+            retry_at: None,
+        };
+        let covered = obj
+            .resources()
+            .first()
+            .is_some_and(|res| self.by_resource.contains_key(res));
+        if covered {
+            return;
+        }
+        let o = self.next;
+        self.next += 1;
+        self.map.insert(o, obj);
+        self.index(o);
+        self.due.push_back(o);
+    }
+
+    pub(super) fn get(&self, o: u64) -> Option<&StaleObject> {
+        self.map.get(&o)
+    }
+
+    pub(super) fn get_mut(&mut self, o: u64) -> Option<&mut StaleObject> {
+        self.map.get_mut(&o)
+    }
+
+    pub(super) fn remove(&mut self, o: u64) -> Option<StaleObject> {
+        let obj = self.map.remove(&o)?;
+        self.unindex(o, &obj);
+        Some(obj)
+    }
+
+    /// Whether a pending removal stands in the way of `res`.
+    pub(super) fn blocks(&self, res: &Resource) -> bool {
+        !self.map.is_empty() && self.by_resource.contains_key(res)
+    }
+
+    /// Removals acting on or through the link `name` in `ns`.
+    pub(super) fn on_link(&self, ns: &Netns, name: &str) -> Vec<u64> {
+        if self.map.is_empty() {
+            return vec![];
+        }
+        self.by_link
+            .get(&(ns.clone(), name.to_string()))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removals in a namespace, or of a veth whose other end is in it (the kernel destroys
+    /// both ends with the namespace); only for a vanished namespace, so a scan is fine.
+    pub(super) fn in_namespace(&self, ns: &Netns) -> Vec<u64> {
+        self.map
+            .iter()
+            .filter(|(_, o)| {
+                o.op.namespace() == *ns || o.peer_link.as_ref().is_some_and(|(n, _)| n == ns)
+            })
+            .map(|(o, _)| *o)
+            .collect()
+    }
+
+    /// The link `old` in `ns` is now called `new`: removals through it that are not yet on
+    /// their way name it so.
+    pub(super) fn rename_link(&mut self, ns: &Netns, old: &str, new: &str) {
+        for o in self.on_link(ns, old) {
+            let Some(obj) = self.map.remove(&o) else {
+                continue;
+            };
+            self.unindex(o, &obj);
+            let mut obj = obj;
+            if obj.in_flight.is_none() {
+                match &mut obj.op {
+                    Op::DelRoute { route, .. } => route.dev = new.to_string(),
+                    Op::DelNeighbour { link, .. } => *link = new.to_string(),
+                    _ => {}
+                }
+            }
+            self.map.insert(o, obj);
+            self.index(o);
+        }
+    }
+
+    fn take_due(&mut self) -> VecDeque<u64> {
+        std::mem::take(&mut self.due)
+    }
+
+    pub(super) fn requeue(&mut self, o: u64) {
+        self.due.push_back(o);
+    }
+
+    pub(super) fn clear(&mut self) -> Vec<(u64, StaleObject)> {
+        self.due.clear();
+        self.by_resource.clear();
+        self.by_link.clear();
+        std::mem::take(&mut self.map).into_iter().collect()
+    }
+}
+
+impl Core {
+    /// A stale object's removal is over: done, found pointless, or given up. `gone`: the object
+    /// is not in the kernel any more, and neither is what went with it.
+    pub(super) fn finish_stale(&mut self, o: u64, gone: bool) {
+        let Some(obj) = self.s.stale.remove(o) else {
+            return;
+        };
+        let mut handle = obj.retry_at;
+        self.s.timers.cancel(&mut handle, TimerKey::Stale(o));
+        for res in obj.resources() {
+            self.wake_waiters(&res);
+        }
+        if let (true, Op::DeleteLink { ns, name }) = (gone, &obj.op) {
+            self.forget_link_dependents(ns, name);
+            if let Some((pns, pname)) = &obj.peer_link {
+                self.forget_link_at(pns, pname);
+            }
+        }
+        // Whatever waited on these links (routes parked behind the removal) gets its turn.
+        let links = obj.link().into_iter().chain(obj.peer_link.clone());
+        for (ns, name) in links {
+            if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), name.clone())) {
+                self.mark_related_dirty(owner);
+            }
+            let on: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns, name)));
+            for id in on {
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    /// Whether a stale object's removal, pending or in flight, is about the object an item
+    /// wants to make: the item waits for it rather than race it.
+    pub(super) fn blocked_by_stale(&mut self, res: Resource, id: ItemId) -> bool {
+        let blocked = self.s.stale.blocks(&res);
+        if blocked {
+            self.wait_for(res, id);
+        }
+        blocked
+    }
+
+    pub(super) fn queue_stale_removal(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
+        self.s.stale.add(op, peer_link);
+    }
+
+    /// Issues the removals of stale objects that are due, after the items had their turn: a
+    /// stale route or neighbour on a link with a command in flight waits for it, since that
+    /// command may remove or flush it and removing it as well would race.
+    pub(super) fn issue_due_stale(&mut self) {
+        if self.s.stale.is_empty() || self.s.awaiting_resync {
+            return;
+        }
+        for o in self.s.stale.take_due() {
+            let Some(obj) = self.s.stale.get(o) else {
+                continue;
+            };
+            if obj.in_flight.is_some() || obj.retry_at.is_some() {
+                continue;
+            }
+            let waits = match &obj.op {
+                Op::DelRoute { ns, route } => self.link_changing(ns, &route.dev),
+                Op::DelNeighbour { ns, link, .. } => self.link_changing(ns, link),
+                _ => false,
+            };
+            if waits {
+                self.s.stale.requeue(o);
+                continue;
+            }
+            let op = obj.op.clone();
+            let cid = CommandId(self.s.next_command);
+            if let Some(obj) = self.s.stale.get_mut(o) {
+                obj.in_flight = Some(cid);
+            }
+            self.issue(op, Owner::Stale(o));
+        }
+    }
+
+    pub(super) fn on_stale_result(
+        &mut self,
+        o: u64,
+        flight: &InFlight,
+        result: Result<(), BackendError>,
+        outdated: bool,
+    ) {
+        let retry = match result {
+            Ok(()) => None,
+            // The namespace vanished meanwhile: the object went with it.
+            Err(_) if outdated => None,
+            Err(e)
+                if self.failure_means_done(&flight.op, &e)
+                    || e.kind == ErrorKind::NamespaceGone =>
+            {
+                None
+            }
+            Err(e) => Some(e),
+        };
+        let Some(error) = retry else {
+            return self.finish_stale(o, true);
+        };
+        if !error.kind.is_retriable() {
+            // Nothing more to try; the next resync will find it again.
+            return self.finish_stale(o, false);
+        }
+        let Some(attempts) = self.s.stale.get(o).map(|obj| obj.attempts + 1) else {
+            return;
+        };
+        let at = self.retry_time(attempts);
+        if let Some(obj) = self.s.stale.get_mut(o) {
+            obj.in_flight = None;
+            obj.attempts = attempts;
+            self.s.timers.arm(&mut obj.retry_at, at, TimerKey::Stale(o));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::RouteSpec;
+    use crate::model::RouteScope;
+
+    fn ns() -> Netns {
+        Netns::Named("a".into())
+    }
+
+    fn del_route(dev: &str) -> Op {
+        Op::DelRoute {
+            ns: ns(),
+            route: RouteSpec {
+                dev: dev.into(),
+                dst: "10.1.0.0/16".parse().unwrap(),
+                gw: None,
+                metric: 0,
+                scope: RouteScope::Link,
+            },
+        }
+    }
+
+    #[test]
+    fn a_removal_blocks_what_it_holds_until_it_is_removed() {
+        let mut stale = StaleObjects::default();
+        let peer = Some((Netns::Default, "v2".to_string()));
+        stale.add(
+            Op::DeleteLink {
+                ns: ns(),
+                name: "v1".into(),
+            },
+            peer,
+        );
+        assert!(stale.blocks(&Resource::LinkName(ns(), "v1".into())));
+        assert!(stale.blocks(&Resource::LinkName(Netns::Default, "v2".into())));
+        assert_eq!(stale.in_namespace(&Netns::Default).len(), 1);
+        let due: Vec<u64> = stale.take_due().into();
+        assert_eq!(due.len(), 1);
+        stale.remove(due[0]);
+        assert!(!stale.blocks(&Resource::LinkName(ns(), "v1".into())));
+        assert!(stale.is_empty());
+    }
+
+    #[test]
+    fn a_removal_covered_by_a_queued_one_is_not_queued_twice() {
+        let mut stale = StaleObjects::default();
+        stale.add(del_route("v1"), None);
+        stale.add(del_route("v1"), None);
+        assert_eq!(stale.take_due().len(), 1);
+    }
+
+    #[test]
+    fn removals_through_a_renamed_link_follow_its_new_name_and_survive_a_rebuild() {
+        let mut stale = StaleObjects::default();
+        stale.add(del_route("v1"), None);
+        stale.rename_link(&ns(), "v1", "v9");
+        assert!(stale.on_link(&ns(), "v1").is_empty());
+        let o = stale.on_link(&ns(), "v9");
+        assert_eq!(o.len(), 1);
+        assert!(
+            matches!(&stale.get(o[0]).unwrap().op, Op::DelRoute { route, .. } if route.dev == "v9")
+        );
+        let mut restored: StaleObjects =
+            serde_json::from_str(&serde_json::to_string(&stale).unwrap()).unwrap();
+        restored.rebuild();
+        assert_eq!(restored.on_link(&ns(), "v9"), o);
+    }
+}

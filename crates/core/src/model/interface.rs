@@ -1,0 +1,258 @@
+//! Interface items: validated vpp-agent `Interface` values.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::validation::{check_host_name, check_logical_name, MTU_MAX, MTU_MIN};
+use super::{wire, MacAddr, ValidationError};
+use crate::netns::NamespaceRef;
+
+/// Kind of link an interface item describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InterfaceType {
+    /// One end of a veth pair; the other end is another item named in `veth.peer_if_name`.
+    Veth,
+    /// A namespace's `lo`: never created or deleted, only configured.
+    Loopback,
+    /// A link someone else created: configured, never created or deleted.
+    Existing,
+    /// A dummy link, created and deleted by the agent.
+    Dummy,
+}
+
+/// A validated interface item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// Logical name: the item's identity and the last segment of its key.
+    pub name: String,
+    pub kind: InterfaceType,
+    pub namespace: NamespaceRef,
+    /// Name of the link in the kernel.
+    pub host_if_name: String,
+    pub enabled: bool,
+    /// Addresses in the order given, duplicates removed.
+    pub ip_addresses: Vec<IpNet>,
+    pub phys_address: Option<MacAddr>,
+    /// `None` leaves the kernel's MTU alone.
+    pub mtu: Option<u32>,
+    /// Logical name of the other end, for `Veth` only.
+    pub veth_peer: Option<String>,
+    /// vpp-agent's `link_only`: configure the link itself but neither addresses nor MAC.
+    pub link_only: bool,
+}
+
+impl wire::Interface {
+    /// Checks the fields in the order they are listed in vpp-agent's model, and reports the
+    /// first problem: publishers fix one field at a time, so the order must be stable.
+    pub(super) fn validate(self) -> Result<Interface, ValidationError> {
+        check_logical_name("name", &self.name)?;
+        let kind = interface_type(self.kind)?;
+        if self.tap.is_some() {
+            return Err(ValidationError::new(
+                "tap",
+                "TAP settings are not supported by nsagent",
+            ));
+        }
+        let namespace = match &self.namespace {
+            None => NamespaceRef::Default,
+            Some(ns) => NamespaceRef::from_wire(ns.kind, &ns.reference)?,
+        };
+        let host_if_name = if !self.host_if_name.is_empty() {
+            self.host_if_name.clone()
+        } else if kind == InterfaceType::Loopback {
+            "lo".to_string()
+        } else {
+            self.name.clone()
+        };
+        let host_field = if self.host_if_name.is_empty() {
+            "name"
+        } else {
+            "host_if_name"
+        };
+        check_host_name(host_field, &host_if_name)?;
+        let ip_addresses = ip_addresses(&self.ip_addresses)?;
+        let phys_address = phys_address(&self.phys_address)?;
+        let mtu = mtu(self.mtu, &ip_addresses)?;
+        let veth_peer = veth_peer(kind, self.veth.as_ref(), &self.name)?;
+        Ok(Interface {
+            name: self.name,
+            kind,
+            namespace,
+            host_if_name,
+            enabled: self.enabled,
+            ip_addresses,
+            phys_address,
+            mtu,
+            veth_peer,
+            link_only: self.link_only,
+        })
+    }
+}
+
+fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, ValidationError> {
+    use wire::InterfaceTypeName as T;
+    match kind {
+        T::Veth => Ok(InterfaceType::Veth),
+        T::Loopback => Ok(InterfaceType::Loopback),
+        T::Existing => Ok(InterfaceType::Existing),
+        T::Dummy => Ok(InterfaceType::Dummy),
+        T::Undefined => Err(ValidationError::new(
+            "type",
+            "missing; one of VETH, LOOPBACK, EXISTING, DUMMY",
+        )),
+        T::TapToVpp | T::VrfDevice => Err(ValidationError::new(
+            "type",
+            format!(
+                "{kind:?} is not supported by nsagent; supported: VETH, LOOPBACK, EXISTING, DUMMY"
+            ),
+        )),
+    }
+}
+
+/// Unicast host addresses with their prefix, in the order given, duplicates dropped.
+fn ip_addresses(texts: &[String]) -> Result<Vec<IpNet>, ValidationError> {
+    let mut ip_addresses: Vec<IpNet> = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let net: IpNet = text.parse().map_err(|_| {
+            ValidationError::new(
+                format!("ip_addresses[{i}]"),
+                format!("'{text}' is not an address with a prefix length (e.g. 192.168.22.1/24)"),
+            )
+        })?;
+        if net.addr().is_unspecified() || net.addr().is_multicast() {
+            return Err(ValidationError::new(
+                format!("ip_addresses[{i}]"),
+                format!("'{text}' is not a unicast host address"),
+            ));
+        }
+        if !ip_addresses.contains(&net) {
+            ip_addresses.push(net);
+        }
+    }
+    Ok(ip_addresses)
+}
+
+/// An interface's MAC, if given: it must be unicast and not zero.
+fn phys_address(text: &str) -> Result<Option<MacAddr>, ValidationError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let mac: MacAddr = text
+        .parse()
+        .map_err(|reason: String| ValidationError::new("phys_address", reason))?;
+    if mac.is_multicast() || mac.0 == [0; 6] {
+        return Err(ValidationError::new(
+            "phys_address",
+            format!("'{mac}' is a multicast or zero address; an interface needs a unicast MAC"),
+        ));
+    }
+    Ok(Some(mac))
+}
+
+/// The MTU, if given (0 leaves it alone): in range, and not below the IPv6 minimum when the
+/// interface has IPv6 addresses, which Linux would drop.
+fn mtu(mtu: u32, ip_addresses: &[IpNet]) -> Result<Option<u32>, ValidationError> {
+    let mtu = match mtu {
+        0 => None,
+        m if !(MTU_MIN..=MTU_MAX).contains(&m) => {
+            return Err(ValidationError::new(
+                "mtu",
+                format!("{m} is out of range {MTU_MIN}..={MTU_MAX} (0 leaves the MTU alone)"),
+            ))
+        }
+        m => Some(m),
+    };
+    if let (Some(m), Some(v6)) = (mtu, ip_addresses.iter().position(|a| a.addr().is_ipv6())) {
+        if m < 1280 {
+            return Err(ValidationError::new(
+                "mtu",
+                format!(
+                    "{m} is below 1280, the IPv6 minimum, so Linux would drop ip_addresses[{v6}]"
+                ),
+            ));
+        }
+    }
+    Ok(mtu)
+}
+
+/// A VETH's peer: required for a VETH, another item, and with default checksum offloading;
+/// no other type may have veth settings.
+fn veth_peer(
+    kind: InterfaceType,
+    veth: Option<&wire::Veth>,
+    name: &str,
+) -> Result<Option<String>, ValidationError> {
+    let veth = match (kind, veth) {
+        (InterfaceType::Veth, Some(veth)) if !veth.peer_if_name.is_empty() => veth,
+        (InterfaceType::Veth, _) => {
+            return Err(ValidationError::new(
+                "veth.peer_if_name",
+                "a VETH must name its peer",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ValidationError::new(
+                "veth",
+                format!("only a VETH has veth settings, this is {:?}", kind),
+            ))
+        }
+        (_, None) => return Ok(None),
+    };
+    check_logical_name("veth.peer_if_name", &veth.peer_if_name)?;
+    if veth.peer_if_name == name {
+        return Err(ValidationError::new(
+            "veth.peer_if_name",
+            "a VETH cannot be its own peer",
+        ));
+    }
+    for (field, value) in [
+        ("veth.rx_checksum_offloading", &veth.rx_checksum_offloading),
+        ("veth.tx_checksum_offloading", &veth.tx_checksum_offloading),
+    ] {
+        if let Some(v) = value {
+            if v != "CHKSM_OFFLOAD_DEFAULT" {
+                return Err(ValidationError::new(
+                    field,
+                    format!("{v} is not supported by nsagent; only CHKSM_OFFLOAD_DEFAULT"),
+                ));
+            }
+        }
+    }
+    Ok(Some(veth.peer_if_name.clone()))
+}
+
+impl From<&Interface> for wire::Interface {
+    fn from(i: &Interface) -> Self {
+        use wire::InterfaceTypeName as T;
+        let default_host = if i.kind == InterfaceType::Loopback {
+            "lo"
+        } else {
+            i.name.as_str()
+        };
+        wire::Interface {
+            name: i.name.clone(),
+            kind: match i.kind {
+                InterfaceType::Veth => T::Veth,
+                InterfaceType::Loopback => T::Loopback,
+                InterfaceType::Existing => T::Existing,
+                InterfaceType::Dummy => T::Dummy,
+            },
+            namespace: i.namespace.to_wire(),
+            host_if_name: if i.host_if_name == default_host {
+                String::new()
+            } else {
+                i.host_if_name.clone()
+            },
+            enabled: i.enabled,
+            ip_addresses: i.ip_addresses.iter().map(|a| a.to_string()).collect(),
+            phys_address: i.phys_address.map(|m| m.to_string()).unwrap_or_default(),
+            mtu: i.mtu.unwrap_or(0),
+            link_only: i.link_only,
+            veth: i.veth_peer.as_ref().map(|p| wire::Veth {
+                peer_if_name: p.clone(),
+                ..Default::default()
+            }),
+            tap: None,
+        }
+    }
+}

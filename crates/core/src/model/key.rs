@@ -1,0 +1,89 @@
+//! Item keys: where an item is published, and so its identity.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::validation::check_logical_name;
+use super::ValidationError;
+
+/// Key prefix of interface items.
+const INTERFACE_PREFIX: &str = "config/linux/interfaces/v2/interface/";
+/// Key prefix of ARP (permanent neighbour) items.
+const ARP_PREFIX: &str = "config/linux/l3/v2/arp/";
+/// Key prefix of route items.
+const ROUTE_PREFIX: &str = "config/linux/l3/v2/route/";
+
+/// Identity of an item: what its key says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ItemKey {
+    Interface(String),
+    Arp { interface: String, ip: IpAddr },
+    Route { dst: IpNet, interface: String },
+}
+
+impl ItemKey {
+    /// The logical interface name this item is about or depends on.
+    pub fn interface(&self) -> &str {
+        match self {
+            ItemKey::Interface(name) => name,
+            ItemKey::Arp { interface, .. } | ItemKey::Route { interface, .. } => interface,
+        }
+    }
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ItemKey::Interface(name) => write!(f, "{INTERFACE_PREFIX}{name}"),
+            ItemKey::Arp { interface, ip } => write!(f, "{ARP_PREFIX}{interface}/{ip}"),
+            ItemKey::Route { dst, interface } => write!(f, "{ROUTE_PREFIX}{dst}/{interface}"),
+        }
+    }
+}
+
+impl FromStr for ItemKey {
+    type Err = ValidationError;
+    fn from_str(key: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: String| ValidationError::new("key", reason);
+        if let Some(name) = key.strip_prefix(INTERFACE_PREFIX) {
+            check_logical_name("key", name)?;
+            return Ok(ItemKey::Interface(name.to_string()));
+        }
+        if let Some(rest) = key.strip_prefix(ARP_PREFIX) {
+            let (interface, ip) = rest
+                .split_once('/')
+                .ok_or_else(|| bad(format!("'{key}' is not {ARP_PREFIX}<interface>/<ip>")))?;
+            check_logical_name("key", interface)?;
+            let ip = ip
+                .parse()
+                .map_err(|_| bad(format!("'{ip}' in '{key}' is not an IP address")))?;
+            return Ok(ItemKey::Arp {
+                interface: interface.to_string(),
+                ip,
+            });
+        }
+        if let Some(rest) = key.strip_prefix(ROUTE_PREFIX) {
+            // The destination itself contains a '/', so the interface is the last segment.
+            let (dst, interface) = rest.rsplit_once('/').ok_or_else(|| {
+                bad(format!(
+                    "'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>"
+                ))
+            })?;
+            check_logical_name("key", interface)?;
+            let dst = dst
+                .parse()
+                .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
+            return Ok(ItemKey::Route {
+                dst,
+                interface: interface.to_string(),
+            });
+        }
+        Err(bad(format!(
+            "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX})"
+        )))
+    }
+}

@@ -1,0 +1,139 @@
+//! The configuration model: what users publish, in the JSON shape of vpp-agent's Linux model
+//! (`ligato.linux.interfaces.Interface`, `ligato.linux.l3.ARPEntry`, `ligato.linux.l3.Route`),
+//! so that files written for vpp-agent load unchanged.
+//!
+//! Values are decoded with [`Item::decode`], which checks both the JSON shape and the meaning
+//! (names, addresses, references) and reports the first problem as a [`ValidationError`] naming
+//! the field. A decoded [`Item`] is therefore always valid; the core never sees bad input.
+
+mod arp;
+mod interface;
+mod key;
+mod route;
+mod validation;
+pub(crate) mod wire;
+
+use serde::{Deserialize, Serialize};
+
+pub use arp::{ArpEntry, MacAddr};
+pub use interface::{Interface, InterfaceType};
+pub use key::ItemKey;
+pub use route::{Route, RouteScope};
+
+/// A rejected value: which field, and why. Shown to publishers as `{"field", "reason"}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One validated item of desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Item {
+    Interface(Interface),
+    Arp(ArpEntry),
+    Route(Route),
+}
+
+impl Item {
+    /// The key this item is stored under.
+    pub fn key(&self) -> ItemKey {
+        match self {
+            Item::Interface(i) => ItemKey::Interface(i.name.clone()),
+            Item::Arp(a) => ItemKey::Arp {
+                interface: a.interface.clone(),
+                ip: a.ip_address,
+            },
+            Item::Route(r) => ItemKey::Route {
+                dst: r.dst_network,
+                interface: r.outgoing_interface.clone(),
+            },
+        }
+    }
+
+    /// Decodes and validates the JSON value published under `key`. The key decides which model
+    /// the value must follow, and the value must name the same item as the key.
+    pub fn decode(key: &str, value: &serde_json::Value) -> Result<Item, ValidationError> {
+        let parsed_key: ItemKey = key.parse()?;
+        let item = match parsed_key {
+            ItemKey::Interface(_) => {
+                Item::Interface(wire_from_value::<wire::Interface>(value)?.validate()?)
+            }
+            ItemKey::Arp { .. } => Item::Arp(wire_from_value::<wire::ArpEntry>(value)?.validate()?),
+            ItemKey::Route { .. } => {
+                Item::Route(wire_from_value::<wire::Route>(value)?.validate()?)
+            }
+        };
+        let derived = item.key();
+        if derived != parsed_key {
+            return Err(ValidationError::new(
+                "key",
+                format!("key '{key}' does not match the value, which names '{derived}'"),
+            ));
+        }
+        Ok(item)
+    }
+
+    /// Decodes a value whose key is derived from the value itself (files given to `nsagentctl
+    /// put`). The kind of item is guessed from the fields present, as vpp-agent's files carry none.
+    pub fn decode_unkeyed(value: &serde_json::Value) -> Result<Item, ValidationError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| ValidationError::new("value", "expected a JSON object"))?;
+        if obj.contains_key("outgoing_interface") || obj.contains_key("dst_network") {
+            Ok(Item::Route(
+                wire_from_value::<wire::Route>(value)?.validate()?,
+            ))
+        } else if obj.contains_key("hw_address") || obj.contains_key("ip_address") {
+            Ok(Item::Arp(
+                wire_from_value::<wire::ArpEntry>(value)?.validate()?,
+            ))
+        } else if obj.contains_key("name") {
+            Ok(Item::Interface(
+                wire_from_value::<wire::Interface>(value)?.validate()?,
+            ))
+        } else {
+            Err(ValidationError::new(
+                "value",
+                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address) or route (outgoing_interface, dst_network)",
+            ))
+        }
+    }
+
+    /// The JSON form of this item, in vpp-agent's shape.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Item::Interface(i) => serde_json::to_value(wire::Interface::from(i)),
+            Item::Arp(a) => serde_json::to_value(wire::ArpEntry::from(a)),
+            Item::Route(r) => serde_json::to_value(wire::Route::from(r)),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn wire_from_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, ValidationError> {
+    T::deserialize(value).map_err(|e| {
+        // serde_json names unknown fields and type mismatches in its message; keep it, and pull
+        // the field name out when it is there so clients can point at it.
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+            .unwrap_or("value")
+            .to_string();
+        ValidationError::new(field, msg)
+    })
+}

@@ -1,0 +1,130 @@
+//! The JSON shapes as published. Kept apart from the validated types so that the rest of the
+//! code never handles an unchecked value: only `validate` turns one into a model type.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: InterfaceTypeName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_if_name: String,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phys_address: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mtu: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veth: Option<Veth>,
+    /// vpp-agent's TAP link settings; nsagent does not manage TAPs, see `validate`.
+    #[serde(default, skip_serializing)]
+    pub tap: Option<serde_json::Value>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum InterfaceTypeName {
+    #[default]
+    #[serde(rename = "UNDEFINED")]
+    Undefined,
+    #[serde(rename = "VETH")]
+    Veth,
+    #[serde(rename = "TAP_TO_VPP")]
+    TapToVpp,
+    #[serde(rename = "LOOPBACK")]
+    Loopback,
+    #[serde(rename = "EXISTING")]
+    Existing,
+    #[serde(rename = "VRF_DEVICE")]
+    VrfDevice,
+    #[serde(rename = "DUMMY")]
+    Dummy,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Namespace {
+    #[serde(rename = "type", default)]
+    pub kind: NamespaceTypeName,
+    #[serde(default)]
+    pub reference: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum NamespaceTypeName {
+    #[default]
+    #[serde(rename = "UNDEFINED")]
+    Undefined,
+    #[serde(rename = "NSID")]
+    Nsid,
+    #[serde(rename = "PID")]
+    Pid,
+    #[serde(rename = "FD")]
+    Fd,
+    #[serde(rename = "MICROSERVICE")]
+    Microservice,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Veth {
+    #[serde(default)]
+    pub peer_if_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_checksum_offloading: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_checksum_offloading: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpEntry {
+    #[serde(default)]
+    pub interface: String,
+    #[serde(default)]
+    pub ip_address: String,
+    #[serde(default)]
+    pub hw_address: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(default)]
+    pub outgoing_interface: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<RouteScopeName>,
+    #[serde(default)]
+    pub dst_network: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gw_addr: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub metric: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RouteScopeName {
+    #[default]
+    #[serde(rename = "UNDEFINED")]
+    Undefined,
+    #[serde(rename = "GLOBAL")]
+    Global,
+    #[serde(rename = "SITE")]
+    Site,
+    #[serde(rename = "LINK")]
+    Link,
+    #[serde(rename = "HOST")]
+    Host,
+}
