@@ -482,3 +482,43 @@ fn resync_lets_an_existing_item_keep_its_link() {
     );
     assert!(is_applied(&d.state(&kx)), "{}", d.state(&kx));
 }
+
+/// Two items competing for one link name are kept in a list in the order their claims were
+/// made; a restore rebuilds the list in slot order. When the contest changes, the competitors
+/// were marked (and so reconciled) in the list's order, so after a restore the other end of a
+/// veth pair created the pair: the same events gave other commands than the run that happened.
+#[test]
+fn a_restore_keeps_the_order_in_which_link_name_competitors_are_reconciled() {
+    let mut d = Harness::new();
+    // A gets the lower slot; B claims the name x first, A later (and wins it, being older).
+    let (ka, mut va) = veth("A", "Z", None, "10.0.0.1/24");
+    d.put(&ka, va.clone());
+    let (kb, mut vb) = veth("B", "A", None, "10.0.0.2/24");
+    vb["host_if_name"] = json!("x");
+    d.put(&kb, vb.clone());
+    va["host_if_name"] = json!("x");
+    va["veth"] = json!({"peer_if_name": "B"});
+    d.put(&ka, va);
+    assert!(d.pending().is_empty(), "both ends want x: nothing to do yet");
+    let json = serde_json::to_string(&d.core).unwrap();
+    let mut restored: Core = serde_json::from_str(&json).unwrap();
+    // B gives the name up: the pair can be made, by whichever end is reconciled first.
+    vb["host_if_name"] = json!("y");
+    let item = Item::decode(&kb, &vb).unwrap();
+    for core in [&mut d.core, &mut restored] {
+        core.handle(
+            Timestamp(0),
+            Event::Put {
+                seq: 10,
+                item: item.clone(),
+            },
+        );
+    }
+    let a: Vec<_> = std::iter::from_fn(|| d.core.poll_command()).collect();
+    let b: Vec<_> = std::iter::from_fn(|| restored.poll_command()).collect();
+    assert!(
+        a.iter().any(|c| matches!(c.op, Op::CreateLink { .. })),
+        "{a:?}"
+    );
+    assert_eq!(a, b, "the restored core decided otherwise");
+}

@@ -85,12 +85,15 @@ impl Core {
     /// Items competing with `item` for a link name learn that the competition changed.
     fn mark_claims_dirty(&mut self, item: &Item) {
         if let Item::Interface(i) = item {
-            let ids: Vec<ItemId> = self
+            let mut ids: Vec<ItemId> = self
                 .ix
                 .host_claims
                 .get(&(i.namespace.clone(), i.host_if_name.clone()))
                 .cloned()
                 .unwrap_or_default();
+            // The list is in the order the claims were made, which a restore does not keep
+            // (it rebuilds the list in slot order): mark in the order of age, as claims are won.
+            ids.sort_unstable_by_key(|id| (self.slot(*id).born, *id));
             for id in ids {
                 self.mark_dirty(id);
             }
