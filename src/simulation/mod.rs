@@ -156,6 +156,11 @@ struct World {
     unannounced: Vec<(Netns, u32)>,
     /// Command results on their way back: applied in the kernel, not yet told to the core.
     held: Vec<(Command, Result<(), BackendError>)>,
+    /// Commands the core issued for an event fed since the last batch was taken, each with
+    /// what the dependency check said when it was issued: several events can be fed before
+    /// the next batch is applied, and a later one may change the desired state the command
+    /// was decided on (as in the daemon, which sends a batch's commands after its last event).
+    issued: Vec<(Command, Option<Violation>)>,
     /// In the liveness phase nothing is held back any more.
     settling: bool,
     /// Addresses on a `lo` that the agent added before a restart that lost its state and that
@@ -191,6 +196,7 @@ impl World {
             unmanaged: Vec::new(),
             unannounced: Vec::new(),
             held: Vec::new(),
+            issued: Vec::new(),
             settling: false,
             foreign_lo: BTreeMap::new(),
             restore_snapshots: config.restore_snapshots,
@@ -230,7 +236,17 @@ impl World {
     fn feed(&mut self, event: Event) {
         self.events += 1;
         self.trace(format!("{} event {event:?}", self.now));
+        if matches!(event, Event::Restarted) {
+            // The core forgets the commands it had not handed out yet; so does the harness.
+            self.issued.clear();
+        }
         self.core.handle(Timestamp(self.now), event);
+        // "No command is issued whose dependencies do not hold" is judged when the command is
+        // issued, against the desired state the core knows then.
+        while let Some(c) = self.core.poll_command() {
+            let judged = self.check_dependencies(&c).err();
+            self.issued.push((c, judged));
+        }
     }
 
     /// The host before the agent starts: someone else's links, stale links of a previous run,

@@ -22,14 +22,18 @@ impl World {
         let mut may_hold = !self.settling;
         for _round in 0..10_000 {
             let mut batch: Vec<Command> = Vec::new();
+            for (c, judged) in std::mem::take(&mut self.issued) {
+                if let Some(v) = judged {
+                    return Err(v);
+                }
+                batch.push(c);
+            }
             while let Some(c) = self.core.poll_command() {
+                self.check_dependencies(&c)?;
                 batch.push(c);
             }
             if batch.is_empty() {
                 return Ok(());
-            }
-            for c in &batch {
-                self.check_dependencies(c)?;
             }
             let results = self.apply_in_random_order(&batch)?;
             // Sometimes the results stay on their way while the next things happen: the
