@@ -59,7 +59,18 @@ async fn watch(
     input: &mpsc::Sender<Input>,
 ) -> Result<(), WatchEnd> {
     let store = open_bucket(client, bucket).await?;
-    let before = last_revision(&store).await?;
+    let info = store
+        .stream
+        .get_info()
+        .await
+        .map_err(|e| format!("reading the state of bucket {bucket}: {e}"))?;
+    let before = info.state.last_sequence;
+    let started = Input::KvWatch {
+        bucket_created: info.created.to_string(),
+    };
+    if input.send(started).is_err() {
+        return Ok(());
+    }
     // The watch first replays the newest entry of every key (delete markers included, each
     // with its revision), then follows changes. Once the replay is over, items that were set
     // from the bucket and that it no longer mentions at all (history and markers gone, as

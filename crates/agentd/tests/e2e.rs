@@ -352,6 +352,66 @@ async fn kv_bucket_puts_and_deletes_become_logged_intents_also_while_the_agent_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_acknowledged_after_a_kv_value_outlives_the_kv_replay_at_restart() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let dir = data.path().join("d");
+    let label = unique_label("kvorder");
+    let c = client(&nats.url()).await;
+    let mut daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
+    wait_ready(&c, &label).await;
+    let js = async_nats::jetstream::new(c.clone());
+    let kv = js
+        .get_key_value(format!("nsagent_{label}"))
+        .await
+        .expect("bucket");
+    let (key, mut value) = dummy("o1");
+    value["mtu"] = serde_json::json!(1400);
+    kv.put(&key, value.to_string().into()).await.expect("put");
+    wait_applied(&c, &label, std::slice::from_ref(&key), T).await;
+    // A newer intent by request-reply, acknowledged.
+    value["mtu"] = serde_json::json!(1500);
+    let body = serde_json::json!({"put": {"key": key, "value": value}}).to_string();
+    let reply = request(&c, &format!("nsagent.{label}.intents"), body.as_bytes(), T)
+        .await
+        .expect("ack");
+    assert!(reply["seq"].is_u64(), "{reply}");
+    let mtu = |v: Value| v["items"][0]["value"]["mtu"].as_u64();
+    let get = format!("nsagent.{label}.get");
+    let got = request(&c, &get, br#"{"prefix": ""}"#, T)
+        .await
+        .expect("get");
+    assert_eq!(mtu(got.clone()), Some(1500), "{got}");
+    // The restart replays the bucket, whose value for the key is older than the intent.
+    assert!(daemon.terminate().success());
+    let _daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
+    wait_ready(&c, &label).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = request(&c, &get, br#"{"prefix": ""}"#, T)
+        .await
+        .expect("get");
+    assert_eq!(
+        mtu(got.clone()),
+        Some(1500),
+        "the KV replay undid a newer intent: {got}"
+    );
+    // A KV change made now is news again, and wins by being later.
+    value["mtu"] = serde_json::json!(1600);
+    kv.put(&key, value.to_string().into()).await.expect("put");
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let got = request(&c, &get, br#"{"prefix": ""}"#, T)
+            .await
+            .expect("get");
+        if mtu(got.clone()) == Some(1600) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_kv_bucket_is_watched_quietly_and_its_first_key_is_applied() {
     let nats = Nats::start();
     let data = tempfile::tempdir().expect("tmp");

@@ -81,6 +81,11 @@ pub enum Input {
         query: Query,
         reply: tokio::sync::oneshot::Sender<Value>,
     },
+    /// A KV watch starts, on the bucket whose stream was created at `bucket_created`: what it
+    /// replays at or below the revision the log already took in from that bucket is not news.
+    KvWatch {
+        bucket_created: String,
+    },
     /// The keys in the KV bucket when its watch starts: desired items last set from the bucket
     /// and missing from it are deleted.
     KvResync {

@@ -12,7 +12,7 @@ use super::clock::Clock;
 use super::namespaces::NamespacesSent;
 use super::snapshots::Snapshots;
 use super::{kv, queries, DriverConfig, DriverError, Input, Output, Query, Reply};
-use crate::journal::{Journal, Origin, PendingBatch, Record};
+use crate::journal::{Journal, KvPosition, Origin, PendingBatch, Record};
 use crate::protocol::{ErrorBody, IntentOp, IntentReply};
 use crate::replay;
 
@@ -47,6 +47,11 @@ pub(super) struct RunLoop {
     /// When a write last failed and was reported, to report a lasting failure only now and
     /// then.
     write_failure: Option<Instant>,
+    /// How far into the KV bucket the log has read. A watch replays the whole bucket each time
+    /// it starts; what it replays at or below this revision was taken in (or found a no-op)
+    /// before, so it is not news, and an intent acknowledged since must not be undone by it:
+    /// of KV and request-reply, the later in the log wins.
+    kv: Option<KvPosition>,
 }
 
 /// What one turn took in: the records to log, sharing one time, and what must wait until they
@@ -59,6 +64,8 @@ struct Intake {
     reobserve: Vec<Netns>,
     /// Keys of the intents in this batch: a KV op on one of them is never a no-op.
     touched: HashSet<ItemKey>,
+    /// The newest KV revision this batch takes in.
+    kv_revision: Option<u64>,
     stop: bool,
 }
 
@@ -101,6 +108,7 @@ impl RunLoop {
         );
         let snapshots =
             Snapshots::start(journal.clone(), config.snapshot_every, restored.replayed)?;
+        let journal_kv = journal.kv_position()?;
         Ok(RunLoop {
             clock: Clock::start(restored.last_at),
             core: restored.core,
@@ -113,6 +121,7 @@ impl RunLoop {
             dirty: false,
             held: Vec::new(),
             write_failure: None,
+            kv: journal_kv,
         })
     }
 
@@ -200,6 +209,7 @@ impl RunLoop {
             queries: Vec::new(),
             reobserve: Vec::new(),
             touched: HashSet::new(),
+            kv_revision: None,
             stop: false,
         };
         for record in std::mem::take(&mut self.held) {
@@ -216,10 +226,12 @@ impl RunLoop {
             acks,
             queries,
             mut reobserve,
+            kv_revision,
             stop,
             ..
         } = intake;
         if self.commit(&batch, acks) {
+            self.took_kv(kv_revision)?;
             self.feed(batch)?;
         } else {
             self.held = batch
@@ -240,11 +252,35 @@ impl RunLoop {
         Ok(stop)
     }
 
+    /// After a batch is written: the revision it took in from the KV bucket is recorded after
+    /// the records, so that a crash keeps both or the records alone (sled keeps a prefix of
+    /// its writes), never a position past records that were lost.
+    fn took_kv(&mut self, revision: Option<u64>) -> Result<(), DriverError> {
+        if let (Some(revision), Some(kv)) = (revision, self.kv.as_mut()) {
+            if revision > kv.revision {
+                kv.revision = revision;
+                self.journal.set_kv_position(kv)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a KV change at `revision` was taken in before (see [`RunLoop::kv`]).
+    fn kv_seen(&self, revision: u64) -> bool {
+        self.kv.as_ref().is_some_and(|kv| revision <= kv.revision)
+    }
+
     /// Adds what `input` says to log to the batch, and puts aside what must wait for it.
-    fn take(&self, intake: &mut Intake, input: Input) {
+    fn take(&mut self, intake: &mut Intake, input: Input) {
         match input {
             Input::Intent { ops, origin, reply } => {
                 let mut last = 0;
+                if let Origin::Kv { revision } = origin {
+                    if self.kv_seen(revision) {
+                        return; // nobody waits for an answer to a KV change
+                    }
+                    intake.kv_revision = intake.kv_revision.max(Some(revision));
+                }
                 for op in ops {
                     if matches!(origin, Origin::Kv { .. })
                         && kv::is_no_op(&self.core, &op, &intake.touched)
@@ -270,6 +306,19 @@ impl RunLoop {
                 }
             }
             Input::Query { query, reply } => intake.queries.push((query, reply)),
+            Input::KvWatch { bucket_created } => {
+                if self.kv.as_ref().map(|kv| &kv.bucket_created) != Some(&bucket_created) {
+                    // A bucket never read, or one made anew: its revisions start over.
+                    let kv = KvPosition {
+                        bucket_created,
+                        revision: 0,
+                    };
+                    if let Err(e) = self.journal.set_kv_position(&kv) {
+                        tracing::error!(error = %e, "recording the KV bucket read");
+                    }
+                    self.kv = Some(kv);
+                }
+            }
             Input::KvResync { present } => {
                 for key in kv::orphans(&self.core, &self.journal, &present) {
                     let seq = intake.batch.next_seq();

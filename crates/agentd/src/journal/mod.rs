@@ -34,6 +34,17 @@ use serde::{Deserialize, Serialize};
 /// Free space a write must leave on the log's file system: room for sled's own segments and
 /// metadata, which it writes whenever it likes.
 const MIN_FREE: u64 = 2 * 1024 * 1024;
+/// Key of the KV position in the `meta` tree.
+const KV_POSITION: &[u8] = b"kv_position";
+
+/// The newest revision of the KV bucket the log has taken in, and which bucket that was (its
+/// stream's creation time: a bucket deleted and made again numbers its revisions from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvPosition {
+    pub bucket_created: String,
+    pub revision: u64,
+}
+
 /// Snapshots kept, newest first; older ones are deleted when a new one is written.
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -238,6 +249,8 @@ pub struct Journal {
     /// what could be read and remembers what could not, so later opens do not take the hole
     /// for new damage.
     gaps: sled::Tree,
+    /// Small facts the driver keeps with the log, made durable by the same flushes.
+    meta: sled::Tree,
     mark: std::sync::Arc<std::sync::Mutex<mark::Mark>>,
     /// The data directory, for free-space checks.
     dir: std::path::PathBuf,
@@ -383,6 +396,23 @@ impl Journal {
     /// The last sequence number stored, read from disk: right for a clone that does not write.
     pub fn stored_last_seq(&self) -> u64 {
         self.stored_end().map_or(0, |e| e - 1)
+    }
+
+    /// How far into the KV bucket the log has read, if it ever did.
+    pub fn kv_position(&self) -> Result<Option<KvPosition>, JournalError> {
+        Ok(self
+            .meta
+            .get(KV_POSITION)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Records how far into the KV bucket the log has read; durable with the next flush, so
+    /// with the records it covers.
+    pub fn set_kv_position(&self, position: &KvPosition) -> Result<(), JournalError> {
+        let value =
+            serde_json::to_vec(position).map_err(|e| JournalError::Encode(e.to_string()))?;
+        self.meta.insert(KV_POSITION, value)?;
+        Ok(())
     }
 
     /// The oldest record still in the log.

@@ -127,6 +127,7 @@ impl Journal {
             events: db.open_tree("events")?,
             snapshots: db.open_tree("snapshots")?,
             gaps: db.open_tree("gaps")?,
+            meta: db.open_tree("meta")?,
             db,
             mark: std::sync::Arc::new(std::sync::Mutex::new(Mark::open(dir).map_err(mark_error)?)),
             dir: dir.to_path_buf(),
