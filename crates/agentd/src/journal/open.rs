@@ -104,36 +104,8 @@ impl Journal {
     /// with what it finds.
     pub fn open(dir: &Path, config: JournalConfig) -> Result<(Journal, OpenReport), JournalError> {
         let path = dir.display().to_string();
-        let mark_error = |source| JournalError::Mark {
-            path: dir.join(super::mark::FILE).display().to_string(),
-            source,
-        };
-        let reading = Mark::read(dir).map_err(mark_error)?;
-        let acked = match reading {
-            Reading::At(seq) => seq,
-            Reading::Absent => 0,
-            Reading::Unreadable if config.repair => 0,
-            Reading::Unreadable => {
-                return Err(JournalError::Damaged {
-                    path,
-                    first: 1,
-                    last: u64::MAX,
-                    reason: "the high-water mark that says how far is unreadable".into(),
-                })
-            }
-        };
-        let db = open_db(dir, LOCK_WAIT)?;
-        let mut journal = Journal {
-            events: db.open_tree("events")?,
-            snapshots: db.open_tree("snapshots")?,
-            gaps: db.open_tree("gaps")?,
-            meta: db.open_tree("meta")?,
-            db,
-            mark: std::sync::Arc::new(std::sync::Mutex::new(Mark::open(dir).map_err(mark_error)?)),
-            dir: dir.to_path_buf(),
-            next_seq: 0,
-            config,
-        };
+        let acked = acknowledged(dir, &config)?;
+        let mut journal = Journal::attach(dir, config)?;
         let mut report = OpenReport::default();
         let from = journal.check_snapshots(&path, &mut report)?;
         let found = journal.scan(from.unwrap_or(0))?;
@@ -164,16 +136,17 @@ impl Journal {
                     reason: first.reason.clone(),
                 });
             }
-            report.repair = Some(journal.repair(dir, &found, &damage)?);
+            let (rebuilt, repair) = journal.rebuild(dir, &damage)?;
+            journal = rebuilt;
+            report.repair = Some(repair);
         }
         if let Some(hole) = torn.first() {
             report.cut = Some(journal.cut_from(hole)?);
         }
         let last_snapshot = journal.snapshots.last()?.map(|(k, _)| seq_of(&k));
-        let stored = journal.stored_end();
         journal.next_seq = [
             Some(1),
-            stored,
+            journal.stored_end(),
             last_snapshot.map(|s| s + 1),
             Some(acked + 1),
         ]
@@ -183,6 +156,23 @@ impl Journal {
         .unwrap_or(1);
         journal.flush()?;
         Ok((journal, report))
+    }
+
+    /// The sled database in `dir` and the mark beside it, unchecked.
+    fn attach(dir: &Path, config: JournalConfig) -> Result<Journal, JournalError> {
+        let db = open_db(dir, LOCK_WAIT)?;
+        let mark = Mark::open(dir).map_err(|source| mark_error(dir, source))?;
+        Ok(Journal {
+            events: db.open_tree("events")?,
+            snapshots: db.open_tree("snapshots")?,
+            gaps: db.open_tree("gaps")?,
+            meta: db.open_tree("meta")?,
+            db,
+            mark: std::sync::Arc::new(std::sync::Mutex::new(mark)),
+            dir: dir.to_path_buf(),
+            next_seq: 0,
+            config,
+        })
     }
 
     /// Drops unreadable snapshots (reporting them) and returns the record after the newest
@@ -272,44 +262,126 @@ impl Journal {
         })
     }
 
-    /// Keeps every readable group, removes the unreadable ones, remembers the holes so later
-    /// opens accept them, and writes a report beside the log.
-    fn repair(&self, dir: &Path, found: &[Found], damage: &[Hole]) -> Result<Repair, JournalError> {
-        let mut batch = sled::Batch::default();
-        for f in found {
-            if let Found::Unreadable { key, .. } = f {
-                batch.remove(&key.to_be_bytes());
+    /// Copies everything that reads (every group that decodes, the snapshots, what the driver
+    /// keeps) into a fresh sled database, with the holes remembered so later opens accept
+    /// them, and moves the damaged files aside into `damaged-<time>/`. A repair inside the
+    /// damaged files would not last: sled recovers up to the damage again at the next open,
+    /// and drops whatever was written after it.
+    fn rebuild(self, dir: &Path, damage: &[Hole]) -> Result<(Journal, Repair), JournalError> {
+        let readable = |tree: &sled::Tree, keep: &dyn Fn(&[u8]) -> bool| {
+            tree.iter()
+                .filter_map(Result::ok)
+                .filter(|(_, v)| keep(v))
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let events = readable(&self.events, &|v| decode_group(v).is_ok());
+        let snapshots = readable(&self.snapshots, &|v| open_envelope(v).is_ok());
+        let meta = readable(&self.meta, &|_| true);
+        let mut gaps = readable(&self.gaps, &|_| true);
+        gaps.extend(damage.iter().map(|h| {
+            (
+                h.first.to_be_bytes().to_vec(),
+                h.last.to_be_bytes().to_vec(),
+            )
+        }));
+        let config = self.config.clone();
+        drop(self);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let aside = move_aside(dir, &format!("damaged-{stamp}"))
+            .map_err(|source| mark_error(dir, source))?;
+        let journal = Journal::attach(dir, config)?;
+        for (tree, entries) in [
+            (&journal.events, events),
+            (&journal.snapshots, snapshots),
+            (&journal.meta, meta),
+            (&journal.gaps, gaps),
+        ] {
+            let mut batch = sled::Batch::default();
+            for (k, v) in entries {
+                batch.insert(k, v);
             }
+            tree.apply_batch(batch)?;
         }
-        self.events.apply_batch(batch)?;
-        for hole in damage {
-            self.gaps
-                .insert(hole.first.to_be_bytes(), &hole.last.to_be_bytes())?;
-        }
-        self.db.flush()?;
+        journal.db.flush()?;
         let lost: Vec<(u64, u64, String)> = damage
             .iter()
             .map(|h| (h.first, h.last, h.reason.clone()))
             .collect();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let report = dir.join(format!("repair-{stamp}.txt"));
-        let mut text = format!(
-            "nsagent repaired the event log in {} at unix time {stamp}.\n\
-             These acknowledged records were missing or unreadable and are gone:\n",
-            dir.display()
-        );
-        for (first, last, reason) in &lost {
-            text.push_str(&format!("  {first}..={last}: {reason}\n"));
-        }
-        text.push_str("Every other record was kept; new records continue after the highest number ever used.\n");
-        std::fs::write(&report, text).map_err(|source| JournalError::Mark {
-            path: report.display().to_string(),
-            source,
-        })?;
-        Ok(Repair { lost, report })
+        let report = write_report(dir, stamp, &aside, &lost)?;
+        Ok((journal, Repair { lost, report }))
     }
+}
+
+/// How far the log has acknowledged, by its mark; a mark that does not read is damage unless
+/// the caller repairs.
+fn acknowledged(dir: &Path, config: &JournalConfig) -> Result<u64, JournalError> {
+    match Mark::read(dir).map_err(|source| mark_error(dir, source))? {
+        Reading::At(seq) => Ok(seq),
+        Reading::Absent => Ok(0),
+        Reading::Unreadable if config.repair => Ok(0),
+        Reading::Unreadable => Err(JournalError::Damaged {
+            path: dir.display().to_string(),
+            first: 1,
+            last: u64::MAX,
+            reason: "the high-water mark that says how far is unreadable".into(),
+        }),
+    }
+}
+
+fn mark_error(dir: &Path, source: std::io::Error) -> JournalError {
+    JournalError::Mark {
+        path: dir.join(super::mark::FILE).display().to_string(),
+        source,
+    }
+}
+
+/// Moves sled's files in `dir` into the new subdirectory `name`, leaving the mark, reports and
+/// earlier damaged copies where they are.
+fn move_aside(dir: &Path, name: &str) -> std::io::Result<std::path::PathBuf> {
+    let aside = dir.join(name);
+    std::fs::create_dir(&aside)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let ours = file == super::mark::FILE
+            || file.starts_with("repair-")
+            || file.starts_with("damaged-");
+        if !ours {
+            std::fs::rename(entry.path(), aside.join(entry.file_name()))?;
+        }
+    }
+    Ok(aside)
+}
+
+fn write_report(
+    dir: &Path,
+    stamp: u64,
+    aside: &Path,
+    lost: &[(u64, u64, String)],
+) -> Result<std::path::PathBuf, JournalError> {
+    let report = dir.join(format!("repair-{stamp}.txt"));
+    let mut text = format!(
+        "nsagent repaired the event log in {} at unix time {stamp}.\n\
+         These acknowledged records were missing or unreadable and are gone:\n",
+        dir.display()
+    );
+    for (first, last, reason) in lost {
+        text.push_str(&format!("  {first}..={last}: {reason}\n"));
+    }
+    text.push_str(&format!(
+        "Every other record was copied into a fresh database; the damaged files are in {}.\n\
+         New records continue after the highest number ever used.\n",
+        aside.display()
+    ));
+    std::fs::write(&report, text).map_err(|source| JournalError::Mark {
+        path: report.display().to_string(),
+        source,
+    })?;
+    Ok(report)
 }
 
 #[cfg(test)]
