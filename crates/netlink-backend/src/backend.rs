@@ -457,6 +457,22 @@ fn create_namespace(cache: &SocketCache, op: &Op) -> Result<(), BackendError> {
         return Ok(());
     };
     let id = namespace::create_named(name).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => BackendError::from_errno(
+            op,
+            libc::ELOOP,
+            format!(
+                "{}/{name} is a symbolic link, which nsagent does not follow; remove it",
+                namespace::NETNS_RUN_DIR
+            ),
+        ),
+        Some(libc::ENOTDIR) => BackendError::from_errno(
+            op,
+            libc::ENOTDIR,
+            format!(
+                "{} is not a directory (a symbolic link?), which nsagent does not follow",
+                namespace::NETNS_RUN_DIR
+            ),
+        ),
         Some(code) => BackendError::from_errno(
             op,
             code,

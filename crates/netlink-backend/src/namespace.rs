@@ -16,7 +16,7 @@ use std::sync::{Mutex, PoisonError};
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::statfs::{fstatfs, statfs, NSFS_MAGIC};
+use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 use nsagent_core::Netns;
 
 use crate::socket::RouteSocket;
@@ -39,7 +39,7 @@ pub(crate) struct NsFile {
 /// Opens the file naming `ns`, refusing files that are not namespaces (a leftover file in
 /// /var/run/netns whose mount is gone).
 pub(crate) fn open(ns: &Netns) -> io::Result<NsFile> {
-    let file = File::open(ns.path())?;
+    let file = open_path(ns)?;
     let fs = fstatfs(&file)?;
     if fs.filesystem_type() != NSFS_MAGIC {
         return Err(io::Error::new(
@@ -57,18 +57,33 @@ pub(crate) fn open(ns: &Netns) -> io::Result<NsFile> {
     })
 }
 
+/// Opens the path of `ns`. A named namespace's file is opened without following a symbolic
+/// link (ELOOP), in a run directory that must itself be a directory (ENOTDIR): whoever can
+/// write there must not be able to point the agent at another namespace, or make it mount a
+/// new one over some other file. Pid and fd references are kernel links by nature
+/// (`/proc/<pid>/ns/net`) and are followed.
+fn open_path(ns: &Netns) -> io::Result<File> {
+    if let Netns::Named(_) = ns {
+        check_run_dir()?;
+        return OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(ns.path());
+    }
+    File::open(ns.path())
+}
+
+/// Refuses a run directory that is not a directory (a symbolic link to one included).
+fn check_run_dir() -> io::Result<()> {
+    match fs::symlink_metadata(NETNS_RUN_DIR) {
+        Ok(meta) if !meta.file_type().is_dir() => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+        _ => Ok(()),
+    }
+}
+
 /// The identity of the namespace `ns` names now, or `None` when it names none.
 pub(crate) fn identify(ns: &Netns) -> Option<NsId> {
-    let path = ns.path();
-    let fs = statfs(path.as_str()).ok()?;
-    if fs.filesystem_type() != NSFS_MAGIC {
-        return None;
-    }
-    let meta = fs::metadata(&path).ok()?;
-    Some(NsId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    })
+    open(ns).ok().map(|f| f.id)
 }
 
 /// Runs `f` on a new thread that has entered the namespace of `fd`; the thread then exits.
@@ -117,6 +132,7 @@ fn prepare_run_dir() -> io::Result<()> {
         .recursive(true)
         .mode(0o755)
         .create(NETNS_RUN_DIR)?;
+    check_run_dir()?;
     let dir = Flock::lock(File::open(NETNS_RUN_DIR)?, FlockArg::LockExclusive)
         .map_err(|(_, errno)| io::Error::from(errno))?;
     let point = fs::canonicalize(NETNS_RUN_DIR)?;
@@ -198,6 +214,9 @@ pub(crate) fn create_named(name: &str) -> io::Result<NsId> {
     }
     prepare_run_dir()?;
     let path = ns.path();
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     let created = match OpenOptions::new()
         .read(true)
         .write(true)

@@ -277,3 +277,50 @@ fn create_namespace_reports_the_errno_of_what_failed() {
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains("/var/run/netns"), "{}", err.message);
 }
+
+/// A file (a symbolic link in the run directory, its target), removed on drop.
+struct Symlink(std::path::PathBuf);
+
+impl Drop for Symlink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_symlink_in_the_run_dir_is_neither_followed_nor_mounted_over() {
+    let ns = TestNs::unmade();
+    let target_path = std::env::temp_dir().join(unique("nsa-target"));
+    std::fs::write(&target_path, b"").expect("target file");
+    let _target = Symlink(target_path.clone()); // removed on drop too
+    let other = TestNs::new(); // a real namespace the link could also point at
+    std::fs::create_dir_all("/var/run/netns").unwrap();
+    let path = std::path::PathBuf::from(format!("/var/run/netns/{}", ns.name));
+    let _link = Symlink(path.clone());
+    let mut b = NetlinkBackend::new();
+    // Pointing at a plain file: creating refuses, naming the link, and mounts nothing there.
+    std::os::unix::fs::symlink(&target_path, &path).expect("symlink");
+    let err = apply(
+        &mut b,
+        Op::CreateNamespace {
+            name: ns.name.clone(),
+        },
+    )
+    .expect_err("a symlink is refused");
+    assert!(err.message.contains("symbolic link"), "{err}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let target_name = target_path.display().to_string();
+    assert!(
+        !mounts.contains(&target_name),
+        "mounted over the link's target"
+    );
+    // Pointing at another namespace: it is not taken for the named one.
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(format!("/var/run/netns/{}", other.name), &path).expect("symlink");
+    let err = apply(&mut b, veth(&ns, "y0", &ns, "y1")).expect_err("not followed");
+    assert_eq!(err.kind, ErrorKind::NamespaceGone, "{err}");
+    assert!(
+        other.link("y0").is_none(),
+        "made a link in the namespace the symlink points at"
+    );
+}
