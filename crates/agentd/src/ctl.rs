@@ -143,17 +143,32 @@ fn snake(name: &str) -> String {
     out
 }
 
-/// The intent bodies that put `items`, at most `per_txn` operations each.
-pub fn put_bodies(items: &[Item], per_txn: usize) -> Vec<Value> {
+/// The intent bodies that put `items`: transactions of at most `per_txn` operations and about
+/// `max_bytes` each (a server's message limit), so that every body can be sent. An item too
+/// big for `max_bytes` on its own still gets a body, which the server or agent then refuses.
+pub fn put_bodies(items: &[Item], per_txn: usize, max_bytes: usize) -> Vec<Value> {
     let op =
         |i: &Item| serde_json::json!({"put": {"key": i.key().to_string(), "value": i.to_json()}});
     if items.len() == 1 {
         return vec![op(&items[0])];
     }
-    items
-        .chunks(per_txn.max(1))
-        .map(|chunk| serde_json::json!({"txn": chunk.iter().map(op).collect::<Vec<_>>()}))
-        .collect()
+    let mut bodies = Vec::new();
+    let mut txn: Vec<Value> = Vec::new();
+    let mut size = 0;
+    for item in items {
+        let next = op(item);
+        let len = next.to_string().len() + 1;
+        if !txn.is_empty() && (txn.len() >= per_txn.max(1) || size + len > max_bytes) {
+            bodies.push(serde_json::json!({ "txn": std::mem::take(&mut txn) }));
+            size = 0;
+        }
+        size += len;
+        txn.push(next);
+    }
+    if !txn.is_empty() {
+        bodies.push(serde_json::json!({ "txn": txn }));
+    }
+    bodies
 }
 
 /// Renders a value in the chosen format; `table` renders rows of the given columns.
@@ -478,10 +493,19 @@ mod tests {
                     .expect("item")
             })
             .collect();
-        let bodies = put_bodies(&items, 2);
+        let bodies = put_bodies(&items, 2, usize::MAX);
         assert_eq!(bodies.len(), 3);
         assert_eq!(bodies[2]["txn"].as_array().map(Vec::len), Some(1));
-        assert!(put_bodies(&items[..1], 2)[0].get("put").is_some());
+        assert!(put_bodies(&items[..1], 2, usize::MAX)[0]
+            .get("put")
+            .is_some());
+        // A byte budget cuts transactions too, and every body stays within it.
+        let small = put_bodies(&items, 100, 200);
+        assert!(small.len() > 1, "{small:?}");
+        assert!(
+            small.iter().all(|b| b.to_string().len() <= 230),
+            "{small:?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
 use crate::observers::{self, KernelWatch};
-use crate::protocol::{self, error_value, IntentReply, LogRequest, QueryRequest, Subjects};
+use crate::protocol::{
+    self, error_value, fit_to_payload, IntentReply, LogRequest, QueryRequest, Subjects,
+};
 
 /// Why the daemon did not start or stopped with an error; `nsagentd` logs it and exits with
 /// failure, so that a supervisor restarts it.
@@ -311,9 +313,11 @@ fn to_query(kind: QueryKind, body: &[u8]) -> Result<Query, Value> {
         QueryKind::Status => Ok(Query::Status {
             key,
             prefix: req.prefix,
+            after: req.after,
         }),
         QueryKind::Get => Ok(Query::Get {
             prefix: req.prefix.or(req.key),
+            after: req.after,
         }),
         QueryKind::Explain => key
             .map(|key| Query::Explain { key })
@@ -385,7 +389,13 @@ where
             let Some(answer) = answer(msg.payload).await else {
                 return;
             };
-            let _ = client.publish(reply, answer.to_string().into()).await;
+            // The server's limit, as it told this connection: answers are paged to fit it.
+            let max_payload = client.server_info().max_payload;
+            let body = fit_to_payload(answer, max_payload).to_string();
+            let len = body.len();
+            if let Err(e) = client.publish(reply, body.into()).await {
+                tracing::error!(len, max_payload, error = %e, "a reply could not be sent");
+            }
         }
     }))
 }

@@ -31,5 +31,5 @@ pub use journal::{
     Repair, TailCut, FORMAT_VERSION,
 };
 pub use nats::{connect, ConnectError, NatsAuth};
-pub use protocol::{Subjects, MAX_TXN_OPS};
+pub use protocol::{Subjects, MAX_PAYLOAD, MAX_TXN_OPS};
 pub use replay::ReplayError;

@@ -266,6 +266,45 @@ pub struct QueryRequest {
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Only items whose key sorts after this one: the `next` of the page before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// Cuts an answer to what one NATS message of `max_payload` bytes holds. A list of `items`
+/// (status, get) keeps its first items and says with `next` which key to ask `after` for the
+/// rest; a page of `records` (log) keeps its first records, and the asker goes on from the
+/// last one it got. Anything else is left whole. At least one entry is always kept, so that
+/// paging advances; an entry bigger than a message on its own cannot be sent, and the caller
+/// reports the failure to publish.
+pub fn fit_to_payload(mut answer: Value, max_payload: usize) -> Value {
+    // Room for the envelope around the list and for `next`.
+    let budget = max_payload.saturating_sub(1024);
+    if answer.to_string().len() <= budget {
+        return answer;
+    }
+    for list in ["items", "records"] {
+        let Some(entries) = answer.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let mut used = 0;
+        let keep = entries
+            .iter()
+            .position(|e| {
+                used += e.to_string().len() + 1;
+                used > budget
+            })
+            .unwrap_or(entries.len())
+            .max(1);
+        entries.truncate(keep);
+        let next = (list == "items")
+            .then(|| entries.last().and_then(|e| e.get("key")).cloned())
+            .flatten();
+        if let Some(next) = next {
+            answer["next"] = next;
+        }
+    }
+    answer
 }
 
 /// One item's state, as `status` reports it.
@@ -319,6 +358,39 @@ pub struct LogReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_is_cut_to_what_one_message_holds_and_says_where_to_go_on() {
+        let items: Vec<Value> = (0..1000)
+            .map(|i| serde_json::json!({"key": format!("k{i:04}"), "state": "applied"}))
+            .collect();
+        let whole = serde_json::json!({ "items": items });
+        let cut = fit_to_payload(whole.clone(), 8192);
+        assert!(cut.to_string().len() <= 8192, "{}", cut.to_string().len());
+        let kept = cut["items"].as_array().expect("items");
+        assert!(kept.len() > 10 && kept.len() < 1000, "{}", kept.len());
+        assert_eq!(cut["next"], kept[kept.len() - 1]["key"]);
+        // What fits is left whole, without `next`.
+        assert_eq!(fit_to_payload(whole.clone(), 1 << 20), whole);
+        // A log page keeps its first records; the asker goes on from the last seq it got.
+        let records: Vec<Value> = (0..1000)
+            .map(|i| serde_json::json!({"seq": i, "event": "x".repeat(50)}))
+            .collect();
+        let page = fit_to_payload(
+            serde_json::json!({"records": records, "last_seq": 999}),
+            8192,
+        );
+        assert!(page.to_string().len() <= 8192);
+        assert!(page.get("next").is_none());
+        assert_eq!(page["last_seq"], 999);
+        // One entry too big for a message alone is still sent, so paging moves on.
+        let big =
+            serde_json::json!({"items": [{"key": "a", "v": "x".repeat(10_000)}, {"key": "b"}]});
+        assert_eq!(
+            fit_to_payload(big, 4096)["items"].as_array().map(Vec::len),
+            Some(1)
+        );
+    }
 
     fn err(body: &str) -> ValidationError {
         parse_intent(body.as_bytes()).expect_err(body)

@@ -251,6 +251,65 @@ async fn token_and_user_password_credentials_are_used() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_larger_than_a_nats_message_come_in_pages_that_nsagentctl_follows() {
+    // A server whose messages hold 64 KiB: 5,000 items' status is several times that.
+    let conf = tempfile::NamedTempFile::new().expect("conf");
+    std::fs::write(conf.path(), "max_payload: 65536\n").expect("write conf");
+    let nats = Nats::start_with(&["-c", conf.path().to_str().expect("utf8")]);
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("pages");
+    let d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let count = 5_000;
+    let items: Vec<serde_json::Value> = (0..count).map(|i| dummy(&format!("pg{i:05}")).1).collect();
+    let file = data.path().join("many.json");
+    std::fs::write(&file, serde_json::to_vec(&items).expect("json")).expect("write");
+    stdout(&ctl(
+        &nats.url(),
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["-o", "json", "--timeout", "20"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&stdout(&ctl(&nats.url(), &label, &all))).expect("json")
+    };
+    let status = json(&["status"]);
+    let keys: Vec<&str> = status["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["key"].as_str())
+        .collect();
+    assert_eq!(keys.len(), count, "{}", d.log_text());
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "pages overlap or skip"
+    );
+    assert!(status.get("next").is_none());
+    assert_eq!(
+        json(&["get"])["items"].as_array().map(Vec::len),
+        Some(count)
+    );
+    let log = stdout(&ctl(
+        &nats.url(),
+        &label,
+        &["-o", "json", "log", "--from", "1"],
+    ));
+    assert!(
+        log.lines().count() >= count,
+        "{} log records",
+        log.lines().count()
+    );
+    assert!(
+        !d.log_text().contains("could not be sent"),
+        "{}",
+        d.log_text()
+    );
+}
+
 #[test]
 fn nsagentd_with_credentials_the_server_refuses_exits_with_the_servers_reason() {
     let nats = Nats::start_with(&["--user", "agent", "--pass", "pw"]);

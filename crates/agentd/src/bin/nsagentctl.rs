@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use nsagent_agentd::{
     connect, put_bodies, read_items, render, replay_offline, verify_offline, Format, NatsAuth,
-    Show, Subjects, MAX_TXN_OPS,
+    Show, Subjects, MAX_PAYLOAD, MAX_TXN_OPS,
 };
 use serde_json::Value;
 
@@ -163,13 +163,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Get { prefix } => {
             let v = agent
-                .ask(&subjects.get, serde_json::json!({"prefix": prefix}))
+                .ask_all(&subjects.get, serde_json::json!({"prefix": prefix}))
                 .await?;
             Ok(agent.show(&v, &["key", "value"]))
         }
         Cmd::Status { key } => {
             let v = agent
-                .ask(&subjects.status, serde_json::json!({"key": key}))
+                .ask_all(&subjects.status, serde_json::json!({"key": key}))
                 .await?;
             Ok(agent.show(&v, &["key", "state", "detail"]))
         }
@@ -222,6 +222,32 @@ impl Agent {
     }
 
     /// Prints an answer, or its error on stderr with a failing exit code.
+    /// Asks for a list of items, following the pages the agent cuts it into (each reply fits
+    /// one NATS message; `next` says where the following page starts).
+    async fn ask_all(&self, subject: &str, mut body: Value) -> Result<Value, String> {
+        let mut all = self.ask(subject, body.clone()).await?;
+        while let Some(next) = all.get_mut("next").map(Value::take) {
+            if let Some(o) = all.as_object_mut() {
+                o.remove("next");
+            }
+            body["after"] = next;
+            let page = self.ask(subject, body.clone()).await?;
+            if page.get("error").is_some() {
+                return Ok(page);
+            }
+            let more = page.get("items").and_then(Value::as_array).cloned();
+            if let (Some(items), Some(more)) =
+                (all.get_mut("items").and_then(Value::as_array_mut), more)
+            {
+                items.extend(more);
+            }
+            if let Some(next) = page.get("next") {
+                all["next"] = next.clone();
+            }
+        }
+        Ok(all)
+    }
+
     fn show(&self, v: &Value, cols: &[&str]) -> ExitCode {
         if let Some(err) = v.get("error") {
             eprintln!(
@@ -239,7 +265,14 @@ impl Agent {
     async fn put(&self, file: &std::path::Path) -> Result<ExitCode, String> {
         let items = read_items(file).map_err(|e| e.to_string())?;
         let mut last = Value::Null;
-        for body in put_bodies(&items, MAX_TXN_OPS) {
+        // What one message may hold: the server's limit and the agent's, less the envelope.
+        let max_bytes = self
+            .client
+            .server_info()
+            .max_payload
+            .min(MAX_PAYLOAD)
+            .saturating_sub(1024);
+        for body in put_bodies(&items, MAX_TXN_OPS, max_bytes) {
             last = self.ask(&self.subjects.intents, body).await?;
             if last.get("error").is_some() {
                 return Ok(self.show(&last, &[]));

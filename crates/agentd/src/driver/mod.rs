@@ -55,12 +55,15 @@ pub enum Reply {
 /// else, so it is answered after the intents sent before it were fed to the core: a client that
 /// got an acknowledgement and then asks sees its intent.
 pub enum Query {
+    /// `after`: only keys sorting after it (the next page).
     Status {
         key: Option<ItemKey>,
         prefix: Option<String>,
+        after: Option<String>,
     },
     Get {
         prefix: Option<String>,
+        after: Option<String>,
     },
     Explain {
         key: ItemKey,

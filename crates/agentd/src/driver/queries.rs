@@ -14,30 +14,34 @@ const LOG_PAGE: usize = 500;
 /// query arrived with was fed to the core, so an answer reflects every intent acknowledged
 /// before it.
 pub(super) fn answer(core: &Core, query: Query) -> Value {
-    let matches = |key: &ItemKey, prefix: &Option<String>| {
-        prefix
-            .as_deref()
-            .is_none_or(|p| key.to_string().starts_with(p))
+    let matches = |key: &ItemKey, prefix: &Option<String>, after: &Option<String>| {
+        let key = key.to_string();
+        prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            && after.as_deref().is_none_or(|a| key.as_str() > a)
     };
     match query {
         Query::Status { key: Some(key), .. } => match core.status(&key) {
             Some(state) => serde_json::json!({ "items": [status_entry(&key, &state)] }),
             None => not_found(&key),
         },
-        Query::Status { key: None, prefix } => {
+        Query::Status {
+            key: None,
+            prefix,
+            after,
+        } => {
             let items: Vec<_> = core
                 .statuses()
                 .iter()
-                .filter(|(k, _)| matches(k, &prefix))
+                .filter(|(k, _)| matches(k, &prefix, &after))
                 .map(|(k, s)| status_entry(k, s))
                 .collect();
             serde_json::json!({ "items": items })
         }
-        Query::Get { prefix } => {
+        Query::Get { prefix, after } => {
             let items: Vec<_> = core
                 .desired()
                 .into_iter()
-                .filter(|i| matches(&i.key(), &prefix))
+                .filter(|i| matches(&i.key(), &prefix, &after))
                 .map(|i| GetEntry {
                     key: i.key().to_string(),
                     value: i.to_json(),
@@ -124,6 +128,7 @@ mod tests {
             Query::Status {
                 key: Some(key.clone()),
                 prefix: None,
+                after: None,
             },
         );
         assert_eq!(v["items"][0]["key"], key.to_string());
@@ -137,10 +142,17 @@ mod tests {
             &core,
             Query::Get {
                 prefix: Some("config/linux/l3".into()),
+                after: None,
             },
         );
         assert_eq!(v["items"].as_array().map(Vec::len), Some(0));
-        let v = answer(&core, Query::Get { prefix: None });
+        let v = answer(
+            &core,
+            Query::Get {
+                prefix: None,
+                after: None,
+            },
+        );
         assert_eq!(v["items"][0]["value"]["name"], "d1");
     }
 

@@ -73,6 +73,7 @@ fn status(driver: &Driver) -> Value {
             query: Query::Status {
                 key: None,
                 prefix: None,
+                after: None,
             },
             reply: tx,
         })
