@@ -80,14 +80,31 @@ impl World {
                 self.unannounced.clear();
                 return self.resync_after_restart();
             }
-            let bytes = serde_json::to_vec(&self.core)
-                .map_err(|e| self.violation(format!("snapshot: {e}")))?;
-            self.core = serde_json::from_slice(&bytes)
-                .map_err(|e| self.violation(format!("restore: {e}")))?;
+            self.round_trip()?;
         }
         // Whatever the watcher had not announced yet, the kernel shows now.
         self.unannounced.clear();
         self.resync_after_restart()
+    }
+
+    /// Replaces the core with its snapshot, decoded, in the encoding the daemon's log writes
+    /// (MessagePack, fields by name): whatever the snapshot does not carry, or decoding
+    /// changes, shows as a trace that differs from the run without restores.
+    pub(super) fn round_trip(&mut self) -> Result<(), Violation> {
+        let bytes = rmp_serde::to_vec_named(&self.core)
+            .map_err(|e| self.violation(format!("snapshot: {e}")))?;
+        self.core =
+            rmp_serde::from_slice(&bytes).map_err(|e| self.violation(format!("restore: {e}")))?;
+        Ok(())
+    }
+
+    /// Between steps, now and then: the core is restored from a snapshot without a restart,
+    /// as an offline replay that starts from a snapshot in the middle of a log does.
+    pub(super) fn maybe_round_trip(&mut self) -> Result<(), Violation> {
+        if self.restore_rng.chance(10) && self.restore_snapshots {
+            self.round_trip()?;
+        }
+        Ok(())
     }
 
     /// What the daemon does after any (re)start: observe every namespace it knows of or the

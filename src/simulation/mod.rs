@@ -117,6 +117,7 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
         w.random_step()?;
         w.pump()?;
         w.check_step()?;
+        w.maybe_round_trip()?;
     }
     w.step = config.steps + 1;
     w.liveness()?;
@@ -144,6 +145,9 @@ struct World {
     seed: u64,
     faults: bool,
     rng: Rng,
+    /// When to round-trip the core through its snapshot encoding mid-run: a stream of its own,
+    /// so that the workload's draws (and the trace) are the same with and without restores.
+    restore_rng: Rng,
     core: Core,
     kernel: SimKernel,
     now: u64,
@@ -182,6 +186,7 @@ impl World {
             seed: config.seed,
             faults: config.faults,
             rng: Rng(config.seed),
+            restore_rng: Rng(config.seed ^ 0x5eed_5eed_5eed_5eed),
             core: Core::new(CoreConfig::default()),
             // One seed in four runs a kernel older than 6.2, which renames only links that
             // are down.
