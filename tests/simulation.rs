@@ -50,6 +50,7 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     let mut converged = 0;
     let mut commands = 0;
     let mut hashes = String::new();
+    let mut exercised: std::collections::BTreeMap<String, u64> = Default::default();
     let faults = env("SIM_FAULTS").is_none_or(|f| f != 0);
     let config = |seed| SimulationConfig {
         faults,
@@ -60,6 +61,9 @@ fn simulation_holds_every_invariant_over_many_seeds() {
         converged += report.convergence_checks;
         commands += report.commands;
         hashes.push_str(&format!("{seed} {:016x}\n", report.trace_hash));
+        for (what, n) in &report.exercised {
+            *exercised.entry(what.clone()).or_default() += n;
+        }
         // Every check on every seed. The same seed must give the same trace, byte for byte.
         let again = run(config(seed)).unwrap_or_else(|v| panic!("{v}"));
         assert_eq!(report, again, "seed {seed} is not deterministic");
@@ -96,6 +100,36 @@ fn simulation_holds_every_invariant_over_many_seeds() {
         "{} seeds x {steps} steps: {commands} commands, {converged} convergence checks",
         seeds.len()
     );
+    println!("exercised:");
+    for (what, n) in &exercised {
+        println!("  {n:>9}  {what}");
+    }
+    // Over many seeds the harness must reach every kind of change it is there to test.
+    if seeds.len() >= 100 {
+        let reached = |prefix: &str| exercised.keys().any(|k| k.starts_with(prefix));
+        for kind in [
+            "command CreateLink ok",
+            "command RenameLink ok",
+            "command DeleteLink ok",
+            "command SetLink ok",
+            "command AddAddress ok",
+            "command AddRoute ok",
+            "command SetNeighbour ok",
+            "command DelRoute ok",
+            "command DelNeighbour ok",
+            "command CreateNamespace ok",
+            "command CreateLink errno",
+            "event MicroserviceStarted",
+            "event NamespaceVanished",
+            "fault results held",
+            "fault silent vanish",
+            "restart with state lost",
+            "restart from snapshot",
+            "restore between steps",
+        ] {
+            assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
+        }
+    }
 }
 
 #[test]

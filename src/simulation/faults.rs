@@ -19,6 +19,7 @@ impl World {
         let errno = *self
             .rng
             .pick(&[errno::EBUSY, errno::ENOBUFS, errno::EAGAIN, errno::ENOMEM]);
+        self.exercised(format!("fault errno {errno}"));
         self.trace(format!("{} inject {count} x errno {errno}", self.now));
         self.kernel.fail_next(count, Fault::Errno(errno));
     }
@@ -50,6 +51,7 @@ impl World {
         // resync below shows it.
         self.held.clear();
         if lose_state {
+            self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
             self.core = Core::new(CoreConfig::default());
@@ -75,6 +77,7 @@ impl World {
                 });
             }
         } else {
+            self.exercised("restart from snapshot".into());
             self.trace(format!("{} restart from snapshot", self.now));
             if !self.restore_snapshots {
                 self.unannounced.clear();
@@ -102,6 +105,7 @@ impl World {
     /// as an offline replay that starts from a snapshot in the middle of a log does.
     pub(super) fn maybe_round_trip(&mut self) -> Result<(), Violation> {
         if self.restore_rng.chance(10) && self.restore_snapshots {
+            self.exercised("restore between steps".into());
             self.round_trip()?;
         }
         Ok(())

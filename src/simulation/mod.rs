@@ -77,6 +77,10 @@ pub struct Report {
     /// Items applied at the end, and items still pending for lack of a dependency.
     pub applied: usize,
     pub pending: usize,
+    /// What the run exercised, by kind: events fed, command results by operation and outcome,
+    /// faults, restarts and restores. What a change of the harness or the core stops
+    /// reaching shows here.
+    pub exercised: BTreeMap<String, u64>,
 }
 
 /// A broken invariant, with what is needed to reproduce it.
@@ -136,6 +140,7 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
             .iter()
             .filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. }))
             .count(),
+        exercised: w.exercised,
     })
 }
 
@@ -174,6 +179,7 @@ struct World {
     /// What the ifindex checker knows of the managed links.
     ifindexes: Ifindexes,
     trace_hash: u64,
+    exercised: BTreeMap<String, u64>,
     recent: VecDeque<String>,
     events: u64,
     commands: u64,
@@ -207,6 +213,7 @@ impl World {
             restore_snapshots: config.restore_snapshots,
             ifindexes: Ifindexes::default(),
             trace_hash: 0xcbf2_9ce4_8422_2325,
+            exercised: BTreeMap::new(),
             recent: VecDeque::new(),
             events: 0,
             commands: 0,
@@ -222,6 +229,11 @@ impl World {
             what: what.into(),
             recent: self.recent.iter().cloned().collect(),
         }
+    }
+
+    /// Counts one more of `what` in the report's account of what the run exercised.
+    fn exercised(&mut self, what: String) {
+        *self.exercised.entry(what).or_default() += 1;
     }
 
     /// Adds a line to the trace: into the hash that proves determinism, and into the tail a
@@ -240,7 +252,12 @@ impl World {
     /// Hands an event to the core, as the daemon does after appending it to the log.
     fn feed(&mut self, event: Event) {
         self.events += 1;
-        self.trace(format!("{} event {event:?}", self.now));
+        let line = format!("{} event {event:?}", self.now);
+        self.exercised(format!(
+            "event {}",
+            variant(&line[line.find("event ").unwrap_or(0) + 6..])
+        ));
+        self.trace(line);
         if matches!(event, Event::Restarted) {
             // The core forgets the commands it had not handed out yet; so does the harness.
             self.issued.clear();
@@ -317,4 +334,12 @@ impl World {
             .filter(|(_, l)| l.name != "lo")
             .collect()
     }
+}
+
+/// The name of the enum variant a `Debug` string starts with (`Put { .. }` -> `Put`).
+fn variant(debug: &str) -> &str {
+    let end = debug
+        .find(|c: char| !c.is_alphanumeric() && c != '_')
+        .unwrap_or(debug.len());
+    &debug[..end]
 }

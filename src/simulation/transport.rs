@@ -42,6 +42,7 @@ impl World {
             may_hold = false;
             for (c, r) in batch.into_iter().zip(results) {
                 if hold {
+                    self.exercised("fault results held".into());
                     self.trace(format!("{} command {} {:?} held", self.now, c.id.0, c.op));
                     self.held.push((c, r));
                 } else {
@@ -154,6 +155,14 @@ impl World {
     /// Hands one result to the core, and into the trace.
     fn deliver(&mut self, c: &Command, r: Outcome) {
         self.commands += 1;
+        let op = format!("{:?}", c.op);
+        let outcome = match &r {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e
+                .errno
+                .map_or(format!("{:?}", e.kind), |n| format!("errno {n}")),
+        };
+        self.exercised(format!("command {} {outcome}", super::variant(&op)));
         self.trace(format!(
             "{} command {} {:?} -> {:?}",
             self.now,

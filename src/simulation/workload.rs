@@ -222,6 +222,7 @@ impl World {
         self.unmanaged.retain(|(n, _)| n != ns);
         if silently {
             let delay = 1 + self.rng.below(3) as u32;
+            self.exercised("fault silent vanish".into());
             self.trace(format!(
                 "{} silent vanish of {ns}, announced in {delay} steps",
                 self.now
