@@ -499,7 +499,10 @@ fn a_restore_keeps_the_order_in_which_link_name_competitors_are_reconciled() {
     va["host_if_name"] = json!("x");
     va["veth"] = json!({"peer_if_name": "B"});
     d.put(&ka, va);
-    assert!(d.pending().is_empty(), "both ends want x: nothing to do yet");
+    assert!(
+        d.pending().is_empty(),
+        "both ends want x: nothing to do yet"
+    );
     let json = serde_json::to_string(&d.core).unwrap();
     let mut restored: Core = serde_json::from_str(&json).unwrap();
     // B gives the name up: the pair can be made, by whichever end is reconciled first.
