@@ -229,6 +229,10 @@ mod tests {
                 .field,
             "key"
         );
+        let e = decode_put(key, br#"{"name":"d1","type":"DUMMY","mtu":"1500"}"#)
+            .expect_err("mtu as a string");
+        assert_eq!(e.field, "mtu", "{e}");
+        assert!(e.reason.contains("expected a number"), "{e}");
         assert_eq!(
             decode_put(key, &vec![b' '; MAX_PAYLOAD + 1])
                 .expect_err("size")

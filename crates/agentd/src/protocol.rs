@@ -185,6 +185,9 @@ fn parse_op(verb: &str, arg: &Value, at: &str) -> Result<IntentOp, ValidationErr
                 // The core names fields of the value (or "key"); say where they are.
                 let name = if e.field == "key" {
                     field("key")
+                } else if e.field == "value" {
+                    // The value itself is at fault (not an object, say), not a field inside it.
+                    field("value")
                 } else {
                     format!("{}.{}", field("value"), e.field)
                 };
@@ -462,6 +465,25 @@ mod tests {
                 r#"{"delete": {"key": "config/linux/l3/v2/arp/x"}}"#,
                 "delete.key",
                 "",
+            ),
+            (
+                &format!(
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "mtu": "1500"}}}}}}"#
+                ),
+                "put.value.mtu",
+                "expected a number",
+            ),
+            (
+                &format!(
+                    r#"{{"txn": [{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "ip_addresses": ["10.0.0.1/24", 1]}}}}}}]}}"#
+                ),
+                "txn[0].put.value.ip_addresses[1]",
+                "invalid type",
+            ),
+            (
+                &format!(r#"{{"put": {{"key": "{KEY}", "value": "d1"}}}}"#),
+                "put.value",
+                "invalid type",
             ),
             (r#"{"txn": []}"#, "txn", "empty"),
             (r#"{"txn": {}}"#, "txn", "list"),

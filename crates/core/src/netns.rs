@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{wire, ValidationError};
+use crate::model::{is_invisible, wire, ValidationError};
 
 /// A namespace as an item refers to it. References that name the same namespace in two ways
 /// (`FD /var/run/netns/x` and `NSID x`, `FD /proc/7/ns/net` and `PID 7`) are normalized to one
@@ -109,7 +109,7 @@ impl NamespaceRef {
                 if reference.is_empty() {
                     return Err(ValidationError::new(field, "a MICROSERVICE namespace needs the microservice label"));
                 }
-                if let Some(c) = reference.chars().find(|c| c.is_whitespace() || c.is_control()) {
+                if let Some(c) = reference.chars().find(|c| c.is_whitespace() || is_invisible(*c)) {
                     return Err(ValidationError::new(field, format!("microservice label contains {c:?}")));
                 }
                 Ok(NamespaceRef::Microservice(reference.to_string()))
@@ -156,7 +156,7 @@ fn check_namespace_name(field: &str, name: &str) -> Result<(), ValidationError> 
             "namespace name is longer than 255 bytes",
         ));
     }
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || is_invisible(*c)) {
         return Err(ValidationError::new(
             field,
             format!("'{}' contains {c:?}", name.escape_debug()),
@@ -165,13 +165,30 @@ fn check_namespace_name(field: &str, name: &str) -> Result<(), ValidationError> 
     Ok(())
 }
 
+/// Linux's PID_MAX_LIMIT: no pid or tid is ever above it, whatever `pid_max` says.
+const PID_MAX_LIMIT: u32 = 4_194_304;
+
+/// Only the canonical decimal form, as the kernel writes it in /proc: a sign or leading zero
+/// would name the same process under another spelling, and so another item identity.
 fn parse_pid(field: &str, text: &str) -> Result<u32, ValidationError> {
-    match text.parse::<u32>() {
-        Ok(0) => Err(ValidationError::new(field, "pid 0 is not a process")),
-        Ok(pid) => Ok(pid),
-        Err(_) => Err(ValidationError::new(
+    let not_a_pid = || ValidationError::new(field, format!("'{text}' is not a process id"));
+    if !text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty() {
+        return Err(not_a_pid());
+    }
+    if text == "0" {
+        return Err(ValidationError::new(field, "pid 0 is not a process"));
+    }
+    if text.starts_with('0') {
+        return Err(ValidationError::new(
             field,
-            format!("'{text}' is not a process id"),
+            format!("'{text}' has a leading zero; write the process id as /proc does"),
+        ));
+    }
+    match text.parse::<u32>() {
+        Ok(pid) if pid <= PID_MAX_LIMIT => Ok(pid),
+        _ => Err(ValidationError::new(
+            field,
+            format!("'{text}' is not a process id: Linux pids are 1..={PID_MAX_LIMIT}"),
         )),
     }
 }

@@ -321,7 +321,7 @@ fn unknown_fields_and_types_are_named() {
     assert_rejects(
         &format!("{IF}d1"),
         dummy(json!({"mtu": "big"})),
-        "value",
+        "mtu",
         "invalid type",
     );
     assert_rejects(&format!("{IF}d1"), json!({"name": "d1"}), "type", "missing");
@@ -334,7 +334,7 @@ fn unknown_fields_and_types_are_named() {
     assert_rejects(
         &format!("{IF}d1"),
         json!({"name": "d1", "type": "WIREGUARD"}),
-        "value",
+        "type",
         "unknown variant",
     );
     assert_rejects(
@@ -366,4 +366,212 @@ fn arp_needs_a_unicast_ip_and_a_mac() {
         "hw_address",
         "missing",
     );
+}
+
+#[test]
+fn type_errors_name_the_field_as_written() {
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"mtu": "1500"})),
+        "mtu",
+        "expected a number",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"ip_addresses": ["10.0.0.1/24", 7]})),
+        "ip_addresses[1]",
+        "invalid type",
+    );
+    assert_rejects(
+        &format!("{IF}v1"),
+        json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": 2}}),
+        "veth.peer_if_name",
+        "invalid type",
+    );
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"namespace": {"type": "NSID", "reference": ["n1"]}})),
+        "namespace.reference",
+        "invalid type",
+    );
+    let r = json!({"outgoing_interface": "d1", "dst_network": "10.0.0.0/8", "metric": -1});
+    assert_rejects(
+        "config/linux/l3/v2/route/10.0.0.0/8/d1",
+        r,
+        "metric",
+        "expected a number",
+    );
+    // A value that is not an object at all is the value's own fault.
+    assert_rejects(&format!("{IF}d1"), json!("d1"), "value", "invalid type");
+}
+
+#[test]
+fn mac_octet_with_a_sign_is_rejected() {
+    for bad in [
+        "+2:00:00:00:00:01",
+        "02:00:00:00:00:+1",
+        "02:00:00:00:00:+f",
+    ] {
+        assert_rejects(
+            &format!("{IF}d1"),
+            dummy(json!({"phys_address": bad})),
+            "phys_address",
+            "not hex",
+        );
+        let a = json!({"interface": "d1", "ip_address": "10.0.0.1", "hw_address": bad});
+        assert_rejects(
+            "config/linux/l3/v2/arp/d1/10.0.0.1",
+            a,
+            "hw_address",
+            "not hex",
+        );
+    }
+}
+
+#[test]
+fn arp_hw_address_must_be_unicast_and_not_zero() {
+    for bad in [
+        "01:00:5e:00:00:01",
+        "ff:ff:ff:ff:ff:ff",
+        "00:00:00:00:00:00",
+    ] {
+        let a = json!({"interface": "d1", "ip_address": "10.0.0.1", "hw_address": bad});
+        assert_rejects(
+            "config/linux/l3/v2/arp/d1/10.0.0.1",
+            a,
+            "hw_address",
+            "unicast",
+        );
+    }
+    let a = json!({"interface": "d1", "ip_address": "10.0.0.1", "hw_address": "02:00:00:00:00:01"});
+    assert!(Item::decode("config/linux/l3/v2/arp/d1/10.0.0.1", &a).is_ok());
+}
+
+#[test]
+fn bidi_control_and_format_characters_in_names_are_rejected() {
+    for c in [
+        '\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{AD}', '\u{7F}', '\u{85}',
+    ] {
+        let bad = format!("a{c}b");
+        let e = reject(
+            &format!("{IF}{bad}"),
+            json!({"name": bad, "type": "DUMMY", "host_if_name": "d1"}),
+        );
+        assert_eq!(e.field, "key", "{c:?} in the key: {e}");
+        let e = reject(&format!("{IF}d1"), dummy(json!({"host_if_name": bad})));
+        assert_eq!(e.field, "host_if_name", "{c:?}: {e}");
+        let e = reject(
+            &format!("{IF}v1"),
+            json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": bad}}),
+        );
+        assert_eq!(e.field, "veth.peer_if_name", "{c:?}: {e}");
+        for (kind, reference) in [
+            ("NSID", bad.clone()),
+            ("FD", format!("/var/run/netns/{bad}")),
+            ("MICROSERVICE", bad.clone()),
+        ] {
+            let e = reject(
+                &format!("{IF}d1"),
+                dummy(json!({"namespace": {"type": kind, "reference": reference}})),
+            );
+            assert_eq!(e.field, "namespace.reference", "{kind} {c:?}: {e}");
+        }
+        let r = json!({"outgoing_interface": bad, "dst_network": "10.0.0.0/8"});
+        let e = reject("config/linux/l3/v2/route/10.0.0.0/8/d1", r);
+        assert_eq!(e.field, "outgoing_interface", "{c:?}: {e}");
+    }
+}
+
+#[test]
+fn host_name_limit_counts_bytes_not_characters() {
+    // Eight characters, sixteen bytes.
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"host_if_name": "éééééééé"})),
+        "host_if_name",
+        "16 bytes",
+    );
+    assert!(Item::decode(
+        &format!("{IF}d1"),
+        &dummy(json!({"host_if_name": "ééééééé"}))
+    )
+    .is_ok());
+}
+
+#[test]
+fn broadcast_multicast_and_unspecified_interface_addresses_are_rejected() {
+    for bad in [
+        "255.255.255.255/32",
+        "0.0.0.0/8",
+        "0.0.0.0/0",
+        "224.0.0.1/32",
+        "ff02::1/128",
+        "::/0",
+    ] {
+        assert_rejects(
+            &format!("{IF}d1"),
+            dummy(json!({"ip_addresses": ["10.0.0.1/24", bad]})),
+            "ip_addresses[1]",
+            "unicast",
+        );
+    }
+}
+
+#[test]
+fn pid_references_are_canonical_and_within_pid_max_limit() {
+    for bad in ["4294967295", "4194305", "+1", "01", "00", "-1", " 1"] {
+        let e = reject(
+            &format!("{IF}d1"),
+            dummy(json!({"namespace": {"type": "PID", "reference": bad}})),
+        );
+        assert_eq!(e.field, "namespace.reference", "{bad:?}: {e}");
+        for path in [
+            format!("/proc/{bad}/ns/net"),
+            format!("/proc/{bad}/task/12/ns/net"),
+            format!("/proc/12/task/{bad}/ns/net"),
+        ] {
+            let e = reject(
+                &format!("{IF}d1"),
+                dummy(json!({"namespace": {"type": "FD", "reference": path}})),
+            );
+            assert_eq!(e.field, "namespace.reference", "{path:?}: {e}");
+        }
+    }
+    let e = reject(
+        &format!("{IF}d1"),
+        dummy(json!({"namespace": {"type": "PID", "reference": "4294967295"}})),
+    );
+    assert!(e.reason.contains("4194304"), "{e}");
+    assert!(Item::decode(
+        &format!("{IF}d1"),
+        &dummy(json!({"namespace": {"type": "PID", "reference": "4194304"}}))
+    )
+    .is_ok());
+}
+
+#[test]
+fn owned_link_named_lo_is_rejected() {
+    assert_rejects(
+        &format!("{IF}d1"),
+        dummy(json!({"host_if_name": "lo"})),
+        "host_if_name",
+        "LOOPBACK",
+    );
+    assert_rejects(
+        &format!("{IF}lo"),
+        json!({"name": "lo", "type": "DUMMY"}),
+        "name",
+        "loopback",
+    );
+    assert_rejects(
+        &format!("{IF}v1"),
+        json!({"name": "v1", "type": "VETH", "host_if_name": "lo", "veth": {"peer_if_name": "v2"}}),
+        "host_if_name",
+        "LOOPBACK",
+    );
+    // Borrowed links may be lo: that is what LOOPBACK and EXISTING are for.
+    for kind in ["LOOPBACK", "EXISTING"] {
+        let v = json!({"name": "l0", "type": kind, "host_if_name": "lo"});
+        assert!(Item::decode(&format!("{IF}l0"), &v).is_ok(), "{kind}");
+    }
 }

@@ -48,6 +48,10 @@ impl FromStr for MacAddr {
             if part.len() != 2 {
                 return Err(format!("'{s}' is not six two-digit hex octets"));
             }
+            // `from_str_radix` takes a leading sign as part of the number ("+2" is 2).
+            if !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("'{part}' in '{s}' is not hex"));
+            }
             *byte = u8::from_str_radix(part, 16)
                 .map_err(|_| format!("'{part}' in '{s}' is not hex"))?;
         }
@@ -85,10 +89,17 @@ impl wire::ArpEntry {
         if self.hw_address.is_empty() {
             return Err(ValidationError::new("hw_address", "missing"));
         }
-        let hw_address = self
+        let hw_address: MacAddr = self
             .hw_address
             .parse()
             .map_err(|reason: String| ValidationError::new("hw_address", reason))?;
+        // A neighbour is one host: the kernel maps multicast IPs itself, and a zero MAC is none.
+        if hw_address.is_multicast() || hw_address.0 == [0; 6] {
+            return Err(ValidationError::new(
+                "hw_address",
+                format!("'{hw_address}' is a multicast or zero address; a neighbour needs a unicast MAC"),
+            ));
+        }
         Ok(ArpEntry {
             interface: self.interface,
             ip_address,

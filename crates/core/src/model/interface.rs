@@ -70,6 +70,7 @@ impl wire::Interface {
             "host_if_name"
         };
         check_host_name(host_field, &host_if_name)?;
+        check_owned_not_lo(kind, host_field, &host_if_name)?;
         let ip_addresses = ip_addresses(&self.ip_addresses)?;
         let phys_address = phys_address(&self.phys_address)?;
         let mtu = mtu(self.mtu, &ip_addresses)?;
@@ -87,6 +88,23 @@ impl wire::Interface {
             link_only: self.link_only,
         })
     }
+}
+
+/// Every namespace already has its `lo`, which the kernel never lets go: creating a link of that
+/// name fails with EEXIST on every retry, so it is refused here instead.
+fn check_owned_not_lo(
+    kind: InterfaceType,
+    field: &str,
+    host_if_name: &str,
+) -> Result<(), ValidationError> {
+    let owned = matches!(kind, InterfaceType::Veth | InterfaceType::Dummy);
+    if owned && host_if_name == "lo" {
+        return Err(ValidationError::new(
+            field,
+            format!("'lo' is the namespace's loopback, which a {kind:?} cannot be created as; use type LOOPBACK to configure it"),
+        ));
+    }
+    Ok(())
 }
 
 fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, ValidationError> {
@@ -119,7 +137,8 @@ fn ip_addresses(texts: &[String]) -> Result<Vec<IpNet>, ValidationError> {
                 format!("'{text}' is not an address with a prefix length (e.g. 192.168.22.1/24)"),
             )
         })?;
-        if net.addr().is_unspecified() || net.addr().is_multicast() {
+        let limited_broadcast = net.addr() == std::net::IpAddr::from([255, 255, 255, 255]);
+        if net.addr().is_unspecified() || net.addr().is_multicast() || limited_broadcast {
             return Err(ValidationError::new(
                 format!("ip_addresses[{i}]"),
                 format!("'{text}' is not a unicast host address"),

@@ -13,6 +13,8 @@ mod route;
 mod validation;
 pub(crate) mod wire;
 
+pub(crate) use validation::is_invisible;
+
 use serde::{Deserialize, Serialize};
 
 pub use arp::{ArpEntry, MacAddr};
@@ -121,19 +123,32 @@ impl Item {
     }
 }
 
+/// Decodes a JSON shape, naming the offending field by its path in the value as the user wrote
+/// it (`mtu`, `veth.peer_if_name`, `ip_addresses[1]`): serde alone reports only the message.
 fn wire_from_value<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<T, ValidationError> {
-    T::deserialize(value).map_err(|e| {
-        // serde_json names unknown fields and type mismatches in its message; keep it, and pull
-        // the field name out when it is there so clients can point at it.
-        let msg = e.to_string();
-        let field = msg
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = friendly_reason(&e.inner().to_string());
+        // Unknown and missing fields keep the name serde puts in its message, as they always did.
+        let named = msg
             .split('`')
             .nth(1)
-            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
-            .unwrap_or("value")
-            .to_string();
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"));
+        let field = match named {
+            Some(name) => name.to_string(),
+            None if path == "." || path.is_empty() => "value".to_string(),
+            None => path,
+        };
         ValidationError::new(field, msg)
     })
+}
+
+/// Serde names the Rust type it wanted; publishers write JSON, so say what JSON it must be.
+fn friendly_reason(msg: &str) -> String {
+    msg.replace(
+        "expected u32",
+        "expected a number (a whole number from 0 to 4294967295)",
+    )
 }

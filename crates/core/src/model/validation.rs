@@ -22,7 +22,7 @@ pub(super) fn check_logical_name(field: &str, name: &str) -> Result<(), Validati
     }
     if let Some(c) = name
         .chars()
-        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
+        .find(|c| *c == '/' || c.is_whitespace() || is_invisible(*c))
     {
         return Err(ValidationError::new(
             field,
@@ -55,7 +55,7 @@ pub(super) fn check_host_name(field: &str, name: &str) -> Result<(), ValidationE
     }
     if let Some(c) = name
         .chars()
-        .find(|c| matches!(c, '/' | ':' | '\0') || c.is_whitespace())
+        .find(|c| matches!(c, '/' | ':') || c.is_whitespace() || is_invisible(*c))
     {
         return Err(ValidationError::new(
             field,
@@ -67,4 +67,35 @@ pub(super) fn check_host_name(field: &str, name: &str) -> Result<(), ValidationE
         ));
     }
     Ok(())
+}
+
+/// Control and format characters (Unicode Cc and Cf: bidi overrides such as U+202E, zero-width
+/// spaces, the BOM, soft hyphens, tags) print as nothing or reorder the text around them, so a
+/// name holding one reads as another name in logs, `ip link` and explanations.
+pub(crate) fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{AD}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61C}'
+                | '\u{6DD}'
+                | '\u{70F}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8E2}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+        )
 }
