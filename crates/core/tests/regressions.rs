@@ -525,3 +525,129 @@ fn a_restore_keeps_the_order_in_which_link_name_competitors_are_reconciled() {
     );
     assert_eq!(a, b, "the restored core decided otherwise");
 }
+
+/// Seeds 930, 202 and 209 of the deep simulation: a veth end found by a resync while its item
+/// was deleted is queued for removal (taking the other end along); its item comes back while
+/// the removal waits for a retry. The pair was deleted and made again, changing both ifindexes;
+/// now the item takes its link back.
+#[test]
+fn a_stale_link_whose_item_comes_back_is_taken_back_not_made_again() {
+    let mut d = Harness::new();
+    let n = Netns::Named("n1".into());
+    d.event(Event::NamespaceAvailable { ns: n.clone() });
+    let (k, v) = veth("v1", "v2", Some("n1"), "10.0.0.1/24");
+    d.put(&k, v);
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![
+            ObservedNamespace {
+                ns: n.clone(),
+                links: vec![link(
+                    "v1",
+                    LinkKind::Veth,
+                    "nsagent:v1",
+                    &["10.0.0.1/24"],
+                    Some((Netns::Default, "v2".into())),
+                )],
+                routes: vec![],
+                neighbours: vec![],
+            },
+            ObservedNamespace {
+                ns: Netns::Default,
+                links: vec![link(
+                    "v2",
+                    LinkKind::Veth,
+                    "nsagent:v2",
+                    &["10.0.0.2/24"],
+                    Some((n.clone(), "v1".into())),
+                )],
+                routes: vec![],
+                neighbours: vec![],
+            },
+        ],
+        missing: vec![],
+    }));
+    // v2 has no item: its removal (which takes v1 along) fails and waits for a retry.
+    let cmds = d.pending();
+    assert!(
+        matches!(&cmds[..], [c] if matches!(&c.op, Op::DeleteLink { name, .. } if name == "v2")),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::EBUSY);
+    let (k, v) = veth("v2", "v1", None, "10.0.0.2/24");
+    d.put(&k, v);
+    for _ in 0..20 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { .. } | Op::CreateLink { .. })),
+        "re-made a pair both items could keep: {ops:?}"
+    );
+    assert!(
+        is_applied(&d.state(&iface_key("v1"))),
+        "{}",
+        d.state(&iface_key("v1"))
+    );
+    assert!(
+        is_applied(&d.state(&iface_key("v2"))),
+        "{}",
+        d.state(&iface_key("v2"))
+    );
+}
+
+/// Seed 2808 of the deep simulation: after a restart, resync found an item's link in the
+/// namespace it had left as well as in the one it moved to, and adopted whichever it saw first —
+/// the wrong one — then deleted the right one as stale and made it again.
+#[test]
+fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
+    let mut d = Harness::new();
+    let n = Netns::Named("n1".into());
+    d.event(Event::NamespaceAvailable { ns: n.clone() });
+    let (k, v) = dummy(
+        "d",
+        "d",
+        Some(json!({"type":"NSID","reference":"n1"})),
+        "10.0.0.1/24",
+    );
+    d.put(&k, v);
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![
+            ObservedNamespace {
+                ns: Netns::Default,
+                links: vec![link("d", LinkKind::Dummy, "nsagent:d", &[], None)],
+                routes: vec![],
+                neighbours: vec![],
+            },
+            ObservedNamespace {
+                ns: n.clone(),
+                links: vec![link(
+                    "d",
+                    LinkKind::Dummy,
+                    "nsagent:d",
+                    &["10.0.0.1/24"],
+                    None,
+                )],
+                routes: vec![],
+                neighbours: vec![],
+            },
+        ],
+        missing: vec![],
+    }));
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::DeleteLink {
+            ns: Netns::Default,
+            name: "d".into()
+        }],
+        "only the link left behind goes"
+    );
+    assert!(
+        is_applied(&d.state(&iface_key("d"))),
+        "{}",
+        d.state(&iface_key("d"))
+    );
+}

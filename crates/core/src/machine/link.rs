@@ -226,6 +226,9 @@ impl Core {
         };
         let iface = desired.expect("a target exists only for a desired item");
         if fits.is_none() {
+            if self.reclaim_stale_link(id, &target.ns, &target.role) {
+                return self.reconcile_interface(id);
+            }
             return self.create_link(id, target, iface);
         }
 

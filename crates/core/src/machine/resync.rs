@@ -215,8 +215,12 @@ impl Core {
             // Its item is creating it right now: the snapshot may predate the result.
             return;
         }
+        // Only in the namespace the item wants it in: the same item's link left in another
+        // namespace (the item moved) is stale, and adopting it would delete the right one.
         let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
-            let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i)) if i.kind == InterfaceType::Veth || i.kind == InterfaceType::Dummy);
+            let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
+                if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy)
+                    && self.resolve(&i.namespace).as_ref() == Ok(ns));
             (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
         });
         match adopt {
@@ -251,6 +255,7 @@ impl Core {
                         name: l.name.clone(),
                     },
                     l.peer.clone(),
+                    Some((ns.clone(), l.clone())),
                 );
             }
         }
@@ -322,6 +327,7 @@ impl Core {
                         route: r.clone(),
                     },
                     None,
+                    None,
                 ),
             }
         }
@@ -360,6 +366,7 @@ impl Core {
                         link: n.link.clone(),
                         ip: n.ip,
                     },
+                    None,
                     None,
                 ),
             }

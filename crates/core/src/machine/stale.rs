@@ -13,10 +13,13 @@ use crate::backend::{BackendError, ErrorKind};
 use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
 use crate::netns::Netns;
+use crate::observed::{LinkKind, ObservedLink};
 
 use super::dirty::Resource;
 use super::index::ids_in;
-use super::state::{InFlight, ItemId, Owner};
+use super::link::WantedRole;
+use super::seen::alias_is;
+use super::state::{Actual, InFlight, ItemId, LinkActual, LinkRole, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -28,6 +31,13 @@ pub(super) struct StaleObject {
     pub(super) peer_link: Option<(Netns, String)>,
     pub(super) in_flight: Option<CommandId>,
     pub(super) retry_at: Option<Timestamp>,
+    /// For a stale link: how resync saw it, and its other end if that was seen too, so that
+    /// an item that comes back for it before the removal is on its way takes it back as it is
+    /// instead of having it deleted and made again (which would change its ifindex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) found: Option<(Netns, ObservedLink)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) found_peer: Option<(Netns, ObservedLink)>,
 }
 
 impl StaleObject {
@@ -58,6 +68,15 @@ impl StaleObject {
             _ => None,
         }
     }
+}
+
+/// A stale link an item may take back (see [`StaleObjects::waiting_link_of`]).
+pub(super) struct FoundLink {
+    removal: u64,
+    link: ObservedLink,
+    /// The other end of a veth pair: where it is, and how resync saw it if it did.
+    other: Option<(Netns, String)>,
+    other_seen: Option<(Netns, ObservedLink)>,
 }
 
 /// Every pending removal of a stale object. Fed by resync (`add`), drained after each event by
@@ -123,19 +142,35 @@ impl StaleObjects {
 
     /// Queues the removal, unless it is queued already or another removal covers it (the other
     /// end of a stale veth pair takes this one along).
-    pub(super) fn add(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
+    pub(super) fn add(
+        &mut self,
+        op: Op,
+        peer_link: Option<(Netns, String)>,
+        found: Option<(Netns, ObservedLink)>,
+    ) {
         let obj = StaleObject {
             op,
             attempts: 0,
             peer_link,
             in_flight: None,
             retry_at: None,
+            found,
+            found_peer: None,
         };
-        let covered = obj
+        let covering = obj
             .resources()
             .first()
-            .is_some_and(|res| self.by_resource.contains_key(res));
-        if covered {
+            .and_then(|res| self.by_resource.get(res))
+            .and_then(|set| set.first().copied());
+        if let Some(c) = covering {
+            // The other end of a stale veth pair: remember how it was seen, with the removal
+            // that takes it along.
+            let this = obj.link();
+            if let Some(cover) = self.map.get_mut(&c) {
+                if cover.peer_link == this && cover.found_peer.is_none() {
+                    cover.found_peer = obj.found;
+                }
+            }
             return;
         }
         let o = self.next;
@@ -143,6 +178,38 @@ impl StaleObjects {
         self.map.insert(o, obj);
         self.index(o);
         self.due.push_back(o);
+    }
+
+    /// A link removal not yet on its way, of a link that resync saw in `ns` with `item`'s
+    /// alias: the removal, that link, and the other end of the pair as seen, if it was.
+    /// A scan: asked only when an item is about to make a link while removals are pending.
+    pub(super) fn waiting_link_of(&self, ns: &Netns, item: &str) -> Option<FoundLink> {
+        self.map.iter().find_map(|(&o, obj)| {
+            if obj.in_flight.is_some() || !matches!(obj.op, Op::DeleteLink { .. }) {
+                return None;
+            }
+            let mine = |end: &Option<(Netns, ObservedLink)>| {
+                end.as_ref()
+                    .filter(|(n, l)| n == ns && alias_is(l.alias.as_deref(), item))
+                    .map(|(_, l)| l.clone())
+            };
+            if let Some(link) = mine(&obj.found) {
+                let other = obj.peer_link.clone();
+                let other_seen = obj.found_peer.clone();
+                return Some(FoundLink {
+                    removal: o,
+                    link,
+                    other,
+                    other_seen,
+                });
+            }
+            mine(&obj.found_peer).map(|link| FoundLink {
+                removal: o,
+                link,
+                other: obj.link(),
+                other_seen: obj.found.clone(),
+            })
+        })
     }
 
     pub(super) fn get(&self, o: u64) -> Option<&StaleObject> {
@@ -265,8 +332,73 @@ impl Core {
         blocked
     }
 
-    pub(super) fn queue_stale_removal(&mut self, op: Op, peer_link: Option<(Netns, String)>) {
-        self.s.stale.add(op, peer_link);
+    /// An item about to make a link that a stale removal, not yet on its way, is to delete —
+    /// its own link from before, found by a resync while no item wanted it — takes the link
+    /// back as resync saw it: deleting it only to make it again would change its ifindex and
+    /// cut what uses it, for nothing. A veth end is taken back only with its other end, held
+    /// by the peer item or taken back with it. Returns whether the item now holds a link.
+    pub(super) fn reclaim_stale_link(&mut self, id: ItemId, ns: &Netns, role: &WantedRole) -> bool {
+        if self.s.stale.is_empty() || !role.owned() || self.slot(id).in_flight.is_some() {
+            return false;
+        }
+        let me = self.slot(id).key.interface().to_string();
+        let Some(found) = self.s.stale.waiting_link_of(ns, &me) else {
+            return false;
+        };
+        let here = Some((ns.clone(), found.link.name.clone()));
+        let (role, peer_takes) = match (role, found.link.kind) {
+            (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
+            (WantedRole::Veth { peer, peer_ns }, LinkKind::Veth) => {
+                let p = self.slot(*peer);
+                let Some((other_ns, other_name)) = &found.other else {
+                    return false;
+                };
+                let holds_other = matches!(&p.actual, Actual::Link(a)
+                    if &a.ns == other_ns && &a.name == other_name && a.peer_link == here);
+                let takes_other = match &found.other_seen {
+                    Some((n, l)) if p.actual == Actual::None && n == peer_ns => {
+                        alias_is(l.alias.as_deref(), p.key.interface())
+                            .then(|| (n.clone(), l.clone()))
+                    }
+                    _ => None,
+                };
+                if p.in_flight.is_some() || !(holds_other || takes_other.is_some()) {
+                    return false;
+                }
+                let peer_item = p.key.interface().to_string();
+                (
+                    LinkRole::Veth { peer_item },
+                    takes_other.map(|t| (*peer, t)),
+                )
+            }
+            _ => return false,
+        };
+        let addresses = self.addresses_of(id);
+        let a = LinkActual::observed(ns, &found.link, role, found.other.clone(), &addresses);
+        self.set_actual(id, Actual::Link(a));
+        if let Some((peer, (pns, l))) = peer_takes {
+            let role = LinkRole::Veth { peer_item: me };
+            let addresses = self.addresses_of(peer);
+            let a = LinkActual::observed(&pns, &l, role, here, &addresses);
+            self.set_actual(peer, Actual::Link(a));
+        }
+        self.finish_stale(found.removal, false);
+        true
+    }
+
+    fn addresses_of(&self, id: ItemId) -> Vec<ipnet::IpNet> {
+        self.desired_interface(id)
+            .map(|i| i.ip_addresses.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn queue_stale_removal(
+        &mut self,
+        op: Op,
+        peer_link: Option<(Netns, String)>,
+        found: Option<(Netns, ObservedLink)>,
+    ) {
+        self.s.stale.add(op, peer_link, found);
     }
 
     /// Issues the removals of stale objects that are due, after the items had their turn: a
@@ -372,6 +504,7 @@ mod tests {
                 name: "v1".into(),
             },
             peer,
+            None,
         );
         assert!(stale.blocks(&Resource::LinkName(ns(), "v1".into())));
         assert!(stale.blocks(&Resource::LinkName(Netns::Default, "v2".into())));
@@ -386,15 +519,15 @@ mod tests {
     #[test]
     fn a_removal_covered_by_a_queued_one_is_not_queued_twice() {
         let mut stale = StaleObjects::default();
-        stale.add(del_route("v1"), None);
-        stale.add(del_route("v1"), None);
+        stale.add(del_route("v1"), None, None);
+        stale.add(del_route("v1"), None, None);
         assert_eq!(stale.take_due().len(), 1);
     }
 
     #[test]
     fn removals_through_a_renamed_link_follow_its_new_name_and_survive_a_rebuild() {
         let mut stale = StaleObjects::default();
-        stale.add(del_route("v1"), None);
+        stale.add(del_route("v1"), None, None);
         stale.rename_link(&ns(), "v1", "v9");
         assert!(stale.on_link(&ns(), "v1").is_empty());
         let o = stale.on_link(&ns(), "v9");
@@ -406,5 +539,47 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&stale).unwrap()).unwrap();
         restored.rebuild();
         assert_eq!(restored.on_link(&ns(), "v9"), o);
+    }
+
+    #[test]
+    fn the_other_end_of_a_stale_pair_is_remembered_with_the_removal_that_takes_it() {
+        let seen = |name: &str, alias: &str| ObservedLink {
+            name: name.into(),
+            kind: LinkKind::Veth,
+            alias: Some(alias.into()),
+            mtu: 1500,
+            mac: None,
+            up: true,
+            addresses: vec![],
+            peer: None,
+        };
+        let mut stale = StaleObjects::default();
+        let del = |ns: Netns, name: &str| Op::DeleteLink {
+            ns,
+            name: name.into(),
+        };
+        stale.add(
+            del(ns(), "v1"),
+            Some((Netns::Default, "v2".into())),
+            Some((ns(), seen("v1", "nsagent:a"))),
+        );
+        stale.add(
+            del(Netns::Default, "v2"),
+            Some((ns(), "v1".into())),
+            Some((Netns::Default, seen("v2", "nsagent:b"))),
+        );
+        assert_eq!(stale.take_due().len(), 1, "the second end is covered");
+        let a = stale.waiting_link_of(&ns(), "a").expect("end a");
+        assert_eq!(a.other, Some((Netns::Default, "v2".into())));
+        assert_eq!(a.other_seen.map(|(_, l)| l.name), Some("v2".into()));
+        let b = stale.waiting_link_of(&Netns::Default, "b").expect("end b");
+        assert_eq!(b.removal, a.removal);
+        assert_eq!(b.other, Some((ns(), "v1".into())));
+        assert!(
+            stale.waiting_link_of(&Netns::Default, "a").is_none(),
+            "wrong namespace"
+        );
+        stale.get_mut(a.removal).unwrap().in_flight = Some(CommandId(1));
+        assert!(stale.waiting_link_of(&ns(), "a").is_none(), "on its way");
     }
 }
