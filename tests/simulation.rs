@@ -1,6 +1,7 @@
 //! Deterministic simulation over many seeds. `SIM_SEED=<n>` runs one seed; `SIM_SEEDS=<count>`
-//! sets how many run (default 500); `SIM_STEPS=<n>` sets the steps per seed (default 200);
-//! `SIM_FAULTS=0` turns fault injection off.
+//! sets how many run (default 500), from seed `SIM_FIRST` (default 1); `SIM_STEPS=<n>` sets the
+//! steps per seed (default 200); `SIM_FAULTS=0` turns fault injection off. `scripts/campaign.sh`
+//! splits a long campaign over the cores.
 
 use nsagent::simulation::{run, SimulationConfig};
 
@@ -45,7 +46,10 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     let steps = env("SIM_STEPS").unwrap_or(200) as usize;
     let seeds: Vec<u64> = match env("SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env("SIM_SEEDS").unwrap_or(500)).collect(),
+        None => {
+            let first = env("SIM_FIRST").unwrap_or(1);
+            (first..first + env("SIM_SEEDS").unwrap_or(500)).collect()
+        }
     };
     let mut converged = 0;
     let mut commands = 0;
@@ -81,6 +85,7 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     // The default run is the guard of what the core decides: its trace hashes are committed.
     let default_run = env("SIM_SEED").is_none()
         && env("SIM_SEEDS").is_none()
+        && env("SIM_FIRST").is_none()
         && env("SIM_STEPS").is_none()
         && env("SIM_FAULTS").is_none();
     if default_run {
