@@ -12,6 +12,7 @@ use nsagent_core::{
     Backend, BackendError, Command, ErrorKind, LinkChange, Netns, NewLink, Op, Snapshot,
 };
 
+use crate::echo::Echoes;
 use crate::message;
 use crate::namespace::{self, NsFile, NsId};
 use crate::observe;
@@ -41,6 +42,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Default)]
 pub struct SocketCache {
     inner: Shared<HashMap<Netns, Cached>>,
+    /// What the backend's batches are changing, for the watcher to know its echoes by.
+    echoes: Shared<Echoes>,
 }
 
 struct Cached {
@@ -71,6 +74,11 @@ impl SocketCache {
             .collect();
         v.sort();
         v
+    }
+
+    /// What the backend is changing right now (see `echo.rs`).
+    pub(crate) fn echoes(&self) -> MutexGuard<'_, Echoes> {
+        lock(&self.echoes)
     }
 
     /// Port ids of the open sockets: notifications carrying one were caused by the backend.
@@ -642,6 +650,10 @@ impl Backend for NetlinkBackend {
 
     fn apply_batch(&mut self, commands: &[Command]) -> Vec<Result<(), BackendError>> {
         let ops: Vec<&Op> = commands.iter().map(|c| &c.op).collect();
+        // Before anything is sent: the first notification may come before the reply.
+        self.sockets
+            .echoes()
+            .expect(&ops, std::time::Instant::now());
         // Namespace creations have no socket to share: each is a job of its own.
         let mut groups: BTreeMap<Option<Netns>, Indexed> = BTreeMap::new();
         let mut creations: Vec<Indexed> = Vec::new();

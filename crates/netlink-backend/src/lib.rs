@@ -9,6 +9,8 @@
 //! never created and then moved, which the kernel makes slow.
 
 mod backend;
+mod echo;
+mod known;
 mod message;
 mod namespace;
 mod observe;

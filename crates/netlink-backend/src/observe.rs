@@ -244,35 +244,40 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
 }
 
 /// Every address not added by the kernel itself, with the index of its link.
-fn addresses(sock: &mut RouteSocket) -> io::Result<Vec<(i32, IpNet)>> {
+pub(crate) fn addresses(sock: &mut RouteSocket) -> io::Result<Vec<(i32, IpNet)>> {
     let mut out = Vec::new();
     for reply in dump(sock, enc(message::dump_addresses()), "addresses")? {
         if reply.ty != u16::from(Rtm::Newaddr) {
             continue;
         }
-        let msg =
-            Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(&reply.payload), reply.payload.len())
-                .map_err(|e| bad("address", e))?;
-        let attrs = msg.rtattrs().as_ref();
-        let proto = find(attrs, Ifa::from(IFA_PROTO))
-            .and_then(|b| b.first().copied())
-            .unwrap_or(0);
-        if (1..=IFAPROT_KERNEL_MAX).contains(&proto) {
-            continue;
-        }
-        let family = u8::from(*msg.ifa_family());
-        let Some(ip) = find(attrs, Ifa::Local)
-            .or_else(|| find(attrs, Ifa::Address))
-            .and_then(|b| ip_from(family, b))
-        else {
-            continue;
-        };
-        let Ok(net) = IpNet::new(ip, *msg.ifa_prefixlen()) else {
-            continue;
-        };
-        out.push((*msg.ifa_index() as i32, net));
+        out.extend(parse_address(&reply.payload)?);
     }
     Ok(out)
+}
+
+/// An address message's link index and address, or `None` for an address the kernel added by
+/// itself (which no configuration asks for, so no observation reports it).
+pub(crate) fn parse_address(payload: &[u8]) -> io::Result<Option<(i32, IpNet)>> {
+    let msg = Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(payload), payload.len())
+        .map_err(|e| bad("address", e))?;
+    let attrs = msg.rtattrs().as_ref();
+    let proto = find(attrs, Ifa::from(IFA_PROTO))
+        .and_then(|b| b.first().copied())
+        .unwrap_or(0);
+    if (1..=IFAPROT_KERNEL_MAX).contains(&proto) {
+        return Ok(None);
+    }
+    let family = u8::from(*msg.ifa_family());
+    let Some(ip) = find(attrs, Ifa::Local)
+        .or_else(|| find(attrs, Ifa::Address))
+        .and_then(|b| ip_from(family, b))
+    else {
+        return Ok(None);
+    };
+    let Ok(net) = IpNet::new(ip, *msg.ifa_prefixlen()) else {
+        return Ok(None);
+    };
+    Ok(Some((*msg.ifa_index() as i32, net)))
 }
 
 /// Unicast routes of the main table added with the agent's protocol number: the only ones it

@@ -5,7 +5,8 @@
 //! by inotify on `/var/run/netns` and by any change of the mount table (a named namespace exists
 //! only once it is mounted, which inotify does not see), and listens on a multicast socket inside each present
 //! namespace for link and address notifications. Notifications caused by the backend's own
-//! sockets are left out: the core knows about those already.
+//! sockets are left out: the core knows about those already; so are the kernel's follow-ups
+//! that change nothing an observation reports (`known.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Read, Write};
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use neli::consts::socket::Msg;
 use neli::socket::NlSocket;
@@ -24,6 +25,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nsagent_core::Netns;
 
 use crate::backend::SocketCache;
+use crate::known::Known;
 use crate::namespace::{self, NsId, NETNS_RUN_DIR};
 use crate::socket::{Messages, RouteSocket};
 
@@ -142,6 +144,8 @@ impl Drop for Watcher {
 struct Present {
     id: NsId,
     events: Option<NlSocket>,
+    /// What `events` has told of the namespace's links and addresses.
+    known: Known,
 }
 
 struct State {
@@ -213,10 +217,12 @@ impl State {
                 if !ready.get(first_ns + k).copied().unwrap_or(false) {
                     continue;
                 }
-                let changed = match self.present.get(ns) {
+                let changed = match self.present.get_mut(ns) {
                     Some(Present {
-                        events: Some(s), ..
-                    }) => drain(s, &mut buf, &ours),
+                        events: Some(s),
+                        known,
+                        ..
+                    }) => drain(s, &mut buf, &ours, known, ns, &self.sockets),
                     _ => false,
                 };
                 // Nothing is reported for a namespace unwatched while the watcher slept.
@@ -261,8 +267,12 @@ impl State {
                 self.tx.send(NamespaceEvent::Vanished(ns.clone()))?;
             }
             if let Some(id) = now {
-                let events = subscribe(&ns).ok();
-                self.present.insert(ns.clone(), Present { id, events });
+                let (events, known) = match subscribe(&ns) {
+                    Ok((s, known)) => (Some(s), known),
+                    Err(_) => (None, Known::default()),
+                };
+                self.present
+                    .insert(ns.clone(), Present { id, events, known });
                 self.tx.send(NamespaceEvent::Appeared(ns))?;
             }
         }
@@ -280,13 +290,15 @@ fn watch_run_dir() -> Option<Inotify> {
     Some(inotify)
 }
 
-/// A non-blocking socket in `ns` that hears link and address notifications.
-fn subscribe(ns: &Netns) -> io::Result<NlSocket> {
+/// A non-blocking socket in `ns` that hears link and address notifications, and what a dump
+/// taken just after it was opened shows (so nothing falls between the two).
+fn subscribe(ns: &Netns) -> io::Result<(NlSocket, Known)> {
     let file = namespace::open(ns)?;
     let open = || {
         let s = RouteSocket::subscribe(&[RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR])?;
         s.nonblock()?;
-        Ok(s)
+        let known = Known::dumped(&mut RouteSocket::open()?)?;
+        Ok((s, known))
     };
     if *ns == Netns::Default {
         open()
@@ -295,16 +307,30 @@ fn subscribe(ns: &Netns) -> io::Result<NlSocket> {
     }
 }
 
-/// Reads everything queued on `sock`; true when a notification came from someone other than
-/// the backend (or notifications were lost, which may hide one).
-fn drain(sock: &NlSocket, buf: &mut [u8], ours: &HashSet<u32>) -> bool {
+/// Reads everything queued on `sock`; true when a notification from someone other than the
+/// backend changed something an observation reports (or notifications were lost, which may
+/// hide one). The backend's own notifications only update what is known.
+fn drain(
+    sock: &NlSocket,
+    buf: &mut [u8],
+    ours: &HashSet<u32>,
+    known: &mut Known,
+    ns: &Netns,
+    sockets: &SocketCache,
+) -> bool {
     let mut changed = false;
     loop {
         match sock.recv(&mut *buf, Msg::empty()) {
             Ok((0, _)) => return changed,
             Ok((n, _)) => {
-                for msg in Messages::new(&buf[..n]).flatten() {
-                    changed |= !ours.contains(&msg.pid);
+                for msg in Messages::new(&buf[..n]) {
+                    let Ok(msg) = msg else {
+                        changed = true;
+                        continue;
+                    };
+                    let echoes = sockets.echoes();
+                    let from_backend = ours.contains(&msg.pid);
+                    changed |= known.learn(&msg, ns, &echoes, from_backend, Instant::now());
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return changed,

@@ -211,3 +211,39 @@ fn the_backends_own_address_changes_are_not_reported() {
     );
     assert!(wait_for(&rx, &NamespaceEvent::Changed(a.netns())));
 }
+
+/// The kernel follows the backend's own changes with notifications on no one's behalf: carrier
+/// on both ends of a veth once both are up, IPv6 duplicate address detection finishing, the
+/// link-local addresses it adds. None of them changes what an observation reports, so none is
+/// reported; a change by hand still is.
+#[test]
+fn the_kernels_follow_ups_to_the_backends_changes_are_not_reported() {
+    let a = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    apply(&mut b, veth(&a, "k0", &a, "k1")).unwrap();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    for (link, addr) in [("k0", "fd00:77::1/64"), ("k1", "fd00:77::2/64")] {
+        let up = Op::SetLink {
+            ns: a.netns(),
+            name: link.into(),
+            change: LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            },
+        };
+        apply(&mut b, up).unwrap();
+        let add = Op::AddAddress {
+            ns: a.netns(),
+            link: link.into(),
+            addr: addr.parse().unwrap(),
+        };
+        apply(&mut b, add).unwrap();
+    }
+    // Carrier, DAD (about a second with the default settings) and link-local addresses follow.
+    let quiet = rx.recv_timeout(Duration::from_millis(3000));
+    assert!(quiet.is_err(), "reported a follow-up: {quiet:?}");
+    run("ip", &["-n", &a.name, "link", "set", "k1", "mtu", "1280"]);
+    assert!(wait_for(&rx, &NamespaceEvent::Changed(a.netns())));
+}
