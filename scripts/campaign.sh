@@ -16,17 +16,19 @@ JOBS=${JOBS:-$(nproc)}
 out=${OUT:-$(mktemp -d /tmp/nsagent-campaign.XXXXXX)}
 mkdir -p "$out"
 
-cargo test --release --test simulation --no-run 2>&1 | tail -1
+# Built once; the chunks run the test binary itself, so nothing rebuilds while they run.
+exe=$(cargo test --release --test simulation --no-run 2>&1 |
+    sed -n 's/.*Executable tests\/simulation.rs (\(.*\))$/\1/p' | tail -1)
+[ -x "$exe" ] || { echo "could not build the simulation test" >&2; exit 1; }
 start=$(date +%s)
 last=$(( FIRST + SEEDS ))
 for ((from = FIRST; from < last; from += CHUNK)); do
   count=$CHUNK
   (( from + count > last )) && count=$(( last - from ))
   echo "$from $count"
-done | STEPS=$STEPS OUT=$out xargs -P "$JOBS" -L 1 sh -c '
+done | EXE=$exe STEPS=$STEPS OUT=$out xargs -P "$JOBS" -L 1 sh -c '
   if SIM_FIRST=$0 SIM_SEEDS=$1 SIM_STEPS=$STEPS \
-      cargo test --release --test simulation simulation_holds_every_invariant -- --nocapture \
-      >"$OUT/chunk-$0.log" 2>&1; then
+      "$EXE" simulation_holds_every_invariant --nocapture >"$OUT/chunk-$0.log" 2>&1; then
     echo "seeds $0+$1: ok"
   else
     echo "seeds $0+$1: FAILED"; grep -m1 -A3 "broke an invariant\|panicked" "$OUT/chunk-$0.log"
