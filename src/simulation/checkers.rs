@@ -57,7 +57,7 @@ impl World {
         };
         // A link-only interface's addresses are read from the kernel, which may have lost the
         // link to a vanish nobody has announced yet: the core cannot know.
-        let knowable = !i.link_only || self.unannounced.is_empty();
+        let knowable = !i.link_only || (self.unannounced.is_empty() && !self.drift_pending());
         if let (Some(gw), true) = (r.gw_addr, knowable) {
             if !addrs.iter().any(|a| a.contains(&gw)) {
                 return Err(format!("gateway {gw} is outside the subnets of {}", i.name));
@@ -182,9 +182,11 @@ impl World {
         let quiet = self.core.poll_timeout().is_none()
             && self.held.is_empty()
             && self.unannounced.is_empty()
-            && self.kernel.pending_faults() == 0;
+            && self.kernel.pending_faults() == 0
+            && !self.drift_pending();
         if quiet {
             self.check_converged()?;
+            self.check_applied_held()?;
         }
         Ok(())
     }
@@ -198,6 +200,7 @@ impl World {
         for ns in due {
             self.feed(Event::NamespaceVanished { ns });
         }
+        self.notify_all_drift()?;
         self.pump()?;
         for _ in 0..100 {
             let Some(at) = self.core.poll_timeout() else {

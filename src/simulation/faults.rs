@@ -81,12 +81,14 @@ impl World {
             self.trace(format!("{} restart from snapshot", self.now));
             if !self.restore_snapshots {
                 self.unannounced.clear();
+                self.drifted.clear();
                 return self.resync_after_restart();
             }
             self.round_trip()?;
         }
         // Whatever the watcher had not announced yet, the kernel shows now.
         self.unannounced.clear();
+        self.drifted.clear();
         self.resync_after_restart()
     }
 

@@ -14,12 +14,14 @@
 //! - the same seed gives the same trace, byte for byte (checked by running twice).
 //!
 //! One concern per file: `workload.rs` is what the outside world does, `faults.rs` what goes
-//! wrong around the agent (errnos, late announcements, restarts), `transport.rs` the commands and
+//! wrong around the agent (errnos, late announcements, restarts), `drift.rs` what others change
+//! behind its back (told a step or two later), `transport.rs` the commands and
 //! results in transit, `oracle.rs` what the kernel must hold, `checkers.rs` and `ifindex.rs` the
 //! invariants. This file holds the run's configuration and report, the world they all act on, and
 //! the step loop.
 
 mod checkers;
+mod drift;
 mod faults;
 mod ifindex;
 mod oracle;
@@ -118,8 +120,10 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
     w.setup()?;
     for step in 1..=config.steps {
         w.step = step;
+        w.notify_drift_due()?;
         w.random_step()?;
         w.pump()?;
+        w.maybe_drift();
         w.check_step()?;
         w.maybe_round_trip()?;
     }
@@ -153,6 +157,11 @@ struct World {
     /// When to round-trip the core through its snapshot encoding mid-run: a stream of its own,
     /// so that the workload's draws (and the trace) are the same with and without restores.
     restore_rng: Rng,
+    /// When and what drifts (`drift.rs`): a stream of its own, like `restore_rng`.
+    drift_rng: Rng,
+    /// Namespaces changed by hand that the core has not been told of yet, and in how many
+    /// steps it is.
+    drifted: Vec<(Netns, u32)>,
     core: Core,
     kernel: SimKernel,
     now: u64,
@@ -193,6 +202,8 @@ impl World {
             faults: config.faults,
             rng: Rng(config.seed),
             restore_rng: Rng(config.seed ^ 0x5eed_5eed_5eed_5eed),
+            drift_rng: Rng(config.seed ^ 0xd71f_7d71_f7d7_1f7d),
+            drifted: Vec::new(),
             core: Core::new(CoreConfig::default()),
             // One seed in four runs a kernel older than 6.2, which renames only links that
             // are down.

@@ -66,7 +66,7 @@ impl World {
         let mut results = vec![None; batch.len()];
         // A vanish nobody announced excuses the whole batch, even once a command of it
         // has made the namespace again.
-        let unannounced = !self.unannounced.is_empty();
+        let unannounced = !self.unannounced.is_empty() || self.drift_pending();
         let due = self.recreations_due(batch);
         for &i in &order {
             let before = self.kernel.counters().ops_injected;

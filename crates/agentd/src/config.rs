@@ -62,6 +62,10 @@ pub struct Args {
     /// Do not follow the Docker daemon.
     #[arg(long)]
     pub no_docker: bool,
+    /// Look at every namespace again this often, to repair what changed without a
+    /// notification: `60s` (the default), `500ms`, `5m`; `0` or `off` for never.
+    #[arg(long, env = "NSAGENT_RESYNC_INTERVAL")]
+    pub resync_interval: Option<String>,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -78,6 +82,7 @@ struct FileConfig {
     snapshot_every: Option<u64>,
     retention: Option<u64>,
     docker: Option<bool>,
+    resync_interval: Option<String>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -97,6 +102,8 @@ pub struct DaemonConfig {
     pub repair: bool,
     /// Follow the Docker daemon (microservices).
     pub docker: bool,
+    /// Milliseconds between full resyncs; `None`: never.
+    pub resync_interval_ms: Option<u64>,
     pub auth: NatsAuth,
 }
 
@@ -139,6 +146,12 @@ impl DaemonConfig {
                 "snapshot_every must be at least 1".into(),
             ));
         }
+        let resync_interval_ms = match args.resync_interval.or(file.resync_interval) {
+            Some(text) => parse_interval(&text).map_err(|reason| {
+                ConfigError::Invalid(format!("resync_interval '{text}': {reason}"))
+            })?,
+            None => Some(DEFAULT_RESYNC_INTERVAL_MS),
+        };
         Ok(DaemonConfig {
             label,
             nats: args
@@ -164,9 +177,40 @@ impl DaemonConfig {
             } else {
                 file.docker.unwrap_or_else(docker_present)
             },
+            resync_interval_ms,
             auth: args.auth.or(file.auth),
         })
     }
+}
+
+/// A minute: drift no notification told of is repaired within it, at the cost of one dump of
+/// every namespace per minute.
+const DEFAULT_RESYNC_INTERVAL_MS: u64 = 60_000;
+
+/// `<n>ms`, `<n>s`, `<n>m` or `<n>` (seconds); `0` and `off` mean never (`None`).
+fn parse_interval(text: &str) -> Result<Option<u64>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    let (digits, per) = if let Some(d) = text.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = text.strip_suffix('s') {
+        (d, 1_000)
+    } else if let Some(d) = text.strip_suffix('m') {
+        (d, 60_000)
+    } else {
+        (text, 1_000)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a number with ms, s or m (60s, 500ms, 5m), 0 or off".into());
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "the number is too large".to_string())?;
+    let ms = n
+        .checked_mul(per)
+        .ok_or_else(|| "the interval is too long".to_string())?;
+    Ok((ms > 0).then_some(ms))
 }
 
 /// Whether this host looks like it runs Docker.
@@ -257,6 +301,40 @@ mod tests {
         ]))
         .expect_err("zero");
         assert!(e.to_string().contains("snapshot_every"), "{e}");
+    }
+
+    #[test]
+    fn the_resync_interval_defaults_to_a_minute_and_reads_units_and_off() {
+        let base = ["--label", "a", "--data-dir", "/d"];
+        let with = |v: &str| {
+            let flag = format!("--resync-interval={v}");
+            let mut list = base.to_vec();
+            list.push(&flag);
+            DaemonConfig::resolve(args(&list))
+        };
+        let c = DaemonConfig::resolve(args(&base)).expect("ok");
+        assert_eq!(c.resync_interval_ms, Some(60_000));
+        assert_eq!(with("500ms").expect("ok").resync_interval_ms, Some(500));
+        assert_eq!(with("2s").expect("ok").resync_interval_ms, Some(2_000));
+        assert_eq!(with("3").expect("ok").resync_interval_ms, Some(3_000));
+        assert_eq!(with("5m").expect("ok").resync_interval_ms, Some(300_000));
+        assert_eq!(with("0").expect("ok").resync_interval_ms, None);
+        assert_eq!(with("off").expect("ok").resync_interval_ms, None);
+        for bad in ["", "s", "1h", "-1s", "1.5s", "99999999999999999999m"] {
+            let e = with(bad).expect_err(bad);
+            assert!(e.to_string().contains("resync_interval"), "{e}");
+            assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "label = \"a\"\ndata_dir = \"/d\"\nresync_interval = \"off\"\n",
+        )
+        .expect("write");
+        let c =
+            DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")])).expect("ok");
+        assert_eq!(c.resync_interval_ms, None);
     }
 
     #[test]

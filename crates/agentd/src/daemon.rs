@@ -69,6 +69,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let driver_config = DriverConfig {
         snapshot_every: config.snapshot_every,
         publish_namespaces: sockets.is_some(),
+        resync_interval_ms: config.resync_interval_ms,
         ..DriverConfig::default()
     };
     let mut driver =
@@ -202,6 +203,7 @@ async fn spawn_inputs(
         tasks.push(spawn_queries(client, subject.clone(), input.clone(), kind).await?);
     }
     tasks.push(spawn_log(client, subjects.log.clone(), reader).await?);
+    tasks.push(spawn_resync(client, subjects.resync.clone(), input.clone()).await?);
     if config.docker {
         tasks.extend(observers::spawn_docker(
             nsagent_docker_watch::WatchConfig::from_env(),
@@ -340,6 +342,30 @@ async fn spawn_queries(
             };
             let (tx, rx) = oneshot::channel();
             input.send(Input::Query { query, reply: tx }).ok()?;
+            Some(
+                rx.await
+                    .unwrap_or_else(|_| error_value("agent", "shutting down")),
+            )
+        }
+    })
+    .await
+}
+
+/// `nsagentctl resync`: answered once the snapshot it caused has been fed to the core.
+async fn spawn_resync(
+    client: &async_nats::Client,
+    subject: String,
+    input: mpsc::Sender<Input>,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    serve(client, subject, move |body| {
+        let input = input.clone();
+        async move {
+            let ns = match protocol::parse_resync(&body) {
+                Ok(ns) => ns,
+                Err(e) => return Some(e),
+            };
+            let (tx, rx) = oneshot::channel();
+            input.send(Input::Resync { ns, reply: tx }).ok()?;
             Some(
                 rx.await
                     .unwrap_or_else(|_| error_value("agent", "shutting down")),

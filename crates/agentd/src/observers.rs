@@ -1,5 +1,5 @@
 //! Observers: the sources of events that are neither intents nor command results — the kernel
-//! watcher (namespaces gone or back, links changed by someone else) and the Docker watcher
+//! watcher (namespaces gone or back, links, addresses, routes or neighbours changed by someone else) and the Docker watcher
 //! (microservices started or stopped). Both only feed the driver's input, so what they saw is
 //! logged before the core sees it, like everything else.
 
@@ -13,7 +13,7 @@ use nsagent_netlink::{NamespaceEvent, SocketCache, Watcher};
 use crate::driver::Input;
 use crate::journal::Origin;
 
-/// How long link changes in one namespace are gathered before it is observed again: a script
+/// How long changes in one namespace are gathered before it is observed again: a script
 /// changing several things costs one observation, and the first change waits at most this long.
 const REOBSERVE_DELAY: Duration = Duration::from_millis(100);
 
@@ -99,7 +99,7 @@ fn forward_kernel_events(
             for ns in &ready {
                 due.remove(ns);
             }
-            tracing::info!(namespaces = ?ready, "links changed by someone else; observing again");
+            tracing::info!(namespaces = ?ready, "namespaces changed by someone else; observing again");
             if input.send(Input::Reobserve(ready)).is_err() {
                 return;
             }

@@ -5,7 +5,7 @@
 //! fully validated operations or rejected with an error that names the field, so a bad publisher
 //! can never get anything into the log or stop the daemon.
 
-use nsagent_core::{Item, ItemKey, ValidationError};
+use nsagent_core::{Item, ItemKey, Netns, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -23,6 +23,7 @@ pub struct Subjects {
     pub get: String,
     pub explain: String,
     pub log: String,
+    pub resync: String,
     events_prefix: String,
 }
 
@@ -35,6 +36,7 @@ impl Subjects {
             get: format!("{base}.get"),
             explain: format!("{base}.explain"),
             log: format!("{base}.log"),
+            resync: format!("{base}.resync"),
             events_prefix: format!("{base}.events"),
         }
     }
@@ -274,6 +276,29 @@ pub struct QueryRequest {
     pub after: Option<String>,
 }
 
+/// Body of a `resync` request; an empty body resyncs every namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResyncRequest {
+    /// `default`, `/var/run/netns/<name>`, `/proc/<pid>/ns/net` or a named namespace's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns: Option<String>,
+}
+
+/// Turns a `resync` request body into the namespace it names (`None`: all of them), or the
+/// error to answer, naming the field.
+pub fn parse_resync(body: &[u8]) -> Result<Option<Netns>, Value> {
+    let req: ResyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResyncRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| error_value("body", e))?
+    };
+    req.ns
+        .map(|text| Netns::parse("ns", &text))
+        .transpose()
+        .map_err(|e| error_value(&e.field, e.reason))
+}
+
 /// Cuts an answer to what one NATS message of `max_payload` bytes holds. A list of `items`
 /// (status, get) keeps its first items and says with `next` which key to ask `after` for the
 /// rest; a page of `records` (log) keeps its first records, and the asker goes on from the
@@ -400,6 +425,27 @@ mod tests {
     }
 
     const KEY: &str = "config/linux/interfaces/v2/interface/d1";
+
+    #[test]
+    fn resync_requests_name_a_namespace_or_none_and_bad_ones_name_the_field() {
+        assert_eq!(parse_resync(b""), Ok(None));
+        assert_eq!(parse_resync(b"{}"), Ok(None));
+        assert_eq!(
+            parse_resync(br#"{"ns": "blue"}"#),
+            Ok(Some(Netns::Named("blue".into())))
+        );
+        assert_eq!(
+            parse_resync(br#"{"ns": "default"}"#),
+            Ok(Some(Netns::Default))
+        );
+        let field =
+            |body: &[u8]| parse_resync(body).expect_err("refused")["error"]["field"].clone();
+        assert_eq!(field(br#"{"ns": "a/b"}"#), "ns");
+        assert_eq!(field(br#"{"ns": "/etc/passwd"}"#), "ns");
+        assert_eq!(field(br#"{"ns": 7}"#), "body");
+        assert_eq!(field(br#"{"namespace": "x"}"#), "body");
+        assert_eq!(field(b"not json"), "body");
+    }
 
     #[test]
     fn put_delete_and_txn_parse() {

@@ -535,3 +535,55 @@ async fn kv_items_gone_from_the_bucket_are_deleted_at_start_and_request_items_ar
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_request_is_logged_and_answered_and_a_bad_one_names_the_field() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("resync");
+    let _d = Daemon::start(
+        &nats.url(),
+        &label,
+        &data.path().join("d"),
+        &["--resync-interval", "off"],
+    );
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let subject = format!("nsagent.{label}.resync");
+
+    let reply = request(&c, &subject, b"", T).await.expect("reply");
+    let seq = reply["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no seq in {reply}"));
+    let log = request(
+        &c,
+        &format!("nsagent.{label}.log"),
+        json!({"from": seq}).to_string().as_bytes(),
+        T,
+    )
+    .await
+    .expect("log");
+    let records = log["records"].as_array().expect("records");
+    assert_eq!(records[0]["origin"], "Request", "{log}");
+    assert!(
+        records[0]["event"].get("ResyncRequested").is_some(),
+        "{log}"
+    );
+    assert!(
+        records[1..]
+            .iter()
+            .any(|r| r["origin"] == "Kernel" && r["event"].get("Observed").is_some()),
+        "the snapshot it caused is logged before the answer: {log}"
+    );
+
+    for (body, field) in [
+        (json!({"ns": "a/b"}), "ns"),
+        (json!({"ns": "not-managed-here"}), "ns"),
+        (json!({"namespace": "x"}), "body"),
+    ] {
+        let reply = request(&c, &subject, body.to_string().as_bytes(), T)
+            .await
+            .expect("reply");
+        assert_eq!(reply["error"]["field"], field, "{body}: {reply}");
+    }
+}

@@ -74,6 +74,12 @@ pub enum Event {
     /// What the kernel contains, for resync: replaces what the core believes about these
     /// namespaces.
     Observed(Snapshot),
+    /// Someone asked for a resync (`nsagentctl resync`): of every namespace the core cares
+    /// about, or of `ns` alone. The core answers through [`crate::Core::poll_resync`]; the
+    /// snapshot comes back as [`Event::Observed`].
+    ResyncRequested {
+        ns: Option<Netns>,
+    },
 }
 
 impl Event {

@@ -37,6 +37,25 @@ pub enum Netns {
 }
 
 impl Netns {
+    /// A namespace as an operator names it on a command line (`nsagentctl resync --ns`):
+    /// `default`, one of the files that name a namespace (`/var/run/netns/<name>`,
+    /// `/proc/<pid>/ns/net`, `/proc/<pid>/task/<tid>/ns/net`), or the name of a named one.
+    /// Errors name `field`.
+    pub fn parse(field: &str, text: &str) -> Result<Netns, ValidationError> {
+        if text == "default" {
+            return Ok(Netns::Default);
+        }
+        let r = if text.starts_with('/') {
+            parse_namespace_path(field, text)?
+        } else {
+            check_namespace_name(field, text)?;
+            NamespaceRef::Named(text.to_string())
+        };
+        // Paths and names are fixed references: only microservices lack a fixed namespace.
+        r.fixed()
+            .ok_or_else(|| ValidationError::new(field, format!("'{text}' names no namespace")))
+    }
+
     /// The file that names this namespace, for backends that open it.
     pub fn path(&self) -> String {
         match self {
@@ -104,7 +123,7 @@ impl NamespaceRef {
                 Ok(NamespaceRef::Named(reference.to_string()))
             }
             T::Pid => Ok(NamespaceRef::Pid(parse_pid(field, reference)?)),
-            T::Fd => parse_namespace_path(reference),
+            T::Fd => parse_namespace_path(field, reference),
             T::Microservice => {
                 if reference.is_empty() {
                     return Err(ValidationError::new(field, "a MICROSERVICE namespace needs the microservice label"));
@@ -195,8 +214,7 @@ fn parse_pid(field: &str, text: &str) -> Result<u32, ValidationError> {
 
 /// Accepts the three file forms that name a network namespace and nothing else, so a reference
 /// can never make the agent open an arbitrary file.
-fn parse_namespace_path(path: &str) -> Result<NamespaceRef, ValidationError> {
-    let field = "namespace.reference";
+fn parse_namespace_path(field: &str, path: &str) -> Result<NamespaceRef, ValidationError> {
     let bad = || {
         ValidationError::new(
             field,
@@ -223,5 +241,34 @@ fn parse_namespace_path(path: &str) -> Result<NamespaceRef, ValidationError> {
             }
         }
         _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_names_a_namespace_by_default_a_file_or_a_name() {
+        let p = |t: &str| Netns::parse("ns", t);
+        assert_eq!(p("default"), Ok(Netns::Default));
+        assert_eq!(p("blue"), Ok(Netns::Named("blue".into())));
+        assert_eq!(p("/var/run/netns/blue"), Ok(Netns::Named("blue".into())));
+        assert_eq!(p("/proc/42/ns/net"), Ok(Netns::Pid(42)));
+        assert_eq!(
+            p("/proc/42/task/43/ns/net"),
+            Ok(Netns::Task { pid: 42, tid: 43 })
+        );
+    }
+
+    #[test]
+    fn a_bad_namespace_name_is_refused_naming_the_field() {
+        for bad in ["", "a/b", "..", "/etc/passwd", "/proc/0/ns/net", "a b"] {
+            let e = Netns::parse("ns", bad).expect_err(bad);
+            assert_eq!(e.field, "ns", "{bad}");
+            assert!(!e.reason.is_empty(), "{bad}");
+        }
+        let e = Netns::parse("ns", "/etc/passwd").expect_err("a file");
+        assert!(e.reason.contains("/etc/passwd"), "{}", e.reason);
     }
 }

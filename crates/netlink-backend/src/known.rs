@@ -8,9 +8,10 @@
 //! its name, kind, alias, MTU, MAC, admin state, veth peer and the addresses not added by the
 //! kernel; a notification that leaves all of those as they were is noise. Every notification,
 //! the agent's own included, updates what is known; only one from someone else that changes
-//! something counts, and one that shows only what the backend itself is changing
-//! (`echo.rs`) is the backend's own. Messages of any other type (or that do not parse) count as changes: when in
-//! doubt, observe.
+//! something counts, and one that shows only what the backend itself is changing (`echo.rs`)
+//! is the backend's own. Route and neighbour messages are judged by the watcher itself
+//! (`watch::concerns_managed`); here they count unless the backend sent them, and a message
+//! that does not parse counts: when in doubt, observe.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -124,7 +125,8 @@ impl Known {
             };
             news && !from_backend && !echoes.address_echo(ns, &addr.1, now)
         } else {
-            true
+            // Routes and neighbours: `watch::concerns_managed` judges those.
+            !from_backend
         }
     }
 }
@@ -242,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_of_other_kinds_count_as_changes() {
+    fn messages_of_other_kinds_count_as_changes_unless_the_backend_sent_them() {
         let mut known = Known::default();
         let addr: IpNet = "10.0.0.1/24".parse().expect("net");
         let other = as_notification(
@@ -250,6 +252,9 @@ mod tests {
             Rtm::Newroute,
         );
         assert!(learn(&mut known, &other));
+        let msg = Messages::new(&other).next().expect("one").expect("parses");
+        let now = Instant::now();
+        assert!(!known.learn(&msg, &Netns::Default, &Echoes::default(), true, now));
     }
 
     #[test]

@@ -4,9 +4,15 @@
 //! the process exits; `ip netns del` unmounts and removes `/var/run/netns/<name>`), woken early
 //! by inotify on `/var/run/netns` and by any change of the mount table (a named namespace exists
 //! only once it is mounted, which inotify does not see), and listens on a multicast socket inside each present
-//! namespace for link and address notifications. Notifications caused by the backend's own
-//! sockets are left out: the core knows about those already; so are the kernel's follow-ups
-//! that change nothing an observation reports (`known.rs`).
+//! namespace for link, address, route and neighbour notifications (IPv4 and IPv6). Notifications
+//! caused by the backend's own sockets are left out: the core knows about those already, and so
+//! are the kernel's follow-ups that change nothing an observation reports and the echoes of the
+//! backend's own batches (`known.rs`, `echo.rs`). So are
+//! notifications of objects the agent never manages, told apart by the message alone
+//! ([`concerns_managed`]): routes the kernel made (protocol `kernel`, cloned cache entries) and
+//! neighbour entries updated to a state other than permanent (a learnt entry going through
+//! REACHABLE, STALE, DELAY, PROBE). What that filter misses — a managed entry replaced by a
+//! learnt one — is caught by the periodic resync.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Read, Write};
@@ -30,8 +36,17 @@ use crate::namespace::{self, NsId, NETNS_RUN_DIR};
 use crate::socket::{Messages, RouteSocket};
 
 const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_NEIGH: u32 = 3;
 const RTNLGRP_IPV4_IFADDR: u32 = 5;
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTM_NEWNEIGH: u16 = 28;
+const RTPROT_KERNEL: u8 = 2;
+const RTM_F_CLONED: u32 = 0x200;
+const NUD_PERMANENT: u16 = 0x80;
 /// How often namespace files are checked when nothing wakes the watcher earlier.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -43,7 +58,8 @@ pub enum NamespaceEvent {
     /// The namespace's file is gone (its process exited, its name was deleted), or it now names
     /// a different namespace (reported as vanished, then appeared).
     Vanished(Netns),
-    /// Someone other than the backend changed a link or an address in it: observe it again.
+    /// Someone other than the backend changed a link, an address, a route or a neighbour in
+    /// it: observe it again.
     Changed(Netns),
 }
 
@@ -290,12 +306,19 @@ fn watch_run_dir() -> Option<Inotify> {
     Some(inotify)
 }
 
-/// A non-blocking socket in `ns` that hears link and address notifications, and what a dump
-/// taken just after it was opened shows (so nothing falls between the two).
+/// A non-blocking socket in `ns` that hears link, address, route and neighbour notifications,
+/// and what a dump taken just after it was opened shows (so nothing falls between the two).
 fn subscribe(ns: &Netns) -> io::Result<(NlSocket, Known)> {
     let file = namespace::open(ns)?;
     let open = || {
-        let s = RouteSocket::subscribe(&[RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR])?;
+        let s = RouteSocket::subscribe(&[
+            RTNLGRP_LINK,
+            RTNLGRP_IPV4_IFADDR,
+            RTNLGRP_IPV6_IFADDR,
+            RTNLGRP_IPV4_ROUTE,
+            RTNLGRP_IPV6_ROUTE,
+            RTNLGRP_NEIGH,
+        ])?;
         s.nonblock()?;
         let known = Known::dumped(&mut RouteSocket::open()?)?;
         Ok((s, known))
@@ -330,12 +353,93 @@ fn drain(
                     };
                     let echoes = sockets.echoes();
                     let from_backend = ours.contains(&msg.pid);
-                    changed |= known.learn(&msg, ns, &echoes, from_backend, Instant::now());
+                    changed |= known.learn(&msg, ns, &echoes, from_backend, Instant::now())
+                        && concerns_managed(msg.ty, msg.payload);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return changed,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return true, // ENOBUFS: notifications were dropped
         }
+    }
+}
+
+/// Whether a notification may be about an object the agent manages. Only what the message's
+/// fixed header says is used: routes of protocol `kernel` (prefix, local and link-local routes
+/// the kernel adds with addresses) and cloned routes (the cache) are never the agent's, which
+/// adds its routes with a protocol of its own; a neighbour update to a state without
+/// NUD_PERMANENT is a learnt entry changing state (the agent's entries are permanent), while a
+/// deletion always counts, since `ip neigh del` first marks the entry failed. Anything else
+/// (links, addresses, messages too short to read) counts.
+fn concerns_managed(ty: u16, payload: &[u8]) -> bool {
+    match ty {
+        RTM_NEWROUTE | RTM_DELROUTE => {
+            // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+            let (Some(&protocol), Some(flags)) = (payload.get(5), payload.get(8..12)) else {
+                return true;
+            };
+            let flags = u32::from_ne_bytes([flags[0], flags[1], flags[2], flags[3]]);
+            protocol != RTPROT_KERNEL && flags & RTM_F_CLONED == 0
+        }
+        RTM_NEWNEIGH => {
+            // struct ndmsg: family, pad, pad (u16), ifindex (i32), state (u16), flags, type.
+            let Some(state) = payload.get(8..10) else {
+                return true;
+            };
+            u16::from_ne_bytes([state[0], state[1]]) & NUD_PERMANENT != 0
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtmsg(protocol: u8, flags: u32) -> Vec<u8> {
+        let mut m = vec![2, 24, 0, 0, 254, protocol, 0, 1];
+        m.extend(flags.to_ne_bytes());
+        m
+    }
+
+    fn ndmsg(state: u16) -> Vec<u8> {
+        let mut m = vec![2, 0, 0, 0];
+        m.extend(7i32.to_ne_bytes());
+        m.extend(state.to_ne_bytes());
+        m.extend([0, 1]);
+        m
+    }
+
+    #[test]
+    fn routes_of_the_kernel_and_the_cache_do_not_count() {
+        let agent = nsagent_core::ROUTE_PROTOCOL;
+        assert!(concerns_managed(RTM_NEWROUTE, &rtmsg(agent, 0)));
+        assert!(concerns_managed(RTM_DELROUTE, &rtmsg(agent, 0)));
+        // `ip route replace` by hand (protocol boot) may take a managed route's place.
+        assert!(concerns_managed(RTM_NEWROUTE, &rtmsg(3, 0)));
+        assert!(!concerns_managed(RTM_NEWROUTE, &rtmsg(RTPROT_KERNEL, 0)));
+        assert!(!concerns_managed(RTM_DELROUTE, &rtmsg(RTPROT_KERNEL, 0)));
+        assert!(!concerns_managed(RTM_NEWROUTE, &rtmsg(agent, RTM_F_CLONED)));
+        assert!(
+            concerns_managed(RTM_NEWROUTE, &[2, 24]),
+            "unreadable counts"
+        );
+    }
+
+    #[test]
+    fn learnt_neighbours_changing_state_do_not_count_and_deletions_do() {
+        const NUD_REACHABLE: u16 = 0x02;
+        const NUD_STALE: u16 = 0x04;
+        const NUD_FAILED: u16 = 0x20;
+        assert!(concerns_managed(RTM_NEWNEIGH, &ndmsg(NUD_PERMANENT)));
+        for state in [NUD_REACHABLE, NUD_STALE, NUD_FAILED] {
+            assert!(!concerns_managed(RTM_NEWNEIGH, &ndmsg(state)));
+        }
+        assert!(concerns_managed(29, &ndmsg(NUD_FAILED)), "RTM_DELNEIGH");
+        assert!(
+            concerns_managed(RTM_NEWNEIGH, &[2, 0, 0]),
+            "unreadable counts"
+        );
+        assert!(concerns_managed(16, &[]), "RTM_NEWLINK");
     }
 }

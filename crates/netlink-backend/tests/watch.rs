@@ -247,3 +247,99 @@ fn the_kernels_follow_ups_to_the_backends_changes_are_not_reported() {
     run("ip", &["-n", &a.name, "link", "set", "k1", "mtu", "1280"]);
     assert!(wait_for(&rx, &NamespaceEvent::Changed(a.netns())));
 }
+
+/// Nothing arrives for a moment: what the watcher must leave out.
+fn quiet(rx: &Receiver<NamespaceEvent>, what: &str) {
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "reported: {what}"
+    );
+}
+
+#[test]
+fn routes_and_neighbours_changed_by_someone_else_are_reported_and_the_kernels_own_are_not() {
+    let a = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    apply(&mut b, veth(&a, "r0", &a, "r1")).unwrap();
+    let ip = |args: &[&str]| {
+        let mut all = vec!["-n", a.name.as_str()];
+        all.extend(args);
+        run("ip", &all);
+    };
+    // No IPv6 link-local addresses (and so no DAD notifications) to wait for.
+    for link in ["r0", "r1"] {
+        ip(&["link", "set", link, "addrgenmode", "none"]);
+        ip(&["link", "set", link, "up"]);
+    }
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(a.netns());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    std::thread::sleep(Duration::from_millis(1500));
+    while rx.try_recv().is_ok() {}
+    let changed = NamespaceEvent::Changed(a.netns());
+    for (what, args) in [
+        (
+            "route added",
+            vec!["route", "add", "10.7.0.0/24", "dev", "r0"],
+        ),
+        (
+            "route deleted",
+            vec!["route", "del", "10.7.0.0/24", "dev", "r0"],
+        ),
+        (
+            "IPv6 route added",
+            vec!["-6", "route", "add", "fd07::/64", "dev", "r0"],
+        ),
+        (
+            "IPv6 route deleted",
+            vec!["-6", "route", "del", "fd07::/64", "dev", "r0"],
+        ),
+        (
+            "permanent neighbour added",
+            vec![
+                "neigh",
+                "add",
+                "10.7.1.9",
+                "lladdr",
+                "02:00:00:00:00:09",
+                "dev",
+                "r0",
+                "nud",
+                "permanent",
+            ],
+        ),
+        (
+            "neighbour deleted",
+            vec!["neigh", "del", "10.7.1.9", "dev", "r0"],
+        ),
+    ] {
+        ip(&args);
+        assert!(wait_for(&rx, &changed), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+        while rx.try_recv().is_ok() {}
+    }
+    ip(&[
+        "route",
+        "add",
+        "10.8.0.0/24",
+        "dev",
+        "r0",
+        "proto",
+        "kernel",
+    ]);
+    quiet(&rx, "a route of protocol kernel");
+    ip(&[
+        "neigh",
+        "add",
+        "10.7.1.8",
+        "lladdr",
+        "02:00:00:00:00:08",
+        "dev",
+        "r0",
+        "nud",
+        "reachable",
+    ]);
+    quiet(&rx, "a learnt neighbour");
+    ip(&["neigh", "change", "10.7.1.8", "dev", "r0", "nud", "stale"]);
+    quiet(&rx, "a learnt neighbour changing state");
+}

@@ -71,6 +71,13 @@ enum Cmd {
     Status { key: Option<String> },
     /// Everything the agent knows about one item.
     Explain { key: String },
+    /// Look at the kernel again now and repair what changed behind the agent's back: every
+    /// namespace, or the one named (`default`, a named namespace's name, /var/run/netns/<name>,
+    /// /proc/<pid>/ns/net). Answers once the agent has taken in what it saw.
+    Resync {
+        #[arg(long)]
+        ns: Option<String>,
+    },
     /// The event log.
     Log {
         #[command(subcommand)]
@@ -188,6 +195,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             outln!("{}", render(&v, format, &[]));
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Resync { ns } => {
+            let v = agent
+                .ask(&subjects.resync, serde_json::json!({"ns": ns}))
+                .await?;
+            Ok(agent.show(&v, &["seq"]))
         }
         Cmd::Log { from, follow, .. } => agent.log(from, follow).await,
         Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),

@@ -11,13 +11,15 @@
 //! The pieces, one concern each: `run_loop` (the loop and its turn), `backend` (the backend
 //! thread), `clock` (the time logged with each batch), `snapshots` (when to snapshot, and the
 //! thread that writes them), `namespaces` (what the kernel watcher should watch), `queries`
-//! (status, get, explain and log answers) and `kv` (what a KV watch may change).
+//! (status, get, explain and log answers), `kv` (what a KV watch may change) and `resyncs`
+//! (resyncs asked for on demand, and when to answer them).
 
 mod backend;
 mod clock;
 mod kv;
 mod namespaces;
 mod queries;
+mod resyncs;
 mod run_loop;
 mod snapshots;
 #[cfg(test)]
@@ -104,9 +106,17 @@ pub enum Input {
     /// them after the commands already sent to it, and the snapshot comes back as
     /// [`Input::Observed`].
     Reobserve(Vec<Netns>),
-    /// The backend's answer to [`Input::Reobserve`]; logged as `Event::Observed` (origin
-    /// `Kernel`). A failure is only reported: the next change or restart looks again.
+    /// The backend's answer to [`Input::Reobserve`] or to a resync the core asked for; logged
+    /// as `Event::Observed` (origin `Kernel`). A failure is only reported: the next change,
+    /// periodic resync or restart looks again.
     Observed(Result<Snapshot, BackendError>),
+    /// `nsagentctl resync`: logged as `Event::ResyncRequested` (origin `Request`); `reply`
+    /// gets `{"seq"}` once the snapshot it caused has been fed to the core, or an error naming
+    /// the field. `None`: every namespace.
+    Resync {
+        ns: Option<Netns>,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    },
     /// Flush the log and stop.
     Shutdown,
 }
@@ -134,6 +144,8 @@ pub struct DriverConfig {
     /// Send [`Output::Namespaces`]. Computing the set walks every item, so it is recomputed
     /// at most every few milliseconds, and once more when things go quiet.
     pub publish_namespaces: bool,
+    /// Milliseconds between full resyncs (`Core::set_resync_interval`); `None`: none.
+    pub resync_interval_ms: Option<u64>,
 }
 
 impl Default for DriverConfig {
@@ -142,6 +154,7 @@ impl Default for DriverConfig {
             core: CoreConfig::default(),
             snapshot_every: 10_000,
             publish_namespaces: false,
+            resync_interval_ms: None,
         }
     }
 }

@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::backend::BackendThread;
 use super::clock::Clock;
 use super::namespaces::NamespacesSent;
+use super::resyncs::Resyncs;
 use super::snapshots::Snapshots;
 use super::{kv, queries, DriverConfig, DriverError, Input, Output, Query, Reply};
 use crate::journal::{Journal, KvPosition, Origin, PendingBatch, Record};
-use crate::protocol::{ErrorBody, IntentOp, IntentReply};
+use crate::protocol::{error_value, ErrorBody, IntentOp, IntentReply};
 use crate::replay;
 
 /// Most inputs taken into one batch; bounds the latency of the first one.
@@ -52,6 +53,10 @@ pub(super) struct RunLoop {
     /// before, so it is not news, and an intent acknowledged since must not be undone by it:
     /// of KV and request-reply, the later in the log wins.
     kv: Option<KvPosition>,
+    /// Namespaces the core asked to observe (`Core::poll_resync`) since the last turn sent
+    /// its reobservation.
+    resync_wanted: Vec<Netns>,
+    resyncs: Resyncs,
 }
 
 /// What one turn took in: the records to log, sharing one time, and what must wait until they
@@ -62,6 +67,8 @@ struct Intake {
     acks: Vec<(Reply, u64)>,
     queries: Vec<(Query, tokio::sync::oneshot::Sender<Value>)>,
     reobserve: Vec<Netns>,
+    /// Resync requests logged in this batch, by sequence number, with where to answer.
+    resyncs: Vec<(u64, tokio::sync::oneshot::Sender<Value>)>,
     /// Keys of the intents in this batch: a KV op on one of them is never a no-op.
     touched: HashSet<ItemKey>,
     /// The newest KV revision this batch takes in.
@@ -109,9 +116,11 @@ impl RunLoop {
         let snapshots =
             Snapshots::start(journal.clone(), config.snapshot_every, restored.replayed)?;
         let journal_kv = journal.kv_position()?;
+        let mut core = restored.core;
+        core.set_resync_interval(config.resync_interval_ms);
         Ok(RunLoop {
             clock: Clock::start(restored.last_at),
-            core: restored.core,
+            core,
             journal,
             backend,
             output,
@@ -122,6 +131,8 @@ impl RunLoop {
             held: Vec::new(),
             write_failure: None,
             kv: journal_kv,
+            resync_wanted: Vec::new(),
+            resyncs: Resyncs::default(),
         })
     }
 
@@ -208,6 +219,7 @@ impl RunLoop {
             acks: Vec::new(),
             queries: Vec::new(),
             reobserve: Vec::new(),
+            resyncs: Vec::new(),
             touched: HashSet::new(),
             kv_revision: None,
             stop: false,
@@ -226,11 +238,13 @@ impl RunLoop {
             acks,
             queries,
             mut reobserve,
+            resyncs,
             kv_revision,
             stop,
             ..
         } = intake;
-        if self.commit(&batch, acks) {
+        let fed = self.commit(&batch, acks);
+        if fed {
             self.took_kv(kv_revision)?;
             self.feed(batch)?;
         } else {
@@ -240,11 +254,25 @@ impl RunLoop {
                 .filter(|r| r.origin != Origin::Request)
                 .collect();
         }
+        reobserve.append(&mut self.resync_wanted);
         if !reobserve.is_empty() {
             reobserve.sort();
             reobserve.dedup();
             // After the commands just dispatched: the backend thread takes jobs in order.
             self.backend.reobserve(reobserve)?;
+            self.resyncs.sent();
+        }
+        for (seq, reply) in resyncs {
+            if fed {
+                self.resyncs.wait(seq, reply);
+            } else {
+                let _ = reply.send(error_value("agent", "the log cannot be written"));
+            }
+        }
+        if fed {
+            // A snapshot that came back in an unwritten batch is held, not fed: its requests
+            // are answered in the turn that feeds it.
+            self.resyncs.answer();
         }
         for (query, reply) in queries {
             let _ = reply.send(queries::answer(&self.core, query));
@@ -333,11 +361,27 @@ impl RunLoop {
             }
             Input::Reobserve(namespaces) => intake.reobserve.extend(namespaces),
             Input::Observed(Ok(snapshot)) => {
+                self.resyncs.came_back(None);
                 intake.push(Origin::Kernel, Event::Observed(snapshot));
             }
             Input::Observed(Err(e)) => {
                 tracing::warn!(error = %e, "observing changed namespaces failed");
+                self.resyncs.came_back(Some(e.to_string()));
             }
+            Input::Resync { ns, reply } => match ns {
+                // Checked before it is logged: a namespace no item uses is the requester's
+                // mistake, not an event.
+                Some(ns) if !self.core.namespaces_to_observe().contains(&ns) => {
+                    let _ = reply.send(error_value(
+                        "ns",
+                        format!("the agent manages nothing in the {ns}"),
+                    ));
+                }
+                ns => {
+                    let seq = intake.push(Origin::Request, Event::ResyncRequested { ns });
+                    intake.resyncs.push((seq, reply));
+                }
+            },
             Input::Shutdown => intake.stop = true,
         }
     }
@@ -395,6 +439,9 @@ impl RunLoop {
             self.core.handle(record.at, record.event);
             while let Some(c) = self.core.poll_command() {
                 commands.push(c);
+            }
+            if let Some(wanted) = self.core.poll_resync() {
+                self.resync_wanted.extend(wanted);
             }
             // Taken after every event: the core's cost of collecting changes grows with the
             // square of how many are pending.

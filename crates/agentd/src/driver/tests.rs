@@ -468,3 +468,136 @@ fn a_backend_that_cannot_start_is_reported() {
     .expect("fails");
     assert!(err.to_string().contains("no netlink"), "{err}");
 }
+
+fn resync(driver: &Driver, ns: Option<Netns>) -> Value {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    driver
+        .input
+        .send(Input::Resync { ns, reply: tx })
+        .expect("send");
+    rx.blocking_recv().expect("answer")
+}
+
+fn drift_driver(dir: &std::path::Path, every_ms: Option<u64>) -> (Driver, Arc<Mutex<SimKernel>>) {
+    let (journal, _) = Journal::open(dir, JournalConfig::default()).expect("open");
+    let kernel = Arc::new(Mutex::new(SimKernel::new(SimConfig::default())));
+    let backend = SharedKernel {
+        kernel: kernel.clone(),
+        seen: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (out, _out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let config = DriverConfig {
+        resync_interval_ms: every_ms,
+        ..DriverConfig::default()
+    };
+    let driver = Driver::start(
+        journal,
+        config,
+        Box::new(move || Ok(Box::new(backend) as Box<dyn Backend>)),
+        out,
+    )
+    .expect("start");
+    let ops = vec![
+        IntentOp::Put(item(serde_json::json!({"name": "r1", "type": "DUMMY",
+            "enabled": true, "ip_addresses": ["10.9.0.1/24"]}))),
+        IntentOp::Put(item(serde_json::json!({"outgoing_interface": "r1",
+            "dst_network": "10.10.0.0/24", "gw_addr": "10.9.0.2"}))),
+    ];
+    send(&driver, ops);
+    wait_all_applied(&driver, 2);
+    (driver, kernel)
+}
+
+fn route_held(kernel: &Mutex<SimKernel>) -> bool {
+    let snapshot = kernel
+        .lock()
+        .expect("lock")
+        .observe(&[Netns::Default])
+        .expect("observe");
+    snapshot.namespaces[0]
+        .routes
+        .iter()
+        .any(|r| r.dst.to_string() == "10.10.0.0/24")
+}
+
+/// Deletes the route behind the driver's back, the way `ip route del` does.
+fn delete_route_by_hand(kernel: &Mutex<SimKernel>) {
+    kernel
+        .lock()
+        .expect("lock")
+        .apply(&Op::DelRoute {
+            ns: Netns::Default,
+            route: nsagent_core::RouteSpec {
+                dev: "r1".into(),
+                dst: "10.10.0.0/24".parse().expect("literal"),
+                gw: Some("10.9.0.2".parse().expect("literal")),
+                metric: 0,
+                scope: nsagent_core::RouteScope::Global,
+            },
+        })
+        .expect("delete by hand");
+    assert!(!route_held(kernel));
+}
+
+#[test]
+fn a_resync_on_request_is_logged_repairs_drift_and_is_answered_after_the_snapshot_is_taken_in() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (driver, kernel) = drift_driver(dir.path(), None);
+    delete_route_by_hand(&kernel);
+    let answer = resync(&driver, Some(Netns::Default));
+    let seq = answer["seq"].as_u64().unwrap_or_else(|| panic!("{answer}"));
+    // The snapshot is in: the route is no longer believed held, whatever the result of its
+    // new creation says.
+    let state = item_state(&driver, "10.10.0.0/24");
+    assert!(
+        !state.starts_with("\"applied\"") || route_held(&kernel),
+        "{state}"
+    );
+    wait_all_applied(&driver, 2);
+    assert!(route_held(&kernel));
+    let bad = resync(&driver, Some(Netns::Named("nobody".into())));
+    assert_eq!(bad["error"]["field"], "ns", "{bad}");
+    assert!(resync(&driver, None)["seq"].as_u64() > Some(seq));
+    driver.shutdown().expect("stop");
+
+    let (journal, _) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+    let (records, _) = replay_all(&journal);
+    let at = records
+        .iter()
+        .position(|r| {
+            r.event
+                == Event::ResyncRequested {
+                    ns: Some(Netns::Default),
+                }
+        })
+        .expect("the request is logged");
+    assert_eq!(records[at].origin, Origin::Request);
+    assert!(
+        records[at..]
+            .iter()
+            .any(|r| matches!(r.event, Event::Observed(_)) && r.origin == Origin::Kernel),
+        "the snapshot it caused follows it"
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| matches!(r.event, Event::ResyncRequested { .. }))
+            .count(),
+        2,
+        "a namespace the agent does not manage is refused before the log"
+    );
+}
+
+#[test]
+fn the_periodic_resync_repairs_drift_nobody_told_of() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (driver, kernel) = drift_driver(dir.path(), Some(200));
+    delete_route_by_hand(&kernel);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !route_held(&kernel) {
+        assert!(Instant::now() < deadline, "the route was not restored");
+        thread::sleep(Duration::from_millis(20));
+    }
+    wait_all_applied(&driver, 2);
+    driver.shutdown().expect("stop");
+}

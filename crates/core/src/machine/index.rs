@@ -13,7 +13,9 @@ use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 
 use super::dirty::Resource;
+use super::drift::ResyncRequests;
 use super::state::{Actual, ItemId, LinkActual, Owner, State};
+use super::timers::TimerKey;
 use super::Core;
 
 /// Lookups rebuilt from [`State`] after a restore, so that reconciling needs no scan. Kept true
@@ -82,7 +84,9 @@ impl Core {
             dirty_links: VecDeque::new(),
             dirty_l3: VecDeque::new(),
             scratch: Vec::new(),
+            resync: ResyncRequests::default(),
         };
+        core.resync = ResyncRequests::restored(core.s.timers.armed(&TimerKey::Resync));
         core.sanitize();
         core.s.stale.rebuild();
         let in_flight: Vec<(Op, Owner)> = core

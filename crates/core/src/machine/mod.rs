@@ -20,6 +20,9 @@
 //!   it rarely loses nothing but intermediate states.
 //! - After [`Event::Restarted`] nothing is issued until an [`Event::Observed`] snapshot of
 //!   [`Core::namespaces_to_observe`] comes in.
+//! - After each `handle`, also drain [`Core::poll_resync`] (after the commands): observe the
+//!   namespaces it names and feed the snapshot as [`Event::Observed`]. Set the period of the
+//!   full resync with [`Core::set_resync_interval`] after building or restoring the core.
 //!
 //! # Where each rule lives
 //!
@@ -43,12 +46,14 @@
 //! | pre-6.2 kernels (EBUSY) get the link taken down for the rename | `link.rs`, `flight.rs` |
 //! | routes and ARPs wait for an applied, up interface and a reachable gateway | `l3.rs` |
 //! | the kernel's flushes (link down, MTU < 1280, MAC change, last IPv4 address) | `effects.rs` |
+//! | a full resync now and then, and on request; never of a namespace no item cares about | `drift.rs` |
 //! | resync adopts managed objects by their `nsagent:` alias, removes stale ones, never touches unmanaged links | `resync.rs` |
 //! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
 
 mod dirty;
+mod drift;
 mod effects;
 mod explain;
 mod flight;
@@ -73,6 +78,7 @@ use crate::event::{Event, Timestamp};
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
+use drift::ResyncRequests;
 use stale::StaleObjects;
 
 use index::Indexes;
@@ -111,6 +117,8 @@ pub struct Core {
     dirty_l3: VecDeque<ItemId>,
     /// Reused for lists of items to mark, so that marking allocates nothing.
     scratch: Vec<ItemId>,
+    /// Resyncs wanted (on demand, periodic) and the periodic timer's entry; not stored.
+    resync: ResyncRequests,
 }
 
 impl Serialize for Core {
@@ -177,9 +185,11 @@ impl Core {
             Event::TimerFired => self.on_timer(),
             Event::Restarted => self.on_restarted(),
             Event::Observed(snapshot) => self.on_observed(snapshot),
+            Event::ResyncRequested { ns } => self.on_resync_requested(ns),
         }
         self.reconcile_dirty();
         self.issue_due_stale();
+        self.arm_periodic_resync();
     }
 
     /// The next command to apply, if any.

@@ -24,6 +24,8 @@ pub(super) enum TimerKey {
     /// Encoded under its old name, so that snapshots taken before the rename still load.
     #[serde(rename = "Orphan")]
     Stale(u64),
+    /// The periodic full resync (`drift.rs`).
+    Resync,
 }
 
 /// Pending timer entries, earliest first. Entries are never replaced: arming twice gives two
@@ -50,6 +52,11 @@ impl Timers {
             }
             None => false,
         }
+    }
+
+    /// When the entry of `key` is due, if one is armed. Walks the whole set: for restores.
+    pub(super) fn armed(&self, key: &TimerKey) -> Option<Timestamp> {
+        self.0.iter().find(|(_, k)| k == key).map(|(t, _)| *t)
     }
 
     /// When the earliest entry is due.
@@ -114,6 +121,7 @@ impl Core {
                         self.s.stale.requeue(o);
                     }
                 }
+                TimerKey::Resync => self.on_periodic_resync(),
             }
         }
     }

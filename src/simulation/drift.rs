@@ -1,0 +1,206 @@
+//! External drift: someone changes the agent's objects behind its back — removes a route, a
+//! neighbour or an address, changes a link's MTU or takes it down — and the change
+//! notification reaches the core a step or two later, either as the watcher's new look at the
+//! namespace or as an operator's `nsagentctl resync --ns` (`Event::ResyncRequested`, answered
+//! through `Core::poll_resync`). Until the notification the core cannot know, so the
+//! convergence and honesty checks wait for it (`drift_pending`); once it is delivered, the
+//! kernel must converge again and no item the kernel does not hold may be reported applied.
+//!
+//! A notification is delivered only while no command result is in transit: the core leaves
+//! the objects of items with a command in flight alone when it reads a snapshot (it may
+//! predate the result), so a change to one of them is not seen by that snapshot. On a real
+//! host the next notification or the periodic resync catches it; here the notification waits.
+//!
+//! Its draws come from a stream of their own, so that the workload's draws stay the same.
+
+use nsagent_core::ROUTE_PROTOCOL;
+use nsagent_core::{Backend, Event, Item, ItemKey, ItemState, LinkChange, Netns, Op};
+
+use super::{variant, Violation, World};
+
+/// Percent of steps at which something drifts.
+const DRIFT_CHANCE: u64 = 6;
+
+impl World {
+    /// Whether a drift has not been told to the core yet.
+    pub(super) fn drift_pending(&self) -> bool {
+        !self.drifted.is_empty()
+    }
+
+    /// Now and then, changes one managed object by hand. Only while no result is in transit:
+    /// a change racing a command on the same object is found by the periodic resync on a
+    /// real host, which the simulation does not run.
+    pub(super) fn maybe_drift(&mut self) {
+        if !self.faults || !self.held.is_empty() || !self.drift_rng.chance(DRIFT_CHANCE) {
+            return;
+        }
+        let choices = self.drift_choices();
+        if choices.is_empty() {
+            return;
+        }
+        let op = self.drift_rng.pick(&choices).clone();
+        if self.kernel.apply(&op).is_err() {
+            return;
+        }
+        let line = format!("{op:?}");
+        self.exercised(format!("drift {}", variant(&line)));
+        self.trace(format!("{} drift {line}", self.now));
+        let steps = 1 + self.drift_rng.below(2) as u32;
+        self.drifted.push((op.namespace(), steps));
+    }
+
+    /// What a person could do by hand to the agent's objects right now.
+    fn drift_choices(&self) -> Vec<Op> {
+        let mut choices = Vec::new();
+        for (ns, l) in self.kernel.dump().managed() {
+            for r in l.routes.iter().filter(|r| r.protocol == ROUTE_PROTOCOL) {
+                choices.push(Op::DelRoute {
+                    ns: ns.clone(),
+                    route: r.route.clone(),
+                });
+            }
+            for (ip, _) in &l.neighbours {
+                choices.push(Op::DelNeighbour {
+                    ns: ns.clone(),
+                    link: l.name.clone(),
+                    ip: *ip,
+                });
+            }
+            for addr in &l.addresses {
+                choices.push(Op::DelAddress {
+                    ns: ns.clone(),
+                    link: l.name.clone(),
+                    addr: *addr,
+                });
+            }
+            let mtu = if l.mtu == 1500 { 1450 } else { 1500 };
+            let changes = [
+                LinkChange {
+                    mtu: Some(mtu),
+                    ..LinkChange::default()
+                },
+                LinkChange {
+                    up: Some(false),
+                    ..LinkChange::default()
+                },
+            ];
+            for change in changes {
+                if change.up != Some(false) || l.up {
+                    choices.push(Op::SetLink {
+                        ns: ns.clone(),
+                        name: l.name.clone(),
+                        change,
+                    });
+                }
+            }
+        }
+        choices
+    }
+
+    /// Delivers the change notifications that are due, and applies what the core makes of
+    /// them before the world moves on (as the daemon dispatches a turn's commands at once).
+    pub(super) fn notify_drift_due(&mut self) -> Result<(), Violation> {
+        if !self.held.is_empty() {
+            // A snapshot taken while results are on their way leaves their items alone, and
+            // so may miss a change to them; the watcher is late instead, as it may be.
+            return Ok(());
+        }
+        let mut due = Vec::new();
+        for (ns, steps) in &mut self.drifted {
+            *steps -= 1;
+            if *steps == 0 {
+                due.push(ns.clone());
+            }
+        }
+        self.drifted.retain(|(_, s)| *s > 0);
+        due.sort();
+        due.dedup();
+        if due.is_empty() {
+            return Ok(());
+        }
+        for ns in due {
+            self.notify_drift(ns)?;
+        }
+        self.pump()
+    }
+
+    /// Delivers every notification still on its way (the liveness phase), once every result
+    /// is delivered.
+    pub(super) fn notify_all_drift(&mut self) -> Result<(), Violation> {
+        self.pump()?;
+        let mut due: Vec<Netns> = self.drifted.drain(..).map(|(ns, _)| ns).collect();
+        due.sort();
+        due.dedup();
+        for ns in due {
+            self.notify_drift(ns)?;
+        }
+        Ok(())
+    }
+
+    /// The core hears of a change in `ns`: the watcher observes it again, or an operator asks
+    /// for its resync and the core says what to observe.
+    fn notify_drift(&mut self, ns: Netns) -> Result<(), Violation> {
+        let mut wanted = vec![ns.clone()];
+        if self.drift_rng.chance(50) {
+            self.exercised("drift told by a resync request".into());
+            self.feed(Event::ResyncRequested {
+                ns: Some(ns.clone()),
+            });
+            let asked = self.core.poll_resync().unwrap_or_default();
+            if asked.iter().any(|n| *n != ns) {
+                return Err(self.violation(format!(
+                    "a resync of {ns} asked for other namespaces too: {asked:?}"
+                )));
+            }
+            if !asked.is_empty() {
+                wanted = asked;
+            }
+        }
+        let snapshot = self
+            .kernel
+            .observe(&wanted)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        self.feed(Event::Observed(snapshot));
+        Ok(())
+    }
+
+    /// With every change told and every result delivered, an item reported applied is held by
+    /// the kernel: its link exists (and is up when enabled), its route or neighbour is there.
+    pub(super) fn check_applied_held(&self) -> Result<(), Violation> {
+        let dump = self.kernel.dump();
+        for (key, state) in self.core.statuses() {
+            if state != ItemState::Applied {
+                continue;
+            }
+            let Some(Item::Interface(i)) = self
+                .desired
+                .get(&ItemKey::Interface(key.interface().to_string()))
+            else {
+                continue;
+            };
+            let Some(link) = self
+                .available(&i.namespace)
+                .and_then(|ns| dump.link(&ns, &i.host_if_name))
+            else {
+                return Err(self.violation(format!(
+                    "{key} is reported applied, but the link {} of {} is not in the kernel",
+                    i.host_if_name, i.name
+                )));
+            };
+            let held = match &key {
+                ItemKey::Interface(_) => !i.enabled || link.up,
+                ItemKey::Route { dst, .. } => link
+                    .routes
+                    .iter()
+                    .any(|r| r.route.dst == *dst && r.protocol == ROUTE_PROTOCOL),
+                ItemKey::Arp { ip, .. } => link.neighbours.iter().any(|(n, _)| n == ip),
+            };
+            if !held {
+                return Err(self.violation(format!(
+                    "{key} is reported applied, but the kernel does not hold it"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
