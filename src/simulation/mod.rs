@@ -11,7 +11,8 @@
 //! - no command is issued for an item whose dependencies do not hold, and, the sim being the
 //!   kernel, no command fails by the kernel's own rules unless the core could not know better
 //!   (a namespace vanished and nobody told it yet);
-//! - the same seed gives the same trace, byte for byte (checked by running twice).
+//! - the same seed gives the same trace, byte for byte (checked by running twice), and its
+//!   recording replays to the same run.
 //!
 //! One concern per file: `workload.rs` is what the outside world does, `faults.rs` what goes
 //! wrong around the agent (errnos, late announcements, restarts), `transport.rs` the commands and

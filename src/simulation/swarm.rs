@@ -158,19 +158,19 @@ impl Features {
 /// `on: a, b; off: c`, as a failure prints it.
 impl fmt::Display for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = |on: bool| -> Vec<&str> {
-            Feature::ALL
+        let names = |on: bool| -> String {
+            let names: Vec<&str> = Feature::ALL
                 .into_iter()
                 .filter(|x| self.on(*x) == on)
                 .map(Feature::name)
-                .collect()
+                .collect();
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
         };
-        write!(
-            f,
-            "on: {}; off: {}",
-            names(true).join(", "),
-            names(false).join(", ")
-        )
+        write!(f, "on: {}; off: {}", names(true), names(false))
     }
 }
 
@@ -213,5 +213,9 @@ mod tests {
             "{shown}"
         );
         assert_eq!(Features::all().list().len(), Feature::ALL.len());
+        assert!(Features::all().to_string().ends_with("; off: none"));
+        assert!(Features::from_list(&[])
+            .to_string()
+            .starts_with("on: none; off: errno-ebusy"));
     }
 }
