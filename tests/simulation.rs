@@ -1,9 +1,18 @@
 //! Deterministic simulation over many seeds. `SIM_SEED=<n>` runs one seed; `SIM_SEEDS=<count>`
 //! sets how many run (default 500), from seed `SIM_FIRST` (default 1); `SIM_STEPS=<n>` sets the
-//! steps per seed (default 200); `SIM_FAULTS=0` turns fault injection off. `scripts/campaign.sh`
-//! splits a long campaign over the cores.
+//! steps per seed (default 200); `SIM_FAULTS=0` turns fault injection off; `scripts/campaign.sh`
+//! splits a long campaign over the cores. The seeds run twice: with every feature on (the run
+//! whose trace hashes are committed), and with swarm testing, each seed drawing which features
+//! are on; `SIM_SWARM=0` or `=1` makes both runs one or the other. A failing seed is shrunk to a
+//! short list of steps, printed as a test to paste; `SIM_SHRINK=0` skips that,
+//! `SIM_SHRINK_SECS=<n>` bounds it (default 120).
 
-use nsagent::simulation::{run, SimulationConfig};
+use std::time::Duration;
+
+use nsagent::simulation::{
+    replay, replay_without_restores, run, shrink, shrink_violation, Recording, SimulationConfig,
+    Violation,
+};
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -41,8 +50,71 @@ fn assert_trace_hashes(hashes: &str) {
     );
 }
 
+/// Shrinks a failure (unless `SIM_SHRINK=0`), prints the shrunk case, and fails the test.
+fn fail(v: Violation) -> ! {
+    if env("SIM_SHRINK") != Some(0) {
+        let budget = Duration::from_secs(env("SIM_SHRINK_SECS").unwrap_or(120));
+        match shrink_violation(&v, budget) {
+            Some((shrunk, again)) => {
+                println!(
+                    "shrunk seed {} from {} steps to {} in {} replays{}; the shrunk run:\n{again}",
+                    v.seed,
+                    shrunk.original_steps,
+                    shrunk.recording.steps.len(),
+                    shrunk.replays,
+                    if shrunk.cut_short {
+                        " (budget spent)"
+                    } else {
+                        ""
+                    },
+                );
+                println!("paste into tests/simulation_regressions.rs:\n");
+                println!(
+                    "{}",
+                    shrunk.to_test(&format!("shrunk_seed_{}", v.seed), &again)
+                );
+            }
+            None => println!("the failure did not shrink: its recording does not fail again"),
+        }
+    }
+    panic!("{v}")
+}
+
+/// Shrinks a recording whose trace changes when the core is restored from its snapshots.
+fn fail_restore(seed: u64, recording: &Recording) -> ! {
+    if env("SIM_SHRINK") != Some(0) {
+        let budget = Duration::from_secs(env("SIM_SHRINK_SECS").unwrap_or(120));
+        let diverges = |r: &Recording| match (replay(r), replay_without_restores(r)) {
+            (Ok(a), Ok(b)) => a.trace_hash != b.trace_hash,
+            _ => false,
+        };
+        if let Some(shrunk) = shrink(recording, diverges, budget) {
+            println!(
+                "shrunk seed {seed} from {} steps to {} whose trace a restore changes:\n{}",
+                shrunk.original_steps,
+                shrunk.recording.steps.len(),
+                shrunk.recording.to_rust()
+            );
+        }
+    }
+    panic!("seed {seed}: a snapshot restore changed the trace")
+}
+
+/// Every feature on for every seed: the run whose trace hashes are committed.
 #[test]
 fn simulation_holds_every_invariant_over_many_seeds() {
+    many_seeds(false);
+}
+
+/// Swarm testing: the same seeds, each with the features its draw turns on.
+#[test]
+fn simulation_swarm_holds_every_invariant_over_many_seeds() {
+    many_seeds(true);
+}
+
+/// Runs the seeds (with swarm testing by default when `swarm`; `SIM_SWARM` decides for both
+/// tests), every check on every seed, and asserts what they must have reached.
+fn many_seeds(swarm: bool) {
     let steps = env("SIM_STEPS").unwrap_or(200) as usize;
     let seeds: Vec<u64> = match env("SIM_SEED") {
         Some(seed) => vec![seed],
@@ -56,12 +128,14 @@ fn simulation_holds_every_invariant_over_many_seeds() {
     let mut hashes = String::new();
     let mut exercised: std::collections::BTreeMap<String, u64> = Default::default();
     let faults = env("SIM_FAULTS").is_none_or(|f| f != 0);
+    let swarm = env("SIM_SWARM").map_or(swarm, |f| f != 0);
     let config = |seed| SimulationConfig {
         faults,
+        swarm,
         ..SimulationConfig::new(seed, steps)
     };
     for &seed in &seeds {
-        let report = run(config(seed)).unwrap_or_else(|v| panic!("{v}"));
+        let report = run(config(seed)).unwrap_or_else(|v| fail(v));
         converged += report.convergence_checks;
         commands += report.commands;
         hashes.push_str(&format!("{seed} {:016x}\n", report.trace_hash));
@@ -71,23 +145,31 @@ fn simulation_holds_every_invariant_over_many_seeds() {
         // Every check on every seed. The same seed must give the same trace, byte for byte.
         let again = run(config(seed)).unwrap_or_else(|v| panic!("{v}"));
         assert_eq!(report, again, "seed {seed} is not deterministic");
+        // Its recorded steps replay to the same run, which is what the shrinker relies on.
+        let replayed = replay(&report.recording).unwrap_or_else(|v| panic!("replay: {v}"));
+        assert_eq!(
+            report, replayed,
+            "seed {seed}: the replay of its steps differs"
+        );
         // Restoring the core from a snapshot must change nothing it does.
         let unrestored = run(SimulationConfig {
             restore_snapshots: false,
             ..config(seed)
         })
         .unwrap_or_else(|v| panic!("{v}"));
-        assert_eq!(
-            report.trace_hash, unrestored.trace_hash,
-            "seed {seed}: a snapshot restore changed the trace"
-        );
+        if report.trace_hash != unrestored.trace_hash {
+            fail_restore(seed, &report.recording);
+        }
     }
-    // The default run is the guard of what the core decides: its trace hashes are committed.
-    let default_run = env("SIM_SEED").is_none()
+    // The default run without swarm is the guard of what the core decides: its trace hashes
+    // are committed.
+    let default_run = !swarm
+        && env("SIM_SEED").is_none()
         && env("SIM_SEEDS").is_none()
         && env("SIM_FIRST").is_none()
         && env("SIM_STEPS").is_none()
-        && env("SIM_FAULTS").is_none();
+        && env("SIM_FAULTS").is_none()
+        && env("SIM_SWARM").is_none();
     if default_run {
         assert_trace_hashes(&hashes);
     }
@@ -102,8 +184,9 @@ fn simulation_holds_every_invariant_over_many_seeds() {
         "convergence was checked only {converged} times"
     );
     println!(
-        "{} seeds x {steps} steps: {commands} commands, {converged} convergence checks",
-        seeds.len()
+        "{} seeds x {steps} steps{}: {commands} commands, {converged} convergence checks",
+        seeds.len(),
+        if swarm { " (swarm)" } else { "" }
     );
     println!("exercised:");
     for (what, n) in &exercised {
@@ -147,6 +230,7 @@ fn simulation_without_faults_converges_at_every_quiet_step() {
     for seed in 1..=50 {
         let report = run(SimulationConfig {
             faults: false,
+            swarm: false,
             ..SimulationConfig::new(seed, 200)
         })
         .unwrap_or_else(|v| panic!("{v}"));

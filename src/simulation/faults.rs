@@ -8,17 +8,36 @@ use nsagent_core::errno;
 use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemKey, Netns};
 use nsagent_sim::Fault;
 
+use super::replay::Action;
+use super::swarm::Feature;
 use super::{Violation, World};
 
 impl World {
     /// Transient failures of the next few kernel operations.
     pub(super) fn inject_fault(&mut self) {
         let count = 1 + self.rng.below(3) as u32;
-        // Transient errors only: EEXIST or ENODEV would lie about the kernel's state, and the
-        // core rightly believes them.
-        let errno = *self
-            .rng
-            .pick(&[errno::EBUSY, errno::ENOBUFS, errno::EAGAIN, errno::ENOMEM]);
+        let errno = *self.rng.pick(&self.errnos());
+        self.fault(errno, count);
+    }
+
+    /// The errnos the seed's swarm injects. Transient errors only: EEXIST or ENODEV would lie
+    /// about the kernel's state, and the core rightly believes them.
+    pub(super) fn errnos(&self) -> Vec<i32> {
+        [
+            (errno::EBUSY, Feature::ErrnoEbusy),
+            (errno::ENOBUFS, Feature::ErrnoEnobufs),
+            (errno::EAGAIN, Feature::ErrnoEagain),
+            (errno::ENOMEM, Feature::ErrnoEnomem),
+        ]
+        .into_iter()
+        .filter(|(_, f)| self.on(*f))
+        .map(|(e, _)| e)
+        .collect()
+    }
+
+    /// The next `count` kernel operations fail with `errno`.
+    pub(super) fn fault(&mut self, errno: i32, count: u32) {
+        self.record(&Action::Fault { errno, count });
         self.exercised(format!("fault errno {errno}"));
         self.trace(format!("{} inject {count} x errno {errno}", self.now));
         self.kernel.fail_next(count, Fault::Errno(errno));
@@ -47,6 +66,7 @@ impl World {
     /// The agent restarts: from a snapshot of its state, or with its state lost (then the
     /// desired state comes back from the KV bucket, as the daemon does with `--kv`).
     pub(super) fn restart(&mut self, lose_state: bool) -> Result<(), Violation> {
+        self.record(&Action::Restart { lose_state });
         // Results on their way die with the process; the kernel keeps what they did, and the
         // resync below shows it.
         self.held.clear();
@@ -103,10 +123,14 @@ impl World {
         Ok(())
     }
 
-    /// Between steps, now and then: the core is restored from a snapshot without a restart,
-    /// as an offline replay that starts from a snapshot in the middle of a log does.
-    pub(super) fn maybe_round_trip(&mut self) -> Result<(), Violation> {
-        if self.restore_rng.chance(10) && self.restore_snapshots {
+    /// Between steps, now and then (`restore`, drawn from a stream of its own or replayed):
+    /// the core is restored from a snapshot without a restart, as an offline replay that
+    /// starts from a snapshot in the middle of a log does.
+    pub(super) fn maybe_round_trip(&mut self, restore: bool) -> Result<(), Violation> {
+        if let Some(step) = self.recording.steps.last_mut() {
+            step.restore = restore;
+        }
+        if restore && self.restore_snapshots {
             self.exercised("restore between steps".into());
             self.round_trip()?;
         }

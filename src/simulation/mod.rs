@@ -11,23 +11,32 @@
 //! - no command is issued for an item whose dependencies do not hold, and, the sim being the
 //!   kernel, no command fails by the kernel's own rules unless the core could not know better
 //!   (a namespace vanished and nobody told it yet);
-//! - the same seed gives the same trace, byte for byte (checked by running twice).
+//! - the same seed gives the same trace, byte for byte (checked by running twice), and its
+//!   recording replays to the same run.
 //!
 //! One concern per file: `workload.rs` is what the outside world does, `faults.rs` what goes
 //! wrong around the agent (errnos, late announcements, restarts), `drift.rs` what others change
 //! behind its back (told a step or two later), `transport.rs` the commands and
 //! results in transit, `oracle.rs` what the kernel must hold, `checkers.rs` and `ifindex.rs` the
-//! invariants. This file holds the run's configuration and report, the world they all act on, and
-//! the step loop.
+//! invariants, `swarm.rs` which features a seed has on, `replay.rs` a run as a list of steps
+//! that replays without its seed, `shrink.rs` the shortest list that still fails. This file
+//! holds the run's configuration and report, the world they all act on, and the step loop.
 
 mod checkers;
 mod drift;
 mod faults;
 mod ifindex;
 mod oracle;
+mod replay;
 mod rng;
+mod shrink;
+mod swarm;
 mod transport;
 mod workload;
+
+pub use replay::{Action, Recording, Step};
+pub use shrink::{shrink, shrink_violation, Shrunk};
+pub use swarm::{Feature, Features};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -40,6 +49,7 @@ use nsagent_core::{
 use nsagent_sim::{SeedKind, SeedLink, SimConfig, SimKernel};
 
 use ifindex::Ifindexes;
+use replay::Dice;
 use rng::Rng;
 use workload::PIDS;
 
@@ -53,6 +63,8 @@ pub struct SimulationConfig {
     /// At "restart from snapshot" steps, really serialize the core and restore it. Off, the
     /// same core goes on: the trace must be the same either way.
     pub restore_snapshots: bool,
+    /// Let the seed draw which features are on (swarm testing); off, all of them are.
+    pub swarm: bool,
 }
 
 impl SimulationConfig {
@@ -62,6 +74,7 @@ impl SimulationConfig {
             steps,
             faults: true,
             restore_snapshots: true,
+            swarm: true,
         }
     }
 }
@@ -70,6 +83,8 @@ impl SimulationConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub seed: u64,
+    /// The features the run had on.
+    pub features: Features,
     /// FNV-1a of every event fed to the core and every command it issued, with results.
     pub trace_hash: u64,
     pub events: u64,
@@ -80,9 +95,11 @@ pub struct Report {
     pub applied: usize,
     pub pending: usize,
     /// What the run exercised, by kind: events fed, command results by operation and outcome,
-    /// faults, restarts and restores. What a change of the harness or the core stops
-    /// reaching shows here.
+    /// faults, restarts and restores, the swarm's features on ("swarm on ..."). What a change
+    /// of the harness or the core stops reaching shows here.
     pub exercised: BTreeMap<String, u64>,
+    /// The run as steps: its replay gives this same report.
+    pub recording: Recording,
 }
 
 /// A broken invariant, with what is needed to reproduce it.
@@ -92,6 +109,28 @@ pub struct Violation {
     pub step: usize,
     pub what: String,
     pub recent: Vec<String>,
+    /// The run up to the violation, as steps that replay without the seed (empty for a
+    /// violation in the set-up).
+    pub recording: Option<Box<Recording>>,
+}
+
+impl Violation {
+    /// What kind of invariant broke: the description without its numbers, names in
+    /// parentheses, and details after a colon. The shrinker keeps a failure of the same kind.
+    pub fn kind(&self) -> String {
+        let first = self.what.split([':', '\n']).next().unwrap_or_default();
+        let mut kind = String::new();
+        let mut depth = 0usize;
+        for c in first.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ if depth > 0 || c.is_ascii_digit() => {}
+                _ => kind.push(c),
+            }
+        }
+        kind.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
 }
 
 impl fmt::Display for Violation {
@@ -101,6 +140,9 @@ impl fmt::Display for Violation {
             "simulation seed {} broke an invariant at step {}: {}",
             self.seed, self.step, self.what
         )?;
+        if let Some(r) = &self.recording {
+            writeln!(f, "features: {}", r.features)?;
+        }
         writeln!(
             f,
             "reproduce with: SIM_SEED={} cargo test --release --test simulation",
@@ -114,38 +156,145 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Runs one simulation.
+/// Runs one simulation from its seed.
 pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
-    let mut w = World::new(config);
-    w.setup()?;
-    for step in 1..=config.steps {
-        w.step = step;
-        w.notify_drift_due()?;
-        w.random_step()?;
-        w.pump()?;
-        w.maybe_drift();
-        w.check_step()?;
-        w.maybe_round_trip()?;
+    let features = if config.swarm {
+        Features::draw(config.seed)
+    } else {
+        Features::all()
+    };
+    World::new(config, features).go(None, config.steps)
+}
+
+/// Runs the steps of a recording, every check on, restoring the core where it says; a list of
+/// steps that did not come from a run (the shrinker's) replays too.
+pub fn replay(recording: &Recording) -> Result<Report, Violation> {
+    replay_with(recording, true)
+}
+
+/// The same replay, with restores from snapshots left out: it must give the same trace.
+pub fn replay_without_restores(recording: &Recording) -> Result<Report, Violation> {
+    replay_with(recording, false)
+}
+
+fn replay_with(recording: &Recording, restore_snapshots: bool) -> Result<Report, Violation> {
+    let config = SimulationConfig {
+        restore_snapshots,
+        ..SimulationConfig::new(recording.seed, recording.steps.len())
+    };
+    let mut w = World::new(config, recording.features);
+    w.kernel = SimKernel::new(SimConfig {
+        live_rename: recording.live_rename,
+        ..SimConfig::default()
+    });
+    w.recording.live_rename = recording.live_rename;
+    w.go(Some(recording), recording.steps.len())
+}
+
+/// Which part of a run the dice being rolled belong to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Steps,
+    Liveness,
+}
+
+impl World {
+    /// The set-up, the steps (drawn from the seed, or those of `script`), the liveness phase;
+    /// a violation leaves with the recording of the run up to it.
+    fn go(mut self, script: Option<&Recording>, steps: usize) -> Result<Report, Violation> {
+        match self.drive(script, steps) {
+            Ok(()) => Ok(self.report()),
+            Err(mut v) => {
+                self.end_phase();
+                v.recording = Some(Box::new(self.recording));
+                Err(v)
+            }
+        }
     }
-    w.step = config.steps + 1;
-    w.liveness()?;
-    let statuses = w.core.statuses();
-    Ok(Report {
-        seed: config.seed,
-        trace_hash: w.trace_hash,
-        events: w.events,
-        commands: w.commands,
-        convergence_checks: w.convergence_checks,
-        applied: statuses
-            .iter()
-            .filter(|(_, s)| *s == nsagent_core::ItemState::Applied)
-            .count(),
-        pending: statuses
-            .iter()
-            .filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. }))
-            .count(),
-        exercised: w.exercised,
-    })
+
+    fn drive(&mut self, script: Option<&Recording>, steps: usize) -> Result<(), Violation> {
+        self.begin_phase(Phase::Setup, script.map(|r| r.setup_dice.clone()));
+        self.setup()?;
+        for i in 0..steps {
+            self.step = i + 1;
+            let planned = script.map(|r| &r.steps[i]);
+            self.begin_phase(Phase::Steps, planned.map(|s| s.dice.clone()));
+            self.recording
+                .steps
+                .push(Step::new(Action::Nothing, &[], false));
+            self.notify_drift_due()?;
+            match planned {
+                None => self.random_step()?,
+                Some(s) => {
+                    self.announce_due();
+                    self.perform(&s.action)?;
+                }
+            }
+            self.pump()?;
+            self.maybe_drift();
+            self.check_step()?;
+            let restore = match planned {
+                None => self.restore_rng.chance(10),
+                Some(s) => s.restore,
+            };
+            self.maybe_round_trip(restore)?;
+        }
+        self.step = steps + 1;
+        self.begin_phase(Phase::Liveness, script.map(|r| r.liveness_dice.clone()));
+        self.liveness()?;
+        self.end_phase();
+        Ok(())
+    }
+
+    /// Keeps the dice of the phase that ends, and starts rolling for the next.
+    fn begin_phase(&mut self, phase: Phase, tape: Option<Vec<u64>>) {
+        self.end_phase();
+        self.phase = phase;
+        self.dice.play(tape);
+    }
+
+    fn end_phase(&mut self) {
+        let taken = self.dice.take();
+        let keep = match self.phase {
+            Phase::Setup => &mut self.recording.setup_dice,
+            Phase::Liveness => &mut self.recording.liveness_dice,
+            Phase::Steps => match self.recording.steps.last_mut() {
+                Some(step) => &mut step.dice,
+                None => return,
+            },
+        };
+        keep.extend(taken);
+    }
+
+    fn on(&self, feature: Feature) -> bool {
+        self.features.on(feature)
+    }
+
+    fn report(mut self) -> Report {
+        let statuses = self.core.statuses();
+        for f in self.features.list() {
+            self.exercised(format!("swarm on {}", f.name()));
+        }
+        Report {
+            seed: self.seed,
+            features: self.features,
+            trace_hash: self.trace_hash,
+            events: self.events,
+            commands: self.commands,
+            convergence_checks: self.convergence_checks,
+            applied: statuses
+                .iter()
+                .filter(|(_, s)| *s == nsagent_core::ItemState::Applied)
+                .count(),
+            pending: statuses
+                .iter()
+                .filter(|(_, s)| matches!(s, nsagent_core::ItemState::Pending { .. }))
+                .count(),
+            exercised: self.exercised,
+            recording: self.recording,
+        }
+    }
 }
 
 /// Everything a run acts on: the core, the kernel, and the harness's own record of what was
@@ -153,7 +302,14 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
 struct World {
     seed: u64,
     faults: bool,
+    /// The seed's draw of features (all of them without swarm testing).
+    features: Features,
+    /// The workload's draws; the harness's other rolls go through `dice`.
     rng: Rng,
+    dice: Dice,
+    phase: Phase,
+    /// The run so far, as steps.
+    recording: Recording,
     /// When to round-trip the core through its snapshot encoding mid-run: a stream of its own,
     /// so that the workload's draws (and the trace) are the same with and without restores.
     restore_rng: Rng,
@@ -196,19 +352,31 @@ struct World {
 }
 
 impl World {
-    fn new(config: SimulationConfig) -> World {
+    fn new(config: SimulationConfig, features: Features) -> World {
+        // One seed in four runs a kernel older than 6.2, which renames only links that
+        // are down.
+        let live_rename = !config.seed.is_multiple_of(4);
         World {
             seed: config.seed,
             faults: config.faults,
+            features,
             rng: Rng(config.seed),
+            dice: Dice::new(),
+            phase: Phase::Setup,
+            recording: Recording {
+                seed: config.seed,
+                live_rename,
+                features,
+                setup_dice: Vec::new(),
+                steps: Vec::new(),
+                liveness_dice: Vec::new(),
+            },
             restore_rng: Rng(config.seed ^ 0x5eed_5eed_5eed_5eed),
             drift_rng: Rng(config.seed ^ 0xd71f_7d71_f7d7_1f7d),
             drifted: Vec::new(),
             core: Core::new(CoreConfig::default()),
-            // One seed in four runs a kernel older than 6.2, which renames only links that
-            // are down.
             kernel: SimKernel::new(SimConfig {
-                live_rename: !config.seed.is_multiple_of(4),
+                live_rename,
                 ..SimConfig::default()
             }),
             now: 0,
@@ -239,6 +407,7 @@ impl World {
             step: self.step,
             what: what.into(),
             recent: self.recent.iter().cloned().collect(),
+            recording: None,
         }
     }
 
@@ -290,6 +459,7 @@ impl World {
             step: 0,
             what: format!("setting up the sim failed: {e}"),
             recent: vec![],
+            recording: None,
         };
         // Someone else's links, a stale link of a previous run, and a namespace to hold some.
         self.kernel

@@ -8,6 +8,8 @@ use nsagent_core::errno;
 use nsagent_core::{Backend, BackendError, Command, Event, Netns, Op, Timestamp};
 
 use super::ifindex::Ifindexes;
+use super::replay::Action;
+use super::swarm::Feature;
 use super::{Violation, World};
 
 /// What the kernel answered to one command.
@@ -38,7 +40,7 @@ impl World {
             let results = self.apply_in_random_order(&batch)?;
             // Sometimes the results stay on their way while the next things happen: the
             // kernel has done the work, the core does not know yet.
-            let hold = may_hold && self.rng.chance(15);
+            let hold = may_hold && self.on(Feature::HeldResults) && self.roll(100) < 15;
             may_hold = false;
             for (c, r) in batch.into_iter().zip(results) {
                 if hold {
@@ -60,7 +62,7 @@ impl World {
     fn apply_in_random_order(&mut self, batch: &[Command]) -> Result<Vec<Outcome>, Violation> {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         for i in (1..order.len()).rev() {
-            let j = self.rng.below(i as u64 + 1) as usize;
+            let j = self.roll(i as u64 + 1) as usize;
             order.swap(i, j);
         }
         let mut results = vec![None; batch.len()];
@@ -143,6 +145,7 @@ impl World {
     /// The watcher saw something change and the kernel is observed again, while results are
     /// still on their way: the snapshot shows what the core has not been told yet.
     pub(super) fn reobserve(&mut self) -> Result<(), Violation> {
+        self.record(&Action::Reobserve);
         let namespaces = self.kernel.namespaces();
         let snapshot = self
             .kernel

@@ -6,6 +6,8 @@
 use nsagent_core::{Event, Item, ItemKey, Netns};
 use serde_json::json;
 
+use super::replay::Action;
+use super::swarm::Feature;
 use super::{Violation, World};
 
 pub(super) const NAMED: [&str; 3] = ["n0", "n1", "n2"];
@@ -24,10 +26,14 @@ pub(super) fn iface_name(k: usize) -> String {
 }
 
 impl World {
-    /// One step of the outside world, chosen by one roll of the dice.
+    /// One step of the outside world, chosen by one roll of the dice (rolled again while it
+    /// lands on a feature the seed's swarm turned off).
     pub(super) fn random_step(&mut self) -> Result<(), Violation> {
         self.announce_due();
-        let roll = self.rng.below(100);
+        let mut roll = self.rng.below(100);
+        while self.swarmed_off(roll) {
+            roll = self.rng.below(100);
+        }
         match roll {
             0..=27 => self.put_interface(),
             28..=34 => self.delete_kind(|k| matches!(k, ItemKey::Interface(_))),
@@ -40,7 +46,9 @@ impl World {
             70..=75 => self.microservice_step(),
             76..=81 if self.faults => self.inject_fault(),
             82..=84 if self.faults => self.vanish_named(true),
-            85..=87 if !self.held.is_empty() => return self.reobserve(),
+            85..=87 if !self.held.is_empty() && self.on(Feature::Reobserves) => {
+                return self.reobserve()
+            }
             85..=94 => {
                 let ms = self.rng.below(2_000);
                 self.advance(ms)
@@ -55,35 +63,73 @@ impl World {
         Ok(())
     }
 
+    /// Whether the swarm turned off what this roll of `random_step` would do.
+    fn swarmed_off(&self, roll: u64) -> bool {
+        let needs: &[Feature] = match roll {
+            28..=34 | 47..=50 | 58..=60 => &[Feature::Deletes],
+            35..=46 => &[Feature::Routes],
+            51..=57 => &[Feature::Arp],
+            61..=64 => &[Feature::NamedVanishes],
+            65..=69 => &[Feature::ProcessNamespaces],
+            70..=75 => &[Feature::Microservices],
+            76..=81 => return self.faults && self.errnos().is_empty(),
+            82..=84 if self.faults => &[Feature::SilentVanishes, Feature::NamedVanishes],
+            95..=97 => &[Feature::RestartsFromSnapshot],
+            98..=99 => &[Feature::RestartsWithStateLost],
+            _ => &[],
+        };
+        !needs.iter().all(|f| self.on(*f))
+    }
+
     /// Publishes one intent, and remembers it as desired: the oracle reads `desired`, never
     /// the core.
     fn put(&mut self, key: ItemKey, value: serde_json::Value) {
-        let item = match Item::decode(&key.to_string(), &value) {
-            Ok(item) => item,
-            Err(e) => panic!("the harness generated an invalid item {key}: {e}"),
-        };
+        if let Err(e) = self.put_value(&key.to_string(), value) {
+            panic!("the harness generated an invalid item {key}: {e}");
+        }
+    }
+
+    /// Publishes the value under `key`, if it is a valid item.
+    pub(super) fn put_value(
+        &mut self,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), nsagent_core::ValidationError> {
+        self.record(&Action::Put {
+            key: key.to_string(),
+            value: value.clone(),
+        });
+        let item = Item::decode(key, &value)?;
         self.seq += 1;
-        self.desired.insert(key, item.clone());
+        self.desired.insert(item.key(), item.clone());
         self.feed(Event::Put {
             seq: self.seq,
             item,
         });
+        Ok(())
     }
 
     /// A namespace reference of any kind the agent supports, named ones most often.
     fn random_namespace(&mut self) -> serde_json::Value {
         match self.rng.below(10) {
             0..=3 => serde_json::Value::Null,
-            4..=6 => json!({"type": "NSID", "reference": self.rng.pick(&NAMED)}),
-            7 => json!({"type": "PID", "reference": self.rng.pick(&PIDS).to_string()}),
-            _ => json!({"type": "MICROSERVICE", "reference": self.rng.pick(&LABELS)}),
+            4..=6 if self.on(Feature::NamedNamespaces) => {
+                json!({"type": "NSID", "reference": self.rng.pick(&NAMED)})
+            }
+            7 if self.on(Feature::ProcessNamespaces) => {
+                json!({"type": "PID", "reference": self.rng.pick(&PIDS).to_string()})
+            }
+            8..=9 if self.on(Feature::Microservices) => {
+                json!({"type": "MICROSERVICE", "reference": self.rng.pick(&LABELS)})
+            }
+            _ => serde_json::Value::Null,
         }
     }
 
     /// A veth end or dummy with random attributes; some choices are made rare on purpose so
     /// that renames, competing names and odd peers all happen within a few hundred steps.
     fn put_interface(&mut self) {
-        if self.rng.chance(8) {
+        if self.rng.chance(8) && self.on(Feature::Loopback) {
             return self.put_loopback();
         }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
@@ -97,38 +143,39 @@ impl World {
         .iter()
         .enumerate()
         {
-            if self.rng.chance(if i == 0 { 70 } else { 30 }) {
+            if self.rng.chance(if i == 0 { 70 } else { 30 }) && (i < 2 || self.on(Feature::Ipv6)) {
                 addrs.push(a.clone());
             }
         }
-        let mut v = json!({"name": name, "type": if k < VETHS { "VETH" } else { "DUMMY" }, "enabled": self.rng.chance(85), "ip_addresses": addrs});
+        let enabled = self.rng.chance(85) || !self.on(Feature::Disabled);
+        let mut v = json!({"name": name, "type": if k < VETHS { "VETH" } else { "DUMMY" }, "enabled": enabled, "ip_addresses": addrs});
         let ns = self.random_namespace();
         if !ns.is_null() {
             v["namespace"] = ns;
         }
         match self.rng.below(4) {
-            0 => v["mtu"] = json!(1400),
-            1 => v["mtu"] = json!(9000),
+            0 if self.on(Feature::Mtu) => v["mtu"] = json!(1400),
+            1 if self.on(Feature::Mtu) => v["mtu"] = json!(9000),
             _ => {}
         }
-        if self.rng.chance(20) {
+        if self.rng.chance(20) && self.on(Feature::Mac) {
             v["phys_address"] = json!(format!("02:00:00:00:{k:02x}:{:02x}", self.rng.below(4)));
         }
-        if self.rng.chance(5) {
+        if self.rng.chance(5) && self.on(Feature::LinkOnly) {
             v["link_only"] = json!(true);
         }
         // Another host name renames the link in place; another item's name makes the two
         // compete for it, or swap names.
         match self.rng.below(10) {
-            0 => v["host_if_name"] = json!(format!("{name}r")),
-            1 => {
+            0 if self.on(Feature::Renames) => v["host_if_name"] = json!(format!("{name}r")),
+            1 if self.on(Feature::Renames) => {
                 let other = self.rng.below((VETHS + DUMMIES) as u64) as usize;
                 v["host_if_name"] = json!(iface_name(other));
             }
             _ => {}
         }
         if k < VETHS {
-            let peer = if self.rng.chance(92) {
+            let peer = if self.rng.chance(92) || !self.on(Feature::OddPeers) {
                 k ^ 1
             } else {
                 self.rng.below(VETHS as u64) as usize
@@ -206,7 +253,18 @@ impl World {
             return;
         }
         let key = self.rng.pick(&keys).clone();
-        self.desired.remove(&key);
+        self.delete(key);
+    }
+
+    /// Deletes a desired item (one nobody put is left alone, as the workload never deletes
+    /// such).
+    pub(super) fn delete(&mut self, key: ItemKey) {
+        self.record(&Action::Delete {
+            key: key.to_string(),
+        });
+        if self.desired.remove(&key).is_none() {
+            return;
+        }
         self.seq += 1;
         self.feed(Event::Delete { seq: self.seq, key });
     }
@@ -215,13 +273,23 @@ impl World {
     /// fault: the watcher is late), only a few steps later, and meanwhile its commands may fail
     /// for reasons it cannot know.
     fn vanish(&mut self, ns: &Netns, silently: bool) {
-        if self.kernel.vanish(ns).is_err() {
+        let delay = silently.then(|| 1 + self.rng.below(3) as u32);
+        self.vanish_now(ns, delay);
+    }
+
+    /// A namespace the kernel has, and whose vanish is not yet to be announced, vanishes;
+    /// with a delay, silently.
+    pub(super) fn vanish_now(&mut self, ns: &Netns, delay: Option<u32>) {
+        self.record(&Action::Vanish {
+            ns: ns.clone(),
+            silently: delay,
+        });
+        if self.is_unannounced(ns) || self.kernel.vanish(ns).is_err() {
             return;
         }
         self.foreign_lo.remove(ns);
         self.unmanaged.retain(|(n, _)| n != ns);
-        if silently {
-            let delay = 1 + self.rng.below(3) as u32;
+        if let Some(delay) = delay {
             self.exercised("fault silent vanish".into());
             self.trace(format!(
                 "{} silent vanish of {ns}, announced in {delay} steps",
@@ -248,9 +316,17 @@ impl World {
             return;
         }
         if self.kernel.contains_namespace(&ns) {
-            let silently = self.faults && self.rng.chance(50);
+            let silently = self.faults && self.on(Feature::SilentVanishes) && self.rng.chance(50);
             self.vanish(&ns, silently);
-        } else if self.kernel.appear(ns.clone()).is_ok() {
+        } else {
+            self.appear(ns);
+        }
+    }
+
+    /// A namespace the kernel does not have appears.
+    pub(super) fn appear(&mut self, ns: Netns) {
+        self.record(&Action::Appear { ns: ns.clone() });
+        if !self.is_unannounced(&ns) && self.kernel.appear(ns.clone()).is_ok() {
             self.feed(Event::NamespaceAvailable { ns });
         }
     }
@@ -259,30 +335,50 @@ impl World {
     fn microservice_step(&mut self) {
         let label = *self.rng.pick(&LABELS);
         match self.kernel.microservice(label).cloned() {
-            None => {
-                if let Ok(ms) = self.kernel.start_microservice(label) {
-                    self.feed(ms.started_event());
-                }
-            }
-            Some(_) if self.rng.chance(50) => {
-                if let Ok(ms) = self.kernel.stop_microservice(label) {
-                    self.feed(ms.stopped_event());
-                }
-            }
+            None => self.start_microservice(label),
+            Some(_) if self.rng.chance(50) => self.stop_microservice(label),
             Some(_) => {
-                if let Ok((old, new)) = self.kernel.restart_microservice(label) {
-                    // Docker may report the stop, or only the start with its new pid.
-                    if self.rng.chance(50) {
-                        self.feed(old.stopped_event());
-                    }
-                    self.feed(new.started_event());
-                }
+                // Docker may report the stop, or only the start with its new pid.
+                let report_stop = self.rng.chance(50);
+                self.restart_microservice(label, report_stop);
             }
         }
     }
 
+    pub(super) fn start_microservice(&mut self, label: &str) {
+        self.record(&Action::StartMicroservice {
+            label: label.to_string(),
+        });
+        if let Ok(ms) = self.kernel.start_microservice(label) {
+            self.feed(ms.started_event());
+        }
+    }
+
+    pub(super) fn stop_microservice(&mut self, label: &str) {
+        self.record(&Action::StopMicroservice {
+            label: label.to_string(),
+        });
+        if let Ok(ms) = self.kernel.stop_microservice(label) {
+            self.feed(ms.stopped_event());
+        }
+    }
+
+    pub(super) fn restart_microservice(&mut self, label: &str, report_stop: bool) {
+        self.record(&Action::RestartMicroservice {
+            label: label.to_string(),
+            report_stop,
+        });
+        if let Ok((old, new)) = self.kernel.restart_microservice(label) {
+            if report_stop {
+                self.feed(old.stopped_event());
+            }
+            self.feed(new.started_event());
+        }
+    }
+
     /// Time passes; the core hears of it only when one of its timers is due.
-    fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
+        self.record(&Action::Advance { ms });
         self.now += ms;
         if self.core.poll_timeout().is_some_and(|t| t.0 <= self.now) {
             self.feed(Event::TimerFired);
