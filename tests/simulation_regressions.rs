@@ -1,11 +1,10 @@
 //! Cases the simulation's shrinker printed for failing seeds, pasted as they came: each replays
-//! its few steps with every check on. An ignored one still fails because of a bug not yet fixed;
-//! un-ignore it with the fix.
+//! its few steps with every check on. An ignored one would still fail
+//! because of a bug not yet fixed; un-ignore it with the fix.
 
 /// Shrunk by the simulation's shrinker from seed 448's 75 steps to 6; it broke:
 /// a link's ifindex changed where it should not.
 #[test]
-#[ignore = "fails until the core adopts a stale link whose item returns after a restart with state lost (issue 17)"]
 fn shrunk_seed_448() {
     #[allow(unused_imports)]
     use nsagent::core::Netns;
@@ -85,7 +84,6 @@ fn shrunk_seed_448() {
 /// Shrunk by the simulation's shrinker from seed 930's 161 steps to 7; it broke:
 /// a link's ifindex changed where it should not.
 #[test]
-#[ignore = "fails until the core adopts a stale link whose item returns after a restart with state lost (issue 17)"]
 fn shrunk_seed_930() {
     #[allow(unused_imports)]
     use nsagent::core::Netns;
@@ -173,6 +171,105 @@ fn shrunk_seed_930() {
             ),
         ],
         liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 181's 39 steps (swarm run) to 9; it broke:
+/// a link's ifindex changed where it should not. A stale link's removal was retried in the same
+/// turn as its item's old link went, so the item found the removal already on its way; now a
+/// removal waits while a busy item will take the link back.
+#[test]
+fn shrunk_seed_181() {
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 181,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::HeldResults,
+            Feature::RestartsWithStateLost,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::LinkOnly,
+        ]),
+        setup_dice: vec![1, 61],
+        steps: vec![
+            Step::new(
+                Action::StartMicroservice {
+                    label: "ms0".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[92],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","namespace":{"reference":"ms0","type":"MICROSERVICE"},"type":"DUMMY"}),
+                },
+                &[77],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"ip_addresses":[],"name":"l0","type":"LOOPBACK"}),
+                },
+                &[96],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[1, 0, 1], false),
+            Step::new(
+                Action::Fault {
+                    errno: 11,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[42],
+                false,
+            ),
+        ],
+        liveness_dice: vec![0],
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }

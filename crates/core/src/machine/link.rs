@@ -15,7 +15,7 @@ use super::Core;
 
 /// Where the link of an interface item should be; the rest of what it should be is the
 /// item's desired value, read from there when needed so that nothing is copied on the way.
-struct LinkTarget {
+pub(super) struct LinkTarget {
     pub(super) ns: Netns,
     pub(super) role: WantedRole,
 }
@@ -154,7 +154,11 @@ impl Core {
     }
 
     /// The link an interface item asks for now, or why it cannot have one.
-    fn link_target(&self, id: ItemId, iface: &Interface) -> Result<LinkTarget, Vec<PendingReason>> {
+    pub(super) fn link_target(
+        &self,
+        id: ItemId,
+        iface: &Interface,
+    ) -> Result<LinkTarget, Vec<PendingReason>> {
         let mut reasons = Vec::new();
         let ns = self
             .resolve(&iface.namespace)

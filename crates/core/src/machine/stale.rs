@@ -13,7 +13,7 @@ use crate::backend::{BackendError, ErrorKind};
 use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
 use crate::netns::Netns;
-use crate::observed::{LinkKind, ObservedLink};
+use crate::observed::{LinkKind, ObservedLink, ALIAS_PREFIX};
 
 use super::dirty::Resource;
 use super::index::ids_in;
@@ -77,6 +77,14 @@ pub(super) struct FoundLink {
     /// The other end of a veth pair: where it is, and how resync saw it if it did.
     other: Option<(Netns, String)>,
     other_seen: Option<(Netns, ObservedLink)>,
+}
+
+/// How an item takes a stale link back: the link, the role it holds it in, and the veth peer
+/// item that takes the other end back with it, if that one holds none yet.
+struct Reclaim {
+    found: FoundLink,
+    role: LinkRole,
+    peer_takes: Option<(ItemId, (Netns, ObservedLink))>,
 }
 
 /// Every pending removal of a stale object. Fed by resync (`add`), drained after each event by
@@ -338,21 +346,41 @@ impl Core {
     /// cut what uses it, for nothing. A veth end is taken back only with its other end, held
     /// by the peer item or taken back with it. Returns whether the item now holds a link.
     pub(super) fn reclaim_stale_link(&mut self, id: ItemId, ns: &Netns, role: &WantedRole) -> bool {
-        if self.s.stale.is_empty() || !role.owned() || self.slot(id).in_flight.is_some() {
+        if self.s.stale.is_empty() || self.slot(id).in_flight.is_some() {
             return false;
         }
-        let me = self.slot(id).key.interface().to_string();
-        let Some(found) = self.s.stale.waiting_link_of(ns, &me) else {
+        let Some(plan) = self.reclaim_plan(id, ns, role) else {
             return false;
         };
+        let me = self.slot(id).key.interface().to_string();
+        let found = plan.found;
+        let here = Some((ns.clone(), found.link.name.clone()));
+        let addresses = self.addresses_of(id);
+        let a = LinkActual::observed(ns, &found.link, plan.role, found.other.clone(), &addresses);
+        self.set_actual(id, Actual::Link(a));
+        if let Some((peer, (pns, l))) = plan.peer_takes {
+            let role = LinkRole::Veth { peer_item: me };
+            let addresses = self.addresses_of(peer);
+            let a = LinkActual::observed(&pns, &l, role, here, &addresses);
+            self.set_actual(peer, Actual::Link(a));
+        }
+        self.finish_stale(found.removal, false);
+        true
+    }
+
+    /// How item `id`, wanting a link of `role` in `ns`, would take back a stale link of its
+    /// own (see [`Core::reclaim_stale_link`]), whatever the item is busy with right now. The
+    /// same judgement holds a removal back while its item is busy (`issue_due_stale`), so that
+    /// the removal goes ahead exactly when the item, once idle, would not take the link back.
+    fn reclaim_plan(&self, id: ItemId, ns: &Netns, role: &WantedRole) -> Option<Reclaim> {
+        let me = self.slot(id).key.interface();
+        let found = self.s.stale.waiting_link_of(ns, me)?;
         let here = Some((ns.clone(), found.link.name.clone()));
         let (role, peer_takes) = match (role, found.link.kind) {
             (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
             (WantedRole::Veth { peer, peer_ns }, LinkKind::Veth) => {
                 let p = self.slot(*peer);
-                let Some((other_ns, other_name)) = &found.other else {
-                    return false;
-                };
+                let (other_ns, other_name) = found.other.as_ref()?;
                 let holds_other = matches!(&p.actual, Actual::Link(a)
                     if &a.ns == other_ns && &a.name == other_name && a.peer_link == here);
                 let takes_other = match &found.other_seen {
@@ -363,7 +391,7 @@ impl Core {
                     _ => None,
                 };
                 if p.in_flight.is_some() || !(holds_other || takes_other.is_some()) {
-                    return false;
+                    return None;
                 }
                 let peer_item = p.key.interface().to_string();
                 (
@@ -371,19 +399,40 @@ impl Core {
                     takes_other.map(|t| (*peer, t)),
                 )
             }
-            _ => return false,
+            _ => return None,
         };
-        let addresses = self.addresses_of(id);
-        let a = LinkActual::observed(ns, &found.link, role, found.other.clone(), &addresses);
-        self.set_actual(id, Actual::Link(a));
-        if let Some((peer, (pns, l))) = peer_takes {
-            let role = LinkRole::Veth { peer_item: me };
-            let addresses = self.addresses_of(peer);
-            let a = LinkActual::observed(&pns, &l, role, here, &addresses);
-            self.set_actual(peer, Actual::Link(a));
-        }
-        self.finish_stale(found.removal, false);
-        true
+        Some(Reclaim {
+            found,
+            role,
+            peer_takes,
+        })
+    }
+
+    /// Whether the removal of stale link `o` waits because an item that is busy right now
+    /// (its old link still going, a command in flight) will take the link back once idle.
+    fn wanted_back(&self, obj: &StaleObject) -> bool {
+        let ends = [&obj.found, &obj.found_peer];
+        ends.into_iter().flatten().any(|(ns, l)| {
+            let Some(item) = l
+                .alias
+                .as_deref()
+                .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+            else {
+                return false;
+            };
+            let Some((id, _)) = self.interface_slot(item) else {
+                return false;
+            };
+            let Some(iface) = self.desired_interface(id) else {
+                return false;
+            };
+            match self.link_target(id, iface) {
+                Ok(t) if &t.ns == ns && t.role.owned() => {
+                    self.reclaim_plan(id, ns, &t.role).is_some()
+                }
+                _ => false,
+            }
+        })
     }
 
     fn addresses_of(&self, id: ItemId) -> Vec<ipnet::IpNet> {
@@ -418,6 +467,7 @@ impl Core {
             let waits = match &obj.op {
                 Op::DelRoute { ns, route } => self.link_changing(ns, &route.dev),
                 Op::DelNeighbour { ns, link, .. } => self.link_changing(ns, link),
+                Op::DeleteLink { .. } => self.wanted_back(obj),
                 _ => false,
             };
             if waits {
