@@ -22,7 +22,9 @@
 mod checkers;
 mod faults;
 mod ifindex;
+mod intake;
 mod oracle;
+mod queries;
 mod rng;
 mod transport;
 mod workload;
@@ -121,6 +123,7 @@ pub fn run(config: SimulationConfig) -> Result<Report, Violation> {
         w.random_step()?;
         w.pump()?;
         w.check_step()?;
+        w.check_queries()?;
         w.maybe_round_trip()?;
     }
     w.step = config.steps + 1;
@@ -153,6 +156,13 @@ struct World {
     /// When to round-trip the core through its snapshot encoding mid-run: a stream of its own,
     /// so that the workload's draws (and the trace) are the same with and without restores.
     restore_rng: Rng,
+    /// How publishers spell intents and which broken ones they send (`intake.rs`): a stream of
+    /// its own, as none of it changes what the core is fed.
+    intake_rng: Rng,
+    /// What `intake.rs` found wrong, reported at the end of the step.
+    intake_errors: Vec<String>,
+    /// Every item's state as the state changes taken so far tell it (`queries.rs`).
+    published: BTreeMap<ItemKey, nsagent_core::ItemState>,
     core: Core,
     kernel: SimKernel,
     now: u64,
@@ -193,6 +203,9 @@ impl World {
             faults: config.faults,
             rng: Rng(config.seed),
             restore_rng: Rng(config.seed ^ 0x5eed_5eed_5eed_5eed),
+            intake_rng: Rng(config.seed ^ 0x1a7a_ce00_1a7a_ce00),
+            intake_errors: Vec::new(),
+            published: BTreeMap::new(),
             core: Core::new(CoreConfig::default()),
             // One seed in four runs a kernel older than 6.2, which renames only links that
             // are down.
@@ -306,6 +319,7 @@ impl World {
             self.kernel.seed_link(&ns, stale).map_err(sim_err)?;
         }
         self.unmanaged = self.unmanaged_now();
+        self.check_other_shapes();
 
         self.feed(Event::MicroserviceWatch { connected: true });
         self.feed(Event::NamespaceAvailable {

@@ -62,6 +62,14 @@ impl World {
             Ok(item) => item,
             Err(e) => panic!("the harness generated an invalid item {key}: {e}"),
         };
+        let spelled = self.respell(&key, value);
+        match Item::decode(&key.to_string(), &spelled) {
+            Ok(same) if same == item => {}
+            other => self.intake_errors.push(format!(
+                "{key} spelled as {spelled} reads as {other:?}, not as {item:?}"
+            )),
+        }
+        self.check_intake(&key, &spelled, &item);
         self.seq += 1;
         self.desired.insert(key, item.clone());
         self.feed(Event::Put {
