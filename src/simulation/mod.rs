@@ -16,8 +16,9 @@
 //! One concern per file: `workload.rs` is what the outside world does, `faults.rs` what goes
 //! wrong around the agent (errnos, late announcements, restarts), `transport.rs` the commands and
 //! results in transit, `oracle.rs` what the kernel must hold, `checkers.rs` and `ifindex.rs` the
-//! invariants. This file holds the run's configuration and report, the world they all act on, and
-//! the step loop.
+//! invariants, `queries.rs` the core's read-only answers, `intake.rs` how intents are spelled and
+//! which broken ones are refused. This file holds the run's configuration and report, the world
+//! they all act on, and the step loop.
 
 mod checkers;
 mod faults;
