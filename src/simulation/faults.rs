@@ -75,6 +75,8 @@ impl World {
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
             self.core = Core::new(CoreConfig::default());
+            // The new process publishes every state afresh.
+            self.published.clear();
             self.feed(Event::MicroserviceWatch { connected: true });
             let present: Vec<Netns> = self
                 .kernel

@@ -19,14 +19,18 @@
 //! behind its back (told a step or two later), `transport.rs` the commands and
 //! results in transit, `oracle.rs` what the kernel must hold, `checkers.rs` and `ifindex.rs` the
 //! invariants, `swarm.rs` which features a seed has on, `replay.rs` a run as a list of steps
-//! that replays without its seed, `shrink.rs` the shortest list that still fails. This file
-//! holds the run's configuration and report, the world they all act on, and the step loop.
+//! that replays without its seed, `shrink.rs` the shortest list that still fails, `queries.rs`
+//! the core's read-only answers, `intake.rs` how intents are spelled and which broken ones are
+//! refused. This file holds the run's configuration and report, the world they all act on, and
+//! the step loop.
 
 mod checkers;
 mod drift;
 mod faults;
 mod ifindex;
+mod intake;
 mod oracle;
+mod queries;
 mod replay;
 mod rng;
 mod shrink;
@@ -234,6 +238,7 @@ impl World {
             self.pump()?;
             self.maybe_drift();
             self.check_step()?;
+            self.check_queries()?;
             let restore = match planned {
                 None => self.restore_rng.chance(10),
                 Some(s) => s.restore,
@@ -318,6 +323,13 @@ struct World {
     /// Namespaces changed by hand that the core has not been told of yet, and in how many
     /// steps it is.
     drifted: Vec<(Netns, u32)>,
+    /// How publishers spell intents and which broken ones they send (`intake.rs`): a stream of
+    /// its own, as none of it changes what the core is fed.
+    intake_rng: Rng,
+    /// What `intake.rs` found wrong, reported at the end of the step.
+    intake_errors: Vec<String>,
+    /// Every item's state as the state changes taken so far tell it (`queries.rs`).
+    published: BTreeMap<ItemKey, nsagent_core::ItemState>,
     core: Core,
     kernel: SimKernel,
     now: u64,
@@ -374,6 +386,9 @@ impl World {
             restore_rng: Rng(config.seed ^ 0x5eed_5eed_5eed_5eed),
             drift_rng: Rng(config.seed ^ 0xd71f_7d71_f7d7_1f7d),
             drifted: Vec::new(),
+            intake_rng: Rng(config.seed ^ 0x1a7a_ce00_1a7a_ce00),
+            intake_errors: Vec::new(),
+            published: BTreeMap::new(),
             core: Core::new(CoreConfig::default()),
             kernel: SimKernel::new(SimConfig {
                 live_rename,
@@ -487,6 +502,7 @@ impl World {
             self.kernel.seed_link(&ns, stale).map_err(sim_err)?;
         }
         self.unmanaged = self.unmanaged_now();
+        self.check_other_shapes();
 
         self.feed(Event::MicroserviceWatch { connected: true });
         self.feed(Event::NamespaceAvailable {

@@ -100,6 +100,15 @@ impl World {
             value: value.clone(),
         });
         let item = Item::decode(key, &value)?;
+        let item_key = item.key();
+        let spelled = self.respell(&item_key, value);
+        match Item::decode(key, &spelled) {
+            Ok(same) if same == item => {}
+            other => self.intake_errors.push(format!(
+                "{key} spelled as {spelled} reads as {other:?}, not as {item:?}"
+            )),
+        }
+        self.check_intake(&item_key, &spelled, &item);
         self.seq += 1;
         self.desired.insert(item.key(), item.clone());
         self.feed(Event::Put {

@@ -1,0 +1,538 @@
+//! What publishers write, beyond the values the workload decides on: every intent is published
+//! in one of the spellings that mean the same item (a namespace as an FD path, defaults written
+//! out, a scope spelled as the kernel would pick it), must round-trip through its JSON form, and
+//! now and then a publisher sends a broken variant first, which must be refused naming the field
+//! at fault. None of this feeds the core anything the workload did not decide, so the trace is
+//! the same with or without it; it draws from a stream of its own for the same reason.
+//!
+//! Driven from `World::put`: [`World::respell`] before decoding, [`World::check_intake`] after.
+
+use nsagent_core::{Item, ItemKey};
+use serde_json::{json, Value};
+
+use super::World;
+
+/// One broken variant of a published value: the change made to it, and the field the refusal
+/// must name, as the publisher wrote it.
+struct Breakage {
+    field: &'static str,
+    apply: fn(&mut Value),
+}
+
+/// Ways to break an interface value, each refused on one field.
+const INTERFACE_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "name",
+        apply: |v| v["name"] = json!(""),
+    },
+    Breakage {
+        field: "name",
+        apply: |v| v["name"] = json!("a/b"),
+    },
+    Breakage {
+        field: "name",
+        apply: |v| v["name"] = json!("x".repeat(256)),
+    },
+    Breakage {
+        field: "name",
+        apply: |v| v["name"] = json!("v\u{202e}1"),
+    },
+    Breakage {
+        field: "type",
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("type"));
+        },
+    },
+    Breakage {
+        field: "type",
+        apply: |v| v["type"] = json!("TAP_TO_VPP"),
+    },
+    Breakage {
+        field: "type",
+        apply: |v| v["type"] = json!("VRF_DEVICE"),
+    },
+    Breakage {
+        field: "type",
+        apply: |v| v["type"] = json!("BRIDGE"),
+    },
+    Breakage {
+        field: "tap",
+        apply: |v| v["tap"] = json!({}),
+    },
+    Breakage {
+        field: "colour",
+        apply: |v| v["colour"] = json!("red"),
+    },
+    Breakage {
+        field: "host_if_name",
+        apply: |v| v["host_if_name"] = json!("sixteen-bytes-xx"),
+    },
+    Breakage {
+        field: "host_if_name",
+        apply: |v| v["host_if_name"] = json!("a:b"),
+    },
+    Breakage {
+        field: "host_if_name",
+        apply: |v| v["host_if_name"] = json!(".."),
+    },
+    Breakage {
+        field: "host_if_name",
+        apply: |v| v["host_if_name"] = json!("a\u{200b}"),
+    },
+    Breakage {
+        field: "ip_addresses[0]",
+        apply: |v| v["ip_addresses"] = json!(["10.9.9.9"]),
+    },
+    Breakage {
+        field: "ip_addresses[0]",
+        apply: |v| v["ip_addresses"] = json!(["224.0.0.1/24"]),
+    },
+    Breakage {
+        field: "ip_addresses[1]",
+        apply: |v| v["ip_addresses"] = json!(["10.9.9.9/24", 7]),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("01:00:00:00:00:01"),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("00:00:00:00:00:00"),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("02:00:00:00:00"),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("02:00:00:00:00:0g"),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("020:00:00:00:00:01"),
+    },
+    Breakage {
+        field: "phys_address",
+        apply: |v| v["phys_address"] = json!("02:00:00:00:00:01:02"),
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| v["mtu"] = json!(50),
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| v["mtu"] = json!(70000),
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| v["mtu"] = json!("big"),
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| v["mtu"] = json!(-1),
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| {
+            v["mtu"] = json!(1000);
+            v["ip_addresses"] = json!(["fd00:9::1/64"]);
+        },
+    },
+    Breakage {
+        field: "enabled",
+        apply: |v| v["enabled"] = json!("yes"),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "reference": ""}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "reference": "a/b"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "reference": "a..b"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "reference": "n".repeat(256)}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "reference": "n\u{7}"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "PID", "reference": "0"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "PID", "reference": "0501"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "PID", "reference": "pid"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "PID", "reference": "5000000"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "FD", "reference": "/tmp/ns"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "FD", "reference": "/proc/501/fd/3"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "FD", "reference": "/run/netns/a..b"}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "MICROSERVICE", "reference": ""}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "MICROSERVICE", "reference": "m s"}),
+    },
+    Breakage {
+        field: "namespace.type",
+        apply: |v| v["namespace"] = json!({"reference": "n1"}),
+    },
+];
+
+/// Ways to break a VETH's value beyond those of any interface.
+const VETH_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "host_if_name",
+        apply: |v| v["host_if_name"] = json!("lo"),
+    },
+    Breakage {
+        field: "veth.peer_if_name",
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("veth"));
+        },
+    },
+    Breakage {
+        field: "veth.peer_if_name",
+        apply: |v| v["veth"] = json!({"peer_if_name": ""}),
+    },
+    Breakage {
+        field: "veth.peer_if_name",
+        apply: |v| v["veth"]["peer_if_name"] = v["name"].clone(),
+    },
+    Breakage {
+        field: "veth.peer_if_name",
+        apply: |v| v["veth"]["peer_if_name"] = json!("p q"),
+    },
+    Breakage {
+        field: "veth.rx_checksum_offloading",
+        apply: |v| v["veth"]["rx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DISABLED"),
+    },
+    Breakage {
+        field: "veth.tx_checksum_offloading",
+        apply: |v| v["veth"]["tx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DISABLED"),
+    },
+    Breakage {
+        field: "veth",
+        apply: |v| v["type"] = json!("DUMMY"),
+    },
+];
+
+const ROUTE_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "outgoing_interface",
+        apply: |v| v["outgoing_interface"] = json!(""),
+    },
+    Breakage {
+        field: "dst_network",
+        apply: |v| v["dst_network"] = json!("somewhere"),
+    },
+    Breakage {
+        field: "dst_network",
+        apply: |v| v["dst_network"] = json!("10.1.2.3/16"),
+    },
+    Breakage {
+        field: "gw_addr",
+        apply: |v| v["gw_addr"] = json!("gateway"),
+    },
+    Breakage {
+        field: "gw_addr",
+        apply: |v| v["gw_addr"] = json!("224.0.0.1"),
+    },
+    Breakage {
+        field: "gw_addr",
+        apply: |v| v["gw_addr"] = json!("0.0.0.0"),
+    },
+    Breakage {
+        field: "gw_addr",
+        apply: |v| {
+            v["dst_network"] = json!("10.9.0.0/16");
+            v["gw_addr"] = json!("fd00::1");
+        },
+    },
+    Breakage {
+        field: "scope",
+        apply: |v| {
+            v["dst_network"] = json!("10.9.0.0/16");
+            v["gw_addr"] = json!("10.9.0.1");
+            v["scope"] = json!("LINK");
+        },
+    },
+    Breakage {
+        field: "scope",
+        apply: |v| {
+            v["dst_network"] = json!("10.9.0.0/16");
+            v["gw_addr"] = json!("10.9.0.1");
+            v["scope"] = json!("HOST");
+        },
+    },
+    Breakage {
+        field: "scope",
+        apply: |v| v["scope"] = json!("UNIVERSE"),
+    },
+    Breakage {
+        field: "metric",
+        apply: |v| v["metric"] = json!(-1),
+    },
+    Breakage {
+        field: "weight",
+        apply: |v| v["weight"] = json!(1),
+    },
+];
+
+const ARP_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "interface",
+        apply: |v| v["interface"] = json!(""),
+    },
+    Breakage {
+        field: "ip_address",
+        apply: |v| v["ip_address"] = json!("neighbour"),
+    },
+    Breakage {
+        field: "ip_address",
+        apply: |v| v["ip_address"] = json!("224.0.0.1"),
+    },
+    Breakage {
+        field: "ip_address",
+        apply: |v| v["ip_address"] = json!("0.0.0.0"),
+    },
+    Breakage {
+        field: "hw_address",
+        apply: |v| v["hw_address"] = json!(""),
+    },
+    Breakage {
+        field: "hw_address",
+        apply: |v| v["hw_address"] = json!("ff:ff:ff:ff:ff:ff"),
+    },
+    Breakage {
+        field: "hw_address",
+        apply: |v| v["hw_address"] = json!("02:aa"),
+    },
+];
+
+/// Keys a publisher can get wrong whatever the value: each refused on `key`.
+const BAD_KEYS: &[&str] = &[
+    "config/linux/interfaces/v2/interface/",
+    "config/linux/interfaces/v2/interface/a b",
+    "config/linux/l3/v2/arp/v0",
+    "config/linux/l3/v2/arp/v0/not-an-ip",
+    "config/linux/l3/v2/route/v0",
+    "config/linux/l3/v2/route/nowhere/v0",
+    "config/vpp/v2/interfaces/v0",
+];
+
+impl World {
+    /// The value as one of the publishers who write the same item differently would send it.
+    pub(super) fn respell(&mut self, key: &ItemKey, mut value: Value) -> Value {
+        let r = &mut self.intake_rng;
+        match key {
+            ItemKey::Interface(_) => {
+                let kind = value["type"].as_str().unwrap_or_default().to_string();
+                let reference = value["namespace"]["reference"].as_str().map(str::to_string);
+                match (value["namespace"]["type"].as_str(), reference, r.below(4)) {
+                    (Some("NSID"), Some(n), 0) => {
+                        value["namespace"] =
+                            json!({"type": "FD", "reference": format!("/var/run/netns/{n}")})
+                    }
+                    (Some("NSID"), Some(n), 1) => {
+                        value["namespace"] =
+                            json!({"type": "FD", "reference": format!("/run/netns/{n}")})
+                    }
+                    (Some("PID"), Some(p), 0) => {
+                        value["namespace"] =
+                            json!({"type": "FD", "reference": format!("/proc/{p}/ns/net")})
+                    }
+                    (Some("PID"), Some(p), 1) => {
+                        value["namespace"] =
+                            json!({"type": "FD", "reference": format!("/proc/{p}/task/{p}/ns/net")})
+                    }
+                    (None, None, 0) => value["namespace"] = json!({}),
+                    (None, None, 1) => {
+                        value["namespace"] = json!({"type": "UNDEFINED", "reference": ""})
+                    }
+                    _ => {}
+                }
+                if value.get("host_if_name").is_none() && r.chance(30) {
+                    let default = if kind == "LOOPBACK" {
+                        json!("lo")
+                    } else {
+                        value["name"].clone()
+                    };
+                    value["host_if_name"] = default;
+                }
+                if value.get("mtu").is_none() && r.chance(20) {
+                    value["mtu"] = json!(0);
+                }
+                if value.get("veth").is_some() && r.chance(20) {
+                    value["veth"]["rx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DEFAULT");
+                    value["veth"]["tx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DEFAULT");
+                }
+                if let Some(mac) = value["phys_address"].as_str().filter(|_| r.chance(50)) {
+                    value["phys_address"] = json!(mac.to_uppercase());
+                }
+            }
+            ItemKey::Route { .. } => {
+                // Without a scope, a route through a gateway is global and a direct one on-link.
+                if r.chance(40) {
+                    let scope = if value.get("gw_addr").is_some() {
+                        "GLOBAL"
+                    } else {
+                        "LINK"
+                    };
+                    value["scope"] = json!(scope);
+                }
+                if value["metric"] == json!(0) && r.chance(50) {
+                    value.as_object_mut().map(|o| o.remove("metric"));
+                }
+            }
+            ItemKey::Arp { .. } => {
+                if let Some(mac) = value["hw_address"].as_str().filter(|_| r.chance(50)) {
+                    value["hw_address"] = json!(mac.to_uppercase());
+                }
+            }
+        }
+        value
+    }
+
+    /// After a value was accepted as `item`: its JSON form must read back as the same item,
+    /// keyed or not, and its key must too; now and then a broken variant of `value` is sent
+    /// first, and must be refused naming the field that was broken.
+    pub(super) fn check_intake(&mut self, key: &ItemKey, value: &Value, item: &Item) {
+        let text = key.to_string();
+        if text.parse::<ItemKey>().as_ref() != Ok(key) {
+            self.intake_errors
+                .push(format!("key '{text}' does not read back"));
+        }
+        let json = item.to_json();
+        match Item::decode(&text, &json) {
+            Ok(back) if back == *item => {}
+            other => self.intake_errors.push(format!(
+                "{text}: its JSON form {json} reads back as {other:?}"
+            )),
+        }
+        match Item::decode_unkeyed(&json) {
+            Ok(back) if back == *item => {}
+            other => self.intake_errors.push(format!(
+                "{text}: its JSON form {json} read without its key gives {other:?}"
+            )),
+        }
+        if self.intake_rng.chance(30) {
+            self.send_broken(key, value);
+        }
+    }
+
+    /// A broken variant of an accepted value, which must be refused on the field it breaks.
+    fn send_broken(&mut self, key: &ItemKey, value: &Value) {
+        let text = key.to_string();
+        let mut table: Vec<&Breakage> = match key {
+            ItemKey::Interface(_) => INTERFACE_BREAKAGES.iter().collect(),
+            ItemKey::Route { .. } => ROUTE_BREAKAGES.iter().collect(),
+            ItemKey::Arp { .. } => ARP_BREAKAGES.iter().collect(),
+        };
+        if value["type"] == json!("VETH") {
+            table.extend(VETH_BREAKAGES);
+        }
+        let which = self.intake_rng.below(table.len() as u64 + 3) as usize;
+        let (broken, want, under) = match which.checked_sub(table.len()) {
+            None => {
+                let mut broken = value.clone();
+                (table[which].apply)(&mut broken);
+                (broken, table[which].field, text.clone())
+            }
+            // The value under another item's key, or under a key that is no key.
+            Some(0) => (value.clone(), "key", format!("{text}x")),
+            Some(1) => {
+                let bad = BAD_KEYS[self.intake_rng.below(BAD_KEYS.len() as u64) as usize];
+                (value.clone(), "key", bad.to_string())
+            }
+            // A value that is no item at all, read without a key.
+            Some(_) => {
+                let none = if self.intake_rng.chance(50) {
+                    json!([])
+                } else {
+                    json!({"metric": 1})
+                };
+                return match Item::decode_unkeyed(&none) {
+                    Err(e) if e.field == "value" => self.exercised("intake refused value".into()),
+                    other => self
+                        .intake_errors
+                        .push(format!("{none} read without a key gave {other:?}")),
+                };
+            }
+        };
+        match Item::decode(&under, &broken) {
+            Err(e) if e.field == want && !e.reason.is_empty() => {
+                self.exercised(format!("intake refused {want}"));
+            }
+            other => self.intake_errors.push(format!(
+                "{under} = {broken} should be refused on '{want}', got {other:?}"
+            )),
+        }
+    }
+
+    /// Scopes the workload never asks for, and a borrowed interface, still read back as
+    /// themselves: what `check_intake` proves for the workload's own values.
+    pub(super) fn check_other_shapes(&mut self) {
+        let shapes = [
+            (
+                "config/linux/l3/v2/route/10.9.0.0/16/d0",
+                json!({"outgoing_interface": "d0", "dst_network": "10.9.0.0/16", "scope": "SITE"}),
+            ),
+            (
+                "config/linux/l3/v2/route/10.9.0.0/16/d0",
+                json!({"outgoing_interface": "d0", "dst_network": "10.9.0.0/16", "scope": "HOST"}),
+            ),
+            (
+                "config/linux/l3/v2/route/10.9.0.0/16/d0",
+                json!({"outgoing_interface": "d0", "dst_network": "10.9.0.0/16", "scope": "UNDEFINED", "gw_addr": "10.9.0.1"}),
+            ),
+            (
+                "config/linux/interfaces/v2/interface/e0",
+                json!({"name": "e0", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
+            ),
+            (
+                "config/linux/interfaces/v2/interface/t0",
+                json!({"name": "t0", "type": "DUMMY", "namespace": {"type": "FD", "reference": "/proc/501/task/502/ns/net"}}),
+            ),
+        ];
+        for (key, value) in shapes {
+            match Item::decode(key, &value) {
+                Ok(item) => {
+                    let key: ItemKey = key.parse().expect("literal key");
+                    self.check_intake(&key, &value, &item);
+                    if let Item::Route(r) = &item {
+                        self.exercised(format!("intake scope {}", r.scope.rtm_scope()));
+                    }
+                }
+                Err(e) => self
+                    .intake_errors
+                    .push(format!("{key} = {value} refused: {e}")),
+            }
+        }
+    }
+}
