@@ -21,6 +21,8 @@ mod queries;
 mod run_loop;
 mod snapshots;
 #[cfg(test)]
+mod soak;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
