@@ -258,11 +258,6 @@ pub struct Journal {
     config: JournalConfig,
 }
 
-/// sled's page cache (its default is 1 GiB). The driver reads the log's tail and the snapshot
-/// writer its newest groups; older groups are read only by `log` answers and replays, which
-/// may wait for the disk. Without this, sled's memory follows the log's size up to 1 GiB.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// How long opening waits for the directory lock of a log this process just closed.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -281,7 +276,6 @@ fn open_db(dir: &Path, wait: std::time::Duration) -> Result<sled::Db, JournalErr
                 // No background flusher: its thread outlives a dropped handle for a moment and
                 // keeps the directory locked; the daemon flushes on its own schedule instead.
                 .flush_every_ms(None)
-                .cache_capacity(CACHE_BYTES)
                 .open()
         })
         .map_err(|panic| JournalError::Unreadable {
@@ -607,13 +601,12 @@ impl EncodedSnapshot {
     }
 }
 
-/// Largest group worth splitting further. sled stores a page over about a quarter of its
-/// segment (128 KiB by default) as a file of its own ("blob"), and its cache counts such a page
+/// Largest group worth splitting further. sled stores a value over about a quarter of its
+/// segment (128 KiB by default) as a file of its own ("blob"), and its cache counts such a value
 /// by the size of its pointer, so it never evicts it: every large group stayed in memory for as
 /// long as it stayed in the log, which is how a daemon retrying 20k failing items grew by the
-/// size of its log. A leaf page holds up to 17 entries before sled splits it, so groups this
-/// small keep whole leaves inline, counted at their size.
-const GROUP_BYTES: usize = 4 * 1024;
+/// size of its log. Groups this small are stored inline and counted at their size.
+const GROUP_BYTES: usize = 32 * 1024;
 
 /// Encodes `records`, the first numbered `first`, as groups of at most [`GROUP_BYTES`] (a
 /// single record larger than that is a group of its own), appending (first seq, group) pairs.
