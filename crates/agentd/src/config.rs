@@ -18,6 +18,48 @@ pub enum BackendKind {
     Sim,
 }
 
+/// Records kept older than the older kept snapshot when nothing says otherwise: enough to
+/// replay the last hundred thousand events before it offline, and a bound on the log's size
+/// (and so on sled's memory, which grows with the log) when items keep failing and every retry
+/// is logged.
+pub const DEFAULT_RETENTION: u64 = 100_000;
+
+/// How much history the log keeps: `retention = 100000` or `retention = "all"` in the file,
+/// `--retention 100000` or `--retention all` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Every record, from the first: the whole history stays replayable.
+    All,
+    /// This many records older than the older kept snapshot; older ones are removed.
+    Records(u64),
+}
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text == "all" {
+        return Ok(Retention::All);
+    }
+    text.parse()
+        .map(Retention::Records)
+        .map_err(|_| format!("retention: {text:?} is neither a number of records nor \"all\""))
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Records(u64),
+            Word(String),
+        }
+        match Written::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("retention: expected a number of records or \"all\"")
+        })? {
+            Written::Records(n) => Ok(Retention::Records(n)),
+            Written::Word(w) => parse_retention(&w).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// `nsagentd` command line.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -47,9 +89,11 @@ pub struct Args {
     /// Write a snapshot of the core every this many events.
     #[arg(long, env = "NSAGENT_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
-    /// Keep this many records older than the snapshots; unset keeps the whole history.
-    #[arg(long, env = "NSAGENT_RETENTION")]
-    pub retention: Option<u64>,
+    /// Records to keep older than the older kept snapshot (default 100000), or `all` to keep
+    /// the whole history. Every retry of a failing item is logged, so keeping everything lets
+    /// the log, and sled's memory with it, grow for as long as items keep failing.
+    #[arg(long, env = "NSAGENT_RETENTION", value_parser = parse_retention)]
+    pub retention: Option<Retention>,
     /// Open a damaged event log anyway: keep every readable record, write a report to the
     /// data directory, and continue after the highest sequence number ever used. Without it
     /// a damaged log stops the daemon.
@@ -80,7 +124,7 @@ struct FileConfig {
     backend: Option<BackendKind>,
     kv: Option<bool>,
     snapshot_every: Option<u64>,
-    retention: Option<u64>,
+    retention: Option<Retention>,
     docker: Option<bool>,
     resync_interval: Option<String>,
     #[serde(default)]
@@ -96,6 +140,7 @@ pub struct DaemonConfig {
     pub backend: BackendKind,
     pub kv: bool,
     pub snapshot_every: u64,
+    /// Records kept older than the older kept snapshot; `None` keeps every record.
     pub retention: Option<u64>,
     /// Open a damaged log anyway (`--repair`; never from the file: a repair is a decision
     /// taken once, for one start).
@@ -168,7 +213,11 @@ impl DaemonConfig {
                 .unwrap_or(BackendKind::Netlink),
             kv: args.kv || file.kv.unwrap_or(false),
             snapshot_every,
-            retention: args.retention.or(file.retention),
+            retention: match args.retention.or(file.retention) {
+                None => Some(DEFAULT_RETENTION),
+                Some(Retention::Records(n)) => Some(n),
+                Some(Retention::All) => None,
+            },
             repair: args.repair,
             docker: if args.no_docker {
                 false
@@ -335,6 +384,42 @@ mod tests {
         let c =
             DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")])).expect("ok");
         assert_eq!(c.resync_interval_ms, None);
+    }
+
+    #[test]
+    fn retention_defaults_to_a_bound_and_all_keeps_everything() {
+        let base = ["--label", "a", "--data-dir", "/d"];
+        let with = |extra: &[&str]| {
+            let list: Vec<&str> = base.iter().chain(extra).copied().collect();
+            DaemonConfig::resolve(args(&list)).expect("ok").retention
+        };
+        assert_eq!(with(&[]), Some(DEFAULT_RETENTION));
+        assert_eq!(with(&["--retention", "5"]), Some(5));
+        assert_eq!(with(&["--retention", "all"]), None);
+        let e = Args::try_parse_from(["nsagentd", "--retention", "forever"]).expect_err("bad");
+        assert!(e.to_string().contains("\"forever\" is neither"), "{e}");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        let file = path.to_str().expect("utf8");
+        for (written, resolved) in [("7", Some(7)), ("\"all\"", None)] {
+            std::fs::write(
+                &path,
+                format!("label = \"a\"\ndata_dir = \"/d\"\nretention = {written}\n"),
+            )
+            .expect("write");
+            let c = DaemonConfig::resolve(args(&["--config", file])).expect("ok");
+            assert_eq!(c.retention, resolved, "{written}");
+        }
+        for bad in ["\"forever\"", "-1", "true"] {
+            std::fs::write(
+                &path,
+                format!("label = \"a\"\ndata_dir = \"/d\"\nretention = {bad}\n"),
+            )
+            .expect("write");
+            let e = DaemonConfig::resolve(args(&["--config", file])).expect_err(bad);
+            assert!(e.to_string().contains("retention"), "{bad}: {e}");
+        }
     }
 
     #[test]

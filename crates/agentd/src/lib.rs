@@ -19,7 +19,7 @@ mod observers;
 mod protocol;
 mod replay;
 
-pub use config::{Args, BackendKind, ConfigError, DaemonConfig};
+pub use config::{Args, BackendKind, ConfigError, DaemonConfig, Retention, DEFAULT_RETENTION};
 pub use ctl::{
     put_bodies, read_items, render, replay_offline, verify_offline, CtlError, Format, ReplayReport,
     Show, VerifyReport,

@@ -23,6 +23,8 @@ mod resyncs;
 mod run_loop;
 mod snapshots;
 #[cfg(test)]
+mod soak;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;

@@ -341,9 +341,15 @@ impl Journal {
         if batch.is_empty() {
             return Ok(());
         }
-        let group = encode_group(&batch.records)?;
-        self.ensure_room(group.len())?;
-        self.events.insert(batch.first.to_be_bytes(), group)?;
+        let mut groups = Vec::new();
+        encode_groups(batch.first, &batch.records, &mut groups)?;
+        self.ensure_room(groups.iter().map(|(_, g)| g.len()).sum())?;
+        let mut entries = sled::Batch::default();
+        for (first, group) in groups {
+            entries.insert(&first.to_be_bytes(), group);
+        }
+        // One sled batch: the groups of a commit are all there or none is.
+        self.events.apply_batch(entries)?;
         self.next_seq = batch.next_seq();
         if durable {
             self.flush()?;
@@ -547,6 +553,11 @@ impl Journal {
         Ok(None)
     }
 
+    /// The bytes sled's files take on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
     /// Sequence numbers of the stored snapshots, oldest first (for `nsagentctl log verify`).
     pub fn snapshot_seqs(&self) -> Vec<u64> {
         self.snapshots
@@ -588,6 +599,30 @@ impl EncodedSnapshot {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// Largest group worth splitting further. sled stores a value over about a quarter of its
+/// segment (128 KiB by default) as a file of its own ("blob"), and its cache counts such a value
+/// by the size of its pointer, so it never evicts it: every large group stayed in memory for as
+/// long as it stayed in the log, which is how a daemon retrying 20k failing items grew by the
+/// size of its log. Groups this small are stored inline and counted at their size.
+const GROUP_BYTES: usize = 32 * 1024;
+
+/// Encodes `records`, the first numbered `first`, as groups of at most [`GROUP_BYTES`] (a
+/// single record larger than that is a group of its own), appending (first seq, group) pairs.
+fn encode_groups(
+    first: u64,
+    records: &[Record],
+    out: &mut Vec<(u64, Vec<u8>)>,
+) -> Result<(), JournalError> {
+    let group = encode_group(records)?;
+    if group.len() <= GROUP_BYTES || records.len() == 1 {
+        out.push((first, group));
+        return Ok(());
+    }
+    let half = records.len() / 2;
+    encode_groups(first, &records[..half], out)?;
+    encode_groups(first + half as u64, &records[half..], out)
 }
 
 fn seq_of(key: &[u8]) -> u64 {
@@ -685,6 +720,44 @@ mod tests {
         assert!(report.cut.is_none());
         assert_eq!(j.last_seq(), 302);
         assert_eq!(j.batch().next_seq(), 303);
+    }
+
+    #[test]
+    fn a_large_commit_is_stored_as_groups_small_enough_to_stay_inline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut j, _) = Journal::open(dir.path(), JournalConfig::default()).expect("open");
+        let seqs = append(&mut j, 2_000);
+        assert_eq!(seqs, (1..=2_000).collect::<Vec<_>>());
+        let entries: Vec<(u64, usize)> = j
+            .events
+            .iter()
+            .map(|e| e.expect("io"))
+            .map(|(k, v)| (seq_of(&k), v.len()))
+            .collect();
+        assert!(entries.len() > 1, "one group of {} bytes", entries[0].1);
+        assert!(
+            entries.iter().all(|(_, len)| *len <= GROUP_BYTES),
+            "{entries:?}"
+        );
+        drop(j);
+        let (j, report) = Journal::open(dir.path(), JournalConfig::default()).expect("reopen");
+        assert_eq!(report, OpenReport::default());
+        let got = all(&j);
+        assert_eq!(got.len(), 2_000);
+        assert!(got
+            .iter()
+            .zip(1..)
+            .all(|((s, r), n)| *s == n && r.at == Timestamp(n)));
+        // A record larger than a group is a group of its own.
+        let mut groups = vec![];
+        let big = Event::MicroserviceStopped {
+            label: "x".repeat(GROUP_BYTES),
+            container_id: "c".into(),
+        };
+        let records = vec![rec(1, put(1, "a")), rec(2, big), rec(3, put(3, "c"))];
+        encode_groups(1, &records, &mut groups).expect("encode");
+        let firsts: Vec<u64> = groups.iter().map(|(f, _)| *f).collect();
+        assert_eq!(firsts, vec![1, 2, 3]);
     }
 
     #[test]
