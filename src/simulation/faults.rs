@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 use nsagent_core::errno;
-use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemKey, Netns};
+use nsagent_core::{Backend, Core, Event, Item, ItemKey, Netns};
 use nsagent_sim::Fault;
 
 use super::{Violation, World};
@@ -54,7 +54,7 @@ impl World {
             self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
-            self.core = Core::new(CoreConfig::default());
+            self.core = Core::new(super::core_config());
             self.feed(Event::MicroserviceWatch { connected: true });
             let present: Vec<Netns> = self
                 .kernel
@@ -98,6 +98,8 @@ impl World {
             .map_err(|e| self.violation(format!("snapshot: {e}")))?;
         self.core =
             rmp_serde::from_slice(&bytes).map_err(|e| self.violation(format!("restore: {e}")))?;
+        // The identity is the agent's, not the snapshot's: the daemon sets it again likewise.
+        self.core.set_identity(super::identity(), false);
         Ok(())
     }
 
