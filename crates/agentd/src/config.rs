@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::nats::NatsAuth;
 use crate::protocol::check_label;
+use nsagent_core::{AgentIdentity, InstanceId};
 
 /// Which kernel the daemon configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -62,6 +63,12 @@ pub struct Args {
     /// Do not follow the Docker daemon.
     #[arg(long)]
     pub no_docker: bool,
+    /// Take every link marked the way agents marked them before identities
+    /// (`nsagent:<item>`) for this agent's, so that those no item wants are removed. Without
+    /// it only those its items want are adopted (and re-marked); the rest may be another
+    /// agent's and are left alone. For a host this agent is the only one to have run on.
+    #[arg(long, env = "NSAGENT_ADOPT_LEGACY")]
+    pub adopt_legacy: bool,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -78,6 +85,7 @@ struct FileConfig {
     snapshot_every: Option<u64>,
     retention: Option<u64>,
     docker: Option<bool>,
+    adopt_legacy: Option<bool>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -97,6 +105,8 @@ pub struct DaemonConfig {
     pub repair: bool,
     /// Follow the Docker daemon (microservices).
     pub docker: bool,
+    /// Take every legacy-marked link for this agent's (`--adopt-legacy`).
+    pub adopt_legacy: bool,
     pub auth: NatsAuth,
 }
 
@@ -130,6 +140,9 @@ impl DaemonConfig {
             .or(file.label)
             .ok_or(ConfigError::Missing("--label"))?;
         check_label(&label).map_err(ConfigError::Invalid)?;
+        // The label goes in every link's mark, which has a length limit of its own.
+        AgentIdentity::new(&label, InstanceId(0))
+            .map_err(|e| ConfigError::Invalid(format!("--label: {}", e.reason)))?;
         let snapshot_every = args
             .snapshot_every
             .or(file.snapshot_every)
@@ -164,6 +177,7 @@ impl DaemonConfig {
             } else {
                 file.docker.unwrap_or_else(docker_present)
             },
+            adopt_legacy: args.adopt_legacy || file.adopt_legacy.unwrap_or(false),
             auth: args.auth.or(file.auth),
         })
     }
@@ -257,6 +271,38 @@ mod tests {
         ]))
         .expect_err("zero");
         assert!(e.to_string().contains("snapshot_every"), "{e}");
+    }
+
+    #[test]
+    fn a_label_too_long_for_a_links_mark_is_refused_and_adopt_legacy_is_read() {
+        let long = "l".repeat(33);
+        let e = DaemonConfig::resolve(args(&["--label", &long, "--data-dir", "/d"]))
+            .expect_err("too long");
+        assert!(
+            e.to_string().contains("--label") && e.to_string().contains("32"),
+            "{e}"
+        );
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert!(!c.adopt_legacy);
+        let c = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--adopt-legacy",
+        ]))
+        .expect("ok");
+        assert!(c.adopt_legacy);
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "label = \"a\"\ndata_dir = \"/d\"\nadopt_legacy = true\n",
+        )
+        .expect("write");
+        let c =
+            DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")])).expect("ok");
+        assert!(c.adopt_legacy);
     }
 
     #[test]

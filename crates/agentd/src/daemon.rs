@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 
 use futures::StreamExt;
-use nsagent_core::{Backend, ItemKey};
+use nsagent_core::{AgentIdentity, Backend, CoreConfig, ItemKey};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -12,6 +12,7 @@ use crate::config::{BackendKind, DaemonConfig};
 use crate::driver::{
     read_log, BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
 };
+use crate::instance;
 use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
@@ -66,7 +67,17 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let reader = journal.clone();
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
     let (factory, sockets) = backend_factory(config.backend);
+    let instance = instance::load_or_create(&config.data_dir)
+        .map_err(|e| DaemonError::Other(e.to_string()))?;
+    let identity = AgentIdentity::new(&config.label, instance)
+        .map_err(|e| DaemonError::Other(format!("--label: {}", e.reason)))?;
+    tracing::info!(mark = %identity.mark("<item>"), adopt_legacy = config.adopt_legacy, "links are marked");
     let driver_config = DriverConfig {
+        core: CoreConfig {
+            identity,
+            adopt_legacy: config.adopt_legacy,
+            ..CoreConfig::default()
+        },
         snapshot_every: config.snapshot_every,
         publish_namespaces: sockets.is_some(),
         ..DriverConfig::default()
