@@ -80,7 +80,6 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         },
         snapshot_every: config.snapshot_every,
         publish_namespaces: sockets.is_some(),
-        ..DriverConfig::default()
     };
     let mut driver =
         tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))
