@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::nats::NatsAuth;
 use crate::protocol::check_label;
-use nsagent_core::{AgentIdentity, InstanceId};
+use nsagent_core::{check_route_protocol, AgentIdentity, InstanceId, ROUTE_PROTOCOL};
 
 /// Which kernel the daemon configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -69,6 +69,10 @@ pub struct Args {
     /// agent's and are left alone. For a host this agent is the only one to have run on.
     #[arg(long, env = "NSAGENT_ADOPT_LEGACY")]
     pub adopt_legacy: bool,
+    /// The route protocol number (`rtm_protocol`) this agent's routes carry, and the only one
+    /// it takes for its own (default 4, `static`); give each agent on a host its own.
+    #[arg(long, env = "NSAGENT_ROUTE_PROTOCOL")]
+    pub route_protocol: Option<u32>,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -86,6 +90,7 @@ struct FileConfig {
     retention: Option<u64>,
     docker: Option<bool>,
     adopt_legacy: Option<bool>,
+    route_protocol: Option<u32>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -107,6 +112,8 @@ pub struct DaemonConfig {
     pub docker: bool,
     /// Take every legacy-marked link for this agent's (`--adopt-legacy`).
     pub adopt_legacy: bool,
+    /// `--route-protocol`, checked.
+    pub route_protocol: u8,
     pub auth: NatsAuth,
 }
 
@@ -152,6 +159,11 @@ impl DaemonConfig {
                 "snapshot_every must be at least 1".into(),
             ));
         }
+        let route_protocol = match args.route_protocol.or(file.route_protocol) {
+            Some(p) => check_route_protocol("--route-protocol", p)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            None => ROUTE_PROTOCOL,
+        };
         Ok(DaemonConfig {
             label,
             nats: args
@@ -178,6 +190,7 @@ impl DaemonConfig {
                 file.docker.unwrap_or_else(docker_present)
             },
             adopt_legacy: args.adopt_legacy || file.adopt_legacy.unwrap_or(false),
+            route_protocol,
             auth: args.auth.or(file.auth),
         })
     }
@@ -303,6 +316,34 @@ mod tests {
         let c =
             DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")])).expect("ok");
         assert!(c.adopt_legacy);
+    }
+
+    #[test]
+    fn the_route_protocol_defaults_to_static_and_reserved_numbers_are_refused() {
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert_eq!(c.route_protocol, 4);
+        let c = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--route-protocol",
+            "201",
+        ]))
+        .expect("ok");
+        assert_eq!(c.route_protocol, 201);
+        for bad in ["2", "16", "300"] {
+            let e = DaemonConfig::resolve(args(&[
+                "--label",
+                "a",
+                "--data-dir",
+                "/d",
+                "--route-protocol",
+                bad,
+            ]))
+            .expect_err(bad);
+            assert!(e.to_string().contains("--route-protocol"), "{e}");
+        }
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub enum DaemonError {
 
 /// Builds the configured backend (on the backend thread). For the kernel, also the backend's
 /// socket cache, which the kernel watcher shares.
-fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
+fn backend_factory(
+    kind: BackendKind,
+    route_protocol: u8,
+) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
     match kind {
         BackendKind::Sim => (
             Box::new(|| {
@@ -49,7 +52,8 @@ fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink
             None,
         ),
         BackendKind::Netlink => {
-            let backend = nsagent_netlink::NetlinkBackend::new();
+            let backend =
+                nsagent_netlink::NetlinkBackend::new().with_route_protocol(route_protocol);
             let sockets = backend.sockets();
             (
                 Box::new(move || Ok(Box::new(backend) as Box<dyn Backend>)),
@@ -66,7 +70,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let journal = open_journal(&config)?;
     let reader = journal.clone();
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (factory, sockets) = backend_factory(config.backend);
+    let (factory, sockets) = backend_factory(config.backend, config.route_protocol);
     let instance = instance::load_or_create(&config.data_dir)
         .map_err(|e| DaemonError::Other(e.to_string()))?;
     let identity = AgentIdentity::new(&config.label, instance)
