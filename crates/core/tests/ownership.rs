@@ -242,3 +242,40 @@ fn a_restored_core_gets_its_identity_from_its_agent_not_from_the_snapshot() {
         }]
     );
 }
+
+#[test]
+fn a_link_believed_with_its_legacy_mark_is_re_marked_in_place() {
+    // What a core restored from a snapshot written before identities believes, or a link
+    // whose mark someone reverted: the item's own link, under the legacy mark.
+    let me = identity("a", 0x1111);
+    let mut d = harness(&me, false);
+    dummy(&mut d, "d1");
+    d.event(snapshot(vec![]));
+    d.settle();
+    d.event(Event::Restarted);
+    let mut legacy = link("d1", Some("nsagent:d1"));
+    legacy.addresses = vec!["10.1.0.1/24".parse().unwrap()];
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![legacy],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::SetLink {
+            ns: Netns::Default,
+            name: "d1".into(),
+            change: LinkChange {
+                up: None,
+                mtu: None,
+                mac: None,
+                alias: Some(me.mark("d1")),
+            },
+        }]
+    );
+}
