@@ -28,6 +28,16 @@ pub enum InstanceError {
     Damaged { path: PathBuf, reason: String },
 }
 
+/// Reads the instance id of `data_dir`, `None` if it has none (yet).
+pub fn load(data_dir: &Path) -> Result<Option<InstanceId>, InstanceError> {
+    let path = data_dir.join(INSTANCE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => parse(&path, &bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(InstanceError::Io { path, source }),
+    }
+}
+
 /// Reads the instance id of `data_dir`, making and storing one if it has none yet.
 pub fn load_or_create(data_dir: &Path) -> Result<InstanceId, InstanceError> {
     let path = data_dir.join(INSTANCE_FILE);
@@ -35,9 +45,9 @@ pub fn load_or_create(data_dir: &Path) -> Result<InstanceId, InstanceError> {
         path: path.clone(),
         source,
     };
-    match std::fs::read(&path) {
-        Ok(bytes) => parse(&path, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match load(data_dir)? {
+        Some(id) => Ok(id),
+        None => {
             let id = random().map_err(|source| InstanceError::Io {
                 path: "/dev/urandom".into(),
                 source,
@@ -46,7 +56,6 @@ pub fn load_or_create(data_dir: &Path) -> Result<InstanceId, InstanceError> {
             tracing::info!(instance = %id, path = %path.display(), "made this agent's instance id");
             Ok(id)
         }
-        Err(e) => Err(io(e)),
     }
 }
 
@@ -85,7 +94,9 @@ mod tests {
     #[test]
     fn the_first_start_makes_an_id_and_later_starts_read_it_back() {
         let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(load(dir.path()).expect("none yet"), None);
         let first = load_or_create(dir.path()).expect("made");
+        assert_eq!(load(dir.path()).expect("read"), Some(first));
         assert_eq!(load_or_create(dir.path()).expect("read"), first);
         let text = std::fs::read_to_string(dir.path().join(INSTANCE_FILE)).expect("file");
         assert_eq!(text, format!("{first}\n"));
