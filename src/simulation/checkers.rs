@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
-use nsagent_core::ALIAS_PREFIX;
 use nsagent_core::{
     Command, Event, Interface, InterfaceType, Item, ItemKey, Netns, NewLink, Op, RouteSpec,
 };
@@ -23,7 +22,7 @@ impl World {
             .kernel
             .link(ns, host)
             .and_then(|l| l.alias)
-            .and_then(|a| a.strip_prefix(ALIAS_PREFIX).map(String::from));
+            .and_then(|a| super::marked_item(Some(&a)).map(String::from));
         self.desired
             .values()
             .filter_map(|item| match item {
@@ -80,20 +79,11 @@ impl World {
         };
         match &c.op {
             Op::CreateLink { link, kind, .. } => {
-                let Some(me) = link
-                    .alias
-                    .as_deref()
-                    .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
-                    .and_then(iface)
-                else {
+                let Some(me) = super::marked_item(link.alias.as_deref()).and_then(iface) else {
                     return fail("no interface item wants it".into());
                 };
                 if let NewLink::Veth { peer, .. } = kind {
-                    let other = peer
-                        .alias
-                        .as_deref()
-                        .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
-                        .and_then(iface);
+                    let other = super::marked_item(peer.alias.as_deref()).and_then(iface);
                     let paired = other.as_ref().is_some_and(|o| {
                         o.kind == InterfaceType::Veth
                             && o.veth_peer.as_deref() == Some(me.name.as_str())

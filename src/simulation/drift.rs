@@ -52,7 +52,7 @@ impl World {
     /// What a person could do by hand to the agent's objects right now.
     fn drift_choices(&self) -> Vec<Op> {
         let mut choices = Vec::new();
-        for (ns, l) in self.kernel.dump().managed() {
+        for (ns, l) in self.kernel.dump().marked_by(&super::identity()) {
             for r in l.routes.iter().filter(|r| r.protocol == ROUTE_PROTOCOL) {
                 choices.push(Op::DelRoute {
                     ns: ns.clone(),

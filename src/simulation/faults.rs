@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 use nsagent_core::errno;
-use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemKey, Netns};
+use nsagent_core::{Backend, Core, Event, Item, ItemKey, Netns};
 use nsagent_sim::Fault;
 
 use super::replay::Action;
@@ -74,7 +74,7 @@ impl World {
             self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
-            self.core = Core::new(CoreConfig::default());
+            self.core = Core::new(super::core_config());
             // The new process publishes every state afresh.
             self.published.clear();
             self.feed(Event::MicroserviceWatch { connected: true });
@@ -122,6 +122,8 @@ impl World {
             .map_err(|e| self.violation(format!("snapshot: {e}")))?;
         self.core =
             rmp_serde::from_slice(&bytes).map_err(|e| self.violation(format!("restore: {e}")))?;
+        // The identity is the agent's, not the snapshot's: the daemon sets it again likewise.
+        self.core.set_identity(super::identity(), false);
         Ok(())
     }
 

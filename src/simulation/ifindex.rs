@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nsagent_core::ALIAS_PREFIX;
 use nsagent_core::{Command, InterfaceType, Item, ItemKey, LinkKind, Netns, NewLink, Op};
 use nsagent_sim::{LinkDump, SimKernel, StateDump};
 
@@ -155,7 +154,7 @@ impl Ifindexes {
     /// deleted and re-created unchanged although the rules did not call for it.
     pub(super) fn check(&mut self, dump: &StateDump) -> Vec<String> {
         let mut now: BTreeMap<Identity, Vec<(String, u32)>> = BTreeMap::new();
-        for (ns, l) in dump.managed() {
+        for (ns, l) in dump.marked_by(&super::identity()) {
             if let Some(alias) = l.alias {
                 now.entry((ns, alias))
                     .or_default()
@@ -281,10 +280,7 @@ impl World {
         l: &LinkDump,
         taken: &BTreeSet<(Netns, String)>,
     ) -> bool {
-        let item = l
-            .alias
-            .as_deref()
-            .and_then(|a| a.strip_prefix(ALIAS_PREFIX));
+        let item = super::marked_item(l.alias.as_deref());
         let Some(Item::Interface(i)) =
             item.and_then(|n| self.desired.get(&ItemKey::Interface(n.into())))
         else {
@@ -324,7 +320,7 @@ impl World {
         };
         let peer_alias = self.kernel.link(pns, pname).and_then(|pl| pl.alias);
         peer.veth_peer.as_deref() == Some(i.name.as_str())
-            && peer_alias == Some(format!("{ALIAS_PREFIX}{p}"))
+            && peer_alias == Some(super::identity().mark(p))
             && self.available(&peer.namespace).as_ref() == Some(pns)
     }
 }

@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use ipnet::IpNet;
-use nsagent_core::ALIAS_PREFIX;
+use nsagent_core::{AgentIdentity, InstanceId, Mark};
 use nsagent_core::{
     BackendError, Command, Core, CoreConfig, Event, Item, ItemKey, Netns, Timestamp,
 };
@@ -389,7 +389,7 @@ impl World {
             intake_rng: Rng(config.seed ^ 0x1a7a_ce00_1a7a_ce00),
             intake_errors: Vec::new(),
             published: BTreeMap::new(),
-            core: Core::new(CoreConfig::default()),
+            core: Core::new(core_config()),
             kernel: SimKernel::new(SimConfig {
                 live_rename,
                 ..SimConfig::default()
@@ -498,8 +498,23 @@ impl World {
             .map_err(sim_err)?;
         for (ns, name) in [(Netns::Default, "ghost"), (Netns::Named("n0".into()), "v0")] {
             let mut stale = SeedLink::new(name, SeedKind::Dummy);
-            stale.alias = Some(format!("{ALIAS_PREFIX}{name}"));
+            stale.alias = Some(identity().mark(name));
             self.kernel.seed_link(&ns, stale).map_err(sim_err)?;
+        }
+        // Links marked by another agent, by an agent of before identities (no item of this
+        // one wants it), and by hand: none of them is this agent's to touch.
+        let other = AgentIdentity::new("other", InstanceId(0x0ddb_a11c_0ddb_a11c))
+            .expect("a valid literal");
+        for (name, alias) in [
+            ("f0", other.mark("v1")),
+            ("old0", "nsagent:old0".to_string()),
+            ("h0", "nsagent:x".to_string()),
+        ] {
+            let mut foreign = SeedLink::new(name, SeedKind::Dummy);
+            foreign.alias = Some(alias);
+            self.kernel
+                .seed_link(&Netns::Default, foreign)
+                .map_err(sim_err)?;
         }
         self.unmanaged = self.unmanaged_now();
         self.check_other_shapes();
@@ -512,7 +527,7 @@ impl World {
         if self
             .kernel
             .dump()
-            .managed()
+            .marked_by(&identity())
             .iter()
             .any(|(_, l)| l.name == "ghost" || l.name == "v0")
         {
@@ -526,7 +541,7 @@ impl World {
         // `lo` is the kernel's; what the agent may do to it is not under test here.
         self.kernel
             .dump()
-            .unmanaged()
+            .not_marked_by(&identity())
             .into_iter()
             .filter(|(_, l)| l.name != "lo")
             .collect()
@@ -539,4 +554,26 @@ fn variant(debug: &str) -> &str {
         .find(|c: char| !c.is_alphanumeric() && c != '_')
         .unwrap_or(debug.len());
     &debug[..end]
+}
+
+/// The simulated agent's identity: every link it makes carries its mark, and it must leave
+/// every other link alone, other agents' included.
+pub(super) fn identity() -> AgentIdentity {
+    AgentIdentity::new("sim", InstanceId(0x5151_0000_5151_0000)).expect("a valid literal")
+}
+
+/// The simulated agent's core configuration, at every start.
+pub(super) fn core_config() -> CoreConfig {
+    CoreConfig {
+        identity: identity(),
+        ..CoreConfig::default()
+    }
+}
+
+/// The interface item whose link `alias` marks as the simulated agent's.
+pub(super) fn marked_item(alias: Option<&str>) -> Option<&str> {
+    match identity().read(alias) {
+        Mark::Mine(item) => Some(item),
+        _ => None,
+    }
 }

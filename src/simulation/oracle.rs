@@ -49,7 +49,7 @@ type Links = BTreeMap<String, (LinkKey, ExpectedLink)>;
 /// The kernel's managed links in the oracle's terms (agent's routes only).
 pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
     let mut found = BTreeMap::new();
-    for (ns, l) in dump.managed() {
+    for (ns, l) in dump.marked_by(&super::identity()) {
         let routes = l
             .routes
             .iter()

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::nats::NatsAuth;
 use crate::protocol::check_label;
+use nsagent_core::{check_route_protocol, AgentIdentity, InstanceId, ROUTE_PROTOCOL};
 
 /// Which kernel the daemon configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -110,6 +111,16 @@ pub struct Args {
     /// notification: `60s` (the default), `500ms`, `5m`; `0` or `off` for never.
     #[arg(long, env = "NSAGENT_RESYNC_INTERVAL")]
     pub resync_interval: Option<String>,
+    /// Take every link marked the way agents marked them before identities
+    /// (`nsagent:<item>`) for this agent's, so that those no item wants are removed. Without
+    /// it only those its items want are adopted (and re-marked); the rest may be another
+    /// agent's and are left alone. For a host this agent is the only one to have run on.
+    #[arg(long, env = "NSAGENT_ADOPT_LEGACY")]
+    pub adopt_legacy: bool,
+    /// The route protocol number (`rtm_protocol`) this agent's routes carry, and the only one
+    /// it takes for its own (default 4, `static`); give each agent on a host its own.
+    #[arg(long, env = "NSAGENT_ROUTE_PROTOCOL")]
+    pub route_protocol: Option<u32>,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -127,6 +138,8 @@ struct FileConfig {
     retention: Option<Retention>,
     docker: Option<bool>,
     resync_interval: Option<String>,
+    adopt_legacy: Option<bool>,
+    route_protocol: Option<u32>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -149,6 +162,10 @@ pub struct DaemonConfig {
     pub docker: bool,
     /// Milliseconds between full resyncs; `None`: never.
     pub resync_interval_ms: Option<u64>,
+    /// Take every legacy-marked link for this agent's (`--adopt-legacy`).
+    pub adopt_legacy: bool,
+    /// `--route-protocol`, checked.
+    pub route_protocol: u8,
     pub auth: NatsAuth,
 }
 
@@ -182,6 +199,9 @@ impl DaemonConfig {
             .or(file.label)
             .ok_or(ConfigError::Missing("--label"))?;
         check_label(&label).map_err(ConfigError::Invalid)?;
+        // The label goes in every link's mark, which has a length limit of its own.
+        AgentIdentity::new(&label, InstanceId(0))
+            .map_err(|e| ConfigError::Invalid(format!("--label: {}", e.reason)))?;
         let snapshot_every = args
             .snapshot_every
             .or(file.snapshot_every)
@@ -196,6 +216,11 @@ impl DaemonConfig {
                 ConfigError::Invalid(format!("resync_interval '{text}': {reason}"))
             })?,
             None => Some(DEFAULT_RESYNC_INTERVAL_MS),
+        };
+        let route_protocol = match args.route_protocol.or(file.route_protocol) {
+            Some(p) => check_route_protocol("--route-protocol", p)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            None => ROUTE_PROTOCOL,
         };
         Ok(DaemonConfig {
             label,
@@ -227,6 +252,8 @@ impl DaemonConfig {
                 file.docker.unwrap_or_else(docker_present)
             },
             resync_interval_ms,
+            adopt_legacy: args.adopt_legacy || file.adopt_legacy.unwrap_or(false),
+            route_protocol,
             auth: args.auth.or(file.auth),
         })
     }
@@ -374,15 +401,38 @@ mod tests {
             assert!(e.to_string().contains("resync_interval"), "{e}");
             assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
         }
+    }
+
+    #[test]
+    fn a_label_too_long_for_a_links_mark_is_refused_and_adopt_legacy_is_read() {
+        let long = "l".repeat(33);
+        let e = DaemonConfig::resolve(args(&["--label", &long, "--data-dir", "/d"]))
+            .expect_err("too long");
+        assert!(
+            e.to_string().contains("--label") && e.to_string().contains("32"),
+            "{e}"
+        );
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert!(!c.adopt_legacy);
+        let c = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--adopt-legacy",
+        ]))
+        .expect("ok");
+        assert!(c.adopt_legacy);
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "label = \"a\"\ndata_dir = \"/d\"\nresync_interval = \"off\"\n",
+            "label = \"a\"\ndata_dir = \"/d\"\nadopt_legacy = true\nresync_interval = \"off\"\n",
         )
         .expect("write");
         let c =
             DaemonConfig::resolve(args(&["--config", path.to_str().expect("utf8")])).expect("ok");
+        assert!(c.adopt_legacy);
         assert_eq!(c.resync_interval_ms, None);
     }
 
@@ -419,6 +469,34 @@ mod tests {
             .expect("write");
             let e = DaemonConfig::resolve(args(&["--config", file])).expect_err(bad);
             assert!(e.to_string().contains("retention"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_route_protocol_defaults_to_static_and_reserved_numbers_are_refused() {
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert_eq!(c.route_protocol, 4);
+        let c = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--route-protocol",
+            "201",
+        ]))
+        .expect("ok");
+        assert_eq!(c.route_protocol, 201);
+        for bad in ["2", "16", "300"] {
+            let e = DaemonConfig::resolve(args(&[
+                "--label",
+                "a",
+                "--data-dir",
+                "/d",
+                "--route-protocol",
+                bad,
+            ]))
+            .expect_err(bad);
+            assert!(e.to_string().contains("--route-protocol"), "{e}");
         }
     }
 

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nsagent_core::{Command, CoreConfig, Item};
+use nsagent_core::{AgentIdentity, Command, CoreConfig, Item};
+
+use crate::instance;
 use nsagent_sim::{SimConfig, SimKernel};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -321,6 +323,7 @@ pub struct ReplayReport {
 /// results. `progress` is called with (done, total).
 pub fn replay_offline(
     data_dir: &Path,
+    label: &str,
     until: Option<u64>,
     show: Show,
     mut progress: impl FnMut(u64, u64),
@@ -342,9 +345,19 @@ pub fn replay_offline(
     let mut commands = Vec::new();
     let mut issued: std::collections::BTreeMap<u64, bool> = std::collections::BTreeMap::new();
     let mut divergences = 0;
+    // The agent's identity, so that its own links in logged snapshots read as its own (and
+    // the replayed commands carry its marks); a data dir without an id never made a link.
+    let config = match instance::load(data_dir).map_err(|e| CtlError::Other(e.to_string()))? {
+        Some(id) => CoreConfig {
+            identity: AgentIdentity::new(label, id)
+                .map_err(|e| CtlError::Other(format!("--label: {}", e.reason)))?,
+            ..CoreConfig::default()
+        },
+        None => CoreConfig::default(),
+    };
     let restored = replay::replay_from_start(
         &journal,
-        CoreConfig::default(),
+        config,
         until,
         |seq, record: &Record, cmds: &[Command]| {
             use nsagent_core::{Backend, Event};

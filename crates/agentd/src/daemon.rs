@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 
 use futures::StreamExt;
-use nsagent_core::{Backend, ItemKey};
+use nsagent_core::{AgentIdentity, Backend, CoreConfig, ItemKey};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -12,6 +12,7 @@ use crate::config::{BackendKind, DaemonConfig};
 use crate::driver::{
     read_log, BackendFactory, Driver, DriverConfig, DriverError, Input, Output, Query, Reply,
 };
+use crate::instance;
 use crate::journal::{Journal, JournalConfig, JournalError, Origin};
 use crate::kv;
 use crate::nats::{self, ConnectError};
@@ -38,7 +39,10 @@ pub enum DaemonError {
 
 /// Builds the configured backend (on the backend thread). For the kernel, also the backend's
 /// socket cache, which the kernel watcher shares.
-fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
+fn backend_factory(
+    kind: BackendKind,
+    route_protocol: u8,
+) -> (BackendFactory, Option<nsagent_netlink::SocketCache>) {
     match kind {
         BackendKind::Sim => (
             Box::new(|| {
@@ -48,7 +52,8 @@ fn backend_factory(kind: BackendKind) -> (BackendFactory, Option<nsagent_netlink
             None,
         ),
         BackendKind::Netlink => {
-            let backend = nsagent_netlink::NetlinkBackend::new();
+            let backend =
+                nsagent_netlink::NetlinkBackend::new().with_route_protocol(route_protocol);
             let sockets = backend.sockets();
             (
                 Box::new(move || Ok(Box::new(backend) as Box<dyn Backend>)),
@@ -65,12 +70,21 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let journal = open_journal(&config)?;
     let reader = journal.clone();
     let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (factory, sockets) = backend_factory(config.backend);
+    let (factory, sockets) = backend_factory(config.backend, config.route_protocol);
+    let instance = instance::load_or_create(&config.data_dir)
+        .map_err(|e| DaemonError::Other(e.to_string()))?;
+    let identity = AgentIdentity::new(&config.label, instance)
+        .map_err(|e| DaemonError::Other(format!("--label: {}", e.reason)))?;
+    tracing::info!(mark = %identity.mark("<item>"), adopt_legacy = config.adopt_legacy, "links are marked");
     let driver_config = DriverConfig {
+        core: CoreConfig {
+            identity,
+            adopt_legacy: config.adopt_legacy,
+            ..CoreConfig::default()
+        },
         snapshot_every: config.snapshot_every,
         publish_namespaces: sockets.is_some(),
         resync_interval_ms: config.resync_interval_ms,
-        ..DriverConfig::default()
     };
     let mut driver =
         tokio::task::spawn_blocking(move || Driver::start(journal, driver_config, factory, out_tx))

@@ -12,6 +12,7 @@ mod config;
 mod ctl;
 mod daemon;
 mod driver;
+mod instance;
 mod journal;
 mod kv;
 mod nats;

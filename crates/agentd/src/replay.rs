@@ -45,7 +45,11 @@ pub fn replay(
 ) -> Result<Restored, ReplayError> {
     let snapshot: Option<(u64, Core)> = journal.snapshot_at_or_before(until)?;
     let (core, snapshot_seq) = match snapshot {
-        Some((seq, core)) => (core, Some(seq)),
+        Some((seq, mut core)) => {
+            // A snapshot does not store whose the links are: that is the agent's to say.
+            core.set_identity(config.identity.clone(), config.adopt_legacy);
+            (core, Some(seq))
+        }
         None => (Core::new(config), None),
     };
     // Without a snapshot that reaches the log's start, a core fed what is left would believe

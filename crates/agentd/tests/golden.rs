@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use nsagent_agentd::{
     decode_group, decode_snapshot, encode_group, encode_snapshot, Origin, Record, FORMAT_VERSION,
 };
-use nsagent_core::{Backend, Core, CoreConfig, Event, Item, ItemState, Netns, Op, Timestamp};
+use nsagent_core::{
+    AgentIdentity, Backend, Core, CoreConfig, Event, Item, ItemState, Netns, Op, Timestamp,
+    ALIAS_PREFIX,
+};
 use nsagent_sim::{Fault, SimConfig, SimKernel};
 use serde_json::json;
 
@@ -204,9 +207,17 @@ fn every_older_formats_fixtures_read_whole() {
             std::fs::read(fixture(&format!("core-snapshot-v{version}.bin"))).expect("fixture");
         assert_eq!(snapshot[0], version);
         let core: Core = decode_snapshot(&snapshot).expect("decode");
-        assert!(
-            encode_snapshot(&core).expect("encode").as_bytes()
-                == encode_snapshot(&s.core).expect("encode").as_bytes(),
+        // Version 1 (and 2 until identities) was written when links were marked
+        // `nsagent:<item>`; the same story marks them with the default identity today. That
+        // is a change of what the core believes, not of the format: compare with the marks
+        // written as they were.
+        let legacy = AgentIdentity::default().mark("");
+        let today = serde_json::to_string(&s.core)
+            .expect("encode")
+            .replace(&legacy, ALIAS_PREFIX);
+        assert_eq!(
+            serde_json::to_string(&core).expect("encode"),
+            today,
             "version {version}: the snapshot decodes to another core"
         );
     }

@@ -40,6 +40,7 @@ echo ---
 ip -br addr
 ip -d link show nl-v2 | grep -o 'mtu [0-9]*' | head -1
 ip -d link show nl-v1 | grep -o 'alias .*'
+echo "instance $(cat "$DIR/data/instance-id")"
 "#;
     let out = Command::new("unshare")
         .args(["-n", "timeout", "60", "sh", "-c", script])
@@ -71,5 +72,14 @@ ip -d link show nl-v1 | grep -o 'alias .*'
     assert!(line("nl-v1@nl-v2").contains("10.78.0.1/24"), "{kernel}");
     assert!(line("nl-v2@nl-v1").contains("UP"), "{kernel}");
     assert!(kernel.contains("mtu 1400"), "{kernel}");
-    assert!(kernel.contains("alias nsagent:nl-v1"), "{kernel}");
+    // The link is marked with the agent's label and the instance id of its data dir.
+    let instance = kernel
+        .lines()
+        .find_map(|l| l.strip_prefix("instance "))
+        .unwrap_or_else(|| panic!("no instance id: {kernel}"));
+    assert_eq!(instance.len(), 16, "{kernel}");
+    assert!(
+        kernel.contains(&format!("alias nsagent:nl/{instance}:nl-v1")),
+        "{kernel}"
+    );
 }

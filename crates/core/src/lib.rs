@@ -8,6 +8,7 @@
 mod backend;
 mod command;
 mod event;
+mod identity;
 mod machine;
 mod model;
 mod netns;
@@ -17,13 +18,16 @@ mod status;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
+pub use identity::{
+    check_route_protocol, AgentIdentity, IdentityError, InstanceId, Mark, ALIAS_PREFIX,
+    MAX_ALIAS_LEN, MAX_ITEM_NAME_LEN, MAX_LABEL_LEN,
+};
 pub use machine::{Core, CoreConfig};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
 };
 pub use netns::{NamespaceRef, Netns};
 pub use observed::{
-    LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot, ALIAS_PREFIX,
-    ROUTE_PROTOCOL,
+    LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot, ROUTE_PROTOCOL,
 };
 pub use status::{Explanation, ItemState, PendingReason};

@@ -9,12 +9,10 @@ use crate::command::RouteSpec;
 use crate::model::MacAddr;
 use crate::netns::Netns;
 
-/// The `rtm_protocol` of routes the agent installs. A static route with this protocol on a
-/// managed link is the agent's; anything else (kernel, dhcp, boot) is left alone.
+/// The `rtm_protocol` of routes the agent installs unless told another
+/// (`crate::check_route_protocol`). A route with the agent's protocol on a link it owns is the
+/// agent's; anything else (kernel, dhcp, boot, other agents) is left alone.
 pub const ROUTE_PROTOCOL: u8 = 4; // RTPROT_STATIC
-
-/// Every alias of a managed link starts with this, followed by the item's logical name.
-pub const ALIAS_PREFIX: &str = "nsagent:";
 
 /// The contents of some namespaces, and which of the asked-for namespaces do not exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -89,7 +89,7 @@ fn stale_link_removal_answered_after_a_vanish_frees_the_name() {
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
             ns: ns.clone(),
-            links: vec![link("x", LinkKind::Dummy, "nsagent:ghost", &[], None)],
+            links: vec![link("x", LinkKind::Dummy, &mine("ghost"), &[], None)],
             routes: vec![],
             neighbours: vec![],
         }],
@@ -155,7 +155,7 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
             links: vec![link(
                 "d",
                 LinkKind::Dummy,
-                "nsagent:d",
+                &mine("d"),
                 &["10.0.0.1/24"],
                 None,
             )],
@@ -189,7 +189,7 @@ fn snapshot_taken_while_a_link_is_created_does_not_remove_it() {
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
             ns: Netns::Default,
-            links: vec![link("d", LinkKind::Dummy, "nsagent:d", &[], None)],
+            links: vec![link("d", LinkKind::Dummy, &mine("d"), &[], None)],
             routes: vec![],
             neighbours: vec![],
         }],
@@ -231,8 +231,8 @@ fn restore_before_resync_gives_the_same_commands() {
         namespaces: vec![ObservedNamespace {
             ns: Netns::Default,
             links: vec![
-                link("d3", LinkKind::Dummy, "nsagent:d3", &[], None),
-                link("d7", LinkKind::Dummy, "nsagent:d7", &[], None),
+                link("d3", LinkKind::Dummy, &mine("d3"), &[], None),
+                link("d7", LinkKind::Dummy, &mine("d7"), &[], None),
             ],
             routes: vec![],
             neighbours: vec![],
@@ -277,7 +277,7 @@ fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
                 links: vec![link(
                     "a",
                     LinkKind::Veth,
-                    "nsagent:A",
+                    &mine("A"),
                     &[],
                     Some((Netns::Pid(9), "zz".into())),
                 )],
@@ -289,7 +289,7 @@ fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
                 links: vec![link(
                     "zz",
                     LinkKind::Veth,
-                    "nsagent:ghost",
+                    &mine("ghost"),
                     &[],
                     Some((Netns::Default, "a".into())),
                 )],
@@ -336,7 +336,7 @@ fn restore_before_resync_gives_the_same_commands_in_the_same_order() {
             link(
                 &format!("d{i}"),
                 LinkKind::Dummy,
-                &format!("nsagent:d{i}"),
+                &mine(&format!("d{i}")),
                 &["10.0.0.1/24"],
                 None,
             )
@@ -462,7 +462,7 @@ fn resync_lets_an_existing_item_keep_its_link() {
             links: vec![link(
                 "x",
                 LinkKind::Dummy,
-                "nsagent:X",
+                &mine("X"),
                 &["10.0.0.1/24"],
                 None,
             )],
@@ -545,7 +545,7 @@ fn a_stale_link_whose_item_comes_back_is_taken_back_not_made_again() {
                 links: vec![link(
                     "v1",
                     LinkKind::Veth,
-                    "nsagent:v1",
+                    &mine("v1"),
                     &["10.0.0.1/24"],
                     Some((Netns::Default, "v2".into())),
                 )],
@@ -557,7 +557,7 @@ fn a_stale_link_whose_item_comes_back_is_taken_back_not_made_again() {
                 links: vec![link(
                     "v2",
                     LinkKind::Veth,
-                    "nsagent:v2",
+                    &mine("v2"),
                     &["10.0.0.2/24"],
                     Some((n.clone(), "v1".into())),
                 )],
@@ -617,7 +617,7 @@ fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
         namespaces: vec![
             ObservedNamespace {
                 ns: Netns::Default,
-                links: vec![link("d", LinkKind::Dummy, "nsagent:d", &[], None)],
+                links: vec![link("d", LinkKind::Dummy, &mine("d"), &[], None)],
                 routes: vec![],
                 neighbours: vec![],
             },
@@ -626,7 +626,7 @@ fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
                 links: vec![link(
                     "d",
                     LinkKind::Dummy,
-                    "nsagent:d",
+                    &mine("d"),
                     &["10.0.0.1/24"],
                     None,
                 )],

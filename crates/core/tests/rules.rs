@@ -380,7 +380,7 @@ fn managed_links_carry_an_alias() {
     let Op::CreateLink { link, .. } = &ops[0] else {
         panic!("{ops:?}")
     };
-    assert_eq!(link.alias.as_deref(), Some("nsagent:d1"));
+    assert_eq!(link.alias.as_deref(), Some(mine("d1").as_str()));
     assert_eq!(link.name, "dum0");
 }
 
@@ -630,7 +630,7 @@ fn resync_of_a_configured_kernel_changes_nothing() {
     );
     d.event(snapshot(vec![observed_link(
         "d1",
-        Some("nsagent:d1"),
+        Some(mine("d1").as_str()),
         1400,
         &["10.0.0.1/24", "fe80::1/64"],
     )]));
@@ -645,7 +645,7 @@ fn resync_corrects_a_managed_link_changed_by_hand() {
     d.put(&iface_key("d1"), json!({"name": "d1", "type": "DUMMY", "enabled": true, "mtu": 1400, "ip_addresses": ["10.0.0.1/24"]}));
     d.event(snapshot(vec![observed_link(
         "d1",
-        Some("nsagent:d1"),
+        Some(mine("d1").as_str()),
         1500,
         &["10.0.0.9/24"],
     )]));
@@ -670,9 +670,9 @@ fn resync_never_touches_unmanaged_links_and_removes_stale_managed_ones() {
         json!({"name": "d1", "type": "DUMMY", "enabled": true}),
     );
     d.event(snapshot(vec![
-        observed_link("d1", Some("nsagent:d1"), 1500, &[]),
+        observed_link("d1", Some(mine("d1").as_str()), 1500, &[]),
         observed_link("d1x", None, 1500, &["10.0.0.1/24"]),
-        observed_link("old", Some("nsagent:old"), 1500, &[]),
+        observed_link("old", Some(mine("old").as_str()), 1500, &[]),
     ]));
     let ops = d.settle();
     assert_eq!(
@@ -936,8 +936,8 @@ fn host_names_swapped_between_two_links_are_recreated_rather_than_renamed_in_a_d
         );
     }
     d.event(snapshot(vec![
-        observed_link("ha", Some("nsagent:d1"), 1500, &[]),
-        observed_link("hb", Some("nsagent:d2"), 1500, &[]),
+        observed_link("ha", Some(mine("d1").as_str()), 1500, &[]),
+        observed_link("hb", Some(mine("d2").as_str()), 1500, &[]),
     ]));
     let ops = d.settle();
     assert!(

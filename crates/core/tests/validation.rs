@@ -575,3 +575,18 @@ fn owned_link_named_lo_is_rejected() {
         assert!(Item::decode(&format!("{IF}l0"), &v).is_ok(), "{kind}");
     }
 }
+
+#[test]
+fn item_names_are_limited_so_that_the_links_mark_fits_in_an_alias() {
+    let longest = "n".repeat(MAX_ITEM_NAME_LEN);
+    let v = json!({"name": longest, "type": "DUMMY", "host_if_name": "d1"});
+    assert!(Item::decode(&format!("{IF}{longest}"), &v).is_ok());
+    let long = "n".repeat(MAX_ITEM_NAME_LEN + 1);
+    let v = json!({"name": long, "type": "DUMMY", "host_if_name": "d1"});
+    assert_rejects(
+        &format!("{IF}{long}"),
+        v,
+        "key",
+        &format!("the limit is {MAX_ITEM_NAME_LEN}"),
+    );
+}

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use nsagent_core::errno;
 use nsagent_core::{
     Backend, BackendError, Command, ErrorKind, LinkChange, Netns, NewLink, Op, Snapshot,
+    ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
@@ -138,6 +139,9 @@ impl SocketCache {
 pub struct NetlinkBackend {
     sockets: SocketCache,
     parallelism: usize,
+    /// The `rtm_protocol` routes are added with, and the only one dumped: routes of other
+    /// protocols (the kernel's, routing daemons', another agent's) are not this agent's.
+    route_protocol: u8,
 }
 
 impl Default for NetlinkBackend {
@@ -154,7 +158,15 @@ impl NetlinkBackend {
         NetlinkBackend {
             sockets: SocketCache::default(),
             parallelism: (cores * 2).clamp(2, 16),
+            route_protocol: ROUTE_PROTOCOL,
         }
+    }
+
+    /// Marks routes with `protocol` instead of [`ROUTE_PROTOCOL`], and sees only those (the
+    /// daemon's `--route-protocol`, checked with `nsagent_core::check_route_protocol`).
+    pub fn with_route_protocol(mut self, protocol: u8) -> NetlinkBackend {
+        self.route_protocol = protocol;
+        self
     }
 
     /// How many namespaces are worked on at once.
@@ -274,7 +286,12 @@ fn resolve(
 /// in one exchange, then every request is sent in another, so a namespace costs two round
 /// trips however many commands it has. A socket that fails is forgotten, so the next batch
 /// opens a fresh one.
-fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupResult {
+fn apply_group(
+    cache: &SocketCache,
+    ns: &Netns,
+    cmds: &[(usize, &Op)],
+    route_protocol: u8,
+) -> GroupResult {
     let mut out = GroupResult {
         results: Vec::with_capacity(cmds.len()),
         follow_ups: Vec::new(),
@@ -314,7 +331,7 @@ fn apply_group(cache: &SocketCache, ns: &Netns, cmds: &[(usize, &Op)]) -> GroupR
     let mut requests: Vec<Request> = Vec::with_capacity(cmds.len());
     let mut sent: Vec<(usize, &Op)> = Vec::with_capacity(cmds.len());
     for &(i, op) in cmds {
-        match prepare(cache, ns, op, &indexes, &mut keep_open) {
+        match prepare(cache, ns, op, &indexes, &mut keep_open, route_protocol) {
             Ok(Some(r)) => {
                 requests.push(r);
                 sent.push((i, op));
@@ -378,6 +395,7 @@ fn prepare(
     op: &Op,
     indexes: &HashMap<String, Result<u32, KernelError>>,
     keep_open: &mut Vec<NsFile>,
+    route_protocol: u8,
 ) -> Result<Option<Request>, BackendError> {
     let index = index_for(op, ns, indexes)?;
     let request = match op {
@@ -406,7 +424,7 @@ fn prepare(
         Op::AddAddress { addr, .. } => message::add_address(index, addr),
         Op::DelAddress { addr, .. } => message::del_address(index, addr),
         Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
-            message::put_route(index, route)
+            message::put_route(index, route, route_protocol)
         }
         Op::DelRoute { route, .. } => message::del_route(index, route),
         Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
@@ -669,8 +687,9 @@ impl Backend for NetlinkBackend {
         let mut jobs: Vec<(Option<Netns>, Indexed)> = groups.into_iter().collect();
         jobs.extend(creations.into_iter().map(|c| (None, c)));
         let cache = &self.sockets;
+        let protocol = self.route_protocol;
         let done = self.parallel(&jobs, |(ns, cmds)| match ns {
-            Some(ns) => apply_group(cache, ns, cmds),
+            Some(ns) => apply_group(cache, ns, cmds, protocol),
             None => GroupResult {
                 results: cmds
                     .iter()
@@ -718,6 +737,7 @@ impl Backend for NetlinkBackend {
 
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let cache = &self.sockets;
+        let protocol = self.route_protocol;
         let mut seen = HashSet::new();
         let unique: Vec<Netns> = namespaces
             .iter()
@@ -729,7 +749,7 @@ impl Backend for NetlinkBackend {
                 return Ok(None);
             };
             let mut sock = lock(&sock);
-            observe::observe(&mut sock, ns.clone())
+            observe::observe(&mut sock, ns.clone(), protocol)
                 .map(Some)
                 .map_err(|e| {
                     cache.forget(ns);

@@ -20,7 +20,6 @@ use neli::rtnl::{
 };
 use neli::types::{Buffer, RtBuffer};
 use neli::{Size, ToBytes};
-use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{LinkChange, LinkSpec, MacAddr, RouteSpec};
 
 use crate::socket::Request;
@@ -248,7 +247,12 @@ pub fn dump_addresses() -> Result<Request> {
 }
 
 /// A route request. For removal the scope is "nowhere", which matches a route of any scope.
-fn route_msg(index: u32, route: &RouteSpec, removal: bool) -> Result<neli::rtnl::Rtmsg> {
+fn route_msg(
+    index: u32,
+    route: &RouteSpec,
+    removal: bool,
+    protocol: u8,
+) -> Result<neli::rtnl::Rtmsg> {
     let dst = route.dst.addr();
     let mut attrs = vec![
         attr(Rta::Dst, ip_bytes(&dst).as_slice())?,
@@ -272,7 +276,7 @@ fn route_msg(index: u32, route: &RouteSpec, removal: bool) -> Result<neli::rtnl:
         .rtm_protocol(if removal {
             Rtprot::Unspec
         } else {
-            Rtprot::from(ROUTE_PROTOCOL)
+            Rtprot::from(protocol)
         })
         .rtm_scope(scope)
         .rtm_type(Rtn::Unicast)
@@ -283,16 +287,20 @@ fn route_msg(index: u32, route: &RouteSpec, removal: bool) -> Result<neli::rtnl:
 
 /// Both adding and replacing a route replace one with the same destination and metric: the
 /// kernel keys routes by destination, table, tos and metric.
-pub fn put_route(index: u32, route: &RouteSpec) -> Result<Request> {
+pub fn put_route(index: u32, route: &RouteSpec, protocol: u8) -> Result<Request> {
     encode(
         Rtm::Newroute,
         NlmF::CREATE | NlmF::REPLACE,
-        route_msg(index, route, false)?,
+        route_msg(index, route, false, protocol)?,
     )
 }
 
 pub fn del_route(index: u32, route: &RouteSpec) -> Result<Request> {
-    encode(Rtm::Delroute, NlmF::empty(), route_msg(index, route, true)?)
+    encode(
+        Rtm::Delroute,
+        NlmF::empty(),
+        route_msg(index, route, true, 0)?,
+    )
 }
 
 pub fn dump_routes() -> Result<Request> {

@@ -11,7 +11,6 @@ use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Nud, RtAddrFamily, Rt
 use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
-use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     LinkKind, MacAddr, Netns, ObservedLink, ObservedNamespace, ObservedNeighbour, RouteScope,
     RouteSpec,
@@ -194,7 +193,7 @@ pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result
 /// Reads everything the core may manage in the socket's namespace: links with their
 /// addresses, the agent's routes in the main table, and permanent neighbours. Lists are sorted,
 /// so that two looks at an unchanged namespace compare equal.
-pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed> {
+pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
     let dumped = links(sock)?;
     let mut by_index: HashMap<i32, usize> = HashMap::new();
     let mut links: Vec<ObservedLink> = Vec::with_capacity(dumped.len());
@@ -216,7 +215,7 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns) -> io::Result<Observed>
         }
     }
     let name_of = |index: u32| names.get(&(index as i32)).cloned();
-    let mut routes = managed_routes(sock, &name_of)?;
+    let mut routes = managed_routes(sock, &name_of, protocol)?;
     let mut neighbours = permanent_neighbours(sock, &name_of)?;
 
     // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
@@ -285,6 +284,7 @@ pub(crate) fn parse_address(payload: &[u8]) -> io::Result<Option<(i32, IpNet)>> 
 fn managed_routes(
     sock: &mut RouteSocket,
     name_of: &dyn Fn(u32) -> Option<String>,
+    protocol: u8,
 ) -> io::Result<Vec<RouteSpec>> {
     let mut routes = Vec::new();
     for reply in dump(sock, enc(message::dump_routes()), "routes")? {
@@ -299,7 +299,7 @@ fn managed_routes(
             .and_then(u32_of)
             .unwrap_or(u8::from(*msg.rtm_table()) as u32);
         if table != RT_TABLE_MAIN
-            || u8::from(*msg.rtm_protocol()) != ROUTE_PROTOCOL
+            || u8::from(*msg.rtm_protocol()) != protocol
             || *msg.rtm_type() != Rtn::Unicast
         {
             continue;

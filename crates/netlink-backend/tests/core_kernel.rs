@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use nsagent_core::{
-    Backend, Core, CoreConfig, Event, Item, ItemKey, ItemState, Netns, Op, Timestamp,
+    AgentIdentity, Backend, Core, CoreConfig, Event, Item, ItemKey, ItemState, Netns, Op, Timestamp,
 };
 use nsagent_netlink::{NamespaceEvent, NetlinkBackend, Watcher};
 use serde_json::{json, Value};
@@ -44,6 +44,7 @@ impl Agent {
         let core = Core::new(CoreConfig {
             retry_base_ms: 50,
             retry_max_ms: 400,
+            ..CoreConfig::default()
         });
         Agent {
             core,
@@ -207,7 +208,10 @@ fn seed_scenario_veth_between_two_named_namespaces() {
     );
     assert_eq!(a.addresses("veth1"), vec!["192.168.22.1/24".to_string()]);
     assert_eq!(b.addresses("veth2"), vec!["192.168.22.2/24".to_string()]);
-    assert_eq!(a.link("veth1").unwrap()["ifalias"], "nsagent:veth1");
+    assert_eq!(
+        a.link("veth1").unwrap()["ifalias"],
+        AgentIdentity::default().mark("veth1").as_str()
+    );
     assert!(pingable(&a, "192.168.22.2"), "ping across the pair");
 
     // Delete one end: the pair is gone from the kernel; the other end waits for its peer.

@@ -186,3 +186,32 @@ fn observe_of_loopback_addresses_skips_the_kernels_own() {
     // 127.0.0.1/8 and ::1/128 are added by the kernel (IFA_PROTO kernel_lo) and are not reported.
     assert!(lo.addresses.is_empty(), "{:?}", lo.addresses);
 }
+
+/// An agent with a route protocol of its own adds its routes with it and sees only those: a
+/// route of the default protocol on the same link (another agent's) is not in its snapshot,
+/// and its own routes are not in the other's.
+#[test]
+fn a_backend_with_its_own_route_protocol_sees_only_its_routes() {
+    let (a, b) = (TestNs::new(), TestNs::new());
+    let mut default = NetlinkBackend::new();
+    let theirs = configure(&mut default, &a, &b);
+    let mut own = NetlinkBackend::new().with_route_protocol(201);
+    let mine = RouteSpec {
+        dst: "10.67.0.0/16".parse().unwrap(),
+        ..theirs.clone()
+    };
+    apply(
+        &mut own,
+        Op::AddRoute {
+            ns: a.netns(),
+            route: mine.clone(),
+        },
+    )
+    .unwrap();
+    let shown = a.ip(&["-d", "route", "show", "10.67.0.0/16"]);
+    assert_eq!(shown[0]["protocol"], "201", "{shown}");
+    let snap = own.observe(&[a.netns()]).expect("observe");
+    assert_eq!(snap.namespaces[0].routes, vec![mine]);
+    let snap = default.observe(&[a.netns()]).expect("observe");
+    assert_eq!(snap.namespaces[0].routes, vec![theirs]);
+}

@@ -4,8 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::ALIAS_PREFIX;
-use nsagent_core::{LinkKind, MacAddr, Netns, RouteSpec};
+use nsagent_core::{AgentIdentity, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX};
 use serde::{Deserialize, Serialize};
 
 /// Every namespace, sorted.
@@ -17,7 +16,7 @@ pub struct StateDump {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceDump {
     pub ns: Netns,
-    /// Links whose alias starts with [`ALIAS_PREFIX`], sorted by name.
+    /// Links whose alias starts with [`ALIAS_PREFIX`] (any agent's, any form), sorted by name.
     pub managed: Vec<LinkDump>,
     /// All other links (`lo`, seeded links, anything without the agent's alias), sorted by name.
     pub unmanaged: Vec<LinkDump>,
@@ -82,6 +81,34 @@ impl StateDump {
             .iter()
             .flat_map(|n| n.unmanaged.iter().map(|l| (n.ns.clone(), l.clone())))
             .collect()
+    }
+
+    /// The links one agent owns (its mark, `nsagent_core::AgentIdentity`), with their
+    /// namespace, in canonical order: what a harness with several agents on one kernel checks
+    /// each agent against.
+    pub fn marked_by(&self, me: &AgentIdentity) -> Vec<(Netns, LinkDump)> {
+        self.all()
+            .filter(|(_, l)| matches!(me.read(l.alias.as_deref()), Mark::Mine(_)))
+            .collect()
+    }
+
+    /// Every link that is not this agent's (another agent's included), in canonical order.
+    pub fn not_marked_by(&self, me: &AgentIdentity) -> Vec<(Netns, LinkDump)> {
+        let mut v: Vec<_> = self
+            .all()
+            .filter(|(_, l)| !matches!(me.read(l.alias.as_deref()), Mark::Mine(_)))
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
+        v
+    }
+
+    fn all(&self) -> impl Iterator<Item = (Netns, LinkDump)> + '_ {
+        self.namespaces.iter().flat_map(|n| {
+            n.managed
+                .iter()
+                .chain(n.unmanaged.iter())
+                .map(|l| (n.ns.clone(), l.clone()))
+        })
     }
 
     /// One link by namespace and name, managed or not.

@@ -142,7 +142,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         show,
     } = &cli.command
     {
-        return replay(data_dir, *until, *show, cli.output);
+        return replay(data_dir, &cli.label, *until, *show, cli.output);
     }
     if let Cmd::Log {
         check: Some(LogCheck::Verify { data_dir }),
@@ -387,12 +387,13 @@ fn verify(data_dir: &std::path::Path, format: Format) -> Result<ExitCode, String
 
 fn replay(
     data_dir: &std::path::Path,
+    label: &str,
     until: Option<u64>,
     show: Show,
     format: Format,
 ) -> Result<ExitCode, String> {
     let bar = indicatif::ProgressBar::hidden();
-    let report = replay_offline(data_dir, until, show, |done, total| {
+    let report = replay_offline(data_dir, label, until, show, |done, total| {
         if total >= 10_000 && bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total);

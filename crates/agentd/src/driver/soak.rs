@@ -64,6 +64,7 @@ fn start_failing(journal: Journal, items: u64, snapshot_every: u64, retry_max_ms
         core: CoreConfig {
             retry_base_ms: 1,
             retry_max_ms,
+            ..CoreConfig::default()
         },
         snapshot_every,
         ..DriverConfig::default()

@@ -3,13 +3,12 @@
 //! differs is renamed where it is (by index), so that what is on it stays.
 
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
+use crate::identity::AgentIdentity;
 use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
-use crate::observed::ALIAS_PREFIX;
 use crate::status::{ItemState, PendingReason};
 
 use super::dirty::Resource;
-use super::seen::alias_is;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
 
@@ -56,7 +55,7 @@ impl WantedRole {
 }
 
 /// The attributes a link is created (or, when borrowed, configured) with.
-fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
+fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> LinkSpec {
     LinkSpec {
         name: iface.host_if_name.clone(),
         mtu: iface.mtu,
@@ -65,15 +64,15 @@ fn link_spec(iface: &Interface, owned: bool) -> LinkSpec {
         } else {
             iface.phys_address
         },
-        alias: owned.then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+        alias: owned.then(|| me.mark(&iface.name)),
         up: iface.enabled,
     }
 }
 
 /// The next change that brings a link in place (right namespace, name and role) to what the
 /// item wants: attributes first, then one address to delete, then one to add; `None` once
-/// nothing differs.
-fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
+/// nothing differs. A link without this agent's mark (a legacy one, adopted) is re-marked.
+fn configuration_step(me: &AgentIdentity, a: &LinkActual, iface: &Interface) -> Option<Op> {
     let mac = if iface.link_only {
         None
     } else {
@@ -85,8 +84,7 @@ fn configuration_step(a: &LinkActual, iface: &Interface) -> Option<Op> {
         up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
         mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
         mac: mac.filter(|m| unknown || a.mac != Some(*m)),
-        alias: (owned && !alias_is(a.alias.as_deref(), &iface.name))
-            .then(|| format!("{ALIAS_PREFIX}{}", iface.name)),
+        alias: (owned && !me.marks(a.alias.as_deref(), &iface.name)).then(|| me.mark(&iface.name)),
     };
     if !change.is_empty() {
         if change.mac.is_some() {
@@ -243,7 +241,7 @@ impl Core {
             let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
             return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
         }
-        match configuration_step(a, iface) {
+        match configuration_step(&self.s.config.identity, a, iface) {
             Some(op) => {
                 self.issue(op, Owner::Item { id, peer: None });
                 self.set_state(id, ItemState::InProgress)
@@ -394,10 +392,10 @@ impl Core {
             }
             _ => None,
         };
-        let spec = link_spec(iface, target.role.owned());
+        let spec = link_spec(&self.s.config.identity, iface, target.role.owned());
         let peer_spec = match &target.role {
             WantedRole::Veth { peer, .. } => match self.desired_interface(*peer) {
-                Some(p) => Some(link_spec(p, true)),
+                Some(p) => Some(link_spec(&self.s.config.identity, p, true)),
                 None => return self.set_state(id, ItemState::InProgress),
             },
             _ => None,
@@ -513,7 +511,7 @@ mod tests {
     }
 
     fn link_of(iface: &Interface) -> LinkActual {
-        let spec = link_spec(iface, true);
+        let spec = link_spec(&AgentIdentity::default(), iface, true);
         LinkActual {
             ns: Netns::Default,
             name: spec.name,
@@ -535,22 +533,27 @@ mod tests {
         let mut a = link_of(&iface);
         a.mtu = Some(1500);
         a.addresses = vec!["10.9.9.9/24".parse().unwrap()];
-        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+        let Some(Op::SetLink { change, .. }) =
+            configuration_step(&AgentIdentity::default(), &a, &iface)
+        else {
             panic!("the MTU differs first");
         };
         assert_eq!(change.mtu, Some(1400));
         a.mtu = Some(1400);
         assert!(matches!(
-            configuration_step(&a, &iface),
+            configuration_step(&AgentIdentity::default(), &a, &iface),
             Some(Op::DelAddress { .. })
         ));
         a.addresses.clear();
         assert!(matches!(
-            configuration_step(&a, &iface),
+            configuration_step(&AgentIdentity::default(), &a, &iface),
             Some(Op::AddAddress { .. })
         ));
         a.addresses = iface.ip_addresses.clone();
-        assert_eq!(configuration_step(&a, &iface), None);
+        assert_eq!(
+            configuration_step(&AgentIdentity::default(), &a, &iface),
+            None
+        );
     }
 
     #[test]
@@ -560,7 +563,9 @@ mod tests {
         let mut a = link_of(&iface);
         a.up = false;
         a.mac = None;
-        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+        let Some(Op::SetLink { change, .. }) =
+            configuration_step(&AgentIdentity::default(), &a, &iface)
+        else {
             panic!("the MAC differs");
         };
         assert_eq!(change.up, None);
@@ -572,7 +577,9 @@ mod tests {
         let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": 1400}));
         let mut a = link_of(&iface);
         a.attributes_unknown = true;
-        let Some(Op::SetLink { change, .. }) = configuration_step(&a, &iface) else {
+        let Some(Op::SetLink { change, .. }) =
+            configuration_step(&AgentIdentity::default(), &a, &iface)
+        else {
             panic!("attributes are unknown");
         };
         assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));

@@ -47,7 +47,8 @@
 //! | routes and ARPs wait for an applied, up interface and a reachable gateway | `l3.rs` |
 //! | the kernel's flushes (link down, MTU < 1280, MAC change, last IPv4 address) | `effects.rs` |
 //! | a full resync now and then, and on request; never of a namespace no item cares about | `drift.rs` |
-//! | resync adopts managed objects by their `nsagent:` alias, removes stale ones, never touches unmanaged links | `resync.rs` |
+//! | resync adopts managed objects by their mark (alias), removes stale ones, never touches unmanaged or foreign links | `resync.rs`, `crate::identity` |
+//! | a legacy mark is adopted only for an item that wants it (or with `adopt_legacy`), then re-marked | `resync.rs`, `link.rs` |
 //! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
@@ -75,6 +76,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
 use crate::event::{Event, Timestamp};
+use crate::identity::AgentIdentity;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
@@ -92,6 +94,14 @@ pub struct CoreConfig {
     pub retry_base_ms: u64,
     /// Longest delay between retries.
     pub retry_max_ms: u64,
+    /// Whose links are this core's (`crate::identity`). Not stored in snapshots: it belongs to
+    /// the data dir the agent runs from, and is set again on restore ([`Core::set_identity`]).
+    #[serde(skip)]
+    pub identity: AgentIdentity,
+    /// Take every legacy-marked link on the host for this core's, so that those no item wants
+    /// are removed as stale (see `crate::identity`). Not stored in snapshots either.
+    #[serde(skip)]
+    pub adopt_legacy: bool,
 }
 
 impl Default for CoreConfig {
@@ -99,6 +109,8 @@ impl Default for CoreConfig {
         CoreConfig {
             retry_base_ms: 100,
             retry_max_ms: 30_000,
+            identity: AgentIdentity::default(),
+            adopt_legacy: false,
         }
     }
 }
@@ -157,6 +169,14 @@ impl Core {
             changed: Vec::new(),
             removed: Vec::new(),
         })
+    }
+
+    /// Sets the parts of the configuration a snapshot does not store (the identity and
+    /// `adopt_legacy`): a core restored from a snapshot must get them from its agent before it
+    /// is fed anything.
+    pub fn set_identity(&mut self, identity: AgentIdentity, adopt_legacy: bool) {
+        self.s.config.identity = identity;
+        self.s.config.adopt_legacy = adopt_legacy;
     }
 
     /// Feeds one event. Commands it causes are queued for [`Core::poll_command`].

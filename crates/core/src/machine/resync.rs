@@ -6,12 +6,13 @@
 //! predate the result.
 
 use crate::command::Op;
+use crate::identity::Mark;
 use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
-use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot, ALIAS_PREFIX};
+use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot};
 
 use super::index::ids_in;
-use super::seen::{alias_is, observed_addresses, role_fits, Seen};
+use super::seen::{observed_addresses, role_fits, Seen};
 use super::state::{
     Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
 };
@@ -108,8 +109,9 @@ impl Core {
             return;
         }
         let me = self.slot(id).key.interface();
+        let identity = &self.s.config.identity;
         let renamed = seen.obs.links.iter().find(|l| {
-            alias_is(l.alias.as_deref(), me)
+            identity.marks(l.alias.as_deref(), me)
                 && role_fits(&a.role, l.kind)
                 && a.role.owned()
                 && !self
@@ -152,7 +154,14 @@ impl Core {
         let ns = &seen.obs.ns;
         match self.slot(id).actual.clone() {
             Actual::Link(mut a) => match seen.links.get(a.name.as_str()) {
-                Some(l) if role_fits(&a.role, l.kind) => {
+                // A link under the believed name that another agent marked is not this
+                // item's any more, whatever the core believed: it is never touched.
+                Some(l)
+                    if role_fits(&a.role, l.kind)
+                        && !(a.role.owned()
+                            && self.s.config.identity.read(l.alias.as_deref())
+                                == Mark::Foreign) =>
+                {
                     seen.claimed_links.insert(l.name.as_str());
                     let desired = self
                         .desired_interface(id)
@@ -192,22 +201,27 @@ impl Core {
         }
     }
 
-    /// A managed link (one with an `nsagent:` alias) no item claimed in step 1: adopted by
-    /// its item if that item wants such a link and holds none, else removed as stale — unless
-    /// its item is busy with it, or borrows exactly this link (step 3 takes it).
+    /// A link marked as this agent's (`crate::identity`) that no item claimed in step 1:
+    /// adopted by its item if that item wants such a link and holds none, else removed as
+    /// stale — unless its item is busy with it, or borrows exactly this link (step 3 takes it).
+    /// A legacy-marked link counts as this agent's when an item claimed it in step 1 or adopts
+    /// it here (it is re-marked afterwards), or with `adopt_legacy`; otherwise it is left
+    /// alone. Links of other agents, and unmarked ones, are never this agent's.
     fn resync_managed_link<'o>(&mut self, l: &'o ObservedLink, seen: &mut Seen<'o>) {
         let ns = &seen.obs.ns;
-        let Some(item_name) = l
-            .alias
-            .as_deref()
-            .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
-        else {
-            return;
+        let (item_name, only_if_wanted) = match self.s.config.identity.read(l.alias.as_deref()) {
+            Mark::Mine(item) => (item, false),
+            Mark::Legacy(item) => (item, !self.s.config.adopt_legacy),
+            Mark::Foreign | Mark::Unmarked => return,
         };
-        seen.managed.insert(l.name.as_str(), item_name);
         if seen.claimed_links.contains(l.name.as_str()) {
+            seen.managed.insert(l.name.as_str(), item_name);
             return;
         }
+        if only_if_wanted && self.legacy_adopter(item_name, ns).is_none() {
+            return;
+        }
+        seen.managed.insert(l.name.as_str(), item_name);
         if self
             .interface_slot(item_name)
             .is_some_and(|(_, s)| s.in_flight.is_some())
@@ -217,13 +231,7 @@ impl Core {
         }
         // Only in the namespace the item wants it in: the same item's link left in another
         // namespace (the item moved) is stale, and adopting it would delete the right one.
-        let adopt = self.interface_slot(item_name).and_then(|(id, s)| {
-            let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
-                if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy)
-                    && self.resolve(&i.namespace).as_ref() == Ok(ns));
-            (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
-        });
-        match adopt {
+        match self.legacy_adopter(item_name, ns) {
             Some(id) => {
                 let iface = self
                     .desired_interface(id)
@@ -409,6 +417,16 @@ impl Core {
                 self.mark_dirty(id);
             }
         }
+    }
+
+    /// The item that would adopt a legacy-marked link named for `item_name` in step 2: one
+    /// that wants a link of its own (veth, dummy) in `ns` and holds none.
+    fn legacy_adopter(&self, item_name: &str, ns: &Netns) -> Option<ItemId> {
+        let (id, s) = self.interface_slot(item_name)?;
+        let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
+            if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy)
+                && self.resolve(&i.namespace).as_ref() == Ok(ns));
+        (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
     }
 
     fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {

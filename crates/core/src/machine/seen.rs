@@ -9,14 +9,9 @@ use ipnet::IpNet;
 
 use crate::command::Op;
 use crate::netns::Netns;
-use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, ALIAS_PREFIX};
+use crate::observed::{LinkKind, ObservedLink, ObservedNamespace};
 
 use super::state::{LinkActual, LinkRole, NeighbourActual, RouteActual};
-
-/// Whether a link carries the alias that marks it as this item's.
-pub(super) fn alias_is(alias: Option<&str>, item: &str) -> bool {
-    alias.and_then(|a| a.strip_prefix(ALIAS_PREFIX)) == Some(item)
-}
 
 pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
     match role {
@@ -98,7 +93,8 @@ pub(super) struct Seen<'o> {
     pub(super) renaming: BTreeMap<String, String>,
     /// Every rename in flight, by the link's new name, to its old one.
     pub(super) renamed_from: BTreeMap<(Netns, String), String>,
-    /// Managed links seen (step 2): link name to the name of the item its alias names.
+    /// Managed links seen (step 2): link name to the name of the item its mark names. Only
+    /// this agent's links: its own marks, and legacy marks it holds or adopts.
     pub(super) managed: BTreeMap<&'o str, &'o str>,
     /// Managed links found stale (step 2): being removed, so no one's to borrow (step 3).
     pub(super) stale_links: BTreeSet<&'o str>,
@@ -236,6 +232,5 @@ mod tests {
         };
         assert!(role_fits(&veth, LinkKind::Veth) && !role_fits(&veth, LinkKind::Dummy));
         assert!(role_fits(&LinkRole::Borrowed, LinkKind::Other));
-        assert!(alias_is(Some("nsagent:x"), "x") && !alias_is(Some("x"), "x"));
     }
 }

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendError, ErrorKind};
 use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
+use crate::identity::{AgentIdentity, Mark};
 use crate::netns::Netns;
-use crate::observed::{LinkKind, ObservedLink, ALIAS_PREFIX};
+use crate::observed::{LinkKind, ObservedLink};
 
 use super::dirty::Resource;
 use super::index::ids_in;
 use super::link::WantedRole;
-use super::seen::alias_is;
 use super::state::{Actual, InFlight, ItemId, LinkActual, LinkRole, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -68,6 +68,12 @@ impl StaleObject {
             _ => None,
         }
     }
+}
+
+/// Whether `l` is marked as this agent's link of `item` (legacy marks count: a stale link got
+/// that far only if it was taken for the agent's).
+fn names(identity: &AgentIdentity, l: &ObservedLink, item: &str) -> bool {
+    matches!(identity.read(l.alias.as_deref()), Mark::Mine(i) | Mark::Legacy(i) if i == item)
 }
 
 /// A stale link an item may take back (see [`StaleObjects::waiting_link_of`]).
@@ -191,14 +197,19 @@ impl StaleObjects {
     /// A link removal not yet on its way, of a link that resync saw in `ns` with `item`'s
     /// alias: the removal, that link, and the other end of the pair as seen, if it was.
     /// A scan: asked only when an item is about to make a link while removals are pending.
-    pub(super) fn waiting_link_of(&self, ns: &Netns, item: &str) -> Option<FoundLink> {
+    pub(super) fn waiting_link_of(
+        &self,
+        ns: &Netns,
+        item: &str,
+        identity: &AgentIdentity,
+    ) -> Option<FoundLink> {
         self.map.iter().find_map(|(&o, obj)| {
             if obj.in_flight.is_some() || !matches!(obj.op, Op::DeleteLink { .. }) {
                 return None;
             }
             let mine = |end: &Option<(Netns, ObservedLink)>| {
                 end.as_ref()
-                    .filter(|(n, l)| n == ns && alias_is(l.alias.as_deref(), item))
+                    .filter(|(n, l)| n == ns && names(identity, l, item))
                     .map(|(_, l)| l.clone())
             };
             if let Some(link) = mine(&obj.found) {
@@ -374,7 +385,8 @@ impl Core {
     /// the removal goes ahead exactly when the item, once idle, would not take the link back.
     fn reclaim_plan(&self, id: ItemId, ns: &Netns, role: &WantedRole) -> Option<Reclaim> {
         let me = self.slot(id).key.interface();
-        let found = self.s.stale.waiting_link_of(ns, me)?;
+        let identity = &self.s.config.identity;
+        let found = self.s.stale.waiting_link_of(ns, me, identity)?;
         let here = Some((ns.clone(), found.link.name.clone()));
         let (role, peer_takes) = match (role, found.link.kind) {
             (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
@@ -385,8 +397,7 @@ impl Core {
                     if &a.ns == other_ns && &a.name == other_name && a.peer_link == here);
                 let takes_other = match &found.other_seen {
                     Some((n, l)) if p.actual == Actual::None && n == peer_ns => {
-                        alias_is(l.alias.as_deref(), p.key.interface())
-                            .then(|| (n.clone(), l.clone()))
+                        names(identity, l, p.key.interface()).then(|| (n.clone(), l.clone()))
                     }
                     _ => None,
                 };
@@ -413,10 +424,8 @@ impl Core {
     fn wanted_back(&self, obj: &StaleObject) -> bool {
         let ends = [&obj.found, &obj.found_peer];
         ends.into_iter().flatten().any(|(ns, l)| {
-            let Some(item) = l
-                .alias
-                .as_deref()
-                .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+            let (Mark::Mine(item) | Mark::Legacy(item)) =
+                self.s.config.identity.read(l.alias.as_deref())
             else {
                 return false;
             };
@@ -619,17 +628,28 @@ mod tests {
             Some((Netns::Default, seen("v2", "nsagent:b"))),
         );
         assert_eq!(stale.take_due().len(), 1, "the second end is covered");
-        let a = stale.waiting_link_of(&ns(), "a").expect("end a");
+        let a = stale
+            .waiting_link_of(&ns(), "a", &AgentIdentity::default())
+            .expect("end a");
         assert_eq!(a.other, Some((Netns::Default, "v2".into())));
         assert_eq!(a.other_seen.map(|(_, l)| l.name), Some("v2".into()));
-        let b = stale.waiting_link_of(&Netns::Default, "b").expect("end b");
+        let b = stale
+            .waiting_link_of(&Netns::Default, "b", &AgentIdentity::default())
+            .expect("end b");
         assert_eq!(b.removal, a.removal);
         assert_eq!(b.other, Some((ns(), "v1".into())));
         assert!(
-            stale.waiting_link_of(&Netns::Default, "a").is_none(),
+            stale
+                .waiting_link_of(&Netns::Default, "a", &AgentIdentity::default())
+                .is_none(),
             "wrong namespace"
         );
         stale.get_mut(a.removal).unwrap().in_flight = Some(CommandId(1));
-        assert!(stale.waiting_link_of(&ns(), "a").is_none(), "on its way");
+        assert!(
+            stale
+                .waiting_link_of(&ns(), "a", &AgentIdentity::default())
+                .is_none(),
+            "on its way"
+        );
     }
 }

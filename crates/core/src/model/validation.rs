@@ -2,6 +2,7 @@
 //! because publishers must be able to point at what to fix.
 
 use super::ValidationError;
+use crate::identity::MAX_ITEM_NAME_LEN;
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub(super) const MAX_HOST_NAME_LEN: usize = 15;
@@ -14,10 +15,13 @@ pub(super) fn check_logical_name(field: &str, name: &str) -> Result<(), Validati
     if name.is_empty() {
         return Err(ValidationError::new(field, "name is empty"));
     }
-    if name.len() > 255 {
+    if name.len() > MAX_ITEM_NAME_LEN {
         return Err(ValidationError::new(
             field,
-            format!("name is {} bytes long, the limit is 255", name.len()),
+            format!(
+                "name is {} bytes long, the limit is {MAX_ITEM_NAME_LEN} (it goes in the link's alias)",
+                name.len()
+            ),
         ));
     }
     if let Some(c) = name

@@ -14,8 +14,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
+        Harness::with_config(CoreConfig::default())
+    }
+
+    pub fn with_config(config: CoreConfig) -> Harness {
         let mut d = Harness {
-            core: Core::new(CoreConfig::default()),
+            core: Core::new(config),
             now: 0,
             seq: 0,
         };
@@ -115,4 +119,9 @@ pub fn reasons(s: &ItemState) -> Vec<String> {
         ItemState::Pending { reasons } => reasons.iter().map(|r| r.to_string()).collect(),
         other => panic!("expected pending, got {other}"),
     }
+}
+
+/// The mark of the harness core's own link for `item` (the default identity's).
+pub fn mine(item: &str) -> String {
+    AgentIdentity::default().mark(item)
 }
