@@ -333,6 +333,11 @@ mod tests {
     use nsagent_core::{Backend, LinkChange, LinkSpec, Netns, NewLink, Op};
     use nsagent_sim::{SimConfig, SimKernel};
 
+    /// The simulated agent's mark for `item`.
+    fn m(item: &str) -> String {
+        super::super::identity().mark(item)
+    }
+
     use super::Ifindexes;
 
     fn create(name: &str, alias: &str) -> Op {
@@ -367,8 +372,8 @@ mod tests {
     fn started() -> (SimKernel, Ifindexes) {
         let mut k = SimKernel::new(SimConfig::default());
         let mut ix = Ifindexes::default();
-        apply(&mut k, &mut ix, &create("d0", "nsagent:d0"));
-        apply(&mut k, &mut ix, &create("pad", "nsagent:pad"));
+        apply(&mut k, &mut ix, &create("d0", &m("d0")));
+        apply(&mut k, &mut ix, &create("pad", &m("pad")));
         assert!(ix.check(&k.dump()).is_empty());
         (k, ix)
     }
@@ -398,27 +403,24 @@ mod tests {
             ns: Netns::Default,
             name: "d0r".into(),
             change: LinkChange {
-                alias: Some("nsagent:d9".into()),
+                alias: Some(m("d9")),
                 ..LinkChange::default()
             },
         };
         apply(&mut k, &mut ix, &realias);
         assert!(ix.check(&k.dump()).is_empty());
-        assert_eq!(
-            ix.known.get(&(Netns::Default, "nsagent:d9".into())),
-            Some(&2)
-        );
+        assert_eq!(ix.known.get(&(Netns::Default, m("d9"))), Some(&2));
     }
 
     #[test]
     fn a_re_creation_the_rules_call_for_may_change_the_ifindex() {
         let (mut k, mut ix) = started();
-        let due = [(Netns::Default, "nsagent:d0".to_string())].into();
+        let due = [(Netns::Default, m("d0"))].into();
         let op = delete("d0");
         let touch = Ifindexes::touch(&k, &op);
         k.apply(&op).expect("delete");
         ix.applied(touch, true, &due);
-        apply(&mut k, &mut ix, &create("d0", "nsagent:d0"));
+        apply(&mut k, &mut ix, &create("d0", &m("d0")));
         assert!(ix.check(&k.dump()).is_empty());
     }
 
@@ -426,7 +428,7 @@ mod tests {
     fn a_re_creation_where_an_update_was_due_is_reported() {
         let (mut k, mut ix) = started();
         apply(&mut k, &mut ix, &delete("d0"));
-        apply(&mut k, &mut ix, &create("d0", "nsagent:d0"));
+        apply(&mut k, &mut ix, &create("d0", &m("d0")));
         let changed = ix.check(&k.dump());
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].contains("re-created"), "{changed:?}");
@@ -436,7 +438,7 @@ mod tests {
     fn a_re_creation_no_command_accounts_for_is_reported() {
         let (mut k, mut ix) = started();
         k.apply(&delete("d0")).expect("delete");
-        k.apply(&create("d0", "nsagent:d0")).expect("create");
+        k.apply(&create("d0", &m("d0"))).expect("create");
         let changed = ix.check(&k.dump());
         assert_eq!(changed.len(), 1, "{changed:?}");
         assert!(changed[0].contains("d0"), "{changed:?}");
