@@ -128,7 +128,7 @@ run_agent() {
     echo "$t0 $t1 $reobserved" | awk '{printf "%.4f %d", $2 - $1, $3}'
     # Verify, untimed, that the kernel holds what status says.
     local up
-    up=$(ip -n "$tag-$round-hub" -br addr show | grep -c "^h[0-9]* *UP .*10\.201\." || true)
+    up=$(ip -n "$tag-$round-hub" -br addr show | grep -c "^h[0-9]*@[^ ]* *UP .*10\.201\." || true)
     [ "$up" -eq "$PAIRS" ] || { echo "hub holds $up of $PAIRS ends up and addressed" >&2; exit 1; }
     kill "$agent"
     wait "$agent" 2>/dev/null || true
