@@ -231,6 +231,7 @@ fn many_seeds(swarm: bool) {
             "drift DelAddress",
             "drift SetLink",
             "drift told by a resync request",
+            "drift hand-made neighbour",
         ] {
             assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
         }

@@ -123,6 +123,16 @@ impl World {
                 }
                 return fail(why);
             }
+            // Permanent neighbours someone else made on the agent's links are theirs.
+            Op::DelNeighbour { ns, link, ip } => {
+                let foreign = self
+                    .kernel
+                    .link(ns, link)
+                    .is_some_and(|l| l.foreign_neighbours.iter().any(|(n, _, _)| n == ip));
+                if foreign {
+                    return fail(format!("the neighbour {ip} on {link} was made by hand"));
+                }
+            }
             Op::AddAddress { link, addr, .. } => {
                 // The link is named by its host name; `lo` belongs to `l0`.
                 let wanted = self.desired.values().any(|item| {

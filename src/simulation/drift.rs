@@ -1,5 +1,6 @@
 //! External drift: someone changes the agent's objects behind its back — removes a route, a
-//! neighbour or an address, changes a link's MTU or takes it down — and the change
+//! neighbour or an address, changes a link's MTU or takes it down, or adds a permanent
+//! neighbour of their own on one of its links (never the agent's to remove) — and the change
 //! notification reaches the core a step or two later, either as the watcher's new look at the
 //! namespace or as an operator's `nsagentctl resync --ns` (`Event::ResyncRequested`, answered
 //! through `Core::poll_resync`). Until the notification the core cannot know, so the
@@ -14,9 +15,23 @@
 //! Its draws come from a stream of their own, so that the workload's draws stay the same.
 
 use nsagent_core::ROUTE_PROTOCOL;
-use nsagent_core::{Backend, Event, Item, ItemKey, ItemState, LinkChange, Netns, Op};
+use nsagent_core::{Backend, Event, Item, ItemKey, ItemState, LinkChange, MacAddr, Netns, Op};
 
 use super::{variant, Violation, World};
+
+/// One change made by hand.
+#[derive(Debug, Clone)]
+enum Drift {
+    /// A change to one of the agent's objects, as a person's `ip` command would make it.
+    Kernel(Op),
+    /// A permanent neighbour of their own on one of the agent's links (no protocol).
+    HandNeighbour {
+        ns: Netns,
+        link: String,
+        ip: std::net::IpAddr,
+        mac: MacAddr,
+    },
+}
 
 /// Percent of steps at which something drifts.
 const DRIFT_CHANCE: u64 = 6;
@@ -39,35 +54,60 @@ impl World {
             return;
         }
         let op = self.drift_rng.pick(&choices).clone();
-        if self.kernel.apply(&op).is_err() {
+        let applied = match &op {
+            Drift::Kernel(op) => self.kernel.apply(op).is_ok(),
+            Drift::HandNeighbour { ns, link, ip, mac } => {
+                self.kernel.seed_neighbour(ns, link, *ip, *mac, 0).is_ok()
+            }
+        };
+        if !applied {
             return;
         }
-        let line = format!("{op:?}");
-        self.exercised(format!("drift {}", variant(&line)));
+        let (kind, line, ns) = match &op {
+            Drift::Kernel(op) => {
+                let line = format!("{op:?}");
+                (variant(&line).to_string(), line, op.namespace())
+            }
+            Drift::HandNeighbour { ns, link, ip, mac } => (
+                "hand-made neighbour".to_string(),
+                format!("ip neigh add {ip} lladdr {mac} dev {link} nud permanent in {ns}"),
+                ns.clone(),
+            ),
+        };
+        self.exercised(format!("drift {kind}"));
         self.trace(format!("{} drift {line}", self.now));
         let steps = 1 + self.drift_rng.below(2) as u32;
-        self.drifted.push((op.namespace(), steps));
+        self.drifted.push((ns, steps));
     }
 
     /// What a person could do by hand to the agent's objects right now.
-    fn drift_choices(&self) -> Vec<Op> {
+    fn drift_choices(&self) -> Vec<Drift> {
         let mut choices = Vec::new();
+        let mut ops = Vec::new();
         for (ns, l) in self.kernel.dump().marked_by(&super::identity()) {
+            // An address no ARP item of the workload uses (neighbour tables ignore subnets).
+            let octet = l.name.bytes().map(u32::from).sum::<u32>() % 200;
+            choices.push(Drift::HandNeighbour {
+                ns: ns.clone(),
+                link: l.name.clone(),
+                ip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 254, 0, octet as u8 + 1)),
+                mac: MacAddr([0x02, 0xee, 0, 0, 0, octet as u8 + 1]),
+            });
             for r in l.routes.iter().filter(|r| r.protocol == ROUTE_PROTOCOL) {
-                choices.push(Op::DelRoute {
+                ops.push(Op::DelRoute {
                     ns: ns.clone(),
                     route: r.route.clone(),
                 });
             }
             for (ip, _) in &l.neighbours {
-                choices.push(Op::DelNeighbour {
+                ops.push(Op::DelNeighbour {
                     ns: ns.clone(),
                     link: l.name.clone(),
                     ip: *ip,
                 });
             }
             for addr in &l.addresses {
-                choices.push(Op::DelAddress {
+                ops.push(Op::DelAddress {
                     ns: ns.clone(),
                     link: l.name.clone(),
                     addr: *addr,
@@ -86,7 +126,7 @@ impl World {
             ];
             for change in changes {
                 if change.up != Some(false) || l.up {
-                    choices.push(Op::SetLink {
+                    ops.push(Op::SetLink {
                         ns: ns.clone(),
                         name: l.name.clone(),
                         change,
@@ -94,6 +134,7 @@ impl World {
                 }
             }
         }
+        choices.extend(ops.into_iter().map(Drift::Kernel));
         choices
     }
 

@@ -2,7 +2,8 @@
 //! hand come back within a second or two of the change, and status never says `applied` while
 //! they are missing once the watcher had time to tell; a change the watcher does not report (a
 //! permanent entry replaced by a learnt one) stays until `nsagentctl resync`, or until the
-//! periodic resync finds it. Everything runs in a network namespace of the test's own
+//! periodic resync finds it; a permanent entry made by hand on the agent's link is left alone.
+//! Everything runs in a network namespace of the test's own
 //! (`unshare -n`, the script `drift.sh`), so nothing outside is touched and every link goes
 //! away with it. Needs root; without it the test says so and checks nothing else.
 
@@ -89,4 +90,12 @@ fn routes_and_neighbours_removed_or_changed_by_hand_are_restored_and_never_repor
     );
     // A one-second period finds it without being asked.
     back_within(&text, "periodic", Duration::from_millis(3000));
+    // A permanent neighbour made by hand on the agent's link is not the agent's to remove; the
+    // agent's own entry carries its protocol, which is how the two are told apart.
+    assert!(text.contains("hand-neigh kept"), "{all}");
+    let agent = text
+        .lines()
+        .find_map(|l| l.strip_prefix("agent-neigh "))
+        .unwrap_or_default();
+    assert!(agent.contains("proto static"), "{all}");
 }

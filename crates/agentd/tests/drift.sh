@@ -65,3 +65,11 @@ kill $D; wait $D || true
 start 1s
 ip neigh replace 10.79.0.9 lladdr 02:00:00:00:00:0a dev dr-v1 nud reachable
 t=$(now); until_back periodic $t "$NEIGH" 10.79.0.9 1500
+
+# A permanent entry made by hand on the agent's link carries no protocol: it is not the
+# agent's, and neither a resync nor the periodic one removes it.
+ip neigh add 10.79.0.77 lladdr 02:00:00:00:00:77 dev dr-v1 nud permanent
+$CTL resync --ns default >/dev/null
+sleep 2
+if ip neigh show 10.79.0.77 dev dr-v1 | grep -q PERMANENT; then echo "hand-neigh kept"; else echo "hand-neigh removed"; fi
+echo "agent-neigh $(ip neigh show 10.79.0.9 dev dr-v1)"

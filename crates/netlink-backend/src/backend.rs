@@ -427,7 +427,7 @@ fn prepare(
             message::put_route(index, route, route_protocol)
         }
         Op::DelRoute { route, .. } => message::del_route(index, route),
-        Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac),
+        Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac, route_protocol),
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
         Op::CreateNamespace { .. } => return create_namespace(cache, op).map(|()| None),

@@ -318,15 +318,23 @@ pub fn dump_routes() -> Result<Request> {
     encode_dump(Rtm::Getroute, msg)
 }
 
+/// `NDA_PROTOCOL` (Linux 5.2): who made a neighbour entry, as `rtm_protocol` says it of a
+/// route. neli has no name for it.
+pub(crate) const NDA_PROTOCOL: u16 = 12;
+
 fn neigh_msg(
     index: u32,
     ip: &IpAddr,
     mac: Option<MacAddr>,
     state: Nud,
+    protocol: Option<u8>,
 ) -> Result<neli::rtnl::Ndmsg> {
     let mut attrs = vec![attr(Nda::Dst, ip_bytes(ip).as_slice())?];
     if let Some(mac) = mac {
         attrs.push(attr(Nda::Lladdr, mac.0)?);
+    }
+    if let Some(protocol) = protocol {
+        attrs.push(attr(Nda::from(NDA_PROTOCOL), protocol)?);
     }
     NdmsgBuilder::default()
         .ndm_family(family(ip))
@@ -338,11 +346,13 @@ fn neigh_msg(
         .map_err(enc)
 }
 
-pub fn set_neighbour(index: u32, ip: &IpAddr, mac: MacAddr) -> Result<Request> {
+/// A permanent entry marked with the agent's `protocol`, the mark by which a resync tells the
+/// agent's entries from ones made by hand on the same link.
+pub fn set_neighbour(index: u32, ip: &IpAddr, mac: MacAddr, protocol: u8) -> Result<Request> {
     encode(
         Rtm::Newneigh,
         NlmF::CREATE | NlmF::REPLACE,
-        neigh_msg(index, ip, Some(mac), Nud::PERMANENT)?,
+        neigh_msg(index, ip, Some(mac), Nud::PERMANENT, Some(protocol))?,
     )
 }
 
@@ -350,7 +360,7 @@ pub fn del_neighbour(index: u32, ip: &IpAddr) -> Result<Request> {
     encode(
         Rtm::Delneigh,
         NlmF::empty(),
-        neigh_msg(index, ip, None, Nud::empty())?,
+        neigh_msg(index, ip, None, Nud::empty(), None)?,
     )
 }
 

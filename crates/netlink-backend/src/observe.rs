@@ -191,7 +191,8 @@ pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result
 }
 
 /// Reads everything the core may manage in the socket's namespace: links with their
-/// addresses, the agent's routes in the main table, and permanent neighbours. Lists are sorted,
+/// addresses, the agent's routes in the main table, and its permanent neighbours (both by
+/// `protocol`). Lists are sorted,
 /// so that two looks at an unchanged namespace compare equal.
 pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
     let dumped = links(sock)?;
@@ -216,7 +217,7 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns, protocol: u8) -> io::Re
     }
     let name_of = |index: u32| names.get(&(index as i32)).cloned();
     let mut routes = managed_routes(sock, &name_of, protocol)?;
-    let mut neighbours = permanent_neighbours(sock, &name_of)?;
+    let mut neighbours = permanent_neighbours(sock, &name_of, protocol)?;
 
     // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
     let kernel_lo: IpNet =
@@ -335,11 +336,13 @@ fn managed_routes(
     Ok(routes)
 }
 
-/// Permanent IPv4 and IPv6 neighbours: the kind of entry an ARP item makes; learnt ones come
-/// and go with traffic and are none of the agent's business.
+/// Permanent IPv4 and IPv6 neighbours marked with the agent's `protocol`: the kind of entry an
+/// ARP item makes. Learnt ones come and go with traffic, and permanent ones made by hand (no
+/// protocol, or another's) on the agent's links are someone else's: neither is reported.
 fn permanent_neighbours(
     sock: &mut RouteSocket,
     name_of: &dyn Fn(u32) -> Option<String>,
+    protocol: u8,
 ) -> io::Result<Vec<ObservedNeighbour>> {
     let mut neighbours = Vec::new();
     for reply in dump(sock, enc(message::dump_neighbours()), "neighbours")? {
@@ -357,6 +360,10 @@ fn permanent_neighbours(
             continue;
         }
         let attrs = msg.rtattrs().as_ref();
+        let marked = find(attrs, Nda::from(message::NDA_PROTOCOL)).and_then(|b| b.first().copied());
+        if marked != Some(protocol) {
+            continue;
+        }
         let Some(ip) = find(attrs, Nda::Dst).and_then(|b| ip_from(family, b)) else {
             continue;
         };

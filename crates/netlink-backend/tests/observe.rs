@@ -69,8 +69,25 @@ fn configure(be: &mut NetlinkBackend, a: &TestNs, b: &TestNs) -> RouteSpec {
     r
 }
 
-/// Made by hand in `a`: an unmanaged veth pair and a route of another protocol.
+/// Made by hand in `a`: an unmanaged veth pair, a route of another protocol, and a permanent
+/// neighbour without a protocol on the agent's own link `o0`.
 fn add_unmanaged(a: &TestNs) {
+    run(
+        "ip",
+        &[
+            "-n",
+            &a.name,
+            "neigh",
+            "add",
+            "10.6.0.9",
+            "lladdr",
+            "02:00:00:00:00:09",
+            "dev",
+            "o0",
+            "nud",
+            "permanent",
+        ],
+    );
     run(
         "ip",
         &[
@@ -137,7 +154,25 @@ fn observe_reports_links_addresses_static_routes_and_permanent_neighbours() {
         vec![r],
         "only protocol {ROUTE_PROTOCOL} routes of the main table"
     );
-    assert_eq!(oa.neighbours.len(), 1);
+    assert_eq!(
+        oa.neighbours.len(),
+        1,
+        "only the agent's entry, not the one made by hand on its link: {:?}",
+        oa.neighbours
+    );
+    let shown = a.ip(&["neigh", "show", "dev", "o0"]);
+    let proto_of = |dst: &str| {
+        shown
+            .as_array()
+            .and_then(|n| n.iter().find(|e| e["dst"] == dst))
+            .map(|e| e["protocol"].clone())
+    };
+    assert_eq!(
+        proto_of("10.6.0.7"),
+        Some(serde_json::json!("static")),
+        "the agent's entry carries its protocol: {shown}"
+    );
+    assert_eq!(proto_of("10.6.0.9"), Some(serde_json::Value::Null));
     assert_eq!(
         oa.neighbours[0].ip,
         "10.6.0.7".parse::<std::net::IpAddr>().unwrap()

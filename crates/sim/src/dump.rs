@@ -42,8 +42,12 @@ pub struct LinkDump {
     /// Routes of the main table through this link, any protocol, sorted by destination and
     /// metric.
     pub routes: Vec<RouteDump>,
-    /// Permanent neighbours on this link, sorted by address.
+    /// Permanent neighbours on this link with the agent's protocol
+    /// ([`nsagent_core::ROUTE_PROTOCOL`]), sorted by address.
     pub neighbours: Vec<(IpAddr, MacAddr)>,
+    /// Permanent neighbours on this link made by someone else (another protocol, or none), with
+    /// their protocol, sorted by address: the agent must never remove them.
+    pub foreign_neighbours: Vec<(IpAddr, MacAddr, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

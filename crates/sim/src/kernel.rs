@@ -385,6 +385,31 @@ impl SimKernel {
         Ok(())
     }
 
+    /// Places a permanent neighbour someone else made (`ip neigh add ... nud permanent`, with
+    /// `protocol` 0 when the tool sets none). Only the device must exist.
+    pub fn seed_neighbour(
+        &mut self,
+        ns: &Netns,
+        link: &str,
+        ip: IpAddr,
+        mac: MacAddr,
+        protocol: u8,
+    ) -> Result<(), SimError> {
+        let namespace = self
+            .namespaces
+            .get_mut(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        if !namespace.links.contains_key(link) {
+            return Err(SimError::BadSeed {
+                ns: ns.clone(),
+                name: link.to_string(),
+                reason: "no such link for the neighbour".into(),
+            });
+        }
+        namespace.neighbours.set(link, ip, mac, protocol);
+        Ok(())
+    }
+
     // ----- inspection -----
 
     pub fn counters(&self) -> Counters {
@@ -975,7 +1000,7 @@ impl SimKernel {
         if ip.is_ipv6() && !link.ipv6_enabled() {
             return Err(refuse(EINVAL, format!("IPv6 is disabled on {name}")));
         }
-        namespace.neighbours.set(name, ip, mac);
+        namespace.neighbours.set(name, ip, mac, ROUTE_PROTOCOL);
         Ok(())
     }
 
@@ -1032,7 +1057,8 @@ impl Backend for SimKernel {
     /// added; the addresses the kernel made itself (`lo`'s, link-local ones) are left out, as the
     /// netlink backend leaves out addresses whose IFA_PROTO says the kernel made them. Then the
     /// agent's routes (protocol [`ROUTE_PROTOCOL`]; the kernel's connected routes are not
-    /// listed) and permanent neighbours. Namespaces asked for twice are reported once.
+    /// listed) and its permanent neighbours (the same protocol; entries made by hand are left out,
+    /// as the netlink backend leaves them out). Namespaces asked for twice are reported once.
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let mut snapshot = Snapshot::default();
         let mut seen: BTreeSet<&Netns> = BTreeSet::new();
@@ -1073,7 +1099,8 @@ impl Backend for SimKernel {
             let neighbours = namespace
                 .neighbours
                 .all()
-                .map(|(link, ip, mac)| ObservedNeighbour {
+                .filter(|(_, _, _, protocol)| *protocol == ROUTE_PROTOCOL)
+                .map(|(link, ip, mac, _)| ObservedNeighbour {
                     link: link.to_string(),
                     ip,
                     mac,
@@ -1113,7 +1140,14 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
             protocol: r.protocol,
         })
         .collect();
-    let neighbours = namespace.neighbours.of_link(name).collect();
+    let (neighbours, foreign_neighbours): (Vec<_>, Vec<_>) = namespace
+        .neighbours
+        .of_link(name)
+        .partition(|(_, _, protocol)| *protocol == ROUTE_PROTOCOL);
+    let neighbours = neighbours
+        .into_iter()
+        .map(|(ip, mac, _)| (ip, mac))
+        .collect();
     LinkDump {
         name: name.to_string(),
         ifindex: link.ifindex,
@@ -1127,6 +1161,7 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
         peer: link.peer.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
         routes,
         neighbours,
+        foreign_neighbours,
     }
 }
 

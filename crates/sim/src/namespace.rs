@@ -192,40 +192,53 @@ impl RouteTable {
 /// one range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NeighbourTable {
-    entries: BTreeMap<(String, IpAddr), MacAddr>,
+    /// The link-layer address and `ndm_protocol` (`NDA_PROTOCOL`) of each entry: the agent's
+    /// carry its protocol, entries made by hand carry none (0) or their tool's.
+    entries: BTreeMap<(String, IpAddr), (MacAddr, u8)>,
 }
 
 impl NeighbourTable {
-    pub(crate) fn set(&mut self, link: &str, ip: IpAddr, mac: MacAddr) {
-        self.entries.insert((link.to_string(), ip), mac);
+    /// Creates or replaces an entry; a replace without a protocol keeps the entry's, as the
+    /// kernel does.
+    pub(crate) fn set(&mut self, link: &str, ip: IpAddr, mac: MacAddr, protocol: u8) {
+        let entry = self
+            .entries
+            .entry((link.to_string(), ip))
+            .or_insert((mac, protocol));
+        entry.0 = mac;
+        if protocol != 0 {
+            entry.1 = protocol;
+        }
     }
 
     pub(crate) fn remove(&mut self, link: &str, ip: IpAddr) -> Option<MacAddr> {
-        self.entries.remove(&(link.to_string(), ip))
+        self.entries
+            .remove(&(link.to_string(), ip))
+            .map(|(mac, _)| mac)
     }
 
-    /// Every entry, by link name and address.
-    pub(crate) fn all(&self) -> impl Iterator<Item = (&str, IpAddr, MacAddr)> {
+    /// Every entry, by link name and address, with its protocol.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&str, IpAddr, MacAddr, u8)> {
         self.entries
             .iter()
-            .map(|((link, ip), mac)| (link.as_str(), *ip, *mac))
+            .map(|((link, ip), (mac, protocol))| (link.as_str(), *ip, *mac, *protocol))
     }
 
-    /// One link's entries, IPv4 before IPv6, by address.
-    pub(crate) fn of_link(&self, link: &str) -> impl Iterator<Item = (IpAddr, MacAddr)> + '_ {
+    /// One link's entries with their protocol, IPv4 before IPv6, by address.
+    pub(crate) fn of_link(&self, link: &str) -> impl Iterator<Item = (IpAddr, MacAddr, u8)> + '_ {
         let low = (link.to_string(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let high = (link.to_string(), IpAddr::V6(Ipv6Addr::from(u128::MAX)));
         self.entries
             .range(low..=high)
-            .map(|((_, ip), mac)| (*ip, *mac))
+            .map(|((_, ip), (mac, protocol))| (*ip, *mac, *protocol))
     }
 
     /// Moves every entry of `from` to `to`.
     pub(crate) fn rename_link(&mut self, from: &str, to: &str) {
-        let moved: Vec<(IpAddr, MacAddr)> = self.of_link(from).collect();
-        for (ip, mac) in moved {
+        let moved: Vec<(IpAddr, MacAddr, u8)> = self.of_link(from).collect();
+        for (ip, mac, protocol) in moved {
             self.entries.remove(&(from.to_string(), ip));
-            self.entries.insert((to.to_string(), ip), mac);
+            self.entries.insert((to.to_string(), ip), (mac, protocol));
         }
     }
 
@@ -233,7 +246,7 @@ impl NeighbourTable {
     pub(crate) fn remove_of_link(&mut self, link: &str, doomed: impl Fn(&IpAddr) -> bool) {
         let ips: Vec<IpAddr> = self
             .of_link(link)
-            .map(|(ip, _)| ip)
+            .map(|(ip, _, _)| ip)
             .filter(|ip| doomed(ip))
             .collect();
         for ip in ips {

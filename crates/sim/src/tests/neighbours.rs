@@ -270,3 +270,52 @@ fn ipv4_neighbours_need_no_ipv4_address() {
     add_addr(&mut k, &a, "d0", "10.1.0.1/24");
     assert_eq!(neighbours(&k, &a, "d0").len(), 1);
 }
+
+#[test]
+fn neighbours_made_by_hand_are_not_observed_and_keep_their_protocol_when_replaced() {
+    let mut k = kernel();
+    let (a, _) = addressed_veth(&mut k);
+    k.seed_neighbour(&a, "v0", ip("10.1.0.9"), mac("02:00:00:00:00:09"), 0)
+        .expect("seed");
+    k.seed_neighbour(&a, "v0", ip("10.1.0.8"), mac("02:00:00:00:00:08"), 3)
+        .expect("seed");
+    ok(
+        &mut k,
+        Op::SetNeighbour {
+            ns: a.clone(),
+            link: "v0".into(),
+            ip: ip("10.1.0.5"),
+            mac: mac("02:00:00:00:00:05"),
+        },
+    );
+    let snap = k.observe(std::slice::from_ref(&a)).expect("observe");
+    let seen: Vec<IpAddr> = snap.namespaces[0].neighbours.iter().map(|n| n.ip).collect();
+    assert_eq!(
+        seen,
+        vec![ip("10.1.0.5")],
+        "only the agent's entry is observed"
+    );
+    let l = link(&k, &a, "v0");
+    assert_eq!(
+        l.neighbours,
+        vec![(ip("10.1.0.5"), mac("02:00:00:00:00:05"))]
+    );
+    assert_eq!(
+        l.foreign_neighbours,
+        vec![
+            (ip("10.1.0.8"), mac("02:00:00:00:00:08"), 3),
+            (ip("10.1.0.9"), mac("02:00:00:00:00:09"), 0),
+        ]
+    );
+    // A hand-made replace of the agent's entry (no protocol given) keeps it the agent's.
+    k.seed_neighbour(&a, "v0", ip("10.1.0.5"), mac("02:00:00:00:00:55"), 0)
+        .expect("seed");
+    assert_eq!(
+        link(&k, &a, "v0").neighbours,
+        vec![(ip("10.1.0.5"), mac("02:00:00:00:00:55"))]
+    );
+    let e = k
+        .seed_neighbour(&a, "nope", ip("10.1.0.7"), mac("02:00:00:00:00:07"), 0)
+        .expect_err("no such link");
+    assert!(e.to_string().contains("no such link"), "{e}");
+}
