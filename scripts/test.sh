@@ -17,6 +17,7 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}" >&2
     apt-get update -qq

@@ -273,3 +273,67 @@ fn shrunk_seed_181() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 679's 84 steps (at e6a9e9c) to 2; it broke:
+/// the kernel does not match the desired state (the harness's oracle expected the item's
+/// link scope on an IPv6 route, which the kernel stores as global).
+#[test]
+fn shrunk_seed_679() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 679,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+        ]),
+        setup_dice: vec![1, 41],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[47],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/fd99:8::/48/d0".into(),
+                    value: json!({"dst_network":"fd99:8::/48","outgoing_interface":"d0"}),
+                },
+                &[96],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -221,9 +221,15 @@ impl World {
                     } else {
                         r.metric
                     };
+                    // IPv6 routes have no scope in the kernel: it reports them global.
+                    let scope = if r.dst_network.addr().is_ipv6() {
+                        RouteScope::Global
+                    } else {
+                        r.scope
+                    };
                     if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
                         if *key == (ns.clone(), host.clone()) {
-                            l.routes.insert((r.dst_network, r.gw_addr, metric, r.scope));
+                            l.routes.insert((r.dst_network, r.gw_addr, metric, scope));
                         }
                     }
                 }

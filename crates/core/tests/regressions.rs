@@ -651,3 +651,127 @@ fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
         d.state(&iface_key("d"))
     );
 }
+
+/// Seed 679 (at e6a9e9c): an ARP item put again while the removal of its stale neighbour
+/// waited to retry was adopted by the next resync, and then the retry deleted the neighbour
+/// the item was reported applied for. The rule: resync drops a queued removal of the object it
+/// adopts (machine/reclaim.rs).
+#[test]
+fn a_stale_neighbour_adopted_again_by_its_item_is_not_removed_by_the_removals_retry() {
+    let mut d = Harness::new();
+    let (k, v) = dummy("d0", "d0", None, "10.8.0.1/24");
+    d.put(&k, v);
+    d.settle();
+    let seen = |d: &mut Harness| {
+        let mut l = link("d0", LinkKind::Dummy, &mine("d0"), &["10.8.0.1/24"], None);
+        l.mac = None;
+        d.event(Event::Observed(Snapshot {
+            namespaces: vec![ObservedNamespace {
+                ns: Netns::Default,
+                links: vec![l],
+                routes: vec![],
+                neighbours: vec![ObservedNeighbour {
+                    link: "d0".into(),
+                    ip: "10.8.0.8".parse().unwrap(),
+                    mac: "02:aa:00:00:08:00".parse().unwrap(),
+                }],
+            }],
+            missing: vec![],
+        }))
+    };
+    seen(&mut d);
+    let cmds = d.pending();
+    assert!(
+        matches!(cmds.as_slice(), [c] if matches!(c.op, Op::DelNeighbour { .. })),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::EAGAIN);
+    let arp = "config/linux/l3/v2/arp/d0/10.8.0.8";
+    d.put(
+        arp,
+        json!({"interface": "d0", "ip_address": "10.8.0.8", "hw_address": "02:aa:00:00:08:00"}),
+    );
+    seen(&mut d);
+    for _ in 0..10 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(
+        !ops.iter().any(|o| matches!(o, Op::DelNeighbour { .. })),
+        "the neighbour its item holds was removed: {ops:?}"
+    );
+    assert!(is_applied(&d.state(arp)), "{}", d.state(arp));
+}
+
+/// Seed 902 (at e6a9e9c): a veth end put back while the removal of its stale pair waited to
+/// retry was adopted by the next resync of its namespace; the retry then deleted the pair, and
+/// the item, still believing it held its end, deleted it again (ENODEV). The rule: a finished
+/// link removal clears the belief of whoever still thought it held the link (machine/stale.rs).
+#[test]
+fn a_link_adopted_while_its_stale_removal_waits_to_retry_is_not_deleted_twice() {
+    let mut d = Harness::new();
+    let n0 = Netns::Named("n0".into());
+    let snapshot = || {
+        Event::Observed(Snapshot {
+            namespaces: vec![
+                ObservedNamespace {
+                    ns: Netns::Default,
+                    links: vec![link(
+                        "v0",
+                        LinkKind::Veth,
+                        &mine("v0"),
+                        &[],
+                        Some((n0.clone(), "v1".into())),
+                    )],
+                    routes: vec![],
+                    neighbours: vec![],
+                },
+                ObservedNamespace {
+                    ns: n0.clone(),
+                    links: vec![link(
+                        "v1",
+                        LinkKind::Veth,
+                        &mine("v1"),
+                        &[],
+                        Some((Netns::Default, "v0".into())),
+                    )],
+                    routes: vec![],
+                    neighbours: vec![],
+                },
+            ],
+            missing: vec![],
+        })
+    };
+    d.event(snapshot());
+    let cmds = d.pending();
+    assert!(
+        matches!(cmds.as_slice(), [c] if matches!(c.op, Op::DeleteLink { .. })),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::EBUSY);
+    // v0 comes back wanting its peer in a namespace that is not there: it cannot take the
+    // pair back, and waits.
+    let (k, v) = veth("v0", "v1", None, "10.0.0.1/24");
+    d.put(&k, v);
+    let (k1, mut v1) = veth("v1", "v0", None, "10.0.0.2/24");
+    v1["namespace"] = json!({"type": "PID", "reference": "501"});
+    d.put(&k1, v1);
+    assert!(d.pending().is_empty());
+    d.event(snapshot());
+    let mut deletes = 0;
+    for _ in 0..10 {
+        d.advance(60_000);
+        for c in d.pending() {
+            if matches!(&c.op, Op::DeleteLink { ns: Netns::Default, name } if name == "v0") {
+                deletes += 1;
+            }
+            d.ok(&c);
+        }
+    }
+    assert_eq!(
+        deletes,
+        1,
+        "v0 deleted {deletes} times; v0 is {}",
+        d.state(&k)
+    );
+}

@@ -63,6 +63,7 @@ mod intent;
 mod l3;
 mod link;
 mod namespaces;
+mod reclaim;
 mod resync;
 mod seen;
 mod stale;

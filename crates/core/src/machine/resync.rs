@@ -11,6 +11,7 @@ use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot};
 
+use super::dirty::Resource;
 use super::index::ids_in;
 use super::seen::{observed_addresses, role_fits, Seen};
 use super::state::{
@@ -321,7 +322,9 @@ impl Core {
             if self.has_command_in_flight(&key) {
                 continue;
             }
+            let res = Resource::Route(ns.clone(), r.dst, r.metric);
             match self.adoptable(&key) {
+                Some(_) if !self.take_back_from_stale(&res) => {}
                 Some(id) => self.set_actual(
                     id,
                     Actual::Route(RouteActual {
@@ -358,7 +361,9 @@ impl Core {
             if self.has_command_in_flight(&key) {
                 continue;
             }
+            let res = Resource::Neighbour(ns.clone(), n.link.clone(), n.ip);
             match self.adoptable(&key) {
+                Some(_) if !self.take_back_from_stale(&res) => {}
                 Some(id) => {
                     let a = NeighbourActual {
                         ns: ns.clone(),

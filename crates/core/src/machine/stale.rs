@@ -14,12 +14,11 @@ use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
 use crate::identity::{AgentIdentity, Mark};
 use crate::netns::Netns;
-use crate::observed::{LinkKind, ObservedLink};
+use crate::observed::ObservedLink;
 
 use super::dirty::Resource;
 use super::index::ids_in;
-use super::link::WantedRole;
-use super::state::{Actual, InFlight, ItemId, LinkActual, LinkRole, Owner};
+use super::state::{InFlight, ItemId, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -72,25 +71,17 @@ impl StaleObject {
 
 /// Whether `l` is marked as this agent's link of `item` (legacy marks count: a stale link got
 /// that far only if it was taken for the agent's).
-fn names(identity: &AgentIdentity, l: &ObservedLink, item: &str) -> bool {
+pub(super) fn names(identity: &AgentIdentity, l: &ObservedLink, item: &str) -> bool {
     matches!(identity.read(l.alias.as_deref()), Mark::Mine(i) | Mark::Legacy(i) if i == item)
 }
 
 /// A stale link an item may take back (see [`StaleObjects::waiting_link_of`]).
 pub(super) struct FoundLink {
-    removal: u64,
-    link: ObservedLink,
+    pub(super) removal: u64,
+    pub(super) link: ObservedLink,
     /// The other end of a veth pair: where it is, and how resync saw it if it did.
-    other: Option<(Netns, String)>,
-    other_seen: Option<(Netns, ObservedLink)>,
-}
-
-/// How an item takes a stale link back: the link, the role it holds it in, and the veth peer
-/// item that takes the other end back with it, if that one holds none yet.
-struct Reclaim {
-    found: FoundLink,
-    role: LinkRole,
-    peer_takes: Option<(ItemId, (Netns, ObservedLink))>,
+    pub(super) other: Option<(Netns, String)>,
+    pub(super) other_seen: Option<(Netns, ObservedLink)>,
 }
 
 /// Every pending removal of a stale object. Fed by resync (`add`), drained after each event by
@@ -106,6 +97,10 @@ pub(super) struct StaleObjects {
     by_resource: BTreeMap<Resource, BTreeSet<u64>>,
     #[serde(skip)]
     by_link: BTreeMap<(Netns, String), BTreeSet<u64>>,
+}
+
+fn ids(set: Option<&BTreeSet<u64>>) -> Vec<u64> {
+    set.map(|s| s.iter().copied().collect()).unwrap_or_default()
 }
 
 impl StaleObjects {
@@ -245,6 +240,12 @@ impl StaleObjects {
         Some(obj)
     }
 
+    /// The pending removals that stand in the way of `res` (for a link name: the removal of
+    /// the link, or of the veth pair it is an end of).
+    pub(super) fn removals_of(&self, res: &Resource) -> Vec<u64> {
+        ids(self.by_resource.get(res))
+    }
+
     /// Whether a pending removal stands in the way of `res`.
     pub(super) fn blocks(&self, res: &Resource) -> bool {
         !self.map.is_empty() && self.by_resource.contains_key(res)
@@ -323,7 +324,9 @@ impl Core {
             self.wake_waiters(&res);
         }
         if let (true, Op::DeleteLink { ns, name }) = (gone, &obj.op) {
-            self.forget_link_dependents(ns, name);
+            // Whoever still believed it held the link (an item put back while the removal
+            // waited to retry) holds nothing now, and makes it again.
+            self.forget_link_at(ns, name);
             if let Some((pns, pname)) = &obj.peer_link {
                 self.forget_link_at(pns, pname);
             }
@@ -349,105 +352,6 @@ impl Core {
             self.wait_for(res, id);
         }
         blocked
-    }
-
-    /// An item about to make a link that a stale removal, not yet on its way, is to delete —
-    /// its own link from before, found by a resync while no item wanted it — takes the link
-    /// back as resync saw it: deleting it only to make it again would change its ifindex and
-    /// cut what uses it, for nothing. A veth end is taken back only with its other end, held
-    /// by the peer item or taken back with it. Returns whether the item now holds a link.
-    pub(super) fn reclaim_stale_link(&mut self, id: ItemId, ns: &Netns, role: &WantedRole) -> bool {
-        if self.s.stale.is_empty() || self.slot(id).in_flight.is_some() {
-            return false;
-        }
-        let Some(plan) = self.reclaim_plan(id, ns, role) else {
-            return false;
-        };
-        let me = self.slot(id).key.interface().to_string();
-        let found = plan.found;
-        let here = Some((ns.clone(), found.link.name.clone()));
-        let addresses = self.addresses_of(id);
-        let a = LinkActual::observed(ns, &found.link, plan.role, found.other.clone(), &addresses);
-        self.set_actual(id, Actual::Link(a));
-        if let Some((peer, (pns, l))) = plan.peer_takes {
-            let role = LinkRole::Veth { peer_item: me };
-            let addresses = self.addresses_of(peer);
-            let a = LinkActual::observed(&pns, &l, role, here, &addresses);
-            self.set_actual(peer, Actual::Link(a));
-        }
-        self.finish_stale(found.removal, false);
-        true
-    }
-
-    /// How item `id`, wanting a link of `role` in `ns`, would take back a stale link of its
-    /// own (see [`Core::reclaim_stale_link`]), whatever the item is busy with right now. The
-    /// same judgement holds a removal back while its item is busy (`issue_due_stale`), so that
-    /// the removal goes ahead exactly when the item, once idle, would not take the link back.
-    fn reclaim_plan(&self, id: ItemId, ns: &Netns, role: &WantedRole) -> Option<Reclaim> {
-        let me = self.slot(id).key.interface();
-        let identity = &self.s.config.identity;
-        let found = self.s.stale.waiting_link_of(ns, me, identity)?;
-        let here = Some((ns.clone(), found.link.name.clone()));
-        let (role, peer_takes) = match (role, found.link.kind) {
-            (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
-            (WantedRole::Veth { peer, peer_ns }, LinkKind::Veth) => {
-                let p = self.slot(*peer);
-                let (other_ns, other_name) = found.other.as_ref()?;
-                let holds_other = matches!(&p.actual, Actual::Link(a)
-                    if &a.ns == other_ns && &a.name == other_name && a.peer_link == here);
-                let takes_other = match &found.other_seen {
-                    Some((n, l)) if p.actual == Actual::None && n == peer_ns => {
-                        names(identity, l, p.key.interface()).then(|| (n.clone(), l.clone()))
-                    }
-                    _ => None,
-                };
-                if p.in_flight.is_some() || !(holds_other || takes_other.is_some()) {
-                    return None;
-                }
-                let peer_item = p.key.interface().to_string();
-                (
-                    LinkRole::Veth { peer_item },
-                    takes_other.map(|t| (*peer, t)),
-                )
-            }
-            _ => return None,
-        };
-        Some(Reclaim {
-            found,
-            role,
-            peer_takes,
-        })
-    }
-
-    /// Whether the removal of stale link `o` waits because an item that is busy right now
-    /// (its old link still going, a command in flight) will take the link back once idle.
-    fn wanted_back(&self, obj: &StaleObject) -> bool {
-        let ends = [&obj.found, &obj.found_peer];
-        ends.into_iter().flatten().any(|(ns, l)| {
-            let (Mark::Mine(item) | Mark::Legacy(item)) =
-                self.s.config.identity.read(l.alias.as_deref())
-            else {
-                return false;
-            };
-            let Some((id, _)) = self.interface_slot(item) else {
-                return false;
-            };
-            let Some(iface) = self.desired_interface(id) else {
-                return false;
-            };
-            match self.link_target(id, iface) {
-                Ok(t) if &t.ns == ns && t.role.owned() => {
-                    self.reclaim_plan(id, ns, &t.role).is_some()
-                }
-                _ => false,
-            }
-        })
-    }
-
-    fn addresses_of(&self, id: ItemId) -> Vec<ipnet::IpNet> {
-        self.desired_interface(id)
-            .map(|i| i.ip_addresses.clone())
-            .unwrap_or_default()
     }
 
     pub(super) fn queue_stale_removal(
@@ -535,6 +439,7 @@ mod tests {
     use super::*;
     use crate::command::RouteSpec;
     use crate::model::RouteScope;
+    use crate::observed::LinkKind;
 
     fn ns() -> Netns {
         Netns::Named("a".into())
