@@ -492,3 +492,31 @@ fn v1_keys_are_aliases_of_todays_keys() {
     );
     refuse(&format!("{IF_V1}a b"), json!({}), "key", "contains");
 }
+
+#[test]
+fn an_empty_or_missing_name_is_named() {
+    refuse(
+        &format!("{IF}v1"),
+        json!({"name": "", "type": "DUMMY"}),
+        "name",
+        "empty",
+    );
+    refuse(
+        &format!("{IF}v1"),
+        json!({"type": "DUMMY"}),
+        "name",
+        "empty",
+    );
+    refuse(
+        "config/linux/l3/v2/route/10.9.0.0/16/v1",
+        json!({"outgoingInterface": "", "dstNetwork": "10.9.0.0/16"}),
+        "outgoingInterface",
+        "empty",
+    );
+    refuse(
+        "config/linux/l3/v2/route/10.9.0.0/16/v1",
+        json!({"outgoingInterface": "v1"}),
+        "dstNetwork",
+        "not a CIDR",
+    );
+}

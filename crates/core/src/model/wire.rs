@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
+    /// Defaulted: protobuf-JSON's `""` is unset and left out, and `validate` says it is empty.
+    #[serde(default)]
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: InterfaceTypeName,
