@@ -5,12 +5,16 @@
 //! at fault. None of this feeds the core anything the workload did not decide, so the trace is
 //! the same with or without it; it draws from a stream of its own for the same reason.
 //!
+//! The spellings of vpp-agent's protobuf-JSON (camelCase, enum numbers, zeros, quoted integers)
+//! and of v1 (its namespace union, its interface model under v1 keys) are in `spellings.rs`;
+//! broken variants of those are refused naming the field as the publisher spelled it.
+//!
 //! Driven from `World::put`: [`World::respell`] before decoding, [`World::check_intake`] after.
 
 use nsagent_core::{Item, ItemKey};
 use serde_json::{json, Value};
 
-use super::World;
+use super::{spellings, World};
 
 /// One broken variant of a published value: the change made to it, and the field the refusal
 /// must name, as the publisher wrote it.
@@ -57,7 +61,85 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "tap",
-        apply: |v| v["tap"] = json!({}),
+        apply: |v| {
+            // Alone: beside a veth's settings it would break the oneof instead.
+            v.as_object_mut().map(|o| o.remove("veth"));
+            v["tap"] = json!({"vpp_tap_if_name": "t0"});
+        },
+    },
+    Breakage {
+        field: "vrf_master_interface",
+        apply: |v| v["vrf_master_interface"] = json!("vrf0"),
+    },
+    Breakage {
+        field: "vrfMasterInterface",
+        apply: |v| v["vrfMasterInterface"] = json!("vrf0"),
+    },
+    Breakage {
+        field: "vrf_dev",
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("veth"));
+            v["vrf_dev"] = json!({"routing_table": 3});
+        },
+    },
+    Breakage {
+        field: "type",
+        apply: |v| v["type"] = json!(9),
+    },
+    Breakage {
+        field: "type",
+        apply: |v| v["type"] = json!(2),
+    },
+    Breakage {
+        field: "ipAddresses[1]",
+        apply: |v| camel_field(v, "ip_addresses", json!(["10.9.9.9/24", "x"])),
+    },
+    Breakage {
+        field: "hostIfName",
+        apply: |v| camel_field(v, "host_if_name", json!("a:b")),
+    },
+    Breakage {
+        field: "host_if_name",
+        apply: |v| {
+            v["host_if_name"] = json!("h0");
+            v["hostIfName"] = json!("h0");
+        },
+    },
+    Breakage {
+        field: "mtu",
+        apply: |v| v["mtu"] = json!("15x0"),
+    },
+    Breakage {
+        field: "namespace.microservice",
+        apply: |v| v["namespace"] = json!({"type": "MICROSERVICE_REF_NS", "microservice": ""}),
+    },
+    Breakage {
+        field: "namespace.microservice",
+        apply: |v| v["namespace"] = json!({"type": "NAMED_NS", "name": "n1", "microservice": "m"}),
+    },
+    Breakage {
+        field: "namespace.name",
+        apply: |v| v["namespace"] = json!({"type": "NAMED_NS", "name": "a/b"}),
+    },
+    Breakage {
+        field: "namespace.filepath",
+        apply: |v| v["namespace"] = json!({"type": 3, "filepath": "/tmp/ns"}),
+    },
+    Breakage {
+        field: "namespace.pid",
+        apply: |v| v["namespace"] = json!({"type": "PID_REF_NS", "pid": -1}),
+    },
+    Breakage {
+        field: "namespace.reference",
+        apply: |v| v["namespace"] = json!({"type": "NAMED_NS", "name": "n1", "reference": "n1"}),
+    },
+    Breakage {
+        field: "namespace.type",
+        apply: |v| v["namespace"] = json!({"type": 7, "reference": "n1"}),
+    },
+    Breakage {
+        field: "namespace.ref",
+        apply: |v| v["namespace"] = json!({"type": "NSID", "ref": "n1"}),
     },
     Breakage {
         field: "colour",
@@ -240,6 +322,22 @@ const VETH_BREAKAGES: &[Breakage] = &[
         field: "veth",
         apply: |v| v["type"] = json!("DUMMY"),
     },
+    Breakage {
+        field: "veth.peerIfName",
+        apply: |v| v["veth"] = json!({"peerIfName": ""}),
+    },
+    Breakage {
+        field: "veth.rxChecksumOffloading",
+        apply: |v| {
+            let peer = v["veth"]["peer_if_name"].clone();
+            v["veth"] = json!({"peerIfName": peer, "rxChecksumOffloading": 1});
+        },
+    },
+    // The oneof `link`: a TAP's settings beside the veth's (read in name order, tap first).
+    Breakage {
+        field: "veth",
+        apply: |v| v["tap"] = json!({"vpp_tap_if_name": "t0"}),
+    },
 ];
 
 const ROUTE_BREAKAGES: &[Breakage] = &[
@@ -302,6 +400,22 @@ const ROUTE_BREAKAGES: &[Breakage] = &[
         field: "weight",
         apply: |v| v["weight"] = json!(1),
     },
+    Breakage {
+        field: "scope",
+        apply: |v| v["scope"] = json!(9),
+    },
+    Breakage {
+        field: "dstNetwork",
+        apply: |v| camel_field(v, "dst_network", json!("somewhere")),
+    },
+    Breakage {
+        field: "gwAddr",
+        apply: |v| camel_field(v, "gw_addr", json!("gateway")),
+    },
+    Breakage {
+        field: "metric",
+        apply: |v| v["metric"] = json!("-1"),
+    },
 ];
 
 const ARP_BREAKAGES: &[Breakage] = &[
@@ -333,7 +447,24 @@ const ARP_BREAKAGES: &[Breakage] = &[
         field: "hw_address",
         apply: |v| v["hw_address"] = json!("02:aa"),
     },
+    Breakage {
+        field: "hwAddress",
+        apply: |v| camel_field(v, "hw_address", json!("02:aa")),
+    },
+    Breakage {
+        field: "ipAddress",
+        apply: |v| camel_field(v, "ip_address", json!(7)),
+    },
 ];
+
+/// Sets a field under its lowerCamelCase name, its proto name taken out (both at once would be
+/// a field given twice).
+fn camel_field(v: &mut Value, proto: &str, value: Value) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove(proto);
+        obj.insert(spellings::camel(proto), value);
+    }
+}
 
 /// Keys a publisher can get wrong whatever the value: each refused on `key`.
 const BAD_KEYS: &[&str] = &[
@@ -344,11 +475,15 @@ const BAD_KEYS: &[&str] = &[
     "config/linux/l3/v2/route/v0",
     "config/linux/l3/v2/route/nowhere/v0",
     "config/vpp/v2/interfaces/v0",
+    "linux/config/v1/interface/",
+    "linux/config/v1/route/v0",
+    "/vnf-agent//config/linux/interfaces/v2/interface/v0",
 ];
 
 impl World {
-    /// The value as one of the publishers who write the same item differently would send it.
-    pub(super) fn respell(&mut self, key: &ItemKey, mut value: Value) -> Value {
+    /// The key and value as one of the publishers who write the same item differently would
+    /// send them.
+    pub(super) fn respell(&mut self, key: &ItemKey, mut value: Value) -> (String, Value) {
         let r = &mut self.intake_rng;
         match key {
             ItemKey::Interface(_) => {
@@ -416,7 +551,57 @@ impl World {
                 }
             }
         }
-        value
+        self.protojson_spelling(key, value)
+    }
+
+    /// The spellings of the protobuf-JSON mapping and of v1 (`spellings.rs`), each counted as
+    /// exercised so a run shows it reached them.
+    fn protojson_spelling(&mut self, key: &ItemKey, mut value: Value) -> (String, Value) {
+        let r = &mut self.intake_rng;
+        let mut used = Vec::new();
+        let mut text = key.to_string();
+        if let ItemKey::Interface(name) = key {
+            if let Some(v1) = spellings::v1_interface(&value, r).filter(|_| r.chance(25)) {
+                value = v1;
+                text = format!("linux/config/v1/interface/{name}");
+                used.push("v1 key");
+            }
+        }
+        let v1 = !used.is_empty();
+        if r.chance(20) {
+            text = spellings::prefixed(&text, r);
+            used.push("agent prefix");
+        }
+        if !v1 {
+            if let Some(union) = value
+                .get("namespace")
+                .filter(|_| r.chance(25))
+                .and_then(|ns| spellings::v1_union(ns, r))
+            {
+                value["namespace"] = union;
+                used.push("v1 union");
+            }
+            if r.chance(30) {
+                value = spellings::zeros_written(value, r);
+                used.push("zeros");
+            }
+            if r.chance(30) {
+                value = spellings::enums_as_numbers(value);
+                used.push("enum numbers");
+            }
+        }
+        if r.chance(10) {
+            value = spellings::integers_quoted(value);
+            used.push("quoted integers");
+        }
+        if r.chance(30) {
+            value = spellings::camel_case(value);
+            used.push("camelCase");
+        }
+        for what in used {
+            self.exercised(format!("intake spelling {what}"));
+        }
+        (text, value)
     }
 
     /// After a value was accepted as `item`: its JSON form must read back as the same item,
@@ -427,6 +612,13 @@ impl World {
         if text.parse::<ItemKey>().as_ref() != Ok(key) {
             self.intake_errors
                 .push(format!("key '{text}' does not read back"));
+        }
+        if let ItemKey::Interface(name) = key {
+            let v1 = format!("/vnf-agent/sim-agent/linux/config/v1/interface/{name}");
+            if v1.parse::<ItemKey>().as_ref() != Ok(key) {
+                self.intake_errors
+                    .push(format!("v1 key '{v1}' is not an alias of '{text}'"));
+            }
         }
         let json = item.to_json();
         match Item::decode(&text, &json) {

@@ -34,6 +34,7 @@ mod queries;
 mod replay;
 mod rng;
 mod shrink;
+mod spellings;
 mod swarm;
 mod transport;
 mod workload;

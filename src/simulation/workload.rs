@@ -101,14 +101,16 @@ impl World {
         });
         let item = Item::decode(key, &value)?;
         let item_key = item.key();
-        let spelled = self.respell(&item_key, value);
-        match Item::decode(key, &spelled) {
+        let (spelled_key, spelled) = self.respell(&item_key, value.clone());
+        match Item::decode(&spelled_key, &spelled) {
             Ok(same) if same == item => {}
             other => self.intake_errors.push(format!(
-                "{key} spelled as {spelled} reads as {other:?}, not as {item:?}"
+                "{key} spelled as {spelled_key} = {spelled} reads as {other:?}, not as {item:?}"
             )),
         }
-        self.check_intake(&item_key, &spelled, &item);
+        // Broken variants are made from the workload's own spelling, so that each breaks one
+        // field in the spelling the breakage names.
+        self.check_intake(&item_key, &value, &item);
         self.seq += 1;
         self.desired.insert(item.key(), item.clone());
         self.feed(Event::Put {

@@ -8,7 +8,7 @@ use nsagent_core::{AgentIdentity, Command, CoreConfig, Item};
 use crate::instance;
 use nsagent_sim::{SimConfig, SimKernel};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::journal::{Journal, JournalConfig, Record};
 use crate::replay::{self, ReplayError};
@@ -51,7 +51,8 @@ pub enum CtlError {
 
 /// Reads items from a JSON or YAML file: one item, a list of items, or a vpp-agent config
 /// document (`linuxConfig: {interfaces, arpEntries, routes}`, camelCase or snake_case). Every
-/// item's key is derived from its value.
+/// item's key is derived from its value, and every item is read by the core's one intake path
+/// (`Item::decode_unkeyed`), so a file accepts the spellings a request or the bucket does.
 pub fn read_items(path: &Path) -> Result<Vec<Item>, CtlError> {
     let p = path.display().to_string();
     let text = if path == Path::new("-") {
@@ -106,7 +107,7 @@ fn item_values(doc: Value) -> Vec<Value> {
                             "interfaces" | "arp_entries" | "routes"
                         ) {
                             if let Value::Array(items) = list {
-                                out.extend(items.into_iter().map(snake_keys));
+                                out.extend(items);
                             }
                         }
                     }
@@ -119,19 +120,8 @@ fn item_values(doc: Value) -> Vec<Value> {
     }
 }
 
-/// protojson writes field names in camelCase; the model uses the proto names.
-fn snake_keys(v: Value) -> Value {
-    match v {
-        Value::Object(obj) => Value::Object(
-            obj.into_iter()
-                .map(|(k, v)| (snake(&k), snake_keys(v)))
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(snake_keys).collect()),
-        other => other,
-    }
-}
-
+/// The config document's list names, in either spelling (`arpEntries`, `arp_entries`); the
+/// items' own fields are left to the core's protobuf-JSON mapping.
 fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for c in name.chars() {
@@ -475,6 +465,46 @@ mod tests {
             items[0].key().to_string(),
             "config/linux/interfaces/v2/interface/v1"
         );
+    }
+
+    /// vpp-agent's protobuf-JSON, YAML too: numbers for enums, camelCase, zeros written out,
+    /// the v1 namespace union; errors name the field as the file writes it.
+    #[test]
+    fn files_take_every_protobuf_json_spelling() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let one = write(
+            dir.path(),
+            "one.json",
+            r#"{"name": "v1", "type": 1, "hostIfName": "", "mtu": 0, "vrfMasterInterface": "",
+                "namespace": {"reference": "ns1", "type": 1}, "veth": {"peerIfName": "v2", "rxChecksumOffloading": 0}}"#,
+        );
+        let want = Item::decode_unkeyed(&serde_json::json!({"name": "v1", "type": "VETH",
+            "namespace": {"type": "NSID", "reference": "ns1"}, "veth": {"peer_if_name": "v2"}}))
+        .expect("short form");
+        assert_eq!(read_items(&one).expect("one"), vec![want]);
+        let yaml = write(
+            dir.path(),
+            "v1.yaml",
+            "- name: m1\n  type: DUMMY\n  namespace:\n    type: MICROSERVICE_REF_NS\n    microservice: ms1\n- outgoingInterface: m1\n  dstNetwork: 10.9.0.0/16\n  scope: 3\n  metric: 0\n",
+        );
+        let items = read_items(&yaml).expect("yaml");
+        assert_eq!(
+            items
+                .iter()
+                .map(|i| i.key().to_string())
+                .collect::<Vec<_>>(),
+            [
+                "config/linux/interfaces/v2/interface/m1",
+                "config/linux/l3/v2/route/10.9.0.0/16/m1"
+            ]
+        );
+        let bad = write(
+            dir.path(),
+            "bad.yaml",
+            "linuxConfig:\n  interfaces:\n    - name: d1\n      type: DUMMY\n      ipAddresses: [10.0.0.1/24, nowhere]\n",
+        );
+        let e = read_items(&bad).expect_err("address").to_string();
+        assert!(e.contains("ipAddresses[1]"), "{e}");
     }
 
     #[test]

@@ -229,10 +229,29 @@ mod tests {
                 .field,
             "key"
         );
-        let e = decode_put(key, br#"{"name":"d1","type":"DUMMY","mtu":"1500"}"#)
-            .expect_err("mtu as a string");
+        let e = decode_put(key, br#"{"name":"d1","type":"DUMMY","mtu":"15OO"}"#)
+            .expect_err("mtu not a number");
         assert_eq!(e.field, "mtu", "{e}");
         assert!(e.reason.contains("expected a number"), "{e}");
+        // The bucket takes what vpp-agent stores: camelCase, enum numbers, zeros, v1 keys.
+        let stored =
+            br#"{"name":"d1","type":6,"hostIfName":"","mtu":0,"ipAddresses":["10.0.0.1/24"]}"#;
+        let Ok(IntentOp::Put(item)) = decode_put(key, stored) else {
+            panic!("vpp-agent's form refused")
+        };
+        assert_eq!(item.key().to_string(), key);
+        let v1 = "/vnf-agent/a1/linux/config/v1/interface/v1";
+        let stored = br#"{"name":"v1","namespace":{"type":1,"microservice":"ms1"},"veth":{"peer_if_name":"v2"}}"#;
+        let Ok(IntentOp::Put(item)) = decode_put(v1, stored) else {
+            panic!("v1 refused")
+        };
+        assert_eq!(
+            item.key().to_string(),
+            "config/linux/interfaces/v2/interface/v1"
+        );
+        let e = decode_put(key, br#"{"name":"d1","type":"DUMMY","ipAddresses":[1]}"#)
+            .expect_err("address as a number");
+        assert_eq!(e.field, "ipAddresses[0]", "{e}");
         assert_eq!(
             decode_put(key, &vec![b' '; MAX_PAYLOAD + 1])
                 .expect_err("size")

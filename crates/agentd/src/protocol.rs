@@ -462,6 +462,42 @@ mod tests {
         assert_eq!(parse_intent(txn.as_bytes()).expect("txn").len(), 2);
     }
 
+    /// A request carries what vpp-agent stores: the robot resource's `"type": 1` namespace,
+    /// camelCase, zeros written out, under a v1 key with vpp-agent's prefix.
+    #[test]
+    fn requests_take_vpp_agents_protobuf_json() {
+        let body = br#"{"txn": [
+            {"put": {"key": "/vnf-agent/a1/linux/config/v1/interface/v1", "value":
+                {"name": "v1", "namespace": {"type": "NAMED_NS", "name": "ns1", "pid": 0}, "veth": {"peerIfName": "v2"}}}},
+            {"put": {"key": "config/linux/interfaces/v2/interface/v2", "value":
+                {"name": "v2", "type": 1, "namespace": {"reference": "ns1", "type": 1}, "hostIfName": "",
+                 "mtu": 0, "vrfMasterInterface": "", "veth": {"peerIfName": "v1", "txChecksumOffloading": 0}}}},
+            {"put": {"key": "config/linux/l3/v2/route/10.9.0.0/16/v1", "value":
+                {"outgoingInterface": "v1", "dstNetwork": "10.9.0.0/16", "scope": 3, "gwAddr": "", "metric": 0}}}
+        ]}"#;
+        let ops = parse_intent(body).expect("vpp-agent's JSON");
+        let keys: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                IntentOp::Put(i) => i.key().to_string(),
+                IntentOp::Delete(k) => k.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "config/linux/interfaces/v2/interface/v1",
+                "config/linux/interfaces/v2/interface/v2",
+                "config/linux/l3/v2/route/10.9.0.0/16/v1"
+            ]
+        );
+        let del = br#"{"delete": {"key": "linux/config/v1/interface/v1"}}"#;
+        assert_eq!(
+            parse_intent(del).expect("v1 delete"),
+            vec![IntentOp::Delete(ItemKey::Interface("v1".into()))]
+        );
+    }
+
     #[test]
     fn bad_inputs_name_the_field() {
         let cases = [
@@ -514,7 +550,7 @@ mod tests {
             ),
             (
                 &format!(
-                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "mtu": "1500"}}}}}}"#
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "mtu": "15OO"}}}}}}"#
                 ),
                 "put.value.mtu",
                 "expected a number",
@@ -530,6 +566,20 @@ mod tests {
                 &format!(r#"{{"put": {{"key": "{KEY}", "value": "d1"}}}}"#),
                 "put.value",
                 "invalid type",
+            ),
+            (
+                &format!(
+                    r#"{{"txn": [{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": 6, "ipAddresses": ["10.0.0.1/24", 1]}}}}}}]}}"#
+                ),
+                "txn[0].put.value.ipAddresses[1]",
+                "invalid type",
+            ),
+            (
+                &format!(
+                    r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY", "namespace": {{"type": "NAMED_NS", "name": "a/b"}}}}}}}}"#
+                ),
+                "put.value.namespace.name",
+                "may not contain",
             ),
             (r#"{"txn": []}"#, "txn", "empty"),
             (r#"{"txn": {}}"#, "txn", "list"),

@@ -47,10 +47,24 @@ impl wire::Interface {
     pub(super) fn validate(self) -> Result<Interface, ValidationError> {
         check_logical_name("name", &self.name)?;
         let kind = interface_type(self.kind)?;
+        // protojson leaves zero values out before this point, so only settings with an effect
+        // are refused here.
         if self.tap.is_some() {
             return Err(ValidationError::new(
                 "tap",
-                "TAP settings are not supported by nsagent",
+                "TAP settings are not supported yet",
+            ));
+        }
+        if self.vrf_dev.is_some() {
+            return Err(ValidationError::new(
+                "vrf_dev",
+                "VRF device settings are not supported yet",
+            ));
+        }
+        if !self.vrf_master_interface.is_empty() {
+            return Err(ValidationError::new(
+                "vrf_master_interface",
+                "enslaving a link to a VRF is not supported yet",
             ));
         }
         let namespace = match &self.namespace {
@@ -118,12 +132,17 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
             "type",
             "missing; one of VETH, LOOPBACK, EXISTING, DUMMY",
         )),
-        T::TapToVpp | T::VrfDevice => Err(ValidationError::new(
-            "type",
-            format!(
-                "{kind:?} is not supported by nsagent; supported: VETH, LOOPBACK, EXISTING, DUMMY"
-            ),
-        )),
+        T::TapToVpp | T::VrfDevice => {
+            let name = if kind == T::TapToVpp {
+                "TAP_TO_VPP"
+            } else {
+                "VRF_DEVICE"
+            };
+            Err(ValidationError::new(
+                "type",
+                format!("{name} is not supported yet; supported: VETH, LOOPBACK, EXISTING, DUMMY"),
+            ))
+        }
     }
 }
 
@@ -232,7 +251,7 @@ fn veth_peer(
             if v != "CHKSM_OFFLOAD_DEFAULT" {
                 return Err(ValidationError::new(
                     field,
-                    format!("{v} is not supported by nsagent; only CHKSM_OFFLOAD_DEFAULT"),
+                    format!("{v} is not supported yet; only CHKSM_OFFLOAD_DEFAULT"),
                 ));
             }
         }
@@ -272,6 +291,8 @@ impl From<&Interface> for wire::Interface {
                 ..Default::default()
             }),
             tap: None,
+            vrf_dev: None,
+            vrf_master_interface: String::new(),
         }
     }
 }

@@ -17,6 +17,19 @@ const ARP_PREFIX: &str = "config/linux/l3/v2/arp/";
 /// Key prefix of route items.
 const ROUTE_PREFIX: &str = "config/linux/l3/v2/route/";
 
+/// vpp-agent v1's key prefix of interface items, an alias of [`INTERFACE_PREFIX`]: a v1 item
+/// and its v2 twin are one item.
+const INTERFACE_V1_PREFIX: &str = "linux/config/v1/interface/";
+/// The etcd prefix vpp-agent puts before every key, `/vnf-agent/<label>/`.
+const AGENT_PREFIX: &str = "vnf-agent/";
+
+/// Which of vpp-agent's model versions a key is of; the value under it follows that version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyVersion {
+    V1,
+    V2,
+}
+
 /// Identity of an item: what its key says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ItemKey {
@@ -48,42 +61,71 @@ impl fmt::Display for ItemKey {
 impl FromStr for ItemKey {
     type Err = ValidationError;
     fn from_str(key: &str) -> Result<Self, Self::Err> {
-        let bad = |reason: String| ValidationError::new("key", reason);
-        if let Some(name) = key.strip_prefix(INTERFACE_PREFIX) {
-            check_logical_name("key", name)?;
-            return Ok(ItemKey::Interface(name.to_string()));
-        }
-        if let Some(rest) = key.strip_prefix(ARP_PREFIX) {
-            let (interface, ip) = rest
-                .split_once('/')
-                .ok_or_else(|| bad(format!("'{key}' is not {ARP_PREFIX}<interface>/<ip>")))?;
-            check_logical_name("key", interface)?;
-            let ip = ip
-                .parse()
-                .map_err(|_| bad(format!("'{ip}' in '{key}' is not an IP address")))?;
-            return Ok(ItemKey::Arp {
-                interface: interface.to_string(),
-                ip,
-            });
-        }
-        if let Some(rest) = key.strip_prefix(ROUTE_PREFIX) {
-            // The destination itself contains a '/', so the interface is the last segment.
-            let (dst, interface) = rest.rsplit_once('/').ok_or_else(|| {
-                bad(format!(
-                    "'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>"
-                ))
-            })?;
-            check_logical_name("key", interface)?;
-            let dst = dst
-                .parse()
-                .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
-            return Ok(ItemKey::Route {
-                dst,
-                interface: interface.to_string(),
-            });
-        }
-        Err(bad(format!(
-            "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX})"
-        )))
+        parse_versioned(key).map(|(k, _)| k)
     }
+}
+
+/// Removes vpp-agent's `/vnf-agent/<label>/` prefix, if there is one. Any label is taken: the
+/// bucket or subject a key arrives on already says which agent it is for.
+fn strip_agent_prefix(key: &str) -> Result<&str, ValidationError> {
+    let Some(rest) = key.trim_start_matches('/').strip_prefix(AGENT_PREFIX) else {
+        return Ok(key);
+    };
+    match rest.split_once('/') {
+        Some((label, rest)) if !label.is_empty() => Ok(rest),
+        _ => Err(ValidationError::new(
+            "key",
+            format!("'{key}' is not /vnf-agent/<label>/<key>"),
+        )),
+    }
+}
+
+/// The item a key names, and the model version of the value under it.
+pub(super) fn parse_versioned(full: &str) -> Result<(ItemKey, KeyVersion), ValidationError> {
+    let key = strip_agent_prefix(full)?;
+    if let Some(name) = key.strip_prefix(INTERFACE_V1_PREFIX) {
+        check_logical_name("key", name)?;
+        return Ok((ItemKey::Interface(name.to_string()), KeyVersion::V1));
+    }
+    parse_v2(key).map(|k| (k, KeyVersion::V2))
+}
+
+fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
+    let bad = |reason: String| ValidationError::new("key", reason);
+    if let Some(name) = key.strip_prefix(INTERFACE_PREFIX) {
+        check_logical_name("key", name)?;
+        return Ok(ItemKey::Interface(name.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(ARP_PREFIX) {
+        let (interface, ip) = rest
+            .split_once('/')
+            .ok_or_else(|| bad(format!("'{key}' is not {ARP_PREFIX}<interface>/<ip>")))?;
+        check_logical_name("key", interface)?;
+        let ip = ip
+            .parse()
+            .map_err(|_| bad(format!("'{ip}' in '{key}' is not an IP address")))?;
+        return Ok(ItemKey::Arp {
+            interface: interface.to_string(),
+            ip,
+        });
+    }
+    if let Some(rest) = key.strip_prefix(ROUTE_PREFIX) {
+        // The destination itself contains a '/', so the interface is the last segment.
+        let (dst, interface) = rest.rsplit_once('/').ok_or_else(|| {
+            bad(format!(
+                "'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>"
+            ))
+        })?;
+        check_logical_name("key", interface)?;
+        let dst = dst
+            .parse()
+            .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
+        return Ok(ItemKey::Route {
+            dst,
+            interface: interface.to_string(),
+        });
+    }
+    Err(bad(format!(
+        "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
+    )))
 }

@@ -9,6 +9,7 @@
 mod arp;
 mod interface;
 mod key;
+mod protojson;
 mod route;
 mod validation;
 pub(crate) mod wire;
@@ -20,6 +21,9 @@ use serde::{Deserialize, Serialize};
 pub use arp::{ArpEntry, MacAddr};
 pub use interface::{Interface, InterfaceType};
 pub use key::ItemKey;
+
+use key::KeyVersion;
+use protojson::Model;
 pub use route::{Route, RouteScope};
 
 /// A rejected value: which field, and why. Shown to publishers as `{"field", "reason"}`.
@@ -64,18 +68,18 @@ impl Item {
     }
 
     /// Decodes and validates the JSON value published under `key`. The key decides which model
-    /// the value must follow, and the value must name the same item as the key.
+    /// the value must follow, and the value must name the same item as the key. This and
+    /// [`Item::decode_unkeyed`] are the one way in for every intake path: both read the value
+    /// with the protobuf-JSON mapping (`protojson.rs`), so every path accepts the same spellings.
     pub fn decode(key: &str, value: &serde_json::Value) -> Result<Item, ValidationError> {
-        let parsed_key: ItemKey = key.parse()?;
-        let item = match parsed_key {
-            ItemKey::Interface(_) => {
-                Item::Interface(wire_from_value::<wire::Interface>(value)?.validate()?)
-            }
-            ItemKey::Arp { .. } => Item::Arp(wire_from_value::<wire::ArpEntry>(value)?.validate()?),
-            ItemKey::Route { .. } => {
-                Item::Route(wire_from_value::<wire::Route>(value)?.validate()?)
-            }
+        let (parsed_key, version) = key::parse_versioned(key)?;
+        let model = match (&parsed_key, version) {
+            (ItemKey::Interface(_), KeyVersion::V1) => Model::InterfaceV1,
+            (ItemKey::Interface(_), KeyVersion::V2) => Model::Interface,
+            (ItemKey::Arp { .. }, _) => Model::Arp,
+            (ItemKey::Route { .. }, _) => Model::Route,
         };
+        let item = decode_as(model, value)?;
         let derived = item.key();
         if derived != parsed_key {
             return Err(ValidationError::new(
@@ -87,29 +91,26 @@ impl Item {
     }
 
     /// Decodes a value whose key is derived from the value itself (files given to `nsagentctl
-    /// put`). The kind of item is guessed from the fields present, as vpp-agent's files carry none.
+    /// put`). The kind of item is guessed from the fields present (in either spelling), as
+    /// vpp-agent's files carry none.
     pub fn decode_unkeyed(value: &serde_json::Value) -> Result<Item, ValidationError> {
         let obj = value
             .as_object()
             .ok_or_else(|| ValidationError::new("value", "expected a JSON object"))?;
-        if obj.contains_key("outgoing_interface") || obj.contains_key("dst_network") {
-            Ok(Item::Route(
-                wire_from_value::<wire::Route>(value)?.validate()?,
-            ))
-        } else if obj.contains_key("hw_address") || obj.contains_key("ip_address") {
-            Ok(Item::Arp(
-                wire_from_value::<wire::ArpEntry>(value)?.validate()?,
-            ))
-        } else if obj.contains_key("name") {
-            Ok(Item::Interface(
-                wire_from_value::<wire::Interface>(value)?.validate()?,
-            ))
+        let has = |name: &str| protojson::has_field(obj, name);
+        let model = if has("outgoing_interface") || has("dst_network") {
+            Model::Route
+        } else if has("hw_address") || has("ip_address") {
+            Model::Arp
+        } else if has("name") {
+            Model::Interface
         } else {
-            Err(ValidationError::new(
+            return Err(ValidationError::new(
                 "value",
                 "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address) or route (outgoing_interface, dst_network)",
-            ))
-        }
+            ));
+        };
+        decode_as(model, value)
     }
 
     /// The JSON form of this item, in vpp-agent's shape.
@@ -123,23 +124,35 @@ impl Item {
     }
 }
 
-/// Decodes a JSON shape, naming the offending field by its path in the value as the user wrote
-/// it (`mtu`, `veth.peer_if_name`, `ip_addresses[1]`): serde alone reports only the message.
+/// Reads `value` as `model`: the protobuf-JSON mapping first, then the wire shape, then the
+/// checks of meaning; every error names the field as the user wrote it.
+fn decode_as(model: Model, value: &serde_json::Value) -> Result<Item, ValidationError> {
+    let (canonical, spelling) = protojson::normalize(model, value)?;
+    let checked =
+        match model {
+            Model::Interface | Model::InterfaceV1 => wire_from_value::<wire::Interface>(&canonical)
+                .and_then(|w| w.validate().map(Item::Interface)),
+            Model::Arp => wire_from_value::<wire::ArpEntry>(&canonical)
+                .and_then(|w| w.validate().map(Item::Arp)),
+            Model::Route => wire_from_value::<wire::Route>(&canonical)
+                .and_then(|w| w.validate().map(Item::Route)),
+        };
+    checked.map_err(|e| spelling.rename(e))
+}
+
+/// Reads a canonical value (proto names, enums by name) as its wire shape. The mapping has
+/// already checked every field's JSON type, so this fails only if the two disagree; the error
+/// still names the field.
 fn wire_from_value<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let msg = friendly_reason(&e.inner().to_string());
-        // Unknown and missing fields keep the name serde puts in its message, as they always did.
-        let named = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"));
-        let field = match named {
-            Some(name) => name.to_string(),
-            None if path == "." || path.is_empty() => "value".to_string(),
-            None => path,
+        let field = if path == "." || path.is_empty() {
+            "value".to_string()
+        } else {
+            path
         };
         ValidationError::new(field, msg)
     })

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
+    /// Defaulted: protobuf-JSON's `""` is unset and left out, and `validate` says it is empty.
+    #[serde(default)]
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: InterfaceTypeName,
@@ -28,6 +30,12 @@ pub struct Interface {
     /// vpp-agent's TAP link settings; nsagent does not manage TAPs, see `validate`.
     #[serde(default, skip_serializing)]
     pub tap: Option<serde_json::Value>,
+    /// vpp-agent's VRF device settings; not supported yet, see `validate`.
+    #[serde(default, skip_serializing)]
+    pub vrf_dev: Option<serde_json::Value>,
+    /// The VRF device the link is enslaved to; not supported yet, see `validate`.
+    #[serde(default, skip_serializing)]
+    pub vrf_master_interface: String,
 }
 
 fn is_zero(v: &u32) -> bool {

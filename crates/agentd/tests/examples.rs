@@ -1,0 +1,45 @@
+//! Every file in `examples/` loads through nsagentctl's reader, which reads each item with the
+//! core's one intake path (`Item::decode_unkeyed`): the vpp-agent-style files (enum numbers,
+//! camelCase, zero values, the v1 namespace union) as well as the plain ones.
+
+use std::path::Path;
+
+use nsagent_agentd::read_items;
+use nsagent_core::{Item, NamespaceRef};
+
+#[test]
+fn every_example_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let mut all = Vec::new();
+    for file in &files {
+        let items = read_items(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(!items.is_empty(), "{} holds no item", file.display());
+        for item in &items {
+            // What the agent stores reads back as the same item.
+            let key = item.key().to_string();
+            assert_eq!(Item::decode(&key, &item.to_json()).as_ref(), Ok(item));
+        }
+        all.extend(items);
+    }
+    let ns = |name: &str| {
+        all.iter()
+            .find_map(|i| match i {
+                Item::Interface(i) if i.name == name => Some(i.namespace.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no interface {name}"))
+    };
+    assert_eq!(ns("gen-veth2"), NamespaceRef::Named("nsa-demo-2".into()));
+    assert_eq!(ns("robot-veth2"), NamespaceRef::Microservice("ms1".into()));
+    assert_eq!(ns("union-veth1"), NamespaceRef::Named("nsa-demo-1".into()));
+    assert_eq!(ns("union-veth2"), NamespaceRef::Microservice("ms1".into()));
+    assert_eq!(ns("union-lo"), NamespaceRef::Named("nsa-demo-1".into()));
+    let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
+    assert!(routes >= 3, "{routes} routes");
+}
