@@ -267,6 +267,14 @@ impl State {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         self.present.retain(|ns, _| watched.contains(ns));
+        // A socket holds its network namespace alive: the backend's socket in a namespace no
+        // longer watched (a stopped container's) would keep the namespace, and the veth end
+        // inside it, from going with the container.
+        for ns in self.sockets.cached() {
+            if ns != Netns::Default && !watched.contains(&ns) {
+                self.sockets.forget(&ns);
+            }
+        }
         for ns in watched {
             let now = namespace::identify(&ns);
             let seen = self.present.get(&ns).map(|p| p.id);

@@ -121,6 +121,44 @@ fn a_namespace_replaced_before_the_watcher_looked_is_reported_gone_then_back() {
     );
 }
 
+/// A socket pins its network namespace: once a container's namespace is no longer watched
+/// (its microservice stopped), the backend's socket in it is closed, so the namespace and the
+/// veth end inside it can go with the container.
+#[test]
+fn a_namespace_no_longer_watched_loses_the_backends_socket_and_is_not_pinned() {
+    let mut child = std::process::Command::new("unshare")
+        .args(["-n", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let ns = Netns::Pid(child.id());
+    let hub = TestNs::new();
+    let mut b = NetlinkBackend::new();
+    let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
+    watcher.watch(ns.clone());
+    assert!(wait_for(&rx, &NamespaceEvent::Appeared(ns.clone())));
+    let op = Op::CreateLink {
+        ns: ns.clone(),
+        link: spec("pw0"),
+        kind: nsagent_core::NewLink::Veth {
+            peer_ns: hub.netns(),
+            peer: spec("pw1"),
+        },
+    };
+    apply(&mut b, op).unwrap();
+    assert!(b.sockets().cached().contains(&ns));
+    watcher.unwatch(&ns);
+    assert!(
+        eventually(|| !b.sockets().cached().contains(&ns)),
+        "the backend's socket in the unwatched namespace stays open"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        eventually(|| hub.link("pw1").is_none()),
+        "the process is gone but something pins its namespace: the peer lives on"
+    );
+}
+
 #[test]
 fn a_pid_namespace_vanishes_when_its_process_exits() {
     let mut child = std::process::Command::new("unshare")
