@@ -1,11 +1,12 @@
 //! Namespace references and the namespaces they resolve to: named namespaces the agent creates,
 //! PID and task namespaces that come and go, microservices whose pid changes on restart. A
 //! namespace that vanishes bumps its generation, so that results of commands issued before can
-//! be told apart from results about the new one.
+//! be told apart from results about the new one. References that name one namespace (by its
+//! identity, `identities.rs`) resolve to the same one, the group's canonical.
 
 use crate::backend::BackendError;
 use crate::command::Op;
-use crate::netns::{NamespaceRef, Netns};
+use crate::netns::{NamespaceIdentity, NamespaceRef, Netns};
 use crate::status::PendingReason;
 
 use super::index::ids_in;
@@ -14,8 +15,15 @@ use super::timers::TimerKey;
 use super::Core;
 
 impl Core {
-    /// Turns a reference into a namespace commands can act in, or says why it cannot.
+    /// Turns a reference into a namespace commands can act in, or says why it cannot. A
+    /// reference to an alias resolves to its canonical namespace.
     pub(super) fn resolve(&self, r: &NamespaceRef) -> Result<Netns, PendingReason> {
+        self.resolve_alone(r)
+            .map(|ns| self.s.identities.canonical(ns))
+    }
+
+    /// The namespace `r` names, whatever other references name it too.
+    pub(super) fn resolve_alone(&self, r: &NamespaceRef) -> Result<Netns, PendingReason> {
         match r {
             NamespaceRef::Default => Ok(Netns::Default),
             NamespaceRef::Named(n) => match self.s.named.get(n) {
@@ -58,6 +66,35 @@ impl Core {
                     refs.push(NamespaceRef::Microservice(label.clone()));
                 }
             }
+        }
+        refs
+    }
+
+    /// A namespace is available and is the namespace `identity`: if another reference names
+    /// it too, the items of both now act in one namespace, the group's canonical.
+    pub(super) fn on_namespace_identified(&mut self, ns: Netns, identity: NamespaceIdentity) {
+        let affected = self.s.identities.identify(ns.clone(), identity);
+        self.on_namespace_available(&ns);
+        self.mark_namespaces_dirty(&affected);
+    }
+
+    fn mark_namespaces_dirty(&mut self, namespaces: &[Netns]) {
+        for ns in namespaces {
+            for r in self.refs_of(ns) {
+                self.mark_members_dirty(&r);
+            }
+        }
+    }
+
+    /// Other references that name the namespace `r` resolves to, for warnings and name
+    /// contests: empty unless it has aliases.
+    pub(super) fn aliases_of(&self, r: &NamespaceRef) -> Vec<NamespaceRef> {
+        let Ok(own) = self.resolve_alone(r) else {
+            return Vec::new();
+        };
+        let mut refs: Vec<NamespaceRef> = Vec::new();
+        for ns in self.s.identities.group(&own) {
+            refs.extend(self.refs_of(ns).into_iter().filter(|o| o != r));
         }
         refs
     }
@@ -114,6 +151,13 @@ impl Core {
             }
         }
         *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
+        let (promoted, affected) = self.s.identities.forget(ns);
+        if let Some(promoted) = promoted {
+            // The namespace lives on through an alias, and with it the objects forgotten
+            // below: observing it adopts those its items want and removes the rest as stale.
+            self.resync.wanted.insert(promoted);
+        }
+        self.mark_namespaces_dirty(&affected);
         for o in self.s.stale.in_namespace(ns) {
             if self
                 .s

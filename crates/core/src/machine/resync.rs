@@ -36,8 +36,8 @@ impl Core {
                 }
             }
         }
-        for obs in &snapshot.namespaces {
-            self.observe_namespace(obs);
+        for obs in self.through_aliases(snapshot.namespaces) {
+            self.observe_namespace(&obs);
         }
         for ns in &snapshot.missing {
             let known = match ns {
@@ -59,6 +59,37 @@ impl Core {
                 self.mark_dirty(id);
             }
         }
+    }
+
+    /// The snapshot's namespaces as the core knows them: an alias's contents are its canonical
+    /// namespace's (taken from the canonical itself when the snapshot has both), and veth peers
+    /// are placed in canonical namespaces too. Read as its own namespace, an alias would show
+    /// the canonical's links as unknown ones, to be removed as stale.
+    fn through_aliases(&mut self, namespaces: Vec<ObservedNamespace>) -> Vec<ObservedNamespace> {
+        if self.s.identities.is_empty() {
+            return namespaces;
+        }
+        let listed: Vec<Netns> = namespaces.iter().map(|o| o.ns.clone()).collect();
+        let mut out = Vec::with_capacity(namespaces.len());
+        for mut obs in namespaces {
+            let canonical = self.s.identities.canonical(obs.ns.clone());
+            if canonical != obs.ns {
+                self.on_namespace_available(&obs.ns);
+                if listed.contains(&canonical)
+                    || out.iter().any(|o: &ObservedNamespace| o.ns == canonical)
+                {
+                    continue;
+                }
+                obs.ns = canonical;
+            }
+            for link in &mut obs.links {
+                if let Some((peer_ns, _)) = &mut link.peer {
+                    *peer_ns = self.s.identities.canonical(peer_ns.clone());
+                }
+            }
+            out.push(obs);
+        }
+        out
     }
 
     /// Replaces what the core believes about one namespace with what the snapshot shows of
