@@ -213,27 +213,58 @@ fn one_link_name_under_two_references_is_contested_as_in_one_namespace() {
 }
 
 #[test]
-fn when_the_canonical_vanishes_its_alias_takes_over_and_is_observed() {
+fn when_the_canonical_vanishes_its_alias_takes_over_with_what_it_held() {
     let mut d = contest();
     d.delete(&iface_key("x1"));
     d.delete(&iface_key("x2"));
     d.settle();
     assert!(is_applied(&d.state(&iface_key("y1"))));
+    // An item of the named namespace itself, with a link there.
+    let (k, v) = veth_in("z1", "z1", "z2", nsid("t"));
+    d.put(&k, v);
+    let (k, v) = veth_in("z2", "z2", "z1", nsid("t"));
+    d.put(&k, v);
+    d.settle();
+    assert!(is_applied(&d.state(&iface_key("z1"))));
     while d.core.poll_resync().is_some() {}
 
-    // `ip netns del t` while the process keeps the namespace alive.
+    // `ip netns del t` while the process keeps the namespace alive: the pid's items keep
+    // their links, believed under the pid now; the name's items move theirs to the new `t`.
     d.event(Event::NamespaceVanished {
         ns: Netns::Named("t".into()),
     });
     assert_eq!(d.core.poll_resync(), Some(vec![Netns::Pid(7)]));
     let e = d.core.explain(&iface_key("y1").parse().unwrap()).unwrap();
     assert_eq!(e.namespace, Some(Netns::Pid(7)));
-    // The links are still there: the observation adopts them, and the pair settles without
-    // being made again.
-    let ops = d.pending();
-    for c in &ops {
-        d.fail(c, EEXIST);
-    }
+    assert!(
+        e.in_kernel[0].contains("namespace of pid 7"),
+        "{:?}",
+        e.in_kernel
+    );
+    let ops = d.settle();
+    let t = Netns::Named("t".into());
+    let p7 = Netns::Pid(7);
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, Op::DeleteLink { ns, name } if *ns == p7 && name == "z1" || *ns == p7 && name == "z2")),
+        "the name's pair leaves the old namespace: {ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, Op::CreateLink { ns, link, .. } if *ns == t && (link.name == "z1" || link.name == "z2"))),
+        "and is made in the new one: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(
+            |o| matches!(o, Op::CreateLink { link, .. } if link.name == "same")
+                || matches!(o, Op::DeleteLink { name, .. } if name == "same" || name == "y2")
+        ),
+        "the pid's pair stays: {ops:?}"
+    );
+    assert!(is_applied(&d.state(&iface_key("y1"))));
+    assert!(is_applied(&d.state(&iface_key("z1"))));
+
+    // The observation asked for finds the pid's pair where it is believed: nothing changes.
     d.event(Event::Observed(Snapshot {
         namespaces: vec![observed(
             Netns::Pid(7),
@@ -244,12 +275,7 @@ fn when_the_canonical_vanishes_its_alias_takes_over_and_is_observed() {
         )],
         missing: vec![],
     }));
-    let ops = d.settle();
-    assert!(
-        !ops.iter()
-            .any(|o| matches!(o, Op::CreateLink { .. } | Op::DeleteLink { .. })),
-        "{ops:?}"
-    );
+    assert_eq!(d.settle(), vec![]);
     assert!(is_applied(&d.state(&iface_key("y1"))));
 }
 

@@ -10,7 +10,7 @@ use crate::netns::{NamespaceIdentity, NamespaceRef, Netns};
 use crate::status::PendingReason;
 
 use super::index::ids_in;
-use super::state::{ItemId, Microservice, NamedState, Owner};
+use super::state::{Actual, ItemId, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -153,8 +153,10 @@ impl Core {
         *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
         let (promoted, affected) = self.s.identities.forget(ns);
         if let Some(promoted) = promoted {
-            // The namespace lives on through an alias, and with it the objects forgotten
-            // below: observing it adopts those its items want and removes the rest as stale.
+            // The namespace lives on through an alias, and with it every object in it: they
+            // are believed there now, where items under the alias keep them and the others
+            // move theirs away. An observation settles what was in flight.
+            self.rehome(ns, &promoted);
             self.resync.wanted.insert(promoted);
         }
         self.mark_namespaces_dirty(&affected);
@@ -174,6 +176,38 @@ impl Core {
         }
         for r in refs {
             self.mark_members_dirty(&r);
+        }
+    }
+
+    /// Every belief about objects in `from` (and of veth ends whose other end is there) is
+    /// moved to `to`, the same kernel namespace under another reference.
+    fn rehome(&mut self, from: &Netns, to: &Netns) {
+        let move_ns = |ns: &mut Netns| {
+            if ns == from {
+                *ns = to.clone();
+            }
+        };
+        for i in 0..self.s.slots.len() as u32 {
+            let id = ItemId(i);
+            if !self.live(id) {
+                continue;
+            }
+            let mut actual = self.slot(id).actual.clone();
+            match &mut actual {
+                Actual::None => continue,
+                Actual::Link(l) => {
+                    move_ns(&mut l.ns);
+                    if let Some((peer_ns, _)) = &mut l.peer_link {
+                        move_ns(peer_ns);
+                    }
+                }
+                Actual::Route(r) => move_ns(&mut r.ns),
+                Actual::Neighbour(n) => move_ns(&mut n.ns),
+            }
+            if actual != self.slot(id).actual {
+                self.set_actual(id, actual);
+                self.mark_dirty(id);
+            }
         }
     }
 
