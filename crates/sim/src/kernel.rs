@@ -272,9 +272,9 @@ impl SimKernel {
     /// namespaces go too, with their addresses, routes and neighbours (verified with
     /// `ip netns del`). Returns the peers destroyed elsewhere.
     ///
-    /// An alias vanishing (its process exits) leaves the namespace as it is; a namespace that
-    /// vanishes takes its aliases with it (their processes are killed first, so nothing keeps
-    /// it alive): the harness announces them with [`SimKernel::aliases`] read before.
+    /// An alias vanishing (its process exits) leaves the namespace as it is. A namespace with
+    /// aliases does not die when its reference goes (`ip netns del` while a process runs
+    /// inside): it lives on under its first alias, with everything in it.
     pub fn vanish(&mut self, ns: &Netns) -> Result<Vec<(Netns, String)>, SimError> {
         if self.aliases.remove(ns).is_some() {
             return Ok(Vec::new());
@@ -282,7 +282,14 @@ impl SimKernel {
         if *ns == Netns::Default {
             return Err(SimError::DefaultNamespace { action: "vanish" });
         }
-        self.aliases.retain(|_, of| of != ns);
+        if let Some(heir) = self
+            .aliases
+            .iter()
+            .find(|(_, of)| *of == ns)
+            .map(|(a, _)| a.clone())
+        {
+            return self.hand_over(ns, heir);
+        }
         self.inodes.remove(ns);
         let gone = self
             .namespaces
@@ -299,6 +306,42 @@ impl SimKernel {
             }
         }
         Ok(destroyed)
+    }
+
+    /// `ns`'s reference is gone, `heir` (an alias of it) now names it alone.
+    fn hand_over(&mut self, ns: &Netns, heir: Netns) -> Result<Vec<(Netns, String)>, SimError> {
+        let namespace = self
+            .namespaces
+            .remove(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        self.aliases.remove(&heir);
+        for of in self.aliases.values_mut() {
+            if of == ns {
+                *of = heir.clone();
+            }
+        }
+        if let Some(ino) = self.inodes.remove(ns) {
+            self.inodes.insert(heir.clone(), ino);
+        }
+        for other in self.namespaces.values_mut() {
+            for link in other.links.values_mut() {
+                if let Some(peer) = &mut link.peer {
+                    if peer.ns == *ns {
+                        peer.ns = heir.clone();
+                    }
+                }
+            }
+        }
+        let mut namespace = namespace;
+        for link in namespace.links.values_mut() {
+            if let Some(peer) = &mut link.peer {
+                if peer.ns == *ns {
+                    peer.ns = heir.clone();
+                }
+            }
+        }
+        self.namespaces.insert(heir, namespace);
+        Ok(Vec::new())
     }
 
     pub fn contains_namespace(&self, ns: &Netns) -> bool {

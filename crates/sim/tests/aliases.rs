@@ -48,23 +48,31 @@ fn an_alias_is_the_same_namespace_with_the_same_identity() {
 }
 
 #[test]
-fn a_vanished_namespace_takes_its_aliases_and_a_new_one_has_a_new_identity() {
+fn a_named_namespace_whose_name_goes_lives_on_under_its_process() {
     let mut k = SimKernel::default();
     let t = Netns::Named("t".into());
     assert_eq!(k.alias_pid(&t), Err(SimError::NoSuchNamespace(t.clone())));
     k.appear(t.clone()).expect("appears");
     let before = k.identity(&t);
     let pid = k.alias_pid(&t).expect("t exists");
+    let p = Netns::Pid(pid);
     assert_ne!(k.identity(&Netns::Default), before);
-    assert_eq!(k.aliases(), vec![(Netns::Pid(pid), t.clone())]);
-    k.vanish(&t).expect("vanishes");
+    assert_eq!(k.aliases(), vec![(p.clone(), t.clone())]);
+    k.apply(&dummy(t.clone(), "d0")).expect("created");
+
+    assert_eq!(k.vanish(&t), Ok(vec![]), "nothing is destroyed");
     assert!(k.aliases().is_empty());
-    assert!(!k.contains_namespace(&Netns::Pid(pid)));
-    k.appear(t.clone()).expect("again");
+    assert!(!k.contains_namespace(&t));
+    assert_eq!(k.identity(&p), before, "the same namespace");
+    assert!(k.link(&p, "d0").is_some(), "with what it held");
+
+    k.appear(t.clone()).expect("a new one under the name");
     assert_ne!(k.identity(&t), before);
     assert_ne!(
         k.alias_pid(&t).expect("t exists"),
         pid,
         "pids are not reused at once"
     );
+    k.vanish(&p).expect("its process exits");
+    assert!(!k.contains_namespace(&p));
 }
