@@ -246,7 +246,7 @@ fn when_the_canonical_vanishes_its_alias_takes_over_with_what_it_held() {
     let p7 = Netns::Pid(7);
     assert!(
         ops.iter()
-            .any(|o| matches!(o, Op::DeleteLink { ns, name } if *ns == p7 && name == "z1" || *ns == p7 && name == "z2")),
+            .any(|o| matches!(o, Op::DeleteLink { ns, name } if *ns == p7 && (name == "z1" || name == "z2"))),
         "the name's pair leaves the old namespace: {ops:?}"
     );
     assert!(
