@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
+use nsagent_core::Backend;
 use nsagent_core::{
     Command, Event, Interface, InterfaceType, Item, ItemKey, Netns, NewLink, Op, RouteSpec,
 };
@@ -217,7 +218,30 @@ impl World {
             )));
         }
         self.check_step()?;
-        self.check_converged()
+        self.check_converged()?;
+        self.check_observing_changes_nothing()
+    }
+
+    /// Converged means at rest: observing every namespace the core watches (aliases of one
+    /// namespace among them) issues nothing, so no link is deleted and made again for ever.
+    fn check_observing_changes_nothing(&mut self) -> Result<(), Violation> {
+        let before = self.commands;
+        let wanted = self.core.namespaces_to_observe();
+        for _ in 0..2 {
+            let snapshot = self
+                .kernel
+                .observe(&wanted)
+                .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+            self.feed(Event::Observed(snapshot));
+            self.pump()?;
+        }
+        if self.commands != before {
+            return Err(self.violation(format!(
+                "observing the converged kernel ({wanted:?}) made the core issue {} command(s)",
+                self.commands - before
+            )));
+        }
+        Ok(())
     }
 
     /// Where the kernel should be, by the oracle, and where it is.

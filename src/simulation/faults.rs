@@ -90,6 +90,7 @@ impl World {
             for ms in self.kernel.microservices() {
                 self.feed(ms.started_event());
             }
+            self.identify_aliases();
             let items: Vec<Item> = self.desired.values().cloned().collect();
             for item in items {
                 self.seq += 1;

@@ -524,6 +524,7 @@ impl World {
         self.feed(Event::NamespaceAvailable {
             ns: Netns::Pid(PIDS[0]),
         });
+        self.identify_aliases();
         self.resync_after_restart()?;
         if self
             .kernel
@@ -538,7 +539,7 @@ impl World {
     }
 
     /// The links the agent must leave alone, as the kernel has them now.
-    fn unmanaged_now(&self) -> Vec<(Netns, nsagent_sim::LinkDump)> {
+    pub(super) fn unmanaged_now(&self) -> Vec<(Netns, nsagent_sim::LinkDump)> {
         // `lo` is the kernel's; what the agent may do to it is not under test here.
         self.kernel
             .dump()

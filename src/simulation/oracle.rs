@@ -82,9 +82,11 @@ impl World {
             // The agent creates named namespaces that are missing.
             NamespaceRef::Named(n) => Some(Netns::Named(n.clone())),
             NamespaceRef::Microservice(label) => self.kernel.microservice(label).map(|m| m.netns()),
+            // A pid living in another namespace (an alias) places links there.
             other => other
                 .fixed()
-                .filter(|ns| self.kernel.contains_namespace(ns)),
+                .filter(|ns| self.kernel.contains_namespace(ns))
+                .map(|ns| self.kernel.real(&ns).clone()),
         }
     }
 
@@ -253,11 +255,21 @@ impl World {
     fn contested<'a>(&'a self, links: &'a Links) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
         // Every desired interface claims its host name under its namespace reference, placed
         // or not; the oldest claim wins, and the oracle does not model age.
+        // A pid living in another namespace (an alias) claims there.
+        let aliases = self.kernel.aliases();
+        let claimed_in = |r: &NamespaceRef| match r.fixed() {
+            Some(ns) => match aliases.iter().find(|(a, _)| *a == ns) {
+                Some((_, Netns::Default)) => format!("{:?}", NamespaceRef::Default),
+                Some((_, Netns::Named(n))) => format!("{:?}", NamespaceRef::Named(n.clone())),
+                _ => format!("{r:?}"),
+            },
+            None => format!("{r:?}"),
+        };
         let mut claims: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
         for item in self.desired.values() {
             if let Item::Interface(i) = item {
                 claims
-                    .entry((format!("{:?}", i.namespace), i.host_if_name.clone()))
+                    .entry((claimed_in(&i.namespace), i.host_if_name.clone()))
                     .or_default()
                     .push(i.name.as_str());
             }

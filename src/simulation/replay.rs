@@ -65,6 +65,11 @@ pub enum Action {
     Restart {
         lose_state: bool,
     },
+    /// A process `ns` (a pid) starts inside the namespace `of`: an alias of it.
+    Alias {
+        ns: Netns,
+        of: Netns,
+    },
 }
 
 /// One recorded step.
@@ -177,6 +182,7 @@ impl World {
             Action::Reobserve => return self.reobserve(),
             Action::Advance { ms } => self.advance(*ms),
             Action::Restart { lose_state } => return self.restart(*lose_state),
+            Action::Alias { ns, of } => self.alias(ns.clone(), of.clone()),
         }
         Ok(())
     }
@@ -255,5 +261,10 @@ fn action_rust(a: &Action) -> String {
         Action::Reobserve => "Action::Reobserve".into(),
         Action::Advance { ms } => format!("Action::Advance {{ ms: {ms} }}"),
         Action::Restart { lose_state } => format!("Action::Restart {{ lose_state: {lose_state} }}"),
+        Action::Alias { ns, of } => format!(
+            "Action::Alias {{ ns: {}, of: {} }}",
+            netns_rust(ns),
+            netns_rust(of)
+        ),
     }
 }

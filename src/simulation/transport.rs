@@ -35,7 +35,19 @@ impl World {
                 batch.push(c);
             }
             if batch.is_empty() {
-                return Ok(());
+                // The core may ask to observe a namespace itself (one that lives on under an
+                // alias of its vanished canonical reference); the driver does so when idle.
+                match self.core.poll_resync() {
+                    Some(wanted) => {
+                        let snapshot = self
+                            .kernel
+                            .observe(&wanted)
+                            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+                        self.feed(Event::Observed(snapshot));
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             }
             let results = self.apply_in_random_order(&batch)?;
             // Sometimes the results stay on their way while the next things happen: the

@@ -13,6 +13,18 @@ use super::{Violation, World};
 pub(super) const NAMED: [&str; 3] = ["n0", "n1", "n2"];
 pub(super) const PIDS: [u32; 2] = [501, 502];
 pub(super) const LABELS: [&str; 2] = ["ms0", "ms1"];
+/// Pids of processes in other namespaces: the first in the agent's own (the case: an
+/// item under the agent's pid), the second in the first named namespace.
+pub(super) const ALIAS_PIDS: [u32; 2] = [601, 602];
+
+/// The namespace the process of alias pid `pid` lives in.
+fn alias_home(pid: u32) -> Netns {
+    if pid == ALIAS_PIDS[0] {
+        Netns::Default
+    } else {
+        Netns::Named(NAMED[0].to_string())
+    }
+}
 /// Veth items come in partner pairs (v0,v1), (v2,v3), ...; dummies after them.
 pub(super) const VETHS: usize = 8;
 pub(super) const DUMMIES: usize = 3;
@@ -123,6 +135,9 @@ impl World {
     /// A namespace reference of any kind the agent supports, named ones most often.
     fn random_namespace(&mut self) -> serde_json::Value {
         match self.rng.below(10) {
+            0..=3 if self.on(Feature::Aliases) && self.rng.chance(40) => {
+                json!({"type": "PID", "reference": self.rng.pick(&ALIAS_PIDS).to_string()})
+            }
             0..=3 => serde_json::Value::Null,
             4..=6 if self.on(Feature::NamedNamespaces) => {
                 json!({"type": "NSID", "reference": self.rng.pick(&NAMED)})
@@ -295,11 +310,18 @@ impl World {
             ns: ns.clone(),
             silently: delay,
         });
+        // A named namespace with a process inside lives on under that process's pid, with
+        // the links others made there.
+        let handed_over = self.kernel.aliases().iter().any(|(_, of)| of == ns);
         if self.is_unannounced(ns) || self.kernel.vanish(ns).is_err() {
             return;
         }
         self.foreign_lo.remove(ns);
         self.unmanaged.retain(|(n, _)| n != ns);
+        if handed_over {
+            self.exercised("alias outlives its namespace's name".into());
+            self.unmanaged = self.unmanaged_now();
+        }
         if let Some(delay) = delay {
             self.exercised("fault silent vanish".into());
             self.trace(format!(
@@ -315,13 +337,23 @@ impl World {
     /// A named namespace is removed by someone else; the agent re-creates those it needs.
     fn vanish_named(&mut self, silently: bool) {
         let ns = Netns::Named(self.rng.pick(&NAMED).to_string());
-        if self.kernel.contains_namespace(&ns) && !self.is_unannounced(&ns) {
+        // Not while a process lives inside: the namespace would live on under its pid, a
+        // hand-over the core's own tests cover (`crates/core/tests/aliases.rs`); here a
+        // command's result held across it is still taken for outdated, and the link it
+        // removed believed there.
+        let inhabited = self.kernel.aliases().iter().any(|(_, of)| *of == ns);
+        if self.kernel.contains_namespace(&ns) && !self.is_unannounced(&ns) && !inhabited {
             self.vanish(&ns, silently);
         }
     }
 
     /// A process namespace appears or its process exits.
     fn toggle_process(&mut self) {
+        if self.on(Feature::Aliases)
+            && (!self.on(Feature::ProcessNamespaces) || self.rng.chance(40))
+        {
+            return self.toggle_alias();
+        }
         let ns = Netns::Pid(*self.rng.pick(&PIDS));
         if self.is_unannounced(&ns) {
             return;
@@ -331,6 +363,56 @@ impl World {
             self.vanish(&ns, silently);
         } else {
             self.appear(ns);
+        }
+    }
+
+    /// A process starts in the default or a named namespace, or exits.
+    fn toggle_alias(&mut self) {
+        let pid = *self.rng.pick(&ALIAS_PIDS);
+        let ns = Netns::Pid(pid);
+        // Once its home's name was deleted, the pid names the namespace alone.
+        if self.kernel.contains_namespace(&ns) {
+            self.vanish(&ns, false);
+        } else {
+            self.alias(ns, alias_home(pid));
+        }
+    }
+
+    /// `ns` (a pid) starts inside `of`, if `of` is there and the pid free. The watcher reports
+    /// both with their identity, as it would on the real kernel once the core watches them.
+    pub(super) fn alias(&mut self, ns: Netns, of: Netns) {
+        self.record(&Action::Alias {
+            ns: ns.clone(),
+            of: of.clone(),
+        });
+        if self.is_unannounced(&of) || self.kernel.alias(ns.clone(), &of).is_err() {
+            return;
+        }
+        self.exercised("alias of a namespace".into());
+        self.identify(&[of, ns]);
+    }
+
+    /// Tells the core the identity of each of `namespaces` that exists.
+    pub(super) fn identify(&mut self, namespaces: &[Netns]) {
+        for ns in namespaces {
+            if let Some(identity) = self.kernel.identity(ns) {
+                self.feed(Event::NamespaceIdentified {
+                    ns: ns.clone(),
+                    identity,
+                });
+            }
+        }
+    }
+
+    /// After a restart that lost the core's state: the watcher reports every alias again,
+    /// with the namespace it names.
+    pub(super) fn identify_aliases(&mut self) {
+        if !self.on(Feature::Aliases) {
+            return;
+        }
+        self.identify(&[Netns::Default]);
+        for (alias, of) in self.kernel.aliases() {
+            self.identify(&[of, alias]);
         }
     }
 

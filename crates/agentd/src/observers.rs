@@ -67,7 +67,9 @@ fn forward_kernel_events(
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         let observed = match next {
-            Ok(NamespaceEvent::Appeared(ns)) => Some(Event::NamespaceAvailable { ns }),
+            Ok(NamespaceEvent::Appeared(ns, identity)) => {
+                Some(Event::NamespaceIdentified { ns, identity })
+            }
             Ok(NamespaceEvent::Vanished(ns)) => {
                 due.remove(&ns);
                 Some(Event::NamespaceVanished { ns })
@@ -156,6 +158,8 @@ pub fn spawn_docker(
 mod tests {
     use super::*;
 
+    const ID: nsagent_core::NamespaceIdentity = nsagent_core::NamespaceIdentity { dev: 4, ino: 9 };
+
     fn observed(rx: &mpsc::Receiver<Input>) -> Input {
         rx.recv_timeout(Duration::from_secs(5)).expect("input")
     }
@@ -179,11 +183,17 @@ mod tests {
             .send(NamespaceEvent::Changed(b.clone()))
             .expect("send");
         ev_tx
-            .send(NamespaceEvent::Appeared(b.clone()))
+            .send(NamespaceEvent::Appeared(b.clone(), ID))
             .expect("send");
         match observed(&in_rx) {
             Input::Observe { events, origin } => {
-                assert_eq!(events, vec![Event::NamespaceAvailable { ns: b.clone() }]);
+                assert_eq!(
+                    events,
+                    vec![Event::NamespaceIdentified {
+                        ns: b.clone(),
+                        identity: ID
+                    }]
+                );
                 assert_eq!(origin, Origin::Kernel);
             }
             _ => panic!("expected the appeared namespace first"),
@@ -228,7 +238,7 @@ mod tests {
             forward_kernel_events(ev_rx, in_tx, Duration::from_millis(10))
         });
         ev_tx
-            .send(NamespaceEvent::Appeared(Netns::Pid(1)))
+            .send(NamespaceEvent::Appeared(Netns::Pid(1), ID))
             .expect("send");
         t.join().expect("ends");
     }

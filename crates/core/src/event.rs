@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendError;
 use crate::command::CommandId;
 use crate::model::{Item, ItemKey};
-use crate::netns::Netns;
+use crate::netns::{NamespaceIdentity, Netns};
 use crate::observed::Snapshot;
 
 /// Milliseconds on the driver's monotonic clock. The core has no clock of its own: every event
@@ -79,6 +79,13 @@ pub enum Event {
     /// snapshot comes back as [`Event::Observed`].
     ResyncRequested {
         ns: Option<Netns>,
+    },
+    /// A namespace can be entered, and this is its identity: what [`Event::NamespaceAvailable`]
+    /// says, and which other references name the same namespace. Backends that can tell send
+    /// this instead (for the default namespace too, which is otherwise always available).
+    NamespaceIdentified {
+        ns: Netns,
+        identity: NamespaceIdentity,
     },
 }
 

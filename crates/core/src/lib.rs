@@ -26,7 +26,7 @@ pub use machine::{Core, CoreConfig};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
 };
-pub use netns::{NamespaceRef, Netns};
+pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{
     LinkKind, ObservedLink, ObservedNamespace, ObservedNeighbour, Snapshot, ROUTE_PROTOCOL,
 };

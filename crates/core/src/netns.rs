@@ -36,6 +36,21 @@ pub enum Netns {
     Task { pid: u32, tid: u32 },
 }
 
+/// Which namespace the kernel means: the device and inode of its nsfs file, the same for every
+/// file that names it (`/proc/<pid>/ns/net`, `/var/run/netns/<name>`) and stable for the
+/// namespace's life. Two references with one identity are one namespace to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NamespaceIdentity {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl fmt::Display for NamespaceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "device {} inode {}", self.dev, self.ino)
+    }
+}
+
 impl Netns {
     /// A namespace as an operator names it on a command line (`nsagentctl resync --ns`):
     /// `default`, one of the files that name a namespace (`/var/run/netns/<name>`,

@@ -775,3 +775,49 @@ fn a_link_adopted_while_its_stale_removal_waits_to_retry_is_not_deleted_twice() 
         d.state(&k)
     );
 }
+
+/// Seed 174 (after the namespace-identity merge): a stale route's removal waited to retry
+/// while its link was taken down by hand, which drops the link's routes; the next look at the
+/// namespace did not show the route, but the retry was sent anyway (ESRCH). The rule: a fresh
+/// look that no longer shows a waiting removal's object ends the removal (machine/stale.rs).
+#[test]
+fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
+    let mut d = Harness::new();
+    let (k, v) = dummy("d1", "d1", None, "10.9.0.1/24");
+    d.put(&k, v);
+    d.settle();
+    let look = |d: &mut Harness, routes: Vec<RouteSpec>| {
+        d.event(Event::Observed(Snapshot {
+            namespaces: vec![ObservedNamespace {
+                ns: Netns::Default,
+                links: vec![link("d1", LinkKind::Dummy, &mine("d1"), &["10.9.0.1/24"], None)],
+                routes,
+                neighbours: vec![],
+            }],
+            missing: vec![],
+        }))
+    };
+    let route = RouteSpec {
+        dev: "d1".into(),
+        dst: "10.99.0.0/16".parse().unwrap(),
+        gw: None,
+        metric: 0,
+        scope: RouteScope::Link,
+    };
+    look(&mut d, vec![route]);
+    let cmds = d.pending();
+    assert!(
+        matches!(cmds.as_slice(), [c] if matches!(c.op, Op::DelRoute { .. })),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::ENOBUFS);
+    look(&mut d, vec![]);
+    for _ in 0..10 {
+        d.advance(60_000);
+    }
+    let ops = d.settle();
+    assert!(
+        !ops.iter().any(|o| matches!(o, Op::DelRoute { .. })),
+        "a removal of a route that is gone was sent: {ops:?}"
+    );
+}

@@ -18,6 +18,7 @@ mod socket;
 mod watch;
 
 pub use backend::{NetlinkBackend, SocketCache};
+pub use namespace::identity_of;
 pub use watch::{NamespaceEvent, Watcher};
 
 #[cfg(test)]

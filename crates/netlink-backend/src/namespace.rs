@@ -30,6 +30,21 @@ pub(crate) struct NsId {
     ino: u64,
 }
 
+impl From<NsId> for nsagent_core::NamespaceIdentity {
+    fn from(id: NsId) -> Self {
+        nsagent_core::NamespaceIdentity {
+            dev: id.dev,
+            ino: id.ino,
+        }
+    }
+}
+
+/// The identity of the namespace `ns` names now, or `None` when it names none; for tests
+/// and for the agent's own namespace, which no watcher reports.
+pub fn identity_of(ns: &Netns) -> Option<nsagent_core::NamespaceIdentity> {
+    identify(ns).map(Into::into)
+}
+
 /// An open namespace file: holding it keeps the namespace alive.
 pub(crate) struct NsFile {
     pub fd: OwnedFd,

@@ -28,7 +28,7 @@ use neli::consts::socket::Msg;
 use neli::socket::NlSocket;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nsagent_core::Netns;
+use nsagent_core::{NamespaceIdentity, Netns};
 
 use crate::backend::SocketCache;
 use crate::known::Known;
@@ -53,8 +53,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// What the watcher saw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NamespaceEvent {
-    /// The namespace can be entered: it was found when first watched, or it (re)appeared.
-    Appeared(Netns),
+    /// The namespace can be entered: it was found when first watched, or it (re)appeared. Its
+    /// identity is that of the file as the watcher found it, so that the core can tell which
+    /// references name one namespace.
+    Appeared(Netns, NamespaceIdentity),
     /// The namespace's file is gone (its process exited, its name was deleted), or it now names
     /// a different namespace (reported as vanished, then appeared).
     Vanished(Netns),
@@ -67,7 +69,7 @@ impl NamespaceEvent {
     /// The namespace the event is about.
     pub fn namespace(&self) -> &Netns {
         match self {
-            NamespaceEvent::Appeared(ns)
+            NamespaceEvent::Appeared(ns, _)
             | NamespaceEvent::Vanished(ns)
             | NamespaceEvent::Changed(ns) => ns,
         }
@@ -297,7 +299,7 @@ impl State {
                 };
                 self.present
                     .insert(ns.clone(), Present { id, events, known });
-                self.tx.send(NamespaceEvent::Appeared(ns))?;
+                self.tx.send(NamespaceEvent::Appeared(ns, id.into()))?;
             }
         }
         Ok(())

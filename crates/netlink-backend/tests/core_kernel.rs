@@ -99,7 +99,9 @@ impl Agent {
         while Instant::now() < deadline {
             while let Ok(ev) = self.events.try_recv() {
                 let e = match ev {
-                    NamespaceEvent::Appeared(ns) => Event::NamespaceAvailable { ns },
+                    NamespaceEvent::Appeared(ns, identity) => {
+                        Event::NamespaceIdentified { ns, identity }
+                    }
                     NamespaceEvent::Vanished(ns) => Event::NamespaceVanished { ns },
                     NamespaceEvent::Changed(ns) => match self.backend.observe(&[ns]) {
                         Ok(s) => Event::Observed(s),

@@ -9,6 +9,12 @@ use common::*;
 use nsagent_core::{LinkChange, Netns, Op};
 use nsagent_netlink::{NamespaceEvent, NetlinkBackend, Watcher};
 
+/// The event that reports `ns` appeared, with the identity it has now.
+fn appeared(ns: Netns) -> NamespaceEvent {
+    let identity = nsagent_netlink::identity_of(&ns).expect("the namespace exists");
+    NamespaceEvent::Appeared(ns, identity)
+}
+
 fn wait_for(rx: &Receiver<NamespaceEvent>, want: &NamespaceEvent) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -28,7 +34,7 @@ fn a_deleted_named_namespace_vanishes_its_socket_is_closed_and_its_veths_die() {
     let mut b = NetlinkBackend::new();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(a.netns());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
     apply(&mut b, veth(&a, "wa", &hub, "wh")).unwrap();
     assert_eq!(b.sockets().cached(), vec![a.netns()]);
 
@@ -44,7 +50,7 @@ fn a_deleted_named_namespace_vanishes_its_socket_is_closed_and_its_veths_die() {
     );
 
     run("ip", &["netns", "add", &a.name]);
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
 }
 
 #[test]
@@ -58,7 +64,7 @@ fn a_namespace_that_is_not_there_yet_appears_when_created() {
         "nothing to report for a missing namespace"
     );
     run("ip", &["netns", "add", &a.name]);
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
 }
 
 /// The core believes in a namespace the backend made; if it is deleted before the watcher
@@ -91,7 +97,7 @@ fn a_namespace_the_backend_made_and_someone_deleted_before_the_watcher_looked_is
     run("ip", &["netns", "add", &a.name]);
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).ok(),
-        Some(NamespaceEvent::Appeared(a.netns()))
+        Some(appeared(a.netns()))
     );
 }
 
@@ -113,7 +119,7 @@ fn a_namespace_replaced_before_the_watcher_looked_is_reported_gone_then_back() {
     );
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).ok(),
-        Some(NamespaceEvent::Appeared(a.netns()))
+        Some(appeared(a.netns()))
     );
     assert!(
         eventually(|| hub.link("rh").is_none()),
@@ -135,7 +141,7 @@ fn a_namespace_no_longer_watched_loses_the_backends_socket_and_is_not_pinned() {
     let mut b = NetlinkBackend::new();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(ns.clone());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(ns.clone())));
+    assert!(wait_for(&rx, &appeared(ns.clone())));
     let op = Op::CreateLink {
         ns: ns.clone(),
         link: spec("pw0"),
@@ -169,7 +175,7 @@ fn a_pid_namespace_vanishes_when_its_process_exits() {
     let b = NetlinkBackend::new();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(ns.clone());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(ns.clone())));
+    assert!(wait_for(&rx, &appeared(ns.clone())));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(wait_for(&rx, &NamespaceEvent::Vanished(ns.clone())));
@@ -183,7 +189,7 @@ fn links_and_addresses_changed_by_someone_else_are_reported() {
     apply(&mut b, veth(&a, "c0", &a, "c1")).unwrap();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(a.netns());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
     run("ip", &["-n", &a.name, "link", "set", "c0", "mtu", "1280"]);
     assert!(
         wait_for(&rx, &NamespaceEvent::Changed(a.netns())),
@@ -225,7 +231,7 @@ fn the_backends_own_address_changes_are_not_reported() {
     .unwrap();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(a.netns());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
     // The kernel reports the operational state of a link that went up a little later, on its
     // own (linkwatch); let that pass first.
     std::thread::sleep(Duration::from_millis(1500));
@@ -261,7 +267,7 @@ fn the_kernels_follow_ups_to_the_backends_changes_are_not_reported() {
     apply(&mut b, veth(&a, "k0", &a, "k1")).unwrap();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(a.netns());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
     for (link, addr) in [("k0", "fd00:77::1/64"), ("k1", "fd00:77::2/64")] {
         let up = Op::SetLink {
             ns: a.netns(),
@@ -311,7 +317,7 @@ fn routes_and_neighbours_changed_by_someone_else_are_reported_and_the_kernels_ow
     }
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();
     watcher.watch(a.netns());
-    assert!(wait_for(&rx, &NamespaceEvent::Appeared(a.netns())));
+    assert!(wait_for(&rx, &appeared(a.netns())));
     std::thread::sleep(Duration::from_millis(1500));
     while rx.try_recv().is_ok() {}
     let changed = NamespaceEvent::Changed(a.netns());

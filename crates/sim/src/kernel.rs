@@ -14,8 +14,9 @@ use nsagent_core::errno::{
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec, MacAddr, Netns, NewLink,
-    ObservedLink, ObservedNamespace, ObservedNeighbour, Op, RouteScope, RouteSpec, Snapshot,
+    Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec, MacAddr, NamespaceIdentity,
+    Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour, Op, RouteScope, RouteSpec,
+    Snapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,12 @@ pub struct SimKernel {
     microservices: BTreeMap<String, Microservice>,
     faults: FaultQueue,
     counters: Counters,
+    /// Pids of processes that live in another process's or a named namespace: each is one
+    /// more reference to that namespace (its key in `namespaces`), not a namespace of its own.
+    aliases: BTreeMap<Netns, Netns>,
+    /// Each namespace's nsfs inode, new for each namespace made (its identity).
+    inodes: BTreeMap<Netns, u64>,
+    next_inode: u64,
 }
 
 impl Default for SimKernel {
@@ -160,8 +167,12 @@ impl SimKernel {
             microservices: BTreeMap::new(),
             faults: FaultQueue::default(),
             counters: Counters::default(),
+            aliases: BTreeMap::new(),
+            inodes: BTreeMap::new(),
+            next_inode: 4_026_531_840,
         };
         kernel.namespaces.insert(Netns::Default, Namespace::new());
+        kernel.born(&Netns::Default);
         kernel.set_admin_state(&Netns::Default, "lo", true);
         kernel
     }
@@ -192,21 +203,94 @@ impl SimKernel {
         if ns == Netns::Default {
             return Err(SimError::DefaultNamespace { action: "appear" });
         }
-        if self.namespaces.contains_key(&ns) {
+        if self.contains_namespace(&ns) {
             return Err(SimError::NamespaceExists(ns));
         }
+        self.born(&ns);
         self.namespaces.insert(ns, Namespace::new());
         Ok(())
+    }
+
+    /// A namespace was made: it gets an identity of its own.
+    fn born(&mut self, ns: &Netns) {
+        self.inodes.insert(ns.clone(), self.next_inode);
+        self.next_inode += 1;
+    }
+
+    /// A process starts inside the existing namespace `of` (`ip netns exec`, or a process of
+    /// the agent's own namespace): a fresh pid, whose `Netns::Pid` is an alias of `of` until
+    /// the process exits ([`SimKernel::vanish`] of the alias) or `of` goes.
+    pub fn alias_pid(&mut self, of: &Netns) -> Result<u32, SimError> {
+        let pid = self.fresh_pid();
+        self.alias(Netns::Pid(pid), of)?;
+        Ok(pid)
+    }
+
+    /// The same with a pid of the caller's choosing, which must not be taken.
+    pub fn alias(&mut self, alias: Netns, of: &Netns) -> Result<(), SimError> {
+        if !matches!(alias, Netns::Pid(_)) || self.contains_namespace(&alias) {
+            return Err(SimError::NamespaceExists(alias));
+        }
+        let of = self.real(of).clone();
+        if !self.namespaces.contains_key(&of) {
+            return Err(SimError::NoSuchNamespace(of));
+        }
+        self.aliases.insert(alias, of);
+        Ok(())
+    }
+
+    /// The namespace's identity (the same for every reference to it), if it exists.
+    pub fn identity(&self, ns: &Netns) -> Option<NamespaceIdentity> {
+        self.inodes
+            .get(self.real(ns))
+            .map(|ino| NamespaceIdentity { dev: 4, ino: *ino })
+    }
+
+    /// The references that are aliases, with the namespace each names.
+    pub fn aliases(&self) -> Vec<(Netns, Netns)> {
+        self.aliases
+            .iter()
+            .map(|(a, of)| (a.clone(), of.clone()))
+            .collect()
+    }
+
+    /// The key of the namespace `ns` names: itself, or the namespace it is an alias of.
+    pub fn real<'a>(&'a self, ns: &'a Netns) -> &'a Netns {
+        self.aliases.get(ns).unwrap_or(ns)
+    }
+
+    fn fresh_pid(&mut self) -> u32 {
+        while self.contains_namespace(&Netns::Pid(self.next_pid)) {
+            self.next_pid += 1;
+        }
+        self.next_pid += 1;
+        self.next_pid - 1
     }
 
     /// A namespace vanishes (its last process exited, its file was removed). The kernel destroys
     /// its links, and deleting a veth end deletes its peer, so the peers of its veths in other
     /// namespaces go too, with their addresses, routes and neighbours (verified with
     /// `ip netns del`). Returns the peers destroyed elsewhere.
+    ///
+    /// An alias vanishing (its process exits) leaves the namespace as it is. A namespace with
+    /// aliases does not die when its reference goes (`ip netns del` while a process runs
+    /// inside): it lives on under its first alias, with everything in it.
     pub fn vanish(&mut self, ns: &Netns) -> Result<Vec<(Netns, String)>, SimError> {
+        if self.aliases.remove(ns).is_some() {
+            return Ok(Vec::new());
+        }
         if *ns == Netns::Default {
             return Err(SimError::DefaultNamespace { action: "vanish" });
         }
+        if let Some(heir) = self
+            .aliases
+            .iter()
+            .find(|(_, of)| *of == ns)
+            .map(|(a, _)| a.clone())
+        {
+            return self.hand_over(ns, heir);
+        }
+        self.inodes.remove(ns);
         let gone = self
             .namespaces
             .remove(ns)
@@ -224,8 +308,44 @@ impl SimKernel {
         Ok(destroyed)
     }
 
+    /// `ns`'s reference is gone, `heir` (an alias of it) now names it alone.
+    fn hand_over(&mut self, ns: &Netns, heir: Netns) -> Result<Vec<(Netns, String)>, SimError> {
+        let namespace = self
+            .namespaces
+            .remove(ns)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        self.aliases.remove(&heir);
+        for of in self.aliases.values_mut() {
+            if of == ns {
+                *of = heir.clone();
+            }
+        }
+        if let Some(ino) = self.inodes.remove(ns) {
+            self.inodes.insert(heir.clone(), ino);
+        }
+        for other in self.namespaces.values_mut() {
+            for link in other.links.values_mut() {
+                if let Some(peer) = &mut link.peer {
+                    if peer.ns == *ns {
+                        peer.ns = heir.clone();
+                    }
+                }
+            }
+        }
+        let mut namespace = namespace;
+        for link in namespace.links.values_mut() {
+            if let Some(peer) = &mut link.peer {
+                if peer.ns == *ns {
+                    peer.ns = heir.clone();
+                }
+            }
+        }
+        self.namespaces.insert(heir, namespace);
+        Ok(Vec::new())
+    }
+
     pub fn contains_namespace(&self, ns: &Netns) -> bool {
-        self.namespaces.contains_key(ns)
+        self.namespaces.contains_key(self.real(ns))
     }
 
     /// Every namespace that exists, sorted.
@@ -241,14 +361,11 @@ impl SimKernel {
         if self.microservices.contains_key(label) {
             return Err(SimError::AlreadyRunning(label.to_string()));
         }
-        while self.namespaces.contains_key(&Netns::Pid(self.next_pid)) {
-            self.next_pid += 1;
-        }
-        let pid = self.next_pid;
-        self.next_pid += 1;
+        let pid = self.fresh_pid();
         let container_id = format!("sim{:012x}", self.next_container);
         self.next_container += 1;
         self.namespaces.insert(Netns::Pid(pid), Namespace::new());
+        self.born(&Netns::Pid(pid));
         let ms = Microservice {
             label: label.to_string(),
             container_id,
@@ -419,7 +536,7 @@ impl SimKernel {
     /// The whole kernel in canonical form, managed links apart from the rest.
     /// One link as [`SimKernel::dump`] would show it, without dumping everything.
     pub fn link(&self, ns: &Netns, name: &str) -> Option<LinkDump> {
-        let namespace = self.namespaces.get(ns)?;
+        let namespace = self.namespaces.get(self.real(ns))?;
         let link = namespace.links.get(name)?;
         Some(link_dump(namespace, name, link))
     }
@@ -456,9 +573,11 @@ impl SimKernel {
             Op::CreateNamespace { name } => {
                 // `ip netns add` of an existing name fails, but the agent's request is "make sure
                 // it exists", which the backend implements as success.
-                self.namespaces
-                    .entry(Netns::Named(name.clone()))
-                    .or_insert_with(Namespace::new);
+                let ns = Netns::Named(name.clone());
+                if !self.namespaces.contains_key(&ns) {
+                    self.born(&ns);
+                    self.namespaces.insert(ns, Namespace::new());
+                }
                 Ok(())
             }
             Op::CreateLink { ns, link, kind } => self.create_link(ns, link, kind),
@@ -478,13 +597,14 @@ impl SimKernel {
 
     fn namespace(&self, ns: &Netns) -> Outcome<&Namespace> {
         self.namespaces
-            .get(ns)
+            .get(self.real(ns))
             .ok_or_else(|| Refusal::Gone(ns.clone()))
     }
 
     fn namespace_mut(&mut self, ns: &Netns) -> Outcome<&mut Namespace> {
+        let ns = self.real(ns).clone();
         self.namespaces
-            .get_mut(ns)
+            .get_mut(&ns)
             .ok_or_else(|| Refusal::Gone(ns.clone()))
     }
 
@@ -532,11 +652,11 @@ impl SimKernel {
                     ));
                 }
                 let here = PeerRef {
-                    ns: peer_ns.clone(),
+                    ns: self.real(peer_ns).clone(),
                     name: peer.name.clone(),
                 };
                 let there = PeerRef {
-                    ns: ns.clone(),
+                    ns: self.real(ns).clone(),
                     name: spec.name.clone(),
                 };
                 let peer_link = self.new_link(LinkKind::Veth, peer, Some(there));
@@ -712,6 +832,8 @@ impl SimKernel {
     /// down: see [`Namespace::flush_on_down`]. A veth whose peer goes down loses carrier and
     /// keeps everything (its routes are only marked `linkdown`).
     fn set_admin_state(&mut self, ns: &Netns, name: &str, up: bool) {
+        let real = self.real(ns).clone();
+        let ns = &real;
         let Some(namespace) = self.namespaces.get_mut(ns) else {
             return;
         };
@@ -741,7 +863,11 @@ impl SimKernel {
 
     /// Whether the link is up and its lower layer too.
     fn has_carrier(&self, ns: &Netns, name: &str) -> bool {
-        let Some(link) = self.namespaces.get(ns).and_then(|n| n.links.get(name)) else {
+        let Some(link) = self
+            .namespaces
+            .get(self.real(ns))
+            .and_then(|n| n.links.get(name))
+        else {
             return false;
         };
         if !link.up {
@@ -1066,7 +1192,7 @@ impl Backend for SimKernel {
             if !seen.insert(ns) {
                 continue;
             }
-            let Some(namespace) = self.namespaces.get(ns) else {
+            let Some(namespace) = self.namespaces.get(self.real(ns)) else {
                 snapshot.missing.push(ns.clone());
                 continue;
             };

@@ -9,7 +9,9 @@
 //! opening: it decodes into today's types, which still have version 1's layout. The committed
 //! fixtures in `crates/agentd/tests/fixtures/` prove each version still reads; the day a logged
 //! type changes shape, the version 1 fixture test fails, and version 1 needs a frozen copy of
-//! its types here (decoded, then converted) before the change can land.
+//! its types here (decoded, then converted) before the change can land. One such change is
+//! absorbed without a copy: a list added as the core snapshot's last field reads as empty from
+//! version 1 bytes (see `decode`).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,6 +20,8 @@ use super::{EncodedSnapshot, JournalError, Record, RecordError};
 
 /// Format of records and snapshots written by this version; every lower one is still read.
 pub const FORMAT_VERSION: u8 = 2;
+/// Appended to version 1 payloads before decoding (see `decode`).
+const V1_PADDING: [u8; 8] = [0; 8];
 /// Version byte + CRC-32.
 const HEADER_LEN: usize = 5;
 
@@ -54,7 +58,16 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, JournalError> {
 fn decode<T: DeserializeOwned>(value: &[u8]) -> Result<T, RecordError> {
     let payload = open_envelope(value)?;
     let decoded = match value[0] {
-        1 => bincode::deserialize(payload).map_err(|e| e.to_string()),
+        1 => {
+            // Version 1 is positional: a field added at the end of a type since (the core's
+            // namespace identities, a list) is not in its bytes, and bincode would read past
+            // the end. Eight zero bytes read as that list's length, 0; bytes left over are
+            // ignored, so every other value reads as before.
+            let mut padded = Vec::with_capacity(payload.len() + V1_PADDING.len());
+            padded.extend_from_slice(payload);
+            padded.extend_from_slice(&V1_PADDING);
+            bincode::deserialize(&padded).map_err(|e| e.to_string())
+        }
         _ => rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
     };
     decoded.map_err(RecordError::Decode)

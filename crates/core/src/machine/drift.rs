@@ -37,7 +37,7 @@ pub(super) struct ResyncRequests {
     /// When the armed periodic entry is due (the handle that names it in the timer set).
     at: Option<Timestamp>,
     /// Namespaces to observe, not yet taken by the driver.
-    wanted: BTreeSet<Netns>,
+    pub(super) wanted: BTreeSet<Netns>,
 }
 
 impl ResyncRequests {

@@ -97,6 +97,28 @@ impl Core {
     /// What the user should know although nothing is wrong with the item itself.
     fn warnings(&self, desired: Option<&Item>) -> Vec<String> {
         let mut warnings = Vec::new();
+        if let Some(Item::Interface(i)) = desired {
+            let aliases = self.aliases_of(&i.namespace);
+            if !aliases.is_empty() {
+                let others: Vec<String> = aliases.iter().map(|r| r.to_string()).collect();
+                let acts_in = self
+                    .resolve(&i.namespace)
+                    .map(|ns| ns.to_string())
+                    .unwrap_or_default();
+                let identity = self
+                    .resolve_alone(&i.namespace)
+                    .ok()
+                    .and_then(|ns| self.s.identities.identity(&ns))
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
+                warnings.push(format!(
+                    "{} is the same namespace as {}{identity}: items under these references \
+                     share it (and contest its link names); commands act in {acts_in}",
+                    i.namespace,
+                    others.join(", "),
+                ));
+            }
+        }
         if let Some(Item::Interface(Interface {
             namespace: NamespaceRef::Microservice(label),
             ..

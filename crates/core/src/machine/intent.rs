@@ -85,12 +85,12 @@ impl Core {
     /// Items competing with `item` for a link name learn that the competition changed.
     fn mark_claims_dirty(&mut self, item: &Item) {
         if let Item::Interface(i) = item {
-            let mut ids: Vec<ItemId> = self
-                .ix
-                .host_claims
-                .get(&(i.namespace.clone(), i.host_if_name.clone()))
-                .cloned()
-                .unwrap_or_default();
+            let mut ids: Vec<ItemId> = Vec::new();
+            for r in std::iter::once(i.namespace.clone()).chain(self.aliases_of(&i.namespace)) {
+                if let Some(claims) = self.ix.host_claims.get(&(r, i.host_if_name.clone())) {
+                    ids.extend(claims);
+                }
+            }
             // The list is in the order the claims were made, which a restore does not keep
             // (it rebuilds the list in slot order): mark in the order of age, as claims are won.
             ids.sort_unstable_by_key(|id| (self.slot(*id).born, *id));
@@ -101,9 +101,22 @@ impl Core {
     }
 
     /// The item that wins the link name this item wants, if it is another one.
+    /// Claims made through other references to the same namespace (aliases) count as claims
+    /// in it: the oldest of all wins.
     pub(super) fn host_name_winner(&self, id: ItemId) -> Option<String> {
-        let winner = self.slot(id).name_taken_by?;
-        Some(self.slot(winner).key.interface().to_string())
+        let mut winner = self.slot(id).name_taken_by.unwrap_or(id);
+        if let Some(i) = self.desired_interface(id) {
+            for r in self.aliases_of(&i.namespace) {
+                let claims = self.ix.host_claims.get(&(r, i.host_if_name.clone()));
+                for &other in claims.into_iter().flatten() {
+                    let age = |x: ItemId| (self.slot(x).born, x);
+                    if age(other) < age(winner) {
+                        winner = other;
+                    }
+                }
+            }
+        }
+        (winner != id).then(|| self.slot(winner).key.interface().to_string())
     }
 
     /// Decides which of the items that want one link name in one namespace wins it: the oldest

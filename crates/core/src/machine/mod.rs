@@ -40,6 +40,7 @@
 //! | a vanished namespace takes its objects and the far ends of its veths | `namespaces.rs`, `effects.rs` |
 //! | results from a namespace's previous generation change nothing | `namespaces.rs`, `flight.rs` |
 //! | microservices resolve to the newest container's pid | `namespaces.rs` |
+//! | references with one identity are one namespace: aliases resolve to the canonical | `identities.rs`, `namespaces.rs` |
 //! | both veth ends configured, agreeing and idle before the pair is made or removed | `veth.rs`, `link.rs` |
 //! | a veth pair fails as one; the kernel's word on the other end beats the items' names | `veth.rs` |
 //! | namespace, kind or peer changed: re-create; host name changed: rename in place | `link.rs` |
@@ -58,6 +59,7 @@ mod drift;
 mod effects;
 mod explain;
 mod flight;
+mod identities;
 mod index;
 mod intent;
 mod l3;
@@ -169,6 +171,7 @@ impl Core {
             awaiting_resync: false,
             changed: Vec::new(),
             removed: Vec::new(),
+            identities: Default::default(),
         })
     }
 
@@ -207,6 +210,9 @@ impl Core {
             Event::Restarted => self.on_restarted(),
             Event::Observed(snapshot) => self.on_observed(snapshot),
             Event::ResyncRequested { ns } => self.on_resync_requested(ns),
+            Event::NamespaceIdentified { ns, identity } => {
+                self.on_namespace_identified(ns, identity)
+            }
         }
         self.reconcile_dirty();
         self.issue_due_stale();

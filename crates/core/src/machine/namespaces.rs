@@ -1,21 +1,29 @@
 //! Namespace references and the namespaces they resolve to: named namespaces the agent creates,
 //! PID and task namespaces that come and go, microservices whose pid changes on restart. A
 //! namespace that vanishes bumps its generation, so that results of commands issued before can
-//! be told apart from results about the new one.
+//! be told apart from results about the new one. References that name one namespace (by its
+//! identity, `identities.rs`) resolve to the same one, the group's canonical.
 
 use crate::backend::BackendError;
 use crate::command::Op;
-use crate::netns::{NamespaceRef, Netns};
+use crate::netns::{NamespaceIdentity, NamespaceRef, Netns};
 use crate::status::PendingReason;
 
 use super::index::ids_in;
-use super::state::{ItemId, Microservice, NamedState, Owner};
+use super::state::{Actual, ItemId, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
 impl Core {
-    /// Turns a reference into a namespace commands can act in, or says why it cannot.
+    /// Turns a reference into a namespace commands can act in, or says why it cannot. A
+    /// reference to an alias resolves to its canonical namespace.
     pub(super) fn resolve(&self, r: &NamespaceRef) -> Result<Netns, PendingReason> {
+        self.resolve_alone(r)
+            .map(|ns| self.s.identities.canonical(ns))
+    }
+
+    /// The namespace `r` names, whatever other references name it too.
+    pub(super) fn resolve_alone(&self, r: &NamespaceRef) -> Result<Netns, PendingReason> {
         match r {
             NamespaceRef::Default => Ok(Netns::Default),
             NamespaceRef::Named(n) => match self.s.named.get(n) {
@@ -58,6 +66,35 @@ impl Core {
                     refs.push(NamespaceRef::Microservice(label.clone()));
                 }
             }
+        }
+        refs
+    }
+
+    /// A namespace is available and is the namespace `identity`: if another reference names
+    /// it too, the items of both now act in one namespace, the group's canonical.
+    pub(super) fn on_namespace_identified(&mut self, ns: Netns, identity: NamespaceIdentity) {
+        let affected = self.s.identities.identify(ns.clone(), identity);
+        self.on_namespace_available(&ns);
+        self.mark_namespaces_dirty(&affected);
+    }
+
+    fn mark_namespaces_dirty(&mut self, namespaces: &[Netns]) {
+        for ns in namespaces {
+            for r in self.refs_of(ns) {
+                self.mark_members_dirty(&r);
+            }
+        }
+    }
+
+    /// Other references that name the namespace `r` resolves to, for warnings and name
+    /// contests: empty unless it has aliases.
+    pub(super) fn aliases_of(&self, r: &NamespaceRef) -> Vec<NamespaceRef> {
+        let Ok(own) = self.resolve_alone(r) else {
+            return Vec::new();
+        };
+        let mut refs: Vec<NamespaceRef> = Vec::new();
+        for ns in self.s.identities.group(&own) {
+            refs.extend(self.refs_of(ns).into_iter().filter(|o| o != r));
         }
         refs
     }
@@ -114,6 +151,15 @@ impl Core {
             }
         }
         *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
+        let (promoted, affected) = self.s.identities.forget(ns);
+        if let Some(promoted) = promoted {
+            // The namespace lives on through an alias, and with it every object in it: they
+            // are believed there now, where items under the alias keep them and the others
+            // move theirs away. An observation settles what was in flight.
+            self.rehome(ns, &promoted);
+            self.resync.wanted.insert(promoted);
+        }
+        self.mark_namespaces_dirty(&affected);
         for o in self.s.stale.in_namespace(ns) {
             if self
                 .s
@@ -130,6 +176,38 @@ impl Core {
         }
         for r in refs {
             self.mark_members_dirty(&r);
+        }
+    }
+
+    /// Every belief about objects in `from` (and of veth ends whose other end is there) is
+    /// moved to `to`, the same kernel namespace under another reference.
+    fn rehome(&mut self, from: &Netns, to: &Netns) {
+        let move_ns = |ns: &mut Netns| {
+            if ns == from {
+                *ns = to.clone();
+            }
+        };
+        for i in 0..self.s.slots.len() as u32 {
+            let id = ItemId(i);
+            if !self.live(id) {
+                continue;
+            }
+            let mut actual = self.slot(id).actual.clone();
+            match &mut actual {
+                Actual::None => continue,
+                Actual::Link(l) => {
+                    move_ns(&mut l.ns);
+                    if let Some((peer_ns, _)) = &mut l.peer_link {
+                        move_ns(peer_ns);
+                    }
+                }
+                Actual::Route(r) => move_ns(&mut r.ns),
+                Actual::Neighbour(n) => move_ns(&mut n.ns),
+            }
+            if actual != self.slot(id).actual {
+                self.set_actual(id, actual);
+                self.mark_dirty(id);
+            }
         }
     }
 

@@ -37,8 +37,8 @@ impl Core {
                 }
             }
         }
-        for obs in &snapshot.namespaces {
-            self.observe_namespace(obs);
+        for obs in self.through_aliases(snapshot.namespaces) {
+            self.observe_namespace(&obs);
         }
         for ns in &snapshot.missing {
             let known = match ns {
@@ -62,6 +62,37 @@ impl Core {
         }
     }
 
+    /// The snapshot's namespaces as the core knows them: an alias's contents are its canonical
+    /// namespace's (taken from the canonical itself when the snapshot has both), and veth peers
+    /// are placed in canonical namespaces too. Read as its own namespace, an alias would show
+    /// the canonical's links as unknown ones, to be removed as stale.
+    fn through_aliases(&mut self, namespaces: Vec<ObservedNamespace>) -> Vec<ObservedNamespace> {
+        if self.s.identities.is_empty() {
+            return namespaces;
+        }
+        let listed: Vec<Netns> = namespaces.iter().map(|o| o.ns.clone()).collect();
+        let mut out = Vec::with_capacity(namespaces.len());
+        for mut obs in namespaces {
+            let canonical = self.s.identities.canonical(obs.ns.clone());
+            if canonical != obs.ns {
+                self.on_namespace_available(&obs.ns);
+                if listed.contains(&canonical)
+                    || out.iter().any(|o: &ObservedNamespace| o.ns == canonical)
+                {
+                    continue;
+                }
+                obs.ns = canonical;
+            }
+            for link in &mut obs.links {
+                if let Some((peer_ns, _)) = &mut link.peer {
+                    *peer_ns = self.s.identities.canonical(peer_ns.clone());
+                }
+            }
+            out.push(obs);
+        }
+        out
+    }
+
     /// Replaces what the core believes about one namespace with what the snapshot shows of
     /// it, in the steps the module documentation lists: each step reads what the ones before
     /// claimed, so their order is part of the rule.
@@ -72,6 +103,8 @@ impl Core {
             self.mark_members_dirty(&r);
             self.retry_on_observe(&r);
         }
+        // 0. Removals waiting to retry of objects that are gone meanwhile are over.
+        self.prune_gone_stale(obs);
         let mut seen = Seen::new(obs, self.s.in_flight.values().map(|f| &f.op));
         // 1. What the core believed is in this namespace, corrected by what is there.
         let holders = ids_in(self.ix.actual_in.get(ns));

@@ -14,7 +14,7 @@ use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
 use crate::identity::{AgentIdentity, Mark};
 use crate::netns::Netns;
-use crate::observed::ObservedLink;
+use crate::observed::{ObservedLink, ObservedNamespace};
 
 use super::dirty::Resource;
 use super::index::ids_in;
@@ -393,6 +393,36 @@ impl Core {
                 obj.in_flight = Some(cid);
             }
             self.issue(op, Owner::Stale(o));
+        }
+    }
+
+    /// Removals not on their way whose object `obs` (a fresh look at their namespace) no longer
+    /// holds are over: someone else, or the kernel (a link taken down drops its routes), took
+    /// the object away, and sending the removal would only be refused.
+    pub(super) fn prune_gone_stale(&mut self, obs: &ObservedNamespace) {
+        for o in self.s.stale.in_namespace(&obs.ns) {
+            let Some(obj) = self.s.stale.get(o) else {
+                continue;
+            };
+            // A pair's removal listed by its other end's namespace is judged in its own.
+            if obj.in_flight.is_some() || obj.op.namespace() != obs.ns {
+                continue;
+            }
+            let gone = match &obj.op {
+                Op::DeleteLink { name, .. } => !obs.links.iter().any(|l| &l.name == name),
+                Op::DelRoute { route, .. } => !obs
+                    .routes
+                    .iter()
+                    .any(|r| r.dev == route.dev && r.dst == route.dst && r.metric == route.metric),
+                Op::DelNeighbour { link, ip, .. } => !obs
+                    .neighbours
+                    .iter()
+                    .any(|n| &n.link == link && n.ip == *ip),
+                _ => false,
+            };
+            if gone {
+                self.finish_stale(o, true);
+            }
         }
     }
 

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::dirty::Resource;
+use super::identities::Identities;
 use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
@@ -235,6 +236,10 @@ pub(super) struct State {
     /// told by its slot's `changed` flag.
     pub(super) changed: Vec<ItemId>,
     pub(super) removed: Vec<ItemKey>,
+    /// Which namespaces are one (`identities.rs`). Absent from snapshots taken before
+    /// identities, and left out while empty so that those snapshots read back unchanged.
+    #[serde(default, skip_serializing_if = "Identities::is_empty")]
+    pub(super) identities: Identities,
 }
 
 pub(super) const NO_SLOT: &str = "item id refers to a live slot";
