@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
 use crate::command::CommandId;
+use crate::machine::BorrowPolicy;
 use crate::model::{Item, ItemKey};
 use crate::netns::Netns;
 use crate::observed::Snapshot;
@@ -80,6 +81,9 @@ pub enum Event {
     ResyncRequested {
         ns: Option<Netns>,
     },
+    /// Which existing links items may borrow, and which carry the agent's own route to its
+    /// NATS server: told by the daemon at start, so that a replay refuses the same items.
+    BorrowPolicy(BorrowPolicy),
 }
 
 impl Event {

@@ -52,7 +52,9 @@
 //! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
+//! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
 
+mod borrow;
 mod dirty;
 mod drift;
 mod effects;
@@ -80,6 +82,7 @@ use crate::identity::AgentIdentity;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
+pub use borrow::{BorrowPolicy, ProtectedLink};
 use drift::ResyncRequests;
 use stale::StaleObjects;
 
@@ -168,6 +171,7 @@ impl Core {
             awaiting_resync: false,
             changed: Vec::new(),
             removed: Vec::new(),
+            borrows: Default::default(),
         })
     }
 
@@ -206,6 +210,7 @@ impl Core {
             Event::Restarted => self.on_restarted(),
             Event::Observed(snapshot) => self.on_observed(snapshot),
             Event::ResyncRequested { ns } => self.on_resync_requested(ns),
+            Event::BorrowPolicy(policy) => self.on_borrow_policy(policy),
         }
         self.reconcile_dirty();
         self.issue_due_stale();

@@ -296,10 +296,17 @@ impl Core {
             let link = seen
                 .links
                 .get(iface.host_if_name.as_str())
-                .filter(|l| !seen.stale_links.contains(l.name.as_str()));
-            if let Some(l) = link {
-                let a = LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
-                self.set_actual(id, Actual::Link(a));
+                .filter(|l| !seen.stale_links.contains(l.name.as_str()))
+                .copied();
+            let asked = self.s.borrows.observed(ns, &iface.host_if_name, link);
+            match link {
+                Some(l) => {
+                    let a =
+                        LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
+                    self.set_actual(id, Actual::Link(a));
+                }
+                None if asked => self.borrowed_link_missing(id, ns, &iface.host_if_name),
+                None => {}
             }
         }
     }

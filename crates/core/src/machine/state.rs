@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::borrow::Borrows;
 use super::dirty::Resource;
 use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
@@ -235,6 +236,9 @@ pub(super) struct State {
     /// told by its slot's `changed` flag.
     pub(super) changed: Vec<ItemId>,
     pub(super) removed: Vec<ItemKey>,
+    /// What the agent changed on borrowed links, to restore; absent in older snapshots.
+    #[serde(default, skip_serializing_if = "Borrows::is_empty")]
+    pub(super) borrows: Borrows,
 }
 
 pub(super) const NO_SLOT: &str = "item id refers to a live slot";
