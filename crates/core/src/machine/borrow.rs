@@ -153,7 +153,9 @@ impl Borrows {
     }
 
     fn loan_mut(&mut self, ns: &Netns, link: &str) -> Option<&mut Loan> {
-        self.loans.iter_mut().find(|l| &l.ns == ns && l.link == link)
+        self.loans
+            .iter_mut()
+            .find(|l| &l.ns == ns && l.link == link)
     }
 
     /// Asks for the link to be observed before it is borrowed; `false` if already asked.
@@ -351,15 +353,24 @@ mod tests {
 
     #[test]
     fn an_unset_attribute_is_left_alone_and_a_set_one_restored_once_deleted() {
-        let iface = existing(json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
-            "mtu": 1300}));
+        let iface = existing(
+            json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
+            "mtu": 1300}),
+        );
         let mut b = Borrows::default();
         assert!(b.want_observation(&Netns::Default, "eth1"));
         assert!(!b.want_observation(&Netns::Default, "eth1"), "asked once");
         assert!(b.observed(&Netns::Default, "eth1", Some(&seen())));
         let mut a = belief(&seen());
         let w = b.wanted(&a, Some(&iface));
-        assert_eq!(w, Wanted { up: None, mtu: Some(1300), mac: None });
+        assert_eq!(
+            w,
+            Wanted {
+                up: None,
+                mtu: Some(1300),
+                mac: None
+            }
+        );
         b.record(
             &a,
             &LinkChange {
@@ -369,10 +380,18 @@ mod tests {
         );
         a.mtu = Some(1300);
         b.settle(&a, Some(&iface));
-        assert_eq!(b.wanted(&a, None).mtu, Some(1400), "the original once deleted");
+        assert_eq!(
+            b.wanted(&a, None).mtu,
+            Some(1400),
+            "the original once deleted"
+        );
         a.mtu = Some(1400);
         b.settle(&a, None);
-        assert_eq!(b.wanted(&a, None), Wanted::default(), "restored: nothing to do");
+        assert_eq!(
+            b.wanted(&a, None),
+            Wanted::default(),
+            "restored: nothing to do"
+        );
         assert_eq!(b.kept(&Netns::Default, "eth1"), &seen().addresses[..]);
         b.release(&Netns::Default, "eth1");
         assert!(b.is_empty());
@@ -380,8 +399,10 @@ mod tests {
 
     #[test]
     fn a_link_taken_down_for_its_mac_comes_back_up_though_enabled_is_unset() {
-        let iface = existing(json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
-            "phys_address": "02:00:00:00:00:09"}));
+        let iface = existing(
+            json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
+            "phys_address": "02:00:00:00:00:09"}),
+        );
         let mut b = Borrows::default();
         b.observed(&Netns::Default, "eth1", Some(&seen()));
         let mut a = belief(&seen());
@@ -439,8 +460,13 @@ mod tests {
                 server: [127, 0, 0, 1].into(),
             }],
         };
-        let refused = p.refusal(&Netns::Default, &eth).expect("eth1 is not allowed");
-        assert!(refused.contains("'eth1'") && refused.contains("lo,veth*"), "{refused}");
+        let refused = p
+            .refusal(&Netns::Default, &eth)
+            .expect("eth1 is not allowed");
+        assert!(
+            refused.contains("'eth1'") && refused.contains("lo,veth*"),
+            "{refused}"
+        );
         let refused = p.refusal(&Netns::Default, &lo_down).expect("protected");
         assert!(refused.contains("NATS server 127.0.0.1") && refused.contains("enabled: false"));
         assert_eq!(p.refusal(&Netns::Default, &lo_up), None);
@@ -451,7 +477,10 @@ mod tests {
         );
         let mac = existing(json!({"name": "l", "type": "LOOPBACK",
             "phys_address": "02:00:00:00:00:09"}));
-        assert!(p.refusal(&Netns::Default, &mac).unwrap().contains("phys_address"));
+        assert!(p
+            .refusal(&Netns::Default, &mac)
+            .unwrap()
+            .contains("phys_address"));
         assert_eq!(BorrowPolicy::default().refusal(&Netns::Default, &eth), None);
         assert!(glob_matches("veth*", "veth0") && !glob_matches("veth", "veth0"));
     }

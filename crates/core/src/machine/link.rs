@@ -557,6 +557,11 @@ mod tests {
         }
     }
 
+    fn step(a: &LinkActual, iface: &Interface) -> Option<Op> {
+        let want = Wanted::of(iface, a.role.owned());
+        configuration_step(&AgentIdentity::default(), a, iface, &want, &[])
+    }
+
     fn link_of(iface: &Interface) -> LinkActual {
         let spec = link_spec(&AgentIdentity::default(), iface, true);
         LinkActual {
@@ -580,27 +585,16 @@ mod tests {
         let mut a = link_of(&iface);
         a.mtu = Some(1500);
         a.addresses = vec!["10.9.9.9/24".parse().unwrap()];
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("the MTU differs first");
         };
         assert_eq!(change.mtu, Some(1400));
         a.mtu = Some(1400);
-        assert!(matches!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            Some(Op::DelAddress { .. })
-        ));
+        assert!(matches!(step(&a, &iface), Some(Op::DelAddress { .. })));
         a.addresses.clear();
-        assert!(matches!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            Some(Op::AddAddress { .. })
-        ));
+        assert!(matches!(step(&a, &iface), Some(Op::AddAddress { .. })));
         a.addresses = iface.ip_addresses.clone();
-        assert_eq!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            None
-        );
+        assert_eq!(step(&a, &iface), None);
     }
 
     #[test]
@@ -610,9 +604,7 @@ mod tests {
         let mut a = link_of(&iface);
         a.up = false;
         a.mac = None;
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("the MAC differs");
         };
         assert_eq!(change.up, None);
@@ -624,9 +616,7 @@ mod tests {
         let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": 1400}));
         let mut a = link_of(&iface);
         a.attributes_unknown = true;
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("attributes are unknown");
         };
         assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));
