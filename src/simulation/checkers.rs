@@ -43,7 +43,7 @@ impl World {
         let Some(Item::Route(r)) = self.desired.get(&key) else {
             return Err(format!("{key} is not desired"));
         };
-        if !i.enabled {
+        if !i.enabled.unwrap_or(false) {
             return Err(format!("interface {} is disabled", i.name));
         }
         let addrs = if i.link_only {
@@ -115,7 +115,7 @@ impl World {
                     };
                     if !self.desired.contains_key(&key) {
                         why = format!("{key} is not desired");
-                    } else if !i.enabled {
+                    } else if !i.enabled.unwrap_or(false) {
                         why = format!("interface {} is disabled", i.name);
                     } else {
                         return Ok(());
@@ -258,13 +258,13 @@ impl World {
                         .copied()
                         .filter(|a| want.contains(a) || !foreign.contains(a))
                         .collect();
-                    if lo.up != i.enabled || got != want {
+                    if lo.up != i.enabled.unwrap_or(false) || got != want {
                         let explained = self.core.explain(&ItemKey::Interface("l0".into()));
                         return Err(self.violation(format!(
                             "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}; core: {explained:?}",
                             n.ns,
                             if lo.up { "up" } else { "down" },
-                            if i.enabled { "up" } else { "down" }
+                            if i.enabled.unwrap_or(false) { "up" } else { "down" }
                         )));
                     }
                 }

@@ -35,7 +35,18 @@ impl World {
                 batch.push(c);
             }
             if batch.is_empty() {
-                return Ok(());
+                // A link to borrow is observed before it is changed: the driver's part.
+                match self.core.poll_resync() {
+                    Some(wanted) => {
+                        let snapshot = self
+                            .kernel
+                            .observe(&wanted)
+                            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+                        self.feed(Event::Observed(snapshot));
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             }
             let results = self.apply_in_random_order(&batch)?;
             // Sometimes the results stay on their way while the next things happen: the
