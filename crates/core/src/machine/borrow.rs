@@ -99,7 +99,9 @@ struct Loan {
     up: Option<bool>,
     mtu: Option<u32>,
     mac: Option<MacAddr>,
-    /// The addresses on the link when the agent first saw it: never removed.
+    /// The addresses on the link when the agent first saw it that the item did not ask for:
+    /// never removed. One it asked for is taken as its own, as it would be after the agent
+    /// lost its state, when nothing can tell the two apart.
     present: Vec<IpNet>,
 }
 
@@ -169,9 +171,16 @@ impl Borrows {
     }
 
     /// A borrowing item's namespace was observed, with its link or without. A link seen for
-    /// the first time gets its loan, holding the addresses already there. Says whether the
-    /// observation was asked for the link, so that a missing link is told once per ask.
-    pub(super) fn observed(&mut self, ns: &Netns, link: &str, seen: Option<&ObservedLink>) -> bool {
+    /// the first time gets its loan, holding the addresses already there that the item does
+    /// not ask for (`asked`). Says whether the observation was asked for the link, so that a
+    /// missing link is told once per ask.
+    pub(super) fn observed(
+        &mut self,
+        ns: &Netns,
+        link: &str,
+        seen: Option<&ObservedLink>,
+        asked: &[IpNet],
+    ) -> bool {
         let before = self.observing.len();
         self.observing.retain(|(n, l)| !(n == ns && l == link));
         if let (Some(l), None) = (seen, self.loan(ns, link)) {
@@ -181,7 +190,12 @@ impl Borrows {
                 up: None,
                 mtu: None,
                 mac: None,
-                present: l.addresses.clone(),
+                present: l
+                    .addresses
+                    .iter()
+                    .filter(|a| !asked.contains(a))
+                    .copied()
+                    .collect(),
             });
         }
         self.observing.len() != before
@@ -360,7 +374,7 @@ mod tests {
         let mut b = Borrows::default();
         assert!(b.want_observation(&Netns::Default, "eth1"));
         assert!(!b.want_observation(&Netns::Default, "eth1"), "asked once");
-        assert!(b.observed(&Netns::Default, "eth1", Some(&seen())));
+        assert!(b.observed(&Netns::Default, "eth1", Some(&seen()), &[]));
         let mut a = belief(&seen());
         let w = b.wanted(&a, Some(&iface));
         assert_eq!(
@@ -404,7 +418,7 @@ mod tests {
             "phys_address": "02:00:00:00:00:09"}),
         );
         let mut b = Borrows::default();
-        b.observed(&Netns::Default, "eth1", Some(&seen()));
+        b.observed(&Netns::Default, "eth1", Some(&seen()), &[]);
         let mut a = belief(&seen());
         b.record(
             &a,
@@ -424,9 +438,9 @@ mod tests {
     #[test]
     fn a_missing_link_is_told_once_per_ask_and_gets_no_loan() {
         let mut b = Borrows::default();
-        assert!(!b.observed(&Netns::Default, "eth1", None), "not asked");
+        assert!(!b.observed(&Netns::Default, "eth1", None, &[]), "not asked");
         b.want_observation(&Netns::Default, "eth1");
-        assert!(b.observed(&Netns::Default, "eth1", None));
+        assert!(b.observed(&Netns::Default, "eth1", None, &[]));
         assert!(b.is_empty());
     }
 

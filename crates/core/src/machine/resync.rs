@@ -298,7 +298,10 @@ impl Core {
                 .get(iface.host_if_name.as_str())
                 .filter(|l| !seen.stale_links.contains(l.name.as_str()))
                 .copied();
-            let asked = self.s.borrows.observed(ns, &iface.host_if_name, link);
+            let asked = self
+                .s
+                .borrows
+                .observed(ns, &iface.host_if_name, link, &iface.ip_addresses);
             match link {
                 Some(l) => {
                     let a =
