@@ -237,8 +237,19 @@ pub(super) struct State {
     pub(super) changed: Vec<ItemId>,
     pub(super) removed: Vec<ItemKey>,
     /// What the agent changed on borrowed links, to restore; absent in older snapshots.
-    #[serde(default, skip_serializing_if = "Borrows::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Borrows::is_empty",
+        deserialize_with = "borrows_or_none"
+    )]
     pub(super) borrows: Borrows,
+}
+
+/// Version 1 snapshots (positional) end before `borrows`, so reading it runs out of input:
+/// that means none. Stored values are checksummed before they are decoded, so an error here
+/// is the end of an older format, not damage.
+fn borrows_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Borrows, D::Error> {
+    Ok(Borrows::deserialize(d).unwrap_or_default())
 }
 
 pub(super) const NO_SLOT: &str = "item id refers to a live slot";
