@@ -265,6 +265,18 @@ impl Borrows {
         self.loan(ns, link).map_or(&[], |l| &l.present)
     }
 
+    /// `ns` was observed: whatever was asked of it has its answer, and an item that still
+    /// needs to see its link (it was busy then) asks again.
+    pub(super) fn observed_namespace(&mut self, ns: &Netns) {
+        self.observing.retain(|(n, _)| n != ns);
+    }
+
+    /// `ns` vanished, and its links with it.
+    pub(super) fn forget_namespace(&mut self, ns: &Netns) {
+        self.observing.retain(|(n, _)| n != ns);
+        self.loans.retain(|l| &l.ns != ns);
+    }
+
     /// The link is let go: nothing more to restore.
     pub(super) fn release(&mut self, ns: &Netns, link: &str) {
         self.loans.retain(|l| !(&l.ns == ns && l.link == link));
@@ -441,6 +453,19 @@ mod tests {
         assert!(!b.observed(&Netns::Default, "eth1", None, &[]), "not asked");
         b.want_observation(&Netns::Default, "eth1");
         assert!(b.observed(&Netns::Default, "eth1", None, &[]));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn an_observation_answers_every_ask_of_its_namespace_and_a_vanish_ends_its_loans() {
+        let mut b = Borrows::default();
+        let red = Netns::Named("red".into());
+        b.want_observation(&red, "eth1");
+        b.observed_namespace(&red);
+        assert!(b.want_observation(&red, "eth1"), "asked again");
+        b.observed(&red, "eth1", Some(&seen()), &[]);
+        assert!(!b.is_empty());
+        b.forget_namespace(&red);
         assert!(b.is_empty());
     }
 

@@ -113,6 +113,8 @@ impl Core {
                 self.s.available.remove(ns);
             }
         }
+        // Its links went with it: nothing to give back, nothing to wait for.
+        self.s.borrows.forget_namespace(ns);
         *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
         for o in self.s.stale.in_namespace(ns) {
             if self

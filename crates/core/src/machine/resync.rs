@@ -312,6 +312,7 @@ impl Core {
                 None => {}
             }
         }
+        self.s.borrows.observed_namespace(ns);
     }
 
     /// Routes on managed links that no item claimed: adopted by their item, or removed.
