@@ -160,7 +160,8 @@ impl Borrows {
             .find(|l| &l.ns == ns && l.link == link)
     }
 
-    /// Asks for the link to be observed before it is borrowed; `false` if already asked.
+    /// Notes that the link was asked to be observed before it is borrowed, so that its absence
+    /// in the answer is a failure; `false` if already noted.
     pub(super) fn want_observation(&mut self, ns: &Netns, link: &str) -> bool {
         let key = (ns.clone(), link.to_string());
         if self.observing.contains(&key) {
@@ -263,6 +264,14 @@ impl Borrows {
     /// The addresses that were on the link before it was borrowed: kept whatever the item says.
     pub(super) fn kept(&self, ns: &Netns, link: &str) -> &[IpNet] {
         self.loan(ns, link).map_or(&[], |l| &l.present)
+    }
+
+    /// The namespaces of links waiting for their first observation.
+    pub(super) fn waiting_namespaces(&self) -> Vec<Netns> {
+        let mut v: Vec<Netns> = self.observing.iter().map(|(n, _)| n.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     /// `ns` was observed: whatever was asked of it has its answer, and an item that still
@@ -461,7 +470,9 @@ mod tests {
         let mut b = Borrows::default();
         let red = Netns::Named("red".into());
         b.want_observation(&red, "eth1");
+        assert_eq!(b.waiting_namespaces(), vec![red.clone()]);
         b.observed_namespace(&red);
+        assert!(b.waiting_namespaces().is_empty());
         assert!(b.want_observation(&red, "eth1"), "asked again");
         b.observed(&red, "eth1", Some(&seen()), &[]);
         assert!(!b.is_empty());

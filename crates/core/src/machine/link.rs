@@ -535,12 +535,13 @@ impl Core {
     }
 
     /// Someone else's link is borrowed only once observed: its originals must be known
-    /// before anything is changed. Asks for the namespace's observation (once); the
+    /// before anything is changed. Asks for the namespace's observation; the
     /// observation's resync (`take_borrowed_links`) takes the link, or says it is missing.
     fn borrow_link(&mut self, id: ItemId, ns: Netns, iface: &Interface) {
-        if self.s.borrows.want_observation(&ns, &iface.host_if_name) {
-            self.want_observed(ns);
-        }
+        // Asked each time: a request is not stored in snapshots, so one made before a restart
+        // may be gone; asking twice before the answer costs nothing.
+        self.s.borrows.want_observation(&ns, &iface.host_if_name);
+        self.want_observed(ns);
         self.set_state(id, ItemState::InProgress);
     }
 }
