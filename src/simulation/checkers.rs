@@ -258,13 +258,18 @@ impl World {
                         .copied()
                         .filter(|a| want.contains(a) || !foreign.contains(a))
                         .collect();
-                    if lo.up != i.enabled.unwrap_or(false) || got != want {
+                    // Without `enabled` the admin state is whatever it was: not the agent's.
+                    if i.enabled.is_some_and(|e| lo.up != e) || got != want {
                         let explained = self.core.explain(&ItemKey::Interface("l0".into()));
                         return Err(self.violation(format!(
                             "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}; core: {explained:?}",
                             n.ns,
                             if lo.up { "up" } else { "down" },
-                            if i.enabled.unwrap_or(false) { "up" } else { "down" }
+                            match i.enabled {
+                                Some(true) => "up",
+                                Some(false) => "down",
+                                None => "as it is",
+                            }
                         )));
                     }
                 }
