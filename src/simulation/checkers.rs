@@ -214,6 +214,7 @@ impl World {
     fn check_converged(&mut self) -> Result<(), Violation> {
         self.convergence_checks += 1;
         self.check_loopbacks()?;
+        self.check_borrowed()?;
         let found = found_links(&self.kernel.dump());
         let expected = self.oracle(&found);
         let problems = differences(&expected, &found);

@@ -52,10 +52,12 @@ pub enum Feature {
     Ipv6,
     /// Interfaces put disabled.
     Disabled,
+    /// `e0`, an EXISTING item borrowing `u0` or `eth9`, links someone else made.
+    Borrow,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 24] = [
+    pub const ALL: [Feature; 25] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -80,6 +82,7 @@ impl Feature {
         Feature::Mac,
         Feature::Ipv6,
         Feature::Disabled,
+        Feature::Borrow,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -109,6 +112,7 @@ impl Feature {
             Feature::Mac => "mac",
             Feature::Ipv6 => "ipv6",
             Feature::Disabled => "disabled",
+            Feature::Borrow => "borrow",
         }
     }
 

@@ -266,14 +266,6 @@ impl Borrows {
         self.loan(ns, link).map_or(&[], |l| &l.present)
     }
 
-    /// The namespaces of links waiting for their first observation.
-    pub(super) fn waiting_namespaces(&self) -> Vec<Netns> {
-        let mut v: Vec<Netns> = self.observing.iter().map(|(n, _)| n.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-
     /// `ns` was observed: whatever was asked of it has its answer, and an item that still
     /// needs to see its link (it was busy then) asks again.
     pub(super) fn observed_namespace(&mut self, ns: &Netns) {
@@ -470,9 +462,7 @@ mod tests {
         let mut b = Borrows::default();
         let red = Netns::Named("red".into());
         b.want_observation(&red, "eth1");
-        assert_eq!(b.waiting_namespaces(), vec![red.clone()]);
         b.observed_namespace(&red);
-        assert!(b.waiting_namespaces().is_empty());
         assert!(b.want_observation(&red, "eth1"), "asked again");
         b.observed(&red, "eth1", Some(&seen()), &[]);
         assert!(!b.is_empty());

@@ -87,10 +87,6 @@ impl Core {
             resync: ResyncRequests::default(),
         };
         core.resync = ResyncRequests::restored(core.s.timers.armed(&TimerKey::Resync));
-        // Requests are not stored, but links waiting to be borrowed are: ask for them again.
-        for ns in core.s.borrows.waiting_namespaces() {
-            core.want_observed(ns);
-        }
         core.sanitize();
         core.s.stale.rebuild();
         let in_flight: Vec<(Op, Owner)> = core

@@ -98,9 +98,13 @@ fn attribute_change(
             // Set the address while still down; bring it up on the next round.
             change.up = None;
         } else if a.up && !owned {
-            // veth and dummy links change their address live; many drivers of
-            // links the agent borrows answer EBUSY while up, so take it down first.
-            change.up = Some(false);
+            // veth and dummy links change their address live; many drivers of links the
+            // agent borrows answer EBUSY while up, so take it down first, alone: the kernel
+            // sets the address of a request before its flags.
+            change = LinkChange {
+                up: Some(false),
+                ..LinkChange::default()
+            };
         }
     }
     Some(Op::SetLink {
@@ -130,7 +134,11 @@ fn configuration_step(
         .addresses
         .iter()
         .find(|x| !iface.ip_addresses.contains(x) && !kept.contains(x));
-    let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+    // One that was on a borrowed link before is there as far as the core knows.
+    let missing = iface
+        .ip_addresses
+        .iter()
+        .find(|x| !a.addresses.contains(x) && !kept.contains(x));
     match (extra, missing) {
         (Some(addr), _) => Some(Op::DelAddress {
             ns: a.ns.clone(),
@@ -610,6 +618,34 @@ mod tests {
         };
         assert_eq!(change.up, None);
         assert!(change.mac.is_some());
+    }
+
+    #[test]
+    fn a_borrowed_link_that_is_up_is_taken_down_alone_before_its_mac_changes() {
+        let iface = dummy(
+            json!({"name": "e", "type": "EXISTING", "host_if_name": "eth1",
+            "mtu": 1400, "phys_address": "02:00:00:00:00:01"}),
+        );
+        let mut a = link_of(&iface);
+        a.role = LinkRole::Borrowed;
+        a.up = true;
+        a.mac = None;
+        a.mtu = Some(1500);
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!(
+            change,
+            LinkChange {
+                up: Some(false),
+                ..LinkChange::default()
+            }
+        );
+        a.up = false;
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!((change.mac, change.mtu), (iface.phys_address, Some(1400)));
     }
 
     #[test]

@@ -48,6 +48,14 @@ impl Core {
             if known || self.ix.actual_in.get(ns).is_some_and(|s| !s.is_empty()) {
                 self.on_namespace_vanished(ns);
             }
+            // A link to borrow asked for there is not there either.
+            let empty = ObservedNamespace {
+                ns: ns.clone(),
+                links: vec![],
+                routes: vec![],
+                neighbours: vec![],
+            };
+            self.take_borrowed_links(&Seen::new(&empty, std::iter::empty()));
         }
         if after_restart {
             // Whatever waited for the resync gets its turn.
