@@ -44,7 +44,7 @@ impl World {
         let Some(Item::Route(r)) = self.desired.get(&key) else {
             return Err(format!("{key} is not desired"));
         };
-        if !i.enabled {
+        if !i.enabled.unwrap_or(false) {
             return Err(format!("interface {} is disabled", i.name));
         }
         let addrs = if i.link_only {
@@ -116,7 +116,7 @@ impl World {
                     };
                     if !self.desired.contains_key(&key) {
                         why = format!("{key} is not desired");
-                    } else if !i.enabled {
+                    } else if !i.enabled.unwrap_or(false) {
                         why = format!("interface {} is disabled", i.name);
                     } else {
                         return Ok(());
@@ -248,6 +248,7 @@ impl World {
     fn check_converged(&mut self) -> Result<(), Violation> {
         self.convergence_checks += 1;
         self.check_loopbacks()?;
+        self.check_borrowed()?;
         let found = found_links(&self.kernel.dump());
         let expected = self.oracle(&found);
         let problems = differences(&expected, &found);
@@ -292,13 +293,18 @@ impl World {
                         .copied()
                         .filter(|a| want.contains(a) || !foreign.contains(a))
                         .collect();
-                    if lo.up != i.enabled || got != want {
+                    // Without `enabled` the admin state is whatever it was: not the agent's.
+                    if i.enabled.is_some_and(|e| lo.up != e) || got != want {
                         let explained = self.core.explain(&ItemKey::Interface("l0".into()));
                         return Err(self.violation(format!(
                             "lo in {} is {} with {got:?}; l0 wants it {} with {want:?}; core: {explained:?}",
                             n.ns,
                             if lo.up { "up" } else { "down" },
-                            if i.enabled { "up" } else { "down" }
+                            match i.enabled {
+                                Some(true) => "up",
+                                Some(false) => "down",
+                                None => "as it is",
+                            }
                         )));
                     }
                 }

@@ -229,7 +229,7 @@ impl World {
                 )));
             };
             let held = match &key {
-                ItemKey::Interface(_) => !i.enabled || link.up,
+                ItemKey::Interface(_) => !i.enabled.unwrap_or(false) || link.up,
                 ItemKey::Route { dst, .. } => link
                     .routes
                     .iter()

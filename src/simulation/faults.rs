@@ -74,6 +74,7 @@ impl World {
             self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
+            self.forget_loans();
             self.core = Core::new(super::core_config());
             // The new process publishes every state afresh.
             self.published.clear();

@@ -24,6 +24,7 @@
 //! refused. This file holds the run's configuration and report, the world they all act on, and
 //! the step loop.
 
+mod borrow;
 mod checkers;
 mod drift;
 mod faults;
@@ -353,6 +354,11 @@ struct World {
     /// Addresses on a `lo` that the agent added before a restart that lost its state and that
     /// no item wanted then: it cannot know they were its own, so they are someone else's now.
     foreign_lo: BTreeMap<Netns, BTreeSet<IpNet>>,
+    /// The links `e0` may borrow, as they must be whenever `e0` does not hold them
+    /// (`borrow.rs`).
+    lent: BTreeMap<String, nsagent_sim::LinkDump>,
+    /// Namespaces the core asked to observe while results were held: observed once they come.
+    asked: Vec<Netns>,
     restore_snapshots: bool,
     /// What the ifindex checker knows of the managed links.
     ifindexes: Ifindexes,
@@ -405,6 +411,8 @@ impl World {
             issued: Vec::new(),
             settling: false,
             foreign_lo: BTreeMap::new(),
+            lent: BTreeMap::new(),
+            asked: Vec::new(),
             restore_snapshots: config.restore_snapshots,
             ifindexes: Ifindexes::default(),
             trace_hash: 0xcbf2_9ce4_8422_2325,
@@ -518,6 +526,7 @@ impl World {
                 .map_err(sim_err)?;
         }
         self.unmanaged = self.unmanaged_now();
+        self.lend_originals();
         self.check_other_shapes();
 
         self.feed(Event::MicroserviceWatch { connected: true });
@@ -546,6 +555,7 @@ impl World {
             .not_marked_by(&identity())
             .into_iter()
             .filter(|(_, l)| l.name != "lo")
+            .filter(|(ns, l)| !self.borrowable(ns, &l.name))
             .collect()
     }
 }

@@ -151,7 +151,7 @@ impl World {
                 (
                     ns.clone(),
                     i.host_if_name.clone(),
-                    i.enabled,
+                    i.enabled.unwrap_or(false),
                     addresses.clone(),
                 ),
             );
@@ -161,7 +161,7 @@ impl World {
                     (ns, i.host_if_name.clone()),
                     ExpectedLink {
                         kind,
-                        up: i.enabled,
+                        up: i.enabled.unwrap_or(false),
                         mtu: i.mtu,
                         mac: if i.link_only { None } else { i.phys_address },
                         addresses: addresses.into_iter().collect(),

@@ -54,10 +54,12 @@ pub enum Feature {
     Disabled,
     /// Pids living in the default or a named namespace: one namespace under two references.
     Aliases,
+    /// `e0`, an EXISTING item borrowing `u0` or `eth9`, links someone else made.
+    Borrow,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 25] = [
+    pub const ALL: [Feature; 26] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -83,6 +85,7 @@ impl Feature {
         Feature::Ipv6,
         Feature::Disabled,
         Feature::Aliases,
+        Feature::Borrow,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -113,6 +116,7 @@ impl Feature {
             Feature::Ipv6 => "ipv6",
             Feature::Disabled => "disabled",
             Feature::Aliases => "aliases",
+            Feature::Borrow => "borrow",
         }
     }
 

@@ -21,6 +21,16 @@ impl World {
         for (c, r) in std::mem::take(&mut self.held) {
             self.deliver(&c, r);
         }
+        let mut asked = std::mem::take(&mut self.asked);
+        if !asked.is_empty() {
+            asked.sort();
+            asked.dedup();
+            let snapshot = self
+                .kernel
+                .observe(&asked)
+                .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+            self.feed(Event::Observed(snapshot));
+        }
         let mut may_hold = !self.settling;
         for _round in 0..10_000 {
             let mut batch: Vec<Command> = Vec::new();
@@ -35,19 +45,10 @@ impl World {
                 batch.push(c);
             }
             if batch.is_empty() {
-                // The core may ask to observe a namespace itself (one that lives on under an
-                // alias of its vanished canonical reference); the driver does so when idle.
-                match self.core.poll_resync() {
-                    Some(wanted) => {
-                        let snapshot = self
-                            .kernel
-                            .observe(&wanted)
-                            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
-                        self.feed(Event::Observed(snapshot));
-                        continue;
-                    }
-                    None => return Ok(()),
+                if self.serve_observations()? {
+                    continue;
                 }
+                return Ok(());
             }
             let results = self.apply_in_random_order(&batch)?;
             // Sometimes the results stay on their way while the next things happen: the
@@ -64,6 +65,12 @@ impl World {
                 }
             }
             if hold {
+                // As the driver does after every event: what the core asked to observe is
+                // taken now, not left in the core for a snapshot to lose; it is observed
+                // when the held results come, at the next pump.
+                if let Some(wanted) = self.core.poll_resync() {
+                    self.asked.extend(wanted);
+                }
                 return Ok(());
             }
         }
@@ -165,6 +172,20 @@ impl World {
             .map_err(|e| self.violation(format!("observe failed: {e}")))?;
         self.feed(Event::Observed(snapshot));
         Ok(())
+    }
+
+    /// Observes what the core asked to (a link to borrow is observed before it is changed),
+    /// and feeds the snapshot back; `false` if it asked nothing.
+    fn serve_observations(&mut self) -> Result<bool, Violation> {
+        let Some(wanted) = self.core.poll_resync() else {
+            return Ok(false);
+        };
+        let snapshot = self
+            .kernel
+            .observe(&wanted)
+            .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+        self.feed(Event::Observed(snapshot));
+        Ok(true)
     }
 
     /// Hands one result to the core, and into the trace.

@@ -95,7 +95,7 @@ impl World {
 
     /// Publishes one intent, and remembers it as desired: the oracle reads `desired`, never
     /// the core.
-    fn put(&mut self, key: ItemKey, value: serde_json::Value) {
+    pub(super) fn put(&mut self, key: ItemKey, value: serde_json::Value) {
         if let Err(e) = self.put_value(&key.to_string(), value) {
             panic!("the harness generated an invalid item {key}: {e}");
         }
@@ -157,6 +157,9 @@ impl World {
     fn put_interface(&mut self) {
         if self.rng.chance(8) && self.on(Feature::Loopback) {
             return self.put_loopback();
+        }
+        if self.on(Feature::Borrow) && self.rng.chance(10) {
+            return self.put_existing();
         }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);

@@ -121,6 +121,11 @@ pub struct Args {
     /// it takes for its own (default 4, `static`); give each agent on a host its own.
     #[arg(long, env = "NSAGENT_ROUTE_PROTOCOL")]
     pub route_protocol: Option<u32>,
+    /// The existing links EXISTING and LOOPBACK items may borrow, by name, comma-separated; a
+    /// trailing `*` matches any rest (`eth*`). Default: any link. The links carrying the
+    /// route to the NATS server are protected whatever this says.
+    #[arg(long, env = "NSAGENT_BORROW_ALLOW", value_delimiter = ',')]
+    pub borrow_allow: Option<Vec<String>>,
     #[command(flatten)]
     pub auth: NatsAuth,
 }
@@ -140,6 +145,7 @@ struct FileConfig {
     resync_interval: Option<String>,
     adopt_legacy: Option<bool>,
     route_protocol: Option<u32>,
+    borrow_allow: Option<Vec<String>>,
     #[serde(default)]
     auth: NatsAuth,
 }
@@ -166,6 +172,8 @@ pub struct DaemonConfig {
     pub adopt_legacy: bool,
     /// `--route-protocol`, checked.
     pub route_protocol: u8,
+    /// `--borrow-allow`, checked; empty: any link.
+    pub borrow_allow: Vec<String>,
     pub auth: NatsAuth,
 }
 
@@ -186,6 +194,21 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A link name, or a prefix of one followed by `*`.
+fn check_borrow_pattern(pattern: &str) -> Result<(), String> {
+    let name = pattern.strip_suffix('*').unwrap_or(pattern);
+    if name.contains('*') {
+        return Err("`*` may only end a pattern".into());
+    }
+    if name.is_empty() && !pattern.ends_with('*') {
+        return Err("empty name".into());
+    }
+    if name.len() > 15 || name.chars().any(|c| c == '/' || c.is_whitespace()) {
+        return Err("not a link name (at most 15 characters, no '/' or spaces)".into());
+    }
+    Ok(())
 }
 
 impl DaemonConfig {
@@ -222,6 +245,12 @@ impl DaemonConfig {
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?,
             None => ROUTE_PROTOCOL,
         };
+        let borrow_allow = args.borrow_allow.or(file.borrow_allow).unwrap_or_default();
+        for pattern in &borrow_allow {
+            check_borrow_pattern(pattern).map_err(|reason| {
+                ConfigError::Invalid(format!("--borrow-allow '{pattern}': {reason}"))
+            })?;
+        }
         Ok(DaemonConfig {
             label,
             nats: args
@@ -254,6 +283,7 @@ impl DaemonConfig {
             resync_interval_ms,
             adopt_legacy: args.adopt_legacy || file.adopt_legacy.unwrap_or(false),
             route_protocol,
+            borrow_allow,
             auth: args.auth.or(file.auth),
         })
     }
@@ -497,6 +527,42 @@ mod tests {
             ]))
             .expect_err(bad);
             assert!(e.to_string().contains("--route-protocol"), "{e}");
+        }
+    }
+
+    #[test]
+    fn borrow_allow_is_a_list_of_names_and_prefixes_and_bad_ones_are_named() {
+        let c = DaemonConfig::resolve(args(&["--label", "a", "--data-dir", "/d"])).expect("ok");
+        assert!(c.borrow_allow.is_empty(), "default: any link");
+        let c = DaemonConfig::resolve(args(&[
+            "--label",
+            "a",
+            "--data-dir",
+            "/d",
+            "--borrow-allow",
+            "lo,eth*",
+        ]))
+        .expect("ok");
+        assert_eq!(c.borrow_allow, vec!["lo".to_string(), "eth*".to_string()]);
+        for (bad, why) in [
+            ("e*h", "may only end"),
+            ("", "empty name"),
+            ("a-name-far-too-long", "not a link name"),
+        ] {
+            let e = DaemonConfig::resolve(args(&[
+                "--label",
+                "a",
+                "--data-dir",
+                "/d",
+                "--borrow-allow",
+                bad,
+            ]))
+            .expect_err(bad);
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("--borrow-allow '{bad}'")) && text.contains(why),
+                "{text}"
+            );
         }
     }
 

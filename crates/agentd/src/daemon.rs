@@ -91,6 +91,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             .await
             .map_err(|e| DaemonError::Other(format!("start-up task failed: {e}")))??;
     let input = driver.input.clone();
+    send_borrow_policy(&config, &input)?;
     let kernel_watch = match sockets {
         Some(sockets) => Some(
             KernelWatch::start(sockets, input.clone())
@@ -129,6 +130,34 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ));
     }
     Ok(())
+}
+
+/// Tells the core which links items may borrow and which carry the agent's way to NATS, before
+/// any intent arrives: logged like every observation, so a replay judges items the same way.
+fn send_borrow_policy(
+    config: &DaemonConfig,
+    input: &mpsc::Sender<Input>,
+) -> Result<(), DaemonError> {
+    let protected = config.backend == BackendKind::Netlink;
+    let policy = if protected {
+        crate::protect::borrow_policy(&config.borrow_allow, &config.nats)
+            .map_err(|e| DaemonError::Other(format!("finding the links to NATS: {e}")))?
+    } else {
+        // The simulated kernel carries no traffic.
+        nsagent_core::BorrowPolicy {
+            allow: config.borrow_allow.clone(),
+            protected: vec![],
+        }
+    };
+    for p in &policy.protected {
+        tracing::info!(link = %p.name, server = %p.server, "protected: carries the route to NATS");
+    }
+    input
+        .send(Input::Observe {
+            events: vec![nsagent_core::Event::BorrowPolicy(policy)],
+            origin: Origin::Agent,
+        })
+        .map_err(|_| DaemonError::Other("the driver stopped at start".into()))
 }
 
 /// Opens the log in the data directory, saying what start-up had to repair.

@@ -17,6 +17,7 @@ mod journal;
 mod kv;
 mod nats;
 mod observers;
+mod protect;
 mod protocol;
 mod replay;
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
 use crate::command::CommandId;
+use crate::machine::BorrowPolicy;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceIdentity, Netns};
 use crate::observed::Snapshot;
@@ -87,6 +88,9 @@ pub enum Event {
         ns: Netns,
         identity: NamespaceIdentity,
     },
+    /// Which existing links items may borrow, and which carry the agent's own route to its
+    /// NATS server: told by the daemon at start, so that a replay refuses the same items.
+    BorrowPolicy(BorrowPolicy),
 }
 
 impl Event {

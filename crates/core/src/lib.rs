@@ -22,7 +22,7 @@ pub use identity::{
     check_route_protocol, AgentIdentity, IdentityError, InstanceId, Mark, ALIAS_PREFIX,
     MAX_ALIAS_LEN, MAX_ITEM_NAME_LEN, MAX_LABEL_LEN,
 };
-pub use machine::{Core, CoreConfig};
+pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
 };

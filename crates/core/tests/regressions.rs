@@ -790,7 +790,13 @@ fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
         d.event(Event::Observed(Snapshot {
             namespaces: vec![ObservedNamespace {
                 ns: Netns::Default,
-                links: vec![link("d1", LinkKind::Dummy, &mine("d1"), &["10.9.0.1/24"], None)],
+                links: vec![link(
+                    "d1",
+                    LinkKind::Dummy,
+                    &mine("d1"),
+                    &["10.9.0.1/24"],
+                    None,
+                )],
                 routes,
                 neighbours: vec![],
             }],

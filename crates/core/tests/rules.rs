@@ -388,6 +388,8 @@ fn managed_links_carry_an_alias() {
 fn existing_interface_is_configured_never_created_or_deleted() {
     let mut d = Harness::new();
     d.put(&iface_key("e"), json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true, "ip_addresses": ["10.1.0.1/24"]}));
+    assert_eq!(d.settle(), vec![], "observed before anything is changed");
+    d.observe_default(vec![host_link("eth9", false, 1500, &["10.9.0.1/24"])]);
     let ops = d.settle();
     assert!(
         matches!(&ops[0], Op::SetLink { name, change, .. } if name == "eth9" && change.up == Some(true) && change.alias.is_none()),
@@ -398,11 +400,22 @@ fn existing_interface_is_configured_never_created_or_deleted() {
     let ops = d.settle();
     assert_eq!(
         ops,
-        vec![Op::DelAddress {
-            ns: Netns::Default,
-            link: "eth9".into(),
-            addr: "10.1.0.1/24".parse().unwrap()
-        }]
+        vec![
+            Op::SetLink {
+                ns: Netns::Default,
+                name: "eth9".into(),
+                change: LinkChange {
+                    up: Some(false),
+                    ..LinkChange::default()
+                }
+            },
+            Op::DelAddress {
+                ns: Netns::Default,
+                link: "eth9".into(),
+                addr: "10.1.0.1/24".parse().unwrap()
+            }
+        ],
+        "put back down, and only the address the agent added is deleted"
     );
 }
 
@@ -413,8 +426,7 @@ fn existing_interface_that_is_missing_retries() {
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
     );
-    let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::errno::ENODEV);
+    d.observe_default(vec![]);
     assert!(matches!(
         d.state(&iface_key("e")),
         ItemState::Failed {
@@ -422,7 +434,12 @@ fn existing_interface_that_is_missing_retries() {
             ..
         }
     ));
+    assert!(
+        d.core.poll_resync().is_none(),
+        "not asked again before the retry"
+    );
     d.advance(100);
+    d.observe_default(vec![host_link("eth9", false, 1500, &[])]);
     assert!(matches!(d.pending()[0].op, Op::SetLink { .. }));
 }
 
@@ -827,24 +844,86 @@ fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
 }
 
 #[test]
-fn borrowed_link_whose_first_change_failed_gets_all_its_attributes_set_again() {
+fn a_borrowed_link_changes_only_what_the_item_sets_and_gets_its_originals_back() {
     let mut d = Harness::new();
     d.put(
         &iface_key("e"),
-        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": false}),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "mtu": 1300,
+            "ip_addresses": ["10.1.0.1/24"]}),
     );
-    let c = d.pending().remove(0);
-    d.fail(&c, nsagent_core::errno::EBUSY);
-    // The link's real state is unknown: whatever is asked next is asked in full.
+    d.observe_default(vec![host_link("eth9", true, 1400, &["10.9.0.1/24"])]);
+    let ops = d.settle();
+    let change = LinkChange {
+        mtu: Some(1300),
+        ..LinkChange::default()
+    };
+    assert!(
+        matches!(&ops[0], Op::SetLink { change: c, .. } if *c == change),
+        "no admin state, no MAC: {ops:?}"
+    );
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    assert!(is_applied(&d.state(&iface_key("e"))));
+    // The originals survive a snapshot.
+    let bytes = serde_json::to_vec(&d.core).expect("encode");
+    d.core = serde_json::from_slice(&bytes).expect("decode");
+    // No longer setting the MTU gives the original back.
+    d.put(
+        &iface_key("e"),
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9",
+            "ip_addresses": ["10.1.0.1/24"]}),
+    );
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::SetLink { change, .. }] if change.mtu == Some(1400) && change.up.is_none()),
+        "{ops:?}"
+    );
+    d.delete(&iface_key("e"));
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::DelAddress { addr, .. }] if addr.to_string() == "10.1.0.1/24"),
+        "the address that was there stays: {ops:?}"
+    );
+}
+
+#[test]
+fn borrowing_is_refused_off_the_allow_list_and_on_the_agents_nats_link() {
+    let mut d = Harness::new();
+    d.event(Event::BorrowPolicy(BorrowPolicy {
+        allow: vec!["lo".into(), "veth*".into()],
+        protected: vec![ProtectedLink {
+            ns: Netns::Default,
+            name: "lo".into(),
+            address: Some([127, 0, 0, 1].into()),
+            server: [127, 0, 0, 1].into(),
+        }],
+    }));
     d.put(
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
     );
-    let ops = d.settle();
-    assert!(
-        matches!(ops.first(), Some(Op::SetLink { change, .. }) if change.up == Some(true)),
-        "{ops:?}"
+    d.put(
+        &iface_key("l"),
+        json!({"name": "l", "type": "LOOPBACK", "phys_address": "02:00:00:00:00:01"}),
     );
+    assert_eq!(d.settle(), vec![], "nothing touched");
+    for (key, why) in [("e", "--borrow-allow lo,veth*"), ("l", "phys_address")] {
+        match d.state(&iface_key(key)) {
+            ItemState::Failed {
+                error, retry_at, ..
+            } => assert!(
+                error.starts_with("refused: ") && error.contains(why) && retry_at.is_none(),
+                "{error}"
+            ),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    // A policy that allows it judges the item again.
+    d.event(Event::BorrowPolicy(BorrowPolicy::default()));
+    d.observe_default(vec![host_link("eth9", false, 1500, &[])]);
+    assert!(d
+        .settle()
+        .iter()
+        .any(|o| matches!(o, Op::SetLink { name, .. } if name == "eth9")));
 }
 
 fn veth_named(name: &str, host: &str, peer: &str, addr: &str) -> serde_json::Value {
@@ -993,15 +1072,25 @@ fn existing_interface_with_another_host_name_is_another_link_never_renamed() {
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
     );
+    d.observe_default(vec![host_link("eth9", false, 1500, &[])]);
     d.settle();
     d.put(
         &iface_key("e"),
         json!({"name": "e", "type": "EXISTING", "host_if_name": "eth8", "enabled": true}),
     );
-    let ops = d.settle();
+    let mut ops = d.settle();
+    d.observe_default(vec![
+        host_link("eth9", false, 1500, &[]),
+        host_link("eth8", false, 1500, &[]),
+    ]);
+    ops.extend(d.settle());
     assert!(
         ops.iter().all(|o| !matches!(o, Op::RenameLink { .. })),
         "{ops:?}"
+    );
+    assert!(
+        matches!(&ops[0], Op::SetLink { name, change, .. } if name == "eth9" && change.up == Some(false)),
+        "eth9 given back down as it was: {ops:?}"
     );
     assert!(
         ops.iter()

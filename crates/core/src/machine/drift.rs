@@ -84,6 +84,12 @@ impl Core {
         }
     }
 
+    /// The core needs to see `ns` before it can decide (a link to borrow): the driver is asked
+    /// to observe it, as for a requested resync.
+    pub(super) fn want_observed(&mut self, ns: Netns) {
+        self.resync.wanted.insert(ns);
+    }
+
     /// Arms the periodic entry if there is a period and none is armed; called after every
     /// event, so that the first event of a fresh core arms it from the first time it knows.
     pub(super) fn arm_periodic_resync(&mut self) {

@@ -246,7 +246,7 @@ impl Core {
 
     /// An item's command failed: count it, and retry after the backoff, or (a terminal error)
     /// not until the desired value changes.
-    fn record_failure(&mut self, id: ItemId, text: &str, error: &BackendError) {
+    pub(super) fn record_failure(&mut self, id: ItemId, text: &str, error: &BackendError) {
         let slot = self.slot_mut(id);
         slot.attempts += 1;
         slot.last_error = Some(text.to_string());

@@ -164,7 +164,7 @@ impl Core {
         let Some(Item::Interface(desired)) = iface.desired.as_deref() else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };
-        if !desired.enabled {
+        if desired.enabled == Some(false) {
             return Err(PendingReason::InterfaceDisabled(name.to_string()));
         }
         match &iface.actual {

@@ -2,12 +2,15 @@
 //! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
 //! differs is renamed where it is (by index), so that what is on it stays.
 
+use ipnet::IpNet;
+
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
 use crate::identity::AgentIdentity;
 use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
+use super::borrow::Wanted;
 use super::dirty::Resource;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
@@ -54,7 +57,7 @@ impl WantedRole {
     }
 }
 
-/// The attributes a link is created (or, when borrowed, configured) with.
+/// The attributes a link is created with.
 fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> LinkSpec {
     LinkSpec {
         name: iface.host_if_name.clone(),
@@ -65,49 +68,77 @@ fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> LinkSpec {
             iface.phys_address
         },
         alias: owned.then(|| me.mark(&iface.name)),
-        up: iface.enabled,
+        up: iface.enabled.unwrap_or(false),
     }
+}
+
+/// The change of attributes that brings a link in place to `want`, if any differ. A link
+/// without this agent's mark (a legacy one, adopted) is re-marked.
+fn attribute_change(
+    me: &AgentIdentity,
+    a: &LinkActual,
+    want: &Wanted,
+    item: Option<&str>,
+) -> Option<Op> {
+    let owned = a.role.owned();
+    let unknown = a.attributes_unknown;
+    let mut change = LinkChange {
+        up: want.up.filter(|u| unknown || a.up != *u),
+        mtu: want.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+        mac: want.mac.filter(|m| unknown || a.mac != Some(*m)),
+        alias: item
+            .filter(|name| owned && !me.marks(a.alias.as_deref(), name))
+            .map(|name| me.mark(name)),
+    };
+    if change.is_empty() {
+        return None;
+    }
+    if change.mac.is_some() {
+        if change.up == Some(true) {
+            // Set the address while still down; bring it up on the next round.
+            change.up = None;
+        } else if a.up && !owned {
+            // veth and dummy links change their address live; many drivers of links the
+            // agent borrows answer EBUSY while up, so take it down first, alone: the kernel
+            // sets the address of a request before its flags.
+            change = LinkChange {
+                up: Some(false),
+                ..LinkChange::default()
+            };
+        }
+    }
+    Some(Op::SetLink {
+        ns: a.ns.clone(),
+        name: a.name.clone(),
+        change,
+    })
 }
 
 /// The next change that brings a link in place (right namespace, name and role) to what the
 /// item wants: attributes first, then one address to delete, then one to add; `None` once
-/// nothing differs. A link without this agent's mark (a legacy one, adopted) is re-marked.
-fn configuration_step(me: &AgentIdentity, a: &LinkActual, iface: &Interface) -> Option<Op> {
-    let mac = if iface.link_only {
-        None
-    } else {
-        iface.phys_address
-    };
-    let owned = a.role.owned();
-    let unknown = a.attributes_unknown;
-    let mut change = LinkChange {
-        up: (unknown || a.up != iface.enabled).then_some(iface.enabled),
-        mtu: iface.mtu.filter(|m| unknown || a.mtu != Some(*m)),
-        mac: mac.filter(|m| unknown || a.mac != Some(*m)),
-        alias: (owned && !me.marks(a.alias.as_deref(), &iface.name)).then(|| me.mark(&iface.name)),
-    };
-    if !change.is_empty() {
-        if change.mac.is_some() {
-            if change.up == Some(true) {
-                // Set the address while still down; bring it up on the next round.
-                change.up = None;
-            } else if a.up && !owned {
-                // veth and dummy links change their address live; many drivers of
-                // links the agent borrows answer EBUSY while up, so take it down first.
-                change.up = Some(false);
-            }
-        }
-        return Some(Op::SetLink {
-            ns: a.ns.clone(),
-            name: a.name.clone(),
-            change,
-        });
+/// nothing differs. `kept`: addresses that were on a borrowed link before, never deleted.
+fn configuration_step(
+    me: &AgentIdentity,
+    a: &LinkActual,
+    iface: &Interface,
+    want: &Wanted,
+    kept: &[IpNet],
+) -> Option<Op> {
+    if let Some(op) = attribute_change(me, a, want, Some(&iface.name)) {
+        return Some(op);
     }
     if iface.link_only {
         return None;
     }
-    let extra = a.addresses.iter().find(|x| !iface.ip_addresses.contains(x));
-    let missing = iface.ip_addresses.iter().find(|x| !a.addresses.contains(x));
+    let extra = a
+        .addresses
+        .iter()
+        .find(|x| !iface.ip_addresses.contains(x) && !kept.contains(x));
+    // One that was on a borrowed link before is there as far as the core knows.
+    let missing = iface
+        .ip_addresses
+        .iter()
+        .find(|x| !a.addresses.contains(x) && !kept.contains(x));
     match (extra, missing) {
         (Some(addr), _) => Some(Op::DelAddress {
             ns: a.ns.clone(),
@@ -227,6 +258,16 @@ impl Core {
             }
         };
         let iface = desired.expect("a target exists only for a desired item");
+        if let (WantedRole::Borrowed, Some(reason)) = (
+            &target.role,
+            self.s.borrows.policy.refusal(&target.ns, iface),
+        ) {
+            // Given back as it was, then refused: the policy may have changed since.
+            if fits.is_some() {
+                return self.remove_link(id, true);
+            }
+            return self.refuse(id, reason);
+        }
         if fits.is_none() {
             if self.reclaim_stale_link(id, &target.ns, &target.role) {
                 return self.reconcile_interface(id);
@@ -241,8 +282,23 @@ impl Core {
             let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
             return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
         }
-        match configuration_step(&self.s.config.identity, a, iface) {
+        let (want, kept) = if a.role.owned() {
+            (Wanted::of(iface, true), vec![])
+        } else {
+            let a = a.clone();
+            self.s.borrows.settle(&a, Some(iface));
+            let kept = self.s.borrows.kept(&a.ns, &a.name).to_vec();
+            (self.s.borrows.wanted(&a, Some(iface)), kept)
+        };
+        let Actual::Link(a) = &self.slot(id).actual else {
+            unreachable!("fits is known, so a link is")
+        };
+        match configuration_step(&self.s.config.identity, a, iface, &want, &kept) {
             Some(op) => {
+                if let (Op::SetLink { change, .. }, false) = (&op, a.role.owned()) {
+                    let a = a.clone();
+                    self.s.borrows.record(&a, change);
+                }
                 self.issue(op, Owner::Item { id, peer: None });
                 self.set_state(id, ItemState::InProgress)
             }
@@ -340,15 +396,11 @@ impl Core {
                 },
                 Owner::Item { id, peer },
             );
-        } else if let Some(addr) = a.addresses.first() {
-            let op = Op::DelAddress {
-                ns: a.ns.clone(),
-                link: a.name.clone(),
-                addr: *addr,
-            };
+        } else if let Some(op) = self.restore_step(&a) {
             self.issue(op, Owner::Item { id, peer: None });
         } else {
-            // A borrowed link is let go as it is.
+            // A borrowed link is let go as it was before the agent changed it.
+            self.s.borrows.release(&a.ns, &a.name);
             self.set_actual(id, Actual::None);
             return self.reconcile_interface(id);
         }
@@ -407,6 +459,9 @@ impl Core {
         if !self.link_names_free(id, owner_peer, names) {
             return self.set_state(id, ItemState::InProgress);
         }
+        if let WantedRole::Borrowed = target.role {
+            return self.borrow_link(id, target.ns, iface);
+        }
         let op = match (target.role, peer_spec) {
             (WantedRole::Veth { peer_ns, .. }, Some(peer_spec)) => Op::CreateLink {
                 ns: target.ns,
@@ -422,7 +477,7 @@ impl Core {
                 link: spec,
                 kind: NewLink::Dummy,
             },
-            (WantedRole::Borrowed, _) => self.borrow_link(id, target.ns, spec),
+            (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };
         self.issue(
             op,
@@ -466,35 +521,36 @@ impl Core {
         true
     }
 
-    /// Starts configuring someone else's link: the whole desired link state at once.
-    fn borrow_link(&mut self, id: ItemId, ns: Netns, spec: LinkSpec) -> Op {
-        let change = LinkChange {
-            up: Some(spec.up),
-            mtu: spec.mtu,
-            mac: spec.mac,
-            alias: None,
-        };
-        let adopted = LinkActual {
-            ns: ns.clone(),
-            name: spec.name.clone(),
-            role: LinkRole::Borrowed,
-            up: spec.up,
-            mtu: None,
-            mac: None,
-            alias: None,
-            addresses: vec![],
-            peer_link: None,
-            attributes_unknown: true,
-        };
-        // Believe the link is there with unknown attributes: the SetLink below fails
-        // with ENODEV if it is not, which makes the core forget it again, and any other
-        // failure leaves the attributes unknown, so the next try sets them all again.
-        self.set_actual(id, Actual::Link(adopted));
-        Op::SetLink {
-            ns,
-            name: spec.name,
-            change,
+    /// The next step of giving back a borrowed link: the attributes the agent changed are
+    /// restored, then the addresses it added are deleted; `None` once it is as it was. Also
+    /// when the item still wants a link elsewhere: this one is no longer its.
+    fn restore_step(&mut self, a: &LinkActual) -> Option<Op> {
+        self.s.borrows.settle(a, None);
+        let want = self.s.borrows.wanted(a, None);
+        if let Some(op) = attribute_change(&self.s.config.identity, a, &want, None) {
+            if let Op::SetLink { change, .. } = &op {
+                self.s.borrows.record(a, change);
+            }
+            return Some(op);
         }
+        let kept = self.s.borrows.kept(&a.ns, &a.name);
+        let addr = a.addresses.iter().find(|x| !kept.contains(x))?;
+        Some(Op::DelAddress {
+            ns: a.ns.clone(),
+            link: a.name.clone(),
+            addr: *addr,
+        })
+    }
+
+    /// Someone else's link is borrowed only once observed: its originals must be known
+    /// before anything is changed. Asks for the namespace's observation; the
+    /// observation's resync (`take_borrowed_links`) takes the link, or says it is missing.
+    fn borrow_link(&mut self, id: ItemId, ns: Netns, iface: &Interface) {
+        // Asked each time: a request is not stored in snapshots, so one made before a restart
+        // may be gone; asking twice before the answer costs nothing.
+        self.s.borrows.want_observation(&ns, &iface.host_if_name);
+        self.want_observed(ns);
+        self.set_state(id, ItemState::InProgress);
     }
 }
 
@@ -508,6 +564,11 @@ mod tests {
             Ok(Item::Interface(i)) => i,
             other => panic!("not an interface: {other:?}"),
         }
+    }
+
+    fn step(a: &LinkActual, iface: &Interface) -> Option<Op> {
+        let want = Wanted::of(iface, a.role.owned());
+        configuration_step(&AgentIdentity::default(), a, iface, &want, &[])
     }
 
     fn link_of(iface: &Interface) -> LinkActual {
@@ -533,27 +594,16 @@ mod tests {
         let mut a = link_of(&iface);
         a.mtu = Some(1500);
         a.addresses = vec!["10.9.9.9/24".parse().unwrap()];
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("the MTU differs first");
         };
         assert_eq!(change.mtu, Some(1400));
         a.mtu = Some(1400);
-        assert!(matches!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            Some(Op::DelAddress { .. })
-        ));
+        assert!(matches!(step(&a, &iface), Some(Op::DelAddress { .. })));
         a.addresses.clear();
-        assert!(matches!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            Some(Op::AddAddress { .. })
-        ));
+        assert!(matches!(step(&a, &iface), Some(Op::AddAddress { .. })));
         a.addresses = iface.ip_addresses.clone();
-        assert_eq!(
-            configuration_step(&AgentIdentity::default(), &a, &iface),
-            None
-        );
+        assert_eq!(step(&a, &iface), None);
     }
 
     #[test]
@@ -563,9 +613,7 @@ mod tests {
         let mut a = link_of(&iface);
         a.up = false;
         a.mac = None;
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("the MAC differs");
         };
         assert_eq!(change.up, None);
@@ -573,13 +621,39 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_link_that_is_up_is_taken_down_alone_before_its_mac_changes() {
+        let iface = dummy(
+            json!({"name": "e", "type": "EXISTING", "host_if_name": "eth1",
+            "mtu": 1400, "phys_address": "02:00:00:00:00:01"}),
+        );
+        let mut a = link_of(&iface);
+        a.role = LinkRole::Borrowed;
+        a.up = true;
+        a.mac = None;
+        a.mtu = Some(1500);
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!(
+            change,
+            LinkChange {
+                up: Some(false),
+                ..LinkChange::default()
+            }
+        );
+        a.up = false;
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
+            panic!("the MAC differs");
+        };
+        assert_eq!((change.mac, change.mtu), (iface.phys_address, Some(1400)));
+    }
+
+    #[test]
     fn unknown_attributes_are_all_set_again() {
         let iface = dummy(json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": 1400}));
         let mut a = link_of(&iface);
         a.attributes_unknown = true;
-        let Some(Op::SetLink { change, .. }) =
-            configuration_step(&AgentIdentity::default(), &a, &iface)
-        else {
+        let Some(Op::SetLink { change, .. }) = step(&a, &iface) else {
             panic!("attributes are unknown");
         };
         assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));

@@ -53,7 +53,9 @@
 //! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
+//! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
 
+mod borrow;
 mod dirty;
 mod drift;
 mod effects;
@@ -83,6 +85,7 @@ use crate::identity::AgentIdentity;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
+pub use borrow::{BorrowPolicy, ProtectedLink};
 use drift::ResyncRequests;
 use stale::StaleObjects;
 
@@ -172,6 +175,7 @@ impl Core {
             changed: Vec::new(),
             removed: Vec::new(),
             identities: Default::default(),
+            borrows: Default::default(),
         })
     }
 
@@ -213,6 +217,7 @@ impl Core {
             Event::NamespaceIdentified { ns, identity } => {
                 self.on_namespace_identified(ns, identity)
             }
+            Event::BorrowPolicy(policy) => self.on_borrow_policy(policy),
         }
         self.reconcile_dirty();
         self.issue_due_stale();

@@ -150,6 +150,8 @@ impl Core {
                 self.s.available.remove(ns);
             }
         }
+        // Its links went with it: nothing to give back, nothing to wait for.
+        self.s.borrows.forget_namespace(ns);
         *self.s.generations.entry(ns.clone()).or_insert(0) += 1;
         let (promoted, affected) = self.s.identities.forget(ns);
         if let Some(promoted) = promoted {

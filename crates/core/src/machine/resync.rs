@@ -49,6 +49,14 @@ impl Core {
             if known || self.ix.actual_in.get(ns).is_some_and(|s| !s.is_empty()) {
                 self.on_namespace_vanished(ns);
             }
+            // A link to borrow asked for there is not there either.
+            let empty = ObservedNamespace {
+                ns: ns.clone(),
+                links: vec![],
+                routes: vec![],
+                neighbours: vec![],
+            };
+            self.take_borrowed_links(&Seen::new(&empty, std::iter::empty()));
         }
         if after_restart {
             // Whatever waited for the resync gets its turn.
@@ -330,12 +338,23 @@ impl Core {
             let link = seen
                 .links
                 .get(iface.host_if_name.as_str())
-                .filter(|l| !seen.stale_links.contains(l.name.as_str()));
-            if let Some(l) = link {
-                let a = LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
-                self.set_actual(id, Actual::Link(a));
+                .filter(|l| !seen.stale_links.contains(l.name.as_str()))
+                .copied();
+            let asked = self
+                .s
+                .borrows
+                .observed(ns, &iface.host_if_name, link, &iface.ip_addresses);
+            match link {
+                Some(l) => {
+                    let a =
+                        LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
+                    self.set_actual(id, Actual::Link(a));
+                }
+                None if asked => self.borrowed_link_missing(id, ns, &iface.host_if_name),
+                None => {}
             }
         }
+        self.s.borrows.observed_namespace(ns);
     }
 
     /// Routes on managed links that no item claimed: adopted by their item, or removed.

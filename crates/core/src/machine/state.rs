@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::borrow::Borrows;
 use super::dirty::Resource;
 use super::identities::Identities;
 use super::stale::StaleObjects;
@@ -240,6 +241,20 @@ pub(super) struct State {
     /// identities, and left out while empty so that those snapshots read back unchanged.
     #[serde(default, skip_serializing_if = "Identities::is_empty")]
     pub(super) identities: Identities,
+    /// What the agent changed on borrowed links, to restore; absent in older snapshots.
+    #[serde(
+        default,
+        skip_serializing_if = "Borrows::is_empty",
+        deserialize_with = "borrows_or_none"
+    )]
+    pub(super) borrows: Borrows,
+}
+
+/// Version 1 snapshots (positional) end before `borrows`, so reading it runs out of input:
+/// that means none. Stored values are checksummed before they are decoded, so an error here
+/// is the end of an older format, not damage.
+fn borrows_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Borrows, D::Error> {
+    Ok(Borrows::deserialize(d).unwrap_or_default())
 }
 
 pub(super) const NO_SLOT: &str = "item id refers to a live slot";

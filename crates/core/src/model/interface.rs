@@ -29,7 +29,11 @@ pub struct Interface {
     pub namespace: NamespaceRef,
     /// Name of the link in the kernel.
     pub host_if_name: String,
-    pub enabled: bool,
+    /// The admin state asked for. `None` (only for the borrowed kinds, EXISTING and LOOPBACK,
+    /// when the item does not say) leaves the link's admin state as it is; an owned link is
+    /// the agent's own, so an absent `enabled` means down, as in vpp-agent.
+    #[serde(with = "admin_state")]
+    pub enabled: Option<bool>,
     /// Addresses in the order given, duplicates removed.
     pub ip_addresses: Vec<IpNet>,
     pub phys_address: Option<MacAddr>,
@@ -94,13 +98,64 @@ impl wire::Interface {
             kind,
             namespace,
             host_if_name,
-            enabled: self.enabled,
+            enabled: enabled(kind, self.enabled),
             ip_addresses,
             phys_address,
             mtu,
             veth_peer,
             link_only: self.link_only,
         })
+    }
+}
+
+/// A link the agent creates is down unless asked; one it borrows keeps its admin state unless
+/// the item sets it, since taking a host's link down would cut whoever uses it.
+fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
+    match kind {
+        InterfaceType::Veth | InterfaceType::Dummy => Some(enabled.unwrap_or(false)),
+        InterfaceType::Existing | InterfaceType::Loopback => enabled,
+    }
+}
+
+/// `enabled` as snapshots and logs store it: a set value as the bool it always was (so that
+/// version 1's positional records, which hold a bare bool, read as set), not set as nil.
+mod admin_state {
+    use serde::de::{Deserializer, Error, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bool(*b),
+            None => s.serialize_unit(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        // Positional formats cannot say what comes next; the self-describing ones can.
+        if d.is_human_readable() {
+            d.deserialize_any(AdminState)
+        } else {
+            d.deserialize_bool(AdminState)
+        }
+    }
+
+    struct AdminState;
+
+    impl<'de> Visitor<'de> for AdminState {
+        type Value = Option<bool>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a bool or nil")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Option<bool>, E> {
+            Ok(Some(v))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
     }
 }
 

@@ -15,8 +15,9 @@ pub struct Interface {
     pub namespace: Option<Namespace>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub host_if_name: String,
-    #[serde(default)]
-    pub enabled: bool,
+    /// Absent and `false` differ: a borrowed link's admin state is left as it is when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]

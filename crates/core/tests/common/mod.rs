@@ -96,6 +96,38 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// The core asked to observe the default namespace (a link to borrow): it is given a
+    /// snapshot holding `links` and nothing else.
+    pub fn observe_default(&mut self, links: Vec<ObservedLink>) {
+        let asked = self.core.poll_resync().unwrap_or_default();
+        assert!(asked.contains(&Netns::Default), "not asked: {asked:?}");
+        self.event(Event::Observed(Snapshot {
+            namespaces: vec![ObservedNamespace {
+                ns: Netns::Default,
+                links,
+                routes: vec![],
+                neighbours: vec![],
+            }],
+            missing: vec![],
+        }));
+    }
+}
+
+/// A link someone else made, as observed.
+pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink {
+    ObservedLink {
+        name: name.into(),
+        kind: LinkKind::Other,
+        alias: None,
+        mtu,
+        mac: Some("02:00:00:00:00:aa".parse().unwrap()),
+        up,
+        addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        peer: None,
+    }
+}
+
 pub const EEXIST: i32 = errno::EEXIST;
 
 pub fn iface_key(name: &str) -> String {

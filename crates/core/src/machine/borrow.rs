@@ -1,0 +1,534 @@
+//! Borrowing: links someone else created (EXISTING, LOOPBACK) are lent to an item, never given.
+//! The agent changes only what the item sets, remembers the value each attribute had before its
+//! first change, and puts it back when the item is deleted or stops setting it; of the
+//! addresses it removes only those that were not on the link when it first saw it.
+//!
+//! Originals must be read from an observation, never guessed: a link is first observed (the
+//! core asks the driver through [`crate::Core::poll_resync`]) before anything is changed on it.
+//! Which links may be borrowed at all, and which carry the agent's own way to its NATS server,
+//! is data given by the daemon ([`BorrowPolicy`], logged as [`crate::Event::BorrowPolicy`]), so
+//! a replay refuses the same items.
+//!
+//! Driving: `Core` calls [`Borrows::observed`] for every borrowing item of an observed
+//! namespace, [`Borrows::record`] before issuing a change of a borrowed link, [`Borrows::settle`]
+//! before computing the next step, and [`Borrows::release`] once the link is let go. All of it
+//! is part of the snapshot (`State::borrows`), so what must be restored survives restarts.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::command::LinkChange;
+use crate::model::{Interface, MacAddr};
+use crate::netns::Netns;
+use crate::observed::ObservedLink;
+
+use super::state::{ItemId, LinkActual};
+use super::Core;
+use crate::backend::{errno, BackendError, ErrorKind};
+use crate::model::InterfaceType;
+use crate::status::ItemState;
+
+/// Which existing links items may borrow, and which the agent needs for itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BorrowPolicy {
+    /// Link names (a trailing `*` matches any rest) that may be borrowed; empty: any link.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Links that carry the agent's route to its NATS server.
+    #[serde(default)]
+    pub protected: Vec<ProtectedLink>,
+}
+
+/// A link the agent reaches its NATS server through: never taken down or stripped of the
+/// address it uses (moving a borrowed link is something the agent never does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedLink {
+    pub ns: Netns,
+    pub name: String,
+    /// The source address the agent's connection uses, when known.
+    pub address: Option<IpAddr>,
+    /// The server address routed through it, for messages.
+    pub server: IpAddr,
+}
+
+impl BorrowPolicy {
+    /// Why an item may not borrow its link, if it may not; `None` when it may.
+    pub fn refusal(&self, ns: &Netns, iface: &Interface) -> Option<String> {
+        let name = iface.host_if_name.as_str();
+        if !self.allow.is_empty() && !self.allow.iter().any(|p| glob_matches(p, name)) {
+            return Some(format!(
+                "link '{name}' may not be borrowed: it matches none of --borrow-allow {}",
+                self.allow.join(",")
+            ));
+        }
+        let p = self
+            .protected
+            .iter()
+            .find(|p| &p.ns == ns && p.name == name)?;
+        let why = format!(
+            "link '{name}' carries the agent's route to its NATS server {}",
+            p.server
+        );
+        if iface.enabled == Some(false) {
+            return Some(format!("{why}; enabled: false would take it down"));
+        }
+        if iface.phys_address.is_some() && !iface.link_only {
+            return Some(format!(
+                "{why}; phys_address would take it down while the address changes"
+            ));
+        }
+        None
+    }
+}
+
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// What the agent changed on one borrowed link, and what was there before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Loan {
+    ns: Netns,
+    link: String,
+    /// Each attribute's value before the agent first changed it; `None`: not changed.
+    up: Option<bool>,
+    mtu: Option<u32>,
+    mac: Option<MacAddr>,
+    /// The addresses on the link when the agent first saw it that the item did not ask for:
+    /// never removed. One it asked for is taken as its own, as it would be after the agent
+    /// lost its state, when nothing can tell the two apart.
+    present: Vec<IpNet>,
+}
+
+/// The attributes to bring a link to; `None` leaves one as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Wanted {
+    pub(super) up: Option<bool>,
+    pub(super) mtu: Option<u32>,
+    pub(super) mac: Option<MacAddr>,
+}
+
+impl Wanted {
+    /// What an item asks of a link, before anything borrowed is taken into account.
+    pub(super) fn of(iface: &Interface, owned: bool) -> Wanted {
+        Wanted {
+            up: if owned {
+                Some(iface.enabled.unwrap_or(false))
+            } else {
+                iface.enabled
+            },
+            mtu: iface.mtu,
+            mac: if iface.link_only {
+                None
+            } else {
+                iface.phys_address
+            },
+        }
+    }
+}
+
+/// The loans of every borrowed link, the links waiting for their first observation, and the
+/// policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Borrows {
+    #[serde(default)]
+    loans: Vec<Loan>,
+    /// Links an item wants to borrow, asked to be observed and not seen since.
+    #[serde(default)]
+    observing: Vec<(Netns, String)>,
+    #[serde(default)]
+    pub(super) policy: BorrowPolicy,
+}
+
+impl Borrows {
+    pub(super) fn is_empty(&self) -> bool {
+        *self == Borrows::default()
+    }
+
+    fn loan(&self, ns: &Netns, link: &str) -> Option<&Loan> {
+        self.loans.iter().find(|l| &l.ns == ns && l.link == link)
+    }
+
+    fn loan_mut(&mut self, ns: &Netns, link: &str) -> Option<&mut Loan> {
+        self.loans
+            .iter_mut()
+            .find(|l| &l.ns == ns && l.link == link)
+    }
+
+    /// Notes that the link was asked to be observed before it is borrowed, so that its absence
+    /// in the answer is a failure; `false` if already noted.
+    pub(super) fn want_observation(&mut self, ns: &Netns, link: &str) -> bool {
+        let key = (ns.clone(), link.to_string());
+        if self.observing.contains(&key) {
+            return false;
+        }
+        self.observing.push(key);
+        true
+    }
+
+    /// A borrowing item's namespace was observed, with its link or without. A link seen for
+    /// the first time gets its loan, holding the addresses already there that the item does
+    /// not ask for (`asked`). Says whether the observation was asked for the link, so that a
+    /// missing link is told once per ask.
+    pub(super) fn observed(
+        &mut self,
+        ns: &Netns,
+        link: &str,
+        seen: Option<&ObservedLink>,
+        asked: &[IpNet],
+    ) -> bool {
+        let before = self.observing.len();
+        self.observing.retain(|(n, l)| !(n == ns && l == link));
+        if let (Some(l), None) = (seen, self.loan(ns, link)) {
+            self.loans.push(Loan {
+                ns: ns.clone(),
+                link: link.to_string(),
+                up: None,
+                mtu: None,
+                mac: None,
+                present: l
+                    .addresses
+                    .iter()
+                    .filter(|a| !asked.contains(a))
+                    .copied()
+                    .collect(),
+            });
+        }
+        self.observing.len() != before
+    }
+
+    /// A change is about to be issued on a borrowed link: each attribute changed for the first
+    /// time keeps the value the core believes the link has now, if it knows it.
+    pub(super) fn record(&mut self, a: &LinkActual, change: &LinkChange) {
+        if a.attributes_unknown {
+            return;
+        }
+        if self.loan(&a.ns, &a.name).is_none() {
+            // Borrowed before loans were kept: the addresses there then are not known.
+            self.loans.push(Loan {
+                ns: a.ns.clone(),
+                link: a.name.clone(),
+                up: None,
+                mtu: None,
+                mac: None,
+                present: vec![],
+            });
+        }
+        let loan = self.loan_mut(&a.ns, &a.name).expect("made above");
+        if change.up.is_some() && loan.up.is_none() {
+            loan.up = Some(a.up);
+        }
+        if change.mtu.is_some() && loan.mtu.is_none() {
+            loan.mtu = a.mtu;
+        }
+        if change.mac.is_some() && loan.mac.is_none() {
+            loan.mac = a.mac;
+        }
+    }
+
+    /// What to bring a borrowed link to: what the item sets (nothing once deleted), and for
+    /// what it does not set but the agent changed, the original.
+    pub(super) fn wanted(&self, a: &LinkActual, iface: Option<&Interface>) -> Wanted {
+        let mut w = iface.map(|i| Wanted::of(i, false)).unwrap_or_default();
+        if let Some(loan) = self.loan(&a.ns, &a.name) {
+            w.up = w.up.or(loan.up);
+            w.mtu = w.mtu.or(loan.mtu);
+            w.mac = w.mac.or(loan.mac);
+        }
+        w
+    }
+
+    /// An attribute the item does not set and that is back at its original is no longer
+    /// changed: forgotten, so that a later change records the value of that time.
+    pub(super) fn settle(&mut self, a: &LinkActual, iface: Option<&Interface>) {
+        let set = iface.map(|i| Wanted::of(i, false)).unwrap_or_default();
+        let Some(loan) = self.loan_mut(&a.ns, &a.name) else {
+            return;
+        };
+        if set.up.is_none() && loan.up == Some(a.up) {
+            loan.up = None;
+        }
+        if set.mtu.is_none() && loan.mtu.is_some() && loan.mtu == a.mtu {
+            loan.mtu = None;
+        }
+        if set.mac.is_none() && loan.mac.is_some() && loan.mac == a.mac {
+            loan.mac = None;
+        }
+    }
+
+    /// The addresses that were on the link before it was borrowed: kept whatever the item says.
+    pub(super) fn kept(&self, ns: &Netns, link: &str) -> &[IpNet] {
+        self.loan(ns, link).map_or(&[], |l| &l.present)
+    }
+
+    /// `ns` was observed: whatever was asked of it has its answer, and an item that still
+    /// needs to see its link (it was busy then) asks again.
+    pub(super) fn observed_namespace(&mut self, ns: &Netns) {
+        self.observing.retain(|(n, _)| n != ns);
+    }
+
+    /// `ns` vanished, and its links with it.
+    pub(super) fn forget_namespace(&mut self, ns: &Netns) {
+        self.observing.retain(|(n, _)| n != ns);
+        self.loans.retain(|l| &l.ns != ns);
+    }
+
+    /// The link is let go: nothing more to restore.
+    pub(super) fn release(&mut self, ns: &Netns, link: &str) {
+        self.loans.retain(|l| !(&l.ns == ns && l.link == link));
+        self.observing.retain(|(n, l)| !(n == ns && l == link));
+    }
+}
+
+impl Core {
+    /// A new policy: items it refused before are judged again, and so are those it refuses now
+    /// (a link already borrowed is given back).
+    pub(super) fn on_borrow_policy(&mut self, policy: BorrowPolicy) {
+        self.s.borrows.policy = policy;
+        let borrowing: Vec<ItemId> = (0..self.s.slots.len() as u32)
+            .map(ItemId)
+            .filter(|&id| self.live(id))
+            .filter(|&id| {
+                self.desired_interface(id).is_some_and(|i| {
+                    matches!(i.kind, InterfaceType::Existing | InterfaceType::Loopback)
+                })
+            })
+            .collect();
+        for id in borrowing {
+            if self.slot(id).last_error.as_deref() == Some(REFUSED) {
+                self.slot_mut(id).blocked = false;
+            }
+            self.mark_dirty(id);
+        }
+    }
+
+    /// The item may not borrow its link: failed for good, until its value or the policy
+    /// changes, with the reason in its state.
+    pub(super) fn refuse(&mut self, id: ItemId, reason: String) {
+        let slot = self.slot_mut(id);
+        slot.blocked = true;
+        slot.last_error = Some(REFUSED.to_string());
+        let attempts = slot.attempts;
+        self.set_state(
+            id,
+            ItemState::Failed {
+                error: format!("refused: {reason}"),
+                attempts,
+                retry_at: None,
+            },
+        );
+    }
+
+    /// An observation asked for a borrowed link did not show it: the item fails as a change of
+    /// a missing link does (ENODEV), and is retried after the backoff.
+    pub(super) fn borrowed_link_missing(&mut self, id: ItemId, ns: &Netns, name: &str) {
+        let error = BackendError {
+            kind: ErrorKind::NoSuchDevice,
+            errno: Some(errno::ENODEV),
+            op: format!("borrow link {name} in {ns}"),
+            message: "no such link".to_string(),
+            namespace: None,
+        };
+        self.record_failure(id, &error.to_string(), &error);
+    }
+}
+
+/// `last_error` of an item refused by the policy, which a new policy judges again.
+const REFUSED: &str = "refused by the borrowing policy";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Item;
+    use crate::observed::LinkKind;
+    use serde_json::json;
+
+    fn existing(value: serde_json::Value) -> Interface {
+        match Item::decode_unkeyed(&value) {
+            Ok(Item::Interface(i)) => i,
+            other => panic!("not an interface: {other:?}"),
+        }
+    }
+
+    fn seen() -> ObservedLink {
+        ObservedLink {
+            name: "eth1".into(),
+            kind: LinkKind::Other,
+            alias: None,
+            mtu: 1400,
+            mac: Some("02:00:00:00:00:01".parse().unwrap()),
+            up: true,
+            addresses: vec!["10.1.0.1/24".parse().unwrap()],
+            peer: None,
+        }
+    }
+
+    fn belief(l: &ObservedLink) -> LinkActual {
+        LinkActual::observed(
+            &Netns::Default,
+            l,
+            super::super::state::LinkRole::Borrowed,
+            None,
+            &[],
+        )
+    }
+
+    #[test]
+    fn an_unset_attribute_is_left_alone_and_a_set_one_restored_once_deleted() {
+        let iface = existing(
+            json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
+            "mtu": 1300}),
+        );
+        let mut b = Borrows::default();
+        assert!(b.want_observation(&Netns::Default, "eth1"));
+        assert!(!b.want_observation(&Netns::Default, "eth1"), "asked once");
+        assert!(b.observed(&Netns::Default, "eth1", Some(&seen()), &[]));
+        let mut a = belief(&seen());
+        let w = b.wanted(&a, Some(&iface));
+        assert_eq!(
+            w,
+            Wanted {
+                up: None,
+                mtu: Some(1300),
+                mac: None
+            }
+        );
+        b.record(
+            &a,
+            &LinkChange {
+                mtu: Some(1300),
+                ..LinkChange::default()
+            },
+        );
+        a.mtu = Some(1300);
+        b.settle(&a, Some(&iface));
+        assert_eq!(
+            b.wanted(&a, None).mtu,
+            Some(1400),
+            "the original once deleted"
+        );
+        a.mtu = Some(1400);
+        b.settle(&a, None);
+        assert_eq!(
+            b.wanted(&a, None),
+            Wanted::default(),
+            "restored: nothing to do"
+        );
+        assert_eq!(b.kept(&Netns::Default, "eth1"), &seen().addresses[..]);
+        b.release(&Netns::Default, "eth1");
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_link_taken_down_for_its_mac_comes_back_up_though_enabled_is_unset() {
+        let iface = existing(
+            json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1",
+            "phys_address": "02:00:00:00:00:09"}),
+        );
+        let mut b = Borrows::default();
+        b.observed(&Netns::Default, "eth1", Some(&seen()), &[]);
+        let mut a = belief(&seen());
+        b.record(
+            &a,
+            &LinkChange {
+                up: Some(false),
+                mac: iface.phys_address,
+                ..LinkChange::default()
+            },
+        );
+        a.up = false;
+        a.mac = iface.phys_address;
+        assert_eq!(b.wanted(&a, Some(&iface)).up, Some(true));
+        let back = b.wanted(&a, None);
+        assert_eq!((back.up, back.mac), (Some(true), seen().mac));
+    }
+
+    #[test]
+    fn a_missing_link_is_told_once_per_ask_and_gets_no_loan() {
+        let mut b = Borrows::default();
+        assert!(!b.observed(&Netns::Default, "eth1", None, &[]), "not asked");
+        b.want_observation(&Netns::Default, "eth1");
+        assert!(b.observed(&Netns::Default, "eth1", None, &[]));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn an_observation_answers_every_ask_of_its_namespace_and_a_vanish_ends_its_loans() {
+        let mut b = Borrows::default();
+        let red = Netns::Named("red".into());
+        b.want_observation(&red, "eth1");
+        b.observed_namespace(&red);
+        assert!(b.want_observation(&red, "eth1"), "asked again");
+        b.observed(&red, "eth1", Some(&seen()), &[]);
+        assert!(!b.is_empty());
+        b.forget_namespace(&red);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn unknown_attributes_record_nothing() {
+        let mut b = Borrows::default();
+        let mut a = belief(&seen());
+        a.attributes_unknown = true;
+        b.record(
+            &a,
+            &LinkChange {
+                mtu: Some(1300),
+                ..LinkChange::default()
+            },
+        );
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_policy_refuses_links_not_allowed_and_protects_the_agents_own() {
+        // `"enabled": false` is protobuf-JSON's zero, read as unset; a stored item of before
+        // the mapping may still say false.
+        let mut lo_down = existing(json!({"name": "l", "type": "LOOPBACK"}));
+        lo_down.enabled = Some(false);
+        let lo_mac = existing(json!({"name": "l", "type": "LOOPBACK",
+            "phys_address": "02:00:00:00:00:01"}));
+        let lo_up = existing(json!({"name": "l", "type": "LOOPBACK", "enabled": true,
+            "ip_addresses": ["127.0.0.2/8"]}));
+        let eth = existing(json!({"name": "x", "type": "EXISTING", "host_if_name": "eth1"}));
+        let p = BorrowPolicy {
+            allow: vec!["lo".into(), "veth*".into()],
+            protected: vec![ProtectedLink {
+                ns: Netns::Default,
+                name: "lo".into(),
+                address: Some([127, 0, 0, 1].into()),
+                server: [127, 0, 0, 1].into(),
+            }],
+        };
+        let refused = p
+            .refusal(&Netns::Default, &eth)
+            .expect("eth1 is not allowed");
+        assert!(
+            refused.contains("'eth1'") && refused.contains("lo,veth*"),
+            "{refused}"
+        );
+        let refused = p.refusal(&Netns::Default, &lo_down).expect("protected");
+        assert!(refused.contains("NATS server 127.0.0.1") && refused.contains("enabled: false"));
+        let refused = p.refusal(&Netns::Default, &lo_mac).expect("protected");
+        assert!(refused.contains("phys_address"), "{refused}");
+        assert_eq!(p.refusal(&Netns::Default, &lo_up), None);
+        assert_eq!(
+            p.refusal(&Netns::Named("red".into()), &lo_down),
+            None,
+            "another namespace's lo"
+        );
+        let mac = existing(json!({"name": "l", "type": "LOOPBACK",
+            "phys_address": "02:00:00:00:00:09"}));
+        assert!(p
+            .refusal(&Netns::Default, &mac)
+            .unwrap()
+            .contains("phys_address"));
+        assert_eq!(BorrowPolicy::default().refusal(&Netns::Default, &eth), None);
+        assert!(glob_matches("veth*", "veth0") && !glob_matches("veth", "veth0"));
+    }
+}
