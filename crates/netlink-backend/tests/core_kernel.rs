@@ -350,17 +350,8 @@ fn resync_after_restart_changes_nothing_then_corrects_and_cleans_up() {
 
 #[test]
 fn a_pid_namespace_whose_process_exits_leaves_its_items_pending_and_its_peer_destroyed() {
-    let mut child = std::process::Command::new("unshare")
-        .args(["-n", "sleep", "60"])
-        .spawn()
-        .unwrap();
+    let mut child = unshared_sleeper();
     let pid = child.id();
-    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert!(eventually(|| std::fs::read_link(format!(
-        "/proc/{pid}/ns/net"
-    ))
-    .map(|l| l != own)
-    .unwrap_or(false)));
     let hub = TestNs::unmade();
     let mut agent = Agent::new();
     agent.resync();

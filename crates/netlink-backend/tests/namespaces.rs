@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command as Process, Stdio};
+use std::process::Child;
 
 use common::*;
 use nsagent_core::{ErrorKind, LinkChange, Netns, Op};
@@ -14,20 +14,7 @@ struct Proc(Child);
 
 impl Proc {
     fn new() -> Proc {
-        let child = Process::new("unshare")
-            .args(["-n", "sleep", "60"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare");
-        let pid = child.id();
-        // Wait until the child has its own namespace.
-        let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-        assert!(eventually(|| std::fs::read_link(format!(
-            "/proc/{pid}/ns/net"
-        ))
-        .map(|l| l != own)
-        .unwrap_or(false)));
-        Proc(child)
+        Proc(unshared_sleeper())
     }
     fn pid(&self) -> u32 {
         self.0.id()

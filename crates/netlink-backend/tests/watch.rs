@@ -132,10 +132,7 @@ fn a_namespace_replaced_before_the_watcher_looked_is_reported_gone_then_back() {
 /// veth end inside it can go with the container.
 #[test]
 fn a_namespace_no_longer_watched_loses_the_backends_socket_and_is_not_pinned() {
-    let mut child = std::process::Command::new("unshare")
-        .args(["-n", "sleep", "60"])
-        .spawn()
-        .unwrap();
+    let mut child = unshared_sleeper();
     let ns = Netns::Pid(child.id());
     let hub = TestNs::new();
     let mut b = NetlinkBackend::new();
@@ -167,10 +164,7 @@ fn a_namespace_no_longer_watched_loses_the_backends_socket_and_is_not_pinned() {
 
 #[test]
 fn a_pid_namespace_vanishes_when_its_process_exits() {
-    let mut child = std::process::Command::new("unshare")
-        .args(["-n", "sleep", "60"])
-        .spawn()
-        .unwrap();
+    let mut child = unshared_sleeper();
     let ns = Netns::Pid(child.id());
     let b = NetlinkBackend::new();
     let (watcher, rx) = Watcher::start(b.sockets()).unwrap();

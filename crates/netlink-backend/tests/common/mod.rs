@@ -154,6 +154,30 @@ pub fn batch(backend: &mut NetlinkBackend, ops: Vec<Op>) -> Vec<Result<(), Backe
     backend.apply_batch(&cmds)
 }
 
+/// A process in a network namespace of its own (`unshare -n sleep 60`), returned only once
+/// the unshare has happened: until then `/proc/<pid>/ns/net` is this process's namespace, and
+/// a test that looks too early sees the wrong namespace (a flaky `Appeared` identity in CI).
+pub fn unshared_sleeper() -> std::process::Child {
+    let mut child = Process::new("unshare")
+        .args(["-n", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare");
+    let pid = child.id();
+    let own = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
+    let unshared = eventually(|| {
+        std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .map(|l| l != own)
+            .unwrap_or(false)
+    });
+    if !unshared {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unshare -n did not give process {pid} a namespace of its own within 5 s");
+    }
+    child
+}
+
 /// Waits (up to 5 s) for `cond`; namespace teardown destroys links asynchronously.
 pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     for _ in 0..100 {
