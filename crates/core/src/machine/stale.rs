@@ -150,7 +150,10 @@ impl StaleObjects {
     }
 
     /// Queues the removal, unless it is queued already or another removal covers it (the other
-    /// end of a stale veth pair takes this one along).
+    /// end of a stale veth pair takes this one along). Either way the link is remembered as
+    /// this, the latest, resync saw it: an item that takes it back believes what it holds, and
+    /// a belief from an earlier look would miss what changed by hand since (an address
+    /// removed, the link taken down), so the item would send removals the kernel refuses.
     pub(super) fn add(
         &mut self,
         op: Op,
@@ -172,12 +175,14 @@ impl StaleObjects {
             .and_then(|res| self.by_resource.get(res))
             .and_then(|set| set.first().copied());
         if let Some(c) = covering {
-            // The other end of a stale veth pair: remember how it was seen, with the removal
-            // that takes it along.
             let this = obj.link();
-            if let Some(cover) = self.map.get_mut(&c) {
-                if cover.peer_link == this && cover.found_peer.is_none() {
-                    cover.found_peer = obj.found;
+            if let (Some(cover), Some(found)) = (self.map.get_mut(&c), obj.found) {
+                if matches!(cover.op, Op::DeleteLink { .. }) && cover.link() == this {
+                    cover.found = Some(found);
+                } else if cover.peer_link == this {
+                    // The other end of a stale veth pair: remembered with the removal that
+                    // takes it along.
+                    cover.found_peer = Some(found);
                 }
             }
             return;
@@ -533,6 +538,49 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&stale).unwrap()).unwrap();
         restored.rebuild();
         assert_eq!(restored.on_link(&ns(), "v9"), o);
+    }
+
+    #[test]
+    fn a_removal_queued_again_remembers_the_link_as_the_latest_resync_saw_it() {
+        let seen = |name: &str, up: bool| ObservedLink {
+            name: name.into(),
+            kind: LinkKind::Veth,
+            alias: Some(format!("nsagent:{name}")),
+            mtu: 1500,
+            mac: None,
+            up,
+            addresses: vec![],
+            peer: None,
+        };
+        let mut stale = StaleObjects::default();
+        let del = |ns: Netns, name: &str| Op::DeleteLink {
+            ns,
+            name: name.into(),
+        };
+        let v2 = Some((Netns::Default, "v2".into()));
+        let v1 = Some((ns(), "v1".into()));
+        stale.add(del(ns(), "v1"), v2.clone(), Some((ns(), seen("v1", true))));
+        stale.add(
+            del(Netns::Default, "v2"),
+            v1.clone(),
+            Some((Netns::Default, seen("v2", true))),
+        );
+        // A later resync: both ends were taken down by hand since.
+        stale.add(del(ns(), "v1"), v2, Some((ns(), seen("v1", false))));
+        stale.add(
+            del(Netns::Default, "v2"),
+            v1,
+            Some((Netns::Default, seen("v2", false))),
+        );
+        assert_eq!(stale.take_due().len(), 1, "still one removal");
+        let id = AgentIdentity::default();
+        let a = stale.waiting_link_of(&ns(), "v1", &id).expect("end v1");
+        assert!(!a.link.up, "the end as last seen");
+        assert!(!a.other_seen.expect("other end seen").1.up);
+        let b = stale
+            .waiting_link_of(&Netns::Default, "v2", &id)
+            .expect("end v2");
+        assert!(!b.link.up, "the other end as last seen");
     }
 
     #[test]

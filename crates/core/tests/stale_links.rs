@@ -1,0 +1,76 @@
+//! A stale link (marked as the agent's, wanted by no item) that a hand changed while its
+//! removal waited: whatever takes it back must believe it as the latest look saw it.
+
+mod common;
+use common::*;
+use nsagent_core::*;
+use serde_json::json;
+
+fn look(up: bool, addrs: &[&str]) -> Event {
+    Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![ObservedLink {
+                name: "d".into(),
+                kind: LinkKind::Dummy,
+                alias: Some(mine("d")),
+                mtu: 1500,
+                mac: None,
+                up,
+                addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+                peer: None,
+            }],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    })
+}
+
+/// Seeds 2659, 3305, 4213 and 5002 of the long campaign: after a restart the stale link's
+/// removal failed and waited to retry; a hand removed an address and took the link down (which
+/// drops its IPv6 addresses) and a resync saw it so; the item came back and took the link back
+/// as the first look had seen it, then removed addresses that were gone (EADDRNOTAVAIL).
+#[test]
+fn a_stale_link_taken_back_is_believed_as_the_latest_look_saw_it() {
+    let mut d = Harness::new();
+    d.event(Event::Restarted);
+    d.event(look(true, &["10.0.0.1/24", "10.0.1.1/24", "fd00::1/64"]));
+    let cmds = d.pending();
+    assert!(
+        matches!(&cmds[..], [c] if matches!(&c.op, Op::DeleteLink { name, .. } if name == "d")),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::EAGAIN);
+    d.event(look(false, &["10.0.1.1/24"]));
+    d.put(
+        &iface_key("d"),
+        json!({"name": "d", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.0.0.1/24"]}),
+    );
+    let ops = d.settle();
+    let refused: Vec<&Op> = ops
+        .iter()
+        .filter(|op| match op {
+            Op::DelAddress { addr, .. } => addr.to_string() != "10.0.1.1/24",
+            Op::DeleteLink { .. } | Op::CreateLink { .. } => true,
+            _ => false,
+        })
+        .collect();
+    assert!(refused.is_empty(), "acted on an old look: {ops:?}");
+    assert!(
+        ops.iter().any(
+            |op| matches!(op, Op::AddAddress { addr, .. } if addr.to_string() == "10.0.0.1/24")
+        ),
+        "the address removed by hand is put back: {ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::SetLink { change, .. } if change.up == Some(true))),
+        "the link taken down by hand is brought up: {ops:?}"
+    );
+    assert!(
+        is_applied(&d.state(&iface_key("d"))),
+        "{}",
+        d.state(&iface_key("d"))
+    );
+}
