@@ -44,9 +44,11 @@ const RTNLGRP_IPV6_ROUTE: u32 = 11;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
 const RTM_NEWNEIGH: u16 = 28;
+const RTM_DELNEIGH: u16 = 29;
 const RTPROT_KERNEL: u8 = 2;
 const RTM_F_CLONED: u32 = 0x200;
 const NUD_PERMANENT: u16 = 0x80;
+const NUD_FAILED: u16 = 0x20;
 /// How often namespace files are checked when nothing wakes the watcher earlier.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -378,9 +380,11 @@ fn drain(
 /// fixed header says is used: routes of protocol `kernel` (prefix, local and link-local routes
 /// the kernel adds with addresses) and cloned routes (the cache) are never the agent's, which
 /// adds its routes with a protocol of its own; a neighbour update to a state without
-/// NUD_PERMANENT is a learnt entry changing state (the agent's entries are permanent), while a
-/// deletion always counts, since `ip neigh del` first marks the entry failed. Anything else
-/// (links, addresses, messages too short to read) counts.
+/// NUD_PERMANENT is a learnt entry changing state (the agent's entries are permanent). A
+/// deletion counts if the entry was permanent (its link went down or away) or failed (`ip neigh
+/// del` marks an entry failed before it deletes it) or shows no state; the kernel's multicast
+/// entries (NUD_NOARP), which it drops by the thousand as IPv6 links come and go, do not.
+/// Anything else (links, addresses, messages too short to read) counts.
 fn concerns_managed(ty: u16, payload: &[u8]) -> bool {
     match ty {
         RTM_NEWROUTE | RTM_DELROUTE => {
@@ -397,6 +401,13 @@ fn concerns_managed(ty: u16, payload: &[u8]) -> bool {
                 return true;
             };
             u16::from_ne_bytes([state[0], state[1]]) & NUD_PERMANENT != 0
+        }
+        RTM_DELNEIGH => {
+            let Some(state) = payload.get(8..10) else {
+                return true;
+            };
+            let state = u16::from_ne_bytes([state[0], state[1]]);
+            state == 0 || state & (NUD_PERMANENT | NUD_FAILED) != 0
         }
         _ => true,
     }
@@ -437,15 +448,31 @@ mod tests {
     }
 
     #[test]
-    fn learnt_neighbours_changing_state_do_not_count_and_deletions_do() {
+    fn learnt_neighbours_changing_state_and_multicast_deletions_do_not_count() {
         const NUD_REACHABLE: u16 = 0x02;
         const NUD_STALE: u16 = 0x04;
-        const NUD_FAILED: u16 = 0x20;
+        const NUD_NOARP: u16 = 0x40;
         assert!(concerns_managed(RTM_NEWNEIGH, &ndmsg(NUD_PERMANENT)));
         for state in [NUD_REACHABLE, NUD_STALE, NUD_FAILED] {
             assert!(!concerns_managed(RTM_NEWNEIGH, &ndmsg(state)));
         }
-        assert!(concerns_managed(29, &ndmsg(NUD_FAILED)), "RTM_DELNEIGH");
+        assert!(
+            concerns_managed(RTM_DELNEIGH, &ndmsg(NUD_FAILED)),
+            "ip neigh del"
+        );
+        assert!(
+            concerns_managed(RTM_DELNEIGH, &ndmsg(NUD_PERMANENT)),
+            "flushed with its link"
+        );
+        assert!(concerns_managed(RTM_DELNEIGH, &ndmsg(0)), "no state");
+        assert!(
+            !concerns_managed(RTM_DELNEIGH, &ndmsg(NUD_NOARP)),
+            "the kernel's multicast entries"
+        );
+        assert!(
+            concerns_managed(RTM_DELNEIGH, &[2, 0, 0]),
+            "unreadable counts"
+        );
         assert!(
             concerns_managed(RTM_NEWNEIGH, &[2, 0, 0]),
             "unreadable counts"
