@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark (needs root): publish N veth pairs (each end addressed and up; one end in
 # one of M spoke namespaces, the other in a hub) through NATS to a running nsagentd (log, core,
-# netlink backend) until `nsagentctl status` reports every item applied, against `ip -batch`
+# netlink backend) until `nsagentctl wait` sees every item applied, against `ip -batch`
 # doing the same work in namespaces of its own, in the same run. Prints both rates and the
 # ratio of medians over R rounds (order alternated), and how many times the agent observed a
 # namespace again because of a notification it took for someone else's change.
@@ -117,12 +117,10 @@ run_agent() {
     start_agent "$round"
     t0=$(now)
     ctl put -f "$work/items-$round.json" >/dev/null
-    while :; do
-        applied=$(ctl status | grep -c "interface/r$round[eh][0-9]* *applied" || true)
-        [ "$applied" -ge $((2 * PAIRS)) ] && break
-        sleep 0.02
-    done
+    ctl wait "config/linux/interfaces/v2/interface/r$round" --within 300 --every 20 >/dev/null
     t1=$(now)
+    applied=$(ctl status | grep -c "interface/r$round[eh][0-9]* *applied" || true)
+    [ "$applied" -eq $((2 * PAIRS)) ] || { echo "status shows $applied of $((2 * PAIRS)) applied" >&2; exit 1; }
     local reobserved
     reobserved=$(grep -c "observing again" "$work/nsagentd-$round.log" || true)
     echo "$t0 $t1 $reobserved" | awk '{printf "%.4f %d", $2 - $1, $3}'

@@ -359,6 +359,7 @@ fn to_query(kind: QueryKind, body: &[u8]) -> Result<Query, Value> {
             key,
             prefix: req.prefix,
             after: req.after,
+            summary: req.summary,
         }),
         QueryKind::Get => Ok(Query::Get {
             prefix: req.prefix.or(req.key),

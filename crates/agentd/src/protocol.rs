@@ -274,6 +274,10 @@ pub struct QueryRequest {
     /// Only items whose key sorts after this one: the `next` of the page before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// `status` only: answer how many items are in each state (`counts`, `total`) instead of
+    /// listing them; cheap enough to poll (`nsagentctl wait`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
 }
 
 /// Body of a `resync` request; an empty body resyncs every namespace.

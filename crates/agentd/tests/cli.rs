@@ -484,3 +484,49 @@ fn a_tls_server_is_trusted_through_the_given_ca() {
     let o = ctl(&nats.url(), &label, &["--timeout", "1", "status"]);
     assert!(!o.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_wait_returns_once_everything_is_applied_and_names_what_is_not() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("wait");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let url = nats.url();
+    let file = data.path().join("items.yaml");
+    std::fs::write(
+        &file,
+        "- name: wa\n  type: VETH\n  enabled: true\n  veth: {peer_if_name: wb}\n\
+         - name: wb\n  type: VETH\n  enabled: true\n  veth: {peer_if_name: wa}\n\
+         - outgoing_interface: nowhere\n  dst_network: 10.4.0.0/16\n",
+    )
+    .expect("write");
+    stdout(&ctl(
+        &url,
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    let out = stdout(&ctl(
+        &url,
+        &label,
+        &["wait", "config/linux/interfaces/", "--within", "10"],
+    ));
+    assert!(out.contains("2 of 2 items applied"), "{out}");
+
+    // The route waits for an interface no item makes: wait gives up and names it.
+    let o = ctl(&url, &label, &["wait", "--within", "1"]);
+    assert!(!o.status.success(), "wait succeeded with a pending route");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 items not applied after 1s"), "{err}");
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listed.contains("config/linux/l3/v2/route/10.4.0.0/16/nowhere")
+            && listed.contains("pending"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("interface/wa"),
+        "applied items listed: {listed}"
+    );
+}

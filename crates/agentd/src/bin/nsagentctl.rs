@@ -69,6 +69,18 @@ enum Cmd {
     Get { prefix: Option<String> },
     /// State of every item, or of one.
     Status { key: Option<String> },
+    /// Wait until every item (under PREFIX, if given) is applied: exits 0 then, or after
+    /// `--within` seconds with the items that are not, and exits 1. Polls a count of items by
+    /// state, which costs the agent next to nothing.
+    Wait {
+        prefix: Option<String>,
+        /// Seconds to wait at most.
+        #[arg(long, default_value_t = 60)]
+        within: u64,
+        /// Milliseconds between two looks.
+        #[arg(long, default_value_t = 50)]
+        every: u64,
+    },
     /// Everything the agent knows about one item.
     Explain { key: String },
     /// Look at the kernel again now and repair what changed behind the agent's back: every
@@ -180,6 +192,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await?;
             Ok(agent.show(&v, &["key", "state", "detail"]))
         }
+        Cmd::Wait {
+            prefix,
+            within,
+            every,
+        } => agent.wait(prefix, within, every).await,
         Cmd::Explain { key } => {
             let v = agent
                 .ask(&subjects.explain, serde_json::json!({"key": key}))
@@ -272,6 +289,57 @@ impl Agent {
         }
         outln!("{}", render(v, self.format, cols));
         ExitCode::SUCCESS
+    }
+
+    /// `nsagentctl wait`: polls the count of items by state until every one is applied.
+    async fn wait(
+        &self,
+        prefix: Option<String>,
+        within: u64,
+        every: u64,
+    ) -> Result<ExitCode, String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(within);
+        let body = serde_json::json!({"prefix": prefix, "summary": true});
+        loop {
+            let v = self.ask(&self.subjects.status, body.clone()).await?;
+            if v.get("error").is_some() {
+                return Ok(self.show(&v, &[]));
+            }
+            let total = v["total"].as_u64().unwrap_or(0);
+            let count = |state: &str| v["counts"][state].as_u64().unwrap_or(0);
+            // A deleted item is listed as removed until the agent forgets it: done too.
+            let (applied, removed) = (count("applied"), count("removed"));
+            if applied + removed == total {
+                outln!("{applied} of {total} items applied");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(every.max(1))).await;
+        }
+        let v = self
+            .ask_all(&self.subjects.status, serde_json::json!({"prefix": prefix}))
+            .await?;
+        let waiting: Vec<Value> = v["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|i| i["state"] != "applied" && i["state"] != "removed")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "nsagentctl: {} items not applied after {within}s",
+            waiting.len()
+        );
+        self.show(
+            &serde_json::json!({ "items": waiting }),
+            &["key", "state", "detail"],
+        );
+        Ok(ExitCode::FAILURE)
     }
 
     /// Puts the items of `file` in transactions of bounded size, stopping at the first refusal.

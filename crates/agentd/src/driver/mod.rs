@@ -64,6 +64,8 @@ pub enum Query {
         key: Option<ItemKey>,
         prefix: Option<String>,
         after: Option<String>,
+        /// Only how many items are in each state, not the items.
+        summary: bool,
     },
     Get {
         prefix: Option<String>,

@@ -27,7 +27,18 @@ pub(super) fn answer(core: &Core, query: Query) -> Value {
         Query::Status {
             key: None,
             prefix,
+            summary: true,
+            ..
+        } => {
+            let counts = core.state_counts(prefix.as_deref());
+            let total: usize = counts.values().sum();
+            serde_json::json!({ "counts": counts, "total": total })
+        }
+        Query::Status {
+            key: None,
+            prefix,
             after,
+            summary: false,
         } => {
             let items: Vec<_> = core
                 .statuses()
@@ -129,6 +140,7 @@ mod tests {
                 key: Some(key.clone()),
                 prefix: None,
                 after: None,
+                summary: false,
             },
         );
         assert_eq!(v["items"][0]["key"], key.to_string());
@@ -154,6 +166,40 @@ mod tests {
             },
         );
         assert_eq!(v["items"][0]["value"]["name"], "d1");
+    }
+
+    #[test]
+    fn a_summary_counts_the_items_of_each_state_under_the_prefix() {
+        let mut core = core_with_d1();
+        let item = Item::decode_unkeyed(&serde_json::json!({"name": "d2", "type": "DUMMY"}))
+            .expect("valid");
+        core.handle(Timestamp(2), Event::Put { seq: 2, item });
+        let summary = |prefix: &str| {
+            answer(
+                &core,
+                Query::Status {
+                    key: None,
+                    prefix: Some(prefix.into()),
+                    after: None,
+                    summary: true,
+                },
+            )
+        };
+        let v = summary("config/linux/interfaces/");
+        assert_eq!(v["total"], 2);
+        let counted: u64 = v["counts"]
+            .as_object()
+            .expect("counts")
+            .values()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert_eq!(counted, 2, "{v}");
+        assert!(v.get("items").is_none(), "no items listed: {v}");
+        let v = summary("config/linux/interfaces/v2/interface/d2");
+        assert_eq!(v["total"], 1, "{v}");
+        let v = summary("config/linux/l3/");
+        assert_eq!(v["total"], 0);
+        assert_eq!(v["counts"], serde_json::json!({}));
     }
 
     #[test]

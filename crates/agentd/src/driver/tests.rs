@@ -74,6 +74,7 @@ fn status(driver: &Driver) -> Value {
                 key: None,
                 prefix: None,
                 after: None,
+                summary: false,
             },
             reply: tx,
         })

@@ -255,6 +255,18 @@ impl Core {
         all
     }
 
+    /// How many items are in each state (by [`ItemState::name`]), of those whose key starts
+    /// with `prefix`: what `nsagentctl wait` polls, so it copies nothing per item.
+    pub fn state_counts(&self, prefix: Option<&str>) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for s in self.s.slots.iter().flatten() {
+            if prefix.is_none_or(|p| s.key.to_string().starts_with(p)) {
+                *counts.entry(s.state.name()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// The desired value of one item, `None` if it is not desired.
     pub fn desired_item(&self, key: &ItemKey) -> Option<&Item> {
         self.ix
