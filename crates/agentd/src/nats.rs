@@ -101,6 +101,14 @@ fn is_refusal(kind: async_nats::ConnectErrorKind) -> bool {
     )
 }
 
+/// How long to wait before connection attempt `attempts` (async-nats counts from 1, the first
+/// connect included): nothing before the first, which every `nsagentctl` call and every agent
+/// start makes (it cost them 100 ms each), then 100 ms more per attempt, at most 2 s.
+fn reconnect_delay(attempts: usize) -> Duration {
+    let waited = attempts.saturating_sub(1) as u64;
+    Duration::from_millis((waited * 100).min(2_000))
+}
+
 async fn options(auth: &NatsAuth, name: &str) -> Result<async_nats::ConnectOptions, ConnectError> {
     let reports = ErrorReports::default();
     let mut options = async_nats::ConnectOptions::new()
@@ -108,9 +116,7 @@ async fn options(auth: &NatsAuth, name: &str) -> Result<async_nats::ConnectOptio
         .max_reconnects(None)
         .client_capacity(65_536)
         .subscription_capacity(262_144)
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((attempts as u64 * 100).min(2_000))
-        })
+        .reconnect_delay_callback(reconnect_delay)
         .event_callback(move |event| {
             let reports = reports.clone();
             async move { reports.log(event) }
@@ -204,6 +210,15 @@ impl ErrorReports {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_connect_is_not_delayed_and_retries_back_off_to_two_seconds() {
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        assert_eq!(reconnect_delay(2), Duration::from_millis(100));
+        assert_eq!(reconnect_delay(5), Duration::from_millis(400));
+        assert_eq!(reconnect_delay(1_000), Duration::from_secs(2));
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+    }
 
     #[tokio::test]
     async fn a_user_without_password_is_refused_before_connecting() {
