@@ -271,6 +271,7 @@ impl State {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         self.present.retain(|ns, _| watched.contains(ns));
+        let mut to_dump = Vec::new();
         // A socket holds its network namespace alive: the backend's socket in a namespace no
         // longer watched (a stopped container's) would keep the namespace, and the veth end
         // inside it, from going with the container.
@@ -295,13 +296,26 @@ impl State {
                 self.tx.send(NamespaceEvent::Vanished(ns.clone()))?;
             }
             if let Some(id) = now {
-                let (events, known) = match subscribe(&ns) {
-                    Ok((s, known)) => (Some(s), known),
-                    Err(_) => (None, Known::default()),
+                let (events, dump) = match subscribe(&ns) {
+                    Ok((s, dump)) => (Some(s), Some(dump)),
+                    Err(_) => (None, None),
                 };
+                let known = Known::default();
                 self.present
                     .insert(ns.clone(), Present { id, events, known });
-                self.tx.send(NamespaceEvent::Appeared(ns, id.into()))?;
+                self.tx.send(NamespaceEvent::Appeared(ns.clone(), id.into()))?;
+                to_dump.extend(dump.map(|d| (ns, d)));
+            }
+        }
+        // Dumped only once every new namespace is reported: a dump waits for the rtnl lock,
+        // which the backend holds while it works in the namespaces reported first, and the
+        // core would wait for the later ones (100 new namespaces took 0.65 s). Notifications
+        // queue on the subscribed socket meanwhile and are read after the dump.
+        for (ns, mut dump) in to_dump {
+            // A dump that fails leaves nothing known: every notification then counts.
+            let known = Known::dumped(&mut dump).unwrap_or_default();
+            if let Some(p) = self.present.get_mut(&ns) {
+                p.known = known;
             }
         }
         Ok(())
@@ -319,8 +333,9 @@ fn watch_run_dir() -> Option<Inotify> {
 }
 
 /// A non-blocking socket in `ns` that hears link, address, route and neighbour notifications,
-/// and what a dump taken just after it was opened shows (so nothing falls between the two).
-fn subscribe(ns: &Netns) -> io::Result<(NlSocket, Known)> {
+/// and a socket in `ns` to dump what it holds with, once the first is subscribed (so nothing
+/// falls between the two).
+fn subscribe(ns: &Netns) -> io::Result<(NlSocket, RouteSocket)> {
     let file = namespace::open(ns)?;
     let open = || {
         let s = RouteSocket::subscribe(&[
@@ -332,8 +347,7 @@ fn subscribe(ns: &Netns) -> io::Result<(NlSocket, Known)> {
             RTNLGRP_NEIGH,
         ])?;
         s.nonblock()?;
-        let known = Known::dumped(&mut RouteSocket::open()?)?;
-        Ok((s, known))
+        Ok((s, RouteSocket::open()?))
     };
     if *ns == Netns::Default {
         open()
