@@ -182,12 +182,22 @@ struct State {
 impl State {
     fn run(&mut self) {
         let mut buf = vec![0u8; 64 << 10];
+        // Scanning stats every watched namespace: done when told to (a namespace watched or
+        // unwatched, the run directory or the mount table changed) and every tick (a process
+        // exits unannounced), not on every notification, of which a busy backend causes
+        // thousands a second.
+        let mut scan_due = true;
+        let mut last_scan = Instant::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
             if self.inotify.is_none() {
                 self.inotify = watch_run_dir();
             }
-            if self.scan().is_err() {
-                return; // the receiver is gone
+            if scan_due || last_scan.elapsed() >= TICK {
+                if self.scan().is_err() {
+                    return; // the receiver is gone
+                }
+                scan_due = false;
+                last_scan = Instant::now();
             }
             let order: Vec<Netns> = self
                 .present
@@ -223,6 +233,7 @@ impl State {
             }
             let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
             drop(fds);
+            scan_due = ready[..first_ns].iter().any(|&r| r);
             if ready[0] {
                 let mut sink = [0u8; 64];
                 while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
