@@ -1,7 +1,8 @@
 //! Borrowing: links someone else created (EXISTING, LOOPBACK) are lent to an item, never given.
 //! The agent changes only what the item sets, remembers the value each attribute had before its
 //! first change, and puts it back when the item is deleted or stops setting it; of the
-//! addresses it removes only those that were not on the link when it first saw it.
+//! addresses it removes only those that were not on the link when it first saw it. A link
+//! another agent marked as its own is never borrowed.
 //!
 //! Originals must be read from an observation, never guessed: a link is first observed (the
 //! core asks the driver through [`crate::Core::poll_resync`]) before anything is changed on it.
@@ -99,9 +100,10 @@ struct Loan {
     up: Option<bool>,
     mtu: Option<u32>,
     mac: Option<MacAddr>,
-    /// The addresses on the link when the agent first saw it that the item did not ask for:
-    /// never removed. One it asked for is taken as its own, as it would be after the agent
-    /// lost its state, when nothing can tell the two apart.
+    /// The addresses on the link when the agent first saw it, asked for by the item or not:
+    /// never removed, since the agent did not add them. (After the agent lost its state, the
+    /// addresses it had added count as there before, and stay: a leak of its own, never a
+    /// removal of someone else's.)
     present: Vec<IpNet>,
 }
 
@@ -172,16 +174,9 @@ impl Borrows {
     }
 
     /// A borrowing item's namespace was observed, with its link or without. A link seen for
-    /// the first time gets its loan, holding the addresses already there that the item does
-    /// not ask for (`asked`). Says whether the observation was asked for the link, so that a
-    /// missing link is told once per ask.
-    pub(super) fn observed(
-        &mut self,
-        ns: &Netns,
-        link: &str,
-        seen: Option<&ObservedLink>,
-        asked: &[IpNet],
-    ) -> bool {
+    /// the first time gets its loan, holding the addresses already there. Says whether the
+    /// observation was asked for the link, so that a missing link is told once per ask.
+    pub(super) fn observed(&mut self, ns: &Netns, link: &str, seen: Option<&ObservedLink>) -> bool {
         let before = self.observing.len();
         self.observing.retain(|(n, l)| !(n == ns && l == link));
         if let (Some(l), None) = (seen, self.loan(ns, link)) {
@@ -191,12 +186,7 @@ impl Borrows {
                 up: None,
                 mtu: None,
                 mac: None,
-                present: l
-                    .addresses
-                    .iter()
-                    .filter(|a| !asked.contains(a))
-                    .copied()
-                    .collect(),
+                present: l.addresses.clone(),
             });
         }
         self.observing.len() != before
@@ -387,7 +377,7 @@ mod tests {
         let mut b = Borrows::default();
         assert!(b.want_observation(&Netns::Default, "eth1"));
         assert!(!b.want_observation(&Netns::Default, "eth1"), "asked once");
-        assert!(b.observed(&Netns::Default, "eth1", Some(&seen()), &[]));
+        assert!(b.observed(&Netns::Default, "eth1", Some(&seen())));
         let mut a = belief(&seen());
         let w = b.wanted(&a, Some(&iface));
         assert_eq!(
@@ -431,7 +421,7 @@ mod tests {
             "phys_address": "02:00:00:00:00:09"}),
         );
         let mut b = Borrows::default();
-        b.observed(&Netns::Default, "eth1", Some(&seen()), &[]);
+        b.observed(&Netns::Default, "eth1", Some(&seen()));
         let mut a = belief(&seen());
         b.record(
             &a,
@@ -451,9 +441,9 @@ mod tests {
     #[test]
     fn a_missing_link_is_told_once_per_ask_and_gets_no_loan() {
         let mut b = Borrows::default();
-        assert!(!b.observed(&Netns::Default, "eth1", None, &[]), "not asked");
+        assert!(!b.observed(&Netns::Default, "eth1", None), "not asked");
         b.want_observation(&Netns::Default, "eth1");
-        assert!(b.observed(&Netns::Default, "eth1", None, &[]));
+        assert!(b.observed(&Netns::Default, "eth1", None));
         assert!(b.is_empty());
     }
 
@@ -464,7 +454,7 @@ mod tests {
         b.want_observation(&red, "eth1");
         b.observed_namespace(&red);
         assert!(b.want_observation(&red, "eth1"), "asked again");
-        b.observed(&red, "eth1", Some(&seen()), &[]);
+        b.observed(&red, "eth1", Some(&seen()));
         assert!(!b.is_empty());
         b.forget_namespace(&red);
         assert!(b.is_empty());

@@ -340,11 +340,17 @@ impl Core {
                 .get(iface.host_if_name.as_str())
                 .filter(|l| !seen.stale_links.contains(l.name.as_str()))
                 .copied();
-            let asked = self
-                .s
-                .borrows
-                .observed(ns, &iface.host_if_name, link, &iface.ip_addresses);
+            let asked = self.s.borrows.observed(ns, &iface.host_if_name, link);
             match link {
+                Some(l) if self.s.config.identity.read(l.alias.as_deref()) == Mark::Foreign => {
+                    let alias = l.alias.as_deref().unwrap_or_default();
+                    let reason = format!(
+                        "link '{}' carries another agent's mark ({alias}): it is that agent's to change",
+                        l.name
+                    );
+                    self.s.borrows.release(ns, &iface.host_if_name);
+                    self.refuse(id, reason);
+                }
                 Some(l) => {
                     let a =
                         LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
