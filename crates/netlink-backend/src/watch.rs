@@ -314,7 +314,8 @@ impl State {
                 let known = Known::default();
                 self.present
                     .insert(ns.clone(), Present { id, events, known });
-                self.tx.send(NamespaceEvent::Appeared(ns.clone(), id.into()))?;
+                self.tx
+                    .send(NamespaceEvent::Appeared(ns.clone(), id.into()))?;
                 to_dump.extend(dump.map(|d| (ns, d)));
             }
         }
