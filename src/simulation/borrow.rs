@@ -4,8 +4,8 @@
 //! the two (e0 deleted, or moved to the other) is exactly as it was, addresses included.
 //!
 //! "As it was" is what the agent can know: after a restart that lost its state, what the
-//! link holds then (less the addresses `e0` asks for, which the agent takes for its own) is
-//! the new original, as it is for the agent.
+//! link holds then is the new original, as it is for the agent; the addresses the agent had
+//! added may stay or go from then on.
 
 use std::collections::BTreeSet;
 

@@ -3,9 +3,8 @@
 //! its state lost and the desired state coming back from the KV bucket. Each is something a
 //! real host does to the agent; none may make it diverge.
 
-use ipnet::IpNet;
 use nsagent_core::errno;
-use nsagent_core::{Backend, Core, Event, Item, ItemKey, Netns};
+use nsagent_core::{Backend, Core, Event, Item, Netns};
 use nsagent_sim::Fault;
 
 use super::replay::Action;
@@ -159,29 +158,16 @@ impl World {
         self.pump()
     }
 
-    /// At a restart that loses the agent's state: what its `lo`s hold beyond what `l0` wants
-    /// becomes someone else's.
+    /// At a restart that loses the agent's state: what its `lo`s hold becomes someone else's.
+    /// The agent, looking at a borrowed link for the first time, takes every address there for
+    /// one it did not add, and never removes it (those `l0` asks for included).
     fn forget_lo_addresses(&mut self) {
-        let wanted: Option<(Netns, Vec<IpNet>)> = match self
-            .desired
-            .get(&ItemKey::Interface("l0".into()))
-        {
-            Some(Item::Interface(i)) => i.namespace.fixed().map(|ns| (ns, i.ip_addresses.clone())),
-            _ => None,
-        };
         for n in self.kernel.dump().namespaces {
             let Some(lo) = n.unmanaged.iter().find(|l| l.name == "lo") else {
                 continue;
             };
             let foreign = self.foreign_lo.entry(n.ns.clone()).or_default();
-            for a in &lo.addresses {
-                let kept = wanted
-                    .as_ref()
-                    .is_some_and(|(ns, want)| *ns == n.ns && want.contains(a));
-                if !kept {
-                    foreign.insert(*a);
-                }
-            }
+            foreign.extend(lo.addresses.iter().copied());
         }
     }
 }

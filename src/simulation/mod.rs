@@ -351,8 +351,8 @@ struct World {
     issued: Vec<(Command, Option<Violation>)>,
     /// In the liveness phase nothing is held back any more.
     settling: bool,
-    /// Addresses on a `lo` that the agent added before a restart that lost its state and that
-    /// no item wanted then: it cannot know they were its own, so they are someone else's now.
+    /// Addresses on a `lo` that the agent added before a restart that lost its state: it cannot
+    /// know they were its own, so they are someone else's now.
     foreign_lo: BTreeMap<Netns, BTreeSet<IpNet>>,
     /// The links `e0` may borrow, as they must be whenever `e0` does not hold them
     /// (`borrow.rs`).
