@@ -337,3 +337,85 @@ fn shrunk_seed_679() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 8467's 399 steps to 5; it broke:
+/// lo in namespace 'n' is down with {.../, .../}; l wants it as it is with {.../, .../, fd.
+#[test]
+fn shrunk_seed_8467() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 8467,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+        ]),
+        setup_dice: vec![0, 87],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"ip_addresses":["10.250.0.2/32","fd00:250::1/128"],"name":"l0","namespace":{"reference":"n0","type":"NSID"},"type":"LOOPBACK"}),
+                },
+                &[67],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"ip_addresses":[],"name":"l0","namespace":{"reference":"n1","type":"NSID"},"type":"LOOPBACK"}),
+                },
+                &[0, 6],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"l0","namespace":{"reference":"n0","type":"NSID"},"type":"LOOPBACK"}),
+                },
+                &[75],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"ip_addresses":["10.250.0.1/32","10.250.0.2/32","fd00:250::1/128"],"name":"l0","namespace":{"reference":"n0","type":"NSID"},"type":"LOOPBACK"}),
+                },
+                &[54],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -77,3 +77,41 @@ fn a_link_another_agent_marked_is_never_borrowed() {
     }
     assert_eq!(d.settle(), vec![]);
 }
+
+/// Seed 8467 of the long campaign: an address that was on the borrowed link before was counted
+/// as there for good; once taking the link back down (its original state) dropped it, as the
+/// kernel drops IPv6 addresses of a link going down, the item asking for it never got it back.
+#[test]
+fn an_address_that_was_there_and_went_is_added_when_the_item_asks_for_it() {
+    let mut d = Harness::new();
+    let key = iface_key("e");
+    d.put(
+        &key,
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9", "enabled": true}),
+    );
+    d.observe_default(vec![host_link("eth9", false, 1500, &["fd00::9/64"])]);
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::SetLink { change, .. }] if change.up == Some(true)),
+        "{ops:?}"
+    );
+    // No longer setting `enabled`: the link goes back down, and the kernel drops fd00::9.
+    d.put(
+        &key,
+        json!({"name": "e", "type": "EXISTING", "host_if_name": "eth9",
+            "ip_addresses": ["fd00::9/64"]}),
+    );
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::SetLink { change, .. }, Op::AddAddress { addr, .. }]
+            if change.up == Some(false) && addr.to_string() == "fd00::9/64"),
+        "the address the item asks for is added back: {ops:?}"
+    );
+    assert!(is_applied(&d.state(&key)), "{}", d.state(&key));
+    d.delete(&key);
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::DelAddress { addr, .. }] if addr.to_string() == "fd00::9/64"),
+        "added by the agent, so removed with the item: {ops:?}"
+    );
+}

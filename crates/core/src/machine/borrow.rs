@@ -179,6 +179,9 @@ impl Borrows {
     pub(super) fn observed(&mut self, ns: &Netns, link: &str, seen: Option<&ObservedLink>) -> bool {
         let before = self.observing.len();
         self.observing.retain(|(n, l)| !(n == ns && l == link));
+        if let Some(l) = seen {
+            self.seen_addresses(ns, link, &l.addresses);
+        }
         if let (Some(l), None) = (seen, self.loan(ns, link)) {
             self.loans.push(Loan {
                 ns: ns.clone(),
@@ -254,6 +257,23 @@ impl Borrows {
     /// The addresses that were on the link before it was borrowed: kept whatever the item says.
     pub(super) fn kept(&self, ns: &Netns, link: &str) -> &[IpNet] {
         self.loan(ns, link).map_or(&[], |l| &l.present)
+    }
+
+    /// A look at a borrowed link showed `addresses`: one that was there before and is gone now
+    /// (removed by hand) is no longer kept; if the item asks for it, the agent adds it, and it
+    /// is the agent's from then on.
+    pub(super) fn seen_addresses(&mut self, ns: &Netns, link: &str, addresses: &[IpNet]) {
+        if let Some(loan) = self.loan_mut(ns, link) {
+            loan.present.retain(|a| addresses.contains(a));
+        }
+    }
+
+    /// The kernel dropped the IPv6 addresses of a borrowed link (taken down, MTU below 1280):
+    /// those that were there before are gone too.
+    pub(super) fn dropped_ipv6(&mut self, ns: &Netns, link: &str) {
+        if let Some(loan) = self.loan_mut(ns, link) {
+            loan.present.retain(|a| a.addr().is_ipv4());
+        }
     }
 
     /// `ns` was observed: whatever was asked of it has its answer, and an item that still

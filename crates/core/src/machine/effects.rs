@@ -295,6 +295,10 @@ impl Core {
             }
             link.attributes_unknown = false;
         });
+        let ipv6_dropped = change.up == Some(false) || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
+        if ipv6_dropped {
+            self.s.borrows.dropped_ipv6(ns, name);
+        }
         for what in flushes {
             self.forget_on_link(ns, name, what);
         }

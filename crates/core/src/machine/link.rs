@@ -134,7 +134,8 @@ fn configuration_step(
         .addresses
         .iter()
         .find(|x| !iface.ip_addresses.contains(x) && !kept.contains(x));
-    // One that was on a borrowed link before is there as far as the core knows.
+    // One that was on a borrowed link before is there as far as the core knows (`kept` holds
+    // only those still there: see `Loan::present` in borrow.rs).
     let missing = iface
         .ip_addresses
         .iter()

@@ -218,6 +218,9 @@ impl Core {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }
                     a.addresses = observed_addresses(&a, l, &desired);
+                    if !a.role.owned() {
+                        self.s.borrows.seen_addresses(ns, &l.name, &l.addresses);
+                    }
                     self.set_actual(id, Actual::Link(a));
                 }
                 _ => self.forget_kernel_objects(id),
