@@ -247,6 +247,7 @@ async fn spawn_inputs(
     }
     tasks.push(spawn_log(client, subjects.log.clone(), reader).await?);
     tasks.push(spawn_resync(client, subjects.resync.clone(), input.clone()).await?);
+    tasks.push(spawn_dump(client, subjects.dump.clone(), input.clone()).await?);
     if config.docker {
         tasks.extend(observers::spawn_docker(
             nsagent_docker_watch::WatchConfig::from_env(),
@@ -395,6 +396,30 @@ async fn spawn_queries(
     .await
 }
 
+/// `nsagentctl dump`: answered by the backend thread with what it observes.
+async fn spawn_dump(
+    client: &async_nats::Client,
+    subject: String,
+    input: mpsc::Sender<Input>,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    serve(client, subject, move |body| {
+        let input = input.clone();
+        async move {
+            let ns = match protocol::parse_namespace_request(&body) {
+                Ok(ns) => ns,
+                Err(e) => return Some(e),
+            };
+            let (tx, rx) = oneshot::channel();
+            input.send(Input::Dump { ns, reply: tx }).ok()?;
+            Some(
+                rx.await
+                    .unwrap_or_else(|_| error_value("agent", "shutting down")),
+            )
+        }
+    })
+    .await
+}
+
 /// `nsagentctl resync`: answered once the snapshot it caused has been fed to the core.
 async fn spawn_resync(
     client: &async_nats::Client,
@@ -404,7 +429,7 @@ async fn spawn_resync(
     serve(client, subject, move |body| {
         let input = input.clone();
         async move {
-            let ns = match protocol::parse_resync(&body) {
+            let ns = match protocol::parse_namespace_request(&body) {
                 Ok(ns) => ns,
                 Err(e) => return Some(e),
             };

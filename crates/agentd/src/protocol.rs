@@ -24,6 +24,7 @@ pub struct Subjects {
     pub explain: String,
     pub log: String,
     pub resync: String,
+    pub dump: String,
     events_prefix: String,
 }
 
@@ -37,6 +38,7 @@ impl Subjects {
             explain: format!("{base}.explain"),
             log: format!("{base}.log"),
             resync: format!("{base}.resync"),
+            dump: format!("{base}.dump"),
             events_prefix: format!("{base}.events"),
         }
     }
@@ -280,7 +282,7 @@ pub struct QueryRequest {
     pub summary: bool,
 }
 
-/// Body of a `resync` request; an empty body resyncs every namespace.
+/// Body of a `resync` or `dump` request; an empty body means every namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResyncRequest {
@@ -289,9 +291,9 @@ pub struct ResyncRequest {
     pub ns: Option<String>,
 }
 
-/// Turns a `resync` request body into the namespace it names (`None`: all of them), or the
-/// error to answer, naming the field.
-pub fn parse_resync(body: &[u8]) -> Result<Option<Netns>, Value> {
+/// Turns a `resync` or `dump` request body into the namespace it names (`None`: all of them),
+/// or the error to answer, naming the field.
+pub fn parse_namespace_request(body: &[u8]) -> Result<Option<Netns>, Value> {
     let req: ResyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ResyncRequest::default()
     } else {
@@ -432,18 +434,19 @@ mod tests {
 
     #[test]
     fn resync_requests_name_a_namespace_or_none_and_bad_ones_name_the_field() {
-        assert_eq!(parse_resync(b""), Ok(None));
-        assert_eq!(parse_resync(b"{}"), Ok(None));
+        assert_eq!(parse_namespace_request(b""), Ok(None));
+        assert_eq!(parse_namespace_request(b"{}"), Ok(None));
         assert_eq!(
-            parse_resync(br#"{"ns": "blue"}"#),
+            parse_namespace_request(br#"{"ns": "blue"}"#),
             Ok(Some(Netns::Named("blue".into())))
         );
         assert_eq!(
-            parse_resync(br#"{"ns": "default"}"#),
+            parse_namespace_request(br#"{"ns": "default"}"#),
             Ok(Some(Netns::Default))
         );
-        let field =
-            |body: &[u8]| parse_resync(body).expect_err("refused")["error"]["field"].clone();
+        let field = |body: &[u8]| {
+            parse_namespace_request(body).expect_err("refused")["error"]["field"].clone()
+        };
         assert_eq!(field(br#"{"ns": "a/b"}"#), "ns");
         assert_eq!(field(br#"{"ns": "/etc/passwd"}"#), "ns");
         assert_eq!(field(br#"{"ns": 7}"#), "body");

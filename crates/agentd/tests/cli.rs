@@ -530,3 +530,69 @@ async fn nsagentctl_wait_returns_once_everything_is_applied_and_names_what_is_no
         "applied items listed: {listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_dump_shows_what_the_kernel_holds_and_whose_it_is() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("dump");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let url = nats.url();
+    let file = data.path().join("items.yaml");
+    std::fs::write(
+        &file,
+        "- name: da\n  type: VETH\n  enabled: true\n  ip_addresses: [10.5.0.1/24]\n  veth: {peer_if_name: db}\n\
+         - name: db\n  type: VETH\n  enabled: true\n  namespace: {type: NSID, reference: green}\n  veth: {peer_if_name: da}\n",
+    )
+    .expect("write");
+    stdout(&ctl(
+        &url,
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    stdout(&ctl(&url, &label, &["wait", "--within", "10"]));
+    let all: serde_json::Value =
+        serde_json::from_str(&stdout(&ctl(&url, &label, &["-o", "json", "dump"]))).expect("json");
+    let names: Vec<&str> = all["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["ns"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"/var/run/netns/green"),
+        "{all}"
+    );
+    let green: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &url,
+        &label,
+        &["-o", "json", "dump", "--ns", "green"],
+    )))
+    .expect("json");
+    let db = green["namespaces"][0]["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["name"] == "db")
+        .cloned()
+        .unwrap_or_else(|| panic!("no db in {green}"));
+    assert_eq!(db["owner"], "this agent, item db", "{db}");
+    assert_eq!(db["peer"], "da in default", "{db}");
+    let yaml = stdout(&ctl(&url, &label, &["dump", "--ns", "green"]));
+    assert!(yaml.contains("owner: this agent, item db"), "{yaml}");
+
+    // A namespace that is not there is listed missing; a bad name is refused, naming `ns`.
+    let gone: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &url,
+        &label,
+        &["-o", "json", "dump", "--ns", "nowhere"],
+    )))
+    .expect("json");
+    assert_eq!(gone["missing"][0], "/var/run/netns/nowhere", "{gone}");
+    let bad = ctl(&url, &label, &["dump", "--ns", "no/such"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("error: ns:"), "{err}");
+}

@@ -98,4 +98,28 @@ fn routes_and_neighbours_removed_or_changed_by_hand_are_restored_and_never_repor
         .find_map(|l| l.strip_prefix("agent-neigh "))
         .unwrap_or_default();
     assert!(agent.contains("proto static"), "{all}");
+    // `nsagentctl dump` shows the kernel as it is: the agent's link as its own, with the
+    // address and route it holds, and the one made by hand as no one's.
+    let dump: serde_json::Value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("dump "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no dump: {all}"));
+    let ns = &dump["namespaces"][0];
+    let owner = |name: &str| {
+        ns["links"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["name"] == name))
+            .map(|l| l["owner"].clone())
+    };
+    assert_eq!(ns["ns"], "default", "{dump}");
+    assert_eq!(owner("dr-h0"), Some(serde_json::json!("none")), "{dump}");
+    assert!(
+        owner("dr-v1").is_some_and(|o| o.as_str().is_some_and(|o| o.starts_with("this agent"))),
+        "{dump}"
+    );
+    assert!(
+        ns["routes"].to_string().contains("10.80.0.0/24"),
+        "the agent's route: {dump}"
+    );
 }

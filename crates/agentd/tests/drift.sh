@@ -73,3 +73,7 @@ $CTL resync --ns default >/dev/null
 sleep 2
 if ip neigh show 10.79.0.77 dev dr-v1 | grep -q PERMANENT; then echo "hand-neigh kept"; else echo "hand-neigh removed"; fi
 echo "agent-neigh $(ip neigh show 10.79.0.9 dev dr-v1)"
+
+# The kernel's view: the agent's link and one made by hand, told apart by their marks.
+ip link add dr-h0 type veth peer name dr-h1
+echo "dump $($CTL -o json dump --ns default | tr -d '\n')"

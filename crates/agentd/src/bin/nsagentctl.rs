@@ -90,6 +90,14 @@ enum Cmd {
         #[arg(long)]
         ns: Option<String>,
     },
+    /// What the kernel holds now, as the agent observes it: every link (with whose it is, by
+    /// its mark) and address, and the agent's routes and neighbours, of every namespace the
+    /// agent manages something in, or of the one named (as for `resync`). `get` is the desired
+    /// state, `status` the agent's view of it, `dump` the kernel's.
+    Dump {
+        #[arg(long)]
+        ns: Option<String>,
+    },
     /// The event log.
     Log {
         #[command(subcommand)]
@@ -218,6 +226,22 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .ask(&subjects.resync, serde_json::json!({"ns": ns}))
                 .await?;
             Ok(agent.show(&v, &["seq"]))
+        }
+        Cmd::Dump { ns } => {
+            let v = agent
+                .ask(&subjects.dump, serde_json::json!({"ns": ns}))
+                .await?;
+            if v.get("error").is_some() {
+                return Ok(agent.show(&v, &[]));
+            }
+            // A tree, like explain.
+            let format = if agent.format == Format::Table {
+                Format::Yaml
+            } else {
+                agent.format
+            };
+            outln!("{}", render(&v, format, &[]));
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Log { from, follow, .. } => agent.log(from, follow).await,
         Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),

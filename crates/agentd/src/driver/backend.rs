@@ -2,9 +2,12 @@
 
 use std::sync::mpsc;
 
-use nsagent_core::{Backend, BackendError, Command, Netns, Snapshot};
+use nsagent_core::{AgentIdentity, Backend, BackendError, Command, Netns, Snapshot};
+use serde_json::Value;
 
+use super::queries::dump_value;
 use super::{spawn, DriverError, Input};
+use crate::protocol::error_value;
 
 /// Builds the backend on the backend thread: backends need not be `Send`.
 pub type BackendFactory = Box<dyn FnOnce() -> Result<Box<dyn Backend>, String> + Send>;
@@ -16,6 +19,12 @@ enum Job {
     Observe(Vec<Netns>, mpsc::Sender<Result<Snapshot, BackendError>>),
     /// Observe, and send the snapshot back to the driver as input.
     Reobserve(Vec<Netns>),
+    /// Observe, and answer `nsagentctl dump` with what was seen, marks read by this identity.
+    Dump(
+        Vec<Netns>,
+        AgentIdentity,
+        tokio::sync::oneshot::Sender<Value>,
+    ),
 }
 
 /// The thread that owns the backend. Jobs are done one at a time in the order they were sent,
@@ -64,6 +73,16 @@ impl BackendThread {
         self.send(Job::Reobserve(namespaces))
     }
 
+    /// Answers `reply` with what `namespaces` hold, observed after the jobs already sent.
+    pub(super) fn dump(
+        &self,
+        namespaces: Vec<Netns>,
+        identity: AgentIdentity,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    ) -> Result<(), DriverError> {
+        self.send(Job::Dump(namespaces, identity, reply))
+    }
+
     fn send(&self, job: Job) -> Result<(), DriverError> {
         self.jobs
             .send(job)
@@ -98,6 +117,13 @@ fn run(
             }
             Job::Observe(namespaces, reply) => {
                 let _ = reply.send(backend.observe(&namespaces));
+            }
+            Job::Dump(namespaces, identity, reply) => {
+                let answer = match backend.observe(&namespaces) {
+                    Ok(snapshot) => dump_value(&snapshot, &identity),
+                    Err(e) => error_value("kernel", e),
+                };
+                let _ = reply.send(answer);
             }
             Job::Reobserve(namespaces) => {
                 let snapshot = backend.observe(&namespaces);

@@ -121,6 +121,13 @@ pub enum Input {
         ns: Option<Netns>,
         reply: tokio::sync::oneshot::Sender<Value>,
     },
+    /// `nsagentctl dump`: what the kernel holds now in `ns` (`None`: every namespace the core
+    /// cares about), observed by the backend thread after the commands already sent to it and
+    /// answered from there; not logged, since it changes nothing.
+    Dump {
+        ns: Option<Netns>,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    },
     /// Flush the log and stop.
     Shutdown,
 }

@@ -1,6 +1,6 @@
 //! Answers to `status`, `get`, `explain` and `log` requests, as the JSON the reply carries.
 
-use nsagent_core::{Core, ItemKey, ItemState};
+use nsagent_core::{AgentIdentity, Core, ItemKey, ItemState, Mark, Netns, Snapshot};
 use serde_json::Value;
 
 use super::Query;
@@ -65,6 +65,70 @@ pub(super) fn answer(core: &Core, query: Query) -> Value {
             None => not_found(&key),
         },
     }
+}
+
+/// `nsagentctl dump`: a snapshot as JSON, each link with whose it is as `identity` reads its
+/// mark. Namespaces are named as `--ns` takes them (`default`, or the file that names one).
+pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value {
+    let name = |ns: &Netns| match ns {
+        Netns::Default => "default".to_string(),
+        other => other.path(),
+    };
+    let namespaces: Vec<Value> = snapshot
+        .namespaces
+        .iter()
+        .map(|n| {
+            let links: Vec<Value> = n
+                .links
+                .iter()
+                .map(|l| {
+                    let owner = match identity.read(l.alias.as_deref()) {
+                        Mark::Mine(item) => format!("this agent, item {item}"),
+                        Mark::Legacy(item) => format!("legacy mark, item {item}"),
+                        Mark::Foreign => "another agent".to_string(),
+                        Mark::Unmarked => "none".to_string(),
+                    };
+                    serde_json::json!({
+                        "name": l.name,
+                        "kind": format!("{:?}", l.kind).to_lowercase(),
+                        "owner": owner,
+                        "alias": l.alias,
+                        "up": l.up,
+                        "mtu": l.mtu,
+                        "mac": l.mac.map(|m| m.to_string()),
+                        "addresses": l.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "peer": l.peer.as_ref().map(|(ns, p)| format!("{p} in {}", name(ns))),
+                    })
+                })
+                .collect();
+            let routes: Vec<Value> = n
+                .routes
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "dst": r.dst.to_string(),
+                        "dev": r.dev,
+                        "gw": r.gw.map(|g| g.to_string()),
+                        "metric": r.metric,
+                        "scope": format!("{:?}", r.scope).to_lowercase(),
+                    })
+                })
+                .collect();
+            let neighbours: Vec<Value> = n
+                .neighbours
+                .iter()
+                .map(|x| serde_json::json!({"link": x.link, "ip": x.ip.to_string(), "mac": x.mac.to_string()}))
+                .collect();
+            serde_json::json!({
+                "ns": name(&n.ns),
+                "links": links,
+                "routes": routes,
+                "neighbours": neighbours,
+            })
+        })
+        .collect();
+    let missing: Vec<String> = snapshot.missing.iter().map(name).collect();
+    serde_json::json!({ "namespaces": namespaces, "missing": missing })
 }
 
 fn status_entry(key: &ItemKey, state: &ItemState) -> StatusEntry {
@@ -200,6 +264,58 @@ mod tests {
         let v = summary("config/linux/l3/");
         assert_eq!(v["total"], 0);
         assert_eq!(v["counts"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn a_dump_says_whose_each_link_is_and_names_namespaces_as_ns_takes_them() {
+        use nsagent_core::{InstanceId, LinkKind, ObservedLink, ObservedNamespace};
+        let me = AgentIdentity::new("me", InstanceId(1)).expect("identity");
+        let other = AgentIdentity::new("other", InstanceId(2)).expect("identity");
+        let link = |name: &str, alias: Option<String>| ObservedLink {
+            name: name.into(),
+            kind: LinkKind::Veth,
+            alias,
+            mtu: 1500,
+            mac: None,
+            up: true,
+            addresses: vec!["10.0.0.1/24".parse().expect("net")],
+            peer: Some((Netns::Default, "p".into())),
+        };
+        let snapshot = Snapshot {
+            namespaces: vec![ObservedNamespace {
+                ns: Netns::Named("blue".into()),
+                links: vec![
+                    link("a", Some(me.mark("x"))),
+                    link("b", Some(other.mark("x"))),
+                    link("c", Some("nsagent:old".into())),
+                    link("d", None),
+                ],
+                routes: vec![],
+                neighbours: vec![],
+            }],
+            missing: vec![Netns::Pid(7)],
+        };
+        let v = dump_value(&snapshot, &me);
+        let ns = &v["namespaces"][0];
+        assert_eq!(ns["ns"], "/var/run/netns/blue");
+        let owners: Vec<&str> = ns["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| l["owner"].as_str().expect("owner"))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "this agent, item x",
+                "another agent",
+                "legacy mark, item old",
+                "none"
+            ]
+        );
+        assert_eq!(ns["links"][0]["addresses"][0], "10.0.0.1/24");
+        assert_eq!(ns["links"][0]["peer"], "p in default");
+        assert_eq!(v["missing"][0], "/proc/7/ns/net");
     }
 
     #[test]

@@ -382,6 +382,13 @@ impl RunLoop {
                     intake.resyncs.push((seq, reply));
                 }
             },
+            Input::Dump { ns, reply } => {
+                let namespaces = ns.map_or_else(|| self.core.namespaces_to_observe(), |n| vec![n]);
+                let identity = self.core.identity().clone();
+                if let Err(e) = self.backend.dump(namespaces, identity, reply) {
+                    tracing::error!(error = %e, "asking the backend for a dump");
+                }
+            }
             Input::Shutdown => intake.stop = true,
         }
     }

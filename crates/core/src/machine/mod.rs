@@ -255,6 +255,11 @@ impl Core {
         all
     }
 
+    /// Whose marks this core reads as its own, for views that tell the agent's links apart.
+    pub fn identity(&self) -> &AgentIdentity {
+        &self.s.config.identity
+    }
+
     /// How many items are in each state (by [`ItemState::name`]), of those whose key starts
     /// with `prefix`: what `nsagentctl wait` polls, so it copies nothing per item.
     pub fn state_counts(&self, prefix: Option<&str>) -> BTreeMap<&'static str, usize> {
