@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Op};
+use crate::link_state::LinkState;
 use crate::netns::Netns;
 use crate::observed::Snapshot;
 
@@ -135,4 +136,14 @@ pub trait Backend {
     /// Reports what the given namespaces contain, for resync. A namespace that cannot be opened
     /// is listed in [`Snapshot::missing`] rather than failing the whole call.
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError>;
+
+    /// Every link of `ns` as it is now, with its counters, for state reports; nothing the core
+    /// decides on. Backends that cannot tell say so with an error.
+    fn link_states(&mut self, ns: &Netns) -> Result<Vec<LinkState>, BackendError> {
+        Err(crate::link_state::link_states_failed(
+            ns,
+            ErrorKind::Other,
+            "this backend does not report link states",
+        ))
+    }
 }

@@ -9,6 +9,7 @@ mod backend;
 mod command;
 mod event;
 mod identity;
+mod link_state;
 mod machine;
 mod model;
 mod netns;
@@ -22,6 +23,7 @@ pub use identity::{
     check_route_protocol, AgentIdentity, IdentityError, InstanceId, Mark, ALIAS_PREFIX,
     MAX_ALIAS_LEN, MAX_ITEM_NAME_LEN, MAX_LABEL_LEN,
 };
+pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
     ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use nsagent_core::errno;
 use nsagent_core::{
-    Backend, BackendError, Command, ErrorKind, LinkChange, Netns, NewLink, Op, Snapshot,
-    ROUTE_PROTOCOL,
+    link_states_failed, Backend, BackendError, Command, ErrorKind, LinkChange, LinkState, Netns,
+    NewLink, Op, Snapshot, ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
@@ -767,5 +767,17 @@ impl Backend for NetlinkBackend {
         resolve_peers(cache, &mut observed, self)?;
         snapshot.namespaces = observed.into_iter().map(|o| o.ns).collect();
         Ok(snapshot)
+    }
+
+    fn link_states(&mut self, ns: &Netns) -> Result<Vec<LinkState>, BackendError> {
+        let sock = self
+            .sockets
+            .get(ns)
+            .map_err(|e| link_states_failed(ns, ErrorKind::NamespaceGone, e.to_string()))?;
+        let mut sock = lock(&sock);
+        observe::link_states(&mut sock).map_err(|e| {
+            self.sockets.forget(ns);
+            link_states_failed(ns, ErrorKind::Other, e.to_string())
+        })
     }
 }

@@ -186,6 +186,11 @@ pub fn get_link(name: &str) -> Result<Request> {
     encode(Rtm::Getlink, NlmF::empty(), ifinfo(None, attrs)?)
 }
 
+/// Every link with its counters (`IFLA_STATS64`), for state reports.
+pub fn dump_links_with_stats() -> Result<Request> {
+    encode_dump(Rtm::Getlink, ifinfo(None, vec![])?)
+}
+
 pub fn dump_links() -> Result<Request> {
     encode_dump(
         Rtm::Getlink,

@@ -12,8 +12,8 @@ use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
 use nsagent_core::{
-    LinkKind, MacAddr, Netns, ObservedLink, ObservedNamespace, ObservedNeighbour, RouteScope,
-    RouteSpec,
+    LinkKind, LinkState, LinkStats, MacAddr, Netns, ObservedLink, ObservedNamespace,
+    ObservedNeighbour, OperState, RouteScope, RouteSpec,
 };
 
 use crate::message;
@@ -149,6 +149,63 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             peer: None,
         },
     })
+}
+
+/// `IFLA_OPERSTATE` (u8, `IF_OPER_*`) and `IFLA_STATS64` (`struct rtnl_link_stats64`).
+const IFLA_OPERSTATE: u16 = 16;
+const IFLA_STATS64: u16 = 23;
+
+/// Every link of the namespace as it is now, with its counters.
+pub(crate) fn link_states(sock: &mut RouteSocket) -> io::Result<Vec<LinkState>> {
+    let replies = dump(sock, enc(message::dump_links_with_stats()), "link states")?;
+    replies
+        .iter()
+        .filter(|r| r.ty == u16::from(Rtm::Newlink))
+        .map(|r| parse_link_state(&r.payload))
+        .collect()
+}
+
+fn parse_link_state(payload: &[u8]) -> io::Result<LinkState> {
+    let d = parse_link(payload)?;
+    let msg = Ifinfomsg::from_bytes_with_input(&mut Cursor::new(payload), payload.len())
+        .map_err(|e| bad("link", e))?;
+    let attrs = msg.rtattrs().as_ref();
+    let oper = find(attrs, Ifla::from(IFLA_OPERSTATE))
+        .and_then(|b| b.first().copied())
+        .map_or(OperState::Unknown, OperState::from_kernel);
+    let stats = find(attrs, Ifla::from(IFLA_STATS64))
+        .map(stats64)
+        .unwrap_or_default();
+    Ok(LinkState {
+        name: d.link.name,
+        ifindex: u32::try_from(d.index).unwrap_or(0),
+        kind: d.link.kind,
+        admin_up: d.link.up,
+        oper,
+        mtu: d.link.mtu,
+        mac: d.link.mac,
+        stats,
+    })
+}
+
+/// `struct rtnl_link_stats64` begins rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors,
+/// tx_errors, rx_dropped, tx_dropped, each a u64; a shorter payload leaves the rest zero.
+fn stats64(b: &[u8]) -> LinkStats {
+    let at = |i: usize| {
+        b.get(i * 8..i * 8 + 8)
+            .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    LinkStats {
+        rx_packets: at(0),
+        tx_packets: at(1),
+        rx_bytes: at(2),
+        tx_bytes: at(3),
+        rx_errors: at(4),
+        tx_errors: at(5),
+        rx_dropped: at(6),
+        tx_dropped: at(7),
+    }
 }
 
 /// Every link of the namespace, by index.

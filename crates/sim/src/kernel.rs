@@ -14,9 +14,9 @@ use nsagent_core::errno::{
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec, MacAddr, NamespaceIdentity,
-    Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour, Op, RouteScope, RouteSpec,
-    Snapshot,
+    link_states_failed, Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec,
+    LinkState, LinkStats, MacAddr, NamespaceIdentity, Netns, NewLink, ObservedLink,
+    ObservedNamespace, ObservedNeighbour, Op, OperState, RouteScope, RouteSpec, Snapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -1177,6 +1177,40 @@ impl Backend for SimKernel {
                 ))
             }
         }
+    }
+
+    /// Every link of `ns` in ifindex order. Nothing passes traffic here, so the counters are
+    /// zero; operational status follows carrier as the kernel's does (verified): down links are
+    /// down, an up veth is up while its other end is up too and down (no carrier) otherwise,
+    /// and links without carrier detection (dummy, loopback) are unknown when up.
+    fn link_states(&mut self, ns: &Netns) -> Result<Vec<LinkState>, BackendError> {
+        let Some(namespace) = self.namespaces.get(self.real(ns)) else {
+            return Err(link_states_failed(
+                ns,
+                ErrorKind::NamespaceGone,
+                format!("{ns} does not exist"),
+            ));
+        };
+        let mut links: Vec<(&String, &Link)> = namespace.links.iter().collect();
+        links.sort_by_key(|(_, l)| l.ifindex);
+        Ok(links
+            .into_iter()
+            .map(|(name, l)| LinkState {
+                name: name.clone(),
+                ifindex: l.ifindex,
+                kind: l.kind,
+                admin_up: l.up,
+                oper: match (l.up, l.kind) {
+                    (false, _) => OperState::Down,
+                    (true, LinkKind::Veth) if self.has_carrier(ns, name) => OperState::Up,
+                    (true, LinkKind::Veth) => OperState::Down,
+                    (true, _) => OperState::Unknown,
+                },
+                mtu: l.mtu,
+                mac: Some(l.mac),
+                stats: LinkStats::default(),
+            })
+            .collect())
     }
 
     /// Links in ifindex order with the addresses that were asked for, in the order they were

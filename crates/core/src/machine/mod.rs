@@ -260,6 +260,25 @@ impl Core {
         &self.s.config.identity
     }
 
+    /// The link each interface item holds now, by item name, sorted: which links state reports
+    /// are about.
+    pub fn interface_links(&self) -> Vec<(String, Netns, String)> {
+        let mut all: Vec<_> = self
+            .s
+            .slots
+            .iter()
+            .flatten()
+            .filter_map(|s| match (&s.key, &s.actual) {
+                (ItemKey::Interface(item), state::Actual::Link(a)) => {
+                    Some((item.clone(), a.ns.clone(), a.name.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     /// How many items are in each state (by [`ItemState::name`]), of those whose key starts
     /// with `prefix`: what `nsagentctl wait` polls, so it copies nothing per item.
     pub fn state_counts(&self, prefix: Option<&str>) -> BTreeMap<&'static str, usize> {

@@ -132,3 +132,39 @@ fn observe_puts_missing_namespaces_in_missing_and_reports_each_once() {
     );
     assert_eq!(snap.missing, vec![ns("gone"), Netns::Pid(9)]);
 }
+
+#[test]
+fn link_states_follow_carrier_as_the_kernel_reports_it() {
+    use nsagent_core::OperState;
+    let mut k = kernel();
+    let (a, b) = (ns("a"), ns("b"));
+    veth(&mut k, &a, "va", &b, "vb");
+    dummy(&mut k, &a, "d");
+    let oper = |k: &mut SimKernel, ns: &Netns, name: &str| {
+        k.link_states(ns)
+            .expect("states")
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| (s.admin_up, s.oper))
+    };
+    assert_eq!(oper(&mut k, &a, "va"), Some((false, OperState::Down)));
+    up(&mut k, &a, "va");
+    assert_eq!(
+        oper(&mut k, &a, "va"),
+        Some((true, OperState::Down)),
+        "the other end is down: no carrier"
+    );
+    up(&mut k, &b, "vb");
+    assert_eq!(oper(&mut k, &a, "va"), Some((true, OperState::Up)));
+    up(&mut k, &a, "d");
+    assert_eq!(oper(&mut k, &a, "d"), Some((true, OperState::Unknown)));
+    let states = k.link_states(&a).expect("states");
+    assert_eq!(
+        states.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["lo", "va", "d"],
+        "in ifindex order"
+    );
+    assert!(states.windows(2).all(|w| w[0].ifindex < w[1].ifindex));
+    let gone = k.link_states(&ns("nowhere")).expect_err("no namespace");
+    assert_eq!(gone.kind, ErrorKind::NamespaceGone);
+}
