@@ -111,6 +111,11 @@ pub struct Args {
     /// notification: `60s` (the default), `500ms`, `5m`; `0` or `off` for never.
     #[arg(long, env = "NSAGENT_RESYNC_INTERVAL")]
     pub resync_interval: Option<String>,
+    /// Look at the state of every managed interface this often and publish what changed
+    /// (admin or operational status, deleted) on `nsagent.<label>.interface-state`: `1s`,
+    /// `500ms`, `5m`; `0` or `off` (the default) for never. Not yet verified end to end.
+    #[arg(long, env = "NSAGENT_STATE_INTERVAL")]
+    pub state_interval: Option<String>,
     /// Take every link marked the way agents marked them before identities
     /// (`nsagent:<item>`) for this agent's, so that those no item wants are removed. Without
     /// it only those its items want are adopted (and re-marked); the rest may be another
@@ -143,6 +148,7 @@ struct FileConfig {
     retention: Option<Retention>,
     docker: Option<bool>,
     resync_interval: Option<String>,
+    state_interval: Option<String>,
     adopt_legacy: Option<bool>,
     route_protocol: Option<u32>,
     borrow_allow: Option<Vec<String>>,
@@ -168,6 +174,8 @@ pub struct DaemonConfig {
     pub docker: bool,
     /// Milliseconds between full resyncs; `None`: never.
     pub resync_interval_ms: Option<u64>,
+    /// Milliseconds between looks at interface states; `None`: never.
+    pub state_interval_ms: Option<u64>,
     /// Take every legacy-marked link for this agent's (`--adopt-legacy`).
     pub adopt_legacy: bool,
     /// `--route-protocol`, checked.
@@ -240,6 +248,12 @@ impl DaemonConfig {
             })?,
             None => Some(DEFAULT_RESYNC_INTERVAL_MS),
         };
+        let state_interval_ms = match args.state_interval.or(file.state_interval) {
+            Some(text) => parse_interval(&text).map_err(|reason| {
+                ConfigError::Invalid(format!("state_interval '{text}': {reason}"))
+            })?,
+            None => None,
+        };
         let route_protocol = match args.route_protocol.or(file.route_protocol) {
             Some(p) => check_route_protocol("--route-protocol", p)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?,
@@ -281,6 +295,7 @@ impl DaemonConfig {
                 file.docker.unwrap_or_else(docker_present)
             },
             resync_interval_ms,
+            state_interval_ms,
             adopt_legacy: args.adopt_legacy || file.adopt_legacy.unwrap_or(false),
             route_protocol,
             borrow_allow,
@@ -431,6 +446,24 @@ mod tests {
             assert!(e.to_string().contains("resync_interval"), "{e}");
             assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
         }
+    }
+
+    #[test]
+    fn the_state_interval_defaults_to_off_and_reads_units_and_errors_name_it() {
+        let base = ["--label", "a", "--data-dir", "/d"];
+        let with = |v: &str| {
+            let flag = format!("--state-interval={v}");
+            let mut list = base.to_vec();
+            list.push(&flag);
+            DaemonConfig::resolve(args(&list))
+        };
+        let c = DaemonConfig::resolve(args(&base)).expect("ok");
+        assert_eq!(c.state_interval_ms, None);
+        assert_eq!(with("1s").expect("ok").state_interval_ms, Some(1_000));
+        assert_eq!(with("250ms").expect("ok").state_interval_ms, Some(250));
+        assert_eq!(with("off").expect("ok").state_interval_ms, None);
+        let e = with("soon").expect_err("bad");
+        assert!(e.to_string().contains("state_interval 'soon'"), "{e}");
     }
 
     #[test]

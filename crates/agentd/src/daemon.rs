@@ -2,6 +2,7 @@
 //! shutdown sequence. Nothing here touches the core or the kernel; it only talks to the driver.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use nsagent_core::{AgentIdentity, Backend, CoreConfig, ItemKey};
@@ -20,6 +21,7 @@ use crate::observers::{self, KernelWatch};
 use crate::protocol::{
     self, error_value, fit_to_payload, IntentReply, LogRequest, QueryRequest, Subjects,
 };
+use crate::states;
 
 /// Why the daemon did not start or stopped with an error; `nsagentd` logs it and exits with
 /// failure, so that a supervisor restarts it.
@@ -248,6 +250,15 @@ async fn spawn_inputs(
     tasks.push(spawn_log(client, subjects.log.clone(), reader).await?);
     tasks.push(spawn_resync(client, subjects.resync.clone(), input.clone()).await?);
     tasks.push(spawn_dump(client, subjects.dump.clone(), input.clone()).await?);
+    tasks.push(spawn_state(client, subjects.state.clone(), input.clone()).await?);
+    if let Some(ms) = config.state_interval_ms {
+        tasks.push(states::spawn_watch(
+            client.clone(),
+            subjects.interface_state.clone(),
+            input.clone(),
+            Duration::from_millis(ms),
+        ));
+    }
     if config.docker {
         tasks.extend(observers::spawn_docker(
             nsagent_docker_watch::WatchConfig::from_env(),
@@ -390,6 +401,29 @@ async fn spawn_queries(
             Some(
                 rx.await
                     .unwrap_or_else(|_| error_value("agent", "shutting down")),
+            )
+        }
+    })
+    .await
+}
+
+/// `nsagentctl state`: answered by the backend thread with the links' states.
+async fn spawn_state(
+    client: &async_nats::Client,
+    subject: String,
+    input: mpsc::Sender<Input>,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    serve(client, subject, move |body| {
+        let input = input.clone();
+        async move {
+            let name = match protocol::parse_state_request(&body) {
+                Ok(name) => name,
+                Err(e) => return Some(e),
+            };
+            Some(
+                states::ask(&input, name)
+                    .await
+                    .unwrap_or_else(|| error_value("agent", "shutting down")),
             )
         }
     })

@@ -20,6 +20,7 @@ mod observers;
 mod protect;
 mod protocol;
 mod replay;
+mod states;
 
 pub use config::{Args, BackendKind, ConfigError, DaemonConfig, Retention, DEFAULT_RETENTION};
 pub use ctl::{

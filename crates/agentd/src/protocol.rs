@@ -25,6 +25,10 @@ pub struct Subjects {
     pub log: String,
     pub resync: String,
     pub dump: String,
+    /// `nsagentctl state`: interface states on request, with counters.
+    pub state: String,
+    /// Where changes of interface states are published.
+    pub interface_state: String,
     events_prefix: String,
 }
 
@@ -39,6 +43,8 @@ impl Subjects {
             log: format!("{base}.log"),
             resync: format!("{base}.resync"),
             dump: format!("{base}.dump"),
+            state: format!("{base}.state"),
+            interface_state: format!("{base}.interface-state"),
             events_prefix: format!("{base}.events"),
         }
     }
@@ -280,6 +286,25 @@ pub struct QueryRequest {
     /// listing them; cheap enough to poll (`nsagentctl wait`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub summary: bool,
+}
+
+/// Body of a `state` request; an empty body asks for every interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRequest {
+    /// An interface item's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Turns a `state` request body into the interface it names (`None`: all), or the error.
+pub fn parse_state_request(body: &[u8]) -> Result<Option<String>, Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<StateRequest>(body)
+        .map(|r| r.name)
+        .map_err(|e| error_value("body", e))
 }
 
 /// Body of a `resync` or `dump` request; an empty body means every namespace.

@@ -95,6 +95,19 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     );
     assert!(!unknown.status.success());
 
+    // The route's removal is logged once the kernel answered: wait for it before the log is
+    // copied for the replay (nsagentctl answers in 10 ms now, faster than that).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stdout(&ctl(&url, &label, &["status"])).contains(&keys[2]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the route is never removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Results (not intents) reach the disk with the next flush, at most 200 ms later
+    // (`FLUSH_INTERVAL`); the replay reads a copy of the disk.
+    std::thread::sleep(Duration::from_millis(400));
     check_offline_replay(&url, &label, &dir);
 }
 
@@ -595,4 +608,59 @@ async fn nsagentctl_dump_shows_what_the_kernel_holds_and_whose_it_is() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("error: ns:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interface_states_are_answered_with_status_and_counters() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("state");
+    let _d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let url = nats.url();
+    let file = data.path().join("items.yaml");
+    std::fs::write(
+        &file,
+        "- name: sa\n  type: VETH\n  enabled: true\n  veth: {peer_if_name: sb}\n\
+         - name: sb\n  type: VETH\n  veth: {peer_if_name: sa}\n\
+         - name: sd\n  type: DUMMY\n  enabled: true\n  mtu: 1400\n",
+    )
+    .expect("write");
+    stdout(&ctl(
+        &url,
+        &label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+    stdout(&ctl(&url, &label, &["wait", "--within", "10"]));
+    let table = stdout(&ctl(&url, &label, &["state"]));
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name}: {table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // name, internal_name, namespace, admin, oper, index, mtu
+    assert_eq!(
+        &row("sa")[3..5],
+        ["up", "down"],
+        "its peer is down: {table}"
+    );
+    assert_eq!(&row("sb")[3..5], ["down", "down"], "{table}");
+    assert_eq!(&row("sd")[3..5], ["up", "unknown"], "{table}");
+    assert_eq!(row("sd")[6], "1400", "{table}");
+    let one: serde_json::Value =
+        serde_json::from_str(&stdout(&ctl(&url, &label, &["-o", "json", "state", "sd"])))
+            .expect("json");
+    assert_eq!(one["interfaces"].as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one["interfaces"][0]["statistics"]["rx_packets"], 0, "{one}");
+    let bad = ctl(&url, &label, &["state", "nope"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("no interface item 'nope' holds a link"),
+        "{err}"
+    );
 }

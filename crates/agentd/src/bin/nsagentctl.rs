@@ -90,6 +90,15 @@ enum Cmd {
         #[arg(long)]
         ns: Option<String>,
     },
+    /// The state of the link each interface item holds (or NAME's): admin and operational
+    /// status, index, MTU, MAC, and with `-o yaml` or `-o json` its counters. Changes are
+    /// published on `nsagent.<label>.interface-state`.
+    State {
+        name: Option<String>,
+        /// Print each change as it is published (one JSON object a line) until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
     /// What the kernel holds now, as the agent observes it: every link (with whose it is, by
     /// its mark) and address, and the agent's routes and neighbours, of every namespace the
     /// agent manages something in, or of the one named (as for `resync`). `get` is the desired
@@ -227,6 +236,29 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await?;
             Ok(agent.show(&v, &["seq"]))
         }
+        Cmd::State { watch: true, .. } => agent.watch_states().await,
+        Cmd::State { name, .. } => {
+            let v = agent
+                .ask(&subjects.state, serde_json::json!({"name": name}))
+                .await?;
+            let v = match v.get("interfaces") {
+                // The table shows a list of `items`.
+                Some(list) if agent.format == Format::Table => serde_json::json!({"items": list}),
+                _ => v,
+            };
+            Ok(agent.show(
+                &v,
+                &[
+                    "name",
+                    "internal_name",
+                    "namespace",
+                    "admin_status",
+                    "oper_status",
+                    "if_index",
+                    "mtu",
+                ],
+            ))
+        }
         Cmd::Dump { ns } => {
             let v = agent
                 .ask(&subjects.dump, serde_json::json!({"ns": ns}))
@@ -313,6 +345,20 @@ impl Agent {
         }
         outln!("{}", render(v, self.format, cols));
         ExitCode::SUCCESS
+    }
+
+    /// `nsagentctl state --watch`: prints interface state notifications as they come.
+    async fn watch_states(&self) -> Result<ExitCode, String> {
+        use futures::StreamExt;
+        let mut sub = self
+            .client
+            .subscribe(self.subjects.interface_state.clone())
+            .await
+            .map_err(|e| format!("subscribing to {}: {e}", self.subjects.interface_state))?;
+        while let Some(msg) = sub.next().await {
+            outln!("{}", String::from_utf8_lossy(&msg.payload));
+        }
+        Ok(ExitCode::SUCCESS)
     }
 
     /// `nsagentctl wait`: polls the count of items by state until every one is applied.

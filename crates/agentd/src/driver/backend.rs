@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use nsagent_core::{AgentIdentity, Backend, BackendError, Command, Netns, Snapshot};
 use serde_json::Value;
 
-use super::queries::dump_value;
+use super::queries::{dump_value, states_value};
 use super::{spawn, DriverError, Input};
 use crate::protocol::error_value;
 
@@ -19,6 +19,11 @@ enum Job {
     Observe(Vec<Netns>, mpsc::Sender<Result<Snapshot, BackendError>>),
     /// Observe, and send the snapshot back to the driver as input.
     Reobserve(Vec<Netns>),
+    /// Read the states of these links (item, namespace, link), and answer with them.
+    States(
+        Vec<(String, Netns, String)>,
+        tokio::sync::oneshot::Sender<Value>,
+    ),
     /// Observe, and answer `nsagentctl dump` with what was seen, marks read by this identity.
     Dump(
         Vec<Netns>,
@@ -83,6 +88,15 @@ impl BackendThread {
         self.send(Job::Dump(namespaces, identity, reply))
     }
 
+    /// Answers `reply` with the states of `targets`, read after the jobs already sent.
+    pub(super) fn states(
+        &self,
+        targets: Vec<(String, Netns, String)>,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    ) -> Result<(), DriverError> {
+        self.send(Job::States(targets, reply))
+    }
+
     fn send(&self, job: Job) -> Result<(), DriverError> {
         self.jobs
             .send(job)
@@ -117,6 +131,15 @@ fn run(
             }
             Job::Observe(namespaces, reply) => {
                 let _ = reply.send(backend.observe(&namespaces));
+            }
+            Job::States(targets, reply) => {
+                let mut read = std::collections::BTreeMap::new();
+                for (_, ns, _) in &targets {
+                    if !read.contains_key(ns) {
+                        read.insert(ns.clone(), backend.link_states(ns));
+                    }
+                }
+                let _ = reply.send(states_value(&targets, &read));
             }
             Job::Dump(namespaces, identity, reply) => {
                 let answer = match backend.observe(&namespaces) {

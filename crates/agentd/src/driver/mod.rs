@@ -128,6 +128,13 @@ pub enum Input {
         ns: Option<Netns>,
         reply: tokio::sync::oneshot::Sender<Value>,
     },
+    /// `nsagentctl state` and the state watcher: the state of the link each interface item
+    /// holds (of `name`'s alone if given), read by the backend thread and answered from there;
+    /// not logged.
+    States {
+        name: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    },
     /// Flush the log and stop.
     Shutdown,
 }

@@ -1,6 +1,10 @@
 //! Answers to `status`, `get`, `explain` and `log` requests, as the JSON the reply carries.
 
-use nsagent_core::{AgentIdentity, Core, ItemKey, ItemState, Mark, Netns, Snapshot};
+use std::collections::BTreeMap;
+
+use nsagent_core::{
+    AgentIdentity, BackendError, Core, ItemKey, ItemState, LinkState, Mark, Netns, Snapshot,
+};
 use serde_json::Value;
 
 use super::Query;
@@ -70,10 +74,7 @@ pub(super) fn answer(core: &Core, query: Query) -> Value {
 /// `nsagentctl dump`: a snapshot as JSON, each link with whose it is as `identity` reads its
 /// mark. Namespaces are named as `--ns` takes them (`default`, or the file that names one).
 pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value {
-    let name = |ns: &Netns| match ns {
-        Netns::Default => "default".to_string(),
-        other => other.path(),
-    };
+    let name = ns_name;
     let namespaces: Vec<Value> = snapshot
         .namespaces
         .iter()
@@ -129,6 +130,56 @@ pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value
         .collect();
     let missing: Vec<String> = snapshot.missing.iter().map(name).collect();
     serde_json::json!({ "namespaces": namespaces, "missing": missing })
+}
+
+/// The state of the link each interface item holds, as vpp-agent's `InterfaceState` names
+/// its fields; a link its namespace does not show (or a namespace that cannot be read) is
+/// `not-present`.
+pub(super) fn states_value(
+    targets: &[(String, Netns, String)],
+    read: &BTreeMap<Netns, Result<Vec<LinkState>, BackendError>>,
+) -> Value {
+    let interfaces: Vec<Value> = targets
+        .iter()
+        .map(|(item, ns, link)| {
+            let mut v = serde_json::json!({
+                "name": item,
+                "internal_name": link,
+                "namespace": ns_name(ns),
+            });
+            let found = match read.get(ns) {
+                Some(Ok(states)) => states.iter().find(|s| &s.name == link),
+                Some(Err(e)) => {
+                    v["error"] = e.to_string().into();
+                    None
+                }
+                None => None,
+            };
+            match found {
+                Some(s) => {
+                    let up = |b: bool| if b { "up" } else { "down" };
+                    v["type"] = format!("{:?}", s.kind).to_lowercase().into();
+                    v["if_index"] = s.ifindex.into();
+                    v["admin_status"] = up(s.admin_up).into();
+                    v["oper_status"] = serde_json::to_value(s.oper).unwrap_or_default();
+                    v["mtu"] = s.mtu.into();
+                    v["phys_address"] = s.mac.map(|m| m.to_string()).into();
+                    v["statistics"] = serde_json::to_value(s.stats).unwrap_or_default();
+                }
+                None => v["oper_status"] = "not-present".into(),
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({ "interfaces": interfaces })
+}
+
+/// A namespace as `--ns` takes it: `default`, or the file that names it.
+fn ns_name(ns: &Netns) -> String {
+    match ns {
+        Netns::Default => "default".to_string(),
+        other => other.path(),
+    }
 }
 
 fn status_entry(key: &ItemKey, state: &ItemState) -> StatusEntry {

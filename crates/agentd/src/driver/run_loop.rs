@@ -389,6 +389,22 @@ impl RunLoop {
                     tracing::error!(error = %e, "asking the backend for a dump");
                 }
             }
+            Input::States { name, reply } => {
+                let mut targets = self.core.interface_links();
+                if let Some(name) = &name {
+                    targets.retain(|(item, _, _)| item == name);
+                    if targets.is_empty() {
+                        let _ = reply.send(error_value(
+                            "name",
+                            format!("no interface item '{name}' holds a link"),
+                        ));
+                        return;
+                    }
+                }
+                if let Err(e) = self.backend.states(targets, reply) {
+                    tracing::error!(error = %e, "asking the backend for link states");
+                }
+            }
             Input::Shutdown => intake.stop = true,
         }
     }
