@@ -25,6 +25,8 @@ built=$(cargo test --release --test simulation --no-run 2>&1 |
 mkdir -p "$out"
 exe=$out/simulation
 cp "$built" "$exe"
+# The tree the binary was built from (HEAD may move while the campaign runs).
+rev=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo "+changes")
 start=$(date +%s)
 last=$(( FIRST + SEEDS ))
 for ((from = FIRST; from < last; from += CHUNK)); do
@@ -43,5 +45,5 @@ secs=$(( $(date +%s) - start ))
 commands=$(cat "$out"/chunk-*.log | sed -n 's/.* steps: \([0-9]*\) commands.*/\1/p' | paste -sd+ | bc)
 runs=$([ "${SIM_REPLAY:-1}" = 0 ] && echo 2 || echo 3)
 echo "campaign: $SEEDS seeds x $STEPS steps, $JOBS jobs, ${secs}s, ${commands:-0} commands" \
-  "(each seed run $runs times), at $(git rev-parse --short HEAD); logs in $out"
+  "(each seed run $runs times), built at $rev; logs in $out"
 [ ! -e "$out/failed" ]
