@@ -436,20 +436,9 @@ async fn spawn_dump(
     subject: String,
     input: mpsc::Sender<Input>,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
-    serve(client, subject, move |body| {
-        let input = input.clone();
-        async move {
-            let ns = match protocol::parse_namespace_request(&body) {
-                Ok(ns) => ns,
-                Err(e) => return Some(e),
-            };
-            let (tx, rx) = oneshot::channel();
-            input.send(Input::Dump { ns, reply: tx }).ok()?;
-            Some(
-                rx.await
-                    .unwrap_or_else(|_| error_value("agent", "shutting down")),
-            )
-        }
+    spawn_namespace_requests(client, subject, input, |ns, reply| Input::Dump {
+        ns,
+        reply,
     })
     .await
 }
@@ -460,6 +449,21 @@ async fn spawn_resync(
     subject: String,
     input: mpsc::Sender<Input>,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    spawn_namespace_requests(client, subject, input, |ns, reply| Input::Resync {
+        ns,
+        reply,
+    })
+    .await
+}
+
+/// Requests whose body names a namespace (or none: all of them), handed to the driver as the
+/// input `make` builds; the driver's answer is the reply.
+async fn spawn_namespace_requests(
+    client: &async_nats::Client,
+    subject: String,
+    input: mpsc::Sender<Input>,
+    make: fn(Option<nsagent_core::Netns>, oneshot::Sender<Value>) -> Input,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
     serve(client, subject, move |body| {
         let input = input.clone();
         async move {
@@ -468,7 +472,7 @@ async fn spawn_resync(
                 Err(e) => return Some(e),
             };
             let (tx, rx) = oneshot::channel();
-            input.send(Input::Resync { ns, reply: tx }).ok()?;
+            input.send(make(ns, tx)).ok()?;
             Some(
                 rx.await
                     .unwrap_or_else(|_| error_value("agent", "shutting down")),

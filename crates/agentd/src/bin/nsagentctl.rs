@@ -218,17 +218,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let v = agent
                 .ask(&subjects.explain, serde_json::json!({"key": key}))
                 .await?;
-            if v.get("error").is_some() {
-                return Ok(agent.show(&v, &[]));
-            }
-            // An explanation is a tree: a table cannot show it.
-            let format = if agent.format == Format::Table {
-                Format::Yaml
-            } else {
-                agent.format
-            };
-            outln!("{}", render(&v, format, &[]));
-            Ok(ExitCode::SUCCESS)
+            Ok(agent.show_tree(&v))
         }
         Cmd::Resync { ns } => {
             let v = agent
@@ -263,17 +253,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let v = agent
                 .ask(&subjects.dump, serde_json::json!({"ns": ns}))
                 .await?;
-            if v.get("error").is_some() {
-                return Ok(agent.show(&v, &[]));
-            }
-            // A tree, like explain.
-            let format = if agent.format == Format::Table {
-                Format::Yaml
-            } else {
-                agent.format
-            };
-            outln!("{}", render(&v, format, &[]));
-            Ok(ExitCode::SUCCESS)
+            Ok(agent.show_tree(&v))
         }
         Cmd::Log { from, follow, .. } => agent.log(from, follow).await,
         Cmd::Replay { .. } => Err("unreachable: replay runs offline".into()),
@@ -344,6 +324,21 @@ impl Agent {
             return ExitCode::FAILURE;
         }
         outln!("{}", render(v, self.format, cols));
+        ExitCode::SUCCESS
+    }
+
+    /// An answer that is a tree (explain, dump): a table cannot show it, so YAML unless another
+    /// format was asked for.
+    fn show_tree(&self, v: &Value) -> ExitCode {
+        if v.get("error").is_some() {
+            return self.show(v, &[]);
+        }
+        let format = if self.format == Format::Table {
+            Format::Yaml
+        } else {
+            self.format
+        };
+        outln!("{}", render(v, format, &[]));
         ExitCode::SUCCESS
     }
 
