@@ -112,8 +112,8 @@ pub struct Args {
     #[arg(long, env = "NSAGENT_RESYNC_INTERVAL")]
     pub resync_interval: Option<String>,
     /// Look at the state of every managed interface this often and publish what changed
-    /// (admin or operational status, deleted) on `nsagent.<label>.interface-state`: `1s`,
-    /// `500ms`, `5m`; `0` or `off` (the default) for never. Not yet verified end to end.
+    /// (admin or operational status, deleted) on `nsagent.<label>.interface-state`: `1s` (the
+    /// default), `500ms`, `5m`; `0` or `off` for never.
     #[arg(long, env = "NSAGENT_STATE_INTERVAL")]
     pub state_interval: Option<String>,
     /// Take every link marked the way agents marked them before identities
@@ -252,7 +252,7 @@ impl DaemonConfig {
             Some(text) => parse_interval(&text).map_err(|reason| {
                 ConfigError::Invalid(format!("state_interval '{text}': {reason}"))
             })?,
-            None => None,
+            None => Some(DEFAULT_STATE_INTERVAL_MS),
         };
         let route_protocol = match args.route_protocol.or(file.route_protocol) {
             Some(p) => check_route_protocol("--route-protocol", p)
@@ -307,6 +307,10 @@ impl DaemonConfig {
 /// A minute: drift no notification told of is repaired within it, at the cost of one dump of
 /// every namespace per minute.
 const DEFAULT_RESYNC_INTERVAL_MS: u64 = 60_000;
+
+/// Interface states are looked at every second unless told otherwise: one link dump per
+/// namespace holding a managed interface.
+const DEFAULT_STATE_INTERVAL_MS: u64 = 1_000;
 
 /// `<n>ms`, `<n>s`, `<n>m` or `<n>` (seconds); `0` and `off` mean never (`None`).
 fn parse_interval(text: &str) -> Result<Option<u64>, String> {
@@ -449,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn the_state_interval_defaults_to_off_and_reads_units_and_errors_name_it() {
+    fn the_state_interval_defaults_to_a_second_and_reads_units_and_off_and_errors_name_it() {
         let base = ["--label", "a", "--data-dir", "/d"];
         let with = |v: &str| {
             let flag = format!("--state-interval={v}");
@@ -458,8 +462,7 @@ mod tests {
             DaemonConfig::resolve(args(&list))
         };
         let c = DaemonConfig::resolve(args(&base)).expect("ok");
-        assert_eq!(c.state_interval_ms, None);
-        assert_eq!(with("1s").expect("ok").state_interval_ms, Some(1_000));
+        assert_eq!(c.state_interval_ms, Some(1_000));
         assert_eq!(with("250ms").expect("ok").state_interval_ms, Some(250));
         assert_eq!(with("off").expect("ok").state_interval_ms, None);
         let e = with("soon").expect_err("bad");

@@ -664,3 +664,95 @@ async fn interface_states_are_answered_with_status_and_counters() {
         "{err}"
     );
 }
+
+/// Reads notifications until `want` holds of those seen, or fails after 10 s.
+async fn notifications_until(
+    notes: &mut async_nats::Subscriber,
+    want: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    use futures::StreamExt;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !want(&seen) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, notes.next()).await {
+            Ok(Some(msg)) => seen.push(serde_json::from_slice(&msg.payload).expect("json")),
+            _ => panic!("notifications so far: {seen:?}"),
+        }
+    }
+    seen
+}
+
+fn told(seen: &[serde_json::Value], ty: &str, name: &str, oper: Option<&str>) -> bool {
+    seen.iter().any(|n| {
+        n["type"] == ty
+            && n["state"]["name"] == name
+            && oper.is_none_or(|o| n["state"]["oper_status"] == o)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interface_state_changes_and_deletions_are_published() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("notes");
+    let _d = Daemon::start(
+        &nats.url(),
+        &label,
+        &data.path().join("d"),
+        &["--state-interval", "100ms"],
+    );
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let mut notes = c
+        .subscribe(format!("nsagent.{label}.interface-state"))
+        .await
+        .expect("subscribe");
+    c.flush().await.expect("flush");
+    let url = nats.url();
+    let put = |name: &str, yaml: &str| {
+        let file = data.path().join(name);
+        std::fs::write(&file, yaml).expect("write");
+        stdout(&ctl(
+            &url,
+            &label,
+            &["put", "-f", file.to_str().expect("utf8")],
+        ));
+    };
+    put(
+        "items.yaml",
+        "- name: sa\n  type: VETH\n  enabled: true\n  veth: {peer_if_name: sb}\n\
+         - name: sb\n  type: VETH\n  veth: {peer_if_name: sa}\n\
+         - name: sd\n  type: DUMMY\n  enabled: true\n",
+    );
+    // Each interface is told once it is seen, with its status then.
+    let seen = notifications_until(&mut notes, |s| {
+        told(s, "UPDOWN", "sa", Some("down"))
+            && told(s, "UPDOWN", "sb", Some("down"))
+            && told(s, "UPDOWN", "sd", Some("unknown"))
+    })
+    .await;
+    assert!(
+        seen.iter().all(|n| n["state"].get("statistics").is_none()),
+        "counters are not a change: {seen:?}"
+    );
+    // Bringing sb up gives sa carrier: both change.
+    put(
+        "sb.yaml",
+        "name: sb\ntype: VETH\nenabled: true\nveth: {peer_if_name: sa}\n",
+    );
+    notifications_until(&mut notes, |s| {
+        told(s, "UPDOWN", "sa", Some("up")) && told(s, "UPDOWN", "sb", Some("up"))
+    })
+    .await;
+    stdout(&ctl(
+        &url,
+        &label,
+        &["del", "config/linux/interfaces/v2/interface/sd"],
+    ));
+    let seen = notifications_until(&mut notes, |s| told(s, "DELETED", "sd", None)).await;
+    assert!(
+        !told(&seen, "UPDOWN", "sa", None),
+        "nothing else changed: {seen:?}"
+    );
+}
