@@ -42,7 +42,10 @@ pub(crate) struct LinkEcho {
 #[derive(Debug, Default)]
 pub(crate) struct Echoes {
     links: HashMap<(Netns, String), LinkEcho>,
-    addresses: HashMap<(Netns, IpNet), Instant>,
+    /// Per address: until when, and whether it is coming (added) or going (deleted). Only a
+    /// notification of the same direction is its echo: an address the backend just added and
+    /// someone deletes by hand is a change.
+    addresses: HashMap<(Netns, IpNet), (Instant, bool)>,
 }
 
 impl Echoes {
@@ -50,7 +53,7 @@ impl Echoes {
     pub(crate) fn expect(&mut self, ops: &[&Op], now: Instant) {
         let until = now + ECHO_WINDOW;
         self.links.retain(|_, e| e.until.is_some_and(|u| u > now));
-        self.addresses.retain(|_, u| *u > now);
+        self.addresses.retain(|_, (u, _)| *u > now);
         for op in ops {
             match op {
                 Op::CreateLink { ns, link, kind } => {
@@ -70,8 +73,11 @@ impl Echoes {
                     self.link(ns, new_name, until).renamed = true
                 }
                 Op::DeleteLink { ns, name } => self.link(ns, name, until).deleted = true,
-                Op::AddAddress { ns, addr, .. } | Op::DelAddress { ns, addr, .. } => {
-                    self.addresses.insert((ns.clone(), *addr), until);
+                Op::AddAddress { ns, addr, .. } => {
+                    self.addresses.insert((ns.clone(), *addr), (until, true));
+                }
+                Op::DelAddress { ns, addr, .. } => {
+                    self.addresses.insert((ns.clone(), *addr), (until, false));
                 }
                 _ => {}
             }
@@ -103,11 +109,17 @@ impl Echoes {
             .filter(|e| e.until.is_some_and(|u| u > now))
     }
 
-    /// Whether the backend is adding or removing `addr` in `ns`, at `now`.
-    pub(crate) fn address_echo(&self, ns: &Netns, addr: &IpNet, now: Instant) -> bool {
+    /// Whether the backend is adding (`coming`) or removing `addr` in `ns`, at `now`.
+    pub(crate) fn address_echo(
+        &self,
+        ns: &Netns,
+        addr: &IpNet,
+        coming: bool,
+        now: Instant,
+    ) -> bool {
         self.addresses
             .get(&(ns.clone(), *addr))
-            .is_some_and(|u| *u > now)
+            .is_some_and(|(u, c)| *u > now && *c == coming)
     }
 }
 
@@ -173,8 +185,12 @@ mod tests {
         assert!(echoes.link_echo(&ns(), "x", t).is_some_and(|e| e.created));
         let peer = echoes.link_echo(&Netns::Default, "y", t).expect("peer");
         assert_eq!(peer.alias.as_deref(), Some("nsagent:y"));
-        assert!(echoes.address_echo(&ns(), &addr, t));
-        assert!(!echoes.address_echo(&Netns::Default, &addr, t));
+        assert!(echoes.address_echo(&ns(), &addr, true, t));
+        assert!(
+            !echoes.address_echo(&ns(), &addr, false, t),
+            "an address the backend added and someone deletes is a change"
+        );
+        assert!(!echoes.address_echo(&Netns::Default, &addr, true, t));
         // A later batch drops what has expired.
         echoes.expect(&[], t + ECHO_WINDOW);
         assert!(echoes.links.is_empty() && echoes.addresses.is_empty());

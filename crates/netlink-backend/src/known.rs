@@ -123,7 +123,8 @@ impl Known {
                 self.addresses.remove(&addr);
                 true
             };
-            news && !from_backend && !echoes.address_echo(ns, &addr.1, now)
+            let coming = ty == u16::from(Rtm::Newaddr);
+            news && !from_backend && !echoes.address_echo(ns, &addr.1, coming, now)
         } else {
             // Routes and neighbours: `watch::concerns_managed` judges those.
             !from_backend
