@@ -15,6 +15,17 @@ fn ctl(nats: &str, label: &str, args: &[&str]) -> Output {
         .expect("run nsagentctl")
 }
 
+/// Writes `yaml` to `name` in `dir` and puts its items with `nsagentctl put -f`.
+fn put_yaml(nats: &str, label: &str, dir: &std::path::Path, name: &str, yaml: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, yaml).expect("write");
+    stdout(&ctl(
+        nats,
+        label,
+        &["put", "-f", file.to_str().expect("utf8")],
+    ));
+}
+
 fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),
@@ -710,15 +721,7 @@ async fn interface_state_changes_and_deletions_are_published() {
         .expect("subscribe");
     c.flush().await.expect("flush");
     let url = nats.url();
-    let put = |name: &str, yaml: &str| {
-        let file = data.path().join(name);
-        std::fs::write(&file, yaml).expect("write");
-        stdout(&ctl(
-            &url,
-            &label,
-            &["put", "-f", file.to_str().expect("utf8")],
-        ));
-    };
+    let put = |name: &str, yaml: &str| put_yaml(&url, &label, data.path(), name, yaml);
     put(
         "items.yaml",
         "- name: sa\n  type: VETH\n  enabled: true\n  veth: {peer_if_name: sb}\n\

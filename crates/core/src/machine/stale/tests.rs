@@ -69,23 +69,35 @@ fn removals_through_a_renamed_link_follow_its_new_name_and_survive_a_rebuild() {
     assert_eq!(restored.on_link(&ns(), "v9"), o);
 }
 
+/// A veth end, up, as a resync sees it with `alias`.
+fn veth_seen(name: &str, alias: &str) -> ObservedLink {
+    ObservedLink {
+        name: name.into(),
+        kind: LinkKind::Veth,
+        alias: Some(alias.into()),
+        mtu: 1500,
+        mac: None,
+        up: true,
+        addresses: vec![],
+        peer: None,
+    }
+}
+
+fn delete_link(ns: Netns, name: &str) -> Op {
+    Op::DeleteLink {
+        ns,
+        name: name.into(),
+    }
+}
+
 #[test]
 fn a_removal_queued_again_remembers_the_link_as_the_latest_resync_saw_it() {
     let seen = |name: &str, up: bool| ObservedLink {
-        name: name.into(),
-        kind: LinkKind::Veth,
-        alias: Some(format!("nsagent:{name}")),
-        mtu: 1500,
-        mac: None,
         up,
-        addresses: vec![],
-        peer: None,
+        ..veth_seen(name, &format!("nsagent:{name}"))
     };
     let mut stale = StaleObjects::default();
-    let del = |ns: Netns, name: &str| Op::DeleteLink {
-        ns,
-        name: name.into(),
-    };
+    let del = delete_link;
     let v2 = Some((Netns::Default, "v2".into()));
     let v1 = Some((ns(), "v1".into()));
     stale.add(del(ns(), "v1"), v2.clone(), Some((ns(), seen("v1", true))));
@@ -114,21 +126,9 @@ fn a_removal_queued_again_remembers_the_link_as_the_latest_resync_saw_it() {
 
 #[test]
 fn the_other_end_of_a_stale_pair_is_remembered_with_the_removal_that_takes_it() {
-    let seen = |name: &str, alias: &str| ObservedLink {
-        name: name.into(),
-        kind: LinkKind::Veth,
-        alias: Some(alias.into()),
-        mtu: 1500,
-        mac: None,
-        up: true,
-        addresses: vec![],
-        peer: None,
-    };
+    let seen = veth_seen;
     let mut stale = StaleObjects::default();
-    let del = |ns: Netns, name: &str| Op::DeleteLink {
-        ns,
-        name: name.into(),
-    };
+    let del = delete_link;
     stale.add(
         del(ns(), "v1"),
         Some((Netns::Default, "v2".into())),
