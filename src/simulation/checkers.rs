@@ -197,9 +197,9 @@ impl World {
     pub(super) fn liveness(&mut self) -> Result<(), Violation> {
         self.settling = true;
         self.kernel.clear_faults();
-        let due: Vec<Netns> = self.unannounced.drain(..).map(|(n, _)| n).collect();
+        let due: Vec<Netns> = self.unannounced.iter().map(|(n, _)| n.clone()).collect();
         for ns in due {
-            self.feed(Event::NamespaceVanished { ns });
+            self.announce(ns);
         }
         self.notify_all_drift()?;
         self.pump()?;

@@ -56,10 +56,17 @@ impl World {
                 due.push(ns.clone());
             }
         }
-        self.unannounced.retain(|(_, s)| *s > 0);
         for ns in due {
-            self.feed(Event::NamespaceVanished { ns });
+            self.announce(ns);
         }
+    }
+
+    /// The watcher tells the core `ns` vanished. Other vanishes due in the same step stay
+    /// unannounced until their own event: what the core issues in between may still land in
+    /// one of them, unknowingly (seed 6511).
+    pub(super) fn announce(&mut self, ns: Netns) {
+        self.unannounced.retain(|(n, _)| *n != ns);
+        self.feed(Event::NamespaceVanished { ns });
     }
 
     /// The agent restarts: from a snapshot of its state, or with its state lost (then the

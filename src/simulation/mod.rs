@@ -349,6 +349,9 @@ struct World {
     /// the next batch is applied, and a later one may change the desired state the command
     /// was decided on (as in the daemon, which sends a batch's commands after its last event).
     issued: Vec<(Command, Option<Violation>)>,
+    /// Whether a command in `issued` was decided while a vanish or a hand change was still
+    /// untold: the kernel may refuse it even once the core knows, for it did not then.
+    issued_blind: bool,
     /// In the liveness phase nothing is held back any more.
     settling: bool,
     /// Addresses on a `lo` that the agent added before a restart that lost its state: it cannot
@@ -409,6 +412,7 @@ impl World {
             unannounced: Vec::new(),
             held: Vec::new(),
             issued: Vec::new(),
+            issued_blind: false,
             settling: false,
             foreign_lo: BTreeMap::new(),
             lent: BTreeMap::new(),
@@ -465,12 +469,14 @@ impl World {
         if matches!(event, Event::Restarted) {
             // The core forgets the commands it had not handed out yet; so does the harness.
             self.issued.clear();
+            self.issued_blind = false;
         }
         self.core.handle(Timestamp(self.now), event);
         // "No command is issued whose dependencies do not hold" is judged when the command is
         // issued, against the desired state the core knows then.
         while let Some(c) = self.core.poll_command() {
             let judged = self.check_dependencies(&c).err();
+            self.issued_blind |= !self.unannounced.is_empty() || self.drift_pending();
             self.issued.push((c, judged));
         }
     }

@@ -86,8 +86,11 @@ impl World {
         }
         let mut results = vec![None; batch.len()];
         // A vanish nobody announced excuses the whole batch, even once a command of it
-        // has made the namespace again.
-        let unannounced = !self.unannounced.is_empty() || self.drift_pending();
+        // has made the namespace again, and so does one announced only after a command of
+        // the batch was decided.
+        let unannounced = !self.unannounced.is_empty()
+            || self.drift_pending()
+            || std::mem::take(&mut self.issued_blind);
         let due = self.recreations_due(batch);
         for &i in &order {
             let before = self.kernel.counters().ops_injected;
