@@ -528,3 +528,346 @@ fn command_decided_before_a_vanish_was_told_is_excused() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 17588's 602 steps to 7 (its last step, an
+/// EXISTING item the shrinker had left without a host name, replaced by the re-observation it
+/// caused); it broke: the kernel refused a command by its own rules. Resync adopted a link for
+/// its item while the link's stale removal waited to retry: deleted twice (ENODEV).
+#[test]
+fn a_link_whose_removal_is_queued_is_not_adopted_by_resync() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 17588,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+        ]),
+        setup_dice: vec![1, 84],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"ip_addresses":[],"name":"d2","type":"DUMMY"}),
+                },
+                &[64],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                },
+                &[74],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[17], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                    value: json!({"ip_addresses":[],"name":"v0","type":"VETH","veth":{"peer_if_name":"v1"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"host_if_name":"v0","ip_addresses":[],"name":"d2","type":"DUMMY"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Reobserve, &[], false),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 15411's 528 steps to 30; it broke: the kernel
+/// does not match the desired state (item d2 in progress for ever, its old link, renamed v7,
+/// left in the default namespace). The same cause as the test above: resync adopted the link
+/// while its stale removal waited to retry.
+#[test]
+fn an_item_back_for_its_stale_link_is_not_stuck_in_progress() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 15411,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+        ]),
+        setup_dice: vec![1, 25],
+        steps: vec![
+            Step::new(
+                Action::Alias {
+                    ns: Netns::Pid(601),
+                    of: Netns::Default,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"enabled":true,"ip_addresses":["10.10.0.1/24"],"name":"d2","type":"DUMMY"}),
+                },
+                &[83],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1010 }, &[], false),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Appear {
+                    ns: Netns::Pid(502),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v7".into(),
+                    value: json!({"ip_addresses":[],"name":"v7","type":"VETH","veth":{"peer_if_name":"v6"}}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.110.0.0/16/d2".into(),
+                    value: json!({"dst_network":"10.110.0.0/16","gw_addr":"10.10.0.254","outgoing_interface":"d2"}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                    value: json!({"ip_addresses":[],"name":"v0","type":"VETH","veth":{"peer_if_name":"v1"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.152.0.0/24/v2".into(),
+                    value: json!({"dst_network":"10.152.0.0/24","outgoing_interface":"v2"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"enabled":true,"host_if_name":"v7","ip_addresses":[],"name":"d2","namespace":{"reference":"601","type":"PID"},"type":"DUMMY"}),
+                },
+                &[41],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 435 }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"ip_addresses":[],"name":"v1","namespace":{"reference":"ms1","type":"MICROSERVICE"},"type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/fd99::/48/v0".into(),
+                    value: json!({"dst_network":"fd99:0::/48","outgoing_interface":"v0"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n2".into()),
+                    silently: None,
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: false }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/v5/10.5.0.7".into(),
+                    value: json!({"hw_address":"02:aa:00:00:05:00","interface":"v5","ip_address":"10.5.0.7"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/e0".into(),
+                    value: json!({"host_if_name":"eth9","ip_addresses":[],"name":"e0","type":"EXISTING"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 3,
+                },
+                &[13],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(601),
+                    silently: None,
+                },
+                &[55],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/l3/v2/arp/v0/10.0.0.8".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[66], false),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 762 }, &[0], true),
+            Step::new(
+                Action::Alias {
+                    ns: Netns::Pid(601),
+                    of: Netns::Default,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.150.0.0/24/v0".into(),
+                    value: json!({"dst_network":"10.150.0.0/24","outgoing_interface":"v0"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"ip_addresses":[],"name":"d2","type":"DUMMY"}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -74,3 +74,51 @@ fn a_stale_link_taken_back_is_believed_as_the_latest_look_saw_it() {
         d.state(&iface_key("d"))
     );
 }
+
+/// Seed 17588 of the long campaign: the stale link's removal waited to retry while its item,
+/// back under another host name that a veth item held, could not take it back; a resync then
+/// adopted the link for the item as well, so the item deleted it and the removal's retry
+/// deleted it again (ENODEV). A link whose removal is queued is the removal's alone.
+#[test]
+fn a_link_whose_removal_is_queued_is_not_adopted_by_resync() {
+    let mut d = Harness::new();
+    d.event(Event::Restarted);
+    d.event(look(false, &[]));
+    let cmds = d.pending();
+    assert!(
+        matches!(&cmds[..], [c] if matches!(&c.op, Op::DeleteLink { name, .. } if name == "d")),
+        "{cmds:?}"
+    );
+    d.fail(&cmds[0], errno::ENOMEM);
+    // The veth item holds host name "h" (its peer is not configured yet), so "d" waits.
+    d.put(
+        &iface_key("v"),
+        json!({"name": "v", "type": "VETH", "host_if_name": "h", "veth": {"peer_if_name": "w"}}),
+    );
+    d.put(
+        &iface_key("d"),
+        json!({"name": "d", "type": "DUMMY", "host_if_name": "h"}),
+    );
+    d.event(look(false, &[]));
+    assert!(d.pending().is_empty(), "nothing is due before the retry");
+    let mut deletions = 0;
+    for _ in 0..20 {
+        d.advance(60_000);
+        deletions += d
+            .settle()
+            .iter()
+            .filter(|op| matches!(op, Op::DeleteLink { name, .. } if name == "d"))
+            .count();
+    }
+    assert_eq!(
+        deletions, 1,
+        "the link is deleted once, by its removal's retry"
+    );
+    assert!(
+        reasons(&d.state(&iface_key("d")))
+            .iter()
+            .any(|r| r.contains("h")),
+        "{}",
+        d.state(&iface_key("d"))
+    );
+}

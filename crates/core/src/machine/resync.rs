@@ -274,10 +274,17 @@ impl Core {
             // Its item is creating it right now: the snapshot may predate the result.
             return;
         }
+        // A link whose removal is already queued stays the removal's: its item takes it back
+        // from there (`reclaim_stale_link`) when it is ready to, or the removal goes ahead.
+        // Adopted here as well, the item would hold a link the removal deletes on its retry.
+        let removal_queued = self
+            .s
+            .stale
+            .blocks(&Resource::LinkName(ns.clone(), l.name.clone()));
         // Only in the namespace the item wants it in: the same item's link left in another
         // namespace (the item moved) is stale, and adopting it would delete the right one.
         match self.legacy_adopter(item_name, ns) {
-            Some(id) => {
+            Some(id) if !removal_queued => {
                 let iface = self
                     .desired_interface(id)
                     .cloned()
@@ -300,7 +307,7 @@ impl Core {
                         && i.host_if_name == l.name
                         && self.resolve(&i.namespace).as_ref() == Ok(ns))
             }) => {}
-            None => {
+            _ => {
                 seen.stale_links.insert(l.name.as_str());
                 self.queue_stale_removal(
                     Op::DeleteLink {
