@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use nsagent_core::{
-    AgentIdentity, Backend, BackendError, Command, Core, CoreConfig, Event, InstanceId, Item,
-    ItemKey, ItemState, Mark, Netns, Op, Snapshot, Timestamp,
+    AgentIdentity, Backend, BackendError, ChainSnapshot, Command, Core, CoreConfig, Event,
+    InstanceId, Item, ItemKey, ItemState, Mark, Netns, Op, Snapshot, Timestamp,
 };
 use nsagent_sim::{run_until_idle, SimConfig, SimKernel};
 use serde_json::json;
@@ -41,7 +41,10 @@ impl View<'_> {
             Op::AddRoute { ns, route }
             | Op::ReplaceRoute { ns, route }
             | Op::DelRoute { ns, route } => link(ns, &route.dev),
-            Op::CreateNamespace { .. } | Op::CreateLink { .. } => vec![],
+            Op::CreateNamespace { .. }
+            | Op::CreateLink { .. }
+            | Op::SetChain { .. }
+            | Op::DeleteChain { .. } => vec![],
         }
     }
 }
@@ -57,11 +60,24 @@ impl Backend for View<'_> {
                 ));
             }
         }
+        if let Op::SetChain { chain, .. } | Op::DeleteChain { chain, .. } = op {
+            if matches!(self.me.read(Some(&chain.mark)), Mark::Foreign) {
+                self.violations.push(format!(
+                    "agent {} issued {op} for another agent's chain {}",
+                    self.me.label(),
+                    chain.holder
+                ));
+            }
+        }
         self.kernel.apply(op)
     }
 
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         self.kernel.observe(namespaces)
+    }
+
+    fn observe_chains(&mut self, namespaces: &[Netns]) -> Result<ChainSnapshot, BackendError> {
+        self.kernel.observe_chains(namespaces)
     }
 }
 

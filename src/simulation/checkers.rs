@@ -187,6 +187,7 @@ impl World {
             && !self.drift_pending();
         if quiet {
             self.check_converged()?;
+            self.check_chains()?;
             self.check_applied_held()?;
         }
         Ok(())

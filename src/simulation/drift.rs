@@ -213,6 +213,10 @@ impl World {
             if state != ItemState::Applied {
                 continue;
             }
+            if let Some(Item::RuleChain(c)) = self.desired.get(&key) {
+                self.check_chain_held(&key, c)?;
+                continue;
+            }
             let Some(Item::Interface(i)) = self
                 .desired
                 .get(&ItemKey::Interface(key.interface().to_string()))
@@ -235,6 +239,7 @@ impl World {
                     .iter()
                     .any(|r| r.route.dst == *dst && r.protocol == ROUTE_PROTOCOL),
                 ItemKey::Arp { ip, .. } => link.neighbours.iter().any(|(n, _)| n == ip),
+                ItemKey::RuleChain(_) => true,
             };
             if !held {
                 return Err(self.violation(format!(

@@ -76,6 +76,7 @@ impl World {
         // Results on their way die with the process; the kernel keeps what they did, and the
         // resync below shows it.
         self.held.clear();
+        self.asked_chains.clear();
         if lose_state {
             self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));

@@ -340,6 +340,40 @@ const VETH_BREAKAGES: &[Breakage] = &[
     },
 ];
 
+const RULE_CHAIN_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "rules[0]",
+        apply: |v| v["rules"] = json!(["-A INPUT -j DROP"]),
+    },
+    Breakage {
+        field: "rules[1]",
+        apply: |v| v["rules"] = json!(["-j ACCEPT", "-j \"DROP"]),
+    },
+    Breakage {
+        field: "chain_type",
+        apply: |v| {
+            v["table"] = json!("RAW");
+            v["chain_type"] = json!("INPUT");
+            v["chain_name"] = json!("");
+        },
+    },
+    Breakage {
+        field: "chain_name",
+        apply: |v| {
+            v["chain_type"] = json!("CUSTOM");
+            v["chain_name"] = json!("NSA-mine");
+        },
+    },
+    Breakage {
+        field: "default_policy",
+        apply: |v| v["default_policy"] = json!("RETURN"),
+    },
+    Breakage {
+        field: "interfaces[0]",
+        apply: |v| v["interfaces"] = json!(["a b"]),
+    },
+];
+
 const ROUTE_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "outgoing_interface",
@@ -550,6 +584,16 @@ impl World {
                     value["hw_address"] = json!(mac.to_uppercase());
                 }
             }
+            ItemKey::RuleChain(_) => {
+                // Two spellings of one rule are one rule.
+                if let Some(rules) = value["rules"].as_array_mut().filter(|_| r.chance(30)) {
+                    for rule in rules {
+                        if let Some(text) = rule.as_str() {
+                            *rule = json!(format!("  {}  ", text.replace(' ', "   ")));
+                        }
+                    }
+                }
+            }
         }
         self.protojson_spelling(key, value)
     }
@@ -645,6 +689,7 @@ impl World {
             ItemKey::Interface(_) => INTERFACE_BREAKAGES.iter().collect(),
             ItemKey::Route { .. } => ROUTE_BREAKAGES.iter().collect(),
             ItemKey::Arp { .. } => ARP_BREAKAGES.iter().collect(),
+            ItemKey::RuleChain(_) => RULE_CHAIN_BREAKAGES.iter().collect(),
         };
         if value["type"] == json!("VETH") {
             table.extend(VETH_BREAKAGES);

@@ -25,6 +25,7 @@
 //! the step loop.
 
 mod borrow;
+mod chains;
 mod checkers;
 mod drift;
 mod faults;
@@ -352,6 +353,11 @@ struct World {
     /// Whether a command in `issued` was decided while a vanish or a hand change was still
     /// untold: the kernel may refuse it even once the core knows, for it did not then.
     issued_blind: bool,
+    /// The commands of the batch being applied that were decided at an earlier event than
+    /// the last one fed.
+    decided_earlier: Vec<nsagent_core::CommandId>,
+    /// The commands the last event fed caused: decided knowing everything told so far.
+    last_fed: Vec<nsagent_core::CommandId>,
     /// In the liveness phase nothing is held back any more.
     settling: bool,
     /// Addresses on a `lo` that the agent added before a restart that lost its state: it cannot
@@ -362,6 +368,9 @@ struct World {
     lent: BTreeMap<String, nsagent_sim::LinkDump>,
     /// Namespaces the core asked to observe while results were held: observed once they come.
     asked: Vec<Netns>,
+    /// Namespaces whose iptables tables the core asked to read (`Core::poll_chain_resync`),
+    /// taken after every event as the driver does, and read at the next pump.
+    asked_chains: Vec<Netns>,
     restore_snapshots: bool,
     /// What the ifindex checker knows of the managed links.
     ifindexes: Ifindexes,
@@ -413,10 +422,13 @@ impl World {
             held: Vec::new(),
             issued: Vec::new(),
             issued_blind: false,
+            decided_earlier: Vec::new(),
+            last_fed: Vec::new(),
             settling: false,
             foreign_lo: BTreeMap::new(),
             lent: BTreeMap::new(),
             asked: Vec::new(),
+            asked_chains: Vec::new(),
             restore_snapshots: config.restore_snapshots,
             ifindexes: Ifindexes::default(),
             trace_hash: 0xcbf2_9ce4_8422_2325,
@@ -474,10 +486,15 @@ impl World {
         self.core.handle(Timestamp(self.now), event);
         // "No command is issued whose dependencies do not hold" is judged when the command is
         // issued, against the desired state the core knows then.
+        self.last_fed.clear();
         while let Some(c) = self.core.poll_command() {
+            self.last_fed.push(c.id);
             let judged = self.check_dependencies(&c).err();
             self.issued_blind |= !self.unannounced.is_empty() || self.drift_pending();
             self.issued.push((c, judged));
+        }
+        if let Some(wanted) = self.core.poll_chain_resync() {
+            self.asked_chains.extend(wanted);
         }
     }
 
@@ -531,6 +548,7 @@ impl World {
                 .seed_link(&Netns::Default, foreign)
                 .map_err(sim_err)?;
         }
+        self.seed_foreign_rules();
         self.unmanaged = self.unmanaged_now();
         self.lend_originals();
         self.check_other_shapes();

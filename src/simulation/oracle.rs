@@ -41,10 +41,10 @@ pub(super) struct ExpectedLink {
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
 /// a gateway is reachable through it.
-type Placement = (Netns, String, bool, Vec<IpNet>);
+pub(super) type Placement = (Netns, String, bool, Vec<IpNet>);
 
 /// The links the oracle calls for, by interface item name.
-type Links = BTreeMap<String, (LinkKey, ExpectedLink)>;
+pub(super) type Links = BTreeMap<String, (LinkKey, ExpectedLink)>;
 
 /// The kernel's managed links in the oracle's terms (agent's routes only).
 pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
@@ -122,7 +122,7 @@ impl World {
 
     /// Every desired interface whose namespace is available and, for a veth, whose other end
     /// wants it back and has its namespace too: its link, without routes and neighbours yet.
-    fn place_interfaces(
+    pub(super) fn place_interfaces(
         &self,
         found: &BTreeMap<LinkKey, ExpectedLink>,
     ) -> (Links, BTreeMap<String, Placement>) {
@@ -245,14 +245,17 @@ impl World {
                         }
                     }
                 }
-                Item::Interface(_) => {}
+                Item::Interface(_) | Item::RuleChain(_) => {}
             }
         }
     }
 
     /// Items that compete for a link name (`contested`), and those of them whose competitor
     /// is not placed, so that the winner may be an item with no link at all.
-    fn contested<'a>(&'a self, links: &'a Links) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    pub(super) fn contested<'a>(
+        &'a self,
+        links: &'a Links,
+    ) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
         // Every desired interface claims its host name under its namespace reference, placed
         // or not; the oldest claim wins, and the oracle does not model age.
         // A pid living in another namespace (an alias) claims there.

@@ -33,6 +33,40 @@ const SCOPES: &[(&str, i64)] = &[
     ("HOST", 4),
 ];
 const CHECKSUM: &[(&str, i64)] = &[("CHKSM_OFFLOAD_DEFAULT", 0)];
+const CHAIN_ENUMS: &[(&str, &[(&str, i64)])] = &[
+    ("protocol", &[("IPV4", 0), ("IPV6", 1)]),
+    (
+        "table",
+        &[
+            ("FILTER", 0),
+            ("NAT", 1),
+            ("MANGLE", 2),
+            ("RAW", 3),
+            ("SECURITY", 4),
+        ],
+    ),
+    (
+        "chain_type",
+        &[
+            ("CUSTOM", 0),
+            ("INPUT", 1),
+            ("OUTPUT", 2),
+            ("FORWARD", 3),
+            ("PREROUTING", 4),
+            ("POSTROUTING", 5),
+        ],
+    ),
+    (
+        "default_policy",
+        &[
+            ("NONE", 0),
+            ("ACCEPT", 1),
+            ("DROP", 2),
+            ("QUEUE", 3),
+            ("RETURN", 4),
+        ],
+    ),
+];
 
 /// lowerCamelCase of a proto field name, as protobuf-JSON writes it.
 pub(super) fn camel(name: &str) -> String {
@@ -81,6 +115,11 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
         if let Some(t) = obj.get_mut("scope") {
             number_of(SCOPES, t);
         }
+        for (field, table) in CHAIN_ENUMS {
+            if let Some(t) = obj.get_mut(*field) {
+                number_of(table, t);
+            }
+        }
         if let Some(t) = obj.get_mut("namespace").and_then(|n| n.get_mut("type")) {
             number_of(NAMESPACE_TYPES, t);
         }
@@ -98,9 +137,19 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
 /// Every unset field of the model written as a zero value, as `agentctl generate` does; the
 /// zeros of settings nsagent does not support yet (VRF) included.
 pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
-    let is_interface = value.get("name").is_some();
+    let is_chain = value.get("table").is_some();
+    let is_interface = value.get("name").is_some() && !is_chain;
     let is_route = value.get("dst_network").is_some();
-    let zeros: &[(&str, Value)] = if is_interface {
+    let zeros: &[(&str, Value)] = if is_chain {
+        &[
+            ("interfaces", json!([])),
+            ("protocol", json!("IPV4")),
+            ("chain_name", json!("")),
+            ("default_policy", json!("NONE")),
+            ("rules", json!([])),
+            ("namespace", Value::Null),
+        ]
+    } else if is_interface {
         &[
             ("host_if_name", json!("")),
             ("enabled", json!(false)),

@@ -56,10 +56,12 @@ pub enum Feature {
     Aliases,
     /// `e0`, an EXISTING item borrowing `u0` or `eth9`, links someone else made.
     Borrow,
+    /// Rule chains (iptables), `chains.rs`.
+    Chains,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 26] = [
+    pub const ALL: [Feature; 27] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -86,6 +88,7 @@ impl Feature {
         Feature::Disabled,
         Feature::Aliases,
         Feature::Borrow,
+        Feature::Chains,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -117,6 +120,7 @@ impl Feature {
             Feature::Disabled => "disabled",
             Feature::Aliases => "aliases",
             Feature::Borrow => "borrow",
+            Feature::Chains => "chains",
         }
     }
 

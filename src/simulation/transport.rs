@@ -5,7 +5,9 @@
 //! violation unless the core could not have known better.
 
 use nsagent_core::errno;
-use nsagent_core::{Backend, BackendError, Command, Event, Netns, Op, Timestamp};
+use nsagent_core::{
+    Backend, BackendError, Command, CommandId, ErrorKind, Event, Netns, Op, Timestamp,
+};
 
 use super::ifindex::Ifindexes;
 use super::replay::Action;
@@ -21,6 +23,7 @@ impl World {
         for (c, r) in std::mem::take(&mut self.held) {
             self.deliver(&c, r);
         }
+        self.serve_chain_observations()?;
         let mut asked = std::mem::take(&mut self.asked);
         if !asked.is_empty() {
             asked.sort();
@@ -34,18 +37,23 @@ impl World {
         let mut may_hold = !self.settling;
         for _round in 0..10_000 {
             let mut batch: Vec<Command> = Vec::new();
+            let mut earlier = Vec::new();
             for (c, judged) in std::mem::take(&mut self.issued) {
                 if let Some(v) = judged {
                     return Err(v);
                 }
+                if !self.last_fed.contains(&c.id) {
+                    earlier.push(c.id);
+                }
                 batch.push(c);
             }
+            self.decided_earlier = earlier;
             while let Some(c) = self.core.poll_command() {
                 self.check_dependencies(&c)?;
                 batch.push(c);
             }
             if batch.is_empty() {
-                if self.serve_observations()? {
+                if self.serve_observations()? || self.serve_chain_observations()? {
                     continue;
                 }
                 return Ok(());
@@ -98,7 +106,7 @@ impl World {
             let result = self.kernel.apply(&batch[i].op);
             self.ifindexes.applied(touch, result.is_ok(), &due);
             let injected = self.kernel.counters().ops_injected > before;
-            if !unannounced && !injected && !self.excused(&batch[i].op, &result) {
+            if !unannounced && !injected && !self.excused(batch[i].id, &batch[i].op, &result) {
                 if let Err(e) = &result {
                     return Err(self.refused(batch, i, e));
                 }
@@ -113,7 +121,7 @@ impl World {
     }
 
     /// Refusals the core could not have avoided on a real host either.
-    fn excused(&self, op: &Op, result: &Outcome) -> bool {
+    fn excused(&self, id: CommandId, op: &Op, result: &Outcome) -> bool {
         // On a borrowed link the agent knows only the addresses it added; one that was
         // there already answers EEXIST, which the core rightly takes as done.
         let borrowed_address_there = matches!(
@@ -127,7 +135,21 @@ impl World {
             (Op::RenameLink { .. }, Err(e)) if e.errno == Some(errno::EBUSY)
                 && !self.kernel.config().live_rename
         );
-        borrowed_address_there || old_kernel_rename
+        // Only iptables knows its options, and only a look (which the write makes) shows
+        // whose a chain is: a rule it refuses and someone else's chain are the item's errors.
+        let chain_refused = matches!(
+            (op, result),
+            (Op::SetChain { chain, .. }, Err(e))
+                if (e.errno == Some(errno::EINVAL)
+                    && chain.rules.iter().any(|r| r.contains(nsagent_sim::BAD_RULE_WORD)))
+                    || (e.errno == Some(errno::EEXIST) && chain.holder == "theirs")
+        );
+        // Decided before a later event of the same step took its namespace away (a container
+        // stopped): the command lands in a namespace that is gone, as it would on a host.
+        let namespace_went = matches!(result, Err(e) if e.kind == ErrorKind::NamespaceGone)
+            && self.decided_earlier.contains(&id)
+            && !self.kernel.contains_namespace(&op.namespace());
+        borrowed_address_there || old_kernel_rename || chain_refused || namespace_went
     }
 
     fn refused(&self, batch: &[Command], i: usize, e: &BackendError) -> Violation {
@@ -188,6 +210,23 @@ impl World {
             .observe(&wanted)
             .map_err(|e| self.violation(format!("observe failed: {e}")))?;
         self.feed(Event::Observed(snapshot));
+        Ok(true)
+    }
+
+    /// Reads the iptables tables the core asked for and feeds them back; `false` if it asked
+    /// nothing.
+    fn serve_chain_observations(&mut self) -> Result<bool, Violation> {
+        let mut wanted = std::mem::take(&mut self.asked_chains);
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        wanted.sort();
+        wanted.dedup();
+        let snapshot = self
+            .kernel
+            .observe_chains(&wanted)
+            .map_err(|e| self.violation(format!("observing chains failed: {e}")))?;
+        self.feed(Event::ChainsObserved(snapshot));
         Ok(true)
     }
 

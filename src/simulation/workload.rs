@@ -133,7 +133,7 @@ impl World {
     }
 
     /// A namespace reference of any kind the agent supports, named ones most often.
-    fn random_namespace(&mut self) -> serde_json::Value {
+    pub(super) fn random_namespace(&mut self) -> serde_json::Value {
         match self.rng.below(10) {
             0..=3 if self.on(Feature::Aliases) && self.rng.chance(40) => {
                 json!({"type": "PID", "reference": self.rng.pick(&ALIAS_PIDS).to_string()})
@@ -160,6 +160,9 @@ impl World {
         }
         if self.on(Feature::Borrow) && self.rng.chance(10) {
             return self.put_existing();
+        }
+        if self.on(Feature::Chains) && self.rng.chance(12) {
+            return self.chain_step();
         }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);

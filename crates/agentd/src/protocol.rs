@@ -55,6 +55,7 @@ impl Subjects {
             ItemKey::Interface(_) => "interface",
             ItemKey::Arp { .. } => "arp",
             ItemKey::Route { .. } => "route",
+            ItemKey::RuleChain(_) => "rulechain",
         };
         format!("{}.{kind}.{state}", self.events_prefix)
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, Op};
+use crate::firewall::ChainSnapshot;
 use crate::link_state::LinkState;
 use crate::netns::Netns;
 use crate::observed::Snapshot;
@@ -136,6 +137,22 @@ pub trait Backend {
     /// Reports what the given namespaces contain, for resync. A namespace that cannot be opened
     /// is listed in [`Snapshot::missing`] rather than failing the whole call.
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError>;
+
+    /// The iptables tables of the given namespaces, for resync of rule chains. A namespace that
+    /// cannot be opened is listed in [`ChainSnapshot::missing`]. Backends that cannot tell say
+    /// so with an error.
+    fn observe_chains(&mut self, namespaces: &[Netns]) -> Result<ChainSnapshot, BackendError> {
+        Err(BackendError {
+            kind: ErrorKind::Other,
+            errno: None,
+            op: format!(
+                "read the iptables tables of {} namespace(s)",
+                namespaces.len()
+            ),
+            message: "this backend does not read iptables tables".into(),
+            namespace: None,
+        })
+    }
 
     /// Every link of `ns` as it is now, with its counters, for state reports; nothing the core
     /// decides on. Backends that cannot tell say so with an error.

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::firewall::ChainSpec;
 use crate::model::{MacAddr, RouteScope};
 use crate::netns::Netns;
 
@@ -138,6 +139,20 @@ pub enum Op {
         name: String,
         new_name: String,
     },
+    /// Make the holder chain hold exactly the spec's rules, in one atomic write of its table:
+    /// created or flushed and filled, the jump to it from the built-in chain made if it is not
+    /// there, the policy set. Refused (EEXIST) if the holder exists with a rule the spec's mark
+    /// does not mark: it is someone else's chain.
+    SetChain {
+        ns: Netns,
+        chain: ChainSpec,
+    },
+    /// Remove what the spec's mark marks: the jumps to the holder, the holder itself, and the
+    /// policy set back to ACCEPT if the spec set one.
+    DeleteChain {
+        ns: Netns,
+        chain: ChainSpec,
+    },
 }
 
 impl Op {
@@ -155,7 +170,9 @@ impl Op {
             | Op::DelRoute { ns, .. }
             | Op::SetNeighbour { ns, .. }
             | Op::DelNeighbour { ns, .. }
-            | Op::RenameLink { ns, .. } => ns.clone(),
+            | Op::RenameLink { ns, .. }
+            | Op::SetChain { ns, .. }
+            | Op::DeleteChain { ns, .. } => ns.clone(),
         }
     }
 
@@ -226,6 +243,21 @@ impl fmt::Display for Op {
             Op::RenameLink { ns, name, new_name } => {
                 write!(f, "rename link {name} to {new_name} in {ns}")
             }
+            Op::SetChain { ns, chain } => write!(
+                f,
+                "set {} rules of chain {} ({:?} {}) in {ns}",
+                chain.rules.len(),
+                chain.chain.name(),
+                chain.family,
+                chain.table.name()
+            ),
+            Op::DeleteChain { ns, chain } => write!(
+                f,
+                "delete rules of chain {} ({:?} {}) in {ns}",
+                chain.chain.name(),
+                chain.family,
+                chain.table.name()
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
 use crate::command::CommandId;
+use crate::firewall::ChainSnapshot;
 use crate::machine::BorrowPolicy;
 use crate::model::{Item, ItemKey};
 use crate::netns::{NamespaceIdentity, Netns};
@@ -91,6 +92,9 @@ pub enum Event {
     /// Which existing links items may borrow, and which carry the agent's own route to its
     /// NATS server: told by the daemon at start, so that a replay refuses the same items.
     BorrowPolicy(BorrowPolicy),
+    /// What the iptables tables of some namespaces hold, for resync of rule chains: the answer
+    /// to [`crate::Core::poll_chain_resync`]. (Last, so that logged events keep their encoding.)
+    ChainsObserved(ChainSnapshot),
 }
 
 impl Event {

@@ -8,6 +8,7 @@
 mod backend;
 mod command;
 mod event;
+mod firewall;
 mod identity;
 mod link_state;
 mod machine;
@@ -19,6 +20,7 @@ mod status;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
+pub use firewall::{digest, ChainSnapshot, ChainSpec, ObservedChain, ObservedRule, ObservedTable};
 pub use identity::{
     check_route_protocol, AgentIdentity, IdentityError, InstanceId, Mark, ALIAS_PREFIX,
     MAX_ALIAS_LEN, MAX_ITEM_NAME_LEN, MAX_LABEL_LEN,
@@ -26,7 +28,8 @@ pub use identity::{
 pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
-    ArpEntry, Interface, InterfaceType, Item, ItemKey, MacAddr, Route, RouteScope, ValidationError,
+    ArpEntry, Builtin, Chain, Family, Interface, InterfaceType, Item, ItemKey, MacAddr, Policy,
+    Route, RouteScope, RuleChain, Table, ValidationError, OWN_CHAIN_PREFIX,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

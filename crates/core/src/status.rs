@@ -39,6 +39,12 @@ pub enum PendingReason {
     RouteTaken {
         by: String,
     },
+    /// An older rule chain item sets another default policy on the same built-in chain.
+    /// (Last, so that snapshots keep their encoding.)
+    PolicyTaken {
+        chain: String,
+        by: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -83,6 +89,9 @@ impl fmt::Display for PendingReason {
                 f,
                 "route with the same destination and metric is configured by '{by}'"
             ),
+            PolicyTaken { chain, by } => {
+                write!(f, "the default policy of {chain} is set by '{by}'")
+            }
         }
     }
 }

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use nsagent_core::errno;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, Command, ErrorKind, LinkChange, LinkState, Netns,
-    NewLink, Op, Snapshot, ROUTE_PROTOCOL,
+    link_states_failed, Backend, BackendError, ChainSnapshot, Command, ErrorKind, LinkChange,
+    LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
+use crate::firewall;
 use crate::message;
 use crate::namespace::{self, NsFile, NsId};
 use crate::observe;
@@ -431,6 +432,8 @@ fn prepare(
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
         Op::CreateNamespace { .. } => return create_namespace(cache, op).map(|()| None),
+        // Never grouped with netlink requests (`apply_batch`): done with the iptables tools.
+        Op::SetChain { .. } | Op::DeleteChain { .. } => return firewall::apply(op).map(|()| None),
     };
     request.map(Some).map_err(|e| encode_failure(op, &e))
 }
@@ -675,9 +678,12 @@ impl Backend for NetlinkBackend {
         // Namespace creations have no socket to share: each is a job of its own.
         let mut groups: BTreeMap<Option<Netns>, Indexed> = BTreeMap::new();
         let mut creations: Vec<Indexed> = Vec::new();
+        let mut chains: Vec<usize> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::CreateNamespace { .. } => creations.push(vec![(i, *op)]),
+                // Not netlink: the iptables tools, each a process of its own.
+                Op::SetChain { .. } | Op::DeleteChain { .. } => chains.push(i),
                 _ => groups
                     .entry(Some(op.namespace()))
                     .or_default()
@@ -699,7 +705,12 @@ impl Backend for NetlinkBackend {
             },
         });
 
+        let chain_results = self.parallel(&chains, |&i| (i, firewall::apply(ops[i])));
+
         let mut results: Vec<Result<(), BackendError>> = vec![Ok(()); commands.len()];
+        for (i, r) in chain_results {
+            results[i] = r;
+        }
         let mut follow_ups: BTreeMap<Netns, Vec<&FollowUp>> = BTreeMap::new();
         for group in &done {
             for (i, r) in &group.results {
@@ -766,6 +777,33 @@ impl Backend for NetlinkBackend {
         }
         resolve_peers(cache, &mut observed, self)?;
         snapshot.namespaces = observed.into_iter().map(|o| o.ns).collect();
+        Ok(snapshot)
+    }
+
+    fn observe_chains(&mut self, namespaces: &[Netns]) -> Result<ChainSnapshot, BackendError> {
+        let mut seen = HashSet::new();
+        let unique: Vec<Netns> = namespaces
+            .iter()
+            .filter(|ns| seen.insert(*ns))
+            .cloned()
+            .collect();
+        let found = self.parallel(&unique, |ns| (ns.clone(), firewall::observe(ns)));
+        let mut snapshot = ChainSnapshot::default();
+        for (ns, tables) in found {
+            match tables {
+                Ok(t) => snapshot.namespaces.push((ns, t)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => snapshot.missing.push(ns),
+                Err(e) => {
+                    return Err(BackendError {
+                        kind: ErrorKind::Other,
+                        errno: e.raw_os_error(),
+                        op: format!("observe the iptables tables of {ns}"),
+                        message: e.to_string(),
+                        namespace: Some(ns),
+                    })
+                }
+            }
+        }
         Ok(snapshot)
     }
 

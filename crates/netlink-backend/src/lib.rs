@@ -1,6 +1,7 @@
 //! The kernel side of nsagent: applies the core's commands to the running Linux kernel over
 //! rtnetlink, in any network namespace, reads namespaces back for resync, and watches for
-//! namespaces coming and going and for links changed by others.
+//! namespaces coming and going and for links changed by others. Rule chains (iptables) are
+//! written and read with the host's iptables-restore and iptables-save, run in the namespace.
 //!
 //! Every namespace gets one NETLINK_ROUTE socket, opened inside it by a short-lived thread so
 //! that no thread of the agent ever runs in a foreign namespace. Commands for one namespace are
@@ -10,6 +11,7 @@
 
 mod backend;
 mod echo;
+mod firewall;
 mod known;
 mod message;
 mod namespace;

@@ -4,8 +4,9 @@
 
 use nsagent_core::{Backend, Core, Event, Timestamp};
 
-/// Applies every queued command through `backend` and feeds the results back, until the core
-/// has nothing more to do at time `at`. Returns how many commands were applied. Commands are
+/// Applies every queued command through `backend` and feeds the results back, and answers the
+/// core's requests for iptables tables (`Core::poll_chain_resync`), until the core has nothing
+/// more to do at time `at`. Returns how many commands were applied. Commands are
 /// applied in batches of whatever is queued, as the daemon does, so that batching backends are
 /// measured the way they run.
 pub fn run_until_idle(core: &mut Core, backend: &mut dyn Backend, at: Timestamp) -> usize {
@@ -17,7 +18,14 @@ pub fn run_until_idle(core: &mut Core, backend: &mut dyn Backend, at: Timestamp)
             batch.push(cmd);
         }
         if batch.is_empty() {
-            return applied;
+            let Some(wanted) = core.poll_chain_resync() else {
+                return applied;
+            };
+            match backend.observe_chains(&wanted) {
+                Ok(snapshot) => core.handle(at, Event::ChainsObserved(snapshot)),
+                Err(_) => return applied,
+            }
+            continue;
         }
         let results = backend.apply_batch(&batch);
         for (cmd, result) in batch.iter().zip(results) {

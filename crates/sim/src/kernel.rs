@@ -14,9 +14,10 @@ use nsagent_core::errno::{
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, ErrorKind, LinkChange, LinkKind, LinkSpec,
-    LinkState, LinkStats, MacAddr, NamespaceIdentity, Netns, NewLink, ObservedLink,
-    ObservedNamespace, ObservedNeighbour, Op, OperState, RouteScope, RouteSpec, Snapshot,
+    link_states_failed, Backend, BackendError, ChainSnapshot, ErrorKind, Family, LinkChange,
+    LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, NamespaceIdentity, Netns, NewLink,
+    ObservedLink, ObservedNamespace, ObservedNeighbour, ObservedTable, Op, OperState, RouteScope,
+    RouteSpec, Snapshot, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -408,6 +409,47 @@ impl SimKernel {
 
     // ----- seeding what others made -----
 
+    /// The iptables tables of `ns` as `observe_chains` reports them, for a harness's checks.
+    pub fn chains(&self, ns: &Netns) -> Option<Vec<ObservedTable>> {
+        self.namespaces
+            .get(self.real(ns))
+            .map(|n| n.tables.observe())
+    }
+
+    /// A hand appends a rule of nobody's to `chain` of a table in `ns` (the chain made if it is
+    /// missing), as `iptables -A` would.
+    pub fn add_foreign_rule(
+        &mut self,
+        ns: &Netns,
+        family: Family,
+        table: Table,
+        chain: &str,
+        text: &str,
+    ) -> Result<(), SimError> {
+        let real = self.real(ns).clone();
+        let n = self
+            .namespaces
+            .get_mut(&real)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        n.tables.add_foreign(family, table, chain, text);
+        Ok(())
+    }
+
+    /// A hand deletes rule `index` of `chain`; says whether there was one.
+    pub fn remove_rule(
+        &mut self,
+        ns: &Netns,
+        family: Family,
+        table: Table,
+        chain: &str,
+        index: usize,
+    ) -> bool {
+        let real = self.real(ns).clone();
+        self.namespaces
+            .get_mut(&real)
+            .is_some_and(|n| n.tables.remove_rule(family, table, chain, index))
+    }
+
     /// Places a link the agent did not make. Seeds bypass the request path: they are what was
     /// there before, so they neither count as operations nor meet injected faults.
     pub fn seed_link(&mut self, ns: &Netns, seed: SeedLink) -> Result<(), SimError> {
@@ -592,6 +634,15 @@ impl SimKernel {
             Op::SetNeighbour { ns, link, ip, mac } => self.set_neighbour(ns, link, *ip, *mac),
             Op::DelNeighbour { ns, link, ip } => self.del_neighbour(ns, link, *ip),
             Op::RenameLink { ns, name, new_name } => self.rename_link(ns, name, new_name),
+            Op::SetChain { ns, chain } => self
+                .namespace_mut(ns)?
+                .tables
+                .set(chain)
+                .map_err(|(e, m)| refuse(e, m)),
+            Op::DeleteChain { ns, chain } => {
+                self.namespace_mut(ns)?.tables.delete(chain);
+                Ok(())
+            }
         }
     }
 
@@ -1219,6 +1270,17 @@ impl Backend for SimKernel {
     /// agent's routes (protocol [`ROUTE_PROTOCOL`]; the kernel's connected routes are not
     /// listed) and its permanent neighbours (the same protocol; entries made by hand are left out,
     /// as the netlink backend leaves them out). Namespaces asked for twice are reported once.
+    fn observe_chains(&mut self, namespaces: &[Netns]) -> Result<ChainSnapshot, BackendError> {
+        let mut snapshot = ChainSnapshot::default();
+        for ns in namespaces {
+            match self.namespaces.get(self.real(ns)) {
+                Some(n) => snapshot.namespaces.push((ns.clone(), n.tables.observe())),
+                None => snapshot.missing.push(ns.clone()),
+            }
+        }
+        Ok(snapshot)
+    }
+
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let mut snapshot = Snapshot::default();
         let mut seen: BTreeSet<&Netns> = BTreeSet::new();

@@ -11,6 +11,7 @@ mod drive;
 mod dump;
 mod error;
 mod fault;
+mod firewall;
 mod kernel;
 mod microservice;
 mod namespace;
@@ -19,6 +20,7 @@ pub use drive::run_until_idle;
 pub use dump::{LinkDump, NamespaceDump, RouteDump, StateDump};
 pub use error::SimError;
 pub use fault::Fault;
+pub use firewall::BAD_RULE_WORD;
 pub use kernel::{Counters, SeedKind, SeedLink, SimConfig, SimKernel, IPV6_DEFAULT_METRIC};
 pub use microservice::Microservice;
 

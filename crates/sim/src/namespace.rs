@@ -97,6 +97,7 @@ pub(crate) struct Namespace {
     pub(crate) links: BTreeMap<String, Link>,
     pub(crate) routes: RouteTable,
     pub(crate) neighbours: NeighbourTable,
+    pub(crate) tables: crate::firewall::Tables,
 }
 
 /// The main routing table, indexed by device too, so that what happens to one link costs what
@@ -264,6 +265,7 @@ impl Namespace {
             links: BTreeMap::new(),
             routes: RouteTable::default(),
             neighbours: NeighbourTable::default(),
+            tables: Default::default(),
         };
         let ifindex = ns.allocate_ifindex();
         ns.links.insert(

@@ -2,7 +2,7 @@
 
 use std::sync::mpsc;
 
-use nsagent_core::{AgentIdentity, Backend, BackendError, Command, Netns, Snapshot};
+use nsagent_core::{AgentIdentity, Backend, BackendError, ChainSnapshot, Command, Netns, Snapshot};
 use serde_json::Value;
 
 use super::queries::{dump_value, states_value};
@@ -19,6 +19,12 @@ enum Job {
     Observe(Vec<Netns>, mpsc::Sender<Result<Snapshot, BackendError>>),
     /// Observe, and send the snapshot back to the driver as input.
     Reobserve(Vec<Netns>),
+    /// Read the iptables tables of these namespaces: answered on the channel if there is one
+    /// (the start-up resync waits for it), else sent back to the driver as input.
+    ObserveChains(
+        Vec<Netns>,
+        Option<mpsc::Sender<Result<ChainSnapshot, BackendError>>>,
+    ),
     /// Read the states of these links (item, namespace, link), and answer with them.
     States(
         Vec<(String, Netns, String)>,
@@ -76,6 +82,22 @@ impl BackendThread {
     /// [`Input::Observed`].
     pub(super) fn reobserve(&self, namespaces: Vec<Netns>) -> Result<(), DriverError> {
         self.send(Job::Reobserve(namespaces))
+    }
+
+    /// Reads the iptables tables of `namespaces` after the jobs already sent; the answer comes
+    /// back as [`Input::ChainsObserved`].
+    pub(super) fn observe_chains(&self, namespaces: Vec<Netns>) -> Result<(), DriverError> {
+        self.send(Job::ObserveChains(namespaces, None))
+    }
+
+    /// The same, waiting for the answer.
+    pub(super) fn observe_chains_now(
+        &self,
+        namespaces: Vec<Netns>,
+    ) -> Result<Result<ChainSnapshot, BackendError>, DriverError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Job::ObserveChains(namespaces, Some(tx)))?;
+        rx.recv().map_err(|_| DriverError::exited("backend"))
     }
 
     /// Answers `reply` with what `namespaces` hold, observed after the jobs already sent.
@@ -147,6 +169,19 @@ fn run(
                     Err(e) => error_value("kernel", e),
                 };
                 let _ = reply.send(answer);
+            }
+            Job::ObserveChains(namespaces, reply) => {
+                let snapshot = backend.observe_chains(&namespaces);
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(snapshot);
+                    }
+                    None => {
+                        if results.send(Input::ChainsObserved(snapshot)).is_err() {
+                            return;
+                        }
+                    }
+                }
             }
             Job::Reobserve(namespaces) => {
                 let snapshot = backend.observe(&namespaces);

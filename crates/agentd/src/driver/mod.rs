@@ -114,6 +114,10 @@ pub enum Input {
     /// as `Event::Observed` (origin `Kernel`). A failure is only reported: the next change,
     /// periodic resync or restart looks again.
     Observed(Result<Snapshot, BackendError>),
+    /// The backend's answer to a look at iptables tables the core asked for
+    /// (`Core::poll_chain_resync`); logged as `Event::ChainsObserved` (origin `Kernel`). A
+    /// failure is only reported: the next resync looks again.
+    ChainsObserved(Result<nsagent_core::ChainSnapshot, BackendError>),
     /// `nsagentctl resync`: logged as `Event::ResyncRequested` (origin `Request`); `reply`
     /// gets `{"seq"}` once the snapshot it caused has been fed to the core, or an error naming
     /// the field. `None`: every namespace.

@@ -56,6 +56,9 @@ pub(super) struct RunLoop {
     /// Namespaces the core asked to observe (`Core::poll_resync`) since the last turn sent
     /// its reobservation.
     resync_wanted: Vec<Netns>,
+    /// Namespaces whose iptables tables the core asked to read (`Core::poll_chain_resync`)
+    /// since the last turn sent them to the backend thread.
+    chains_wanted: Vec<Netns>,
     resyncs: Resyncs,
 }
 
@@ -132,6 +135,7 @@ impl RunLoop {
             write_failure: None,
             kv: journal_kv,
             resync_wanted: Vec::new(),
+            chains_wanted: Vec::new(),
             resyncs: Resyncs::default(),
         })
     }
@@ -145,6 +149,15 @@ impl RunLoop {
             .observe(self.core.namespaces_to_observe())?
             .map_err(|e| DriverError::Backend(format!("observing the kernel for resync: {e}")))?;
         self.log_and_feed(Origin::Agent, Event::Observed(snapshot))?;
+        let wanted = std::mem::take(&mut self.chains_wanted);
+        if !wanted.is_empty() {
+            // Not fatal: links are managed without iptables, and a rule chain that cannot be
+            // written fails with the reason.
+            match self.backend.observe_chains_now(wanted)? {
+                Ok(chains) => self.log_and_feed(Origin::Agent, Event::ChainsObserved(chains))?,
+                Err(e) => tracing::warn!(error = %e, "reading iptables tables for resync failed"),
+            }
+        }
         self.journal.flush()?;
         Ok(())
     }
@@ -253,6 +266,12 @@ impl RunLoop {
                 .map(|(_, r)| r)
                 .filter(|r| r.origin != Origin::Request)
                 .collect();
+        }
+        if !self.chains_wanted.is_empty() {
+            let mut wanted = std::mem::take(&mut self.chains_wanted);
+            wanted.sort();
+            wanted.dedup();
+            self.backend.observe_chains(wanted)?;
         }
         reobserve.append(&mut self.resync_wanted);
         if !reobserve.is_empty() {
@@ -364,6 +383,12 @@ impl RunLoop {
                 self.resyncs.came_back(None);
                 intake.push(Origin::Kernel, Event::Observed(snapshot));
             }
+            Input::ChainsObserved(Ok(snapshot)) => {
+                intake.push(Origin::Kernel, Event::ChainsObserved(snapshot));
+            }
+            Input::ChainsObserved(Err(e)) => {
+                tracing::warn!(error = %e, "reading iptables tables failed");
+            }
             Input::Observed(Err(e)) => {
                 tracing::warn!(error = %e, "observing changed namespaces failed");
                 self.resyncs.came_back(Some(e.to_string()));
@@ -465,6 +490,9 @@ impl RunLoop {
             }
             if let Some(wanted) = self.core.poll_resync() {
                 self.resync_wanted.extend(wanted);
+            }
+            if let Some(wanted) = self.core.poll_chain_resync() {
+                self.chains_wanted.extend(wanted);
             }
             // Taken after every event: the core's cost of collecting changes grows with the
             // square of how many are pending.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ItemKey;
+use crate::model::{Family, ItemKey, Table};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
@@ -23,6 +23,9 @@ pub(super) enum Resource {
     LinkName(Netns, String),
     Route(Netns, IpNet, u32),
     Neighbour(Netns, String, IpAddr),
+    /// An iptables chain the agent writes its rules into: (namespace, family, table, name).
+    /// Last, so that snapshots keep their encoding.
+    Chain(Netns, Family, Table, String),
 }
 
 impl Core {
@@ -76,6 +79,10 @@ impl Core {
                     ids.push(pid);
                 }
             }
+        }
+        if let ItemKey::RuleChain(_) = &slot.key {
+            // Chains on one built-in chain contest its policy (`chain.rs`); they are few.
+            ids.extend(self.ix.chains.iter().copied().filter(|o| *o != id));
         }
         for other in ids.drain(..) {
             self.mark_dirty(other);
@@ -165,7 +172,7 @@ impl Core {
         if slot.in_flight.is_some() || slot.blocked || slot.retry_at.is_some() {
             return;
         }
-        if !matches!(slot.key, ItemKey::Interface(_)) {
+        if matches!(slot.key, ItemKey::Route { .. } | ItemKey::Arp { .. }) {
             // Whatever a route or neighbour would do, wanted or not, would race a command in
             // flight on its interface (which may be removing the link and all on it), or the
             // removal of the link's veth partner. Their results mark it dirty again.
@@ -191,6 +198,7 @@ impl Core {
         match slot.key {
             ItemKey::Interface(_) => self.reconcile_interface(id),
             ItemKey::Route { .. } | ItemKey::Arp { .. } => self.reconcile_l3(id),
+            ItemKey::RuleChain(_) => self.reconcile_chain(id),
         }
     }
 }

@@ -38,6 +38,8 @@ pub(super) struct ResyncRequests {
     at: Option<Timestamp>,
     /// Namespaces to observe, not yet taken by the driver.
     pub(super) wanted: BTreeSet<Netns>,
+    /// Namespaces whose iptables tables to observe, not yet taken by the driver.
+    pub(super) chains: BTreeSet<Netns>,
 }
 
 impl ResyncRequests {

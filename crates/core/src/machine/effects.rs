@@ -198,6 +198,7 @@ impl Core {
             }
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
             Op::RenameLink { ns, name, new_name } => self.on_renamed(id, ns, name, new_name),
+            Op::SetChain { .. } | Op::DeleteChain { .. } => self.chain_written(id, op),
             Op::SetNeighbour { ns, link, ip, mac } => {
                 let n = NeighbourActual {
                     ns: ns.clone(),

@@ -45,6 +45,18 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
             "neighbour {} lladdr {} on {} in {}",
             n.ip, n.mac, n.link, n.ns
         )],
+        Actual::Chain(c) => vec![format!(
+            "{} rule(s) in chain {} of the {:?} {} table in {}{}",
+            c.spec.rules.len(),
+            c.spec.holder,
+            c.spec.family,
+            c.spec.table.name(),
+            c.ns,
+            c.spec
+                .jump_from()
+                .map(|b| format!(", jumped to from {b}"))
+                .unwrap_or_default()
+        )],
     }
 }
 
@@ -55,6 +67,7 @@ impl Core {
         let slot = self.slot(id);
         let namespace = match slot.desired.as_deref() {
             Some(Item::Interface(i)) => self.resolve(&i.namespace).ok(),
+            Some(Item::RuleChain(c)) => self.resolve(&c.namespace).ok(),
             Some(_) => {
                 self.interface_slot(key.interface())
                     .and_then(|(_, s)| match s.desired.as_deref() {

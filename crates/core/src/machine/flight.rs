@@ -236,6 +236,20 @@ impl Core {
                 self.forget_kernel_objects(link_item);
             }
         }
+        if let (Op::SetChain { chain, .. }, ErrorKind::AlreadyExists) = (&flight.op, error.kind) {
+            // Someone else's chain: never written over, and no use trying again until the
+            // item changes or a look shows the chain gone (`chain.rs`).
+            let reason = format!("chain {} holds rules nsagent did not write", chain.holder);
+            for &id in ids {
+                self.refuse(id, reason.clone());
+            }
+            return;
+        }
+        if let Op::SetChain { ns, chain } = &flight.op {
+            for &id in ids {
+                self.chain_write_failed(id, ns, chain);
+            }
+        }
         // Only items' commands come here: namespaces' and stale objects' results have their
         // own handling in `on_result`.
         let text = error.to_string();

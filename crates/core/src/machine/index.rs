@@ -29,7 +29,7 @@ pub(super) struct Indexes {
     /// Items that name an interface: its routes and ARPs (by their key), and veths naming it
     /// as their peer.
     pub(super) referrers: FxHashMap<String, BTreeSet<ItemId>>,
-    /// Interface items by their desired namespace. Ordered: it is iterated.
+    /// Interface and rule chain items by their desired namespace. Ordered: it is iterated.
     pub(super) ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
     /// Items with objects in a namespace.
     pub(super) actual_in: FxHashMap<Netns, BTreeSet<ItemId>>,
@@ -47,6 +47,8 @@ pub(super) struct Indexes {
     pub(super) link_naming: FxHashMap<(Netns, String), ItemId>,
     /// Commands in flight per namespace they act in (both, for a veth pair).
     pub(super) in_flight_ns: FxHashMap<Netns, u32>,
+    /// Rule chain items: few, and looked through when a namespace's tables are observed.
+    pub(super) chains: BTreeSet<ItemId>,
 }
 
 /// The items of one index entry, copied out so that the core can change while it visits them.
@@ -120,6 +122,9 @@ impl Core {
         self.ix.by_key.insert(key.clone(), id);
         if let ItemKey::Interface(name) = key {
             self.ix.names.insert(name.clone(), id);
+        } else if let ItemKey::RuleChain(_) = key {
+            // A chain refers to the interfaces it lists, which only its desired value says.
+            self.ix.chains.insert(id);
         } else {
             self.ix
                 .referrers
@@ -130,6 +135,20 @@ impl Core {
     }
 
     pub(super) fn index_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::RuleChain(c) = item {
+            self.ix
+                .ns_members
+                .entry(c.namespace.clone())
+                .or_default()
+                .insert(id);
+            for name in &c.interfaces {
+                self.ix
+                    .referrers
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(id);
+            }
+        }
         if let Item::Interface(i) = item {
             self.ix
                 .ns_members
@@ -154,6 +173,12 @@ impl Core {
     }
 
     pub(super) fn unindex_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::RuleChain(c) = item {
+            remove_from(&mut self.ix.ns_members, &c.namespace, id);
+            for name in &c.interfaces {
+                remove_from_fx(&mut self.ix.referrers, name, id);
+            }
+        }
         if let Item::Interface(i) = item {
             remove_from(&mut self.ix.ns_members, &i.namespace, id);
             let claim = (i.namespace.clone(), i.host_if_name.clone());
@@ -198,7 +223,7 @@ impl Core {
                     .or_default()
                     .insert(id);
             }
-            Actual::None => {}
+            Actual::None | Actual::Chain(_) => {}
         }
     }
 
@@ -230,6 +255,12 @@ impl Core {
                 remove_from_fx(&mut self.ix.on_link, &(n.ns.clone(), n.link.clone()), id);
                 None
             }
+            Actual::Chain(c) => Some(Resource::Chain(
+                c.ns.clone(),
+                c.spec.family,
+                c.spec.table,
+                c.spec.holder.clone(),
+            )),
             Actual::None => None,
         };
         if let Some(res) = released {

@@ -55,7 +55,9 @@ impl L3Target {
                 ip: a.ip_address,
                 mac: a.hw_address,
             }),
-            Item::Interface(_) => Err(PendingReason::InterfaceNotConfigured(interface.to_string())),
+            Item::Interface(_) | Item::RuleChain(_) => {
+                Err(PendingReason::InterfaceNotConfigured(interface.to_string()))
+            }
         }
     }
 

@@ -56,6 +56,7 @@
 //! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
 
 mod borrow;
+mod chain;
 mod dirty;
 mod drift;
 mod effects;
@@ -218,6 +219,7 @@ impl Core {
                 self.on_namespace_identified(ns, identity)
             }
             Event::BorrowPolicy(policy) => self.on_borrow_policy(policy),
+            Event::ChainsObserved(snapshot) => self.on_chains_observed(snapshot),
         }
         self.reconcile_dirty();
         self.issue_due_stale();

@@ -197,6 +197,7 @@ impl Core {
             let mut actual = self.slot(id).actual.clone();
             match &mut actual {
                 Actual::None => continue,
+                Actual::Chain(c) => move_ns(&mut c.ns),
                 Actual::Link(l) => {
                     move_ns(&mut l.ns);
                     if let Some((peer_ns, _)) = &mut l.peer_link {

@@ -39,6 +39,7 @@ impl Core {
         }
         for obs in self.through_aliases(snapshot.namespaces) {
             self.observe_namespace(&obs);
+            self.want_chains_of(&obs.ns, after_restart);
         }
         for ns in &snapshot.missing {
             let known = match ns {
@@ -187,7 +188,7 @@ impl Core {
                 let found = seen.neighbour_position(n);
                 seen.claimed_neigh.extend(found);
             }
-            Actual::None => {}
+            Actual::None | Actual::Chain(_) => {}
         }
     }
 
@@ -242,7 +243,7 @@ impl Core {
                 }
                 None => self.set_actual(id, Actual::None),
             },
-            Actual::None => {}
+            Actual::None | Actual::Chain(_) => {}
         }
     }
 

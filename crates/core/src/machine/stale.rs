@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendError, ErrorKind};
 use crate::command::{CommandId, Op};
 use crate::event::Timestamp;
+use crate::firewall::ObservedTable;
 use crate::identity::{AgentIdentity, Mark};
 use crate::netns::Netns;
 use crate::observed::{ObservedLink, ObservedNamespace};
@@ -50,6 +51,12 @@ impl StaleObject {
             Op::DelNeighbour { ns, link, ip } => {
                 vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
             }
+            Op::DeleteChain { ns, chain } => vec![Resource::Chain(
+                ns.clone(),
+                chain.family,
+                chain.table,
+                chain.holder.clone(),
+            )],
             _ => vec![],
         };
         if let Some((ns, name)) = &self.peer_link {
@@ -279,6 +286,13 @@ impl StaleObjects {
             .collect()
     }
 
+    /// Whether a chain removal is pending in `ns`.
+    pub(super) fn has_chain_in(&self, ns: &Netns) -> bool {
+        self.map
+            .values()
+            .any(|o| matches!(&o.op, Op::DeleteChain { ns: n, .. } if n == ns))
+    }
+
     /// The link `old` in `ns` is now called `new`: removals through it that are not yet on
     /// their way name it so.
     pub(super) fn rename_link(&mut self, ns: &Netns, old: &str, new: &str) {
@@ -428,6 +442,32 @@ impl Core {
             if gone {
                 self.finish_stale(o, true);
             }
+        }
+    }
+
+    /// Chain removals not on their way whose chain a fresh look at `ns` no longer shows are
+    /// over, like [`Core::prune_gone_stale`] for links.
+    pub(super) fn prune_gone_chains(&mut self, ns: &Netns, tables: &[ObservedTable]) {
+        let gone: Vec<u64> = self
+            .s
+            .stale
+            .map
+            .iter()
+            .filter(|(_, o)| o.in_flight.is_none())
+            .filter_map(|(&id, o)| match &o.op {
+                Op::DeleteChain { ns: n, chain } if n == ns => {
+                    let there = tables.iter().any(|t| {
+                        t.family == chain.family
+                            && t.table == chain.table
+                            && t.chains.iter().any(|c| c.name == chain.holder)
+                    });
+                    (!there).then_some(id)
+                }
+                _ => None,
+            })
+            .collect();
+        for o in gone {
+            self.finish_stale(o, true);
         }
     }
 

@@ -17,6 +17,7 @@ use super::identities::Identities;
 use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
+use crate::firewall::ChainSpec;
 use crate::model::{Interface, Item, ItemKey, MacAddr};
 use crate::netns::Netns;
 use crate::status::ItemState;
@@ -89,12 +90,26 @@ pub(super) struct NeighbourActual {
     pub(super) mac: MacAddr,
 }
 
+/// What the core believes the kernel holds for a rule chain item: its rules as last written
+/// or observed intact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ChainActual {
+    pub(super) ns: Netns,
+    pub(super) spec: ChainSpec,
+    /// `false`: a chain of the item's is there, but a look found it other than `spec` says
+    /// (changed by hand, or written before a restart): to be written again whole, in place,
+    /// and removed by this spec's holder and mark if the item goes elsewhere.
+    pub(super) intact: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Actual {
     None,
     Link(LinkActual),
     Route(RouteActual),
     Neighbour(NeighbourActual),
+    /// Last, so that snapshots keep their encoding.
+    Chain(ChainActual),
 }
 
 impl Actual {
@@ -104,6 +119,7 @@ impl Actual {
             Actual::Link(l) => Some(&l.ns),
             Actual::Route(r) => Some(&r.ns),
             Actual::Neighbour(n) => Some(&n.ns),
+            Actual::Chain(c) => Some(&c.ns),
         }
     }
 }
@@ -365,10 +381,14 @@ impl Core {
     pub(super) fn free_slot(&mut self, id: ItemId) {
         let slot = self.s.slots[id.0 as usize].take().expect(NO_SLOT);
         self.ix.by_key.remove(&slot.key);
-        if let ItemKey::Interface(name) = &slot.key {
-            self.ix.names.remove(name);
-        } else {
-            remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id);
+        match &slot.key {
+            ItemKey::Interface(name) => {
+                self.ix.names.remove(name);
+            }
+            ItemKey::RuleChain(_) => {
+                self.ix.chains.remove(&id);
+            }
+            _ => remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id),
         }
         // A waiter that is gone is skipped when woken (`live`), and its id may be reused by an
         // item that will simply be marked once more than needed.

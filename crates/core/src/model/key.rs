@@ -17,6 +17,9 @@ const ARP_PREFIX: &str = "config/linux/l3/v2/arp/";
 /// Key prefix of route items.
 const ROUTE_PREFIX: &str = "config/linux/l3/v2/route/";
 
+/// Key prefix of iptables rule chain items.
+const RULE_CHAIN_PREFIX: &str = "config/linux/iptables/v2/rulechain/";
+
 /// vpp-agent v1's key prefix of interface items, an alias of [`INTERFACE_PREFIX`]: a v1 item
 /// and its v2 twin are one item.
 const INTERFACE_V1_PREFIX: &str = "linux/config/v1/interface/";
@@ -34,15 +37,24 @@ pub(super) enum KeyVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ItemKey {
     Interface(String),
-    Arp { interface: String, ip: IpAddr },
-    Route { dst: IpNet, interface: String },
+    Arp {
+        interface: String,
+        ip: IpAddr,
+    },
+    Route {
+        dst: IpNet,
+        interface: String,
+    },
+    /// Last, so that logged keys keep their encoding.
+    RuleChain(String),
 }
 
 impl ItemKey {
-    /// The logical interface name this item is about or depends on.
+    /// The logical interface name this item is about or depends on; for a rule chain, which
+    /// may depend on several, its own name.
     pub fn interface(&self) -> &str {
         match self {
-            ItemKey::Interface(name) => name,
+            ItemKey::Interface(name) | ItemKey::RuleChain(name) => name,
             ItemKey::Arp { interface, .. } | ItemKey::Route { interface, .. } => interface,
         }
     }
@@ -54,6 +66,7 @@ impl fmt::Display for ItemKey {
             ItemKey::Interface(name) => write!(f, "{INTERFACE_PREFIX}{name}"),
             ItemKey::Arp { interface, ip } => write!(f, "{ARP_PREFIX}{interface}/{ip}"),
             ItemKey::Route { dst, interface } => write!(f, "{ROUTE_PREFIX}{dst}/{interface}"),
+            ItemKey::RuleChain(name) => write!(f, "{RULE_CHAIN_PREFIX}{name}"),
         }
     }
 }
@@ -95,6 +108,10 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
     if let Some(name) = key.strip_prefix(INTERFACE_PREFIX) {
         check_logical_name("key", name)?;
         return Ok(ItemKey::Interface(name.to_string()));
+    }
+    if let Some(name) = key.strip_prefix(RULE_CHAIN_PREFIX) {
+        check_logical_name("key", name)?;
+        return Ok(ItemKey::RuleChain(name.to_string()));
     }
     if let Some(rest) = key.strip_prefix(ARP_PREFIX) {
         let (interface, ip) = rest

@@ -11,6 +11,7 @@ mod interface;
 mod key;
 mod protojson;
 mod route;
+mod rulechain;
 mod validation;
 pub(crate) mod wire;
 
@@ -25,6 +26,7 @@ pub use key::ItemKey;
 use key::KeyVersion;
 use protojson::Model;
 pub use route::{Route, RouteScope};
+pub use rulechain::{Builtin, Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
 
 /// A rejected value: which field, and why. Shown to publishers as `{"field", "reason"}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -49,6 +51,8 @@ pub enum Item {
     Interface(Interface),
     Arp(ArpEntry),
     Route(Route),
+    /// Last, so that logged items keep their encoding.
+    RuleChain(RuleChain),
 }
 
 impl Item {
@@ -64,6 +68,7 @@ impl Item {
                 dst: r.dst_network,
                 interface: r.outgoing_interface.clone(),
             },
+            Item::RuleChain(c) => ItemKey::RuleChain(c.name.clone()),
         }
     }
 
@@ -78,6 +83,7 @@ impl Item {
             (ItemKey::Interface(_), KeyVersion::V2) => Model::Interface,
             (ItemKey::Arp { .. }, _) => Model::Arp,
             (ItemKey::Route { .. }, _) => Model::Route,
+            (ItemKey::RuleChain(_), _) => Model::RuleChain,
         };
         let item = decode_as(model, value)?;
         let derived = item.key();
@@ -98,7 +104,18 @@ impl Item {
             .as_object()
             .ok_or_else(|| ValidationError::new("value", "expected a JSON object"))?;
         let has = |name: &str| protojson::has_field(obj, name);
-        let model = if has("outgoing_interface") || has("dst_network") {
+        // A rule chain's zero enums (FILTER, CUSTOM) are left out of its JSON form, but a CUSTOM
+        // chain has a name and any other has a chain_type.
+        let chain_fields = [
+            "rules",
+            "chain_type",
+            "chain_name",
+            "table",
+            "default_policy",
+        ];
+        let model = if chain_fields.into_iter().any(has) {
+            Model::RuleChain
+        } else if has("outgoing_interface") || has("dst_network") {
             Model::Route
         } else if has("hw_address") || has("ip_address") {
             Model::Arp
@@ -107,7 +124,7 @@ impl Item {
         } else {
             return Err(ValidationError::new(
                 "value",
-                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address) or route (outgoing_interface, dst_network)",
+                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address), route (outgoing_interface, dst_network) or rule chain (rules, table, chain_type)",
             ));
         };
         decode_as(model, value)
@@ -119,6 +136,7 @@ impl Item {
             Item::Interface(i) => serde_json::to_value(wire::Interface::from(i)),
             Item::Arp(a) => serde_json::to_value(wire::ArpEntry::from(a)),
             Item::Route(r) => serde_json::to_value(wire::Route::from(r)),
+            Item::RuleChain(c) => serde_json::to_value(wire::RuleChain::from(c)),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -136,6 +154,8 @@ fn decode_as(model: Model, value: &serde_json::Value) -> Result<Item, Validation
                 .and_then(|w| w.validate().map(Item::Arp)),
             Model::Route => wire_from_value::<wire::Route>(&canonical)
                 .and_then(|w| w.validate().map(Item::Route)),
+            Model::RuleChain => wire_from_value::<wire::RuleChain>(&canonical)
+                .and_then(|w| w.validate().map(Item::RuleChain)),
         };
     checked.map_err(|e| spelling.rename(e))
 }

@@ -31,6 +31,8 @@ pub(super) enum Model {
     Route,
     /// `ligato.linux.l3.ARPEntry`.
     Arp,
+    /// `ligato.linux.iptables.RuleChain`.
+    RuleChain,
 }
 
 #[derive(Clone, Copy)]
@@ -160,6 +162,41 @@ const ARP: &[Field] = &[
     f("hw_address", Kind::Str),
 ];
 
+const CHAIN_PROTOCOL: &[(&str, i64)] = &[("IPV4", 0), ("IPV6", 1)];
+const CHAIN_TABLE: &[(&str, i64)] = &[
+    ("FILTER", 0),
+    ("NAT", 1),
+    ("MANGLE", 2),
+    ("RAW", 3),
+    ("SECURITY", 4),
+];
+const CHAIN_TYPE: &[(&str, i64)] = &[
+    ("CUSTOM", 0),
+    ("INPUT", 1),
+    ("OUTPUT", 2),
+    ("FORWARD", 3),
+    ("PREROUTING", 4),
+    ("POSTROUTING", 5),
+];
+const CHAIN_POLICY: &[(&str, i64)] = &[
+    ("NONE", 0),
+    ("ACCEPT", 1),
+    ("DROP", 2),
+    ("QUEUE", 3),
+    ("RETURN", 4),
+];
+const RULE_CHAIN: &[Field] = &[
+    f("name", Kind::Str),
+    f("namespace", Kind::Namespace),
+    f("interfaces", Kind::Strings),
+    f("protocol", Kind::Enum(CHAIN_PROTOCOL)),
+    f("table", Kind::Enum(CHAIN_TABLE)),
+    f("chain_type", Kind::Enum(CHAIN_TYPE)),
+    f("chain_name", Kind::Str),
+    f("default_policy", Kind::Enum(CHAIN_POLICY)),
+    f("rules", Kind::Strings),
+];
+
 const NAMESPACE_V2: &[Field] = &[
     f("type", Kind::Enum(NAMESPACE_TYPE)),
     f("reference", Kind::Str),
@@ -256,6 +293,7 @@ pub(super) fn normalize(model: Model, value: &Value) -> Result<(Value, Spelling)
         Model::InterfaceV1 => INTERFACE_V1,
         Model::Route => ROUTE,
         Model::Arp => ARP,
+        Model::RuleChain => RULE_CHAIN,
     };
     let mut n = Normalizer {
         spelling: Spelling::default(),

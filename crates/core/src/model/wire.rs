@@ -137,3 +137,87 @@ pub enum RouteScopeName {
     #[serde(rename = "HOST")]
     Host,
 }
+
+/// `ligato.linux.iptables.RuleChain`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleChain {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protocol: ChainProtocolName,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub table: ChainTableName,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub chain_type: ChainTypeName,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chain_name: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub default_policy: ChainPolicyName,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ChainProtocolName {
+    #[default]
+    #[serde(rename = "IPV4")]
+    Ipv4,
+    #[serde(rename = "IPV6")]
+    Ipv6,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ChainTableName {
+    #[default]
+    #[serde(rename = "FILTER")]
+    Filter,
+    #[serde(rename = "NAT")]
+    Nat,
+    #[serde(rename = "MANGLE")]
+    Mangle,
+    #[serde(rename = "RAW")]
+    Raw,
+    #[serde(rename = "SECURITY")]
+    Security,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ChainTypeName {
+    #[default]
+    #[serde(rename = "CUSTOM")]
+    Custom,
+    #[serde(rename = "INPUT")]
+    Input,
+    #[serde(rename = "OUTPUT")]
+    Output,
+    #[serde(rename = "FORWARD")]
+    Forward,
+    #[serde(rename = "PREROUTING")]
+    Prerouting,
+    #[serde(rename = "POSTROUTING")]
+    Postrouting,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ChainPolicyName {
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "ACCEPT")]
+    Accept,
+    #[serde(rename = "DROP")]
+    Drop,
+    #[serde(rename = "QUEUE")]
+    Queue,
+    #[serde(rename = "RETURN")]
+    Return,
+}
