@@ -40,6 +40,7 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 if [ "$backend" = netlink ]; then
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+    command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     [ "$(id -u)" = 0 ] || fail "${missing[*]} missing; run as root to install (apt-get install ${missing[*]})"
@@ -129,6 +130,19 @@ if [ "$backend" = netlink ]; then
     say "ping across the pair"
     ip netns exec nsa-demo-1 ping -c 2 -W 1 192.168.22.2 ||
         fail "no ping from demo-veth1 (nsa-demo-1) to 192.168.22.2 (demo-veth2, nsa-demo-2)"
+
+    say "a firewall: examples/rulechain.json drops ICMP arriving on demo-veth2"
+    chain=config/linux/iptables/v2/rulechain/demo-no-ping
+    ctl put -f examples/rulechain.json || fail "the put of examples/rulechain.json was refused"
+    within 10 is_applied "$chain" || { ctl status; fail "$chain was not applied within 10 s"; }
+    ip netns exec nsa-demo-2 iptables -S || fail "cannot list the rules of nsa-demo-2"
+    ! ip netns exec nsa-demo-1 ping -c 1 -W 1 192.168.22.2 >/dev/null ||
+        fail "the ping still passes with ICMP dropped in nsa-demo-2"
+    echo "no ping across the pair while the chain is there"
+    ctl del "$chain" || fail "the delete of $chain was refused"
+    within 5 ip netns exec nsa-demo-1 ping -c 1 -W 1 192.168.22.2 >/dev/null ||
+        fail "no ping 5 s after the chain was deleted"
+    echo "the chain is gone and the ping passes again"
 
     gone() { ! ip -n nsa-demo-1 link show dev demo-veth1 >/dev/null 2>&1; }
     back() { ip -n nsa-demo-1 link show dev demo-veth1 >/dev/null 2>&1; }

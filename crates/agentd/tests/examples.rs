@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nsagent_agentd::read_items;
-use nsagent_core::{Item, NamespaceRef};
+use nsagent_core::{Builtin, Chain, Item, NamespaceRef};
 
 #[test]
 fn every_example_loads() {
@@ -42,4 +42,13 @@ fn every_example_loads() {
     assert_eq!(ns("union-lo"), NamespaceRef::Named("nsa-demo-1".into()));
     let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
     assert!(routes >= 3, "{routes} routes");
+    let chain = all
+        .iter()
+        .find_map(|i| match i {
+            Item::RuleChain(c) if c.name == "demo-no-ping" => Some(c),
+            _ => None,
+        })
+        .expect("the rule chain example");
+    assert_eq!(chain.chain, Chain::Builtin(Builtin::Input));
+    assert_eq!(chain.rules, ["-i demo-veth2 -p icmp -j DROP"]);
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::AgentIdentity;
+use crate::identity::{AgentIdentity, ALIAS_PREFIX};
 use crate::model::{Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
 use crate::netns::Netns;
 
@@ -75,7 +75,8 @@ impl ChainSpec {
         if self.jump_from().is_some() && self.holder.starts_with(OWN_CHAIN_PREFIX) {
             return true;
         }
-        chain.rules.is_empty() || chain.rules.iter().any(|r| self.marks(r.comment.as_deref()))
+        (chain.rules.is_empty() && chain.others == 0)
+            || chain.rules.iter().any(|r| self.marks(r.comment.as_deref()))
     }
 
     /// The built-in chain that jumps to the holder, for a built-in chain.
@@ -98,7 +99,8 @@ impl ChainSpec {
         let Some(holder) = t.chains.iter().find(|c| c.name == self.holder) else {
             return false;
         };
-        let rules_ok = holder.rules.len() == self.rules.len()
+        let rules_ok = holder.others == 0
+            && holder.rules.len() == self.rules.len()
             && holder
                 .rules
                 .iter()
@@ -148,12 +150,50 @@ pub struct ObservedTable {
     pub chains: Vec<ObservedChain>,
 }
 
+/// One chain as a look reports it: the rules some agent marked, and how many others there are.
+/// A host's own firewall can be large (thousands of rules), and every look is logged, so the
+/// rules nobody marked are only counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedChain {
     pub name: String,
     /// A built-in chain's policy (`ACCEPT`, `DROP`); `None` for a user-defined chain.
     pub policy: Option<String>,
+    /// The rules whose comment is an agent's mark (`nsagent:...`), in order.
     pub rules: Vec<ObservedRule>,
+    /// Rules without such a mark.
+    #[serde(default)]
+    pub others: u32,
+}
+
+impl ObservedChain {
+    pub fn new(name: impl Into<String>, policy: Option<String>) -> ObservedChain {
+        ObservedChain {
+            name: name.into(),
+            policy,
+            rules: vec![],
+            others: 0,
+        }
+    }
+
+    /// Takes one rule as read, in order: kept if an agent marked it, else counted.
+    pub fn push(&mut self, rule: ObservedRule) {
+        if rule
+            .comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with(ALIAS_PREFIX))
+        {
+            self.rules.push(rule);
+        } else {
+            self.others += 1;
+        }
+    }
+
+    /// Whether a look needs to report it: a built-in chain (for its policy and jumps), a chain
+    /// holding an agent's rule, or an empty one (an item's chain of no rules looks so). A
+    /// chain of only someone else's rules is theirs whole, and left out.
+    pub fn worth_reporting(&self) -> bool {
+        self.policy.is_some() || !self.rules.is_empty() || self.others == 0
+    }
 }
 
 /// What the agent reads of a rule: its comment, and where it jumps.
@@ -203,9 +243,15 @@ mod tests {
         let mut held: Vec<ObservedRule> = (0..s.rules.len())
             .map(|i| rule(Some(s.rule_comment(i)), "ACCEPT"))
             .collect();
-        if extra_in_holder {
-            held.push(rule(None, "DROP"));
+        let mut holder = ObservedChain::new(s.holder.clone(), None);
+        for r in held.drain(..) {
+            holder.push(r);
         }
+        if extra_in_holder {
+            holder.push(rule(None, "DROP"));
+        }
+        let held = holder.rules;
+        let extra = holder.others;
         vec![ObservedTable {
             family: Family::Ipv4,
             table: Table::Filter,
@@ -213,12 +259,14 @@ mod tests {
                 ObservedChain {
                     name: "INPUT".into(),
                     policy: Some(policy.into()),
-                    rules: vec![rule(None, "ACCEPT"), rule(Some(s.mark.clone()), &s.holder)],
+                    rules: vec![rule(Some(s.mark.clone()), &s.holder)],
+                    others: 1,
                 },
                 ObservedChain {
                     name: s.holder.clone(),
                     policy: None,
                     rules: held,
+                    others: extra,
                 },
             ],
         }]
@@ -239,10 +287,12 @@ mod tests {
     #[test]
     fn a_chain_is_taken_only_if_it_is_the_agents() {
         let s = spec();
-        let chain = |rules: Vec<ObservedRule>, policy: Option<&str>| ObservedChain {
-            name: s.holder.clone(),
-            policy: policy.map(str::to_string),
-            rules,
+        let chain = |rules: Vec<ObservedRule>, policy: Option<&str>| {
+            let mut c = ObservedChain::new(s.holder.clone(), policy.map(str::to_string));
+            for r in rules {
+                c.push(r);
+            }
+            c
         };
         assert!(
             s.may_take(&chain(vec![rule(None, "DROP")], None)),

@@ -87,7 +87,10 @@ pub(crate) fn observe(ns: &Netns) -> io::Result<Vec<ObservedTable>> {
     let mut out = Vec::new();
     for family in [Family::Ipv4, Family::Ipv6] {
         match run_in(ns, &tool(family, "save"), &[], None)? {
-            Ok(text) => out.extend(parse_save(family, &text)),
+            Ok(text) => out.extend(parse_save(family, &text).into_iter().map(|mut t| {
+                t.chains.retain(ObservedChain::worth_reporting);
+                t
+            })),
             Err(e) => return Err(io::Error::other(format!("{}: {e}", tool(family, "save")))),
         }
     }
@@ -253,11 +256,7 @@ pub(crate) fn parse_save(family: Family, text: &str) -> Vec<ObservedTable> {
             let mut words = decl.split_whitespace();
             let name = words.next().unwrap_or_default().to_string();
             let policy = words.next().filter(|p| *p != "-").map(str::to_string);
-            t.chains.push(ObservedChain {
-                name,
-                policy,
-                rules: vec![],
-            });
+            t.chains.push(ObservedChain::new(name, policy));
         } else if let Some(rest) = line.strip_prefix("-A ") {
             let (chain, rule) = rest.split_once(' ').unwrap_or((rest, ""));
             let words = split_words(rule);
@@ -273,12 +272,12 @@ pub(crate) fn parse_save(family: Family, text: &str) -> Vec<ObservedTable> {
                 text: rule.to_string(),
             };
             match t.chains.iter_mut().find(|c| c.name == chain) {
-                Some(c) => c.rules.push(observed),
-                None => t.chains.push(ObservedChain {
-                    name: chain.to_string(),
-                    policy: None,
-                    rules: vec![observed],
-                }),
+                Some(c) => c.push(observed),
+                None => {
+                    let mut c = ObservedChain::new(chain, None);
+                    c.push(observed);
+                    t.chains.push(c);
+                }
             }
         }
     }
@@ -339,6 +338,7 @@ COMMIT
 *nat
 :PREROUTING ACCEPT [0:0]
 -A PREROUTING -m comment --comment "a \"quoted\" one" -j RETURN
+-A PREROUTING -m comment --comment "nsagent:a/1:x \"q\"" -j RETURN
 COMMIT
 "#;
 
@@ -360,12 +360,18 @@ COMMIT
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].chains[0].policy.as_deref(), Some("DROP"));
         assert_eq!(t[0].chains[3].policy, None);
-        let jump = &t[0].chains[0].rules[1];
+        let jump = &t[0].chains[0].rules[0];
         assert_eq!(jump.comment.as_deref(), Some("nsagent:a/1:web"));
         assert_eq!(jump.target.as_deref(), Some("NSA-1"));
+        assert_eq!(t[0].chains[0].others, 1, "someone else's rule, counted");
+        assert_eq!(
+            t[1].chains[0].others, 1,
+            "a quoted comment of someone else's"
+        );
         assert_eq!(
             t[1].chains[0].rules[0].comment.as_deref(),
-            Some("a \"quoted\" one")
+            Some("nsagent:a/1:x \"q\""),
+            "quotes inside a comment read back"
         );
     }
 

@@ -218,7 +218,9 @@ fn ipv6_chains_go_to_ip6tables_and_a_gone_namespace_is_missing() {
     assert!(!save(&a, "iptables-save").contains("NSA-T6"));
     assert!(held(&mut b, &a, &s));
     let gone = Netns::Named(unique("nsa-gone"));
-    let snap = b.observe_chains(std::slice::from_ref(&gone)).expect("observe");
+    let snap = b
+        .observe_chains(std::slice::from_ref(&gone))
+        .expect("observe");
     assert_eq!(snap.missing, vec![gone.clone()]);
     let e = apply(&mut b, Op::SetChain { ns: gone, chain: s }).unwrap_err();
     assert_eq!(e.kind, nsagent_core::ErrorKind::NamespaceGone, "{e}");

@@ -170,7 +170,25 @@ impl Tables {
         }
     }
 
+    /// What `observe_chains` reports: as the netlink backend reports it, the rules nobody
+    /// marked only counted, chains of nobody's rules left out.
     pub(crate) fn observe(&self) -> Vec<ObservedTable> {
+        self.tables
+            .iter()
+            .map(|((family, table), chains)| ObservedTable {
+                family: *family,
+                table: *table,
+                chains: chains
+                    .iter()
+                    .map(|(name, c)| observed(name, c))
+                    .filter(ObservedChain::worth_reporting)
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Every chain with every rule, as `iptables-save` prints them: a harness's view.
+    pub(crate) fn all(&self) -> Vec<ObservedTable> {
         self.tables
             .iter()
             .map(|((family, table), chains)| ObservedTable {
@@ -182,6 +200,7 @@ impl Tables {
                         name: name.clone(),
                         policy: c.policy.clone(),
                         rules: c.rules.clone(),
+                        others: 0,
                     })
                     .collect(),
             })
@@ -190,11 +209,11 @@ impl Tables {
 }
 
 fn observed(name: &str, c: &SimChain) -> ObservedChain {
-    ObservedChain {
-        name: name.to_string(),
-        policy: c.policy.clone(),
-        rules: c.rules.clone(),
+    let mut chain = ObservedChain::new(name, c.policy.clone());
+    for r in &c.rules {
+        chain.push(r.clone());
     }
+    chain
 }
 
 /// The `-j`/`-g` target of a rule's text, as iptables reads it.

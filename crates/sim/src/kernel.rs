@@ -409,11 +409,10 @@ impl SimKernel {
 
     // ----- seeding what others made -----
 
-    /// The iptables tables of `ns` as `observe_chains` reports them, for a harness's checks.
+    /// The iptables tables of `ns` with every rule, as `iptables-save` prints them (where
+    /// `observe_chains` reports only the agents' rules), for a harness's checks.
     pub fn chains(&self, ns: &Netns) -> Option<Vec<ObservedTable>> {
-        self.namespaces
-            .get(self.real(ns))
-            .map(|n| n.tables.observe())
+        self.namespaces.get(self.real(ns)).map(|n| n.tables.all())
     }
 
     /// A hand appends a rule of nobody's to `chain` of a table in `ns` (the chain made if it is

@@ -349,7 +349,7 @@ impl Core {
 }
 
 /// `last_error` of an item refused by the policy, which a new policy judges again.
-pub(super) const REFUSED: &str = "refused by the borrowing policy";
+const REFUSED: &str = "refused by the borrowing policy";
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,6 @@ use crate::model::{Chain, Family, Item, Policy, RuleChain, Table};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
-use super::borrow::REFUSED;
 use super::dirty::Resource;
 use super::state::{Actual, ChainActual, ItemId, Owner};
 use super::Core;
@@ -251,9 +250,6 @@ impl Core {
             if self.slot(id).in_flight.is_some() {
                 continue;
             }
-            if self.slot(id).blocked && self.slot(id).last_error.as_deref() == Some(REFUSED) {
-                self.unblock_if_chain_gone(id, ns, tables);
-            }
             if let Actual::Chain(a) = &self.slot(id).actual {
                 if a.ns == *ns && a.intact && !a.spec.held_in(tables) {
                     // Changed or removed by hand: written again whole, in place.
@@ -266,28 +262,6 @@ impl Core {
         }
         for found in self.agents_chains(tables) {
             self.resync_found_chain(ns, tables, found);
-        }
-    }
-
-    /// An item refused because its chain was someone else's tries again once a look at its
-    /// namespace shows that chain gone.
-    fn unblock_if_chain_gone(&mut self, id: ItemId, ns: &Netns, tables: &[ObservedTable]) {
-        let Some(c) = self.desired_chain(id) else {
-            return;
-        };
-        if self.resolve(&c.namespace).as_ref() != Ok(ns) {
-            return;
-        }
-        let spec = self.chain_spec(&c);
-        let there = tables.iter().any(|t| {
-            (t.family, t.table) == (spec.family, spec.table)
-                && t.chains.iter().any(|ch| ch.name == spec.holder)
-        });
-        if !there {
-            let slot = self.slot_mut(id);
-            slot.blocked = false;
-            slot.attempts = 0;
-            self.mark_dirty(id);
         }
     }
 

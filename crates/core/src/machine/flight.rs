@@ -238,7 +238,7 @@ impl Core {
         }
         if let (Op::SetChain { chain, .. }, ErrorKind::AlreadyExists) = (&flight.op, error.kind) {
             // Someone else's chain: never written over, and no use trying again until the
-            // item changes or a look shows the chain gone (`chain.rs`).
+            // item is put again (a look does not show someone else's chains: `firewall.rs`).
             let reason = format!("chain {} holds rules nsagent did not write", chain.holder);
             for &id in ids {
                 self.refuse(id, reason.clone());

@@ -21,7 +21,8 @@
 //! - After [`Event::Restarted`] nothing is issued until an [`Event::Observed`] snapshot of
 //!   [`Core::namespaces_to_observe`] comes in.
 //! - After each `handle`, also drain [`Core::poll_resync`] (after the commands): observe the
-//!   namespaces it names and feed the snapshot as [`Event::Observed`]. Set the period of the
+//!   namespaces it names and feed the snapshot as [`Event::Observed`]. Drain
+//!   [`Core::poll_chain_resync`] likewise and feed the tables as [`Event::ChainsObserved`]. Set the period of the
 //!   full resync with [`Core::set_resync_interval`] after building or restoring the core.
 //!
 //! # Where each rule lives
@@ -53,6 +54,7 @@
 //! | mid-rename, a snapshot may show either name; the link-local addresses the kernel adds are not an item's | `seen.rs` |
 //! | stale objects are removed on no item's behalf and block what they stand in the way of | `stale.rs`, `crate::obj` |
 //! | indexes are derived, never stored | `index.rs` |
+//! | a rule chain is written whole into a chain the agent owns; the oldest item sets a built-in chain's policy; someone else's chain is refused | `chain.rs`, `crate::firewall` |
 //! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
 
 mod borrow;

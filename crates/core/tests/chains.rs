@@ -1,0 +1,314 @@
+//! The rules of rule chain items (`machine/chain.rs`), driven through the core's public API:
+//! what is written and when, the contest for a built-in chain's policy, someone else's chain,
+//! resync after a restart, and removal.
+
+mod common;
+use common::*;
+use nsagent_core::*;
+use serde_json::json;
+
+const IN: &str = "config/linux/iptables/v2/rulechain/in";
+
+fn chains_of(d: &mut Harness, tables: Vec<ObservedTable>) {
+    d.event(Event::ChainsObserved(ChainSnapshot {
+        namespaces: vec![(Netns::Default, tables)],
+        missing: vec![],
+    }));
+}
+
+fn set_of(ops: &[Op]) -> Vec<&ChainSpec> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::SetChain { chain, .. } => Some(chain),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tables as they are once `spec` is written, beside a rule of someone else's.
+fn written(spec: &ChainSpec) -> Vec<ObservedTable> {
+    let rules = (0..spec.rules.len())
+        .map(|i| ObservedRule {
+            comment: Some(spec.rule_comment(i)),
+            target: Some("ACCEPT".into()),
+            text: spec.rules[i].clone(),
+        })
+        .collect();
+    vec![ObservedTable {
+        family: Family::Ipv4,
+        table: Table::Filter,
+        chains: vec![
+            ObservedChain {
+                name: "INPUT".into(),
+                policy: Some(spec.policy.map_or("ACCEPT", |p| p.name()).into()),
+                // Someone else's rule, counted.
+                others: 1,
+                rules: vec![ObservedRule {
+                    comment: Some(spec.mark.clone()),
+                    target: Some(spec.holder.clone()),
+                    text: format!("-j {}", spec.holder),
+                }],
+            },
+            ObservedChain {
+                name: spec.holder.clone(),
+                policy: None,
+                rules,
+                others: 0,
+            },
+        ],
+    }]
+}
+
+#[test]
+fn a_chain_waits_for_its_interfaces_then_is_written_whole_and_replaced_whole() {
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "interfaces": ["d"], "rules": ["-i d -j ACCEPT"]}),
+    );
+    assert!(set_of(&d.settle()).is_empty(), "waits for interface d");
+    assert!(
+        reasons(&d.state(IN)).iter().any(|r| r.contains("'d'")),
+        "{}",
+        d.state(IN)
+    );
+    d.put(
+        &iface_key("d"),
+        json!({"name": "d", "type": "DUMMY", "enabled": true}),
+    );
+    let ops = d.settle();
+    let sets = set_of(&ops);
+    assert_eq!(sets.len(), 1, "{ops:?}");
+    assert_eq!(sets[0].rules, ["-i d -j ACCEPT"]);
+    assert!(sets[0].holder.starts_with(OWN_CHAIN_PREFIX));
+    assert!(is_applied(&d.state(IN)), "{}", d.state(IN));
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "interfaces": ["d"], "rules": ["-p icmp -j DROP", "-j ACCEPT"]}),
+    );
+    let ops = d.settle();
+    assert_eq!(
+        set_of(&ops).len(),
+        1,
+        "one write replaces the rules: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DeleteChain { .. })),
+        "{ops:?}"
+    );
+    // The interface goes: so does the chain that waited for it.
+    d.delete(&iface_key("d"));
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|op| matches!(op, Op::DeleteChain { .. })),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn the_oldest_item_sets_a_built_in_chains_policy_and_a_removal_keeps_the_others() {
+    let mut d = Harness::new();
+    let b = "config/linux/iptables/v2/rulechain/b";
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "default_policy": "DROP"}),
+    );
+    d.put(
+        b,
+        json!({"name": "b", "chain_type": "INPUT", "default_policy": "ACCEPT"}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(IN)));
+    assert!(
+        reasons(&d.state(b))
+            .iter()
+            .any(|r| r.contains("set by 'in'")),
+        "{}",
+        d.state(b)
+    );
+    // Same policy: no contest. A removal leaves the policy to the other item.
+    d.put(
+        b,
+        json!({"name": "b", "chain_type": "INPUT", "default_policy": "DROP"}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(b)), "{}", d.state(b));
+    d.delete(IN);
+    let ops = d.settle();
+    let removal = ops.iter().find_map(|op| match op {
+        Op::DeleteChain { chain, .. } => Some(chain),
+        _ => None,
+    });
+    assert_eq!(
+        removal.map(|c| c.policy),
+        Some(None),
+        "policy kept for b: {ops:?}"
+    );
+    d.delete(b);
+    let ops = d.settle();
+    let removal = ops.iter().find_map(|op| match op {
+        Op::DeleteChain { chain, .. } => Some(chain),
+        _ => None,
+    });
+    assert_eq!(
+        removal.map(|c| c.policy),
+        Some(Some(Policy::Drop)),
+        "the last one puts it back: {ops:?}"
+    );
+}
+
+#[test]
+fn someone_elses_chain_is_refused_until_the_item_is_put_again() {
+    let mut d = Harness::new();
+    let web = "config/linux/iptables/v2/rulechain/web";
+    d.put(
+        web,
+        json!({"name": "web", "chain_name": "theirs", "rules": ["-j ACCEPT"]}),
+    );
+    let cmds = d.pending();
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    d.fail(&cmds[0], errno::EEXIST);
+    assert!(
+        d.state(web).to_string().contains("refused: chain theirs"),
+        "{}",
+        d.state(web)
+    );
+    for _ in 0..10 {
+        d.advance(60_000);
+        assert!(d.settle().is_empty(), "not tried again while it is there");
+    }
+    chains_of(&mut d, vec![]);
+    assert!(
+        d.settle().is_empty(),
+        "a look does not show someone else's chains"
+    );
+    d.put(
+        web,
+        json!({"name": "web", "chain_name": "theirs", "rules": ["-j DROP"]}),
+    );
+    let ops = d.settle();
+    assert_eq!(set_of(&ops).len(), 1, "tried again once changed: {ops:?}");
+    assert!(is_applied(&d.state(web)));
+}
+
+#[test]
+fn after_a_restart_a_chain_found_as_written_is_kept_and_one_changed_is_rewritten_in_place() {
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["-p icmp -j ACCEPT"]}),
+    );
+    let ops = d.settle();
+    let spec = set_of(&ops)[0].clone();
+
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    assert_eq!(
+        d.core.poll_chain_resync(),
+        Some(vec![Netns::Default]),
+        "after a restart the tables are read"
+    );
+    chains_of(&mut d, written(&spec));
+    let ops = d.settle();
+    assert!(ops.is_empty(), "kept as it is: {ops:?}");
+    assert!(is_applied(&d.state(IN)));
+
+    // A rule removed by hand: written again whole, in place (no removal first).
+    let mut changed = written(&spec);
+    changed[0].chains[1].rules.clear();
+    chains_of(&mut d, changed);
+    let ops = d.settle();
+    assert_eq!(set_of(&ops).len(), 1, "{ops:?}");
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DeleteChain { .. })),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn a_chain_of_the_agents_that_no_item_wants_is_removed() {
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["-j ACCEPT"]}),
+    );
+    let ops = d.settle();
+    let spec = set_of(&ops)[0].clone();
+    // A stale chain: written by this agent for an item it no longer has.
+    let mut stale = spec.clone();
+    stale.mark = stale.mark.replace(":in", ":old");
+    stale.holder = "NSA-0000FFFF".into();
+    let mut tables = written(&spec);
+    tables[0]
+        .chains
+        .extend(written(&stale)[0].chains[1..].iter().cloned());
+    tables[0].chains[0]
+        .rules
+        .extend(written(&stale)[0].chains[0].rules[1..].iter().cloned());
+    chains_of(&mut d, tables);
+    let ops = d.settle();
+    let removed: Vec<&ChainSpec> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeleteChain { chain, .. } => Some(chain),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed.len(), 1, "{ops:?}");
+    assert_eq!(removed[0].holder, "NSA-0000FFFF");
+    assert!(is_applied(&d.state(IN)), "its own chain kept");
+}
+
+/// A write that fails changes nothing, but what is there may be the item's chain from before a
+/// restart that lost the state (the look at the tables came while the write was on its way, so
+/// it could not tell): moving the item elsewhere removes it.
+#[test]
+fn a_failed_write_is_not_forgotten() {
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["-j ACCEPT"]}),
+    );
+    let old = set_of(&d.settle())[0].clone();
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["-j DROP"]}),
+    );
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let cmds = d.pending();
+    assert!(
+        matches!(&cmds[..], [c] if matches!(c.op, Op::SetChain { .. })),
+        "{cmds:?}"
+    );
+    chains_of(&mut d, written(&old));
+    d.fail(&cmds[0], errno::EBUSY);
+    d.put(
+        IN,
+        json!({"name": "in", "table": "NAT", "chain_type": "POSTROUTING", "rules": ["-j ACCEPT"]}),
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::DeleteChain { chain, .. }
+            if chain.table == Table::Filter && chain.holder == old.holder)),
+        "{ops:?}"
+    );
+}
