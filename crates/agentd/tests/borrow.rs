@@ -7,15 +7,9 @@
 //! in a network namespace made for the test (`unshare -n`), so nothing outside is touched and
 //! everything goes with it. Needs root; without it the test says so and checks nothing else.
 
-use std::process::Command;
+mod common;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
+use common::unshared::{self, is_root, section};
 
 const SCRIPT: &str = r#"
 set -e
@@ -35,14 +29,6 @@ NATS=$!
 A=$!
 trap 'kill $A $NATS 2>/dev/null || true' EXIT
 ctl() { "$NSAGENTCTL" --label bw --nats nats://127.0.0.1:4222 --timeout 2 "$@"; }
-wait_for() { # what, command...
-  what=$1; shift
-  for i in $(seq 200); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "never: $what"; ctl status || true; return 1
-}
 wait_for "an answer" ctl status
 ctl put -f "$DIR/x.json" >/dev/null
 wait_for "x applied" sh -c "$NSAGENTCTL --label bw --nats nats://127.0.0.1:4222 --timeout 2 status | grep -q 'x.* applied'"
@@ -56,13 +42,6 @@ sleep 0.5
 echo "=== given back"; ip -o link show bx; ip -o addr show dev bx
 echo "==="
 "#;
-
-fn section<'a>(text: &'a str, name: &str, all: &str) -> &'a str {
-    text.split(&format!("=== {name}\n"))
-        .nth(1)
-        .and_then(|s| s.split("===").next())
-        .unwrap_or_else(|| panic!("no section {name}: {all}"))
-}
 
 #[test]
 fn an_existing_link_is_borrowed_and_given_back_as_it_was_and_refusals_touch_nothing() {
@@ -80,17 +59,7 @@ fn an_existing_link_is_borrowed_and_given_back_as_it_was_and_refusals_touch_noth
         {"name": "m", "type": "EXISTING", "host_if_name": "bm", "enabled": true, "mtu": 1280},
     ]);
     std::fs::write(dir.path().join("refused.json"), refused.to_string()).expect("items");
-    let out = Command::new("unshare")
-        .args(["-n", "timeout", "90", "sh", "-c", SCRIPT])
-        .env("DIR", dir.path())
-        .env("NSAGENTD", env!("CARGO_BIN_EXE_nsagentd"))
-        .env("NSAGENTCTL", env!("CARGO_BIN_EXE_nsagentctl"))
-        .output()
-        .expect("unshare");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let log = std::fs::read_to_string(dir.path().join("bw.log")).unwrap_or_default();
-    let all = format!("{text}\n{}\n{log}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{all}");
+    let (text, all) = unshared::run(SCRIPT, dir.path(), 90, "bw.log");
 
     let borrowed = section(&text, "borrowed", &all);
     assert!(borrowed.contains("mtu 1300"), "MTU set: {all}");

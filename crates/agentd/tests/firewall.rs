@@ -6,15 +6,11 @@
 //! wrote. Everything runs in a network namespace made for the test (`unshare -n`), so nothing
 //! outside is touched. Needs root; without it the test says so and checks nothing else.
 
+mod common;
+
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
+use common::unshared::{self, is_root, section};
 
 const SCRIPT: &str = r#"
 set -e
@@ -30,14 +26,6 @@ start() {
 start
 trap 'kill $A $NATS 2>/dev/null || true; ip netns del fwns-$$ 2>/dev/null || true' EXIT
 ctl() { "$NSAGENTCTL" --label fw --nats nats://127.0.0.1:4222 --timeout 2 "$@"; }
-wait_for() { # what, command...
-  what=$1; shift
-  for i in $(seq 200); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "never: $what"; ctl status || true; return 1
-}
 sed -i "s/FWNS/fwns-$$/" "$DIR/chains.json"
 wait_for "an answer" ctl status
 ctl put -f "$DIR/chains.json" >/dev/null
@@ -66,13 +54,6 @@ echo "=== deleted"; iptables-save -t filter; ip netns exec fwns-$$ iptables-save
 echo "==="
 "#;
 
-fn section<'a>(text: &'a str, name: &str, all: &str) -> &'a str {
-    text.split(&format!("=== {name}\n"))
-        .nth(1)
-        .and_then(|s| s.split("===").next())
-        .unwrap_or_else(|| panic!("no section {name}: {all}"))
-}
-
 #[test]
 fn rule_chains_are_written_repaired_kept_over_a_restart_and_removed_exactly() {
     if !is_root() {
@@ -92,17 +73,7 @@ fn rule_chains_are_written_repaired_kept_over_a_restart_and_removed_exactly() {
         {"name": "bad", "chain_type": "OUTPUT", "rules": ["-j ACCEPT", "-p tcp --no-such-option -j DROP"]},
     ]);
     std::fs::write(dir.path().join("chains.json"), chains.to_string()).expect("items");
-    let out = Command::new("unshare")
-        .args(["-n", "timeout", "120", "sh", "-c", SCRIPT])
-        .env("DIR", dir.path())
-        .env("NSAGENTD", env!("CARGO_BIN_EXE_nsagentd"))
-        .env("NSAGENTCTL", env!("CARGO_BIN_EXE_nsagentctl"))
-        .output()
-        .expect("unshare");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let log = std::fs::read_to_string(dir.path().join("fw.log")).unwrap_or_default();
-    let all = format!("{text}\n{}\n{log}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{all}");
+    let (text, all) = unshared::run(SCRIPT, dir.path(), 120, "fw.log");
 
     let written = section(&text, "written", &all);
     assert!(written.contains(":INPUT DROP"), "policy set: {all}");

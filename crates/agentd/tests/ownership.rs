@@ -9,13 +9,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
+mod common;
+use common::unshared::is_root;
 
 /// `ip -o link` lines to (name, (ifindex, alias)).
 fn links(section: &str) -> BTreeMap<String, (String, String)> {

@@ -132,6 +132,46 @@ impl ChainSpec {
     }
 }
 
+/// A rule's words as iptables splits them: on whitespace outside double quotes, a backslash
+/// inside quotes escaping the next character. Unclosed quotes are an error. One tokenizer for
+/// the rule strings users write and for the rules `iptables-save` prints back.
+pub fn rule_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped, mut any) = (false, false, false);
+    for c in text.chars() {
+        if escaped {
+            word.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("a double quote is not closed".into());
+    }
+    if any {
+        words.push(word);
+    }
+    Ok(words)
+}
+
 /// FNV-1a, 32 bits: stable across builds and machines, which is all a rule's digest needs.
 pub fn digest(text: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;

@@ -20,7 +20,9 @@ mod status;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
-pub use firewall::{digest, ChainSnapshot, ChainSpec, ObservedChain, ObservedRule, ObservedTable};
+pub use firewall::{
+    digest, rule_words, ChainSnapshot, ChainSpec, ObservedChain, ObservedRule, ObservedTable,
+};
 pub use identity::{
     check_route_protocol, AgentIdentity, IdentityError, InstanceId, Mark, ALIAS_PREFIX,
     MAX_ALIAS_LEN, MAX_ITEM_NAME_LEN, MAX_LABEL_LEN,

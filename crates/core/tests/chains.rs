@@ -25,6 +25,13 @@ fn set_of(ops: &[Op]) -> Vec<&ChainSpec> {
         .collect()
 }
 
+fn removal_of(ops: &[Op]) -> Option<&ChainSpec> {
+    ops.iter().find_map(|op| match op {
+        Op::DeleteChain { chain, .. } => Some(chain),
+        _ => None,
+    })
+}
+
 /// The tables as they are once `spec` is written, beside a rule of someone else's.
 fn written(spec: &ChainSpec) -> Vec<ObservedTable> {
     let rules = (0..spec.rules.len())
@@ -135,10 +142,7 @@ fn the_oldest_item_sets_a_built_in_chains_policy_and_a_removal_keeps_the_others(
     assert!(is_applied(&d.state(b)), "{}", d.state(b));
     d.delete(IN);
     let ops = d.settle();
-    let removal = ops.iter().find_map(|op| match op {
-        Op::DeleteChain { chain, .. } => Some(chain),
-        _ => None,
-    });
+    let removal = removal_of(&ops);
     assert_eq!(
         removal.map(|c| c.policy),
         Some(None),
@@ -146,10 +150,7 @@ fn the_oldest_item_sets_a_built_in_chains_policy_and_a_removal_keeps_the_others(
     );
     d.delete(b);
     let ops = d.settle();
-    let removal = ops.iter().find_map(|op| match op {
-        Op::DeleteChain { chain, .. } => Some(chain),
-        _ => None,
-    });
+    let removal = removal_of(&ops);
     assert_eq!(
         removal.map(|c| c.policy),
         Some(Some(Policy::Drop)),

@@ -11,8 +11,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nsagent_core::{
-    errno, BackendError, ChainSpec, ErrorKind, Family, Netns, ObservedChain, ObservedRule,
-    ObservedTable, Op, Table,
+    errno, rule_words, BackendError, ChainSpec, ErrorKind, Family, Netns, ObservedChain,
+    ObservedRule, ObservedTable, Op, Table,
 };
 
 use crate::namespace;
@@ -259,7 +259,7 @@ pub(crate) fn parse_save(family: Family, text: &str) -> Vec<ObservedTable> {
             t.chains.push(ObservedChain::new(name, policy));
         } else if let Some(rest) = line.strip_prefix("-A ") {
             let (chain, rule) = rest.split_once(' ').unwrap_or((rest, ""));
-            let words = split_words(rule);
+            let words = rule_words(rule).unwrap_or_default();
             let after = |opt: &[&str]| {
                 words
                     .windows(2)
@@ -282,42 +282,6 @@ pub(crate) fn parse_save(family: Family, text: &str) -> Vec<ObservedTable> {
         }
     }
     tables
-}
-
-/// Words as iptables-save quotes them: double quotes around a word with special characters,
-/// backslash escaping a quote or backslash inside.
-fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let (mut quoted, mut escaped, mut any) = (false, false, false);
-    for c in text.chars() {
-        if escaped {
-            word.push(c);
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    words.push(std::mem::take(&mut word));
-                    any = false;
-                }
-            }
-            c => {
-                word.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        words.push(word);
-    }
-    words
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validation::{check_logical_name, is_invisible};
 use super::{wire, ValidationError};
+use crate::firewall::rule_words;
 use crate::netns::NamespaceRef;
 
 /// Which of the kernel's two iptables families the chain is in.
@@ -311,7 +312,7 @@ fn rule(i: usize, text: &str) -> Result<String, ValidationError> {
     {
         return bad(format!("a rule is one line; this one holds {c:?}"));
     }
-    let words = split_words(text).map_err(|r| ValidationError::new(field.clone(), r))?;
+    let words = rule_words(text).map_err(|r| ValidationError::new(field.clone(), r))?;
     if words.is_empty() {
         return bad("the rule is empty".into());
     }
@@ -325,39 +326,6 @@ fn rule(i: usize, text: &str) -> Result<String, ValidationError> {
         return bad("comments are the agent's (it marks its rules with them)".into());
     }
     Ok(words_to_text(text))
-}
-
-/// The rule's words as iptables-restore splits them: on whitespace, outside double quotes.
-fn split_words(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut any = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    words.push(std::mem::take(&mut word));
-                    any = false;
-                }
-            }
-            c => {
-                word.push(c);
-                any = true;
-            }
-        }
-    }
-    if quoted {
-        return Err("a double quote is not closed".into());
-    }
-    if any {
-        words.push(word);
-    }
-    Ok(words)
 }
 
 /// The rule with runs of whitespace outside quotes collapsed to one space: two spellings of
@@ -429,10 +397,14 @@ mod tests {
     #[test]
     fn rule_words_split_on_whitespace_outside_quotes() {
         assert_eq!(
-            split_words(r#"-i  eth0 -m string --string "a b" -j DROP"#).unwrap(),
+            rule_words(r#"-i  eth0 -m string --string "a b" -j DROP"#).unwrap(),
             ["-i", "eth0", "-m", "string", "--string", "a b", "-j", "DROP"]
         );
-        assert!(split_words(r#"-m string --string "a b"#).is_err());
+        assert!(rule_words(r#"-m string --string "a b"#).is_err());
+        assert_eq!(
+            rule_words(r#"--comment "a \"q\"""#).unwrap(),
+            ["--comment", r#"a "q""#]
+        );
         assert_eq!(
             words_to_text("  -i   eth0 \t -j ACCEPT "),
             "-i eth0 -j ACCEPT"
