@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nsagent_agentd::read_items;
-use nsagent_core::{Builtin, Chain, Item, NamespaceRef};
+use nsagent_core::{Builtin, Chain, InterfaceType, Item, NamespaceRef};
 
 #[test]
 fn every_example_loads() {
@@ -15,7 +15,7 @@ fn every_example_loads() {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "{files:?}");
+    assert!(files.len() >= 8, "{files:?}");
     let mut all = Vec::new();
     for file in &files {
         let items = read_items(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -40,6 +40,23 @@ fn every_example_loads() {
     assert_eq!(ns("union-veth1"), NamespaceRef::Named("nsa-demo-1".into()));
     assert_eq!(ns("union-veth2"), NamespaceRef::Microservice("ms1".into()));
     assert_eq!(ns("union-lo"), NamespaceRef::Named("nsa-demo-1".into()));
+    // Every interface type nsagent supports has an example.
+    for kind in [
+        InterfaceType::Veth,
+        InterfaceType::Loopback,
+        InterfaceType::Existing,
+        InterfaceType::Dummy,
+    ] {
+        assert!(
+            all.iter()
+                .any(|i| matches!(i, Item::Interface(i) if i.kind == kind)),
+            "no example of {kind:?}"
+        );
+    }
+    assert!(
+        all.iter().any(|i| matches!(i, Item::Arp(_))),
+        "no ARP example"
+    );
     let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
     assert!(routes >= 3, "{routes} routes");
     let chain = all
