@@ -141,13 +141,15 @@ impl World {
             };
             // Two items setting different policies on one built-in chain: the oldest wins,
             // and the oracle does not model age.
-            let contested = c.default_policy.is_some()
-                && self.desired.values().any(|o| {
-                    matches!(o, Item::RuleChain(o) if o.name != c.name
-                        && (o.family, o.table, &o.chain) == (c.family, c.table, &c.chain)
-                        && o.default_policy.is_some_and(|p| Some(p) != c.default_policy)
-                        && self.available(&o.namespace).as_ref() == Some(&ns))
-                });
+            // So do two items writing into one custom chain.
+            let contested = self.desired.values().any(|o| {
+                matches!(o, Item::RuleChain(o) if o.name != c.name
+                    && (o.family, o.table, &o.chain) == (c.family, c.table, &c.chain)
+                    && self.available(&o.namespace).as_ref() == Some(&ns)
+                    && (matches!(c.chain, Chain::Custom(_))
+                        || (c.default_policy.is_some()
+                            && o.default_policy.is_some_and(|p| Some(p) != c.default_policy))))
+            });
             if bad || contested {
                 continue;
             }

@@ -55,6 +55,12 @@ impl ChainSpec {
         format!("{}#{i}.{:08x}", self.mark, digest(&self.rules[i]))
     }
 
+    /// The comment of the rule every holder ends with, `-j RETURN`: a no-op at the end of a
+    /// user-defined chain, there so that even a chain of no rules is known as the agent's.
+    pub fn end_comment(&self) -> String {
+        format!("{}#end", self.mark)
+    }
+
     /// Whether `comment` is this spec's: its mark on a jump, or on one of its rules.
     pub fn marks(&self, comment: Option<&str>) -> bool {
         comment.is_some_and(|c| {
@@ -99,10 +105,15 @@ impl ChainSpec {
         let Some(holder) = t.chains.iter().find(|c| c.name == self.holder) else {
             return false;
         };
+        let n = self.rules.len();
+        let ends = holder.rules.get(n).is_some_and(|r| {
+            r.comment.as_deref() == Some(self.end_comment().as_str())
+                && r.target.as_deref() == Some("RETURN")
+        });
         let rules_ok = holder.others == 0
-            && holder.rules.len() == self.rules.len()
-            && holder
-                .rules
+            && holder.rules.len() == n + 1
+            && ends
+            && holder.rules[..n]
                 .iter()
                 .enumerate()
                 .all(|(i, r)| r.comment.as_deref() == Some(self.rule_comment(i).as_str()));
@@ -228,11 +239,11 @@ impl ObservedChain {
         }
     }
 
-    /// Whether a look needs to report it: a built-in chain (for its policy and jumps), a chain
-    /// holding an agent's rule, or an empty one (an item's chain of no rules looks so). A
-    /// chain of only someone else's rules is theirs whole, and left out.
+    /// Whether a look needs to report it: a built-in chain (for its policy and jumps) or a
+    /// chain holding an agent's rule (every chain the agent writes ends with one). A chain of
+    /// nobody's rules is someone else's whole, and left out.
     pub fn worth_reporting(&self) -> bool {
-        self.policy.is_some() || !self.rules.is_empty() || self.others == 0
+        self.policy.is_some() || !self.rules.is_empty()
     }
 }
 
@@ -283,6 +294,7 @@ mod tests {
         let mut held: Vec<ObservedRule> = (0..s.rules.len())
             .map(|i| rule(Some(s.rule_comment(i)), "ACCEPT"))
             .collect();
+        held.push(rule(Some(s.end_comment()), "RETURN"));
         let mut holder = ObservedChain::new(s.holder.clone(), None);
         for r in held.drain(..) {
             holder.push(r);

@@ -45,6 +45,11 @@ pub enum PendingReason {
         chain: String,
         by: String,
     },
+    /// An older rule chain item writes into the same custom chain in the same namespace.
+    ChainTaken {
+        chain: String,
+        by: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -92,6 +97,7 @@ impl fmt::Display for PendingReason {
             PolicyTaken { chain, by } => {
                 write!(f, "the default policy of {chain} is set by '{by}'")
             }
+            ChainTaken { chain, by } => write!(f, "chain {chain} is written by '{by}'"),
         }
     }
 }

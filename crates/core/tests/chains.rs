@@ -34,13 +34,18 @@ fn removal_of(ops: &[Op]) -> Option<&ChainSpec> {
 
 /// The tables as they are once `spec` is written, beside a rule of someone else's.
 fn written(spec: &ChainSpec) -> Vec<ObservedTable> {
-    let rules = (0..spec.rules.len())
+    let mut rules: Vec<ObservedRule> = (0..spec.rules.len())
         .map(|i| ObservedRule {
             comment: Some(spec.rule_comment(i)),
             target: Some("ACCEPT".into()),
             text: spec.rules[i].clone(),
         })
         .collect();
+    rules.push(ObservedRule {
+        comment: Some(spec.end_comment()),
+        target: Some("RETURN".into()),
+        text: "-j RETURN".into(),
+    });
     vec![ObservedTable {
         family: Family::Ipv4,
         table: Table::Filter,
@@ -311,5 +316,67 @@ fn a_failed_write_is_not_forgotten() {
             .any(|op| matches!(op, Op::DeleteChain { chain, .. }
             if chain.table == Table::Filter && chain.holder == old.holder)),
         "{ops:?}"
+    );
+}
+
+/// Campaign seed 526: two items naming one custom chain in one namespace wrote over each
+/// other. The oldest claim wins; the other waits, saying who holds the chain.
+#[test]
+fn two_items_naming_one_custom_chain_take_turns() {
+    let mut d = Harness::new();
+    let a = "config/linux/iptables/v2/rulechain/a";
+    let b = "config/linux/iptables/v2/rulechain/b";
+    d.put(
+        a,
+        json!({"name": "a", "chain_name": "web", "rules": ["-j ACCEPT"]}),
+    );
+    d.put(
+        b,
+        json!({"name": "b", "chain_name": "web", "rules": ["-j DROP"]}),
+    );
+    let ops = d.settle();
+    assert_eq!(set_of(&ops).len(), 1, "{ops:?}");
+    assert!(
+        reasons(&d.state(b))
+            .iter()
+            .any(|r| r.contains("written by 'a'")),
+        "{}",
+        d.state(b)
+    );
+    d.delete(a);
+    let ops = d.settle();
+    assert!(removal_of(&ops).is_some(), "{ops:?}");
+    assert_eq!(set_of(&ops).len(), 1, "b writes once a is gone: {ops:?}");
+    assert!(is_applied(&d.state(b)));
+}
+
+/// Campaign seed 215: a chain of no rules, written before a restart that lost the state, was
+/// not known as the agent's (nothing in it carried the mark) and stayed after its item went.
+/// Every chain the agent writes ends with its marked `-j RETURN`.
+#[test]
+fn a_chain_of_no_rules_is_known_as_the_agents_after_a_restart() {
+    let mut d = Harness::new();
+    d.put(IN, json!({"name": "in", "chain_name": "web"}));
+    let spec = set_of(&d.settle())[0].clone();
+    assert!(spec.rules.is_empty());
+    let mut d = Harness::new();
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let mut tables = written(&spec);
+    tables[0].chains.retain(|c| c.name == spec.holder);
+    chains_of(&mut d, tables);
+    let ops = d.settle();
+    assert_eq!(
+        removal_of(&ops).map(|c| c.holder.as_str()),
+        Some("web"),
+        "no item wants it: removed: {ops:?}"
     );
 }

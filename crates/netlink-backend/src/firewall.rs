@@ -166,6 +166,11 @@ fn set_script(spec: &ChainSpec, current: Option<&ObservedTable>) -> Result<Strin
             spec.rule_comment(i)
         ));
     }
+    s.push_str(&format!(
+        "-A {} -m comment --comment \"{}\" -j RETURN\n",
+        spec.holder,
+        spec.end_comment()
+    ));
     if let Some(from) = spec.jump_from() {
         let jumps = chains
             .iter()

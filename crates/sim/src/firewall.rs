@@ -90,13 +90,18 @@ impl Tables {
                 ));
             }
         }
-        let rules = (0..spec.rules.len())
+        let mut rules: Vec<ObservedRule> = (0..spec.rules.len())
             .map(|i| ObservedRule {
                 comment: Some(spec.rule_comment(i)),
                 target: last_target(&spec.rules[i]),
                 text: spec.rules[i].clone(),
             })
             .collect();
+        rules.push(ObservedRule {
+            comment: Some(spec.end_comment()),
+            target: Some("RETURN".into()),
+            text: "-j RETURN".into(),
+        });
         t.insert(
             spec.holder.clone(),
             SimChain {

@@ -114,6 +114,11 @@ impl Core {
             Ok(ns) => ns,
             Err(reasons) => return self.set_state(id, ItemState::Pending { reasons }),
         };
+        if let Some(by) = self.chain_taken_by(id, &ns, &wanted) {
+            let chain = format!("{} {}", wanted.table.name(), wanted.holder);
+            let reasons = vec![PendingReason::ChainTaken { chain, by }];
+            return self.set_state(id, ItemState::Pending { reasons });
+        }
         if let Some(by) = self.policy_taken_by(id, &ns, &wanted) {
             let chain = format!("{} {}", wanted.table.name(), wanted.chain.name());
             let reasons = vec![PendingReason::PolicyTaken { chain, by }];
@@ -178,6 +183,25 @@ impl Core {
             .filter(|(other, p)| *p != mine && self.slot(*other).born < born)
             .min_by_key(|(other, _)| self.slot(*other).born)
             .map(|(other, _)| self.slot(other).key.interface().to_string())
+    }
+
+    /// The older item that writes into the same chain as `spec` in `ns`: two items naming one
+    /// custom chain would overwrite each other, so the oldest claim wins, as for link names.
+    fn chain_taken_by(&self, id: ItemId, ns: &Netns, spec: &ChainSpec) -> Option<String> {
+        let born = self.slot(id).born;
+        self.ix
+            .chains
+            .iter()
+            .filter(|&&other| other != id && self.slot(other).born < born)
+            .filter(|&&other| {
+                self.desired_chain(other).is_some_and(|c| {
+                    let s = self.chain_spec(&c);
+                    (s.family, s.table, &s.holder) == (spec.family, spec.table, &spec.holder)
+                        && self.resolve(&c.namespace).as_ref() == Ok(ns)
+                })
+            })
+            .min_by_key(|&&other| self.slot(other).born)
+            .map(|&other| self.slot(other).key.interface().to_string())
     }
 
     /// What removing `a` takes away: its policy stays if another item sets one there.
