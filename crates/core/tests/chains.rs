@@ -25,6 +25,20 @@ fn set_of(ops: &[Op]) -> Vec<&ChainSpec> {
         .collect()
 }
 
+/// The agent restarts and sees an empty default namespace (the tables come separately).
+fn restart_and_look(d: &mut Harness) {
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+}
+
 fn removal_of(ops: &[Op]) -> Option<&ChainSpec> {
     ops.iter().find_map(|op| match op {
         Op::DeleteChain { chain, .. } => Some(chain),
@@ -207,16 +221,7 @@ fn after_a_restart_a_chain_found_as_written_is_kept_and_one_changed_is_rewritten
     let ops = d.settle();
     let spec = set_of(&ops)[0].clone();
 
-    d.event(Event::Restarted);
-    d.event(Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links: vec![],
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    }));
+    restart_and_look(&mut d);
     assert_eq!(
         d.core.poll_chain_resync(),
         Some(vec![Netns::Default]),
@@ -289,16 +294,7 @@ fn a_failed_write_is_not_forgotten() {
         IN,
         json!({"name": "in", "chain_type": "INPUT", "rules": ["-j DROP"]}),
     );
-    d.event(Event::Restarted);
-    d.event(Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links: vec![],
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    }));
+    restart_and_look(&mut d);
     let cmds = d.pending();
     assert!(
         matches!(&cmds[..], [c] if matches!(c.op, Op::SetChain { .. })),
@@ -360,16 +356,7 @@ fn a_chain_of_no_rules_is_known_as_the_agents_after_a_restart() {
     let spec = set_of(&d.settle())[0].clone();
     assert!(spec.rules.is_empty());
     let mut d = Harness::new();
-    d.event(Event::Restarted);
-    d.event(Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links: vec![],
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    }));
+    restart_and_look(&mut d);
     let mut tables = written(&spec);
     tables[0].chains.retain(|c| c.name == spec.holder);
     chains_of(&mut d, tables);

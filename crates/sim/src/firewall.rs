@@ -178,36 +178,28 @@ impl Tables {
     /// What `observe_chains` reports: as the netlink backend reports it, the rules nobody
     /// marked only counted, chains of nobody's rules left out.
     pub(crate) fn observe(&self) -> Vec<ObservedTable> {
-        self.tables
-            .iter()
-            .map(|((family, table), chains)| ObservedTable {
-                family: *family,
-                table: *table,
-                chains: chains
-                    .iter()
-                    .map(|(name, c)| observed(name, c))
-                    .filter(ObservedChain::worth_reporting)
-                    .collect(),
-            })
-            .collect()
+        self.view(|name, c| Some(observed(name, c)).filter(ObservedChain::worth_reporting))
     }
 
     /// Every chain with every rule, as `iptables-save` prints them: a harness's view.
     pub(crate) fn all(&self) -> Vec<ObservedTable> {
+        self.view(|name, c| {
+            Some(ObservedChain {
+                name: name.to_string(),
+                policy: c.policy.clone(),
+                rules: c.rules.clone(),
+                others: 0,
+            })
+        })
+    }
+
+    fn view(&self, chain: impl Fn(&str, &SimChain) -> Option<ObservedChain>) -> Vec<ObservedTable> {
         self.tables
             .iter()
             .map(|((family, table), chains)| ObservedTable {
                 family: *family,
                 table: *table,
-                chains: chains
-                    .iter()
-                    .map(|(name, c)| ObservedChain {
-                        name: name.clone(),
-                        policy: c.policy.clone(),
-                        rules: c.rules.clone(),
-                        others: 0,
-                    })
-                    .collect(),
+                chains: chains.iter().filter_map(|(n, c)| chain(n, c)).collect(),
             })
             .collect()
     }
