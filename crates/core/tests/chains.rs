@@ -367,3 +367,48 @@ fn a_chain_of_no_rules_is_known_as_the_agents_after_a_restart() {
         "no item wants it: removed: {ops:?}"
     );
 }
+
+/// Campaign seed 2551: a write refused for a rule iptables does not know blocked the item
+/// although it had been put again, without that rule, while the write was on its way.
+#[test]
+fn a_failure_about_a_value_put_over_since_blocks_nothing() {
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["--bogus -j DROP"]}),
+    );
+    let cmds = d.pending();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "rules": ["-j DROP"]}),
+    );
+    d.fail(&cmds[0], errno::EINVAL);
+    let ops = d.settle();
+    assert_eq!(set_of(&ops).len(), 1, "{ops:?}");
+    assert_eq!(set_of(&ops)[0].rules, ["-j DROP"]);
+    assert!(is_applied(&d.state(IN)), "{}", d.state(IN));
+}
+
+/// Campaign seed 3587: an item blocked by a refused rule kept its older chain where it no
+/// longer belonged. Blocked, it writes nothing, but still takes its chain away.
+#[test]
+fn a_blocked_chain_still_takes_its_chain_away() {
+    let mut d = Harness::new();
+    d.put(
+        &iface_key("d"),
+        json!({"name": "d", "type": "DUMMY", "enabled": true}),
+    );
+    let v = |rule: &str| json!({"name": "in", "chain_type": "INPUT", "interfaces": ["d"], "rules": [rule]});
+    d.put(IN, v("-j ACCEPT"));
+    d.settle();
+    d.put(IN, v("--bogus -j DROP"));
+    let cmds = d.pending();
+    d.fail(&cmds[0], errno::EINVAL);
+    let failed = |s: ItemState| matches!(s, ItemState::Failed { retry_at: None, .. });
+    assert!(failed(d.state(IN)), "{}", d.state(IN));
+    d.delete(&iface_key("d"));
+    let ops = d.settle();
+    assert!(removal_of(&ops).is_some(), "{ops:?}");
+    assert!(set_of(&ops).is_empty(), "{ops:?}");
+    assert!(failed(d.state(IN)), "still says why: {}", d.state(IN));
+}

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::backend::{BackendError, ErrorKind};
 use crate::command::Op;
 use crate::firewall::{ChainSnapshot, ChainSpec, ObservedTable};
 use crate::identity::Mark;
@@ -107,8 +108,17 @@ impl Core {
                     chain: self.removal_spec(id, a),
                 };
                 self.issue(op, owner);
+                if self.slot(id).blocked {
+                    // The failure stays what the state says.
+                    return;
+                }
                 return self.set_state(id, ItemState::InProgress);
             }
+        }
+        if self.slot(id).blocked {
+            // Failed for good (a rule iptables refused, someone else's chain): nothing is
+            // written until the item changes, and the state keeps saying why.
+            return;
         }
         let ns = match target {
             Ok(ns) => ns,
@@ -140,18 +150,45 @@ impl Core {
         self.set_state(id, ItemState::InProgress)
     }
 
-    /// A write failed and changed nothing, but what was there may be the item's chain from
-    /// before a restart: the item holds it as not intact, so that it is written again in
-    /// place, or removed if the item goes elsewhere.
-    pub(super) fn chain_write_failed(&mut self, id: ItemId, ns: &Netns, spec: &ChainSpec) {
-        if self.slot(id).actual == Actual::None {
-            let a = ChainActual {
-                ns: ns.clone(),
-                spec: spec.clone(),
-                intact: false,
-            };
-            self.set_actual(id, Actual::Chain(a));
+    /// A write failed and changed nothing. Returns whether that is all there is to it, the
+    /// failure counting for nothing more:
+    /// - the item was put again while the write was on its way: the failure is about a value
+    ///   it no longer has (a rule iptables refused, say), and the item is reconciled again;
+    /// - the chain is someone else's (EEXIST): never written over, and no use trying again
+    ///   until the item changes (a look does not show someone else's chains: `firewall.rs`).
+    ///
+    /// Otherwise what is there may be the item's chain from before a restart: the item holds
+    /// it as not intact, so that it is written again in place, or removed if the item goes
+    /// elsewhere, and the failure is recorded as any other.
+    pub(super) fn chain_write_failed(
+        &mut self,
+        ids: &[ItemId],
+        ns: &Netns,
+        spec: &ChainSpec,
+        error: &BackendError,
+    ) -> bool {
+        let mut handled = false;
+        for &id in ids {
+            let outdated = self
+                .desired_chain(id)
+                .is_some_and(|c| self.chain_spec(&c) != *spec);
+            if outdated {
+                self.mark_dirty(id);
+                handled = true;
+            } else if error.kind == ErrorKind::AlreadyExists {
+                let reason = format!("chain {} holds rules nsagent did not write", spec.holder);
+                self.refuse(id, reason);
+                handled = true;
+            } else if self.slot(id).actual == Actual::None {
+                let a = ChainActual {
+                    ns: ns.clone(),
+                    spec: spec.clone(),
+                    intact: false,
+                };
+                self.set_actual(id, Actual::Chain(a));
+            }
         }
+        handled
     }
 
     /// Other rule chain items that set a default policy on the same built-in chain as `spec`

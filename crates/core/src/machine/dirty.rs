@@ -169,7 +169,10 @@ impl Core {
 
     pub(super) fn reconcile(&mut self, id: ItemId) {
         let slot = self.slot(id);
-        if slot.in_flight.is_some() || slot.blocked || slot.retry_at.is_some() {
+        // A blocked rule chain still takes its chain away from where it no longer belongs
+        // (`reconcile_chain`); it only writes nothing.
+        let blocked = slot.blocked && !matches!(slot.key, ItemKey::RuleChain(_));
+        if slot.in_flight.is_some() || blocked || slot.retry_at.is_some() {
             return;
         }
         if matches!(slot.key, ItemKey::Route { .. } | ItemKey::Arp { .. }) {

@@ -236,18 +236,9 @@ impl Core {
                 self.forget_kernel_objects(link_item);
             }
         }
-        if let (Op::SetChain { chain, .. }, ErrorKind::AlreadyExists) = (&flight.op, error.kind) {
-            // Someone else's chain: never written over, and no use trying again until the
-            // item is put again (a look does not show someone else's chains: `firewall.rs`).
-            let reason = format!("chain {} holds rules nsagent did not write", chain.holder);
-            for &id in ids {
-                self.refuse(id, reason.clone());
-            }
-            return;
-        }
         if let Op::SetChain { ns, chain } = &flight.op {
-            for &id in ids {
-                self.chain_write_failed(id, ns, chain);
+            if self.chain_write_failed(ids, ns, chain, &error) {
+                return;
             }
         }
         // Only items' commands come here: namespaces' and stale objects' results have their
