@@ -412,3 +412,26 @@ fn a_blocked_chain_still_takes_its_chain_away() {
     assert!(set_of(&ops).is_empty(), "{ops:?}");
     assert!(failed(d.state(IN)), "still says why: {}", d.state(IN));
 }
+
+/// A firewall must not drop its rules while an interface it lists is being changed: the chain
+/// depends on the interface's link, not on its last change being done.
+#[test]
+fn changing_a_listed_interface_leaves_the_chain_alone() {
+    let mut d = Harness::new();
+    let iface = |mtu: u32| json!({"name": "d", "type": "DUMMY", "enabled": true, "mtu": mtu});
+    d.put(&iface_key("d"), iface(1500));
+    d.put(IN, json!({"name": "in", "chain_type": "INPUT", "interfaces": ["d"], "rules": ["-i d -j DROP"]}));
+    d.settle();
+    assert!(is_applied(&d.state(IN)));
+    d.put(&iface_key("d"), iface(1400));
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|op| matches!(op, Op::SetLink { .. })),
+        "{ops:?}"
+    );
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, Op::DeleteChain { .. } | Op::SetChain { .. })),
+        "{ops:?}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Rule chain items (vpp-agent's iptables `RuleChain`): each is written whole into a chain the
 //! agent owns (`crate::firewall`), replaced whole when it changes, removed whole when it goes.
-//! A chain waits for its namespace and for every interface it lists to be applied.
+//! A chain waits for its namespace and for the link of every interface it lists.
 //!
 //! Driven like every item: `reconcile_chain` from the dirty queue (after interfaces), results
 //! through `flight.rs` and `effects.rs`, beliefs corrected by [`Event::ChainsObserved`]. The core
@@ -63,9 +63,11 @@ impl Core {
         self.ensure_named_namespace(&c.namespace);
         let mut reasons = Vec::new();
         let ns = self.resolve(&c.namespace).map_err(|r| reasons.push(r)).ok();
+        // An interface counts once its link is there: a firewall must not drop its rules for
+        // the moment the interface is being changed (an MTU, an address).
         for name in &c.interfaces {
             match self.interface_slot(name) {
-                Some((_, s)) if s.state == ItemState::Applied => {}
+                Some((_, s)) if s.desired.is_some() && matches!(s.actual, Actual::Link(_)) => {}
                 Some((_, s)) if s.desired.is_some() => {
                     reasons.push(PendingReason::InterfaceNotReady(name.clone()))
                 }
