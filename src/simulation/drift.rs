@@ -1,6 +1,7 @@
 //! External drift: someone changes the agent's objects behind its back — removes a route, a
 //! neighbour or an address, changes a link's MTU or takes it down, or adds a permanent
-//! neighbour of their own on one of its links (never the agent's to remove) — and the change
+//! neighbour of their own on one of its links (never the agent's to remove), or, as a DHCP
+//! client would, puts on a `link_only` interface's link an address its item lists — and the change
 //! notification reaches the core a step or two later, either as the watcher's new look at the
 //! namespace or as an operator's `nsagentctl resync --ns` (`Event::ResyncRequested`, answered
 //! through `Core::poll_resync`). Until the notification the core cannot know, so the
@@ -16,6 +17,8 @@
 
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{Backend, Event, Item, ItemKey, ItemState, LinkChange, MacAddr, Netns, Op};
+
+use ipnet::IpNet;
 
 use super::{variant, Violation, World};
 
@@ -80,6 +83,22 @@ impl World {
         self.drifted.push((ns, steps));
     }
 
+    /// The addresses a `link_only` item placed on this link lists and the link lacks: what a
+    /// DHCP client or a CNI plugin would add.
+    fn listed_but_missing(&self, ns: &Netns, link: &str, on_link: &[IpNet]) -> Vec<IpNet> {
+        let mut missing = Vec::new();
+        for item in self.desired.values() {
+            let Item::Interface(i) = item else { continue };
+            if i.link_only
+                && i.host_if_name == link
+                && self.available(&i.namespace).as_ref() == Some(ns)
+            {
+                missing.extend(i.ip_addresses.iter().filter(|a| !on_link.contains(a)));
+            }
+        }
+        missing
+    }
+
     /// What a person could do by hand to the agent's objects right now.
     fn drift_choices(&self) -> Vec<Drift> {
         let mut choices = Vec::new();
@@ -104,6 +123,14 @@ impl World {
                     ns: ns.clone(),
                     link: l.name.clone(),
                     ip: *ip,
+                });
+            }
+            // Someone else's business on a link-only interface: its listed addresses.
+            for addr in self.listed_but_missing(&ns, &l.name, &l.addresses) {
+                ops.push(Op::AddAddress {
+                    ns: ns.clone(),
+                    link: l.name.clone(),
+                    addr,
                 });
             }
             for addr in &l.addresses {

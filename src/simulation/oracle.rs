@@ -213,6 +213,9 @@ impl World {
                     let Some((ns, host, true, addrs)) = placed.get(&r.outgoing_interface) else {
                         continue;
                     };
+                    if !self.listed_addresses_present(&r.outgoing_interface, addrs) {
+                        continue;
+                    }
                     if r.gw_addr
                         .is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw)))
                     {
@@ -236,9 +239,12 @@ impl World {
                     }
                 }
                 Item::Arp(a) => {
-                    let Some((ns, host, true, _)) = placed.get(&a.interface) else {
+                    let Some((ns, host, true, addrs)) = placed.get(&a.interface) else {
                         continue;
                     };
+                    if !self.listed_addresses_present(&a.interface, addrs) {
+                        continue;
+                    }
                     if let Some((key, l)) = links.get_mut(&a.interface) {
                         if *key == (ns.clone(), host.clone()) {
                             l.neighbours.insert((a.ip_address, a.hw_address));
@@ -247,6 +253,17 @@ impl World {
                 }
                 Item::Interface(_) | Item::RuleChain(_) => {}
             }
+        }
+    }
+
+    /// Whether a `link_only` interface's link holds every address the item lists (someone
+    /// else adds them, and routes and neighbours on it wait for them); true for the others.
+    fn listed_addresses_present(&self, interface: &str, on_link: &[IpNet]) -> bool {
+        match self.desired.get(&ItemKey::Interface(interface.to_string())) {
+            Some(Item::Interface(i)) if i.link_only => {
+                i.ip_addresses.iter().all(|a| on_link.contains(a))
+            }
+            _ => true,
         }
     }
 

@@ -50,6 +50,12 @@ pub enum PendingReason {
         chain: String,
         by: String,
     },
+    /// A `link_only` interface lists an address that someone else has not put on its link
+    /// yet: routes and neighbours on it wait for every listed address, as vpp-agent's do.
+    AddressMissing {
+        interface: String,
+        address: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -98,6 +104,10 @@ impl fmt::Display for PendingReason {
                 write!(f, "the default policy of {chain} is set by '{by}'")
             }
             ChainTaken { chain, by } => write!(f, "chain {chain} is written by '{by}'"),
+            AddressMissing { interface, address } => write!(
+                f,
+                "address {address} of link-only interface '{interface}' is not on its link yet"
+            ),
         }
     }
 }

@@ -435,3 +435,44 @@ fn changing_a_listed_interface_leaves_the_chain_alone() {
         "{ops:?}"
     );
 }
+
+/// Campaign seed 512: after a state loss the items were put again in another order, so the
+/// one that had lost the policy won it and wrote its own; when it moved away, the other, still
+/// believing its policy there, was reported applied under the winner's.
+#[test]
+fn a_policy_written_over_by_the_winner_is_written_again_once_it_goes() {
+    let b = "config/linux/iptables/v2/rulechain/b";
+    let accept = json!({"name": "b", "chain_type": "INPUT", "default_policy": "ACCEPT"});
+    let mut before = Harness::new();
+    before.put(b, accept.clone());
+    let ops = before.settle();
+    let b_spec = set_of(&ops)[0].clone();
+
+    // State lost; the items come back youngest first, and b's chain is found as written.
+    let mut d = Harness::new();
+    d.put(
+        IN,
+        json!({"name": "in", "chain_type": "INPUT", "default_policy": "DROP"}),
+    );
+    d.put(b, accept);
+    restart_and_look(&mut d);
+    chains_of(&mut d, written(&b_spec));
+    let ops = d.settle();
+    assert_eq!(
+        set_of(&ops).iter().map(|c| c.policy).collect::<Vec<_>>(),
+        vec![Some(Policy::Drop)],
+        "the oldest claim now is in's: {ops:?}"
+    );
+    assert!(matches!(d.state(b), ItemState::Pending { .. }));
+
+    d.delete(IN);
+    let ops = d.settle();
+    assert_eq!(removal_of(&ops).map(|c| c.policy), Some(None), "{ops:?}");
+    let sets = set_of(&ops);
+    assert_eq!(
+        sets.iter().map(|c| c.policy).collect::<Vec<_>>(),
+        vec![Some(Policy::Accept)],
+        "b writes its policy again: {ops:?}"
+    );
+    assert!(is_applied(&d.state(b)), "{}", d.state(b));
+}

@@ -262,9 +262,10 @@ impl Core {
             .copied()
             .filter(|o| *o != id)
             .collect();
-        for other in others {
+        for &other in &others {
             self.mark_dirty(other);
         }
+        self.policy_overwritten(op, &others);
         match op {
             Op::SetChain { ns, chain } => {
                 let a = ChainActual {
@@ -275,6 +276,34 @@ impl Core {
                 self.set_actual(id, Actual::Chain(a));
             }
             _ => self.set_actual(id, Actual::None),
+        }
+    }
+
+    /// A command that set a built-in chain's policy (a write, or a removal putting ACCEPT
+    /// back) made the belief of every other item holding another policy there false: each is
+    /// written again once it may (seed 512: an item that lost the policy after a restart
+    /// stayed applied under the winner's policy when the winner moved away).
+    fn policy_overwritten(&mut self, op: &Op, others: &[ItemId]) {
+        let (ns, spec, now) = match op {
+            Op::SetChain { ns, chain } => (ns, chain, chain.policy),
+            Op::DeleteChain { ns, chain } => (ns, chain, chain.policy.map(|_| Policy::Accept)),
+            _ => return,
+        };
+        let Some(now) = now.filter(|_| spec.jump_from().is_some()) else {
+            return;
+        };
+        for &other in others {
+            let Actual::Chain(a) = &self.slot(other).actual else {
+                continue;
+            };
+            let same_chain = a.ns == *ns
+                && (a.spec.family, a.spec.table, &a.spec.chain)
+                    == (spec.family, spec.table, &spec.chain);
+            if same_chain && a.intact && a.spec.policy.is_some_and(|p| p != now) {
+                let mut a = a.clone();
+                a.intact = false;
+                self.set_actual(other, Actual::Chain(a));
+            }
         }
     }
 

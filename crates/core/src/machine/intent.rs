@@ -45,8 +45,14 @@ impl Core {
         self.unblock_partner(&item);
         if old.as_deref().is_some_and(|old| same_placement(old, &item)) {
             // Only attributes changed (MTU, addresses, ...): no other item reads them before
-            // they reach the kernel, and what they change there wakes whoever depends on it.
-            self.mark_dirty(id);
+            // they reach the kernel, and what they change there wakes whoever depends on it;
+            // but a link-only interface's addresses never reach it, and its routes and
+            // neighbours read them from the item (l3.rs).
+            if old.as_deref().is_some_and(link_only) || link_only(&item) {
+                self.mark_related_dirty(id);
+            } else {
+                self.mark_dirty(id);
+            }
             return;
         }
         if let Some(old) = &old {
@@ -134,4 +140,8 @@ impl Core {
             self.slot_mut(id).name_taken_by = winner.filter(|w| *w != id);
         }
     }
+}
+
+fn link_only(item: &Item) -> bool {
+    matches!(item, Item::Interface(i) if i.link_only)
 }

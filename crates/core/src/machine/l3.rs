@@ -1,6 +1,7 @@
 //! Routes and neighbours. Both live on their interface's link and follow one pattern: wait until
-//! the interface is applied and its link up (and a route's gateway reachable), never act while
-//! the interface has a command in flight, and replace in place what keeps its kernel identity.
+//! the interface is applied and its link up (with every address a `link_only` interface lists,
+//! and a route's gateway reachable), never act while the interface has a command in flight,
+//! and replace in place what keeps its kernel identity.
 
 use std::net::IpAddr;
 
@@ -169,12 +170,27 @@ impl Core {
         if desired.enabled == Some(false) {
             return Err(PendingReason::InterfaceDisabled(name.to_string()));
         }
-        match &iface.actual {
-            Actual::Link(l) if iface.link_ok && l.up => {
-                Ok(Some((l.clone(), iface.state == ItemState::Applied)))
-            }
-            _ => Err(PendingReason::InterfaceNotReady(name.to_string())),
+        let Actual::Link(l) = &iface.actual else {
+            return Err(PendingReason::InterfaceNotReady(name.to_string()));
+        };
+        if !(iface.link_ok && l.up) {
+            return Err(PendingReason::InterfaceNotReady(name.to_string()));
         }
+        // The addresses of a link-only interface are someone else's to add (a DHCP client, a
+        // CNI plugin); the item lists them so that what relies on them waits.
+        let missing = desired.link_only.then(|| {
+            desired
+                .ip_addresses
+                .iter()
+                .find(|a| !l.addresses.contains(a))
+        });
+        if let Some(Some(address)) = missing {
+            return Err(PendingReason::AddressMissing {
+                interface: name.to_string(),
+                address: address.to_string(),
+            });
+        }
+        Ok(Some((l.clone(), iface.state == ItemState::Applied)))
     }
 
     /// Routes and neighbours: both live on their interface's link and follow one pattern.

@@ -41,7 +41,8 @@ pub struct Interface {
     pub mtu: Option<u32>,
     /// Logical name of the other end, for `Veth` only.
     pub veth_peer: Option<String>,
-    /// vpp-agent's `link_only`: configure the link itself but neither addresses nor MAC.
+    /// vpp-agent's `link_only`: configure the link itself but neither addresses nor MAC; the
+    /// listed addresses are then what the interface's routes and neighbours wait for.
     pub link_only: bool,
 }
 
