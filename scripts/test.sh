@@ -18,6 +18,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# The kernel tests of checksum offloading read it back with ethtool, an independent view.
+command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}" >&2
     apt-get update -qq

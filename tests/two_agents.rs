@@ -33,7 +33,9 @@ impl View<'_> {
                 v.extend(self.kernel.link(ns, name).and_then(|l| l.peer));
                 v
             }
-            Op::SetLink { ns, name, .. } | Op::RenameLink { ns, name, .. } => link(ns, name),
+            Op::SetLink { ns, name, .. }
+            | Op::SetOffload { ns, name, .. }
+            | Op::RenameLink { ns, name, .. } => link(ns, name),
             Op::AddAddress { ns, link: l, .. }
             | Op::DelAddress { ns, link: l, .. }
             | Op::SetNeighbour { ns, link: l, .. }

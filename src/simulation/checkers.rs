@@ -367,6 +367,8 @@ fn normalize(want: &ExpectedLink, got: &ExpectedLink) -> ExpectedLink {
     if want.mac.is_none() {
         want_cmp.mac = got.mac;
     }
+    let (rx, tx) = want.checksum_offload;
+    want_cmp.checksum_offload = (rx.or(got.checksum_offload.0), tx.or(got.checksum_offload.1));
     if want.addresses_unmanaged {
         want_cmp.addresses = got.addresses.clone();
         want_cmp.addresses_unmanaged = false;

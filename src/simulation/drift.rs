@@ -1,5 +1,5 @@
 //! External drift: someone changes the agent's objects behind its back — removes a route, a
-//! neighbour or an address, changes a link's MTU or takes it down, or adds a permanent
+//! neighbour or an address, changes a link's MTU, checksum offloading or admin state, or adds a permanent
 //! neighbour of their own on one of its links (never the agent's to remove), or, as a DHCP
 //! client would, puts on a `link_only` interface's link an address its item lists — and the change
 //! notification reaches the core a step or two later, either as the watcher's new look at the
@@ -138,6 +138,17 @@ impl World {
                     ns: ns.clone(),
                     link: l.name.clone(),
                     addr: *addr,
+                });
+            }
+            if l.kind == nsagent_core::LinkKind::Veth {
+                // `ethtool -K <veth> rx off` (or on).
+                ops.push(Op::SetOffload {
+                    ns: ns.clone(),
+                    name: l.name.clone(),
+                    offload: nsagent_core::ChecksumOffload {
+                        rx: Some(!l.checksum_offload.0),
+                        tx: None,
+                    },
                 });
             }
             let mtu = if l.mtu == 1500 { 1450 } else { 1500 };

@@ -312,11 +312,17 @@ const VETH_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "veth.rx_checksum_offloading",
-        apply: |v| v["veth"]["rx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DISABLED"),
+        apply: |v| {
+            set_respelled(
+                &mut v["veth"],
+                "rx_checksum_offloading",
+                json!("CHKSM_OFFLOAD_OFF"),
+            )
+        },
     },
     Breakage {
         field: "veth.tx_checksum_offloading",
-        apply: |v| v["veth"]["tx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DISABLED"),
+        apply: |v| set_respelled(&mut v["veth"], "tx_checksum_offloading", json!(3)),
     },
     Breakage {
         field: "veth",
@@ -330,7 +336,7 @@ const VETH_BREAKAGES: &[Breakage] = &[
         field: "veth.rxChecksumOffloading",
         apply: |v| {
             let peer = v["veth"]["peer_if_name"].clone();
-            v["veth"] = json!({"peerIfName": peer, "rxChecksumOffloading": 1});
+            v["veth"] = json!({"peerIfName": peer, "rxChecksumOffloading": 9});
         },
     },
     // The oneof `link`: a TAP's settings beside the veth's (read in name order, tap first).
@@ -339,6 +345,15 @@ const VETH_BREAKAGES: &[Breakage] = &[
         apply: |v| v["tap"] = json!({"vpp_tap_if_name": "t0"}),
     },
 ];
+
+/// Sets a field the value may already hold in lowerCamelCase: that spelling goes, or it would
+/// win over the broken value when the whole is spelled again.
+fn set_respelled(obj: &mut Value, field: &str, value: Value) {
+    if let Some(o) = obj.as_object_mut() {
+        o.remove(&super::spellings::camel(field));
+    }
+    obj[field] = value;
+}
 
 const RULE_CHAIN_BREAKAGES: &[Breakage] = &[
     Breakage {
@@ -557,9 +572,10 @@ impl World {
                 if value.get("mtu").is_none() && r.chance(20) {
                     value["mtu"] = json!(0);
                 }
-                if value.get("veth").is_some() && r.chance(20) {
-                    value["veth"]["rx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DEFAULT");
-                    value["veth"]["tx_checksum_offloading"] = json!("CHKSM_OFFLOAD_DEFAULT");
+                if let Some(veth) = value["veth"].as_object_mut().filter(|_| r.chance(20)) {
+                    for way in ["rx_checksum_offloading", "tx_checksum_offloading"] {
+                        veth.entry(way).or_insert(json!("CHKSM_OFFLOAD_DEFAULT"));
+                    }
                 }
                 if let Some(mac) = value["phys_address"].as_str().filter(|_| r.chance(50)) {
                     value["phys_address"] = json!(mac.to_uppercase());

@@ -37,6 +37,8 @@ pub(super) struct ExpectedLink {
     pub(super) peer: Option<(Netns, String)>,
     pub(super) routes: BTreeSet<(IpNet, Option<IpAddr>, u32, RouteScope)>,
     pub(super) neighbours: BTreeSet<(IpAddr, MacAddr)>,
+    /// Receive and transmit checksum offloading; `None` where the item leaves the kernel's.
+    pub(super) checksum_offload: (Option<bool>, Option<bool>),
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -68,6 +70,7 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 peer: l.peer.clone(),
                 routes,
                 neighbours: l.neighbours.iter().copied().collect(),
+                checksum_offload: (Some(l.checksum_offload.0), Some(l.checksum_offload.1)),
             },
         );
     }
@@ -169,6 +172,7 @@ impl World {
                         peer,
                         routes: BTreeSet::new(),
                         neighbours: BTreeSet::new(),
+                        checksum_offload: (i.checksum_offload.rx, i.checksum_offload.tx),
                     },
                 ),
             );

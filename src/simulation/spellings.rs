@@ -32,7 +32,11 @@ const SCOPES: &[(&str, i64)] = &[
     ("LINK", 3),
     ("HOST", 4),
 ];
-const CHECKSUM: &[(&str, i64)] = &[("CHKSM_OFFLOAD_DEFAULT", 0)];
+const CHECKSUM: &[(&str, i64)] = &[
+    ("CHKSM_OFFLOAD_DEFAULT", 0),
+    ("CHKSM_OFFLOAD_ENABLED", 1),
+    ("CHKSM_OFFLOAD_DISABLED", 2),
+];
 const CHAIN_ENUMS: &[(&str, &[(&str, i64)])] = &[
     ("protocol", &[("IPV4", 0), ("IPV6", 1)]),
     (
@@ -137,7 +141,15 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
 /// Every unset field of the model written as a zero value, as `agentctl generate` does; the
 /// zeros of settings nsagent does not support yet (VRF) included.
 pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
-    let is_chain = value.get("table").is_some();
+    let is_chain = [
+        "table",
+        "chain_type",
+        "chain_name",
+        "rules",
+        "default_policy",
+    ]
+    .iter()
+    .any(|f| value.get(*f).is_some());
     let is_interface = value.get("name").is_some() && !is_chain;
     let is_route = value.get("dst_network").is_some();
     let zeros: &[(&str, Value)] = if is_chain {
@@ -235,6 +247,17 @@ pub(super) fn v1_interface(value: &Value, rng: &mut Rng) -> Option<Value> {
     let mut v = value.clone();
     let obj = v.as_object_mut()?;
     if obj.get("type") != Some(&json!("VETH")) || obj.contains_key("link_only") {
+        return None;
+    }
+    // v1's veth had its peer only: checksum offloading is not in its model.
+    let offload_set = obj
+        .get("veth")
+        .and_then(Value::as_object)
+        .is_some_and(|veth| {
+            veth.iter()
+                .any(|(k, v)| k.contains("checksum") && *v != json!("CHKSM_OFFLOAD_DEFAULT"))
+        });
+    if offload_set {
         return None;
     }
     if rng.chance(50) {

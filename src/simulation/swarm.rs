@@ -58,10 +58,12 @@ pub enum Feature {
     Borrow,
     /// Rule chains (iptables), `chains.rs`.
     Chains,
+    /// Veths with checksum offloading set (`veth.rx/tx_checksum_offloading`).
+    Offload,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 27] = [
+    pub const ALL: [Feature; 28] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -89,6 +91,7 @@ impl Feature {
         Feature::Aliases,
         Feature::Borrow,
         Feature::Chains,
+        Feature::Offload,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -121,6 +124,7 @@ impl Feature {
             Feature::Aliases => "aliases",
             Feature::Borrow => "borrow",
             Feature::Chains => "chains",
+            Feature::Offload => "offload",
         }
     }
 

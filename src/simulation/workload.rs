@@ -214,6 +214,15 @@ impl World {
             };
             let peer = if peer == k { k ^ 1 } else { peer };
             v["veth"] = json!({"peer_if_name": iface_name(peer)});
+            if self.rng.chance(30) && self.on(Feature::Offload) {
+                let ways = [
+                    "CHKSM_OFFLOAD_DEFAULT",
+                    "CHKSM_OFFLOAD_ENABLED",
+                    "CHKSM_OFFLOAD_DISABLED",
+                ];
+                v["veth"]["rx_checksum_offloading"] = json!(self.rng.pick(&ways));
+                v["veth"]["tx_checksum_offloading"] = json!(self.rng.pick(&ways));
+            }
         }
         self.put(ItemKey::Interface(name), v);
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use nsagent_agentd::read_items;
-use nsagent_core::{Builtin, Chain, InterfaceType, Item, NamespaceRef};
+use nsagent_core::{Builtin, Chain, ChecksumOffload, InterfaceType, Item, NamespaceRef};
 
 #[test]
 fn every_example_loads() {
@@ -66,6 +66,22 @@ fn every_example_loads() {
             _ => None,
         })
         .expect("the rule chain example");
+    let iface = |name: &str| {
+        all.iter()
+            .find_map(|i| match i {
+                Item::Interface(i) if i.name == name => Some(i.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no interface {name}"))
+    };
+    assert_eq!(
+        iface("off-veth1").checksum_offload,
+        ChecksumOffload {
+            rx: Some(false),
+            tx: Some(false)
+        }
+    );
+    assert!(iface("dhcp-veth1").link_only);
     assert_eq!(chain.chain, Chain::Builtin(Builtin::Input));
     assert_eq!(chain.rules, ["-i demo-veth2 -p icmp -j DROP"]);
 }

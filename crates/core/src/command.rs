@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
-use crate::model::{MacAddr, RouteScope};
+use crate::model::{ChecksumOffload, MacAddr, RouteScope};
 use crate::netns::Netns;
 
 /// Identifies a command so that its result can be matched to it.
@@ -153,6 +153,13 @@ pub enum Op {
         ns: Netns,
         chain: ChainSpec,
     },
+    /// Turn a link's checksum offloading on or off each way where the change says (ethtool's
+    /// features); `None` leaves that way as it is.
+    SetOffload {
+        ns: Netns,
+        name: String,
+        offload: ChecksumOffload,
+    },
 }
 
 impl Op {
@@ -172,7 +179,8 @@ impl Op {
             | Op::DelNeighbour { ns, .. }
             | Op::RenameLink { ns, .. }
             | Op::SetChain { ns, .. }
-            | Op::DeleteChain { ns, .. } => ns.clone(),
+            | Op::DeleteChain { ns, .. }
+            | Op::SetOffload { ns, .. } => ns.clone(),
         }
     }
 
@@ -222,6 +230,15 @@ impl fmt::Display for Op {
                 }
                 if let Some(alias) = &change.alias {
                     write!(f, " alias {alias}")?;
+                }
+                Ok(())
+            }
+            Op::SetOffload { ns, name, offload } => {
+                write!(f, "set checksum offloading of {name} in {ns}:")?;
+                for (way, on) in [("rx", offload.rx), ("tx", offload.tx)] {
+                    if let Some(on) = on {
+                        write!(f, " {way} {}", if on { "on" } else { "off" })?;
+                    }
                 }
                 Ok(())
             }

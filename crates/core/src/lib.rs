@@ -5,6 +5,7 @@
 //! events always produce the same commands — which is what makes a log replayable and a
 //! simulation reproducible from a seed.
 
+mod added_fields;
 mod backend;
 mod command;
 mod event;
@@ -17,6 +18,7 @@ mod netns;
 mod observed;
 mod status;
 
+pub use added_fields::reading_version_1;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
@@ -30,8 +32,8 @@ pub use identity::{
 pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
-    ArpEntry, Builtin, Chain, Family, Interface, InterfaceType, Item, ItemKey, MacAddr, Policy,
-    Route, RouteScope, RuleChain, Table, ValidationError, OWN_CHAIN_PREFIX,
+    ArpEntry, Builtin, Chain, ChecksumOffload, Family, Interface, InterfaceType, Item, ItemKey,
+    MacAddr, Policy, Route, RouteScope, RuleChain, Table, ValidationError, OWN_CHAIN_PREFIX,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::MacAddr;
+use crate::model::{ChecksumOffload, MacAddr};
 use crate::netns::Netns;
 
 /// The `rtm_protocol` of routes the agent installs unless told another
@@ -56,6 +56,14 @@ pub struct ObservedLink {
     /// what else goes when a stale end is removed.
     #[serde(default)]
     pub peer: Option<(Netns, String)>,
+    /// For a veth: its checksum offloading as ethtool reports it; `None` each way where the
+    /// backend does not look (other kinds of link).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub checksum_offload: ChecksumOffload,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,7 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         up: true,
         addresses: vec![],
         peer: Some((peer.0, peer.1.into())),
+        checksum_offload: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ fn observed(addrs: &[&str]) -> Event {
                 up: true,
                 addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
                 peer: None,
+                checksum_offload: Default::default(),
             }],
             routes: vec![],
             neighbours: vec![],

@@ -31,6 +31,7 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         up: true,
         addresses: vec!["10.1.0.1/24".parse().unwrap()],
         peer: None,
+        checksum_offload: Default::default(),
     }
 }
 

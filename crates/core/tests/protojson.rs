@@ -266,17 +266,46 @@ fn unsupported_settings_are_refused_only_when_set() {
         "type",
         "VRF_DEVICE is not supported yet",
     );
-    refuse(
+}
+
+/// `veth.rx/tx_checksum_offloading`, vpp-agent's `ChecksumOffloading`: by number or name, in
+/// either spelling; DEFAULT (0) leaves the kernel's setting.
+#[test]
+fn checksum_offloading_reads_in_every_spelling() {
+    let k = format!("{IF}v1");
+    let i = interface(
         &k,
-        json!({"name": "v1", "type": "VETH", "veth": {"peerIfName": "v2", "rxChecksumOffloading": 2}}),
-        "veth.rxChecksumOffloading",
-        "not supported yet",
+        json!({"name": "v1", "type": "VETH", "veth": {"peerIfName": "v2", "rxChecksumOffloading": 2, "txChecksumOffloading": 0}}),
+    );
+    assert_eq!(
+        i.checksum_offload,
+        ChecksumOffload {
+            rx: Some(false),
+            tx: None
+        }
+    );
+    let i = interface(
+        &k,
+        json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v2", "tx_checksum_offloading": "CHKSM_OFFLOAD_ENABLED", "rx_checksum_offloading": "CHKSM_OFFLOAD_DISABLED"}}),
+    );
+    assert_eq!(
+        i.checksum_offload,
+        ChecksumOffload {
+            rx: Some(false),
+            tx: Some(true)
+        }
     );
     refuse(
         &k,
-        json!({"name": "v1", "type": "VETH", "veth": {"peer_if_name": "v2", "tx_checksum_offloading": "CHKSM_OFFLOAD_ENABLED"}}),
-        "veth.tx_checksum_offloading",
-        "not supported yet",
+        json!({"name": "v1", "type": "VETH", "veth": {"peerIfName": "v2", "txChecksumOffloading": "OFF"}}),
+        "veth.txChecksumOffloading",
+        "OFF",
+    );
+    refuse(
+        &k,
+        json!({"name": "v1", "type": "VETH", "veth": {"peerIfName": "v2", "rxChecksumOffloading": 7}}),
+        "veth.rxChecksumOffloading",
+        "7",
     );
 }
 

@@ -35,6 +35,7 @@ fn link(
         up: true,
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer,
+        checksum_offload: Default::default(),
     }
 }
 

@@ -621,6 +621,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         up: true,
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer: None,
+        checksum_offload: Default::default(),
     }
 }
 

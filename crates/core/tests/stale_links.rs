@@ -19,6 +19,7 @@ fn look(up: bool, addrs: &[&str]) -> Event {
                 up,
                 addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
                 peer: None,
+                checksum_offload: Default::default(),
             }],
             routes: vec![],
             neighbours: vec![],

@@ -10,15 +10,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use nsagent_core::errno;
 use nsagent_core::{
     link_states_failed, Backend, BackendError, ChainSnapshot, Command, ErrorKind, LinkChange,
-    LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
+    LinkKind, LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
+use crate::ethtool;
 use crate::firewall;
 use crate::message;
 use crate::namespace::{self, NsFile, NsId};
 use crate::observe;
-use crate::socket::{KernelError, Outcome, Request, RouteSocket};
+use crate::socket::{KernelError, NetlinkSocket, Outcome, Request};
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -56,7 +57,7 @@ struct Cached {
 
 struct OpenSocket {
     port_id: u32,
-    sock: Shared<RouteSocket>,
+    sock: Shared<NetlinkSocket>,
 }
 
 impl SocketCache {
@@ -108,7 +109,7 @@ impl SocketCache {
         }
     }
 
-    fn get(&self, ns: &Netns) -> io::Result<Shared<RouteSocket>> {
+    fn get(&self, ns: &Netns) -> io::Result<Shared<NetlinkSocket>> {
         let file = namespace::open(ns)?;
         if let Some(Cached {
             id,
@@ -258,7 +259,7 @@ fn link_needed(op: &Op) -> Option<&str> {
 
 /// Resolves link names to indexes with one pipelined exchange.
 fn resolve(
-    sock: &mut RouteSocket,
+    sock: &mut NetlinkSocket,
     names: Vec<&str>,
 ) -> io::Result<HashMap<String, Result<u32, KernelError>>> {
     let mut requests = Vec::with_capacity(names.len());
@@ -432,10 +433,58 @@ fn prepare(
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
         Op::CreateNamespace { .. } => return create_namespace(cache, op).map(|()| None),
-        // Never grouped with netlink requests (`apply_batch`): done with the iptables tools.
+        // Never grouped with rtnetlink requests (`apply_batch`): done with the iptables tools,
+        // and through ethtool's generic netlink family.
         Op::SetChain { .. } | Op::DeleteChain { .. } => return firewall::apply(op).map(|()| None),
+        Op::SetOffload { .. } => return set_offload(op).map(|()| None),
     };
     request.map(Some).map_err(|e| encode_failure(op, &e))
+}
+
+/// Fills in the checksum offloading of the veths of a namespace, read from ethtool in one
+/// dump. Where ethtool cannot be asked (a kernel without its netlink family), they stay
+/// unknown, and a change the core then asks for fails with the reason.
+fn add_offloads(observed: &mut observe::Observed) {
+    let veths = observed.ns.links.iter().any(|l| l.kind == LinkKind::Veth);
+    if !veths {
+        return;
+    }
+    let ns = &observed.ns.ns;
+    let Ok(found) = namespace::generic_socket_in(ns).and_then(|mut s| ethtool::offloads(&mut s))
+    else {
+        return;
+    };
+    for (index, offload) in found {
+        let Some(name) = observed.names.get(&(index as i32)) else {
+            continue;
+        };
+        if let Some(l) = observed.ns.links.iter_mut().find(|l| l.name == *name) {
+            if l.kind == LinkKind::Veth {
+                l.checksum_offload = offload;
+            }
+        }
+    }
+}
+
+/// Changes a link's checksum offloading: one ethtool request on a generic netlink socket of
+/// the link's namespace.
+fn set_offload(op: &Op) -> Result<(), BackendError> {
+    let Op::SetOffload { ns, name, offload } = op else {
+        return Ok(());
+    };
+    let mut sock = namespace::generic_socket_in(ns).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) if *ns != Netns::Default => gone(op, ns, &e),
+        _ => io_failure(op, ns, &e),
+    })?;
+    let family = ethtool::family(&mut sock)
+        .map_err(|e| BackendError::new(op, ErrorKind::Other, format!("{ns}: {e}")))?;
+    let outcome = sock
+        .transact(&mut [ethtool::set_features(family, name, offload)])
+        .map_err(|e| io_failure(op, ns, &e))?;
+    match outcome.into_iter().next() {
+        Some(Err(e)) => Err(kernel(op, ns, &e)),
+        _ => Ok(()),
+    }
 }
 
 /// What RTM_NEWLINK cannot do, done by RTM_SETLINK once the creation succeeded (never before:
@@ -678,12 +727,15 @@ impl Backend for NetlinkBackend {
         // Namespace creations have no socket to share: each is a job of its own.
         let mut groups: BTreeMap<Option<Netns>, Indexed> = BTreeMap::new();
         let mut creations: Vec<Indexed> = Vec::new();
-        let mut chains: Vec<usize> = Vec::new();
+        let mut apart: Vec<usize> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::CreateNamespace { .. } => creations.push(vec![(i, *op)]),
-                // Not netlink: the iptables tools, each a process of its own.
-                Op::SetChain { .. } | Op::DeleteChain { .. } => chains.push(i),
+                // Not rtnetlink: the iptables tools, each a process of its own; ethtool, on a
+                // socket of its own.
+                Op::SetChain { .. } | Op::DeleteChain { .. } | Op::SetOffload { .. } => {
+                    apart.push(i)
+                }
                 _ => groups
                     .entry(Some(op.namespace()))
                     .or_default()
@@ -705,10 +757,13 @@ impl Backend for NetlinkBackend {
             },
         });
 
-        let chain_results = self.parallel(&chains, |&i| (i, firewall::apply(ops[i])));
+        let apart_results = self.parallel(&apart, |&i| match ops[i] {
+            Op::SetOffload { .. } => (i, set_offload(ops[i])),
+            op => (i, firewall::apply(op)),
+        });
 
         let mut results: Vec<Result<(), BackendError>> = vec![Ok(()); commands.len()];
-        for (i, r) in chain_results {
+        for (i, r) in apart_results {
             results[i] = r;
         }
         let mut follow_ups: BTreeMap<Netns, Vec<&FollowUp>> = BTreeMap::new();
@@ -760,12 +815,12 @@ impl Backend for NetlinkBackend {
                 return Ok(None);
             };
             let mut sock = lock(&sock);
-            observe::observe(&mut sock, ns.clone(), protocol)
-                .map(Some)
-                .map_err(|e| {
-                    cache.forget(ns);
-                    failure(ns, e)
-                })
+            let mut observed = observe::observe(&mut sock, ns.clone(), protocol).map_err(|e| {
+                cache.forget(ns);
+                failure(ns, e)
+            })?;
+            add_offloads(&mut observed);
+            Ok(Some(observed))
         });
         let mut snapshot = Snapshot::default();
         let mut observed = Vec::new();

@@ -23,7 +23,7 @@ use nsagent_core::{LinkKind, MacAddr, Netns};
 
 use crate::echo::{Echoes, LinkEcho};
 use crate::observe::{addresses, links, parse_address, parse_link, DumpedLink};
-use crate::socket::{Message, RouteSocket};
+use crate::socket::{Message, NetlinkSocket};
 
 /// The attributes of a link that an observation reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub(crate) struct Known {
 impl Known {
     /// What a dump shows now: taken right after the namespace's multicast socket is opened, so
     /// that a change of a link the agent made before it was watched is told from an echo.
-    pub(crate) fn dumped(sock: &mut RouteSocket) -> io::Result<Known> {
+    pub(crate) fn dumped(sock: &mut NetlinkSocket) -> io::Result<Known> {
         let mut known = Known::default();
         for d in links(sock)? {
             known.links.insert(d.index, LinkFacts::of(d));

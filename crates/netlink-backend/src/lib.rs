@@ -1,7 +1,8 @@
 //! The kernel side of nsagent: applies the core's commands to the running Linux kernel over
 //! rtnetlink, in any network namespace, reads namespaces back for resync, and watches for
 //! namespaces coming and going and for links changed by others. Rule chains (iptables) are
-//! written and read with the host's iptables-restore and iptables-save, run in the namespace.
+//! written and read with the host's iptables-restore and iptables-save, run in the namespace;
+//! checksum offloading through ethtool's generic netlink family.
 //!
 //! Every namespace gets one NETLINK_ROUTE socket, opened inside it by a short-lived thread so
 //! that no thread of the agent ever runs in a foreign namespace. Commands for one namespace are
@@ -11,6 +12,7 @@
 
 mod backend;
 mod echo;
+mod ethtool;
 mod firewall;
 mod known;
 mod message;

@@ -19,7 +19,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 use nsagent_core::Netns;
 
-use crate::socket::RouteSocket;
+use crate::socket::NetlinkSocket;
 
 pub(crate) const NETNS_RUN_DIR: &str = "/var/run/netns";
 
@@ -119,12 +119,22 @@ where
 }
 
 /// Opens a NETLINK_ROUTE socket inside the namespace of `file`.
-pub(crate) fn socket_in(ns: &Netns, file: &NsFile) -> io::Result<RouteSocket> {
+pub(crate) fn socket_in(ns: &Netns, file: &NsFile) -> io::Result<NetlinkSocket> {
     if *ns == Netns::Default {
         // Threads of this process never leave its namespace, so this one is in it already.
-        return RouteSocket::open();
+        return NetlinkSocket::open();
     }
-    run_in(&file.fd, RouteSocket::open)
+    run_in(&file.fd, NetlinkSocket::open)
+}
+
+/// Opens a NETLINK_GENERIC socket inside namespace `ns`: ethtool finds links by name or index
+/// in the namespace of the socket.
+pub(crate) fn generic_socket_in(ns: &Netns) -> io::Result<NetlinkSocket> {
+    if *ns == Netns::Default {
+        return NetlinkSocket::open_generic();
+    }
+    let file = open(ns)?;
+    run_in(&file.fd, NetlinkSocket::open_generic)
 }
 
 /// Whether this process has made the run directory a shared mount point already. Preparing it

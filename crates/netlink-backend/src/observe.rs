@@ -17,7 +17,7 @@ use nsagent_core::{
 };
 
 use crate::message;
-use crate::socket::{Reply, RouteSocket};
+use crate::socket::{NetlinkSocket, Reply};
 
 const RT_TABLE_MAIN: u32 = 254;
 /// `IFA_PROTO`: who added an address. Values 1-3 are the kernel's own (loopback, router
@@ -30,7 +30,7 @@ fn bad(what: &str, e: impl std::fmt::Display) -> io::Error {
 }
 
 fn dump(
-    sock: &mut RouteSocket,
+    sock: &mut NetlinkSocket,
     request: io::Result<Vec<u8>>,
     what: &str,
 ) -> io::Result<Vec<Reply>> {
@@ -147,6 +147,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             addresses: Vec::new(),
             // Resolved across namespaces by the caller, see `Observed::peers`.
             peer: None,
+            // Read from ethtool by the caller, for veths.
+            checksum_offload: Default::default(),
         },
     })
 }
@@ -156,7 +158,7 @@ const IFLA_OPERSTATE: u16 = 16;
 const IFLA_STATS64: u16 = 23;
 
 /// Every link of the namespace as it is now, with its counters.
-pub(crate) fn link_states(sock: &mut RouteSocket) -> io::Result<Vec<LinkState>> {
+pub(crate) fn link_states(sock: &mut NetlinkSocket) -> io::Result<Vec<LinkState>> {
     let replies = dump(sock, enc(message::dump_links_with_stats()), "link states")?;
     replies
         .iter()
@@ -209,7 +211,7 @@ fn stats64(b: &[u8]) -> LinkStats {
 }
 
 /// Every link of the namespace, by index.
-pub(crate) fn links(sock: &mut RouteSocket) -> io::Result<Vec<DumpedLink>> {
+pub(crate) fn links(sock: &mut NetlinkSocket) -> io::Result<Vec<DumpedLink>> {
     let replies = dump(sock, enc(message::dump_links()), "links")?;
     replies
         .iter()
@@ -219,7 +221,10 @@ pub(crate) fn links(sock: &mut RouteSocket) -> io::Result<Vec<DumpedLink>> {
 }
 
 /// The ids under which the socket's namespace knows the namespaces of `fds`.
-pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result<Vec<Option<i32>>> {
+pub(crate) fn namespace_ids(
+    sock: &mut NetlinkSocket,
+    fds: &[RawFd],
+) -> io::Result<Vec<Option<i32>>> {
     let mut requests = Vec::with_capacity(fds.len());
     for fd in fds {
         requests.push(enc(message::get_nsid(*fd))?);
@@ -251,7 +256,7 @@ pub(crate) fn namespace_ids(sock: &mut RouteSocket, fds: &[RawFd]) -> io::Result
 /// addresses, the agent's routes in the main table, and its permanent neighbours (both by
 /// `protocol`). Lists are sorted,
 /// so that two looks at an unchanged namespace compare equal.
-pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
+pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
     let dumped = links(sock)?;
     let mut by_index: HashMap<i32, usize> = HashMap::new();
     let mut links: Vec<ObservedLink> = Vec::with_capacity(dumped.len());
@@ -301,7 +306,7 @@ pub(crate) fn observe(sock: &mut RouteSocket, ns: Netns, protocol: u8) -> io::Re
 }
 
 /// Every address not added by the kernel itself, with the index of its link.
-pub(crate) fn addresses(sock: &mut RouteSocket) -> io::Result<Vec<(i32, IpNet)>> {
+pub(crate) fn addresses(sock: &mut NetlinkSocket) -> io::Result<Vec<(i32, IpNet)>> {
     let mut out = Vec::new();
     for reply in dump(sock, enc(message::dump_addresses()), "addresses")? {
         if reply.ty != u16::from(Rtm::Newaddr) {
@@ -340,7 +345,7 @@ pub(crate) fn parse_address(payload: &[u8]) -> io::Result<Option<(i32, IpNet)>> 
 /// Unicast routes of the main table added with the agent's protocol number: the only ones it
 /// manages, so that routes of the kernel and of others are never taken for stale.
 fn managed_routes(
-    sock: &mut RouteSocket,
+    sock: &mut NetlinkSocket,
     name_of: &dyn Fn(u32) -> Option<String>,
     protocol: u8,
 ) -> io::Result<Vec<RouteSpec>> {
@@ -397,7 +402,7 @@ fn managed_routes(
 /// ARP item makes. Learnt ones come and go with traffic, and permanent ones made by hand (no
 /// protocol, or another's) on the agent's links are someone else's: neither is reported.
 fn permanent_neighbours(
-    sock: &mut RouteSocket,
+    sock: &mut NetlinkSocket,
     name_of: &dyn Fn(u32) -> Option<String>,
     protocol: u8,
 ) -> io::Result<Vec<ObservedNeighbour>> {

@@ -1,5 +1,5 @@
-//! One NETLINK_ROUTE socket, bound to the namespace it was opened in, that keeps many requests in
-//! flight.
+//! One netlink socket (NETLINK_ROUTE; NETLINK_GENERIC for ethtool), bound to the namespace it
+//! was opened in, that keeps many requests in flight.
 //!
 //! The kernel handles every message of one `send()` in order, in the sender's context, and queues
 //! one acknowledgement per message; so a whole window of requests costs one system call out and a
@@ -58,16 +58,26 @@ pub(crate) type Request = Vec<u8>;
 /// Replies to one request, or the error it ended with.
 pub(crate) type Outcome = Result<Vec<Reply>, KernelError>;
 
-pub(crate) struct RouteSocket {
+pub(crate) struct NetlinkSocket {
     sock: NlSocket,
     seq: u32,
     buf: Vec<u8>,
 }
 
-impl RouteSocket {
-    /// Opens a socket in the calling thread's network namespace, where it stays for its life.
-    pub fn open() -> io::Result<RouteSocket> {
-        let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())?;
+impl NetlinkSocket {
+    /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace, where it stays
+    /// for its life.
+    pub fn open() -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_family(NlFamily::Route)
+    }
+
+    /// Opens a NETLINK_GENERIC socket (for ethtool) in the calling thread's namespace.
+    pub fn open_generic() -> io::Result<NetlinkSocket> {
+        NetlinkSocket::open_family(NlFamily::Generic)
+    }
+
+    fn open_family(family: NlFamily) -> io::Result<NetlinkSocket> {
+        let sock = NlSocket::connect(family, None, Groups::empty())?;
         sock.enable_ext_ack(true)?;
         set_int_opt(&sock, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
         // SO_RCVBUFFORCE passes rmem_max for a privileged agent; fall back to what is allowed.
@@ -99,7 +109,7 @@ impl RouteSocket {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(RouteSocket {
+        Ok(NetlinkSocket {
             sock,
             seq: 1,
             buf: vec![0; 1 << 20],

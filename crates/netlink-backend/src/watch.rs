@@ -33,7 +33,7 @@ use nsagent_core::{NamespaceIdentity, Netns};
 use crate::backend::SocketCache;
 use crate::known::Known;
 use crate::namespace::{self, NsId, NETNS_RUN_DIR};
-use crate::socket::{Messages, RouteSocket};
+use crate::socket::{Messages, NetlinkSocket};
 
 const RTNLGRP_LINK: u32 = 1;
 const RTNLGRP_NEIGH: u32 = 3;
@@ -347,10 +347,10 @@ fn watch_run_dir() -> Option<Inotify> {
 /// A non-blocking socket in `ns` that hears link, address, route and neighbour notifications,
 /// and a socket in `ns` to dump what it holds with, once the first is subscribed (so nothing
 /// falls between the two).
-fn subscribe(ns: &Netns) -> io::Result<(NlSocket, RouteSocket)> {
+fn subscribe(ns: &Netns) -> io::Result<(NlSocket, NetlinkSocket)> {
     let file = namespace::open(ns)?;
     let open = || {
-        let s = RouteSocket::subscribe(&[
+        let s = NetlinkSocket::subscribe(&[
             RTNLGRP_LINK,
             RTNLGRP_IPV4_IFADDR,
             RTNLGRP_IPV6_IFADDR,
@@ -359,7 +359,7 @@ fn subscribe(ns: &Netns) -> io::Result<(NlSocket, RouteSocket)> {
             RTNLGRP_NEIGH,
         ])?;
         s.nonblock()?;
-        Ok((s, RouteSocket::open()?))
+        Ok((s, NetlinkSocket::open()?))
     };
     if *ns == Netns::Default {
         open()

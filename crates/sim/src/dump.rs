@@ -48,6 +48,8 @@ pub struct LinkDump {
     /// Permanent neighbours on this link made by someone else (another protocol, or none), with
     /// their protocol, sorted by address: the agent must never remove them.
     pub foreign_neighbours: Vec<(IpAddr, MacAddr, u8)>,
+    /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
+    pub checksum_offload: (bool, bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

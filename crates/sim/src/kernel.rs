@@ -14,10 +14,10 @@ use nsagent_core::errno::{
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, ChainSnapshot, ErrorKind, Family, LinkChange,
-    LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, NamespaceIdentity, Netns, NewLink,
-    ObservedLink, ObservedNamespace, ObservedNeighbour, ObservedTable, Op, OperState, RouteScope,
-    RouteSpec, Snapshot, Table,
+    link_states_failed, Backend, BackendError, ChainSnapshot, ChecksumOffload, ErrorKind, Family,
+    LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, NamespaceIdentity, Netns,
+    NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour, ObservedTable, Op, OperState,
+    RouteScope, RouteSpec, Snapshot, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -499,6 +499,8 @@ impl SimKernel {
             up: false,
             addresses,
             peer: None,
+            rx_checksum: true,
+            tx_checksum: true,
         };
         namespace.links.insert(seed.name.clone(), link);
         if seed.up {
@@ -624,6 +626,7 @@ impl SimKernel {
             Op::CreateLink { ns, link, kind } => self.create_link(ns, link, kind),
             Op::DeleteLink { ns, name } => self.delete_link(ns, name),
             Op::SetLink { ns, name, change } => self.set_link(ns, name, change),
+            Op::SetOffload { ns, name, offload } => self.set_offload(ns, name, offload),
             Op::AddAddress { ns, link, addr } => self.add_address(ns, link, *addr),
             Op::DelAddress { ns, link, addr } => self.del_address(ns, link, *addr),
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
@@ -748,6 +751,8 @@ impl SimKernel {
             up: false,
             addresses: Vec::new(),
             peer,
+            rx_checksum: true,
+            tx_checksum: true,
         }
     }
 
@@ -817,6 +822,26 @@ impl SimKernel {
     /// changed while it is up, without touching its link-local address, but any MAC change
     /// flushes the link's neighbours; an MTU outside the driver's range gives EINVAL, `lo` takes
     /// any MTU; MTU (at or above 1280) and alias changes leave neighbours alone.
+    /// As ethtool's FEATURES_SET: a missing link is ENODEV (verified: "no device matches
+    /// name"); a feature the device cannot change is left as it is, without an error.
+    fn set_offload(&mut self, ns: &Netns, name: &str, offload: &ChecksumOffload) -> Outcome {
+        let link = self
+            .namespace_mut(ns)?
+            .links
+            .get_mut(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no device matches name {name}")))?;
+        if link.kind == LinkKind::Loopback {
+            return Ok(());
+        }
+        if let Some(rx) = offload.rx {
+            link.rx_checksum = rx;
+        }
+        if let Some(tx) = offload.tx {
+            link.tx_checksum = tx;
+        }
+        Ok(())
+    }
+
     fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
@@ -1309,6 +1334,15 @@ impl Backend for SimKernel {
                         .map(|a| a.net)
                         .collect(),
                     peer: l.peer.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
+                    // As the netlink backend looks: for veths only.
+                    checksum_offload: if l.kind == LinkKind::Veth {
+                        ChecksumOffload {
+                            rx: Some(l.rx_checksum),
+                            tx: Some(l.tx_checksum),
+                        }
+                    } else {
+                        ChecksumOffload::default()
+                    },
                 })
                 .collect();
             let routes = namespace
@@ -1383,6 +1417,7 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
         routes,
         neighbours,
         foreign_neighbours,
+        checksum_offload: (link.rx_checksum, link.tx_checksum),
     }
 }
 

@@ -45,6 +45,9 @@ pub(crate) struct Link {
     /// In the order they were added: IPv4 primary/secondary status depends on it.
     pub(crate) addresses: Vec<Address>,
     pub(crate) peer: Option<PeerRef>,
+    /// ethtool's `rx-checksum` and `tx-checksum-*` features: on for every new link.
+    pub(crate) rx_checksum: bool,
+    pub(crate) tx_checksum: bool,
 }
 
 impl Link {
@@ -279,6 +282,8 @@ impl Namespace {
                 up: false,
                 addresses: Vec::new(),
                 peer: None,
+                rx_checksum: true,
+                tx_checksum: true,
             },
         );
         ns

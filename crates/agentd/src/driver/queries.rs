@@ -331,6 +331,7 @@ mod tests {
             up: true,
             addresses: vec!["10.0.0.1/24".parse().expect("net")],
             peer: Some((Netns::Default, "p".into())),
+            checksum_offload: Default::default(),
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

@@ -375,6 +375,7 @@ mod tests {
             up: true,
             addresses: vec!["10.1.0.1/24".parse().unwrap()],
             peer: None,
+            checksum_offload: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 use ipnet::IpNet;
 
 use crate::command::{LinkChange, LinkSpec, NewLink, Op};
+use crate::model::ChecksumOffload;
 use crate::netns::Netns;
 
 use super::index::ids_in;
@@ -29,6 +30,8 @@ fn link_from_spec(
         addresses: vec![],
         peer_link,
         attributes_unknown: false,
+        // A new link has the kernel's defaults, which the core does not assume.
+        checksum_offload: ChecksumOffload::default(),
     }
 }
 
@@ -199,6 +202,11 @@ impl Core {
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
             Op::RenameLink { ns, name, new_name } => self.on_renamed(id, ns, name, new_name),
             Op::SetChain { .. } | Op::DeleteChain { .. } => self.chain_written(id, op),
+            Op::SetOffload { offload, .. } => self.update_link(id, false, |link| {
+                let seen = &mut link.checksum_offload;
+                seen.rx = offload.rx.or(seen.rx);
+                seen.tx = offload.tx.or(seen.tx);
+            }),
             Op::SetNeighbour { ns, link, ip, mac } => {
                 let n = NeighbourActual {
                     ns: ns.clone(),

@@ -319,6 +319,7 @@ impl Core {
         let first = *ids.first()?;
         match op {
             Op::SetLink { .. }
+            | Op::SetOffload { .. }
             | Op::RenameLink { .. }
             | Op::AddAddress { .. }
             | Op::DelAddress { .. }

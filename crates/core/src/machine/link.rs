@@ -115,7 +115,8 @@ fn attribute_change(
 }
 
 /// The next change that brings a link in place (right namespace, name and role) to what the
-/// item wants: attributes first, then one address to delete, then one to add; `None` once
+/// item wants: attributes first, then checksum offloading, then one address to delete, then
+/// one to add; `None` once
 /// nothing differs. `kept`: addresses that were on a borrowed link before, never deleted.
 fn configuration_step(
     me: &AgentIdentity,
@@ -126,6 +127,15 @@ fn configuration_step(
 ) -> Option<Op> {
     if let Some(op) = attribute_change(me, a, want, Some(&iface.name)) {
         return Some(op);
+    }
+    // Not a link attribute of rtnetlink's but an ethtool feature: a command of its own.
+    let offload = iface.checksum_offload.change_from(&a.checksum_offload);
+    if !offload.is_empty() {
+        return Some(Op::SetOffload {
+            ns: a.ns.clone(),
+            name: a.name.clone(),
+            offload,
+        });
     }
     if iface.link_only {
         return None;

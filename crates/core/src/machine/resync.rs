@@ -215,6 +215,7 @@ impl Core {
                     a.mac = l.mac;
                     a.alias = l.alias.clone();
                     a.attributes_unknown = false;
+                    a.checksum_offload = l.checksum_offload;
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }

@@ -66,6 +66,7 @@ impl LinkActual {
             addresses: vec![],
             peer_link,
             attributes_unknown: false,
+            checksum_offload: l.checksum_offload,
         };
         a.addresses = observed_addresses(&a, l, desired);
         a
@@ -181,6 +182,7 @@ mod tests {
             up: true,
             addresses: addresses.iter().map(|a| net(a)).collect(),
             peer: None,
+            checksum_offload: Default::default(),
         }
     }
 

@@ -18,7 +18,7 @@ use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
-use crate::model::{Interface, Item, ItemKey, MacAddr};
+use crate::model::{ChecksumOffload, Interface, Item, ItemKey, MacAddr};
 use crate::netns::Netns;
 use crate::status::ItemState;
 
@@ -52,6 +52,13 @@ pub(super) struct LinkActual {
     /// change of the agent's succeeds, so every wanted attribute is set, not only differences.
     #[serde(default)]
     pub(super) attributes_unknown: bool,
+    /// `None` each way: not known.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub(super) checksum_offload: ChecksumOffload,
 }
 
 /// How an item holds its link in the kernel, as the core believes it. Not the user's

@@ -44,6 +44,39 @@ pub struct Interface {
     /// vpp-agent's `link_only`: configure the link itself but neither addresses nor MAC; the
     /// listed addresses are then what the interface's routes and neighbours wait for.
     pub link_only: bool,
+    /// vpp-agent's `veth.rx_checksum_offloading` and `tx_checksum_offloading`; a VETH's only.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub checksum_offload: ChecksumOffload,
+}
+
+/// Whether a link's checksums are offloaded (left to the "device": for a veth, not computed at
+/// all), each way; `None` leaves the kernel's setting, which for a veth is on. vpp-agent turns
+/// it off for veths carrying traffic into VPP, which would otherwise drop packets with partial
+/// checksums. Set through the kernel's ethtool features (`rx-checksum`, and the
+/// `tx-checksum-*` features together, as the legacy ethtool call did: netlink-backend's
+/// `ethtool.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChecksumOffload {
+    pub rx: Option<bool>,
+    pub tx: Option<bool>,
+}
+
+impl ChecksumOffload {
+    /// What of `want` differs from what `seen` says (an unknown value differs).
+    pub fn change_from(&self, seen: &ChecksumOffload) -> ChecksumOffload {
+        ChecksumOffload {
+            rx: self.rx.filter(|w| seen.rx != Some(*w)),
+            tx: self.tx.filter(|w| seen.tx != Some(*w)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_none() && self.tx.is_none()
+    }
 }
 
 impl wire::Interface {
@@ -94,6 +127,12 @@ impl wire::Interface {
         let phys_address = phys_address(&self.phys_address)?;
         let mtu = mtu(self.mtu, &ip_addresses)?;
         let veth_peer = veth_peer(kind, self.veth.as_ref(), &self.name)?;
+        let checksum_offload = self
+            .veth
+            .as_ref()
+            .map(checksum_offload)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Interface {
             name: self.name,
             kind,
@@ -105,6 +144,7 @@ impl wire::Interface {
             mtu,
             veth_peer,
             link_only: self.link_only,
+            checksum_offload,
         })
     }
 }
@@ -269,8 +309,7 @@ fn mtu(mtu: u32, ip_addresses: &[IpNet]) -> Result<Option<u32>, ValidationError>
     Ok(mtu)
 }
 
-/// A VETH's peer: required for a VETH, another item, and with default checksum offloading;
-/// no other type may have veth settings.
+/// A VETH's peer: required for a VETH, and another item; no other type may have veth settings.
 fn veth_peer(
     kind: InterfaceType,
     veth: Option<&wire::Veth>,
@@ -299,20 +338,34 @@ fn veth_peer(
             "a VETH cannot be its own peer",
         ));
     }
-    for (field, value) in [
-        ("veth.rx_checksum_offloading", &veth.rx_checksum_offloading),
-        ("veth.tx_checksum_offloading", &veth.tx_checksum_offloading),
-    ] {
-        if let Some(v) = value {
-            if v != "CHKSM_OFFLOAD_DEFAULT" {
-                return Err(ValidationError::new(
-                    field,
-                    format!("{v} is not supported yet; only CHKSM_OFFLOAD_DEFAULT"),
-                ));
-            }
-        }
-    }
     Ok(Some(veth.peer_if_name.clone()))
+}
+
+/// vpp-agent's `ChecksumOffloading` values, each way.
+fn checksum_offload(veth: &wire::Veth) -> Result<ChecksumOffload, ValidationError> {
+    let one = |field: &str, value: &Option<String>| {
+        match value.as_deref() {
+        None | Some("CHKSM_OFFLOAD_DEFAULT") => Ok(None),
+        Some("CHKSM_OFFLOAD_ENABLED") => Ok(Some(true)),
+        Some("CHKSM_OFFLOAD_DISABLED") => Ok(Some(false)),
+        Some(other) => Err(ValidationError::new(
+            field,
+            format!("'{other}' is not one of CHKSM_OFFLOAD_DEFAULT, CHKSM_OFFLOAD_ENABLED, CHKSM_OFFLOAD_DISABLED"),
+        )),
+    }
+    };
+    Ok(ChecksumOffload {
+        rx: one("veth.rx_checksum_offloading", &veth.rx_checksum_offloading)?,
+        tx: one("veth.tx_checksum_offloading", &veth.tx_checksum_offloading)?,
+    })
+}
+
+fn checksum_name(on: Option<bool>) -> Option<String> {
+    let name = match on? {
+        true => "CHKSM_OFFLOAD_ENABLED",
+        false => "CHKSM_OFFLOAD_DISABLED",
+    };
+    Some(name.to_string())
 }
 
 impl From<&Interface> for wire::Interface {
@@ -344,7 +397,8 @@ impl From<&Interface> for wire::Interface {
             link_only: i.link_only,
             veth: i.veth_peer.as_ref().map(|p| wire::Veth {
                 peer_if_name: p.clone(),
-                ..Default::default()
+                rx_checksum_offloading: checksum_name(i.checksum_offload.rx),
+                tx_checksum_offloading: checksum_name(i.checksum_offload.tx),
             }),
             tap: None,
             vrf_dev: None,

@@ -20,7 +20,7 @@ pub(crate) use validation::is_invisible;
 use serde::{Deserialize, Serialize};
 
 pub use arp::{ArpEntry, MacAddr};
-pub use interface::{Interface, InterfaceType};
+pub use interface::{ChecksumOffload, Interface, InterfaceType};
 pub use key::ItemKey;
 
 use key::KeyVersion;

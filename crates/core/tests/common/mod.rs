@@ -125,6 +125,7 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         up,
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer: None,
+        checksum_offload: Default::default(),
     }
 }
 

@@ -28,6 +28,7 @@ fn link_of(iface: &Interface) -> LinkActual {
         addresses: vec![],
         peer_link: None,
         attributes_unknown: false,
+        checksum_offload: Default::default(),
     }
 }
 

@@ -80,6 +80,7 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         up: true,
         addresses: vec![],
         peer: None,
+        checksum_offload: Default::default(),
     }
 }
 
