@@ -34,6 +34,7 @@ ctl wait --within 20 config/linux/iptables/v2/rulechain/web >/dev/null
 wait_for "bad failed" sh -c "$NSAGENTCTL --label fw --nats nats://127.0.0.1:4222 --timeout 2 status | grep -q 'rulechain/bad.*failed'"
 echo "=== written"; iptables-save -t filter; ip netns exec fwns-$$ iptables-save -t filter
 echo "=== status"; ctl status
+echo "dump $(ctl -o json dump --ns default | tr -d '\n')"
 HOLDER=$(iptables-save -t filter | sed -n 's/^:\(NSA-[0-9A-F]*\) .*/\1/p')
 iptables -D "$HOLDER" 1
 echo "=== changed by hand"; iptables-save -t filter
@@ -98,6 +99,33 @@ fn rule_chains_are_written_repaired_kept_over_a_restart_and_removed_exactly() {
     assert!(
         status.contains("rules[1] ('-p tcp --no-such-option -j DROP')"),
         "the refused rule named as written: {all}"
+    );
+
+    // `nsagentctl dump` shows the chains as the kernel holds them: the agent's jump from INPUT,
+    // beside the one rule someone else put there.
+    let dump: serde_json::Value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("dump "))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no dump: {all}"));
+    let tables = &dump["namespaces"][0]["iptables"];
+    let input = tables
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| t["family"] == "ipv4" && t["table"] == "filter")
+        })
+        .and_then(|t| t["chains"].as_array())
+        .and_then(|c| c.iter().find(|c| c["chain"] == "INPUT"))
+        .unwrap_or_else(|| panic!("no INPUT in the dump: {dump}"));
+    assert_eq!(input["policy"], "DROP", "{dump}");
+    assert_eq!(input["rules_of_others"], 1, "{dump}");
+    let jump = input["rules_of_this_agent"][0]["rule"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        jump.ends_with("-j NSA-") || jump.contains(" -j NSA-"),
+        "{dump}"
     );
 
     let changed = section(&text, "changed by hand", &all);

@@ -441,6 +441,16 @@ fn prepare(
     request.map(Some).map_err(|e| encode_failure(op, &e))
 }
 
+/// Each namespace once, in the order first asked for.
+fn unique(namespaces: &[Netns]) -> Vec<Netns> {
+    let mut seen = HashSet::new();
+    namespaces
+        .iter()
+        .filter(|ns| seen.insert(*ns))
+        .cloned()
+        .collect()
+}
+
 /// Fills in the checksum offloading of the veths of a namespace, read from ethtool in one
 /// dump. Where ethtool cannot be asked (a kernel without its netlink family), they stay
 /// unknown, and a change the core then asks for fails with the reason.
@@ -804,12 +814,7 @@ impl Backend for NetlinkBackend {
     fn observe(&mut self, namespaces: &[Netns]) -> Result<Snapshot, BackendError> {
         let cache = &self.sockets;
         let protocol = self.route_protocol;
-        let mut seen = HashSet::new();
-        let unique: Vec<Netns> = namespaces
-            .iter()
-            .filter(|ns| seen.insert(*ns))
-            .cloned()
-            .collect();
+        let unique = unique(namespaces);
         let found = self.parallel(&unique, |ns| {
             let Ok(sock) = cache.get(ns) else {
                 return Ok(None);
@@ -836,12 +841,7 @@ impl Backend for NetlinkBackend {
     }
 
     fn observe_chains(&mut self, namespaces: &[Netns]) -> Result<ChainSnapshot, BackendError> {
-        let mut seen = HashSet::new();
-        let unique: Vec<Netns> = namespaces
-            .iter()
-            .filter(|ns| seen.insert(*ns))
-            .cloned()
-            .collect();
+        let unique = unique(namespaces);
         let found = self.parallel(&unique, |ns| (ns.clone(), firewall::observe(ns)));
         let mut snapshot = ChainSnapshot::default();
         for (ns, tables) in found {

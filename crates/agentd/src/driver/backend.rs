@@ -165,7 +165,10 @@ fn run(
             }
             Job::Dump(namespaces, identity, reply) => {
                 let answer = match backend.observe(&namespaces) {
-                    Ok(snapshot) => dump_value(&snapshot, &identity),
+                    Ok(snapshot) => {
+                        let chains = backend.observe_chains(&namespaces);
+                        dump_value(&snapshot, &chains, &identity)
+                    }
                     Err(e) => error_value("kernel", e),
                 };
                 let _ = reply.send(answer);

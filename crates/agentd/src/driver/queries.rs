@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use nsagent_core::{
-    AgentIdentity, BackendError, Core, ItemKey, ItemState, LinkState, Mark, Netns, Snapshot,
+    AgentIdentity, BackendError, ChainSnapshot, ChecksumOffload, Core, ItemKey, ItemState,
+    LinkState, Mark, Netns, Snapshot,
 };
 use serde_json::Value;
 
@@ -72,8 +73,14 @@ pub(super) fn answer(core: &Core, query: Query) -> Value {
 }
 
 /// `nsagentctl dump`: a snapshot as JSON, each link with whose it is as `identity` reads its
-/// mark. Namespaces are named as `--ns` takes them (`default`, or the file that names one).
-pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value {
+/// mark, and each namespace's iptables chains as the look at them found them (the agent's
+/// rules, and a count of everyone else's). Namespaces are named as `--ns` takes them
+/// (`default`, or the file that names one).
+pub(super) fn dump_value(
+    snapshot: &Snapshot,
+    chains: &Result<ChainSnapshot, BackendError>,
+    identity: &AgentIdentity,
+) -> Value {
     let name = ns_name;
     let namespaces: Vec<Value> = snapshot
         .namespaces
@@ -99,6 +106,7 @@ pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value
                         "mac": l.mac.map(|m| m.to_string()),
                         "addresses": l.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
                         "peer": l.peer.as_ref().map(|(ns, p)| format!("{p} in {}", name(ns))),
+                        "checksum_offload": offload_value(&l.checksum_offload),
                     })
                 })
                 .collect();
@@ -125,11 +133,60 @@ pub(super) fn dump_value(snapshot: &Snapshot, identity: &AgentIdentity) -> Value
                 "links": links,
                 "routes": routes,
                 "neighbours": neighbours,
+                "iptables": tables_value(chains, &n.ns),
             })
         })
         .collect();
     let missing: Vec<String> = snapshot.missing.iter().map(name).collect();
     serde_json::json!({ "namespaces": namespaces, "missing": missing })
+}
+
+/// Known checksum offloading (veths), as `ethtool -k` says it; null where not read.
+fn offload_value(o: &ChecksumOffload) -> Value {
+    let way = |on: Option<bool>| on.map(|on| if on { "on" } else { "off" });
+    if o.rx.is_none() && o.tx.is_none() {
+        return Value::Null;
+    }
+    serde_json::json!({"rx": way(o.rx), "tx": way(o.tx)})
+}
+
+/// One namespace's tables from a look at the chains, or why there is none.
+fn tables_value(chains: &Result<ChainSnapshot, BackendError>, ns: &Netns) -> Value {
+    let snapshot = match chains {
+        Ok(s) => s,
+        Err(e) => return serde_json::json!({ "error": e.to_string() }),
+    };
+    let Some((_, tables)) = snapshot.namespaces.iter().find(|(n, _)| n == ns) else {
+        return serde_json::json!([]);
+    };
+    let tables: Vec<Value> = tables
+        .iter()
+        .map(|t| {
+            let chains: Vec<Value> = t
+                .chains
+                .iter()
+                .map(|c| {
+                    let rules: Vec<Value> = c
+                        .rules
+                        .iter()
+                        .map(|r| serde_json::json!({"rule": r.text, "mark": r.comment}))
+                        .collect();
+                    serde_json::json!({
+                        "chain": c.name,
+                        "policy": c.policy,
+                        "rules_of_this_agent": rules,
+                        "rules_of_others": c.others,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "family": format!("{:?}", t.family).to_lowercase(),
+                "table": t.table.name(),
+                "chains": chains,
+            })
+        })
+        .collect();
+    Value::Array(tables)
 }
 
 /// The state of the link each interface item holds, as vpp-agent's `InterfaceState` names
@@ -331,7 +388,10 @@ mod tests {
             up: true,
             addresses: vec!["10.0.0.1/24".parse().expect("net")],
             peer: Some((Netns::Default, "p".into())),
-            checksum_offload: Default::default(),
+            checksum_offload: ChecksumOffload {
+                rx: Some(false),
+                tx: Some(true),
+            },
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {
@@ -347,7 +407,27 @@ mod tests {
             }],
             missing: vec![Netns::Pid(7)],
         };
-        let v = dump_value(&snapshot, &me);
+        let chains = ChainSnapshot {
+            namespaces: vec![(
+                Netns::Named("blue".into()),
+                vec![nsagent_core::ObservedTable {
+                    family: nsagent_core::Family::Ipv4,
+                    table: nsagent_core::Table::Filter,
+                    chains: vec![nsagent_core::ObservedChain {
+                        name: "INPUT".into(),
+                        policy: Some("DROP".into()),
+                        rules: vec![nsagent_core::ObservedRule {
+                            comment: Some(me.mark("fw")),
+                            target: Some("NSA-1".into()),
+                            text: "-j NSA-1".into(),
+                        }],
+                        others: 2,
+                    }],
+                }],
+            )],
+            missing: vec![],
+        };
+        let v = dump_value(&snapshot, &Ok(chains), &me);
         let ns = &v["namespaces"][0];
         assert_eq!(ns["ns"], "/var/run/netns/blue");
         let owners: Vec<&str> = ns["links"]
@@ -368,6 +448,27 @@ mod tests {
         assert_eq!(ns["links"][0]["addresses"][0], "10.0.0.1/24");
         assert_eq!(ns["links"][0]["peer"], "p in default");
         assert_eq!(v["missing"][0], "/proc/7/ns/net");
+        assert_eq!(
+            ns["links"][0]["checksum_offload"],
+            serde_json::json!({"rx": "off", "tx": "on"})
+        );
+        let input = &ns["iptables"][0]["chains"][0];
+        assert_eq!(ns["iptables"][0]["table"], "filter");
+        assert_eq!(input["policy"], "DROP");
+        assert_eq!(input["rules_of_this_agent"][0]["rule"], "-j NSA-1");
+        assert_eq!(input["rules_of_others"], 2);
+        let failed = BackendError {
+            kind: nsagent_core::ErrorKind::Other,
+            errno: None,
+            op: "observe the iptables tables".into(),
+            message: "cannot run iptables-save".into(),
+            namespace: None,
+        };
+        let v = dump_value(&snapshot, &Err(failed), &me);
+        let error = v["namespaces"][0]["iptables"]["error"]
+            .as_str()
+            .expect("error");
+        assert!(error.contains("iptables-save"), "{v}");
     }
 
     #[test]
