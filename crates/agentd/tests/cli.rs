@@ -667,6 +667,17 @@ async fn interface_states_are_answered_with_status_and_counters() {
             .expect("json");
     assert_eq!(one["interfaces"].as_array().map(Vec::len), Some(1), "{one}");
     assert_eq!(one["interfaces"][0]["statistics"]["rx_packets"], 0, "{one}");
+    assert!(
+        one["interfaces"][0]["speed"].is_null(),
+        "a dummy has none: {one}"
+    );
+    let veth: serde_json::Value =
+        serde_json::from_str(&stdout(&ctl(&url, &label, &["-o", "json", "state", "sa"])))
+            .expect("json");
+    assert_eq!(
+        veth["interfaces"][0]["speed"], 10_000_000_000u64,
+        "a veth's 10000 Mb/s, in bits per second as vpp-agent gives it: {veth}"
+    );
     let bad = ctl(&url, &label, &["state", "nope"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);

@@ -65,6 +65,9 @@ pub struct LinkState {
     pub mtu: u32,
     pub mac: Option<MacAddr>,
     pub stats: LinkStats,
+    /// In Mb/s, as the driver reports it (ethtool's link modes; a veth says 10000); `None` for
+    /// links whose driver reports none (loopback, dummy) or an unknown speed.
+    pub speed_mbps: Option<u32>,
 }
 
 /// The error of a look at the links of `ns` that could not be taken.

@@ -868,9 +868,20 @@ impl Backend for NetlinkBackend {
             .get(ns)
             .map_err(|e| link_states_failed(ns, ErrorKind::NamespaceGone, e.to_string()))?;
         let mut sock = lock(&sock);
-        observe::link_states(&mut sock).map_err(|e| {
+        let mut states = observe::link_states(&mut sock).map_err(|e| {
             self.sockets.forget(ns);
             link_states_failed(ns, ErrorKind::Other, e.to_string())
-        })
+        })?;
+        // A speed is a nicety: without ethtool's family the states are still the states.
+        if let Ok(speeds) =
+            namespace::generic_socket_in(ns).and_then(|mut s| ethtool::speeds(&mut s))
+        {
+            for (index, speed) in speeds {
+                if let Some(s) = states.iter_mut().find(|s| s.ifindex == index) {
+                    s.speed_mbps = Some(speed);
+                }
+            }
+        }
+        Ok(states)
     }
 }

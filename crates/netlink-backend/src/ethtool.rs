@@ -1,6 +1,7 @@
 //! Checksum offloading through the kernel's ethtool netlink family (generic netlink, "ethtool",
 //! since Linux 5.6): `ETHTOOL_MSG_FEATURES_SET` to change a link's features,
-//! `ETHTOOL_MSG_FEATURES_GET` dumped to read every link's of a namespace in one exchange.
+//! `ETHTOOL_MSG_FEATURES_GET` dumped to read every link's of a namespace in one exchange, and
+//! `ETHTOOL_MSG_LINKMODES_GET` dumped for the links' speeds (interface state).
 //!
 //! The messages are encoded here by hand: a few nested attributes, whose layout is the
 //! kernel's (`include/uapi/linux/ethtool_netlink.h`, `genetlink.h`), checked against the
@@ -30,6 +31,9 @@ const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 
 const ETHTOOL_GENL_NAME: &str = "ethtool";
 const ETHTOOL_GENL_VERSION: u8 = 1;
+const ETHTOOL_MSG_LINKMODES_GET: u8 = 4;
+/// The reply to a LINKMODES_GET, in a dump one per link whose driver reports link modes.
+const ETHTOOL_MSG_LINKMODES_GET_REPLY: u8 = 4;
 const ETHTOOL_MSG_FEATURES_GET: u8 = 11;
 const ETHTOOL_MSG_FEATURES_SET: u8 = 12;
 /// The reply to a FEATURES_GET, in a dump one per link.
@@ -39,6 +43,11 @@ const ETHTOOL_A_HEADER_DEV_INDEX: u16 = 1;
 const ETHTOOL_A_HEADER_DEV_NAME: u16 = 2;
 const ETHTOOL_A_HEADER_FLAGS: u16 = 3;
 const ETHTOOL_FLAG_OMIT_REPLY: u32 = 1 << 1;
+
+const ETHTOOL_A_LINKMODES_HEADER: u16 = 1;
+const ETHTOOL_A_LINKMODES_SPEED: u16 = 5;
+/// `SPEED_UNKNOWN`.
+const SPEED_UNKNOWN: u32 = u32::MAX;
 
 const ETHTOOL_A_FEATURES_HEADER: u16 = 1;
 const ETHTOOL_A_FEATURES_WANTED: u16 = 3;
@@ -244,6 +253,45 @@ pub(crate) fn offloads(sock: &mut NetlinkSocket) -> io::Result<Vec<(u32, Checksu
         .collect())
 }
 
+/// The speed (Mb/s) of every link of the socket's namespace whose driver reports one, by link
+/// index: one LINKMODES_GET dump, which leaves out links whose driver has no link modes.
+pub(crate) fn speeds(sock: &mut NetlinkSocket) -> io::Result<Vec<(u32, u32)>> {
+    let family = family(sock)?;
+    let request = message(
+        family,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        ETHTOOL_MSG_LINKMODES_GET,
+        ETHTOOL_GENL_VERSION,
+        vec![Attr::nest(ETHTOOL_A_LINKMODES_HEADER, vec![])],
+    );
+    let replies = sock
+        .dump(&request)?
+        .map_err(|e| io::Error::other(format!("ethtool link modes: {}", e.describe())))?;
+    Ok(replies
+        .iter()
+        .filter(|r| r.ty == family)
+        .filter_map(|r| parse_speed(&r.payload))
+        .collect())
+}
+
+fn parse_speed(payload: &[u8]) -> Option<(u32, u32)> {
+    if *payload.first()? != ETHTOOL_MSG_LINKMODES_GET_REPLY {
+        return None;
+    }
+    let attrs = attributes(payload.get(4..)?);
+    let index = header_index(find_in(&attrs, ETHTOOL_A_LINKMODES_HEADER)?)?;
+    let speed = find_in(&attrs, ETHTOOL_A_LINKMODES_SPEED)?;
+    let speed = u32::from_ne_bytes(speed.get(0..4)?.try_into().ok()?);
+    (speed != SPEED_UNKNOWN).then_some((index, speed))
+}
+
+/// The link index in a reply's header nest.
+fn header_index(header: &[u8]) -> Option<u32> {
+    let header = attributes(header);
+    let index = find_in(&header, ETHTOOL_A_HEADER_DEV_INDEX)?;
+    Some(u32::from_ne_bytes(index.get(0..4)?.try_into().ok()?))
+}
+
 /// A FEATURES_GET reply: the link's index and what its active features say. The active set
 /// is a bitset without a mask, whose bit-by-bit form lists only the bits that are set.
 fn parse_features(payload: &[u8]) -> Option<(u32, ChecksumOffload)> {
@@ -251,9 +299,7 @@ fn parse_features(payload: &[u8]) -> Option<(u32, ChecksumOffload)> {
         return None;
     }
     let attrs = attributes(payload.get(4..)?);
-    let header = attributes(find_in(&attrs, ETHTOOL_A_FEATURES_HEADER)?);
-    let index = find_in(&header, ETHTOOL_A_HEADER_DEV_INDEX)?;
-    let index = u32::from_ne_bytes(index.get(0..4)?.try_into().ok()?);
+    let index = header_index(find_in(&attrs, ETHTOOL_A_FEATURES_HEADER)?)?;
     let active = attributes(find_in(&attrs, ETHTOOL_A_FEATURES_ACTIVE)?);
     let bits = find_in(&active, ETHTOOL_A_BITSET_BITS).map_or(Vec::new(), attributes);
     let on: Vec<&[u8]> = bits
@@ -327,6 +373,27 @@ mod tests {
         for (_, bit) in bits {
             assert!(find_in(&attributes(bit), ETHTOOL_A_BITSET_BIT_VALUE).is_some());
         }
+    }
+
+    #[test]
+    fn a_link_modes_reply_gives_a_known_speed_only() {
+        let reply = |speed: u32| {
+            message(
+                30,
+                0,
+                ETHTOOL_MSG_LINKMODES_GET_REPLY,
+                1,
+                vec![
+                    Attr::nest(
+                        ETHTOOL_A_LINKMODES_HEADER,
+                        vec![Attr::bytes(ETHTOOL_A_HEADER_DEV_INDEX, &3u32.to_ne_bytes())],
+                    ),
+                    Attr::bytes(ETHTOOL_A_LINKMODES_SPEED, &speed.to_ne_bytes()),
+                ],
+            )
+        };
+        assert_eq!(parse_speed(&reply(10_000)[16..]), Some((3, 10_000)));
+        assert_eq!(parse_speed(&reply(SPEED_UNKNOWN)[16..]), None);
     }
 
     #[test]

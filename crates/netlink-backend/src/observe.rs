@@ -187,6 +187,8 @@ fn parse_link_state(payload: &[u8]) -> io::Result<LinkState> {
         mtu: d.link.mtu,
         mac: d.link.mac,
         stats,
+        // Read from ethtool by the caller.
+        speed_mbps: None,
     })
 }
 

@@ -32,6 +32,9 @@ fn states_follow_carrier_and_counters_count_the_traffic_sent() {
     let s = state(&mut b, &a.netns(), "ls0");
     assert!(!s.admin_up && s.oper == OperState::Down, "{s:?}");
     assert!(s.ifindex > 0 && s.mac.is_some(), "{s:?}");
+    // ethtool's link modes: the veth driver says 10000 Mb/s; loopback reports none.
+    assert_eq!(s.speed_mbps, Some(10_000), "{s:?}");
+    assert_eq!(state(&mut b, &a.netns(), "lo").speed_mbps, None);
     run("ip", &["-n", &a.name, "link", "set", "ls0", "up"]);
     // The kernel settles operational status a little later (linkwatch).
     assert!(

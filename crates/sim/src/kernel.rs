@@ -1284,6 +1284,8 @@ impl Backend for SimKernel {
                 mtu: l.mtu,
                 mac: Some(l.mac),
                 stats: LinkStats::default(),
+                // As the kernel's veth driver reports (verified with ethtool); the others none.
+                speed_mbps: (l.kind == LinkKind::Veth).then_some(10_000),
             })
             .collect())
     }

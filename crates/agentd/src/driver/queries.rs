@@ -222,6 +222,8 @@ pub(super) fn states_value(
                     v["mtu"] = s.mtu.into();
                     v["phys_address"] = s.mac.map(|m| m.to_string()).into();
                     v["statistics"] = serde_json::to_value(s.stats).unwrap_or_default();
+                    // vpp-agent's `speed` is in bits per second.
+                    v["speed"] = s.speed_mbps.map(|m| u64::from(m) * 1_000_000).into();
                 }
                 None => v["oper_status"] = "not-present".into(),
             }
