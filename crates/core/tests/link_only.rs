@@ -11,25 +11,7 @@ const ROUTE: &str = "config/linux/l3/v2/route/10.9.0.0/24/d";
 const ARP: &str = "config/linux/l3/v2/arp/d/10.1.0.7";
 
 fn observed(addrs: &[&str]) -> Event {
-    Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links: vec![ObservedLink {
-                name: "d".into(),
-                kind: LinkKind::Dummy,
-                alias: Some(mine("d")),
-                mtu: 1500,
-                mac: None,
-                up: true,
-                addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-                peer: None,
-                checksum_offload: Default::default(),
-            }],
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    })
+    dummy_seen("d", true, addrs)
 }
 
 /// A link-only dummy listing 10.1.0.1/24, a route through 10.1.0.254 and an ARP entry on it.

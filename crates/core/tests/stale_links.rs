@@ -7,25 +7,7 @@ use nsagent_core::*;
 use serde_json::json;
 
 fn look(up: bool, addrs: &[&str]) -> Event {
-    Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links: vec![ObservedLink {
-                name: "d".into(),
-                kind: LinkKind::Dummy,
-                alias: Some(mine("d")),
-                mtu: 1500,
-                mac: None,
-                up,
-                addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-                peer: None,
-                checksum_offload: Default::default(),
-            }],
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    })
+    dummy_seen("d", up, addrs)
 }
 
 /// Seeds 2659, 3305, 4213 and 5002 of the long campaign: after a restart the stale link's

@@ -158,3 +158,26 @@ pub fn reasons(s: &ItemState) -> Vec<String> {
 pub fn mine(item: &str) -> String {
     AgentIdentity::default().mark(item)
 }
+
+/// A look at the default namespace that finds only the agent's dummy `name`, with `addrs`.
+pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
+    Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links: vec![ObservedLink {
+                name: name.into(),
+                kind: LinkKind::Dummy,
+                alias: Some(mine(name)),
+                mtu: 1500,
+                mac: None,
+                up,
+                addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+                peer: None,
+                checksum_offload: Default::default(),
+            }],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    })
+}
