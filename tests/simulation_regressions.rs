@@ -871,3 +871,245 @@ fn an_item_back_for_its_stale_link_is_not_stuck_in_progress() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Campaign seed 2920 (at bbd455f): a chain write that failed because its named namespace
+/// vanished left the item believing a chain there, which it then removed from the namespace
+/// being made again, before it was there (chain.rs, `chain_write_failed`).
+#[test]
+fn shrunk_seed_2920() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 2920,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+        ]),
+        setup_dice: vec![1, 28],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw1".into(),
+                    value: json!({"chain_type":"INPUT","name":"fw1","namespace":{"reference":"n1","type":"NSID"},"rules":[]}),
+                },
+                &[1],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n1".into()),
+                    silently: Some(1),
+                },
+                &[6],
+                false,
+            ),
+        ],
+        liveness_dice: vec![0],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Campaign seed 3663 (at bbd455f): the same defect as seed 2920, seen as a veth created twice.
+#[test]
+fn shrunk_seed_3663() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 3663,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+        ]),
+        setup_dice: vec![0, 3],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw0".into(),
+                    value: json!({"chain_name":"web0","name":"fw0","namespace":{"reference":"n2","type":"NSID"},"rules":[]}),
+                },
+                &[58],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v5".into(),
+                    value: json!({"ip_addresses":[],"name":"v5","namespace":{"reference":"n2","type":"NSID"},"type":"VETH","veth":{"peer_if_name":"v4"}}),
+                },
+                &[69],
+                true,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n2".into()),
+                    silently: None,
+                },
+                &[4],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n2".into()),
+                    silently: Some(3),
+                },
+                &[1, 37],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 461 }, &[0, 0], false),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Campaign seed 14908 (at bbd455f): an item's IPv4 chain left behind after it moved to IPv6
+/// was taken for its IPv6 one after a restart (the holder's name is the same in both
+/// families), so it was never removed (chain.rs, `resync_found_chain`).
+#[test]
+fn shrunk_seed_14908() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 14908,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+        ]),
+        setup_dice: vec![0, 83],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw1".into(),
+                    value: json!({"chain_type":"PREROUTING","name":"fw1","rules":[],"table":"MANGLE"}),
+                },
+                &[24],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 11,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw1".into(),
+                    value: json!({"chain_type":"PREROUTING","name":"fw1","protocol":"IPV6","rules":[],"table":"MANGLE"}),
+                },
+                &[51],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 11,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[1, 0], false),
+            Step::new(Action::Restart { lose_state: false }, &[], false),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -181,7 +181,10 @@ impl Core {
                 let reason = format!("chain {} holds rules nsagent did not write", spec.holder);
                 self.refuse(id, reason);
                 handled = true;
-            } else if self.slot(id).actual == Actual::None {
+            } else if self.slot(id).actual == Actual::None && error.kind != ErrorKind::NamespaceGone
+            {
+                // (A namespace that is gone holds nothing: believing a chain there would have
+                // it removed from the namespace made again, before it is there: seed 2920.)
                 let a = ChainActual {
                     ns: ns.clone(),
                     spec: spec.clone(),
@@ -379,7 +382,11 @@ impl Core {
                 return;
             }
             if let Actual::Chain(a) = &self.slot(id).actual {
-                if a.ns == *ns && a.spec.holder == f.holder && a.spec.table == f.table {
+                // The holder's name is the same in both families (seed 14908: an IPv4 chain
+                // left behind was taken for the item's IPv6 one).
+                let same =
+                    (a.spec.family, a.spec.table, &a.spec.holder) == (f.family, f.table, &f.holder);
+                if a.ns == *ns && same {
                     return;
                 }
             }
