@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use nsagent_core::errno;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, ChainSnapshot, Command, ErrorKind, LinkChange,
-    LinkKind, LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
+    link_states_failed, Backend, BackendError, ChainSnapshot, ChecksumOffload, Command, ErrorKind,
+    LinkChange, LinkKind, LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
@@ -464,14 +464,17 @@ fn add_offloads(observed: &mut observe::Observed) {
     else {
         return;
     };
-    for (index, offload) in found {
-        let Some(name) = observed.names.get(&(index as i32)) else {
-            continue;
-        };
-        if let Some(l) = observed.ns.links.iter_mut().find(|l| l.name == *name) {
-            if l.kind == LinkKind::Veth {
-                l.checksum_offload = offload;
-            }
+    // By name, once: a namespace may hold thousands of veths.
+    let by_name: HashMap<&str, ChecksumOffload> = found
+        .into_iter()
+        .filter_map(|(index, o)| Some((observed.names.get(&(index as i32))?.as_str(), o)))
+        .collect();
+    for l in observed.ns.links.iter_mut() {
+        if let Some(o) = by_name
+            .get(l.name.as_str())
+            .filter(|_| l.kind == LinkKind::Veth)
+        {
+            l.checksum_offload = *o;
         }
     }
 }
@@ -876,10 +879,9 @@ impl Backend for NetlinkBackend {
         if let Ok(speeds) =
             namespace::generic_socket_in(ns).and_then(|mut s| ethtool::speeds(&mut s))
         {
-            for (index, speed) in speeds {
-                if let Some(s) = states.iter_mut().find(|s| s.ifindex == index) {
-                    s.speed_mbps = Some(speed);
-                }
+            let speeds: HashMap<u32, u32> = speeds.into_iter().collect();
+            for s in &mut states {
+                s.speed_mbps = speeds.get(&s.ifindex).copied();
             }
         }
         Ok(states)
