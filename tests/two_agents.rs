@@ -35,7 +35,8 @@ impl View<'_> {
             }
             Op::SetLink { ns, name, .. }
             | Op::SetOffload { ns, name, .. }
-            | Op::RenameLink { ns, name, .. } => link(ns, name),
+            | Op::RenameLink { ns, name, .. }
+            | Op::MoveLink { ns, name, .. } => link(ns, name),
             Op::AddAddress { ns, link: l, .. }
             | Op::DelAddress { ns, link: l, .. }
             | Op::SetNeighbour { ns, link: l, .. }

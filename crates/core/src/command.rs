@@ -160,6 +160,17 @@ pub enum Op {
         name: String,
         offload: ChecksumOffload,
     },
+    /// Move link `name` from `ns` into namespace `to`, named `new_name` there, in one request
+    /// (`ip link set NAME netns TO name NEW`). The kernel takes the link down and drops its
+    /// addresses, routes and neighbours on the way; it keeps MTU and MAC. Used for links the
+    /// agent takes over from someone else (TAP_TO_VPP) and gives back; the agent's own links
+    /// are created where they belong instead, as a move costs the kernel far more.
+    MoveLink {
+        ns: Netns,
+        name: String,
+        to: Netns,
+        new_name: String,
+    },
 }
 
 impl Op {
@@ -180,17 +191,19 @@ impl Op {
             | Op::RenameLink { ns, .. }
             | Op::SetChain { ns, .. }
             | Op::DeleteChain { ns, .. }
-            | Op::SetOffload { ns, .. } => ns.clone(),
+            | Op::SetOffload { ns, .. }
+            | Op::MoveLink { ns, .. } => ns.clone(),
         }
     }
 
-    /// The second namespace a command acts in: a veth peer's.
+    /// The second namespace a command acts in: a veth peer's, or where a link is moved to.
     pub fn peer_namespace(&self) -> Option<&Netns> {
         match self {
             Op::CreateLink {
                 kind: NewLink::Veth { peer_ns, .. },
                 ..
             } => Some(peer_ns),
+            Op::MoveLink { to, .. } => Some(to),
             _ => None,
         }
     }
@@ -260,6 +273,12 @@ impl fmt::Display for Op {
             Op::RenameLink { ns, name, new_name } => {
                 write!(f, "rename link {name} to {new_name} in {ns}")
             }
+            Op::MoveLink {
+                ns,
+                name,
+                to,
+                new_name,
+            } => write!(f, "move link {name} in {ns} to {to} as {new_name}"),
             Op::SetChain { ns, chain } => write!(
                 f,
                 "set {} rules of chain {} ({:?} {}) in {ns}",

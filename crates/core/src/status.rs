@@ -56,6 +56,9 @@ pub enum PendingReason {
         interface: String,
         address: String,
     },
+    /// A TAP_TO_VPP interface's TAP is neither in the default namespace under the name its
+    /// creator gives it nor already in the item's namespace under the item's name.
+    TapMissing(String),
 }
 
 impl fmt::Display for PendingReason {
@@ -107,6 +110,10 @@ impl fmt::Display for PendingReason {
             AddressMissing { interface, address } => write!(
                 f,
                 "address {address} of link-only interface '{interface}' is not on its link yet"
+            ),
+            TapMissing(tap) => write!(
+                f,
+                "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"
             ),
         }
     }

@@ -252,13 +252,13 @@ fn unsupported_settings_are_refused_only_when_set() {
         &k,
         json!({"name": "v1", "type": "DUMMY", "tap": {"vppTapIfName": "t"}}),
         "tap",
-        "not supported yet",
+        "for type TAP_TO_VPP only",
     );
     refuse(
         &k,
         json!({"name": "v1", "type": 2}),
-        "type",
-        "TAP_TO_VPP is not supported yet",
+        "tap.vpp_tap_if_name",
+        "missing",
     );
     refuse(
         &k,

@@ -327,7 +327,7 @@ fn unknown_fields_and_types_are_named() {
     assert_rejects(&format!("{IF}d1"), json!({"name": "d1"}), "type", "missing");
     assert_rejects(
         &format!("{IF}d1"),
-        json!({"name": "d1", "type": "TAP_TO_VPP"}),
+        json!({"name": "d1", "type": "VRF_DEVICE"}),
         "type",
         "not supported",
     );

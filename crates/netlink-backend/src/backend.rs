@@ -252,7 +252,7 @@ fn link_needed(op: &Op) -> Option<&str> {
         | Op::ReplaceRoute { route, .. }
         | Op::DelRoute { route, .. } => Some(&route.dev),
         Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
-        Op::RenameLink { name, .. } => Some(name),
+        Op::RenameLink { name, .. } | Op::MoveLink { name, .. } => Some(name),
         _ => None,
     }
 }
@@ -432,6 +432,13 @@ fn prepare(
         Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac, route_protocol),
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
+        Op::MoveLink { to, new_name, .. } if to == ns => message::rename_link(index, new_name),
+        Op::MoveLink { to, new_name, .. } => {
+            let f = name_free_in(op, to, new_name)?;
+            let fd = f.fd.as_raw_fd();
+            keep_open.push(f);
+            message::move_link(index, fd, new_name)
+        }
         Op::CreateNamespace { .. } => return create_namespace(cache, op).map(|()| None),
         // Never grouped with rtnetlink requests (`apply_batch`): done with the iptables tools,
         // and through ethtool's generic netlink family.
@@ -439,6 +446,27 @@ fn prepare(
         Op::SetOffload { .. } => return set_offload(op).map(|()| None),
     };
     request.map(Some).map_err(|e| encode_failure(op, &e))
+}
+
+/// Opens the namespace a link is moved to, once sure that `name` is free there: the kernel
+/// would move the link first and then fail to rename it (EEXIST), leaving it half moved. A
+/// socket of its own, not the cached one: another group may hold that one's lock meanwhile.
+fn name_free_in(op: &Op, to: &Netns, name: &str) -> Result<NsFile, BackendError> {
+    let file = namespace::open(to).map_err(|e| gone(op, to, &e))?;
+    let mut sock = namespace::socket_in(to, &file).map_err(|e| io_failure(op, to, &e))?;
+    let mut ask = [message::get_link(name).map_err(|e| encode_failure(op, &e))?];
+    let outcome = sock
+        .transact(&mut ask)
+        .map_err(|e| io_failure(op, to, &e))?;
+    match outcome.into_iter().next() {
+        Some(Err(e)) if e.errno == errno::ENODEV => Ok(file),
+        Some(Err(e)) => Err(kernel(op, to, &e)),
+        _ => Err(BackendError::from_errno(
+            op,
+            errno::EEXIST,
+            format!("{to}: a link named {name} exists"),
+        )),
+    }
 }
 
 /// Each namespace once, in the order first asked for.

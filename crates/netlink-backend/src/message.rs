@@ -177,6 +177,22 @@ pub fn rename_link(index: u32, new_name: &str) -> Result<Request> {
     encode(Rtm::Setlink, NlmF::empty(), msg)
 }
 
+/// RTM_SETLINK moving the link of this index into the namespace open as `ns_fd`, named
+/// `new_name` there (the kernel moves it, then renames it: the name must be free there).
+pub fn move_link(index: u32, ns_fd: i32, new_name: &str) -> Result<Request> {
+    let attrs = [
+        attr(Ifla::NetNsFd, ns_fd as u32)?,
+        attr(Ifla::Ifname, new_name)?,
+    ];
+    let msg = IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .ifi_index(index as i32)
+        .rtattrs(attrs.into_iter().collect::<RtBuffer<Ifla, Buffer>>())
+        .build()
+        .map_err(enc)?;
+    encode(Rtm::Setlink, NlmF::empty(), msg)
+}
+
 /// RTM_GETLINK for one link by name, to learn its index.
 pub fn get_link(name: &str) -> Result<Request> {
     let attrs = vec![

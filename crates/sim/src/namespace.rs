@@ -295,6 +295,12 @@ impl Namespace {
         index
     }
 
+    /// A link moved in keeps its index: later links are numbered past it, as no two links of a
+    /// namespace share one.
+    pub(crate) fn keep_ifindex(&mut self, index: u32) {
+        self.next_ifindex = self.next_ifindex.max(index + 1);
+    }
+
     /// Gives link `from` the name `to`, with everything that refers to it in this namespace:
     /// the kernel knows them by index, so they stay. The caller checks that `to` is free.
     pub(crate) fn rename_link(&mut self, from: &str, to: &str) -> Option<&Link> {

@@ -105,6 +105,14 @@ struct Loan {
     /// addresses it had added count as there before, and stay: a leak of its own, never a
     /// removal of someone else's.)
     present: Vec<IpNet>,
+    /// For a TAP taken over from the default namespace (TAP_TO_VPP): the name it had there,
+    /// under which it is moved back when let go.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    home: Option<String>,
 }
 
 /// The attributes to bring a link to; `None` leaves one as it is.
@@ -190,6 +198,7 @@ impl Borrows {
                 mtu: None,
                 mac: None,
                 present: l.addresses.clone(),
+                home: None,
             });
         }
         self.observing.len() != before
@@ -210,6 +219,7 @@ impl Borrows {
                 mtu: None,
                 mac: None,
                 present: vec![],
+                home: None,
             });
         }
         let loan = self.loan_mut(&a.ns, &a.name).expect("made above");
@@ -286,6 +296,19 @@ impl Borrows {
     pub(super) fn forget_namespace(&mut self, ns: &Netns) {
         self.observing.retain(|(n, _)| n != ns);
         self.loans.retain(|l| &l.ns != ns);
+    }
+
+    /// The borrowed link is a TAP taken from the default namespace, where it was `home`.
+    pub(super) fn set_home(&mut self, ns: &Netns, link: &str, home: &str) {
+        if let Some(loan) = self.loan_mut(ns, link) {
+            loan.home = Some(home.to_string());
+        }
+    }
+
+    /// The name in the default namespace a borrowed link goes back to when let go, if it was
+    /// taken from there.
+    pub(super) fn home(&self, ns: &Netns, link: &str) -> Option<&str> {
+        self.loan(ns, link)?.home.as_deref()
     }
 
     /// The link is let go: nothing more to restore.

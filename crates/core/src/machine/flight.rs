@@ -25,6 +25,7 @@ fn link_names_taken(op: &Op) -> Vec<(Netns, String)> {
             v
         }
         Op::RenameLink { ns, new_name, .. } => vec![(ns.clone(), new_name.clone())],
+        Op::MoveLink { to, new_name, .. } => vec![(to.clone(), new_name.clone())],
         _ => vec![],
     }
 }
@@ -321,6 +322,7 @@ impl Core {
             Op::SetLink { .. }
             | Op::SetOffload { .. }
             | Op::RenameLink { .. }
+            | Op::MoveLink { .. }
             | Op::AddAddress { .. }
             | Op::DelAddress { .. }
             | Op::DeleteLink { .. } => Some(first),

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
 use crate::command::Op;
-use crate::model::{Item, ItemKey};
+use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 
 use super::dirty::Resource;
@@ -49,6 +49,9 @@ pub(super) struct Indexes {
     pub(super) in_flight_ns: FxHashMap<Netns, u32>,
     /// Rule chain items: few, and looked through when a namespace's tables are observed.
     pub(super) chains: BTreeSet<ItemId>,
+    /// TAP_TO_VPP items: few, and looked through when the default namespace, where their TAPs
+    /// appear, is observed.
+    pub(super) taps: BTreeSet<ItemId>,
 }
 
 /// The items of one index entry, copied out so that the core can change while it visits them.
@@ -162,6 +165,9 @@ impl Core {
                 .or_default()
                 .push(id);
             self.settle_claims(&claim);
+            if i.kind == InterfaceType::TapToVpp {
+                self.ix.taps.insert(id);
+            }
             if let Some(peer) = &i.veth_peer {
                 self.ix
                     .referrers
@@ -190,6 +196,7 @@ impl Core {
             }
             self.slot_mut(id).name_taken_by = None;
             self.settle_claims(&claim);
+            self.ix.taps.remove(&id);
             if let Some(peer) = &i.veth_peer {
                 remove_from_fx(&mut self.ix.referrers, peer, id);
             }

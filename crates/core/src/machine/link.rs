@@ -214,7 +214,9 @@ impl Core {
         let role = match iface.kind {
             InterfaceType::Veth => self.wanted_veth(iface, &mut reasons),
             InterfaceType::Dummy => Some(WantedRole::Dummy),
-            InterfaceType::Existing | InterfaceType::Loopback => Some(WantedRole::Borrowed),
+            InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
+                Some(WantedRole::Borrowed)
+            }
         };
         match (ns, role) {
             (Some(ns), Some(role)) if reasons.is_empty() => Ok(LinkTarget { ns, role }),
@@ -254,6 +256,9 @@ impl Core {
         };
         if let Some(fits) = fits {
             self.slot_mut(id).link_ok = fits;
+        }
+        if fits == Some(false) && self.fetch_tap(id, desired, &target) {
+            return;
         }
         if fits == Some(false) {
             return self.remove_link(id, desired.is_some());
@@ -409,6 +414,8 @@ impl Core {
             );
         } else if let Some(op) = self.restore_step(&a) {
             self.issue(op, Owner::Item { id, peer: None });
+        } else if self.give_back_tap(id, &a, working.clone()) {
+            return;
         } else {
             // A borrowed link is let go as it was before the agent changed it.
             self.s.borrows.release(&a.ns, &a.name);
@@ -557,9 +564,16 @@ impl Core {
     /// before anything is changed. Asks for the namespace's observation; the
     /// observation's resync (`take_borrowed_links`) takes the link, or says it is missing.
     fn borrow_link(&mut self, id: ItemId, ns: Netns, iface: &Interface) {
+        if self.waiting_for_tap(id, iface) {
+            return;
+        }
         // Asked each time: a request is not stored in snapshots, so one made before a restart
         // may be gone; asking twice before the answer costs nothing.
         self.s.borrows.want_observation(&ns, &iface.host_if_name);
+        if iface.kind == InterfaceType::TapToVpp {
+            // Not in its place yet, it is at home, if anywhere.
+            self.want_observed(Netns::Default);
+        }
         self.want_observed(ns);
         self.set_state(id, ItemState::InProgress);
     }

@@ -75,6 +75,7 @@ mod resync;
 mod seen;
 mod stale;
 mod state;
+mod tap;
 mod timers;
 mod veth;
 

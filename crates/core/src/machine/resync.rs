@@ -305,7 +305,7 @@ impl Core {
             // same item) keeps it, and step 3 takes it.
             None if self.interface_slot(item_name).is_some_and(|(_, s)| {
                 matches!(s.desired.as_deref(), Some(Item::Interface(i))
-                    if matches!(i.kind, InterfaceType::Existing | InterfaceType::Loopback)
+                    if matches!(i.kind, InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp)
                         && i.host_if_name == l.name
                         && self.resolve(&i.namespace).as_ref() == Ok(ns))
             }) => {}
@@ -339,7 +339,7 @@ impl Core {
             };
             if !matches!(
                 iface.kind,
-                InterfaceType::Existing | InterfaceType::Loopback
+                InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp
             ) {
                 continue;
             }
@@ -367,12 +367,17 @@ impl Core {
                     let a =
                         LinkActual::observed(ns, l, LinkRole::Borrowed, None, &iface.ip_addresses);
                     self.set_actual(id, Actual::Link(a));
+                    self.tap_taken(ns, &iface);
+                }
+                None if asked && iface.kind == InterfaceType::TapToVpp => {
+                    self.tap_missing(id, &iface)
                 }
                 None if asked => self.borrowed_link_missing(id, ns, &iface.host_if_name),
                 None => {}
             }
         }
         self.s.borrows.observed_namespace(ns);
+        self.take_taps_at_home(seen);
     }
 
     /// Routes on managed links that no item claimed: adopted by their item, or removed.

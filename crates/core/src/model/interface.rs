@@ -18,6 +18,10 @@ pub enum InterfaceType {
     Existing,
     /// A dummy link, created and deleted by the agent.
     Dummy,
+    /// vpp-agent's TAP_TO_VPP: the Linux side of a TAP someone else (VPP) creates in the
+    /// default namespace; taken from there into the item's namespace under its name,
+    /// configured, and given back when the item goes. (Last, so that logs keep their encoding.)
+    TapToVpp,
 }
 
 /// A validated interface item.
@@ -51,6 +55,14 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub checksum_offload: ChecksumOffload,
+    /// For TAP_TO_VPP: the name the TAP has in the default namespace when its creator made it
+    /// (`tap.vpp_tap_if_name`), where the agent finds it and gives it back.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vpp_tap: Option<String>,
 }
 
 /// Whether a link's checksums are offloaded (left to the "device": for a veth, not computed at
@@ -87,12 +99,7 @@ impl wire::Interface {
         let kind = interface_type(self.kind)?;
         // protojson leaves zero values out before this point, so only settings with an effect
         // are refused here.
-        if self.tap.is_some() {
-            return Err(ValidationError::new(
-                "tap",
-                "TAP settings are not supported yet",
-            ));
-        }
+        let vpp_tap = vpp_tap(kind, self.tap.as_ref())?;
         if self.vrf_dev.is_some() {
             return Err(ValidationError::new(
                 "vrf_dev",
@@ -145,7 +152,33 @@ impl wire::Interface {
             veth_peer,
             link_only: self.link_only,
             checksum_offload,
+            vpp_tap,
         })
+    }
+}
+
+/// The TAP a TAP_TO_VPP item takes over: named, and only for that type. vpp-agent reads the
+/// name VPP gave the TAP's host side from VPP's own interface of this name; nsagent, which
+/// does not talk to VPP, takes it to be that name, the one the TAP has in the default namespace.
+fn vpp_tap(
+    kind: InterfaceType,
+    tap: Option<&wire::Tap>,
+) -> Result<Option<String>, ValidationError> {
+    let name = tap.map(|t| t.vpp_tap_if_name.as_str()).unwrap_or_default();
+    match (kind, name.is_empty()) {
+        (InterfaceType::TapToVpp, true) => Err(ValidationError::new(
+            "tap.vpp_tap_if_name",
+            "missing; a TAP_TO_VPP interface names the TAP it takes over from the default namespace",
+        )),
+        (InterfaceType::TapToVpp, false) => {
+            check_host_name("tap.vpp_tap_if_name", name)?;
+            Ok(Some(name.to_string()))
+        }
+        (_, false) => Err(ValidationError::new(
+            "tap",
+            format!("TAP settings are for type TAP_TO_VPP only, not {kind:?}"),
+        )),
+        (_, true) => Ok(None),
     }
 }
 
@@ -154,7 +187,7 @@ impl wire::Interface {
 fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
     match kind {
         InterfaceType::Veth | InterfaceType::Dummy => Some(enabled.unwrap_or(false)),
-        InterfaceType::Existing | InterfaceType::Loopback => enabled,
+        InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
 
@@ -224,21 +257,15 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::Loopback => Ok(InterfaceType::Loopback),
         T::Existing => Ok(InterfaceType::Existing),
         T::Dummy => Ok(InterfaceType::Dummy),
+        T::TapToVpp => Ok(InterfaceType::TapToVpp),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, LOOPBACK, EXISTING, DUMMY",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, DUMMY",
         )),
-        T::TapToVpp | T::VrfDevice => {
-            let name = if kind == T::TapToVpp {
-                "TAP_TO_VPP"
-            } else {
-                "VRF_DEVICE"
-            };
-            Err(ValidationError::new(
-                "type",
-                format!("{name} is not supported yet; supported: VETH, LOOPBACK, EXISTING, DUMMY"),
-            ))
-        }
+        T::VrfDevice => Err(ValidationError::new(
+            "type",
+            "VRF_DEVICE is not supported yet; supported: VETH, TAP_TO_VPP, LOOPBACK, EXISTING, DUMMY",
+        )),
     }
 }
 
@@ -383,6 +410,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Loopback => T::Loopback,
                 InterfaceType::Existing => T::Existing,
                 InterfaceType::Dummy => T::Dummy,
+                InterfaceType::TapToVpp => T::TapToVpp,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -400,7 +428,9 @@ impl From<&Interface> for wire::Interface {
                 rx_checksum_offloading: checksum_name(i.checksum_offload.rx),
                 tx_checksum_offloading: checksum_name(i.checksum_offload.tx),
             }),
-            tap: None,
+            tap: i.vpp_tap.as_ref().map(|t| wire::Tap {
+                vpp_tap_if_name: t.clone(),
+            }),
             vrf_dev: None,
             vrf_master_interface: String::new(),
         }

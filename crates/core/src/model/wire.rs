@@ -28,15 +28,22 @@ pub struct Interface {
     pub link_only: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub veth: Option<Veth>,
-    /// vpp-agent's TAP link settings; nsagent does not manage TAPs, see `validate`.
-    #[serde(default, skip_serializing)]
-    pub tap: Option<serde_json::Value>,
+    /// vpp-agent's TAP link settings, for TAP_TO_VPP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<Tap>,
     /// vpp-agent's VRF device settings; not supported yet, see `validate`.
     #[serde(default, skip_serializing)]
     pub vrf_dev: Option<serde_json::Value>,
     /// The VRF device the link is enslaved to; not supported yet, see `validate`.
     #[serde(default, skip_serializing)]
     pub vrf_master_interface: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tap {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vpp_tap_if_name: String,
 }
 
 fn is_zero(v: &u32) -> bool {

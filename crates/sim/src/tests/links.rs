@@ -534,3 +534,25 @@ fn deleting_a_dummy_removes_its_routes_and_neighbours() {
     assert_eq!(snap.namespaces[0].neighbours.len(), 1);
     assert_eq!(snap.namespaces[0].neighbours[0].link, "d1");
 }
+
+#[test]
+fn a_moved_veth_end_is_named_by_its_peer_where_it_went_and_keeps_a_free_index() {
+    let mut k = kernel();
+    let (a, b, c) = (ns("a"), ns("b"), ns("c"));
+    k.appear(c.clone()).expect("c");
+    veth(&mut k, &a, "v0", &b, "p0");
+    let index = link(&k, &a, "v0").ifindex;
+    k.apply(&Op::MoveLink {
+        ns: a.clone(),
+        name: "v0".into(),
+        to: c.clone(),
+        new_name: "v9".into(),
+    })
+    .expect("moved");
+    assert!(!has_link(&k, &a, "v0"));
+    assert_eq!(link(&k, &c, "v9").ifindex, index, "its index is free in c");
+    assert_eq!(link(&k, &b, "p0").peer, Some((c.clone(), "v9".to_string())));
+    // A link made in c afterwards gets another index.
+    dummy(&mut k, &c, "d1");
+    assert_ne!(link(&k, &c, "d1").ifindex, index);
+}

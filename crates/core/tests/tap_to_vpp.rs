@@ -1,0 +1,271 @@
+//! TAP_TO_VPP: a TAP someone else makes in the default namespace is waited for, moved into the
+//! item's namespace under the item's name, configured, and moved back home when the item goes.
+
+mod common;
+
+use common::*;
+use nsagent_core::*;
+use serde_json::json;
+
+fn red() -> Netns {
+    Netns::Named("red".into())
+}
+
+fn tap_item() -> serde_json::Value {
+    json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1", "enabled": true,
+           "namespace": {"type": "NSID", "reference": "red"},
+           "ip_addresses": ["10.5.0.1/24"], "tap": {"vpp_tap_if_name": "tap0"}})
+}
+
+fn ns_seen(ns: Netns, links: Vec<ObservedLink>) -> ObservedNamespace {
+    ObservedNamespace {
+        ns,
+        links,
+        routes: vec![],
+        neighbours: vec![],
+    }
+}
+
+fn lo() -> ObservedLink {
+    let mut l = host_link("lo", false, 65536, &[]);
+    l.kind = LinkKind::Loopback;
+    l
+}
+
+/// Answers the core's request for observations with these namespaces.
+fn observe(d: &mut Harness, namespaces: Vec<ObservedNamespace>) {
+    d.core.poll_resync();
+    d.event(Event::Observed(Snapshot {
+        namespaces,
+        missing: vec![],
+    }));
+}
+
+/// The item put, its namespace made, and both namespaces seen without the TAP.
+fn waiting_for_tap() -> Harness {
+    let mut d = Harness::new();
+    d.put(&iface_key("t"), tap_item());
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::CreateNamespace { name }] if name == "red"),
+        "{ops:?}"
+    );
+    d.settle();
+    observe(
+        &mut d,
+        vec![
+            ns_seen(Netns::Default, vec![lo()]),
+            ns_seen(red(), vec![lo()]),
+        ],
+    );
+    d
+}
+
+#[test]
+fn the_item_waits_for_its_tap_then_takes_configures_and_gives_it_back() {
+    let mut d = waiting_for_tap();
+    assert_eq!(d.settle(), vec![], "nothing to do without the TAP");
+    assert_eq!(
+        d.core.poll_resync(),
+        None,
+        "no look asked again: it would say the same, and ask again, forever"
+    );
+    assert_eq!(
+        reasons(&d.state(&iface_key("t"))),
+        vec!["TAP 'tap0' is not in the default namespace yet (its creator, such as VPP, makes it)"]
+    );
+
+    // VPP makes its TAP: the kernel tells, and the agent takes it.
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", true, 1450, &["fe80::1/64"])],
+        )],
+    );
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::MoveLink {
+            ns: Netns::Default,
+            name: "tap0".into(),
+            to: red(),
+            new_name: "vpp1".into()
+        }]
+    );
+    // Moved, it is looked at where it is now before anything is changed on it.
+    assert!(!is_applied(&d.state(&iface_key("t"))));
+    observe(
+        &mut d,
+        vec![ns_seen(
+            red(),
+            vec![lo(), host_link("vpp1", false, 1450, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|op| matches!(op, Op::SetLink { ns, change, .. } if *ns == red() && change.up == Some(true))),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter().any(
+            |op| matches!(op, Op::AddAddress { ns, link, .. } if *ns == red() && link == "vpp1")
+        ),
+        "{ops:?}"
+    );
+    assert!(is_applied(&d.state(&iface_key("t"))));
+
+    // Deleted: put back as it came, then home under its first name.
+    d.delete(&iface_key("t"));
+    let ops = d.settle();
+    assert_eq!(
+        ops.last(),
+        Some(&Op::MoveLink {
+            ns: red(),
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter().any(|op| matches!(op, Op::DelAddress { .. })),
+        "the address the agent added goes first: {ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::SetLink { change, .. } if change.up == Some(false))),
+        "it is down again, as it arrived: {ops:?}"
+    );
+    assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
+}
+
+#[test]
+fn a_tap_found_in_place_after_the_state_was_lost_is_taken_there_and_still_goes_home() {
+    let mut d = Harness::new();
+    d.put(&iface_key("t"), tap_item());
+    d.settle();
+    observe(
+        &mut d,
+        vec![
+            ns_seen(Netns::Default, vec![lo()]),
+            ns_seen(
+                red(),
+                vec![lo(), host_link("vpp1", true, 1450, &["10.5.0.1/24"])],
+            ),
+        ],
+    );
+    assert_eq!(d.settle(), vec![], "already as asked: nothing moved");
+    assert!(is_applied(&d.state(&iface_key("t"))));
+    d.delete(&iface_key("t"));
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::MoveLink {
+            ns: red(),
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }],
+        "what was there before is kept; the TAP goes home"
+    );
+}
+
+#[test]
+fn a_move_refused_is_retried_and_says_why() {
+    let mut d = waiting_for_tap();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let c = d.pending();
+    assert!(matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })));
+    d.fail(&c[0], EEXIST);
+    match d.state(&iface_key("t")) {
+        ItemState::Failed {
+            error, retry_at, ..
+        } => {
+            assert!(error.contains("move link tap0"), "{error}");
+            assert!(retry_at.is_some(), "retried");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_item_deleted_while_waiting_touches_nothing() {
+    let mut d = waiting_for_tap();
+    d.delete(&iface_key("t"));
+    assert_eq!(d.settle(), vec![]);
+    assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
+}
+
+#[test]
+fn a_tap_in_the_default_namespace_under_another_name_is_renamed_there_and_back() {
+    let mut d = Harness::new();
+    d.put(
+        &iface_key("t"),
+        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1",
+               "tap": {"vpp_tap_if_name": "tap0"}}),
+    );
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::MoveLink {
+            ns: Netns::Default,
+            name: "tap0".into(),
+            to: Netns::Default,
+            new_name: "vpp1".into()
+        }]
+    );
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("vpp1", false, 1500, &[])],
+        )],
+    );
+    assert_eq!(d.settle(), vec![]);
+    assert!(is_applied(&d.state(&iface_key("t"))));
+    d.delete(&iface_key("t"));
+    assert_eq!(
+        d.settle(),
+        vec![Op::MoveLink {
+            ns: Netns::Default,
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }]
+    );
+}
+
+#[test]
+fn a_tap_item_names_its_tap_and_only_it_has_one() {
+    let err = Item::decode_unkeyed(&json!({"name": "t", "type": "TAP_TO_VPP"})).unwrap_err();
+    assert_eq!(err.field, "tap.vpp_tap_if_name");
+    let err = Item::decode_unkeyed(
+        &json!({"name": "t", "type": "TAP_TO_VPP", "tap": {"vppTapIfName": "bad name"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "tap.vppTapIfName", "named as written: {err}");
+    let err = Item::decode_unkeyed(&json!({"name": "t", "type": "EXISTING",
+        "tap": {"vpp_tap_if_name": "tap0"}}))
+    .unwrap_err();
+    assert_eq!(err.field, "tap");
+    assert!(err.to_string().contains("TAP_TO_VPP only"), "{err}");
+    // vpp-agent's number for TAP_TO_VPP is 2.
+    let ok =
+        Item::decode_unkeyed(&json!({"name": "t", "type": 2, "tap": {"vppTapIfName": "tap0"}}));
+    assert!(ok.is_ok(), "{ok:?}");
+}
