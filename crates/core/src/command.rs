@@ -43,6 +43,22 @@ pub struct LinkChange {
     pub mtu: Option<u32>,
     pub mac: Option<MacAddr>,
     pub alias: Option<String>,
+    /// `IFLA_MASTER`: enslave the link to another of its namespace (a VRF), or release it.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub master: Option<Master>,
+}
+
+/// A change of the link a link is enslaved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Master {
+    /// Enslave to the link of this name, in the same namespace.
+    Set(String),
+    /// Release from whatever it is enslaved to.
+    Release,
 }
 
 impl LinkChange {
@@ -51,7 +67,7 @@ impl LinkChange {
     }
 }
 
-/// A route in the main table. The kernel identifies it by destination and metric.
+/// A route. The kernel identifies it by table, destination and metric.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RouteSpec {
     /// Kernel name of the outgoing link.
@@ -60,6 +76,13 @@ pub struct RouteSpec {
     pub gw: Option<IpAddr>,
     pub metric: u32,
     pub scope: RouteScope,
+    /// The routing table; `None`: the main table (254). A VRF member's routes go to its VRF's.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub table: Option<u32>,
 }
 
 /// The kind of a new link.
@@ -70,6 +93,11 @@ pub enum NewLink {
     Veth {
         peer_ns: Netns,
         peer: LinkSpec,
+    },
+    /// A VRF device whose members' routes go to `table`. (Last, so that logs keep their
+    /// encoding.)
+    Vrf {
+        table: u32,
     },
 }
 
@@ -221,6 +249,11 @@ impl fmt::Display for Op {
             Op::CreateLink {
                 ns,
                 link,
+                kind: NewLink::Vrf { table },
+            } => write!(f, "create vrf {} (table {table}) in {ns}", link.name),
+            Op::CreateLink {
+                ns,
+                link,
                 kind: NewLink::Veth { peer_ns, peer },
             } => {
                 write!(
@@ -243,6 +276,11 @@ impl fmt::Display for Op {
                 }
                 if let Some(alias) = &change.alias {
                     write!(f, " alias {alias}")?;
+                }
+                match &change.master {
+                    Some(Master::Set(m)) => write!(f, " master {m}")?,
+                    Some(Master::Release) => write!(f, " nomaster")?,
+                    None => {}
                 }
                 Ok(())
             }
@@ -307,6 +345,10 @@ impl fmt::Display for RouteText<'_> {
         if let Some(gw) = r.gw {
             write!(f, " via {gw}")?;
         }
-        write!(f, " dev {} metric {} scope {:?}", r.dev, r.metric, r.scope)
+        write!(f, " dev {} metric {} scope {:?}", r.dev, r.metric, r.scope)?;
+        match r.table {
+            Some(t) => write!(f, " table {t}"),
+            None => Ok(()),
+        }
     }
 }

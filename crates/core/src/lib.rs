@@ -20,7 +20,7 @@ mod status;
 
 pub use added_fields::reading_version_1;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
-pub use command::{Command, CommandId, LinkChange, LinkSpec, NewLink, Op, RouteSpec};
+pub use command::{Command, CommandId, LinkChange, LinkSpec, Master, NewLink, Op, RouteSpec};
 pub use event::{Event, Timestamp};
 pub use firewall::{
     digest, rule_words, ChainSnapshot, ChainSpec, ObservedChain, ObservedRule, ObservedTable,

@@ -39,6 +39,8 @@ pub enum LinkKind {
     Dummy,
     Loopback,
     Other,
+    /// A VRF device. (Last, so that logged snapshots keep their encoding.)
+    Vrf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +66,20 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub checksum_offload: ChecksumOffload,
+    /// The link this one is enslaved to (`IFLA_MASTER`), by name: a VRF, a bridge.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub master: Option<String>,
+    /// For a VRF: its routing table (`IFLA_VRF_TABLE`).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vrf_table: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -59,6 +59,10 @@ pub enum PendingReason {
     /// A TAP_TO_VPP interface's TAP is neither in the default namespace under the name its
     /// creator gives it nor already in the item's namespace under the item's name.
     TapMissing(String),
+    /// `vrf_master_interface` names an interface that is not a VRF_DEVICE.
+    NotAVrf(String),
+    /// `vrf_master_interface` names a VRF in another namespace than the interface's.
+    VrfInAnotherNamespace(String),
 }
 
 impl fmt::Display for PendingReason {
@@ -111,6 +115,10 @@ impl fmt::Display for PendingReason {
                 f,
                 "address {address} of link-only interface '{interface}' is not on its link yet"
             ),
+            NotAVrf(vrf) => write!(f, "interface '{vrf}' is not a VRF_DEVICE"),
+            VrfInAnotherNamespace(vrf) => {
+                write!(f, "VRF '{vrf}' is in another namespace than this interface")
+            }
             TapMissing(tap) => write!(
                 f,
                 "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"

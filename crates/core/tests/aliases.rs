@@ -54,6 +54,8 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         addresses: vec![],
         peer: Some((peer.0, peer.1.into())),
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 

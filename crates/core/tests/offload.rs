@@ -42,6 +42,8 @@ fn seen(a: ChecksumOffload) -> Event {
         addresses: vec![],
         peer: Some((Netns::Default, peer.into())),
         checksum_offload: offload,
+        master: None,
+        vrf_table: None,
     };
     let on = ChecksumOffload {
         rx: Some(true),

@@ -32,6 +32,8 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         addresses: vec!["10.1.0.1/24".parse().unwrap()],
         peer: None,
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 
@@ -42,6 +44,7 @@ fn route_on(dev: &str) -> RouteSpec {
         gw: None,
         metric: 0,
         scope: RouteScope::Link,
+        table: None,
     }
 }
 
@@ -162,6 +165,7 @@ fn a_legacy_marked_link_an_item_wants_is_adopted_and_re_marked() {
             mtu: None,
             mac: None,
             alias: Some(me.mark("d1")),
+            master: None,
         },
     };
     // The stale route and neighbour on it are the agent's own (on its adopted link).
@@ -276,6 +280,7 @@ fn a_link_believed_with_its_legacy_mark_is_re_marked_in_place() {
                 mtu: None,
                 mac: None,
                 alias: Some(me.mark("d1")),
+                master: None,
             },
         }]
     );

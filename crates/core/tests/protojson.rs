@@ -234,19 +234,22 @@ fn errors_name_the_field_as_written() {
 
 /// Settings of models not supported yet: their zeros are unset, anything else is refused.
 #[test]
-fn unsupported_settings_are_refused_only_when_set() {
+fn settings_of_another_type_are_refused_on_their_field() {
     let k = format!("{IF}v1");
-    refuse(
+    let i = interface(
         &k,
         json!({"name": "v1", "type": "DUMMY", "vrfMasterInterface": "vrf1"}),
-        "vrfMasterInterface",
-        "not supported yet",
+    );
+    assert_eq!(
+        i.vrf_master.as_deref(),
+        Some("vrf1"),
+        "any link may be a VRF's"
     );
     refuse(
         &k,
         json!({"name": "v1", "type": "DUMMY", "vrf_dev": {"routing_table": 5}}),
         "vrf_dev",
-        "not supported yet",
+        "for type VRF_DEVICE only",
     );
     refuse(
         &k,
@@ -263,9 +266,14 @@ fn unsupported_settings_are_refused_only_when_set() {
     refuse(
         &k,
         json!({"name": "v1", "type": "VRF_DEVICE"}),
-        "type",
-        "VRF_DEVICE is not supported yet",
+        "vrf_dev.routing_table",
+        "missing",
     );
+    let v = interface(
+        &k,
+        json!({"name": "v1", "type": 5, "vrfDev": {"routingTable": "10"}}),
+    );
+    assert_eq!((v.kind, v.vrf_table), (InterfaceType::Vrf, Some(10)));
 }
 
 /// `veth.rx/tx_checksum_offloading`, vpp-agent's `ChecksumOffloading`: by number or name, in

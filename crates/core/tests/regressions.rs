@@ -36,6 +36,8 @@ fn link(
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer,
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 
@@ -149,6 +151,7 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
         gw: Some("10.0.0.2".parse().unwrap()),
         metric: 0,
         scope: RouteScope::Global,
+        table: None,
     };
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
@@ -810,6 +813,7 @@ fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
         gw: None,
         metric: 0,
         scope: RouteScope::Link,
+        table: None,
     };
     look(&mut d, vec![route]);
     let cmds = d.pending();

@@ -622,6 +622,8 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer: None,
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 

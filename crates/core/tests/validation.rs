@@ -328,8 +328,8 @@ fn unknown_fields_and_types_are_named() {
     assert_rejects(
         &format!("{IF}d1"),
         json!({"name": "d1", "type": "VRF_DEVICE"}),
-        "type",
-        "not supported",
+        "vrf_dev.routing_table",
+        "missing",
     );
     assert_rejects(
         &format!("{IF}d1"),

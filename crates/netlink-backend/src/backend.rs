@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use nsagent_core::errno;
 use nsagent_core::{
     link_states_failed, Backend, BackendError, ChainSnapshot, ChecksumOffload, Command, ErrorKind,
-    LinkChange, LinkKind, LinkState, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
+    LinkChange, LinkKind, LinkState, Master, Netns, NewLink, Op, Snapshot, ROUTE_PROTOCOL,
 };
 
 use crate::echo::Echoes;
@@ -257,6 +257,48 @@ fn link_needed(op: &Op) -> Option<&str> {
     }
 }
 
+/// The link a command enslaves another to, whose index it needs too.
+fn master_needed(op: &Op) -> Option<&str> {
+    match op {
+        Op::SetLink {
+            change:
+                LinkChange {
+                    master: Some(Master::Set(m)),
+                    ..
+                },
+            ..
+        } => Some(m),
+        _ => None,
+    }
+}
+
+/// `IFLA_MASTER` of a link change: the index of its new master (resolved with the group's
+/// names), 0 to release it, `None` to leave it.
+fn master_index(
+    op: &Op,
+    ns: &Netns,
+    change: &LinkChange,
+    indexes: &HashMap<String, Result<u32, KernelError>>,
+) -> Result<Option<u32>, BackendError> {
+    match &change.master {
+        None => Ok(None),
+        Some(Master::Release) => Ok(Some(0)),
+        Some(Master::Set(m)) => match indexes.get(m.as_str()) {
+            Some(Ok(index)) => Ok(Some(*index)),
+            Some(Err(e)) => Err(BackendError::from_errno(
+                op,
+                e.errno,
+                format!("{ns}: looking up link '{m}': {}", e.describe()),
+            )),
+            None => Err(BackendError::from_errno(
+                op,
+                errno::ENODEV,
+                format!("{ns}: no link '{m}'"),
+            )),
+        },
+    }
+}
+
 /// Resolves link names to indexes with one pipelined exchange.
 fn resolve(
     sock: &mut NetlinkSocket,
@@ -313,7 +355,10 @@ fn apply_group(
         cache.forget(ns);
     };
 
-    let mut names: Vec<&str> = cmds.iter().filter_map(|(_, op)| link_needed(op)).collect();
+    let mut names: Vec<&str> = cmds
+        .iter()
+        .flat_map(|(_, op)| link_needed(op).into_iter().chain(master_needed(op)))
+        .collect();
     names.sort_unstable();
     names.dedup();
     let indexes = if names.is_empty() {
@@ -422,7 +467,14 @@ fn prepare(
             message::new_link(link, Some((peer, fd)))
         }
         Op::DeleteLink { name, .. } => message::del_link(name),
-        Op::SetLink { name, change, .. } => message::set_link(name, change),
+        Op::SetLink { name, change, .. } => {
+            message::set_link(name, change, master_index(op, ns, change, indexes)?)
+        }
+        Op::CreateLink {
+            link,
+            kind: NewLink::Vrf { table },
+            ..
+        } => message::new_vrf(link, *table),
         Op::AddAddress { addr, .. } => message::add_address(index, addr),
         Op::DelAddress { addr, .. } => message::del_address(index, addr),
         Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
@@ -540,7 +592,7 @@ fn link_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
     let mut v = Vec::new();
     let mut add = |ns: &Netns, name: &str, change: LinkChange| {
         if !change.is_empty() {
-            if let Ok(request) = message::set_link(name, &change) {
+            if let Ok(request) = message::set_link(name, &change, None) {
                 v.push(FollowUp {
                     cmd,
                     ns: ns.clone(),

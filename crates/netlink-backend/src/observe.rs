@@ -20,6 +20,8 @@ use crate::message;
 use crate::socket::{NetlinkSocket, Reply};
 
 const RT_TABLE_MAIN: u32 = 254;
+const RT_TABLE_DEFAULT: u32 = 253;
+const RT_TABLE_LOCAL: u32 = 255;
 /// `IFA_PROTO`: who added an address. Values 1-3 are the kernel's own (loopback, router
 /// advertisement, link-local), which no configuration asks for.
 const IFA_PROTO: u16 = 11;
@@ -81,6 +83,8 @@ pub(crate) struct DumpedLink {
     pub link: ObservedLink,
     /// For a veth: its peer's index, and the id of the peer's namespace when it is another one.
     pub peer: Option<(i32, Option<i32>)>,
+    /// The index of the link it is enslaved to (`IFLA_MASTER`), in its namespace.
+    pub master: Option<i32>,
 }
 
 /// A namespace as observed, with what is needed to find the other end of its veths.
@@ -100,17 +104,22 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         .map_err(|e| bad("link", e))?;
     let attrs = msg.rtattrs().as_ref();
     let name = find(attrs, Ifla::Ifname).map(text).unwrap_or_default();
-    let kind_name = attrs
+    let info = attrs
         .iter()
         .find(|a| *a.rta_type() == Ifla::Linkinfo)
-        .and_then(|a| a.get_attr_handle::<IflaInfo>().ok())
-        .and_then(|h| {
-            h.get_attribute(IflaInfo::Kind)
-                .map(|k| text(k.payload().as_ref()))
-        });
+        .and_then(|a| a.get_attr_handle::<IflaInfo>().ok());
+    let kind_name = info.as_ref().and_then(|h| {
+        h.get_attribute(IflaInfo::Kind)
+            .map(|k| text(k.payload().as_ref()))
+    });
+    let vrf_table = info
+        .as_ref()
+        .and_then(|h| h.get_attribute(IflaInfo::Data))
+        .and_then(|d| message::vrf_table_of(d.payload().as_ref()));
     let kind = match kind_name.as_deref() {
         Some("veth") => LinkKind::Veth,
         Some("dummy") => LinkKind::Dummy,
+        Some("vrf") => LinkKind::Vrf,
         _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
         _ => LinkKind::Other,
     };
@@ -134,8 +143,13 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             }),
         _ => None,
     };
+    let master = find(attrs, Ifla::Master)
+        .and_then(u32_of)
+        .filter(|i| *i != 0)
+        .map(|i| i as i32);
     Ok(DumpedLink {
         peer,
+        master,
         index: *msg.ifi_index(),
         link: ObservedLink {
             name,
@@ -149,6 +163,9 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             peer: None,
             // Read from ethtool by the caller, for veths.
             checksum_offload: Default::default(),
+            // Named by the caller, which knows every index of the namespace.
+            master: None,
+            vrf_table: vrf_table.filter(|_| kind == LinkKind::Vrf),
         },
     })
 }
@@ -255,7 +272,7 @@ pub(crate) fn namespace_ids(
 }
 
 /// Reads everything the core may manage in the socket's namespace: links with their
-/// addresses, the agent's routes in the main table, and its permanent neighbours (both by
+/// addresses, the agent's routes (main table and any VRF's), and its permanent neighbours (both by
 /// `protocol`). Lists are sorted,
 /// so that two looks at an unchanged namespace compare equal.
 pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
@@ -263,10 +280,14 @@ pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::
     let mut by_index: HashMap<i32, usize> = HashMap::new();
     let mut links: Vec<ObservedLink> = Vec::with_capacity(dumped.len());
     let mut peers = Vec::new();
+    let mut masters = Vec::new();
     for (i, d) in dumped.into_iter().enumerate() {
         by_index.insert(d.index, i);
         if let Some((index, nsid)) = d.peer {
             peers.push((d.link.name.clone(), index, nsid));
+        }
+        if let Some(m) = d.master {
+            masters.push((i, m));
         }
         links.push(d.link);
     }
@@ -274,6 +295,9 @@ pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::
         .iter()
         .map(|(i, &pos)| (*i, links[pos].name.clone()))
         .collect();
+    for (i, m) in masters {
+        links[i].master = names.get(&m).cloned();
+    }
     for (index, net) in addresses(sock)? {
         if let Some(&i) = by_index.get(&index) {
             links[i].addresses.push(net);
@@ -363,7 +387,8 @@ fn managed_routes(
         let table = find(attrs, Rta::Table)
             .and_then(u32_of)
             .unwrap_or(u8::from(*msg.rtm_table()) as u32);
-        if table != RT_TABLE_MAIN
+        // A VRF's table is any other than these every namespace has (and 0, unspecified).
+        if matches!(table, 0 | RT_TABLE_DEFAULT | RT_TABLE_LOCAL)
             || u8::from(*msg.rtm_protocol()) != protocol
             || *msg.rtm_type() != Rtn::Unicast
         {
@@ -395,6 +420,7 @@ fn managed_routes(
             gw: find(attrs, Rta::Gateway).and_then(|b| ip_from(family, b)),
             metric: find(attrs, Rta::Priority).and_then(u32_of).unwrap_or(0),
             scope,
+            table: (table != RT_TABLE_MAIN).then_some(table),
         });
     }
     Ok(routes)

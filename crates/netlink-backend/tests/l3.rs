@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use nsagent_core::errno;
-use nsagent_core::{ErrorKind, LinkChange, MacAddr, Op, RouteScope, RouteSpec};
+use nsagent_core::{Backend, ErrorKind, LinkChange, MacAddr, Op, RouteScope, RouteSpec};
 use nsagent_netlink::NetlinkBackend;
 
 /// A namespace with a veth pair `l0`/`l1`, both up.
@@ -104,6 +104,7 @@ fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSp
         gw: gw.map(|g| g.parse().unwrap()),
         metric,
         scope,
+        table: None,
     }
 }
 
@@ -315,4 +316,63 @@ fn permanent_neighbours_are_set_replaced_and_deleted() {
     let err = apply(&mut b, del).expect_err("gone");
     assert_eq!(err.errno, Some(errno::ENOENT), "{err}");
     assert_eq!(err.kind, ErrorKind::NotFound);
+}
+
+/// A VRF member's routes go to the VRF's table. Tables need no VRF to exist, so this runs on
+/// any kernel: a route in table 10 and one of the same destination and metric in main are two
+/// routes, each observed with its table, each deleted alone.
+#[test]
+fn routes_of_another_table_are_added_observed_and_deleted_apart_from_main() {
+    let (a, mut b) = with_link();
+    let ns = a.netns();
+    apply(
+        &mut b,
+        Op::AddAddress {
+            ns: ns.clone(),
+            link: "l0".into(),
+            addr: "10.8.0.1/24".parse().unwrap(),
+        },
+    )
+    .unwrap();
+    let main = route("10.60.0.0/16", Some("10.8.0.2"), 5, RouteScope::Global);
+    let in_ten = RouteSpec {
+        table: Some(10),
+        ..main.clone()
+    };
+    for r in [&main, &in_ten] {
+        apply(
+            &mut b,
+            Op::AddRoute {
+                ns: ns.clone(),
+                route: r.clone(),
+            },
+        )
+        .expect("add");
+    }
+    let shown = a.ip(&["-4", "route", "show", "table", "10"]);
+    assert_eq!(shown[0]["dst"], "10.60.0.0/16", "{shown}");
+    let snap = b.observe(std::slice::from_ref(&ns)).expect("observe");
+    let seen: Vec<Option<u32>> = snap.namespaces[0]
+        .routes
+        .iter()
+        .filter(|r| r.dst == main.dst)
+        .map(|r| r.table)
+        .collect();
+    assert_eq!(seen, vec![None, Some(10)], "both, each with its table");
+    apply(
+        &mut b,
+        Op::DelRoute {
+            ns: ns.clone(),
+            route: in_ten.clone(),
+        },
+    )
+    .expect("delete from table 10");
+    assert!(a
+        .ip(&["-4", "route", "show", "table", "10"])
+        .as_array()
+        .is_none_or(|v| v.is_empty()));
+    assert!(
+        routes(&a, "-4").iter().any(|r| r["dst"] == "10.60.0.0/16"),
+        "main's stays"
+    );
 }

@@ -171,6 +171,7 @@ fn set_link_changes_state_mtu_mac_and_alias_in_place() {
         mtu: Some(9000),
         mac: None,
         alias: Some("nsagent:s1".into()),
+        master: None,
     };
     apply(
         &mut backend,

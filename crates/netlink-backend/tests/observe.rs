@@ -47,6 +47,7 @@ fn configure(be: &mut NetlinkBackend, a: &TestNs, b: &TestNs) -> RouteSpec {
         gw: Some("10.6.0.2".parse().unwrap()),
         metric: 5,
         scope: RouteScope::Global,
+        table: None,
     };
     apply(
         be,

@@ -190,6 +190,7 @@ fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSp
         gw: gw.map(|g| g.parse().unwrap()),
         metric,
         scope,
+        table: None,
     }
 }
 

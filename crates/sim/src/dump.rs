@@ -48,6 +48,10 @@ pub struct LinkDump {
     /// Permanent neighbours on this link made by someone else (another protocol, or none), with
     /// their protocol, sorted by address: the agent must never remove them.
     pub foreign_neighbours: Vec<(IpAddr, MacAddr, u8)>,
+    /// The link it is enslaved to (a VRF), by name.
+    pub master: Option<String>,
+    /// For a VRF: its routing table.
+    pub vrf_table: Option<u32>,
     /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
     pub checksum_offload: (bool, bool),
 }

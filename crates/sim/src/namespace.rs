@@ -48,6 +48,10 @@ pub(crate) struct Link {
     /// ethtool's `rx-checksum` and `tx-checksum-*` features: on for every new link.
     pub(crate) rx_checksum: bool,
     pub(crate) tx_checksum: bool,
+    /// The index of the link it is enslaved to, in its namespace (`IFLA_MASTER`).
+    pub(crate) master: Option<u32>,
+    /// For a VRF: its routing table.
+    pub(crate) vrf_table: Option<u32>,
 }
 
 impl Link {
@@ -76,15 +80,19 @@ impl Link {
         match kind {
             LinkKind::Loopback => None,
             LinkKind::Veth | LinkKind::Dummy | LinkKind::Other => Some((68, 65535)),
+            // drivers/net/vrf.c: IPV6_MIN_MTU..=IP6_MAX_MTU (not measurable on this host,
+            // which has no VRF module).
+            LinkKind::Vrf => Some((1280, 65575)),
         }
     }
 }
 
-/// A route of the main table, identified by destination and metric as the kernel does.
+/// A route, identified by destination, metric and table as the kernel does (`None`: main).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RouteKey {
     pub(crate) dst: IpNet,
     pub(crate) metric: u32,
+    pub(crate) table: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,9 +164,14 @@ impl RouteTable {
     /// The routes to one destination, whatever their metric, by metric.
     pub(crate) fn to_dst(&self, dst: IpNet) -> impl Iterator<Item = (&RouteKey, &StoredRoute)> {
         self.by_key.range(
-            RouteKey { dst, metric: 0 }..=RouteKey {
+            RouteKey {
+                dst,
+                metric: 0,
+                table: None,
+            }..=RouteKey {
                 dst,
                 metric: u32::MAX,
+                table: Some(u32::MAX),
             },
         )
     }
@@ -284,6 +297,8 @@ impl Namespace {
                 peer: None,
                 rx_checksum: true,
                 tx_checksum: true,
+                master: None,
+                vrf_table: None,
             },
         );
         ns
@@ -299,6 +314,14 @@ impl Namespace {
     /// namespace share one.
     pub(crate) fn keep_ifindex(&mut self, index: u32) {
         self.next_ifindex = self.next_ifindex.max(index + 1);
+    }
+
+    /// The name of the link with this index.
+    pub(crate) fn name_of(&self, index: u32) -> Option<&str> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.ifindex == index)
+            .map(|(n, _)| n.as_str())
     }
 
     /// Gives link `from` the name `to`, with everything that refers to it in this namespace:

@@ -394,6 +394,8 @@ mod tests {
                 rx: Some(false),
                 tx: Some(true),
             },
+            master: None,
+            vrf_table: None,
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

@@ -534,6 +534,7 @@ fn delete_route_by_hand(kernel: &Mutex<SimKernel>) {
                 gw: Some("10.9.0.2".parse().expect("literal")),
                 metric: 0,
                 scope: nsagent_core::RouteScope::Global,
+                table: None,
             },
         })
         .expect("delete by hand");

@@ -113,6 +113,13 @@ struct Loan {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     home: Option<String>,
+    /// The link it was enslaved to before the agent first changed that (`Some(None)`: none).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    master: Option<Option<String>>,
 }
 
 /// The attributes to bring a link to; `None` leaves one as it is.
@@ -121,6 +128,9 @@ pub(super) struct Wanted {
     pub(super) up: Option<bool>,
     pub(super) mtu: Option<u32>,
     pub(super) mac: Option<MacAddr>,
+    /// The link to be enslaved to (`Some(None)`: none); `None` leaves it as it is. Not
+    /// known from the item alone (a VRF is named by its item): the caller sets it.
+    pub(super) master: Option<Option<String>>,
 }
 
 impl Wanted {
@@ -138,6 +148,7 @@ impl Wanted {
             } else {
                 iface.phys_address
             },
+            master: None,
         }
     }
 }
@@ -199,6 +210,7 @@ impl Borrows {
                 mac: None,
                 present: l.addresses.clone(),
                 home: None,
+                master: None,
             });
         }
         self.observing.len() != before
@@ -220,6 +232,7 @@ impl Borrows {
                 mac: None,
                 present: vec![],
                 home: None,
+                master: None,
             });
         }
         let loan = self.loan_mut(&a.ns, &a.name).expect("made above");
@@ -232,6 +245,9 @@ impl Borrows {
         if change.mac.is_some() && loan.mac.is_none() {
             loan.mac = a.mac;
         }
+        if change.master.is_some() && loan.master.is_none() {
+            loan.master = Some(a.master.clone());
+        }
     }
 
     /// What to bring a borrowed link to: what the item sets (nothing once deleted), and for
@@ -242,6 +258,7 @@ impl Borrows {
             w.up = w.up.or(loan.up);
             w.mtu = w.mtu.or(loan.mtu);
             w.mac = w.mac.or(loan.mac);
+            w.master = w.master.or(loan.master.clone());
         }
         w
     }
@@ -261,6 +278,10 @@ impl Borrows {
         }
         if set.mac.is_none() && loan.mac.is_some() && loan.mac == a.mac {
             loan.mac = None;
+        }
+        let sets_master = iface.is_some_and(|i| i.vrf_master.is_some());
+        if !sets_master && loan.master.as_ref() == Some(&a.master) {
+            loan.master = None;
         }
     }
 
@@ -399,6 +420,8 @@ mod tests {
             addresses: vec!["10.1.0.1/24".parse().unwrap()],
             peer: None,
             checksum_offload: Default::default(),
+            master: None,
+            vrf_table: None,
         }
     }
 
@@ -429,7 +452,8 @@ mod tests {
             Wanted {
                 up: None,
                 mtu: Some(1300),
-                mac: None
+                mac: None,
+                master: None,
             }
         );
         b.record(

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::command::RouteSpec;
 use crate::model::{Family, ItemKey, Table};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
@@ -24,8 +25,28 @@ pub(super) enum Resource {
     Route(Netns, IpNet, u32),
     Neighbour(Netns, String, IpAddr),
     /// An iptables chain the agent writes its rules into: (namespace, family, table, name).
-    /// Last, so that snapshots keep their encoding.
     Chain(Netns, Family, Table, String),
+    /// A route slot of a table other than main (a VRF's): (namespace, table, destination,
+    /// metric). Last, so that snapshots keep their encoding.
+    RouteInTable(Netns, u32, IpNet, u32),
+}
+
+impl Resource {
+    /// The slot a route takes: its table, destination and metric in its namespace.
+    pub(super) fn route(ns: &Netns, r: &RouteSpec) -> Resource {
+        match r.table {
+            None => Resource::Route(ns.clone(), r.dst, r.metric),
+            Some(t) => Resource::RouteInTable(ns.clone(), t, r.dst, r.metric),
+        }
+    }
+}
+
+/// A route slot as the indexes key it: namespace, table, destination, metric.
+pub(super) type RouteSlot = (Netns, Option<u32>, IpNet, u32);
+
+/// The slot of a route in `ns`.
+pub(super) fn route_slot(ns: &Netns, r: &RouteSpec) -> RouteSlot {
+    (ns.clone(), r.table, r.dst, r.metric)
 }
 
 impl Core {

@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 
-use crate::command::{LinkChange, LinkSpec, NewLink, Op};
+use crate::command::{LinkChange, LinkSpec, Master, NewLink, Op};
 use crate::model::ChecksumOffload;
 use crate::netns::Netns;
 
@@ -32,6 +32,7 @@ fn link_from_spec(
         attributes_unknown: false,
         // A new link has the kernel's defaults, which the core does not assume.
         checksum_offload: ChecksumOffload::default(),
+        master: None,
     }
 }
 
@@ -66,6 +67,9 @@ impl Core {
         if let Actual::Link(link) = actual {
             self.slot_mut(id).link_ok = false;
             self.forget_link_dependents(&link.ns, &link.name);
+            if let LinkRole::Vrf { .. } = link.role {
+                self.vrf_gone(&link.ns, &link.name);
+            }
             if let Some((pns, pname)) = &link.peer_link {
                 self.forget_link_at(pns, pname);
             }
@@ -105,6 +109,25 @@ impl Core {
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
     pub(super) fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
+        self.forget_on_link(
+            ns,
+            link,
+            Flushed {
+                routes: true,
+                neighbours: true,
+                ipv6: None,
+            },
+        );
+    }
+
+    /// The kernel took the link down and up again behind the agent's back (a VRF it was
+    /// enslaved to went): its routes, neighbours and IPv6 addresses are gone.
+    pub(super) fn forget_cycled(&mut self, id: ItemId, ns: &Netns, link: &str) {
+        self.update_link(id, true, |l| {
+            l.master = None;
+            l.addresses.retain(|a| a.addr().is_ipv4());
+        });
+        self.s.borrows.dropped_ipv6(ns, link);
         self.forget_on_link(
             ns,
             link,
@@ -234,6 +257,15 @@ impl Core {
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Dummy, None)),
             ),
+            NewLink::Vrf { table } => self.set_actual(
+                id,
+                Actual::Link(link_from_spec(
+                    ns,
+                    link,
+                    LinkRole::Vrf { table: *table },
+                    None,
+                )),
+            ),
             NewLink::Veth {
                 peer_ns,
                 peer: peer_spec,
@@ -303,9 +335,25 @@ impl Core {
             if let Some(alias) = &change.alias {
                 link.alias = Some(alias.clone());
             }
+            if let Some(master) = &change.master {
+                link.master = match master {
+                    Master::Set(m) => Some(m.clone()),
+                    Master::Release => None,
+                };
+                // A VRF takes a link it gains or loses down and up again (the kernel's
+                // cycle_netdev): its routes, neighbours and IPv6 addresses go.
+                link.addresses.retain(|a| a.addr().is_ipv4());
+                flushes.push(Flushed {
+                    routes: true,
+                    neighbours: true,
+                    ipv6: None,
+                });
+            }
             link.attributes_unknown = false;
         });
-        let ipv6_dropped = change.up == Some(false) || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
+        let ipv6_dropped = change.up == Some(false)
+            || change.master.is_some()
+            || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
         if ipv6_dropped {
             self.s.borrows.dropped_ipv6(ns, name);
         }

@@ -21,6 +21,7 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
                     LinkRole::Veth { peer_item } => format!("veth, peer item '{peer_item}'"),
                     LinkRole::Dummy => "dummy".to_string(),
                     LinkRole::Borrowed => "not created by the agent".to_string(),
+                    LinkRole::Vrf { table } => format!("vrf, table {table}"),
                 },
                 if l.up { "up" } else { "down" },
                 l.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),

@@ -9,7 +9,7 @@ use crate::command::{Command, CommandId, NewLink, Op};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
-use super::dirty::Resource;
+use super::dirty::{route_slot, Resource};
 use super::state::{Actual, InFlight, ItemId, LinkActual, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
@@ -107,9 +107,7 @@ impl Core {
 
     pub(super) fn reserve(&mut self, op: &Op, owner: &Owner) {
         if let (Op::AddRoute { ns, route }, Owner::Item { id, .. }) = (op, owner) {
-            self.ix
-                .route_adding
-                .insert((ns.clone(), route.dst, route.metric), *id);
+            self.ix.route_adding.insert(route_slot(ns, route), *id);
         }
         if let Owner::Item { id, peer } = owner {
             for (i, name) in link_names_taken(op).into_iter().enumerate() {
@@ -122,9 +120,13 @@ impl Core {
     /// The route an item was adding is added, or not: the slot is free for others to look at.
     fn release(&mut self, op: &Op) {
         if let Op::AddRoute { ns, route } = op {
-            let key = (ns.clone(), route.dst, route.metric);
-            if self.ix.route_adding.remove(&key).is_some() {
-                self.wake_waiters(&Resource::Route(key.0, key.1, key.2));
+            if self
+                .ix
+                .route_adding
+                .remove(&route_slot(ns, route))
+                .is_some()
+            {
+                self.wake_waiters(&Resource::route(ns, route));
             }
         }
         for name in link_names_taken(op) {

@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
 use crate::command::Op;
 use crate::model::{InterfaceType, Item, ItemKey};
 use crate::netns::{NamespaceRef, Netns};
 
-use super::dirty::Resource;
+use super::dirty::{route_slot, Resource, RouteSlot};
 use super::drift::ResyncRequests;
 use super::state::{Actual, ItemId, LinkActual, Owner, State};
 use super::timers::TimerKey;
@@ -38,10 +37,10 @@ pub(super) struct Indexes {
     pub(super) link_owner: FxHashMap<(Netns, String), ItemId>,
     /// Route and neighbour items with objects on a link.
     pub(super) on_link: FxHashMap<(Netns, String), BTreeSet<ItemId>>,
-    pub(super) route_owner: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    pub(super) route_owner: FxHashMap<RouteSlot, ItemId>,
     /// Routes being added (command in flight), by the item adding them: a second item with
     /// the same destination and metric waits rather than replace it unseen.
-    pub(super) route_adding: FxHashMap<(Netns, IpNet, u32), ItemId>,
+    pub(super) route_adding: FxHashMap<RouteSlot, ItemId>,
     /// Link names being taken (a creation or rename in flight), by the item taking them: an
     /// item that wins the name meanwhile waits, rather than collide with it in the kernel.
     pub(super) link_naming: FxHashMap<(Netns, String), ItemId>,
@@ -168,10 +167,10 @@ impl Core {
             if i.kind == InterfaceType::TapToVpp {
                 self.ix.taps.insert(id);
             }
-            if let Some(peer) = &i.veth_peer {
+            for named in i.veth_peer.iter().chain(&i.vrf_master) {
                 self.ix
                     .referrers
-                    .entry(peer.clone())
+                    .entry(named.clone())
                     .or_default()
                     .insert(id);
             }
@@ -197,8 +196,8 @@ impl Core {
             self.slot_mut(id).name_taken_by = None;
             self.settle_claims(&claim);
             self.ix.taps.remove(&id);
-            if let Some(peer) = &i.veth_peer {
-                remove_from_fx(&mut self.ix.referrers, peer, id);
+            for named in i.veth_peer.iter().chain(&i.vrf_master) {
+                remove_from_fx(&mut self.ix.referrers, named, id);
             }
         }
     }
@@ -214,9 +213,7 @@ impl Core {
                     .insert((l.ns.clone(), l.name.clone()), id);
             }
             Actual::Route(r) => {
-                self.ix
-                    .route_owner
-                    .insert((r.ns.clone(), r.route.dst, r.route.metric), id);
+                self.ix.route_owner.insert(route_slot(&r.ns, &r.route), id);
                 self.ix
                     .on_link
                     .entry((r.ns.clone(), r.route.dev.clone()))
@@ -252,11 +249,11 @@ impl Core {
                     &(r.ns.clone(), r.route.dev.clone()),
                     id,
                 );
-                let key = (r.ns.clone(), r.route.dst, r.route.metric);
+                let key = route_slot(&r.ns, &r.route);
                 if self.ix.route_owner.get(&key) == Some(&id) {
                     self.ix.route_owner.remove(&key);
                 }
-                Some(Resource::Route(key.0, key.1, key.2))
+                Some(Resource::route(&r.ns, &r.route))
             }
             Actual::Neighbour(n) => {
                 remove_from_fx(&mut self.ix.on_link, &(n.ns.clone(), n.link.clone()), id);

@@ -12,7 +12,7 @@ use crate::model::{Item, MacAddr, RouteScope};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
-use super::dirty::Resource;
+use super::dirty::{route_slot, Resource};
 use super::state::{Actual, ItemId, LinkActual, Owner};
 use super::Core;
 
@@ -27,10 +27,12 @@ enum L3Target {
 }
 
 impl L3Target {
+    /// `table`: the routing table of the interface's routes (its VRF's; `None`: main).
     pub(super) fn of(
         item: &Item,
         link: &LinkActual,
         interface: &str,
+        table: Option<u32>,
     ) -> Result<L3Target, PendingReason> {
         match item {
             Item::Route(r) => {
@@ -49,6 +51,7 @@ impl L3Target {
                     gw: r.gw_addr,
                     metric: kernel_metric(r.dst_network, r.metric),
                     scope: kernel_scope(r.dst_network, r.scope),
+                    table,
                 }))
             }
             Item::Arp(a) => Ok(L3Target::Neighbour {
@@ -71,6 +74,7 @@ impl L3Target {
                     && a.route.dev == spec.dev
                     && a.route.dst == spec.dst
                     && a.route.metric == spec.metric
+                    && a.route.table == spec.table
             }
             (L3Target::Neighbour { link, ip, .. }, Actual::Neighbour(a)) => {
                 a.ns == *ns && a.link == *link && a.ip == *ip
@@ -109,7 +113,7 @@ impl L3Target {
 
     pub(super) fn resource(&self, ns: &Netns) -> Resource {
         match self {
-            L3Target::Route(spec) => Resource::Route(ns.clone(), spec.dst, spec.metric),
+            L3Target::Route(spec) => Resource::route(ns, spec),
             L3Target::Neighbour { link, ip, .. } => {
                 Resource::Neighbour(ns.clone(), link.clone(), *ip)
             }
@@ -203,9 +207,11 @@ impl Core {
                 Some(item) => match self.usable_link(&interface) {
                     Err(reason) => Err(Some(reason)),
                     Ok(None) => return,
-                    Ok(Some((link, ready))) => L3Target::of(item, &link, &interface)
-                        .map(|t| (link.ns, t, ready))
-                        .map_err(Some),
+                    Ok(Some((link, ready))) => {
+                        L3Target::of(item, &link, &interface, self.route_table_of(&interface))
+                            .map(|t| (link.ns, t, ready))
+                            .map_err(Some)
+                    }
                 },
             };
         let working = if desired_item.is_some() {
@@ -245,7 +251,7 @@ impl Core {
                     return self.set_state(id, ItemState::InProgress);
                 }
                 if let L3Target::Route(spec) = &target {
-                    let slot_key = (ns.clone(), spec.dst, spec.metric);
+                    let slot_key = route_slot(&ns, spec);
                     let holder = self
                         .ix
                         .route_owner

@@ -2,15 +2,13 @@
 //! whose namespace, kind or veth peer differs from the desired one is re-created; one whose name
 //! differs is renamed where it is (by index), so that what is on it stays.
 
-use ipnet::IpNet;
-
-use crate::command::{LinkChange, LinkSpec, NewLink, Op};
-use crate::identity::AgentIdentity;
+use crate::command::{LinkChange, NewLink, Op};
 use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
 use super::borrow::Wanted;
+use super::configure::{attribute_change, configuration_step, link_spec};
 use super::dirty::Resource;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
@@ -20,6 +18,8 @@ use super::Core;
 pub(super) struct LinkTarget {
     pub(super) ns: Netns,
     pub(super) role: WantedRole,
+    /// The kernel name of the VRF link it is to be enslaved to, if any.
+    pub(super) master: Option<String>,
 }
 
 /// The role an item asks its link to have: like `LinkRole`, but a wanted veth names its peer
@@ -29,6 +29,7 @@ pub(super) enum WantedRole {
     Veth { peer: ItemId, peer_ns: Netns },
     Dummy,
     Borrowed,
+    Vrf { table: u32 },
 }
 
 impl LinkTarget {
@@ -43,6 +44,8 @@ impl LinkTarget {
             (WantedRole::Dummy, LinkRole::Dummy) | (WantedRole::Borrowed, LinkRole::Borrowed) => {
                 true
             }
+            // A VRF's table is fixed when it is made.
+            (WantedRole::Vrf { table }, LinkRole::Vrf { table: has }) => table == has,
             (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
                 iface.veth_peer.as_deref() == Some(peer_item.as_str())
             }
@@ -54,114 +57,6 @@ impl LinkTarget {
 impl WantedRole {
     pub(super) fn owned(&self) -> bool {
         !matches!(self, WantedRole::Borrowed)
-    }
-}
-
-/// The attributes a link is created with.
-fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> LinkSpec {
-    LinkSpec {
-        name: iface.host_if_name.clone(),
-        mtu: iface.mtu,
-        mac: if iface.link_only {
-            None
-        } else {
-            iface.phys_address
-        },
-        alias: owned.then(|| me.mark(&iface.name)),
-        up: iface.enabled.unwrap_or(false),
-    }
-}
-
-/// The change of attributes that brings a link in place to `want`, if any differ. A link
-/// without this agent's mark (a legacy one, adopted) is re-marked.
-fn attribute_change(
-    me: &AgentIdentity,
-    a: &LinkActual,
-    want: &Wanted,
-    item: Option<&str>,
-) -> Option<Op> {
-    let owned = a.role.owned();
-    let unknown = a.attributes_unknown;
-    let mut change = LinkChange {
-        up: want.up.filter(|u| unknown || a.up != *u),
-        mtu: want.mtu.filter(|m| unknown || a.mtu != Some(*m)),
-        mac: want.mac.filter(|m| unknown || a.mac != Some(*m)),
-        alias: item
-            .filter(|name| owned && !me.marks(a.alias.as_deref(), name))
-            .map(|name| me.mark(name)),
-    };
-    if change.is_empty() {
-        return None;
-    }
-    if change.mac.is_some() {
-        if change.up == Some(true) {
-            // Set the address while still down; bring it up on the next round.
-            change.up = None;
-        } else if a.up && !owned {
-            // veth and dummy links change their address live; many drivers of links the
-            // agent borrows answer EBUSY while up, so take it down first, alone: the kernel
-            // sets the address of a request before its flags.
-            change = LinkChange {
-                up: Some(false),
-                ..LinkChange::default()
-            };
-        }
-    }
-    Some(Op::SetLink {
-        ns: a.ns.clone(),
-        name: a.name.clone(),
-        change,
-    })
-}
-
-/// The next change that brings a link in place (right namespace, name and role) to what the
-/// item wants: attributes first, then checksum offloading, then one address to delete, then
-/// one to add; `None` once
-/// nothing differs. `kept`: addresses that were on a borrowed link before, never deleted.
-fn configuration_step(
-    me: &AgentIdentity,
-    a: &LinkActual,
-    iface: &Interface,
-    want: &Wanted,
-    kept: &[IpNet],
-) -> Option<Op> {
-    if let Some(op) = attribute_change(me, a, want, Some(&iface.name)) {
-        return Some(op);
-    }
-    // Not a link attribute of rtnetlink's but an ethtool feature: a command of its own.
-    let offload = iface.checksum_offload.change_from(&a.checksum_offload);
-    if !offload.is_empty() {
-        return Some(Op::SetOffload {
-            ns: a.ns.clone(),
-            name: a.name.clone(),
-            offload,
-        });
-    }
-    if iface.link_only {
-        return None;
-    }
-    let extra = a
-        .addresses
-        .iter()
-        .find(|x| !iface.ip_addresses.contains(x) && !kept.contains(x));
-    // One that was on a borrowed link before is there as far as the core knows (`kept` holds
-    // only those still there: see `Loan::present` in borrow.rs).
-    let missing = iface
-        .ip_addresses
-        .iter()
-        .find(|x| !a.addresses.contains(x) && !kept.contains(x));
-    match (extra, missing) {
-        (Some(addr), _) => Some(Op::DelAddress {
-            ns: a.ns.clone(),
-            link: a.name.clone(),
-            addr: *addr,
-        }),
-        (None, Some(addr)) => Some(Op::AddAddress {
-            ns: a.ns.clone(),
-            link: a.name.clone(),
-            addr: *addr,
-        }),
-        (None, None) => None,
     }
 }
 
@@ -211,15 +106,23 @@ impl Core {
                 by,
             });
         }
+        let master = self
+            .vrf_master_of(iface, ns.as_ref())
+            .map_err(|r| reasons.push(r))
+            .ok()
+            .flatten();
         let role = match iface.kind {
             InterfaceType::Veth => self.wanted_veth(iface, &mut reasons),
             InterfaceType::Dummy => Some(WantedRole::Dummy),
+            InterfaceType::Vrf => Some(WantedRole::Vrf {
+                table: iface.vrf_table.unwrap_or_default(),
+            }),
             InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
                 Some(WantedRole::Borrowed)
             }
         };
         match (ns, role) {
-            (Some(ns), Some(role)) if reasons.is_empty() => Ok(LinkTarget { ns, role }),
+            (Some(ns), Some(role)) if reasons.is_empty() => Ok(LinkTarget { ns, role, master }),
             _ => Err(reasons),
         }
     }
@@ -298,7 +201,7 @@ impl Core {
             let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
             return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
         }
-        let (want, kept) = if a.role.owned() {
+        let (mut want, kept) = if a.role.owned() {
             (Wanted::of(iface, true), vec![])
         } else {
             let a = a.clone();
@@ -306,6 +209,12 @@ impl Core {
             let kept = self.s.borrows.kept(&a.ns, &a.name).to_vec();
             (self.s.borrows.wanted(&a, Some(iface)), kept)
         };
+        // An owned link is enslaved exactly as asked; a borrowed one only when asked.
+        if target.master.is_some()
+            || matches!(target.role, WantedRole::Veth { .. } | WantedRole::Dummy)
+        {
+            want.master = Some(target.master.clone());
+        }
         let Actual::Link(a) = &self.slot(id).actual else {
             unreachable!("fits is known, so a link is")
         };
@@ -495,6 +404,11 @@ impl Core {
                 link: spec,
                 kind: NewLink::Dummy,
             },
+            (WantedRole::Vrf { table }, _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Vrf { table },
+            },
             (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };
         self.issue(
@@ -578,6 +492,3 @@ impl Core {
         self.set_state(id, ItemState::InProgress);
     }
 }
-
-#[cfg(test)]
-mod tests;

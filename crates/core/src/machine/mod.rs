@@ -59,6 +59,7 @@
 
 mod borrow;
 mod chain;
+mod configure;
 mod dirty;
 mod drift;
 mod effects;
@@ -78,6 +79,7 @@ mod state;
 mod tap;
 mod timers;
 mod veth;
+mod vrf;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

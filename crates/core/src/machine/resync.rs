@@ -216,6 +216,11 @@ impl Core {
                     a.alias = l.alias.clone();
                     a.attributes_unknown = false;
                     a.checksum_offload = l.checksum_offload;
+                    a.master = l.master.clone();
+                    if let (LinkRole::Vrf { table }, Some(seen_table)) = (&mut a.role, l.vrf_table)
+                    {
+                        *table = seen_table;
+                    }
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }
@@ -294,6 +299,9 @@ impl Core {
                 let role = match l.kind {
                     LinkKind::Veth => LinkRole::Veth {
                         peer_item: iface.veth_peer.clone().unwrap_or_default(),
+                    },
+                    LinkKind::Vrf => LinkRole::Vrf {
+                        table: l.vrf_table.unwrap_or_default(),
                     },
                     _ => LinkRole::Dummy,
                 };
@@ -397,7 +405,7 @@ impl Core {
             if self.has_command_in_flight(&key) {
                 continue;
             }
-            let res = Resource::Route(ns.clone(), r.dst, r.metric);
+            let res = Resource::route(ns, r);
             match self.adoptable(&key) {
                 Some(_) if !self.take_back_from_stale(&res) => {}
                 Some(id) => self.set_actual(
@@ -504,7 +512,7 @@ impl Core {
     fn legacy_adopter(&self, item_name: &str, ns: &Netns) -> Option<ItemId> {
         let (id, s) = self.interface_slot(item_name)?;
         let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
-            if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy)
+            if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf)
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
     }

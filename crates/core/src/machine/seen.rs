@@ -18,6 +18,7 @@ pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
         LinkRole::Veth { .. } => kind == LinkKind::Veth,
         LinkRole::Dummy => kind == LinkKind::Dummy,
         LinkRole::Borrowed => true,
+        LinkRole::Vrf { .. } => kind == LinkKind::Vrf,
     }
 }
 
@@ -67,6 +68,7 @@ impl LinkActual {
             peer_link,
             attributes_unknown: false,
             checksum_offload: l.checksum_offload,
+            master: l.master.clone(),
         };
         a.addresses = observed_addresses(&a, l, desired);
         a
@@ -183,6 +185,8 @@ mod tests {
             addresses: addresses.iter().map(|a| net(a)).collect(),
             peer: None,
             checksum_offload: Default::default(),
+            master: None,
+            vrf_table: None,
         }
     }
 

@@ -46,7 +46,7 @@ impl StaleObject {
         let mut res = match &self.op {
             Op::DeleteLink { ns, name } => vec![Resource::LinkName(ns.clone(), name.clone())],
             Op::DelRoute { ns, route } => {
-                vec![Resource::Route(ns.clone(), route.dst, route.metric)]
+                vec![Resource::route(ns, route)]
             }
             Op::DelNeighbour { ns, link, ip } => {
                 vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]

@@ -59,6 +59,13 @@ pub(super) struct LinkActual {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub(super) checksum_offload: ChecksumOffload,
+    /// The link it is enslaved to, by name; `None`: none.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub(super) master: Option<String>,
 }
 
 /// How an item holds its link in the kernel, as the core believes it. Not the user's
@@ -74,6 +81,9 @@ pub(super) enum LinkRole {
     Dummy,
     /// A link someone else created (EXISTING, LOOPBACK): configured, never deleted.
     Borrowed,
+    /// A VRF device the agent created, with its table. (Last, so that snapshots keep their
+    /// encoding.)
+    Vrf { table: u32 },
 }
 
 impl LinkRole {

@@ -22,6 +22,8 @@ pub enum InterfaceType {
     /// default namespace; taken from there into the item's namespace under its name,
     /// configured, and given back when the item goes. (Last, so that logs keep their encoding.)
     TapToVpp,
+    /// A VRF device (an L3 master with its own routing table), created and deleted by the agent.
+    Vrf,
 }
 
 /// A validated interface item.
@@ -63,6 +65,21 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub vpp_tap: Option<String>,
+    /// For VRF_DEVICE: the routing table its members' routes go to (`vrf_dev.routing_table`).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vrf_table: Option<u32>,
+    /// The VRF_DEVICE item (its logical name) whose link this one is enslaved to
+    /// (`vrf_master_interface`): the link waits for it, and routes through it go to its table.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vrf_master: Option<String>,
 }
 
 /// Whether a link's checksums are offloaded (left to the "device": for a veth, not computed at
@@ -100,18 +117,8 @@ impl wire::Interface {
         // protojson leaves zero values out before this point, so only settings with an effect
         // are refused here.
         let vpp_tap = vpp_tap(kind, self.tap.as_ref())?;
-        if self.vrf_dev.is_some() {
-            return Err(ValidationError::new(
-                "vrf_dev",
-                "VRF device settings are not supported yet",
-            ));
-        }
-        if !self.vrf_master_interface.is_empty() {
-            return Err(ValidationError::new(
-                "vrf_master_interface",
-                "enslaving a link to a VRF is not supported yet",
-            ));
-        }
+        let vrf_table = vrf_table(kind, self.vrf_dev.as_ref())?;
+        let vrf_master = vrf_master(kind, &self.vrf_master_interface, &self.name)?;
         let namespace = match &self.namespace {
             None => NamespaceRef::Default,
             Some(ns) => NamespaceRef::from_wire(ns.kind, &ns.reference)?,
@@ -153,8 +160,56 @@ impl wire::Interface {
             link_only: self.link_only,
             checksum_offload,
             vpp_tap,
+            vrf_table,
+            vrf_master,
         })
     }
+}
+
+/// A VRF device's table: required, and not one of the tables every namespace has (253
+/// `default`, 254 `main`, 255 `local`), which the VRF's members would then share with the host.
+fn vrf_table(
+    kind: InterfaceType,
+    dev: Option<&wire::VrfDev>,
+) -> Result<Option<u32>, ValidationError> {
+    let table = dev.map(|d| d.routing_table).unwrap_or(0);
+    match (kind, table) {
+        (InterfaceType::Vrf, 0) => Err(ValidationError::new(
+            "vrf_dev.routing_table",
+            "missing; a VRF_DEVICE names the routing table of its members' routes",
+        )),
+        (InterfaceType::Vrf, 253..=255) => Err(ValidationError::new(
+            "vrf_dev.routing_table",
+            format!("{table} is one of the tables every namespace has (default, main, local); pick another"),
+        )),
+        (InterfaceType::Vrf, t) => Ok(Some(t)),
+        (_, 0) => Ok(None),
+        (_, _) => Err(ValidationError::new(
+            "vrf_dev",
+            format!("VRF settings are for type VRF_DEVICE only, not {kind:?}"),
+        )),
+    }
+}
+
+/// The VRF a link is enslaved to: a logical name, never the item itself, and not for a VRF
+/// (the kernel refuses to enslave an L3 master) or a namespace's `lo` (never enslaved).
+fn vrf_master(
+    kind: InterfaceType,
+    master: &str,
+    name: &str,
+) -> Result<Option<String>, ValidationError> {
+    const FIELD: &str = "vrf_master_interface";
+    if master.is_empty() {
+        return Ok(None);
+    }
+    check_logical_name(FIELD, master)?;
+    let why = match kind {
+        InterfaceType::Vrf => "a VRF_DEVICE cannot be enslaved to a VRF",
+        InterfaceType::Loopback => "a namespace's lo cannot be enslaved to a VRF",
+        _ if master == name => "an interface cannot be its own VRF",
+        _ => return Ok(Some(master.to_string())),
+    };
+    Err(ValidationError::new(FIELD, why))
 }
 
 /// The TAP a TAP_TO_VPP item takes over: named, and only for that type. vpp-agent reads the
@@ -186,7 +241,9 @@ fn vpp_tap(
 /// the item sets it, since taking a host's link down would cut whoever uses it.
 fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
     match kind {
-        InterfaceType::Veth | InterfaceType::Dummy => Some(enabled.unwrap_or(false)),
+        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf => {
+            Some(enabled.unwrap_or(false))
+        }
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
@@ -240,7 +297,10 @@ fn check_owned_not_lo(
     field: &str,
     host_if_name: &str,
 ) -> Result<(), ValidationError> {
-    let owned = matches!(kind, InterfaceType::Veth | InterfaceType::Dummy);
+    let owned = matches!(
+        kind,
+        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf
+    );
     if owned && host_if_name == "lo" {
         return Err(ValidationError::new(
             field,
@@ -258,13 +318,10 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::Existing => Ok(InterfaceType::Existing),
         T::Dummy => Ok(InterfaceType::Dummy),
         T::TapToVpp => Ok(InterfaceType::TapToVpp),
+        T::VrfDevice => Ok(InterfaceType::Vrf),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, DUMMY",
-        )),
-        T::VrfDevice => Err(ValidationError::new(
-            "type",
-            "VRF_DEVICE is not supported yet; supported: VETH, TAP_TO_VPP, LOOPBACK, EXISTING, DUMMY",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY",
         )),
     }
 }
@@ -411,6 +468,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Existing => T::Existing,
                 InterfaceType::Dummy => T::Dummy,
                 InterfaceType::TapToVpp => T::TapToVpp,
+                InterfaceType::Vrf => T::VrfDevice,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -431,8 +489,8 @@ impl From<&Interface> for wire::Interface {
             tap: i.vpp_tap.as_ref().map(|t| wire::Tap {
                 vpp_tap_if_name: t.clone(),
             }),
-            vrf_dev: None,
-            vrf_master_interface: String::new(),
+            vrf_dev: i.vrf_table.map(|t| wire::VrfDev { routing_table: t }),
+            vrf_master_interface: i.vrf_master.clone().unwrap_or_default(),
         }
     }
 }

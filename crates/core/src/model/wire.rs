@@ -31,11 +31,11 @@ pub struct Interface {
     /// vpp-agent's TAP link settings, for TAP_TO_VPP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tap: Option<Tap>,
-    /// vpp-agent's VRF device settings; not supported yet, see `validate`.
-    #[serde(default, skip_serializing)]
-    pub vrf_dev: Option<serde_json::Value>,
-    /// The VRF device the link is enslaved to; not supported yet, see `validate`.
-    #[serde(default, skip_serializing)]
+    /// vpp-agent's VRF device settings, for VRF_DEVICE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf_dev: Option<VrfDev>,
+    /// The VRF_DEVICE interface (its logical name) the link is enslaved to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vrf_master_interface: String,
 }
 
@@ -44,6 +44,13 @@ pub struct Interface {
 pub struct Tap {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vpp_tap_if_name: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrfDev {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub routing_table: u32,
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -126,6 +126,8 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
         peer: None,
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 
@@ -174,6 +176,8 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
                 peer: None,
                 checksum_offload: Default::default(),
+                master: None,
+                vrf_table: None,
             }],
             routes: vec![],
             neighbours: vec![],

@@ -73,6 +73,7 @@ fn route(dev: &str, dst: &str, gw: Option<&str>) -> RouteSpec {
         gw: gw.map(ip),
         metric: 0,
         scope: RouteScope::Global,
+        table: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn del_route(dev: &str) -> Op {
             gw: None,
             metric: 0,
             scope: RouteScope::Link,
+            table: None,
         },
     }
 }
@@ -81,6 +82,8 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         addresses: vec![],
         peer: None,
         checksum_offload: Default::default(),
+        master: None,
+        vrf_table: None,
     }
 }
 

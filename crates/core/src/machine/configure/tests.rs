@@ -1,6 +1,9 @@
-//! Unit tests of reconciling an interface's link (`machine/link.rs`).
+//! Unit tests of the steps that configure a link in place (`machine/configure.rs`).
 
 use super::*;
+use crate::machine::state::LinkRole;
+use crate::model::Item;
+use crate::netns::Netns;
 use serde_json::json;
 
 fn dummy(value: serde_json::Value) -> Interface {
@@ -29,6 +32,7 @@ fn link_of(iface: &Interface) -> LinkActual {
         peer_link: None,
         attributes_unknown: false,
         checksum_offload: Default::default(),
+        master: None,
     }
 }
 

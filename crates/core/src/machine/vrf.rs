@@ -1,0 +1,92 @@
+//! VRFs: VRF_DEVICE items (an L3 master link with a routing table of its own, created by the
+//! agent) and the interfaces enslaved to one (`vrf_master_interface`). A member waits, with
+//! nothing of it in the kernel, until its VRF item's link is there in the same namespace, as
+//! vpp-agent's members depend on their VRF; its routes then go to the VRF's table. The kernel
+//! takes a link down and up again when a VRF gains or loses it, and releases every member of a
+//! VRF it deletes: the core's beliefs follow (effects.rs, [`Core::vrf_gone`]).
+//!
+//! Driving: `link_target` asks [`Core::vrf_master_of`] for a member's master (or its pending
+//! reasons), `l3.rs` asks [`Core::route_table_of`] for the table of a route, and the effect of a
+//! VRF link's removal calls [`Core::vrf_gone`].
+
+use crate::model::{Interface, InterfaceType, Item};
+use crate::netns::Netns;
+use crate::status::PendingReason;
+
+use super::index::ids_in;
+use super::state::{Actual, ItemId, LinkRole};
+use super::Core;
+
+impl Core {
+    /// The kernel name of the VRF link `iface` is to be enslaved to in `ns`: `Ok(None)` when it
+    /// has no VRF, `Err` with the reason while its VRF is not there for it.
+    pub(super) fn vrf_master_of(
+        &self,
+        iface: &Interface,
+        ns: Option<&Netns>,
+    ) -> Result<Option<String>, PendingReason> {
+        let Some(vrf) = iface.vrf_master.as_deref() else {
+            return Ok(None);
+        };
+        let Some((_, slot)) = self.interface_slot(vrf) else {
+            return Err(PendingReason::InterfaceNotConfigured(vrf.to_string()));
+        };
+        let Some(Item::Interface(v)) = slot.desired.as_deref() else {
+            return Err(PendingReason::InterfaceNotConfigured(vrf.to_string()));
+        };
+        if v.kind != InterfaceType::Vrf {
+            return Err(PendingReason::NotAVrf(vrf.to_string()));
+        }
+        let vrf_ns = self.resolve(&v.namespace).ok();
+        if ns.is_some() && vrf_ns.is_some() && vrf_ns.as_ref() != ns {
+            return Err(PendingReason::VrfInAnotherNamespace(vrf.to_string()));
+        }
+        match &slot.actual {
+            Actual::Link(a)
+                if matches!(a.role, LinkRole::Vrf { .. })
+                    && Some(&a.ns) == ns
+                    && slot.in_flight.is_none()
+                    && slot.link_ok =>
+            {
+                Ok(Some(a.name.clone()))
+            }
+            _ => Err(PendingReason::InterfaceNotReady(vrf.to_string())),
+        }
+    }
+
+    /// The routing table of routes through interface `name`: its VRF's, if it has one (`None`:
+    /// the main table).
+    pub(super) fn route_table_of(&self, name: &str) -> Option<u32> {
+        let iface = self.interface_slot(name)?.1.desired.as_deref()?;
+        let Item::Interface(i) = iface else {
+            return None;
+        };
+        let vrf = self
+            .interface_slot(i.vrf_master.as_deref()?)?
+            .1
+            .desired
+            .as_deref()?;
+        match vrf {
+            Item::Interface(v) => v.vrf_table,
+            _ => None,
+        }
+    }
+
+    /// The VRF link `name` in `ns` is gone, and the kernel released its members on the way,
+    /// cycling each: what the core believed enslaved to it is not any more.
+    pub(super) fn vrf_gone(&mut self, ns: &Netns, name: &str) {
+        let members: Vec<ItemId> = ids_in(self.ix.actual_in.get(ns))
+            .into_iter()
+            .filter(|&id| {
+                matches!(&self.slot(id).actual, Actual::Link(a) if a.master.as_deref() == Some(name))
+            })
+            .collect();
+        for id in members {
+            let Actual::Link(a) = &self.slot(id).actual else {
+                continue;
+            };
+            let link = a.name.clone();
+            self.forget_cycled(id, ns, &link);
+        }
+    }
+}

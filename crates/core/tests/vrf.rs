@@ -1,0 +1,257 @@
+//! VRF_DEVICE and `vrf_master_interface`: the agent makes VRFs, enslaves members once their
+//! VRF is there, releases them when they stop naming it, and a member waits (nothing of it in
+//! the kernel) while its VRF is not there for it.
+
+mod common;
+
+use common::*;
+use nsagent_core::*;
+use serde_json::json;
+
+fn vrf() -> serde_json::Value {
+    json!({"name": "red", "type": "VRF_DEVICE", "host_if_name": "vrf-red", "enabled": true,
+           "vrf_dev": {"routing_table": 10}})
+}
+
+fn member(master: Option<&str>) -> serde_json::Value {
+    let mut v =
+        json!({"name": "m", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.3.0.1/24"]});
+    if let Some(m) = master {
+        v["vrf_master_interface"] = json!(m);
+    }
+    v
+}
+
+fn seen(links: Vec<ObservedLink>) -> Event {
+    Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links,
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    })
+}
+
+fn enslaving(ops: &[Op]) -> Vec<&Master> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::SetLink { name, change, .. } if name == "m" => change.master.as_ref(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_waits_for_its_vrf_then_is_enslaved_to_it() {
+    let mut d = Harness::new();
+    d.put(&iface_key("m"), member(Some("red")));
+    assert_eq!(d.settle(), vec![], "nothing of the member before its VRF");
+    assert_eq!(
+        reasons(&d.state(&iface_key("m"))),
+        vec!["interface 'red' is not configured"]
+    );
+    d.put(&iface_key("red"), vrf());
+    let ops = d.settle();
+    let made_vrf = ops.iter().position(|op| {
+        matches!(op, Op::CreateLink { link, kind: NewLink::Vrf { table: 10 }, .. } if link.name == "vrf-red")
+    });
+    let made_member = ops
+        .iter()
+        .position(|op| matches!(op, Op::CreateLink { link, .. } if link.name == "m"));
+    assert!(
+        made_vrf.is_some() && made_member > made_vrf,
+        "the VRF first: {ops:?}"
+    );
+    assert_eq!(
+        enslaving(&ops),
+        vec![&Master::Set("vrf-red".into())],
+        "{ops:?}"
+    );
+    assert!(is_applied(&d.state(&iface_key("m"))));
+    assert!(is_applied(&d.state(&iface_key("red"))));
+
+    // No longer a member: released, not re-created.
+    d.put(&iface_key("m"), member(None));
+    let ops = d.settle();
+    assert_eq!(enslaving(&ops), vec![&Master::Release], "{ops:?}");
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DeleteLink { .. })),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn a_member_of_something_else_than_a_vrf_waits_and_says_why() {
+    let mut d = Harness::new();
+    d.put(
+        &iface_key("red"),
+        json!({"name": "red", "type": "DUMMY", "enabled": true}),
+    );
+    d.put(&iface_key("m"), member(Some("red")));
+    d.settle();
+    assert_eq!(
+        reasons(&d.state(&iface_key("m"))),
+        vec!["interface 'red' is not a VRF_DEVICE"]
+    );
+}
+
+#[test]
+fn a_vrf_in_another_namespace_is_not_the_members() {
+    let mut d = Harness::new();
+    let mut v = vrf();
+    v["namespace"] = json!({"type": "NSID", "reference": "blue"});
+    d.put(&iface_key("red"), v);
+    d.put(&iface_key("m"), member(Some("red")));
+    d.settle();
+    assert_eq!(
+        reasons(&d.state(&iface_key("m"))),
+        vec!["VRF 'red' is in another namespace than this interface"]
+    );
+}
+
+#[test]
+fn when_the_vrf_goes_its_members_go_and_wait() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    d.settle();
+    d.delete(&iface_key("red"));
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { name, .. } if name == "vrf-red")),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { name, .. } if name == "m")),
+        "a member has nothing in the kernel while its VRF is not there: {ops:?}"
+    );
+    assert_eq!(
+        reasons(&d.state(&iface_key("m"))),
+        vec!["interface 'red' is not configured"]
+    );
+}
+
+#[test]
+fn a_vrf_and_its_member_found_after_a_restart_are_left_as_they_are() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    d.event(Event::Restarted);
+    let mut v = host_link("vrf-red", true, 65575, &[]);
+    v.kind = LinkKind::Vrf;
+    v.vrf_table = Some(10);
+    v.alias = Some(mine("red"));
+    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
+    m.kind = LinkKind::Dummy;
+    m.alias = Some(mine("m"));
+    m.master = Some("vrf-red".into());
+    d.event(seen(vec![v.clone(), m.clone()]));
+    assert_eq!(d.settle(), vec![], "as asked already");
+    assert!(is_applied(&d.state(&iface_key("m"))));
+
+    // Released by hand: enslaved again at the next look. A VRF of another table is re-made.
+    m.master = None;
+    v.vrf_table = Some(11);
+    d.event(seen(vec![v, m]));
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|op| matches!(
+            op,
+            Op::CreateLink {
+                kind: NewLink::Vrf { table: 10 },
+                ..
+            }
+        )),
+        "{ops:?}"
+    );
+    assert_eq!(
+        enslaving(&ops),
+        vec![&Master::Set("vrf-red".into())],
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn vrf_settings_are_checked_on_their_fields() {
+    let bad = |v: serde_json::Value, field: &str, part: &str| {
+        let e = Item::decode_unkeyed(&v).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.reason.contains(part), "{e}");
+    };
+    bad(
+        json!({"name": "v", "type": "VRF_DEVICE", "vrf_dev": {"routing_table": 254}}),
+        "vrf_dev.routing_table",
+        "every namespace has",
+    );
+    bad(
+        json!({"name": "v", "type": "VRF_DEVICE", "vrf_dev": {"routing_table": 9},
+               "vrf_master_interface": "w"}),
+        "vrf_master_interface",
+        "cannot be enslaved",
+    );
+    bad(
+        json!({"name": "l", "type": "LOOPBACK", "vrfMasterInterface": "w"}),
+        "vrfMasterInterface",
+        "lo cannot",
+    );
+    bad(
+        json!({"name": "d", "type": "DUMMY", "vrf_master_interface": "d"}),
+        "vrf_master_interface",
+        "its own VRF",
+    );
+    bad(
+        json!({"name": "v", "type": "VRF_DEVICE", "host_if_name": "lo", "vrf_dev": {"routing_table": 9}}),
+        "host_if_name",
+        "loopback",
+    );
+}
+
+#[test]
+fn routes_through_a_member_go_to_its_vrfs_table() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    d.put(
+        &iface_key("plain"),
+        json!({"name": "plain", "type": "DUMMY", "enabled": true, "ip_addresses": ["10.4.0.1/24"]}),
+    );
+    d.put(
+        "config/linux/l3/v2/route/10.9.0.0/24/m",
+        json!({"outgoing_interface": "m", "dst_network": "10.9.0.0/24", "gw_addr": "10.3.0.254"}),
+    );
+    d.put(
+        "config/linux/l3/v2/route/10.9.0.0/24/plain",
+        json!({"outgoing_interface": "plain", "dst_network": "10.9.0.0/24", "gw_addr": "10.4.0.254"}),
+    );
+    let ops = d.settle();
+    let tables: Vec<(String, Option<u32>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::AddRoute { route, .. } => Some((route.dev.clone(), route.table)),
+            _ => None,
+        })
+        .collect();
+    assert!(tables.contains(&("m".into(), Some(10))), "{ops:?}");
+    assert!(
+        tables.contains(&("plain".into(), None)),
+        "the same destination in main, no contest with the VRF's: {ops:?}"
+    );
+    assert!(is_applied(
+        &d.state("config/linux/l3/v2/route/10.9.0.0/24/m")
+    ));
+    assert!(is_applied(
+        &d.state("config/linux/l3/v2/route/10.9.0.0/24/plain")
+    ));
+
+    // The member leaves its VRF: the route goes to main, where the other holds the slot.
+    d.put(&iface_key("m"), member(None));
+    d.settle();
+    assert_eq!(
+        reasons(&d.state("config/linux/l3/v2/route/10.9.0.0/24/m")),
+        vec!["route with the same destination and metric is configured by 'config/linux/l3/v2/route/10.9.0.0/24/plain'"]
+    );
+}
