@@ -15,7 +15,7 @@ fn every_example_loads() {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "{files:?}");
+    assert!(files.len() >= 11, "{files:?}");
     let mut all = Vec::new();
     for file in &files {
         let items = read_items(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -46,6 +46,8 @@ fn every_example_loads() {
         InterfaceType::Loopback,
         InterfaceType::Existing,
         InterfaceType::Dummy,
+        InterfaceType::TapToVpp,
+        InterfaceType::Vrf,
     ] {
         assert!(
             all.iter()
@@ -74,6 +76,9 @@ fn every_example_loads() {
             })
             .unwrap_or_else(|| panic!("no interface {name}"))
     };
+    assert_eq!(iface("vpp-tap1").vpp_tap.as_deref(), Some("tap-vpp1"));
+    assert_eq!(iface("vrf-blue").vrf_table, Some(100));
+    assert_eq!(iface("blue-veth1").vrf_master.as_deref(), Some("vrf-blue"));
     assert_eq!(
         iface("off-veth1").checksum_offload,
         ChecksumOffload {

@@ -56,6 +56,9 @@
 //! | indexes are derived, never stored | `index.rs` |
 //! | a rule chain is written whole into a chain the agent owns; the oldest item sets a built-in chain's policy; someone else's chain is refused | `chain.rs`, `crate::firewall` |
 //! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
+//! | a link is configured in place one step at a time: attributes, offloading, then one address | `configure.rs` |
+//! | a TAP_TO_VPP item waits for its TAP at home, takes it to its place, gives it back home | `tap.rs`, `resync.rs` |
+//! | a VRF member waits for its VRF in its namespace, is enslaved to it, and routes through its table | `vrf.rs`, `l3.rs` |
 
 mod borrow;
 mod chain;
