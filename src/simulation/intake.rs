@@ -48,11 +48,11 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         },
     },
     Breakage {
-        field: "type",
+        field: "tap.vpp_tap_if_name",
         apply: |v| v["type"] = json!("TAP_TO_VPP"),
     },
     Breakage {
-        field: "type",
+        field: "vrf_dev.routing_table",
         apply: |v| v["type"] = json!("VRF_DEVICE"),
     },
     Breakage {
@@ -69,11 +69,11 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "vrf_master_interface",
-        apply: |v| v["vrf_master_interface"] = json!("vrf0"),
+        apply: |v| v["vrf_master_interface"] = json!("vrf/0"),
     },
     Breakage {
         field: "vrfMasterInterface",
-        apply: |v| v["vrfMasterInterface"] = json!("vrf0"),
+        apply: |v| v["vrfMasterInterface"] = json!("vrf/0"),
     },
     Breakage {
         field: "vrf_dev",
@@ -87,7 +87,7 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         apply: |v| v["type"] = json!(9),
     },
     Breakage {
-        field: "type",
+        field: "tap.vpp_tap_if_name",
         apply: |v| v["type"] = json!(2),
     },
     Breakage {
