@@ -286,12 +286,23 @@ impl World {
         else {
             return true;
         };
-        let kind_fits = matches!(
-            (i.kind, l.kind),
-            (InterfaceType::Dummy, LinkKind::Dummy) | (InterfaceType::Veth, LinkKind::Veth)
-        );
+        let kind_fits = match (i.kind, l.kind) {
+            (InterfaceType::Dummy, LinkKind::Dummy) | (InterfaceType::Veth, LinkKind::Veth) => true,
+            // A VRF's table is fixed when it is made.
+            (InterfaceType::Vrf, LinkKind::Vrf) => l.vrf_table == i.vrf_table,
+            _ => false,
+        };
         if self.available(&i.namespace).as_ref() != Some(ns) || !kind_fits || !self.peer_fits(i, l)
         {
+            return true;
+        }
+        // A VRF member has no link while its VRF is not there for it (a veth pair goes whole).
+        let peer_item = i
+            .veth_peer
+            .as_deref()
+            .and_then(|p| self.desired.get(&ItemKey::Interface(p.into())));
+        let vrf_missing = |of: &nsagent_core::Interface| !self.vrf_there_for(of);
+        if vrf_missing(i) || matches!(peer_item, Some(Item::Interface(p)) if vrf_missing(p)) {
             return true;
         }
         let host = (ns.clone(), i.host_if_name.clone());
@@ -305,6 +316,27 @@ impl World {
                 && self.available(&o.namespace).as_ref() == Some(ns))
         });
         (i.host_if_name != l.name && (held || taken.contains(&host))) || contested
+    }
+
+    /// Whether the VRF an interface names (if any) is in the kernel as its item wants it, in the
+    /// interface's namespace.
+    fn vrf_there_for(&self, i: &nsagent_core::Interface) -> bool {
+        let Some(vrf) = i.vrf_master.as_deref() else {
+            return true;
+        };
+        let Some(Item::Interface(v)) = self.desired.get(&ItemKey::Interface(vrf.into())) else {
+            return false;
+        };
+        let ns = self.available(&i.namespace);
+        v.kind == InterfaceType::Vrf
+            && self.available(&v.namespace) == ns
+            && ns.is_some_and(|ns| {
+                self.kernel.link(&ns, &v.host_if_name).is_some_and(|l| {
+                    l.kind == LinkKind::Vrf
+                        && l.vrf_table == v.vrf_table
+                        && l.alias == Some(super::identity().mark(vrf))
+                })
+            })
     }
 
     /// Whether a veth link's peer is the one its item wants, where that item wants it.

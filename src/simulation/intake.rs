@@ -49,11 +49,17 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "tap.vpp_tap_if_name",
-        apply: |v| v["type"] = json!("TAP_TO_VPP"),
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("tap"));
+            v["type"] = json!("TAP_TO_VPP");
+        },
     },
     Breakage {
         field: "vrf_dev.routing_table",
-        apply: |v| v["type"] = json!("VRF_DEVICE"),
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("vrf_dev"));
+            v["type"] = json!("VRF_DEVICE");
+        },
     },
     Breakage {
         field: "type",
@@ -62,8 +68,13 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "tap",
         apply: |v| {
-            // Alone: beside a veth's settings it would break the oneof instead.
-            v.as_object_mut().map(|o| o.remove("veth"));
+            // Alone: beside a veth's or a VRF's settings it would break the oneof instead;
+            // on another type than TAP_TO_VPP, whose own setting it is.
+            v.as_object_mut().map(|o| {
+                o.remove("veth");
+                o.remove("vrf_dev")
+            });
+            v["type"] = json!("DUMMY");
             v["tap"] = json!({"vpp_tap_if_name": "t0"});
         },
     },
@@ -73,12 +84,14 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "vrfMasterInterface",
-        apply: |v| v["vrfMasterInterface"] = json!("vrf/0"),
+        apply: |v| camel_field(v, "vrf_master_interface", json!("vrf/0")),
     },
     Breakage {
         field: "vrf_dev",
         apply: |v| {
+            // On another type than VRF_DEVICE, whose own setting it is.
             v.as_object_mut().map(|o| o.remove("veth"));
+            v["type"] = json!("DUMMY");
             v["vrf_dev"] = json!({"routing_table": 3});
         },
     },
@@ -88,7 +101,10 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "tap.vpp_tap_if_name",
-        apply: |v| v["type"] = json!(2),
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("tap"));
+            v["type"] = json!(2);
+        },
     },
     Breakage {
         field: "ipAddresses[1]",

@@ -24,6 +24,10 @@ pub(super) struct Expected {
     pub(super) may_be_absent: bool,
 }
 
+/// A route as the rules decide it: destination, gateway, metric, scope and table (`None`:
+/// main).
+pub(super) type ExpectedRoute = (IpNet, Option<IpAddr>, u32, RouteScope, Option<u32>);
+
 /// The part of a link the rules decide, in a form the oracle and the kernel's dump both give.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ExpectedLink {
@@ -35,10 +39,14 @@ pub(super) struct ExpectedLink {
     /// `link_only`: the addresses are not the agent's to judge.
     pub(super) addresses_unmanaged: bool,
     pub(super) peer: Option<(Netns, String)>,
-    pub(super) routes: BTreeSet<(IpNet, Option<IpAddr>, u32, RouteScope)>,
+    pub(super) routes: BTreeSet<ExpectedRoute>,
     pub(super) neighbours: BTreeSet<(IpAddr, MacAddr)>,
     /// Receive and transmit checksum offloading; `None` where the item leaves the kernel's.
     pub(super) checksum_offload: (Option<bool>, Option<bool>),
+    /// The link it is enslaved to (its VRF's), by name.
+    pub(super) master: Option<String>,
+    /// For a VRF: its table.
+    pub(super) vrf_table: Option<u32>,
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -56,7 +64,10 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
             .routes
             .iter()
             .filter(|r| r.protocol == ROUTE_PROTOCOL)
-            .map(|r| (r.route.dst, r.route.gw, r.route.metric, r.route.scope))
+            .map(|r| {
+                let r = &r.route;
+                (r.dst, r.gw, r.metric, r.scope, r.table)
+            })
             .collect();
         found.insert(
             (ns, l.name.clone()),
@@ -71,6 +82,8 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 routes,
                 neighbours: l.neighbours.iter().copied().collect(),
                 checksum_offload: (Some(l.checksum_offload.0), Some(l.checksum_offload.1)),
+                master: l.master.clone(),
+                vrf_table: l.vrf_table,
             },
         );
     }
@@ -131,14 +144,44 @@ impl World {
     ) -> (Links, BTreeMap<String, Placement>) {
         let mut links = Links::new();
         let mut placed: BTreeMap<String, Placement> = BTreeMap::new();
-        for item in self.desired.values() {
-            let Item::Interface(i) = item else { continue };
+        // VRFs first: a member has a link only once its VRF has one in its namespace.
+        let interfaces = self.desired.values().filter_map(|item| match item {
+            Item::Interface(i) => Some(i),
+            _ => None,
+        });
+        let (vrfs, others): (Vec<&Interface>, Vec<&Interface>) =
+            interfaces.partition(|i| i.kind == InterfaceType::Vrf);
+        for i in vrfs.into_iter().chain(others) {
             let Some(ns) = self.available(&i.namespace) else {
                 continue;
             };
             let Some((kind, peer)) = self.link_kind(i) else {
                 continue;
             };
+            // The VRF's link name if it is there in `ns`; `Err` if it is not.
+            let vrf_in = |of: &Interface, ns: &Netns| match of.vrf_master.as_deref() {
+                None => Ok(None),
+                Some(vrf) => match links.get(vrf) {
+                    Some(((vns, vname), l)) if l.kind == LinkKind::Vrf && vns == ns => {
+                        Ok(Some(vname.clone()))
+                    }
+                    _ => Err(()),
+                },
+            };
+            let Ok(master) = vrf_in(i, &ns) else {
+                continue;
+            };
+            // A veth pair is made whole or not at all: the other end's VRF must be there too.
+            if let (Some((peer_ns, _)), Some(Item::Interface(p))) = (
+                &peer,
+                i.veth_peer
+                    .as_ref()
+                    .and_then(|p| self.desired.get(&ItemKey::Interface(p.clone()))),
+            ) {
+                if vrf_in(p, peer_ns).is_err() {
+                    continue;
+                }
+            }
             // A link-only interface's addresses are someone else's business: the agent neither
             // adds nor removes them.
             let addresses: Vec<IpNet> = if i.link_only {
@@ -173,6 +216,8 @@ impl World {
                         routes: BTreeSet::new(),
                         neighbours: BTreeSet::new(),
                         checksum_offload: (i.checksum_offload.rx, i.checksum_offload.tx),
+                        master,
+                        vrf_table: i.vrf_table,
                     },
                 ),
             );
@@ -185,6 +230,7 @@ impl World {
     fn link_kind(&self, i: &Interface) -> Option<(LinkKind, Option<(Netns, String)>)> {
         match i.kind {
             InterfaceType::Dummy => Some((LinkKind::Dummy, None)),
+            InterfaceType::Vrf => Some((LinkKind::Vrf, None)),
             InterfaceType::Veth => {
                 let p = i.veth_peer.as_deref().unwrap_or_default();
                 let Some(Item::Interface(peer)) =
@@ -236,9 +282,12 @@ impl World {
                     } else {
                         r.scope
                     };
+                    // A VRF member's routes go to its VRF's table.
+                    let table = self.vrf_table_of(&r.outgoing_interface);
                     if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
                         if *key == (ns.clone(), host.clone()) {
-                            l.routes.insert((r.dst_network, r.gw_addr, metric, scope));
+                            l.routes
+                                .insert((r.dst_network, r.gw_addr, metric, scope, table));
                         }
                     }
                 }
@@ -257,6 +306,18 @@ impl World {
                 }
                 Item::Interface(_) | Item::RuleChain(_) => {}
             }
+        }
+    }
+
+    /// The table of the VRF an interface is enslaved to, if it is.
+    fn vrf_table_of(&self, interface: &str) -> Option<u32> {
+        let Some(Item::Interface(i)) = self.desired.get(&ItemKey::Interface(interface.into()))
+        else {
+            return None;
+        };
+        match self.desired.get(&ItemKey::Interface(i.vrf_master.clone()?)) {
+            Some(Item::Interface(v)) => v.vrf_table,
+            _ => None,
         }
     }
 

@@ -246,7 +246,13 @@ pub(super) fn v1_union(ns: &Value, rng: &mut Rng) -> Option<Value> {
 pub(super) fn v1_interface(value: &Value, rng: &mut Rng) -> Option<Value> {
     let mut v = value.clone();
     let obj = v.as_object_mut()?;
-    if obj.get("type") != Some(&json!("VETH")) || obj.contains_key("link_only") {
+    let newer = [
+        "link_only",
+        "linkOnly",
+        "vrf_master_interface",
+        "vrfMasterInterface",
+    ];
+    if obj.get("type") != Some(&json!("VETH")) || newer.iter().any(|k| obj.contains_key(*k)) {
         return None;
     }
     // v1's veth had its peer only: checksum offloading is not in its model.

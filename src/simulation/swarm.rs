@@ -60,10 +60,12 @@ pub enum Feature {
     Chains,
     /// Veths with checksum offloading set (`veth.rx/tx_checksum_offloading`).
     Offload,
+    /// `r0`, a VRF_DEVICE, and interfaces enslaved to it (`vrf_master_interface`).
+    Vrf,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 28] = [
+    pub const ALL: [Feature; 29] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -92,6 +94,7 @@ impl Feature {
         Feature::Borrow,
         Feature::Chains,
         Feature::Offload,
+        Feature::Vrf,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -125,6 +128,7 @@ impl Feature {
             Feature::Borrow => "borrow",
             Feature::Chains => "chains",
             Feature::Offload => "offload",
+            Feature::Vrf => "vrf",
         }
     }
 

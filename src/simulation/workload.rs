@@ -28,6 +28,8 @@ fn alias_home(pid: u32) -> Netns {
 /// Veth items come in partner pairs (v0,v1), (v2,v3), ...; dummies after them.
 pub(super) const VETHS: usize = 8;
 pub(super) const DUMMIES: usize = 3;
+/// The VRF item interfaces may be enslaved to.
+pub(super) const VRF: &str = "r0";
 
 pub(super) fn iface_name(k: usize) -> String {
     if k < VETHS {
@@ -164,6 +166,9 @@ impl World {
         if self.on(Feature::Chains) && self.rng.chance(12) {
             return self.chain_step();
         }
+        if self.on(Feature::Vrf) && self.rng.chance(8) {
+            return self.put_vrf();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
@@ -196,6 +201,9 @@ impl World {
         if self.rng.chance(5) && self.on(Feature::LinkOnly) {
             v["link_only"] = json!(true);
         }
+        if self.rng.chance(25) && self.on(Feature::Vrf) {
+            v["vrf_master_interface"] = json!(VRF);
+        }
         // Another host name renames the link in place; another item's name makes the two
         // compete for it, or swap names.
         match self.rng.below(10) {
@@ -225,6 +233,19 @@ impl World {
             }
         }
         self.put(ItemKey::Interface(name), v);
+    }
+
+    /// `r0`, a VRF in one of the namespaces interfaces use; its table changes now and then,
+    /// which re-makes it (and its members with it).
+    fn put_vrf(&mut self) {
+        let table = *self.rng.pick(&[100u32, 101]);
+        let mut v = json!({"name": VRF, "type": "VRF_DEVICE", "enabled": self.rng.chance(80),
+                           "vrf_dev": {"routing_table": table}});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        self.put(ItemKey::Interface(VRF.into()), v);
     }
 
     /// `l0` configures the `lo` of a named namespace: a link the agent borrows, never creates.

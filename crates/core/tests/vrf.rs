@@ -255,3 +255,139 @@ fn routes_through_a_member_go_to_its_vrfs_table() {
         vec!["route with the same destination and metric is configured by 'config/linux/l3/v2/route/10.9.0.0/24/plain'"]
     );
 }
+
+/// Campaign-style case found by the simulation: a veth pair whose one end names a VRF that is
+/// not there was made on the other end's behalf, then removed for the first end, forever.
+#[test]
+fn a_veth_whose_peer_waits_for_its_vrf_waits_too() {
+    let mut d = Harness::new();
+    let (k4, v4) = veth("v4", "v5", None, "10.4.0.1/24");
+    let (k5, mut v5) = veth("v5", "v4", None, "10.5.0.1/24");
+    v5["vrf_master_interface"] = json!("red");
+    d.put(&k4, v4);
+    d.put(&k5, v5);
+    assert_eq!(d.settle(), vec![], "no pair made to be removed");
+    assert_eq!(reasons(&d.state(&k4)), vec!["veth peer 'v5' is pending"]);
+    assert_eq!(
+        reasons(&d.state(&k5)),
+        vec!["interface 'red' is not configured"]
+    );
+    d.put(&iface_key("red"), vrf());
+    d.settle();
+    assert!(is_applied(&d.state(&k4)) && is_applied(&d.state(&k5)));
+}
+
+/// Found by the simulation (seed 18): after a restart that lost the state, the member was
+/// reconciled before its VRF, took the adopted VRF for not there yet, and was re-made.
+#[test]
+fn a_member_adopted_with_its_vrf_after_state_loss_is_kept() {
+    let mut d = Harness::new();
+    d.put(&iface_key("m"), member(Some("red")));
+    d.put(&iface_key("red"), vrf());
+    d.event(Event::Restarted);
+    let mut v = host_link("vrf-red", true, 65575, &[]);
+    v.kind = LinkKind::Vrf;
+    v.vrf_table = Some(10);
+    v.alias = Some(mine("red"));
+    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
+    m.kind = LinkKind::Dummy;
+    m.alias = Some(mine("m"));
+    m.master = Some("vrf-red".into());
+    d.event(seen(vec![m, v]));
+    assert_eq!(d.settle(), vec![], "kept as found");
+}
+
+/// Found by the simulation (seed 22): the VRF taken down by hand was being brought up again,
+/// and its member, seeing a command of the VRF's in flight, was removed for it.
+#[test]
+fn a_vrf_being_repaired_keeps_its_members() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    d.settle();
+    let mut v = host_link("vrf-red", false, 65575, &[]);
+    v.kind = LinkKind::Vrf;
+    v.vrf_table = Some(10);
+    v.alias = Some(mine("red"));
+    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
+    m.kind = LinkKind::Dummy;
+    m.alias = Some(mine("m"));
+    m.master = Some("vrf-red".into());
+    d.event(seen(vec![m, v]));
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::SetLink { name, change, .. }] if name == "vrf-red" && change.up == Some(true)),
+        "only the VRF is brought up again: {ops:?}"
+    );
+}
+
+/// Found by the simulation (seed 39): a member put again with another VRF kept being counted
+/// as the first VRF's member, and a later put touched the freed slot of one it had named.
+#[test]
+fn a_member_moved_to_another_vrf_follows_that_one() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    let mut blue = vrf();
+    blue["name"] = json!("blue");
+    blue["host_if_name"] = json!("vrf-blue");
+    blue["vrf_dev"] = json!({"routing_table": 11});
+    d.put(&iface_key("blue"), blue.clone());
+    d.put(&iface_key("m"), member(Some("red")));
+    d.settle();
+    d.put(&iface_key("m"), member(Some("blue")));
+    let ops = d.settle();
+    assert_eq!(
+        enslaving(&ops),
+        vec![&Master::Set("vrf-blue".into())],
+        "{ops:?}"
+    );
+    d.delete(&iface_key("m"));
+    d.settle();
+    // Red changes: nothing of m's is touched (it is gone), and nothing breaks.
+    let mut red = vrf();
+    red["vrf_dev"] = json!({"routing_table": 12});
+    d.put(&iface_key("red"), red);
+    d.settle();
+    // Blue goes: a new m is left waiting for it, and is enslaved when it is back.
+    d.put(&iface_key("m"), member(Some("blue")));
+    d.delete(&iface_key("blue"));
+    d.settle();
+    assert_eq!(
+        reasons(&d.state(&iface_key("m"))),
+        vec!["interface 'blue' is not configured"]
+    );
+    d.put(&iface_key("blue"), blue);
+    let ops = d.settle();
+    assert_eq!(
+        enslaving(&ops),
+        vec![&Master::Set("vrf-blue".into())],
+        "{ops:?}"
+    );
+}
+
+/// Found by the simulation (seed 78): a VRF cycles only a port that is up; the core took the
+/// release of a down member for a cycle, forgot its IPv6 address, and left it on the link
+/// when the item stopped listing it.
+#[test]
+fn releasing_a_down_member_keeps_what_is_on_it() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(
+        &iface_key("m"),
+        json!({"name": "m", "type": "DUMMY", "enabled": false, "ip_addresses": ["fd00:10::1/64"],
+               "vrf_master_interface": "red"}),
+    );
+    d.settle();
+    d.put(
+        &iface_key("m"),
+        json!({"name": "m", "type": "DUMMY", "enabled": false}),
+    );
+    let ops = d.settle();
+    assert_eq!(enslaving(&ops), vec![&Master::Release], "{ops:?}");
+    assert!(
+        ops.iter().any(
+            |op| matches!(op, Op::DelAddress { addr, .. } if addr.to_string() == "fd00:10::1/64")
+        ),
+        "the address is still there, and goes: {ops:?}"
+    );
+}

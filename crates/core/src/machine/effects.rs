@@ -120,13 +120,20 @@ impl Core {
         );
     }
 
-    /// The kernel took the link down and up again behind the agent's back (a VRF it was
-    /// enslaved to went): its routes, neighbours and IPv6 addresses are gone.
+    /// The VRF the link was enslaved to went: the kernel released it, taking it down and up
+    /// again if it was up, so that its routes, neighbours and IPv6 addresses are gone.
     pub(super) fn forget_cycled(&mut self, id: ItemId, ns: &Netns, link: &str) {
+        let mut up = false;
         self.update_link(id, true, |l| {
             l.master = None;
-            l.addresses.retain(|a| a.addr().is_ipv4());
+            up = l.up;
+            if up {
+                l.addresses.retain(|a| a.addr().is_ipv4());
+            }
         });
+        if !up {
+            return;
+        }
         self.s.borrows.dropped_ipv6(ns, link);
         self.forget_on_link(
             ns,
@@ -297,6 +304,7 @@ impl Core {
     /// A link's attributes were set, with what the kernel flushes along with some of them.
     fn link_set(&mut self, id: ItemId, ns: &Netns, name: &str, change: &LinkChange) {
         let mut flushes = Vec::new();
+        let mut cycled = false;
         self.update_link(id, change.up.is_some() || change.mac.is_some(), |link| {
             if let Some(up) = change.up {
                 link.up = up;
@@ -341,19 +349,22 @@ impl Core {
                     Master::Release => None,
                 };
                 // A VRF takes a link it gains or loses down and up again (the kernel's
-                // cycle_netdev): its routes, neighbours and IPv6 addresses go.
-                link.addresses.retain(|a| a.addr().is_ipv4());
-                flushes.push(Flushed {
-                    routes: true,
-                    neighbours: true,
-                    ipv6: None,
-                });
+                // cycle_netdev), if it is up (the flags are set first): its routes,
+                // neighbours and IPv6 addresses go.
+                if link.up {
+                    cycled = true;
+                    link.addresses.retain(|a| a.addr().is_ipv4());
+                    flushes.push(Flushed {
+                        routes: true,
+                        neighbours: true,
+                        ipv6: None,
+                    });
+                }
             }
             link.attributes_unknown = false;
         });
-        let ipv6_dropped = change.up == Some(false)
-            || change.master.is_some()
-            || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
+        let ipv6_dropped =
+            change.up == Some(false) || cycled || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
         if ipv6_dropped {
             self.s.borrows.dropped_ipv6(ns, name);
         }

@@ -41,12 +41,18 @@ impl Core {
         if ns.is_some() && vrf_ns.is_some() && vrf_ns.as_ref() != ns {
             return Err(PendingReason::VrfInAnotherNamespace(vrf.to_string()));
         }
+        if vrf_ns.is_none() || ns.is_none() {
+            // Its link, if there is one, is not where the VRF is wanted: on its way out.
+            return Err(PendingReason::InterfaceNotReady(vrf.to_string()));
+        }
+        // Read from the belief itself, not from whether the VRF item was last found to fit:
+        // after a resync adopts both, the member may be reconciled before its VRF is. A
+        // command of the VRF's in flight (taking it up again after a hand change) leaves it
+        // there: were the member to wait, it would be removed meanwhile.
         match &slot.actual {
             Actual::Link(a)
-                if matches!(a.role, LinkRole::Vrf { .. })
-                    && Some(&a.ns) == ns
-                    && slot.in_flight.is_none()
-                    && slot.link_ok =>
+                if matches!(a.role, LinkRole::Vrf { table } if Some(table) == v.vrf_table)
+                    && Some(&a.ns) == ns =>
             {
                 Ok(Some(a.name.clone()))
             }
