@@ -22,6 +22,24 @@ fn member(master: Option<&str>) -> serde_json::Value {
     v
 }
 
+/// The agent's VRF `red` as a look finds it, table 10.
+fn vrf_seen(up: bool) -> ObservedLink {
+    let mut v = host_link("vrf-red", up, 65575, &[]);
+    v.kind = LinkKind::Vrf;
+    v.vrf_table = Some(10);
+    v.alias = Some(mine("red"));
+    v
+}
+
+/// The agent's dummy `m` as a look finds it, enslaved to `vrf-red`.
+fn member_seen() -> ObservedLink {
+    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
+    m.kind = LinkKind::Dummy;
+    m.alias = Some(mine("m"));
+    m.master = Some("vrf-red".into());
+    m
+}
+
 fn seen(links: Vec<ObservedLink>) -> Event {
     Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
@@ -141,14 +159,7 @@ fn a_vrf_and_its_member_found_after_a_restart_are_left_as_they_are() {
     d.put(&iface_key("red"), vrf());
     d.put(&iface_key("m"), member(Some("red")));
     d.event(Event::Restarted);
-    let mut v = host_link("vrf-red", true, 65575, &[]);
-    v.kind = LinkKind::Vrf;
-    v.vrf_table = Some(10);
-    v.alias = Some(mine("red"));
-    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
-    m.kind = LinkKind::Dummy;
-    m.alias = Some(mine("m"));
-    m.master = Some("vrf-red".into());
+    let (mut v, mut m) = (vrf_seen(true), member_seen());
     d.event(seen(vec![v.clone(), m.clone()]));
     assert_eq!(d.settle(), vec![], "as asked already");
     assert!(is_applied(&d.state(&iface_key("m"))));
@@ -285,14 +296,7 @@ fn a_member_adopted_with_its_vrf_after_state_loss_is_kept() {
     d.put(&iface_key("m"), member(Some("red")));
     d.put(&iface_key("red"), vrf());
     d.event(Event::Restarted);
-    let mut v = host_link("vrf-red", true, 65575, &[]);
-    v.kind = LinkKind::Vrf;
-    v.vrf_table = Some(10);
-    v.alias = Some(mine("red"));
-    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
-    m.kind = LinkKind::Dummy;
-    m.alias = Some(mine("m"));
-    m.master = Some("vrf-red".into());
+    let (v, m) = (vrf_seen(true), member_seen());
     d.event(seen(vec![m, v]));
     assert_eq!(d.settle(), vec![], "kept as found");
 }
@@ -305,14 +309,7 @@ fn a_vrf_being_repaired_keeps_its_members() {
     d.put(&iface_key("red"), vrf());
     d.put(&iface_key("m"), member(Some("red")));
     d.settle();
-    let mut v = host_link("vrf-red", false, 65575, &[]);
-    v.kind = LinkKind::Vrf;
-    v.vrf_table = Some(10);
-    v.alias = Some(mine("red"));
-    let mut m = host_link("m", true, 1500, &["10.3.0.1/24"]);
-    m.kind = LinkKind::Dummy;
-    m.alias = Some(mine("m"));
-    m.master = Some("vrf-red".into());
+    let (v, m) = (vrf_seen(false), member_seen());
     d.event(seen(vec![m, v]));
     let ops = d.settle();
     assert!(
