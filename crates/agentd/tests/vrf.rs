@@ -62,10 +62,7 @@ fn a_vrf_its_member_and_its_table_on_the_real_kernel() {
     let made = section(&text, "made", &all);
     assert!(made.contains("vrf table 100"), "{all}");
     assert!(made.contains("master vrf-e2e"), "{all}");
-    assert!(
-        made.contains("10.96.0.0/24 via 10.95.0.2 dev vb1"),
-        "{all}"
-    );
+    assert!(made.contains("10.96.0.0/24 via 10.95.0.2 dev vb1"), "{all}");
     assert_eq!(made.lines().last(), Some("0"), "not in main: {all}");
     let gone = section(&text, "vrf gone", &all);
     assert!(
