@@ -1113,3 +1113,98 @@ fn shrunk_seed_14908() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Campaign seed 613 (after VRFs came): a VRF left stale in a namespace, wanted back by its
+/// item when the pid naming it came again, was removed and re-made: taking a stale link back
+/// knew dummies and veths only (reclaim.rs). Shrunk from 810 steps to 6; it broke:
+/// a link's ifindex changed where it should not.
+#[test]
+fn shrunk_seed_613() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 613,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+        ]),
+        setup_dice: vec![1, 23],
+        steps: vec![
+            Step::new(
+                Action::Alias {
+                    ns: Netns::Pid(602),
+                    of: Netns::Named("n0".into()),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/r0".into(),
+                    value: json!({"name":"r0","namespace":{"reference":"602","type":"PID"},"type":"VRF_DEVICE","vrf_dev":{"routing_table":100}}),
+                },
+                &[43],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 3,
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(602),
+                    silently: None,
+                },
+                &[21],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[4], true),
+            Step::new(
+                Action::Alias {
+                    ns: Netns::Pid(602),
+                    of: Netns::Named("n0".into()),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

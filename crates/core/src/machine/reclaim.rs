@@ -69,6 +69,10 @@ impl Core {
         let here = Some((ns.clone(), found.link.name.clone()));
         let (role, peer_takes) = match (role, found.link.kind) {
             (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
+            // A VRF's table is fixed when it is made: one of another table is not the item's.
+            (WantedRole::Vrf { table }, LinkKind::Vrf) if found.link.vrf_table == Some(*table) => {
+                (LinkRole::Vrf { table: *table }, None)
+            }
             (WantedRole::Veth { peer, peer_ns }, LinkKind::Veth) => {
                 let p = self.slot(*peer);
                 let (other_ns, other_name) = found.other.as_ref()?;
