@@ -1208,3 +1208,139 @@ fn shrunk_seed_613() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// CI seed 6 (1,000 steps, after VRFs came): a dummy whose release from its VRF failed was
+/// still enslaved when the VRF's table changed; the VRF's removal (which releases and cycles
+/// the member, flushing its routes) and the removal of the member's table-100 routes went out
+/// together, and the routes were gone by the time their removal ran. Routes and neighbours now
+/// wait while the VRF their link is enslaved to has a command in flight (l3.rs, vrf.rs).
+/// Shrunk from 724 steps to 10; it broke: the kernel refused command by its own rules.
+#[test]
+fn shrunk_seed_6() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 6,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+        ]),
+        setup_dice: vec![0, 33],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/d2/10.10.0.8".into(),
+                    value: json!({"hw_address":"02:aa:00:00:0a:00","interface":"d2","ip_address":"10.10.0.8"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.210.0.0/24/d2".into(),
+                    value: json!({"dst_network":"10.210.0.0/24","outgoing_interface":"d2"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.110.0.0/16/d2".into(),
+                    value: json!({"dst_network":"10.110.0.0/16","outgoing_interface":"d2"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::RestartMicroservice {
+                    label: "ms1".into(),
+                    report_stop: false,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/r0".into(),
+                    value: json!({"name":"r0","type":"VRF_DEVICE","vrf_dev":{"routing_table":100}}),
+                },
+                &[3],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/v4/10.4.0.8".into(),
+                    value: json!({"hw_address":"02:aa:00:00:04:00","interface":"v4","ip_address":"10.4.0.8"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d2","type":"DUMMY","vrf_master_interface":"r0"}),
+                },
+                &[44, 2, 0],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"ip_addresses":[],"name":"d2","type":"DUMMY"}),
+                },
+                &[2],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/r0".into(),
+                    value: json!({"name":"r0","type":"VRF_DEVICE","vrf_dev":{"routing_table":101}}),
+                },
+                &[3, 0, 1],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -388,3 +388,64 @@ fn releasing_a_down_member_keeps_what_is_on_it() {
         "the address is still there, and goes: {ops:?}"
     );
 }
+
+/// Found by the simulation (CI seed 6): a member whose release failed was still enslaved when
+/// its VRF's table changed. The VRF's removal releases and cycles the member, flushing its
+/// routes: removing them in the same breath raced the kernel. They wait for the VRF's result,
+/// then go to main.
+#[test]
+fn a_members_routes_wait_while_its_vrf_is_being_removed() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    let route = "config/linux/l3/v2/route/10.9.0.0/24/m";
+    d.put(
+        route,
+        json!({"outgoing_interface": "m", "dst_network": "10.9.0.0/24", "scope": "LINK"}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(route)));
+
+    d.put(&iface_key("m"), member(None));
+    let release = d.pending();
+    assert!(
+        release
+            .iter()
+            .any(|c| enslaving(std::slice::from_ref(&c.op)) == vec![&Master::Release]),
+        "{release:?}"
+    );
+    // The VRF's table changes while the release is out; the release then fails.
+    let mut red = vrf();
+    red["vrf_dev"] = json!({"routing_table": 11});
+    d.put(&iface_key("red"), red);
+    let mut batch = d.pending();
+    for c in &release {
+        d.fail(c, 16);
+    }
+    batch.extend(d.pending());
+    assert!(
+        batch
+            .iter()
+            .any(|c| matches!(&c.op, Op::DeleteLink { name, .. } if name == "vrf-red")),
+        "{batch:?}"
+    );
+    assert!(
+        !batch.iter().any(|c| matches!(&c.op, Op::DelRoute { .. })),
+        "the route waits for the VRF's removal, which flushes it: {batch:?}"
+    );
+    for c in &batch {
+        d.ok(c);
+    }
+    d.advance(60_000);
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::AddRoute { route, .. } if route.dev == "m" && route.table.is_none())),
+        "the flushed route comes back in main: {ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DelRoute { .. })),
+        "{ops:?}"
+    );
+    assert!(is_applied(&d.state(route)));
+}

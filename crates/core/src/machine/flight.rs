@@ -10,7 +10,7 @@ use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
 use super::dirty::{route_slot, Resource};
-use super::state::{Actual, InFlight, ItemId, LinkActual, NamedState, Owner};
+use super::state::{Actual, InFlight, ItemId, LinkActual, LinkRole, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -175,6 +175,16 @@ impl Core {
                 if let Some(&pid) = self.ix.link_owner.get(peer) {
                     self.mark_waiting_related_dirty(pid);
                 }
+            }
+            if let Actual::Link(
+                a @ LinkActual {
+                    role: LinkRole::Vrf { .. },
+                    ..
+                },
+            ) = &self.slot(*id).actual
+            {
+                let (ns, name) = (a.ns.clone(), a.name.clone());
+                self.wake_vrf_members(&ns, &name);
             }
         }
         let result = match result {

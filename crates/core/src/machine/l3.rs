@@ -168,6 +168,13 @@ impl Core {
         if iface.in_flight.is_some() {
             return Ok(None);
         }
+        // So does a command of the VRF the link is enslaved to: removing it releases the link,
+        // taking it down and up again, and its routes and neighbours with it.
+        if let Actual::Link(l) = &iface.actual {
+            if self.vrf_busy(&l.ns, l.master.as_deref()) {
+                return Ok(None);
+            }
+        }
         let Some(Item::Interface(desired)) = iface.desired.as_deref() else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };

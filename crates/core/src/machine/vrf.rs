@@ -81,18 +81,41 @@ impl Core {
     /// The VRF link `name` in `ns` is gone, and the kernel released its members on the way,
     /// cycling each: what the core believed enslaved to it is not any more.
     pub(super) fn vrf_gone(&mut self, ns: &Netns, name: &str) {
-        let members: Vec<ItemId> = ids_in(self.ix.actual_in.get(ns))
-            .into_iter()
-            .filter(|&id| {
-                matches!(&self.slot(id).actual, Actual::Link(a) if a.master.as_deref() == Some(name))
-            })
-            .collect();
-        for id in members {
+        for id in self.vrf_members(ns, name) {
             let Actual::Link(a) = &self.slot(id).actual else {
                 continue;
             };
             let link = a.name.clone();
             self.forget_cycled(id, ns, &link);
         }
+    }
+
+    /// Whether the VRF link `master` in `ns` (if any) has a command of its item's in flight.
+    pub(super) fn vrf_busy(&self, ns: &Netns, master: Option<&str>) -> bool {
+        let Some(master) = master else {
+            return false;
+        };
+        self.ix
+            .link_owner
+            .get(&(ns.clone(), master.to_string()))
+            .is_some_and(|&v| self.slot(v).in_flight.is_some())
+    }
+
+    /// A command of the VRF link `name` in `ns` has its result: the routes and neighbours of
+    /// its members, which waited for it ([`Core::vrf_busy`]), get their turn.
+    pub(super) fn wake_vrf_members(&mut self, ns: &Netns, name: &str) {
+        for id in self.vrf_members(ns, name) {
+            self.mark_related_dirty(id);
+        }
+    }
+
+    /// The items whose links the core believes enslaved to the VRF link `name` in `ns`.
+    fn vrf_members(&self, ns: &Netns, name: &str) -> Vec<ItemId> {
+        ids_in(self.ix.actual_in.get(ns))
+            .into_iter()
+            .filter(|&id| {
+                matches!(&self.slot(id).actual, Actual::Link(a) if a.master.as_deref() == Some(name))
+            })
+            .collect()
     }
 }
