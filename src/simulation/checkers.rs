@@ -250,6 +250,7 @@ impl World {
         self.convergence_checks += 1;
         self.check_loopbacks()?;
         self.check_borrowed()?;
+        self.check_tap()?;
         let found = found_links(&self.kernel.dump());
         let expected = self.oracle(&found);
         let problems = differences(&expected, &found);

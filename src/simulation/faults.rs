@@ -82,6 +82,7 @@ impl World {
             self.trace(format!("{} restart with state lost", self.now));
             self.forget_lo_addresses();
             self.forget_loans();
+            self.forget_tap();
             self.core = Core::new(super::core_config());
             // The new process publishes every state afresh.
             self.published.clear();

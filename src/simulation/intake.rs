@@ -57,7 +57,10 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "vrf_dev.routing_table",
         apply: |v| {
-            v.as_object_mut().map(|o| o.remove("vrf_dev"));
+            v.as_object_mut().map(|o| {
+                o.remove("tap");
+                o.remove("vrf_dev")
+            });
             v["type"] = json!("VRF_DEVICE");
         },
     },
@@ -90,7 +93,10 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         field: "vrf_dev",
         apply: |v| {
             // On another type than VRF_DEVICE, whose own setting it is.
-            v.as_object_mut().map(|o| o.remove("veth"));
+            v.as_object_mut().map(|o| {
+                o.remove("tap");
+                o.remove("veth")
+            });
             v["type"] = json!("DUMMY");
             v["vrf_dev"] = json!({"routing_table": 3});
         },

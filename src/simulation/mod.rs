@@ -38,6 +38,7 @@ mod rng;
 mod shrink;
 mod spellings;
 mod swarm;
+mod tap;
 mod transport;
 mod workload;
 
@@ -366,6 +367,8 @@ struct World {
     /// The links `e0` may borrow, as they must be whenever `e0` does not hold them
     /// (`borrow.rs`).
     lent: BTreeMap<String, nsagent_sim::LinkDump>,
+    /// How much of VPP's TAP the agent can know (`tap.rs`).
+    tap_known: tap::TapKnown,
     /// Namespaces the core asked to observe while results were held: observed once they come.
     asked: Vec<Netns>,
     /// Namespaces whose iptables tables the core asked to read (`Core::poll_chain_resync`),
@@ -427,6 +430,7 @@ impl World {
             settling: false,
             foreign_lo: BTreeMap::new(),
             lent: BTreeMap::new(),
+            tap_known: tap::TapKnown::Fully,
             asked: Vec::new(),
             asked_chains: Vec::new(),
             restore_snapshots: config.restore_snapshots,
@@ -580,6 +584,7 @@ impl World {
             .into_iter()
             .filter(|(_, l)| l.name != "lo")
             .filter(|(ns, l)| !self.borrowable(ns, &l.name))
+            .filter(|(_, l)| !tap::is_tap(l))
             .collect()
     }
 }

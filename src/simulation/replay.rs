@@ -70,6 +70,10 @@ pub enum Action {
         ns: Netns,
         of: Netns,
     },
+    /// "VPP" makes its TAP in the default namespace (`tap.rs`), if it has none.
+    TapMade,
+    /// "VPP" removes its TAP, wherever it is now.
+    TapRemoved,
 }
 
 /// One recorded step.
@@ -183,6 +187,8 @@ impl World {
             Action::Advance { ms } => self.advance(*ms),
             Action::Restart { lose_state } => return self.restart(*lose_state),
             Action::Alias { ns, of } => self.alias(ns.clone(), of.clone()),
+            Action::TapMade => self.make_tap(),
+            Action::TapRemoved => self.remove_tap(),
         }
         Ok(())
     }
@@ -266,5 +272,7 @@ fn action_rust(a: &Action) -> String {
             netns_rust(ns),
             netns_rust(of)
         ),
+        Action::TapMade => "Action::TapMade".into(),
+        Action::TapRemoved => "Action::TapRemoved".into(),
     }
 }

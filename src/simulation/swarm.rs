@@ -62,10 +62,12 @@ pub enum Feature {
     Offload,
     /// `r0`, a VRF_DEVICE, and interfaces enslaved to it (`vrf_master_interface`).
     Vrf,
+    /// `t0`, a TAP_TO_VPP item, and the TAP `vpp0` that "VPP" makes and removes (`tap.rs`).
+    Tap,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 29] = [
+    pub const ALL: [Feature; 30] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -95,6 +97,7 @@ impl Feature {
         Feature::Chains,
         Feature::Offload,
         Feature::Vrf,
+        Feature::Tap,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -129,6 +132,7 @@ impl Feature {
             Feature::Chains => "chains",
             Feature::Offload => "offload",
             Feature::Vrf => "vrf",
+            Feature::Tap => "tap",
         }
     }
 

@@ -130,11 +130,15 @@ impl World {
         );
         // A kernel older than 6.2 refuses to rename a link that is up: the agent learns
         // so from the answer, as it would on such a machine.
-        let old_kernel_rename = matches!(
-            (op, result),
-            (Op::RenameLink { .. }, Err(e)) if e.errno == Some(errno::EBUSY)
-                && !self.kernel.config().live_rename
-        );
+        // A TAP's move within its namespace is a rename.
+        let rename = match op {
+            Op::RenameLink { .. } => true,
+            Op::MoveLink { ns, to, .. } => ns == to,
+            _ => false,
+        };
+        let old_kernel_rename = rename
+            && matches!(result, Err(e) if e.errno == Some(errno::EBUSY))
+            && !self.kernel.config().live_rename;
         // Only iptables knows its options, and only a look (which the write makes) shows
         // whose a chain is: a rule it refuses and someone else's chain are the item's errors.
         let chain_refused = matches!(

@@ -169,6 +169,9 @@ impl World {
         if self.on(Feature::Vrf) && self.rng.chance(8) {
             return self.put_vrf();
         }
+        if self.on(Feature::Tap) && self.rng.chance(8) {
+            return self.tap_step();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();

@@ -269,3 +269,200 @@ fn a_tap_item_names_its_tap_and_only_it_has_one() {
         Item::decode_unkeyed(&json!({"name": "t", "type": 2, "tap": {"vppTapIfName": "tap0"}}));
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// Found by the simulation (seed 97): a TAP the item first borrowed at home, under its own
+/// name, got an address; put again under another name, the TAP was renamed there (a move
+/// within the namespace) with the address on it, which then counted as there before.
+#[test]
+fn a_tap_borrowed_at_home_is_restored_before_it_is_renamed_there() {
+    let mut d = Harness::new();
+    let mut t = json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "tap0",
+                       "ip_addresses": ["10.5.0.1/24"], "tap": {"vpp_tap_if_name": "tap0"}});
+    d.put(&iface_key("t"), t.clone());
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::AddAddress { link, .. } if link == "tap0")),
+        "{ops:?}"
+    );
+    t["host_if_name"] = json!("vpp1");
+    t["ip_addresses"] = json!([]);
+    d.put(&iface_key("t"), t);
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![
+            Op::DelAddress {
+                ns: Netns::Default,
+                link: "tap0".into(),
+                addr: "10.5.0.1/24".parse().unwrap()
+            },
+            Op::MoveLink {
+                ns: Netns::Default,
+                name: "tap0".into(),
+                to: Netns::Default,
+                new_name: "vpp1".into()
+            }
+        ],
+        "the address goes before the rename, which needs no other look"
+    );
+}
+
+/// Found by the simulation (seed 14): VPP removed the TAP the item borrowed at home, the item
+/// then asked for it under another name, and VPP made it again. The loan of the first TAP
+/// outlived it, so the new one counted as lent, was "restored", and the item waited forever.
+#[test]
+fn a_tap_made_again_is_a_new_link_and_is_fetched() {
+    let mut d = Harness::new();
+    let mut t = json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "tap0",
+                       "tap": {"vpp_tap_if_name": "tap0"}});
+    d.put(&iface_key("t"), t.clone());
+    d.settle();
+    let tap = || host_link("tap0", false, 1500, &[]);
+    observe(&mut d, vec![ns_seen(Netns::Default, vec![lo(), tap()])]);
+    d.settle();
+    assert!(is_applied(&d.state(&iface_key("t"))));
+    // VPP removes it; the item looks again and waits.
+    observe(&mut d, vec![ns_seen(Netns::Default, vec![lo()])]);
+    d.settle();
+    observe(&mut d, vec![ns_seen(Netns::Default, vec![lo()])]);
+    d.settle();
+    t["host_if_name"] = json!("vpp1");
+    d.put(&iface_key("t"), t);
+    d.settle();
+    observe(&mut d, vec![ns_seen(Netns::Default, vec![lo(), tap()])]);
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::MoveLink { new_name, .. }] if new_name == "vpp1"),
+        "{ops:?}; {:?}",
+        d.state(&iface_key("t"))
+    );
+}
+
+/// Found by the simulation (seed 24): a kernel before 6.2 renames only links that are down, and
+/// a TAP's move within its namespace is a rename. Once refused (EBUSY), the TAP is taken down
+/// first, as for renames.
+#[test]
+fn a_move_within_the_namespace_refused_while_up_takes_the_tap_down_first() {
+    let mut d = Harness::new();
+    d.put(
+        &iface_key("t"),
+        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1",
+               "tap": {"vpp_tap_if_name": "tap0"}}),
+    );
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", true, 1500, &[])],
+        )],
+    );
+    let c = d.pending();
+    assert!(
+        matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })),
+        "{c:?}"
+    );
+    d.fail(&c[0], 16);
+    d.advance(60_000);
+    let ops = d.settle();
+    assert!(
+        matches!(ops.first(), Some(Op::SetLink { name, change, .. }) if name == "tap0" && change.up == Some(false)),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::MoveLink { new_name, .. } if new_name == "vpp1")),
+        "{ops:?}"
+    );
+}
+
+/// Found by the simulation (seed 12): an item under a pid that lives in a named namespace has
+/// its TAP moved there; the look at that namespace (by its name) must let the item take it.
+#[test]
+fn a_tap_item_under_a_pid_living_in_a_named_namespace_takes_its_tap_there() {
+    let same = NamespaceIdentity { dev: 4, ino: 77 };
+    let mut d = Harness::new();
+    let mut t = tap_item();
+    t["namespace"] = json!({"type": "PID", "reference": "602"});
+    d.event(Event::NamespaceIdentified {
+        ns: red(),
+        identity: same,
+    });
+    d.event(Event::NamespaceAvailable {
+        ns: Netns::Pid(602),
+    });
+    d.event(Event::NamespaceIdentified {
+        ns: Netns::Pid(602),
+        identity: same,
+    });
+    d.put(&iface_key("t"), t);
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert!(
+        matches!(ops.as_slice(), [Op::MoveLink { to, .. }] if *to == red()),
+        "{ops:?}"
+    );
+    observe(
+        &mut d,
+        vec![ns_seen(
+            red(),
+            vec![lo(), host_link("vpp1", false, 1500, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(
+            |op| matches!(op, Op::AddAddress { ns, link, .. } if *ns == red() && link == "vpp1")
+        ),
+        "{ops:?}"
+    );
+    assert!(is_applied(&d.state(&iface_key("t"))));
+}
+
+/// Found by the simulation (seed 170): the item went while its TAP was on its way to the
+/// item's namespace. No look there finds the TAP for anyone, so it goes straight back home.
+#[test]
+fn a_tap_fetched_for_an_item_that_went_meanwhile_goes_straight_back() {
+    let mut d = waiting_for_tap();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let c = d.pending();
+    assert!(
+        matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })),
+        "{c:?}"
+    );
+    d.delete(&iface_key("t"));
+    d.ok(&c[0]);
+    let ops = d.settle();
+    assert_eq!(
+        ops,
+        vec![Op::MoveLink {
+            ns: red(),
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }]
+    );
+    assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
+}

@@ -511,6 +511,24 @@ impl SimKernel {
         Ok(())
     }
 
+    /// Removes a link as the one who made it would (VPP deleting its TAP), wherever it is now,
+    /// with its routes and neighbours. Like a seed, it bypasses the request path.
+    pub fn unseed_link(&mut self, ns: &Netns, name: &str) -> Result<(), SimError> {
+        let real = self.real(ns).clone();
+        let namespace = self
+            .namespaces
+            .get_mut(&real)
+            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
+        match namespace.remove_link(name) {
+            Some(_) => Ok(()),
+            None => Err(SimError::BadSeed {
+                ns: ns.clone(),
+                name: name.to_string(),
+                reason: "no such link".into(),
+            }),
+        }
+    }
+
     /// Places a route someone else installed (a DHCP client, the boot scripts), with its
     /// protocol. Only the device must exist.
     pub fn seed_route(

@@ -308,9 +308,12 @@ impl Borrows {
     }
 
     /// `ns` was observed: whatever was asked of it has its answer, and an item that still
-    /// needs to see its link (it was busy then) asks again.
-    pub(super) fn observed_namespace(&mut self, ns: &Netns) {
+    /// needs to see its link (it was busy then) asks again. The loan of a link the look did
+    /// not find (`there` says which are there) ends: a link made again under that name (VPP's
+    /// new TAP) is a new link, whose originals are its own.
+    pub(super) fn observed_namespace(&mut self, ns: &Netns, there: impl Fn(&str) -> bool) {
         self.observing.retain(|(n, _)| n != ns);
+        self.loans.retain(|l| &l.ns != ns || there(&l.link));
     }
 
     /// `ns` vanished, and its links with it.
@@ -326,10 +329,24 @@ impl Borrows {
         }
     }
 
+    /// Whether the agent holds the link on loan (has changed it, or may).
+    pub(super) fn lent(&self, ns: &Netns, link: &str) -> bool {
+        self.loan(ns, link).is_some()
+    }
+
     /// The name in the default namespace a borrowed link goes back to when let go, if it was
     /// taken from there.
     pub(super) fn home(&self, ns: &Netns, link: &str) -> Option<&str> {
         self.loan(ns, link)?.home.as_deref()
+    }
+
+    /// The link is given back down whatever it was before: a TAP given back within its
+    /// namespace is renamed, which kernels before 6.2 do only to a link that is down (as a
+    /// move to another namespace takes it down anyway).
+    pub(super) fn give_back_down(&mut self, ns: &Netns, link: &str) {
+        if let Some(loan) = self.loan_mut(ns, link) {
+            loan.up = Some(false);
+        }
     }
 
     /// The link is let go: nothing more to restore.
@@ -520,12 +537,28 @@ mod tests {
         let mut b = Borrows::default();
         let red = Netns::Named("red".into());
         b.want_observation(&red, "eth1");
-        b.observed_namespace(&red);
+        b.observed_namespace(&red, |_| true);
         assert!(b.want_observation(&red, "eth1"), "asked again");
         b.observed(&red, "eth1", Some(&seen()));
         assert!(!b.is_empty());
         b.forget_namespace(&red);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_look_without_the_link_ends_its_loan() {
+        let mut b = Borrows::default();
+        let red = Netns::Named("red".into());
+        b.observed(&red, "eth1", Some(&seen()));
+        b.observed_namespace(&red, |l| l == "eth1");
+        assert!(b.lent(&red, "eth1"), "still there: still lent");
+        b.observed_namespace(&Netns::Default, |_| false);
+        assert!(
+            b.lent(&red, "eth1"),
+            "another namespace's look says nothing of it"
+        );
+        b.observed_namespace(&red, |_| false);
+        assert!(!b.lent(&red, "eth1"));
     }
 
     #[test]

@@ -231,7 +231,12 @@ impl Core {
             }
             Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
             Op::RenameLink { ns, name, new_name } => self.on_renamed(id, ns, name, new_name),
-            Op::MoveLink { ns, name, .. } => self.tap_moved(id, ns, name),
+            Op::MoveLink {
+                ns,
+                name,
+                to,
+                new_name,
+            } => self.tap_moved(id, (ns, name), (to, new_name)),
             Op::SetChain { .. } | Op::DeleteChain { .. } => self.chain_written(id, op),
             Op::SetOffload { offload, .. } => self.update_link(id, false, |link| {
                 let seen = &mut link.checksum_offload;

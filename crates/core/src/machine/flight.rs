@@ -238,7 +238,14 @@ impl Core {
             // The namespace vanished after the command was issued: the failure is explained.
             return;
         }
-        if matches!(flight.op, Op::RenameLink { .. }) && error.errno == Some(errno::EBUSY) {
+        // A rename, or a TAP's move within its namespace (which is one), refused while the link
+        // is up: this kernel is older than 6.2.
+        let rename = match &flight.op {
+            Op::RenameLink { .. } => true,
+            Op::MoveLink { ns, to, .. } => ns == to,
+            _ => false,
+        };
+        if rename && error.errno == Some(errno::EBUSY) {
             if let Some(&id) = ids.first() {
                 self.slot_mut(id).rename_when_down = true;
             }

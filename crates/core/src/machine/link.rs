@@ -328,7 +328,11 @@ impl Core {
         } else {
             // A borrowed link is let go as it was before the agent changed it.
             self.s.borrows.release(&a.ns, &a.name);
-            self.set_actual(id, Actual::None);
+            // A TAP borrowed at home that its item wants elsewhere now stays believed there,
+            // as a look at home would find it, to be fetched.
+            if !self.tap_sought_at_home(id, &a) {
+                self.set_actual(id, Actual::None);
+            }
             return self.reconcile_interface(id);
         }
         self.set_state(id, working)

@@ -70,6 +70,16 @@ impl Core {
         refs
     }
 
+    /// References whose items act in `ns`: those that resolve to it, and those of the
+    /// namespaces sharing its identity (a pid living in it), whose commands act in it too.
+    pub(super) fn refs_acting_in(&self, ns: &Netns) -> Vec<NamespaceRef> {
+        let group = self.s.identities.group(ns);
+        if group.is_empty() {
+            return self.refs_of(ns);
+        }
+        group.iter().flat_map(|n| self.refs_of(n)).collect()
+    }
+
     /// A namespace is available and is the namespace `identity`: if another reference names
     /// it too, the items of both now act in one namespace, the group's canonical.
     pub(super) fn on_namespace_identified(&mut self, ns: Netns, identity: NamespaceIdentity) {

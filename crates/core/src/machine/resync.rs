@@ -108,7 +108,7 @@ impl Core {
     fn observe_namespace(&mut self, obs: &ObservedNamespace) {
         let ns = &obs.ns;
         self.on_namespace_available(ns);
-        for r in self.refs_of(ns) {
+        for r in self.refs_acting_in(ns) {
             self.mark_members_dirty(&r);
             self.retry_on_observe(&r);
         }
@@ -336,7 +336,7 @@ impl Core {
     fn take_borrowed_links(&mut self, seen: &Seen) {
         let ns = &seen.obs.ns;
         let members: Vec<ItemId> = self
-            .refs_of(ns)
+            .refs_acting_in(ns)
             .iter()
             .filter_map(|r| self.ix.ns_members.get(r))
             .flat_map(|s| s.iter().copied())
@@ -384,7 +384,23 @@ impl Core {
                 None => {}
             }
         }
-        self.s.borrows.observed_namespace(ns);
+        // A link being renamed or moved may show under either name, or not yet elsewhere.
+        let moving: Vec<&str> = self
+            .s
+            .in_flight
+            .values()
+            .filter_map(|f| match &f.op {
+                Op::MoveLink { ns: from, name, .. } if from == ns => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let there = |l: &str| {
+            seen.links.contains_key(l)
+                || seen.renaming.contains_key(l)
+                || seen.renaming.values().any(|n| n == l)
+                || moving.contains(&l)
+        };
+        self.s.borrows.observed_namespace(ns, there);
         self.take_taps_at_home(seen);
     }
 

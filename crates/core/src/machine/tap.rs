@@ -15,7 +15,7 @@
 //! does not fit, and `remove_link` calls [`Core::give_back_tap`] once a borrowed link is
 //! restored; the effect of a `MoveLink` is [`Core::tap_moved`].
 
-use crate::command::Op;
+use crate::command::{LinkChange, Op};
 use crate::identity::Mark;
 use crate::model::{Interface, InterfaceType};
 use crate::netns::Netns;
@@ -110,6 +110,20 @@ impl Core {
             if matches!(reasons.as_slice(), [PendingReason::TapMissing(h)] if h == home))
     }
 
+    /// Whether the item still wants the TAP `a` is, and it is at home: let go there (it was
+    /// borrowed in place), it is fetched next without another look.
+    pub(super) fn tap_sought_at_home(&self, id: ItemId, a: &LinkActual) -> bool {
+        let Some(iface) = self.desired_interface(id) else {
+            return false;
+        };
+        let Ok(ns) = self.resolve(&iface.namespace) else {
+            return false;
+        };
+        home_of(iface).is_some_and(|home| {
+            a.ns == Netns::Default && a.name == home && must_move(home, &ns, iface)
+        })
+    }
+
     /// The item's TAP is at home and the item wants it elsewhere: moved (renamed, if the item
     /// wants it in the default namespace under another name). `true` if that is the step.
     pub(super) fn fetch_tap(
@@ -128,15 +142,19 @@ impl Core {
             return false;
         };
         let at_home = a.ns == Netns::Default && a.name == home;
-        if !at_home
-            || !must_move(home, &t.ns, iface)
-            || self.s.borrows.home(&a.ns, &a.name).is_some()
-        {
+        // Borrowed where it is (the item wanted it at home before), it is restored first: a
+        // move within the namespace would keep what the agent added.
+        if !at_home || !must_move(home, &t.ns, iface) || self.s.borrows.lent(&a.ns, &a.name) {
             return false;
         }
         if let Some(reason) = self.s.borrows.policy.refusal(&t.ns, iface) {
             self.set_actual(id, Actual::None);
             self.refuse(id, reason);
+            return true;
+        }
+        if let Some(down) = self.down_before_rename(id, a, &t.ns) {
+            self.issue(down, Owner::Item { id, peer: None });
+            self.set_state(id, ItemState::InProgress);
             return true;
         }
         let op = Op::MoveLink {
@@ -159,6 +177,12 @@ impl Core {
         if a.ns == Netns::Default && a.name == home {
             return false;
         }
+        if let Some(down) = self.down_before_rename(id, a, &Netns::Default) {
+            self.s.borrows.give_back_down(&a.ns, &a.name);
+            self.issue(down, Owner::Item { id, peer: None });
+            self.set_state(id, working);
+            return true;
+        }
         let op = Op::MoveLink {
             ns: a.ns.clone(),
             name: a.name.clone(),
@@ -170,14 +194,59 @@ impl Core {
         true
     }
 
+    /// A move within one namespace is a rename, which kernels before 6.2 refuse while the link
+    /// is up (EBUSY): once the kernel said so (`rename_when_down`), the TAP is taken down
+    /// first, as `rename_link` does for a rename.
+    fn down_before_rename(&self, id: ItemId, a: &LinkActual, to: &Netns) -> Option<Op> {
+        (a.ns == *to && a.up && self.slot(id).rename_when_down).then(|| Op::SetLink {
+            ns: a.ns.clone(),
+            name: a.name.clone(),
+            change: LinkChange {
+                up: Some(false),
+                ..LinkChange::default()
+            },
+        })
+    }
+
     /// A TAP moved: the core stops believing anything of it, since the kernel took it down and
     /// dropped its addresses on the way. Taken to its place, it is borrowed from a fresh
     /// look there (which records what it is like now, to restore later); given back, it is
     /// let go.
-    pub(super) fn tap_moved(&mut self, id: ItemId, ns: &Netns, name: &str) {
-        self.s.borrows.release(ns, name);
+    pub(super) fn tap_moved(&mut self, id: ItemId, from: (&Netns, &str), to: (&Netns, &str)) {
+        self.slot_mut(id).rename_when_down = false;
+        // A TAP given back has its loan, which says where home is; a fetched one has none.
+        let given_back = self.s.borrows.home(from.0, from.1).is_some();
+        self.s.borrows.release(from.0, from.1);
         // Routes and neighbours on it went with its addresses.
         self.forget_kernel_objects(id);
+        // Fetched for a place the item no longer wants (deleted, or put elsewhere while the
+        // move was on its way): no look there would find it for anyone, so it goes straight
+        // back home, as it came (down, with nothing on it).
+        let fetched = !given_back && *from.0 == Netns::Default;
+        if fetched && !self.wants_tap_at(id, from.1, to) {
+            let op = Op::MoveLink {
+                ns: to.0.clone(),
+                name: to.1.to_string(),
+                to: Netns::Default,
+                new_name: from.1.to_string(),
+            };
+            self.issue(op, Owner::Item { id, peer: None });
+            let working = match self.desired_interface(id) {
+                Some(_) => ItemState::InProgress,
+                None => ItemState::Removing,
+            };
+            self.set_state(id, working);
+        }
+    }
+
+    /// Whether the item wants its TAP, `home` at home, at `place`.
+    fn wants_tap_at(&self, id: ItemId, home: &str, place: (&Netns, &str)) -> bool {
+        let Some(iface) = self.desired_interface(id) else {
+            return false;
+        };
+        home_of(iface) == Some(home)
+            && iface.host_if_name == place.1
+            && self.resolve(&iface.namespace).ok().as_ref() == Some(place.0)
     }
 
     /// A TAP item took its link in its place: the loan remembers where it goes back.

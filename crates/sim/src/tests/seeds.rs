@@ -122,3 +122,35 @@ fn seeds_neither_count_as_operations_nor_meet_faults() {
     assert_eq!(k.pending_faults(), 1);
     assert_eq!(k.counters().ops_applied, 2);
 }
+
+/// What VPP does to its TAP: it removes it wherever the agent moved it (here, a pid alias
+/// names the namespace), with what was on it; a link that is not there is an error.
+#[test]
+fn an_unseeded_link_goes_with_its_routes_wherever_it_is() {
+    let mut k = kernel();
+    let a = ns("a");
+    let seed = SeedLink {
+        up: true,
+        addresses: vec![net("10.1.0.2/24")],
+        ..SeedLink::new("tap0", SeedKind::Other)
+    };
+    k.seed_link(&a, seed).expect("seed");
+    k.seed_route(&a, route("tap0", "10.9.0.0/24", Some("10.1.0.1")), 3)
+        .expect("route");
+    k.alias(Netns::Pid(900), &a).expect("alias");
+    k.unseed_link(&Netns::Pid(900), "tap0").expect("unseed");
+    assert!(k.link(&a, "tap0").is_none());
+    assert!(k
+        .dump()
+        .namespaces
+        .iter()
+        .all(|n| n.unmanaged.iter().all(|l| l.name != "tap0")));
+    assert!(matches!(
+        k.unseed_link(&a, "tap0"),
+        Err(SimError::BadSeed { reason, .. }) if reason == "no such link"
+    ));
+    assert!(matches!(
+        k.unseed_link(&ns("nowhere"), "tap0"),
+        Err(SimError::NoSuchNamespace(_))
+    ));
+}
