@@ -3,14 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use nsagent_core::{AgentIdentity, Command, CoreConfig, Item};
+use nsagent_core::{AgentIdentity, Command, CoreConfig, Item, Timestamp};
 
-use crate::instance;
+use crate::{human, instance};
 use nsagent_sim::{SimConfig, SimKernel};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::journal::{Journal, JournalConfig, Record};
+use crate::protocol::LogEntry;
 use crate::replay::{self, ReplayError};
 
 /// Output format of every command.
@@ -175,6 +176,23 @@ pub fn render(value: &Value, format: Format, columns: &[&str]) -> String {
             };
             table(&rows, columns)
         }
+    }
+}
+
+/// One row of `nsagentctl log`'s table: the record's sequence number, its time in RFC 3339
+/// and its summary ([`LogEntry::summary`]). A value that is not a log entry at all (no agent
+/// sends one) is shown as its JSON rather than dropped.
+pub fn log_row(record: &Value) -> Value {
+    match serde_json::from_value::<LogEntry>(record.clone()) {
+        Ok(entry) => serde_json::json!({
+            "seq": entry.seq,
+            "time": entry.at.map(|ms| human::time_text(Timestamp(ms))),
+            "event": entry.summary(),
+        }),
+        Err(e) => serde_json::json!({
+            "seq": record.get("seq"),
+            "event": format!("not a log record ({e}): {record}"),
+        }),
     }
 }
 
@@ -384,7 +402,7 @@ pub fn replay_offline(
             .core
             .statuses()
             .iter()
-            .map(|(k, s)| serde_json::json!({"key": k.to_string(), "state": s.name(), "detail": s.to_string()}))
+            .map(|(k, s)| serde_json::json!({"key": k.to_string(), "state": s.name(), "detail": human::state_detail(s)}))
             .collect();
         out.kernel = serde_json::to_value(sim.dump()).ok();
     }
@@ -548,6 +566,37 @@ mod tests {
         assert!(
             small.iter().all(|b| b.to_string().len() <= 230),
             "{small:?}"
+        );
+    }
+
+    #[test]
+    fn log_rows_show_the_time_and_the_summary() {
+        let row = log_row(&serde_json::json!({"seq": 3, "at": 1_796_148_352_540_u64,
+            "origin": "Request", "event": {"Delete": {"seq": 3, "key": {"Interface": "d1"}}}}));
+        assert_eq!(
+            row,
+            serde_json::json!({"seq": 3, "time": "2026-12-01T18:05:52.540Z", "event": "delete interface d1"})
+        );
+        // An unreadable record has no time; the table shows `-`.
+        let row = log_row(&serde_json::json!({"seq": 4, "error": "bad checksum"}));
+        assert_eq!(row["time"], Value::Null);
+        assert_eq!(row["event"], "unreadable record: bad checksum");
+        let text = render(
+            &serde_json::json!({ "records": [row] }),
+            Format::Table,
+            &["seq", "time", "event"],
+        );
+        assert_eq!(
+            text,
+            "SEQ  TIME  EVENT\n4    -     unreadable record: bad checksum"
+        );
+        // Not a log entry at all.
+        let row = log_row(&serde_json::json!({"seq": "x"}));
+        assert!(
+            row["event"].as_str().is_some_and(
+                |e| e.starts_with("not a log record (") && e.ends_with(r#"{"seq":"x"}"#)
+            ),
+            "{row}"
         );
     }
 

@@ -216,7 +216,7 @@ fn spawn_publisher(
                 }
                 Output::StateChange { key, state } => {
                     let body = serde_json::json!({
-                        "key": key.to_string(), "state": state.name(), "detail": state.to_string(),
+                        "key": key.to_string(), "state": state.name(), "detail": crate::human::state_detail(&state),
                     });
                     client
                         .publish(subjects.event(&key, state.name()), body.to_string().into())

@@ -12,6 +12,7 @@ mod config;
 mod ctl;
 mod daemon;
 mod driver;
+mod human;
 mod instance;
 mod journal;
 mod kv;
@@ -24,15 +25,16 @@ mod states;
 
 pub use config::{Args, BackendKind, ConfigError, DaemonConfig, Retention, DEFAULT_RETENTION};
 pub use ctl::{
-    put_bodies, read_items, render, replay_offline, verify_offline, CtlError, Format, ReplayReport,
-    Show, VerifyReport,
+    log_row, put_bodies, read_items, render, replay_offline, verify_offline, CtlError, Format,
+    ReplayReport, Show, VerifyReport,
 };
 pub use daemon::{run, DaemonError};
+pub use human::{humanize_times, rfc3339, state_detail, time_text, TimeError};
 pub use journal::{
     decode_group, decode_snapshot, encode_group, encode_snapshot, EncodedSnapshot, Journal,
     JournalConfig, JournalError, OpenReport, Origin, PendingBatch, ReadItem, Record, RecordError,
     Repair, TailCut, FORMAT_VERSION,
 };
 pub use nats::{connect, ConnectError, NatsAuth};
-pub use protocol::{Subjects, MAX_PAYLOAD, MAX_TXN_OPS};
+pub use protocol::{EntryError, LogEntry, LogReply, Subjects, MAX_PAYLOAD, MAX_TXN_OPS};
 pub use replay::ReplayError;

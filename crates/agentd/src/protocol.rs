@@ -5,9 +5,11 @@
 //! fully validated operations or rejected with an error that names the field, so a bad publisher
 //! can never get anything into the log or stop the daemon.
 
-use nsagent_core::{Item, ItemKey, Netns, ValidationError};
+use nsagent_core::{Item, ItemKey, Netns, Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::journal::Record;
 
 /// Largest intent body accepted. vpp-agent items are a few hundred bytes; this leaves room for
 /// transactions of a few hundred items while keeping one request from tying up the daemon.
@@ -408,6 +410,71 @@ pub struct LogEntry {
     pub error: Option<String>,
 }
 
+impl LogEntry {
+    /// A record as the `log` reply carries it: its event and origin as their JSON, for programs
+    /// (`nsagentctl log -o json` prints it as it is).
+    pub fn from_record(seq: u64, record: &Record) -> LogEntry {
+        LogEntry {
+            seq,
+            at: Some(record.at.0),
+            origin: serde_json::to_value(&record.origin).ok(),
+            event: serde_json::to_value(&record.event).ok(),
+            error: None,
+        }
+    }
+
+    /// The record back from its JSON, for `nsagentctl log` to summarize: the log's types are
+    /// what a summary is written for, and the reply stays the one machine-readable form.
+    pub fn record(&self) -> Result<Record, EntryError> {
+        if let Some(e) = &self.error {
+            return Err(EntryError::Unreadable(e.clone()));
+        }
+        fn field<T: serde::de::DeserializeOwned>(
+            name: &'static str,
+            v: Option<&Value>,
+        ) -> Result<T, EntryError> {
+            let v = v.ok_or(EntryError::Missing(name))?;
+            serde_json::from_value(v.clone()).map_err(|e| EntryError::Decode {
+                field: name,
+                reason: e.to_string(),
+            })
+        }
+        let at = self.at.ok_or(EntryError::Missing("at"))?;
+        Ok(Record::new(
+            Timestamp(at),
+            field("origin", self.origin.as_ref())?,
+            field("event", self.event.as_ref())?,
+        ))
+    }
+
+    /// The record in one line ([`Record::summary`]), or, for a record this build cannot read
+    /// back (the daemon could not read it, or it is newer than this `nsagentctl`), why, with
+    /// the event's JSON as the daemon sent it.
+    pub fn summary(&self) -> String {
+        match self.record() {
+            Ok(record) => record.summary(),
+            Err(e @ EntryError::Unreadable(_)) => e.to_string(),
+            Err(e) => match &self.event {
+                Some(event) => format!("{e}: {event}"),
+                None => e.to_string(),
+            },
+        }
+    }
+}
+
+/// Why a log entry does not read back as a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// The daemon could not read the stored record (it says why).
+    #[error("unreadable record: {0}")]
+    Unreadable(String),
+    #[error("the record has no {0}")]
+    Missing(&'static str),
+    /// A field this build does not know, such as an event of a newer daemon.
+    #[error("the record's {field} does not read ({reason})")]
+    Decode { field: &'static str, reason: String },
+}
+
 /// One page of the log, with where the log ends, so that a follower knows whether to ask on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogReply {
@@ -667,5 +734,149 @@ mod tests {
         assert!(check_label("").is_err());
         assert!(check_label("a.b").is_err());
         assert!(check_label("a*").is_err());
+    }
+}
+
+#[cfg(test)]
+mod log_entry_tests {
+    use nsagent_core::{BackendError, BorrowPolicy, CommandId, Event, NamespaceIdentity, Op};
+    use serde_json::json;
+
+    use super::*;
+    use crate::journal::Origin;
+
+    /// One event of every kind, as the daemon logs them.
+    fn every_kind() -> Vec<Event> {
+        let item = Item::decode_unkeyed(&json!({"name": "d1", "type": "DUMMY", "mtu": 1400}))
+            .expect("item");
+        let op = Op::DeleteLink {
+            ns: Netns::Default,
+            name: "d1".into(),
+        };
+        let snapshot = serde_json::from_value(json!({"missing": [{"Pid": 9}], "namespaces": [
+            {"links": [{"addresses": ["10.0.0.1/24"], "alias": "nsagent:a/b:d1", "kind": "Dummy",
+              "mac": [2, 0, 0, 0, 0, 1], "mtu": 1400, "name": "d1", "peer": null, "up": true}],
+             "neighbours": [], "ns": "Default", "routes": []}]}))
+        .expect("snapshot");
+        let chains =
+            serde_json::from_value(json!({"missing": [], "namespaces": [["Default", []]]}))
+                .expect("chains");
+        vec![
+            Event::Put { seq: 1, item },
+            Event::Delete {
+                seq: 2,
+                key: "config/linux/l3/v2/route/10.1.0.0/24/veth1"
+                    .parse()
+                    .expect("key"),
+            },
+            Event::NamespaceAvailable {
+                ns: Netns::Named("blue".into()),
+            },
+            Event::NamespaceVanished { ns: Netns::Pid(3) },
+            Event::MicroserviceStarted {
+                label: "web".into(),
+                container_id: "abc".into(),
+                pid: 4,
+                duplicates: vec!["def".into()],
+            },
+            Event::MicroserviceStopped {
+                label: "web".into(),
+                container_id: "abc".into(),
+            },
+            Event::MicroserviceWatch { connected: true },
+            Event::CommandSucceeded { id: CommandId(5) },
+            Event::CommandFailed {
+                id: CommandId(6),
+                error: BackendError::from_errno(&op, 17, "File exists"),
+            },
+            Event::TimerFired,
+            Event::Restarted,
+            Event::Observed(snapshot),
+            Event::ResyncRequested { ns: None },
+            Event::NamespaceIdentified {
+                ns: Netns::Default,
+                identity: NamespaceIdentity { dev: 4, ino: 5 },
+            },
+            Event::BorrowPolicy(BorrowPolicy {
+                allow: vec!["lo".into()],
+                protected: vec![],
+            }),
+            Event::ChainsObserved(chains),
+        ]
+    }
+
+    /// `nsagentctl log` summarizes what it reads back from the reply's JSON, so every kind of
+    /// event must come back from it as it was logged.
+    #[test]
+    fn every_kind_of_record_reads_back_from_its_json() {
+        for (i, event) in every_kind().into_iter().enumerate() {
+            let record = Record::new(Timestamp(1_796_148_352_540), Origin::Kernel, event);
+            let sent =
+                serde_json::to_string(&LogEntry::from_record(i as u64 + 1, &record)).expect("json");
+            let entry: LogEntry = serde_json::from_str(&sent).expect("entry");
+            assert_eq!(entry.record(), Ok(record.clone()), "{sent}");
+            assert_eq!(entry.summary(), record.summary(), "{sent}");
+        }
+    }
+
+    #[test]
+    fn a_record_that_does_not_read_back_says_why_and_shows_what_came() {
+        let entry = |v: Value| serde_json::from_value::<LogEntry>(v).expect("entry");
+        let unreadable = entry(json!({"seq": 4, "error": "record checksum mismatch"}));
+        assert_eq!(
+            unreadable.record(),
+            Err(EntryError::Unreadable("record checksum mismatch".into()))
+        );
+        assert_eq!(
+            unreadable.summary(),
+            "unreadable record: record checksum mismatch"
+        );
+        let newer = entry(
+            json!({"seq": 5, "at": 1, "origin": "Agent", "event": {"Teleported": {"to": "mars"}}}),
+        );
+        match newer.record() {
+            Err(EntryError::Decode {
+                field: "event",
+                reason,
+            }) => {
+                assert!(reason.contains("Teleported"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let line = newer.summary();
+        assert!(
+            line.starts_with("the record's event does not read (")
+                && line.ends_with(r#": {"Teleported":{"to":"mars"}}"#),
+            "{line}"
+        );
+        let bad_origin = entry(json!({"seq": 6, "at": 1, "origin": "Moon", "event": "TimerFired"}));
+        assert!(
+            matches!(
+                bad_origin.record(),
+                Err(EntryError::Decode {
+                    field: "origin",
+                    ..
+                })
+            ),
+            "{:?}",
+            bad_origin.record()
+        );
+        assert!(bad_origin.summary().ends_with(r#": "TimerFired""#));
+        for (missing, v) in [
+            (
+                "at",
+                json!({"seq": 7, "origin": "Agent", "event": "TimerFired"}),
+            ),
+            ("origin", json!({"seq": 7, "at": 1, "event": "TimerFired"})),
+            ("event", json!({"seq": 7, "at": 1, "origin": "Agent"})),
+        ] {
+            let e = entry(v);
+            assert_eq!(e.record(), Err(EntryError::Missing(missing)));
+            let line = e.summary();
+            assert!(
+                line.starts_with(&format!("the record has no {missing}")),
+                "{line}"
+            );
+        }
     }
 }

@@ -89,7 +89,7 @@ async fn nsagentctl_puts_a_vpp_agent_file_queries_deletes_and_replays() {
     let del = ctl(&url, &label, &["del", &keys[2]]);
     stdout(&del);
     let log = stdout(&ctl(&url, &label, &["log", "--from", "1"]));
-    assert!(log.contains("Delete"), "{log}");
+    assert!(log.contains("delete route 10.4.0.0/16/va"), "{log}");
 
     // Errors name the field and fail the command.
     let bad = ctl(&url, &label, &["del", "config/linux/nothing/x"]);
@@ -409,6 +409,128 @@ async fn nsagentctl_log_follow_prints_records_as_they_are_logged() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(found, "the new record was not printed");
+}
+
+/// `nsagentctl log` shows a record a line: its sequence number, its time in RFC 3339 and what
+/// happened in words; `-o json` prints each record as the agent sent it, times in
+/// milliseconds, one object a line. The two list the same records at the same times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsagentctl_log_summarizes_each_record_and_json_keeps_it_whole() {
+    let nats = Nats::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let label = unique_label("summary");
+    let d = Daemon::start(&nats.url(), &label, &data.path().join("d"), &[]);
+    let c = client(&nats.url()).await;
+    wait_ready(&c, &label).await;
+    let url = nats.url();
+    // One item the kernel takes, one it refuses (the simulated iptables knows no such option).
+    put_yaml(
+        &url,
+        &label,
+        data.path(),
+        "items.yaml",
+        "- name: d1\n  type: DUMMY\n  enabled: true\n\
+         - name: c1\n  protocol: IPV4\n  table: FILTER\n  chain_type: CUSTOM\n  chain_name: MYCHAIN\n  rules: ['-p tcp --no-such-option']\n",
+    );
+    let chain = "config/linux/iptables/v2/rulechain/c1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while statuses(&c, &label).await.get(chain).map(String::as_str) != Some("failed") {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stdout(&ctl(&url, &label, &["resync", "--ns", "default"]));
+    stdout(&ctl(
+        &url,
+        &label,
+        &["del", "config/linux/interfaces/v2/interface/d1"],
+    ));
+
+    let table = stdout(&ctl(&url, &label, &["log", "--from", "1"]));
+    let rows = log_table_rows(&table);
+    let summaries: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    for want in [
+        "agent restarted",
+        "borrow policy: may borrow any link; protected: none",
+        "put interface d1",
+        "put rule chain c1",
+        "resync of namespace default requested",
+        "delete interface d1",
+    ] {
+        assert!(summaries.contains(&want), "no {want:?} in\n{table}");
+    }
+    let is = |prefix: &str, suffix: &str| {
+        summaries
+            .iter()
+            .any(|s| s.starts_with(prefix) && s.ends_with(suffix))
+    };
+    assert!(is("command ", " ok"), "{table}");
+    assert!(is("command ", " failed: EINVAL (errno 22)"), "{table}");
+    assert!(
+        is("kernel: observed namespace default: ", " neighbours"),
+        "{table}"
+    );
+    assert!(is("observed namespace default: 1 link, ", ""), "{table}");
+    // The same records, whole, with the same times in milliseconds.
+    let json = stdout(&ctl(&url, &label, &["-o", "json", "log", "--from", "1"]));
+    let records: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(records.len() >= rows.len(), "{json}");
+    for ((seq, time, _), r) in rows.iter().zip(&records) {
+        assert_eq!(r["seq"].as_u64(), Some(*seq), "{r}");
+        let at = r["at"].as_u64().unwrap_or_else(|| panic!("no at in {r}"));
+        assert_eq!(
+            &nsagent_agentd::time_text(nsagent_core::Timestamp(at)),
+            time,
+            "{r}"
+        );
+        assert!(r["origin"].is_string() || r["origin"].is_object(), "{r}");
+        assert!(r.get("summary").is_none(), "{r}");
+    }
+    let put = records
+        .iter()
+        .find(|r| r["event"]["Put"]["item"]["Interface"]["name"] == "d1")
+        .unwrap_or_else(|| panic!("no put of d1 in\n{json}"));
+    assert_eq!(put["origin"], "Request", "{put}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"]["CommandFailed"]["error"]["errno"] == 22),
+        "{json}"
+    );
+}
+
+/// The rows of `nsagentctl log`'s table, (seq, time, summary), each time checked to be
+/// RFC 3339 with milliseconds.
+fn log_table_rows(table: &str) -> Vec<(u64, String, String)> {
+    let mut lines = table.lines();
+    assert_eq!(
+        lines.next().map(str::split_whitespace).map(Vec::from_iter),
+        Some(vec!["SEQ", "TIME", "EVENT"]),
+        "{table}"
+    );
+    // seq, time, summary.
+    let rows: Vec<(u64, String, String)> = lines
+        .map(|l| {
+            let (seq, rest) = l.split_once(' ').unwrap_or_else(|| panic!("{l}"));
+            let seq = seq.parse().unwrap_or_else(|e| panic!("{e}: {l}"));
+            let (time, summary) = rest
+                .trim_start()
+                .split_once("  ")
+                .unwrap_or_else(|| panic!("{l}"));
+            (seq, time.to_string(), summary.trim_start().to_string())
+        })
+        .collect();
+    for (seq, time, _) in &rows {
+        // 2026-12-03T06:35:17.357Z
+        let b = time.as_bytes();
+        assert!(
+            b.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z',
+            "record {seq}: {time:?} is not RFC 3339 with milliseconds"
+        );
+    }
+    rows
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl tool.

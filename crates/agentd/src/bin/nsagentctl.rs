@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use nsagent_agentd::{
-    connect, put_bodies, read_items, render, replay_offline, verify_offline, Format, NatsAuth,
-    Show, Subjects, MAX_PAYLOAD, MAX_TXN_OPS,
+    connect, humanize_times, log_row, put_bodies, read_items, render, replay_offline,
+    verify_offline, Format, NatsAuth, Show, Subjects, MAX_PAYLOAD, MAX_TXN_OPS,
 };
 use serde_json::Value;
 
@@ -333,12 +333,14 @@ impl Agent {
         if v.get("error").is_some() {
             return self.show(v, &[]);
         }
-        let format = if self.format == Format::Table {
-            Format::Yaml
+        // The default output is for people: times in RFC 3339. One asked for keeps the numbers.
+        if self.format == Format::Table {
+            let mut v = v.clone();
+            humanize_times(&mut v);
+            outln!("{}", render(&v, Format::Yaml, &[]));
         } else {
-            self.format
-        };
-        outln!("{}", render(v, format, &[]));
+            outln!("{}", render(v, self.format, &[]));
+        }
         ExitCode::SUCCESS
     }
 
@@ -463,22 +465,16 @@ impl Agent {
     }
 }
 
+/// The log for people: a line per record with its sequence number, its time in RFC 3339 and
+/// its summary (`LogEntry::summary`); for programs, each record's JSON as the agent sent it.
 fn print_log(records: &[Value], format: Format, header: bool) {
     match format {
         Format::Table => {
-            let rows: Vec<Value> = records
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "seq": r.get("seq"), "at": r.get("at"), "origin": r.get("origin"),
-                        "event": r.get("event").or_else(|| r.get("error")),
-                    })
-                })
-                .collect();
+            let rows: Vec<Value> = records.iter().map(log_row).collect();
             let text = render(
                 &serde_json::json!({"records": rows}),
                 Format::Table,
-                &["seq", "at", "origin", "event"],
+                &["seq", "time", "event"],
             );
             let mut lines = text.lines();
             if !header {

@@ -9,6 +9,7 @@ use nsagent_core::{
 use serde_json::Value;
 
 use super::Query;
+use crate::human;
 use crate::journal::Journal;
 use crate::protocol::{error_value, GetEntry, LogEntry, LogReply, LogRequest, StatusEntry};
 
@@ -245,7 +246,7 @@ fn status_entry(key: &ItemKey, state: &ItemState) -> StatusEntry {
     StatusEntry {
         key: key.to_string(),
         state: state.name().to_string(),
-        detail: state.to_string(),
+        detail: human::state_detail(state),
     }
 }
 
@@ -260,13 +261,7 @@ pub fn read_log(journal: &Journal, req: &LogRequest) -> Value {
     let mut records = Vec::new();
     for item in journal.read(req.from..=u64::MAX).take(limit) {
         match item {
-            Ok((seq, Ok(r))) => records.push(LogEntry {
-                seq,
-                at: Some(r.at.0),
-                origin: serde_json::to_value(&r.origin).ok(),
-                event: serde_json::to_value(&r.event).ok(),
-                error: None,
-            }),
+            Ok((seq, Ok(r))) => records.push(LogEntry::from_record(seq, &r)),
             Ok((seq, Err(e))) => records.push(LogEntry {
                 seq,
                 at: None,

@@ -20,6 +20,7 @@
 mod codec;
 mod mark;
 mod open;
+mod summary;
 
 use codec::open_envelope;
 pub use codec::{decode_group, decode_snapshot, encode_group, encode_snapshot, FORMAT_VERSION};
