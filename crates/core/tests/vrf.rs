@@ -449,3 +449,97 @@ fn a_members_routes_wait_while_its_vrf_is_being_removed() {
     );
     assert!(is_applied(&d.state(route)));
 }
+
+/// Found by the simulation (seeds 3100, 465): a member put while its VRF was being made (the
+/// command on its way) was taken for one whose VRF is not there, and its link was removed and
+/// re-made a moment later; a veth whose other end's VRF was being made, likewise. It waits for
+/// the VRF's result, and is enslaved in place.
+#[test]
+fn a_member_waits_for_its_vrf_being_made_and_keeps_its_link() {
+    let mut d = Harness::new();
+    d.put(&iface_key("m"), member(None));
+    d.settle();
+    d.put(&iface_key("red"), vrf());
+    let create = d.pending();
+    assert!(
+        matches!(create.as_slice(), [c] if matches!(c.op, Op::CreateLink { .. })),
+        "{create:?}"
+    );
+    d.put(&iface_key("m"), member(Some("red")));
+    let meanwhile = d.pending();
+    assert!(
+        !meanwhile
+            .iter()
+            .any(|c| matches!(&c.op, Op::DeleteLink { name, .. } if name == "m")),
+        "the member's link stays: {meanwhile:?}"
+    );
+    d.ok(&create[0]);
+    let ops = d.settle();
+    assert_eq!(
+        enslaving(&ops),
+        vec![&Master::Set("vrf-red".into())],
+        "{ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DeleteLink { .. })),
+        "{ops:?}"
+    );
+}
+
+/// Found by the simulation (seeds 2196, 3035): an ARP entry deleted while the VRF its
+/// interface is enslaved to was being removed went out in the same breath, and the removal
+/// (which releases and cycles the member) had flushed it by then. Removals wait too.
+#[test]
+fn a_members_neighbour_deleted_while_its_vrf_goes_waits_for_it() {
+    let mut d = Harness::new();
+    d.put(&iface_key("red"), vrf());
+    d.put(&iface_key("m"), member(Some("red")));
+    let arp = "config/linux/l3/v2/arp/m/10.3.0.7";
+    d.put(
+        arp,
+        json!({"interface": "m", "ip_address": "10.3.0.7", "hw_address": "02:aa:00:00:00:07"}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(arp)));
+    let mut red = vrf();
+    red["vrf_dev"] = json!({"routing_table": 11});
+    d.put(&iface_key("red"), red);
+    let removal = d.pending();
+    assert!(
+        removal
+            .iter()
+            .any(|c| matches!(&c.op, Op::DeleteLink { name, .. } if name == "vrf-red")),
+        "{removal:?}"
+    );
+    // The member's own removal (it goes while its VRF is re-made) fails for now: nothing of
+    // the member's is in flight, only the VRF's removal.
+    let vrf_removal: Vec<Command> = removal
+        .iter()
+        .filter(|c| {
+            let member = matches!(&c.op, Op::DeleteLink { name, .. } if name == "m");
+            if member {
+                d.fail(c, 11);
+            }
+            !member
+        })
+        .cloned()
+        .collect();
+    let removal = vrf_removal;
+    d.delete(arp);
+    let meanwhile = d.pending();
+    assert!(
+        !meanwhile
+            .iter()
+            .any(|c| matches!(&c.op, Op::DelNeighbour { .. })),
+        "the neighbour waits for the VRF's removal: {meanwhile:?}"
+    );
+    for c in removal.iter().chain(&meanwhile) {
+        d.ok(c);
+    }
+    let ops = d.settle();
+    assert!(
+        !ops.iter().any(|op| matches!(op, Op::DelNeighbour { .. })),
+        "flushed with the cycle, nothing left to delete: {ops:?}"
+    );
+    assert!(d.core.status(&arp.parse().unwrap()).is_none());
+}

@@ -186,6 +186,7 @@ impl Core {
                 let (ns, name) = (a.ns.clone(), a.name.clone());
                 self.wake_vrf_members(&ns, &name);
             }
+            self.wake_waiting_members(*id);
         }
         let result = match result {
             Err(e) if self.failure_means_done(&flight.op, &e) => Ok(()),

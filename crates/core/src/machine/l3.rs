@@ -163,17 +163,8 @@ impl Core {
         let Some((_, iface)) = self.interface_slot(name) else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
         };
-        // While the interface has a command in flight (possibly removing the link and with it
-        // everything on it), anything done to its routes and neighbours would race it.
-        if iface.in_flight.is_some() {
+        if self.link_busy(name) {
             return Ok(None);
-        }
-        // So does a command of the VRF the link is enslaved to: removing it releases the link,
-        // taking it down and up again, and its routes and neighbours with it.
-        if let Actual::Link(l) = &iface.actual {
-            if self.vrf_busy(&l.ns, l.master.as_deref()) {
-                return Ok(None);
-            }
         }
         let Some(Item::Interface(desired)) = iface.desired.as_deref() else {
             return Err(PendingReason::InterfaceNotConfigured(name.to_string()));
@@ -204,16 +195,46 @@ impl Core {
         Ok(Some((l.clone(), iface.state == ItemState::Applied)))
     }
 
+    /// Whether the interface's link may change under its routes and neighbours any moment: while
+    /// the interface has a command in flight (possibly removing the link and with it everything
+    /// on it), or waits for its VRF's, or the VRF it is enslaved to has one (removing it
+    /// releases the link, taking it down and up again), anything done to them would race it.
+    /// Adding or removing alike.
+    fn link_busy(&self, name: &str) -> bool {
+        let Some((_, iface)) = self.interface_slot(name) else {
+            return false;
+        };
+        if iface.in_flight.is_some() {
+            return true;
+        }
+        // The interface itself waits for its VRF's command (link.rs): so does what is on it.
+        if let Some(Item::Interface(i)) = iface.desired.as_deref() {
+            if self.vrf_in_flight(i) {
+                return true;
+            }
+        }
+        matches!(&iface.actual, Actual::Link(l) if self.vrf_busy(&l.ns, l.master.as_deref()))
+    }
+
+    /// The item waits for its link's commands; if the kernel took what it had meanwhile (its
+    /// link went), it is not applied any more.
+    fn wait_for_link(&mut self, id: ItemId) {
+        if self.slot(id).actual == Actual::None && self.slot(id).state == ItemState::Applied {
+            self.set_state(id, ItemState::InProgress);
+        }
+    }
+
     /// Routes and neighbours: both live on their interface's link and follow one pattern.
     pub(super) fn reconcile_l3(&mut self, id: ItemId) {
         let interface = self.slot(id).key.interface().to_string();
         let desired_item = self.slot(id).desired.clone();
         let target: Result<(Netns, L3Target, bool), Option<PendingReason>> =
             match desired_item.as_deref() {
+                None if self.link_busy(&interface) => return self.wait_for_link(id),
                 None => Err(None),
                 Some(item) => match self.usable_link(&interface) {
                     Err(reason) => Err(Some(reason)),
-                    Ok(None) => return,
+                    Ok(None) => return self.wait_for_link(id),
                     Ok(Some((link, ready))) => {
                         L3Target::of(item, &link, &interface, self.route_table_of(&interface))
                             .map(|t| (link.ns, t, ready))

@@ -137,6 +137,11 @@ impl Core {
             Some(Item::Interface(i)) => Some(i),
             _ => None,
         };
+        // Its VRF's command is on its way (the VRF being made or re-made): the member waits
+        // for the result, rather than remove a link that is about to fit.
+        if desired.is_some_and(|i| self.vrf_in_flight(i)) {
+            return self.set_state(id, ItemState::InProgress);
+        }
         let target = match desired {
             Some(iface) => {
                 self.ensure_namespaces_of(iface);

@@ -346,6 +346,8 @@ impl Core {
             // Whoever still believed it held the link (an item put back while the removal
             // waited to retry) holds nothing now, and makes it again.
             self.forget_link_at(ns, name);
+            // A stale VRF removed released its members, cycling them.
+            self.vrf_gone(ns, name);
             if let Some((pns, pname)) = &obj.peer_link {
                 self.forget_link_at(pns, pname);
             }
@@ -478,6 +480,10 @@ impl Core {
         result: Result<(), BackendError>,
         outdated: bool,
     ) {
+        if let Op::DeleteLink { ns, name } = &flight.op {
+            // What waited on its members for it ([`Core::vrf_busy`]) gets its turn.
+            self.wake_vrf_members(ns, name);
+        }
         let retry = match result {
             Ok(()) => None,
             // The namespace vanished meanwhile: the object went with it.

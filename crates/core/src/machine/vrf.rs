@@ -9,7 +9,8 @@
 //! reasons), `l3.rs` asks [`Core::route_table_of`] for the table of a route, and the effect of a
 //! VRF link's removal calls [`Core::vrf_gone`].
 
-use crate::model::{Interface, InterfaceType, Item};
+use crate::command::Op;
+use crate::model::{Interface, InterfaceType, Item, ItemKey};
 use crate::netns::Netns;
 use crate::status::PendingReason;
 
@@ -60,6 +61,26 @@ impl Core {
         }
     }
 
+    /// Whether the VRF `iface` is to be enslaved to has a command in flight, or, for a veth,
+    /// the VRF of its other end (which holds the pair back as well).
+    pub(super) fn vrf_in_flight(&self, iface: &Interface) -> bool {
+        let busy = |i: &Interface| {
+            i.vrf_master
+                .as_deref()
+                .and_then(|v| self.interface_slot(v))
+                .is_some_and(|(_, slot)| slot.in_flight.is_some())
+        };
+        let peer = iface
+            .veth_peer
+            .as_deref()
+            .and_then(|p| self.interface_slot(p))
+            .and_then(|(_, slot)| match slot.desired.as_deref() {
+                Some(Item::Interface(p)) => Some(p),
+                _ => None,
+            });
+        busy(iface) || peer.is_some_and(busy)
+    }
+
     /// The routing table of routes through interface `name`: its VRF's, if it has one (`None`:
     /// the main table).
     pub(super) fn route_table_of(&self, name: &str) -> Option<u32> {
@@ -90,15 +111,23 @@ impl Core {
         }
     }
 
-    /// Whether the VRF link `master` in `ns` (if any) has a command of its item's in flight.
+    /// Whether the VRF link `master` in `ns` (if any) has a command of its item's in flight,
+    /// or is a stale link whose removal is.
     pub(super) fn vrf_busy(&self, ns: &Netns, master: Option<&str>) -> bool {
         let Some(master) = master else {
             return false;
         };
-        self.ix
+        let owned_busy = self
+            .ix
             .link_owner
             .get(&(ns.clone(), master.to_string()))
-            .is_some_and(|&v| self.slot(v).in_flight.is_some())
+            .is_some_and(|&v| self.slot(v).in_flight.is_some());
+        owned_busy
+            || self.s.stale.on_link(ns, master).into_iter().any(|o| {
+                self.s.stale.get(o).is_some_and(|obj| {
+                    obj.in_flight.is_some() && matches!(obj.op, Op::DeleteLink { .. })
+                })
+            })
     }
 
     /// A command of the VRF link `name` in `ns` has its result: the routes and neighbours of
@@ -106,6 +135,37 @@ impl Core {
     pub(super) fn wake_vrf_members(&mut self, ns: &Netns, name: &str) {
         for id in self.vrf_members(ns, name) {
             self.mark_related_dirty(id);
+        }
+    }
+
+    /// A command of the VRF item `id` has its result: the interfaces naming it, which waited for
+    /// it with what is on them ([`Core::vrf_in_flight`]), get their turn.
+    pub(super) fn wake_waiting_members(&mut self, id: ItemId) {
+        let ItemKey::Interface(name) = &self.slot(id).key else {
+            return;
+        };
+        let is_vrf = matches!(self.slot(id).desired.as_deref(),
+            Some(Item::Interface(v)) if v.kind == InterfaceType::Vrf);
+        if !is_vrf {
+            return;
+        }
+        let members: Vec<ItemId> = ids_in(self.ix.referrers.get(name.as_str()))
+            .into_iter()
+            .filter(|&m| {
+                matches!(self.slot(m).desired.as_deref(),
+                    Some(Item::Interface(i)) if i.vrf_master.as_deref() == Some(name.as_str()))
+            })
+            .collect();
+        for m in members {
+            self.mark_related_dirty(m);
+            // A veth's other end waited for this VRF too, with what is on it.
+            let peer = match self.slot(m).desired.as_deref() {
+                Some(Item::Interface(i)) => i.veth_peer.clone(),
+                _ => None,
+            };
+            if let Some((pid, _)) = peer.as_deref().and_then(|p| self.interface_slot(p)) {
+                self.mark_related_dirty(pid);
+            }
         }
     }
 
