@@ -61,6 +61,26 @@ fn waiting_for_tap() -> Harness {
     d
 }
 
+/// An item wanting its TAP in the default namespace as `vpp1`, and the TAP `tap0` seen at home
+/// (`up` or not).
+fn renamed_at_home(up: bool) -> Harness {
+    let mut d = Harness::new();
+    d.put(
+        &iface_key("t"),
+        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1",
+               "tap": {"vpp_tap_if_name": "tap0"}}),
+    );
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", up, 1500, &[])],
+        )],
+    );
+    d
+}
+
 #[test]
 fn the_item_waits_for_its_tap_then_takes_configures_and_gives_it_back() {
     let mut d = waiting_for_tap();
@@ -205,20 +225,7 @@ fn an_item_deleted_while_waiting_touches_nothing() {
 
 #[test]
 fn a_tap_in_the_default_namespace_under_another_name_is_renamed_there_and_back() {
-    let mut d = Harness::new();
-    d.put(
-        &iface_key("t"),
-        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1",
-               "tap": {"vpp_tap_if_name": "tap0"}}),
-    );
-    d.settle();
-    observe(
-        &mut d,
-        vec![ns_seen(
-            Netns::Default,
-            vec![lo(), host_link("tap0", false, 1500, &[])],
-        )],
-    );
+    let mut d = renamed_at_home(false);
     let ops = d.settle();
     assert_eq!(
         ops,
@@ -352,20 +359,7 @@ fn a_tap_made_again_is_a_new_link_and_is_fetched() {
 /// first, as for renames.
 #[test]
 fn a_move_within_the_namespace_refused_while_up_takes_the_tap_down_first() {
-    let mut d = Harness::new();
-    d.put(
-        &iface_key("t"),
-        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "vpp1",
-               "tap": {"vpp_tap_if_name": "tap0"}}),
-    );
-    d.settle();
-    observe(
-        &mut d,
-        vec![ns_seen(
-            Netns::Default,
-            vec![lo(), host_link("tap0", true, 1500, &[])],
-        )],
-    );
+    let mut d = renamed_at_home(true);
     let c = d.pending();
     assert!(
         matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })),
