@@ -2596,3 +2596,259 @@ fn shrunk_seed_176() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Campaign seed 524 on 5b28291 (TAPs): a TAP's move into a container's namespace came back
+/// after the container had restarted (its namespace gone, and the TAP with it); the result
+/// changed nothing in the core's belief, which kept the TAP at home and moved it again (ENODEV).
+/// A move into a namespace gone since forgets the TAP (flight.rs). Shrunk from 501 steps to 6;
+/// it broke: the kernel refused command by its own rules.
+#[test]
+fn shrunk_seed_524() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 524,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+        ]),
+        setup_dice: vec![1, 65],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"ip_addresses":[],"name":"t0","namespace":{"reference":"ms1","type":"MICROSERVICE"},"tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::TapMade, &[], false),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 1,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::StartMicroservice {
+                    label: "ms1".into(),
+                },
+                &[18],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 156 }, &[4], false),
+            Step::new(
+                Action::RestartMicroservice {
+                    label: "ms1".into(),
+                    report_stop: true,
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Campaign seed 1176 on 5b28291 (TAPs; 1670, 2091 and 2610 alike): a TAP renamed within the
+/// default namespace for an item deleted meanwhile was renamed back, and the move back read as
+/// another fetch for no one: back and forth forever. The move back now carries a loan saying
+/// where home is (borrow.rs, `returning`). Shrunk from 996 steps to 3; it broke: the core did
+/// not become idle.
+#[test]
+fn shrunk_seed_1176() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 1176,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+        ]),
+        setup_dice: vec![1, 19],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"ip_addresses":[],"name":"t0","tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(Action::TapMade, &[], false),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                },
+                &[0, 68],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Campaign seed 499 on 5b28291 (rule chains): the older of two items naming one custom chain
+/// came to its namespace after the younger had written it, wrote over it, was refused as if the
+/// chain were someone else's, and never tried again; the holder now keeps the chain and the
+/// other waits (chain.rs, `chain_taken_by`). Shrunk from 940 steps to 5; it broke: a rule chain
+/// was not held where its dependencies hold.
+#[test]
+fn shrunk_seed_499() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 499,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+        ]),
+        setup_dice: vec![1, 25],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw0".into(),
+                    value: json!({"chain_type":"POSTROUTING","name":"fw0","rules":[],"table":"NAT"}),
+                },
+                &[64],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw2".into(),
+                    value: json!({"chain_name":"theirs","name":"fw2","namespace":{"reference":"n0","type":"NSID"},"rules":[]}),
+                },
+                &[73],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/iptables/v2/rulechain/fw0".into(),
+                    value: json!({"chain_name":"theirs","name":"fw0","namespace":{"reference":"n0","type":"NSID"},"rules":[]}),
+                },
+                &[27],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n0".into()),
+                    silently: Some(1),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/iptables/v2/rulechain/fw2".into(),
+                },
+                &[6],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

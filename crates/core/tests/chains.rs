@@ -346,6 +346,51 @@ fn two_items_naming_one_custom_chain_take_turns() {
     assert!(is_applied(&d.state(b)));
 }
 
+/// Campaign seed 499: the older of two items naming one custom chain came to its namespace
+/// after the younger had written it; it wrote over it, was refused as if the chain were
+/// someone else's, and never tried again. The holder keeps the chain; the other waits for it.
+#[test]
+fn an_older_claim_arriving_later_waits_for_the_chain_it_names() {
+    let mut d = Harness::new();
+    let a = "config/linux/iptables/v2/rulechain/a";
+    let b = "config/linux/iptables/v2/rulechain/b";
+    d.put(a, json!({"name": "a", "chain_name": "other", "rules": []}));
+    d.settle();
+    d.put(
+        b,
+        json!({"name": "b", "chain_name": "web", "rules": ["-j DROP"]}),
+    );
+    d.settle();
+    assert!(is_applied(&d.state(b)));
+    // a, older, now names b's chain.
+    d.put(
+        a,
+        json!({"name": "a", "chain_name": "web", "rules": ["-j ACCEPT"]}),
+    );
+    let ops = d.settle();
+    assert!(
+        set_of(&ops).iter().all(|c| c.holder != "web"),
+        "b's chain is not written over: {ops:?}"
+    );
+    assert!(
+        reasons(&d.state(a))
+            .iter()
+            .any(|r| r.contains("written by 'b'")),
+        "{}",
+        d.state(a)
+    );
+    assert!(is_applied(&d.state(b)));
+    d.delete(b);
+    let ops = d.settle();
+    assert!(
+        set_of(&ops)
+            .iter()
+            .any(|c| c.holder == "web" && c.rules.iter().any(|r| r.contains("ACCEPT"))),
+        "a writes once b is gone: {ops:?}"
+    );
+    assert!(is_applied(&d.state(a)));
+}
+
 /// Campaign seed 215: a chain of no rules, written before a restart that lost the state, was
 /// not known as the agent's (nothing in it carried the mark) and stayed after its item went.
 /// Every chain the agent writes ends with its marked `-j RETURN`.

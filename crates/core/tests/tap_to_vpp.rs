@@ -460,3 +460,30 @@ fn a_tap_fetched_for_an_item_that_went_meanwhile_goes_straight_back() {
     );
     assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
 }
+
+/// Found by the campaign (seed 1176): the same within the default namespace. The move back
+/// read as another fetch for no one, and the TAP went back and forth forever.
+#[test]
+fn a_tap_renamed_for_an_item_that_went_meanwhile_is_renamed_back_once() {
+    let mut d = renamed_at_home(false);
+    let c = d.pending();
+    assert!(
+        matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })),
+        "{c:?}"
+    );
+    d.delete(&iface_key("t"));
+    d.ok(&c[0]);
+    let back = d.pending();
+    assert!(
+        matches!(back.as_slice(), [b] if b.op == Op::MoveLink {
+            ns: Netns::Default,
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }),
+        "{back:?}"
+    );
+    d.ok(&back[0]);
+    assert_eq!(d.settle(), vec![], "home: nothing more to do");
+    assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
+}

@@ -227,9 +227,24 @@ impl Core {
             .map(|(other, _)| self.slot(other).key.interface().to_string())
     }
 
-    /// The older item that writes into the same chain as `spec` in `ns`: two items naming one
-    /// custom chain would overwrite each other, so the oldest claim wins, as for link names.
+    /// The item the chain `spec` in `ns` is left to, if not this one: two items naming one
+    /// custom chain would overwrite each other, so the one holding it keeps it, and else the
+    /// oldest claim wins, as for link names.
     fn chain_taken_by(&self, id: ItemId, ns: &Netns, spec: &ChainSpec) -> Option<String> {
+        // Whoever holds the chain keeps it while it wants it: an older claim that comes later
+        // (an item moved here) waits, rather than write over it and be refused as if the
+        // chain were someone else's (seed 499).
+        let holds = |i: ItemId| {
+            matches!(&self.slot(i).actual, Actual::Chain(a) if a.ns == *ns
+                && (a.spec.family, a.spec.table, &a.spec.holder)
+                    == (spec.family, spec.table, &spec.holder))
+        };
+        if holds(id) {
+            return None;
+        }
+        if let Some(&holder) = self.ix.chains.iter().find(|&&o| o != id && holds(o)) {
+            return Some(self.slot(holder).key.interface().to_string());
+        }
         let born = self.slot(id).born;
         self.ix
             .chains

@@ -200,6 +200,10 @@ impl Core {
                 }
                 if !outdated {
                     self.apply_effect(&flight.op, &flight.owner);
+                } else if let (Op::MoveLink { .. }, Some(&id)) = (&flight.op, ids.first()) {
+                    // A TAP moved into a namespace that vanished since went with it: it is
+                    // not at home any more.
+                    self.forget_kernel_objects(id);
                 }
             }
             Err(error) => self.on_failure(&flight, &ids, error, outdated),

@@ -224,6 +224,7 @@ impl Core {
         // back home, as it came (down, with nothing on it).
         let fetched = !given_back && *from.0 == Netns::Default;
         if fetched && !self.wants_tap_at(id, from.1, to) {
+            self.s.borrows.returning(to.0, to.1, from.1);
             let op = Op::MoveLink {
                 ns: to.0.clone(),
                 name: to.1.to_string(),
