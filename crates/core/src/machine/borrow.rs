@@ -122,6 +122,22 @@ struct Loan {
     master: Option<Option<String>>,
 }
 
+impl Loan {
+    /// The loan of a link nothing was changed on yet, with the addresses already there.
+    fn untouched(ns: &Netns, link: &str, present: Vec<IpNet>) -> Loan {
+        Loan {
+            ns: ns.clone(),
+            link: link.to_string(),
+            up: None,
+            mtu: None,
+            mac: None,
+            present,
+            home: None,
+            master: None,
+        }
+    }
+}
+
 /// The attributes to bring a link to; `None` leaves one as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Wanted {
@@ -202,16 +218,8 @@ impl Borrows {
             self.seen_addresses(ns, link, &l.addresses);
         }
         if let (Some(l), None) = (seen, self.loan(ns, link)) {
-            self.loans.push(Loan {
-                ns: ns.clone(),
-                link: link.to_string(),
-                up: None,
-                mtu: None,
-                mac: None,
-                present: l.addresses.clone(),
-                home: None,
-                master: None,
-            });
+            self.loans
+                .push(Loan::untouched(ns, link, l.addresses.clone()));
         }
         self.observing.len() != before
     }
@@ -338,16 +346,9 @@ impl Borrows {
     /// is, so that its move's result reads as a give-back.
     pub(super) fn returning(&mut self, ns: &Netns, link: &str, home: &str) {
         self.release(ns, link);
-        self.loans.push(Loan {
-            ns: ns.clone(),
-            link: link.to_string(),
-            up: None,
-            mtu: None,
-            mac: None,
-            present: vec![],
-            home: Some(home.to_string()),
-            master: None,
-        });
+        let mut loan = Loan::untouched(ns, link, vec![]);
+        loan.home = Some(home.to_string());
+        self.loans.push(loan);
     }
 
     /// The name in the default namespace a borrowed link goes back to when let go, if it was
