@@ -60,6 +60,19 @@ impl WantedRole {
     }
 }
 
+/// Takes the link `name` in `ns` down: before a rename on kernels older than 6.2, which rename
+/// only links that are down.
+pub(super) fn link_down(ns: &Netns, name: &str) -> Op {
+    Op::SetLink {
+        ns: ns.clone(),
+        name: name.to_string(),
+        change: LinkChange {
+            up: Some(false),
+            ..LinkChange::default()
+        },
+    }
+}
+
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
     /// item holding it, of the item holding its veth partner, or a stale link's removal.
@@ -258,14 +271,7 @@ impl Core {
     fn rename_link(&mut self, id: ItemId, ns: &Netns, name: &str, up: bool, wanted: &str) {
         let wanted_name = Resource::LinkName(ns.clone(), wanted.to_string());
         let op = if up && self.slot(id).rename_when_down {
-            Op::SetLink {
-                ns: ns.clone(),
-                name: name.to_string(),
-                change: LinkChange {
-                    up: Some(false),
-                    ..LinkChange::default()
-                },
-            }
+            link_down(ns, name)
         } else {
             Op::RenameLink {
                 ns: ns.clone(),

@@ -15,13 +15,13 @@
 //! does not fit, and `remove_link` calls [`Core::give_back_tap`] once a borrowed link is
 //! restored; the effect of a `MoveLink` is [`Core::tap_moved`].
 
-use crate::command::{LinkChange, Op};
+use crate::command::Op;
 use crate::identity::Mark;
 use crate::model::{Interface, InterfaceType};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
-use super::link::LinkTarget;
+use super::link::{link_down, LinkTarget};
 use super::seen::Seen;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
@@ -198,14 +198,7 @@ impl Core {
     /// is up (EBUSY): once the kernel said so (`rename_when_down`), the TAP is taken down
     /// first, as `rename_link` does for a rename.
     fn down_before_rename(&self, id: ItemId, a: &LinkActual, to: &Netns) -> Option<Op> {
-        (a.ns == *to && a.up && self.slot(id).rename_when_down).then(|| Op::SetLink {
-            ns: a.ns.clone(),
-            name: a.name.clone(),
-            change: LinkChange {
-                up: Some(false),
-                ..LinkChange::default()
-            },
-        })
+        (a.ns == *to && a.up && self.slot(id).rename_when_down).then(|| link_down(&a.ns, &a.name))
     }
 
     /// A TAP moved: the core stops believing anything of it, since the kernel took it down and
