@@ -66,7 +66,7 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     },
     Breakage {
         field: "type",
-        apply: |v| v["type"] = json!("BRIDGE"),
+        apply: |v| v["type"] = json!("WIREGUARD"),
     },
     Breakage {
         field: "tap",

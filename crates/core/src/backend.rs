@@ -21,6 +21,7 @@ pub mod errno {
     pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;
     pub const ERANGE: i32 = 34;
+    pub const ELOOP: i32 = 40;
     pub const EOPNOTSUPP: i32 = 95;
     pub const EADDRNOTAVAIL: i32 = 99;
     pub const ENETDOWN: i32 = 100;
@@ -44,7 +45,7 @@ pub enum ErrorKind {
     Unreachable,
     /// EBUSY/EAGAIN/ENOBUFS/ENOMEM: try again later.
     Busy,
-    /// EINVAL/ERANGE/EOPNOTSUPP/EADDRNOTAVAIL: the kernel refuses the request as such.
+    /// EINVAL/ERANGE/ELOOP/EOPNOTSUPP/EADDRNOTAVAIL: the kernel refuses the request as such.
     Invalid,
     /// EPERM/EACCES: the agent lacks a capability.
     PermissionDenied,
@@ -61,7 +62,7 @@ impl ErrorKind {
             ENOENT | ESRCH => ErrorKind::NotFound,
             ENETUNREACH | ENETDOWN | EHOSTUNREACH => ErrorKind::Unreachable,
             EBUSY | EAGAIN | ENOBUFS | ENOMEM => ErrorKind::Busy,
-            EINVAL | ERANGE | EOPNOTSUPP | EADDRNOTAVAIL => ErrorKind::Invalid,
+            EINVAL | ERANGE | ELOOP | EOPNOTSUPP | EADDRNOTAVAIL => ErrorKind::Invalid,
             EPERM | EACCES => ErrorKind::PermissionDenied,
             _ => ErrorKind::Other,
         }

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
-use crate::model::{ChecksumOffload, MacAddr, RouteScope};
+use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, RouteScope};
 use crate::netns::Netns;
 
 /// Identifies a command so that its result can be matched to it.
@@ -50,6 +50,45 @@ pub struct LinkChange {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub master: Option<Master>,
+    /// A bridge's settings that change (`IFLA_INFO_DATA` of kind "bridge").
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub bridge: Option<BridgeChange>,
+}
+
+/// The settings of a bridge to change in place; `None` leaves one as it is. Each is its own
+/// attribute, and only those that change are sent: a kernel without VLAN filtering refuses
+/// `IFLA_BR_VLAN_FILTERING` even when it says 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeChange {
+    pub stp: Option<bool>,
+    pub vlan_filtering: Option<bool>,
+    pub ageing_time_seconds: Option<u32>,
+}
+
+impl BridgeChange {
+    /// What of `want` differs from `seen`.
+    pub fn between(seen: &BridgeSettings, want: &BridgeSettings) -> Option<BridgeChange> {
+        let change = BridgeChange {
+            stp: Some(want.stp).filter(|w| *w != seen.stp),
+            vlan_filtering: Some(want.vlan_filtering).filter(|w| *w != seen.vlan_filtering),
+            ageing_time_seconds: Some(want.ageing_time_seconds)
+                .filter(|w| *w != seen.ageing_time_seconds),
+        };
+        (change != BridgeChange::default()).then_some(change)
+    }
+
+    /// `seen` with this change made.
+    pub fn applied_to(&self, seen: &BridgeSettings) -> BridgeSettings {
+        BridgeSettings {
+            stp: self.stp.unwrap_or(seen.stp),
+            vlan_filtering: self.vlan_filtering.unwrap_or(seen.vlan_filtering),
+            ageing_time_seconds: self.ageing_time_seconds.unwrap_or(seen.ageing_time_seconds),
+        }
+    }
 }
 
 /// A change of the link a link is enslaved to.
@@ -99,6 +138,9 @@ pub enum NewLink {
     Vrf {
         table: u32,
     },
+    /// A bridge with these settings; only those that differ from the kernel's defaults are
+    /// sent, as `ip link add type bridge` does.
+    Bridge(BridgeSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +279,14 @@ impl Op {
     }
 }
 
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -251,6 +301,18 @@ impl fmt::Display for Op {
                 link,
                 kind: NewLink::Vrf { table },
             } => write!(f, "create vrf {} (table {table}) in {ns}", link.name),
+            Op::CreateLink {
+                ns,
+                link,
+                kind: NewLink::Bridge(b),
+            } => write!(
+                f,
+                "create bridge {} (stp {}, vlan filtering {}, ageing {} s) in {ns}",
+                link.name,
+                on_off(b.stp),
+                on_off(b.vlan_filtering),
+                b.ageing_time_seconds
+            ),
             Op::CreateLink {
                 ns,
                 link,
@@ -281,6 +343,17 @@ impl fmt::Display for Op {
                     Some(Master::Set(m)) => write!(f, " master {m}")?,
                     Some(Master::Release) => write!(f, " nomaster")?,
                     None => {}
+                }
+                if let Some(b) = &change.bridge {
+                    if let Some(stp) = b.stp {
+                        write!(f, " stp {}", on_off(stp))?;
+                    }
+                    if let Some(v) = b.vlan_filtering {
+                        write!(f, " vlan_filtering {}", on_off(v))?;
+                    }
+                    if let Some(s) = b.ageing_time_seconds {
+                        write!(f, " ageing_time {s} s")?;
+                    }
                 }
                 Ok(())
             }

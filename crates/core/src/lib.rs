@@ -20,7 +20,9 @@ mod status;
 
 pub use added_fields::reading_version_1;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
-pub use command::{Command, CommandId, LinkChange, LinkSpec, Master, NewLink, Op, RouteSpec};
+pub use command::{
+    BridgeChange, Command, CommandId, LinkChange, LinkSpec, Master, NewLink, Op, RouteSpec,
+};
 pub use event::{Event, Timestamp};
 pub use firewall::{
     digest, rule_words, ChainSnapshot, ChainSpec, ObservedChain, ObservedRule, ObservedTable,
@@ -32,8 +34,8 @@ pub use identity::{
 pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
-    ArpEntry, Builtin, Chain, ChecksumOffload, Family, Interface, InterfaceType, Item, ItemKey,
-    MacAddr, Policy, Route, RouteScope, RuleChain, Table, ValidationError, OWN_CHAIN_PREFIX,
+    ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, Interface, InterfaceType, Item, ItemKey,
+    MacAddr, Policy, Route, RouteScope, RuleChain, Table, ValidationError, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{ChecksumOffload, MacAddr};
+use crate::model::{BridgeSettings, ChecksumOffload, MacAddr};
 use crate::netns::Netns;
 
 /// The `rtm_protocol` of routes the agent installs unless told another
@@ -39,8 +39,10 @@ pub enum LinkKind {
     Dummy,
     Loopback,
     Other,
-    /// A VRF device. (Last, so that logged snapshots keep their encoding.)
+    /// A VRF device.
     Vrf,
+    /// A bridge. (Last, so that logged snapshots keep their encoding.)
+    Bridge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +82,13 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub vrf_table: Option<u32>,
+    /// For a bridge: its settings.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub bridge: Option<BridgeSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,6 +63,10 @@ pub enum PendingReason {
     NotAVrf(String),
     /// `vrf_master_interface` names a VRF in another namespace than the interface's.
     VrfInAnotherNamespace(String),
+    /// `bridge_master_interface` names an interface that is not a BRIDGE.
+    NotABridge(String),
+    /// `bridge_master_interface` names a bridge in another namespace than the interface's.
+    BridgeInAnotherNamespace(String),
 }
 
 impl fmt::Display for PendingReason {
@@ -118,6 +122,13 @@ impl fmt::Display for PendingReason {
             NotAVrf(vrf) => write!(f, "interface '{vrf}' is not a VRF_DEVICE"),
             VrfInAnotherNamespace(vrf) => {
                 write!(f, "VRF '{vrf}' is in another namespace than this interface")
+            }
+            NotABridge(bridge) => write!(f, "interface '{bridge}' is not a BRIDGE"),
+            BridgeInAnotherNamespace(bridge) => {
+                write!(
+                    f,
+                    "bridge '{bridge}' is in another namespace than this interface"
+                )
             }
             TapMissing(tap) => write!(
                 f,

@@ -56,6 +56,7 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 

@@ -44,6 +44,7 @@ fn seen(a: ChecksumOffload) -> Event {
         checksum_offload: offload,
         master: None,
         vrf_table: None,
+        bridge: None,
     };
     let on = ChecksumOffload {
         rx: Some(true),

@@ -34,6 +34,7 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 
@@ -166,6 +167,7 @@ fn a_legacy_marked_link_an_item_wants_is_adopted_and_re_marked() {
             mac: None,
             alias: Some(me.mark("d1")),
             master: None,
+            bridge: None,
         },
     };
     // The stale route and neighbour on it are the agent's own (on its adopted link).
@@ -281,6 +283,7 @@ fn a_link_believed_with_its_legacy_mark_is_re_marked_in_place() {
                 mac: None,
                 alias: Some(me.mark("d1")),
                 master: None,
+                bridge: None,
             },
         }]
     );

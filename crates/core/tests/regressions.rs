@@ -38,6 +38,7 @@ fn link(
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 

@@ -475,6 +475,11 @@ fn prepare(
             kind: NewLink::Vrf { table },
             ..
         } => message::new_vrf(link, *table),
+        Op::CreateLink {
+            link,
+            kind: NewLink::Bridge(settings),
+            ..
+        } => message::new_bridge(link, settings),
         Op::AddAddress { addr, .. } => message::add_address(index, addr),
         Op::DelAddress { addr, .. } => message::del_address(index, addr),
         Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {

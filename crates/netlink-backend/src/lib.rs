@@ -11,6 +11,7 @@
 //! never created and then moved, which the kernel makes slow.
 
 mod backend;
+mod bridge;
 mod echo;
 mod ethtool;
 mod firewall;

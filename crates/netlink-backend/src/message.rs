@@ -20,8 +20,9 @@ use neli::rtnl::{
 };
 use neli::types::{Buffer, RtBuffer};
 use neli::{Size, ToBytes};
-use nsagent_core::{LinkChange, LinkSpec, MacAddr, RouteSpec};
+use nsagent_core::{BridgeSettings, LinkChange, LinkSpec, MacAddr, RouteSpec};
 
+use crate::bridge;
 use crate::socket::Request;
 
 /// `IFLA_VRF_TABLE`, the table attribute of vrf's `IFLA_INFO_DATA` (u32).
@@ -29,6 +30,13 @@ const IFLA_VRF_TABLE: u16 = 1;
 
 /// The table in a vrf's `IFLA_INFO_DATA` payload (a list of attributes).
 pub fn vrf_table_of(data: &[u8]) -> Option<u32> {
+    let p = info_attr(data, IFLA_VRF_TABLE)?;
+    Some(u32::from_ne_bytes(p.get(..4)?.try_into().ok()?))
+}
+
+/// The payload of the attribute of type `want` in a list of attributes (an `IFLA_INFO_DATA`
+/// payload); `None` if it is not there or the list is cut short.
+pub(crate) fn info_attr(data: &[u8], want: u16) -> Option<&[u8]> {
     let mut rest = data;
     while rest.len() >= 4 {
         let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
@@ -36,8 +44,8 @@ pub fn vrf_table_of(data: &[u8]) -> Option<u32> {
         if len < 4 || len > rest.len() {
             return None;
         }
-        if ty == IFLA_VRF_TABLE && len >= 8 {
-            return Some(u32::from_ne_bytes(rest[4..8].try_into().ok()?));
+        if ty == want {
+            return Some(&rest[4..len]);
         }
         rest = &rest[((len + 3) & !3).min(rest.len())..];
     }
@@ -54,13 +62,13 @@ const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 #[error("encoding a netlink request: {0}")]
 pub(crate) struct EncodeError(String);
 
-fn enc<E: std::fmt::Display>(e: E) -> EncodeError {
+pub(crate) fn enc<E: std::fmt::Display>(e: E) -> EncodeError {
     EncodeError(e.to_string())
 }
 
-type Result<T> = std::result::Result<T, EncodeError>;
+pub(crate) type Result<T> = std::result::Result<T, EncodeError>;
 
-fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>>
+pub(crate) fn attr<T, P>(ty: T, payload: P) -> Result<Rtattr<T, Buffer>>
 where
     T: neli::consts::rtnl::RtaType,
     P: Size + ToBytes,
@@ -153,23 +161,28 @@ pub fn new_link(link: &LinkSpec, peer: Option<(&LinkSpec, Option<RawFd>)>) -> Re
 /// RTM_NEWLINK creating a VRF device with its table (`IFLA_INFO_DATA` holding
 /// `IFLA_VRF_TABLE`, as `ip link add NAME type vrf table T` sends it).
 pub fn new_vrf(link: &LinkSpec, table: u32) -> Result<Request> {
-    new_link_of("vrf", link, None, Some(table))
+    let data = attr(IflaInfo::Data, Buffer::new())?
+        .nest(&attr(IFLA_VRF_TABLE, table)?)
+        .map_err(enc)?;
+    new_link_of("vrf", link, None, Some(data))
+}
+
+/// RTM_NEWLINK creating a bridge with the settings that differ from the kernel's defaults.
+pub fn new_bridge(link: &LinkSpec, settings: &BridgeSettings) -> Result<Request> {
+    new_link_of("bridge", link, None, bridge::creation_data(settings)?)
 }
 
 fn new_link_of(
     kind: &str,
     link: &LinkSpec,
     peer: Option<(&LinkSpec, Option<RawFd>)>,
-    vrf_table: Option<u32>,
+    data: Option<Rtattr<IflaInfo, Buffer>>,
 ) -> Result<Request> {
     let mut attrs = link_attrs(&link.name, link.mtu, link.mac, None)?;
     let mut info = attr(Ifla::Linkinfo, Buffer::new())?
         .nest(&attr(IflaInfo::Kind, kind)?)
         .map_err(enc)?;
-    if let Some(table) = vrf_table {
-        let data = attr(IflaInfo::Data, Buffer::new())?
-            .nest(&attr(IFLA_VRF_TABLE, table)?)
-            .map_err(enc)?;
+    if let Some(data) = data {
         info = info.nest(&data).map_err(enc)?;
     }
     if let Some((peer, peer_fd)) = peer {
@@ -203,13 +216,29 @@ pub fn del_link(name: &str) -> Result<Request> {
 }
 
 /// RTM_SETLINK naming the link by name. `master`: the index of the link to enslave it to (0
-/// releases it), resolved by the caller from the change's master name.
+/// releases it), resolved by the caller from the change's master name. A change of a bridge's
+/// settings goes as RTM_NEWLINK without NLM_F_CREATE instead, the one request whose kind's
+/// data the kernel hands the driver (`changelink`, before the other attributes); a link of
+/// another kind answers EOPNOTSUPP.
 pub fn set_link(name: &str, change: &LinkChange, master: Option<u32>) -> Result<Request> {
     let mut attrs = link_attrs(name, change.mtu, change.mac, change.alias.as_deref())?;
     if let Some(index) = master {
         attrs.push(attr(Ifla::Master, index)?);
     }
-    encode(Rtm::Setlink, NlmF::empty(), ifinfo(change.up, attrs)?)
+    let data = match &change.bridge {
+        Some(b) => bridge::data(b)?,
+        None => None,
+    };
+    let Some(data) = data else {
+        return encode(Rtm::Setlink, NlmF::empty(), ifinfo(change.up, attrs)?);
+    };
+    let info = attr(Ifla::Linkinfo, Buffer::new())?
+        .nest(&attr(IflaInfo::Kind, "bridge")?)
+        .map_err(enc)?
+        .nest(&data)
+        .map_err(enc)?;
+    attrs.push(info);
+    encode(Rtm::Newlink, NlmF::empty(), ifinfo(change.up, attrs)?)
 }
 
 /// RTM_SETLINK naming the link by its index, so that `IFLA_IFNAME` is its new name.

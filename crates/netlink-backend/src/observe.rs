@@ -16,6 +16,7 @@ use nsagent_core::{
     ObservedNeighbour, OperState, RouteScope, RouteSpec,
 };
 
+use crate::bridge;
 use crate::message;
 use crate::socket::{NetlinkSocket, Reply};
 
@@ -112,14 +113,16 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         h.get_attribute(IflaInfo::Kind)
             .map(|k| text(k.payload().as_ref()))
     });
-    let vrf_table = info
+    let data = info
         .as_ref()
         .and_then(|h| h.get_attribute(IflaInfo::Data))
-        .and_then(|d| message::vrf_table_of(d.payload().as_ref()));
+        .map(|d| d.payload().as_ref().to_vec());
+    let vrf_table = data.as_deref().and_then(message::vrf_table_of);
     let kind = match kind_name.as_deref() {
         Some("veth") => LinkKind::Veth,
         Some("dummy") => LinkKind::Dummy,
         Some("vrf") => LinkKind::Vrf,
+        Some("bridge") => LinkKind::Bridge,
         _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
         _ => LinkKind::Other,
     };
@@ -166,6 +169,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             // Named by the caller, which knows every index of the namespace.
             master: None,
             vrf_table: vrf_table.filter(|_| kind == LinkKind::Vrf),
+            bridge: (kind == LinkKind::Bridge)
+                .then(|| bridge::settings_of(data.as_deref().unwrap_or_default())),
         },
     })
 }

@@ -172,6 +172,7 @@ fn set_link_changes_state_mtu_mac_and_alias_in_place() {
         mac: None,
         alias: Some("nsagent:s1".into()),
         master: None,
+        bridge: None,
     };
     apply(
         &mut backend,

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::{AgentIdentity, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX};
+use nsagent_core::{AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX};
 use serde::{Deserialize, Serialize};
 
 /// Every namespace, sorted.
@@ -52,6 +52,8 @@ pub struct LinkDump {
     pub master: Option<String>,
     /// For a VRF: its routing table.
     pub vrf_table: Option<u32>,
+    /// For a bridge: its settings.
+    pub bridge: Option<BridgeSettings>,
     /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
     pub checksum_offload: (bool, bool),
 }

@@ -9,12 +9,12 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use nsagent_core::errno::{
-    EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ENETDOWN, ENETUNREACH, ENODEV, ENOENT,
-    EOPNOTSUPP, ERANGE, ESRCH,
+    EADDRNOTAVAIL, EBUSY, EEXIST, EHOSTUNREACH, EINVAL, ELOOP, ENETDOWN, ENETUNREACH, ENODEV,
+    ENOENT, EOPNOTSUPP, ERANGE, ESRCH,
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, ChainSnapshot, ChecksumOffload, ErrorKind, Family,
+    link_states_failed, Backend, BackendError, BridgeSettings, ChainSnapshot, ChecksumOffload, ErrorKind, Family,
     LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, Master, NamespaceIdentity,
     Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour, ObservedTable, Op,
     OperState, RouteScope, RouteSpec, Snapshot, Table,
@@ -52,6 +52,11 @@ pub struct SimConfig {
     /// Whether a link that is up can be renamed, as since Linux 6.2; before, EBUSY.
     #[serde(default = "yes")]
     pub live_rename: bool,
+    /// Whether bridges do VLAN filtering (`CONFIG_BRIDGE_VLAN_FILTERING`); without it the
+    /// kernel refuses `IFLA_BR_VLAN_FILTERING` whatever its value, with EOPNOTSUPP (verified
+    /// on this project's CI kernel, which lacks it).
+    #[serde(default = "yes")]
+    pub bridge_vlan_filtering: bool,
 }
 
 fn yes() -> bool {
@@ -65,6 +70,7 @@ impl Default for SimConfig {
             promote_secondaries: false,
             first_pid: 10_000,
             live_rename: true,
+            bridge_vlan_filtering: true,
         }
     }
 }
@@ -299,10 +305,8 @@ impl SimKernel {
         let mut destroyed = Vec::new();
         for link in gone.links.values() {
             if let Some(peer) = &link.peer {
-                if let Some(other) = self.namespaces.get_mut(&peer.ns) {
-                    if other.remove_link(&peer.name).is_some() {
-                        destroyed.push((peer.ns.clone(), peer.name.clone()));
-                    }
+                if self.remove_port_aware(&peer.ns, &peer.name).is_some() {
+                    destroyed.push((peer.ns.clone(), peer.name.clone()));
                 }
             }
         }
@@ -503,6 +507,10 @@ impl SimKernel {
             tx_checksum: true,
             master: None,
             vrf_table: None,
+            // Someone else's bridge, as `ip link add type bridge` makes it.
+            bridge: (kind == LinkKind::Bridge).then(BridgeSettings::default),
+            mtu_set: true,
+            mac_set: true,
         };
         namespace.links.insert(seed.name.clone(), link);
         if seed.up {
@@ -515,11 +523,10 @@ impl SimKernel {
     /// with its routes and neighbours. Like a seed, it bypasses the request path.
     pub fn unseed_link(&mut self, ns: &Netns, name: &str) -> Result<(), SimError> {
         let real = self.real(ns).clone();
-        let namespace = self
-            .namespaces
-            .get_mut(&real)
-            .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
-        match namespace.remove_link(name) {
+        if !self.namespaces.contains_key(&real) {
+            return Err(SimError::NoSuchNamespace(ns.clone()));
+        }
+        match self.remove_port_aware(&real, name) {
             Some(_) => Ok(()),
             None => Err(SimError::BadSeed {
                 ns: ns.clone(),
@@ -720,6 +727,20 @@ impl SimKernel {
                 };
                 namespace.links.insert(spec.name.clone(), link);
             }
+            NewLink::Bridge(settings) => {
+                check_mtu(LinkKind::Bridge, spec.mtu)?;
+                if settings.vlan_filtering && !self.config.bridge_vlan_filtering {
+                    return Err(refuse(EOPNOTSUPP, "this kernel's bridges have no VLAN filtering"));
+                }
+                let link = self.new_link(LinkKind::Bridge, spec, None);
+                let namespace = self.namespace_mut(ns)?;
+                let link = Link {
+                    ifindex: namespace.allocate_ifindex(),
+                    bridge: Some(*settings),
+                    ..link
+                };
+                namespace.links.insert(spec.name.clone(), link);
+            }
             NewLink::Dummy => {
                 check_mtu(LinkKind::Dummy, spec.mtu)?;
                 let link = self.new_link(LinkKind::Dummy, spec, None);
@@ -794,6 +815,9 @@ impl SimKernel {
             tx_checksum: true,
             master: None,
             vrf_table: None,
+            bridge: None,
+            mtu_set: spec.mtu.is_some(),
+            mac_set: spec.mac.is_some(),
         }
     }
 
@@ -811,7 +835,7 @@ impl SimKernel {
         }
         let removed = namespace.remove_link(name);
         if let Some(gone) = &removed {
-            // A VRF deleted releases its ports, cycling each.
+            // A VRF or bridge deleted releases its ports; a VRF cycles each.
             let ports: Vec<String> = namespace
                 .links
                 .iter()
@@ -822,15 +846,29 @@ impl SimKernel {
                 if let Some(l) = self.namespace_mut(ns)?.links.get_mut(&port) {
                     l.master = None;
                 }
-                self.cycle(ns, &port);
+                if gone.kind == LinkKind::Vrf {
+                    self.cycle(ns, &port);
+                }
+            }
+            // A port deleted leaves its bridge.
+            if let Some(bridge) = gone.master {
+                self.bridge_follows_ports(ns, bridge);
             }
         }
         if let Some(peer) = removed.and_then(|l| l.peer) {
-            if let Some(other) = self.namespaces.get_mut(&peer.ns) {
-                other.remove_link(&peer.name);
-            }
+            self.remove_port_aware(&peer.ns, &peer.name);
         }
         Ok(())
+    }
+
+    /// Removes a link from its namespace (`ns` as stored, not an alias); a bridge it was a port
+    /// of follows the ports it has left.
+    fn remove_port_aware(&mut self, ns: &Netns, name: &str) -> Option<Link> {
+        let gone = self.namespaces.get_mut(ns)?.remove_link(name)?;
+        if let Some(bridge) = gone.master {
+            self.bridge_follows_ports(ns, bridge);
+        }
+        Some(gone)
     }
 
     /// Verified: a missing link gives ENODEV; a name another link has gives EEXIST; its own name
@@ -906,6 +944,10 @@ impl SimKernel {
             return Err(refuse(ENODEV, format!("no link named {name}")));
         };
         link.addresses.clear();
+        // A link leaving its namespace leaves its master too.
+        if let Some(bridge) = link.master.take() {
+            self.bridge_follows_ports(&from, bridge);
+        }
         let target = self.namespace_mut(&to)?;
         if taken.contains(&link.ifindex) {
             link.ifindex = target.allocate_ifindex();
@@ -955,11 +997,25 @@ impl SimKernel {
     }
 
     fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
+        let vlan_filtering = self.config.bridge_vlan_filtering;
+        let mut port_of = None;
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
             .links
             .get_mut(name)
             .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
+        if let Some(b) = &change.bridge {
+            // Sent as RTM_NEWLINK with the kind's data, which the kernel hands the driver
+            // (`changelink`) before the generic attributes: a link of another kind is
+            // EOPNOTSUPP, and so is any VLAN filtering attribute where bridges lack it.
+            let Some(settings) = link.bridge.as_mut() else {
+                return Err(refuse(EOPNOTSUPP, format!("{name} is not a bridge")));
+            };
+            if b.vlan_filtering.is_some() && !vlan_filtering {
+                return Err(refuse(EOPNOTSUPP, "this kernel's bridges have no VLAN filtering"));
+            }
+            *settings = b.applied_to(settings);
+        }
         if let Some(mac) = change.mac {
             check_mac(Some(mac))?;
             // veth, dummy and lo set IFF_LIVE_ADDR_CHANGE; many hardware drivers do not and
@@ -971,6 +1027,7 @@ impl SimKernel {
                 ));
             }
             link.mac = mac;
+            link.mac_set = true;
             // Setting the address, even to the one the link has, flushes every neighbour entry
             // of the link, permanent ones and both families included (verified).
             namespace.neighbours.remove_of_link(name, |_| true);
@@ -979,6 +1036,8 @@ impl SimKernel {
             check_mtu(link.kind, Some(mtu))?;
             let had_ipv6 = link.ipv6_enabled();
             link.mtu = mtu;
+            link.mtu_set = true;
+            port_of = link.master;
             let has_ipv6 = link.ipv6_enabled();
             let up_loopback = link.up && link.kind == LinkKind::Loopback;
             if had_ipv6 && !has_ipv6 {
@@ -1009,6 +1068,9 @@ impl SimKernel {
         if let Some(up) = change.up {
             self.set_admin_state(ns, name, up);
         }
+        if let Some(bridge) = port_of {
+            self.bridge_follows_ports(ns, bridge);
+        }
         if let Some(master) = &change.master {
             self.set_master(ns, name, master)?;
         }
@@ -1017,10 +1079,12 @@ impl SimKernel {
 
     /// `IFLA_MASTER`, after the flags as in `do_setlink`. Verified with a bridge (this host has
     /// no VRF module): a master that cannot take ports (a veth) is EOPNOTSUPP, `lo` as a port
-    /// is EINVAL, a missing master is ENODEV (the backend resolves its name first). From the
-    /// VRF driver's source: a VRF refuses an L3 master as a port (EINVAL), and takes a port it
-    /// gains or loses down and up again (`cycle_netdev`) when it is up: its routes, neighbours
-    /// and IPv6 addresses go, as on any down.
+    /// is EINVAL, a bridge as a port of a bridge (itself included) is ELOOP, a missing master
+    /// is ENODEV (the backend resolves its name first), and a port of one bridge set to another
+    /// moves. From the VRF driver's source: a VRF refuses an L3 master as a port (EINVAL), and
+    /// takes a port it gains or loses down and up again (`cycle_netdev`) when it is up: its
+    /// routes, neighbours and IPv6 addresses go, as on any down. A bridge leaves its ports as
+    /// they are, and follows them itself ([`SimKernel::bridge_follows_ports`]).
     fn set_master(&mut self, ns: &Netns, name: &str, master: &Master) -> Outcome {
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
@@ -1035,11 +1099,23 @@ impl SimKernel {
                     .links
                     .get(m)
                     .ok_or_else(|| refuse(ENODEV, format!("no link named {m}")))?;
-                if upper.kind != LinkKind::Vrf {
-                    return Err(refuse(EOPNOTSUPP, format!("{m} cannot take ports")));
-                }
-                if matches!(kind, LinkKind::Loopback | LinkKind::Vrf) || upper.ifindex == index {
-                    return Err(refuse(EINVAL, format!("{name} cannot be a port of {m}")));
+                match upper.kind {
+                    LinkKind::Vrf => {
+                        if matches!(kind, LinkKind::Loopback | LinkKind::Vrf)
+                            || upper.ifindex == index
+                        {
+                            return Err(refuse(EINVAL, format!("{name} cannot be a port of {m}")));
+                        }
+                    }
+                    LinkKind::Bridge => {
+                        if kind == LinkKind::Bridge {
+                            return Err(refuse(ELOOP, "a bridge cannot be a port of a bridge"));
+                        }
+                        if kind == LinkKind::Loopback {
+                            return Err(refuse(EINVAL, format!("{name} cannot be a port of {m}")));
+                        }
+                    }
+                    _ => return Err(refuse(EOPNOTSUPP, format!("{m} cannot take ports"))),
                 }
                 Some(upper.ifindex)
             }
@@ -1047,11 +1123,57 @@ impl SimKernel {
         if old == new {
             return Ok(());
         }
+        let is_vrf = |n: &Namespace, i: Option<u32>| {
+            i.and_then(|i| n.name_of(i))
+                .and_then(|m| n.links.get(m))
+                .is_some_and(|l| l.kind == LinkKind::Vrf)
+        };
+        let cycles = is_vrf(namespace, old) || is_vrf(namespace, new);
         if let Some(link) = namespace.links.get_mut(name) {
             link.master = new;
         }
-        self.cycle(ns, name);
+        if cycles {
+            self.cycle(ns, name);
+        }
+        for bridge in [old, new].into_iter().flatten() {
+            self.bridge_follows_ports(ns, bridge);
+        }
+        let real = self.real(ns).clone();
+        self.gain_carrier(&real, name);
         Ok(())
+    }
+
+    /// A bridge whose MTU nobody set takes its ports' smallest (1500 without ports), and one
+    /// whose MAC nobody set takes its ports' lowest (all zeros without ports), which the kernel
+    /// announces as an address change, flushing the bridge's neighbour entries (verified: MTU
+    /// and MAC; the flush is `neigh_changeaddr`'s).
+    fn bridge_follows_ports(&mut self, ns: &Netns, bridge: u32) {
+        let Ok(namespace) = self.namespace_mut(ns) else {
+            return;
+        };
+        let Some(name) = namespace.name_of(bridge).map(str::to_string) else {
+            return;
+        };
+        let ports: Vec<(u32, MacAddr)> = namespace
+            .links
+            .values()
+            .filter(|l| l.master == Some(bridge))
+            .map(|l| (l.mtu, l.mac))
+            .collect();
+        let Some(link) = namespace.links.get_mut(&name) else {
+            return;
+        };
+        if link.kind != LinkKind::Bridge {
+            return;
+        }
+        if !link.mtu_set {
+            link.mtu = ports.iter().map(|p| p.0).min().unwrap_or(1500);
+        }
+        let mac = ports.iter().map(|p| p.1).min().unwrap_or(MacAddr([0; 6]));
+        if !link.mac_set && link.mac != mac {
+            link.mac = mac;
+            namespace.neighbours.remove_of_link(&name, |_| true);
+        }
     }
 
     /// Down and up again, if up: what a VRF does to a port it gains or loses.
@@ -1120,6 +1242,16 @@ impl SimKernel {
                 .and_then(|n| n.links.get(&peer.name))
                 .is_some_and(|p| p.up),
             (LinkKind::Veth, None) => false,
+            // A bridge has carrier while a port has (verified: NO-CARRIER without ports; with
+            // STP on the kernel waits out the forwarding delay first, which the sim skips).
+            (LinkKind::Bridge, _) => {
+                let index = link.ifindex;
+                self.namespaces.get(self.real(ns)).is_some_and(|n| {
+                    n.links
+                        .iter()
+                        .any(|(port, l)| l.master == Some(index) && self.has_carrier(ns, port))
+                })
+            }
             _ => true,
         }
     }
@@ -1140,6 +1272,15 @@ impl SimKernel {
                 let address = link_local(link.mac);
                 link.add_kernel_address(address);
             }
+        }
+        // A port with carrier gives its bridge carrier.
+        let master = self
+            .namespaces
+            .get(ns)
+            .and_then(|n| n.name_of(n.links.get(name)?.master?))
+            .map(str::to_string);
+        if let Some(master) = master {
+            self.gain_carrier(ns, &master);
         }
     }
 
@@ -1446,6 +1587,8 @@ impl Backend for SimKernel {
                     (false, _) => OperState::Down,
                     (true, LinkKind::Veth) if self.has_carrier(ns, name) => OperState::Up,
                     (true, LinkKind::Veth) => OperState::Down,
+                    (true, LinkKind::Bridge) if self.has_carrier(ns, name) => OperState::Up,
+                    (true, LinkKind::Bridge) => OperState::Down,
                     (true, _) => OperState::Unknown,
                 },
                 mtu: l.mtu,
@@ -1517,6 +1660,7 @@ impl Backend for SimKernel {
                         .and_then(|m| namespace.name_of(m))
                         .map(str::to_string),
                     vrf_table: l.vrf_table,
+                    bridge: l.bridge,
                 })
                 .collect();
             let routes = namespace
@@ -1597,6 +1741,7 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
             .and_then(|m| namespace.name_of(m))
             .map(str::to_string),
         vrf_table: link.vrf_table,
+        bridge: link.bridge,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use nsagent_core::{LinkKind, MacAddr, Netns, RouteSpec};
+use nsagent_core::{BridgeSettings, LinkKind, MacAddr, Netns, RouteSpec};
 
 /// Below this MTU the kernel disables IPv6 on a link (IPV6_MIN_MTU, RFC 8200): it drops the
 /// link's IPv6 addresses, routes and neighbours and refuses new ones.
@@ -52,6 +52,12 @@ pub(crate) struct Link {
     pub(crate) master: Option<u32>,
     /// For a VRF: its routing table.
     pub(crate) vrf_table: Option<u32>,
+    /// For a bridge: its settings, and whether its MTU was set by someone (otherwise the
+    /// kernel keeps it at its ports' smallest, 1500 without ports).
+    pub(crate) bridge: Option<BridgeSettings>,
+    pub(crate) mtu_set: bool,
+    /// Whether its MAC was set by someone (a bridge's follows its ports otherwise).
+    pub(crate) mac_set: bool,
 }
 
 impl Link {
@@ -79,7 +85,10 @@ impl Link {
     pub(crate) fn mtu_range(kind: LinkKind) -> Option<(u32, u32)> {
         match kind {
             LinkKind::Loopback => None,
-            LinkKind::Veth | LinkKind::Dummy | LinkKind::Other => Some((68, 65535)),
+            // A bridge too (verified: `minmtu 68 maxmtu 65535`).
+            LinkKind::Veth | LinkKind::Dummy | LinkKind::Bridge | LinkKind::Other => {
+                Some((68, 65535))
+            }
             // drivers/net/vrf.c: IPV6_MIN_MTU..=IP6_MAX_MTU (not measurable on this host,
             // which has no VRF module).
             LinkKind::Vrf => Some((1280, 65575)),
@@ -299,6 +308,9 @@ impl Namespace {
                 tx_checksum: true,
                 master: None,
                 vrf_table: None,
+                bridge: None,
+                mtu_set: false,
+                mac_set: false,
             },
         );
         ns

@@ -391,6 +391,7 @@ mod tests {
             },
             master: None,
             vrf_table: None,
+            bridge: None,
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

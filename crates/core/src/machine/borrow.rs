@@ -21,7 +21,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::LinkChange;
-use crate::model::{Interface, MacAddr};
+use crate::model::{BridgeSettings, Interface, MacAddr};
 use crate::netns::Netns;
 use crate::observed::ObservedLink;
 
@@ -147,6 +147,8 @@ pub(super) struct Wanted {
     /// The link to be enslaved to (`Some(None)`: none); `None` leaves it as it is. Not
     /// known from the item alone (a VRF is named by its item): the caller sets it.
     pub(super) master: Option<Option<String>>,
+    /// A bridge's settings (an owned BRIDGE's only).
+    pub(super) bridge: Option<BridgeSettings>,
 }
 
 impl Wanted {
@@ -165,6 +167,7 @@ impl Wanted {
                 iface.phys_address
             },
             master: None,
+            bridge: iface.bridge.filter(|_| owned),
         }
     }
 }
@@ -287,7 +290,7 @@ impl Borrows {
         if set.mac.is_none() && loan.mac.is_some() && loan.mac == a.mac {
             loan.mac = None;
         }
-        let sets_master = iface.is_some_and(|i| i.vrf_master.is_some());
+        let sets_master = iface.is_some_and(|i| i.master().is_some());
         if !sets_master && loan.master.as_ref() == Some(&a.master) {
             loan.master = None;
         }

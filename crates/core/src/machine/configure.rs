@@ -5,12 +5,12 @@
 
 use ipnet::IpNet;
 
-use crate::command::{LinkChange, LinkSpec, Master, Op};
+use crate::command::{BridgeChange, LinkChange, LinkSpec, Master, Op};
 use crate::identity::AgentIdentity;
 use crate::model::Interface;
 
 use super::borrow::Wanted;
-use super::state::LinkActual;
+use super::state::{LinkActual, LinkRole};
 
 /// The attributes a link is created with.
 pub(super) fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> LinkSpec {
@@ -44,6 +44,11 @@ pub(super) fn attribute_change(
         alias: item
             .filter(|name| owned && !me.marks(a.alias.as_deref(), name))
             .map(|name| me.mark(name)),
+        // Only what is believed to differ: a kernel without VLAN filtering refuses even a 0.
+        bridge: match (&a.role, &want.bridge) {
+            (LinkRole::Bridge(seen), Some(want)) => BridgeChange::between(seen, want),
+            _ => None,
+        },
         master: match &want.master {
             // Releasing a link not known to be enslaved would only be noise.
             Some(m) if a.master != *m || (unknown && m.is_some()) => Some(match m {

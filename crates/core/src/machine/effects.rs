@@ -67,8 +67,13 @@ impl Core {
         if let Actual::Link(link) = actual {
             self.slot_mut(id).link_ok = false;
             self.forget_link_dependents(&link.ns, &link.name);
-            if let LinkRole::Vrf { .. } = link.role {
-                self.vrf_gone(&link.ns, &link.name);
+            match link.role {
+                LinkRole::Vrf { .. } => self.vrf_gone(&link.ns, &link.name),
+                LinkRole::Bridge(_) => self.bridge_gone(&link.ns, &link.name),
+                _ => {}
+            }
+            if let Some(m) = &link.master {
+                self.port_left(&link.ns, m);
             }
             if let Some((pns, pname)) = &link.peer_link {
                 self.forget_link_at(pns, pname);
@@ -269,6 +274,15 @@ impl Core {
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Dummy, None)),
             ),
+            NewLink::Bridge(settings) => self.set_actual(
+                id,
+                Actual::Link(link_from_spec(
+                    ns,
+                    link,
+                    LinkRole::Bridge(*settings),
+                    None,
+                )),
+            ),
             NewLink::Vrf { table } => self.set_actual(
                 id,
                 Actual::Link(link_from_spec(
@@ -310,6 +324,17 @@ impl Core {
     fn link_set(&mut self, id: ItemId, ns: &Netns, name: &str, change: &LinkChange) {
         let mut flushes = Vec::new();
         let mut cycled = false;
+        let old_master = match &self.slot(id).actual {
+            Actual::Link(l) => l.master.clone(),
+            _ => None,
+        };
+        let cycles = change.master.as_ref().is_some_and(|m| {
+            let new = match m {
+                Master::Set(m) => Some(m.as_str()),
+                Master::Release => None,
+            };
+            old_master.as_deref() != new && self.master_cycles(ns, old_master.as_deref(), new)
+        });
         self.update_link(id, change.up.is_some() || change.mac.is_some(), |link| {
             if let Some(up) = change.up {
                 link.up = up;
@@ -355,8 +380,8 @@ impl Core {
                 };
                 // A VRF takes a link it gains or loses down and up again (the kernel's
                 // cycle_netdev), if it is up (the flags are set first): its routes,
-                // neighbours and IPv6 addresses go.
-                if link.up {
+                // neighbours and IPv6 addresses go. A bridge leaves them.
+                if link.up && cycles {
                     cycled = true;
                     link.addresses.retain(|a| a.addr().is_ipv4());
                     flushes.push(Flushed {
@@ -366,8 +391,18 @@ impl Core {
                     });
                 }
             }
+            if let (Some(b), LinkRole::Bridge(settings)) = (&change.bridge, &mut link.role) {
+                *settings = b.applied_to(settings);
+            }
             link.attributes_unknown = false;
         });
+        let new_master = match &self.slot(id).actual {
+            Actual::Link(l) => l.master.clone(),
+            _ => None,
+        };
+        if let Some(m) = old_master.filter(|m| Some(m) != new_master.as_ref()) {
+            self.port_left(ns, &m);
+        }
         let ipv6_dropped =
             change.up == Some(false) || cycled || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);
         if ipv6_dropped {

@@ -22,6 +22,12 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
                     LinkRole::Dummy => "dummy".to_string(),
                     LinkRole::Borrowed => "not created by the agent".to_string(),
                     LinkRole::Vrf { table } => format!("vrf, table {table}"),
+                    LinkRole::Bridge(b) => format!(
+                        "bridge, stp {}, vlan filtering {}, ageing {} s",
+                        if b.stp { "on" } else { "off" },
+                        if b.vlan_filtering { "on" } else { "off" },
+                        b.ageing_time_seconds
+                    ),
                 },
                 if l.up { "up" } else { "down" },
                 l.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),

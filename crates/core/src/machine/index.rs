@@ -167,10 +167,10 @@ impl Core {
             if i.kind == InterfaceType::TapToVpp {
                 self.ix.taps.insert(id);
             }
-            for named in i.veth_peer.iter().chain(&i.vrf_master) {
+            for named in i.veth_peer.iter().map(String::as_str).chain(i.master()) {
                 self.ix
                     .referrers
-                    .entry(named.clone())
+                    .entry(named.to_string())
                     .or_default()
                     .insert(id);
             }
@@ -196,7 +196,7 @@ impl Core {
             self.slot_mut(id).name_taken_by = None;
             self.settle_claims(&claim);
             self.ix.taps.remove(&id);
-            for named in i.veth_peer.iter().chain(&i.vrf_master) {
+            for named in i.veth_peer.iter().map(String::as_str).chain(i.master()) {
                 remove_from_fx(&mut self.ix.referrers, named, id);
             }
         }

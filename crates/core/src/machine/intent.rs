@@ -20,9 +20,10 @@ fn same_placement(a: &Item, b: &Item) -> bool {
                 && a.host_if_name == b.host_if_name
                 && a.veth_peer == b.veth_peer
                 && a.enabled == b.enabled
-                // Indexed (a member refers to its VRF) and read by others (a member's routes
-                // take its VRF's table).
+                // Indexed (a member refers to its master) and read by others (a member's
+                // routes take its VRF's table).
                 && a.vrf_master == b.vrf_master
+                && a.bridge_master == b.bridge_master
                 && a.vrf_table == b.vrf_table
         }
         _ => false,

@@ -207,9 +207,9 @@ impl Core {
         if iface.in_flight.is_some() {
             return true;
         }
-        // The interface itself waits for its VRF's command (link.rs): so does what is on it.
+        // The interface itself waits for its master's command (link.rs): so does what is on it.
         if let Some(Item::Interface(i)) = iface.desired.as_deref() {
-            if self.vrf_in_flight(i) {
+            if self.master_in_flight(i) {
                 return true;
             }
         }

@@ -3,7 +3,7 @@
 //! differs is renamed where it is (by index), so that what is on it stays.
 
 use crate::command::{LinkChange, NewLink, Op};
-use crate::model::{Interface, InterfaceType, Item};
+use crate::model::{BridgeSettings, Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
@@ -18,7 +18,7 @@ use super::Core;
 pub(super) struct LinkTarget {
     pub(super) ns: Netns,
     pub(super) role: WantedRole,
-    /// The kernel name of the VRF link it is to be enslaved to, if any.
+    /// The kernel name of the link it is to be enslaved to (a VRF, a bridge), if any.
     pub(super) master: Option<String>,
 }
 
@@ -30,6 +30,7 @@ pub(super) enum WantedRole {
     Dummy,
     Borrowed,
     Vrf { table: u32 },
+    Bridge(BridgeSettings),
 }
 
 impl LinkTarget {
@@ -46,6 +47,8 @@ impl LinkTarget {
             }
             // A VRF's table is fixed when it is made.
             (WantedRole::Vrf { table }, LinkRole::Vrf { table: has }) => table == has,
+            // A bridge's settings change in place (`configure.rs`).
+            (WantedRole::Bridge(_), LinkRole::Bridge(_)) => true,
             (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
                 iface.veth_peer.as_deref() == Some(peer_item.as_str())
             }
@@ -120,7 +123,7 @@ impl Core {
             });
         }
         let master = self
-            .vrf_master_of(iface, ns.as_ref())
+            .master_of(iface, ns.as_ref())
             .map_err(|r| reasons.push(r))
             .ok()
             .flatten();
@@ -130,6 +133,7 @@ impl Core {
             InterfaceType::Vrf => Some(WantedRole::Vrf {
                 table: iface.vrf_table.unwrap_or_default(),
             }),
+            InterfaceType::Bridge => Some(WantedRole::Bridge(iface.bridge.unwrap_or_default())),
             InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
                 Some(WantedRole::Borrowed)
             }
@@ -150,9 +154,9 @@ impl Core {
             Some(Item::Interface(i)) => Some(i),
             _ => None,
         };
-        // Its VRF's command is on its way (the VRF being made or re-made): the member waits
-        // for the result, rather than remove a link that is about to fit.
-        if desired.is_some_and(|i| self.vrf_in_flight(i)) {
+        // Its master's command is on its way (the VRF or bridge being made or re-made): the
+        // member waits for the result, rather than remove a link that is about to fit.
+        if desired.is_some_and(|i| self.master_in_flight(i)) {
             return self.set_state(id, ItemState::InProgress);
         }
         let target = match desired {
@@ -229,7 +233,10 @@ impl Core {
         };
         // An owned link is enslaved exactly as asked; a borrowed one only when asked.
         if target.master.is_some()
-            || matches!(target.role, WantedRole::Veth { .. } | WantedRole::Dummy)
+            || matches!(
+                target.role,
+                WantedRole::Veth { .. } | WantedRole::Dummy | WantedRole::Bridge(_)
+            )
         {
             want.master = Some(target.master.clone());
         }
@@ -324,6 +331,10 @@ impl Core {
                 if self.blocked_by_stale(res, id) {
                     return self.set_state(id, working);
                 }
+            }
+            // A bridge's ports are let go by their items first (`bridge.rs`).
+            if self.ports_to_release(&a) {
+                return self.set_state(id, working);
             }
             self.issue(
                 Op::DeleteLink {
@@ -423,6 +434,11 @@ impl Core {
                 ns: target.ns,
                 link: spec,
                 kind: NewLink::Vrf { table },
+            },
+            (WantedRole::Bridge(settings), _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Bridge(settings),
             },
             (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };

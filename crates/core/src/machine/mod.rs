@@ -58,9 +58,12 @@
 //! | a borrowed link is observed first, changed only where the item says, restored when let go; the allow-list and the agent's own NATS link are refused | `borrow.rs`, `link.rs` |
 //! | a link is configured in place one step at a time: attributes, offloading, then one address | `configure.rs` |
 //! | a TAP_TO_VPP item waits for its TAP at home, takes it to its place, gives it back home | `tap.rs`, `resync.rs` |
-//! | a VRF member waits for its VRF in its namespace, is enslaved to it, and routes through its table | `vrf.rs`, `l3.rs` |
+//! | a VRF's or bridge's member waits for its master's link, in its namespace | `master.rs` |
+//! | a bridge's settings are changed in place; its ports are released before it is deleted | `bridge.rs`, `configure.rs` |
+//! | a VRF member waits for its VRF in its namespace, is enslaved to it, and routes through its table | `vrf.rs`, `master.rs`, `l3.rs` |
 
 mod borrow;
+mod bridge;
 mod chain;
 mod configure;
 mod dirty;
@@ -73,6 +76,7 @@ mod index;
 mod intent;
 mod l3;
 mod link;
+mod master;
 mod namespaces;
 mod reclaim;
 mod resync;

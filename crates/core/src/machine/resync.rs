@@ -221,6 +221,9 @@ impl Core {
                     {
                         *table = seen_table;
                     }
+                    if let (LinkRole::Bridge(settings), Some(seen)) = (&mut a.role, l.bridge) {
+                        *settings = seen;
+                    }
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }
@@ -303,6 +306,7 @@ impl Core {
                     LinkKind::Vrf => LinkRole::Vrf {
                         table: l.vrf_table.unwrap_or_default(),
                     },
+                    LinkKind::Bridge => LinkRole::Bridge(l.bridge.unwrap_or_default()),
                     _ => LinkRole::Dummy,
                 };
                 let peer_link = seen.believed_peer(&l.peer);
@@ -528,7 +532,10 @@ impl Core {
     fn legacy_adopter(&self, item_name: &str, ns: &Netns) -> Option<ItemId> {
         let (id, s) = self.interface_slot(item_name)?;
         let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
-            if matches!(i.kind, InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf)
+            if matches!(
+                i.kind,
+                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge
+            )
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
     }

@@ -19,6 +19,7 @@ pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
         LinkRole::Dummy => kind == LinkKind::Dummy,
         LinkRole::Borrowed => true,
         LinkRole::Vrf { .. } => kind == LinkKind::Vrf,
+        LinkRole::Bridge(_) => kind == LinkKind::Bridge,
     }
 }
 
@@ -187,6 +188,7 @@ mod tests {
             checksum_offload: Default::default(),
             master: None,
             vrf_table: None,
+            bridge: None,
         }
     }
 

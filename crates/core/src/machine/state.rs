@@ -18,7 +18,7 @@ use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
-use crate::model::{ChecksumOffload, Interface, Item, ItemKey, MacAddr};
+use crate::model::{BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr};
 use crate::netns::Netns;
 use crate::status::ItemState;
 
@@ -81,9 +81,11 @@ pub(super) enum LinkRole {
     Dummy,
     /// A link someone else created (EXISTING, LOOPBACK): configured, never deleted.
     Borrowed,
-    /// A VRF device the agent created, with its table. (Last, so that snapshots keep their
-    /// encoding.)
+    /// A VRF device the agent created, with its table.
     Vrf { table: u32 },
+    /// A bridge the agent created, with its settings as last set or seen. (Last, so that
+    /// snapshots keep their encoding.)
+    Bridge(BridgeSettings),
 }
 
 impl LinkRole {

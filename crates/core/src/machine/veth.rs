@@ -65,10 +65,10 @@ impl Core {
                         .map_err(|r| reasons.push(r))
                         .ok();
                     // The pair is made whole or not at all: an end that may not have its
-                    // link yet (another item holds its name, its VRF is not there) holds
+                    // link yet (another item holds its name, its master is not there) holds
                     // back the other, which would otherwise make the pair it then removes.
-                    let peer_vrf_missing = self.vrf_master_of(peer, peer_ns.as_ref()).is_err();
-                    if self.host_name_winner(pid).is_some() || peer_vrf_missing {
+                    let peer_master_missing = self.master_of(peer, peer_ns.as_ref()).is_err();
+                    if self.host_name_winner(pid).is_some() || peer_master_missing {
                         reasons.push(PendingReason::PeerPending(peer_name.to_string()));
                     }
                     peer_ns.map(|peer_ns| WantedRole::Veth { peer: pid, peer_ns })

@@ -3,6 +3,7 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::bridge::{bridge_master, bridge_settings, BridgeSettings};
 use super::validation::{check_host_name, check_logical_name, MTU_MAX, MTU_MIN};
 use super::{wire, MacAddr, ValidationError};
 use crate::netns::NamespaceRef;
@@ -24,6 +25,8 @@ pub enum InterfaceType {
     TapToVpp,
     /// A VRF device (an L3 master with its own routing table), created and deleted by the agent.
     Vrf,
+    /// A Linux bridge, created and deleted by the agent (`bridge.rs`).
+    Bridge,
 }
 
 /// A validated interface item.
@@ -80,6 +83,29 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub vrf_master: Option<String>,
+    /// For BRIDGE: its settings (`bridge`), the kernel's defaults where not given.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub bridge: Option<BridgeSettings>,
+    /// The BRIDGE item (its logical name) whose link this one is a port of
+    /// (`bridge_master_interface`): the link waits for it, as a VRF's member waits for its VRF.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub bridge_master: Option<String>,
+}
+
+impl Interface {
+    /// The item (its logical name) whose link this one's is to be enslaved to, a VRF or a
+    /// bridge: a link has at most one master.
+    pub fn master(&self) -> Option<&str> {
+        self.vrf_master.as_deref().or(self.bridge_master.as_deref())
+    }
 }
 
 /// Whether a link's checksums are offloaded (left to the "device": for a veth, not computed at
@@ -119,6 +145,13 @@ impl wire::Interface {
         let vpp_tap = vpp_tap(kind, self.tap.as_ref())?;
         let vrf_table = vrf_table(kind, self.vrf_dev.as_ref())?;
         let vrf_master = vrf_master(kind, &self.vrf_master_interface, &self.name)?;
+        let bridge = bridge_settings(kind, self.bridge.as_ref())?;
+        let bridge_master = bridge_master(
+            kind,
+            &self.bridge_master_interface,
+            &self.name,
+            vrf_master.as_deref(),
+        )?;
         let namespace = match &self.namespace {
             None => NamespaceRef::Default,
             Some(ns) => NamespaceRef::from_wire(ns.kind, &ns.reference)?,
@@ -162,6 +195,8 @@ impl wire::Interface {
             vpp_tap,
             vrf_table,
             vrf_master,
+            bridge,
+            bridge_master,
         })
     }
 }
@@ -241,9 +276,10 @@ fn vpp_tap(
 /// the item sets it, since taking a host's link down would cut whoever uses it.
 fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
     match kind {
-        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf => {
-            Some(enabled.unwrap_or(false))
-        }
+        InterfaceType::Veth
+        | InterfaceType::Dummy
+        | InterfaceType::Vrf
+        | InterfaceType::Bridge => Some(enabled.unwrap_or(false)),
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
@@ -299,7 +335,7 @@ fn check_owned_not_lo(
 ) -> Result<(), ValidationError> {
     let owned = matches!(
         kind,
-        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf
+        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge
     );
     if owned && host_if_name == "lo" {
         return Err(ValidationError::new(
@@ -319,9 +355,10 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::Dummy => Ok(InterfaceType::Dummy),
         T::TapToVpp => Ok(InterfaceType::TapToVpp),
         T::VrfDevice => Ok(InterfaceType::Vrf),
+        T::Bridge => Ok(InterfaceType::Bridge),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE",
         )),
     }
 }
@@ -469,6 +506,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Dummy => T::Dummy,
                 InterfaceType::TapToVpp => T::TapToVpp,
                 InterfaceType::Vrf => T::VrfDevice,
+                InterfaceType::Bridge => T::Bridge,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -491,6 +529,8 @@ impl From<&Interface> for wire::Interface {
             }),
             vrf_dev: i.vrf_table.map(|t| wire::VrfDev { routing_table: t }),
             vrf_master_interface: i.vrf_master.clone().unwrap_or_default(),
+            bridge: i.bridge.as_ref().map(wire::Bridge::from),
+            bridge_master_interface: i.bridge_master.clone().unwrap_or_default(),
         }
     }
 }

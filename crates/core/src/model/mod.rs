@@ -7,6 +7,7 @@
 //! the field. A decoded [`Item`] is therefore always valid; the core never sees bad input.
 
 mod arp;
+mod bridge;
 mod interface;
 mod key;
 mod protojson;
@@ -20,6 +21,7 @@ pub(crate) use validation::is_invisible;
 use serde::{Deserialize, Serialize};
 
 pub use arp::{ArpEntry, MacAddr};
+pub use bridge::{BridgeSettings, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS};
 pub use interface::{ChecksumOffload, Interface, InterfaceType};
 pub use key::ItemKey;
 

@@ -79,6 +79,8 @@ const INTERFACE_TYPE: &[(&str, i64)] = &[
     ("EXISTING", 4),
     ("VRF_DEVICE", 5),
     ("DUMMY", 6),
+    // nsagent's extensions, numbered from 100 so that vpp-agent's later types never collide.
+    ("BRIDGE", 101),
 ];
 /// v1's `InterfaceType`, whose zero is VETH: an absent type is a VETH there.
 const INTERFACE_TYPE_V1: &[(&str, i64)] = &[("VETH", 0), ("AUTO_TAP", 1)];
@@ -115,6 +117,11 @@ const VETH: &[Field] = &[
 ];
 const TAP: &[Field] = &[f("vpp_tap_if_name", Kind::Str)];
 const VRF_DEV: &[Field] = &[f("routing_table", Kind::U32)];
+const BRIDGE: &[Field] = &[
+    f("stp", Kind::Bool),
+    f("vlan_filtering", Kind::Bool),
+    f("ageing_time_seconds", Kind::U32),
+];
 
 const INTERFACE: &[Field] = &[
     f("name", Kind::Str),
@@ -130,6 +137,8 @@ const INTERFACE: &[Field] = &[
     link("vrf_dev", Kind::Msg(VRF_DEV)),
     f("link_only", Kind::Bool),
     f("vrf_master_interface", Kind::Str),
+    link("bridge", Kind::Msg(BRIDGE)),
+    f("bridge_master_interface", Kind::Str),
 ];
 
 const VETH_V1: &[Field] = &[f("peer_if_name", Kind::Str)];
@@ -368,7 +377,7 @@ impl Normalizer {
                 if let Some(first) = &link_set {
                     return Err(ValidationError::new(
                         &at,
-                        format!("'{first}' is already set; veth, tap and vrf_dev are one choice (the link), at most one may be set"),
+                        format!("'{first}' is already set; veth, tap, vrf_dev and bridge are one choice (the link), at most one may be set"),
                     ));
                 }
                 link_set = Some(key.clone());

@@ -37,6 +37,23 @@ pub struct Interface {
     /// The VRF_DEVICE interface (its logical name) the link is enslaved to.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vrf_master_interface: String,
+    /// nsagent's extension: bridge settings, for BRIDGE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<Bridge>,
+    /// nsagent's extension: the BRIDGE interface (its logical name) the link is a port of.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bridge_master_interface: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stp: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vlan_filtering: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ageing_time_seconds: u32,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -74,6 +91,9 @@ pub enum InterfaceTypeName {
     VrfDevice,
     #[serde(rename = "DUMMY")]
     Dummy,
+    /// nsagent's extension (numbers from 100 on, clear of vpp-agent's own).
+    #[serde(rename = "BRIDGE")]
+    Bridge,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

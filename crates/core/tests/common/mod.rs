@@ -128,6 +128,7 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 
@@ -178,6 +179,7 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 checksum_offload: Default::default(),
                 master: None,
                 vrf_table: None,
+                bridge: None,
             }],
             routes: vec![],
             neighbours: vec![],

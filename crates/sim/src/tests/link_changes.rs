@@ -87,6 +87,7 @@ fn set_link_stops_at_the_first_error_and_keeps_earlier_changes() {
         alias: Some("nsagent:new".into()),
         up: Some(true),
         master: None,
+        bridge: None,
     };
     assert_eq!(
         set(&mut k, &a, "d0", change).map_err(|e| e.errno),
@@ -115,6 +116,7 @@ fn set_link_applies_mtu_alias_and_up_together() {
         alias: Some("nsagent:other".into()),
         up: Some(true),
         master: None,
+        bridge: None,
     };
     assert_eq!(set(&mut k, &a, "d0", change), Ok(()));
     let d0 = link(&k, &a, "d0");

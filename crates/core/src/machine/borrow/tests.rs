@@ -25,6 +25,7 @@ fn seen() -> ObservedLink {
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn an_unset_attribute_is_left_alone_and_a_set_one_restored_once_deleted() {
             mtu: Some(1300),
             mac: None,
             master: None,
+            bridge: None,
         }
     );
     b.record(

@@ -84,6 +84,7 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         checksum_offload: Default::default(),
         master: None,
         vrf_table: None,
+        bridge: None,
     }
 }
 
