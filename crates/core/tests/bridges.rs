@@ -251,7 +251,8 @@ fn a_bridge_deleted_by_hand_releases_its_ports_without_cycling_them() {
     ]));
     let ops = d.settle();
     assert!(
-        ops.iter().any(|op| matches!(op, Op::SetLink { name, change, .. }
+        ops.iter()
+            .any(|op| matches!(op, Op::SetLink { name, change, .. }
             if name == "br0" && change.bridge == Some(BridgeChange {
                 ageing_time_seconds: Some(30),
                 ..BridgeChange::default()
@@ -260,7 +261,8 @@ fn a_bridge_deleted_by_hand_releases_its_ports_without_cycling_them() {
     );
     assert_eq!(enslaving(&ops), vec![&Master::Set("br0".into())], "{ops:?}");
     assert!(
-        !ops.iter().any(|op| matches!(op, Op::SetLink { change, .. } if change.up.is_some())),
+        !ops.iter()
+            .any(|op| matches!(op, Op::SetLink { change, .. } if change.up.is_some())),
         "a port is never cycled: {ops:?}"
     );
 }
@@ -324,8 +326,34 @@ fn bridge_settings_are_checked_on_their_fields() {
     );
     // camelCase and the enum's number read alike.
     let item = Item::decode_unkeyed(&json!({"name": "b", "type": 101,
-        "bridge": {"ageingTimeSeconds": 12}})).expect("valid");
+        "bridge": {"ageingTimeSeconds": 12}}))
+    .expect("valid");
     let Item::Interface(i) = item else { panic!() };
     assert_eq!(i.kind, InterfaceType::Bridge);
     assert_eq!(i.bridge.map(|b| b.ageing_time_seconds), Some(12));
+}
+
+#[test]
+fn a_port_joining_a_bridge_without_a_set_mac_makes_its_neighbours_be_set_again() {
+    for (mac, set_again) in [(None, true), (Some("02:00:00:00:0b:01"), false)] {
+        let mut d = Harness::new();
+        let mut b = bridge();
+        b["ip_addresses"] = json!(["10.5.0.1/24"]);
+        if let Some(mac) = mac {
+            b["phys_address"] = json!(mac);
+        }
+        d.put(&iface_key("br"), b);
+        d.put(&iface_key("p"), port(None));
+        d.put(
+            "config/linux/l3/v2/arp/br/10.5.0.7",
+            json!({"interface": "br", "ip_address": "10.5.0.7", "hw_address": "02:00:00:00:00:77"}),
+        );
+        d.settle();
+        d.put(&iface_key("p"), port(Some("br")));
+        let ops = d.settle();
+        let again = ops
+            .iter()
+            .any(|op| matches!(op, Op::SetNeighbour { link, .. } if link == "br0"));
+        assert_eq!(again, set_again, "MAC {mac:?}: {ops:?}");
+    }
 }

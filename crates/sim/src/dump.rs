@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use nsagent_core::{AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX};
+use nsagent_core::{
+    AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every namespace, sorted.

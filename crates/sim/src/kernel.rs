@@ -14,10 +14,10 @@ use nsagent_core::errno::{
 };
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    link_states_failed, Backend, BackendError, BridgeSettings, ChainSnapshot, ChecksumOffload, ErrorKind, Family,
-    LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, Master, NamespaceIdentity,
-    Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour, ObservedTable, Op,
-    OperState, RouteScope, RouteSpec, Snapshot, Table,
+    link_states_failed, Backend, BackendError, BridgeSettings, ChainSnapshot, ChecksumOffload,
+    ErrorKind, Family, LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, Master,
+    NamespaceIdentity, Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour,
+    ObservedTable, Op, OperState, RouteScope, RouteSpec, Snapshot, Table,
 };
 use serde::{Deserialize, Serialize};
 
@@ -730,7 +730,10 @@ impl SimKernel {
             NewLink::Bridge(settings) => {
                 check_mtu(LinkKind::Bridge, spec.mtu)?;
                 if settings.vlan_filtering && !self.config.bridge_vlan_filtering {
-                    return Err(refuse(EOPNOTSUPP, "this kernel's bridges have no VLAN filtering"));
+                    return Err(refuse(
+                        EOPNOTSUPP,
+                        "this kernel's bridges have no VLAN filtering",
+                    ));
                 }
                 let link = self.new_link(LinkKind::Bridge, spec, None);
                 let namespace = self.namespace_mut(ns)?;
@@ -1012,7 +1015,10 @@ impl SimKernel {
                 return Err(refuse(EOPNOTSUPP, format!("{name} is not a bridge")));
             };
             if b.vlan_filtering.is_some() && !vlan_filtering {
-                return Err(refuse(EOPNOTSUPP, "this kernel's bridges have no VLAN filtering"));
+                return Err(refuse(
+                    EOPNOTSUPP,
+                    "this kernel's bridges have no VLAN filtering",
+                ));
             }
             *settings = b.applied_to(settings);
         }

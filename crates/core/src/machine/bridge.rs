@@ -6,10 +6,10 @@
 //! goes is only what someone else put there.
 //!
 //! Driving: `remove_link` asks [`Core::ports_to_release`] before deleting a bridge; the effects
-//! of a command call [`Core::port_left`] when a link leaves its master (the bridge then looks
-//! again), [`Core::master_cycles`] to know whether the kernel took the link down and up on the
+//! of a command call [`Core::ports_changed`] when a link joins or leaves its master, [`Core::master_cycles`] to know whether the kernel took the link down and up on the
 //! way, and [`Core::bridge_gone`] when a bridge link is gone.
 
+use crate::model::Item;
 use crate::netns::Netns;
 
 use super::state::{Actual, LinkActual, LinkRole};
@@ -35,11 +35,22 @@ impl Core {
         !ports.is_empty()
     }
 
-    /// A link in `ns` left its master `master` (released, moved elsewhere, or gone): a bridge
-    /// waiting for its ports to go ([`Core::ports_to_release`]) looks again.
-    pub(super) fn port_left(&mut self, ns: &Netns, master: &str) {
-        if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), master.to_string())) {
-            self.mark_dirty(owner);
+    /// A link in `ns` joined or left its master `master` (enslaved, released, moved elsewhere,
+    /// or gone): a bridge waiting for its ports to go ([`Core::ports_to_release`]) looks again.
+    /// A bridge whose MAC its item does not set takes its ports' lowest, and the kernel flushes
+    /// the neighbour entries of a link whose address it changes, the permanent ones too
+    /// (verified): those of the bridge are forgotten, to be set again.
+    pub(super) fn ports_changed(&mut self, ns: &Netns, master: &str) {
+        let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), master.to_string())) else {
+            return;
+        };
+        self.mark_dirty(owner);
+        let is_bridge = matches!(&self.slot(owner).actual,
+            Actual::Link(l) if matches!(l.role, LinkRole::Bridge(_)));
+        let mac_follows = !matches!(self.slot(owner).desired.as_deref(),
+            Some(Item::Interface(i)) if i.phys_address.is_some());
+        if is_bridge && mac_follows {
+            self.forget_neighbours_on(ns, master);
         }
     }
 

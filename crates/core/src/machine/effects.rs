@@ -73,7 +73,7 @@ impl Core {
                 _ => {}
             }
             if let Some(m) = &link.master {
-                self.port_left(&link.ns, m);
+                self.ports_changed(&link.ns, m);
             }
             if let Some((pns, pname)) = &link.peer_link {
                 self.forget_link_at(pns, pname);
@@ -152,6 +152,20 @@ impl Core {
     }
 
     /// Routes and neighbour entries on a link that the kernel flushed.
+    /// The kernel flushed the neighbour entries of the link `name` in `ns` (an address change
+    /// it made itself, such as a bridge's).
+    pub(super) fn forget_neighbours_on(&mut self, ns: &Netns, name: &str) {
+        self.forget_on_link(
+            ns,
+            name,
+            Flushed {
+                routes: false,
+                neighbours: true,
+                ipv6: None,
+            },
+        );
+    }
+
     fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
         let Flushed {
             routes,
@@ -276,12 +290,7 @@ impl Core {
             ),
             NewLink::Bridge(settings) => self.set_actual(
                 id,
-                Actual::Link(link_from_spec(
-                    ns,
-                    link,
-                    LinkRole::Bridge(*settings),
-                    None,
-                )),
+                Actual::Link(link_from_spec(ns, link, LinkRole::Bridge(*settings), None)),
             ),
             NewLink::Vrf { table } => self.set_actual(
                 id,
@@ -400,8 +409,10 @@ impl Core {
             Actual::Link(l) => l.master.clone(),
             _ => None,
         };
-        if let Some(m) = old_master.filter(|m| Some(m) != new_master.as_ref()) {
-            self.port_left(ns, &m);
+        if old_master != new_master {
+            for m in [old_master, new_master].iter().flatten() {
+                self.ports_changed(ns, m);
+            }
         }
         let ipv6_dropped =
             change.up == Some(false) || cycled || change.mtu.is_some_and(|m| m < IPV6_MIN_MTU);

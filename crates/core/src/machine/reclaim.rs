@@ -70,9 +70,10 @@ impl Core {
         let (role, peer_takes) = match (role, found.link.kind) {
             (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
             // A bridge's settings are what was seen; configuring it in place follows.
-            (WantedRole::Bridge(_), LinkKind::Bridge) => {
-                (LinkRole::Bridge(found.link.bridge.unwrap_or_default()), None)
-            }
+            (WantedRole::Bridge(_), LinkKind::Bridge) => (
+                LinkRole::Bridge(found.link.bridge.unwrap_or_default()),
+                None,
+            ),
             // A VRF's table is fixed when it is made: one of another table is not the item's.
             (WantedRole::Vrf { table }, LinkKind::Vrf) if found.link.vrf_table == Some(*table) => {
                 (LinkRole::Vrf { table: *table }, None)

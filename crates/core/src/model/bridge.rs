@@ -139,8 +139,8 @@ mod tests {
     fn settings_are_for_bridges_only_and_the_ageing_time_is_bounded() {
         let e = bridge_settings(InterfaceType::Dummy, Some(&wire_bridge(true, 0))).unwrap_err();
         assert_eq!(e.field, "bridge");
-        let e = bridge_settings(InterfaceType::Bridge, Some(&wire_bridge(false, 86_401)))
-            .unwrap_err();
+        let e =
+            bridge_settings(InterfaceType::Bridge, Some(&wire_bridge(false, 86_401))).unwrap_err();
         assert_eq!(e.field, "bridge.ageing_time_seconds");
         assert!(e.reason.contains("seconds"), "{e}");
         let ok = bridge_settings(InterfaceType::Bridge, Some(&wire_bridge(true, 30)))

@@ -276,10 +276,9 @@ fn vpp_tap(
 /// the item sets it, since taking a host's link down would cut whoever uses it.
 fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
     match kind {
-        InterfaceType::Veth
-        | InterfaceType::Dummy
-        | InterfaceType::Vrf
-        | InterfaceType::Bridge => Some(enabled.unwrap_or(false)),
+        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge => {
+            Some(enabled.unwrap_or(false))
+        }
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
