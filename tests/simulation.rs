@@ -237,6 +237,9 @@ fn many_seeds(swarm: bool) {
             "drift SetLink",
             "drift told by a resync request",
             "drift hand-made neighbour",
+            "bridge made ok",
+            "bridge port joined ok",
+            "bridge settings ok",
         ] {
             assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
         }

@@ -2852,3 +2852,94 @@ fn shrunk_seed_499() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk from seed 63 (bridge feature, first run): a bridge waiting for its port to go let a
+/// neighbour on it be removed meanwhile, then was deleted while that removal was on its way
+/// (the two raced in the kernel). The bridge now waits for what is on it too (`bridge.rs`).
+#[test]
+fn shrunk_seed_63_bridge() {
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 63,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+        ]),
+        setup_dice: vec![],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"b0","namespace":{"reference":"n0","type":"NSID"},"type":"BRIDGE"}),
+                },
+                &[80],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/b0/10.20.0.7".into(),
+                    value: json!({"hw_address":"02:aa:00:00:b0:07","interface":"b0","ip_address":"10.20.0.7"}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"bridge_master_interface":"b0","ip_addresses":[],"name":"d0","namespace":{"reference":"n0","type":"NSID"},"type":"DUMMY"}),
+                },
+                &[27],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                },
+                &[7],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                },
+                &[0],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

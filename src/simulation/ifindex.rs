@@ -290,18 +290,20 @@ impl World {
             (InterfaceType::Dummy, LinkKind::Dummy) | (InterfaceType::Veth, LinkKind::Veth) => true,
             // A VRF's table is fixed when it is made.
             (InterfaceType::Vrf, LinkKind::Vrf) => l.vrf_table == i.vrf_table,
+            // A bridge's settings change in place.
+            (InterfaceType::Bridge, LinkKind::Bridge) => true,
             _ => false,
         };
         if self.available(&i.namespace).as_ref() != Some(ns) || !kind_fits || !self.peer_fits(i, l)
         {
             return true;
         }
-        // A VRF member has no link while its VRF is not there for it (a veth pair goes whole).
+        // A member has no link while its master is not there for it (a veth pair goes whole).
         let peer_item = i
             .veth_peer
             .as_deref()
             .and_then(|p| self.desired.get(&ItemKey::Interface(p.into())));
-        let vrf_missing = |of: &nsagent_core::Interface| !self.vrf_there_for(of);
+        let vrf_missing = |of: &nsagent_core::Interface| !self.master_there_for(of);
         if vrf_missing(i) || matches!(peer_item, Some(Item::Interface(p)) if vrf_missing(p)) {
             return true;
         }
@@ -318,23 +320,27 @@ impl World {
         (i.host_if_name != l.name && (held || taken.contains(&host))) || contested
     }
 
-    /// Whether the VRF an interface names (if any) is in the kernel as its item wants it, in the
-    /// interface's namespace.
-    fn vrf_there_for(&self, i: &nsagent_core::Interface) -> bool {
-        let Some(vrf) = i.vrf_master.as_deref() else {
-            return true;
+    /// Whether the master an interface names (a VRF or bridge, if any) is in the kernel as its
+    /// item wants it, in the interface's namespace.
+    fn master_there_for(&self, i: &nsagent_core::Interface) -> bool {
+        let (master, kind) = match (&i.vrf_master, &i.bridge_master) {
+            (Some(v), _) => (v.as_str(), InterfaceType::Vrf),
+            (None, Some(b)) => (b.as_str(), InterfaceType::Bridge),
+            (None, None) => return true,
         };
-        let Some(Item::Interface(v)) = self.desired.get(&ItemKey::Interface(vrf.into())) else {
+        let Some(Item::Interface(v)) = self.desired.get(&ItemKey::Interface(master.into())) else {
             return false;
         };
         let ns = self.available(&i.namespace);
-        v.kind == InterfaceType::Vrf
+        v.kind == kind
             && self.available(&v.namespace) == ns
             && ns.is_some_and(|ns| {
                 self.kernel.link(&ns, &v.host_if_name).is_some_and(|l| {
-                    l.kind == LinkKind::Vrf
-                        && l.vrf_table == v.vrf_table
-                        && l.alias == Some(super::identity().mark(vrf))
+                    let fits = match kind {
+                        InterfaceType::Vrf => l.kind == LinkKind::Vrf && l.vrf_table == v.vrf_table,
+                        _ => l.kind == LinkKind::Bridge,
+                    };
+                    fits && l.alias == Some(super::identity().mark(master))
                 })
             })
     }

@@ -90,12 +90,44 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         apply: |v| camel_field(v, "vrf_master_interface", json!("vrf/0")),
     },
     Breakage {
+        field: "bridge_master_interface",
+        apply: |v| v["bridge_master_interface"] = json!("br/0"),
+    },
+    Breakage {
+        field: "bridge.ageing_time_seconds",
+        apply: |v| {
+            v.as_object_mut().map(|o| {
+                o.remove("tap");
+                o.remove("veth");
+                o.remove("vrf_dev");
+                o.remove("bridge_master_interface")
+            });
+            v["type"] = json!("BRIDGE");
+            v["bridge"] = json!({"ageing_time_seconds": 86_401});
+        },
+    },
+    Breakage {
+        field: "bridge",
+        apply: |v| {
+            // On another type than BRIDGE, whose own setting it is.
+            v.as_object_mut().map(|o| {
+                o.remove("tap");
+                o.remove("veth");
+                o.remove("vrf_dev");
+                o.remove("bridge_master_interface")
+            });
+            v["type"] = json!("DUMMY");
+            v["bridge"] = json!({"stp": true});
+        },
+    },
+    Breakage {
         field: "vrf_dev",
         apply: |v| {
             // On another type than VRF_DEVICE, whose own setting it is.
             v.as_object_mut().map(|o| {
                 o.remove("tap");
-                o.remove("veth")
+                o.remove("veth");
+                o.remove("bridge")
             });
             v["type"] = json!("DUMMY");
             v["vrf_dev"] = json!({"routing_table": 3});

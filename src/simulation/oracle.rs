@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef, Netns, RouteScope,
+    BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef,
+    Netns, RouteScope,
 };
 use nsagent_sim::StateDump;
 
@@ -43,10 +44,12 @@ pub(super) struct ExpectedLink {
     pub(super) neighbours: BTreeSet<(IpAddr, MacAddr)>,
     /// Receive and transmit checksum offloading; `None` where the item leaves the kernel's.
     pub(super) checksum_offload: (Option<bool>, Option<bool>),
-    /// The link it is enslaved to (its VRF's), by name.
+    /// The link it is enslaved to (its VRF's or bridge's), by name.
     pub(super) master: Option<String>,
     /// For a VRF: its table.
     pub(super) vrf_table: Option<u32>,
+    /// For a bridge: its settings.
+    pub(super) bridge: Option<BridgeSettings>,
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -84,6 +87,7 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 checksum_offload: (Some(l.checksum_offload.0), Some(l.checksum_offload.1)),
                 master: l.master.clone(),
                 vrf_table: l.vrf_table,
+                bridge: l.bridge,
             },
         );
     }
@@ -144,29 +148,43 @@ impl World {
     ) -> (Links, BTreeMap<String, Placement>) {
         let mut links = Links::new();
         let mut placed: BTreeMap<String, Placement> = BTreeMap::new();
-        // VRFs first: a member has a link only once its VRF has one in its namespace.
-        let interfaces = self.desired.values().filter_map(|item| match item {
-            Item::Interface(i) => Some(i),
-            _ => None,
-        });
-        let (vrfs, others): (Vec<&Interface>, Vec<&Interface>) =
-            interfaces.partition(|i| i.kind == InterfaceType::Vrf);
-        for i in vrfs.into_iter().chain(others) {
+        // Masters first: a member has a link only once its VRF or bridge has one in its
+        // namespace. (A bridge may itself be in a VRF: VRFs before bridges.)
+        let interfaces: Vec<&Interface> = self
+            .desired
+            .values()
+            .filter_map(|item| match item {
+                Item::Interface(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        let rank = |i: &&Interface| match i.kind {
+            InterfaceType::Vrf => 0,
+            InterfaceType::Bridge => 1,
+            _ => 2,
+        };
+        let mut ordered = interfaces;
+        ordered.sort_by_key(rank);
+        for i in ordered {
             let Some(ns) = self.available(&i.namespace) else {
                 continue;
             };
             let Some((kind, peer)) = self.link_kind(i) else {
                 continue;
             };
-            // The VRF's link name if it is there in `ns`; `Err` if it is not.
-            let vrf_in = |of: &Interface, ns: &Netns| match of.vrf_master.as_deref() {
-                None => Ok(None),
-                Some(vrf) => match links.get(vrf) {
-                    Some(((vns, vname), l)) if l.kind == LinkKind::Vrf && vns == ns => {
+            // The master's link name if it is there in `ns`; `Err` if it is not.
+            let vrf_in = |of: &Interface, ns: &Netns| {
+                let (master, kind) = match (&of.vrf_master, &of.bridge_master) {
+                    (Some(v), _) => (v, LinkKind::Vrf),
+                    (None, Some(b)) => (b, LinkKind::Bridge),
+                    (None, None) => return Ok(None),
+                };
+                match links.get(master) {
+                    Some(((vns, vname), l)) if l.kind == kind && vns == ns => {
                         Ok(Some(vname.clone()))
                     }
                     _ => Err(()),
-                },
+                }
             };
             let Ok(master) = vrf_in(i, &ns) else {
                 continue;
@@ -218,6 +236,7 @@ impl World {
                         checksum_offload: (i.checksum_offload.rx, i.checksum_offload.tx),
                         master,
                         vrf_table: i.vrf_table,
+                        bridge: i.bridge,
                     },
                 ),
             );
@@ -231,6 +250,7 @@ impl World {
         match i.kind {
             InterfaceType::Dummy => Some((LinkKind::Dummy, None)),
             InterfaceType::Vrf => Some((LinkKind::Vrf, None)),
+            InterfaceType::Bridge => Some((LinkKind::Bridge, None)),
             InterfaceType::Veth => {
                 let p = i.veth_peer.as_deref().unwrap_or_default();
                 let Some(Item::Interface(peer)) =

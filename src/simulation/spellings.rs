@@ -17,6 +17,7 @@ const INTERFACE_TYPES: &[(&str, i64)] = &[
     ("EXISTING", 4),
     ("VRF_DEVICE", 5),
     ("DUMMY", 6),
+    ("BRIDGE", 101),
 ];
 const NAMESPACE_TYPES: &[(&str, i64)] = &[
     ("UNDEFINED", 0),
@@ -170,6 +171,7 @@ pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
             ("mtu", json!(0)),
             ("link_only", json!(false)),
             ("vrf_master_interface", json!("")),
+            ("bridge_master_interface", json!("")),
             ("namespace", Value::Null),
         ]
     } else if is_route {
@@ -194,7 +196,7 @@ pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
         obj.entry(*field).or_insert(zero);
     }
     if is_interface {
-        if obj.get("veth").is_none() && rng.chance(50) {
+        if obj.get("veth").is_none() && obj.get("bridge").is_none() && rng.chance(50) {
             obj.insert("vrf_dev".into(), json!({"routing_table": 0}));
         }
         if let Some(veth) = obj.get_mut("veth").and_then(Value::as_object_mut) {
@@ -251,6 +253,9 @@ pub(super) fn v1_interface(value: &Value, rng: &mut Rng) -> Option<Value> {
         "linkOnly",
         "vrf_master_interface",
         "vrfMasterInterface",
+        "bridge_master_interface",
+        "bridgeMasterInterface",
+        "bridge",
     ];
     if obj.get("type") != Some(&json!("VETH")) || newer.iter().any(|k| obj.contains_key(*k)) {
         return None;

@@ -64,10 +64,13 @@ pub enum Feature {
     Vrf,
     /// `t0`, a TAP_TO_VPP item, and the TAP `vpp0` that "VPP" makes and removes (`tap.rs`).
     Tap,
+    /// `b0`, a BRIDGE whose settings change now and then, interfaces that are its ports
+    /// (`bridge_master_interface`), and neighbours on it.
+    Bridge,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 30] = [
+    pub const ALL: [Feature; 31] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -98,6 +101,7 @@ impl Feature {
         Feature::Offload,
         Feature::Vrf,
         Feature::Tap,
+        Feature::Bridge,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -133,6 +137,7 @@ impl Feature {
             Feature::Offload => "offload",
             Feature::Vrf => "vrf",
             Feature::Tap => "tap",
+            Feature::Bridge => "bridge",
         }
     }
 

@@ -245,6 +245,9 @@ impl World {
                 .map_or(format!("{:?}", e.kind), |n| format!("errno {n}")),
         };
         self.exercised(format!("command {} {outcome}", super::variant(&op)));
+        if let Some(what) = bridge_step(&c.op) {
+            self.exercised(format!("bridge {what} {outcome}"));
+        }
         self.trace(format!(
             "{} command {} {:?} -> {:?}",
             self.now,
@@ -254,5 +257,23 @@ impl World {
         ));
         let event = Event::command_result(c.id, r);
         self.core.handle(Timestamp(self.now), event);
+    }
+}
+
+/// What a command does with a bridge, for the report: made, a port joining or leaving one, its
+/// settings changed.
+fn bridge_step(op: &nsagent_core::Op) -> Option<&'static str> {
+    use nsagent_core::{Master, NewLink, Op};
+    match op {
+        Op::CreateLink {
+            kind: NewLink::Bridge(_),
+            ..
+        } => Some("made"),
+        Op::SetLink { change, .. } if change.bridge.is_some() => Some("settings"),
+        Op::SetLink { change, .. } => match &change.master {
+            Some(Master::Set(m)) if m == super::workload::BRIDGE => Some("port joined"),
+            _ => None,
+        },
+        _ => None,
     }
 }

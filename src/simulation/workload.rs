@@ -30,6 +30,8 @@ pub(super) const VETHS: usize = 8;
 pub(super) const DUMMIES: usize = 3;
 /// The VRF item interfaces may be enslaved to.
 pub(super) const VRF: &str = "r0";
+/// The bridge item interfaces may be ports of.
+pub(super) const BRIDGE: &str = "b0";
 
 pub(super) fn iface_name(k: usize) -> String {
     if k < VETHS {
@@ -172,6 +174,9 @@ impl World {
         if self.on(Feature::Tap) && self.rng.chance(8) {
             return self.tap_step();
         }
+        if self.on(Feature::Bridge) && self.rng.chance(8) {
+            return self.put_bridge();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
@@ -206,6 +211,8 @@ impl World {
         }
         if self.rng.chance(25) && self.on(Feature::Vrf) {
             v["vrf_master_interface"] = json!(VRF);
+        } else if self.on(Feature::Bridge) && self.rng.chance(30) {
+            v["bridge_master_interface"] = json!(BRIDGE);
         }
         // Another host name renames the link in place; another item's name makes the two
         // compete for it, or swap names.
@@ -249,6 +256,27 @@ impl World {
             v["namespace"] = ns;
         }
         self.put(ItemKey::Interface(VRF.into()), v);
+    }
+
+    /// `b0`, a bridge in one of the namespaces interfaces use, with settings that change in
+    /// place now and then; with its own MAC or one that follows its ports.
+    fn put_bridge(&mut self) {
+        let mut v = json!({"name": BRIDGE, "type": "BRIDGE", "enabled": self.rng.chance(85),
+                           "ip_addresses": ["10.20.0.1/24"],
+                           "bridge": {"stp": self.rng.chance(30),
+                                      "vlan_filtering": self.rng.chance(20),
+                                      "ageing_time_seconds": *self.rng.pick(&[0u32, 10, 600])}});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        if self.on(Feature::Mac) && self.rng.chance(30) {
+            v["phys_address"] = json!("02:00:00:00:b0:01");
+        }
+        if self.on(Feature::Mtu) && self.rng.chance(20) {
+            v["mtu"] = json!(1450);
+        }
+        self.put(ItemKey::Interface(BRIDGE.into()), v);
     }
 
     /// `l0` configures the `lo` of a named namespace: a link the agent borrows, never creates.
@@ -297,6 +325,17 @@ impl World {
 
     /// A permanent neighbour on one interface.
     fn put_arp(&mut self) {
+        if self.on(Feature::Bridge) && self.rng.chance(15) {
+            // On the bridge, whose MAC may follow its ports, flushing its neighbours.
+            let ip = format!("10.20.0.{}", 7 + self.rng.below(2));
+            let key = ItemKey::Arp {
+                interface: BRIDGE.into(),
+                ip: ip.parse().expect("generated address"),
+            };
+            let v =
+                json!({"interface": BRIDGE, "ip_address": ip, "hw_address": "02:aa:00:00:b0:07"});
+            return self.put(key, v);
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let ip = format!("10.{k}.0.{}", 7 + self.rng.below(2));

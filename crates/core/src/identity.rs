@@ -23,6 +23,7 @@
 
 use std::fmt;
 
+use crate::model::MacAddr;
 use serde::{Deserialize, Serialize};
 
 /// What every mark starts with.
@@ -125,6 +126,22 @@ impl AgentIdentity {
     /// The alias of this agent's link for `item`.
     pub fn mark(&self, item: &str) -> String {
         format!("{ALIAS_PREFIX}{}/{}:{item}", self.label, self.instance)
+    }
+
+    /// The MAC the agent gives a link of `item` that the item gives none and the kernel would
+    /// otherwise change by itself: a bridge takes the lowest MAC of its ports while nobody set
+    /// its own, and flushes its neighbour entries each time it changes (verified), which would
+    /// race the agent's neighbours on it. Derived from the mark (FNV-1a), so that it is the
+    /// same after a restart and on a replay, and differs between agents and items; locally
+    /// administered and unicast, as the kernel's random ones are.
+    pub fn stable_mac(&self, item: &str) -> MacAddr {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.mark(item).bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        let b = h.to_be_bytes();
+        MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
     }
 
     /// Reads an alias (see the module documentation for the forms).

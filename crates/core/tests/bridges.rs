@@ -334,26 +334,37 @@ fn bridge_settings_are_checked_on_their_fields() {
 }
 
 #[test]
-fn a_port_joining_a_bridge_without_a_set_mac_makes_its_neighbours_be_set_again() {
-    for (mac, set_again) in [(None, true), (Some("02:00:00:00:0b:01"), false)] {
+fn a_bridge_is_made_with_a_mac_of_its_own_so_that_ports_never_change_it() {
+    // The kernel gives a bridge without a set MAC its ports' lowest, flushing the bridge's
+    // neighbours each time: the agent sets one, stable across restarts, distinct per item.
+    let made_mac = |name: &str, mac: Option<&str>| {
         let mut d = Harness::new();
         let mut b = bridge();
-        b["ip_addresses"] = json!(["10.5.0.1/24"]);
+        b["name"] = json!(name);
         if let Some(mac) = mac {
             b["phys_address"] = json!(mac);
         }
-        d.put(&iface_key("br"), b);
-        d.put(&iface_key("p"), port(None));
-        d.put(
-            "config/linux/l3/v2/arp/br/10.5.0.7",
-            json!({"interface": "br", "ip_address": "10.5.0.7", "hw_address": "02:00:00:00:00:77"}),
-        );
-        d.settle();
-        d.put(&iface_key("p"), port(Some("br")));
-        let ops = d.settle();
-        let again = ops
-            .iter()
-            .any(|op| matches!(op, Op::SetNeighbour { link, .. } if link == "br0"));
-        assert_eq!(again, set_again, "MAC {mac:?}: {ops:?}");
-    }
+        d.put(&iface_key(name), b);
+        d.settle().into_iter().find_map(|op| match op {
+            Op::CreateLink { link, .. } => link.mac,
+            _ => None,
+        })
+    };
+    let first = made_mac("br", None).expect("a MAC is set");
+    assert_eq!(made_mac("br", None), Some(first), "the same every time");
+    assert_ne!(
+        made_mac("br2", None),
+        Some(first),
+        "another item, another MAC"
+    );
+    assert_eq!(
+        first.0[0] & 0x03,
+        0x02,
+        "locally administered unicast: {first}"
+    );
+    assert_eq!(
+        made_mac("br", Some("02:00:00:00:0b:01")),
+        Some(MacAddr([2, 0, 0, 0, 0x0b, 1])),
+        "the item's own when it sets one"
+    );
 }

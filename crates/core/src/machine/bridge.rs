@@ -9,10 +9,11 @@
 //! of a command call [`Core::ports_changed`] when a link joins or leaves its master, [`Core::master_cycles`] to know whether the kernel took the link down and up on the
 //! way, and [`Core::bridge_gone`] when a bridge link is gone.
 
-use crate::model::Item;
+use crate::model::ItemKey;
 use crate::netns::Netns;
 
-use super::state::{Actual, LinkActual, LinkRole};
+use super::index::ids_in;
+use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
 
 impl Core {
@@ -24,33 +25,62 @@ impl Core {
         if !matches!(a.role, LinkRole::Bridge(_)) {
             return false;
         }
-        let ports: Vec<_> = self
-            .members_of(&a.ns, &a.name)
-            .into_iter()
-            .filter(|&p| !self.slot(p).blocked)
-            .collect();
+        let ports = self.releasable_ports(a);
         for &p in &ports {
             self.mark_dirty(p);
         }
-        !ports.is_empty()
+        // What routes and neighbours on it did meanwhile (they wait while ports are released,
+        // `l3.rs`, but may have been on their way before) is done before the bridge goes.
+        let on_it = ids_in(self.ix.on_link.get(&(a.ns.clone(), a.name.clone())));
+        !ports.is_empty() || on_it.iter().any(|&r| self.slot(r).in_flight.is_some())
+    }
+
+    /// The ports of the bridge link `a` held by items that can act (not blocked).
+    fn releasable_ports(&self, a: &LinkActual) -> Vec<ItemId> {
+        self.members_of(&a.ns, &a.name)
+            .into_iter()
+            .filter(|&p| !self.slot(p).blocked)
+            .collect()
+    }
+
+    /// Whether the interface `name`'s link is a bridge waiting for its ports to be let go
+    /// before it is removed: what is on it waits too, or it would race the removal.
+    pub(super) fn releasing_ports(&self, name: &str) -> bool {
+        let Some((_, slot)) = self.interface_slot(name) else {
+            return false;
+        };
+        match &slot.actual {
+            Actual::Link(a) if matches!(a.role, LinkRole::Bridge(_)) && !slot.link_ok => {
+                !self.releasable_ports(a).is_empty()
+            }
+            _ => false,
+        }
+    }
+
+    /// A command of item `id` has its result: if it is a route or neighbour on a bridge that
+    /// waits to be removed ([`Core::ports_to_release`]), the bridge looks again.
+    pub(super) fn wake_releasing_bridge(&mut self, id: ItemId) {
+        let key = &self.slot(id).key;
+        if matches!(key, ItemKey::Interface(_) | ItemKey::RuleChain(_)) {
+            return;
+        }
+        if let Some((bridge, slot)) = self.interface_slot(key.interface()) {
+            if !slot.link_ok
+                && matches!(&slot.actual, Actual::Link(a) if matches!(a.role, LinkRole::Bridge(_)))
+            {
+                self.mark_dirty(bridge);
+            }
+        }
     }
 
     /// A link in `ns` joined or left its master `master` (enslaved, released, moved elsewhere,
     /// or gone): a bridge waiting for its ports to go ([`Core::ports_to_release`]) looks again.
-    /// A bridge whose MAC its item does not set takes its ports' lowest, and the kernel flushes
-    /// the neighbour entries of a link whose address it changes, the permanent ones too
-    /// (verified): those of the bridge are forgotten, to be set again.
+    /// (A bridge the agent makes always has a MAC set, its item's or
+    /// [`crate::AgentIdentity::stable_mac`], so the kernel never changes it as ports come and
+    /// go, and never flushes the neighbours on it for that.)
     pub(super) fn ports_changed(&mut self, ns: &Netns, master: &str) {
-        let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), master.to_string())) else {
-            return;
-        };
-        self.mark_dirty(owner);
-        let is_bridge = matches!(&self.slot(owner).actual,
-            Actual::Link(l) if matches!(l.role, LinkRole::Bridge(_)));
-        let mac_follows = !matches!(self.slot(owner).desired.as_deref(),
-            Some(Item::Interface(i)) if i.phys_address.is_some());
-        if is_bridge && mac_follows {
-            self.forget_neighbours_on(ns, master);
+        if let Some(&owner) = self.ix.link_owner.get(&(ns.clone(), master.to_string())) {
+            self.mark_dirty(owner);
         }
     }
 

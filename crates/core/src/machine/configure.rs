@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use crate::command::{BridgeChange, LinkChange, LinkSpec, Master, Op};
 use crate::identity::AgentIdentity;
-use crate::model::Interface;
+use crate::model::{Interface, InterfaceType};
 
 use super::borrow::Wanted;
 use super::state::{LinkActual, LinkRole};
@@ -19,6 +19,12 @@ pub(super) fn link_spec(me: &AgentIdentity, iface: &Interface, owned: bool) -> L
         mtu: iface.mtu,
         mac: if iface.link_only {
             None
+        } else if iface.kind == InterfaceType::Bridge {
+            Some(
+                iface
+                    .phys_address
+                    .unwrap_or_else(|| me.stable_mac(&iface.name)),
+            )
         } else {
             iface.phys_address
         },

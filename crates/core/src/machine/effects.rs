@@ -152,20 +152,6 @@ impl Core {
     }
 
     /// Routes and neighbour entries on a link that the kernel flushed.
-    /// The kernel flushed the neighbour entries of the link `name` in `ns` (an address change
-    /// it made itself, such as a bridge's).
-    pub(super) fn forget_neighbours_on(&mut self, ns: &Netns, name: &str) {
-        self.forget_on_link(
-            ns,
-            name,
-            Flushed {
-                routes: false,
-                neighbours: true,
-                ipv6: None,
-            },
-        );
-    }
-
     fn forget_on_link(&mut self, ns: &Netns, link: &str, what: Flushed) {
         let Flushed {
             routes,

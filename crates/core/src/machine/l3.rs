@@ -204,7 +204,7 @@ impl Core {
         let Some((_, iface)) = self.interface_slot(name) else {
             return false;
         };
-        if iface.in_flight.is_some() {
+        if iface.in_flight.is_some() || self.releasing_ports(name) {
             return true;
         }
         // The interface itself waits for its master's command (link.rs): so does what is on it.
