@@ -96,13 +96,7 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "bridge.ageing_time_seconds",
         apply: |v| {
-            v.as_object_mut().map(|o| {
-                o.remove("tap");
-                o.remove("veth");
-                o.remove("vrf_dev");
-                o.remove("bridge_master_interface")
-            });
-            v["type"] = json!("BRIDGE");
+            as_type(v, "BRIDGE");
             v["bridge"] = json!({"ageing_time_seconds": 86_401});
         },
     },
@@ -110,13 +104,7 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         field: "bridge",
         apply: |v| {
             // On another type than BRIDGE, whose own setting it is.
-            v.as_object_mut().map(|o| {
-                o.remove("tap");
-                o.remove("veth");
-                o.remove("vrf_dev");
-                o.remove("bridge_master_interface")
-            });
-            v["type"] = json!("DUMMY");
+            as_type(v, "DUMMY");
             v["bridge"] = json!({"stp": true});
         },
     },
@@ -124,12 +112,7 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         field: "vrf_dev",
         apply: |v| {
             // On another type than VRF_DEVICE, whose own setting it is.
-            v.as_object_mut().map(|o| {
-                o.remove("tap");
-                o.remove("veth");
-                o.remove("bridge")
-            });
-            v["type"] = json!("DUMMY");
+            as_type(v, "DUMMY");
             v["vrf_dev"] = json!({"routing_table": 3});
         },
     },
@@ -842,4 +825,21 @@ impl World {
             }
         }
     }
+}
+
+/// The interface made one of `kind` with no link settings (the `link` choice) and no bridge to
+/// be a port of, so that a setting put on it next is the one thing wrong.
+fn as_type(v: &mut Value, kind: &str) {
+    if let Some(o) = v.as_object_mut() {
+        for field in [
+            "tap",
+            "veth",
+            "vrf_dev",
+            "bridge",
+            "bridge_master_interface",
+        ] {
+            o.remove(field);
+        }
+    }
+    v["type"] = json!(kind);
 }

@@ -40,27 +40,6 @@ fn port_seen(master: Option<&str>) -> ObservedLink {
     p
 }
 
-fn seen(links: Vec<ObservedLink>) -> Event {
-    Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links,
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    })
-}
-
-fn enslaving(ops: &[Op]) -> Vec<&Master> {
-    ops.iter()
-        .filter_map(|op| match op {
-            Op::SetLink { name, change, .. } if name == "p" => change.master.as_ref(),
-            _ => None,
-        })
-        .collect()
-}
-
 fn asked_settings() -> BridgeSettings {
     BridgeSettings {
         stp: true,
@@ -91,14 +70,18 @@ fn a_port_waits_for_its_bridge_then_joins_it() {
         made_bridge.is_some() && made_port > made_bridge,
         "the bridge first: {ops:?}"
     );
-    assert_eq!(enslaving(&ops), vec![&Master::Set("br0".into())], "{ops:?}");
+    assert_eq!(
+        enslaving(&ops, "p"),
+        vec![&Master::Set("br0".into())],
+        "{ops:?}"
+    );
     assert!(is_applied(&d.state(&iface_key("p"))));
     assert!(is_applied(&d.state(&iface_key("br"))));
 
     // No longer a port: released, not re-created.
     d.put(&iface_key("p"), port(None));
     let ops = d.settle();
-    assert_eq!(enslaving(&ops), vec![&Master::Release], "{ops:?}");
+    assert_eq!(enslaving(&ops, "p"), vec![&Master::Release], "{ops:?}");
     assert!(
         !ops.iter().any(|op| matches!(op, Op::DeleteLink { .. })),
         "{ops:?}"
@@ -117,7 +100,11 @@ fn joining_a_bridge_keeps_the_ports_routes_which_a_vrf_would_flush() {
     d.settle();
     d.put(&iface_key("p"), port(Some("br")));
     let ops = d.settle();
-    assert_eq!(enslaving(&ops), vec![&Master::Set("br0".into())], "{ops:?}");
+    assert_eq!(
+        enslaving(&ops, "p"),
+        vec![&Master::Set("br0".into())],
+        "{ops:?}"
+    );
     assert!(
         !ops.iter().any(|op| matches!(op, Op::AddRoute { .. })),
         "the kernel kept the route, so the core does not add it again: {ops:?}"
@@ -234,7 +221,7 @@ fn a_bridge_deleted_by_hand_releases_its_ports_without_cycling_them() {
     d.put(&iface_key("br"), bridge());
     d.put(&iface_key("p"), port(Some("br")));
     d.event(Event::Restarted);
-    d.event(seen(vec![
+    d.event(default_seen(vec![
         bridge_seen(asked_settings()),
         port_seen(Some("br0")),
     ]));
@@ -242,7 +229,7 @@ fn a_bridge_deleted_by_hand_releases_its_ports_without_cycling_them() {
     assert!(is_applied(&d.state(&iface_key("p"))));
 
     // Settings changed by hand are put back; a port released by hand joins again.
-    d.event(seen(vec![
+    d.event(default_seen(vec![
         bridge_seen(BridgeSettings {
             ageing_time_seconds: 300,
             ..asked_settings()
@@ -259,7 +246,11 @@ fn a_bridge_deleted_by_hand_releases_its_ports_without_cycling_them() {
             }))),
         "{ops:?}"
     );
-    assert_eq!(enslaving(&ops), vec![&Master::Set("br0".into())], "{ops:?}");
+    assert_eq!(
+        enslaving(&ops, "p"),
+        vec![&Master::Set("br0".into())],
+        "{ops:?}"
+    );
     assert!(
         !ops.iter()
             .any(|op| matches!(op, Op::SetLink { change, .. } if change.up.is_some())),

@@ -629,15 +629,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
 }
 
 fn snapshot(links: Vec<ObservedLink>) -> Event {
-    Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links,
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    })
+    default_seen(links)
 }
 
 #[test]

@@ -40,27 +40,6 @@ fn member_seen() -> ObservedLink {
     m
 }
 
-fn seen(links: Vec<ObservedLink>) -> Event {
-    Event::Observed(Snapshot {
-        namespaces: vec![ObservedNamespace {
-            ns: Netns::Default,
-            links,
-            routes: vec![],
-            neighbours: vec![],
-        }],
-        missing: vec![],
-    })
-}
-
-fn enslaving(ops: &[Op]) -> Vec<&Master> {
-    ops.iter()
-        .filter_map(|op| match op {
-            Op::SetLink { name, change, .. } if name == "m" => change.master.as_ref(),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_member_waits_for_its_vrf_then_is_enslaved_to_it() {
     let mut d = Harness::new();
@@ -83,7 +62,7 @@ fn a_member_waits_for_its_vrf_then_is_enslaved_to_it() {
         "the VRF first: {ops:?}"
     );
     assert_eq!(
-        enslaving(&ops),
+        enslaving(&ops, "m"),
         vec![&Master::Set("vrf-red".into())],
         "{ops:?}"
     );
@@ -93,7 +72,7 @@ fn a_member_waits_for_its_vrf_then_is_enslaved_to_it() {
     // No longer a member: released, not re-created.
     d.put(&iface_key("m"), member(None));
     let ops = d.settle();
-    assert_eq!(enslaving(&ops), vec![&Master::Release], "{ops:?}");
+    assert_eq!(enslaving(&ops, "m"), vec![&Master::Release], "{ops:?}");
     assert!(
         !ops.iter().any(|op| matches!(op, Op::DeleteLink { .. })),
         "{ops:?}"
@@ -160,14 +139,14 @@ fn a_vrf_and_its_member_found_after_a_restart_are_left_as_they_are() {
     d.put(&iface_key("m"), member(Some("red")));
     d.event(Event::Restarted);
     let (mut v, mut m) = (vrf_seen(true), member_seen());
-    d.event(seen(vec![v.clone(), m.clone()]));
+    d.event(default_seen(vec![v.clone(), m.clone()]));
     assert_eq!(d.settle(), vec![], "as asked already");
     assert!(is_applied(&d.state(&iface_key("m"))));
 
     // Released by hand: enslaved again at the next look. A VRF of another table is re-made.
     m.master = None;
     v.vrf_table = Some(11);
-    d.event(seen(vec![v, m]));
+    d.event(default_seen(vec![v, m]));
     let ops = d.settle();
     assert!(
         ops.iter().any(|op| matches!(
@@ -180,7 +159,7 @@ fn a_vrf_and_its_member_found_after_a_restart_are_left_as_they_are() {
         "{ops:?}"
     );
     assert_eq!(
-        enslaving(&ops),
+        enslaving(&ops, "m"),
         vec![&Master::Set("vrf-red".into())],
         "{ops:?}"
     );
@@ -297,7 +276,7 @@ fn a_member_adopted_with_its_vrf_after_state_loss_is_kept() {
     d.put(&iface_key("red"), vrf());
     d.event(Event::Restarted);
     let (v, m) = (vrf_seen(true), member_seen());
-    d.event(seen(vec![m, v]));
+    d.event(default_seen(vec![m, v]));
     assert_eq!(d.settle(), vec![], "kept as found");
 }
 
@@ -310,7 +289,7 @@ fn a_vrf_being_repaired_keeps_its_members() {
     d.put(&iface_key("m"), member(Some("red")));
     d.settle();
     let (v, m) = (vrf_seen(false), member_seen());
-    d.event(seen(vec![m, v]));
+    d.event(default_seen(vec![m, v]));
     let ops = d.settle();
     assert!(
         matches!(ops.as_slice(), [Op::SetLink { name, change, .. }] if name == "vrf-red" && change.up == Some(true)),
@@ -334,7 +313,7 @@ fn a_member_moved_to_another_vrf_follows_that_one() {
     d.put(&iface_key("m"), member(Some("blue")));
     let ops = d.settle();
     assert_eq!(
-        enslaving(&ops),
+        enslaving(&ops, "m"),
         vec![&Master::Set("vrf-blue".into())],
         "{ops:?}"
     );
@@ -356,7 +335,7 @@ fn a_member_moved_to_another_vrf_follows_that_one() {
     d.put(&iface_key("blue"), blue);
     let ops = d.settle();
     assert_eq!(
-        enslaving(&ops),
+        enslaving(&ops, "m"),
         vec![&Master::Set("vrf-blue".into())],
         "{ops:?}"
     );
@@ -380,7 +359,7 @@ fn releasing_a_down_member_keeps_what_is_on_it() {
         json!({"name": "m", "type": "DUMMY", "enabled": false}),
     );
     let ops = d.settle();
-    assert_eq!(enslaving(&ops), vec![&Master::Release], "{ops:?}");
+    assert_eq!(enslaving(&ops, "m"), vec![&Master::Release], "{ops:?}");
     assert!(
         ops.iter().any(
             |op| matches!(op, Op::DelAddress { addr, .. } if addr.to_string() == "fd00:10::1/64")
@@ -411,7 +390,7 @@ fn a_members_routes_wait_while_its_vrf_is_being_removed() {
     assert!(
         release
             .iter()
-            .any(|c| enslaving(std::slice::from_ref(&c.op)) == vec![&Master::Release]),
+            .any(|c| enslaving(std::slice::from_ref(&c.op), "m") == vec![&Master::Release]),
         "{release:?}"
     );
     // The VRF's table changes while the release is out; the release then fails.
@@ -476,7 +455,7 @@ fn a_member_waits_for_its_vrf_being_made_and_keeps_its_link() {
     d.ok(&create[0]);
     let ops = d.settle();
     assert_eq!(
-        enslaving(&ops),
+        enslaving(&ops, "m"),
         vec![&Master::Set("vrf-red".into())],
         "{ops:?}"
     );

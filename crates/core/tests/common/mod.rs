@@ -102,16 +102,33 @@ impl Harness {
     pub fn observe_default(&mut self, links: Vec<ObservedLink>) {
         let asked = self.core.poll_resync().unwrap_or_default();
         assert!(asked.contains(&Netns::Default), "not asked: {asked:?}");
-        self.event(Event::Observed(Snapshot {
-            namespaces: vec![ObservedNamespace {
-                ns: Netns::Default,
-                links,
-                routes: vec![],
-                neighbours: vec![],
-            }],
-            missing: vec![],
-        }));
+        self.event(default_seen(links));
     }
+}
+
+/// A snapshot of the default namespace holding `links` and nothing else.
+pub fn default_seen(links: Vec<ObservedLink>) -> Event {
+    Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: Netns::Default,
+            links,
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    })
+}
+
+/// The master changes among `ops` of the link `name`.
+pub fn enslaving<'a>(ops: &'a [Op], name: &str) -> Vec<&'a Master> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::SetLink {
+                name: n, change, ..
+            } if n == name => change.master.as_ref(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A link someone else made, as observed.
