@@ -2943,3 +2943,107 @@ fn shrunk_seed_63_bridge() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk from seed 1021 (campaign on a1f60fc): after a restart that lost the state, a port
+/// left a bridge the core knew only as stale; taking it for a VRF, the core believed the port
+/// cycled and its IPv6 address gone, and left it there. Stale links' kinds now say (bridge.rs).
+#[test]
+fn shrunk_seed_1021_bridge() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 1021,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+        ]),
+        setup_dice: vec![1, 56],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                    value: json!({"ip_addresses":[],"name":"b0","namespace":{"reference":"602","type":"PID"},"type":"BRIDGE"}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Alias {
+                    ns: Netns::Pid(602),
+                    of: Netns::Named("n0".into()),
+                },
+                &[1],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"bridge_master_interface":"b0","enabled":true,"ip_addresses":["10.10.0.1/24","fd00:10::1/64"],"name":"d2","namespace":{"reference":"n0","type":"NSID"},"type":"DUMMY"}),
+                },
+                &[67],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(602),
+                    silently: None,
+                },
+                &[0],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d2".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d2","namespace":{"reference":"n0","type":"NSID"},"type":"DUMMY"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[1, 0], true),
+        ],
+        liveness_dice: vec![0],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, RouteScope};
+use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, RouteScope, TapSettings};
 use crate::netns::Netns;
 
 /// Identifies a command so that its result can be matched to it.
@@ -141,6 +141,8 @@ pub enum NewLink {
     /// A bridge with these settings; only those that differ from the kernel's defaults are
     /// sent, as `ip link add type bridge` does.
     Bridge(BridgeSettings),
+    /// A persistent TAP (through `/dev/net/tun`, not rtnetlink) with these settings.
+    Tap(TapSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +325,23 @@ impl fmt::Display for Op {
                     "create veth {} in {ns} with peer {} in {peer_ns}",
                     link.name, peer.name
                 )
+            }
+            Op::CreateLink {
+                ns,
+                link,
+                kind: NewLink::Tap(t),
+            } => {
+                write!(f, "create tap {} in {ns}", link.name)?;
+                if let Some(o) = t.owner {
+                    write!(f, " (owner {o})")?;
+                }
+                if let Some(g) = t.group {
+                    write!(f, " (group {g})")?;
+                }
+                if t.multi_queue {
+                    write!(f, " (multi-queue)")?;
+                }
+                Ok(())
             }
             Op::DeleteLink { ns, name } => write!(f, "delete link {name} in {ns}"),
             Op::SetLink { ns, name, change } => {

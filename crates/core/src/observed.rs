@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, MacAddr};
+use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, TapSettings};
 use crate::netns::Netns;
 
 /// The `rtm_protocol` of routes the agent installs unless told another
@@ -41,8 +41,10 @@ pub enum LinkKind {
     Other,
     /// A VRF device.
     Vrf,
-    /// A bridge. (Last, so that logged snapshots keep their encoding.)
+    /// A bridge.
     Bridge,
+    /// A TAP (`tun` of type tap). (Last, so that logged snapshots keep their encoding.)
+    Tap,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +91,13 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub bridge: Option<BridgeSettings>,
+    /// For a TAP: its settings.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub tap: Option<TapSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,7 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn seen(a: ChecksumOffload) -> Event {
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     };
     let on = ChecksumOffload {
         rx: Some(true),

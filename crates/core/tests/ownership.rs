@@ -35,6 +35,7 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 

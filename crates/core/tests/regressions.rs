@@ -39,6 +39,7 @@ fn link(
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 

@@ -625,6 +625,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::message;
 use crate::namespace::{self, NsFile, NsId};
 use crate::observe;
 use crate::socket::{KernelError, NetlinkSocket, Outcome, Request};
+use crate::tap;
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -383,7 +384,11 @@ fn apply_group(
                 requests.push(r);
                 sent.push((i, op));
             }
-            Ok(None) => out.results.push((i, Ok(()))),
+            Ok(None) => {
+                out.results.push((i, Ok(())));
+                // A TAP, made without a request: its attributes follow as for any link.
+                out.follow_ups.extend(link_follow_ups(i, op));
+            }
             Err(e) => out.results.push((i, Err(e))),
         }
     }
@@ -480,6 +485,18 @@ fn prepare(
             kind: NewLink::Bridge(settings),
             ..
         } => message::new_bridge(link, settings),
+        Op::CreateLink {
+            link,
+            kind: NewLink::Tap(settings),
+            ..
+        } => {
+            return tap::create(ns, &link.name, settings)
+                .map(|()| None)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(code) => BackendError::from_errno(op, code, format!("{ns}: {e}")),
+                    None => gone(op, ns, &e),
+                })
+        }
         Op::AddAddress { addr, .. } => message::add_address(index, addr),
         Op::DelAddress { addr, .. } => message::del_address(index, addr),
         Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
@@ -609,9 +626,19 @@ fn link_follow_ups(cmd: usize, op: &Op) -> Vec<FollowUp> {
     add(
         ns,
         &link.name,
-        LinkChange {
-            alias: link.alias.clone(),
-            ..LinkChange::default()
+        match kind {
+            // Made through /dev/net/tun, with nothing of the spec but its name.
+            NewLink::Tap(_) => LinkChange {
+                alias: link.alias.clone(),
+                mtu: link.mtu,
+                mac: link.mac,
+                up: link.up.then_some(true),
+                ..LinkChange::default()
+            },
+            _ => LinkChange {
+                alias: link.alias.clone(),
+                ..LinkChange::default()
+            },
         },
     );
     if let NewLink::Veth { peer_ns, peer } = kind {

@@ -20,6 +20,7 @@ mod message;
 mod namespace;
 mod observe;
 mod socket;
+mod tap;
 mod watch;
 
 pub use backend::{NetlinkBackend, SocketCache};

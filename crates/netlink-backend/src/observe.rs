@@ -19,6 +19,7 @@ use nsagent_core::{
 use crate::bridge;
 use crate::message;
 use crate::socket::{NetlinkSocket, Reply};
+use crate::tap;
 
 const RT_TABLE_MAIN: u32 = 254;
 const RT_TABLE_DEFAULT: u32 = 253;
@@ -123,6 +124,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         Some("dummy") => LinkKind::Dummy,
         Some("vrf") => LinkKind::Vrf,
         Some("bridge") => LinkKind::Bridge,
+        Some("tun") if data.as_deref().and_then(tap::settings_of).is_some() => LinkKind::Tap,
         _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
         _ => LinkKind::Other,
     };
@@ -171,6 +173,10 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
             vrf_table: vrf_table.filter(|_| kind == LinkKind::Vrf),
             bridge: (kind == LinkKind::Bridge)
                 .then(|| bridge::settings_of(data.as_deref().unwrap_or_default())),
+            tap: data
+                .as_deref()
+                .filter(|_| kind == LinkKind::Tap)
+                .and_then(tap::settings_of),
         },
     })
 }

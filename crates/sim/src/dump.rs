@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use nsagent_core::{
-    AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, ALIAS_PREFIX,
+    AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, TapSettings,
+    ALIAS_PREFIX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,8 @@ pub struct LinkDump {
     pub vrf_table: Option<u32>,
     /// For a bridge: its settings.
     pub bridge: Option<BridgeSettings>,
+    /// For a TAP: its settings.
+    pub tap: Option<TapSettings>,
     /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
     pub checksum_offload: (bool, bool),
 }

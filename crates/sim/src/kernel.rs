@@ -17,7 +17,7 @@ use nsagent_core::{
     link_states_failed, Backend, BackendError, BridgeSettings, ChainSnapshot, ChecksumOffload,
     ErrorKind, Family, LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, Master,
     NamespaceIdentity, Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour,
-    ObservedTable, Op, OperState, RouteScope, RouteSpec, Snapshot, Table,
+    ObservedTable, Op, OperState, RouteScope, RouteSpec, Snapshot, Table, TapSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -509,6 +509,7 @@ impl SimKernel {
             vrf_table: None,
             // Someone else's bridge, as `ip link add type bridge` makes it.
             bridge: (kind == LinkKind::Bridge).then(BridgeSettings::default),
+            tap: (kind == LinkKind::Tap).then(TapSettings::default),
             mtu_set: true,
             mac_set: true,
         };
@@ -744,6 +745,20 @@ impl SimKernel {
                 };
                 namespace.links.insert(spec.name.clone(), link);
             }
+            NewLink::Tap(settings) => {
+                // Through /dev/net/tun: a name taken is EBUSY there (`TUNSETIFF` with
+                // IFF_TUN_EXCL, verified), which the backend reports as EEXIST, as for any
+                // other creation.
+                check_mtu(LinkKind::Tap, spec.mtu)?;
+                let link = self.new_link(LinkKind::Tap, spec, None);
+                let namespace = self.namespace_mut(ns)?;
+                let link = Link {
+                    ifindex: namespace.allocate_ifindex(),
+                    tap: Some(*settings),
+                    ..link
+                };
+                namespace.links.insert(spec.name.clone(), link);
+            }
             NewLink::Dummy => {
                 check_mtu(LinkKind::Dummy, spec.mtu)?;
                 let link = self.new_link(LinkKind::Dummy, spec, None);
@@ -819,6 +834,7 @@ impl SimKernel {
             master: None,
             vrf_table: None,
             bridge: None,
+            tap: None,
             mtu_set: spec.mtu.is_some(),
             mac_set: spec.mac.is_some(),
         }
@@ -1248,6 +1264,9 @@ impl SimKernel {
                 .and_then(|n| n.links.get(&peer.name))
                 .is_some_and(|p| p.up),
             (LinkKind::Veth, None) => false,
+            // A TAP has carrier only while a process has it open, which none here does
+            // (verified: NO-CARRIER when up).
+            (LinkKind::Tap, _) => false,
             // A bridge has carrier while a port has (verified: NO-CARRIER without ports; with
             // STP on the kernel waits out the forwarding delay first, which the sim skips).
             (LinkKind::Bridge, _) => {
@@ -1595,6 +1614,7 @@ impl Backend for SimKernel {
                     (true, LinkKind::Veth) => OperState::Down,
                     (true, LinkKind::Bridge) if self.has_carrier(ns, name) => OperState::Up,
                     (true, LinkKind::Bridge) => OperState::Down,
+                    (true, LinkKind::Tap) => OperState::Down,
                     (true, _) => OperState::Unknown,
                 },
                 mtu: l.mtu,
@@ -1667,6 +1687,7 @@ impl Backend for SimKernel {
                         .map(str::to_string),
                     vrf_table: l.vrf_table,
                     bridge: l.bridge,
+                    tap: l.tap,
                 })
                 .collect();
             let routes = namespace
@@ -1748,6 +1769,7 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
             .map(str::to_string),
         vrf_table: link.vrf_table,
         bridge: link.bridge,
+        tap: link.tap,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use nsagent_core::{BridgeSettings, LinkKind, MacAddr, Netns, RouteSpec};
+use nsagent_core::{BridgeSettings, LinkKind, MacAddr, Netns, RouteSpec, TapSettings};
 
 /// Below this MTU the kernel disables IPv6 on a link (IPV6_MIN_MTU, RFC 8200): it drops the
 /// link's IPv6 addresses, routes and neighbours and refuses new ones.
@@ -55,6 +55,8 @@ pub(crate) struct Link {
     /// For a bridge: its settings, and whether its MTU was set by someone (otherwise the
     /// kernel keeps it at its ports' smallest, 1500 without ports).
     pub(crate) bridge: Option<BridgeSettings>,
+    /// For a TAP: its settings.
+    pub(crate) tap: Option<TapSettings>,
     pub(crate) mtu_set: bool,
     /// Whether its MAC was set by someone (a bridge's follows its ports otherwise).
     pub(crate) mac_set: bool,
@@ -89,6 +91,8 @@ impl Link {
             LinkKind::Veth | LinkKind::Dummy | LinkKind::Bridge | LinkKind::Other => {
                 Some((68, 65535))
             }
+            // A TAP: 65535 less its Ethernet header (verified: `maxmtu 65521`).
+            LinkKind::Tap => Some((68, 65521)),
             // drivers/net/vrf.c: IPV6_MIN_MTU..=IP6_MAX_MTU (not measurable on this host,
             // which has no VRF module).
             LinkKind::Vrf => Some((1280, 65575)),
@@ -309,6 +313,7 @@ impl Namespace {
                 master: None,
                 vrf_table: None,
                 bridge: None,
+                tap: None,
                 mtu_set: false,
                 mac_set: false,
             },

@@ -392,6 +392,7 @@ mod tests {
             master: None,
             vrf_table: None,
             bridge: None,
+            tap: None,
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

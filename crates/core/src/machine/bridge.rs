@@ -11,7 +11,9 @@
 
 use crate::model::ItemKey;
 use crate::netns::Netns;
+use crate::observed::LinkKind;
 
+use super::dirty::Resource;
 use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
@@ -89,16 +91,24 @@ impl Core {
     /// master the core knows nothing of is taken to be a VRF, since believing too little is
     /// what resync and the next reconcile repair.
     pub(super) fn master_cycles(&self, ns: &Netns, old: Option<&str>, new: Option<&str>) -> bool {
-        let is_bridge = |name: &str| {
-            self.ix
-                .link_owner
-                .get(&(ns.clone(), name.to_string()))
-                .is_some_and(|&o| {
-                    matches!(&self.slot(o).actual,
-                        Actual::Link(l) if matches!(l.role, LinkRole::Bridge(_)))
-                })
-        };
-        old.into_iter().chain(new).any(|m| !is_bridge(m))
+        old.into_iter().chain(new).any(|m| !self.is_bridge(ns, m))
+    }
+
+    /// Whether the link `name` in `ns` is known to be a bridge: an item's, or a stale one as
+    /// resync saw it (after a restart that lost the state, a bridge whose item is elsewhere
+    /// now is stale while its ports are still on it).
+    pub(super) fn is_bridge(&self, ns: &Netns, name: &str) -> bool {
+        let key = (ns.clone(), name.to_string());
+        if let Some(&o) = self.ix.link_owner.get(&key) {
+            return matches!(&self.slot(o).actual,
+                Actual::Link(l) if matches!(l.role, LinkRole::Bridge(_)));
+        }
+        self.s
+            .stale
+            .removals_of(&Resource::LinkName(key.0, key.1))
+            .into_iter()
+            .filter_map(|o| self.s.stale.get(o))
+            .any(|obj| matches!(&obj.found, Some((_, l)) if l.kind == LinkKind::Bridge))
     }
 
     /// The bridge link `name` in `ns` is gone, and the kernel released its ports on the way,

@@ -274,6 +274,10 @@ impl Core {
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Dummy, None)),
             ),
+            NewLink::Tap(settings) => self.set_actual(
+                id,
+                Actual::Link(link_from_spec(ns, link, LinkRole::Tap(*settings), None)),
+            ),
             NewLink::Bridge(settings) => self.set_actual(
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Bridge(*settings), None)),

@@ -22,6 +22,12 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
                     LinkRole::Dummy => "dummy".to_string(),
                     LinkRole::Borrowed => "not created by the agent".to_string(),
                     LinkRole::Vrf { table } => format!("vrf, table {table}"),
+                    LinkRole::Tap(t) => format!(
+                        "tap, owner {}, group {}{}",
+                        t.owner.map_or("any".to_string(), |o| o.to_string()),
+                        t.group.map_or("none".to_string(), |g| g.to_string()),
+                        if t.multi_queue { ", multi-queue" } else { "" }
+                    ),
                     LinkRole::Bridge(b) => format!(
                         "bridge, stp {}, vlan filtering {}, ageing {} s",
                         if b.stp { "on" } else { "off" },

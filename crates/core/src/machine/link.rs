@@ -3,7 +3,7 @@
 //! differs is renamed where it is (by index), so that what is on it stays.
 
 use crate::command::{LinkChange, NewLink, Op};
-use crate::model::{BridgeSettings, Interface, InterfaceType, Item};
+use crate::model::{BridgeSettings, Interface, InterfaceType, Item, TapSettings};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
@@ -31,6 +31,7 @@ pub(super) enum WantedRole {
     Borrowed,
     Vrf { table: u32 },
     Bridge(BridgeSettings),
+    Tap(TapSettings),
 }
 
 impl LinkTarget {
@@ -49,6 +50,8 @@ impl LinkTarget {
             (WantedRole::Vrf { table }, LinkRole::Vrf { table: has }) => table == has,
             // A bridge's settings change in place (`configure.rs`).
             (WantedRole::Bridge(_), LinkRole::Bridge(_)) => true,
+            // A TAP's settings are fixed when it is made.
+            (WantedRole::Tap(want), LinkRole::Tap(has)) => want == has,
             (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
                 iface.veth_peer.as_deref() == Some(peer_item.as_str())
             }
@@ -134,6 +137,7 @@ impl Core {
                 table: iface.vrf_table.unwrap_or_default(),
             }),
             InterfaceType::Bridge => Some(WantedRole::Bridge(iface.bridge.unwrap_or_default())),
+            InterfaceType::Tap => Some(WantedRole::Tap(iface.tap.unwrap_or_default())),
             InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
                 Some(WantedRole::Borrowed)
             }
@@ -235,7 +239,10 @@ impl Core {
         if target.master.is_some()
             || matches!(
                 target.role,
-                WantedRole::Veth { .. } | WantedRole::Dummy | WantedRole::Bridge(_)
+                WantedRole::Veth { .. }
+                    | WantedRole::Dummy
+                    | WantedRole::Bridge(_)
+                    | WantedRole::Tap(_)
             )
         {
             want.master = Some(target.master.clone());
@@ -439,6 +446,11 @@ impl Core {
                 ns: target.ns,
                 link: spec,
                 kind: NewLink::Bridge(settings),
+            },
+            (WantedRole::Tap(settings), _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Tap(settings),
             },
             (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };

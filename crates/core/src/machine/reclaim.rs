@@ -70,6 +70,10 @@ impl Core {
         let (role, peer_takes) = match (role, found.link.kind) {
             (WantedRole::Dummy, LinkKind::Dummy) => (LinkRole::Dummy, None),
             // A bridge's settings are what was seen; configuring it in place follows.
+            // A TAP's settings are fixed when it is made: one with others is not the item's.
+            (WantedRole::Tap(t), LinkKind::Tap) if found.link.tap == Some(*t) => {
+                (LinkRole::Tap(*t), None)
+            }
             (WantedRole::Bridge(_), LinkKind::Bridge) => (
                 LinkRole::Bridge(found.link.bridge.unwrap_or_default()),
                 None,

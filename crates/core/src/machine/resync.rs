@@ -224,6 +224,9 @@ impl Core {
                     if let (LinkRole::Bridge(settings), Some(seen)) = (&mut a.role, l.bridge) {
                         *settings = seen;
                     }
+                    if let (LinkRole::Tap(settings), Some(seen)) = (&mut a.role, l.tap) {
+                        *settings = seen;
+                    }
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }
@@ -307,6 +310,7 @@ impl Core {
                         table: l.vrf_table.unwrap_or_default(),
                     },
                     LinkKind::Bridge => LinkRole::Bridge(l.bridge.unwrap_or_default()),
+                    LinkKind::Tap => LinkRole::Tap(l.tap.unwrap_or_default()),
                     _ => LinkRole::Dummy,
                 };
                 let peer_link = seen.believed_peer(&l.peer);
@@ -534,7 +538,7 @@ impl Core {
         let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
             if matches!(
                 i.kind,
-                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge
+                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge | InterfaceType::Tap
             )
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)

@@ -20,6 +20,7 @@ pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
         LinkRole::Borrowed => true,
         LinkRole::Vrf { .. } => kind == LinkKind::Vrf,
         LinkRole::Bridge(_) => kind == LinkKind::Bridge,
+        LinkRole::Tap(_) => kind == LinkKind::Tap,
     }
 }
 
@@ -189,6 +190,7 @@ mod tests {
             master: None,
             vrf_table: None,
             bridge: None,
+            tap: None,
         }
     }
 

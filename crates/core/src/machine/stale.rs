@@ -15,7 +15,7 @@ use crate::event::Timestamp;
 use crate::firewall::ObservedTable;
 use crate::identity::{AgentIdentity, Mark};
 use crate::netns::Netns;
-use crate::observed::{ObservedLink, ObservedNamespace};
+use crate::observed::{LinkKind, ObservedLink, ObservedNamespace};
 
 use super::dirty::Resource;
 use super::index::ids_in;
@@ -346,8 +346,11 @@ impl Core {
             // Whoever still believed it held the link (an item put back while the removal
             // waited to retry) holds nothing now, and makes it again.
             self.forget_link_at(ns, name);
-            // A stale VRF removed released its members, cycling them.
-            self.vrf_gone(ns, name);
+            // A stale VRF removed released its members, cycling them; a bridge, leaving them.
+            match &obj.found {
+                Some((_, l)) if l.kind == LinkKind::Bridge => self.bridge_gone(ns, name),
+                _ => self.vrf_gone(ns, name),
+            }
             if let Some((pns, pname)) = &obj.peer_link {
                 self.forget_link_at(pns, pname);
             }

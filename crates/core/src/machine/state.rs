@@ -18,7 +18,9 @@ use super::stale::StaleObjects;
 use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr};
+use crate::model::{
+    BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr, TapSettings,
+};
 use crate::netns::Netns;
 use crate::status::ItemState;
 
@@ -83,9 +85,11 @@ pub(super) enum LinkRole {
     Borrowed,
     /// A VRF device the agent created, with its table.
     Vrf { table: u32 },
-    /// A bridge the agent created, with its settings as last set or seen. (Last, so that
-    /// snapshots keep their encoding.)
+    /// A bridge the agent created, with its settings as last set or seen.
     Bridge(BridgeSettings),
+    /// A TAP the agent created, with its settings. (Last, so that snapshots keep their
+    /// encoding.)
+    Tap(TapSettings),
 }
 
 impl LinkRole {

@@ -4,6 +4,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::bridge::{bridge_master, bridge_settings, BridgeSettings};
+use super::tap::{tap_settings, TapSettings};
 use super::validation::{check_host_name, check_logical_name, MTU_MAX, MTU_MIN};
 use super::{wire, MacAddr, ValidationError};
 use crate::netns::NamespaceRef;
@@ -27,6 +28,8 @@ pub enum InterfaceType {
     Vrf,
     /// A Linux bridge, created and deleted by the agent (`bridge.rs`).
     Bridge,
+    /// A persistent Linux TAP, created and deleted by the agent (`tap.rs`).
+    Tap,
 }
 
 /// A validated interface item.
@@ -98,6 +101,13 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub bridge_master: Option<String>,
+    /// For TAP: its settings (`tap.owner`, `tap.group`, `tap.multi_queue`).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub tap: Option<TapSettings>,
 }
 
 impl Interface {
@@ -142,7 +152,7 @@ impl wire::Interface {
         let kind = interface_type(self.kind)?;
         // protojson leaves zero values out before this point, so only settings with an effect
         // are refused here.
-        let vpp_tap = vpp_tap(kind, self.tap.as_ref())?;
+        let (vpp_tap, tap) = tap_settings(kind, self.tap.as_ref())?;
         let vrf_table = vrf_table(kind, self.vrf_dev.as_ref())?;
         let vrf_master = vrf_master(kind, &self.vrf_master_interface, &self.name)?;
         let bridge = bridge_settings(kind, self.bridge.as_ref())?;
@@ -197,6 +207,7 @@ impl wire::Interface {
             vrf_master,
             bridge,
             bridge_master,
+            tap,
         })
     }
 }
@@ -247,38 +258,15 @@ fn vrf_master(
     Err(ValidationError::new(FIELD, why))
 }
 
-/// The TAP a TAP_TO_VPP item takes over: named, and only for that type. vpp-agent reads the
-/// name VPP gave the TAP's host side from VPP's own interface of this name; nsagent, which
-/// does not talk to VPP, takes it to be that name, the one the TAP has in the default namespace.
-fn vpp_tap(
-    kind: InterfaceType,
-    tap: Option<&wire::Tap>,
-) -> Result<Option<String>, ValidationError> {
-    let name = tap.map(|t| t.vpp_tap_if_name.as_str()).unwrap_or_default();
-    match (kind, name.is_empty()) {
-        (InterfaceType::TapToVpp, true) => Err(ValidationError::new(
-            "tap.vpp_tap_if_name",
-            "missing; a TAP_TO_VPP interface names the TAP it takes over from the default namespace",
-        )),
-        (InterfaceType::TapToVpp, false) => {
-            check_host_name("tap.vpp_tap_if_name", name)?;
-            Ok(Some(name.to_string()))
-        }
-        (_, false) => Err(ValidationError::new(
-            "tap",
-            format!("TAP settings are for type TAP_TO_VPP only, not {kind:?}"),
-        )),
-        (_, true) => Ok(None),
-    }
-}
-
 /// A link the agent creates is down unless asked; one it borrows keeps its admin state unless
 /// the item sets it, since taking a host's link down would cut whoever uses it.
 fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
     match kind {
-        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge => {
-            Some(enabled.unwrap_or(false))
-        }
+        InterfaceType::Veth
+        | InterfaceType::Dummy
+        | InterfaceType::Vrf
+        | InterfaceType::Bridge
+        | InterfaceType::Tap => Some(enabled.unwrap_or(false)),
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
@@ -334,7 +322,11 @@ fn check_owned_not_lo(
 ) -> Result<(), ValidationError> {
     let owned = matches!(
         kind,
-        InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge
+        InterfaceType::Veth
+            | InterfaceType::Dummy
+            | InterfaceType::Vrf
+            | InterfaceType::Bridge
+            | InterfaceType::Tap
     );
     if owned && host_if_name == "lo" {
         return Err(ValidationError::new(
@@ -355,9 +347,10 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::TapToVpp => Ok(InterfaceType::TapToVpp),
         T::VrfDevice => Ok(InterfaceType::Vrf),
         T::Bridge => Ok(InterfaceType::Bridge),
+        T::Tap => Ok(InterfaceType::Tap),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE, TAP",
         )),
     }
 }
@@ -506,6 +499,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::TapToVpp => T::TapToVpp,
                 InterfaceType::Vrf => T::VrfDevice,
                 InterfaceType::Bridge => T::Bridge,
+                InterfaceType::Tap => T::Tap,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -523,9 +517,7 @@ impl From<&Interface> for wire::Interface {
                 rx_checksum_offloading: checksum_name(i.checksum_offload.rx),
                 tx_checksum_offloading: checksum_name(i.checksum_offload.tx),
             }),
-            tap: i.vpp_tap.as_ref().map(|t| wire::Tap {
-                vpp_tap_if_name: t.clone(),
-            }),
+            tap: super::tap::to_wire(i.vpp_tap.as_deref(), i.tap.as_ref()),
             vrf_dev: i.vrf_table.map(|t| wire::VrfDev { routing_table: t }),
             vrf_master_interface: i.vrf_master.clone().unwrap_or_default(),
             bridge: i.bridge.as_ref().map(wire::Bridge::from),

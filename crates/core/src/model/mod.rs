@@ -13,6 +13,7 @@ mod key;
 mod protojson;
 mod route;
 mod rulechain;
+mod tap;
 mod validation;
 pub(crate) mod wire;
 
@@ -29,6 +30,7 @@ use key::KeyVersion;
 use protojson::Model;
 pub use route::{Route, RouteScope};
 pub use rulechain::{Builtin, Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
+pub use tap::TapSettings;
 
 /// A rejected value: which field, and why. Shown to publishers as `{"field", "reason"}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

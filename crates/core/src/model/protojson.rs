@@ -81,6 +81,7 @@ const INTERFACE_TYPE: &[(&str, i64)] = &[
     ("DUMMY", 6),
     // nsagent's extensions, numbered from 100 so that vpp-agent's later types never collide.
     ("BRIDGE", 101),
+    ("TAP", 102),
 ];
 /// v1's `InterfaceType`, whose zero is VETH: an absent type is a VETH there.
 const INTERFACE_TYPE_V1: &[(&str, i64)] = &[("VETH", 0), ("AUTO_TAP", 1)];
@@ -115,7 +116,12 @@ const VETH: &[Field] = &[
     f("rx_checksum_offloading", Kind::Enum(CHECKSUM)),
     f("tx_checksum_offloading", Kind::Enum(CHECKSUM)),
 ];
-const TAP: &[Field] = &[f("vpp_tap_if_name", Kind::Str)];
+const TAP: &[Field] = &[
+    f("vpp_tap_if_name", Kind::Str),
+    f("owner", Kind::U32),
+    f("group", Kind::U32),
+    f("multi_queue", Kind::Bool),
+];
 const VRF_DEV: &[Field] = &[f("routing_table", Kind::U32)];
 const BRIDGE: &[Field] = &[
     f("stp", Kind::Bool),

@@ -61,6 +61,14 @@ pub struct Bridge {
 pub struct Tap {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vpp_tap_if_name: String,
+    /// nsagent's extension, for TAP: the user and group that may attach (0: anyone allowed
+    /// to, as the kernel's -1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub owner: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_queue: bool,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -94,6 +102,8 @@ pub enum InterfaceTypeName {
     /// nsagent's extension (numbers from 100 on, clear of vpp-agent's own).
     #[serde(rename = "BRIDGE")]
     Bridge,
+    #[serde(rename = "TAP")]
+    Tap,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -146,6 +146,7 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 
@@ -197,6 +198,7 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 master: None,
                 vrf_table: None,
                 bridge: None,
+                tap: None,
             }],
             routes: vec![],
             neighbours: vec![],

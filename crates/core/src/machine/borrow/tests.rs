@@ -26,6 +26,7 @@ fn seen() -> ObservedLink {
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 

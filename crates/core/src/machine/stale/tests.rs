@@ -85,6 +85,7 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         master: None,
         vrf_table: None,
         bridge: None,
+        tap: None,
     }
 }
 
