@@ -240,6 +240,7 @@ fn many_seeds(swarm: bool) {
             "bridge made ok",
             "bridge port joined ok",
             "bridge settings ok",
+            "plain tap made ok",
         ] {
             assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
         }

@@ -292,6 +292,8 @@ impl World {
             (InterfaceType::Vrf, LinkKind::Vrf) => l.vrf_table == i.vrf_table,
             // A bridge's settings change in place.
             (InterfaceType::Bridge, LinkKind::Bridge) => true,
+            // A TAP's settings are fixed when it is made.
+            (InterfaceType::Tap, LinkKind::Tap) => l.tap == i.tap,
             _ => false,
         };
         if self.available(&i.namespace).as_ref() != Some(ns) || !kind_fits || !self.peer_fits(i, l)

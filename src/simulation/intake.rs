@@ -101,6 +101,14 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         },
     },
     Breakage {
+        field: "tap.vpp_tap_if_name",
+        apply: |v| {
+            // A TAP the agent makes is named by host_if_name, not by VPP's name.
+            as_type(v, "TAP");
+            v["tap"] = json!({"vpp_tap_if_name": "vpp9"});
+        },
+    },
+    Breakage {
         field: "bridge",
         apply: |v| {
             // On another type than BRIDGE, whose own setting it is.

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef,
-    Netns, RouteScope,
+    Netns, RouteScope, TapSettings,
 };
 use nsagent_sim::StateDump;
 
@@ -50,6 +50,8 @@ pub(super) struct ExpectedLink {
     pub(super) vrf_table: Option<u32>,
     /// For a bridge: its settings.
     pub(super) bridge: Option<BridgeSettings>,
+    /// For a TAP the agent makes: its settings.
+    pub(super) tap: Option<TapSettings>,
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -88,6 +90,7 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 master: l.master.clone(),
                 vrf_table: l.vrf_table,
                 bridge: l.bridge,
+                tap: l.tap,
             },
         );
     }
@@ -237,6 +240,7 @@ impl World {
                         master,
                         vrf_table: i.vrf_table,
                         bridge: i.bridge,
+                        tap: i.tap,
                     },
                 ),
             );
@@ -251,6 +255,7 @@ impl World {
             InterfaceType::Dummy => Some((LinkKind::Dummy, None)),
             InterfaceType::Vrf => Some((LinkKind::Vrf, None)),
             InterfaceType::Bridge => Some((LinkKind::Bridge, None)),
+            InterfaceType::Tap => Some((LinkKind::Tap, None)),
             InterfaceType::Veth => {
                 let p = i.veth_peer.as_deref().unwrap_or_default();
                 let Some(Item::Interface(peer)) =

@@ -18,6 +18,7 @@ const INTERFACE_TYPES: &[(&str, i64)] = &[
     ("VRF_DEVICE", 5),
     ("DUMMY", 6),
     ("BRIDGE", 101),
+    ("TAP", 102),
 ];
 const NAMESPACE_TYPES: &[(&str, i64)] = &[
     ("UNDEFINED", 0),

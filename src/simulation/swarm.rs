@@ -67,10 +67,13 @@ pub enum Feature {
     /// `b0`, a BRIDGE whose settings change now and then, interfaces that are its ports
     /// (`bridge_master_interface`), and neighbours on it.
     Bridge,
+    /// `p0`, a TAP the agent makes (type TAP), whose settings change now and then (re-making
+    /// it), sometimes a port of `b0`.
+    PlainTap,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 31] = [
+    pub const ALL: [Feature; 32] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -102,6 +105,7 @@ impl Feature {
         Feature::Vrf,
         Feature::Tap,
         Feature::Bridge,
+        Feature::PlainTap,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -138,6 +142,7 @@ impl Feature {
             Feature::Vrf => "vrf",
             Feature::Tap => "tap",
             Feature::Bridge => "bridge",
+            Feature::PlainTap => "plain-tap",
         }
     }
 

@@ -245,8 +245,8 @@ impl World {
                 .map_or(format!("{:?}", e.kind), |n| format!("errno {n}")),
         };
         self.exercised(format!("command {} {outcome}", super::variant(&op)));
-        if let Some(what) = bridge_step(&c.op) {
-            self.exercised(format!("bridge {what} {outcome}"));
+        if let Some(what) = link_step(&c.op) {
+            self.exercised(format!("{what} {outcome}"));
         }
         self.trace(format!(
             "{} command {} {:?} -> {:?}",
@@ -260,18 +260,22 @@ impl World {
     }
 }
 
-/// What a command does with a bridge, for the report: made, a port joining or leaving one, its
-/// settings changed.
-fn bridge_step(op: &nsagent_core::Op) -> Option<&'static str> {
+/// What a command does with a bridge or a TAP the agent makes, for the report: a bridge made,
+/// a port joining it, its settings changed; a TAP made.
+fn link_step(op: &nsagent_core::Op) -> Option<&'static str> {
     use nsagent_core::{Master, NewLink, Op};
     match op {
         Op::CreateLink {
             kind: NewLink::Bridge(_),
             ..
-        } => Some("made"),
-        Op::SetLink { change, .. } if change.bridge.is_some() => Some("settings"),
+        } => Some("bridge made"),
+        Op::CreateLink {
+            kind: NewLink::Tap(_),
+            ..
+        } => Some("plain tap made"),
+        Op::SetLink { change, .. } if change.bridge.is_some() => Some("bridge settings"),
         Op::SetLink { change, .. } => match &change.master {
-            Some(Master::Set(m)) if m == super::workload::BRIDGE => Some("port joined"),
+            Some(Master::Set(m)) if m == super::workload::BRIDGE => Some("bridge port joined"),
             _ => None,
         },
         _ => None,

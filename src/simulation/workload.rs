@@ -177,6 +177,9 @@ impl World {
         if self.on(Feature::Bridge) && self.rng.chance(8) {
             return self.put_bridge();
         }
+        if self.on(Feature::PlainTap) && self.rng.chance(6) {
+            return self.put_plain_tap();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
@@ -277,6 +280,23 @@ impl World {
             v["mtu"] = json!(1450);
         }
         self.put(ItemKey::Interface(BRIDGE.into()), v);
+    }
+
+    /// `p0`, a TAP the agent makes, with settings that change now and then (which re-makes it),
+    /// sometimes a port of `b0`.
+    fn put_plain_tap(&mut self) {
+        let mut v = json!({"name": "p0", "type": "TAP", "enabled": self.rng.chance(85),
+                           "ip_addresses": ["10.21.0.1/24"],
+                           "tap": {"owner": *self.rng.pick(&[0u32, 1000]),
+                                   "multi_queue": self.rng.chance(30)}});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        if self.on(Feature::Bridge) && self.rng.chance(40) {
+            v["bridge_master_interface"] = json!(BRIDGE);
+        }
+        self.put(ItemKey::Interface("p0".into()), v);
     }
 
     /// `l0` configures the `lo` of a named namespace: a link the agent borrows, never creates.

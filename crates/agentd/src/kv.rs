@@ -208,7 +208,7 @@ fn decode_put(key: &str, value: &[u8]) -> Result<IntentOp, ValidationError> {
     }
     let json: serde_json::Value = serde_json::from_slice(value)
         .map_err(|e| ValidationError::new("value", format!("malformed JSON: {e}")))?;
-    Item::decode(key, &json).map(IntentOp::Put)
+    Item::decode(key, &json).map(|i| IntentOp::Put(Box::new(i)))
 }
 
 #[cfg(test)]

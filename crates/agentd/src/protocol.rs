@@ -87,7 +87,8 @@ pub fn check_label(label: &str) -> Result<(), String> {
 /// One validated operation of an intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentOp {
-    Put(Item),
+    /// Boxed: an interface is large, and most operations of a batch are small.
+    Put(Box<Item>),
     Delete(ItemKey),
 }
 
@@ -206,7 +207,7 @@ fn parse_op(verb: &str, arg: &Value, at: &str) -> Result<IntentOp, ValidationErr
                 };
                 ValidationError::new(name, e.reason)
             })?;
-            Ok(IntentOp::Put(item))
+            Ok(IntentOp::Put(Box::new(item)))
         }
         "delete" => {
             let obj = expect_fields(&["key"])?;
@@ -552,7 +553,9 @@ mod tests {
         let put =
             format!(r#"{{"put": {{"key": "{KEY}", "value": {{"name": "d1", "type": "DUMMY"}}}}}}"#);
         let ops = parse_intent(put.as_bytes()).expect("put");
-        assert!(matches!(&ops[..], [IntentOp::Put(Item::Interface(i))] if i.name == "d1"));
+        assert!(
+            matches!(&ops[..], [IntentOp::Put(item)] if matches!(&**item, Item::Interface(i) if i.name == "d1"))
+        );
         let del = format!(r#"{{"delete": {{"key": "{KEY}"}}}}"#);
         assert_eq!(
             parse_intent(del.as_bytes()).expect("del"),

@@ -15,7 +15,7 @@ fn every_example_loads() {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    assert!(files.len() >= 12, "{files:?}");
+    assert!(files.len() >= 13, "{files:?}");
     let mut all = Vec::new();
     for file in &files {
         let items = read_items(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -49,6 +49,7 @@ fn every_example_loads() {
         InterfaceType::TapToVpp,
         InterfaceType::Vrf,
         InterfaceType::Bridge,
+        InterfaceType::Tap,
     ] {
         assert!(
             all.iter()
@@ -80,6 +81,7 @@ fn every_example_loads() {
     assert_eq!(iface("vpp-tap1").vpp_tap.as_deref(), Some("tap-vpp1"));
     assert_eq!(iface("vrf-blue").vrf_table, Some(100));
     assert_eq!(iface("br-port1").bridge_master.as_deref(), Some("br-demo"));
+    assert_eq!(iface("tap-demo").tap.and_then(|t| t.owner), Some(1000));
     assert_eq!(
         iface("br-demo").bridge.map(|b| b.ageing_time_seconds),
         Some(60)

@@ -359,3 +359,13 @@ fn a_bridge_is_made_with_a_mac_of_its_own_so_that_ports_never_change_it() {
         "the item's own when it sets one"
     );
 }
+
+#[test]
+fn zero_bridge_settings_on_another_type_are_no_settings() {
+    let ok = Item::decode_unkeyed(&json!({"name": "d", "type": "DUMMY", "bridge": {}}));
+    assert!(ok.is_ok(), "{ok:?}");
+    let ok = Item::decode_unkeyed(
+        &json!({"name": "d", "type": "DUMMY", "bridge": {"stp": false, "ageing_time_seconds": 0}}),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -89,8 +89,16 @@ mod tests {
             vec![(dummy("a", 1400), Origin::Kv { revision: 1 })],
         );
         let mut touched = HashSet::new();
-        assert!(is_no_op(&core, &IntentOp::Put(dummy("a", 1400)), &touched));
-        assert!(!is_no_op(&core, &IntentOp::Put(dummy("a", 1500)), &touched));
+        assert!(is_no_op(
+            &core,
+            &IntentOp::Put(Box::new(dummy("a", 1400))),
+            &touched
+        ));
+        assert!(!is_no_op(
+            &core,
+            &IntentOp::Put(Box::new(dummy("a", 1500))),
+            &touched
+        ));
         let gone = IntentOp::Delete(dummy("b", 1400).key());
         assert!(is_no_op(&core, &gone, &touched));
         assert!(!is_no_op(
@@ -99,7 +107,11 @@ mod tests {
             &touched
         ));
         touched.insert(dummy("a", 1400).key());
-        assert!(!is_no_op(&core, &IntentOp::Put(dummy("a", 1400)), &touched));
+        assert!(!is_no_op(
+            &core,
+            &IntentOp::Put(Box::new(dummy("a", 1400))),
+            &touched
+        ));
     }
 
     #[test]

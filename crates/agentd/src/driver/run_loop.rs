@@ -340,7 +340,7 @@ impl RunLoop {
                     });
                     let seq = intake.batch.next_seq();
                     let event = match op {
-                        IntentOp::Put(item) => Event::Put { seq, item },
+                        IntentOp::Put(item) => Event::Put { seq, item: *item },
                         IntentOp::Delete(key) => Event::Delete { seq, key },
                     };
                     last = intake.push(origin.clone(), event);

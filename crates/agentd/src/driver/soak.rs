@@ -82,13 +82,13 @@ fn start_failing(journal: Journal, items: u64, snapshot_every: u64, retry_max_ms
         let ops = chunk
             .iter()
             .map(|i| {
-                IntentOp::Put(
+                IntentOp::Put(Box::new(
                     nsagent_core::Item::decode_unkeyed(&serde_json::json!({
                         "name": format!("soak{i}"), "type": "DUMMY", "enabled": true,
                         "ip_addresses": ["10.1.2.3/24"]
                     }))
                     .expect("valid"),
-                )
+                ))
             })
             .collect();
         driver

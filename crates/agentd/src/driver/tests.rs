@@ -97,24 +97,24 @@ fn wait_all_applied(driver: &Driver, count: usize) {
 
 fn workload() -> Vec<Vec<IntentOp>> {
     let mut batches = vec![vec![
-        IntentOp::Put(item(
+        IntentOp::Put(Box::new(item(
             serde_json::json!({"name": "v1", "type": "VETH", "enabled": true,
             "ip_addresses": ["10.1.0.1/24"], "veth": {"peer_if_name": "v2"}}),
-        )),
-        IntentOp::Put(item(
+        ))),
+        IntentOp::Put(Box::new(item(
             serde_json::json!({"name": "v2", "type": "VETH", "enabled": true,
             "namespace": {"type": "NSID", "reference": "blue"}, "veth": {"peer_if_name": "v1"}}),
-        )),
+        ))),
     ]];
     for i in 0..30 {
-        batches.push(vec![IntentOp::Put(item(
+        batches.push(vec![IntentOp::Put(Box::new(item(
             serde_json::json!({"name": format!("d{i}"), "type": "DUMMY", "enabled": true}),
-        ))]);
+        )))]);
     }
-    batches.push(vec![IntentOp::Put(item(
+    batches.push(vec![IntentOp::Put(Box::new(item(
         serde_json::json!({"outgoing_interface": "v1",
         "dst_network": "10.9.0.0/16", "gw_addr": "10.1.0.2"}),
-    ))]);
+    )))]);
     batches.push(vec![IntentOp::Delete(ItemKey::Interface("d3".into()))]);
     batches
 }
@@ -253,16 +253,16 @@ fn item_state(driver: &Driver, key: &str) -> String {
 /// A veth pair between the host and the microservice `ms1`.
 fn pair_into_ms1() -> Vec<IntentOp> {
     vec![
-        IntentOp::Put(item(
+        IntentOp::Put(Box::new(item(
             serde_json::json!({"name": "h1", "type": "VETH", "enabled": true,
             "ip_addresses": ["10.5.0.1/24"], "veth": {"peer_if_name": "c1"}}),
-        )),
-        IntentOp::Put(item(
+        ))),
+        IntentOp::Put(Box::new(item(
             serde_json::json!({"name": "c1", "type": "VETH", "enabled": true,
             "host_if_name": "eth1", "ip_addresses": ["10.5.0.2/24"],
             "namespace": {"type": "MICROSERVICE", "reference": "ms1"},
             "veth": {"peer_if_name": "h1"}}),
-        )),
+        ))),
     ]
 }
 
@@ -425,9 +425,9 @@ fn the_driver_stops_with_an_error_when_the_backend_thread_dies() {
     .expect("start");
     let exited = driver.exited().expect("exit signal");
     let put = |name: &str| {
-        vec![IntentOp::Put(item(
+        vec![IntentOp::Put(Box::new(item(
             serde_json::json!({"name": name, "type": "DUMMY"}),
-        ))]
+        )))]
     };
     send(&driver, put("a"));
     // Commands for the next intent find the backend thread gone.
@@ -499,10 +499,14 @@ fn drift_driver(dir: &std::path::Path, every_ms: Option<u64>) -> (Driver, Arc<Mu
     )
     .expect("start");
     let ops = vec![
-        IntentOp::Put(item(serde_json::json!({"name": "r1", "type": "DUMMY",
-            "enabled": true, "ip_addresses": ["10.9.0.1/24"]}))),
-        IntentOp::Put(item(serde_json::json!({"outgoing_interface": "r1",
-            "dst_network": "10.10.0.0/24", "gw_addr": "10.9.0.2"}))),
+        IntentOp::Put(Box::new(item(
+            serde_json::json!({"name": "r1", "type": "DUMMY",
+            "enabled": true, "ip_addresses": ["10.9.0.1/24"]}),
+        ))),
+        IntentOp::Put(Box::new(item(
+            serde_json::json!({"outgoing_interface": "r1",
+            "dst_network": "10.10.0.0/24", "gw_addr": "10.9.0.2"}),
+        ))),
     ];
     send(&driver, ops);
     wait_all_applied(&driver, 2);

@@ -55,9 +55,14 @@ pub(super) fn tap_settings(
                 multi_queue: t.multi_queue,
             }),
         )),
-        _ if tap.is_some() => Err(ValidationError::new(
+        _ if !name.is_empty() => Err(ValidationError::new(
             "tap",
-            format!("TAP settings are for types TAP_TO_VPP and TAP only, not {kind:?}"),
+            format!("TAP settings (vpp_tap_if_name) are for type TAP_TO_VPP only, not {kind:?}"),
+        )),
+        // Zeros, as generators write every field, are no settings.
+        _ if sets_tap => Err(ValidationError::new(
+            "tap",
+            format!("TAP settings (owner, group, multi_queue) are for type TAP only, not {kind:?}"),
         )),
         _ => Ok((None, None)),
     }
