@@ -116,22 +116,6 @@ fn links(s: &Snapshot) -> Vec<String> {
     out
 }
 
-/// Applies each command to both kernels: what differs between them, or from what is expected.
-fn alike(sim: &mut SimKernel, real: &mut NetlinkBackend, ops: &[(Op, Option<i32>)]) -> Vec<String> {
-    let mut differences = Vec::new();
-    for (op, want) in ops {
-        let s = sim.apply(op).map_err(|e| e.errno);
-        let r = real.apply(op).map_err(|e| e.errno);
-        if s != r {
-            differences.push(format!("{op}: sim {s:?}, kernel {r:?}"));
-        }
-        if r.err().flatten() != *want {
-            differences.push(format!("{op}: kernel {r:?}, expected {want:?}"));
-        }
-    }
-    differences
-}
-
 #[test]
 fn bridges_their_ports_and_settings_alike_in_the_sim_and_the_kernel() {
     let a = TestNs::new();

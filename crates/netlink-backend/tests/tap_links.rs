@@ -52,7 +52,7 @@ fn taps_are_made_configured_and_deleted_alike_in_the_sim_and_the_kernel() {
         group: Some(100),
         multi_queue: true,
     };
-    let ops = vec![
+    let ops = [
         (tap(&a, "tp0", Some(9000), owned), None),
         (tap(&a, "tp01", None, TapSettings::default()), None),
         (
@@ -97,31 +97,21 @@ fn taps_are_made_configured_and_deleted_alike_in_the_sim_and_the_kernel() {
             None,
         ),
     ];
-    let mut differences = Vec::new();
-    for (op, want) in &ops {
-        let s = sim.apply(op).map_err(|e| e.errno);
-        let r = real.apply(op).map_err(|e| e.errno);
-        if s != r {
-            differences.push(format!("{op}: sim {s:?}, kernel {r:?}"));
-        }
-        if r.err().flatten() != *want {
-            differences.push(format!("{op}: kernel {r:?}, expected {want:?}"));
-        }
-        if matches!(op, Op::CreateLink { link, .. } if link.name == "tp0") && want.is_none() {
-            // Before it is deleted: its settings as both show them.
-            let seen_real = real.observe(&[a.netns()]).expect("observe");
-            let seen_sim = sim.observe(&[a.netns()]).expect("observe");
-            assert_eq!(links(&seen_sim), links(&seen_real));
-            let tp0 = seen_real.namespaces[0]
-                .links
-                .iter()
-                .find(|l| l.name == "tp0")
-                .expect("tp0");
-            assert_eq!(tp0.kind, LinkKind::Tap);
-            assert_eq!(tp0.tap, Some(owned));
-            assert_eq!((tp0.mtu, tp0.up), (9000, true));
-        }
-    }
+    let (made, rest) = ops.split_at(1);
+    let mut differences = alike(&mut sim, &mut real, made);
+    // Before it is deleted: its settings as both show them.
+    let seen_real = real.observe(&[a.netns()]).expect("observe");
+    let seen_sim = sim.observe(&[a.netns()]).expect("observe");
+    assert_eq!(links(&seen_sim), links(&seen_real));
+    let tp0 = seen_real.namespaces[0]
+        .links
+        .iter()
+        .find(|l| l.name == "tp0")
+        .expect("tp0");
+    assert_eq!(tp0.kind, LinkKind::Tap);
+    assert_eq!(tp0.tap, Some(owned));
+    assert_eq!((tp0.mtu, tp0.up), (9000, true));
+    differences.extend(alike(&mut sim, &mut real, rest));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     let seen_real = real.observe(&[a.netns()]).expect("observe");
     let seen_sim = sim.observe(&[a.netns()]).expect("observe");

@@ -232,3 +232,23 @@ pub fn netns_run_dir() -> String {
         .map(|p| format!("{}/netns", p.display()))
         .unwrap_or_else(|_| "/var/run/netns".to_string())
 }
+
+/// Applies each command to both kernels: what differs between them, or from what is expected.
+pub fn alike(
+    sim: &mut nsagent_sim::SimKernel,
+    real: &mut NetlinkBackend,
+    ops: &[(Op, Option<i32>)],
+) -> Vec<String> {
+    let mut differences = Vec::new();
+    for (op, want) in ops {
+        let s = sim.apply(op).map_err(|e| e.errno);
+        let r = real.apply(op).map_err(|e| e.errno);
+        if s != r {
+            differences.push(format!("{op}: sim {s:?}, kernel {r:?}"));
+        }
+        if r.err().flatten() != *want {
+            differences.push(format!("{op}: kernel {r:?}, expected {want:?}"));
+        }
+    }
+    differences
+}
