@@ -5,9 +5,12 @@
 //! master being no longer there for it — so that what is left on the bridge at the moment it
 //! goes is only what someone else put there.
 //!
-//! Driving: `remove_link` asks [`Core::ports_to_release`] before deleting a bridge; the effects
-//! of a command call [`Core::ports_changed`] when a link joins or leaves its master, [`Core::master_cycles`] to know whether the kernel took the link down and up on the
-//! way, and [`Core::bridge_gone`] when a bridge link is gone.
+//! Driving: `remove_link` asks [`Core::ports_to_release`] before deleting a bridge, and
+//! `l3.rs` waits while [`Core::releasing_ports`]; the effects of a command call
+//! [`Core::ports_changed`] when a link joins or leaves its master, [`Core::master_cycles`] to
+//! know whether the kernel took the link down and up on the way, and [`Core::bridge_gone`]
+//! when a bridge link is gone; a route's or neighbour's result calls
+//! [`Core::wake_releasing_bridge`].
 
 use crate::model::ItemKey;
 use crate::netns::Netns;
