@@ -361,10 +361,7 @@ async fn an_intent_acknowledged_after_a_kv_value_outlives_the_kv_replay_at_resta
     let mut daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
     wait_ready(&c, &label).await;
     let js = async_nats::jetstream::new(c.clone());
-    let kv = js
-        .get_key_value(format!("nsagent_{label}"))
-        .await
-        .expect("bucket");
+    let kv = agent_bucket(&js, &label).await;
     let (key, mut value) = dummy("o1");
     value["mtu"] = serde_json::json!(1400);
     kv.put(&key, value.to_string().into()).await.expect("put");
@@ -425,10 +422,7 @@ async fn an_empty_kv_bucket_is_watched_quietly_and_its_first_key_is_applied() {
     assert!(!log.contains("KV watch broken"), "{log}");
     assert_eq!(log.matches("watching KV bucket").count(), 1, "{log}");
     let js = async_nats::jetstream::new(c.clone());
-    let kv = js
-        .get_key_value(format!("nsagent_{label}"))
-        .await
-        .expect("the agent made the bucket");
+    let kv = agent_bucket(&js, &label).await;
     kv.put(dummy("first").0, dummy("first").1.to_string().into())
         .await
         .expect("put");
@@ -471,14 +465,7 @@ async fn kv_items_gone_from_the_bucket_are_deleted_at_start_and_request_items_ar
     // No bucket yet: the daemon makes it.
     let mut daemon = Daemon::start(&nats.url(), &label, &dir, &["--kv"]);
     wait_ready(&c, &label).await;
-    let deadline = tokio::time::Instant::now() + T;
-    let kv = loop {
-        if let Ok(kv) = js.get_key_value(&bucket).await {
-            break kv;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "bucket not created");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let kv = agent_bucket(&js, &label).await;
     for name in ["g1", "g2"] {
         kv.put(dummy(name).0, dummy(name).1.to_string().into())
             .await

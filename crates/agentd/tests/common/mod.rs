@@ -357,3 +357,20 @@ pub async fn wait_applied(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The KV bucket the agent `label` makes for itself, once it is there: the agent answers
+/// requests before its KV intake has made the bucket, so a test that wants the bucket waits.
+pub async fn agent_bucket(
+    js: &async_nats::jetstream::Context,
+    label: &str,
+) -> async_nats::jetstream::kv::Store {
+    let bucket = format!("nsagent_{label}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(kv) = js.get_key_value(&bucket).await {
+            return kv;
+        }
+        assert!(Instant::now() < deadline, "bucket {bucket} not created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
