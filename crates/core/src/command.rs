@@ -12,7 +12,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, RouteScope, TapSettings};
+use crate::model::{
+    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, TapSettings,
+};
 use crate::netns::Netns;
 
 /// Identifies a command so that its result can be matched to it.
@@ -143,6 +145,14 @@ pub enum NewLink {
     Bridge(BridgeSettings),
     /// A persistent TAP (through `/dev/net/tun`, not rtnetlink) with these settings.
     Tap(TapSettings),
+    /// A MACVLAN on the link `parent` in `parent_ns`: the request is sent there and the new
+    /// link placed in the command's namespace at once (`IFLA_NET_NS_FD`). (Last, so that logs
+    /// keep their encoding.)
+    Macvlan {
+        parent_ns: Netns,
+        parent: String,
+        mode: MacvlanMode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,13 +278,18 @@ impl Op {
         }
     }
 
-    /// The second namespace a command acts in: a veth peer's, or where a link is moved to.
+    /// The second namespace a command acts in: a veth peer's, a MACVLAN's parent's, or where
+    /// a link is moved to.
     pub fn peer_namespace(&self) -> Option<&Netns> {
         match self {
             Op::CreateLink {
                 kind: NewLink::Veth { peer_ns, .. },
                 ..
             } => Some(peer_ns),
+            Op::CreateLink {
+                kind: NewLink::Macvlan { parent_ns, .. },
+                ..
+            } => Some(parent_ns),
             Op::MoveLink { to, .. } => Some(to),
             _ => None,
         }
@@ -343,6 +358,21 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
+            Op::CreateLink {
+                ns,
+                link,
+                kind:
+                    NewLink::Macvlan {
+                        parent_ns,
+                        parent,
+                        mode,
+                    },
+            } => write!(
+                f,
+                "create macvlan {} (mode {}) in {ns} on {parent} in {parent_ns}",
+                link.name,
+                mode.name().to_lowercase()
+            ),
             Op::DeleteLink { ns, name } => write!(f, "delete link {name} in {ns}"),
             Op::SetLink { ns, name, change } => {
                 write!(f, "set link {name} in {ns}:")?;

@@ -35,8 +35,9 @@ pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
     ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, Interface, InterfaceType,
-    Item, ItemKey, MacAddr, Policy, Route, RouteScope, RuleChain, Table, TapSettings,
-    ValidationError, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX,
+    Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, Policy, Route, RouteScope, RuleChain,
+    Table, TapSettings, ValidationError, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS,
+    OWN_CHAIN_PREFIX,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

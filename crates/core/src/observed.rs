@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, TapSettings};
+use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, TapSettings};
 use crate::netns::Netns;
 
 /// The `rtm_protocol` of routes the agent installs unless told another
@@ -43,8 +43,10 @@ pub enum LinkKind {
     Vrf,
     /// A bridge.
     Bridge,
-    /// A TAP (`tun` of type tap). (Last, so that logged snapshots keep their encoding.)
+    /// A TAP (`tun` of type tap).
     Tap,
+    /// A MACVLAN. (Last, so that logged snapshots keep their encoding.)
+    Macvlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +100,21 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub tap: Option<TapSettings>,
+    /// For a MACVLAN: its mode.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub macvlan_mode: Option<MacvlanMode>,
+    /// For a MACVLAN: where its parent is, when the backend can tell (`IFLA_LINK` and
+    /// `IFLA_LINK_NETNSID`, resolved as a veth's peer is).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub parent: Option<(Netns, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

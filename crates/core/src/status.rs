@@ -67,6 +67,11 @@ pub enum PendingReason {
     NotABridge(String),
     /// `bridge_master_interface` names a bridge in another namespace than the interface's.
     BridgeInAnotherNamespace(String),
+    /// `macvlan.parent_interface` names a MACVLAN: the kernel would put this one on that
+    /// one's parent instead, which the item does not say.
+    ParentIsMacvlan(String),
+    /// `macvlan.parent_interface` names a bridge port: the kernel refuses a parent there.
+    ParentIsBridgePort(String),
 }
 
 impl fmt::Display for PendingReason {
@@ -130,6 +135,14 @@ impl fmt::Display for PendingReason {
                     "bridge '{bridge}' is in another namespace than this interface"
                 )
             }
+            ParentIsMacvlan(parent) => write!(
+                f,
+                "interface '{parent}' is a MACVLAN; name its parent as this MACVLAN's parent"
+            ),
+            ParentIsBridgePort(parent) => write!(
+                f,
+                "interface '{parent}' is a bridge port, which the kernel refuses as a MACVLAN's parent"
+            ),
             TapMissing(tap) => write!(
                 f,
                 "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"

@@ -58,6 +58,8 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 

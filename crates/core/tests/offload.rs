@@ -46,6 +46,8 @@ fn seen(a: ChecksumOffload) -> Event {
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     };
     let on = ChecksumOffload {
         rx: Some(true),

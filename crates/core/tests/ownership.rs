@@ -36,6 +36,8 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 

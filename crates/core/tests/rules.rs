@@ -626,6 +626,8 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 

@@ -254,7 +254,23 @@ fn link_needed(op: &Op) -> Option<&str> {
         | Op::DelRoute { route, .. } => Some(&route.dev),
         Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
         Op::RenameLink { name, .. } | Op::MoveLink { name, .. } => Some(name),
+        Op::CreateLink {
+            kind: NewLink::Macvlan { parent, .. },
+            ..
+        } => Some(parent),
         _ => None,
+    }
+}
+
+/// The namespace whose socket carries `op`: its own, but a MACVLAN's parent's for its
+/// creation, which names the parent by an index of that namespace.
+fn sent_in(op: &Op) -> Netns {
+    match op {
+        Op::CreateLink {
+            kind: NewLink::Macvlan { parent_ns, .. },
+            ..
+        } => parent_ns.clone(),
+        _ => op.namespace(),
     }
 }
 
@@ -480,6 +496,22 @@ fn prepare(
             kind: NewLink::Vrf { table },
             ..
         } => message::new_vrf(link, *table),
+        Op::CreateLink {
+            ns: own,
+            link,
+            kind: NewLink::Macvlan { mode, .. },
+        } => {
+            // `ns` is the parent's, where the request is sent.
+            let fd = if own == ns {
+                None
+            } else {
+                let f = namespace::open(own).map_err(|e| gone(op, own, &e))?;
+                let fd = f.fd.as_raw_fd();
+                keep_open.push(f);
+                Some(fd)
+            };
+            crate::macvlan::create(link, index, *mode, fd)
+        }
         Op::CreateLink {
             link,
             kind: NewLink::Bridge(settings),
@@ -826,7 +858,11 @@ fn resolve_peers(
     }
     for (i, name, peer_ns, peer_name) in found {
         if let Some(link) = observed[i].ns.links.iter_mut().find(|l| l.name == name) {
-            link.peer = Some((peer_ns, peer_name));
+            // A MACVLAN's `IFLA_LINK` names its parent, a veth's its other end.
+            match link.kind {
+                LinkKind::Macvlan => link.parent = Some((peer_ns, peer_name)),
+                _ => link.peer = Some((peer_ns, peer_name)),
+            }
         }
     }
     Ok(())
@@ -861,10 +897,7 @@ impl Backend for NetlinkBackend {
                 Op::SetChain { .. } | Op::DeleteChain { .. } | Op::SetOffload { .. } => {
                     apart.push(i)
                 }
-                _ => groups
-                    .entry(Some(op.namespace()))
-                    .or_default()
-                    .push((i, *op)),
+                _ => groups.entry(Some(sent_in(op))).or_default().push((i, *op)),
             }
         }
         let mut jobs: Vec<(Option<Netns>, Indexed)> = groups.into_iter().collect();

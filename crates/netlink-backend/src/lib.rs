@@ -16,6 +16,7 @@ mod echo;
 mod ethtool;
 mod firewall;
 mod known;
+mod macvlan;
 mod message;
 mod namespace;
 mod observe;

@@ -172,13 +172,34 @@ pub fn new_bridge(link: &LinkSpec, settings: &BridgeSettings) -> Result<Request>
     new_link_of("bridge", link, None, bridge::creation_data(settings)?)
 }
 
+/// RTM_NEWLINK of `kind` with attributes of its own beside the spec's (a MACVLAN's parent).
+pub(crate) fn new_link_with(
+    kind: &str,
+    link: &LinkSpec,
+    extra: Vec<Rtattr<Ifla, Buffer>>,
+    data: Option<Rtattr<IflaInfo, Buffer>>,
+) -> Result<Request> {
+    new_link_attrs(kind, link, extra, None, data)
+}
+
 fn new_link_of(
     kind: &str,
     link: &LinkSpec,
     peer: Option<(&LinkSpec, Option<RawFd>)>,
     data: Option<Rtattr<IflaInfo, Buffer>>,
 ) -> Result<Request> {
+    new_link_attrs(kind, link, Vec::new(), peer, data)
+}
+
+fn new_link_attrs(
+    kind: &str,
+    link: &LinkSpec,
+    extra: Vec<Rtattr<Ifla, Buffer>>,
+    peer: Option<(&LinkSpec, Option<RawFd>)>,
+    data: Option<Rtattr<IflaInfo, Buffer>>,
+) -> Result<Request> {
     let mut attrs = link_attrs(&link.name, link.mtu, link.mac, None)?;
+    attrs.extend(extra);
     let mut info = attr(Ifla::Linkinfo, Buffer::new())?
         .nest(&attr(IflaInfo::Kind, kind)?)
         .map_err(enc)?;

@@ -124,6 +124,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         Some("dummy") => LinkKind::Dummy,
         Some("vrf") => LinkKind::Vrf,
         Some("bridge") => LinkKind::Bridge,
+        Some("macvlan") => LinkKind::Macvlan,
         Some("tun") if data.as_deref().and_then(tap::settings_of).is_some() => LinkKind::Tap,
         _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
         _ => LinkKind::Other,
@@ -137,7 +138,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         .map(MacAddr);
     let up = msg.ifi_flags().bits() & message::IFF_UP != 0;
     let peer = match kind {
-        LinkKind::Veth => find(attrs, Ifla::Link)
+        LinkKind::Veth | LinkKind::Macvlan => find(attrs, Ifla::Link)
             .and_then(u32_of)
             .filter(|i| *i != 0)
             .map(|i| {
@@ -177,6 +178,12 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
                 .as_deref()
                 .filter(|_| kind == LinkKind::Tap)
                 .and_then(tap::settings_of),
+            macvlan_mode: data
+                .as_deref()
+                .filter(|_| kind == LinkKind::Macvlan)
+                .and_then(crate::macvlan::mode_of),
+            // Resolved across namespaces by the caller, as a veth's peer is.
+            parent: None,
         },
     })
 }

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use nsagent_core::{
-    AgentIdentity, BridgeSettings, LinkKind, MacAddr, Mark, Netns, RouteSpec, TapSettings,
-    ALIAS_PREFIX,
+    AgentIdentity, BridgeSettings, LinkKind, MacAddr, MacvlanMode, Mark, Netns, RouteSpec,
+    TapSettings, ALIAS_PREFIX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,8 @@ pub struct LinkDump {
     pub bridge: Option<BridgeSettings>,
     /// For a TAP: its settings.
     pub tap: Option<TapSettings>,
+    /// For a MACVLAN: its mode and the link it is on (namespace as stored, name).
+    pub macvlan: Option<(MacvlanMode, (Netns, String))>,
     /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
     pub checksum_offload: (bool, bool),
 }

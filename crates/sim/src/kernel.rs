@@ -15,8 +15,8 @@ use nsagent_core::errno::{
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     link_states_failed, Backend, BackendError, BridgeSettings, ChainSnapshot, ChecksumOffload,
-    ErrorKind, Family, LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, Master,
-    NamespaceIdentity, Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour,
+    ErrorKind, Family, LinkChange, LinkKind, LinkSpec, LinkState, LinkStats, MacAddr, MacvlanMode,
+    Master, NamespaceIdentity, Netns, NewLink, ObservedLink, ObservedNamespace, ObservedNeighbour,
     ObservedTable, Op, OperState, RouteScope, RouteSpec, Snapshot, Table, TapSettings,
 };
 use serde::{Deserialize, Serialize};
@@ -125,23 +125,23 @@ impl SeedLink {
 }
 
 /// Why the kernel refused a request.
-enum Refusal {
+pub(crate) enum Refusal {
     Errno(i32, String),
     Gone(Netns),
 }
 
-fn refuse(errno: i32, message: impl Into<String>) -> Refusal {
+pub(crate) fn refuse(errno: i32, message: impl Into<String>) -> Refusal {
     Refusal::Errno(errno, message.into())
 }
 
-type Outcome<T = ()> = Result<T, Refusal>;
+pub(crate) type Outcome<T = ()> = Result<T, Refusal>;
 
 /// An in-memory Linux kernel with any number of network namespaces. Deterministic: ifindexes,
 /// MACs, pids and container ids come from counters, and everything is kept in ordered maps.
 #[derive(Debug, Clone)]
 pub struct SimKernel {
     config: SimConfig,
-    namespaces: BTreeMap<Netns, Namespace>,
+    pub(crate) namespaces: BTreeMap<Netns, Namespace>,
     next_mac: u32,
     next_pid: u32,
     next_container: u64,
@@ -303,10 +303,12 @@ impl SimKernel {
             .remove(ns)
             .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
         let mut destroyed = Vec::new();
-        for link in gone.links.values() {
+        for (name, link) in &gone.links {
+            destroyed.extend(self.remove_macvlans_on(ns, name));
             if let Some(peer) = &link.peer {
                 if self.remove_port_aware(&peer.ns, &peer.name).is_some() {
                     destroyed.push((peer.ns.clone(), peer.name.clone()));
+                    destroyed.extend(self.remove_macvlans_on(&peer.ns, &peer.name));
                 }
             }
         }
@@ -512,6 +514,8 @@ impl SimKernel {
             tap: (kind == LinkKind::Tap).then(TapSettings::default),
             mtu_set: true,
             mac_set: true,
+            lower: None,
+            macvlan_mode: None,
         };
         namespace.links.insert(seed.name.clone(), link);
         if seed.up {
@@ -683,13 +687,13 @@ impl SimKernel {
         }
     }
 
-    fn namespace(&self, ns: &Netns) -> Outcome<&Namespace> {
+    pub(crate) fn namespace(&self, ns: &Netns) -> Outcome<&Namespace> {
         self.namespaces
             .get(self.real(ns))
             .ok_or_else(|| Refusal::Gone(ns.clone()))
     }
 
-    fn namespace_mut(&mut self, ns: &Netns) -> Outcome<&mut Namespace> {
+    pub(crate) fn namespace_mut(&mut self, ns: &Netns) -> Outcome<&mut Namespace> {
         let ns = self.real(ns).clone();
         self.namespaces
             .get_mut(&ns)
@@ -759,6 +763,11 @@ impl SimKernel {
                 };
                 namespace.links.insert(spec.name.clone(), link);
             }
+            NewLink::Macvlan {
+                parent_ns,
+                parent,
+                mode,
+            } => self.create_macvlan(ns, spec, parent_ns, parent, *mode)?,
             NewLink::Dummy => {
                 check_mtu(LinkKind::Dummy, spec.mtu)?;
                 let link = self.new_link(LinkKind::Dummy, spec, None);
@@ -818,7 +827,12 @@ impl SimKernel {
     }
 
     /// A down link from a spec; the caller assigns the ifindex and brings it up.
-    fn new_link(&mut self, kind: LinkKind, spec: &LinkSpec, peer: Option<PeerRef>) -> Link {
+    pub(crate) fn new_link(
+        &mut self,
+        kind: LinkKind,
+        spec: &LinkSpec,
+        peer: Option<PeerRef>,
+    ) -> Link {
         let mac = spec.mac.unwrap_or_else(|| self.fresh_mac());
         Link {
             ifindex: 0,
@@ -835,6 +849,8 @@ impl SimKernel {
             vrf_table: None,
             bridge: None,
             tap: None,
+            lower: None,
+            macvlan_mode: None,
             mtu_set: spec.mtu.is_some(),
             mac_set: spec.mac.is_some(),
         }
@@ -874,15 +890,19 @@ impl SimKernel {
                 self.bridge_follows_ports(ns, bridge);
             }
         }
+        // The kernel deletes the MACVLANs on what went, wherever they are (`macvlan.rs`).
+        let real = self.real(ns).clone();
+        self.remove_macvlans_on(&real, name);
         if let Some(peer) = removed.and_then(|l| l.peer) {
             self.remove_port_aware(&peer.ns, &peer.name);
+            self.remove_macvlans_on(&peer.ns, &peer.name);
         }
         Ok(())
     }
 
     /// Removes a link from its namespace (`ns` as stored, not an alias); a bridge it was a port
     /// of follows the ports it has left.
-    fn remove_port_aware(&mut self, ns: &Netns, name: &str) -> Option<Link> {
+    pub(crate) fn remove_port_aware(&mut self, ns: &Netns, name: &str) -> Option<Link> {
         let gone = self.namespaces.get_mut(ns)?.remove_link(name)?;
         if let Some(bridge) = gone.master {
             self.bridge_follows_ports(ns, bridge);
@@ -916,6 +936,17 @@ impl SimKernel {
         let peer = namespace
             .rename_link(name, new_name)
             .and_then(|l| l.peer.clone());
+        let real = self.real(ns).clone();
+        self.lower_moved(
+            &PeerRef {
+                ns: real.clone(),
+                name: name.to_string(),
+            },
+            &PeerRef {
+                ns: real,
+                name: new_name.to_string(),
+            },
+        );
         if let Some(peer) = peer {
             let far = self
                 .namespaces
@@ -975,6 +1006,16 @@ impl SimKernel {
         }
         let peer = link.peer.clone();
         target.links.insert(new_name.to_string(), link);
+        self.lower_moved(
+            &PeerRef {
+                ns: from.clone(),
+                name: name.to_string(),
+            },
+            &PeerRef {
+                ns: to.clone(),
+                name: new_name.to_string(),
+            },
+        );
         if let Some(peer) = peer {
             let back = self
                 .namespaces
@@ -1015,9 +1056,32 @@ impl SimKernel {
         Ok(())
     }
 
-    fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
+    pub(crate) fn set_link(&mut self, ns: &Netns, name: &str, change: &LinkChange) -> Outcome {
         let vlan_filtering = self.config.bridge_vlan_filtering;
         let mut port_of = None;
+        let here = PeerRef {
+            ns: self.real(ns).clone(),
+            name: name.to_string(),
+        };
+        if let Some(link) = self
+            .namespace(ns)?
+            .links
+            .get(name)
+            .filter(|l| l.lower.is_some())
+        {
+            // In `do_setlink`'s order: the address (checked only while up), the MTU, the
+            // flags (up with the address it has by then).
+            let mac = change.mac.unwrap_or(link.mac);
+            if change.mac.is_some() && link.up {
+                self.check_macvlan_mac(&here.ns, name, mac)?;
+            }
+            if let Some(mtu) = change.mtu {
+                self.check_macvlan_mtu(link, mtu)?;
+            }
+            if change.up == Some(true) && !link.up {
+                self.check_macvlan_mac(&here.ns, name, mac)?;
+            }
+        }
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
             .links
@@ -1050,10 +1114,30 @@ impl SimKernel {
             }
             link.mac = mac;
             link.mac_set = true;
+            let passthru_on = link
+                .lower
+                .clone()
+                .filter(|_| link.macvlan_mode == Some(MacvlanMode::Passthru));
             // Setting the address, even to the one the link has, flushes every neighbour entry
             // of the link, permanent ones and both families included (verified).
             namespace.neighbours.remove_of_link(name, |_| true);
+            // A PASSTHRU MACVLAN's MAC is its parent's, both ways (`macvlan.rs`).
+            match passthru_on {
+                Some(lower) => {
+                    let change = LinkChange {
+                        mac: Some(mac),
+                        ..LinkChange::default()
+                    };
+                    let _ = self.set_link(&lower.ns, &lower.name, &change);
+                }
+                None => self.lower_mac_set(&here, mac),
+            }
         }
+        let namespace = self.namespace_mut(ns)?;
+        let link = namespace
+            .links
+            .get_mut(name)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {name}")))?;
         if let Some(mtu) = change.mtu {
             check_mtu(link.kind, Some(mtu))?;
             let had_ipv6 = link.ipv6_enabled();
@@ -1093,6 +1177,9 @@ impl SimKernel {
         if let Some(bridge) = port_of {
             self.bridge_follows_ports(ns, bridge);
         }
+        if let Some(mtu) = change.mtu {
+            self.lower_mtu_set(&here, mtu);
+        }
         if let Some(master) = &change.master {
             self.set_master(ns, name, master)?;
         }
@@ -1108,6 +1195,7 @@ impl SimKernel {
     /// routes, neighbours and IPv6 addresses go, as on any down. A bridge leaves its ports as
     /// they are, and follows them itself ([`SimKernel::bridge_follows_ports`]).
     fn set_master(&mut self, ns: &Netns, name: &str, master: &Master) -> Outcome {
+        let has_macvlans = self.is_lower(self.real(ns), name);
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
             .links
@@ -1132,6 +1220,9 @@ impl SimKernel {
                     LinkKind::Bridge => {
                         if kind == LinkKind::Bridge {
                             return Err(refuse(ELOOP, "a bridge cannot be a port of a bridge"));
+                        }
+                        if has_macvlans {
+                            return Err(refuse(EBUSY, format!("{name} has macvlans on it")));
                         }
                         if kind == LinkKind::Loopback {
                             return Err(refuse(EINVAL, format!("{name} cannot be a port of {m}")));
@@ -1264,6 +1355,11 @@ impl SimKernel {
                 .and_then(|n| n.links.get(&peer.name))
                 .is_some_and(|p| p.up),
             (LinkKind::Veth, None) => false,
+            // A MACVLAN has carrier while its parent has (verified: LOWERLAYERDOWN otherwise).
+            (LinkKind::Macvlan, _) => link
+                .lower
+                .as_ref()
+                .is_some_and(|l| self.has_carrier(&l.ns, &l.name)),
             // A TAP has carrier only while a process has it open, which none here does
             // (verified: NO-CARRIER when up).
             (LinkKind::Tap, _) => false,
@@ -1306,6 +1402,14 @@ impl SimKernel {
             .map(str::to_string);
         if let Some(master) = master {
             self.gain_carrier(ns, &master);
+        }
+        // So does a parent its MACVLANs.
+        let here = PeerRef {
+            ns: self.real(ns).clone(),
+            name: name.to_string(),
+        };
+        for (n, m) in self.macvlans_on(&here) {
+            self.gain_carrier(&n, &m);
         }
     }
 
@@ -1688,6 +1792,8 @@ impl Backend for SimKernel {
                     vrf_table: l.vrf_table,
                     bridge: l.bridge,
                     tap: l.tap,
+                    macvlan_mode: l.macvlan_mode,
+                    parent: l.lower.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
                 })
                 .collect();
             let routes = namespace
@@ -1770,6 +1876,9 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
         vrf_table: link.vrf_table,
         bridge: link.bridge,
         tap: link.tap,
+        macvlan: link
+            .macvlan_mode
+            .zip(link.lower.as_ref().map(|l| (l.ns.clone(), l.name.clone()))),
     }
 }
 
@@ -1862,7 +1971,7 @@ fn check_mac(mac: Option<MacAddr>) -> Outcome {
     }
 }
 
-fn check_mtu(kind: LinkKind, mtu: Option<u32>) -> Outcome {
+pub(crate) fn check_mtu(kind: LinkKind, mtu: Option<u32>) -> Outcome {
     match (mtu, Link::mtu_range(kind)) {
         (Some(m), Some((min, max))) if m < min || m > max => {
             Err(refuse(EINVAL, format!("MTU {m} is outside {min}..={max}")))

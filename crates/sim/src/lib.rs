@@ -13,6 +13,7 @@ mod error;
 mod fault;
 mod firewall;
 mod kernel;
+mod macvlan;
 mod microservice;
 mod namespace;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use nsagent_core::{BridgeSettings, LinkKind, MacAddr, Netns, RouteSpec, TapSettings};
+use nsagent_core::{BridgeSettings, LinkKind, MacAddr, MacvlanMode, Netns, RouteSpec, TapSettings};
 
 /// Below this MTU the kernel disables IPv6 on a link (IPV6_MIN_MTU, RFC 8200): it drops the
 /// link's IPv6 addresses, routes and neighbours and refuses new ones.
@@ -27,7 +27,8 @@ pub(crate) struct Address {
     pub(crate) origin: Origin,
 }
 
-/// The other end of a veth pair.
+/// The other end of a veth pair, or a MACVLAN's parent: a link by its namespace (as stored)
+/// and name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PeerRef {
     pub(crate) ns: Netns,
@@ -57,6 +58,9 @@ pub(crate) struct Link {
     pub(crate) bridge: Option<BridgeSettings>,
     /// For a TAP: its settings.
     pub(crate) tap: Option<TapSettings>,
+    /// For a MACVLAN: the link it is on (`macvlan.rs`), and its mode.
+    pub(crate) lower: Option<PeerRef>,
+    pub(crate) macvlan_mode: Option<MacvlanMode>,
     pub(crate) mtu_set: bool,
     /// Whether its MAC was set by someone (a bridge's follows its ports otherwise).
     pub(crate) mac_set: bool,
@@ -91,6 +95,8 @@ impl Link {
             LinkKind::Veth | LinkKind::Dummy | LinkKind::Bridge | LinkKind::Other => {
                 Some((68, 65535))
             }
+            // A MACVLAN too (verified: `minmtu 68 maxmtu 65535`), below its parent's.
+            LinkKind::Macvlan => Some((68, 65535)),
             // A TAP: 65535 less its Ethernet header (verified: `maxmtu 65521`).
             LinkKind::Tap => Some((68, 65521)),
             // drivers/net/vrf.c: IPV6_MIN_MTU..=IP6_MAX_MTU (not measurable on this host,
@@ -314,6 +320,8 @@ impl Namespace {
                 vrf_table: None,
                 bridge: None,
                 tap: None,
+                lower: None,
+                macvlan_mode: None,
                 mtu_set: false,
                 mac_set: false,
             },

@@ -393,6 +393,8 @@ mod tests {
             vrf_table: None,
             bridge: None,
             tap: None,
+            macvlan_mode: None,
+            parent: None,
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

@@ -78,6 +78,8 @@ impl Core {
             if let Some((pns, pname)) = &link.peer_link {
                 self.forget_link_at(pns, pname);
             }
+            let me = self.slot(id).key.interface().to_string();
+            self.macvlans_gone(&me);
             if let LinkRole::Veth { peer_item } = &link.role {
                 if let Some((pid, peer)) = self.interface_slot(peer_item) {
                     let peer_is_partner = matches!(
@@ -278,6 +280,18 @@ impl Core {
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Tap(*settings), None)),
             ),
+            NewLink::Macvlan { mode, .. } => {
+                let parent_item = self
+                    .desired_interface(id)
+                    .and_then(|i| i.macvlan_parent())
+                    .unwrap_or_default()
+                    .to_string();
+                let role = LinkRole::Macvlan {
+                    parent_item,
+                    mode: *mode,
+                };
+                self.set_actual(id, Actual::Link(link_from_spec(ns, link, role, None)))
+            }
             NewLink::Bridge(settings) => self.set_actual(
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Bridge(*settings), None)),
@@ -320,7 +334,7 @@ impl Core {
     }
 
     /// A link's attributes were set, with what the kernel flushes along with some of them.
-    fn link_set(&mut self, id: ItemId, ns: &Netns, name: &str, change: &LinkChange) {
+    pub(super) fn link_set(&mut self, id: ItemId, ns: &Netns, name: &str, change: &LinkChange) {
         let mut flushes = Vec::new();
         let mut cycled = false;
         let old_master = match &self.slot(id).actual {
@@ -411,6 +425,10 @@ impl Core {
         }
         for what in flushes {
             self.forget_on_link(ns, name, what);
+        }
+        if let Some(mtu) = change.mtu {
+            let me = self.slot(id).key.interface().to_string();
+            self.parent_mtu_lowered(&me, mtu);
         }
     }
 

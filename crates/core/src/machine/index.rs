@@ -13,7 +13,7 @@ use crate::netns::{NamespaceRef, Netns};
 
 use super::dirty::{route_slot, Resource, RouteSlot};
 use super::drift::ResyncRequests;
-use super::state::{Actual, ItemId, LinkActual, Owner, State};
+use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner, State};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -25,8 +25,8 @@ pub(super) struct Indexes {
     pub(super) by_key: FxHashMap<ItemKey, ItemId>,
     /// Interface items by logical name: the same as `by_key`, looked up by `&str`.
     pub(super) names: FxHashMap<String, ItemId>,
-    /// Items that name an interface: its routes and ARPs (by their key), and veths naming it
-    /// as their peer.
+    /// Items that name an interface: its routes and ARPs (by their key), veths naming it as
+    /// their peer, members naming it as their master and MACVLANs as their parent.
     pub(super) referrers: FxHashMap<String, BTreeSet<ItemId>>,
     /// Interface and rule chain items by their desired namespace. Ordered: it is iterated.
     pub(super) ns_members: BTreeMap<NamespaceRef, BTreeSet<ItemId>>,
@@ -51,6 +51,9 @@ pub(super) struct Indexes {
     /// TAP_TO_VPP items: few, and looked through when the default namespace, where their TAPs
     /// appear, is observed.
     pub(super) taps: BTreeSet<ItemId>,
+    /// MACVLAN items by the item whose link the core believes their link's parent: the
+    /// kernel deletes them along with it.
+    pub(super) macvlans_on: FxHashMap<String, BTreeSet<ItemId>>,
 }
 
 /// The items of one index entry, copied out so that the core can change while it visits them.
@@ -167,7 +170,13 @@ impl Core {
             if i.kind == InterfaceType::TapToVpp {
                 self.ix.taps.insert(id);
             }
-            for named in i.veth_peer.iter().map(String::as_str).chain(i.master()) {
+            for named in i
+                .veth_peer
+                .iter()
+                .map(String::as_str)
+                .chain(i.master())
+                .chain(i.macvlan_parent())
+            {
                 self.ix
                     .referrers
                     .entry(named.to_string())
@@ -196,7 +205,13 @@ impl Core {
             self.slot_mut(id).name_taken_by = None;
             self.settle_claims(&claim);
             self.ix.taps.remove(&id);
-            for named in i.veth_peer.iter().map(String::as_str).chain(i.master()) {
+            for named in i
+                .veth_peer
+                .iter()
+                .map(String::as_str)
+                .chain(i.master())
+                .chain(i.macvlan_parent())
+            {
                 remove_from_fx(&mut self.ix.referrers, named, id);
             }
         }
@@ -211,6 +226,13 @@ impl Core {
                 self.ix
                     .link_owner
                     .insert((l.ns.clone(), l.name.clone()), id);
+                if let LinkRole::Macvlan { parent_item, .. } = &l.role {
+                    self.ix
+                        .macvlans_on
+                        .entry(parent_item.clone())
+                        .or_default()
+                        .insert(id);
+                }
             }
             Actual::Route(r) => {
                 self.ix.route_owner.insert(route_slot(&r.ns, &r.route), id);
@@ -240,6 +262,9 @@ impl Core {
                 let key = (l.ns.clone(), l.name.clone());
                 if self.ix.link_owner.get(&key) == Some(&id) {
                     self.ix.link_owner.remove(&key);
+                }
+                if let LinkRole::Macvlan { parent_item, .. } = &l.role {
+                    remove_from_fx(&mut self.ix.macvlans_on, parent_item.as_str(), id);
                 }
                 Some(Resource::LinkName(key.0, key.1))
             }

@@ -3,7 +3,7 @@
 //! differs is renamed where it is (by index), so that what is on it stays.
 
 use crate::command::{LinkChange, NewLink, Op};
-use crate::model::{BridgeSettings, Interface, InterfaceType, Item, TapSettings};
+use crate::model::{BridgeSettings, Interface, InterfaceType, Item, MacvlanMode, TapSettings};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
@@ -26,12 +26,23 @@ pub(super) struct LinkTarget {
 /// by slot and knows the namespace the peer's end goes in, which a creation needs and a belief
 /// does not.
 pub(super) enum WantedRole {
-    Veth { peer: ItemId, peer_ns: Netns },
+    Veth {
+        peer: ItemId,
+        peer_ns: Netns,
+    },
     Dummy,
     Borrowed,
-    Vrf { table: u32 },
+    Vrf {
+        table: u32,
+    },
     Bridge(BridgeSettings),
     Tap(TapSettings),
+    /// A MACVLAN on the link `parent` (in `parent_ns`), the parent item's.
+    Macvlan {
+        mode: MacvlanMode,
+        parent_ns: Netns,
+        parent: String,
+    },
 }
 
 impl LinkTarget {
@@ -52,6 +63,14 @@ impl LinkTarget {
             (WantedRole::Bridge(_), LinkRole::Bridge(_)) => true,
             // A TAP's settings are fixed when it is made.
             (WantedRole::Tap(want), LinkRole::Tap(has)) => want == has,
+            // A MACVLAN's parent and mode are fixed when it is made.
+            (
+                WantedRole::Macvlan { mode, .. },
+                LinkRole::Macvlan {
+                    parent_item,
+                    mode: has,
+                },
+            ) => mode == has && iface.macvlan_parent() == Some(parent_item.as_str()),
             (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
                 iface.veth_peer.as_deref() == Some(peer_item.as_str())
             }
@@ -138,6 +157,13 @@ impl Core {
             }),
             InterfaceType::Bridge => Some(WantedRole::Bridge(iface.bridge.unwrap_or_default())),
             InterfaceType::Tap => Some(WantedRole::Tap(iface.tap.unwrap_or_default())),
+            InterfaceType::Macvlan => self.parent_of(iface).map_err(|r| reasons.push(r)).ok().map(
+                |(parent_ns, parent)| WantedRole::Macvlan {
+                    mode: iface.macvlan.as_ref().map(|m| m.mode).unwrap_or_default(),
+                    parent_ns,
+                    parent,
+                },
+            ),
             InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
                 Some(WantedRole::Borrowed)
             }
@@ -160,7 +186,8 @@ impl Core {
         };
         // Its master's command is on its way (the VRF or bridge being made or re-made): the
         // member waits for the result, rather than remove a link that is about to fit.
-        if desired.is_some_and(|i| self.master_in_flight(i)) {
+        // So does a MACVLAN while its parent's is.
+        if desired.is_some_and(|i| self.master_in_flight(i) || self.parent_in_flight(i)) {
             return self.set_state(id, ItemState::InProgress);
         }
         let target = match desired {
@@ -243,6 +270,7 @@ impl Core {
                     | WantedRole::Dummy
                     | WantedRole::Bridge(_)
                     | WantedRole::Tap(_)
+                    | WantedRole::Macvlan { .. }
             )
         {
             want.master = Some(target.master.clone());
@@ -451,6 +479,22 @@ impl Core {
                 ns: target.ns,
                 link: spec,
                 kind: NewLink::Tap(settings),
+            },
+            (
+                WantedRole::Macvlan {
+                    mode,
+                    parent_ns,
+                    parent,
+                },
+                _,
+            ) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Macvlan {
+                    parent_ns,
+                    parent,
+                    mode,
+                },
             },
             (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };

@@ -76,6 +76,7 @@ mod index;
 mod intent;
 mod l3;
 mod link;
+mod macvlan;
 mod master;
 mod namespaces;
 mod reclaim;

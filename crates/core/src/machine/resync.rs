@@ -93,7 +93,7 @@ impl Core {
                 obs.ns = canonical;
             }
             for link in &mut obs.links {
-                if let Some((peer_ns, _)) = &mut link.peer {
+                for (peer_ns, _) in link.peer.iter_mut().chain(link.parent.iter_mut()) {
                     *peer_ns = self.s.identities.canonical(peer_ns.clone());
                 }
             }
@@ -227,6 +227,12 @@ impl Core {
                     if let (LinkRole::Tap(settings), Some(seen)) = (&mut a.role, l.tap) {
                         *settings = seen;
                     }
+                    if let LinkRole::Macvlan { parent_item, mode } = &mut a.role {
+                        *mode = l.macvlan_mode.unwrap_or(*mode);
+                        if let Some(parent) = self.parent_seen(&l.parent) {
+                            *parent_item = parent;
+                        }
+                    }
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
                     }
@@ -311,6 +317,10 @@ impl Core {
                     },
                     LinkKind::Bridge => LinkRole::Bridge(l.bridge.unwrap_or_default()),
                     LinkKind::Tap => LinkRole::Tap(l.tap.unwrap_or_default()),
+                    LinkKind::Macvlan => LinkRole::Macvlan {
+                        parent_item: self.parent_seen(&l.parent).unwrap_or_default(),
+                        mode: l.macvlan_mode.unwrap_or_default(),
+                    },
                     _ => LinkRole::Dummy,
                 };
                 let peer_link = seen.believed_peer(&l.peer);
@@ -538,7 +548,7 @@ impl Core {
         let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
             if matches!(
                 i.kind,
-                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge | InterfaceType::Tap
+                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge | InterfaceType::Tap | InterfaceType::Macvlan
             )
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)

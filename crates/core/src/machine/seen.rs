@@ -21,6 +21,7 @@ pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
         LinkRole::Vrf { .. } => kind == LinkKind::Vrf,
         LinkRole::Bridge(_) => kind == LinkKind::Bridge,
         LinkRole::Tap(_) => kind == LinkKind::Tap,
+        LinkRole::Macvlan { .. } => kind == LinkKind::Macvlan,
     }
 }
 
@@ -191,6 +192,8 @@ mod tests {
             vrf_table: None,
             bridge: None,
             tap: None,
+            macvlan_mode: None,
+            parent: None,
         }
     }
 

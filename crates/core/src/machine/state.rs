@@ -19,7 +19,7 @@ use crate::command::{Command, CommandId, Op, RouteSpec};
 use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
 use crate::model::{
-    BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr, TapSettings,
+    BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr, MacvlanMode, TapSettings,
 };
 use crate::netns::Netns;
 use crate::status::ItemState;
@@ -87,9 +87,14 @@ pub(super) enum LinkRole {
     Vrf { table: u32 },
     /// A bridge the agent created, with its settings as last set or seen.
     Bridge(BridgeSettings),
-    /// A TAP the agent created, with its settings. (Last, so that snapshots keep their
-    /// encoding.)
+    /// A TAP the agent created, with its settings.
     Tap(TapSettings),
+    /// A MACVLAN the agent created on the link of the item `parent_item`, with its mode.
+    /// (Last, so that snapshots keep their encoding.)
+    Macvlan {
+        parent_item: String,
+        mode: MacvlanMode,
+    },
 }
 
 impl LinkRole {

@@ -4,6 +4,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::bridge::{bridge_master, bridge_settings, BridgeSettings};
+use super::macvlan::{check_passthru_mac, macvlan_settings, MacvlanSettings};
 use super::tap::{tap_settings, TapSettings};
 use super::validation::{check_host_name, check_logical_name, MTU_MAX, MTU_MIN};
 use super::{wire, MacAddr, ValidationError};
@@ -30,6 +31,8 @@ pub enum InterfaceType {
     Bridge,
     /// A persistent Linux TAP, created and deleted by the agent (`tap.rs`).
     Tap,
+    /// A MACVLAN on another item's link, created and deleted by the agent (`macvlan.rs`).
+    Macvlan,
 }
 
 /// A validated interface item.
@@ -108,6 +111,13 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub tap: Option<TapSettings>,
+    /// For MACVLAN: its parent and mode (`macvlan`).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub macvlan: Option<MacvlanSettings>,
 }
 
 impl Interface {
@@ -115,6 +125,11 @@ impl Interface {
     /// bridge: a link has at most one master.
     pub fn master(&self) -> Option<&str> {
         self.vrf_master.as_deref().or(self.bridge_master.as_deref())
+    }
+
+    /// For a MACVLAN: the item (its logical name) whose link is its parent.
+    pub fn macvlan_parent(&self) -> Option<&str> {
+        self.macvlan.as_ref().map(|m| m.parent.as_str())
     }
 }
 
@@ -156,6 +171,7 @@ impl wire::Interface {
         let vrf_table = vrf_table(kind, self.vrf_dev.as_ref())?;
         let vrf_master = vrf_master(kind, &self.vrf_master_interface, &self.name)?;
         let bridge = bridge_settings(kind, self.bridge.as_ref())?;
+        let macvlan = macvlan_settings(kind, self.macvlan.as_ref(), &self.name)?;
         let bridge_master = bridge_master(
             kind,
             &self.bridge_master_interface,
@@ -182,6 +198,7 @@ impl wire::Interface {
         check_owned_not_lo(kind, host_field, &host_if_name)?;
         let ip_addresses = ip_addresses(&self.ip_addresses)?;
         let phys_address = phys_address(&self.phys_address)?;
+        check_passthru_mac(macvlan.as_ref(), phys_address.as_ref())?;
         let mtu = mtu(self.mtu, &ip_addresses)?;
         let veth_peer = veth_peer(kind, self.veth.as_ref(), &self.name)?;
         let checksum_offload = self
@@ -208,6 +225,7 @@ impl wire::Interface {
             bridge,
             bridge_master,
             tap,
+            macvlan,
         })
     }
 }
@@ -266,7 +284,8 @@ fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
         | InterfaceType::Dummy
         | InterfaceType::Vrf
         | InterfaceType::Bridge
-        | InterfaceType::Tap => Some(enabled.unwrap_or(false)),
+        | InterfaceType::Tap
+        | InterfaceType::Macvlan => Some(enabled.unwrap_or(false)),
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
@@ -327,6 +346,7 @@ fn check_owned_not_lo(
             | InterfaceType::Vrf
             | InterfaceType::Bridge
             | InterfaceType::Tap
+            | InterfaceType::Macvlan
     );
     if owned && host_if_name == "lo" {
         return Err(ValidationError::new(
@@ -348,9 +368,10 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::VrfDevice => Ok(InterfaceType::Vrf),
         T::Bridge => Ok(InterfaceType::Bridge),
         T::Tap => Ok(InterfaceType::Tap),
+        T::Macvlan => Ok(InterfaceType::Macvlan),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE, TAP",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE, TAP, MACVLAN",
         )),
     }
 }
@@ -500,6 +521,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Vrf => T::VrfDevice,
                 InterfaceType::Bridge => T::Bridge,
                 InterfaceType::Tap => T::Tap,
+                InterfaceType::Macvlan => T::Macvlan,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -522,6 +544,7 @@ impl From<&Interface> for wire::Interface {
             vrf_master_interface: i.vrf_master.clone().unwrap_or_default(),
             bridge: i.bridge.as_ref().map(wire::Bridge::from),
             bridge_master_interface: i.bridge_master.clone().unwrap_or_default(),
+            macvlan: i.macvlan.as_ref().map(wire::Macvlan::from),
         }
     }
 }

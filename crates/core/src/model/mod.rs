@@ -10,6 +10,7 @@ mod arp;
 mod bridge;
 mod interface;
 mod key;
+mod macvlan;
 mod protojson;
 mod route;
 mod rulechain;
@@ -25,6 +26,7 @@ pub use arp::{ArpEntry, MacAddr};
 pub use bridge::{BridgeSettings, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS};
 pub use interface::{ChecksumOffload, Interface, InterfaceType};
 pub use key::ItemKey;
+pub use macvlan::{MacvlanMode, MacvlanSettings};
 
 use key::KeyVersion;
 use protojson::Model;

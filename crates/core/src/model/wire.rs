@@ -43,6 +43,18 @@ pub struct Interface {
     /// nsagent's extension: the BRIDGE interface (its logical name) the link is a port of.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bridge_master_interface: String,
+    /// nsagent's extension: MACVLAN settings, for MACVLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macvlan: Option<Macvlan>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Macvlan {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parent_interface: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -104,6 +116,8 @@ pub enum InterfaceTypeName {
     Bridge,
     #[serde(rename = "TAP")]
     Tap,
+    #[serde(rename = "MACVLAN")]
+    Macvlan,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

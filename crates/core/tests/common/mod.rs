@@ -147,6 +147,8 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 
@@ -199,6 +201,8 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 vrf_table: None,
                 bridge: None,
                 tap: None,
+                macvlan_mode: None,
+                parent: None,
             }],
             routes: vec![],
             neighbours: vec![],

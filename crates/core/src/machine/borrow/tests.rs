@@ -27,6 +27,8 @@ fn seen() -> ObservedLink {
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 

@@ -86,6 +86,8 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         vrf_table: None,
         bridge: None,
         tap: None,
+        macvlan_mode: None,
+        parent: None,
     }
 }
 

@@ -50,6 +50,7 @@ pub(super) const INTERFACE_TYPE: &[(&str, i64)] = &[
     // nsagent's extensions, numbered from 100 so that vpp-agent's later types never collide.
     ("BRIDGE", 101),
     ("TAP", 102),
+    ("MACVLAN", 103),
 ];
 /// v1's `InterfaceType`, whose zero is VETH: an absent type is a VETH there.
 pub(super) const INTERFACE_TYPE_V1: &[(&str, i64)] = &[("VETH", 0), ("AUTO_TAP", 1)];
@@ -58,6 +59,8 @@ pub(super) const CHECKSUM: &[(&str, i64)] = &[
     ("CHKSM_OFFLOAD_ENABLED", 1),
     ("CHKSM_OFFLOAD_DISABLED", 2),
 ];
+pub(super) const MACVLAN_MODE: &[(&str, i64)] =
+    &[("BRIDGE", 0), ("PRIVATE", 1), ("VEPA", 2), ("PASSTHRU", 3)];
 pub(super) const NAMESPACE_TYPE: &[(&str, i64)] = &[
     ("UNDEFINED", 0),
     ("NSID", 1),
@@ -97,6 +100,11 @@ pub(super) const BRIDGE: &[Field] = &[
     f("ageing_time_seconds", Kind::U32),
 ];
 
+pub(super) const MACVLAN: &[Field] = &[
+    f("parent_interface", Kind::Str),
+    f("mode", Kind::Enum(MACVLAN_MODE)),
+];
+
 pub(super) const INTERFACE: &[Field] = &[
     f("name", Kind::Str),
     f("type", Kind::Enum(INTERFACE_TYPE)),
@@ -113,6 +121,7 @@ pub(super) const INTERFACE: &[Field] = &[
     f("vrf_master_interface", Kind::Str),
     link("bridge", Kind::Msg(BRIDGE)),
     f("bridge_master_interface", Kind::Str),
+    link("macvlan", Kind::Msg(MACVLAN)),
 ];
 
 pub(super) const VETH_V1: &[Field] = &[f("peer_if_name", Kind::Str)];
