@@ -50,6 +50,7 @@ fn every_example_loads() {
         InterfaceType::Vrf,
         InterfaceType::Bridge,
         InterfaceType::Tap,
+        InterfaceType::Macvlan,
     ] {
         assert!(
             all.iter()
@@ -82,6 +83,7 @@ fn every_example_loads() {
     assert_eq!(iface("vrf-blue").vrf_table, Some(100));
     assert_eq!(iface("br-port1").bridge_master.as_deref(), Some("br-demo"));
     assert_eq!(iface("tap-demo").tap.and_then(|t| t.owner), Some(1000));
+    assert_eq!(iface("mv-demo2").macvlan_parent(), Some("mv-parent"));
     assert_eq!(
         iface("br-demo").bridge.map(|b| b.ageing_time_seconds),
         Some(60)
