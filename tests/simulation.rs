@@ -244,6 +244,13 @@ fn many_seeds(swarm: bool) {
         ] {
             assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
         }
+        // On in every all-features run; not drawn by the swarm yet (`Features::draw`).
+        if !swarm {
+            assert!(
+                reached("macvlan made ok"),
+                "no seed reached 'macvlan made ok': {exercised:#?}"
+            );
+        }
     }
 }
 

@@ -94,6 +94,23 @@ impl World {
                         return fail("the two veth ends do not both want this pair".into());
                     }
                 }
+                // A MACVLAN is made only on its parent item's link, where that item wants it.
+                if let NewLink::Macvlan {
+                    parent_ns, parent, ..
+                } = kind
+                {
+                    let wanted = me.macvlan_parent().and_then(iface);
+                    let on_it = wanted.as_ref().is_some_and(|p| {
+                        p.host_if_name == *parent
+                            && self.available(&p.namespace).as_ref() == Some(parent_ns)
+                    });
+                    if !on_it {
+                        return fail(format!(
+                            "{parent} in {parent_ns} is not the link of {}'s parent item",
+                            me.name
+                        ));
+                    }
+                }
             }
             // A route or neighbour names its link by host name, which any interface item may
             // have chosen: the command is fine if one item of that host name justifies it.

@@ -80,6 +80,7 @@ impl Ifindexes {
                 Touch::Renews(renewed)
             }
             // Deleting one veth end deletes its peer too.
+            // Deleting one veth end deletes its peer too, and the kernel the MACVLANs on them.
             Op::DeleteLink { ns, name } => {
                 let mut deleted = Vec::new();
                 let mut freed = vec![(ns.clone(), name.clone())];
@@ -89,9 +90,20 @@ impl Ifindexes {
                     if let Some(alias) = &l.alias {
                         deleted.push(((ns.clone(), alias.clone()), (l.kind, peer.clone())));
                     }
-                    if let (Some(peer), Some(alias)) = (peer, l.alias) {
+                    if let (Some(peer), Some(alias)) = (peer, l.alias.clone()) {
                         let back = Some((ns.clone(), alias));
                         deleted.push((peer, (l.kind, back)));
+                    }
+                    let ends = std::iter::once((ns.clone(), name.clone())).chain(l.peer.clone());
+                    for (ens, ename) in ends {
+                        for (mns, mname) in kernel.macvlans_of(&ens, &ename) {
+                            if let Some(m) = kernel.link(&mns, &mname) {
+                                freed.push((mns.clone(), mname.clone()));
+                                if let Some(alias) = m.alias {
+                                    deleted.push(((mns, alias), (LinkKind::Macvlan, None)));
+                                }
+                            }
+                        }
                     }
                 }
                 Touch::Deletes(deleted, freed)
@@ -255,6 +267,14 @@ impl World {
             });
             let mut ends = vec![(ns.clone(), l)];
             ends.extend(peer);
+            // The MACVLANs on them go with them whatever the rules say: they are made again.
+            for (ens, el) in &ends {
+                for (mns, mname) in self.kernel.macvlans_of(ens, &el.name) {
+                    if let Some(alias) = self.kernel.link(&mns, &mname).and_then(|m| m.alias) {
+                        due.insert((mns, alias));
+                    }
+                }
+            }
             // A vanish the core has not heard of yet leaves it reasons the harness cannot judge.
             let called_for = !self.unannounced.is_empty()
                 || ends
@@ -294,6 +314,8 @@ impl World {
             (InterfaceType::Bridge, LinkKind::Bridge) => true,
             // A TAP's settings are fixed when it is made.
             (InterfaceType::Tap, LinkKind::Tap) => l.tap == i.tap,
+            // A MACVLAN's mode and parent are fixed when it is made.
+            (InterfaceType::Macvlan, LinkKind::Macvlan) => self.macvlan_fits(i, l),
             _ => false,
         };
         if self.available(&i.namespace).as_ref() != Some(ns) || !kind_fits || !self.peer_fits(i, l)
@@ -345,6 +367,24 @@ impl World {
                     fits && l.alias == Some(super::identity().mark(master))
                 })
             })
+    }
+
+    /// Whether a MACVLAN link is in its item's mode on its parent item's link, where that item
+    /// wants it, and the parent may have it (not a MACVLAN, nor a bridge port).
+    fn macvlan_fits(&self, i: &nsagent_core::Interface, l: &LinkDump) -> bool {
+        let (Some(want), Some((mode, (pns, pname)))) = (&i.macvlan, &l.macvlan) else {
+            return false;
+        };
+        let Some(Item::Interface(p)) = self.desired.get(&ItemKey::Interface(want.parent.clone()))
+        else {
+            return false;
+        };
+        let parent_alias = self.kernel.link(pns, pname).and_then(|pl| pl.alias);
+        want.mode == *mode
+            && p.kind != InterfaceType::Macvlan
+            && p.bridge_master.is_none()
+            && parent_alias == Some(super::identity().mark(&want.parent))
+            && self.available(&p.namespace).as_ref() == Some(pns)
     }
 
     /// Whether a veth link's peer is the one its item wants, where that item wants it.

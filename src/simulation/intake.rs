@@ -109,6 +109,21 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
         },
     },
     Breakage {
+        field: "macvlan.mode",
+        apply: |v| {
+            as_type(v, "MACVLAN");
+            v["macvlan"] = json!({"parent_interface": "v0", "mode": "SOURCE"});
+        },
+    },
+    Breakage {
+        field: "macvlan",
+        apply: |v| {
+            // On another type than MACVLAN, whose own setting it is.
+            as_type(v, "DUMMY");
+            v["macvlan"] = json!({"parent_interface": "v0"});
+        },
+    },
+    Breakage {
         field: "bridge",
         apply: |v| {
             // On another type than BRIDGE, whose own setting it is.
@@ -845,6 +860,7 @@ fn as_type(v: &mut Value, kind: &str) {
             "vrf_dev",
             "bridge",
             "bridge_master_interface",
+            "macvlan",
         ] {
             o.remove(field);
         }

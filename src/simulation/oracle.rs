@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
-    BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, NamespaceRef,
-    Netns, RouteScope, TapSettings,
+    BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, MacvlanMode,
+    NamespaceRef, Netns, RouteScope, TapSettings,
 };
 use nsagent_sim::StateDump;
 
@@ -52,6 +52,8 @@ pub(super) struct ExpectedLink {
     pub(super) bridge: Option<BridgeSettings>,
     /// For a TAP the agent makes: its settings.
     pub(super) tap: Option<TapSettings>,
+    /// For a MACVLAN: its mode and where its parent link is.
+    pub(super) macvlan: Option<(MacvlanMode, LinkKey)>,
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -91,6 +93,7 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 vrf_table: l.vrf_table,
                 bridge: l.bridge,
                 tap: l.tap,
+                macvlan: l.macvlan.clone(),
             },
         );
     }
@@ -129,11 +132,17 @@ impl World {
         let (contested, winner_may_be_unplaced) = self.contested(&links);
         let mut expected: BTreeMap<LinkKey, Expected> = BTreeMap::new();
         for (item, (key, link)) in &links {
+            // A MACVLAN's parent that competes for its name may be another item's link.
             let peer_contested = match self.desired.get(&ItemKey::Interface(item.clone())) {
                 Some(Item::Interface(i)) => i
                     .veth_peer
                     .as_deref()
-                    .is_some_and(|p| contested.contains(p)),
+                    .or(i.macvlan_parent())
+                    .is_some_and(|p| {
+                        contested.contains(p)
+                            || winner_may_be_unplaced.contains(p)
+                            || self.peer_contested(p, &contested)
+                    }),
                 _ => false,
             };
             let e = expected.entry(key.clone()).or_default();
@@ -141,6 +150,13 @@ impl World {
             e.may_be_absent |= peer_contested || winner_may_be_unplaced.contains(item.as_str());
         }
         expected
+    }
+
+    /// Whether the item `name` is a veth whose other end competes for its link name (its pair
+    /// may then be absent, and a MACVLAN on it with it).
+    fn peer_contested(&self, name: &str, contested: &BTreeSet<&str>) -> bool {
+        matches!(self.desired.get(&ItemKey::Interface(name.into())),
+            Some(Item::Interface(i)) if i.veth_peer.as_deref().is_some_and(|p| contested.contains(p)))
     }
 
     /// Every desired interface whose namespace is available and, for a veth, whose other end
@@ -161,9 +177,11 @@ impl World {
                 _ => None,
             })
             .collect();
+        // MACVLANs last: one has a link only once its parent has one.
         let rank = |i: &&Interface| match i.kind {
             InterfaceType::Vrf => 0,
             InterfaceType::Bridge => 1,
+            InterfaceType::Macvlan => 3,
             _ => 2,
         };
         let mut ordered = interfaces;
@@ -190,6 +208,9 @@ impl World {
                 }
             };
             let Ok(master) = vrf_in(i, &ns) else {
+                continue;
+            };
+            let Ok(macvlan) = self.parent_placed(i, &links) else {
                 continue;
             };
             // A veth pair is made whole or not at all: the other end's VRF must be there too.
@@ -241,6 +262,7 @@ impl World {
                         vrf_table: i.vrf_table,
                         bridge: i.bridge,
                         tap: i.tap,
+                        macvlan,
                     },
                 ),
             );
@@ -256,6 +278,7 @@ impl World {
             InterfaceType::Vrf => Some((LinkKind::Vrf, None)),
             InterfaceType::Bridge => Some((LinkKind::Bridge, None)),
             InterfaceType::Tap => Some((LinkKind::Tap, None)),
+            InterfaceType::Macvlan => Some((LinkKind::Macvlan, None)),
             InterfaceType::Veth => {
                 let p = i.veth_peer.as_deref().unwrap_or_default();
                 let Some(Item::Interface(peer)) =
@@ -273,6 +296,28 @@ impl World {
             }
             _ => None,
         }
+    }
+
+    /// For a MACVLAN: its mode and where its parent's link is placed (`Ok(None)` for any other
+    /// interface); `Err` while it has none, as the parent is not placed, is a MACVLAN itself,
+    /// or is a bridge port (which the kernel refuses as a parent).
+    fn parent_placed(
+        &self,
+        i: &Interface,
+        links: &Links,
+    ) -> Result<Option<(MacvlanMode, LinkKey)>, ()> {
+        let Some(m) = &i.macvlan else {
+            return Ok(None);
+        };
+        let Some(Item::Interface(p)) = self.desired.get(&ItemKey::Interface(m.parent.clone()))
+        else {
+            return Err(());
+        };
+        if p.kind == InterfaceType::Macvlan || p.bridge_master.is_some() {
+            return Err(());
+        }
+        let (at, _) = links.get(&m.parent).ok_or(())?;
+        Ok(Some((m.mode, at.clone())))
     }
 
     /// Routes and neighbours hang off placed, enabled interfaces; a route only when its

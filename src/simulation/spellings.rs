@@ -19,6 +19,7 @@ const INTERFACE_TYPES: &[(&str, i64)] = &[
     ("DUMMY", 6),
     ("BRIDGE", 101),
     ("TAP", 102),
+    ("MACVLAN", 103),
 ];
 const NAMESPACE_TYPES: &[(&str, i64)] = &[
     ("UNDEFINED", 0),

@@ -122,11 +122,16 @@ impl World {
 
     /// Refusals the core could not have avoided on a real host either.
     fn excused(&self, id: CommandId, op: &Op, result: &Outcome) -> bool {
-        // On a borrowed link the agent knows only the addresses it added; one that was
-        // there already answers EEXIST, which the core rightly takes as done.
+        // On a borrowed link (`lo`, a TAP_TO_VPP's TAP, an EXISTING link: none carries the
+        // agent's mark) the agent knows only the addresses it added, and after a restart that
+        // lost its state not even those; one that was there already answers EEXIST, which the
+        // core rightly takes as done.
         let borrowed_address_there = matches!(
             (op, result),
-            (Op::AddAddress { link, .. }, Err(e)) if link == "lo" && e.errno == Some(errno::EEXIST)
+            (Op::AddAddress { ns, link, .. }, Err(e)) if e.errno == Some(errno::EEXIST)
+                && (link == "lo" || self.kernel.link(ns, link).is_some_and(|l| {
+                    super::marked_item(l.alias.as_deref()).is_none()
+                }))
         );
         // A kernel older than 6.2 refuses to rename a link that is up: the agent learns
         // so from the answer, as it would on such a machine.
@@ -260,8 +265,8 @@ impl World {
     }
 }
 
-/// What a command does with a bridge or a TAP the agent makes, for the report: a bridge made,
-/// a port joining it, its settings changed; a TAP made.
+/// What a command does with a bridge, a TAP or a MACVLAN the agent makes, for the report: a
+/// bridge made, a port joining it, its settings changed; a TAP made; a MACVLAN made.
 fn link_step(op: &nsagent_core::Op) -> Option<&'static str> {
     use nsagent_core::{Master, NewLink, Op};
     match op {
@@ -273,6 +278,10 @@ fn link_step(op: &nsagent_core::Op) -> Option<&'static str> {
             kind: NewLink::Tap(_),
             ..
         } => Some("plain tap made"),
+        Op::CreateLink {
+            kind: NewLink::Macvlan { .. },
+            ..
+        } => Some("macvlan made"),
         Op::SetLink { change, .. } if change.bridge.is_some() => Some("bridge settings"),
         Op::SetLink { change, .. } => match &change.master {
             Some(Master::Set(m)) if m == super::workload::BRIDGE => Some("bridge port joined"),

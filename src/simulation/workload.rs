@@ -180,6 +180,9 @@ impl World {
         if self.on(Feature::PlainTap) && self.rng.chance(6) {
             return self.put_plain_tap();
         }
+        if self.on(Feature::Macvlan) && self.rng.chance(8) {
+            return self.put_macvlan();
+        }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
         let mut addrs = Vec::new();
@@ -280,6 +283,41 @@ impl World {
             v["mtu"] = json!(1450);
         }
         self.put(ItemKey::Interface(BRIDGE.into()), v);
+    }
+
+    /// `m0`, a MACVLAN on a veth end, a dummy, the bridge or the TAP, in any mode; a new parent
+    /// or mode re-makes it. Its MAC, when it has one, is no other link's: an up MACVLAN's must
+    /// differ from its parent's and its siblings' (EADDRINUSE), and a PASSTHRU one has none.
+    fn put_macvlan(&mut self) {
+        let mut parents: Vec<String> = (0..VETHS + DUMMIES).map(iface_name).collect();
+        if self.on(Feature::Bridge) {
+            parents.push(BRIDGE.into());
+        }
+        if self.on(Feature::PlainTap) {
+            parents.push("p0".into());
+        }
+        let parent = self.rng.pick(&parents).clone();
+        let mode = *self.rng.pick(&["BRIDGE", "PRIVATE", "VEPA", "PASSTHRU"]);
+        let mut v = json!({"name": "m0", "type": "MACVLAN", "enabled": self.rng.chance(85),
+                           "ip_addresses": ["10.22.0.1/24"],
+                           "macvlan": {"parent_interface": parent, "mode": mode}});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        if self.on(Feature::Mtu) && self.rng.chance(20) {
+            // At or under every MTU a parent is given here: above it the kernel refuses.
+            v["mtu"] = json!(1300);
+        }
+        if self.on(Feature::Mac) && mode != "PASSTHRU" && self.rng.chance(20) {
+            v["phys_address"] = json!("02:00:00:00:4d:01");
+        }
+        if self.on(Feature::Vrf) && self.rng.chance(15) {
+            v["vrf_master_interface"] = json!(VRF);
+        } else if self.on(Feature::Bridge) && parent != BRIDGE && self.rng.chance(20) {
+            v["bridge_master_interface"] = json!(BRIDGE);
+        }
+        self.put(ItemKey::Interface("m0".into()), v);
     }
 
     /// `p0`, a TAP the agent makes, with settings that change now and then (which re-makes it),

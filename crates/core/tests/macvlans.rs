@@ -288,3 +288,133 @@ fn macvlan_settings_are_checked_on_their_fields() {
         })
     );
 }
+
+fn creates(ops: &[Command], name: &str) -> bool {
+    ops.iter()
+        .any(|c| matches!(&c.op, Op::CreateLink { link, .. } if link.name == name))
+}
+
+fn deletes(ops: &[Command], name: &str) -> bool {
+    ops.iter()
+        .any(|c| matches!(&c.op, Op::DeleteLink { name: n, .. } if n == name))
+}
+
+#[test]
+fn a_parent_is_not_deleted_while_a_macvlan_is_being_made_on_it() {
+    let mut d = Harness::new();
+    d.put(&iface_key("up"), parent(9000));
+    let made = d.pending();
+    for c in &made {
+        d.ok(c);
+    }
+    d.put(&iface_key("mv"), macvlan("BRIDGE"));
+    let mut batch = d.pending();
+    // Its namespace first, then the MACVLAN itself, left in flight.
+    while !creates(&batch, "mv0") {
+        for c in &batch {
+            d.ok(c);
+        }
+        batch = d.pending();
+    }
+    // The two requests would go on two sockets (the parent's namespace, and the MACVLAN's):
+    // the parent's removal waits for the creation's result.
+    d.delete(&iface_key("up"));
+    let meanwhile = d.pending();
+    assert!(!deletes(&meanwhile, "up0"), "{meanwhile:?}");
+    for c in batch.iter().chain(&meanwhile) {
+        d.ok(c);
+    }
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { name, .. } if name == "up0")),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn a_macvlan_on_a_veth_end_goes_with_the_pair_and_comes_back_after_it() {
+    let mut d = Harness::new();
+    let (ka, a) = veth("a", "b", None, "10.8.0.1/24");
+    let (kb, b) = veth("b", "a", None, "10.8.0.2/24");
+    d.put(&ka, a.clone());
+    d.put(&kb, b.clone());
+    let mut mv = macvlan("BRIDGE");
+    mv["macvlan"]["parent_interface"] = json!("a");
+    d.put(&iface_key("mv"), mv);
+    d.settle();
+    assert!(is_applied(&d.state(&iface_key("mv"))));
+    // Deleting the other end deletes the pair and, in the kernel, the MACVLAN on it: the core
+    // neither deletes it itself (it would race the pair's removal) nor makes it meanwhile.
+    d.delete(&kb);
+    let ops = d.settle();
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { name, .. } if name == "mv0")),
+        "{ops:?}"
+    );
+    assert!(macvlan_made(&ops).is_none(), "{ops:?}");
+    d.put(&kb, b);
+    let ops = d.settle();
+    let pair = ops.iter().position(|op| {
+        matches!(
+            op,
+            Op::CreateLink {
+                kind: NewLink::Veth { .. },
+                ..
+            }
+        )
+    });
+    let made = ops.iter().position(|op| {
+        matches!(
+            op,
+            Op::CreateLink {
+                kind: NewLink::Macvlan { .. },
+                ..
+            }
+        )
+    });
+    assert!(pair.is_some() && made > pair, "{ops:?}");
+    assert!(is_applied(&d.state(&iface_key("mv"))));
+}
+
+#[test]
+fn a_stale_macvlan_on_the_parent_is_removed_before_another_is_made_there() {
+    let mut d = Harness::new();
+    d.put(&iface_key("up"), parent(9000));
+    let mut pt = macvlan("PASSTHRU");
+    pt["namespace"] = json!({"type": "PID", "reference": "77"});
+    d.put(&iface_key("mv"), pt);
+    d.event(Event::NamespaceAvailable { ns: Netns::Pid(77) });
+    d.event(Event::Restarted);
+    let mut up = host_link("up0", true, 9000, &[]);
+    up.kind = LinkKind::Dummy;
+    up.alias = Some(mine("up"));
+    // Left in the default namespace by an earlier version of the item: stale.
+    let old = seen_macvlan(MacvlanMode::Bridge, Some((Netns::Default, "up0".into())));
+    d.event(default_seen(vec![up, old]));
+    let first = d.pending();
+    assert!(deletes(&first, "mv0"), "{first:?}");
+    assert!(
+        !creates(&first, "mv0"),
+        "made beside the stale one: {first:?}"
+    );
+    for c in &first {
+        d.ok(c);
+    }
+    let ops = d.settle();
+    assert!(
+        ops.iter().any(|op| matches!(
+            op,
+            Op::CreateLink {
+                ns: Netns::Pid(77),
+                kind: NewLink::Macvlan {
+                    mode: MacvlanMode::Passthru,
+                    ..
+                },
+                ..
+            }
+        )),
+        "{ops:?}"
+    );
+}

@@ -125,6 +125,15 @@ impl SimKernel {
         self.namespaces.get(&at.ns)?.links.get(&at.name)
     }
 
+    /// The MACVLANs on the link `name` in `ns`, wherever they are (namespace as stored, name):
+    /// what the kernel deletes along with it.
+    pub fn macvlans_of(&self, ns: &Netns, name: &str) -> Vec<(Netns, String)> {
+        self.macvlans_on(&PeerRef {
+            ns: self.real(ns).clone(),
+            name: name.to_string(),
+        })
+    }
+
     /// The MACVLANs on the link `lower` (namespace as stored), wherever they are.
     pub(crate) fn macvlans_on(&self, lower: &PeerRef) -> Vec<(Netns, String)> {
         let mut out = Vec::new();

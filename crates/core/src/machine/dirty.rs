@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{Family, ItemKey, Table};
+use crate::model::{Family, InterfaceType, Item, ItemKey, Table};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
@@ -74,7 +74,12 @@ impl Core {
             return;
         }
         slot.dirty = true;
-        if matches!(slot.key, ItemKey::Interface(_)) {
+        let stacked = matches!(slot.desired.as_deref(),
+                Some(Item::Interface(i)) if i.kind == InterfaceType::Macvlan)
+            || matches!(&slot.actual, Actual::Link(l) if matches!(l.role, LinkRole::Macvlan { .. }));
+        if stacked {
+            self.dirty_stacked.push_back(id);
+        } else if matches!(slot.key, ItemKey::Interface(_)) {
             self.dirty_links.push_back(id);
         } else {
             self.dirty_l3.push_back(id);
@@ -173,6 +178,11 @@ impl Core {
         }
         loop {
             if let Some(id) = self.dirty_links.pop_front() {
+                if self.live(id) {
+                    self.slot_mut(id).dirty = false;
+                    self.reconcile(id);
+                }
+            } else if let Some(id) = self.dirty_stacked.pop_front() {
                 if self.live(id) {
                     self.slot_mut(id).dirty = false;
                     self.reconcile(id);

@@ -112,6 +112,7 @@ impl Core {
             }
         }
         self.forget_link_dependents(ns, name);
+        self.macvlans_at_gone(ns, name);
     }
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
@@ -280,7 +281,11 @@ impl Core {
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Tap(*settings), None)),
             ),
-            NewLink::Macvlan { mode, .. } => {
+            NewLink::Macvlan {
+                mode,
+                parent_ns,
+                parent,
+            } => {
                 let parent_item = self
                     .desired_interface(id)
                     .and_then(|i| i.macvlan_parent())
@@ -289,6 +294,7 @@ impl Core {
                 let role = LinkRole::Macvlan {
                     parent_item,
                     mode: *mode,
+                    parent_link: Some((parent_ns.clone(), parent.clone())),
                 };
                 self.set_actual(id, Actual::Link(link_from_spec(ns, link, role, None)))
             }
@@ -482,6 +488,8 @@ impl Core {
                 }
             }
         }
+        let me = self.slot(id).key.interface().to_string();
+        self.parent_moved(&me, &was, &(ns.clone(), new.to_string()));
         let on: Vec<ItemId> = ids_in(self.ix.on_link.get(&was));
         for d in on {
             let mut actual = self.slot(d).actual.clone();

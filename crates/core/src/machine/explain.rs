@@ -22,7 +22,9 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
                     LinkRole::Dummy => "dummy".to_string(),
                     LinkRole::Borrowed => "not created by the agent".to_string(),
                     LinkRole::Vrf { table } => format!("vrf, table {table}"),
-                    LinkRole::Macvlan { parent_item, mode } => format!(
+                    LinkRole::Macvlan {
+                        parent_item, mode, ..
+                    } => format!(
                         "macvlan, mode {}, on the link of item '{parent_item}'",
                         mode.name().to_lowercase()
                     ),

@@ -188,6 +188,7 @@ impl Core {
             }
             self.wake_waiting_members(*id);
             self.wake_waiting_macvlans(*id);
+            self.wake_parent(*id);
             self.wake_releasing_bridge(*id);
         }
         let result = match result {

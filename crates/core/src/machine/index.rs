@@ -89,6 +89,7 @@ impl Core {
             s,
             ix: Indexes::default(),
             dirty_links: VecDeque::new(),
+            dirty_stacked: VecDeque::new(),
             dirty_l3: VecDeque::new(),
             scratch: Vec::new(),
             resync: ResyncRequests::default(),

@@ -25,6 +25,8 @@ fn same_placement(a: &Item, b: &Item) -> bool {
                 && a.vrf_master == b.vrf_master
                 && a.bridge_master == b.bridge_master
                 && a.vrf_table == b.vrf_table
+                // Indexed too: a MACVLAN refers to its parent.
+                && a.macvlan == b.macvlan
         }
         _ => false,
     }

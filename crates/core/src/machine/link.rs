@@ -69,6 +69,7 @@ impl LinkTarget {
                 LinkRole::Macvlan {
                     parent_item,
                     mode: has,
+                    ..
                 },
             ) => mode == has && iface.macvlan_parent() == Some(parent_item.as_str()),
             (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
@@ -100,12 +101,13 @@ pub(super) fn link_down(ns: &Netns, name: &str) -> Op {
 
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
-    /// item holding it, of the item holding its veth partner, or a stale link's removal.
+    /// item holding it, of the item holding its veth partner, or a stale link's removal; or
+    /// its removal waits for a MACVLAN being made on it (`macvlan.rs`).
     pub(super) fn link_changing(&self, ns: &Netns, name: &str) -> bool {
         let key = (ns.clone(), name.to_string());
         if let Some(&owner) = self.ix.link_owner.get(&key) {
             let slot = self.slot(owner);
-            if slot.in_flight.is_some() {
+            if slot.in_flight.is_some() || self.macvlan_busy_on(owner) {
                 return true;
             }
             if let Actual::Link(LinkActual {
@@ -117,7 +119,7 @@ impl Core {
                     .ix
                     .link_owner
                     .get(peer)
-                    .is_some_and(|p| self.slot(*p).in_flight.is_some())
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some() || self.macvlan_busy_on(*p))
                 {
                     return true;
                 }
@@ -188,6 +190,10 @@ impl Core {
         // member waits for the result, rather than remove a link that is about to fit.
         // So does a MACVLAN while its parent's is.
         if desired.is_some_and(|i| self.master_in_flight(i) || self.parent_in_flight(i)) {
+            return self.set_state(id, ItemState::InProgress);
+        }
+        let parent = desired.and_then(|i| i.macvlan_parent());
+        if parent.is_some_and(|p| self.parent_going(id, p)) {
             return self.set_state(id, ItemState::InProgress);
         }
         let target = match desired {
@@ -278,6 +284,9 @@ impl Core {
         let Actual::Link(a) = &self.slot(id).actual else {
             unreachable!("fits is known, so a link is")
         };
+        if self.port_waits_for_macvlans(id, iface, a, target.master.as_deref()) {
+            return self.set_state(id, ItemState::InProgress);
+        }
         match configuration_step(&self.s.config.identity, a, iface, &want, &kept) {
             Some(op) => {
                 if let (Op::SetLink { change, .. }, false) = (&op, a.role.owned()) {
@@ -359,6 +368,14 @@ impl Core {
                 .or_else(|| self.veth_partner(id, &a));
             if peer.is_some_and(|p| self.slot(p).in_flight.is_some()) {
                 return self.set_state(id, ItemState::InProgress);
+            }
+            // A MACVLAN being made on it (or on the other end) is let finish first.
+            if self.macvlan_busy_on(id) || peer.is_some_and(|p| self.macvlan_busy_on(p)) {
+                return self.set_state(id, working);
+            }
+            // A MACVLAN whose parent is going goes with it (`macvlan.rs`).
+            if self.goes_with_parent(id, &a) {
+                return self.set_state(id, working);
             }
             // The other end is a stale link being removed: that takes this end along.
             if let Some((pns, pname)) = &a.peer_link {

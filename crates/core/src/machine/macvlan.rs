@@ -5,9 +5,15 @@
 //! the two together: deleting the parent deletes its MACVLANs, in every namespace; lowering
 //! the parent's MTU lowers theirs; moving the parent elsewhere leaves them be.
 //!
+//! The two ends are never changed at once: a MACVLAN is reconciled after the other links (a
+//! queue of its own, `dirty.rs`), so that it sees a removal of its parent issued in the same
+//! round, and a parent (or its veth partner) is not removed while a MACVLAN on it has a command
+//! in flight, since the two requests may reach the kernel in either order.
+//!
 //! Driving: `link_target` asks [`Core::parent_of`] for the parent's link (or why it waits),
-//! `reconcile_interface` waits while [`Core::parent_in_flight`], the result of any command
-//! calls [`Core::wake_waiting_macvlans`], and the core's model of the kernel calls
+//! `reconcile_interface` waits while [`Core::parent_in_flight`], `remove_link` while
+//! [`Core::macvlan_busy_on`], the result of any command calls [`Core::wake_waiting_macvlans`]
+//! and [`Core::wake_parent`], and the core's model of the kernel calls
 //! [`Core::macvlans_gone`] when a link goes and [`Core::parent_mtu_lowered`] when its MTU
 //! is set.
 
@@ -16,8 +22,9 @@ use crate::model::{Interface, InterfaceType, Item, ItemKey};
 use crate::netns::Netns;
 use crate::status::PendingReason;
 
+use super::dirty::Resource;
 use super::index::ids_in;
-use super::state::{Actual, ItemId};
+use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
 
 impl Core {
@@ -41,6 +48,14 @@ impl Core {
         // reconciled before its parent is.
         let wanted_ns = self.resolve(&p.namespace).ok();
         match &slot.actual {
+            // Still a port of one of the agent's bridges, on its way out of it: not yet.
+            Actual::Link(a)
+                if a.master
+                    .as_ref()
+                    .is_some_and(|m| self.is_own_bridge(&a.ns, m)) =>
+            {
+                Err(PendingReason::InterfaceNotReady(parent.to_string()))
+            }
             Actual::Link(a) if Some(&a.ns) == wanted_ns.as_ref() && a.name == p.host_if_name => {
                 Ok((a.ns.clone(), a.name.clone()))
             }
@@ -48,29 +63,232 @@ impl Core {
         }
     }
 
-    /// Whether the parent of the MACVLAN `iface` has a command in flight.
-    pub(super) fn parent_in_flight(&self, iface: &Interface) -> bool {
-        iface
-            .macvlan_parent()
-            .and_then(|p| self.interface_slot(p))
-            .is_some_and(|(_, slot)| slot.in_flight.is_some())
+    /// Whether the link `name` in `ns` is a bridge of the agent's.
+    fn is_own_bridge(&self, ns: &Netns, name: &str) -> bool {
+        self.ix
+            .link_owner
+            .get(&(ns.clone(), name.to_string()))
+            .is_some_and(|&b| {
+                matches!(&self.slot(b).actual, Actual::Link(l) if matches!(l.role, LinkRole::Bridge(_)))
+            })
     }
 
-    /// A command of the item `id` has its result: the MACVLANs naming it as their parent,
-    /// which waited for it ([`Core::parent_in_flight`]), get their turn.
+    /// Whether the parent of the MACVLAN `iface` has a command in flight, or its link may be
+    /// changed or removed by one (its veth partner's deletion, say).
+    pub(super) fn parent_in_flight(&self, iface: &Interface) -> bool {
+        let Some((_, slot)) = iface.macvlan_parent().and_then(|p| self.interface_slot(p)) else {
+            return false;
+        };
+        slot.in_flight.is_some()
+            || matches!(&slot.actual, Actual::Link(a) if self.link_changing(&a.ns, &a.name))
+    }
+
+    /// Whether the link of the item `parent` is on its way out with its veth partner, a stale
+    /// link whose removal is queued or in flight: that takes the parent and its MACVLANs
+    /// along, so the MACVLAN item `id` neither makes one on it nor removes its own meanwhile
+    /// (it waits for the removal, which wakes it). Nor does it make one while a stale MACVLAN
+    /// on the same parent is being removed.
+    pub(super) fn parent_going(&mut self, id: ItemId, parent: &str) -> bool {
+        let mut at: Vec<(Netns, String)> = Vec::new();
+        // Where the MACVLAN's own link sits, which may be no item's link any more.
+        if let Actual::Link(LinkActual {
+            role:
+                LinkRole::Macvlan {
+                    parent_link: Some(l),
+                    ..
+                },
+            ..
+        }) = &self.slot(id).actual
+        {
+            at.push(l.clone());
+        }
+        let mut stale_siblings = Vec::new();
+        if let Some(Actual::Link(p)) = self.interface_slot(parent).map(|(_, s)| &s.actual) {
+            let here = (p.ns.clone(), p.name.clone());
+            stale_siblings = self.s.stale.macvlans_on(&here);
+            at.push(here);
+            at.extend(p.peer_link.clone());
+        }
+        // A stale MACVLAN still on the parent goes first: one made beside it may be refused.
+        at.into_iter()
+            .map(|(ns, name)| Resource::LinkName(ns, name))
+            .chain(stale_siblings)
+            .any(|res| self.blocked_by_stale(res, id))
+    }
+
+    /// Whether the link of item `id`, to be made a bridge port, waits for the MACVLANs on it
+    /// to go first (they wait for it not to be one, `parent_of`): the kernel refuses a parent
+    /// as a port (EBUSY).
+    pub(super) fn port_waits_for_macvlans(
+        &self,
+        id: ItemId,
+        iface: &Interface,
+        a: &LinkActual,
+        master: Option<&str>,
+    ) -> bool {
+        let name = self.slot(id).key.interface();
+        iface.bridge_master.is_some()
+            && a.master.as_deref() != master
+            && (self.ix.macvlans_on.get(name).is_some_and(|s| !s.is_empty())
+                || self.macvlan_busy_on(id))
+    }
+
+    /// Whether the MACVLAN link `a` of item `id` is left for the kernel to delete rather than
+    /// deleted: its parent has a command in flight that may remove it (or rename it), or is
+    /// on its way out with a stale partner ([`Core::parent_going`]).
+    pub(super) fn goes_with_parent(&mut self, id: ItemId, a: &LinkActual) -> bool {
+        let LinkRole::Macvlan { parent_item, .. } = &a.role else {
+            return false;
+        };
+        let on_its_way = self.interface_slot(parent_item).is_some_and(|(_, s)| {
+            s.in_flight.is_some()
+                || matches!(&s.actual, Actual::Link(p) if self.link_changing(&p.ns, &p.name))
+        });
+        on_its_way || self.parent_going(id, &parent_item.clone())
+    }
+
+    /// A command of the item `id` has its result: the MACVLANs naming it or its veth peer as
+    /// their parent, which waited for it ([`Core::parent_in_flight`]), get their turn.
     pub(super) fn wake_waiting_macvlans(&mut self, id: ItemId) {
         let ItemKey::Interface(name) = &self.slot(id).key else {
             return;
         };
-        let waiting: Vec<ItemId> = ids_in(self.ix.referrers.get(name.as_str()))
+        let peer = self.desired_interface(id).and_then(|i| i.veth_peer.clone());
+        let parents: Vec<String> = std::iter::once(name.clone()).chain(peer).collect();
+        for parent in parents {
+            // Those that want to be on it, and those on it (removing theirs, say).
+            let mut waiting: Vec<ItemId> = ids_in(self.ix.referrers.get(parent.as_str()))
+                .into_iter()
+                .filter(|&m| {
+                    matches!(self.slot(m).desired.as_deref(),
+                        Some(Item::Interface(i)) if i.macvlan_parent() == Some(parent.as_str()))
+                })
+                .collect();
+            waiting.extend(ids_in(self.ix.macvlans_on.get(parent.as_str())));
+            for m in waiting {
+                self.mark_dirty(m);
+            }
+        }
+    }
+
+    /// Whether a MACVLAN naming the item `id` as its parent has a command in flight (its
+    /// creation, sent in the parent's namespace): the parent's link, or its veth partner's
+    /// (which takes it along), is not removed meanwhile, as the two requests may go on
+    /// different sockets and reach the kernel in either order.
+    pub(super) fn macvlan_busy_on(&self, id: ItemId) -> bool {
+        let ItemKey::Interface(name) = &self.slot(id).key else {
+            return false;
+        };
+        ids_in(self.ix.referrers.get(name.as_str()))
             .into_iter()
-            .filter(|&m| {
-                matches!(self.slot(m).desired.as_deref(),
-                    Some(Item::Interface(i)) if i.macvlan_parent() == Some(name.as_str()))
+            .any(|m| {
+                let s = self.slot(m);
+                s.in_flight.is_some()
+                    && matches!(s.desired.as_deref(),
+                        Some(Item::Interface(i)) if i.macvlan_parent() == Some(name.as_str()))
+            })
+    }
+
+    /// A command of the MACVLAN item `id` has its result: its parent (and the parent's veth
+    /// partner), which may have waited for it ([`Core::macvlan_busy_on`]), get their turn.
+    pub(super) fn wake_parent(&mut self, id: ItemId) {
+        // The one it wants, and the one it is on (which may wait for it to go).
+        let wanted = self.desired_interface(id).and_then(|i| i.macvlan_parent());
+        let on = match &self.slot(id).actual {
+            Actual::Link(LinkActual {
+                role: LinkRole::Macvlan { parent_item, .. },
+                ..
+            }) => Some(parent_item.as_str()),
+            _ => None,
+        };
+        let parents: Vec<String> = wanted.into_iter().chain(on).map(str::to_string).collect();
+        for parent in parents {
+            let Some((pid, p)) = self.interface_slot(&parent) else {
+                continue;
+            };
+            let partner = match p.desired.as_deref() {
+                Some(Item::Interface(i)) => i.veth_peer.clone(),
+                _ => None,
+            };
+            // With what waited on the parent's link meanwhile (`link_changing`).
+            self.mark_related_dirty(pid);
+            if let Some((qid, _)) = partner.as_deref().and_then(|q| self.interface_slot(q)) {
+                self.mark_related_dirty(qid);
+            }
+        }
+    }
+
+    /// The link of the item `parent` is now at `to` (renamed, or moved to another namespace):
+    /// the MACVLANs on it stay on it.
+    pub(super) fn parent_moved(
+        &mut self,
+        parent: &str,
+        from: &(Netns, String),
+        to: &(Netns, String),
+    ) {
+        for id in ids_in(self.ix.macvlans_on.get(parent)) {
+            if let Actual::Link(l) = &mut self.slot_mut(id).actual {
+                if let LinkRole::Macvlan { parent_link, .. } = &mut l.role {
+                    if parent_link.as_ref() == Some(from) {
+                        *parent_link = Some(to.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the core believes of the MACVLANs on the link of `parent`, before that link is
+    /// forgotten for another reason than its deletion (a move: [`Core::macvlans_back`]).
+    pub(super) fn macvlans_kept(&self, parent: &str) -> Vec<(ItemId, Actual)> {
+        ids_in(self.ix.macvlans_on.get(parent))
+            .into_iter()
+            .map(|id| (id, self.slot(id).actual.clone()))
+            .collect()
+    }
+
+    /// The MACVLANs `kept` are still there, on the link of `parent`, now at `to`.
+    pub(super) fn macvlans_back(
+        &mut self,
+        parent: &str,
+        kept: Vec<(ItemId, Actual)>,
+        from: &(Netns, String),
+        to: &(Netns, String),
+    ) {
+        for (id, actual) in kept {
+            self.set_actual(id, actual);
+        }
+        self.parent_moved(parent, from, to);
+    }
+
+    /// The link `name` in `ns` went, whoever's it was (a stale link, the far end of a veth):
+    /// the MACVLANs believed on it went with it. MACVLANs are few: they are looked through.
+    pub(super) fn macvlans_at_gone(&mut self, ns: &Netns, name: &str) {
+        let at = (ns.clone(), name.to_string());
+        let on: Vec<ItemId> = self
+            .ix
+            .macvlans_on
+            .values()
+            .flatten()
+            .copied()
+            .filter(|&id| {
+                matches!(&self.slot(id).actual, Actual::Link(LinkActual {
+                    role: LinkRole::Macvlan { parent_link: Some(l), .. }, ..
+                }) if *l == at)
             })
             .collect();
-        for m in waiting {
-            self.mark_dirty(m);
+        for id in on {
+            self.forget_kernel_objects(id);
+        }
+        // And the stale ones on it, whose removals have nothing left to do.
+        for o in self.s.stale.macvlan_removals_on(&at) {
+            if self
+                .s
+                .stale
+                .get(o)
+                .is_some_and(|obj| obj.in_flight.is_none())
+            {
+                self.finish_stale(o, true);
+            }
         }
     }
 
@@ -98,17 +316,36 @@ impl Core {
         }
     }
 
-    /// The item whose link a resync found a MACVLAN's parent to be, if the core knows it:
-    /// `None` when the backend could not tell where the parent is, `Some("")` when it is no
-    /// item's link (so that the MACVLAN fits no item and is made again).
-    pub(super) fn parent_seen(&self, seen: &Option<(Netns, String)>) -> Option<String> {
+    /// The item whose link a resync found the MACVLAN item `id`'s parent to be: `None` when
+    /// the backend could not tell where the parent is; the item believed to hold the link
+    /// there; else the item's own parent if that item wants its link there (a resync after a
+    /// restart may see the MACVLAN before it has taken the parent back, in a namespace looked
+    /// at later); else `Some("")`, no item's, so that the MACVLAN fits none and is made again.
+    pub(super) fn parent_seen(&self, id: ItemId, seen: &Option<(Netns, String)>) -> Option<String> {
         let at = seen.as_ref()?;
+        if let Some(&owner) = self.ix.link_owner.get(at) {
+            return Some(self.slot(owner).key.interface().to_string());
+        }
+        let wanted = self.desired_interface(id).and_then(|i| i.macvlan_parent());
+        let wants_it_there = wanted
+            .and_then(|p| self.interface_slot(p))
+            .and_then(|(_, s)| match s.desired.as_deref() {
+                Some(Item::Interface(p)) => Some(p),
+                _ => None,
+            })
+            .is_some_and(|p| {
+                // Its namespace may be one the same look makes available, further on.
+                let ns = self
+                    .resolve(&p.namespace)
+                    .ok()
+                    .or_else(|| p.namespace.fixed());
+                p.host_if_name == at.1 && ns.as_ref() == Some(&at.0)
+            });
         Some(
-            self.ix
-                .link_owner
-                .get(at)
-                .map(|&id| self.slot(id).key.interface().to_string())
-                .unwrap_or_default(),
+            wanted
+                .filter(|_| wants_it_there)
+                .unwrap_or_default()
+                .to_string(),
         )
     }
 }

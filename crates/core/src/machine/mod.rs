@@ -146,6 +146,9 @@ pub struct Core {
     ix: Indexes,
     /// Dirty interface items, reconciled before the dirty routes and neighbours.
     dirty_links: VecDeque<ItemId>,
+    /// Dirty MACVLANs, whose links sit on others': reconciled after the other links, so that
+    /// they see what those links' commands are doing (`macvlan.rs`).
+    dirty_stacked: VecDeque<ItemId>,
     dirty_l3: VecDeque<ItemId>,
     /// Reused for lists of items to mark, so that marking allocates nothing.
     scratch: Vec<ItemId>,

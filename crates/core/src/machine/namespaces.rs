@@ -10,7 +10,7 @@ use crate::netns::{NamespaceIdentity, NamespaceRef, Netns};
 use crate::status::PendingReason;
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, Microservice, NamedState, Owner};
+use super::state::{Actual, ItemId, LinkRole, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -212,6 +212,13 @@ impl Core {
                     move_ns(&mut l.ns);
                     if let Some((peer_ns, _)) = &mut l.peer_link {
                         move_ns(peer_ns);
+                    }
+                    if let LinkRole::Macvlan {
+                        parent_link: Some((parent_ns, _)),
+                        ..
+                    } = &mut l.role
+                    {
+                        move_ns(parent_ns);
                     }
                 }
                 Actual::Route(r) => move_ns(&mut r.ns),

@@ -29,6 +29,7 @@ impl Core {
             for id in self
                 .dirty_links
                 .drain(..)
+                .chain(self.dirty_stacked.drain(..))
                 .chain(self.dirty_l3.drain(..))
                 .collect::<Vec<_>>()
             {
@@ -227,10 +228,17 @@ impl Core {
                     if let (LinkRole::Tap(settings), Some(seen)) = (&mut a.role, l.tap) {
                         *settings = seen;
                     }
-                    if let LinkRole::Macvlan { parent_item, mode } = &mut a.role {
+                    let parent_seen = self.parent_seen(id, &l.parent);
+                    if let LinkRole::Macvlan {
+                        parent_item,
+                        mode,
+                        parent_link,
+                    } = &mut a.role
+                    {
                         *mode = l.macvlan_mode.unwrap_or(*mode);
-                        if let Some(parent) = self.parent_seen(&l.parent) {
+                        if let Some(parent) = parent_seen {
                             *parent_item = parent;
+                            *parent_link = l.parent.clone();
                         }
                     }
                     if l.peer.is_some() {
@@ -318,8 +326,9 @@ impl Core {
                     LinkKind::Bridge => LinkRole::Bridge(l.bridge.unwrap_or_default()),
                     LinkKind::Tap => LinkRole::Tap(l.tap.unwrap_or_default()),
                     LinkKind::Macvlan => LinkRole::Macvlan {
-                        parent_item: self.parent_seen(&l.parent).unwrap_or_default(),
+                        parent_item: self.parent_seen(id, &l.parent).unwrap_or_default(),
                         mode: l.macvlan_mode.unwrap_or_default(),
+                        parent_link: l.parent.clone(),
                     },
                     _ => LinkRole::Dummy,
                 };

@@ -115,6 +115,30 @@ impl StaleObjects {
         self.map.is_empty()
     }
 
+    /// The stale MACVLANs being removed from the link `at`, by their names: a MACVLAN made
+    /// there meanwhile might be refused for them (a PASSTHRU one is alone on its parent, an
+    /// up one's MAC its own). A scan: stale MACVLANs are few, and looked for only then.
+    pub(super) fn macvlans_on(&self, at: &(Netns, String)) -> Vec<Resource> {
+        self.macvlan_removals_on(at)
+            .into_iter()
+            .filter_map(|o| self.map.get(&o)?.found.as_ref())
+            .map(|(ns, l)| Resource::LinkName(ns.clone(), l.name.clone()))
+            .collect()
+    }
+
+    /// The removals of stale MACVLANs on the link `at`, which the kernel deletes with it.
+    pub(super) fn macvlan_removals_on(&self, at: &(Netns, String)) -> Vec<u64> {
+        self.map
+            .iter()
+            .filter(|(_, o)| {
+                o.found.as_ref().is_some_and(|(_, l)| {
+                    l.kind == LinkKind::Macvlan && l.parent.as_ref() == Some(at)
+                })
+            })
+            .map(|(o, _)| *o)
+            .collect()
+    }
+
     /// Rebuilds the indexes after a restore.
     pub(super) fn rebuild(&mut self) {
         self.by_resource.clear();
@@ -404,7 +428,7 @@ impl Core {
             let waits = match &obj.op {
                 Op::DelRoute { ns, route } => self.link_changing(ns, &route.dev),
                 Op::DelNeighbour { ns, link, .. } => self.link_changing(ns, link),
-                Op::DeleteLink { .. } => self.wanted_back(obj),
+                Op::DeleteLink { .. } => self.wanted_back(obj) || self.goes_with_stale_parent(obj),
                 _ => false,
             };
             if waits {
@@ -417,6 +441,24 @@ impl Core {
                 obj.in_flight = Some(cid);
             }
             self.issue(op, Owner::Stale(o));
+        }
+    }
+
+    /// Whether `obj` is a stale MACVLAN whose parent is being removed or changed: the kernel
+    /// deletes it along (`macvlans_at_gone` then finishes its removal); sent meanwhile, the
+    /// two removals could reach the kernel in either order.
+    fn goes_with_stale_parent(&self, obj: &StaleObject) -> bool {
+        let Some((_, l)) = &obj.found else {
+            return false;
+        };
+        match (&l.kind, &l.parent) {
+            (LinkKind::Macvlan, Some((ns, name))) => {
+                self.s
+                    .stale
+                    .blocks(&Resource::LinkName(ns.clone(), name.clone()))
+                    || self.link_changing(ns, name)
+            }
+            _ => false,
         }
     }
 

@@ -89,11 +89,13 @@ pub(super) enum LinkRole {
     Bridge(BridgeSettings),
     /// A TAP the agent created, with its settings.
     Tap(TapSettings),
-    /// A MACVLAN the agent created on the link of the item `parent_item`, with its mode.
-    /// (Last, so that snapshots keep their encoding.)
+    /// A MACVLAN the agent created on the link of the item `parent_item`, with its mode, and
+    /// where that link is (followed through its renames and moves; `None` where a look could
+    /// not tell). (Last, so that snapshots keep their encoding.)
     Macvlan {
         parent_item: String,
         mode: MacvlanMode,
+        parent_link: Option<(Netns, String)>,
     },
 }
 

@@ -210,8 +210,15 @@ impl Core {
         // A TAP given back has its loan, which says where home is; a fetched one has none.
         let given_back = self.s.borrows.home(from.0, from.1).is_some();
         self.s.borrows.release(from.0, from.1);
-        // Routes and neighbours on it went with its addresses.
+        // Routes and neighbours on it went with its addresses; MACVLANs on it stay on it.
+        let me = self.slot(id).key.interface().to_string();
+        let kept = self.macvlans_kept(&me);
         self.forget_kernel_objects(id);
+        let (was, now) = (
+            (from.0.clone(), from.1.to_string()),
+            (to.0.clone(), to.1.to_string()),
+        );
+        self.macvlans_back(&me, kept, &was, &now);
         // Fetched for a place the item no longer wants (deleted, or put elsewhere while the
         // move was on its way): no look there would find it for anyone, so it goes straight
         // back home, as it came (down, with nothing on it).
