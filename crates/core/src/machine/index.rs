@@ -171,13 +171,7 @@ impl Core {
             if i.kind == InterfaceType::TapToVpp {
                 self.ix.taps.insert(id);
             }
-            for named in i
-                .veth_peer
-                .iter()
-                .map(String::as_str)
-                .chain(i.master())
-                .chain(i.macvlan_parent())
-            {
+            for named in i.named_interfaces() {
                 self.ix
                     .referrers
                     .entry(named.to_string())
@@ -206,13 +200,7 @@ impl Core {
             self.slot_mut(id).name_taken_by = None;
             self.settle_claims(&claim);
             self.ix.taps.remove(&id);
-            for named in i
-                .veth_peer
-                .iter()
-                .map(String::as_str)
-                .chain(i.master())
-                .chain(i.macvlan_parent())
-            {
+            for named in i.named_interfaces() {
                 remove_from_fx(&mut self.ix.referrers, named, id);
             }
         }

@@ -157,13 +157,7 @@ impl Core {
         let parents: Vec<String> = std::iter::once(name.clone()).chain(peer).collect();
         for parent in parents {
             // Those that want to be on it, and those on it (removing theirs, say).
-            let mut waiting: Vec<ItemId> = ids_in(self.ix.referrers.get(parent.as_str()))
-                .into_iter()
-                .filter(|&m| {
-                    matches!(self.slot(m).desired.as_deref(),
-                        Some(Item::Interface(i)) if i.macvlan_parent() == Some(parent.as_str()))
-                })
-                .collect();
+            let mut waiting = self.macvlans_wanting(&parent);
             waiting.extend(ids_in(self.ix.macvlans_on.get(parent.as_str())));
             for m in waiting {
                 self.mark_dirty(m);
@@ -179,14 +173,20 @@ impl Core {
         let ItemKey::Interface(name) = &self.slot(id).key else {
             return false;
         };
-        ids_in(self.ix.referrers.get(name.as_str()))
+        self.macvlans_wanting(name)
             .into_iter()
-            .any(|m| {
-                let s = self.slot(m);
-                s.in_flight.is_some()
-                    && matches!(s.desired.as_deref(),
-                        Some(Item::Interface(i)) if i.macvlan_parent() == Some(name.as_str()))
+            .any(|m| self.slot(m).in_flight.is_some())
+    }
+
+    /// The MACVLAN items whose desired parent is the item `parent`.
+    fn macvlans_wanting(&self, parent: &str) -> Vec<ItemId> {
+        ids_in(self.ix.referrers.get(parent))
+            .into_iter()
+            .filter(|&m| {
+                matches!(self.slot(m).desired.as_deref(),
+                    Some(Item::Interface(i)) if i.macvlan_parent() == Some(parent))
             })
+            .collect()
     }
 
     /// A command of the MACVLAN item `id` has its result: its parent (and the parent's veth

@@ -131,6 +131,15 @@ impl Interface {
     pub fn macvlan_parent(&self) -> Option<&str> {
         self.macvlan.as_ref().map(|m| m.parent.as_str())
     }
+
+    /// The other interface items this one names: its veth peer, its master, its parent.
+    pub fn named_interfaces(&self) -> impl Iterator<Item = &str> {
+        self.veth_peer
+            .as_deref()
+            .into_iter()
+            .chain(self.master())
+            .chain(self.macvlan_parent())
+    }
 }
 
 /// Whether a link's checksums are offloaded (left to the "device": for a veth, not computed at
