@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
 use crate::model::{
-    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, TapSettings,
+    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, TapSettings, VxlanTunnel,
 };
 use crate::netns::Netns;
 
@@ -153,6 +153,14 @@ pub enum NewLink {
         parent: String,
         mode: MacvlanMode,
     },
+    /// A VXLAN with this tunnel, on the link `underlay` (namespace, name) if any: the request
+    /// is then sent in the underlay's namespace, where the tunnel's socket lives, and the new
+    /// link placed in the command's namespace at once. (Last, so that logs keep their
+    /// encoding.)
+    Vxlan {
+        tunnel: VxlanTunnel,
+        underlay: Option<(Netns, String)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,7 +286,7 @@ impl Op {
         }
     }
 
-    /// The second namespace a command acts in: a veth peer's, a MACVLAN's parent's, or where
+    /// The second namespace a command acts in: a veth peer's, a MACVLAN's parent's, a VXLAN's underlay's, or where
     /// a link is moved to.
     pub fn peer_namespace(&self) -> Option<&Netns> {
         match self {
@@ -290,6 +298,14 @@ impl Op {
                 kind: NewLink::Macvlan { parent_ns, .. },
                 ..
             } => Some(parent_ns),
+            Op::CreateLink {
+                kind:
+                    NewLink::Vxlan {
+                        underlay: Some((ns, _)),
+                        ..
+                    },
+                ..
+            } => Some(ns),
             Op::MoveLink { to, .. } => Some(to),
             _ => None,
         }
@@ -373,6 +389,28 @@ impl fmt::Display for Op {
                 link.name,
                 mode.name().to_lowercase()
             ),
+            Op::CreateLink {
+                ns,
+                link,
+                kind: NewLink::Vxlan { tunnel, underlay },
+            } => {
+                write!(f, "create vxlan {} (vni {}", link.name, tunnel.vni)?;
+                if let Some(l) = tunnel.local {
+                    write!(f, ", local {l}")?;
+                }
+                if let Some(r) = tunnel.remote {
+                    write!(f, ", remote {r}")?;
+                }
+                write!(f, ", port {}", tunnel.dst_port)?;
+                if !tunnel.learning {
+                    write!(f, ", no learning")?;
+                }
+                write!(f, ") in {ns}")?;
+                if let Some((uns, u)) = underlay {
+                    write!(f, " on {u} in {uns}")?;
+                }
+                Ok(())
+            }
             Op::DeleteLink { ns, name } => write!(f, "delete link {name} in {ns}"),
             Op::SetLink { ns, name, change } => {
                 write!(f, "set link {name} in {ns}:")?;

@@ -6,7 +6,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, TapSettings};
+use crate::model::{
+    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, TapSettings, VxlanTunnel,
+};
 use crate::netns::Netns;
 
 /// The `rtm_protocol` of routes the agent installs unless told another
@@ -45,8 +47,18 @@ pub enum LinkKind {
     Bridge,
     /// A TAP (`tun` of type tap).
     Tap,
-    /// A MACVLAN. (Last, so that logged snapshots keep their encoding.)
+    /// A MACVLAN.
     Macvlan,
+    /// A VXLAN. (Last, so that logged snapshots keep their encoding.)
+    Vxlan,
+}
+
+impl LinkKind {
+    /// Whether a link of this kind may be made on another (its parent), and deleted by the
+    /// kernel with it.
+    pub fn on_parent(self) -> bool {
+        matches!(self, LinkKind::Macvlan | LinkKind::Vxlan)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +119,22 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub macvlan_mode: Option<MacvlanMode>,
-    /// For a MACVLAN: where its parent is, when the backend can tell (`IFLA_LINK` and
-    /// `IFLA_LINK_NETNSID`, resolved as a veth's peer is).
+    /// For a MACVLAN: where its parent is, for a VXLAN its underlay, when the backend can tell
+    /// (`IFLA_LINK` or `IFLA_VXLAN_LINK`, and `IFLA_LINK_NETNSID`, resolved as a veth's peer
+    /// is).
     #[serde(
         default,
         deserialize_with = "crate::added_fields::absent_in_version_1",
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub parent: Option<(Netns, String)>,
+    /// For a VXLAN: its tunnel.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vxlan: Option<VxlanTunnel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

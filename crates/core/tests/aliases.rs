@@ -60,6 +60,7 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -281,8 +281,8 @@ fn macvlan_settings_are_checked_on_their_fields() {
     };
     assert_eq!(i.kind, InterfaceType::Macvlan);
     assert_eq!(
-        i.macvlan,
-        Some(MacvlanSettings {
+        i.macvlan.as_deref(),
+        Some(&MacvlanSettings {
             parent: "p".into(),
             mode: MacvlanMode::Passthru
         })

@@ -48,6 +48,7 @@ fn seen(a: ChecksumOffload) -> Event {
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     };
     let on = ChecksumOffload {
         rx: Some(true),

@@ -38,6 +38,7 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn link(
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -628,6 +628,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -258,18 +258,34 @@ fn link_needed(op: &Op) -> Option<&str> {
             kind: NewLink::Macvlan { parent, .. },
             ..
         } => Some(parent),
+        Op::CreateLink {
+            kind:
+                NewLink::Vxlan {
+                    underlay: Some((_, underlay)),
+                    ..
+                },
+            ..
+        } => Some(underlay),
         _ => None,
     }
 }
 
-/// The namespace whose socket carries `op`: its own, but a MACVLAN's parent's for its
-/// creation, which names the parent by an index of that namespace.
+/// The namespace whose socket carries `op`: its own, but a MACVLAN's parent's or a VXLAN's
+/// underlay's for its creation, which names that link by an index of that namespace.
 fn sent_in(op: &Op) -> Netns {
     match op {
         Op::CreateLink {
             kind: NewLink::Macvlan { parent_ns, .. },
             ..
         } => parent_ns.clone(),
+        Op::CreateLink {
+            kind:
+                NewLink::Vxlan {
+                    underlay: Some((underlay_ns, _)),
+                    ..
+                },
+            ..
+        } => underlay_ns.clone(),
         _ => op.namespace(),
     }
 }
@@ -511,6 +527,22 @@ fn prepare(
                 Some(fd)
             };
             crate::macvlan::create(link, index, *mode, fd)
+        }
+        Op::CreateLink {
+            ns: own,
+            link,
+            kind: NewLink::Vxlan { tunnel, underlay },
+        } => {
+            // `ns` is the underlay's, if any, where the request is sent.
+            let fd = if own == ns {
+                None
+            } else {
+                let f = namespace::open(own).map_err(|e| gone(op, own, &e))?;
+                let fd = f.fd.as_raw_fd();
+                keep_open.push(f);
+                Some(fd)
+            };
+            crate::vxlan::create(link, tunnel, underlay.as_ref().map(|_| index), fd)
         }
         Op::CreateLink {
             link,
@@ -860,7 +892,7 @@ fn resolve_peers(
         if let Some(link) = observed[i].ns.links.iter_mut().find(|l| l.name == name) {
             // A MACVLAN's `IFLA_LINK` names its parent, a veth's its other end.
             match link.kind {
-                LinkKind::Macvlan => link.parent = Some((peer_ns, peer_name)),
+                LinkKind::Macvlan | LinkKind::Vxlan => link.parent = Some((peer_ns, peer_name)),
                 _ => link.peer = Some((peer_ns, peer_name)),
             }
         }

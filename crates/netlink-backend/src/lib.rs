@@ -22,6 +22,7 @@ mod namespace;
 mod observe;
 mod socket;
 mod tap;
+mod vxlan;
 mod watch;
 
 pub use backend::{NetlinkBackend, SocketCache};

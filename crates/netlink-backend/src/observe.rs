@@ -125,6 +125,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         Some("vrf") => LinkKind::Vrf,
         Some("bridge") => LinkKind::Bridge,
         Some("macvlan") => LinkKind::Macvlan,
+        Some("vxlan") => LinkKind::Vxlan,
         Some("tun") if data.as_deref().and_then(tap::settings_of).is_some() => LinkKind::Tap,
         _ if *msg.ifi_type() == Arphrd::Loopback => LinkKind::Loopback,
         _ => LinkKind::Other,
@@ -137,16 +138,21 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
         .and_then(|b| <[u8; 6]>::try_from(b).ok())
         .map(MacAddr);
     let up = msg.ifi_flags().bits() & message::IFF_UP != 0;
+    // A VXLAN's underlay is in its data; its IFLA_LINK is its own index.
+    let lower = match kind {
+        LinkKind::Veth | LinkKind::Macvlan => find(attrs, Ifla::Link).and_then(u32_of),
+        LinkKind::Vxlan => data.as_deref().and_then(crate::vxlan::underlay_of),
+        _ => None,
+    };
     let peer = match kind {
-        LinkKind::Veth | LinkKind::Macvlan => find(attrs, Ifla::Link)
-            .and_then(u32_of)
-            .filter(|i| *i != 0)
-            .map(|i| {
+        LinkKind::Veth | LinkKind::Macvlan | LinkKind::Vxlan => {
+            lower.filter(|i| *i != 0).map(|i| {
                 let nsid = find(attrs, Ifla::from(IFLA_LINK_NETNSID))
                     .and_then(u32_of)
                     .map(|n| n as i32);
                 (i as i32, nsid.filter(|n| *n >= 0))
-            }),
+            })
+        }
         _ => None,
     };
     let master = find(attrs, Ifla::Master)
@@ -184,6 +190,10 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
                 .and_then(crate::macvlan::mode_of),
             // Resolved across namespaces by the caller, as a veth's peer is.
             parent: None,
+            vxlan: data
+                .as_deref()
+                .filter(|_| kind == LinkKind::Vxlan)
+                .and_then(crate::vxlan::tunnel_of),
         },
     })
 }

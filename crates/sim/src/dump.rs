@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use nsagent_core::{
     AgentIdentity, BridgeSettings, LinkKind, MacAddr, MacvlanMode, Mark, Netns, RouteSpec,
-    TapSettings, ALIAS_PREFIX,
+    TapSettings, VxlanTunnel, ALIAS_PREFIX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,8 @@ pub struct LinkDump {
     pub tap: Option<TapSettings>,
     /// For a MACVLAN: its mode and the link it is on (namespace as stored, name).
     pub macvlan: Option<(MacvlanMode, (Netns, String))>,
+    /// For a VXLAN: its tunnel, and its underlay if any (namespace as stored, name).
+    pub vxlan: Option<(VxlanTunnel, Option<(Netns, String)>)>,
     /// Checksum offloading (ethtool's `rx-checksum`, `tx-checksum-*`), receive and transmit.
     pub checksum_offload: (bool, bool),
 }

@@ -304,11 +304,11 @@ impl SimKernel {
             .ok_or_else(|| SimError::NoSuchNamespace(ns.clone()))?;
         let mut destroyed = Vec::new();
         for (name, link) in &gone.links {
-            destroyed.extend(self.remove_macvlans_on(ns, name));
+            destroyed.extend(self.remove_stacked_on(ns, name));
             if let Some(peer) = &link.peer {
                 if self.remove_port_aware(&peer.ns, &peer.name).is_some() {
                     destroyed.push((peer.ns.clone(), peer.name.clone()));
-                    destroyed.extend(self.remove_macvlans_on(&peer.ns, &peer.name));
+                    destroyed.extend(self.remove_stacked_on(&peer.ns, &peer.name));
                 }
             }
         }
@@ -516,6 +516,7 @@ impl SimKernel {
             mac_set: true,
             lower: None,
             macvlan_mode: None,
+            vxlan: None,
         };
         namespace.links.insert(seed.name.clone(), link);
         if seed.up {
@@ -768,6 +769,9 @@ impl SimKernel {
                 parent,
                 mode,
             } => self.create_macvlan(ns, spec, parent_ns, parent, *mode)?,
+            NewLink::Vxlan { tunnel, underlay } => {
+                self.create_vxlan(ns, spec, tunnel, underlay.as_ref())?
+            }
             NewLink::Dummy => {
                 check_mtu(LinkKind::Dummy, spec.mtu)?;
                 let link = self.new_link(LinkKind::Dummy, spec, None);
@@ -851,6 +855,7 @@ impl SimKernel {
             tap: None,
             lower: None,
             macvlan_mode: None,
+            vxlan: None,
             mtu_set: spec.mtu.is_some(),
             mac_set: spec.mac.is_some(),
         }
@@ -892,10 +897,10 @@ impl SimKernel {
         }
         // The kernel deletes the MACVLANs on what went, wherever they are (`macvlan.rs`).
         let real = self.real(ns).clone();
-        self.remove_macvlans_on(&real, name);
+        self.remove_stacked_on(&real, name);
         if let Some(peer) = removed.and_then(|l| l.peer) {
             self.remove_port_aware(&peer.ns, &peer.name);
-            self.remove_macvlans_on(&peer.ns, &peer.name);
+            self.remove_stacked_on(&peer.ns, &peer.name);
         }
         Ok(())
     }
@@ -1067,7 +1072,7 @@ impl SimKernel {
             .namespace(ns)?
             .links
             .get(name)
-            .filter(|l| l.lower.is_some())
+            .filter(|l| l.kind == LinkKind::Macvlan)
         {
             // In `do_setlink`'s order: the address (checked only while up), the MTU, the
             // flags (up with the address it has by then).
@@ -1081,6 +1086,15 @@ impl SimKernel {
             if change.up == Some(true) && !link.up {
                 self.check_macvlan_mac(&here.ns, name, mac)?;
             }
+        }
+        if let (Some(link), Some(mtu)) = (
+            self.namespace(ns)?
+                .links
+                .get(name)
+                .filter(|l| l.vxlan.is_some()),
+            change.mtu,
+        ) {
+            self.check_vxlan_mtu(link, mtu)?;
         }
         let namespace = self.namespace_mut(ns)?;
         let link = namespace
@@ -1794,6 +1808,7 @@ impl Backend for SimKernel {
                     tap: l.tap,
                     macvlan_mode: l.macvlan_mode,
                     parent: l.lower.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
+                    vxlan: l.vxlan.as_ref().map(|(t, _)| *t),
                 })
                 .collect();
             let routes = namespace
@@ -1879,6 +1894,10 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
         macvlan: link
             .macvlan_mode
             .zip(link.lower.as_ref().map(|l| (l.ns.clone(), l.name.clone()))),
+        vxlan: link.vxlan.as_ref().map(|(t, _)| {
+            let lower = link.lower.as_ref().map(|l| (l.ns.clone(), l.name.clone()));
+            (*t, lower)
+        }),
     }
 }
 

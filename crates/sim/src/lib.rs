@@ -16,6 +16,7 @@ mod kernel;
 mod macvlan;
 mod microservice;
 mod namespace;
+mod vxlan;
 
 pub use drive::run_until_idle;
 pub use dump::{LinkDump, NamespaceDump, RouteDump, StateDump};

@@ -18,7 +18,8 @@
 //! - it has carrier while it is up and its parent has carrier (LOWERLAYERDOWN otherwise);
 //! - a parent with MACVLANs cannot be made a bridge port (EBUSY); a MACVLAN can;
 //! - renaming the parent or moving it to another namespace leaves the MACVLAN as it is;
-//!   deleting the parent, or the parent going with its namespace, deletes it, wherever it is.
+//!   deleting the parent, or the parent going with its namespace, deletes it, wherever it is
+//!   (and the VXLANs on it, `vxlan.rs`).
 
 use nsagent_core::errno::{EADDRINUSE, EBUSY, EEXIST, EINVAL, ENODEV};
 use nsagent_core::{LinkChange, LinkKind, LinkSpec, MacAddr, MacvlanMode, Netns};
@@ -139,6 +140,20 @@ impl SimKernel {
         let mut out = Vec::new();
         for (ns, n) in &self.namespaces {
             for (name, l) in &n.links {
+                if l.kind == LinkKind::Macvlan && l.lower.as_ref() == Some(lower) {
+                    out.push((ns.clone(), name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The links made on the link `lower` (namespace as stored), MACVLANs and VXLANs,
+    /// wherever they are.
+    pub(crate) fn stacked_on(&self, lower: &PeerRef) -> Vec<(Netns, String)> {
+        let mut out = Vec::new();
+        for (ns, n) in &self.namespaces {
+            for (name, l) in &n.links {
                 if l.lower.as_ref() == Some(lower) {
                     out.push((ns.clone(), name.clone()));
                 }
@@ -147,14 +162,14 @@ impl SimKernel {
         out
     }
 
-    /// The link `name` in `ns` (as stored) is gone: so are the MACVLANs on it, which are
-    /// returned.
-    pub(crate) fn remove_macvlans_on(&mut self, ns: &Netns, name: &str) -> Vec<(Netns, String)> {
+    /// The link `name` in `ns` (as stored) is gone: so are the MACVLANs and VXLANs on it,
+    /// which are returned.
+    pub(crate) fn remove_stacked_on(&mut self, ns: &Netns, name: &str) -> Vec<(Netns, String)> {
         let lower = PeerRef {
             ns: ns.clone(),
             name: name.to_string(),
         };
-        let gone = self.macvlans_on(&lower);
+        let gone = self.stacked_on(&lower);
         for (n, m) in &gone {
             self.remove_port_aware(n, m);
         }
@@ -162,9 +177,15 @@ impl SimKernel {
     }
 
     /// The link `from` is now `to` (renamed, or moved to another namespace): its MACVLANs stay
-    /// on it.
+    /// on it, and so do its VXLANs if it was renamed; moved, it takes its VXLANs' socket's
+    /// namespace away from them, and the kernel deletes them (`vxlan.rs`).
     pub(crate) fn lower_moved(&mut self, from: &PeerRef, to: &PeerRef) {
-        for (n, m) in self.macvlans_on(from) {
+        if from.ns != to.ns {
+            for (n, m) in self.vxlans_on(from) {
+                self.remove_port_aware(&n, &m);
+            }
+        }
+        for (n, m) in self.stacked_on(from) {
             if let Some(l) = self
                 .namespaces
                 .get_mut(&n)

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use nsagent_core::{BridgeSettings, LinkKind, MacAddr, MacvlanMode, Netns, RouteSpec, TapSettings};
+use nsagent_core::{
+    BridgeSettings, LinkKind, MacAddr, MacvlanMode, Netns, RouteSpec, TapSettings, VxlanTunnel,
+};
 
 /// Below this MTU the kernel disables IPv6 on a link (IPV6_MIN_MTU, RFC 8200): it drops the
 /// link's IPv6 addresses, routes and neighbours and refuses new ones.
@@ -58,9 +60,12 @@ pub(crate) struct Link {
     pub(crate) bridge: Option<BridgeSettings>,
     /// For a TAP: its settings.
     pub(crate) tap: Option<TapSettings>,
-    /// For a MACVLAN: the link it is on (`macvlan.rs`), and its mode.
+    /// For a MACVLAN: the link it is on (`macvlan.rs`), and its mode; for a VXLAN its
+    /// underlay, if any.
     pub(crate) lower: Option<PeerRef>,
     pub(crate) macvlan_mode: Option<MacvlanMode>,
+    /// For a VXLAN: its tunnel, and the namespace its socket lives in, as stored (`vxlan.rs`).
+    pub(crate) vxlan: Option<(VxlanTunnel, Netns)>,
     pub(crate) mtu_set: bool,
     /// Whether its MAC was set by someone (a bridge's follows its ports otherwise).
     pub(crate) mac_set: bool,
@@ -97,6 +102,8 @@ impl Link {
             }
             // A MACVLAN too (verified: `minmtu 68 maxmtu 65535`), below its parent's.
             LinkKind::Macvlan => Some((68, 65535)),
+            // A VXLAN too (verified: `minmtu 68 maxmtu 65535`), below its underlay's.
+            LinkKind::Vxlan => Some((68, 65535)),
             // A TAP: 65535 less its Ethernet header (verified: `maxmtu 65521`).
             LinkKind::Tap => Some((68, 65521)),
             // drivers/net/vrf.c: IPV6_MIN_MTU..=IP6_MAX_MTU (not measurable on this host,
@@ -322,6 +329,7 @@ impl Namespace {
                 tap: None,
                 lower: None,
                 macvlan_mode: None,
+                vxlan: None,
                 mtu_set: false,
                 mac_set: false,
             },

@@ -395,6 +395,7 @@ mod tests {
             tap: None,
             macvlan_mode: None,
             parent: None,
+            vxlan: None,
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

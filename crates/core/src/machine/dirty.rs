@@ -75,8 +75,8 @@ impl Core {
         }
         slot.dirty = true;
         let stacked = matches!(slot.desired.as_deref(),
-                Some(Item::Interface(i)) if i.kind == InterfaceType::Macvlan)
-            || matches!(&slot.actual, Actual::Link(l) if matches!(l.role, LinkRole::Macvlan { .. }));
+                Some(Item::Interface(i)) if matches!(i.kind, InterfaceType::Macvlan | InterfaceType::Vxlan))
+            || matches!(&slot.actual, Actual::Link(l) if matches!(l.role, LinkRole::Macvlan { .. } | LinkRole::Vxlan { .. }));
         if stacked {
             self.dirty_stacked.push_back(id);
         } else if matches!(slot.key, ItemKey::Interface(_)) {

@@ -13,7 +13,7 @@ use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual};
 use super::Core;
 
-fn link_from_spec(
+pub(super) fn link_from_spec(
     ns: &Netns,
     spec: &LinkSpec,
     role: LinkRole,
@@ -79,7 +79,7 @@ impl Core {
                 self.forget_link_at(pns, pname);
             }
             let me = self.slot(id).key.interface().to_string();
-            self.macvlans_gone(&me);
+            self.stacked_gone(&me);
             if let LinkRole::Veth { peer_item } = &link.role {
                 if let Some((pid, peer)) = self.interface_slot(peer_item) {
                     let peer_is_partner = matches!(
@@ -112,7 +112,7 @@ impl Core {
             }
         }
         self.forget_link_dependents(ns, name);
-        self.macvlans_at_gone(ns, name);
+        self.stacked_at_gone(ns, name);
     }
 
     /// Routes and neighbours on a link that the kernel removed, along with the link.
@@ -298,6 +298,7 @@ impl Core {
                 };
                 self.set_actual(id, Actual::Link(link_from_spec(ns, link, role, None)))
             }
+            NewLink::Vxlan { tunnel, underlay } => self.vxlan_made(id, ns, link, tunnel, underlay),
             NewLink::Bridge(settings) => self.set_actual(
                 id,
                 Actual::Link(link_from_spec(ns, link, LinkRole::Bridge(*settings), None)),

@@ -28,6 +28,28 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
                         "macvlan, mode {}, on the link of item '{parent_item}'",
                         mode.name().to_lowercase()
                     ),
+                    LinkRole::Vxlan {
+                        tunnel,
+                        parent_item,
+                        ..
+                    } => format!(
+                        "vxlan, vni {}{}{}, port {}{}{}",
+                        tunnel.vni,
+                        tunnel
+                            .local
+                            .map(|l| format!(", local {l}"))
+                            .unwrap_or_default(),
+                        tunnel
+                            .remote
+                            .map(|r| format!(", remote {r}"))
+                            .unwrap_or_default(),
+                        tunnel.dst_port,
+                        if tunnel.learning { "" } else { ", no learning" },
+                        parent_item
+                            .as_ref()
+                            .map(|p| format!(", on the link of item '{p}'"))
+                            .unwrap_or_default()
+                    ),
                     LinkRole::Tap(t) => format!(
                         "tap, owner {}, group {}{}",
                         t.owner.map_or("any".to_string(), |o| o.to_string()),

@@ -187,7 +187,7 @@ impl Core {
                 self.wake_vrf_members(&ns, &name);
             }
             self.wake_waiting_members(*id);
-            self.wake_waiting_macvlans(*id);
+            self.wake_stacked(*id);
             self.wake_parent(*id);
             self.wake_releasing_bridge(*id);
         }

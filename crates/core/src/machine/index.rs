@@ -13,7 +13,7 @@ use crate::netns::{NamespaceRef, Netns};
 
 use super::dirty::{route_slot, Resource, RouteSlot};
 use super::drift::ResyncRequests;
-use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner, State};
+use super::state::{Actual, ItemId, LinkActual, Owner, State};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -51,9 +51,9 @@ pub(super) struct Indexes {
     /// TAP_TO_VPP items: few, and looked through when the default namespace, where their TAPs
     /// appear, is observed.
     pub(super) taps: BTreeSet<ItemId>,
-    /// MACVLAN items by the item whose link the core believes their link's parent: the
-    /// kernel deletes them along with it.
-    pub(super) macvlans_on: FxHashMap<String, BTreeSet<ItemId>>,
+    /// MACVLAN and VXLAN items by the item whose link the core believes their link's parent:
+    /// the kernel deletes them along with it.
+    pub(super) stacked_on: FxHashMap<String, BTreeSet<ItemId>>,
 }
 
 /// The items of one index entry, copied out so that the core can change while it visits them.
@@ -215,10 +215,10 @@ impl Core {
                 self.ix
                     .link_owner
                     .insert((l.ns.clone(), l.name.clone()), id);
-                if let LinkRole::Macvlan { parent_item, .. } = &l.role {
+                if let Some(parent_item) = l.role.parent_item() {
                     self.ix
-                        .macvlans_on
-                        .entry(parent_item.clone())
+                        .stacked_on
+                        .entry(parent_item.to_string())
                         .or_default()
                         .insert(id);
                 }
@@ -252,8 +252,8 @@ impl Core {
                 if self.ix.link_owner.get(&key) == Some(&id) {
                     self.ix.link_owner.remove(&key);
                 }
-                if let LinkRole::Macvlan { parent_item, .. } = &l.role {
-                    remove_from_fx(&mut self.ix.macvlans_on, parent_item.as_str(), id);
+                if let Some(parent_item) = l.role.parent_item() {
+                    remove_from_fx(&mut self.ix.stacked_on, parent_item, id);
                 }
                 Some(Resource::LinkName(key.0, key.1))
             }

@@ -25,8 +25,9 @@ fn same_placement(a: &Item, b: &Item) -> bool {
                 && a.vrf_master == b.vrf_master
                 && a.bridge_master == b.bridge_master
                 && a.vrf_table == b.vrf_table
-                // Indexed too: a MACVLAN refers to its parent.
+                // Indexed too: a MACVLAN refers to its parent, a VXLAN to its underlay.
                 && a.macvlan == b.macvlan
+                && a.vxlan == b.vxlan
         }
         _ => false,
     }

@@ -3,7 +3,7 @@
 //! differs is renamed where it is (by index), so that what is on it stays.
 
 use crate::command::{LinkChange, NewLink, Op};
-use crate::model::{BridgeSettings, Interface, InterfaceType, Item, MacvlanMode, TapSettings};
+use crate::model::{Interface, InterfaceType, Item};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
@@ -11,80 +11,8 @@ use super::borrow::Wanted;
 use super::configure::{attribute_change, configuration_step, link_spec};
 use super::dirty::Resource;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
+use super::target::{LinkTarget, WantedRole};
 use super::Core;
-
-/// Where the link of an interface item should be; the rest of what it should be is the
-/// item's desired value, read from there when needed so that nothing is copied on the way.
-pub(super) struct LinkTarget {
-    pub(super) ns: Netns,
-    pub(super) role: WantedRole,
-    /// The kernel name of the link it is to be enslaved to (a VRF, a bridge), if any.
-    pub(super) master: Option<String>,
-}
-
-/// The role an item asks its link to have: like `LinkRole`, but a wanted veth names its peer
-/// by slot and knows the namespace the peer's end goes in, which a creation needs and a belief
-/// does not.
-pub(super) enum WantedRole {
-    Veth {
-        peer: ItemId,
-        peer_ns: Netns,
-    },
-    Dummy,
-    Borrowed,
-    Vrf {
-        table: u32,
-    },
-    Bridge(BridgeSettings),
-    Tap(TapSettings),
-    /// A MACVLAN on the link `parent` (in `parent_ns`), the parent item's.
-    Macvlan {
-        mode: MacvlanMode,
-        parent_ns: Netns,
-        parent: String,
-    },
-}
-
-impl LinkTarget {
-    /// Whether an existing link can be brought to this target in place. Namespace, kind and
-    /// veth peer cannot change without re-creating the link; a link the agent owns is renamed
-    /// in place, while a borrowed one is known by its name, so another name is another link.
-    pub(super) fn fits(&self, a: &LinkActual, iface: &Interface) -> bool {
-        if a.ns != self.ns || (!self.role.owned() && a.name != iface.host_if_name) {
-            return false;
-        }
-        match (&self.role, &a.role) {
-            (WantedRole::Dummy, LinkRole::Dummy) | (WantedRole::Borrowed, LinkRole::Borrowed) => {
-                true
-            }
-            // A VRF's table is fixed when it is made.
-            (WantedRole::Vrf { table }, LinkRole::Vrf { table: has }) => table == has,
-            // A bridge's settings change in place (`configure.rs`).
-            (WantedRole::Bridge(_), LinkRole::Bridge(_)) => true,
-            // A TAP's settings are fixed when it is made.
-            (WantedRole::Tap(want), LinkRole::Tap(has)) => want == has,
-            // A MACVLAN's parent and mode are fixed when it is made.
-            (
-                WantedRole::Macvlan { mode, .. },
-                LinkRole::Macvlan {
-                    parent_item,
-                    mode: has,
-                    ..
-                },
-            ) => mode == has && iface.macvlan_parent() == Some(parent_item.as_str()),
-            (WantedRole::Veth { .. }, LinkRole::Veth { peer_item }) => {
-                iface.veth_peer.as_deref() == Some(peer_item.as_str())
-            }
-            _ => false,
-        }
-    }
-}
-
-impl WantedRole {
-    pub(super) fn owned(&self) -> bool {
-        !matches!(self, WantedRole::Borrowed)
-    }
-}
 
 /// Takes the link `name` in `ns` down: before a rename on kernels older than 6.2, which rename
 /// only links that are down.
@@ -102,12 +30,12 @@ pub(super) fn link_down(ns: &Netns, name: &str) -> Op {
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
     /// item holding it, of the item holding its veth partner, or a stale link's removal; or
-    /// its removal waits for a MACVLAN being made on it (`macvlan.rs`).
+    /// its removal waits for a MACVLAN or VXLAN being made on it (`stacked.rs`).
     pub(super) fn link_changing(&self, ns: &Netns, name: &str) -> bool {
         let key = (ns.clone(), name.to_string());
         if let Some(&owner) = self.ix.link_owner.get(&key) {
             let slot = self.slot(owner);
-            if slot.in_flight.is_some() || self.macvlan_busy_on(owner) {
+            if slot.in_flight.is_some() || self.stacked_busy_on(owner) {
                 return true;
             }
             if let Actual::Link(LinkActual {
@@ -119,7 +47,7 @@ impl Core {
                     .ix
                     .link_owner
                     .get(peer)
-                    .is_some_and(|p| self.slot(*p).in_flight.is_some() || self.macvlan_busy_on(*p))
+                    .is_some_and(|p| self.slot(*p).in_flight.is_some() || self.stacked_busy_on(*p))
                 {
                     return true;
                 }
@@ -166,6 +94,7 @@ impl Core {
                     parent,
                 },
             ),
+            InterfaceType::Vxlan => self.wanted_vxlan(iface, &mut reasons),
             InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => {
                 Some(WantedRole::Borrowed)
             }
@@ -192,7 +121,7 @@ impl Core {
         if desired.is_some_and(|i| self.master_in_flight(i) || self.parent_in_flight(i)) {
             return self.set_state(id, ItemState::InProgress);
         }
-        let parent = desired.and_then(|i| i.macvlan_parent());
+        let parent = desired.and_then(|i| i.parent());
         if parent.is_some_and(|p| self.parent_going(id, p)) {
             return self.set_state(id, ItemState::InProgress);
         }
@@ -370,7 +299,7 @@ impl Core {
                 return self.set_state(id, ItemState::InProgress);
             }
             // A MACVLAN being made on it (or on the other end) is let finish first.
-            if self.macvlan_busy_on(id) || peer.is_some_and(|p| self.macvlan_busy_on(p)) {
+            if self.stacked_busy_on(id) || peer.is_some_and(|p| self.stacked_busy_on(p)) {
                 return self.set_state(id, working);
             }
             // A MACVLAN whose parent is going goes with it (`macvlan.rs`).
@@ -512,6 +441,11 @@ impl Core {
                     parent,
                     mode,
                 },
+            },
+            (WantedRole::Vxlan { tunnel, underlay }, _) => Op::CreateLink {
+                ns: target.ns,
+                link: spec,
+                kind: NewLink::Vxlan { tunnel, underlay },
             },
             (WantedRole::Borrowed, _) => unreachable!("borrowed links are not created"),
         };

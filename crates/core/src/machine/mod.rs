@@ -61,6 +61,9 @@
 //! | a VRF's or bridge's member waits for its master's link, in its namespace | `master.rs` |
 //! | a bridge's settings are changed in place; its ports are released before it is deleted | `bridge.rs`, `configure.rs` |
 //! | a VRF member waits for its VRF in its namespace, is enslaved to it, and routes through its table | `vrf.rs`, `master.rs`, `l3.rs` |
+//! | a MACVLAN or VXLAN waits for its parent's link, goes with it, and is never changed at once with it | `stacked.rs`, `dirty.rs` |
+//! | the link an item asks for, and what fits it in place | `target.rs` |
+//! | a VXLAN is made on its underlay's namespace, its MTU kept below the underlay's | `vxlan.rs` |
 
 mod borrow;
 mod bridge;
@@ -76,18 +79,20 @@ mod index;
 mod intent;
 mod l3;
 mod link;
-mod macvlan;
 mod master;
 mod namespaces;
 mod reclaim;
 mod resync;
 mod seen;
+mod stacked;
 mod stale;
 mod state;
 mod tap;
+mod target;
 mod timers;
 mod veth;
 mod vrf;
+mod vxlan;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -146,8 +151,8 @@ pub struct Core {
     ix: Indexes,
     /// Dirty interface items, reconciled before the dirty routes and neighbours.
     dirty_links: VecDeque<ItemId>,
-    /// Dirty MACVLANs, whose links sit on others': reconciled after the other links, so that
-    /// they see what those links' commands are doing (`macvlan.rs`).
+    /// Dirty MACVLANs and VXLANs, whose links sit on others': reconciled after the other
+    /// links, so that they see what those links' commands are doing (`stacked.rs`).
     dirty_stacked: VecDeque<ItemId>,
     dirty_l3: VecDeque<ItemId>,
     /// Reused for lists of items to mark, so that marking allocates nothing.

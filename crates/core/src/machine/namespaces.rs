@@ -10,7 +10,7 @@ use crate::netns::{NamespaceIdentity, NamespaceRef, Netns};
 use crate::status::PendingReason;
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, LinkRole, Microservice, NamedState, Owner};
+use super::state::{Actual, ItemId, Microservice, NamedState, Owner};
 use super::timers::TimerKey;
 use super::Core;
 
@@ -213,11 +213,7 @@ impl Core {
                     if let Some((peer_ns, _)) = &mut l.peer_link {
                         move_ns(peer_ns);
                     }
-                    if let LinkRole::Macvlan {
-                        parent_link: Some((parent_ns, _)),
-                        ..
-                    } = &mut l.role
-                    {
+                    if let Some(Some((parent_ns, _))) = l.role.parent_link_mut() {
                         move_ns(parent_ns);
                     }
                 }

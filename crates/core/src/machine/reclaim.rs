@@ -16,9 +16,9 @@ use crate::netns::Netns;
 use crate::observed::{LinkKind, ObservedLink};
 
 use super::dirty::Resource;
-use super::link::WantedRole;
 use super::stale::{names, FoundLink, StaleObject};
 use super::state::{Actual, ItemId, LinkActual, LinkRole};
+use super::target::WantedRole;
 use super::Core;
 
 /// How an item takes a stale link back: the link, the role it holds it in, and the veth peer

@@ -236,10 +236,21 @@ impl Core {
                     } = &mut a.role
                     {
                         *mode = l.macvlan_mode.unwrap_or(*mode);
-                        if let Some(parent) = parent_seen {
+                        if let Some(parent) = parent_seen.clone() {
                             *parent_item = parent;
                             *parent_link = l.parent.clone();
                         }
+                    }
+                    if let LinkRole::Vxlan {
+                        tunnel,
+                        parent_item,
+                        parent_link,
+                    } = &mut a.role
+                    {
+                        // A VXLAN names its underlay, if any, in every look.
+                        *tunnel = l.vxlan.unwrap_or(*tunnel);
+                        *parent_item = parent_seen.clone();
+                        *parent_link = l.parent.clone();
                     }
                     if l.peer.is_some() {
                         a.peer_link = seen.believed_peer(&l.peer);
@@ -328,6 +339,12 @@ impl Core {
                     LinkKind::Macvlan => LinkRole::Macvlan {
                         parent_item: self.parent_seen(id, &l.parent).unwrap_or_default(),
                         mode: l.macvlan_mode.unwrap_or_default(),
+                        parent_link: l.parent.clone(),
+                    },
+                    LinkKind::Vxlan => LinkRole::Vxlan {
+                        // Not known: fits no item's, and is made again.
+                        tunnel: l.vxlan.unwrap_or_default(),
+                        parent_item: self.parent_seen(id, &l.parent),
                         parent_link: l.parent.clone(),
                     },
                     _ => LinkRole::Dummy,
@@ -557,7 +574,7 @@ impl Core {
         let fits = matches!(s.desired.as_deref(), Some(Item::Interface(i))
             if matches!(
                 i.kind,
-                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge | InterfaceType::Tap | InterfaceType::Macvlan
+                InterfaceType::Veth | InterfaceType::Dummy | InterfaceType::Vrf | InterfaceType::Bridge | InterfaceType::Tap | InterfaceType::Macvlan | InterfaceType::Vxlan
             )
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)

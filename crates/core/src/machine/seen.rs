@@ -22,6 +22,7 @@ pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
         LinkRole::Bridge(_) => kind == LinkKind::Bridge,
         LinkRole::Tap(_) => kind == LinkKind::Tap,
         LinkRole::Macvlan { .. } => kind == LinkKind::Macvlan,
+        LinkRole::Vxlan { .. } => kind == LinkKind::Vxlan,
     }
 }
 
@@ -194,6 +195,7 @@ mod tests {
             tap: None,
             macvlan_mode: None,
             parent: None,
+            vxlan: None,
         }
     }
 

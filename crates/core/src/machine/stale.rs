@@ -115,25 +115,26 @@ impl StaleObjects {
         self.map.is_empty()
     }
 
-    /// The stale MACVLANs being removed from the link `at`, by their names: a MACVLAN made
-    /// there meanwhile might be refused for them (a PASSTHRU one is alone on its parent, an
-    /// up one's MAC its own). A scan: stale MACVLANs are few, and looked for only then.
-    pub(super) fn macvlans_on(&self, at: &(Netns, String)) -> Vec<Resource> {
-        self.macvlan_removals_on(at)
+    /// The stale MACVLANs and VXLANs being removed from the link `at`, by their names: one
+    /// made there meanwhile might be refused for them (a PASSTHRU MACVLAN is alone on its
+    /// parent, an up one's MAC its own, a VNI one VXLAN's). A scan: they are few, and looked
+    /// for only then.
+    pub(super) fn stacked_on(&self, at: &(Netns, String)) -> Vec<Resource> {
+        self.stacked_removals_on(at)
             .into_iter()
             .filter_map(|o| self.map.get(&o)?.found.as_ref())
             .map(|(ns, l)| Resource::LinkName(ns.clone(), l.name.clone()))
             .collect()
     }
 
-    /// The removals of stale MACVLANs on the link `at`, which the kernel deletes with it.
-    pub(super) fn macvlan_removals_on(&self, at: &(Netns, String)) -> Vec<u64> {
+    /// The removals of stale links on the link `at`, which the kernel deletes with it.
+    pub(super) fn stacked_removals_on(&self, at: &(Netns, String)) -> Vec<u64> {
         self.map
             .iter()
             .filter(|(_, o)| {
-                o.found.as_ref().is_some_and(|(_, l)| {
-                    l.kind == LinkKind::Macvlan && l.parent.as_ref() == Some(at)
-                })
+                o.found
+                    .as_ref()
+                    .is_some_and(|(_, l)| l.kind.on_parent() && l.parent.as_ref() == Some(at))
             })
             .map(|(o, _)| *o)
             .collect()
@@ -444,15 +445,15 @@ impl Core {
         }
     }
 
-    /// Whether `obj` is a stale MACVLAN whose parent is being removed or changed: the kernel
-    /// deletes it along (`macvlans_at_gone` then finishes its removal); sent meanwhile, the
-    /// two removals could reach the kernel in either order.
+    /// Whether `obj` is a stale MACVLAN or VXLAN whose parent is being removed or changed: the
+    /// kernel deletes it along (`stacked_at_gone` then finishes its removal); sent meanwhile,
+    /// the two removals could reach the kernel in either order.
     fn goes_with_stale_parent(&self, obj: &StaleObject) -> bool {
         let Some((_, l)) = &obj.found else {
             return false;
         };
         match (&l.kind, &l.parent) {
-            (LinkKind::Macvlan, Some((ns, name))) => {
+            (kind, Some((ns, name))) if kind.on_parent() => {
                 self.s
                     .stale
                     .blocks(&Resource::LinkName(ns.clone(), name.clone()))

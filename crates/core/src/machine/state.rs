@@ -20,6 +20,7 @@ use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
 use crate::model::{
     BridgeSettings, ChecksumOffload, Interface, Item, ItemKey, MacAddr, MacvlanMode, TapSettings,
+    VxlanTunnel,
 };
 use crate::netns::Netns;
 use crate::status::ItemState;
@@ -97,12 +98,53 @@ pub(super) enum LinkRole {
         mode: MacvlanMode,
         parent_link: Option<(Netns, String)>,
     },
+    /// A VXLAN the agent created with this tunnel, on the link of the item `parent_item` (its
+    /// underlay; `None`: none), and where that link is, as for a MACVLAN. (Last, so that
+    /// snapshots keep their encoding.)
+    Vxlan {
+        tunnel: VxlanTunnel,
+        parent_item: Option<String>,
+        parent_link: Option<(Netns, String)>,
+    },
 }
 
 impl LinkRole {
     /// Whether the agent created the link, and so may rename and delete it.
     pub(super) fn owned(&self) -> bool {
         !matches!(self, LinkRole::Borrowed)
+    }
+
+    /// For a link made on another item's link (a MACVLAN, a VXLAN with an underlay): that
+    /// item, its parent (`stacked.rs`).
+    pub(super) fn parent_item(&self) -> Option<&str> {
+        match self {
+            LinkRole::Macvlan { parent_item, .. } => Some(parent_item),
+            LinkRole::Vxlan { parent_item, .. } => parent_item.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Where the parent's link is, as last known.
+    pub(super) fn parent_link(&self) -> Option<&(Netns, String)> {
+        match self {
+            LinkRole::Macvlan { parent_link, .. } | LinkRole::Vxlan { parent_link, .. } => {
+                parent_link.as_ref()
+            }
+            _ => None,
+        }
+    }
+
+    /// Where the parent's link is, to be followed (`None`: not a link made on a parent).
+    pub(super) fn parent_link_mut(&mut self) -> Option<&mut Option<(Netns, String)>> {
+        match self {
+            LinkRole::Macvlan { parent_link, .. } => Some(parent_link),
+            LinkRole::Vxlan {
+                parent_link,
+                parent_item: Some(_),
+                ..
+            } => Some(parent_link),
+            _ => None,
+        }
     }
 }
 

@@ -21,9 +21,10 @@ use crate::model::{Interface, InterfaceType};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
-use super::link::{link_down, LinkTarget};
+use super::link::link_down;
 use super::seen::Seen;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
+use super::target::LinkTarget;
 use super::Core;
 
 /// Where a TAP_TO_VPP item's TAP is before it is taken: its name in the default namespace.

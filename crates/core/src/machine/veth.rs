@@ -6,8 +6,8 @@
 use crate::model::{Interface, InterfaceType, Item};
 use crate::status::PendingReason;
 
-use super::link::WantedRole;
 use super::state::{Actual, ItemId, LinkActual, LinkRole};
+use super::target::WantedRole;
 use super::Core;
 
 impl Core {

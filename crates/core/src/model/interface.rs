@@ -7,6 +7,7 @@ use super::bridge::{bridge_master, bridge_settings, BridgeSettings};
 use super::macvlan::{check_passthru_mac, macvlan_settings, MacvlanSettings};
 use super::tap::{tap_settings, TapSettings};
 use super::validation::{check_host_name, check_logical_name, MTU_MAX, MTU_MIN};
+use super::vxlan::{vxlan_settings, VxlanSettings};
 use super::{wire, MacAddr, ValidationError};
 use crate::netns::NamespaceRef;
 
@@ -33,6 +34,9 @@ pub enum InterfaceType {
     Tap,
     /// A MACVLAN on another item's link, created and deleted by the agent (`macvlan.rs`).
     Macvlan,
+    /// A VXLAN tunnel, on an underlay item's link or none, created and deleted by the agent
+    /// (`vxlan.rs`).
+    Vxlan,
 }
 
 /// A validated interface item.
@@ -111,13 +115,20 @@ pub struct Interface {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub tap: Option<TapSettings>,
-    /// For MACVLAN: its parent and mode (`macvlan`).
+    /// For MACVLAN: its parent and mode (`macvlan`); boxed, as few items have one.
     #[serde(
         default,
         deserialize_with = "crate::added_fields::absent_in_version_1",
         skip_serializing_if = "crate::added_fields::is_default"
     )]
-    pub macvlan: Option<MacvlanSettings>,
+    pub macvlan: Option<Box<MacvlanSettings>>,
+    /// For VXLAN: its tunnel and underlay (`vxlan`); boxed, as few items have one.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub vxlan: Option<Box<VxlanSettings>>,
 }
 
 impl Interface {
@@ -132,13 +143,20 @@ impl Interface {
         self.macvlan.as_ref().map(|m| m.parent.as_str())
     }
 
+    /// The item (its logical name) whose link this one's is made on: a MACVLAN's parent, a
+    /// VXLAN's underlay. The kernel deletes such a link with its parent's.
+    pub fn parent(&self) -> Option<&str> {
+        self.macvlan_parent()
+            .or_else(|| self.vxlan.as_ref().and_then(|v| v.underlay.as_deref()))
+    }
+
     /// The other interface items this one names: its veth peer, its master, its parent.
     pub fn named_interfaces(&self) -> impl Iterator<Item = &str> {
         self.veth_peer
             .as_deref()
             .into_iter()
             .chain(self.master())
-            .chain(self.macvlan_parent())
+            .chain(self.parent())
     }
 }
 
@@ -180,7 +198,8 @@ impl wire::Interface {
         let vrf_table = vrf_table(kind, self.vrf_dev.as_ref())?;
         let vrf_master = vrf_master(kind, &self.vrf_master_interface, &self.name)?;
         let bridge = bridge_settings(kind, self.bridge.as_ref())?;
-        let macvlan = macvlan_settings(kind, self.macvlan.as_ref(), &self.name)?;
+        let macvlan = macvlan_settings(kind, self.macvlan.as_ref(), &self.name)?.map(Box::new);
+        let vxlan = vxlan_settings(kind, self.vxlan.as_ref(), &self.name)?.map(Box::new);
         let bridge_master = bridge_master(
             kind,
             &self.bridge_master_interface,
@@ -207,7 +226,7 @@ impl wire::Interface {
         check_owned_not_lo(kind, host_field, &host_if_name)?;
         let ip_addresses = ip_addresses(&self.ip_addresses)?;
         let phys_address = phys_address(&self.phys_address)?;
-        check_passthru_mac(macvlan.as_ref(), phys_address.as_ref())?;
+        check_passthru_mac(macvlan.as_deref(), phys_address.as_ref())?;
         let mtu = mtu(self.mtu, &ip_addresses)?;
         let veth_peer = veth_peer(kind, self.veth.as_ref(), &self.name)?;
         let checksum_offload = self
@@ -235,6 +254,7 @@ impl wire::Interface {
             bridge_master,
             tap,
             macvlan,
+            vxlan,
         })
     }
 }
@@ -294,7 +314,8 @@ fn enabled(kind: InterfaceType, enabled: Option<bool>) -> Option<bool> {
         | InterfaceType::Vrf
         | InterfaceType::Bridge
         | InterfaceType::Tap
-        | InterfaceType::Macvlan => Some(enabled.unwrap_or(false)),
+        | InterfaceType::Macvlan
+        | InterfaceType::Vxlan => Some(enabled.unwrap_or(false)),
         InterfaceType::Existing | InterfaceType::Loopback | InterfaceType::TapToVpp => enabled,
     }
 }
@@ -356,6 +377,7 @@ fn check_owned_not_lo(
             | InterfaceType::Bridge
             | InterfaceType::Tap
             | InterfaceType::Macvlan
+            | InterfaceType::Vxlan
     );
     if owned && host_if_name == "lo" {
         return Err(ValidationError::new(
@@ -378,9 +400,10 @@ fn interface_type(kind: wire::InterfaceTypeName) -> Result<InterfaceType, Valida
         T::Bridge => Ok(InterfaceType::Bridge),
         T::Tap => Ok(InterfaceType::Tap),
         T::Macvlan => Ok(InterfaceType::Macvlan),
+        T::Vxlan => Ok(InterfaceType::Vxlan),
         T::Undefined => Err(ValidationError::new(
             "type",
-            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE, TAP, MACVLAN",
+            "missing; one of VETH, TAP_TO_VPP, LOOPBACK, EXISTING, VRF_DEVICE, DUMMY, BRIDGE, TAP, MACVLAN, VXLAN",
         )),
     }
 }
@@ -531,6 +554,7 @@ impl From<&Interface> for wire::Interface {
                 InterfaceType::Bridge => T::Bridge,
                 InterfaceType::Tap => T::Tap,
                 InterfaceType::Macvlan => T::Macvlan,
+                InterfaceType::Vxlan => T::Vxlan,
             },
             namespace: i.namespace.to_wire(),
             host_if_name: if i.host_if_name == default_host {
@@ -553,7 +577,8 @@ impl From<&Interface> for wire::Interface {
             vrf_master_interface: i.vrf_master.clone().unwrap_or_default(),
             bridge: i.bridge.as_ref().map(wire::Bridge::from),
             bridge_master_interface: i.bridge_master.clone().unwrap_or_default(),
-            macvlan: i.macvlan.as_ref().map(wire::Macvlan::from),
+            macvlan: i.macvlan.as_deref().map(wire::Macvlan::from),
+            vxlan: i.vxlan.as_deref().map(wire::Vxlan::from),
         }
     }
 }

@@ -16,6 +16,7 @@ mod route;
 mod rulechain;
 mod tap;
 mod validation;
+mod vxlan;
 pub(crate) mod wire;
 
 pub(crate) use validation::is_invisible;
@@ -33,6 +34,7 @@ use protojson::Model;
 pub use route::{Route, RouteScope};
 pub use rulechain::{Builtin, Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
 pub use tap::TapSettings;
+pub use vxlan::{VxlanSettings, VxlanTunnel, VXLAN_DEFAULT_PORT, VXLAN_MAX_VNI};
 
 /// A rejected value: which field, and why. Shown to publishers as `{"field", "reason"}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

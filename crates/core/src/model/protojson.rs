@@ -187,7 +187,7 @@ impl Normalizer {
                 if let Some(first) = &link_set {
                     return Err(ValidationError::new(
                         &at,
-                        format!("'{first}' is already set; veth, tap, vrf_dev, bridge and macvlan are one choice (the link), at most one may be set"),
+                        format!("'{first}' is already set; veth, tap, vrf_dev, bridge, macvlan and vxlan are one choice (the link), at most one may be set"),
                     ));
                 }
                 link_set = Some(key.clone());

@@ -46,6 +46,28 @@ pub struct Interface {
     /// nsagent's extension: MACVLAN settings, for MACVLAN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macvlan: Option<Macvlan>,
+    /// nsagent's extension: VXLAN settings, for VXLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<Vxlan>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vxlan {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vni: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub local_ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remote_ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dst_port: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub underlay_interface: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_learning: bool,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -118,6 +140,8 @@ pub enum InterfaceTypeName {
     Tap,
     #[serde(rename = "MACVLAN")]
     Macvlan,
+    #[serde(rename = "VXLAN")]
+    Vxlan,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -149,6 +149,7 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 
@@ -203,6 +204,7 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 tap: None,
                 macvlan_mode: None,
                 parent: None,
+                vxlan: None,
             }],
             routes: vec![],
             neighbours: vec![],

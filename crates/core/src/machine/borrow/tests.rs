@@ -29,6 +29,7 @@ fn seen() -> ObservedLink {
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -88,6 +88,7 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         tap: None,
         macvlan_mode: None,
         parent: None,
+        vxlan: None,
     }
 }
 

@@ -51,6 +51,7 @@ pub(super) const INTERFACE_TYPE: &[(&str, i64)] = &[
     ("BRIDGE", 101),
     ("TAP", 102),
     ("MACVLAN", 103),
+    ("VXLAN", 104),
 ];
 /// v1's `InterfaceType`, whose zero is VETH: an absent type is a VETH there.
 pub(super) const INTERFACE_TYPE_V1: &[(&str, i64)] = &[("VETH", 0), ("AUTO_TAP", 1)];
@@ -105,6 +106,16 @@ pub(super) const MACVLAN: &[Field] = &[
     f("mode", Kind::Enum(MACVLAN_MODE)),
 ];
 
+pub(super) const VXLAN: &[Field] = &[
+    f("vni", Kind::U32),
+    f("local_ip", Kind::Str),
+    f("remote_ip", Kind::Str),
+    f("group", Kind::Str),
+    f("dst_port", Kind::U32),
+    f("underlay_interface", Kind::Str),
+    f("no_learning", Kind::Bool),
+];
+
 pub(super) const INTERFACE: &[Field] = &[
     f("name", Kind::Str),
     f("type", Kind::Enum(INTERFACE_TYPE)),
@@ -122,6 +133,7 @@ pub(super) const INTERFACE: &[Field] = &[
     link("bridge", Kind::Msg(BRIDGE)),
     f("bridge_master_interface", Kind::Str),
     link("macvlan", Kind::Msg(MACVLAN)),
+    link("vxlan", Kind::Msg(VXLAN)),
 ];
 
 pub(super) const VETH_V1: &[Field] = &[f("peer_if_name", Kind::Str)];

@@ -1,20 +1,21 @@
-//! MACVLANs: a MACVLAN item's link lives on its parent item's link, wherever each of them is.
-//! It waits, with nothing of it in the kernel, until the parent's link is there where the
-//! parent item wants it (as a member waits for its master, `master.rs`), and while a command
-//! of the parent's is in flight (a rename would otherwise make it look gone). The kernel ties
-//! the two together: deleting the parent deletes its MACVLANs, in every namespace; lowering
-//! the parent's MTU lowers theirs; moving the parent elsewhere leaves them be.
+//! Links made on another item's link, their parent: MACVLANs, and VXLANs with an underlay.
+//! Such a link waits, with nothing of it in the kernel, until the parent's link is there where
+//! the parent item wants it (as a member waits for its master, `master.rs`), and while a
+//! command of the parent's is in flight (a rename would otherwise make it look gone). The
+//! kernel ties the two together: deleting the parent deletes the links on it, in every
+//! namespace. Lowering a parent's MTU lowers its MACVLANs'; moving a parent elsewhere leaves
+//! its MACVLANs be, and deletes its VXLANs (their socket is bound to the parent's namespace).
 //!
-//! The two ends are never changed at once: a MACVLAN is reconciled after the other links (a
-//! queue of its own, `dirty.rs`), so that it sees a removal of its parent issued in the same
-//! round, and a parent (or its veth partner) is not removed while a MACVLAN on it has a command
-//! in flight, since the two requests may reach the kernel in either order.
+//! The two ends are never changed at once: a link on a parent is reconciled after the other
+//! links (a queue of its own, `dirty.rs`), so that it sees a removal of its parent issued in
+//! the same round, and a parent (or its veth partner) is not removed while a link on it has a
+//! command in flight, since the two requests may reach the kernel in either order.
 //!
 //! Driving: `link_target` asks [`Core::parent_of`] for the parent's link (or why it waits),
 //! `reconcile_interface` waits while [`Core::parent_in_flight`], `remove_link` while
-//! [`Core::macvlan_busy_on`], the result of any command calls [`Core::wake_waiting_macvlans`]
+//! [`Core::stacked_busy_on`], the result of any command calls [`Core::wake_stacked`]
 //! and [`Core::wake_parent`], and the core's model of the kernel calls
-//! [`Core::macvlans_gone`] when a link goes and [`Core::parent_mtu_lowered`] when its MTU
+//! [`Core::stacked_gone`] when a link goes and [`Core::parent_mtu_lowered`] when its MTU
 //! is set.
 
 use crate::command::LinkChange;
@@ -28,20 +29,22 @@ use super::state::{Actual, ItemId, LinkActual, LinkRole};
 use super::Core;
 
 impl Core {
-    /// Where the parent link of the MACVLAN `iface` is (namespace and kernel name), or why it
-    /// is not there for it.
+    /// Where the parent link of the MACVLAN or VXLAN `iface` is (namespace and kernel name),
+    /// or why it is not there for it.
     pub(super) fn parent_of(&self, iface: &Interface) -> Result<(Netns, String), PendingReason> {
-        let parent = iface.macvlan_parent().unwrap_or_default();
+        let parent = iface.parent().unwrap_or_default();
         let not_configured = || PendingReason::InterfaceNotConfigured(parent.to_string());
         let (_, slot) = self.interface_slot(parent).ok_or_else(not_configured)?;
         let Some(Item::Interface(p)) = slot.desired.as_deref() else {
             return Err(not_configured());
         };
-        if p.kind == InterfaceType::Macvlan {
+        let macvlan = iface.kind == InterfaceType::Macvlan;
+        if macvlan && p.kind == InterfaceType::Macvlan {
             return Err(PendingReason::ParentIsMacvlan(parent.to_string()));
         }
-        // The kernel refuses a bridge port as a parent, and a parent as a port (EBUSY).
-        if p.bridge_master.is_some() {
+        // The kernel refuses a bridge port as a MACVLAN's parent, and a parent as a port
+        // (EBUSY); a VXLAN's underlay may be anything.
+        if macvlan && p.bridge_master.is_some() {
             return Err(PendingReason::ParentIsBridgePort(parent.to_string()));
         }
         // Read from the belief, as a master is: after a resync adopts both, the MACVLAN may be
@@ -50,9 +53,10 @@ impl Core {
         match &slot.actual {
             // Still a port of one of the agent's bridges, on its way out of it: not yet.
             Actual::Link(a)
-                if a.master
-                    .as_ref()
-                    .is_some_and(|m| self.is_own_bridge(&a.ns, m)) =>
+                if macvlan
+                    && a.master
+                        .as_ref()
+                        .is_some_and(|m| self.is_own_bridge(&a.ns, m)) =>
             {
                 Err(PendingReason::InterfaceNotReady(parent.to_string()))
             }
@@ -73,10 +77,10 @@ impl Core {
             })
     }
 
-    /// Whether the parent of the MACVLAN `iface` has a command in flight, or its link may be
-    /// changed or removed by one (its veth partner's deletion, say).
+    /// Whether the parent of the MACVLAN or VXLAN `iface` has a command in flight, or its link
+    /// may be changed or removed by one (its veth partner's deletion, say).
     pub(super) fn parent_in_flight(&self, iface: &Interface) -> bool {
-        let Some((_, slot)) = iface.macvlan_parent().and_then(|p| self.interface_slot(p)) else {
+        let Some((_, slot)) = iface.parent().and_then(|p| self.interface_slot(p)) else {
             return false;
         };
         slot.in_flight.is_some()
@@ -84,32 +88,24 @@ impl Core {
     }
 
     /// Whether the link of the item `parent` is on its way out with its veth partner, a stale
-    /// link whose removal is queued or in flight: that takes the parent and its MACVLANs
-    /// along, so the MACVLAN item `id` neither makes one on it nor removes its own meanwhile
-    /// (it waits for the removal, which wakes it). Nor does it make one while a stale MACVLAN
-    /// on the same parent is being removed.
+    /// link whose removal is queued or in flight: that takes the parent and the links on it
+    /// along, so the item `id` neither makes one on it nor removes its own meanwhile (it waits
+    /// for the removal, which wakes it). Nor does it make one while a stale link on the same
+    /// parent is being removed (a MACVLAN beside it, a VXLAN of the same VNI, may be refused).
     pub(super) fn parent_going(&mut self, id: ItemId, parent: &str) -> bool {
         let mut at: Vec<(Netns, String)> = Vec::new();
-        // Where the MACVLAN's own link sits, which may be no item's link any more.
-        if let Actual::Link(LinkActual {
-            role:
-                LinkRole::Macvlan {
-                    parent_link: Some(l),
-                    ..
-                },
-            ..
-        }) = &self.slot(id).actual
-        {
-            at.push(l.clone());
+        // Where its own link sits, which may be no item's link any more.
+        if let Actual::Link(a) = &self.slot(id).actual {
+            at.extend(a.role.parent_link().cloned());
         }
         let mut stale_siblings = Vec::new();
         if let Some(Actual::Link(p)) = self.interface_slot(parent).map(|(_, s)| &s.actual) {
             let here = (p.ns.clone(), p.name.clone());
-            stale_siblings = self.s.stale.macvlans_on(&here);
+            stale_siblings = self.s.stale.stacked_on(&here);
             at.push(here);
             at.extend(p.peer_link.clone());
         }
-        // A stale MACVLAN still on the parent goes first: one made beside it may be refused.
+        // A stale link still on the parent goes first: one made beside it may be refused.
         at.into_iter()
             .map(|(ns, name)| Resource::LinkName(ns, name))
             .chain(stale_siblings)
@@ -127,29 +123,39 @@ impl Core {
         master: Option<&str>,
     ) -> bool {
         let name = self.slot(id).key.interface();
+        let is_macvlan = |m: ItemId| {
+            matches!(&self.slot(m).actual, Actual::Link(l) if matches!(l.role, LinkRole::Macvlan { .. }))
+                || matches!(self.slot(m).desired.as_deref(),
+                    Some(Item::Interface(i)) if i.kind == InterfaceType::Macvlan)
+        };
         iface.bridge_master.is_some()
             && a.master.as_deref() != master
-            && (self.ix.macvlans_on.get(name).is_some_and(|s| !s.is_empty())
-                || self.macvlan_busy_on(id))
+            && (ids_in(self.ix.stacked_on.get(name))
+                .into_iter()
+                .any(is_macvlan)
+                || self
+                    .stacked_wanting(name)
+                    .into_iter()
+                    .any(|m| is_macvlan(m) && self.slot(m).in_flight.is_some()))
     }
 
-    /// Whether the MACVLAN link `a` of item `id` is left for the kernel to delete rather than
-    /// deleted: its parent has a command in flight that may remove it (or rename it), or is
-    /// on its way out with a stale partner ([`Core::parent_going`]).
+    /// Whether the link `a` of item `id`, made on a parent, is left for the kernel to delete
+    /// rather than deleted: its parent has a command in flight that may remove it (or rename
+    /// or move it), or is on its way out with a stale partner ([`Core::parent_going`]).
     pub(super) fn goes_with_parent(&mut self, id: ItemId, a: &LinkActual) -> bool {
-        let LinkRole::Macvlan { parent_item, .. } = &a.role else {
+        let Some(parent_item) = a.role.parent_item() else {
             return false;
         };
         let on_its_way = self.interface_slot(parent_item).is_some_and(|(_, s)| {
             s.in_flight.is_some()
                 || matches!(&s.actual, Actual::Link(p) if self.link_changing(&p.ns, &p.name))
         });
-        on_its_way || self.parent_going(id, &parent_item.clone())
+        on_its_way || self.parent_going(id, parent_item)
     }
 
-    /// A command of the item `id` has its result: the MACVLANs naming it or its veth peer as
+    /// A command of the item `id` has its result: the links naming it or its veth peer as
     /// their parent, which waited for it ([`Core::parent_in_flight`]), get their turn.
-    pub(super) fn wake_waiting_macvlans(&mut self, id: ItemId) {
+    pub(super) fn wake_stacked(&mut self, id: ItemId) {
         let ItemKey::Interface(name) = &self.slot(id).key else {
             return;
         };
@@ -157,48 +163,46 @@ impl Core {
         let parents: Vec<String> = std::iter::once(name.clone()).chain(peer).collect();
         for parent in parents {
             // Those that want to be on it, and those on it (removing theirs, say).
-            let mut waiting = self.macvlans_wanting(&parent);
-            waiting.extend(ids_in(self.ix.macvlans_on.get(parent.as_str())));
+            let mut waiting = self.stacked_wanting(&parent);
+            waiting.extend(ids_in(self.ix.stacked_on.get(parent.as_str())));
             for m in waiting {
                 self.mark_dirty(m);
             }
         }
     }
 
-    /// Whether a MACVLAN naming the item `id` as its parent has a command in flight (its
+    /// Whether a link naming the item `id` as its parent has a command in flight (its
     /// creation, sent in the parent's namespace): the parent's link, or its veth partner's
     /// (which takes it along), is not removed meanwhile, as the two requests may go on
     /// different sockets and reach the kernel in either order.
-    pub(super) fn macvlan_busy_on(&self, id: ItemId) -> bool {
+    pub(super) fn stacked_busy_on(&self, id: ItemId) -> bool {
         let ItemKey::Interface(name) = &self.slot(id).key else {
             return false;
         };
-        self.macvlans_wanting(name)
+        self.stacked_wanting(name)
             .into_iter()
             .any(|m| self.slot(m).in_flight.is_some())
     }
 
-    /// The MACVLAN items whose desired parent is the item `parent`.
-    fn macvlans_wanting(&self, parent: &str) -> Vec<ItemId> {
+    /// The MACVLAN and VXLAN items whose desired parent is the item `parent`.
+    fn stacked_wanting(&self, parent: &str) -> Vec<ItemId> {
         ids_in(self.ix.referrers.get(parent))
             .into_iter()
             .filter(|&m| {
                 matches!(self.slot(m).desired.as_deref(),
-                    Some(Item::Interface(i)) if i.macvlan_parent() == Some(parent))
+                    Some(Item::Interface(i)) if i.parent() == Some(parent))
             })
             .collect()
     }
 
-    /// A command of the MACVLAN item `id` has its result: its parent (and the parent's veth
-    /// partner), which may have waited for it ([`Core::macvlan_busy_on`]), get their turn.
+    /// A command of the MACVLAN or VXLAN item `id` has its result: its parent (and the
+    /// parent's veth partner), which may have waited for it ([`Core::stacked_busy_on`]), get
+    /// their turn.
     pub(super) fn wake_parent(&mut self, id: ItemId) {
         // The one it wants, and the one it is on (which may wait for it to go).
-        let wanted = self.desired_interface(id).and_then(|i| i.macvlan_parent());
+        let wanted = self.desired_interface(id).and_then(|i| i.parent());
         let on = match &self.slot(id).actual {
-            Actual::Link(LinkActual {
-                role: LinkRole::Macvlan { parent_item, .. },
-                ..
-            }) => Some(parent_item.as_str()),
+            Actual::Link(l) => l.role.parent_item(),
             _ => None,
         };
         let parents: Vec<String> = wanted.into_iter().chain(on).map(str::to_string).collect();
@@ -218,17 +222,17 @@ impl Core {
         }
     }
 
-    /// The link of the item `parent` is now at `to` (renamed, or moved to another namespace):
-    /// the MACVLANs on it stay on it.
+    /// The link of the item `parent` is now at `to` (renamed, or moved to another namespace
+    /// with its MACVLANs kept): the links on it stay on it.
     pub(super) fn parent_moved(
         &mut self,
         parent: &str,
         from: &(Netns, String),
         to: &(Netns, String),
     ) {
-        for id in ids_in(self.ix.macvlans_on.get(parent)) {
+        for id in ids_in(self.ix.stacked_on.get(parent)) {
             if let Actual::Link(l) = &mut self.slot_mut(id).actual {
-                if let LinkRole::Macvlan { parent_link, .. } = &mut l.role {
+                if let Some(parent_link) = l.role.parent_link_mut() {
                     if parent_link.as_ref() == Some(from) {
                         *parent_link = Some(to.clone());
                     }
@@ -238,10 +242,15 @@ impl Core {
     }
 
     /// What the core believes of the MACVLANs on the link of `parent`, before that link is
-    /// forgotten for another reason than its deletion (a move: [`Core::macvlans_back`]).
+    /// forgotten for another reason than its deletion (a move: [`Core::macvlans_back`]). Its
+    /// VXLANs are not kept: the kernel deletes them when it leaves their socket's namespace.
     pub(super) fn macvlans_kept(&self, parent: &str) -> Vec<(ItemId, Actual)> {
-        ids_in(self.ix.macvlans_on.get(parent))
+        ids_in(self.ix.stacked_on.get(parent))
             .into_iter()
+            .filter(|&id| {
+                matches!(&self.slot(id).actual,
+                    Actual::Link(l) if matches!(l.role, LinkRole::Macvlan { .. }))
+            })
             .map(|id| (id, self.slot(id).actual.clone()))
             .collect()
     }
@@ -261,26 +270,25 @@ impl Core {
     }
 
     /// The link `name` in `ns` went, whoever's it was (a stale link, the far end of a veth):
-    /// the MACVLANs believed on it went with it. MACVLANs are few: they are looked through.
-    pub(super) fn macvlans_at_gone(&mut self, ns: &Netns, name: &str) {
+    /// the links believed on it went with it. They are few: they are looked through.
+    pub(super) fn stacked_at_gone(&mut self, ns: &Netns, name: &str) {
         let at = (ns.clone(), name.to_string());
         let on: Vec<ItemId> = self
             .ix
-            .macvlans_on
+            .stacked_on
             .values()
             .flatten()
             .copied()
             .filter(|&id| {
-                matches!(&self.slot(id).actual, Actual::Link(LinkActual {
-                    role: LinkRole::Macvlan { parent_link: Some(l), .. }, ..
-                }) if *l == at)
+                matches!(&self.slot(id).actual,
+                    Actual::Link(l) if l.role.parent_link() == Some(&at))
             })
             .collect();
         for id in on {
             self.forget_kernel_objects(id);
         }
         // And the stale ones on it, whose removals have nothing left to do.
-        for o in self.s.stale.macvlan_removals_on(&at) {
+        for o in self.s.stale.stacked_removals_on(&at) {
             if self
                 .s
                 .stale
@@ -292,9 +300,9 @@ impl Core {
         }
     }
 
-    /// The link of the item `parent` went: the kernel deleted the MACVLANs on it with it.
-    pub(super) fn macvlans_gone(&mut self, parent: &str) {
-        for id in ids_in(self.ix.macvlans_on.get(parent)) {
+    /// The link of the item `parent` went: the kernel deleted the links on it with it.
+    pub(super) fn stacked_gone(&mut self, parent: &str) {
+        for id in ids_in(self.ix.stacked_on.get(parent)) {
             self.forget_kernel_objects(id);
         }
     }
@@ -302,9 +310,14 @@ impl Core {
     /// The link of the item `parent` was given the MTU `mtu`: the kernel lowers its
     /// MACVLANs' to it where theirs was higher (and never raises them).
     pub(super) fn parent_mtu_lowered(&mut self, parent: &str, mtu: u32) {
-        for id in ids_in(self.ix.macvlans_on.get(parent)) {
+        for id in ids_in(self.ix.stacked_on.get(parent)) {
             let (ns, name) = match &self.slot(id).actual {
-                Actual::Link(l) if l.mtu.is_some_and(|m| m > mtu) => (l.ns.clone(), l.name.clone()),
+                Actual::Link(l)
+                    if matches!(l.role, LinkRole::Macvlan { .. })
+                        && l.mtu.is_some_and(|m| m > mtu) =>
+                {
+                    (l.ns.clone(), l.name.clone())
+                }
                 _ => continue,
             };
             // As if set on it: what the kernel drops below the IPv6 minimum goes too.
@@ -316,7 +329,7 @@ impl Core {
         }
     }
 
-    /// The item whose link a resync found the MACVLAN item `id`'s parent to be: `None` when
+    /// The item whose link a resync found the MACVLAN or VXLAN item `id`'s parent to be: `None` when
     /// the backend could not tell where the parent is; the item believed to hold the link
     /// there; else the item's own parent if that item wants its link there (a resync after a
     /// restart may see the MACVLAN before it has taken the parent back, in a namespace looked
@@ -326,7 +339,7 @@ impl Core {
         if let Some(&owner) = self.ix.link_owner.get(at) {
             return Some(self.slot(owner).key.interface().to_string());
         }
-        let wanted = self.desired_interface(id).and_then(|i| i.macvlan_parent());
+        let wanted = self.desired_interface(id).and_then(|i| i.parent());
         let wants_it_there = wanted
             .and_then(|p| self.interface_slot(p))
             .and_then(|(_, s)| match s.desired.as_deref() {
