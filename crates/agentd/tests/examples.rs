@@ -51,6 +51,7 @@ fn every_example_loads() {
         InterfaceType::Bridge,
         InterfaceType::Tap,
         InterfaceType::Macvlan,
+        InterfaceType::Vxlan,
     ] {
         assert!(
             all.iter()
@@ -84,6 +85,8 @@ fn every_example_loads() {
     assert_eq!(iface("br-port1").bridge_master.as_deref(), Some("br-demo"));
     assert_eq!(iface("tap-demo").tap.and_then(|t| t.owner), Some(1000));
     assert_eq!(iface("mv-demo2").macvlan_parent(), Some("mv-parent"));
+    assert_eq!(iface("vx-demo-a").parent(), Some("vx-underlay-a"));
+    assert_eq!(iface("vx-demo-b").vxlan.map(|v| v.tunnel.vni), Some(100));
     assert_eq!(
         iface("br-demo").bridge.map(|b| b.ageing_time_seconds),
         Some(60)

@@ -302,7 +302,7 @@ impl Core {
             if self.stacked_busy_on(id) || peer.is_some_and(|p| self.stacked_busy_on(p)) {
                 return self.set_state(id, working);
             }
-            // A MACVLAN whose parent is going goes with it (`macvlan.rs`).
+            // A link whose parent is going goes with it (`stacked.rs`).
             if self.goes_with_parent(id, &a) {
                 return self.set_state(id, working);
             }
