@@ -40,7 +40,9 @@ impl View<'_> {
             Op::AddAddress { ns, link: l, .. }
             | Op::DelAddress { ns, link: l, .. }
             | Op::SetNeighbour { ns, link: l, .. }
-            | Op::DelNeighbour { ns, link: l, .. } => link(ns, l),
+            | Op::DelNeighbour { ns, link: l, .. }
+            | Op::AddFdb { ns, link: l, .. }
+            | Op::DelFdb { ns, link: l, .. } => link(ns, l),
             Op::AddRoute { ns, route }
             | Op::ReplaceRoute { ns, route }
             | Op::DelRoute { ns, route } => link(ns, &route.dev),

@@ -279,6 +279,7 @@ impl World {
                     .iter()
                     .any(|r| r.route.dst == *dst && r.protocol == ROUTE_PROTOCOL),
                 ItemKey::Arp { ip, .. } => link.neighbours.iter().any(|(n, _)| n == ip),
+                ItemKey::Fdb { mac, remote, .. } => link.fdb.contains(&(*mac, *remote)),
                 ItemKey::RuleChain(_) => true,
             };
             if !held {

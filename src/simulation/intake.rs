@@ -527,6 +527,29 @@ const ROUTE_BREAKAGES: &[Breakage] = &[
     },
 ];
 
+const FDB_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "interface",
+        apply: |v| v["interface"] = json!(""),
+    },
+    Breakage {
+        field: "hw_address",
+        apply: |v| v["hw_address"] = json!(""),
+    },
+    Breakage {
+        field: "hw_address",
+        apply: |v| v["hw_address"] = json!("02:aa"),
+    },
+    Breakage {
+        field: "remote_ip",
+        apply: |v| v["remote_ip"] = json!("vtep"),
+    },
+    Breakage {
+        field: "remote_ip",
+        apply: |v| v["remote_ip"] = json!("0.0.0.0"),
+    },
+];
+
 const ARP_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "interface",
@@ -655,7 +678,7 @@ impl World {
                     value.as_object_mut().map(|o| o.remove("metric"));
                 }
             }
-            ItemKey::Arp { .. } => {
+            ItemKey::Arp { .. } | ItemKey::Fdb { .. } => {
                 if let Some(mac) = value["hw_address"].as_str().filter(|_| r.chance(50)) {
                     value["hw_address"] = json!(mac.to_uppercase());
                 }
@@ -766,6 +789,7 @@ impl World {
             ItemKey::Route { .. } => ROUTE_BREAKAGES.iter().collect(),
             ItemKey::Arp { .. } => ARP_BREAKAGES.iter().collect(),
             ItemKey::RuleChain(_) => RULE_CHAIN_BREAKAGES.iter().collect(),
+            ItemKey::Fdb { .. } => FDB_BREAKAGES.iter().collect(),
         };
         if value["type"] == json!("VETH") {
             table.extend(VETH_BREAKAGES);

@@ -58,6 +58,7 @@ impl Subjects {
             ItemKey::Arp { .. } => "arp",
             ItemKey::Route { .. } => "route",
             ItemKey::RuleChain(_) => "rulechain",
+            ItemKey::Fdb { .. } => "fdb",
         };
         format!("{}.{kind}.{state}", self.events_prefix)
     }

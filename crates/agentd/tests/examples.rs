@@ -63,6 +63,11 @@ fn every_example_loads() {
         all.iter().any(|i| matches!(i, Item::Arp(_))),
         "no ARP example"
     );
+    assert!(
+        all.iter()
+            .any(|i| matches!(i, Item::Fdb(f) if f.interface == "vx-demo-b")),
+        "no FDB example"
+    );
     let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
     assert!(routes >= 3, "{routes} routes");
     let chain = all

@@ -2,7 +2,9 @@
 //! network namespace made for the test (`unshare -n`): two namespaces stand for two hosts,
 //! joined by a veth pair (the underlay, 192.168.77.0/24); on each the agent makes a VXLAN on
 //! its underlay end and a bridge with the VXLAN as its port, and the bridges' addresses
-//! (10.200.0.0/24) ping each other across the overlay, all from intents. Another VNI on one
+//! (10.200.0.0/24) ping each other across the overlay, all from intents: host A's VXLAN names
+//! its remote VTEP, host B's has none and learns nothing, and an FDB item sends its frames to
+//! A. Without that FDB entry the ping stops, with it back it goes again. Another VNI on one
 //! side makes it again and the ping stops; the underlay's item deleted takes the VXLANs with
 //! it (the kernel deletes them), and they wait for it again. Needs root.
 
@@ -22,11 +24,20 @@ ctl() { "$NSAGENTCTL" --label vx --nats nats://127.0.0.1:4222 --timeout 2 "$@"; 
 wait_for "an answer" ctl status
 ctl put -f "$DIR/items.json" >/dev/null
 for i in vxa vxb bra brb; do ctl wait --within 20 config/linux/interfaces/v2/interface/$i >/dev/null; done
+ctl wait --within 20 $FDB >/dev/null
 echo "=== made"
 ip netns exec $NS1 ip -d -o link show vxa | grep -o 'vxlan id [0-9]* remote [0-9.]* local [0-9.]* dev [a-z0-9]*\|dstport [0-9]*\|master bra'
 ip netns exec $NS1 ping -c 2 -W 2 10.200.0.2 >/dev/null && echo "ping across the overlay"
 ip netns exec $NS2 cat /sys/class/net/vxb/statistics/rx_packets
-ip netns exec $NS1 ip -o link show vxa | cut -d: -f1 > "$DIR/index"
+ip netns exec $NS2 bridge fdb show dev vxb | grep -o '00:00:00:00:00:00 dst [0-9.]* self permanent'
+echo "=== fdb gone"
+ctl del $FDB >/dev/null
+wait_for "no fdb entry" sh -c "! ip netns exec $NS2 bridge fdb show dev vxb | grep -q 'dst 192.168.77.1'"
+ip netns exec $NS1 ping -c 1 -W 1 10.200.0.2 >/dev/null 2>&1 || echo "no ping without the entry"
+ctl put -f "$DIR/items.json" >/dev/null
+ctl wait --within 20 $FDB >/dev/null
+wait_for "ping with the entry" ip netns exec $NS1 ping -c 1 -W 1 10.200.0.2
+echo "ping with the entry"
 echo "=== other vni"
 sed '/"name":"vxb"/s/"vni":100/"vni":101/' "$DIR/items.json" > "$DIR/changed.json"
 ctl put -f "$DIR/changed.json" >/dev/null
@@ -62,12 +73,17 @@ fn two_namespaces_ping_across_a_vxlan_overlay_made_from_intents_on_the_real_kern
         v
     };
     let host = |n: u32, me: &str, other: &str, underlay: &str, vx: &str, br: &str, ip: &str| {
+        let mut tunnel = serde_json::json!({"vni": 100, "local_ip": me,
+            "underlay_interface": underlay});
+        if n == 1 {
+            tunnel["remote_ip"] = serde_json::json!(other);
+        } else {
+            tunnel["no_learning"] = serde_json::json!(true);
+        }
         [
             in_ns(
                 serde_json::json!({"name": vx, "type": "VXLAN", "enabled": true,
-                    "bridge_master_interface": br,
-                    "vxlan": {"vni": 100, "local_ip": me, "remote_ip": other,
-                              "underlay_interface": underlay}}),
+                    "bridge_master_interface": br, "vxlan": tunnel}),
                 n,
             ),
             in_ns(
@@ -110,6 +126,8 @@ fn two_namespaces_ping_across_a_vxlan_overlay_made_from_intents_on_the_real_kern
         bra,
         vxb,
         brb,
+        // Host B's frames for any MAC go to host A.
+        {"interface": "vxb", "hw_address": "00:00:00:00:00:00", "remote_ip": "192.168.77.1"},
     ]);
     // One object per line, so that the script's sed changes host B's VNI alone.
     let text = items
@@ -122,6 +140,10 @@ fn two_namespaces_ping_across_a_vxlan_overlay_made_from_intents_on_the_real_kern
     std::fs::write(dir.path().join("items.json"), format!("[\n{text}\n]\n")).expect("items");
     std::env::set_var("NS1", ns(1));
     std::env::set_var("NS2", ns(2));
+    std::env::set_var(
+        "FDB",
+        "config/linux/l2/v2/fdb/vxb/00:00:00:00:00:00/192.168.77.1",
+    );
     let (text, all) = unshared::run(SCRIPT, dir.path(), 150, "vx.log");
     let made = section(&text, "made", &all);
     assert!(
@@ -138,6 +160,13 @@ fn two_namespaces_ping_across_a_vxlan_overlay_made_from_intents_on_the_real_kern
         .find_map(|l| l.trim().parse().ok())
         .unwrap_or(0);
     assert!(rx >= 2, "vxb received {rx} packets: {all}");
+    assert!(
+        made.contains("00:00:00:00:00:00 dst 192.168.77.1 self permanent"),
+        "{all}"
+    );
+    let fdb = section(&text, "fdb gone", &all);
+    assert!(fdb.contains("no ping without the entry"), "{all}");
+    assert!(fdb.contains("ping with the entry"), "{all}");
     let other = section(&text, "other vni", &all);
     assert!(other.contains("master brb"), "made again as a port: {all}");
     assert!(other.contains("no ping across VNIs"), "{all}");

@@ -23,6 +23,7 @@ pub mod errno {
     pub const ERANGE: i32 = 34;
     pub const ELOOP: i32 = 40;
     pub const EOPNOTSUPP: i32 = 95;
+    pub const EAFNOSUPPORT: i32 = 97;
     pub const EADDRINUSE: i32 = 98;
     pub const EADDRNOTAVAIL: i32 = 99;
     pub const ENETDOWN: i32 = 100;

@@ -261,6 +261,21 @@ pub enum Op {
         to: Netns,
         new_name: String,
     },
+    /// Add the permanent FDB entry sending frames for `mac` to the VTEP `remote` to the VXLAN
+    /// `link` (`bridge fdb append`: an entry already there is no error).
+    AddFdb {
+        ns: Netns,
+        link: String,
+        mac: MacAddr,
+        remote: IpAddr,
+    },
+    /// Remove that entry. (Last, so that logs keep their encoding.)
+    DelFdb {
+        ns: Netns,
+        link: String,
+        mac: MacAddr,
+        remote: IpAddr,
+    },
 }
 
 impl Op {
@@ -282,7 +297,9 @@ impl Op {
             | Op::SetChain { ns, .. }
             | Op::DeleteChain { ns, .. }
             | Op::SetOffload { ns, .. }
-            | Op::MoveLink { ns, .. } => ns.clone(),
+            | Op::MoveLink { ns, .. }
+            | Op::AddFdb { ns, .. }
+            | Op::DelFdb { ns, .. } => ns.clone(),
         }
     }
 
@@ -468,6 +485,18 @@ impl fmt::Display for Op {
             Op::DelNeighbour { ns, link, ip } => {
                 write!(f, "delete neighbour {ip} on {link} in {ns}")
             }
+            Op::AddFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => write!(f, "add fdb entry {mac} dst {remote} to {link} in {ns}"),
+            Op::DelFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => write!(f, "delete fdb entry {mac} dst {remote} from {link} in {ns}"),
             Op::RenameLink { ns, name, new_name } => {
                 write!(f, "rename link {name} to {new_name} in {ns}")
             }

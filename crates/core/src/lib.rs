@@ -34,10 +34,11 @@ pub use identity::{
 pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
-    ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, Interface, InterfaceType,
-    Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, Policy, Route, RouteScope, RuleChain,
-    Table, TapSettings, ValidationError, VxlanSettings, VxlanTunnel, DEFAULT_AGEING_TIME_SECONDS,
-    MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX, VXLAN_DEFAULT_PORT, VXLAN_MAX_VNI,
+    ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, FdbEntry, Interface,
+    InterfaceType, Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, Policy, Route, RouteScope,
+    RuleChain, Table, TapSettings, ValidationError, VxlanSettings, VxlanTunnel,
+    DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX, VXLAN_DEFAULT_PORT,
+    VXLAN_MAX_VNI,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

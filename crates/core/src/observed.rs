@@ -135,6 +135,14 @@ pub struct ObservedLink {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub vxlan: Option<VxlanTunnel>,
+    /// For a VXLAN: its permanent FDB entries that send to a VTEP (MAC, VTEP), the one the
+    /// kernel keeps for its remote (the zero MAC) included.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub fdb: Vec<(MacAddr, IpAddr)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,8 @@ pub enum PendingReason {
     ParentIsMacvlan(String),
     /// `macvlan.parent_interface` names a bridge port: the kernel refuses a parent there.
     ParentIsBridgePort(String),
+    /// An FDB entry's `interface` is not a VXLAN the agent makes.
+    NotAVxlan(String),
 }
 
 impl fmt::Display for PendingReason {
@@ -143,6 +145,7 @@ impl fmt::Display for PendingReason {
                 f,
                 "interface '{parent}' is a bridge port, which the kernel refuses as a MACVLAN's parent"
             ),
+            NotAVxlan(interface) => write!(f, "interface '{interface}' is not a VXLAN"),
             TapMissing(tap) => write!(
                 f,
                 "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"

@@ -61,6 +61,7 @@ fn link(name: &str, item: &str, peer: (Netns, &str)) -> ObservedLink {
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

@@ -49,6 +49,7 @@ fn seen(a: ChecksumOffload) -> Event {
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     };
     let on = ChecksumOffload {
         rx: Some(true),

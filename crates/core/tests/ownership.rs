@@ -39,6 +39,7 @@ fn link(name: &str, alias: Option<&str>) -> ObservedLink {
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

@@ -43,6 +43,7 @@ fn link(
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

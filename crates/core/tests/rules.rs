@@ -629,6 +629,7 @@ fn observed_link(name: &str, alias: Option<&str>, mtu: u32, addrs: &[&str]) -> O
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

@@ -253,6 +253,7 @@ fn link_needed(op: &Op) -> Option<&str> {
         | Op::ReplaceRoute { route, .. }
         | Op::DelRoute { route, .. } => Some(&route.dev),
         Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
+        Op::AddFdb { link, .. } | Op::DelFdb { link, .. } => Some(link),
         Op::RenameLink { name, .. } | Op::MoveLink { name, .. } => Some(name),
         Op::CreateLink {
             kind: NewLink::Macvlan { parent, .. },
@@ -569,6 +570,8 @@ fn prepare(
         Op::DelRoute { route, .. } => message::del_route(index, route),
         Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac, route_protocol),
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
+        Op::AddFdb { mac, remote, .. } => crate::fdb::add(index, *mac, remote),
+        Op::DelFdb { mac, remote, .. } => crate::fdb::del(index, *mac, remote),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
         Op::MoveLink { to, new_name, .. } if to == ns => message::rename_link(index, new_name),
         Op::MoveLink { to, new_name, .. } => {

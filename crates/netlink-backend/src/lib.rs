@@ -14,6 +14,7 @@ mod backend;
 mod bridge;
 mod echo;
 mod ethtool;
+mod fdb;
 mod firewall;
 mod known;
 mod macvlan;

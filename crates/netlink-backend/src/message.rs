@@ -81,7 +81,7 @@ where
 }
 
 /// A request the kernel acknowledges, so that each of a pipelined batch gets its own answer.
-fn encode<P: Size + ToBytes + std::fmt::Debug>(
+pub(crate) fn encode<P: Size + ToBytes + std::fmt::Debug>(
     ty: Rtm,
     flags: NlmF,
     payload: P,
@@ -90,7 +90,10 @@ fn encode<P: Size + ToBytes + std::fmt::Debug>(
 }
 
 /// A dump asks for no ACK: its end is marked by NLMSG_DONE.
-fn encode_dump<P: Size + ToBytes + std::fmt::Debug>(ty: Rtm, payload: P) -> Result<Request> {
+pub(crate) fn encode_dump<P: Size + ToBytes + std::fmt::Debug>(
+    ty: Rtm,
+    payload: P,
+) -> Result<Request> {
     encode_with(ty, NlmF::REQUEST | NlmF::DUMP, payload)
 }
 
@@ -317,7 +320,7 @@ fn family(ip: &IpAddr) -> RtAddrFamily {
     }
 }
 
-fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
+pub(crate) fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),

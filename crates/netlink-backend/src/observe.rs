@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use ipnet::IpNet;
 use neli::attr::Attribute;
-use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Nud, RtAddrFamily, Rta, Rtm, Rtn};
+use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Ntf, Nud, RtAddrFamily, Rta, Rtm, Rtn};
 use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
@@ -56,7 +56,7 @@ fn text(payload: &[u8]) -> String {
     String::from_utf8_lossy(&payload[..end]).into_owned()
 }
 
-fn ip_from(family: u8, bytes: &[u8]) -> Option<IpAddr> {
+pub(crate) fn ip_from(family: u8, bytes: &[u8]) -> Option<IpAddr> {
     if family == libc::AF_INET as u8 {
         let b: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
         Some(IpAddr::V4(Ipv4Addr::from(b)))
@@ -72,7 +72,10 @@ fn u32_of(payload: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?))
 }
 
-fn find<T: neli::consts::rtnl::RtaType>(attrs: &[Rtattr<T, Buffer>], ty: T) -> Option<&[u8]> {
+pub(crate) fn find<T: neli::consts::rtnl::RtaType>(
+    attrs: &[Rtattr<T, Buffer>],
+    ty: T,
+) -> Option<&[u8]> {
     attrs
         .iter()
         .find(|a| *a.rta_type() == ty)
@@ -194,6 +197,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> io::Result<DumpedLink> {
                 .as_deref()
                 .filter(|_| kind == LinkKind::Vxlan)
                 .and_then(crate::vxlan::tunnel_of),
+            // Read from the namespace's bridge-family dump by the caller.
+            fdb: Vec::new(),
         },
     })
 }
@@ -334,6 +339,13 @@ pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::
     let name_of = |index: u32| names.get(&(index as i32)).cloned();
     let mut routes = managed_routes(sock, &name_of, protocol)?;
     let mut neighbours = permanent_neighbours(sock, &name_of, protocol)?;
+    for (index, entry) in vxlan_fdb(sock)? {
+        if let Some(&i) = by_index.get(&index) {
+            if links[i].kind == LinkKind::Vxlan {
+                links[i].fdb.push(entry);
+            }
+        }
+    }
 
     // IPv4 has no IFA_PROTO for the address the kernel gives loopback when it comes up.
     let kernel_lo: IpNet =
@@ -343,6 +355,7 @@ pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::
             link.addresses.retain(|a| *a != kernel_lo);
         }
         link.addresses.sort();
+        link.fdb.sort();
     }
     links.sort_by(|a, b| a.name.cmp(&b.name));
     routes.sort();
@@ -452,6 +465,37 @@ fn managed_routes(
         });
     }
     Ok(routes)
+}
+
+/// The permanent bridge-family entries of the namespace's devices themselves (`NTF_SELF`)
+/// that send to a VTEP (`NDA_DST`), by device index: a VXLAN's FDB. A bridge's own table, and
+/// the MACs a veth or bridge lists as its own, have no VTEP and are left out.
+fn vxlan_fdb(sock: &mut NetlinkSocket) -> io::Result<Vec<(i32, (MacAddr, IpAddr))>> {
+    let mut entries = Vec::new();
+    for reply in dump(sock, enc(crate::fdb::dump()), "fdb entries")? {
+        if reply.ty != u16::from(Rtm::Newneigh) {
+            continue;
+        }
+        let msg =
+            Ndmsg::from_bytes_with_input(&mut Cursor::new(&reply.payload), reply.payload.len())
+                .map_err(|e| bad("fdb entry", e))?;
+        if !msg.ndm_state().contains(Nud::PERMANENT) || !msg.ndm_flags().contains(Ntf::SELF) {
+            continue;
+        }
+        let attrs = msg.rtattrs().as_ref();
+        let remote = find(attrs, Nda::Dst).and_then(|b| match b.len() {
+            4 => ip_from(libc::AF_INET as u8, b),
+            16 => ip_from(libc::AF_INET6 as u8, b),
+            _ => None,
+        });
+        let mac = find(attrs, Nda::Lladdr)
+            .and_then(|b| <[u8; 6]>::try_from(b).ok())
+            .map(MacAddr);
+        if let (Some(mac), Some(remote)) = (mac, remote) {
+            entries.push((*msg.ndm_index(), (mac, remote)));
+        }
+    }
+    Ok(entries)
 }
 
 /// Permanent IPv4 and IPv6 neighbours marked with the agent's `protocol`: the kind of entry an

@@ -238,3 +238,114 @@ fn vxlans_are_made_refused_and_deleted_alike_in_the_sim_and_the_kernel() {
         assert!(!left.contains(&format!(":{gone} ")), "{gone}: {left}");
     }
 }
+
+fn fdb(ns: &TestNs, link: &str, mac: &str, remote: &str, add: bool) -> Op {
+    let (ns, link, mac, remote) = (
+        ns.netns(),
+        link.to_string(),
+        mac.parse().expect("mac"),
+        remote.parse().expect("ip"),
+    );
+    if add {
+        Op::AddFdb {
+            ns,
+            link,
+            mac,
+            remote,
+        }
+    } else {
+        Op::DelFdb {
+            ns,
+            link,
+            mac,
+            remote,
+        }
+    }
+}
+
+/// Every VXLAN's FDB, by name, as both kernels show it.
+fn fdbs(s: &Snapshot) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .namespaces
+        .iter()
+        .flat_map(|n| n.links.iter())
+        .filter(|l| l.kind == LinkKind::Vxlan)
+        .map(|l| format!("{} {:?}", l.name, l.fdb))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn fdb_entries_are_added_refused_and_deleted_alike_in_the_sim_and_the_kernel() {
+    let a = TestNs::new();
+    let mut sim = SimKernel::default();
+    sim.appear(a.netns()).expect("ns");
+    let mut real = NetlinkBackend::new();
+    let zero = "00:00:00:00:00:00";
+    let no_remote = VxlanTunnel {
+        remote: None,
+        learning: false,
+        ..tunnel(50, "10.77.0.2")
+    };
+    let ops = [
+        (veth(&a, "u0", &a, "u1"), None),
+        // Its remote is its FDB's entry for the zero MAC; one without has none.
+        (
+            vxlan(&a, "vx0", tunnel(51, "10.77.0.9"), Some((&a, "u0"))),
+            None,
+        ),
+        (vxlan(&a, "vx1", no_remote, Some((&a, "u0"))), None),
+        (fdb(&a, "vx1", zero, "10.77.0.2", true), None),
+        (fdb(&a, "vx1", zero, "10.77.0.3", true), None),
+        // Appended again: no error, no second entry.
+        (fdb(&a, "vx1", zero, "10.77.0.2", true), None),
+        (fdb(&a, "vx1", "02:00:00:00:00:01", "10.77.0.4", true), None),
+        // A VTEP of the other family; a missing link.
+        (
+            fdb(&a, "vx1", "02:00:00:00:00:01", "fd00::4", true),
+            Some(errno::EAFNOSUPPORT),
+        ),
+        (
+            fdb(&a, "nope", zero, "10.77.0.2", true),
+            Some(errno::ENODEV),
+        ),
+        // Deleted: one of two VTEPs of a MAC; a MAC without entries; a VTEP the MAC lacks.
+        (fdb(&a, "vx1", zero, "10.77.0.3", false), None),
+        (
+            fdb(&a, "vx1", "02:00:00:00:00:09", "10.77.0.4", false),
+            Some(errno::ENOENT),
+        ),
+        (
+            fdb(&a, "vx1", "02:00:00:00:00:01", "10.77.0.5", false),
+            None,
+        ),
+        // Down, a VXLAN keeps its permanent entries.
+        (
+            Op::SetLink {
+                ns: a.netns(),
+                name: "vx1".into(),
+                change: LinkChange {
+                    up: Some(false),
+                    ..LinkChange::default()
+                },
+            },
+            None,
+        ),
+    ];
+    let differences = alike(&mut sim, &mut real, &ops);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let both = [a.netns()];
+    let seen_real = real.observe(&both).expect("observe");
+    let seen_sim = sim.observe(&both).expect("observe");
+    assert_eq!(fdbs(&seen_sim), fdbs(&seen_real));
+    let shown = fdbs(&seen_real).join("\n");
+    assert!(
+        shown.contains("vx0 [(00:00:00:00:00:00, 10.77.0.9)]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("vx1 [(00:00:00:00:00:00, 10.77.0.2), (02:00:00:00:00:01, 10.77.0.4)]"),
+        "{shown}"
+    );
+}

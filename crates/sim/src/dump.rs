@@ -51,6 +51,8 @@ pub struct LinkDump {
     /// Permanent neighbours on this link made by someone else (another protocol, or none), with
     /// their protocol, sorted by address: the agent must never remove them.
     pub foreign_neighbours: Vec<(IpAddr, MacAddr, u8)>,
+    /// For a VXLAN: its permanent FDB entries (MAC, VTEP), sorted.
+    pub fdb: Vec<(MacAddr, IpAddr)>,
     /// The link it is enslaved to (a VRF), by name.
     pub master: Option<String>,
     /// For a VRF: its routing table.

@@ -517,6 +517,7 @@ impl SimKernel {
             lower: None,
             macvlan_mode: None,
             vxlan: None,
+            fdb: vec![],
         };
         namespace.links.insert(seed.name.clone(), link);
         if seed.up {
@@ -685,6 +686,18 @@ impl SimKernel {
                 self.namespace_mut(ns)?.tables.delete(chain);
                 Ok(())
             }
+            Op::AddFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => self.add_fdb(ns, link, *mac, *remote),
+            Op::DelFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => self.del_fdb(ns, link, *mac, *remote),
         }
     }
 
@@ -856,6 +869,7 @@ impl SimKernel {
             lower: None,
             macvlan_mode: None,
             vxlan: None,
+            fdb: vec![],
             mtu_set: spec.mtu.is_some(),
             mac_set: spec.mac.is_some(),
         }
@@ -1809,6 +1823,11 @@ impl Backend for SimKernel {
                     macvlan_mode: l.macvlan_mode,
                     parent: l.lower.as_ref().map(|p| (p.ns.clone(), p.name.clone())),
                     vxlan: l.vxlan.as_ref().map(|(t, _)| *t),
+                    fdb: {
+                        let mut fdb = l.fdb.clone();
+                        fdb.sort();
+                        fdb
+                    },
                 })
                 .collect();
             let routes = namespace
@@ -1883,6 +1902,11 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
         routes,
         neighbours,
         foreign_neighbours,
+        fdb: {
+            let mut fdb = link.fdb.clone();
+            fdb.sort();
+            fdb
+        },
         checksum_offload: (link.rx_checksum, link.tx_checksum),
         master: link
             .master

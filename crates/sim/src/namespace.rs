@@ -66,6 +66,8 @@ pub(crate) struct Link {
     pub(crate) macvlan_mode: Option<MacvlanMode>,
     /// For a VXLAN: its tunnel, and the namespace its socket lives in, as stored (`vxlan.rs`).
     pub(crate) vxlan: Option<(VxlanTunnel, Netns)>,
+    /// For a VXLAN: its permanent FDB entries (MAC, VTEP), in the order added.
+    pub(crate) fdb: Vec<(MacAddr, IpAddr)>,
     pub(crate) mtu_set: bool,
     /// Whether its MAC was set by someone (a bridge's follows its ports otherwise).
     pub(crate) mac_set: bool,
@@ -330,6 +332,7 @@ impl Namespace {
                 lower: None,
                 macvlan_mode: None,
                 vxlan: None,
+                fdb: vec![],
                 mtu_set: false,
                 mac_set: false,
             },

@@ -13,10 +13,17 @@
 //!   silently; set above it later is EINVAL; the underlay's MTU changing leaves it be;
 //! - it has carrier whenever it is up, whatever its underlay's state (`UNKNOWN`, LOWER_UP);
 //! - renaming the underlay leaves it as it is; deleting the underlay, moving it to another
-//!   namespace, or the underlay going with its namespace deletes it, wherever it is.
+//!   namespace, or the underlay going with its namespace deletes it, wherever it is;
+//! - its remote is its FDB's entry for the zero MAC; an entry appended (`bridge fdb append`)
+//!   that is there already is no error, one whose VTEP is of the other family than the
+//!   tunnel's is EAFNOSUPPORT, one on a missing link ENODEV; deleting one for a MAC without
+//!   entries is ENOENT, and for a MAC with entries but not that VTEP succeeds and changes
+//!   nothing; entries stay when the VXLAN goes down.
 
-use nsagent_core::errno::{EEXIST, EINVAL, ENODEV};
-use nsagent_core::{LinkKind, LinkSpec, Netns, VxlanTunnel};
+use std::net::IpAddr;
+
+use nsagent_core::errno::{EAFNOSUPPORT, EEXIST, EINVAL, ENODEV, ENOENT};
+use nsagent_core::{LinkKind, LinkSpec, MacAddr, Netns, VxlanTunnel};
 
 use crate::kernel::{check_mtu, refuse, Outcome, SimKernel};
 use crate::namespace::{Link, PeerRef};
@@ -67,6 +74,11 @@ impl SimKernel {
             mtu: spec.mtu.unwrap_or(default).min(most),
             lower,
             vxlan: Some((*tunnel, socket_ns)),
+            fdb: tunnel
+                .remote
+                .map(|r| (MacAddr([0; 6]), r))
+                .into_iter()
+                .collect(),
             ..link
         };
         namespace.links.insert(spec.name.clone(), link);
@@ -132,5 +144,55 @@ impl SimKernel {
             ns: self.real(ns).clone(),
             name: name.to_string(),
         })
+    }
+
+    /// `bridge fdb append MAC dev LINK dst REMOTE` (self, permanent).
+    pub(crate) fn add_fdb(
+        &mut self,
+        ns: &Netns,
+        link: &str,
+        mac: MacAddr,
+        remote: IpAddr,
+    ) -> Outcome {
+        let l = self
+            .namespace_mut(ns)?
+            .links
+            .get_mut(link)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {link}")))?;
+        // Another kind of link takes the MAC as one of its own addresses and ignores the
+        // VTEP: nothing the model shows.
+        let Some((tunnel, _)) = &l.vxlan else {
+            return Ok(());
+        };
+        if remote.is_ipv6() != tunnel.local.or(tunnel.remote).is_some_and(|a| a.is_ipv6()) {
+            return Err(refuse(
+                EAFNOSUPPORT,
+                format!("{remote} is not of {link}'s address family"),
+            ));
+        }
+        if !l.fdb.contains(&(mac, remote)) {
+            l.fdb.push((mac, remote));
+        }
+        Ok(())
+    }
+
+    /// `bridge fdb del MAC dev LINK dst REMOTE`.
+    pub(crate) fn del_fdb(
+        &mut self,
+        ns: &Netns,
+        link: &str,
+        mac: MacAddr,
+        remote: IpAddr,
+    ) -> Outcome {
+        let l = self
+            .namespace_mut(ns)?
+            .links
+            .get_mut(link)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {link}")))?;
+        if !l.fdb.iter().any(|(m, _)| *m == mac) {
+            return Err(refuse(ENOENT, format!("no fdb entry for {mac} on {link}")));
+        }
+        l.fdb.retain(|e| *e != (mac, remote));
+        Ok(())
     }
 }

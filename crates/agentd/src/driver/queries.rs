@@ -396,6 +396,7 @@ mod tests {
             macvlan_mode: None,
             parent: None,
             vxlan: None,
+            fdb: vec![],
         };
         let snapshot = Snapshot {
             namespaces: vec![ObservedNamespace {

@@ -100,6 +100,11 @@ fn key_words(key: &ItemKey) -> String {
         ItemKey::Arp { interface, ip } => format!("arp {interface}/{ip}"),
         ItemKey::Route { dst, interface } => format!("route {dst}/{interface}"),
         ItemKey::RuleChain(name) => format!("rule chain {name}"),
+        ItemKey::Fdb {
+            interface,
+            mac,
+            remote,
+        } => format!("fdb {interface}/{mac}/{remote}"),
     }
 }
 

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::RouteSpec;
-use crate::model::{Family, InterfaceType, Item, ItemKey, Table};
+use crate::model::{Family, InterfaceType, Item, ItemKey, MacAddr, Table};
 use crate::netns::{NamespaceRef, Netns};
 use crate::status::ItemState;
 
@@ -29,6 +29,9 @@ pub(super) enum Resource {
     /// A route slot of a table other than main (a VRF's): (namespace, table, destination,
     /// metric). Last, so that snapshots keep their encoding.
     RouteInTable(Netns, u32, IpNet, u32),
+    /// A VXLAN's FDB entry: (namespace, link, MAC, VTEP). Last, so that snapshots keep their
+    /// encoding.
+    Fdb(Netns, String, MacAddr, IpAddr),
 }
 
 impl Resource {
@@ -219,6 +222,7 @@ impl Core {
             let link_changing_here = match &slot.actual {
                 Actual::Route(r) => self.link_changing(&r.ns, &r.route.dev),
                 Actual::Neighbour(n) => self.link_changing(&n.ns, &n.link),
+                Actual::Fdb(f) => self.link_changing(&f.ns, &f.link),
                 _ => false,
             };
             if interface_changing || link_changing_here {
@@ -231,7 +235,9 @@ impl Core {
         }
         match slot.key {
             ItemKey::Interface(_) => self.reconcile_interface(id),
-            ItemKey::Route { .. } | ItemKey::Arp { .. } => self.reconcile_l3(id),
+            ItemKey::Route { .. } | ItemKey::Arp { .. } | ItemKey::Fdb { .. } => {
+                self.reconcile_l3(id)
+            }
             ItemKey::RuleChain(_) => self.reconcile_chain(id),
         }
     }

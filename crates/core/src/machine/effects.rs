@@ -10,7 +10,9 @@ use crate::model::ChecksumOffload;
 use crate::netns::Netns;
 
 use super::index::ids_in;
-use super::state::{Actual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual};
+use super::state::{
+    Actual, FdbActual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual,
+};
 use super::Core;
 
 pub(super) fn link_from_spec(
@@ -115,7 +117,8 @@ impl Core {
         self.stacked_at_gone(ns, name);
     }
 
-    /// Routes and neighbours on a link that the kernel removed, along with the link.
+    /// Routes, neighbours and FDB entries on a link that the kernel removed, along with the
+    /// link. (A flush leaves a VXLAN's permanent FDB entries be: only this takes them.)
     pub(super) fn forget_link_dependents(&mut self, ns: &Netns, link: &str) {
         self.forget_on_link(
             ns,
@@ -126,6 +129,20 @@ impl Core {
                 ipv6: None,
             },
         );
+        for id in ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string()))) {
+            if matches!(&self.slot(id).actual, Actual::Fdb(f) if f.link == link) {
+                self.set_actual(id, Actual::None);
+            }
+        }
+        for o in self.s.stale.on_link(ns, link) {
+            let gone =
+                self.s.stale.get(o).is_some_and(|obj| {
+                    obj.in_flight.is_none() && matches!(obj.op, Op::DelFdb { .. })
+                });
+            if gone {
+                self.finish_stale(o, true);
+            }
+        }
     }
 
     /// The VRF the link was enslaved to went: the kernel released it, taking it down and up
@@ -225,7 +242,9 @@ impl Core {
             {
                 self.set_actual(id, Actual::None)
             }
-            Op::SetNeighbour { ns, link, .. } if !self.link_known(ns, link) => {
+            Op::SetNeighbour { ns, link, .. } | Op::AddFdb { ns, link, .. }
+                if !self.link_known(ns, link) =>
+            {
                 self.set_actual(id, Actual::None)
             }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
@@ -237,7 +256,23 @@ impl Core {
                     }),
                 );
             }
-            Op::DelRoute { .. } | Op::DelNeighbour { .. } => self.set_actual(id, Actual::None),
+            Op::DelRoute { .. } | Op::DelNeighbour { .. } | Op::DelFdb { .. } => {
+                self.set_actual(id, Actual::None)
+            }
+            Op::AddFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => {
+                let f = FdbActual {
+                    ns: ns.clone(),
+                    link: link.clone(),
+                    mac: *mac,
+                    remote: *remote,
+                };
+                self.set_actual(id, Actual::Fdb(f));
+            }
             Op::RenameLink { ns, name, new_name } => self.on_renamed(id, ns, name, new_name),
             Op::MoveLink {
                 ns,
@@ -497,6 +532,7 @@ impl Core {
             match &mut actual {
                 Actual::Route(r) => r.route.dev = new.to_string(),
                 Actual::Neighbour(n) => n.link = new.to_string(),
+                Actual::Fdb(f) => f.link = new.to_string(),
                 _ => continue,
             }
             self.set_actual(d, actual);

@@ -86,6 +86,10 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
             "neighbour {} lladdr {} on {} in {}",
             n.ip, n.mac, n.link, n.ns
         )],
+        Actual::Fdb(f) => vec![format!(
+            "fdb entry {} dst {} on {} in {}",
+            f.mac, f.remote, f.link, f.ns
+        )],
         Actual::Chain(c) => vec![format!(
             "{} rule(s) in chain {} of the {:?} {} table in {}{}",
             c.spec.rules.len(),

@@ -222,7 +222,7 @@ impl Core {
                 matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
                     || e.errno == Some(errno::EADDRNOTAVAIL)
             }
-            Op::DelRoute { .. } | Op::DelNeighbour { .. } => {
+            Op::DelRoute { .. } | Op::DelNeighbour { .. } | Op::DelFdb { .. } => {
                 matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
             }
             Op::AddAddress { .. } | Op::CreateNamespace { .. } => {
@@ -353,7 +353,10 @@ impl Core {
             | Op::AddAddress { .. }
             | Op::DelAddress { .. }
             | Op::DeleteLink { .. } => Some(first),
-            Op::AddRoute { .. } | Op::ReplaceRoute { .. } | Op::SetNeighbour { .. } => {
+            Op::AddRoute { .. }
+            | Op::ReplaceRoute { .. }
+            | Op::SetNeighbour { .. }
+            | Op::AddFdb { .. } => {
                 let name = self.slot(first).key.interface().to_string();
                 self.interface_slot(&name).map(|(id, _)| id)
             }

@@ -238,6 +238,13 @@ impl Core {
                     .or_default()
                     .insert(id);
             }
+            Actual::Fdb(f) => {
+                self.ix
+                    .on_link
+                    .entry((f.ns.clone(), f.link.clone()))
+                    .or_default()
+                    .insert(id);
+            }
             Actual::None | Actual::Chain(_) => {}
         }
     }
@@ -271,6 +278,10 @@ impl Core {
             }
             Actual::Neighbour(n) => {
                 remove_from_fx(&mut self.ix.on_link, &(n.ns.clone(), n.link.clone()), id);
+                None
+            }
+            Actual::Fdb(f) => {
+                remove_from_fx(&mut self.ix.on_link, &(f.ns.clone(), f.link.clone()), id);
                 None
             }
             Actual::Chain(c) => Some(Resource::Chain(

@@ -1,7 +1,8 @@
-//! Routes and neighbours. Both live on their interface's link and follow one pattern: wait until
-//! the interface is applied and its link up (with every address a `link_only` interface lists,
-//! and a route's gateway reachable), never act while the interface has a command in flight,
-//! and replace in place what keeps its kernel identity.
+//! Routes, neighbours and FDB entries. All live on their interface's link and follow one
+//! pattern: wait until the interface is applied and its link up (with every address a
+//! `link_only` interface lists, a route's gateway reachable, an FDB entry's interface a
+//! VXLAN), never act while the interface has a command in flight, and replace in place what
+//! keeps its kernel identity (an FDB entry's identity is all of it).
 
 use std::net::IpAddr;
 
@@ -13,16 +14,21 @@ use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
 use super::dirty::{route_slot, Resource};
-use super::state::{Actual, ItemId, LinkActual, Owner};
+use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
 use super::Core;
 
-/// What a route or neighbour item wants in the kernel, on its interface's link.
+/// What a route, neighbour or FDB item wants in the kernel, on its interface's link.
 enum L3Target {
     Route(RouteSpec),
     Neighbour {
         link: String,
         ip: IpAddr,
         mac: MacAddr,
+    },
+    Fdb {
+        link: String,
+        mac: MacAddr,
+        remote: IpAddr,
     },
 }
 
@@ -59,6 +65,12 @@ impl L3Target {
                 ip: a.ip_address,
                 mac: a.hw_address,
             }),
+            Item::Fdb(f) if matches!(link.role, LinkRole::Vxlan { .. }) => Ok(L3Target::Fdb {
+                link: link.name.clone(),
+                mac: f.hw_address,
+                remote: f.remote_ip,
+            }),
+            Item::Fdb(_) => Err(PendingReason::NotAVxlan(interface.to_string())),
             Item::Interface(_) | Item::RuleChain(_) => {
                 Err(PendingReason::InterfaceNotConfigured(interface.to_string()))
             }
@@ -78,6 +90,9 @@ impl L3Target {
             }
             (L3Target::Neighbour { link, ip, .. }, Actual::Neighbour(a)) => {
                 a.ns == *ns && a.link == *link && a.ip == *ip
+            }
+            (L3Target::Fdb { link, mac, remote }, Actual::Fdb(a)) => {
+                a.ns == *ns && a.link == *link && a.mac == *mac && a.remote == *remote
             }
             _ => false,
         }
@@ -108,6 +123,12 @@ impl L3Target {
         match self {
             L3Target::Route(route) => Op::AddRoute { ns, route },
             L3Target::Neighbour { link, ip, mac } => Op::SetNeighbour { ns, link, ip, mac },
+            L3Target::Fdb { link, mac, remote } => Op::AddFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            },
         }
     }
 
@@ -117,12 +138,15 @@ impl L3Target {
             L3Target::Neighbour { link, ip, .. } => {
                 Resource::Neighbour(ns.clone(), link.clone(), *ip)
             }
+            L3Target::Fdb { link, mac, remote } => {
+                Resource::Fdb(ns.clone(), link.clone(), *mac, *remote)
+            }
         }
     }
 }
 
 impl Actual {
-    /// The command that removes a route or neighbour the kernel holds.
+    /// The command that removes a route, neighbour or FDB entry the kernel holds.
     pub(super) fn removal(&self) -> Option<Op> {
         match self {
             Actual::Route(r) => Some(Op::DelRoute {
@@ -133,6 +157,12 @@ impl Actual {
                 ns: n.ns.clone(),
                 link: n.link.clone(),
                 ip: n.ip,
+            }),
+            Actual::Fdb(f) => Some(Op::DelFdb {
+                ns: f.ns.clone(),
+                link: f.link.clone(),
+                mac: f.mac,
+                remote: f.remote,
             }),
             _ => None,
         }

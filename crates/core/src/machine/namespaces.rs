@@ -219,6 +219,7 @@ impl Core {
                 }
                 Actual::Route(r) => move_ns(&mut r.ns),
                 Actual::Neighbour(n) => move_ns(&mut n.ns),
+                Actual::Fdb(f) => move_ns(&mut f.ns),
             }
             if actual != self.slot(id).actual {
                 self.set_actual(id, actual);

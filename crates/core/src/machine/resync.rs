@@ -15,7 +15,7 @@ use super::dirty::Resource;
 use super::index::ids_in;
 use super::seen::{observed_addresses, role_fits, Seen};
 use super::state::{
-    Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
+    Actual, FdbActual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
 };
 use super::Core;
 
@@ -137,6 +137,7 @@ impl Core {
         // 4. Routes and neighbours on managed links: adopt or remove.
         self.resync_routes(&seen);
         self.resync_neighbours(&seen);
+        self.resync_fdb(&seen);
     }
 
     /// A link of the core's under another name than it believes is one whose rename went
@@ -188,6 +189,10 @@ impl Core {
             Actual::Neighbour(n) => {
                 let found = seen.neighbour_position(n);
                 seen.claimed_neigh.extend(found);
+            }
+            Actual::Fdb(f) => {
+                let found = seen.fdb_position(f);
+                seen.claimed_fdb.extend(found);
             }
             Actual::None | Actual::Chain(_) => {}
         }
@@ -277,6 +282,12 @@ impl Core {
                     seen.claimed_neigh.insert(i);
                     let mac = seen.obs.neighbours[i].mac;
                     self.set_actual(id, Actual::Neighbour(NeighbourActual { mac, ..n }));
+                }
+                None => self.set_actual(id, Actual::None),
+            },
+            Actual::Fdb(f) => match seen.fdb_position(&f) {
+                Some(at) => {
+                    seen.claimed_fdb.insert(at);
                 }
                 None => self.set_actual(id, Actual::None),
             },
@@ -525,6 +536,54 @@ impl Core {
                     None,
                     None,
                 ),
+            }
+        }
+    }
+
+    /// Permanent FDB entries on managed VXLANs that no item claimed: adopted by their item, or
+    /// removed. The entry the kernel keeps for a VXLAN's own remote is the VXLAN's, not stale.
+    fn resync_fdb(&mut self, seen: &Seen) {
+        let ns = &seen.obs.ns;
+        for l in &seen.obs.links {
+            let Some(item_name) = seen.managed.get(l.name.as_str()) else {
+                continue;
+            };
+            for (i, (mac, remote)) in l.fdb.iter().enumerate() {
+                let own_remote = mac.0 == [0; 6] && l.vxlan.and_then(|t| t.remote) == Some(*remote);
+                if seen.claimed_fdb.contains(&(l.name.as_str(), i)) || own_remote {
+                    continue;
+                }
+                let key = ItemKey::Fdb {
+                    interface: item_name.to_string(),
+                    mac: *mac,
+                    remote: *remote,
+                };
+                if self.has_command_in_flight(&key) {
+                    continue;
+                }
+                let res = Resource::Fdb(ns.clone(), l.name.clone(), *mac, *remote);
+                match self.adoptable(&key) {
+                    Some(_) if !self.take_back_from_stale(&res) => {}
+                    Some(id) => {
+                        let f = FdbActual {
+                            ns: ns.clone(),
+                            link: l.name.clone(),
+                            mac: *mac,
+                            remote: *remote,
+                        };
+                        self.set_actual(id, Actual::Fdb(f))
+                    }
+                    None => self.queue_stale_removal(
+                        Op::DelFdb {
+                            ns: ns.clone(),
+                            link: l.name.clone(),
+                            mac: *mac,
+                            remote: *remote,
+                        },
+                        None,
+                        None,
+                    ),
+                }
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::command::Op;
 use crate::netns::Netns;
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace};
 
-use super::state::{LinkActual, LinkRole, NeighbourActual, RouteActual};
+use super::state::{FdbActual, LinkActual, LinkRole, NeighbourActual, RouteActual};
 
 pub(super) fn role_fits(role: &LinkRole, kind: LinkKind) -> bool {
     match role {
@@ -94,6 +94,8 @@ pub(super) struct Seen<'o> {
     pub(super) claimed_links: BTreeSet<&'o str>,
     pub(super) claimed_routes: BTreeSet<usize>,
     pub(super) claimed_neigh: BTreeSet<usize>,
+    /// FDB entries claimed, by their VXLAN's name and position in its list.
+    pub(super) claimed_fdb: BTreeSet<(&'o str, usize)>,
     /// Links being renamed here (old name to new name): a snapshot taken meanwhile may show
     /// either name, and shows what is on the link under the name it had then. Until the result
     /// comes, the core keeps calling a link by its old name, a veth's other end included.
@@ -133,6 +135,7 @@ impl<'o> Seen<'o> {
             claimed_links: BTreeSet::new(),
             claimed_routes: BTreeSet::new(),
             claimed_neigh: BTreeSet::new(),
+            claimed_fdb: BTreeSet::new(),
             renaming,
             renamed_from,
             managed: BTreeMap::new(),
@@ -160,6 +163,17 @@ impl<'o> Seen<'o> {
         self.obs.routes.iter().position(|o| {
             self.on_dev(&r.route.dev, &o.dev) && o.dst == r.route.dst && o.metric == r.route.metric
         })
+    }
+
+    pub(super) fn fdb_position(&self, f: &FdbActual) -> Option<(&'o str, usize)> {
+        self.obs
+            .links
+            .iter()
+            .filter(|l| self.on_dev(&f.link, &l.name))
+            .find_map(|l| {
+                let i = l.fdb.iter().position(|e| *e == (f.mac, f.remote))?;
+                Some((l.name.as_str(), i))
+            })
     }
 
     pub(super) fn neighbour_position(&self, n: &NeighbourActual) -> Option<usize> {
@@ -196,6 +210,7 @@ mod tests {
             macvlan_mode: None,
             parent: None,
             vxlan: None,
+            fdb: vec![],
         }
     }
 

@@ -51,6 +51,12 @@ impl StaleObject {
             Op::DelNeighbour { ns, link, ip } => {
                 vec![Resource::Neighbour(ns.clone(), link.clone(), *ip)]
             }
+            Op::DelFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => vec![Resource::Fdb(ns.clone(), link.clone(), *mac, *remote)],
             Op::DeleteChain { ns, chain } => vec![Resource::Chain(
                 ns.clone(),
                 chain.family,
@@ -70,7 +76,9 @@ impl StaleObject {
         match &self.op {
             Op::DeleteLink { ns, name } => Some((ns.clone(), name.clone())),
             Op::DelRoute { ns, route } => Some((ns.clone(), route.dev.clone())),
-            Op::DelNeighbour { ns, link, .. } => Some((ns.clone(), link.clone())),
+            Op::DelNeighbour { ns, link, .. } | Op::DelFdb { ns, link, .. } => {
+                Some((ns.clone(), link.clone()))
+            }
             _ => None,
         }
     }
@@ -330,7 +338,9 @@ impl StaleObjects {
             if obj.in_flight.is_none() {
                 match &mut obj.op {
                     Op::DelRoute { route, .. } => route.dev = new.to_string(),
-                    Op::DelNeighbour { link, .. } => *link = new.to_string(),
+                    Op::DelNeighbour { link, .. } | Op::DelFdb { link, .. } => {
+                        *link = new.to_string()
+                    }
                     _ => {}
                 }
             }
@@ -428,7 +438,9 @@ impl Core {
             }
             let waits = match &obj.op {
                 Op::DelRoute { ns, route } => self.link_changing(ns, &route.dev),
-                Op::DelNeighbour { ns, link, .. } => self.link_changing(ns, link),
+                Op::DelNeighbour { ns, link, .. } | Op::DelFdb { ns, link, .. } => {
+                    self.link_changing(ns, link)
+                }
                 Op::DeleteLink { .. } => self.wanted_back(obj) || self.goes_with_stale_parent(obj),
                 _ => false,
             };
@@ -485,6 +497,12 @@ impl Core {
                     .neighbours
                     .iter()
                     .any(|n| &n.link == link && n.ip == *ip),
+                Op::DelFdb {
+                    link, mac, remote, ..
+                } => !obs
+                    .links
+                    .iter()
+                    .any(|l| &l.name == link && l.fdb.contains(&(*mac, *remote))),
                 _ => false,
             };
             if gone {

@@ -162,6 +162,15 @@ pub(super) struct NeighbourActual {
     pub(super) mac: MacAddr,
 }
 
+/// A VXLAN's permanent FDB entry, as the core believes the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FdbActual {
+    pub(super) ns: Netns,
+    pub(super) link: String,
+    pub(super) mac: MacAddr,
+    pub(super) remote: IpAddr,
+}
+
 /// What the core believes the kernel holds for a rule chain item: its rules as last written
 /// or observed intact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,8 +189,9 @@ pub(super) enum Actual {
     Link(LinkActual),
     Route(RouteActual),
     Neighbour(NeighbourActual),
-    /// Last, so that snapshots keep their encoding.
     Chain(ChainActual),
+    /// Last, so that snapshots keep their encoding.
+    Fdb(FdbActual),
 }
 
 impl Actual {
@@ -192,6 +202,7 @@ impl Actual {
             Actual::Route(r) => Some(&r.ns),
             Actual::Neighbour(n) => Some(&n.ns),
             Actual::Chain(c) => Some(&c.ns),
+            Actual::Fdb(f) => Some(&f.ns),
         }
     }
 }

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::validation::check_logical_name;
-use super::ValidationError;
+use super::{MacAddr, ValidationError};
 
 /// Key prefix of interface items.
 const INTERFACE_PREFIX: &str = "config/linux/interfaces/v2/interface/";
@@ -16,6 +16,9 @@ const INTERFACE_PREFIX: &str = "config/linux/interfaces/v2/interface/";
 const ARP_PREFIX: &str = "config/linux/l3/v2/arp/";
 /// Key prefix of route items.
 const ROUTE_PREFIX: &str = "config/linux/l3/v2/route/";
+
+/// Key prefix of FDB items (nsagent's extension).
+const FDB_PREFIX: &str = "config/linux/l2/v2/fdb/";
 
 /// Key prefix of iptables rule chain items.
 const RULE_CHAIN_PREFIX: &str = "config/linux/iptables/v2/rulechain/";
@@ -45,8 +48,14 @@ pub enum ItemKey {
         dst: IpNet,
         interface: String,
     },
-    /// Last, so that logged keys keep their encoding.
     RuleChain(String),
+    /// A VXLAN's FDB entry: all of it is its identity. (Last, so that logged keys keep their
+    /// encoding.)
+    Fdb {
+        interface: String,
+        mac: MacAddr,
+        remote: IpAddr,
+    },
 }
 
 impl ItemKey {
@@ -55,7 +64,9 @@ impl ItemKey {
     pub fn interface(&self) -> &str {
         match self {
             ItemKey::Interface(name) | ItemKey::RuleChain(name) => name,
-            ItemKey::Arp { interface, .. } | ItemKey::Route { interface, .. } => interface,
+            ItemKey::Arp { interface, .. }
+            | ItemKey::Route { interface, .. }
+            | ItemKey::Fdb { interface, .. } => interface,
         }
     }
 }
@@ -67,6 +78,11 @@ impl fmt::Display for ItemKey {
             ItemKey::Arp { interface, ip } => write!(f, "{ARP_PREFIX}{interface}/{ip}"),
             ItemKey::Route { dst, interface } => write!(f, "{ROUTE_PREFIX}{dst}/{interface}"),
             ItemKey::RuleChain(name) => write!(f, "{RULE_CHAIN_PREFIX}{name}"),
+            ItemKey::Fdb {
+                interface,
+                mac,
+                remote,
+            } => write!(f, "{FDB_PREFIX}{interface}/{mac}/{remote}"),
         }
     }
 }
@@ -142,7 +158,34 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
             interface: interface.to_string(),
         });
     }
+    if let Some(rest) = key.strip_prefix(FDB_PREFIX) {
+        return parse_fdb(key, rest);
+    }
     Err(bad(format!(
-        "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
+        "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {RULE_CHAIN_PREFIX}, {FDB_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
     )))
+}
+
+/// `<interface>/<mac>/<remote-ip>` after the FDB prefix.
+fn parse_fdb(key: &str, rest: &str) -> Result<ItemKey, ValidationError> {
+    let bad = |reason: String| ValidationError::new("key", reason);
+    let mut parts = rest.splitn(3, '/');
+    let (Some(interface), Some(mac), Some(remote)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(format!(
+            "'{key}' is not {FDB_PREFIX}<interface>/<mac>/<remote-ip>"
+        )));
+    };
+    check_logical_name("key", interface)?;
+    let mac = mac
+        .parse()
+        .map_err(|why: String| bad(format!("in '{key}': {why}")))?;
+    let remote = remote
+        .parse()
+        .map_err(|_| bad(format!("'{remote}' in '{key}' is not an IP address")))?;
+    Ok(ItemKey::Fdb {
+        interface: interface.to_string(),
+        mac,
+        remote,
+    })
 }

@@ -1,6 +1,6 @@
 //! The configuration model: what users publish, in the JSON shape of vpp-agent's Linux model
 //! (`ligato.linux.interfaces.Interface`, `ligato.linux.l3.ARPEntry`, `ligato.linux.l3.Route`),
-//! so that files written for vpp-agent load unchanged.
+//! so that files written for vpp-agent load unchanged, and nsagent's extensions in that style.
 //!
 //! Values are decoded with [`Item::decode`], which checks both the JSON shape and the meaning
 //! (names, addresses, references) and reports the first problem as a [`ValidationError`] naming
@@ -8,6 +8,7 @@
 
 mod arp;
 mod bridge;
+mod fdb;
 mod interface;
 mod key;
 mod macvlan;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use arp::{ArpEntry, MacAddr};
 pub use bridge::{BridgeSettings, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS};
+pub use fdb::FdbEntry;
 pub use interface::{ChecksumOffload, Interface, InterfaceType};
 pub use key::ItemKey;
 pub use macvlan::{MacvlanMode, MacvlanSettings};
@@ -59,8 +61,9 @@ pub enum Item {
     Interface(Interface),
     Arp(ArpEntry),
     Route(Route),
-    /// Last, so that logged items keep their encoding.
     RuleChain(RuleChain),
+    /// A VXLAN's FDB entry. (Last, so that logged items keep their encoding.)
+    Fdb(FdbEntry),
 }
 
 impl Item {
@@ -77,6 +80,11 @@ impl Item {
                 interface: r.outgoing_interface.clone(),
             },
             Item::RuleChain(c) => ItemKey::RuleChain(c.name.clone()),
+            Item::Fdb(f) => ItemKey::Fdb {
+                interface: f.interface.clone(),
+                mac: f.hw_address,
+                remote: f.remote_ip,
+            },
         }
     }
 
@@ -92,6 +100,7 @@ impl Item {
             (ItemKey::Arp { .. }, _) => Model::Arp,
             (ItemKey::Route { .. }, _) => Model::Route,
             (ItemKey::RuleChain(_), _) => Model::RuleChain,
+            (ItemKey::Fdb { .. }, _) => Model::Fdb,
         };
         let item = decode_as(model, value)?;
         let derived = item.key();
@@ -125,6 +134,8 @@ impl Item {
             Model::RuleChain
         } else if has("outgoing_interface") || has("dst_network") {
             Model::Route
+        } else if has("remote_ip") && !has("name") {
+            Model::Fdb
         } else if has("hw_address") || has("ip_address") {
             Model::Arp
         } else if has("name") {
@@ -132,7 +143,7 @@ impl Item {
         } else {
             return Err(ValidationError::new(
                 "value",
-                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address), route (outgoing_interface, dst_network) or rule chain (rules, table, chain_type)",
+                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address), route (outgoing_interface, dst_network), rule chain (rules, table, chain_type) or FDB entry (interface, hw_address, remote_ip)",
             ));
         };
         decode_as(model, value)
@@ -145,6 +156,7 @@ impl Item {
             Item::Arp(a) => serde_json::to_value(wire::ArpEntry::from(a)),
             Item::Route(r) => serde_json::to_value(wire::Route::from(r)),
             Item::RuleChain(c) => serde_json::to_value(wire::RuleChain::from(c)),
+            Item::Fdb(f) => serde_json::to_value(wire::FdbEntry::from(f)),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -164,6 +176,8 @@ fn decode_as(model: Model, value: &serde_json::Value) -> Result<Item, Validation
                 .and_then(|w| w.validate().map(Item::Route)),
             Model::RuleChain => wire_from_value::<wire::RuleChain>(&canonical)
                 .and_then(|w| w.validate().map(Item::RuleChain)),
+            Model::Fdb => wire_from_value::<wire::FdbEntry>(&canonical)
+                .and_then(|w| w.validate().map(Item::Fdb)),
         };
     checked.map_err(|e| spelling.rename(e))
 }

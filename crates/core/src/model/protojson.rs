@@ -35,6 +35,8 @@ pub(super) enum Model {
     Route,
     /// `ligato.linux.l3.ARPEntry`.
     Arp,
+    /// nsagent's FDB entry (`fdb.rs`).
+    Fdb,
     /// `ligato.linux.iptables.RuleChain`.
     RuleChain,
 }
@@ -112,6 +114,7 @@ pub(super) fn normalize(model: Model, value: &Value) -> Result<(Value, Spelling)
         Model::InterfaceV1 => INTERFACE_V1,
         Model::Route => ROUTE,
         Model::Arp => ARP,
+        Model::Fdb => FDB,
         Model::RuleChain => RULE_CHAIN,
     };
     let mut n = Normalizer {

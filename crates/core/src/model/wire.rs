@@ -190,6 +190,18 @@ pub struct ArpEntry {
     pub hw_address: String,
 }
 
+/// nsagent's extension: a VXLAN's forwarding database entry.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FdbEntry {
+    #[serde(default)]
+    pub interface: String,
+    #[serde(default)]
+    pub hw_address: String,
+    #[serde(default)]
+    pub remote_ip: String,
+}
+
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {

@@ -150,6 +150,7 @@ pub fn host_link(name: &str, up: bool, mtu: u32, addrs: &[&str]) -> ObservedLink
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 
@@ -205,6 +206,7 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
                 macvlan_mode: None,
                 parent: None,
                 vxlan: None,
+                fdb: vec![],
             }],
             routes: vec![],
             neighbours: vec![],

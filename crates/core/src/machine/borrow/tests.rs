@@ -30,6 +30,7 @@ fn seen() -> ObservedLink {
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

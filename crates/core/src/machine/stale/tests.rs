@@ -89,6 +89,7 @@ fn veth_seen(name: &str, alias: &str) -> ObservedLink {
         macvlan_mode: None,
         parent: None,
         vxlan: None,
+        fdb: vec![],
     }
 }
 

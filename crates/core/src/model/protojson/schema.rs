@@ -160,6 +160,11 @@ pub(super) const ROUTE: &[Field] = &[
     f("metric", Kind::U32),
 ];
 
+pub(super) const FDB: &[Field] = &[
+    f("interface", Kind::Str),
+    f("hw_address", Kind::Str),
+    f("remote_ip", Kind::Str),
+];
 pub(super) const ARP: &[Field] = &[
     f("interface", Kind::Str),
     f("ip_address", Kind::Str),
