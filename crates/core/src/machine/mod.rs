@@ -90,6 +90,7 @@ mod state;
 mod tap;
 mod target;
 mod timers;
+mod unclaimed;
 mod veth;
 mod vrf;
 mod vxlan;

@@ -1,13 +1,13 @@
 //! Resync: replacing what the core believes about a namespace with what a snapshot shows.
 //! `observe_namespace` runs its steps in order — correct the beliefs of items that hold
 //! objects there, adopt or remove managed links nobody knew of, take borrowed links, then adopt
-//! or remove routes and neighbours on managed links — because each step reads what the ones
-//! before claimed. Objects of items with a command in flight are left alone: the snapshot may
-//! predate the result.
+//! or remove routes, neighbours and FDB entries on managed links (`unclaimed.rs`) — because
+//! each step reads what the ones before claimed. Objects of items with a command in flight are
+//! left alone: the snapshot may predate the result.
 
 use crate::command::Op;
 use crate::identity::Mark;
-use crate::model::{InterfaceType, Item, ItemKey};
+use crate::model::{InterfaceType, Item};
 use crate::netns::{NamespaceRef, Netns};
 use crate::observed::{LinkKind, ObservedLink, ObservedNamespace, Snapshot};
 
@@ -15,7 +15,7 @@ use super::dirty::Resource;
 use super::index::ids_in;
 use super::seen::{observed_addresses, role_fits, Seen};
 use super::state::{
-    Actual, FdbActual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
+    Actual, ItemId, LinkActual, LinkRole, NamedState, NeighbourActual, RouteActual,
 };
 use super::Core;
 
@@ -459,144 +459,6 @@ impl Core {
         self.take_taps_at_home(seen);
     }
 
-    /// Routes on managed links that no item claimed: adopted by their item, or removed.
-    fn resync_routes(&mut self, seen: &Seen) {
-        let ns = &seen.obs.ns;
-        for (i, r) in seen.obs.routes.iter().enumerate() {
-            if seen.claimed_routes.contains(&i) {
-                continue;
-            }
-            let Some(item_name) = seen.managed.get(r.dev.as_str()) else {
-                continue;
-            };
-            let key = ItemKey::Route {
-                dst: r.dst,
-                interface: item_name.to_string(),
-            };
-            if self.has_command_in_flight(&key) {
-                continue;
-            }
-            let res = Resource::route(ns, r);
-            match self.adoptable(&key) {
-                Some(_) if !self.take_back_from_stale(&res) => {}
-                Some(id) => self.set_actual(
-                    id,
-                    Actual::Route(RouteActual {
-                        ns: ns.clone(),
-                        route: r.clone(),
-                    }),
-                ),
-                None => self.queue_stale_removal(
-                    Op::DelRoute {
-                        ns: ns.clone(),
-                        route: r.clone(),
-                    },
-                    None,
-                    None,
-                ),
-            }
-        }
-    }
-
-    /// Neighbours on managed links that no item claimed: adopted by their item, or removed.
-    fn resync_neighbours(&mut self, seen: &Seen) {
-        let ns = &seen.obs.ns;
-        for (i, n) in seen.obs.neighbours.iter().enumerate() {
-            if seen.claimed_neigh.contains(&i) {
-                continue;
-            }
-            let Some(item_name) = seen.managed.get(n.link.as_str()) else {
-                continue;
-            };
-            let key = ItemKey::Arp {
-                interface: item_name.to_string(),
-                ip: n.ip,
-            };
-            if self.has_command_in_flight(&key) {
-                continue;
-            }
-            let res = Resource::Neighbour(ns.clone(), n.link.clone(), n.ip);
-            match self.adoptable(&key) {
-                Some(_) if !self.take_back_from_stale(&res) => {}
-                Some(id) => {
-                    let a = NeighbourActual {
-                        ns: ns.clone(),
-                        link: n.link.clone(),
-                        ip: n.ip,
-                        mac: n.mac,
-                    };
-                    self.set_actual(id, Actual::Neighbour(a))
-                }
-                None => self.queue_stale_removal(
-                    Op::DelNeighbour {
-                        ns: ns.clone(),
-                        link: n.link.clone(),
-                        ip: n.ip,
-                    },
-                    None,
-                    None,
-                ),
-            }
-        }
-    }
-
-    /// Permanent FDB entries on managed VXLANs that no item claimed: adopted by their item, or
-    /// removed. The entry the kernel keeps for a VXLAN's own remote is the VXLAN's, not stale.
-    fn resync_fdb(&mut self, seen: &Seen) {
-        let ns = &seen.obs.ns;
-        for l in &seen.obs.links {
-            let Some(item_name) = seen.managed.get(l.name.as_str()) else {
-                continue;
-            };
-            for (i, (mac, remote)) in l.fdb.iter().enumerate() {
-                let own_remote = mac.0 == [0; 6] && l.vxlan.and_then(|t| t.remote) == Some(*remote);
-                if seen.claimed_fdb.contains(&(l.name.as_str(), i)) || own_remote {
-                    continue;
-                }
-                let key = ItemKey::Fdb {
-                    interface: item_name.to_string(),
-                    mac: *mac,
-                    remote: *remote,
-                };
-                if self.has_command_in_flight(&key) {
-                    continue;
-                }
-                let res = Resource::Fdb(ns.clone(), l.name.clone(), *mac, *remote);
-                match self.adoptable(&key) {
-                    Some(_) if !self.take_back_from_stale(&res) => {}
-                    Some(id) => {
-                        let f = FdbActual {
-                            ns: ns.clone(),
-                            link: l.name.clone(),
-                            mac: *mac,
-                            remote: *remote,
-                        };
-                        self.set_actual(id, Actual::Fdb(f))
-                    }
-                    None => self.queue_stale_removal(
-                        Op::DelFdb {
-                            ns: ns.clone(),
-                            link: l.name.clone(),
-                            mac: *mac,
-                            remote: *remote,
-                        },
-                        None,
-                        None,
-                    ),
-                }
-            }
-        }
-    }
-
-    /// Whether the item with this key has a command in flight: whatever the kernel shows of it
-    /// may be older than that command's result, so a resync leaves it alone.
-    fn has_command_in_flight(&self, key: &ItemKey) -> bool {
-        self.ix
-            .by_key
-            .get(key)
-            .is_some_and(|id| self.slot(*id).in_flight.is_some())
-    }
-
     /// Items of this namespace (and their veth partners) that wait to retry after EEXIST try
     /// again now: the observation may be the news that the old link is gone.
     pub(super) fn retry_on_observe(&mut self, r: &NamespaceRef) {
@@ -637,11 +499,5 @@ impl Core {
             )
                 && self.resolve(&i.namespace).as_ref() == Ok(ns));
         (fits && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
-    }
-
-    fn adoptable(&self, key: &ItemKey) -> Option<ItemId> {
-        let id = *self.ix.by_key.get(key)?;
-        let s = self.slot(id);
-        (s.desired.is_some() && s.actual == Actual::None && s.in_flight.is_none()).then_some(id)
     }
 }
