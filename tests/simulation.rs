@@ -246,10 +246,14 @@ fn many_seeds(swarm: bool) {
         }
         // On in every all-features run; not drawn by the swarm yet (`Features::draw`).
         if !swarm {
-            assert!(
-                reached("macvlan made ok"),
-                "no seed reached 'macvlan made ok': {exercised:#?}"
-            );
+            for kind in [
+                "macvlan made ok",
+                "vxlan made ok",
+                "command AddFdb ok",
+                "command DelFdb ok",
+            ] {
+                assert!(reached(kind), "no seed reached '{kind}': {exercised:#?}");
+            }
         }
     }
 }

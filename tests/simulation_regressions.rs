@@ -3047,3 +3047,616 @@ fn shrunk_seed_1021_bridge() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 1's 725 steps to 28; it broke:
+/// the kernel refused command (an FDB entry removed beside its stale VXLAN, ENODEV).
+#[test]
+fn shrunk_seed_1_fdb_entry_beside_its_stale_vxlan() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 1,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![1, 19],
+        steps: vec![
+            Step::new(
+                Action::Appear {
+                    ns: Netns::Pid(502),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"enabled":true,"ip_addresses":["10.31.0.1/24"],"name":"x0","namespace":{"reference":"502","type":"PID"},"type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","vni":43}}),
+                },
+                &[0],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"VEPA","parent_interface":"b0"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/l2/v2/fdb/x0/02:00:00:00:58:01/10.30.0.4".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.150.0.0/24/v0".into(),
+                    value: json!({"dst_network":"10.150.0.0/24","outgoing_interface":"v0"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1833 }, &[], false),
+            Step::new(Action::Advance { ms: 259 }, &[], false),
+            Step::new(Action::Restart { lose_state: false }, &[], true),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/v1/10.1.0.8".into(),
+                    value: json!({"hw_address":"02:aa:00:00:01:02","interface":"v1","ip_address":"10.1.0.8"}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(Action::Advance { ms: 584 }, &[], true),
+            Step::new(Action::Restart { lose_state: true }, &[], false),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/l3/v2/route/10.151.0.0/24/v1".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: false }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[27],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n1".into()),
+                    silently: None,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n1".into()),
+                    silently: None,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/v7/10.7.0.7".into(),
+                    value: json!({"hw_address":"02:aa:00:00:07:00","interface":"v7","ip_address":"10.7.0.7"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"ip_addresses":[],"name":"t0","tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n1".into()),
+                    silently: Some(1),
+                },
+                &[13],
+                false,
+            ),
+            Step::new(
+                Action::StopMicroservice {
+                    label: "ms0".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                    value: json!({"ip_addresses":[],"name":"v3","type":"VETH","veth":{"peer_if_name":"v2"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.201.0.0/24/v1".into(),
+                    value: json!({"dst_network":"10.201.0.0/24","outgoing_interface":"v1"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: false }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.205.0.0/24/v5".into(),
+                    value: json!({"dst_network":"10.205.0.0/24","outgoing_interface":"v5"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l2/v2/fdb/x0/00:00:00:00:00:00/10.30.0.3".into(),
+                    value: json!({"hw_address":"00:00:00:00:00:00","interface":"x0","remote_ip":"10.30.0.3"}),
+                },
+                &[12, 85],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                },
+                &[53],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[0, 3], false),
+        ],
+        liveness_dice: vec![0],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 31's 797 steps to 7; it broke:
+/// the kernel refused command (a MACVLAN deleted after its parent went with its namespace,
+/// ENODEV: the resync after a state-losing restart had taken it for no item's).by its own rules.
+#[test]
+fn shrunk_seed_31_macvlan_whose_parent_a_resync_did_not_know() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 31,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![0, 80],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/p0".into(),
+                    value: json!({"ip_addresses":[],"name":"p0","namespace":{"reference":"501","type":"PID"},"type":"TAP"}),
+                },
+                &[7],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"PRIVATE","parent_interface":"p0"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[94],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 1,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"VEPA","parent_interface":"v5"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[61],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 3,
+                },
+                &[],
+                true,
+            ),
+            Step::new(Action::Restart { lose_state: true }, &[3], true),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(501),
+                    silently: None,
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 146's 507 steps to 9; it broke:
+/// the kernel refused command (an FDB entry removed while the veth partner of its VXLAN's
+/// underlay was being deleted, taking the VXLAN along: ENODEV).
+#[test]
+fn shrunk_seed_146_fdb_entry_removed_while_its_underlays_partner_goes() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 146,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![1, 28],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l2/v2/fdb/x0/02:00:00:00:58:01/10.30.0.3".into(),
+                    value: json!({"hw_address":"02:00:00:00:58:01","interface":"x0","remote_ip":"10.30.0.3"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                    value: json!({"ip_addresses":[],"name":"v3","type":"VETH","veth":{"peer_if_name":"v2"}}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","underlay_interface":"v2","vni":43}}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                    value: json!({"ip_addresses":[],"name":"v2","type":"VETH","veth":{"peer_if_name":"v3"}}),
+                },
+                &[55],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 1,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                    value: json!({"ip_addresses":[],"name":"v3","namespace":{"reference":"ms0","type":"MICROSERVICE"},"type":"VETH","veth":{"peer_if_name":"v2","rx_checksum_offloading":"CHKSM_OFFLOAD_DISABLED","tx_checksum_offloading":"CHKSM_OFFLOAD_DISABLED"}}),
+                },
+                &[4],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1298 }, &[5], false),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/l2/v2/fdb/x0/02:00:00:00:58:01/10.30.0.3".into(),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 473's 153 steps to 17; it broke:
+/// command issued although p in namespace of pid is not the link of m's parent item (the
+/// harness judged by a vanish the core had not been told of yet).
+#[test]
+fn shrunk_seed_473_macvlan_made_on_a_parent_whose_namespace_went_untold() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 473,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![1, 1],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d1".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d1","type":"DUMMY"}),
+                },
+                &[37],
+                false,
+            ),
+            Step::new(Action::TapMade, &[], true),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"PRIVATE","parent_interface":"p0"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v5".into(),
+                    value: json!({"ip_addresses":[],"name":"v5","namespace":{"reference":"n1","type":"NSID"},"type":"VETH","veth":{"peer_if_name":"v4"}}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/d1/10.9.0.8".into(),
+                    value: json!({"hw_address":"02:aa:00:00:09:02","interface":"d1","ip_address":"10.9.0.8"}),
+                },
+                &[13],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/p0".into(),
+                    value: json!({"ip_addresses":[],"name":"p0","namespace":{"reference":"502","type":"PID"},"type":"TAP"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Appear {
+                    ns: Netns::Pid(502),
+                },
+                &[0],
+                false,
+            ),
+            Step::new(Action::Nothing, &[85], true),
+            Step::new(
+                Action::Fault {
+                    errno: 11,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/l3/v2/arp/d1/10.9.0.8".into(),
+                },
+                &[62],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n1".into()),
+                    silently: None,
+                },
+                &[27],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 1,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 530 }, &[0, 77], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"ip_addresses":[],"name":"t0","tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[89],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(502),
+                    silently: Some(3),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 189 }, &[59], false),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -100,13 +100,40 @@ impl World {
                 } = kind
                 {
                     let wanted = me.macvlan_parent().and_then(iface);
+                    // A parent's namespace gone without the core being told yet is still
+                    // there as far as it can know.
                     let on_it = wanted.as_ref().is_some_and(|p| {
                         p.host_if_name == *parent
-                            && self.available(&p.namespace).as_ref() == Some(parent_ns)
+                            && (self.available(&p.namespace).as_ref() == Some(parent_ns)
+                                || self.is_unannounced(parent_ns))
                     });
                     if !on_it {
                         return fail(format!(
                             "{parent} in {parent_ns} is not the link of {}'s parent item",
+                            me.name
+                        ));
+                    }
+                }
+                // A VXLAN is made on its underlay item's link, where that item wants it, or on
+                // none if it names none.
+                if let NewLink::Vxlan { underlay, .. } = kind {
+                    let wanted = me
+                        .vxlan
+                        .as_ref()
+                        .and_then(|v| v.underlay.as_deref())
+                        .map(iface);
+                    let fits = match (underlay, wanted) {
+                        (None, None) => true,
+                        (Some((uns, u)), Some(Some(p))) => {
+                            p.host_if_name == *u
+                                && (self.available(&p.namespace).as_ref() == Some(uns)
+                                    || self.is_unannounced(uns))
+                        }
+                        _ => false,
+                    };
+                    if !fits {
+                        return fail(format!(
+                            "{underlay:?} is not the link of {}'s underlay item",
                             me.name
                         ));
                     }
@@ -133,6 +160,32 @@ impl World {
                     };
                     if !self.desired.contains_key(&key) {
                         why = format!("{key} is not desired");
+                    } else if !i.enabled.unwrap_or(false) {
+                        why = format!("interface {} is disabled", i.name);
+                    } else {
+                        return Ok(());
+                    }
+                }
+                return fail(why);
+            }
+            // An FDB entry goes only on an enabled VXLAN whose item wants it.
+            Op::AddFdb {
+                ns,
+                link,
+                mac,
+                remote,
+            } => {
+                let mut why = format!("no interface item has a link named {link}");
+                for i in self.interfaces_named(ns, link) {
+                    let key = ItemKey::Fdb {
+                        interface: i.name.clone(),
+                        mac: *mac,
+                        remote: *remote,
+                    };
+                    if !self.desired.contains_key(&key) {
+                        why = format!("{key} is not desired");
+                    } else if i.kind != InterfaceType::Vxlan {
+                        why = format!("interface {} is not a VXLAN", i.name);
                     } else if !i.enabled.unwrap_or(false) {
                         why = format!("interface {} is disabled", i.name);
                     } else {

@@ -79,8 +79,8 @@ impl Ifindexes {
                 }
                 Touch::Renews(renewed)
             }
-            // Deleting one veth end deletes its peer too.
-            // Deleting one veth end deletes its peer too, and the kernel the MACVLANs on them.
+            // Deleting one veth end deletes its peer too, and the kernel the MACVLANs and
+            // VXLANs on them.
             Op::DeleteLink { ns, name } => {
                 let mut deleted = Vec::new();
                 let mut freed = vec![(ns.clone(), name.clone())];
@@ -96,11 +96,11 @@ impl Ifindexes {
                     }
                     let ends = std::iter::once((ns.clone(), name.clone())).chain(l.peer.clone());
                     for (ens, ename) in ends {
-                        for (mns, mname) in kernel.macvlans_of(&ens, &ename) {
+                        for (mns, mname) in stacked_on(kernel, &ens, &ename) {
                             if let Some(m) = kernel.link(&mns, &mname) {
                                 freed.push((mns.clone(), mname.clone()));
                                 if let Some(alias) = m.alias {
-                                    deleted.push(((mns, alias), (LinkKind::Macvlan, None)));
+                                    deleted.push(((mns, alias), (m.kind, None)));
                                 }
                             }
                         }
@@ -267,9 +267,9 @@ impl World {
             });
             let mut ends = vec![(ns.clone(), l)];
             ends.extend(peer);
-            // The MACVLANs on them go with them whatever the rules say: they are made again.
+            // The links on them go with them whatever the rules say: they are made again.
             for (ens, el) in &ends {
-                for (mns, mname) in self.kernel.macvlans_of(ens, &el.name) {
+                for (mns, mname) in stacked_on(&self.kernel, ens, &el.name) {
                     if let Some(alias) = self.kernel.link(&mns, &mname).and_then(|m| m.alias) {
                         due.insert((mns, alias));
                     }
@@ -316,6 +316,8 @@ impl World {
             (InterfaceType::Tap, LinkKind::Tap) => l.tap == i.tap,
             // A MACVLAN's mode and parent are fixed when it is made.
             (InterfaceType::Macvlan, LinkKind::Macvlan) => self.macvlan_fits(i, l),
+            // So are a VXLAN's tunnel and underlay.
+            (InterfaceType::Vxlan, LinkKind::Vxlan) => self.vxlan_fits(i, l),
             _ => false,
         };
         if self.available(&i.namespace).as_ref() != Some(ns) || !kind_fits || !self.peer_fits(i, l)
@@ -387,6 +389,30 @@ impl World {
             && self.available(&p.namespace).as_ref() == Some(pns)
     }
 
+    /// Whether a VXLAN link has its item's tunnel, on its underlay item's link where that item
+    /// wants it (or on none, as its item says).
+    fn vxlan_fits(&self, i: &nsagent_core::Interface, l: &LinkDump) -> bool {
+        let (Some(want), Some((tunnel, on))) = (&i.vxlan, &l.vxlan) else {
+            return false;
+        };
+        if want.tunnel != *tunnel {
+            return false;
+        }
+        match (&want.underlay, on) {
+            (None, None) => true,
+            (Some(u), Some((uns, uname))) => {
+                let Some(Item::Interface(p)) = self.desired.get(&ItemKey::Interface(u.clone()))
+                else {
+                    return false;
+                };
+                let alias = self.kernel.link(uns, uname).and_then(|ul| ul.alias);
+                alias == Some(super::identity().mark(u))
+                    && self.available(&p.namespace).as_ref() == Some(uns)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a veth link's peer is the one its item wants, where that item wants it.
     fn peer_fits(&self, i: &nsagent_core::Interface, l: &LinkDump) -> bool {
         let Some((pns, pname)) = &l.peer else {
@@ -403,6 +429,22 @@ impl World {
             && peer_alias == Some(super::identity().mark(p))
             && self.available(&peer.namespace).as_ref() == Some(pns)
     }
+}
+
+/// The links the kernel deletes with the link `name` in `ns`: the MACVLANs and VXLANs on it,
+/// and what is on those (a VXLAN on a MACVLAN).
+fn stacked_on(kernel: &SimKernel, ns: &Netns, name: &str) -> Vec<(Netns, String)> {
+    let mut out = Vec::new();
+    for (n, m) in kernel
+        .macvlans_of(ns, name)
+        .into_iter()
+        .chain(kernel.vxlans_of(ns, name))
+    {
+        let above = stacked_on(kernel, &n, &m);
+        out.push((n, m));
+        out.extend(above);
+    }
+    out
 }
 
 #[cfg(test)]

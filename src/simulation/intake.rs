@@ -71,13 +71,9 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "tap",
         apply: |v| {
-            // Alone: beside a veth's or a VRF's settings it would break the oneof instead;
-            // on another type than TAP_TO_VPP, whose own setting it is.
-            v.as_object_mut().map(|o| {
-                o.remove("veth");
-                o.remove("vrf_dev")
-            });
-            v["type"] = json!("DUMMY");
+            // Alone: beside another link's settings (a veth's, a VRF's, a VXLAN's) it would
+            // break the oneof instead; on another type than TAP_TO_VPP, whose own setting it is.
+            as_type(v, "DUMMY");
             v["tap"] = json!({"vpp_tap_if_name": "t0"});
         },
     },
@@ -121,6 +117,28 @@ const INTERFACE_BREAKAGES: &[Breakage] = &[
             // On another type than MACVLAN, whose own setting it is.
             as_type(v, "DUMMY");
             v["macvlan"] = json!({"parent_interface": "v0"});
+        },
+    },
+    Breakage {
+        field: "vxlan.vni",
+        apply: |v| {
+            as_type(v, "VXLAN");
+            v["vxlan"] = json!({"vni": 16777216});
+        },
+    },
+    Breakage {
+        field: "vxlan.remote_ip",
+        apply: |v| {
+            as_type(v, "VXLAN");
+            v["vxlan"] = json!({"vni": 5, "remote_ip": "239.1.1.1"});
+        },
+    },
+    Breakage {
+        field: "vxlan",
+        apply: |v| {
+            // On another type than VXLAN, whose own setting it is.
+            as_type(v, "DUMMY");
+            v["vxlan"] = json!({"vni": 5});
         },
     },
     Breakage {
@@ -885,6 +903,7 @@ fn as_type(v: &mut Value, kind: &str) {
             "bridge",
             "bridge_master_interface",
             "macvlan",
+            "vxlan",
         ] {
             o.remove(field);
         }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, MacvlanMode,
-    NamespaceRef, Netns, RouteScope, TapSettings,
+    NamespaceRef, Netns, RouteScope, TapSettings, VxlanTunnel,
 };
 use nsagent_sim::StateDump;
 
@@ -54,6 +54,10 @@ pub(super) struct ExpectedLink {
     pub(super) tap: Option<TapSettings>,
     /// For a MACVLAN: its mode and where its parent link is.
     pub(super) macvlan: Option<(MacvlanMode, LinkKey)>,
+    /// For a VXLAN: its tunnel and where its underlay link is, if it has one.
+    pub(super) vxlan: Option<(VxlanTunnel, Option<LinkKey>)>,
+    /// For a VXLAN: its permanent FDB entries (the zero MAC's to its remote included).
+    pub(super) fdb: BTreeSet<(MacAddr, IpAddr)>,
 }
 
 /// Where a placed interface's link is, whether it is up, and the addresses that decide whether
@@ -94,6 +98,8 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
                 bridge: l.bridge,
                 tap: l.tap,
                 macvlan: l.macvlan.clone(),
+                vxlan: l.vxlan.clone(),
+                fdb: l.fdb.iter().copied().collect(),
             },
         );
     }
@@ -134,15 +140,13 @@ impl World {
         for (item, (key, link)) in &links {
             // A MACVLAN's parent that competes for its name may be another item's link.
             let peer_contested = match self.desired.get(&ItemKey::Interface(item.clone())) {
-                Some(Item::Interface(i)) => i
-                    .veth_peer
-                    .as_deref()
-                    .or(i.macvlan_parent())
-                    .is_some_and(|p| {
+                Some(Item::Interface(i)) => {
+                    i.veth_peer.as_deref().or(i.parent()).is_some_and(|p| {
                         contested.contains(p)
                             || winner_may_be_unplaced.contains(p)
                             || self.peer_contested(p, &contested)
-                    }),
+                    })
+                }
                 _ => false,
             };
             let e = expected.entry(key.clone()).or_default();
@@ -182,6 +186,8 @@ impl World {
             InterfaceType::Vrf => 0,
             InterfaceType::Bridge => 1,
             InterfaceType::Macvlan => 3,
+            // VXLANs after MACVLANs, which may be their underlays.
+            InterfaceType::Vxlan => 4,
             _ => 2,
         };
         let mut ordered = interfaces;
@@ -213,6 +219,16 @@ impl World {
             let Ok(macvlan) = self.parent_placed(i, &links) else {
                 continue;
             };
+            let Ok(vxlan) = self.underlay_placed(i, &links) else {
+                continue;
+            };
+            // The kernel keeps a VXLAN's remote as its FDB's entry for the zero MAC.
+            let fdb: BTreeSet<(MacAddr, IpAddr)> = vxlan
+                .as_ref()
+                .and_then(|(t, _)| t.remote)
+                .map(|r| (MacAddr([0; 6]), r))
+                .into_iter()
+                .collect();
             // A veth pair is made whole or not at all: the other end's VRF must be there too.
             if let (Some((peer_ns, _)), Some(Item::Interface(p))) = (
                 &peer,
@@ -263,6 +279,8 @@ impl World {
                         bridge: i.bridge,
                         tap: i.tap,
                         macvlan,
+                        vxlan,
+                        fdb,
                     },
                 ),
             );
@@ -279,6 +297,7 @@ impl World {
             InterfaceType::Bridge => Some((LinkKind::Bridge, None)),
             InterfaceType::Tap => Some((LinkKind::Tap, None)),
             InterfaceType::Macvlan => Some((LinkKind::Macvlan, None)),
+            InterfaceType::Vxlan => Some((LinkKind::Vxlan, None)),
             InterfaceType::Veth => {
                 let p = i.veth_peer.as_deref().unwrap_or_default();
                 let Some(Item::Interface(peer)) =
@@ -318,6 +337,23 @@ impl World {
         }
         let (at, _) = links.get(&m.parent).ok_or(())?;
         Ok(Some((m.mode, at.clone())))
+    }
+
+    /// For a VXLAN: its tunnel and where its underlay's link is placed, if it names one
+    /// (`Ok(None)` for any other interface); `Err` while the underlay is not placed.
+    fn underlay_placed(
+        &self,
+        i: &Interface,
+        links: &Links,
+    ) -> Result<Option<(VxlanTunnel, Option<LinkKey>)>, ()> {
+        let Some(v) = &i.vxlan else {
+            return Ok(None);
+        };
+        let at = match &v.underlay {
+            None => None,
+            Some(u) => Some(links.get(u).ok_or(())?.0.clone()),
+        };
+        Ok(Some((v.tunnel, at)))
     }
 
     /// Routes and neighbours hang off placed, enabled interfaces; a route only when its
@@ -374,9 +410,21 @@ impl World {
                         }
                     }
                 }
-                // An FDB entry holds only on a VXLAN, which the workload does not make yet:
-                // one on another link stays pending (`NotAVxlan`), with nothing in the kernel.
-                Item::Interface(_) | Item::RuleChain(_) | Item::Fdb(_) => {}
+                // On a placed, enabled VXLAN; on another link it waits (`NotAVxlan`).
+                Item::Fdb(f) => {
+                    let Some((ns, host, true, addrs)) = placed.get(&f.interface) else {
+                        continue;
+                    };
+                    if !self.listed_addresses_present(&f.interface, addrs) {
+                        continue;
+                    }
+                    if let Some((key, l)) = links.get_mut(&f.interface) {
+                        if *key == (ns.clone(), host.clone()) && l.kind == LinkKind::Vxlan {
+                            l.fdb.insert((f.hw_address, f.remote_ip));
+                        }
+                    }
+                }
+                Item::Interface(_) | Item::RuleChain(_) => {}
             }
         }
     }

@@ -20,6 +20,7 @@ const INTERFACE_TYPES: &[(&str, i64)] = &[
     ("BRIDGE", 101),
     ("TAP", 102),
     ("MACVLAN", 103),
+    ("VXLAN", 104),
 ];
 const NAMESPACE_TYPES: &[(&str, i64)] = &[
     ("UNDEFINED", 0),

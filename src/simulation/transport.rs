@@ -282,6 +282,10 @@ fn link_step(op: &nsagent_core::Op) -> Option<&'static str> {
             kind: NewLink::Macvlan { .. },
             ..
         } => Some("macvlan made"),
+        Op::CreateLink {
+            kind: NewLink::Vxlan { .. },
+            ..
+        } => Some("vxlan made"),
         Op::SetLink { change, .. } if change.bridge.is_some() => Some("bridge settings"),
         Op::SetLink { change, .. } => match &change.master {
             Some(Master::Set(m)) if m == super::workload::BRIDGE => Some("bridge port joined"),

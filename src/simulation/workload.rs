@@ -32,6 +32,10 @@ pub(super) const DUMMIES: usize = 3;
 pub(super) const VRF: &str = "r0";
 /// The bridge item interfaces may be ports of.
 pub(super) const BRIDGE: &str = "b0";
+/// The VXLAN item, and the addresses of its tunnel.
+pub(super) const VXLAN: &str = "x0";
+const VXLAN_LOCAL: &str = "10.30.0.1";
+const VXLAN_REMOTE: &str = "10.30.0.2";
 
 pub(super) fn iface_name(k: usize) -> String {
     if k < VETHS {
@@ -56,7 +60,7 @@ impl World {
             35..=46 => self.put_route(),
             47..=50 => self.delete_kind(|k| matches!(k, ItemKey::Route { .. })),
             51..=57 => self.put_arp(),
-            58..=60 => self.delete_kind(|k| matches!(k, ItemKey::Arp { .. })),
+            58..=60 => self.delete_kind(|k| matches!(k, ItemKey::Arp { .. } | ItemKey::Fdb { .. })),
             61..=64 => self.vanish_named(false),
             65..=69 => self.toggle_process(),
             70..=75 => self.microservice_step(),
@@ -182,6 +186,9 @@ impl World {
         }
         if self.on(Feature::Macvlan) && self.rng.chance(8) {
             return self.put_macvlan();
+        }
+        if self.on(Feature::Vxlan) && self.rng.chance(8) {
+            return self.put_vxlan();
         }
         let k = self.rng.below((VETHS + DUMMIES) as u64) as usize;
         let name = iface_name(k);
@@ -381,8 +388,69 @@ impl World {
         self.put(key, v);
     }
 
+    /// `x0`, a VXLAN on a veth end, a dummy, the bridge, the MACVLAN or no underlay, with a
+    /// VNI, remote and learning that change now and then (which re-makes it). It has no MTU
+    /// of its own: the kernel's is the most its underlay allows.
+    fn put_vxlan(&mut self) {
+        let mut underlays: Vec<Option<String>> =
+            (0..VETHS + DUMMIES).map(|k| Some(iface_name(k))).collect();
+        underlays.push(None);
+        if self.on(Feature::Bridge) {
+            underlays.push(Some(BRIDGE.into()));
+        }
+        if self.on(Feature::Macvlan) {
+            underlays.push(Some("m0".into()));
+        }
+        let underlay = self.rng.pick(&underlays).clone();
+        let mut tunnel = json!({"vni": *self.rng.pick(&[42u32, 43]), "local_ip": VXLAN_LOCAL});
+        if self.rng.chance(60) {
+            tunnel["remote_ip"] = json!(VXLAN_REMOTE);
+        }
+        if self.rng.chance(30) {
+            tunnel["no_learning"] = json!(true);
+        }
+        if let Some(u) = &underlay {
+            tunnel["underlay_interface"] = json!(u);
+        }
+        let mut v = json!({"name": VXLAN, "type": "VXLAN", "enabled": self.rng.chance(85),
+                           "ip_addresses": ["10.31.0.1/24"], "vxlan": tunnel});
+        let ns = self.random_namespace();
+        if !ns.is_null() {
+            v["namespace"] = ns;
+        }
+        if self.on(Feature::Bridge) && underlay.as_deref() != Some(BRIDGE) && self.rng.chance(25) {
+            v["bridge_master_interface"] = json!(BRIDGE);
+        } else if self.on(Feature::Vrf) && self.rng.chance(10) {
+            v["vrf_master_interface"] = json!(VRF);
+        }
+        self.put(ItemKey::Interface(VXLAN.into()), v);
+    }
+
+    /// An FDB entry on `x0`, now and then on a link that is no VXLAN (where it waits).
+    fn put_fdb(&mut self) {
+        let interface = if self.rng.chance(85) {
+            VXLAN.to_string()
+        } else {
+            iface_name(self.rng.below((VETHS + DUMMIES) as u64) as usize)
+        };
+        let mac = *self.rng.pick(&["00:00:00:00:00:00", "02:00:00:00:58:01"]);
+        let remote = *self.rng.pick(&["10.30.0.3", "10.30.0.4"]);
+        let key = ItemKey::Fdb {
+            interface: interface.clone(),
+            mac: mac.parse().expect("generated MAC"),
+            remote: remote.parse().expect("generated address"),
+        };
+        self.put(
+            key,
+            json!({"interface": interface, "hw_address": mac, "remote_ip": remote}),
+        );
+    }
+
     /// A permanent neighbour on one interface.
     fn put_arp(&mut self) {
+        if self.on(Feature::Vxlan) && self.rng.chance(25) {
+            return self.put_fdb();
+        }
         if self.on(Feature::Bridge) && self.rng.chance(15) {
             // On the bridge, whose MAC may follow its ports, flushing its neighbours.
             let ip = format!("10.20.0.{}", 7 + self.rng.below(2));

@@ -247,3 +247,46 @@ fn fdb_keys_and_values_are_checked_on_their_fields() {
         .unwrap_err();
     assert_eq!(e.field, "remoteIp");
 }
+
+#[test]
+fn an_entry_on_a_stale_vxlan_is_left_to_go_with_it() {
+    // After a restart that lost the core's state, the VXLAN's item is gone but an FDB item
+    // on it is still desired: the VXLAN is stale and removed, and the entry goes with it; a
+    // removal of the entry sent beside the link's could reach the kernel after it (ENODEV).
+    let mut d = Harness::new();
+    let key = fdb_key("vx", ZERO, "192.168.50.2");
+    d.put(&key, entry("vx", ZERO, "192.168.50.2"));
+    d.event(Event::Restarted);
+    d.event(Event::Observed(Snapshot {
+        namespaces: vec![ObservedNamespace {
+            ns: blue(),
+            links: vec![seen_vxlan(&[(ZERO, "192.168.50.2")])],
+            routes: vec![],
+            neighbours: vec![],
+        }],
+        missing: vec![],
+    }));
+    let first = d.pending();
+    assert!(
+        first
+            .iter()
+            .any(|c| matches!(&c.op, Op::DeleteLink { name, .. } if name == "vx0")),
+        "{first:?}"
+    );
+    assert!(
+        !first.iter().any(|c| matches!(c.op, Op::DelFdb { .. })),
+        "{first:?}"
+    );
+    for c in &first {
+        d.ok(c);
+    }
+    let rest = d.settle();
+    assert!(
+        !rest.iter().any(|op| matches!(op, Op::DelFdb { .. })),
+        "{rest:?}"
+    );
+    assert_eq!(
+        reasons(&d.state(&key)),
+        vec!["interface 'vx' is not configured"]
+    );
+}

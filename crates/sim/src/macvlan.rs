@@ -169,9 +169,14 @@ impl SimKernel {
             ns: ns.clone(),
             name: name.to_string(),
         };
-        let gone = self.stacked_on(&lower);
-        for (n, m) in &gone {
-            self.remove_port_aware(n, m);
+        let mut gone = Vec::new();
+        for (n, m) in self.stacked_on(&lower) {
+            if self.remove_port_aware(&n, &m).is_some() {
+                // And what is on that one (a VXLAN on a MACVLAN).
+                let above = self.remove_stacked_on(&n, &m);
+                gone.push((n, m));
+                gone.extend(above);
+            }
         }
         gone
     }

@@ -209,10 +209,14 @@ impl Core {
         if slot.in_flight.is_some() || blocked || slot.retry_at.is_some() {
             return;
         }
-        if matches!(slot.key, ItemKey::Route { .. } | ItemKey::Arp { .. }) {
-            // Whatever a route or neighbour would do, wanted or not, would race a command in
-            // flight on its interface (which may be removing the link and all on it), or the
-            // removal of the link's veth partner. Their results mark it dirty again.
+        if matches!(
+            slot.key,
+            ItemKey::Route { .. } | ItemKey::Arp { .. } | ItemKey::Fdb { .. }
+        ) {
+            // Whatever a route, neighbour or FDB entry would do, wanted or not, would race a
+            // command in flight on its interface (which may be removing the link and all on
+            // it), or the removal of the link (a stale one's) or of its veth partner. Their
+            // results mark it dirty again.
             let interface_changing = self
                 .interface_slot(slot.key.interface())
                 .is_some_and(|(_, i)| {

@@ -82,6 +82,9 @@ impl Core {
             }
             let me = self.slot(id).key.interface().to_string();
             self.stacked_gone(&me);
+            // And those believed on it by where it was, whichever item they took it for (a
+            // resync after a restart may not have known it as this item's).
+            self.stacked_at_gone(&link.ns, &link.name);
             if let LinkRole::Veth { peer_item } = &link.role {
                 if let Some((pid, peer)) = self.interface_slot(peer_item) {
                     let peer_is_partner = matches!(

@@ -29,8 +29,9 @@ pub(super) fn link_down(ns: &Netns, name: &str) -> Op {
 
 impl Core {
     /// Whether a command in flight may change or remove the link `name` in `ns`: one of the
-    /// item holding it, of the item holding its veth partner, or a stale link's removal; or
-    /// its removal waits for a MACVLAN or VXLAN being made on it (`stacked.rs`).
+    /// item holding it, of the item holding its veth partner, or a stale link's removal, or
+    /// one that may change or remove its parent's link; or its removal waits for a MACVLAN or
+    /// VXLAN being made on it (`stacked.rs`).
     pub(super) fn link_changing(&self, ns: &Netns, name: &str) -> bool {
         let key = (ns.clone(), name.to_string());
         if let Some(&owner) = self.ix.link_owner.get(&key) {
@@ -49,6 +50,15 @@ impl Core {
                     .get(peer)
                     .is_some_and(|p| self.slot(*p).in_flight.is_some() || self.stacked_busy_on(*p))
                 {
+                    return true;
+                }
+            }
+            // A link on a parent goes with it: what changes the parent changes it.
+            if let Some((pns, pname)) = match &slot.actual {
+                Actual::Link(l) => l.role.parent_link(),
+                _ => None,
+            } {
+                if self.link_changing(pns, pname) {
                     return true;
                 }
             }
