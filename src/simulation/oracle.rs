@@ -138,22 +138,37 @@ impl World {
         let (contested, winner_may_be_unplaced) = self.contested(&links);
         let mut expected: BTreeMap<LinkKey, Expected> = BTreeMap::new();
         for (item, (key, link)) in &links {
-            // A MACVLAN's parent that competes for its name may be another item's link.
-            let peer_contested = match self.desired.get(&ItemKey::Interface(item.clone())) {
-                Some(Item::Interface(i)) => {
-                    i.veth_peer.as_deref().or(i.parent()).is_some_and(|p| {
-                        contested.contains(p)
-                            || winner_may_be_unplaced.contains(p)
-                            || self.peer_contested(p, &contested)
-                    })
-                }
-                _ => false,
-            };
+            // A veth's peer, or a MACVLAN's or VXLAN's parent (or its parent's, a VXLAN on a
+            // MACVLAN), that competes for its name may be another item's link.
+            let peer_contested =
+                self.leans_on_contested(item, &contested, &winner_may_be_unplaced, 3);
             let e = expected.entry(key.clone()).or_default();
             e.candidates.push(link.clone());
             e.may_be_absent |= peer_contested || winner_may_be_unplaced.contains(item.as_str());
         }
         expected
+    }
+
+    /// Whether the interface `item` stands on a link that competes for its name, or may lose
+    /// it: its veth peer's, or its parent's (looked up `depth` parents far).
+    fn leans_on_contested(
+        &self,
+        item: &str,
+        contested: &BTreeSet<&str>,
+        unplaced: &BTreeSet<&str>,
+        depth: u32,
+    ) -> bool {
+        let Some(Item::Interface(i)) = self.desired.get(&ItemKey::Interface(item.into())) else {
+            return false;
+        };
+        i.veth_peer.as_deref().or(i.parent()).is_some_and(|p| {
+            contested.contains(p)
+                || unplaced.contains(p)
+                || self.peer_contested(p, contested)
+                || (depth > 0
+                    && i.parent() == Some(p)
+                    && self.leans_on_contested(p, contested, unplaced, depth - 1))
+        })
     }
 
     /// Whether the item `name` is a veth whose other end competes for its link name (its pair

@@ -316,3 +316,40 @@ fn vxlan_settings_are_checked_on_their_fields() {
     assert_eq!(s.tunnel.remote, Some("239.1.1.1".parse().unwrap()));
     assert!(!s.tunnel.learning);
 }
+
+#[test]
+fn a_vxlan_moved_off_its_underlay_while_a_sibling_is_being_made_there_is_removed_after() {
+    let mut d = Harness::new();
+    d.put(&iface_key("up"), underlay(1500));
+    d.put(&iface_key("vx"), vxlan(42, Some("up")));
+    d.settle();
+    // A MACVLAN being made on the same underlay: its command is on its way.
+    d.put(
+        &iface_key("mv"),
+        json!({"name": "mv", "type": "MACVLAN", "host_if_name": "mv0",
+               "macvlan": {"parent_interface": "up"}}),
+    );
+    let held = d.pending();
+    assert!(
+        held.iter()
+            .any(|c| matches!(&c.op, Op::CreateLink { link, .. } if link.name == "mv0")),
+        "{held:?}"
+    );
+    // Meanwhile the VXLAN is asked onto an underlay that is not there: its link waits for
+    // the sibling's result, then goes.
+    d.put(&iface_key("vx"), vxlan(42, Some("elsewhere")));
+    assert!(d.pending().is_empty());
+    for c in &held {
+        d.ok(c);
+    }
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::DeleteLink { name, .. } if name == "vx0")),
+        "{ops:?}"
+    );
+    assert_eq!(
+        reasons(&d.state(&iface_key("vx"))),
+        vec!["interface 'elsewhere' is not configured"]
+    );
+}

@@ -45,7 +45,10 @@ pub(super) fn attribute_change(
     let unknown = a.attributes_unknown;
     let mut change = LinkChange {
         up: want.up.filter(|u| unknown || a.up != *u),
-        mtu: want.mtu.filter(|m| unknown || a.mtu != Some(*m)),
+        mtu: want.mtu.filter(|m| {
+            let follows_ports = matches!(a.role, LinkRole::Bridge(_)) && !a.mtu_pinned;
+            unknown || a.mtu != Some(*m) || follows_ports
+        }),
         mac: want.mac.filter(|m| unknown || a.mac != Some(*m)),
         alias: item
             .filter(|name| owned && !me.marks(a.alias.as_deref(), name))

@@ -21,6 +21,8 @@ pub(super) fn link_from_spec(
     role: LinkRole,
     peer_link: Option<(Netns, String)>,
 ) -> LinkActual {
+    // Only a bridge's MTU follows anything (its ports).
+    let mtu_pinned = spec.mtu.is_some() && matches!(role, LinkRole::Bridge(_));
     LinkActual {
         ns: ns.clone(),
         name: spec.name.clone(),
@@ -35,6 +37,7 @@ pub(super) fn link_from_spec(
         // A new link has the kernel's defaults, which the core does not assume.
         checksum_offload: ChecksumOffload::default(),
         master: None,
+        mtu_pinned,
     }
 }
 
@@ -409,6 +412,7 @@ impl Core {
             }
             if let Some(mtu) = change.mtu {
                 link.mtu = Some(mtu);
+                link.mtu_pinned = matches!(link.role, LinkRole::Bridge(_));
                 if mtu < IPV6_MIN_MTU {
                     // Below the IPv6 minimum the kernel disables IPv6 on the link.
                     link.addresses.retain(|a| a.addr().is_ipv4());

@@ -73,6 +73,8 @@ impl LinkActual {
             attributes_unknown: false,
             checksum_offload: l.checksum_offload,
             master: l.master.clone(),
+            // Not known from a look: a bridge's is set again once.
+            mtu_pinned: false,
         };
         a.addresses = observed_addresses(&a, l, desired);
         a

@@ -162,11 +162,23 @@ impl Core {
         let peer = self.desired_interface(id).and_then(|i| i.veth_peer.clone());
         let parents: Vec<String> = std::iter::once(name.clone()).chain(peer).collect();
         for parent in parents {
-            // Those that want to be on it, and those on it (removing theirs, say).
-            let mut waiting = self.stacked_wanting(&parent);
-            waiting.extend(ids_in(self.ix.stacked_on.get(parent.as_str())));
-            for m in waiting {
+            // Those that want to be on it.
+            for m in self.stacked_wanting(&parent) {
                 self.mark_dirty(m);
+            }
+            self.wake_on(&parent, 3);
+        }
+    }
+
+    /// The links on the link of the item `parent` (removing theirs, say), and what is on them
+    /// (routes, neighbours, FDB entries, the links on those, `depth` far), which waited while
+    /// the parent's command could change them (`link_changing`).
+    fn wake_on(&mut self, parent: &str, depth: u32) {
+        for m in ids_in(self.ix.stacked_on.get(parent)) {
+            self.mark_related_dirty(m);
+            if depth > 0 {
+                let name = self.slot(m).key.interface().to_string();
+                self.wake_on(&name, depth - 1);
             }
         }
     }
@@ -214,10 +226,15 @@ impl Core {
                 Some(Item::Interface(i)) => i.veth_peer.clone(),
                 _ => None,
             };
-            // With what waited on the parent's link meanwhile (`link_changing`).
+            // With what waited on the parent's link meanwhile (`link_changing`), and the
+            // other links on it, which waited to be left to the kernel (`goes_with_parent`)
+            // while this one's command was on its way.
             self.mark_related_dirty(pid);
             if let Some((qid, _)) = partner.as_deref().and_then(|q| self.interface_slot(q)) {
                 self.mark_related_dirty(qid);
+            }
+            for sibling in ids_in(self.ix.stacked_on.get(parent.as_str())) {
+                self.mark_dirty(sibling);
             }
         }
     }

@@ -69,6 +69,15 @@ pub(super) struct LinkActual {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub(super) master: Option<String>,
+    /// For a bridge: whether its MTU is known to have been set (when made, or since), which
+    /// the kernel then keeps; unset, it follows its ports' smallest, so an item's MTU that
+    /// happens to match is set anyway to hold.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub(super) mtu_pinned: bool,
 }
 
 /// How an item holds its link in the kernel, as the core believes it. Not the user's

@@ -33,6 +33,7 @@ fn link_of(iface: &Interface) -> LinkActual {
         attributes_unknown: false,
         checksum_offload: Default::default(),
         master: None,
+        mtu_pinned: spec.mtu.is_some(),
     }
 }
 
@@ -106,4 +107,25 @@ fn unknown_attributes_are_all_set_again() {
         panic!("attributes are unknown");
     };
     assert_eq!((change.up, change.mtu), (Some(true), Some(1400)));
+}
+
+#[test]
+fn a_bridge_whose_mtu_follows_its_ports_has_the_items_set_even_when_it_matches() {
+    let iface = dummy(json!({"name": "b", "type": "BRIDGE", "enabled": true, "mtu": 1450}));
+    let mut a = link_of(&iface);
+    a.role = LinkRole::Bridge(Default::default());
+    // Seen at 1450 because its ports are: a 1400 port joining would take it down to that.
+    a.mtu_pinned = false;
+    let want = Wanted::of(&iface, true);
+    let change = attribute_change(&AgentIdentity::default(), &a, &want, Some("b"));
+    assert!(
+        matches!(&change, Some(Op::SetLink { change, .. }) if change.mtu == Some(1450)),
+        "{change:?}"
+    );
+    // Set once, it holds: nothing more to do.
+    a.mtu_pinned = true;
+    assert_eq!(
+        attribute_change(&AgentIdentity::default(), &a, &want, Some("b")),
+        None
+    );
 }
