@@ -4598,3 +4598,370 @@ fn shrunk_seed_127_fdb_entry_woken_after_its_underlays_command() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 87's 752 steps to 13; it broke:
+/// the kernel refused command (an FDB entry removed while its VXLAN waited for its new
+/// underlay's command, then was deleted to be made again in the same batch: ENODEV).
+#[test]
+fn shrunk_seed_87_fdb_entry_removed_beside_its_vxlans_remaking() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 87,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::RestartsFromSnapshot,
+            Feature::Arp,
+            Feature::Loopback,
+            Feature::Microservices,
+            Feature::OddPeers,
+            Feature::Mac,
+            Feature::Borrow,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![0, 17],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l2/v2/fdb/x0/02:00:00:00:58:01/10.30.0.3".into(),
+                    value: json!({"hw_address":"02:00:00:00:58:01","interface":"x0","remote_ip":"10.30.0.3"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                    value: json!({"ip_addresses":[],"name":"v2","type":"VETH","veth":{"peer_if_name":"v3"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l2/v2/fdb/x0/00:00:00:00:00:00/10.30.0.3".into(),
+                    value: json!({"hw_address":"00:00:00:00:00:00","interface":"x0","remote_ip":"10.30.0.3"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d1".into(),
+                    value: json!({"ip_addresses":[],"name":"d1","type":"DUMMY"}),
+                },
+                &[16],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[81],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","no_learning":true,"vni":42}}),
+                },
+                &[81, 0],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/arp/v4/10.4.0.7".into(),
+                    value: json!({"hw_address":"02:aa:00:00:04:02","interface":"v4","ip_address":"10.4.0.7"}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                    value: json!({"ip_addresses":[],"name":"v3","type":"VETH","veth":{"peer_if_name":"v2"}}),
+                },
+                &[18],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1193 }, &[], true),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","underlay_interface":"v2","vni":43}}),
+                },
+                &[56, 1],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                    value: json!({"ip_addresses":[],"name":"v2","namespace":{"reference":"ms1","type":"MICROSERVICE"},"type":"VETH","veth":{"peer_if_name":"v3"}}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1732 }, &[0, 0], false),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 203's 341 steps to 7; it broke:
+/// a link's ifindex changed where it should not (a VXLAN re-made while its underlay's rename
+/// waited for a retry: the old name was taken for no parent).
+#[test]
+fn shrunk_seed_203_vxlan_kept_while_its_underlay_is_renamed() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 203,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::Arp,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::Renames,
+            Feature::Ipv6,
+            Feature::Borrow,
+            Feature::Offload,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+        ]),
+        setup_dice: vec![0],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                    value: json!({"ip_addresses":[],"name":"b0","type":"BRIDGE"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0","rx_checksum_offloading":"CHKSM_OFFLOAD_DISABLED","tx_checksum_offloading":"CHKSM_OFFLOAD_ENABLED"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","no_learning":true,"remote_ip":"10.30.0.2","underlay_interface":"v1","vni":43}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                    value: json!({"ip_addresses":[],"name":"v0","type":"VETH","veth":{"peer_if_name":"v1"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 105,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                    value: json!({"ip_addresses":["10.20.0.1/24"],"name":"b0","type":"BRIDGE"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"bridge_master_interface":"b0","host_if_name":"d2","ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![0],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// Shrunk by the simulation's shrinker from seed 40's 582 steps to 14; it broke:
+/// command issued although v in default namespace is not the link of m's parent item (made on
+/// the parent's old name while its rename waited).
+#[test]
+fn shrunk_seed_40_macvlan_not_made_on_a_parent_before_its_rename() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 40,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEagain,
+            Feature::SilentVanishes,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::PlainTap,
+            Feature::Macvlan,
+        ]),
+        setup_dice: vec![0],
+        steps: vec![
+            Step::new(
+                Action::RestartMicroservice {
+                    label: "ms0".into(),
+                    report_stop: false,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/v6".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/r0".into(),
+                    value: json!({"name":"r0","type":"VRF_DEVICE","vrf_dev":{"routing_table":101}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                    value: json!({"ip_addresses":["fd00:0::1/64"],"name":"v0","type":"VETH","veth":{"peer_if_name":"v1"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":["10.22.0.1/24"],"macvlan":{"mode":"PRIVATE","parent_interface":"v1"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 1811 }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v5".into(),
+                    value: json!({"ip_addresses":[],"name":"v5","type":"VETH","veth":{"peer_if_name":"v4"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5","rx_checksum_offloading":"CHKSM_OFFLOAD_DISABLED","tx_checksum_offloading":"CHKSM_OFFLOAD_DEFAULT"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Delete {
+                    key: "config/linux/interfaces/v2/interface/p0".into(),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(501),
+                    silently: None,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 11,
+                    count: 1,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"ip_addresses":[],"name":"v1","namespace":{"reference":"n2","type":"NSID"},"type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[0],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"host_if_name":"v1r","ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -117,9 +117,6 @@ impl Feature {
         Feature::Vxlan,
     ];
 
-    /// The features the swarm does not draw yet (`Features::draw`).
-    pub const UNDRAWN: [Feature; 2] = [Feature::Macvlan, Feature::Vxlan];
-
     /// The feature's name in reports and in a printed recording.
     pub fn name(self) -> &'static str {
         match self {
@@ -186,12 +183,8 @@ impl Features {
     /// The seed's draw: each feature on with [`Features::CHANCE`], from a stream of its own.
     pub fn draw(seed: u64) -> Features {
         let mut rng = Rng(seed ^ 0x5a4a_4d5f_5357_4152);
-        // MACVLANs and VXLANs are on in every all-features run, and not drawn yet: drawn,
-        // they shift the swarm's seeds, and two of the shifted ones (414 and 430 at 200 steps)
-        // show faults in TAP_TO_VPP and bridge MTU handling that are still open.
         let on: Vec<Feature> = Feature::ALL
             .into_iter()
-            .filter(|f| !Feature::UNDRAWN.contains(f))
             .filter(|_| rng.chance(Features::CHANCE))
             .collect();
         Features::from_list(&on)
@@ -246,11 +239,7 @@ mod tests {
 
     #[test]
     fn over_many_seeds_every_feature_is_both_on_and_off() {
-        // MACVLANs and VXLANs are not drawn yet (`Features::draw`).
-        for f in Feature::ALL
-            .into_iter()
-            .filter(|f| !Feature::UNDRAWN.contains(f))
-        {
+        for f in Feature::ALL {
             let on = (1..=200).filter(|s| Features::draw(*s).on(f)).count();
             assert!(
                 (50..=150).contains(&on),

@@ -217,11 +217,15 @@ impl Core {
             // command in flight on its interface (which may be removing the link and all on
             // it), or the removal of the link (a stale one's) or of its veth partner. Their
             // results mark it dirty again.
+            // So would it while the interface itself waits for its parent's command, whose
+            // result may have it remove or re-make its link.
             let interface_changing = self
                 .interface_slot(slot.key.interface())
                 .is_some_and(|(_, i)| {
                     i.in_flight.is_some()
                         || matches!(&i.actual, Actual::Link(l) if self.link_changing(&l.ns, &l.name))
+                        || matches!(i.desired.as_deref(),
+                            Some(Item::Interface(d)) if self.parent_in_flight(d))
                 });
             let link_changing_here = match &slot.actual {
                 Actual::Route(r) => self.link_changing(&r.ns, &r.route.dev),

@@ -132,7 +132,9 @@ impl Core {
             return self.set_state(id, ItemState::InProgress);
         }
         let parent = desired.and_then(|i| i.parent());
-        if parent.is_some_and(|p| self.parent_going(id, p)) {
+        if parent.is_some_and(|p| self.parent_going(id, p))
+            || desired.is_some_and(|i| self.parent_renaming(i))
+        {
             return self.set_state(id, ItemState::InProgress);
         }
         let target = match desired {

@@ -77,6 +77,22 @@ impl Core {
             })
     }
 
+    /// Whether the parent of the MACVLAN or VXLAN `iface` holds one of the agent's own links
+    /// where it wants it but under another name: that link is renamed in place, keeping what is
+    /// on it, so a link on it waits for the rename rather than go (`parent_of` says it is not
+    /// ready meanwhile).
+    pub(super) fn parent_renaming(&self, iface: &Interface) -> bool {
+        let Some((_, slot)) = iface.parent().and_then(|p| self.interface_slot(p)) else {
+            return false;
+        };
+        let Some(Item::Interface(p)) = slot.desired.as_deref() else {
+            return false;
+        };
+        let wanted_ns = self.resolve(&p.namespace).ok();
+        matches!(&slot.actual, Actual::Link(a)
+            if a.role.owned() && Some(&a.ns) == wanted_ns.as_ref() && a.name != p.host_if_name)
+    }
+
     /// Whether the parent of the MACVLAN or VXLAN `iface` has a command in flight, or its link
     /// may be changed or removed by one (its veth partner's deletion, say).
     pub(super) fn parent_in_flight(&self, iface: &Interface) -> bool {
@@ -162,9 +178,9 @@ impl Core {
         let peer = self.desired_interface(id).and_then(|i| i.veth_peer.clone());
         let parents: Vec<String> = std::iter::once(name.clone()).chain(peer).collect();
         for parent in parents {
-            // Those that want to be on it.
+            // Those that want to be on it, with what waited on them meanwhile.
             for m in self.stacked_wanting(&parent) {
-                self.mark_dirty(m);
+                self.mark_related_dirty(m);
             }
             self.wake_on(&parent, 3);
         }
