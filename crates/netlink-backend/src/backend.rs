@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -471,6 +471,24 @@ fn index_for(
     }
 }
 
+/// A file descriptor of `other` for a request sent in `ns` that places a link there
+/// (`IFLA_NET_NS_FD`), or `None` when the two are one; the file is kept in `keep_open`, which
+/// must outlive the request's sending.
+fn other_namespace_fd(
+    op: &Op,
+    ns: &Netns,
+    other: &Netns,
+    keep_open: &mut Vec<NsFile>,
+) -> Result<Option<RawFd>, BackendError> {
+    if other == ns {
+        return Ok(None);
+    }
+    let f = namespace::open(other).map_err(|e| gone(op, other, &e))?;
+    let fd = f.fd.as_raw_fd();
+    keep_open.push(f);
+    Ok(Some(fd))
+}
+
 /// The request that carries out `op` in `ns`, or `None` for an op done without one (a
 /// namespace creation, done here). A veth peer's namespace file is opened into `keep_open`,
 /// which must outlive the request's sending.
@@ -494,14 +512,7 @@ fn prepare(
             kind: NewLink::Veth { peer_ns, peer },
             ..
         } => {
-            let fd = if peer_ns == ns {
-                None
-            } else {
-                let f = namespace::open(peer_ns).map_err(|e| gone(op, peer_ns, &e))?;
-                let fd = f.fd.as_raw_fd();
-                keep_open.push(f);
-                Some(fd)
-            };
+            let fd = other_namespace_fd(op, ns, peer_ns, keep_open)?;
             message::new_link(link, Some((peer, fd)))
         }
         Op::DeleteLink { name, .. } => message::del_link(name),
@@ -519,14 +530,7 @@ fn prepare(
             kind: NewLink::Macvlan { mode, .. },
         } => {
             // `ns` is the parent's, where the request is sent.
-            let fd = if own == ns {
-                None
-            } else {
-                let f = namespace::open(own).map_err(|e| gone(op, own, &e))?;
-                let fd = f.fd.as_raw_fd();
-                keep_open.push(f);
-                Some(fd)
-            };
+            let fd = other_namespace_fd(op, ns, own, keep_open)?;
             crate::macvlan::create(link, index, *mode, fd)
         }
         Op::CreateLink {
@@ -535,14 +539,7 @@ fn prepare(
             kind: NewLink::Vxlan { tunnel, underlay },
         } => {
             // `ns` is the underlay's, if any, where the request is sent.
-            let fd = if own == ns {
-                None
-            } else {
-                let f = namespace::open(own).map_err(|e| gone(op, own, &e))?;
-                let fd = f.fd.as_raw_fd();
-                keep_open.push(f);
-                Some(fd)
-            };
+            let fd = other_namespace_fd(op, ns, own, keep_open)?;
             crate::vxlan::create(link, tunnel, underlay.as_ref().map(|_| index), fd)
         }
         Op::CreateLink {

@@ -154,11 +154,7 @@ impl SimKernel {
         mac: MacAddr,
         remote: IpAddr,
     ) -> Outcome {
-        let l = self
-            .namespace_mut(ns)?
-            .links
-            .get_mut(link)
-            .ok_or_else(|| refuse(ENODEV, format!("no link named {link}")))?;
+        let l = self.link_mut(ns, link)?;
         // Another kind of link takes the MAC as one of its own addresses and ignores the
         // VTEP: nothing the model shows.
         let Some((tunnel, _)) = &l.vxlan else {
@@ -184,15 +180,18 @@ impl SimKernel {
         mac: MacAddr,
         remote: IpAddr,
     ) -> Outcome {
-        let l = self
-            .namespace_mut(ns)?
-            .links
-            .get_mut(link)
-            .ok_or_else(|| refuse(ENODEV, format!("no link named {link}")))?;
+        let l = self.link_mut(ns, link)?;
         if !l.fdb.iter().any(|(m, _)| *m == mac) {
             return Err(refuse(ENOENT, format!("no fdb entry for {mac} on {link}")));
         }
         l.fdb.retain(|e| *e != (mac, remote));
         Ok(())
+    }
+
+    fn link_mut(&mut self, ns: &Netns, link: &str) -> Outcome<&mut Link> {
+        self.namespace_mut(ns)?
+            .links
+            .get_mut(link)
+            .ok_or_else(|| refuse(ENODEV, format!("no link named {link}")))
     }
 }
