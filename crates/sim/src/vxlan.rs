@@ -87,14 +87,13 @@ impl SimKernel {
 
     /// Whether a VXLAN made from `socket_ns` already has this tunnel's VNI, port and family.
     fn vni_taken(&self, socket_ns: &Netns, tunnel: &VxlanTunnel) -> bool {
-        let v6 = |t: &VxlanTunnel| t.local.or(t.remote).is_some_and(|a| a.is_ipv6());
         self.namespaces.values().any(|n| {
             n.links.values().any(|l| {
                 l.vxlan.as_ref().is_some_and(|(t, s)| {
                     s == socket_ns
                         && t.vni == tunnel.vni
                         && t.dst_port == tunnel.dst_port
-                        && v6(t) == v6(tunnel)
+                        && t.is_ipv6() == tunnel.is_ipv6()
                 })
             })
         })
@@ -160,7 +159,7 @@ impl SimKernel {
         let Some((tunnel, _)) = &l.vxlan else {
             return Ok(());
         };
-        if remote.is_ipv6() != tunnel.local.or(tunnel.remote).is_some_and(|a| a.is_ipv6()) {
+        if remote.is_ipv6() != tunnel.is_ipv6() {
             return Err(refuse(
                 EAFNOSUPPORT,
                 format!("{remote} is not of {link}'s address family"),

@@ -33,10 +33,17 @@ pub struct VxlanTunnel {
 }
 
 impl VxlanTunnel {
+    /// Whether the tunnel runs over IPv6 (its local or remote address says; IPv4 otherwise):
+    /// the kernel's VXLAN_F_IPV6, which its headroom, its VNI's uniqueness and the family of
+    /// its FDB entries' VTEPs follow.
+    pub fn is_ipv6(&self) -> bool {
+        self.local.or(self.remote).is_some_and(|a| a.is_ipv6())
+    }
+
     /// The bytes of outer headers the tunnel adds (IPv4 or IPv6, UDP, VXLAN, Ethernet): the
     /// kernel keeps a VXLAN's MTU that far below its underlay's.
     pub fn headroom(&self) -> u32 {
-        if self.local.or(self.remote).is_some_and(|a| a.is_ipv6()) {
+        if self.is_ipv6() {
             70
         } else {
             50
