@@ -40,6 +40,7 @@ impl World {
         let key = ItemKey::Route {
             dst: route.dst,
             interface: i.name.clone(),
+            table: None,
         };
         let Some(Item::Route(r)) = self.desired.get(&key) else {
             return Err(format!("{key} is not desired"));

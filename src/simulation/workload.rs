@@ -384,6 +384,7 @@ impl World {
         let key = ItemKey::Route {
             dst: dst.parse().expect("generated network"),
             interface: name,
+            table: None,
         };
         self.put(key, v);
     }

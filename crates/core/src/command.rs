@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
 use crate::model::{
-    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, TapSettings, VxlanTunnel,
+    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, RouteType, TapSettings,
+    VxlanTunnel,
 };
 use crate::netns::Netns;
 
@@ -108,7 +109,8 @@ impl LinkChange {
     }
 }
 
-/// A route. The kernel identifies it by table, destination and metric.
+/// A route. The kernel identifies it by table, destination and metric. A route of a dropping
+/// type (blackhole, unreachable, prohibit) has no device: `dev` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RouteSpec {
     /// Kernel name of the outgoing link.
@@ -124,6 +126,26 @@ pub struct RouteSpec {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub table: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub kind: RouteType,
+    /// The preferred source address.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub src: Option<IpAddr>,
+    /// The path MTU.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub mtu: Option<u32>,
 }
 
 /// The kind of a new link.
@@ -530,13 +552,25 @@ struct RouteText<'a>(&'a RouteSpec);
 impl fmt::Display for RouteText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.0;
+        if r.kind != RouteType::Unicast {
+            write!(f, "{:?} ", r.kind)?;
+        }
         write!(f, "{}", r.dst)?;
         if let Some(gw) = r.gw {
             write!(f, " via {gw}")?;
         }
-        write!(f, " dev {} metric {} scope {:?}", r.dev, r.metric, r.scope)?;
-        match r.table {
-            Some(t) => write!(f, " table {t}"),
+        if !r.dev.is_empty() {
+            write!(f, " dev {}", r.dev)?;
+        }
+        write!(f, " metric {} scope {:?}", r.metric, r.scope)?;
+        if let Some(t) = r.table {
+            write!(f, " table {t}")?;
+        }
+        if let Some(src) = r.src {
+            write!(f, " src {src}")?;
+        }
+        match r.mtu {
+            Some(mtu) => write!(f, " mtu {mtu}"),
             None => Ok(()),
         }
     }

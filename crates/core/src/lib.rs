@@ -36,7 +36,7 @@ pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
     ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, FdbEntry, Interface,
     InterfaceType, Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, Policy, Route, RouteScope,
-    RuleChain, Table, TapSettings, ValidationError, VxlanSettings, VxlanTunnel,
+    RouteType, RuleChain, Table, TapSettings, ValidationError, VxlanSettings, VxlanTunnel,
     DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX, VXLAN_DEFAULT_PORT,
     VXLAN_MAX_VNI,
 };

@@ -74,6 +74,12 @@ pub enum PendingReason {
     ParentIsBridgePort(String),
     /// An FDB entry's `interface` is not a VXLAN the agent makes.
     NotAVxlan(String),
+    /// A route's `src_addr` is not (yet) an address of its interface: the kernel refuses a
+    /// preferred source the namespace does not have, and drops the route when it goes.
+    SourceMissing {
+        interface: String,
+        src: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -146,6 +152,10 @@ impl fmt::Display for PendingReason {
                 "interface '{parent}' is a bridge port, which the kernel refuses as a MACVLAN's parent"
             ),
             NotAVxlan(interface) => write!(f, "interface '{interface}' is not a VXLAN"),
+            SourceMissing { interface, src } => write!(
+                f,
+                "source address {src} is not an address of interface '{interface}' yet"
+            ),
             TapMissing(tap) => write!(
                 f,
                 "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"

@@ -51,6 +51,9 @@ fn route_on(dev: &str) -> RouteSpec {
         metric: 0,
         scope: RouteScope::Link,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     }
 }
 

@@ -158,6 +158,9 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
         metric: 0,
         scope: RouteScope::Global,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     };
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
@@ -820,6 +823,9 @@ fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
         metric: 0,
         scope: RouteScope::Link,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     };
     look(&mut d, vec![route]);
     let cmds = d.pending();

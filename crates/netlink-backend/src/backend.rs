@@ -251,7 +251,10 @@ fn link_needed(op: &Op) -> Option<&str> {
         Op::AddAddress { link, .. } | Op::DelAddress { link, .. } => Some(link),
         Op::AddRoute { route, .. }
         | Op::ReplaceRoute { route, .. }
-        | Op::DelRoute { route, .. } => Some(&route.dev),
+        | Op::DelRoute { route, .. } => {
+            // A dropping route has no device.
+            Some(route.dev.as_str()).filter(|d| !d.is_empty())
+        }
         Op::SetNeighbour { link, .. } | Op::DelNeighbour { link, .. } => Some(link),
         Op::AddFdb { link, .. } | Op::DelFdb { link, .. } => Some(link),
         Op::RenameLink { name, .. } | Op::MoveLink { name, .. } => Some(name),

@@ -366,6 +366,19 @@ pub fn dump_addresses() -> Result<Request> {
     encode_dump(Rtm::Getaddr, msg)
 }
 
+/// `RTAX_MTU`: the path MTU among a route's metrics (`RTA_METRICS`, itself a list of
+/// attributes). neli has no names for these.
+pub(crate) const RTAX_MTU: u16 = 2;
+
+/// One attribute of `RTA_METRICS`: length, type, a u32 value, in host order.
+fn route_metric(ty: u16, value: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(8);
+    b.extend_from_slice(&8u16.to_ne_bytes());
+    b.extend_from_slice(&ty.to_ne_bytes());
+    b.extend_from_slice(&value.to_ne_bytes());
+    b
+}
+
 /// A route request. For removal the scope is "nowhere", which matches a route of any scope.
 fn route_msg(
     index: u32,
@@ -374,12 +387,19 @@ fn route_msg(
     protocol: u8,
 ) -> Result<neli::rtnl::Rtmsg> {
     let dst = route.dst.addr();
-    let mut attrs = vec![
-        attr(Rta::Dst, ip_bytes(&dst).as_slice())?,
-        attr(Rta::Oif, index)?,
-    ];
+    let mut attrs = vec![attr(Rta::Dst, ip_bytes(&dst).as_slice())?];
+    // A dropping route has no device: the kernel refuses one (EINVAL).
+    if !route.dev.is_empty() {
+        attrs.push(attr(Rta::Oif, index)?);
+    }
     if let Some(gw) = route.gw {
         attrs.push(attr(Rta::Gateway, ip_bytes(&gw).as_slice())?);
+    }
+    if let (Some(src), false) = (route.src, removal) {
+        attrs.push(attr(Rta::Prefsrc, ip_bytes(&src).as_slice())?);
+    }
+    if let (Some(mtu), false) = (route.mtu, removal) {
+        attrs.push(attr(Rta::Metrics, route_metric(RTAX_MTU, mtu).as_slice())?);
     }
     attrs.push(attr(Rta::Priority, route.metric)?);
     // A table past 255 does not fit `rtm_table`: RTA_TABLE carries any, and wins.
@@ -407,7 +427,7 @@ fn route_msg(
             Rtprot::from(protocol)
         })
         .rtm_scope(scope)
-        .rtm_type(Rtn::Unicast)
+        .rtm_type(Rtn::from(route.kind.rtm_type()))
         .rtattrs(attrs.into_iter().collect::<RtBuffer<Rta, Buffer>>())
         .build()
         .map_err(enc)

@@ -7,13 +7,13 @@ use std::os::fd::RawFd;
 
 use ipnet::IpNet;
 use neli::attr::Attribute;
-use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Ntf, Nud, RtAddrFamily, Rta, Rtm, Rtn};
+use neli::consts::rtnl::{Arphrd, Ifa, Ifla, IflaInfo, Nda, Ntf, Nud, RtAddrFamily, Rta, Rtm};
 use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
 use nsagent_core::{
     LinkKind, LinkState, LinkStats, MacAddr, Netns, ObservedLink, ObservedNamespace,
-    ObservedNeighbour, OperState, RouteScope, RouteSpec,
+    ObservedNeighbour, OperState, RouteScope, RouteSpec, RouteType,
 };
 
 use crate::bridge;
@@ -22,8 +22,6 @@ use crate::socket::{NetlinkSocket, Reply};
 use crate::tap;
 
 const RT_TABLE_MAIN: u32 = 254;
-const RT_TABLE_DEFAULT: u32 = 253;
-const RT_TABLE_LOCAL: u32 = 255;
 /// `IFA_PROTO`: who added an address. Values 1-3 are the kernel's own (loopback, router
 /// advertisement, link-local), which no configuration asks for.
 const IFA_PROTO: u16 = 11;
@@ -409,7 +407,24 @@ pub(crate) fn parse_address(payload: &[u8]) -> io::Result<Option<(i32, IpNet)>> 
     Ok(Some((*msg.ifa_index() as i32, net)))
 }
 
-/// Unicast routes of the main table added with the agent's protocol number: the only ones it
+/// The value of one metric in an `RTA_METRICS` payload, if it is there and set.
+fn route_metric(payload: &[u8], ty: u16) -> Option<u32> {
+    let mut rest = payload;
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let this = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        if this == ty {
+            return u32_of(&rest[4..len]).filter(|v| *v != 0);
+        }
+        rest = &rest[(len + 3) & !3..];
+    }
+    None
+}
+
+/// Routes added with the agent's protocol number, of any table: the only ones it
 /// manages, so that routes of the kernel and of others are never taken for stale.
 fn managed_routes(
     sock: &mut NetlinkSocket,
@@ -428,13 +443,15 @@ fn managed_routes(
         let table = find(attrs, Rta::Table)
             .and_then(u32_of)
             .unwrap_or(u8::from(*msg.rtm_table()) as u32);
-        // A VRF's table is any other than these every namespace has (and 0, unspecified).
-        if matches!(table, 0 | RT_TABLE_DEFAULT | RT_TABLE_LOCAL)
-            || u8::from(*msg.rtm_protocol()) != protocol
-            || *msg.rtm_type() != Rtn::Unicast
-        {
+        // Only the protocol number tells the agent's routes from the kernel's own (its local
+        // table is full of them) and anyone else's.
+        let kind = RouteType::from_rtm_type(u8::from(*msg.rtm_type()));
+        let (Some(kind), false) = (
+            kind,
+            table == 0 || u8::from(*msg.rtm_protocol()) != protocol,
+        ) else {
             continue;
-        }
+        };
         let family = u8::from(*msg.rtm_family());
         let dst_ip = match find(attrs, Rta::Dst) {
             Some(b) => ip_from(family, b),
@@ -445,8 +462,11 @@ fn managed_routes(
         let Some(Ok(dst)) = dst_ip.map(|ip| IpNet::new(ip, *msg.rtm_dst_len())) else {
             continue;
         };
-        let Some(dev) = find(attrs, Rta::Oif).and_then(u32_of).and_then(name_of) else {
-            continue;
+        // The kernel hangs an IPv6 dropping route on `lo`; it has no device of its own.
+        let dev = match find(attrs, Rta::Oif).and_then(u32_of).and_then(name_of) {
+            _ if !kind.has_device() => String::new(),
+            Some(dev) => dev,
+            None => continue,
         };
         let scope = match u8::from(*msg.rtm_scope()) {
             0 => RouteScope::Global,
@@ -462,6 +482,9 @@ fn managed_routes(
             metric: find(attrs, Rta::Priority).and_then(u32_of).unwrap_or(0),
             scope,
             table: (table != RT_TABLE_MAIN).then_some(table),
+            kind,
+            src: find(attrs, Rta::Prefsrc).and_then(|b| ip_from(family, b)),
+            mtu: find(attrs, Rta::Metrics).and_then(|b| route_metric(b, message::RTAX_MTU)),
         });
     }
     Ok(routes)

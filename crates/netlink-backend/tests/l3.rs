@@ -105,6 +105,9 @@ fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSp
         metric,
         scope,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     }
 }
 
@@ -337,6 +340,9 @@ fn routes_of_another_table_are_added_observed_and_deleted_apart_from_main() {
     let main = route("10.60.0.0/16", Some("10.8.0.2"), 5, RouteScope::Global);
     let in_ten = RouteSpec {
         table: Some(10),
+        kind: Default::default(),
+        src: None,
+        mtu: None,
         ..main.clone()
     };
     for r in [&main, &in_ten] {

@@ -48,6 +48,9 @@ fn configure(be: &mut NetlinkBackend, a: &TestNs, b: &TestNs) -> RouteSpec {
         metric: 5,
         scope: RouteScope::Global,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     };
     apply(
         be,

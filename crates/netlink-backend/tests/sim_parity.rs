@@ -191,6 +191,9 @@ fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSp
         metric,
         scope,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     }
 }
 

@@ -1502,13 +1502,20 @@ impl SimKernel {
                 IpNet::V6(_) => false,
             };
             let primary = !link.addresses[..index].iter().any(|a| same_subnet(&a.net));
-            link.addresses.remove(index);
+            let mut gone = vec![link.addresses.remove(index).net.addr()];
             if primary && !promote {
-                link.addresses.retain(|a| !same_subnet(&a.net));
+                link.addresses.retain(|a| {
+                    let keep = !same_subnet(&a.net);
+                    if !keep {
+                        gone.push(a.net.addr());
+                    }
+                    keep
+                });
             }
             if !link.has_ipv4() {
                 namespace.flush_ipv4(name);
             }
+            namespace.drop_routes_from(&gone);
         } else {
             link.addresses.remove(index);
         }
@@ -1530,7 +1537,13 @@ impl SimKernel {
     /// - a gateway of the other family: ENETUNREACH for an IPv4 route, ERANGE for an IPv6 one;
     /// - IPv6 metric 0 becomes 1024, and IPv6 routes always report scope global.
     fn replace_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
+        if !route.kind.has_device() {
+            return self.put_dropping_route(ns, route);
+        }
         let namespace = self.namespace(ns)?;
+        if let Some(src) = route.src {
+            check_preferred_source(namespace, src)?;
+        }
         let dev = &route.dev;
         let link = namespace
             .links
@@ -1629,7 +1642,7 @@ impl SimKernel {
     fn del_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
         let namespace = self.namespace_mut(ns)?;
         let dev = &route.dev;
-        if !namespace.links.contains_key(dev) {
+        if !dev.is_empty() && !namespace.links.contains_key(dev) {
             return Err(refuse(ENODEV, format!("no link named {dev}")));
         }
         if route.dst.addr().is_ipv4() && has_host_bits(&route.dst) {
@@ -1640,6 +1653,7 @@ impl SimKernel {
             let s = &stored.spec;
             let matches = (route.metric == 0 || key.metric == route.metric)
                 && key.table == route.table
+                && s.kind == route.kind
                 && s.dev == *dev
                 && (route.gw.is_none() || route.gw == s.gw);
             matches.then_some(*key)
@@ -1922,6 +1936,23 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
             let lower = link.lower.as_ref().map(|l| (l.ns.clone(), l.name.clone()));
             (*t, lower)
         }),
+    }
+}
+
+/// A preferred source must be an address of the namespace, on any of its links; else
+/// EINVAL ("Invalid prefsrc address" for IPv4, "Invalid source address" for IPv6).
+fn check_preferred_source(namespace: &Namespace, src: IpAddr) -> Outcome {
+    let local = namespace
+        .links
+        .values()
+        .any(|l| l.addresses.iter().any(|a| a.net.addr() == src));
+    if local {
+        Ok(())
+    } else {
+        Err(refuse(
+            EINVAL,
+            format!("preferred source {src} is no address of the namespace"),
+        ))
     }
 }
 

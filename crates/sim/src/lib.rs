@@ -16,6 +16,7 @@ mod kernel;
 mod macvlan;
 mod microservice;
 mod namespace;
+mod route_types;
 mod vxlan;
 
 pub use drive::run_until_idle;

@@ -154,7 +154,10 @@ impl RouteTable {
         if let Some(old) = self.by_key.insert(key, route) {
             self.unindex(&old.spec.dev, &key);
         }
-        self.by_dev.entry(dev).or_default().insert(key);
+        // A dropping route has no device to index it by.
+        if !dev.is_empty() {
+            self.by_dev.entry(dev).or_default().insert(key);
+        }
     }
 
     pub(crate) fn remove(&mut self, key: &RouteKey) -> Option<StoredRoute> {
@@ -215,6 +218,19 @@ impl RouteTable {
             }
         }
         self.by_dev.entry(to.to_string()).or_default().extend(keys);
+    }
+
+    /// Removes the routes, of any device or none, that satisfy `doomed`.
+    pub(crate) fn remove_where(&mut self, doomed: impl Fn(&StoredRoute) -> bool) {
+        let keys: Vec<RouteKey> = self
+            .by_key
+            .iter()
+            .filter(|(_, r)| doomed(r))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.remove(&key);
+        }
     }
 
     /// Removes the routes through `dev` whose key satisfies `doomed`.

@@ -539,6 +539,9 @@ fn delete_route_by_hand(kernel: &Mutex<SimKernel>) {
                 metric: 0,
                 scope: nsagent_core::RouteScope::Global,
                 table: None,
+                kind: Default::default(),
+                src: None,
+                mtu: None,
             },
         })
         .expect("delete by hand");

@@ -98,7 +98,16 @@ fn key_words(key: &ItemKey) -> String {
     match key {
         ItemKey::Interface(name) => format!("interface {name}"),
         ItemKey::Arp { interface, ip } => format!("arp {interface}/{ip}"),
-        ItemKey::Route { dst, interface } => format!("route {dst}/{interface}"),
+        ItemKey::Route {
+            dst,
+            interface,
+            table: None,
+        } => format!("route {dst}/{interface}"),
+        ItemKey::Route {
+            dst,
+            interface,
+            table: Some(t),
+        } => format!("route {dst}/{interface} table {t}"),
         ItemKey::RuleChain(name) => format!("rule chain {name}"),
         ItemKey::Fdb {
             interface,

@@ -242,9 +242,10 @@ impl Core {
             }),
             Op::DelAddress { ns, link, addr } => self.address_deleted(id, ns, link, addr),
             // A route or neighbour lives on its link: if the core learnt meanwhile that the link
-            // is gone (the far end of its veth went with a namespace), so is what was added.
+            // is gone (the far end of its veth went with a namespace), so is what was added. A
+            // dropping route has no link to lose.
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }
-                if !self.link_known(ns, &route.dev) =>
+                if !route.dev.is_empty() && !self.link_known(ns, &route.dev) =>
             {
                 self.set_actual(id, Actual::None)
             }
@@ -484,17 +485,24 @@ impl Core {
     /// An address was deleted, with the secondaries and the IPv4 state that go with it.
     fn address_deleted(&mut self, id: ItemId, ns: &Netns, name: &str, addr: &IpNet) {
         let mut last_ipv4 = false;
+        let mut gone = Vec::new();
         self.update_link(id, true, |link| {
             // With promote_secondaries off (a new namespace's default), deleting the
             // primary IPv4 address of a subnet deletes that subnet's secondaries too.
             let primary = addr.addr().is_ipv4()
                 && link.addresses.iter().find(|a| same_subnet(a, addr)) == Some(addr);
-            link.addresses
-                .retain(|a| a != addr && !(primary && same_subnet(a, addr)));
+            link.addresses.retain(|a| {
+                let keep = a != addr && !(primary && same_subnet(a, addr));
+                if !keep {
+                    gone.push(a.addr());
+                }
+                keep
+            });
             // Removing a link's last IPv4 address disables IPv4 on it. On a borrowed link
             // the agent knows only its own addresses, so it assumes the worst.
             last_ipv4 = addr.addr().is_ipv4() && !link.addresses.iter().any(|a| a.addr().is_ipv4());
         });
+        self.forget_routes_from(ns, name, &gone);
         if last_ipv4 {
             // With IPv4 disabled go its routes and its (ARP) neighbour entries.
             self.forget_on_link(
@@ -506,6 +514,20 @@ impl Core {
                     ipv6: Some(false),
                 },
             );
+        }
+    }
+
+    /// The kernel deletes the IPv4 routes whose preferred source was an address it deleted.
+    /// A route's source is one of its own link's addresses (`l3.rs`), so only that link's
+    /// routes can have had one.
+    fn forget_routes_from(&mut self, ns: &Netns, link: &str, gone: &[std::net::IpAddr]) {
+        let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
+        for id in holders {
+            let lost = matches!(&self.slot(id).actual, Actual::Route(r)
+                if r.route.src.is_some_and(|s| s.is_ipv4() && gone.contains(&s)));
+            if lost {
+                self.set_actual(id, Actual::None);
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::command::{Op, RouteSpec};
-use crate::model::{Item, MacAddr, RouteScope};
+use crate::model::{Item, MacAddr, Route, RouteScope, RouteType, LOCAL_TABLE, MAIN_TABLE};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
@@ -41,25 +41,7 @@ impl L3Target {
         table: Option<u32>,
     ) -> Result<L3Target, PendingReason> {
         match item {
-            Item::Route(r) => {
-                let reachable = r
-                    .gw_addr
-                    .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
-                if !reachable {
-                    return Err(PendingReason::GatewayUnreachable {
-                        gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
-                        interface: interface.to_string(),
-                    });
-                }
-                Ok(L3Target::Route(RouteSpec {
-                    dev: link.name.clone(),
-                    dst: r.dst_network,
-                    gw: r.gw_addr,
-                    metric: kernel_metric(r.dst_network, r.metric),
-                    scope: kernel_scope(r.dst_network, r.scope),
-                    table,
-                }))
-            }
+            Item::Route(r) => route_spec(r, link, interface, table).map(L3Target::Route),
             Item::Arp(a) => Ok(L3Target::Neighbour {
                 link: link.name.clone(),
                 ip: a.ip_address,
@@ -167,6 +149,54 @@ impl Actual {
             _ => None,
         }
     }
+}
+
+/// The route a route item wants on its interface's link. `vrf_table`: the table of the
+/// interface's routes (its VRF's; `None`: main), where the item names none.
+fn route_spec(
+    r: &Route,
+    link: &LinkActual,
+    interface: &str,
+    vrf_table: Option<u32>,
+) -> Result<RouteSpec, PendingReason> {
+    let reachable = r
+        .gw_addr
+        .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
+    if !reachable {
+        return Err(PendingReason::GatewayUnreachable {
+            gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
+            interface: interface.to_string(),
+        });
+    }
+    if let Some(src) = r.src_addr {
+        if !link.addresses.iter().any(|a| a.addr() == src) {
+            return Err(PendingReason::SourceMissing {
+                interface: interface.to_string(),
+                src: src.to_string(),
+            });
+        }
+    }
+    let table = match r.table {
+        Some(MAIN_TABLE) => None,
+        Some(t) => Some(t),
+        None if r.route_type == RouteType::Local => vrf_table.or(Some(LOCAL_TABLE)),
+        None => vrf_table,
+    };
+    Ok(RouteSpec {
+        dev: if r.route_type.has_device() {
+            link.name.clone()
+        } else {
+            String::new()
+        },
+        dst: r.dst_network,
+        gw: r.gw_addr,
+        metric: kernel_metric(r.dst_network, r.metric),
+        scope: kernel_scope(r.dst_network, r.scope),
+        table,
+        kind: r.route_type,
+        src: r.src_addr,
+        mtu: r.mtu,
+    })
 }
 
 /// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024

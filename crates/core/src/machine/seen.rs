@@ -163,7 +163,10 @@ impl<'o> Seen<'o> {
 
     pub(super) fn route_position(&self, r: &RouteActual) -> Option<usize> {
         self.obs.routes.iter().position(|o| {
-            self.on_dev(&r.route.dev, &o.dev) && o.dst == r.route.dst && o.metric == r.route.metric
+            self.on_dev(&r.route.dev, &o.dev)
+                && o.dst == r.route.dst
+                && o.metric == r.route.metric
+                && o.table == r.route.table
         })
     }
 

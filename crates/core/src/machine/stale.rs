@@ -489,10 +489,12 @@ impl Core {
             }
             let gone = match &obj.op {
                 Op::DeleteLink { name, .. } => !obs.links.iter().any(|l| &l.name == name),
-                Op::DelRoute { route, .. } => !obs
-                    .routes
-                    .iter()
-                    .any(|r| r.dev == route.dev && r.dst == route.dst && r.metric == route.metric),
+                Op::DelRoute { route, .. } => !obs.routes.iter().any(|r| {
+                    r.dev == route.dev
+                        && r.dst == route.dst
+                        && r.metric == route.metric
+                        && r.table == route.table
+                }),
                 Op::DelNeighbour { link, ip, .. } => !obs
                     .neighbours
                     .iter()

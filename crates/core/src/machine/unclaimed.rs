@@ -4,8 +4,8 @@
 //! stale object; one whose item has a command in flight is left alone, as the snapshot may
 //! predate the result.
 
-use crate::command::Op;
-use crate::model::ItemKey;
+use crate::command::{Op, RouteSpec};
+use crate::model::{ItemKey, MAIN_TABLE};
 
 use super::dirty::Resource;
 use super::seen::Seen;
@@ -23,10 +23,7 @@ impl Core {
             let Some(item_name) = seen.managed.get(r.dev.as_str()) else {
                 continue;
             };
-            let key = ItemKey::Route {
-                dst: r.dst,
-                interface: item_name.to_string(),
-            };
+            let key = self.route_key_of(r, item_name);
             if self.has_command_in_flight(&key) {
                 continue;
             }
@@ -50,6 +47,22 @@ impl Core {
                 ),
             }
         }
+    }
+
+    /// The key of the item a route seen on `interface`'s link would be: one that names the
+    /// route's table, if there is such an item, or else the one that does not (a route of
+    /// main, its VRF's or, for a local route, the local table).
+    fn route_key_of(&self, r: &RouteSpec, interface: &str) -> ItemKey {
+        let key = |table| ItemKey::Route {
+            dst: r.dst,
+            interface: interface.to_string(),
+            table,
+        };
+        let named = key(Some(r.table.unwrap_or(MAIN_TABLE)));
+        if self.ix.by_key.contains_key(&named) {
+            return named;
+        }
+        key(None)
     }
 
     /// Neighbours on managed links that no item claimed: adopted by their item, or removed.

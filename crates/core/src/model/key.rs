@@ -17,6 +17,9 @@ const ARP_PREFIX: &str = "config/linux/l3/v2/arp/";
 /// Key prefix of route items.
 const ROUTE_PREFIX: &str = "config/linux/l3/v2/route/";
 
+/// What follows a route key's interface when the route is asked for in a table of its own.
+const ROUTE_TABLE_SEGMENT: &str = "/table/";
+
 /// Key prefix of FDB items (nsagent's extension).
 const FDB_PREFIX: &str = "config/linux/l2/v2/fdb/";
 
@@ -47,6 +50,14 @@ pub enum ItemKey {
     Route {
         dst: IpNet,
         interface: String,
+        /// The table the route is asked for in, when the value names one (`/table/<n>` after
+        /// the interface); `None`: main, or the interface's VRF's.
+        #[serde(
+            default,
+            deserialize_with = "crate::added_fields::absent_in_version_1",
+            skip_serializing_if = "crate::added_fields::is_default"
+        )]
+        table: Option<u32>,
     },
     RuleChain(String),
     /// A VXLAN's FDB entry: all of it is its identity. (Last, so that logged keys keep their
@@ -76,7 +87,17 @@ impl fmt::Display for ItemKey {
         match self {
             ItemKey::Interface(name) => write!(f, "{INTERFACE_PREFIX}{name}"),
             ItemKey::Arp { interface, ip } => write!(f, "{ARP_PREFIX}{interface}/{ip}"),
-            ItemKey::Route { dst, interface } => write!(f, "{ROUTE_PREFIX}{dst}/{interface}"),
+            ItemKey::Route {
+                dst,
+                interface,
+                table,
+            } => {
+                write!(f, "{ROUTE_PREFIX}{dst}/{interface}")?;
+                match table {
+                    Some(t) => write!(f, "{ROUTE_TABLE_SEGMENT}{t}"),
+                    None => Ok(()),
+                }
+            }
             ItemKey::RuleChain(name) => write!(f, "{RULE_CHAIN_PREFIX}{name}"),
             ItemKey::Fdb {
                 interface,
@@ -143,20 +164,7 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
         });
     }
     if let Some(rest) = key.strip_prefix(ROUTE_PREFIX) {
-        // The destination itself contains a '/', so the interface is the last segment.
-        let (dst, interface) = rest.rsplit_once('/').ok_or_else(|| {
-            bad(format!(
-                "'{key}' is not {ROUTE_PREFIX}<dst-network>/<interface>"
-            ))
-        })?;
-        check_logical_name("key", interface)?;
-        let dst = dst
-            .parse()
-            .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
-        return Ok(ItemKey::Route {
-            dst,
-            interface: interface.to_string(),
-        });
+        return parse_route(key, rest);
     }
     if let Some(rest) = key.strip_prefix(FDB_PREFIX) {
         return parse_fdb(key, rest);
@@ -164,6 +172,37 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
     Err(bad(format!(
         "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {RULE_CHAIN_PREFIX}, {FDB_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
     )))
+}
+
+/// `<dst-network>/<interface>[/table/<n>]` after the route prefix. The destination itself holds
+/// one '/', and an interface name none.
+fn parse_route(key: &str, rest: &str) -> Result<ItemKey, ValidationError> {
+    let bad = |reason: String| ValidationError::new("key", reason);
+    let form = format!("{ROUTE_PREFIX}<dst-network>/<interface>[{ROUTE_TABLE_SEGMENT}<table>]");
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (dst, interface, table) = match parts.as_slice() {
+        [ip, len, interface] => (format!("{ip}/{len}"), *interface, None),
+        [ip, len, interface, "table", t] => (format!("{ip}/{len}"), *interface, Some(*t)),
+        _ => return Err(bad(format!("'{key}' is not {form}"))),
+    };
+    check_logical_name("key", interface)?;
+    let dst = dst
+        .parse()
+        .map_err(|_| bad(format!("'{dst}' in '{key}' is not a CIDR network")))?;
+    let table = match table.map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(t)) if t != 0 => Some(t),
+        Some(_) => {
+            return Err(bad(format!(
+                "the table in '{key}' is not a routing table number (1 to 4294967295)"
+            )))
+        }
+    };
+    Ok(ItemKey::Route {
+        dst,
+        interface: interface.to_string(),
+        table,
+    })
 }
 
 /// `<interface>/<mac>/<remote-ip>` after the FDB prefix.

@@ -33,7 +33,8 @@ pub use macvlan::{MacvlanMode, MacvlanSettings};
 
 use key::KeyVersion;
 use protojson::Model;
-pub use route::{Route, RouteScope};
+pub use route::{Route, RouteScope, RouteType};
+pub(crate) use route::{LOCAL_TABLE, MAIN_TABLE};
 pub use rulechain::{Builtin, Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
 pub use tap::TapSettings;
 pub use vxlan::{VxlanSettings, VxlanTunnel, VXLAN_DEFAULT_PORT, VXLAN_MAX_VNI};
@@ -78,6 +79,7 @@ impl Item {
             Item::Route(r) => ItemKey::Route {
                 dst: r.dst_network,
                 interface: r.outgoing_interface.clone(),
+                table: r.table,
             },
             Item::RuleChain(c) => ItemKey::RuleChain(c.name.clone()),
             Item::Fdb(f) => ItemKey::Fdb {
@@ -130,10 +132,11 @@ impl Item {
             "table",
             "default_policy",
         ];
-        let model = if chain_fields.into_iter().any(has) {
-            Model::RuleChain
-        } else if has("outgoing_interface") || has("dst_network") {
+        // A route may name a table too, but only a route has these.
+        let model = if has("outgoing_interface") || has("dst_network") {
             Model::Route
+        } else if chain_fields.into_iter().any(has) {
+            Model::RuleChain
         } else if has("remote_ip") && !has("name") {
             Model::Fdb
         } else if has("hw_address") || has("ip_address") {

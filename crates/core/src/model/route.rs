@@ -29,16 +29,113 @@ impl RouteScope {
     }
 }
 
-/// A validated static route in the main table of its interface's namespace.
+/// What the kernel does with a packet a route matches, as in `rtm_type`. nsagent's extension
+/// of vpp-agent's model (which knows unicast routes only).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub enum RouteType {
+    /// Forward it through the route's interface.
+    #[default]
+    Unicast,
+    /// Deliver it to this host: the destination is one of the namespace's own.
+    Local,
+    /// Drop it silently.
+    Blackhole,
+    /// Drop it and answer "host unreachable".
+    Unreachable,
+    /// Drop it and answer "administratively prohibited".
+    Prohibit,
+}
+
+impl RouteType {
+    /// The `rtm_type` value the kernel uses.
+    pub fn rtm_type(self) -> u8 {
+        match self {
+            RouteType::Unicast => 1,
+            RouteType::Local => 2,
+            RouteType::Blackhole => 6,
+            RouteType::Unreachable => 7,
+            RouteType::Prohibit => 8,
+        }
+    }
+
+    /// The type an `rtm_type` names, if nsagent knows it.
+    pub fn from_rtm_type(t: u8) -> Option<RouteType> {
+        [
+            RouteType::Unicast,
+            RouteType::Local,
+            RouteType::Blackhole,
+            RouteType::Unreachable,
+            RouteType::Prohibit,
+        ]
+        .into_iter()
+        .find(|k| k.rtm_type() == t)
+    }
+
+    /// Whether the kernel's route has a device: the dropping types have none (the kernel
+    /// refuses one with EINVAL), so their interface only says which namespace and VRF they
+    /// are in.
+    pub fn has_device(self) -> bool {
+        matches!(self, RouteType::Unicast | RouteType::Local)
+    }
+}
+
+/// The routing table `ip` puts a route of this type in when none is named: the local table
+/// (255) for a local route, as `ip route add local` does; `None` (main, or the interface's
+/// VRF's) for the rest.
+pub(crate) const LOCAL_TABLE: u32 = 255;
+/// The main table's number; a route asked for in it explicitly is in main even when its
+/// interface is in a VRF.
+pub(crate) const MAIN_TABLE: u32 = 254;
+
+/// The smallest and largest path MTU a route may carry (the kernel's IPv4 minimum, 68, and
+/// IPv6's, 1280; 65535 is the largest IP packet).
+const MIN_MTU_V4: u32 = 68;
+const MIN_MTU_V6: u32 = 1280;
+const MAX_MTU: u32 = 65535;
+
+/// A validated static route, in its interface's namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// Logical name of the interface item the route leaves through.
+    /// Logical name of the interface item the route leaves through (for a dropping type, the
+    /// interface whose namespace and VRF it is in).
     pub outgoing_interface: String,
     /// Destination network, host bits zero.
     pub dst_network: IpNet,
     pub gw_addr: Option<IpAddr>,
     pub metric: u32,
     pub scope: RouteScope,
+    /// The routing table asked for; `None`: main, or the interface's VRF's (the local table
+    /// for a local route). Part of the key, so that one destination through one interface can
+    /// have a route in each table.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub table: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub route_type: RouteType,
+    /// The preferred source address (`ip route ... src`); it must be one of the addresses of
+    /// the route's interface, and the route waits until it is.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub src_addr: Option<IpAddr>,
+    /// The path MTU (`RTAX_MTU`).
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub mtu: Option<u32>,
 }
 
 impl wire::Route {
@@ -100,19 +197,128 @@ impl wire::Route {
                 format!("a {scope:?}-scope route cannot have a gateway (gw_addr): its destination is on-link"),
             ));
         }
+        let route_type = route_type(self.route_type);
+        let scope = scope_of_type(route_type, self.scope.unwrap_or_default(), scope)?;
+        if route_type != RouteType::Unicast && gw_addr.is_some() {
+            return Err(ValidationError::new(
+                "gw_addr",
+                format!("a {route_type:?} route has no gateway: only a UNICAST one forwards"),
+            ));
+        }
+        let src_addr = source(&self.src_addr, dst_network, route_type)?;
+        let mtu = path_mtu(self.mtu, dst_network, route_type)?;
         Ok(Route {
             outgoing_interface: self.outgoing_interface,
             dst_network,
             gw_addr,
             metric: self.metric,
             scope,
+            table: (self.table != 0).then_some(self.table),
+            route_type,
+            src_addr,
+            mtu,
         })
     }
+}
+
+fn route_type(name: wire::RouteTypeName) -> RouteType {
+    use wire::RouteTypeName as T;
+    match name {
+        T::Unicast => RouteType::Unicast,
+        T::Local => RouteType::Local,
+        T::Blackhole => RouteType::Blackhole,
+        T::Unreachable => RouteType::Unreachable,
+        T::Prohibit => RouteType::Prohibit,
+    }
+}
+
+/// A local route is host-scoped, as `ip route add local` makes it; a dropping one global.
+/// Asked for another scope, either is refused rather than silently changed.
+fn scope_of_type(
+    route_type: RouteType,
+    asked: wire::RouteScopeName,
+    unicast_default: RouteScope,
+) -> Result<RouteScope, ValidationError> {
+    use wire::RouteScopeName as S;
+    let (natural, fits) = match route_type {
+        RouteType::Unicast => return Ok(unicast_default),
+        RouteType::Local => (RouteScope::Host, matches!(asked, S::Undefined | S::Host)),
+        _ => (
+            RouteScope::Global,
+            matches!(asked, S::Undefined | S::Global),
+        ),
+    };
+    if !fits {
+        return Err(ValidationError::new(
+            "scope",
+            format!(
+                "a {route_type:?} route is {natural:?}-scoped; leave scope out or say {natural:?}"
+            ),
+        ));
+    }
+    Ok(natural)
+}
+
+fn source(
+    text: &str,
+    dst: IpNet,
+    route_type: RouteType,
+) -> Result<Option<IpAddr>, ValidationError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let src: IpAddr = text
+        .parse()
+        .map_err(|_| ValidationError::new("src_addr", format!("'{text}' is not an IP address")))?;
+    if !route_type.has_device() {
+        return Err(ValidationError::new(
+            "src_addr",
+            format!("a {route_type:?} route sends nothing, so it has no source address"),
+        ));
+    }
+    if src.is_ipv4() != dst.addr().is_ipv4() {
+        return Err(ValidationError::new(
+            "src_addr",
+            format!("source {src} and destination {dst} are of different address families"),
+        ));
+    }
+    if src.is_unspecified() || src.is_multicast() {
+        return Err(ValidationError::new(
+            "src_addr",
+            format!("'{src}' is not a unicast address"),
+        ));
+    }
+    Ok(Some(src))
+}
+
+fn path_mtu(mtu: u32, dst: IpNet, route_type: RouteType) -> Result<Option<u32>, ValidationError> {
+    if mtu == 0 {
+        return Ok(None);
+    }
+    if !route_type.has_device() {
+        return Err(ValidationError::new(
+            "mtu",
+            format!("a {route_type:?} route sends nothing, so it has no path MTU"),
+        ));
+    }
+    let min = if dst.addr().is_ipv4() {
+        MIN_MTU_V4
+    } else {
+        MIN_MTU_V6
+    };
+    if !(min..=MAX_MTU).contains(&mtu) {
+        return Err(ValidationError::new(
+            "mtu",
+            format!("{mtu} is not a path MTU for {dst}: it must be {min} to {MAX_MTU}"),
+        ));
+    }
+    Ok(Some(mtu))
 }
 
 impl From<&Route> for wire::Route {
     fn from(r: &Route) -> Self {
         use wire::RouteScopeName as S;
+        use wire::RouteTypeName as T;
         wire::Route {
             outgoing_interface: r.outgoing_interface.clone(),
             scope: Some(match r.scope {
@@ -124,6 +330,16 @@ impl From<&Route> for wire::Route {
             dst_network: r.dst_network.to_string(),
             gw_addr: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
             metric: r.metric,
+            table: r.table.unwrap_or(0),
+            route_type: match r.route_type {
+                RouteType::Unicast => T::Unicast,
+                RouteType::Local => T::Local,
+                RouteType::Blackhole => T::Blackhole,
+                RouteType::Unreachable => T::Unreachable,
+                RouteType::Prohibit => T::Prohibit,
+            },
+            src_addr: r.src_addr.map(|s| s.to_string()).unwrap_or_default(),
+            mtu: r.mtu.unwrap_or(0),
         }
     }
 }

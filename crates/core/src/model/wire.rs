@@ -215,6 +215,30 @@ pub struct Route {
     pub gw_addr: String,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub metric: u32,
+    /// nsagent's extensions, below.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub table: u32,
+    #[serde(default, rename = "type", skip_serializing_if = "is_default")]
+    pub route_type: RouteTypeName,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub src_addr: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mtu: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RouteTypeName {
+    #[default]
+    #[serde(rename = "UNICAST")]
+    Unicast,
+    #[serde(rename = "LOCAL")]
+    Local,
+    #[serde(rename = "BLACKHOLE")]
+    Blackhole,
+    #[serde(rename = "UNREACHABLE")]
+    Unreachable,
+    #[serde(rename = "PROHIBIT")]
+    Prohibit,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

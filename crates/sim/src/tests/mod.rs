@@ -74,6 +74,9 @@ fn route(dev: &str, dst: &str, gw: Option<&str>) -> RouteSpec {
         metric: 0,
         scope: RouteScope::Global,
         table: None,
+        kind: Default::default(),
+        src: None,
+        mtu: None,
     }
 }
 

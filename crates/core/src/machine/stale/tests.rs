@@ -19,6 +19,9 @@ fn del_route(dev: &str) -> Op {
             metric: 0,
             scope: RouteScope::Link,
             table: None,
+            kind: Default::default(),
+            src: None,
+            mtu: None,
         },
     }
 }

@@ -83,6 +83,14 @@ pub(super) const ROUTE_SCOPE: &[(&str, i64)] = &[
     ("HOST", 4),
 ];
 
+pub(super) const ROUTE_TYPE: &[(&str, i64)] = &[
+    ("UNICAST", 0),
+    ("LOCAL", 1),
+    ("BLACKHOLE", 2),
+    ("UNREACHABLE", 3),
+    ("PROHIBIT", 4),
+];
+
 pub(super) const VETH: &[Field] = &[
     f("peer_if_name", Kind::Str),
     f("rx_checksum_offloading", Kind::Enum(CHECKSUM)),
@@ -158,6 +166,10 @@ pub(super) const ROUTE: &[Field] = &[
     f("dst_network", Kind::Str),
     f("gw_addr", Kind::Str),
     f("metric", Kind::U32),
+    f("table", Kind::U32),
+    f("type", Kind::Enum(ROUTE_TYPE)),
+    f("src_addr", Kind::Str),
+    f("mtu", Kind::U32),
 ];
 
 pub(super) const FDB: &[Field] = &[

@@ -1,0 +1,79 @@
+//! Routes beyond unicast in the simulated kernel: the dropping types (blackhole, unreachable,
+//! prohibit), which have no device, and what deleting an address does to the routes that
+//! named it as their preferred source. Checked against Linux 6.18 with `ip` in namespaces of
+//! the test's own (`crates/netlink-backend/tests/route_kinds.rs` holds the sim to it):
+//!
+//! - a dropping route with a device or a gateway is EINVAL ("Gateway, device and multipath
+//!   can not be specified for this route type"); without, it needs nothing of any link, stays
+//!   when links go, and an IPv6 one is shown on `lo`;
+//! - a preferred source that is no address of the namespace is EINVAL;
+//! - deleting an IPv4 address deletes the IPv4 routes whose preferred source it was (unless
+//!   another link of the namespace still has it), without a notification; deleting an IPv6
+//!   one leaves its routes.
+
+use std::net::IpAddr;
+
+use nsagent_core::errno::EINVAL;
+use nsagent_core::{Netns, RouteScope, RouteSpec, ROUTE_PROTOCOL};
+
+use crate::kernel::{refuse, Outcome, SimKernel, IPV6_DEFAULT_METRIC};
+use crate::namespace::{has_host_bits, masked, Namespace, RouteKey, StoredRoute};
+
+impl SimKernel {
+    /// A blackhole, unreachable or prohibit route: a destination and a table, nothing else.
+    pub(crate) fn put_dropping_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
+        let namespace = self.namespace_mut(ns)?;
+        if !route.dev.is_empty() || route.gw.is_some() {
+            return Err(refuse(
+                EINVAL,
+                format!("a {:?} route can have no device or gateway", route.kind),
+            ));
+        }
+        if route.dst.addr().is_ipv4() && has_host_bits(&route.dst) {
+            return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
+        }
+        let mut spec = route.clone();
+        spec.dst = masked(route.dst);
+        if spec.dst.addr().is_ipv6() {
+            spec.scope = RouteScope::Global;
+            if spec.metric == 0 {
+                spec.metric = IPV6_DEFAULT_METRIC;
+            }
+        }
+        let key = RouteKey {
+            dst: spec.dst,
+            metric: spec.metric,
+            table: spec.table,
+        };
+        namespace.routes.put(
+            key,
+            StoredRoute {
+                spec,
+                protocol: ROUTE_PROTOCOL,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Namespace {
+    /// The IPv4 routes whose preferred source went with `gone` go too, unless a link of the
+    /// namespace still has that address.
+    pub(crate) fn drop_routes_from(&mut self, gone: &[IpAddr]) {
+        let orphaned: Vec<IpAddr> = gone
+            .iter()
+            .copied()
+            .filter(|ip| ip.is_ipv4())
+            .filter(|ip| {
+                !self
+                    .links
+                    .values()
+                    .any(|l| l.addresses.iter().any(|a| a.net.addr() == *ip))
+            })
+            .collect();
+        if !orphaned.is_empty() {
+            self.routes
+                .remove_where(|r| r.spec.src.is_some_and(|s| orphaned.contains(&s)));
+        }
+    }
+}
