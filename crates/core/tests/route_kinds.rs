@@ -258,7 +258,7 @@ fn bad_route_fields_are_named_as_written() {
         (
             json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "mtu": 67}),
             "mtu",
-            "68 to 65535",
+            "68 to 65520",
         ),
         (
             json!({"outgoing_interface": "d1", "dst_network": "10.9.0.0/24", "type": "PROHIBIT", "mtu": 1400}),
@@ -283,7 +283,7 @@ fn bad_route_fields_are_named_as_written() {
     }
     let v6 = json!({"outgoing_interface": "d1", "dst_network": "fd00:9::/64", "mtu": 1279});
     let err = Item::decode("config/linux/l3/v2/route/fd00:9::/64/d1", &v6).unwrap_err();
-    assert!(err.reason.contains("1280 to 65535"), "{err}");
+    assert!(err.reason.contains("1280 to 65520"), "{err}");
 }
 
 #[test]

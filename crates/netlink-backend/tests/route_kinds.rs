@@ -177,6 +177,18 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             ),
             None,
         ),
+        // Another table's route with that source, which goes with the address too.
+        (
+            add(
+                &n,
+                RouteSpec {
+                    src: Some("10.1.0.5".parse().unwrap()),
+                    table: Some(100),
+                    ..route("ra", "10.23.0.0/24")
+                },
+            ),
+            None,
+        ),
         (
             add(
                 &n,
@@ -261,6 +273,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
     let after_sim = routes(&mut sim, &n);
     assert_eq!(after_sim, routes(&mut real, &n));
     assert!(!after_sim.iter().any(|r| r.contains("10.20.0.0/24")));
+    assert!(!after_sim.iter().any(|r| r.contains("10.23.0.0/24")));
     assert!(after_sim.iter().any(|r| r.contains("kind: Blackhole")));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

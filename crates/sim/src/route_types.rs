@@ -7,9 +7,10 @@
 //!   can not be specified for this route type"); without, it needs nothing of any link, stays
 //!   when links go, and an IPv6 one is shown on `lo`;
 //! - a preferred source that is no address of the namespace is EINVAL;
-//! - deleting an IPv4 address deletes the IPv4 routes whose preferred source it was (unless
-//!   another link of the namespace still has it), without a notification; deleting an IPv6
-//!   one leaves its routes.
+//! - deleting an IPv4 address deletes the IPv4 routes whose preferred source it was, in any
+//!   table (unless another link of the namespace still has it);
+//!   deleting an IPv6 one leaves its routes (the kernel clears their source, which the sim
+//!   does not model: the core removes such a route anyway, as its source is gone).
 
 use std::net::IpAddr;
 
@@ -57,8 +58,8 @@ impl SimKernel {
 }
 
 impl Namespace {
-    /// The IPv4 routes whose preferred source went with `gone` go too, unless a link of the
-    /// namespace still has that address.
+    /// The IPv4 routes whose preferred source went with `gone` go too, in any table, unless a
+    /// link of the namespace still has that address.
     pub(crate) fn drop_routes_from(&mut self, gone: &[IpAddr]) {
         let orphaned: Vec<IpAddr> = gone
             .iter()

@@ -517,9 +517,9 @@ impl Core {
         }
     }
 
-    /// The kernel deletes the IPv4 routes whose preferred source was an address it deleted.
-    /// A route's source is one of its own link's addresses (`l3.rs`), so only that link's
-    /// routes can have had one.
+    /// The kernel deletes the IPv4 routes, of any table, whose preferred source was an address
+    /// it deleted (measured: `netlink-backend/tests/route_kinds.rs`). A route's source is one
+    /// of its own link's addresses (`l3.rs`), so only that link's routes can have had one.
     fn forget_routes_from(&mut self, ns: &Netns, link: &str, gone: &[std::net::IpAddr]) {
         let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
         for id in holders {

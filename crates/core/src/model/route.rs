@@ -89,11 +89,12 @@ pub(crate) const LOCAL_TABLE: u32 = 255;
 /// interface is in a VRF.
 pub(crate) const MAIN_TABLE: u32 = 254;
 
-/// The smallest and largest path MTU a route may carry (the kernel's IPv4 minimum, 68, and
-/// IPv6's, 1280; 65535 is the largest IP packet).
+/// The smallest and largest path MTU a route may carry: IPv4's minimum packet, 68, and
+/// IPv6's, 1280 (the kernel takes less, measured, but no link carries IPv6 below it); above
+/// 65520 the kernel lowers it to 65520 silently (measured), which would read back as drift.
 const MIN_MTU_V4: u32 = 68;
 const MIN_MTU_V6: u32 = 1280;
-const MAX_MTU: u32 = 65535;
+const MAX_MTU: u32 = 65520;
 
 /// A validated static route, in its interface's namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
