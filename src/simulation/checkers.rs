@@ -37,13 +37,18 @@ impl World {
 
     /// Why a route command for interface `i` is not justified, if it is not.
     fn route_justified(&self, ns: &Netns, route: &RouteSpec, i: &Interface) -> Result<(), String> {
-        let key = ItemKey::Route {
+        let key = |table| ItemKey::Route {
             dst: route.dst,
             interface: i.name.clone(),
-            table: None,
+            table,
         };
-        let Some(Item::Route(r)) = self.desired.get(&key) else {
-            return Err(format!("{key} is not desired"));
+        let named = key(Some(route.table.unwrap_or(254)));
+        let Some(Item::Route(r)) = self
+            .desired
+            .get(&named)
+            .or_else(|| self.desired.get(&key(None)))
+        else {
+            return Err(format!("{} is not desired", key(None)));
         };
         if !i.enabled.unwrap_or(false) {
             return Err(format!("interface {} is disabled", i.name));

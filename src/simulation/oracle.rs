@@ -25,9 +25,16 @@ pub(super) struct Expected {
     pub(super) may_be_absent: bool,
 }
 
-/// A route as the rules decide it: destination, gateway, metric, scope and table (`None`:
+/// A route as the rules decide it: destination, gateway, metric, scope, table (`None`:
 /// main).
-pub(super) type ExpectedRoute = (IpNet, Option<IpAddr>, u32, RouteScope, Option<u32>);
+pub(super) type ExpectedRoute = (
+    IpNet,
+    Option<IpAddr>,
+    u32,
+    RouteScope,
+    Option<u32>,
+    Option<u32>,
+);
 
 /// The part of a link the rules decide, in a form the oracle and the kernel's dump both give.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +84,7 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
             .filter(|r| r.protocol == ROUTE_PROTOCOL)
             .map(|r| {
                 let r = &r.route;
-                (r.dst, r.gw, r.metric, r.scope, r.table)
+                (r.dst, r.gw, r.metric, r.scope, r.table, r.mtu)
             })
             .collect();
         found.insert(
@@ -403,12 +410,22 @@ impl World {
                     } else {
                         r.scope
                     };
-                    // A VRF member's routes go to its VRF's table.
-                    let table = self.vrf_table_of(&r.outgoing_interface);
+                    // A VRF member's routes go to its VRF's table, unless the item names one.
+                    let table = match r.table {
+                        Some(254) => None,
+                        Some(t) => Some(t),
+                        None => self.vrf_table_of(&r.outgoing_interface),
+                    };
                     if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
                         if *key == (ns.clone(), host.clone()) {
-                            l.routes
-                                .insert((r.dst_network, r.gw_addr, metric, scope, table));
+                            l.routes.insert((
+                                r.dst_network,
+                                r.gw_addr,
+                                metric,
+                                scope,
+                                table,
+                                r.mtu,
+                            ));
                         }
                     }
                 }

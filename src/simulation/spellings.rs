@@ -145,17 +145,19 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
 /// Every unset field of the model written as a zero value, as `agentctl generate` does; the
 /// zeros of settings nsagent does not support yet (VRF) included.
 pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
-    let is_chain = [
-        "table",
-        "chain_type",
-        "chain_name",
-        "rules",
-        "default_policy",
-    ]
-    .iter()
-    .any(|f| value.get(*f).is_some());
-    let is_interface = value.get("name").is_some() && !is_chain;
+    // A route may name a table too; only a route has a destination.
     let is_route = value.get("dst_network").is_some();
+    let is_chain = !is_route
+        && [
+            "table",
+            "chain_type",
+            "chain_name",
+            "rules",
+            "default_policy",
+        ]
+        .iter()
+        .any(|f| value.get(*f).is_some());
+    let is_interface = value.get("name").is_some() && !is_chain;
     let zeros: &[(&str, Value)] = if is_chain {
         &[
             ("interfaces", json!([])),
@@ -182,6 +184,10 @@ pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
             ("gw_addr", json!("")),
             ("metric", json!(0)),
             ("scope", json!("UNDEFINED")),
+            ("table", json!(0)),
+            ("type", json!("UNICAST")),
+            ("src_addr", json!("")),
+            ("mtu", json!(0)),
         ]
     } else {
         &[]

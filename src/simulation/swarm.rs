@@ -77,10 +77,12 @@ pub enum Feature {
     /// underlay changing now and then (re-making it), sometimes a port or a VRF member, and
     /// FDB items on it (and now and then on a link that is no VXLAN).
     Vxlan,
+    /// Routes in a table of their own (200 or 201, never a VRF's) and with a path MTU.
+    RouteTables,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 34] = [
+    pub const ALL: [Feature; 35] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -115,6 +117,7 @@ impl Feature {
         Feature::PlainTap,
         Feature::Macvlan,
         Feature::Vxlan,
+        Feature::RouteTables,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -154,6 +157,7 @@ impl Feature {
             Feature::PlainTap => "plain-tap",
             Feature::Macvlan => "macvlan",
             Feature::Vxlan => "vxlan",
+            Feature::RouteTables => "route-tables",
         }
     }
 

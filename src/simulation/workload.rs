@@ -381,10 +381,20 @@ impl World {
         if let Some(gw) = gw {
             v["gw_addr"] = json!(gw);
         }
+        let mut table = None;
+        if self.on(Feature::RouteTables) {
+            if self.rng.chance(40) {
+                table = Some(*self.rng.pick(&[200u32, 201]));
+                v["table"] = json!(table);
+            }
+            if self.rng.chance(30) {
+                v["mtu"] = json!(*self.rng.pick(&[1280u32, 1400]));
+            }
+        }
         let key = ItemKey::Route {
             dst: dst.parse().expect("generated network"),
             interface: name,
-            table: None,
+            table,
         };
         self.put(key, v);
     }
