@@ -4965,3 +4965,103 @@ fn shrunk_seed_40_macvlan_not_made_on_a_parent_before_its_rename() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 125's 720 steps to 6; it broke:
+/// the kernel does not match the desired state: a VXLAN put again without
+/// `bridge_master_interface` stayed a port of the bridge, as only some owned kinds were released.
+#[test]
+fn shrunk_seed_125_vxlan_released_from_its_bridge_when_its_intent_drops_the_master() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 125,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+            Feature::RouteTables,
+        ]),
+        setup_dice: vec![0, 81],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"bridge_master_interface":"b0","ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","remote_ip":"10.30.0.2","underlay_interface":"v5","vni":43}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/b0".into(),
+                    value: json!({"ip_addresses":[],"name":"b0","type":"BRIDGE"}),
+                },
+                &[83],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v5".into(),
+                    value: json!({"ip_addresses":[],"name":"v5","type":"VETH","veth":{"peer_if_name":"v4","rx_checksum_offloading":"CHKSM_OFFLOAD_DISABLED","tx_checksum_offloading":"CHKSM_OFFLOAD_ENABLED"}}),
+                },
+                &[4],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: false }, &[74], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"ip_addresses":[],"name":"x0","type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","remote_ip":"10.30.0.2","underlay_interface":"v5","vni":43}}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

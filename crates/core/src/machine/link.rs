@@ -210,16 +210,7 @@ impl Core {
             (self.s.borrows.wanted(&a, Some(iface)), kept)
         };
         // An owned link is enslaved exactly as asked; a borrowed one only when asked.
-        if target.master.is_some()
-            || matches!(
-                target.role,
-                WantedRole::Veth { .. }
-                    | WantedRole::Dummy
-                    | WantedRole::Bridge(_)
-                    | WantedRole::Tap(_)
-                    | WantedRole::Macvlan { .. }
-            )
-        {
+        if target.master.is_some() || target.role.owned() {
             want.master = Some(target.master.clone());
         }
         let Actual::Link(a) = &self.slot(id).actual else {
