@@ -5065,3 +5065,152 @@ fn shrunk_seed_125_vxlan_released_from_its_bridge_when_its_intent_drops_the_mast
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 492's 66 steps to 15; it broke:
+/// the kernel does not match the desired state: a MACVLAN whose item moved to a parent that
+/// waits kept its link on the old parent, v5, as it had waited for a VXLAN being made on v5's
+/// partner v4 and that result woke only what was on v4.
+#[test]
+fn shrunk_seed_492_macvlan_on_a_veth_end_woken_when_a_vxlan_on_the_other_end_is_made() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 492,
+        live_rename: false,
+        features: Features::from_list(&[
+            Feature::ErrnoEagain,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::Routes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::OddPeers,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+            Feature::RouteTables,
+            Feature::PolicyRules,
+        ]),
+        setup_dice: vec![0, 75],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"BRIDGE","parent_interface":"v5"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Restart { lose_state: false }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[47],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/x0".into(),
+                    value: json!({"ip_addresses":[],"name":"x0","namespace":{"reference":"ms0","type":"MICROSERVICE"},"type":"VXLAN","vxlan":{"local_ip":"10.30.0.1","no_learning":true,"remote_ip":"10.30.0.2","underlay_interface":"v4","vni":43}}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v5".into(),
+                    value: json!({"ip_addresses":[],"name":"v5","type":"VETH","veth":{"peer_if_name":"v4"}}),
+                },
+                &[58],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.103.0.0/16/v3".into(),
+                    value: json!({"dst_network":"10.103.0.0/16","outgoing_interface":"v3"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.107.0.0/16/v7".into(),
+                    value: json!({"dst_network":"10.107.0.0/16","outgoing_interface":"v7"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.103.0.0/16/v3".into(),
+                    value: json!({"dst_network":"10.103.0.0/16","outgoing_interface":"v3"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 253 }, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v7".into(),
+                    value: json!({"ip_addresses":[],"name":"v7","type":"VETH","veth":{"peer_if_name":"v6"}}),
+                },
+                &[],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/fd99:8::/48/d0".into(),
+                    value: json!({"dst_network":"fd99:8::/48","outgoing_interface":"d0"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::StartMicroservice {
+                    label: "ms0".into(),
+                },
+                &[1],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/m0".into(),
+                    value: json!({"ip_addresses":[],"macvlan":{"mode":"VEPA","parent_interface":"v7"},"name":"m0","type":"MACVLAN"}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -49,7 +49,9 @@ impl View<'_> {
             Op::CreateNamespace { .. }
             | Op::CreateLink { .. }
             | Op::SetChain { .. }
-            | Op::DeleteChain { .. } => vec![],
+            | Op::DeleteChain { .. }
+            | Op::AddRule { .. }
+            | Op::DelRule { .. } => vec![],
         }
     }
 }

@@ -264,6 +264,7 @@ impl World {
         if quiet {
             self.check_converged()?;
             self.check_chains()?;
+            self.check_policy_rules()?;
             self.check_applied_held()?;
         }
         Ok(())
@@ -296,6 +297,22 @@ impl World {
         }
         self.check_step()?;
         self.check_converged()?;
+        if self.rules_left_beside_items() {
+            // A rule the agent left before it lost its state, at an item's place, goes at
+            // the agent's next look and not before (`policy_rules.rs`): that look is the
+            // last change.
+            let wanted = self.core.namespaces_to_observe();
+            let snapshot = self
+                .kernel
+                .observe(&wanted)
+                .map_err(|e| self.violation(format!("observe failed: {e}")))?;
+            self.feed(Event::Observed(snapshot));
+            self.pump()?;
+            if self.rules_left_beside_items() {
+                return Err(self.violation("a look left rules beside an item's at its place"));
+            }
+            self.check_converged()?;
+        }
         self.check_observing_changes_nothing()
     }
 

@@ -257,6 +257,10 @@ impl World {
                 self.check_chain_held(&key, c)?;
                 continue;
             }
+            if let Some(Item::PolicyRule(r)) = self.desired.get(&key) {
+                self.check_rule_held(&key, r)?;
+                continue;
+            }
             let Some(Item::Interface(i)) = self
                 .desired
                 .get(&ItemKey::Interface(key.interface().to_string()))
@@ -280,7 +284,7 @@ impl World {
                     .any(|r| r.route.dst == *dst && r.protocol == ROUTE_PROTOCOL),
                 ItemKey::Arp { ip, .. } => link.neighbours.iter().any(|(n, _)| n == ip),
                 ItemKey::Fdb { mac, remote, .. } => link.fdb.contains(&(*mac, *remote)),
-                ItemKey::RuleChain(_) => true,
+                ItemKey::RuleChain(_) | ItemKey::PolicyRule(_) => true,
             };
             if !held {
                 return Err(self.violation(format!(

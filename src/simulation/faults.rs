@@ -80,6 +80,7 @@ impl World {
         if lose_state {
             self.exercised("restart with state lost".into());
             self.trace(format!("{} restart with state lost", self.now));
+            self.note_rule_leftovers();
             self.forget_lo_addresses();
             self.forget_loans();
             self.forget_tap();

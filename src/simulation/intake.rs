@@ -568,6 +568,39 @@ const FDB_BREAKAGES: &[Breakage] = &[
     },
 ];
 
+const POLICY_RULE_BREAKAGES: &[Breakage] = &[
+    Breakage {
+        field: "name",
+        apply: |v| v["name"] = json!(""),
+    },
+    Breakage {
+        field: "priority",
+        apply: |v| v["priority"] = json!(0),
+    },
+    Breakage {
+        field: "src_network",
+        apply: |v| v["src_network"] = json!("10.9.0.1/16"),
+    },
+    Breakage {
+        field: "table",
+        apply: |v| {
+            v["action"] = json!("LOOKUP");
+            v["table"] = json!(0);
+        },
+    },
+    Breakage {
+        field: "fwmask",
+        apply: |v| {
+            v.as_object_mut().map(|o| o.remove("fwmark"));
+            v["fwmask"] = json!(255);
+        },
+    },
+    Breakage {
+        field: "incoming_interface",
+        apply: |v| v["incoming_interface"] = json!("a/b"),
+    },
+];
+
 const ARP_BREAKAGES: &[Breakage] = &[
     Breakage {
         field: "interface",
@@ -701,6 +734,19 @@ impl World {
                     value["hw_address"] = json!(mac.to_uppercase());
                 }
             }
+            ItemKey::PolicyRule(_) => {
+                // A mark's mask of all ones is the mask of no mask; LOOKUP and IPV4 are the
+                // zero values a marshaller may write out.
+                if value.get("fwmark").is_some() && value.get("fwmask").is_none() && r.chance(40) {
+                    value["fwmask"] = json!(u32::MAX);
+                }
+                if value.get("action").is_none() && r.chance(30) {
+                    value["action"] = json!("LOOKUP");
+                }
+                if value.get("family").is_none() && r.chance(30) {
+                    value["family"] = json!("IPV4");
+                }
+            }
             ItemKey::RuleChain(_) => {
                 // Two spellings of one rule are one rule.
                 if let Some(rules) = value["rules"].as_array_mut().filter(|_| r.chance(30)) {
@@ -808,6 +854,7 @@ impl World {
             ItemKey::Arp { .. } => ARP_BREAKAGES.iter().collect(),
             ItemKey::RuleChain(_) => RULE_CHAIN_BREAKAGES.iter().collect(),
             ItemKey::Fdb { .. } => FDB_BREAKAGES.iter().collect(),
+            ItemKey::PolicyRule(_) => POLICY_RULE_BREAKAGES.iter().collect(),
         };
         if value["type"] == json!("VETH") {
             table.extend(VETH_BREAKAGES);

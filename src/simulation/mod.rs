@@ -32,6 +32,7 @@ mod faults;
 mod ifindex;
 mod intake;
 mod oracle;
+mod policy_rules;
 mod queries;
 mod replay;
 mod rng;
@@ -374,6 +375,9 @@ struct World {
     /// Namespaces whose iptables tables the core asked to read (`Core::poll_chain_resync`),
     /// taken after every event as the driver does, and read at the next pump.
     asked_chains: Vec<Netns>,
+    /// Rules of the agent's protocol the agent may not know are its own: held when it lost
+    /// its state, or seeded so (`policy_rules.rs`).
+    rule_leftovers: BTreeSet<(Netns, nsagent_core::RuleSpec)>,
     restore_snapshots: bool,
     /// What the ifindex checker knows of the managed links.
     ifindexes: Ifindexes,
@@ -433,6 +437,7 @@ impl World {
             tap_known: tap::TapKnown::Fully,
             asked: Vec::new(),
             asked_chains: Vec::new(),
+            rule_leftovers: BTreeSet::new(),
             restore_snapshots: config.restore_snapshots,
             ifindexes: Ifindexes::default(),
             trace_hash: 0xcbf2_9ce4_8422_2325,
@@ -553,6 +558,7 @@ impl World {
                 .map_err(sim_err)?;
         }
         self.seed_foreign_rules();
+        self.seed_foreign_policy_rules();
         self.unmanaged = self.unmanaged_now();
         self.lend_originals();
         self.check_other_shapes();

@@ -456,7 +456,7 @@ impl World {
                         }
                     }
                 }
-                Item::Interface(_) | Item::RuleChain(_) => {}
+                Item::Interface(_) | Item::RuleChain(_) | Item::PolicyRule(_) => {}
             }
         }
     }

@@ -41,6 +41,20 @@ const CHECKSUM: &[(&str, i64)] = &[
     ("CHKSM_OFFLOAD_ENABLED", 1),
     ("CHKSM_OFFLOAD_DISABLED", 2),
 ];
+/// A policy rule's enums (`family`, `action`).
+const POLICY_RULE_ENUMS: &[(&str, &[(&str, i64)])] = &[
+    ("family", &[("IPV4", 0), ("IPV6", 1)]),
+    (
+        "action",
+        &[
+            ("LOOKUP", 0),
+            ("BLACKHOLE", 1),
+            ("UNREACHABLE", 2),
+            ("PROHIBIT", 3),
+        ],
+    ),
+];
+
 const CHAIN_ENUMS: &[(&str, &[(&str, i64)])] = &[
     ("protocol", &[("IPV4", 0), ("IPV6", 1)]),
     (
@@ -123,7 +137,7 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
         if let Some(t) = obj.get_mut("scope") {
             number_of(SCOPES, t);
         }
-        for (field, table) in CHAIN_ENUMS {
+        for (field, table) in CHAIN_ENUMS.iter().chain(POLICY_RULE_ENUMS) {
             if let Some(t) = obj.get_mut(*field) {
                 number_of(table, t);
             }
@@ -145,9 +159,12 @@ pub(super) fn enums_as_numbers(mut value: Value) -> Value {
 /// Every unset field of the model written as a zero value, as `agentctl generate` does; the
 /// zeros of settings nsagent does not support yet (VRF) included.
 pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
-    // A route may name a table too; only a route has a destination.
-    let is_route = value.get("dst_network").is_some();
+    // A policy rule may name a destination and a table too; only a rule has a priority. A
+    // route may name a table too; only a route has a destination.
+    let is_rule = value.get("priority").is_some();
+    let is_route = !is_rule && value.get("dst_network").is_some();
     let is_chain = !is_route
+        && !is_rule
         && [
             "table",
             "chain_type",
@@ -157,8 +174,21 @@ pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
         ]
         .iter()
         .any(|f| value.get(*f).is_some());
-    let is_interface = value.get("name").is_some() && !is_chain;
-    let zeros: &[(&str, Value)] = if is_chain {
+    let is_interface = value.get("name").is_some() && !is_chain && !is_rule;
+    let zeros: &[(&str, Value)] = if is_rule {
+        &[
+            ("family", json!("IPV4")),
+            ("src_network", json!("")),
+            ("dst_network", json!("")),
+            ("incoming_interface", json!("")),
+            ("outgoing_interface", json!("")),
+            ("fwmark", json!(0)),
+            ("fwmask", json!(0)),
+            ("table", json!(0)),
+            ("action", json!("LOOKUP")),
+            ("namespace", Value::Null),
+        ]
+    } else if is_chain {
         &[
             ("interfaces", json!([])),
             ("protocol", json!("IPV4")),
@@ -219,7 +249,7 @@ pub(super) fn zeros_written(mut value: Value, rng: &mut Rng) -> Value {
 
 /// Integers (MTU, metric) quoted, as protobuf-JSON lets a parser meet them.
 pub(super) fn integers_quoted(mut value: Value) -> Value {
-    for field in ["mtu", "metric"] {
+    for field in ["mtu", "metric", "priority", "fwmark"] {
         if let Some(n) = value.get(field).and_then(Value::as_u64) {
             value[field] = json!(n.to_string());
         }

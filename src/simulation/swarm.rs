@@ -79,10 +79,12 @@ pub enum Feature {
     Vxlan,
     /// Routes in a table of their own (200 or 201, never a VRF's) and with a path MTU.
     RouteTables,
+    /// `pr0`..`pr2`, policy rules contesting three priorities (`policy_rules.rs`).
+    PolicyRules,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 35] = [
+    pub const ALL: [Feature; 36] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -118,6 +120,7 @@ impl Feature {
         Feature::Macvlan,
         Feature::Vxlan,
         Feature::RouteTables,
+        Feature::PolicyRules,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -158,6 +161,7 @@ impl Feature {
             Feature::Macvlan => "macvlan",
             Feature::Vxlan => "vxlan",
             Feature::RouteTables => "route-tables",
+            Feature::PolicyRules => "policy-rules",
         }
     }
 

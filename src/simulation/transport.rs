@@ -158,7 +158,17 @@ impl World {
         let namespace_went = matches!(result, Err(e) if e.kind == ErrorKind::NamespaceGone)
             && self.decided_earlier.contains(&id)
             && !self.kernel.contains_namespace(&op.namespace());
-        borrowed_address_there || old_kernel_rename || chain_refused || namespace_went
+        // A rule the agent left before it lost its state, at the place of an item whose
+        // namespace was not known as this one when the agent looked: the answer makes it look
+        // again, and take the rule for the item's.
+        let rule_left = matches!(
+            (op, result),
+            (Op::AddRule { ns, rule }, Err(e)) if e.errno == Some(errno::EEXIST)
+                && self.rule_leftovers.iter().any(|(n, r)| {
+                    n == self.kernel.real(ns) && r.family == rule.family && r.priority == rule.priority
+                })
+        );
+        borrowed_address_there || old_kernel_rename || chain_refused || namespace_went || rule_left
     }
 
     fn refused(&self, batch: &[Command], i: usize, e: &BackendError) -> Violation {

@@ -172,6 +172,9 @@ impl World {
         if self.on(Feature::Chains) && self.rng.chance(12) {
             return self.chain_step();
         }
+        if self.on(Feature::PolicyRules) && self.rng.chance(10) {
+            return self.policy_rule_step();
+        }
         if self.on(Feature::Vrf) && self.rng.chance(8) {
             return self.put_vrf();
         }

@@ -59,6 +59,7 @@ impl Subjects {
             ItemKey::Route { .. } => "route",
             ItemKey::RuleChain(_) => "rulechain",
             ItemKey::Fdb { .. } => "fdb",
+            ItemKey::PolicyRule(_) => "policy-rule",
         };
         format!("{}.{kind}.{state}", self.events_prefix)
     }

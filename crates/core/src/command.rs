@@ -18,6 +18,9 @@ use crate::model::{
 };
 use crate::netns::Netns;
 
+mod rule;
+pub use rule::RuleSpec;
+
 /// Identifies a command so that its result can be matched to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CommandId(pub u64);
@@ -291,12 +294,23 @@ pub enum Op {
         mac: MacAddr,
         remote: IpAddr,
     },
-    /// Remove that entry. (Last, so that logs keep their encoding.)
+    /// Remove that entry.
     DelFdb {
         ns: Netns,
         link: String,
         mac: MacAddr,
         remote: IpAddr,
+    },
+    /// Add the policy rule, marked with the agent's route protocol, refusing a duplicate
+    /// (`ip rule add`: EEXIST). (After FDB entries, so that logs keep their encoding.)
+    AddRule {
+        ns: Netns,
+        rule: RuleSpec,
+    },
+    /// Remove the agent's rule that is exactly this.
+    DelRule {
+        ns: Netns,
+        rule: RuleSpec,
     },
 }
 
@@ -321,7 +335,9 @@ impl Op {
             | Op::SetOffload { ns, .. }
             | Op::MoveLink { ns, .. }
             | Op::AddFdb { ns, .. }
-            | Op::DelFdb { ns, .. } => ns.clone(),
+            | Op::DelFdb { ns, .. }
+            | Op::AddRule { ns, .. }
+            | Op::DelRule { ns, .. } => ns.clone(),
         }
     }
 
@@ -519,6 +535,8 @@ impl fmt::Display for Op {
                 mac,
                 remote,
             } => write!(f, "delete fdb entry {mac} dst {remote} from {link} in {ns}"),
+            Op::AddRule { ns, rule } => write!(f, "add rule {rule} in {ns}"),
+            Op::DelRule { ns, rule } => write!(f, "delete rule {rule} in {ns}"),
             Op::RenameLink { ns, name, new_name } => {
                 write!(f, "rename link {name} to {new_name} in {ns}")
             }

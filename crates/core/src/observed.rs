@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::command::RouteSpec;
+use crate::command::{RouteSpec, RuleSpec};
 use crate::model::{
     BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, TapSettings, VxlanTunnel,
 };
@@ -33,6 +33,13 @@ pub struct ObservedNamespace {
     pub routes: Vec<RouteSpec>,
     /// Permanent neighbour entries.
     pub neighbours: Vec<ObservedNeighbour>,
+    /// Policy rules whose protocol is the agent's, both families.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub rules: Vec<RuleSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,6 +80,15 @@ pub enum PendingReason {
         interface: String,
         src: String,
     },
+    /// A policy rule's interface is in another namespace than the rule.
+    InterfaceInAnotherNamespace(String),
+    /// An older policy rule item holds the same priority in the same namespace and family:
+    /// the kernel orders rules of one priority by when they were added, which the agent
+    /// cannot keep across re-adding them.
+    PriorityTaken {
+        priority: u32,
+        by: String,
+    },
 }
 
 impl fmt::Display for PendingReason {
@@ -156,6 +165,12 @@ impl fmt::Display for PendingReason {
                 f,
                 "source address {src} is not an address of interface '{interface}' yet"
             ),
+            InterfaceInAnotherNamespace(i) => {
+                write!(f, "interface '{i}' is in another namespace than this rule")
+            }
+            PriorityTaken { priority, by } => {
+                write!(f, "priority {priority} is taken by rule '{by}'")
+            }
             TapMissing(tap) => write!(
                 f,
                 "TAP '{tap}' is not in the default namespace yet (its creator, such as VPP, makes it)"

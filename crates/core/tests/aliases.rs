@@ -71,6 +71,7 @@ fn observed(ns: Netns, links: Vec<ObservedLink>) -> ObservedNamespace {
         links,
         routes: vec![],
         neighbours: vec![],
+        rules: vec![],
     }
 }
 

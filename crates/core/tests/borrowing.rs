@@ -69,6 +69,7 @@ fn a_link_another_agent_marked_is_never_borrowed() {
             links: vec![theirs],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));

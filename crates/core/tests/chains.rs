@@ -34,6 +34,7 @@ fn restart_and_look(d: &mut Harness) {
             links: vec![],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));

@@ -173,6 +173,7 @@ fn after_a_restart_an_entry_is_taken_back_and_one_no_item_wants_is_removed() {
                 links: vec![],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
             ObservedNamespace {
                 ns: blue(),
@@ -184,6 +185,7 @@ fn after_a_restart_an_entry_is_taken_back_and_one_no_item_wants_is_removed() {
                 ])],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
         ],
         missing: vec![],
@@ -263,6 +265,7 @@ fn an_entry_on_a_stale_vxlan_is_left_to_go_with_it() {
             links: vec![seen_vxlan(&[(ZERO, "192.168.50.2")])],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));

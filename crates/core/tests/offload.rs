@@ -61,6 +61,7 @@ fn seen(a: ChecksumOffload) -> Event {
             links: vec![end("a", "b", a), end("b", "a", on)],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     })

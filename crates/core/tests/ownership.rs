@@ -74,6 +74,7 @@ fn snapshot(links: Vec<ObservedLink>) -> Event {
             links,
             routes,
             neighbours,
+            rules: vec![],
         }],
         missing: vec![],
     })
@@ -197,6 +198,7 @@ fn a_legacy_marked_link_an_item_wants_is_adopted_and_re_marked() {
             links: vec![relinked],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));
@@ -276,6 +278,7 @@ fn a_link_believed_with_its_legacy_mark_is_re_marked_in_place() {
             links: vec![legacy],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));

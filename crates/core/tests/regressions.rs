@@ -101,6 +101,7 @@ fn stale_link_removal_answered_after_a_vanish_frees_the_name() {
             links: vec![link("x", LinkKind::Dummy, &mine("ghost"), &[], None)],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));
@@ -174,6 +175,7 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
             )],
             routes: vec![route],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));
@@ -205,6 +207,7 @@ fn snapshot_taken_while_a_link_is_created_does_not_remove_it() {
             links: vec![link("d", LinkKind::Dummy, &mine("d"), &[], None)],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));
@@ -249,6 +252,7 @@ fn restore_before_resync_gives_the_same_commands() {
             ],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     };
@@ -296,6 +300,7 @@ fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
                 )],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
             ObservedNamespace {
                 ns: Netns::Pid(9),
@@ -308,6 +313,7 @@ fn items_waiting_on_a_stale_link_go_on_when_its_removal_gives_up() {
                 )],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
         ],
         missing: vec![],
@@ -361,6 +367,7 @@ fn restore_before_resync_gives_the_same_commands_in_the_same_order() {
             links,
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     };
@@ -481,6 +488,7 @@ fn resync_lets_an_existing_item_keep_its_link() {
             )],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     }));
@@ -564,6 +572,7 @@ fn a_stale_link_whose_item_comes_back_is_taken_back_not_made_again() {
                 )],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
             ObservedNamespace {
                 ns: Netns::Default,
@@ -576,6 +585,7 @@ fn a_stale_link_whose_item_comes_back_is_taken_back_not_made_again() {
                 )],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
         ],
         missing: vec![],
@@ -633,6 +643,7 @@ fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
                 links: vec![link("d", LinkKind::Dummy, &mine("d"), &[], None)],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
             ObservedNamespace {
                 ns: n.clone(),
@@ -645,6 +656,7 @@ fn resync_adopts_an_items_link_only_in_the_namespace_the_item_wants() {
                 )],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             },
         ],
         missing: vec![],
@@ -688,6 +700,7 @@ fn a_stale_neighbour_adopted_again_by_its_item_is_not_removed_by_the_removals_re
                     ip: "10.8.0.8".parse().unwrap(),
                     mac: "02:aa:00:00:08:00".parse().unwrap(),
                 }],
+                rules: vec![],
             }],
             missing: vec![],
         }))
@@ -738,6 +751,7 @@ fn a_link_adopted_while_its_stale_removal_waits_to_retry_is_not_deleted_twice() 
                     )],
                     routes: vec![],
                     neighbours: vec![],
+                    rules: vec![],
                 },
                 ObservedNamespace {
                     ns: n0.clone(),
@@ -750,6 +764,7 @@ fn a_link_adopted_while_its_stale_removal_waits_to_retry_is_not_deleted_twice() 
                     )],
                     routes: vec![],
                     neighbours: vec![],
+                    rules: vec![],
                 },
             ],
             missing: vec![],
@@ -812,6 +827,7 @@ fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
                 )],
                 routes,
                 neighbours: vec![],
+                rules: vec![],
             }],
             missing: vec![],
         }))

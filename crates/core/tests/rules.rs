@@ -833,6 +833,7 @@ fn link_name_still_taken_is_retried_when_its_namespace_is_observed_again() {
             links: vec![],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     };

@@ -23,6 +23,7 @@ fn ns_seen(ns: Netns, links: Vec<ObservedLink>) -> ObservedNamespace {
         links,
         routes: vec![],
         neighbours: vec![],
+        rules: vec![],
     }
 }
 

@@ -572,6 +572,9 @@ fn prepare(
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::AddFdb { mac, remote, .. } => crate::fdb::add(index, *mac, remote),
         Op::DelFdb { mac, remote, .. } => crate::fdb::del(index, *mac, remote),
+        // Interfaces go by name: a rule needs no index (see `rule.rs`).
+        Op::AddRule { rule, .. } => crate::rule::add(rule, route_protocol),
+        Op::DelRule { rule, .. } => crate::rule::del(rule, route_protocol),
         Op::RenameLink { new_name, .. } => message::rename_link(index, new_name),
         Op::MoveLink { to, new_name, .. } if to == ns => message::rename_link(index, new_name),
         Op::MoveLink { to, new_name, .. } => {

@@ -21,6 +21,7 @@ mod macvlan;
 mod message;
 mod namespace;
 mod observe;
+mod rule;
 mod socket;
 mod tap;
 mod vxlan;

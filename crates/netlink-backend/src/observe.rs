@@ -1,4 +1,5 @@
-//! Reading a namespace's links, addresses, routes and neighbours back from kernel dumps.
+//! Reading a namespace's links, addresses, routes, neighbours and policy rules back from kernel
+//! dumps.
 
 use std::collections::HashMap;
 use std::io::{self, Cursor};
@@ -13,7 +14,7 @@ use neli::types::Buffer;
 use neli::FromBytesWithInput;
 use nsagent_core::{
     LinkKind, LinkState, LinkStats, MacAddr, Netns, ObservedLink, ObservedNamespace,
-    ObservedNeighbour, OperState, RouteScope, RouteSpec, RouteType,
+    ObservedNeighbour, OperState, RouteScope, RouteSpec, RouteType, RuleSpec,
 };
 
 use crate::bridge;
@@ -303,8 +304,8 @@ pub(crate) fn namespace_ids(
 }
 
 /// Reads everything the core may manage in the socket's namespace: links with their
-/// addresses, the agent's routes (main table and any VRF's), and its permanent neighbours (both by
-/// `protocol`). Lists are sorted,
+/// addresses, the agent's routes (main table and any VRF's), its permanent neighbours and its
+/// policy rules (all by `protocol`). Lists are sorted,
 /// so that two looks at an unchanged namespace compare equal.
 pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::Result<Observed> {
     let dumped = links(sock)?;
@@ -364,6 +365,7 @@ pub(crate) fn observe(sock: &mut NetlinkSocket, ns: Netns, protocol: u8) -> io::
             links,
             routes,
             neighbours,
+            rules: policy_rules(sock, protocol)?,
         },
         names,
         peers,
@@ -564,4 +566,19 @@ fn permanent_neighbours(
         neighbours.push(ObservedNeighbour { link, ip, mac });
     }
     Ok(neighbours)
+}
+
+/// The agent's policy rules (by `protocol`) of both families, sorted so that two looks at an
+/// unchanged namespace compare equal; the kernel's own rules and anyone else's are left out,
+/// as are rules a `RuleSpec` cannot hold (`rule::parse`).
+fn policy_rules(sock: &mut NetlinkSocket, protocol: u8) -> io::Result<Vec<RuleSpec>> {
+    let mut rules = Vec::new();
+    for reply in dump(sock, enc(crate::rule::dump()), "rules")? {
+        if reply.ty != u16::from(Rtm::Newrule) {
+            continue;
+        }
+        rules.extend(crate::rule::parse(&reply.payload, protocol)?);
+    }
+    rules.sort();
+    Ok(rules)
 }

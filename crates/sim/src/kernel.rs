@@ -125,6 +125,7 @@ impl SeedLink {
 }
 
 /// Why the kernel refused a request.
+#[derive(Debug)]
 pub(crate) enum Refusal {
     Errno(i32, String),
     Gone(Netns),
@@ -698,6 +699,8 @@ impl SimKernel {
                 mac,
                 remote,
             } => self.del_fdb(ns, link, *mac, *remote),
+            Op::AddRule { ns, rule } => self.add_rule(ns, rule),
+            Op::DelRule { ns, rule } => self.del_rule(ns, rule),
         }
     }
 
@@ -1860,11 +1863,20 @@ impl Backend for SimKernel {
                     mac,
                 })
                 .collect();
+            // Sorted, as the netlink backend reports them.
+            let mut rules: Vec<_> = namespace
+                .rules
+                .all()
+                .filter(|r| r.protocol == ROUTE_PROTOCOL)
+                .map(|r| r.spec.clone())
+                .collect();
+            rules.sort();
             snapshot.namespaces.push(ObservedNamespace {
                 ns: ns.clone(),
                 links,
                 routes,
                 neighbours,
+                rules,
             });
         }
         Ok(snapshot)

@@ -17,6 +17,7 @@ mod macvlan;
 mod microservice;
 mod namespace;
 mod route_types;
+mod rules;
 mod vxlan;
 
 pub use drive::run_until_idle;

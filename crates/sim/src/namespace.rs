@@ -137,6 +137,8 @@ pub(crate) struct Namespace {
     pub(crate) routes: RouteTable,
     pub(crate) neighbours: NeighbourTable,
     pub(crate) tables: crate::firewall::Tables,
+    /// The routing policy database, both families.
+    pub(crate) rules: crate::rules::RuleTable,
 }
 
 /// The main routing table, indexed by device too, so that what happens to one link costs what
@@ -326,6 +328,7 @@ impl Namespace {
             routes: RouteTable::default(),
             neighbours: NeighbourTable::default(),
             tables: Default::default(),
+            rules: Default::default(),
         };
         let ifindex = ns.allocate_ifindex();
         ns.links.insert(

@@ -409,6 +409,7 @@ mod tests {
                 ],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             }],
             missing: vec![Netns::Pid(7)],
         };

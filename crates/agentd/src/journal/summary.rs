@@ -114,6 +114,7 @@ fn key_words(key: &ItemKey) -> String {
             mac,
             remote,
         } => format!("fdb {interface}/{mac}/{remote}"),
+        ItemKey::PolicyRule(name) => format!("policy rule {name}"),
     }
 }
 

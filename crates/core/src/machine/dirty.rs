@@ -32,6 +32,9 @@ pub(super) enum Resource {
     /// A VXLAN's FDB entry: (namespace, link, MAC, VTEP). Last, so that snapshots keep their
     /// encoding.
     Fdb(Netns, String, MacAddr, IpAddr),
+    /// A policy rule's place: (namespace, family, priority). Last, so that snapshots keep
+    /// their encoding.
+    Rule(Netns, Family, u32),
 }
 
 impl Resource {
@@ -112,6 +115,10 @@ impl Core {
         if let ItemKey::RuleChain(_) = &slot.key {
             // Chains on one built-in chain contest its policy (`chain.rs`); they are few.
             ids.extend(self.ix.chains.iter().copied().filter(|o| *o != id));
+        }
+        if let ItemKey::PolicyRule(_) = &slot.key {
+            // Rules contest priorities (`policy_rule.rs`); they are few.
+            ids.extend(self.ix.policy_rules.iter().copied().filter(|o| *o != id));
         }
         for other in ids.drain(..) {
             self.mark_dirty(other);
@@ -247,6 +254,7 @@ impl Core {
                 self.reconcile_l3(id)
             }
             ItemKey::RuleChain(_) => self.reconcile_chain(id),
+            ItemKey::PolicyRule(_) => self.reconcile_policy_rule(id),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::netns::Netns;
 use super::index::ids_in;
 use super::state::{
     Actual, FdbActual, ItemId, LinkActual, LinkRole, NeighbourActual, Owner, RouteActual,
+    RuleActual,
 };
 use super::Core;
 
@@ -263,8 +264,16 @@ impl Core {
                     }),
                 );
             }
-            Op::DelRoute { .. } | Op::DelNeighbour { .. } | Op::DelFdb { .. } => {
-                self.set_actual(id, Actual::None)
+            Op::DelRoute { .. }
+            | Op::DelNeighbour { .. }
+            | Op::DelFdb { .. }
+            | Op::DelRule { .. } => self.set_actual(id, Actual::None),
+            Op::AddRule { ns, rule } => {
+                let r = RuleActual {
+                    ns: ns.clone(),
+                    rule: rule.clone(),
+                };
+                self.set_actual(id, Actual::Rule(r));
             }
             Op::AddFdb {
                 ns,

@@ -90,6 +90,7 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
             "fdb entry {} dst {} on {} in {}",
             f.mac, f.remote, f.link, f.ns
         )],
+        Actual::Rule(r) => vec![format!("rule {} in {}", r.rule, r.ns)],
         Actual::Chain(c) => vec![format!(
             "{} rule(s) in chain {} of the {:?} {} table in {}{}",
             c.spec.rules.len(),

@@ -225,6 +225,7 @@ impl Core {
             Op::DelRoute { .. } | Op::DelNeighbour { .. } | Op::DelFdb { .. } => {
                 matches!(e.kind, ErrorKind::NoSuchDevice | ErrorKind::NotFound)
             }
+            Op::DelRule { .. } => e.kind == ErrorKind::NotFound,
             Op::AddAddress { .. } | Op::CreateNamespace { .. } => {
                 e.kind == ErrorKind::AlreadyExists
             }
@@ -268,6 +269,12 @@ impl Core {
             if self.chain_write_failed(ids, ns, chain, &error) {
                 return;
             }
+        }
+        if let (Op::AddRule { ns, .. }, ErrorKind::AlreadyExists) = (&flight.op, error.kind) {
+            // A rule with the agent's protocol at the item's place the core did not know of
+            // (left before a restart that lost its state, seen while the item's namespace was
+            // not yet known as this one): a look lets resync take it for the item's.
+            self.resync.wanted.insert(ns.clone());
         }
         // Only items' commands come here: namespaces' and stale objects' results have their
         // own handling in `on_result`.

@@ -48,6 +48,9 @@ pub(super) struct Indexes {
     pub(super) in_flight_ns: FxHashMap<Netns, u32>,
     /// Rule chain items: few, and looked through when a namespace's tables are observed.
     pub(super) chains: BTreeSet<ItemId>,
+    /// Policy rule items: few, and each looked at again when another changes, as they
+    /// contest priorities.
+    pub(super) policy_rules: BTreeSet<ItemId>,
     /// TAP_TO_VPP items: few, and looked through when the default namespace, where their TAPs
     /// appear, is observed.
     pub(super) taps: BTreeSet<ItemId>,
@@ -131,6 +134,9 @@ impl Core {
         } else if let ItemKey::RuleChain(_) = key {
             // A chain refers to the interfaces it lists, which only its desired value says.
             self.ix.chains.insert(id);
+        } else if let ItemKey::PolicyRule(_) = key {
+            // So does a rule.
+            self.ix.policy_rules.insert(id);
         } else {
             self.ix
                 .referrers
@@ -141,6 +147,20 @@ impl Core {
     }
 
     pub(super) fn index_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::PolicyRule(r) = item {
+            self.ix
+                .ns_members
+                .entry(r.namespace.clone())
+                .or_default()
+                .insert(id);
+            for name in r.interfaces() {
+                self.ix
+                    .referrers
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(id);
+            }
+        }
         if let Item::RuleChain(c) = item {
             self.ix
                 .ns_members
@@ -182,6 +202,12 @@ impl Core {
     }
 
     pub(super) fn unindex_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::PolicyRule(r) = item {
+            remove_from(&mut self.ix.ns_members, &r.namespace, id);
+            for name in r.interfaces() {
+                remove_from_fx(&mut self.ix.referrers, name, id);
+            }
+        }
         if let Item::RuleChain(c) = item {
             remove_from(&mut self.ix.ns_members, &c.namespace, id);
             for name in &c.interfaces {
@@ -245,7 +271,7 @@ impl Core {
                     .or_default()
                     .insert(id);
             }
-            Actual::None | Actual::Chain(_) => {}
+            Actual::None | Actual::Chain(_) | Actual::Rule(_) => {}
         }
     }
 
@@ -290,6 +316,7 @@ impl Core {
                 c.spec.table,
                 c.spec.holder.clone(),
             )),
+            Actual::Rule(r) => Some(r.rule.place(&r.ns)),
             Actual::None => None,
         };
         if let Some(res) = released {

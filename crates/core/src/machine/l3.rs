@@ -53,7 +53,7 @@ impl L3Target {
                 remote: f.remote_ip,
             }),
             Item::Fdb(_) => Err(PendingReason::NotAVxlan(interface.to_string())),
-            Item::Interface(_) | Item::RuleChain(_) => {
+            Item::Interface(_) | Item::RuleChain(_) | Item::PolicyRule(_) => {
                 Err(PendingReason::InterfaceNotConfigured(interface.to_string()))
             }
         }

@@ -81,6 +81,7 @@ mod l3;
 mod link;
 mod master;
 mod namespaces;
+mod policy_rule;
 mod reclaim;
 mod resync;
 mod seen;

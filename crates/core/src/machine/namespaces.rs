@@ -220,6 +220,7 @@ impl Core {
                 Actual::Route(r) => move_ns(&mut r.ns),
                 Actual::Neighbour(n) => move_ns(&mut n.ns),
                 Actual::Fdb(f) => move_ns(&mut f.ns),
+                Actual::Rule(r) => move_ns(&mut r.ns),
             }
             if actual != self.slot(id).actual {
                 self.set_actual(id, actual);

@@ -57,6 +57,7 @@ impl Core {
                 links: vec![],
                 routes: vec![],
                 neighbours: vec![],
+                rules: vec![],
             };
             self.take_borrowed_links(&Seen::new(&empty, std::iter::empty()));
         }
@@ -138,6 +139,7 @@ impl Core {
         self.resync_routes(&seen);
         self.resync_neighbours(&seen);
         self.resync_fdb(&seen);
+        self.resync_rules(&seen);
     }
 
     /// A link of the core's under another name than it believes is one whose rename went
@@ -194,7 +196,8 @@ impl Core {
                 let found = seen.fdb_position(f);
                 seen.claimed_fdb.extend(found);
             }
-            Actual::None | Actual::Chain(_) => {}
+            // Rules are resync's last step (`policy_rule.rs`).
+            Actual::None | Actual::Chain(_) | Actual::Rule(_) => {}
         }
     }
 
@@ -291,7 +294,8 @@ impl Core {
                 }
                 None => self.set_actual(id, Actual::None),
             },
-            Actual::None | Actual::Chain(_) => {}
+            // Rules are resync's last step (`policy_rule.rs`).
+            Actual::None | Actual::Chain(_) | Actual::Rule(_) => {}
         }
     }
 

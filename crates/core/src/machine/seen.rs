@@ -244,6 +244,7 @@ mod tests {
             links: vec![],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         };
         let rename = Op::RenameLink {
             ns: Netns::Named("a".into()),

@@ -249,8 +249,12 @@ impl Core {
             if let Some((qid, _)) = partner.as_deref().and_then(|q| self.interface_slot(q)) {
                 self.mark_related_dirty(qid);
             }
-            for sibling in ids_in(self.ix.stacked_on.get(parent.as_str())) {
-                self.mark_dirty(sibling);
+            // Those on the partner's link waited too: what changes one end of a pair
+            // changes the other (`link_changing`).
+            for on in std::iter::once(parent.as_str()).chain(partner.as_deref()) {
+                for sibling in ids_in(self.ix.stacked_on.get(on)) {
+                    self.mark_dirty(sibling);
+                }
             }
         }
     }

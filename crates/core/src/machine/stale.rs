@@ -63,6 +63,7 @@ impl StaleObject {
                 chain.table,
                 chain.holder.clone(),
             )],
+            Op::DelRule { ns, rule } => vec![rule.place(ns)],
             _ => vec![],
         };
         if let Some((ns, name)) = &self.peer_link {
@@ -505,6 +506,7 @@ impl Core {
                     .links
                     .iter()
                     .any(|l| &l.name == link && l.fdb.contains(&(*mac, *remote))),
+                Op::DelRule { rule, .. } => !obs.rules.contains(rule),
                 _ => false,
             };
             if gone {

@@ -15,7 +15,7 @@ use super::borrow::Borrows;
 use super::dirty::Resource;
 use super::identities::Identities;
 use super::stale::StaleObjects;
-use crate::command::{Command, CommandId, Op, RouteSpec};
+use crate::command::{Command, CommandId, Op, RouteSpec, RuleSpec};
 use crate::event::Timestamp;
 use crate::firewall::ChainSpec;
 use crate::model::{
@@ -180,6 +180,13 @@ pub(super) struct FdbActual {
     pub(super) remote: IpAddr,
 }
 
+/// A policy rule the core believes the kernel holds, with the agent's protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RuleActual {
+    pub(super) ns: Netns,
+    pub(super) rule: RuleSpec,
+}
+
 /// What the core believes the kernel holds for a rule chain item: its rules as last written
 /// or observed intact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,8 +206,9 @@ pub(super) enum Actual {
     Route(RouteActual),
     Neighbour(NeighbourActual),
     Chain(ChainActual),
-    /// Last, so that snapshots keep their encoding.
     Fdb(FdbActual),
+    /// A policy rule. (Last, so that snapshots keep their encoding.)
+    Rule(RuleActual),
 }
 
 impl Actual {
@@ -212,6 +220,7 @@ impl Actual {
             Actual::Neighbour(n) => Some(&n.ns),
             Actual::Chain(c) => Some(&c.ns),
             Actual::Fdb(f) => Some(&f.ns),
+            Actual::Rule(r) => Some(&r.ns),
         }
     }
 }
@@ -479,6 +488,9 @@ impl Core {
             }
             ItemKey::RuleChain(_) => {
                 self.ix.chains.remove(&id);
+            }
+            ItemKey::PolicyRule(_) => {
+                self.ix.policy_rules.remove(&id);
             }
             _ => remove_from_fx(&mut self.ix.referrers, slot.key.interface(), id),
         }

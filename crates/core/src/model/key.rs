@@ -23,6 +23,9 @@ const ROUTE_TABLE_SEGMENT: &str = "/table/";
 /// Key prefix of FDB items (nsagent's extension).
 const FDB_PREFIX: &str = "config/linux/l2/v2/fdb/";
 
+/// Key prefix of policy rule items (nsagent's extension).
+const POLICY_RULE_PREFIX: &str = "config/linux/l3/v2/policy-rule/";
+
 /// Key prefix of iptables rule chain items.
 const RULE_CHAIN_PREFIX: &str = "config/linux/iptables/v2/rulechain/";
 
@@ -67,14 +70,16 @@ pub enum ItemKey {
         mac: MacAddr,
         remote: IpAddr,
     },
+    /// A policy rule, by its logical name. (After FDB entries, for the same reason.)
+    PolicyRule(String),
 }
 
 impl ItemKey {
-    /// The logical interface name this item is about or depends on; for a rule chain, which
-    /// may depend on several, its own name.
+    /// The logical interface name this item is about or depends on; for a rule chain or a
+    /// policy rule, which may depend on several, its own name.
     pub fn interface(&self) -> &str {
         match self {
-            ItemKey::Interface(name) | ItemKey::RuleChain(name) => name,
+            ItemKey::Interface(name) | ItemKey::RuleChain(name) | ItemKey::PolicyRule(name) => name,
             ItemKey::Arp { interface, .. }
             | ItemKey::Route { interface, .. }
             | ItemKey::Fdb { interface, .. } => interface,
@@ -104,6 +109,7 @@ impl fmt::Display for ItemKey {
                 mac,
                 remote,
             } => write!(f, "{FDB_PREFIX}{interface}/{mac}/{remote}"),
+            ItemKey::PolicyRule(name) => write!(f, "{POLICY_RULE_PREFIX}{name}"),
         }
     }
 }
@@ -150,6 +156,10 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
         check_logical_name("key", name)?;
         return Ok(ItemKey::RuleChain(name.to_string()));
     }
+    if let Some(name) = key.strip_prefix(POLICY_RULE_PREFIX) {
+        check_logical_name("key", name)?;
+        return Ok(ItemKey::PolicyRule(name.to_string()));
+    }
     if let Some(rest) = key.strip_prefix(ARP_PREFIX) {
         let (interface, ip) = rest
             .split_once('/')
@@ -170,7 +180,7 @@ fn parse_v2(key: &str) -> Result<ItemKey, ValidationError> {
         return parse_fdb(key, rest);
     }
     Err(bad(format!(
-        "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {RULE_CHAIN_PREFIX}, {FDB_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
+        "'{key}' has no known prefix ({INTERFACE_PREFIX}, {ARP_PREFIX}, {ROUTE_PREFIX}, {RULE_CHAIN_PREFIX}, {FDB_PREFIX}, {POLICY_RULE_PREFIX}, {INTERFACE_V1_PREFIX}, each optionally after /vnf-agent/<label>/)"
     )))
 }
 

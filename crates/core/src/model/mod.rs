@@ -12,6 +12,7 @@ mod fdb;
 mod interface;
 mod key;
 mod macvlan;
+mod policy_rule;
 mod protojson;
 mod route;
 mod rulechain;
@@ -30,6 +31,7 @@ pub use fdb::FdbEntry;
 pub use interface::{ChecksumOffload, Interface, InterfaceType};
 pub use key::ItemKey;
 pub use macvlan::{MacvlanMode, MacvlanSettings};
+pub use policy_rule::{PolicyRule, RuleAction};
 
 use key::KeyVersion;
 use protojson::Model;
@@ -65,6 +67,8 @@ pub enum Item {
     RuleChain(RuleChain),
     /// A VXLAN's FDB entry. (Last, so that logged items keep their encoding.)
     Fdb(FdbEntry),
+    /// A routing policy database entry. (After FDB entries, for the same reason.)
+    PolicyRule(PolicyRule),
 }
 
 impl Item {
@@ -82,6 +86,7 @@ impl Item {
                 table: r.table,
             },
             Item::RuleChain(c) => ItemKey::RuleChain(c.name.clone()),
+            Item::PolicyRule(r) => ItemKey::PolicyRule(r.name.clone()),
             Item::Fdb(f) => ItemKey::Fdb {
                 interface: f.interface.clone(),
                 mac: f.hw_address,
@@ -103,6 +108,7 @@ impl Item {
             (ItemKey::Route { .. }, _) => Model::Route,
             (ItemKey::RuleChain(_), _) => Model::RuleChain,
             (ItemKey::Fdb { .. }, _) => Model::Fdb,
+            (ItemKey::PolicyRule(_), _) => Model::PolicyRule,
         };
         let item = decode_as(model, value)?;
         let derived = item.key();
@@ -132,8 +138,11 @@ impl Item {
             "table",
             "default_policy",
         ];
-        // A route may name a table too, but only a route has these.
-        let model = if has("outgoing_interface") || has("dst_network") {
+        // A policy rule may name what a route or chain does, but only a rule has a priority
+        // (which it must have); a route may name a table too, but only a route has these.
+        let model = if has("priority") || has("action") || has("fwmark") {
+            Model::PolicyRule
+        } else if has("outgoing_interface") || has("dst_network") {
             Model::Route
         } else if chain_fields.into_iter().any(has) {
             Model::RuleChain
@@ -146,7 +155,7 @@ impl Item {
         } else {
             return Err(ValidationError::new(
                 "value",
-                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address), route (outgoing_interface, dst_network), rule chain (rules, table, chain_type) or FDB entry (interface, hw_address, remote_ip)",
+                "cannot tell the item kind: expected an interface (name), ARP entry (interface, ip_address, hw_address), route (outgoing_interface, dst_network), rule chain (rules, table, chain_type), FDB entry (interface, hw_address, remote_ip) or policy rule (priority)",
             ));
         };
         decode_as(model, value)
@@ -160,6 +169,7 @@ impl Item {
             Item::Route(r) => serde_json::to_value(wire::Route::from(r)),
             Item::RuleChain(c) => serde_json::to_value(wire::RuleChain::from(c)),
             Item::Fdb(f) => serde_json::to_value(wire::FdbEntry::from(f)),
+            Item::PolicyRule(r) => serde_json::to_value(wire::PolicyRule::from(r)),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -181,6 +191,8 @@ fn decode_as(model: Model, value: &serde_json::Value) -> Result<Item, Validation
                 .and_then(|w| w.validate().map(Item::RuleChain)),
             Model::Fdb => wire_from_value::<wire::FdbEntry>(&canonical)
                 .and_then(|w| w.validate().map(Item::Fdb)),
+            Model::PolicyRule => wire_from_value::<wire::PolicyRule>(&canonical)
+                .and_then(|w| w.validate().map(Item::PolicyRule)),
         };
     checked.map_err(|e| spelling.rename(e))
 }

@@ -39,6 +39,8 @@ pub(super) enum Model {
     Fdb,
     /// `ligato.linux.iptables.RuleChain`.
     RuleChain,
+    /// nsagent's policy rule (`policy_rule.rs`).
+    PolicyRule,
 }
 
 /// How the user wrote each field, by its canonical path (indices left out).
@@ -116,6 +118,7 @@ pub(super) fn normalize(model: Model, value: &Value) -> Result<(Value, Spelling)
         Model::Arp => ARP,
         Model::Fdb => FDB,
         Model::RuleChain => RULE_CHAIN,
+        Model::PolicyRule => POLICY_RULE,
     };
     let mut n = Normalizer {
         spelling: Spelling::default(),

@@ -10,7 +10,8 @@ use super::{wire, ValidationError};
 use crate::firewall::rule_words;
 use crate::netns::NamespaceRef;
 
-/// Which of the kernel's two iptables families the chain is in.
+/// An address family: which of the kernel's two iptables a chain is in, which of its two
+/// policy databases a rule is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Family {
     Ipv4,

@@ -280,6 +280,58 @@ pub struct RuleChain {
     pub rules: Vec<String>,
 }
 
+/// nsagent's extension: a routing policy database entry (`policy_rule.rs`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub family: RuleFamilyName,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub priority: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub src_network: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dst_network: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub incoming_interface: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outgoing_interface: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fwmark: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fwmask: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub table: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub action: RuleActionName,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RuleFamilyName {
+    #[default]
+    #[serde(rename = "IPV4")]
+    Ipv4,
+    #[serde(rename = "IPV6")]
+    Ipv6,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RuleActionName {
+    #[default]
+    #[serde(rename = "LOOKUP")]
+    Lookup,
+    #[serde(rename = "BLACKHOLE")]
+    Blackhole,
+    #[serde(rename = "UNREACHABLE")]
+    Unreachable,
+    #[serde(rename = "PROHIBIT")]
+    Prohibit,
+}
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }

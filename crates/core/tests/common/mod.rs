@@ -114,6 +114,7 @@ pub fn default_seen(links: Vec<ObservedLink>) -> Event {
             links,
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     })
@@ -210,6 +211,7 @@ pub fn dummy_seen(name: &str, up: bool, addrs: &[&str]) -> Event {
             }],
             routes: vec![],
             neighbours: vec![],
+            rules: vec![],
         }],
         missing: vec![],
     })

@@ -218,6 +218,28 @@ pub(super) const RULE_CHAIN: &[Field] = &[
     f("rules", Kind::Strings),
 ];
 
+pub(super) const RULE_FAMILY: &[(&str, i64)] = &[("IPV4", 0), ("IPV6", 1)];
+pub(super) const RULE_ACTION: &[(&str, i64)] = &[
+    ("LOOKUP", 0),
+    ("BLACKHOLE", 1),
+    ("UNREACHABLE", 2),
+    ("PROHIBIT", 3),
+];
+pub(super) const POLICY_RULE: &[Field] = &[
+    f("name", Kind::Str),
+    f("namespace", Kind::Namespace),
+    f("family", Kind::Enum(RULE_FAMILY)),
+    f("priority", Kind::U32),
+    f("src_network", Kind::Str),
+    f("dst_network", Kind::Str),
+    f("incoming_interface", Kind::Str),
+    f("outgoing_interface", Kind::Str),
+    f("fwmark", Kind::U32),
+    f("fwmask", Kind::U32),
+    f("table", Kind::U32),
+    f("action", Kind::Enum(RULE_ACTION)),
+];
+
 pub(super) const NAMESPACE_V2: &[Field] = &[
     f("type", Kind::Enum(NAMESPACE_TYPE)),
     f("reference", Kind::Str),
