@@ -68,6 +68,11 @@ fn every_example_loads() {
             .any(|i| matches!(i, Item::Fdb(f) if f.interface == "vx-demo-b")),
         "no FDB example"
     );
+    let rules = all
+        .iter()
+        .filter(|i| matches!(i, Item::PolicyRule(r) if r.namespace == NamespaceRef::Named("nsa-demo-1".into())))
+        .count();
+    assert_eq!(rules, 3, "the policy rule examples");
     let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
     assert!(routes >= 3, "{routes} routes");
     let chain = all
