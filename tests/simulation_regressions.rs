@@ -5214,3 +5214,112 @@ fn shrunk_seed_492_macvlan_on_a_veth_end_woken_when_a_vxlan_on_the_other_end_is_
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from seed 137's 356 steps to 7; it broke:
+/// VPP's TAP is t0 in the namespace of pid 501, should be vpp0 in the default namespace: a
+/// TAP fetched into a pid namespace whose item was put back home while the move was on its
+/// way was forgotten there.
+#[test]
+fn shrunk_seed_137_tap_fetched_into_a_namespace_then_wanted_home_goes_back() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 137,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::SilentVanishes,
+            Feature::HeldResults,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::Loopback,
+            Feature::NamedNamespaces,
+            Feature::NamedVanishes,
+            Feature::ProcessNamespaces,
+            Feature::Microservices,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::LinkOnly,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Ipv6,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Offload,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Macvlan,
+            Feature::Vxlan,
+            Feature::RouteTables,
+            Feature::PolicyRules,
+        ]),
+        setup_dice: vec![1, 10],
+        steps: vec![
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Pid(501),
+                    silently: Some(1),
+                },
+                &[],
+                false,
+            ),
+            Step::new(Action::TapMade, &[], false),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"ip_addresses":[],"name":"t0","namespace":{"reference":"501","type":"PID"},"tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/l0".into(),
+                    value: json!({"ip_addresses":[],"name":"l0","namespace":{"reference":"n0","type":"NSID"},"type":"LOOPBACK"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Appear {
+                    ns: Netns::Pid(501),
+                },
+                &[13],
+                false,
+            ),
+            Step::new(
+                Action::Vanish {
+                    ns: Netns::Named("n0".into()),
+                    silently: None,
+                },
+                &[14],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/t0".into(),
+                    value: json!({"host_if_name":"vpp0","ip_addresses":[],"name":"t0","tap":{"vpp_tap_if_name":"vpp0"},"type":"TAP_TO_VPP"}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

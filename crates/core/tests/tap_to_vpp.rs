@@ -488,3 +488,110 @@ fn a_tap_renamed_for_an_item_that_went_meanwhile_is_renamed_back_once() {
     assert_eq!(d.settle(), vec![], "home: nothing more to do");
     assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
 }
+
+/// A TAP fetched into `red` (the move's result in), not looked at there yet.
+fn landed_unseen() -> Harness {
+    let mut d = waiting_for_tap();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let c = d.pending();
+    assert!(
+        matches!(c.as_slice(), [c] if matches!(c.op, Op::MoveLink { .. })),
+        "{c:?}"
+    );
+    d.ok(&c[0]);
+    assert_eq!(d.settle(), vec![], "nothing is changed on it before a look");
+    d
+}
+
+/// Found by the campaign (seed 137): an item deleted after its TAP landed and before a look
+/// there believed nothing of it, and left VPP's TAP in its namespace under the item's name.
+#[test]
+fn a_tap_whose_item_goes_before_it_is_seen_in_place_goes_back_home() {
+    let mut d = landed_unseen();
+    d.delete(&iface_key("t"));
+    assert_eq!(
+        d.settle(),
+        vec![Op::MoveLink {
+            ns: red(),
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }]
+    );
+    assert!(d.core.status(&iface_key("t").parse().unwrap()).is_none());
+}
+
+/// The same with the item put back home under the TAP's own name: given back first, then
+/// borrowed where it is.
+#[test]
+fn a_tap_wanted_home_before_it_is_seen_in_place_is_given_back_then_borrowed_there() {
+    let mut d = landed_unseen();
+    d.put(
+        &iface_key("t"),
+        json!({"name": "t", "type": "TAP_TO_VPP", "host_if_name": "tap0", "enabled": true,
+               "tap": {"vpp_tap_if_name": "tap0"}}),
+    );
+    let back = d.pending();
+    assert!(
+        matches!(back.as_slice(), [b] if b.op == Op::MoveLink {
+            ns: red(),
+            name: "vpp1".into(),
+            to: Netns::Default,
+            new_name: "tap0".into()
+        }),
+        "{back:?}"
+    );
+    d.ok(&back[0]);
+    d.settle();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            Netns::Default,
+            vec![lo(), host_link("tap0", false, 1500, &[])],
+        )],
+    );
+    let ops = d.settle();
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::SetLink { ns, name, change }
+            if *ns == Netns::Default && name == "tap0" && change.up == Some(true))),
+        "{ops:?}"
+    );
+    assert!(is_applied(&d.state(&iface_key("t"))));
+}
+
+/// What the first look in place finds on a TAP that landed was there before the agent: kept
+/// when the item lets it go.
+#[test]
+fn addresses_on_a_landed_tap_at_its_first_look_are_kept() {
+    let mut d = landed_unseen();
+    observe(
+        &mut d,
+        vec![ns_seen(
+            red(),
+            vec![lo(), host_link("vpp1", false, 1500, &["10.9.0.1/24"])],
+        )],
+    );
+    d.settle();
+    assert!(is_applied(&d.state(&iface_key("t"))));
+    d.delete(&iface_key("t"));
+    let ops = d.settle();
+    assert!(
+        !ops.iter().any(
+            |op| matches!(op, Op::DelAddress { addr, .. } if addr.to_string() == "10.9.0.1/24")
+        ),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter().any(
+            |op| matches!(op, Op::DelAddress { addr, .. } if addr.to_string() == "10.5.0.1/24")
+        ),
+        "the agent's own address goes: {ops:?}"
+    );
+}

@@ -120,6 +120,15 @@ struct Loan {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     master: Option<Option<String>>,
+    /// A TAP that landed in its place (fetched) and was not looked at there since: the
+    /// addresses on it are not known yet, so the first look fills `present` instead of
+    /// pruning it, and nothing is changed on it before that look.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    unseen: bool,
 }
 
 impl Loan {
@@ -134,6 +143,7 @@ impl Loan {
             present,
             home: None,
             master: None,
+            unseen: false,
         }
     }
 }
@@ -244,6 +254,7 @@ impl Borrows {
                 present: vec![],
                 home: None,
                 master: None,
+                unseen: false,
             });
         }
         let loan = self.loan_mut(&a.ns, &a.name).expect("made above");
@@ -304,9 +315,16 @@ impl Borrows {
     /// A look at a borrowed link showed `addresses`: one that was there before and is gone now
     /// (removed by hand) is no longer kept; if the item asks for it, the agent adds it, and it
     /// is the agent's from then on.
+    /// A TAP that landed unseen (`landed`) takes the addresses of its first look as those
+    /// that were there before.
     pub(super) fn seen_addresses(&mut self, ns: &Netns, link: &str, addresses: &[IpNet]) {
         if let Some(loan) = self.loan_mut(ns, link) {
-            loan.present.retain(|a| addresses.contains(a));
+            if loan.unseen {
+                loan.present = addresses.to_vec();
+                loan.unseen = false;
+            } else {
+                loan.present.retain(|a| addresses.contains(a));
+            }
         }
     }
 
@@ -352,6 +370,22 @@ impl Borrows {
         let mut loan = Loan::untouched(ns, link, vec![]);
         loan.home = Some(home.to_string());
         self.loans.push(loan);
+    }
+
+    /// A TAP fetched from home landed in its place: its loan says where home is from now on,
+    /// so that whatever becomes of its item before a look there (deleted, put elsewhere, put
+    /// home) gives it back; what it is like there is read by that look (`unseen`).
+    pub(super) fn landed(&mut self, ns: &Netns, link: &str, home: &str) {
+        self.release(ns, link);
+        let mut loan = Loan::untouched(ns, link, vec![]);
+        loan.home = Some(home.to_string());
+        loan.unseen = true;
+        self.loans.push(loan);
+    }
+
+    /// Whether the link is a TAP that landed and was not looked at since.
+    pub(super) fn unseen(&self, ns: &Netns, link: &str) -> bool {
+        self.loan(ns, link).is_some_and(|l| l.unseen)
     }
 
     /// The name in the default namespace a borrowed link goes back to when let go, if it was

@@ -201,6 +201,12 @@ impl Core {
             let (ns, name, up) = (a.ns.clone(), a.name.clone(), a.up);
             return self.rename_link(id, &ns, &name, up, &iface.host_if_name);
         }
+        if !a.role.owned() && self.s.borrows.unseen(&a.ns, &a.name) {
+            // A TAP that just landed: its originals are read from a look before any change.
+            let ns = a.ns.clone();
+            self.want_observed(ns);
+            return self.set_state(id, ItemState::InProgress);
+        }
         let (mut want, kept) = if a.role.owned() {
             (Wanted::of(iface, true), vec![])
         } else {

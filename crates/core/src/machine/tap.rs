@@ -202,10 +202,9 @@ impl Core {
         (a.ns == *to && a.up && self.slot(id).rename_when_down).then(|| link_down(&a.ns, &a.name))
     }
 
-    /// A TAP moved: the core stops believing anything of it, since the kernel took it down and
-    /// dropped its addresses on the way. Taken to its place, it is borrowed from a fresh
-    /// look there (which records what it is like now, to restore later); given back, it is
-    /// let go.
+    /// A TAP moved: what the core believed of it is forgotten, since the kernel took it down and
+    /// dropped its addresses on the way. Taken to its place, the item holds it there, unseen
+    /// until a fresh look (`tap_landed`); given back, it is let go.
     pub(super) fn tap_moved(&mut self, id: ItemId, from: (&Netns, &str), to: (&Netns, &str)) {
         self.slot_mut(id).rename_when_down = false;
         // A TAP given back has its loan, which says where home is; a fetched one has none.
@@ -214,6 +213,10 @@ impl Core {
         // Routes and neighbours on it went with its addresses; MACVLANs on it stay on it.
         let me = self.slot(id).key.interface().to_string();
         let kept = self.macvlans_kept(&me);
+        let before = match &self.slot(id).actual {
+            Actual::Link(a) => Some(a.clone()),
+            _ => None,
+        };
         self.forget_kernel_objects(id);
         let (was, now) = (
             (from.0.clone(), from.1.to_string()),
@@ -224,7 +227,10 @@ impl Core {
         // move was on its way): no look there would find it for anyone, so it goes straight
         // back home, as it came (down, with nothing on it).
         let fetched = !given_back && *from.0 == Netns::Default;
-        if fetched && !self.wants_tap_at(id, from.1, to) {
+        if fetched && self.wants_tap_at(id, from.1, to) {
+            return self.tap_landed(id, before, from, to);
+        }
+        if fetched {
             self.s.borrows.returning(to.0, to.1, from.1);
             let op = Op::MoveLink {
                 ns: to.0.clone(),
@@ -239,6 +245,33 @@ impl Core {
             };
             self.set_state(id, working);
         }
+    }
+
+    /// A fetched TAP reached the place its item wants it at: the item holds it there from now
+    /// on, so that a change of the item before the next look there still finds it and gives
+    /// it back. Nothing is changed on it before that look (`Borrows::unseen`), which records
+    /// what it is like there, to restore later. Moved to another namespace it came down with
+    /// nothing on it; renamed in place it kept its flags.
+    fn tap_landed(
+        &mut self,
+        id: ItemId,
+        before: Option<LinkActual>,
+        from: (&Netns, &str),
+        to: (&Netns, &str),
+    ) {
+        let Some(mut a) = before else {
+            return self.want_observed(to.0.clone());
+        };
+        a.up = a.up && from.0 == to.0;
+        a.ns = to.0.clone();
+        a.name = to.1.to_string();
+        a.addresses.clear();
+        a.master = None;
+        a.peer_link = None;
+        a.attributes_unknown = true;
+        self.s.borrows.landed(to.0, to.1, from.1);
+        self.set_actual(id, Actual::Link(a));
+        self.want_observed(to.0.clone());
     }
 
     /// Whether the item wants its TAP, `home` at home, at `place`.

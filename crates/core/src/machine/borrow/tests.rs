@@ -215,3 +215,24 @@ fn the_policy_refuses_links_not_allowed_and_protects_the_agents_own() {
     assert_eq!(BorrowPolicy::default().refusal(&Netns::Default, &eth), None);
     assert!(glob_matches("veth*", "veth0") && !glob_matches("veth", "veth0"));
 }
+
+#[test]
+fn a_landed_tap_takes_its_first_look_as_what_was_there_before_and_prunes_after() {
+    let red = Netns::Named("red".into());
+    let mut b = Borrows::default();
+    b.landed(&red, "vpp1", "tap0");
+    assert!(b.unseen(&red, "vpp1"));
+    assert_eq!(b.home(&red, "vpp1"), Some("tap0"));
+    let a: IpNet = "10.9.0.1/24".parse().unwrap();
+    let c: IpNet = "10.9.0.2/24".parse().unwrap();
+    b.seen_addresses(&red, "vpp1", &[a, c]);
+    assert!(!b.unseen(&red, "vpp1"), "seen once");
+    assert_eq!(b.kept(&red, "vpp1"), &[a, c]);
+    b.seen_addresses(&red, "vpp1", &[c]);
+    assert_eq!(
+        b.kept(&red, "vpp1"),
+        &[c],
+        "one removed by hand is no longer kept"
+    );
+    assert_eq!(b.home(&red, "vpp1"), Some("tap0"), "home stays");
+}
