@@ -245,17 +245,7 @@ impl Borrows {
         }
         if self.loan(&a.ns, &a.name).is_none() {
             // Borrowed before loans were kept: the addresses there then are not known.
-            self.loans.push(Loan {
-                ns: a.ns.clone(),
-                link: a.name.clone(),
-                up: None,
-                mtu: None,
-                mac: None,
-                present: vec![],
-                home: None,
-                master: None,
-                unseen: false,
-            });
+            self.loans.push(Loan::untouched(&a.ns, &a.name, vec![]));
         }
         let loan = self.loan_mut(&a.ns, &a.name).expect("made above");
         if change.up.is_some() && loan.up.is_none() {
@@ -366,20 +356,22 @@ impl Borrows {
     /// A TAP on its way straight back home, fetched for no one: its loan says only where home
     /// is, so that its move's result reads as a give-back.
     pub(super) fn returning(&mut self, ns: &Netns, link: &str, home: &str) {
-        self.release(ns, link);
-        let mut loan = Loan::untouched(ns, link, vec![]);
-        loan.home = Some(home.to_string());
-        self.loans.push(loan);
+        self.lent_from_home(ns, link, home, false);
     }
 
     /// A TAP fetched from home landed in its place: its loan says where home is from now on,
     /// so that whatever becomes of its item before a look there (deleted, put elsewhere, put
     /// home) gives it back; what it is like there is read by that look (`unseen`).
     pub(super) fn landed(&mut self, ns: &Netns, link: &str, home: &str) {
+        self.lent_from_home(ns, link, home, true);
+    }
+
+    /// A fresh loan of a link taken from `home`, nothing of it set yet.
+    fn lent_from_home(&mut self, ns: &Netns, link: &str, home: &str, unseen: bool) {
         self.release(ns, link);
         let mut loan = Loan::untouched(ns, link, vec![]);
         loan.home = Some(home.to_string());
-        loan.unseen = true;
+        loan.unseen = unseen;
         self.loans.push(loan);
     }
 
