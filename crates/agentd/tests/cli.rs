@@ -675,6 +675,27 @@ async fn nsagentctl_wait_returns_once_everything_is_applied_and_names_what_is_no
         !listed.contains("interface/wa"),
         "applied items listed: {listed}"
     );
+
+    // A prefix no item is under (a typo) is no success.
+    let o = ctl(
+        &url,
+        &label,
+        &[
+            "wait",
+            "config/linux/interfaces/v2/interface/wz",
+            "--within",
+            "1",
+        ],
+    );
+    assert!(
+        !o.status.success(),
+        "wait succeeded with nothing to wait for"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no item under 'config/linux/interfaces/v2/interface/wz' after 1s"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

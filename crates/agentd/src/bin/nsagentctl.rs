@@ -69,8 +69,9 @@ enum Cmd {
     Get { prefix: Option<String> },
     /// State of every item, or of one.
     Status { key: Option<String> },
-    /// Wait until every item (under PREFIX, if given) is applied: exits 0 then, or after
-    /// `--within` seconds with the items that are not, and exits 1. Polls a count of items by
+    /// Wait until every item (under PREFIX, if given: at least one) is applied: exits 0 then,
+    /// or after `--within` seconds with the items that are not (or none under PREFIX), and
+    /// exits 1. Polls a count of items by
     /// state, which costs the agent next to nothing.
     Wait {
         prefix: Option<String>,
@@ -374,13 +375,22 @@ impl Agent {
             }
             let total = v["total"].as_u64().unwrap_or(0);
             let count = |state: &str| v["counts"][state].as_u64().unwrap_or(0);
-            // A deleted item is listed as removed until the agent forgets it: done too.
+            // A deleted item is listed as removed until the agent forgets it: done too. A
+            // prefix names items that must be there: none yet is not done (they may still
+            // come through the KV bucket), and a typo must not pass for success.
             let (applied, removed) = (count("applied"), count("removed"));
-            if applied + removed == total {
+            if applied + removed == total && (total > 0 || prefix.is_none()) {
                 outln!("{applied} of {total} items applied");
                 return Ok(ExitCode::SUCCESS);
             }
             if tokio::time::Instant::now() >= deadline {
+                if total == 0 {
+                    eprintln!(
+                        "nsagentctl: no item under '{}' after {within}s",
+                        prefix.as_deref().unwrap_or_default()
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
                 break;
             }
             tokio::time::sleep(Duration::from_millis(every.max(1))).await;
