@@ -72,6 +72,57 @@ impl World {
         Ok(())
     }
 
+    /// Why a multipath route command is not justified, if it is not: a route item of one of
+    /// its paths' interfaces wants it, and every path's interface is enabled with the path's
+    /// gateway in one of its subnets.
+    fn multipath_justified(&self, ns: &Netns, route: &RouteSpec) -> Result<(), String> {
+        let mut why = format!("no route item wants {}", route.dst);
+        for dev in route.devs() {
+            for i in self.interfaces_named(ns, dev) {
+                let key = |table| ItemKey::Route {
+                    dst: route.dst,
+                    interface: i.name.clone(),
+                    table,
+                };
+                let named = key(Some(route.table.unwrap_or(254)));
+                let Some(Item::Route(r)) = self
+                    .desired
+                    .get(&named)
+                    .or_else(|| self.desired.get(&key(None)))
+                else {
+                    continue;
+                };
+                match self.paths_hold(r) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => why = e,
+                }
+            }
+        }
+        Err(why)
+    }
+
+    /// Every path of a multipath route item: its interface enabled, its gateway in one of the
+    /// interface's subnets (link-only interfaces left to the kernel's word, as for one path).
+    fn paths_hold(&self, r: &nsagent_core::Route) -> Result<(), String> {
+        for h in &r.next_hops {
+            let Some(Item::Interface(i)) = self
+                .desired
+                .get(&ItemKey::Interface(h.outgoing_interface.clone()))
+            else {
+                return Err(format!("interface {} is not desired", h.outgoing_interface));
+            };
+            if !i.enabled.unwrap_or(false) {
+                return Err(format!("interface {} is disabled", i.name));
+            }
+            if let (Some(gw), false) = (h.gw_addr, i.link_only) {
+                if !i.ip_addresses.iter().any(|a| a.contains(&gw)) {
+                    return Err(format!("gateway {gw} is outside the subnets of {}", i.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The harness's own reading of "no command for an item whose dependencies do not hold".
     pub(super) fn check_dependencies(&self, c: &Command) -> Result<(), Violation> {
         let iface = |name: &str| match self.desired.get(&ItemKey::Interface(name.to_string())) {
@@ -147,6 +198,13 @@ impl World {
             }
             // A route or neighbour names its link by host name, which any interface item may
             // have chosen: the command is fine if one item of that host name justifies it.
+            Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }
+                if !route.hops.is_empty() =>
+            {
+                if let Err(why) = self.multipath_justified(ns, route) {
+                    return fail(why);
+                }
+            }
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route } => {
                 let mut why = format!("no interface item has a link named {}", route.dev);
                 for i in self.interfaces_named(ns, &route.dev) {

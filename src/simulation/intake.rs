@@ -536,6 +536,21 @@ const ROUTE_BREAKAGES: &[Breakage] = &[
         apply: |v| camel_field(v, "dst_network", json!("somewhere")),
     },
     Breakage {
+        field: "next_hops",
+        apply: |v| {
+            v["next_hops"] = json!([{"gw_addr": "10.9.0.1"}]);
+        },
+    },
+    Breakage {
+        field: "next_hops[1].weight",
+        apply: |v| {
+            v["dst_network"] = json!("10.9.0.0/16");
+            v.as_object_mut().map(|o| o.remove("gw_addr"));
+            v["next_hops"] =
+                json!([{"gw_addr": "10.9.0.1"}, {"gw_addr": "10.9.0.2", "weight": 300}]);
+        },
+    },
+    Breakage {
         field: "gwAddr",
         apply: |v| camel_field(v, "gw_addr", json!("gateway")),
     },
@@ -716,13 +731,15 @@ impl World {
                 }
             }
             ItemKey::Route { .. } => {
-                // Without a scope, a route through a gateway is global and a direct one on-link.
+                // Without a scope, a route through a gateway (or of many paths) is global and a
+                // direct one on-link.
                 if r.chance(40) {
-                    let scope = if value.get("gw_addr").is_some() {
-                        "GLOBAL"
-                    } else {
-                        "LINK"
-                    };
+                    let scope =
+                        if value.get("gw_addr").is_some() || value.get("next_hops").is_some() {
+                            "GLOBAL"
+                        } else {
+                            "LINK"
+                        };
                     value["scope"] = json!(scope);
                 }
                 if value["metric"] == json!(0) && r.chance(50) {
@@ -863,6 +880,11 @@ impl World {
         let (broken, want, under) = match which.checked_sub(table.len()) {
             None => {
                 let mut broken = value.clone();
+                // Each breakage is of one field of a route of one path: a multipath route's
+                // paths would be refused first.
+                if let (ItemKey::Route { .. }, Some(o)) = (key, broken.as_object_mut()) {
+                    o.remove("next_hops");
+                }
                 (table[which].apply)(&mut broken);
                 (broken, table[which].field, text.clone())
             }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use nsagent_core::ROUTE_PROTOCOL;
 use nsagent_core::{
     BridgeSettings, Interface, InterfaceType, Item, ItemKey, LinkKind, MacAddr, MacvlanMode,
-    NamespaceRef, Netns, RouteScope, TapSettings, VxlanTunnel,
+    NamespaceRef, Netns, Route, RouteScope, TapSettings, VxlanTunnel,
 };
 use nsagent_sim::StateDump;
 
@@ -26,7 +26,7 @@ pub(super) struct Expected {
 }
 
 /// A route as the rules decide it: destination, gateway, metric, scope, table (`None`:
-/// main).
+/// main), path MTU, and a multipath route's paths (link, gateway, weight).
 pub(super) type ExpectedRoute = (
     IpNet,
     Option<IpAddr>,
@@ -34,6 +34,7 @@ pub(super) type ExpectedRoute = (
     RouteScope,
     Option<u32>,
     Option<u32>,
+    Vec<(String, Option<IpAddr>, u16)>,
 );
 
 /// The part of a link the rules decide, in a form the oracle and the kernel's dump both give.
@@ -84,7 +85,16 @@ pub(super) fn found_links(dump: &StateDump) -> BTreeMap<LinkKey, ExpectedLink> {
             .filter(|r| r.protocol == ROUTE_PROTOCOL)
             .map(|r| {
                 let r = &r.route;
-                (r.dst, r.gw, r.metric, r.scope, r.table, r.mtu)
+                let hops = r.hops.iter().map(|h| (h.dev.clone(), h.gw, h.weight));
+                (
+                    r.dst,
+                    r.gw,
+                    r.metric,
+                    r.scope,
+                    r.table,
+                    r.mtu,
+                    hops.collect(),
+                )
             })
             .collect();
         found.insert(
@@ -143,6 +153,17 @@ impl World {
         let (mut links, placed) = self.place_interfaces(found);
         self.attach_routes_and_neighbours(&mut links, &placed);
         let (contested, winner_may_be_unplaced) = self.contested(&links);
+        // An interface whose link may be another item's, or absent.
+        let unsure: BTreeSet<&str> = links
+            .keys()
+            .map(String::as_str)
+            .filter(|i| {
+                contested.contains(i)
+                    || winner_may_be_unplaced.contains(i)
+                    || self.leans_on_contested(i, &contested, &winner_may_be_unplaced, 3)
+            })
+            .collect();
+        let uncertain = self.uncertain_multipath(&unsure);
         let mut expected: BTreeMap<LinkKey, Expected> = BTreeMap::new();
         for (item, (key, link)) in &links {
             // A veth's peer, or a MACVLAN's or VXLAN's parent (or its parent's, a VXLAN on a
@@ -151,9 +172,48 @@ impl World {
                 self.leans_on_contested(item, &contested, &winner_may_be_unplaced, 3);
             let e = expected.entry(key.clone()).or_default();
             e.candidates.push(link.clone());
+            // A multipath route through another interface whose link may be another item's
+            // or absent is there only if that one has its link.
+            // Each of them independently: a candidate without each subset of them.
+            let unsure_here: Vec<ExpectedRoute> = link
+                .routes
+                .iter()
+                .filter(|r| !r.6.is_empty() && uncertain.contains(&(r.0, r.4)))
+                .cloned()
+                .collect();
+            for mask in 1u32..(1 << unsure_here.len().min(4)) {
+                let mut without = link.clone();
+                for (i, r) in unsure_here.iter().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        without.routes.remove(r);
+                    }
+                }
+                e.candidates.push(without);
+            }
             e.may_be_absent |= peer_contested || winner_may_be_unplaced.contains(item.as_str());
         }
         expected
+    }
+
+    /// The multipath route items (destination, table as the oracle's routes carry it) that
+    /// leave through an interface whose link is `unsure`.
+    fn uncertain_multipath(&self, unsure: &BTreeSet<&str>) -> Vec<(IpNet, Option<u32>)> {
+        self.desired
+            .values()
+            .filter_map(|item| match item {
+                Item::Route(r) if !r.next_hops.is_empty() => Some(r),
+                _ => None,
+            })
+            .filter(|r| r.interfaces().iter().any(|i| unsure.contains(i)))
+            .map(|r| {
+                let table = match r.table {
+                    Some(254) => None,
+                    Some(t) => Some(t),
+                    None => self.vrf_table_of(&r.outgoing_interface),
+                };
+                (r.dst_network, table)
+            })
+            .collect()
     }
 
     /// Whether the interface `item` stands on a link that competes for its name, or may lose
@@ -387,48 +447,7 @@ impl World {
     ) {
         for item in self.desired.values() {
             match item {
-                Item::Route(r) => {
-                    let Some((ns, host, true, addrs)) = placed.get(&r.outgoing_interface) else {
-                        continue;
-                    };
-                    if !self.listed_addresses_present(&r.outgoing_interface, addrs) {
-                        continue;
-                    }
-                    if r.gw_addr
-                        .is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw)))
-                    {
-                        continue;
-                    }
-                    let metric = if r.dst_network.addr().is_ipv6() && r.metric == 0 {
-                        1024
-                    } else {
-                        r.metric
-                    };
-                    // IPv6 routes have no scope in the kernel: it reports them global.
-                    let scope = if r.dst_network.addr().is_ipv6() {
-                        RouteScope::Global
-                    } else {
-                        r.scope
-                    };
-                    // A VRF member's routes go to its VRF's table, unless the item names one.
-                    let table = match r.table {
-                        Some(254) => None,
-                        Some(t) => Some(t),
-                        None => self.vrf_table_of(&r.outgoing_interface),
-                    };
-                    if let Some((key, l)) = links.get_mut(&r.outgoing_interface) {
-                        if *key == (ns.clone(), host.clone()) {
-                            l.routes.insert((
-                                r.dst_network,
-                                r.gw_addr,
-                                metric,
-                                scope,
-                                table,
-                                r.mtu,
-                            ));
-                        }
-                    }
-                }
+                Item::Route(r) => self.attach_route(r, links, placed),
                 Item::Arp(a) => {
                     let Some((ns, host, true, addrs)) = placed.get(&a.interface) else {
                         continue;
@@ -457,6 +476,77 @@ impl World {
                     }
                 }
                 Item::Interface(_) | Item::RuleChain(_) | Item::PolicyRule(_) => {}
+            }
+        }
+    }
+
+    /// A route on its interface's link, or a multipath one on each of its paths' links: only
+    /// when every interface it leaves through is placed, linked and enabled in one namespace, with
+    /// the listed addresses of a link-only one there, and each gateway inside one of its
+    /// interface's subnets.
+    fn attach_route(&self, r: &Route, links: &mut Links, placed: &BTreeMap<String, Placement>) {
+        let paths: Vec<(&str, Option<IpAddr>, u16)> = if r.next_hops.is_empty() {
+            vec![(r.outgoing_interface.as_str(), r.gw_addr, 0)]
+        } else {
+            let hops = r.next_hops.iter();
+            hops.map(|h| (h.outgoing_interface.as_str(), h.gw_addr, h.weight))
+                .collect()
+        };
+        let mut at: Vec<(&str, &Netns, &String)> = Vec::new();
+        for name in r.interfaces() {
+            let Some((ns, host, true, addrs)) = placed.get(name) else {
+                return;
+            };
+            // Placed, and the link the oracle calls for there (not one another item took).
+            let linked = links
+                .get(name)
+                .is_some_and(|(key, _)| key.0 == *ns && key.1 == *host);
+            if !linked || !self.listed_addresses_present(name, addrs) {
+                return;
+            }
+            let unreachable = paths.iter().any(|(i, gw, _)| {
+                *i == name && gw.is_some_and(|gw| !addrs.iter().any(|a| a.contains(&gw)))
+            });
+            if unreachable || at.first().is_some_and(|(_, first, _)| *first != ns) {
+                return;
+            }
+            at.push((name, ns, host));
+        }
+        let host_of = |name: &str| at.iter().find(|(n, ..)| *n == name).map(|(.., h)| *h);
+        let hops: Vec<(String, Option<IpAddr>, u16)> = match r.next_hops.is_empty() {
+            true => Vec::new(),
+            false => paths
+                .iter()
+                .filter_map(|(i, gw, w)| Some((host_of(i)?.clone(), *gw, *w)))
+                .collect(),
+        };
+        let metric = if r.dst_network.addr().is_ipv6() && r.metric == 0 {
+            1024
+        } else {
+            r.metric
+        };
+        // IPv6 routes have no scope in the kernel: it reports them global.
+        let scope = if r.dst_network.addr().is_ipv6() {
+            RouteScope::Global
+        } else {
+            r.scope
+        };
+        // A VRF member's routes go to its VRF's table, unless the item names one.
+        let table = match r.table {
+            Some(254) => None,
+            Some(t) => Some(t),
+            None => self.vrf_table_of(&r.outgoing_interface),
+        };
+        let gw = if hops.is_empty() { r.gw_addr } else { None };
+        let expected = (r.dst_network, gw, metric, scope, table, r.mtu, hops);
+        // The kernel lists a multipath route on each of its paths' links.
+        let on: Vec<&str> = match r.next_hops.is_empty() {
+            true => vec![r.outgoing_interface.as_str()],
+            false => paths.iter().map(|(i, ..)| *i).collect(),
+        };
+        for name in on {
+            if let Some((_, l)) = links.get_mut(name) {
+                l.routes.insert(expected.clone());
             }
         }
     }

@@ -81,10 +81,14 @@ pub enum Feature {
     RouteTables,
     /// `pr0`..`pr2`, policy rules contesting three priorities (`policy_rules.rs`).
     PolicyRules,
+    /// Multipath routes: a route's gateway and a second path through another veth end or
+    /// dummy (maybe in another namespace, maybe with its gateway outside its subnets), with
+    /// weights that change now and then.
+    Ecmp,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 36] = [
+    pub const ALL: [Feature; 37] = [
         Feature::ErrnoEbusy,
         Feature::ErrnoEnobufs,
         Feature::ErrnoEagain,
@@ -121,6 +125,7 @@ impl Feature {
         Feature::Vxlan,
         Feature::RouteTables,
         Feature::PolicyRules,
+        Feature::Ecmp,
     ];
 
     /// The feature's name in reports and in a printed recording.
@@ -162,6 +167,7 @@ impl Feature {
             Feature::Vxlan => "vxlan",
             Feature::RouteTables => "route-tables",
             Feature::PolicyRules => "policy-rules",
+            Feature::Ecmp => "ecmp",
         }
     }
 

@@ -394,12 +394,40 @@ impl World {
                 v["mtu"] = json!(*self.rng.pick(&[1280u32, 1400]));
             }
         }
+        if self.on(Feature::Ecmp) && self.rng.chance(35) {
+            self.second_path(&mut v, k, &dst);
+        }
         let key = ItemKey::Route {
             dst: dst.parse().expect("generated network"),
             interface: name,
             table,
         };
         self.put(key, v);
+    }
+
+    /// Makes route `v` (through interface `k`) multipath: its own path, and one through
+    /// another veth end or dummy whose gateway is inside that one's first subnet, or now and
+    /// then outside its subnets.
+    fn second_path(&mut self, v: &mut serde_json::Value, k: usize, dst: &str) {
+        let others: Vec<usize> = (0..VETHS + DUMMIES).filter(|j| *j != k).collect();
+        let j = *self.rng.pick(&others);
+        let gw = if dst.contains(':') {
+            format!("fd00:{j}::fe")
+        } else if self.rng.chance(85) {
+            format!("10.{j}.0.253")
+        } else {
+            format!("10.{j}.2.253")
+        };
+        let own = v
+            .as_object_mut()
+            .and_then(|o| o.remove("gw_addr"))
+            .unwrap_or(serde_json::Value::Null);
+        let mut first = json!({"weight": 1 + self.rng.below(4)});
+        if !own.is_null() {
+            first["gw_addr"] = own;
+        }
+        v["next_hops"] = json!([first, {"outgoing_interface": iface_name(j), "gw_addr": gw,
+                                        "weight": 1 + self.rng.below(4)}]);
     }
 
     /// `x0`, a VXLAN on a veth end, a dummy, the bridge, the MACVLAN or no underlay, with a

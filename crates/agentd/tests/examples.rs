@@ -73,6 +73,11 @@ fn every_example_loads() {
         .filter(|i| matches!(i, Item::PolicyRule(r) if r.namespace == NamespaceRef::Named("nsa-demo-1".into())))
         .count();
     assert_eq!(rules, 3, "the policy rule examples");
+    assert!(
+        all.iter()
+            .any(|i| matches!(i, Item::Route(r) if r.next_hops.len() == 2)),
+        "no multipath route example"
+    );
     let routes = all.iter().filter(|i| matches!(i, Item::Route(_))).count();
     assert!(routes >= 3, "{routes} routes");
     let chain = all

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::firewall::ChainSpec;
 use crate::model::{
-    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, RouteScope, RouteType, TapSettings,
-    VxlanTunnel,
+    BridgeSettings, ChecksumOffload, MacAddr, MacvlanMode, TapSettings, VxlanTunnel,
 };
 use crate::netns::Netns;
 
+mod route;
 mod rule;
+pub use route::{Hop, RouteSpec};
 pub use rule::RuleSpec;
 
 /// Identifies a command so that its result can be matched to it.
@@ -110,45 +111,6 @@ impl LinkChange {
     pub fn is_empty(&self) -> bool {
         *self == LinkChange::default()
     }
-}
-
-/// A route. The kernel identifies it by table, destination and metric. A route of a dropping
-/// type (blackhole, unreachable, prohibit) has no device: `dev` is empty.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RouteSpec {
-    /// Kernel name of the outgoing link.
-    pub dev: String,
-    pub dst: IpNet,
-    pub gw: Option<IpAddr>,
-    pub metric: u32,
-    pub scope: RouteScope,
-    /// The routing table; `None`: the main table (254). A VRF member's routes go to its VRF's.
-    #[serde(
-        default,
-        deserialize_with = "crate::added_fields::absent_in_version_1",
-        skip_serializing_if = "crate::added_fields::is_default"
-    )]
-    pub table: Option<u32>,
-    #[serde(
-        default,
-        deserialize_with = "crate::added_fields::absent_in_version_1",
-        skip_serializing_if = "crate::added_fields::is_default"
-    )]
-    pub kind: RouteType,
-    /// The preferred source address.
-    #[serde(
-        default,
-        deserialize_with = "crate::added_fields::absent_in_version_1",
-        skip_serializing_if = "crate::added_fields::is_default"
-    )]
-    pub src: Option<IpAddr>,
-    /// The path MTU.
-    #[serde(
-        default,
-        deserialize_with = "crate::added_fields::absent_in_version_1",
-        skip_serializing_if = "crate::added_fields::is_default"
-    )]
-    pub mtu: Option<u32>,
 }
 
 /// The kind of a new link.
@@ -512,11 +474,11 @@ impl fmt::Display for Op {
             Op::DelAddress { ns, link, addr } => {
                 write!(f, "delete address {addr} from {link} in {ns}")
             }
-            Op::AddRoute { ns, route } => write!(f, "add route {} in {ns}", RouteText(route)),
+            Op::AddRoute { ns, route } => write!(f, "add route {} in {ns}", route.text()),
             Op::ReplaceRoute { ns, route } => {
-                write!(f, "replace route {} in {ns}", RouteText(route))
+                write!(f, "replace route {} in {ns}", route.text())
             }
-            Op::DelRoute { ns, route } => write!(f, "delete route {} in {ns}", RouteText(route)),
+            Op::DelRoute { ns, route } => write!(f, "delete route {} in {ns}", route.text()),
             Op::SetNeighbour { ns, link, ip, mac } => {
                 write!(f, "set neighbour {ip} lladdr {mac} on {link} in {ns}")
             }
@@ -561,35 +523,6 @@ impl fmt::Display for Op {
                 chain.family,
                 chain.table.name()
             ),
-        }
-    }
-}
-
-struct RouteText<'a>(&'a RouteSpec);
-
-impl fmt::Display for RouteText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.0;
-        if r.kind != RouteType::Unicast {
-            write!(f, "{:?} ", r.kind)?;
-        }
-        write!(f, "{}", r.dst)?;
-        if let Some(gw) = r.gw {
-            write!(f, " via {gw}")?;
-        }
-        if !r.dev.is_empty() {
-            write!(f, " dev {}", r.dev)?;
-        }
-        write!(f, " metric {} scope {:?}", r.metric, r.scope)?;
-        if let Some(t) = r.table {
-            write!(f, " table {t}")?;
-        }
-        if let Some(src) = r.src {
-            write!(f, " src {src}")?;
-        }
-        match r.mtu {
-            Some(mtu) => write!(f, " mtu {mtu}"),
-            None => Ok(()),
         }
     }
 }

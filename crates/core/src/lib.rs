@@ -21,7 +21,7 @@ mod status;
 pub use added_fields::reading_version_1;
 pub use backend::{errno, Backend, BackendError, ErrorKind};
 pub use command::{
-    BridgeChange, Command, CommandId, LinkChange, LinkSpec, Master, NewLink, Op, RouteSpec,
+    BridgeChange, Command, CommandId, Hop, LinkChange, LinkSpec, Master, NewLink, Op, RouteSpec,
     RuleSpec,
 };
 pub use event::{Event, Timestamp};
@@ -36,10 +36,10 @@ pub use link_state::{link_states_failed, LinkState, LinkStats, OperState};
 pub use machine::{BorrowPolicy, Core, CoreConfig, ProtectedLink};
 pub use model::{
     ArpEntry, BridgeSettings, Builtin, Chain, ChecksumOffload, Family, FdbEntry, Interface,
-    InterfaceType, Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, Policy, PolicyRule, Route,
-    RouteScope, RouteType, RuleAction, RuleChain, Table, TapSettings, ValidationError,
-    VxlanSettings, VxlanTunnel, DEFAULT_AGEING_TIME_SECONDS, MAX_AGEING_TIME_SECONDS,
-    OWN_CHAIN_PREFIX, VXLAN_DEFAULT_PORT, VXLAN_MAX_VNI,
+    InterfaceType, Item, ItemKey, MacAddr, MacvlanMode, MacvlanSettings, NextHop, Policy,
+    PolicyRule, Route, RouteScope, RouteType, RuleAction, RuleChain, Table, TapSettings,
+    ValidationError, VxlanSettings, VxlanTunnel, DEFAULT_AGEING_TIME_SECONDS,
+    MAX_AGEING_TIME_SECONDS, OWN_CHAIN_PREFIX, VXLAN_DEFAULT_PORT, VXLAN_MAX_VNI,
 };
 pub use netns::{NamespaceIdentity, NamespaceRef, Netns};
 pub use observed::{

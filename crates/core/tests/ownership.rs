@@ -54,6 +54,7 @@ fn route_on(dev: &str) -> RouteSpec {
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     }
 }
 

@@ -162,6 +162,7 @@ fn snapshot_taken_while_a_route_changes_does_not_remove_it() {
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     };
     d.event(Event::Observed(Snapshot {
         namespaces: vec![ObservedNamespace {
@@ -842,6 +843,7 @@ fn a_stale_removal_whose_object_a_fresh_look_no_longer_shows_is_not_sent() {
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     };
     look(&mut d, vec![route]);
     let cmds = d.pending();

@@ -295,6 +295,41 @@ fn sent_in(op: &Op) -> Netns {
 }
 
 /// The link a command enslaves another to, whose index it needs too.
+/// The links of a multipath route's paths, whose indexes its `RTA_MULTIPATH` carries.
+fn hops_needed(op: &Op) -> Vec<&str> {
+    match op {
+        Op::AddRoute { route, .. }
+        | Op::ReplaceRoute { route, .. }
+        | Op::DelRoute { route, .. } => route.hops.iter().map(|h| h.dev.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The indexes of a multipath route's paths' links, in order, from the names resolved for
+/// its group; a link missing is ENODEV, as the kernel answers for an `RTA_OIF` it lacks.
+fn hop_indexes(
+    op: &Op,
+    ns: &Netns,
+    indexes: &HashMap<String, Result<u32, KernelError>>,
+) -> Result<Vec<u32>, BackendError> {
+    hops_needed(op)
+        .into_iter()
+        .map(|name| match indexes.get(name) {
+            Some(Ok(index)) => Ok(*index),
+            Some(Err(e)) => Err(BackendError::from_errno(
+                op,
+                e.errno,
+                format!("{ns}: looking up link '{name}': {}", e.describe()),
+            )),
+            None => Err(BackendError::from_errno(
+                op,
+                errno::ENODEV,
+                format!("{ns}: no link '{name}'"),
+            )),
+        })
+        .collect()
+}
+
 fn master_needed(op: &Op) -> Option<&str> {
     match op {
         Op::SetLink {
@@ -394,7 +429,12 @@ fn apply_group(
 
     let mut names: Vec<&str> = cmds
         .iter()
-        .flat_map(|(_, op)| link_needed(op).into_iter().chain(master_needed(op)))
+        .flat_map(|(_, op)| {
+            link_needed(op)
+                .into_iter()
+                .chain(master_needed(op))
+                .chain(hops_needed(op))
+        })
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -565,9 +605,11 @@ fn prepare(
         Op::AddAddress { addr, .. } => message::add_address(index, addr),
         Op::DelAddress { addr, .. } => message::del_address(index, addr),
         Op::AddRoute { route, .. } | Op::ReplaceRoute { route, .. } => {
-            message::put_route(index, route, route_protocol)
+            message::put_route(index, &hop_indexes(op, ns, indexes)?, route, route_protocol)
         }
-        Op::DelRoute { route, .. } => message::del_route(index, route),
+        Op::DelRoute { route, .. } => {
+            message::del_route(index, &hop_indexes(op, ns, indexes)?, route)
+        }
         Op::SetNeighbour { ip, mac, .. } => message::set_neighbour(index, ip, *mac, route_protocol),
         Op::DelNeighbour { ip, .. } => message::del_neighbour(index, ip),
         Op::AddFdb { mac, remote, .. } => crate::fdb::add(index, *mac, remote),

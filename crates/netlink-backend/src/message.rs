@@ -20,7 +20,7 @@ use neli::rtnl::{
 };
 use neli::types::{Buffer, RtBuffer};
 use neli::{Size, ToBytes};
-use nsagent_core::{BridgeSettings, LinkChange, LinkSpec, MacAddr, RouteSpec};
+use nsagent_core::{BridgeSettings, Hop, LinkChange, LinkSpec, MacAddr, RouteSpec};
 
 use crate::bridge;
 use crate::socket::Request;
@@ -379,9 +379,36 @@ fn route_metric(ty: u16, value: u32) -> Vec<u8> {
     b
 }
 
+/// `RTA_GATEWAY`'s number, for the attributes nested in an `rtnexthop`.
+const RTA_GATEWAY: u16 = 5;
+
+/// `RTA_MULTIPATH`'s payload: one `rtnexthop` per path (length, flags, `weight - 1`, the
+/// link's index), each followed by its gateway as a nested `RTA_GATEWAY`.
+pub(crate) fn multipath(hops: &[(u32, &Hop)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (index, hop) in hops {
+        let gw = hop.gw.map(|g| ip_bytes(&g));
+        let gw_len = gw.as_ref().map_or(0, |g| 4 + g.len());
+        let len = 8 + ((gw_len + 3) & !3);
+        b.extend_from_slice(&(len as u16).to_ne_bytes());
+        b.push(0);
+        b.push(u8::try_from(hop.weight.saturating_sub(1)).unwrap_or(u8::MAX));
+        b.extend_from_slice(&index.to_ne_bytes());
+        if let Some(g) = gw {
+            b.extend_from_slice(&(gw_len as u16).to_ne_bytes());
+            b.extend_from_slice(&RTA_GATEWAY.to_ne_bytes());
+            b.extend_from_slice(&g);
+            b.resize(b.len() + ((4 - gw_len % 4) % 4), 0);
+        }
+    }
+    b
+}
+
 /// A route request. For removal the scope is "nowhere", which matches a route of any scope.
+/// `hops`: the links' indexes of a multipath route's paths, in order.
 fn route_msg(
     index: u32,
+    hops: &[u32],
     route: &RouteSpec,
     removal: bool,
     protocol: u8,
@@ -391,6 +418,10 @@ fn route_msg(
     // A dropping route has no device: the kernel refuses one (EINVAL).
     if !route.dev.is_empty() {
         attrs.push(attr(Rta::Oif, index)?);
+    }
+    if !route.hops.is_empty() {
+        let paths: Vec<(u32, &Hop)> = hops.iter().copied().zip(&route.hops).collect();
+        attrs.push(attr(Rta::Multipath, multipath(&paths).as_slice())?);
     }
     if let Some(gw) = route.gw {
         attrs.push(attr(Rta::Gateway, ip_bytes(&gw).as_slice())?);
@@ -435,19 +466,21 @@ fn route_msg(
 
 /// Both adding and replacing a route replace one with the same destination and metric: the
 /// kernel keys routes by destination, table, tos and metric.
-pub fn put_route(index: u32, route: &RouteSpec, protocol: u8) -> Result<Request> {
+/// `hops`: as for `route_msg`. A multipath route is removed by all its paths: the kernel
+/// matches an IPv4 one's by all of them, and removes only the paths listed of an IPv6 one.
+pub fn put_route(index: u32, hops: &[u32], route: &RouteSpec, protocol: u8) -> Result<Request> {
     encode(
         Rtm::Newroute,
         NlmF::CREATE | NlmF::REPLACE,
-        route_msg(index, route, false, protocol)?,
+        route_msg(index, hops, route, false, protocol)?,
     )
 }
 
-pub fn del_route(index: u32, route: &RouteSpec) -> Result<Request> {
+pub fn del_route(index: u32, hops: &[u32], route: &RouteSpec) -> Result<Request> {
     encode(
         Rtm::Delroute,
         NlmF::empty(),
-        route_msg(index, route, true, 0)?,
+        route_msg(index, hops, route, true, 0)?,
     )
 }
 

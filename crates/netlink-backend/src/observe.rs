@@ -13,7 +13,7 @@ use neli::rtnl::{Ifaddrmsg, Ifinfomsg, Ndmsg, Rtattr, Rtmsg};
 use neli::types::Buffer;
 use neli::FromBytesWithInput;
 use nsagent_core::{
-    LinkKind, LinkState, LinkStats, MacAddr, Netns, ObservedLink, ObservedNamespace,
+    Hop, LinkKind, LinkState, LinkStats, MacAddr, Netns, ObservedLink, ObservedNamespace,
     ObservedNeighbour, OperState, RouteScope, RouteSpec, RouteType, RuleSpec,
 };
 
@@ -426,6 +426,45 @@ fn route_metric(payload: &[u8], ty: u16) -> Option<u32> {
     None
 }
 
+/// The paths of an `RTA_MULTIPATH` payload in the kernel's order (the order given), or
+/// `None` if one is malformed or on a link not known by name.
+fn multipath_hops(
+    payload: &[u8],
+    family: u8,
+    name_of: &dyn Fn(u32) -> Option<String>,
+) -> Option<Vec<Hop>> {
+    let mut hops = Vec::new();
+    let mut rest = payload;
+    while rest.len() >= 8 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        if len < 8 || len > rest.len() {
+            return None;
+        }
+        let weight = u16::from(rest[3]) + 1;
+        let index = u32::from_ne_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let mut gw = None;
+        let mut attrs = &rest[8..len];
+        while attrs.len() >= 4 {
+            let alen = u16::from_ne_bytes([attrs[0], attrs[1]]) as usize;
+            let ty = u16::from_ne_bytes([attrs[2], attrs[3]]);
+            if alen < 4 || alen > attrs.len() {
+                return None;
+            }
+            if ty == u16::from(Rta::Gateway) {
+                gw = ip_from(family, &attrs[4..alen]);
+            }
+            attrs = &attrs[((alen + 3) & !3).min(attrs.len())..];
+        }
+        hops.push(Hop {
+            dev: name_of(index)?,
+            gw,
+            weight,
+        });
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+    }
+    Some(hops)
+}
+
 /// Routes added with the agent's protocol number, of any table: the only ones it
 /// manages, so that routes of the kernel and of others are never taken for stale.
 fn managed_routes(
@@ -464,9 +503,16 @@ fn managed_routes(
         let Some(Ok(dst)) = dst_ip.map(|ip| IpNet::new(ip, *msg.rtm_dst_len())) else {
             continue;
         };
+        let hops = match find(attrs, Rta::Multipath) {
+            Some(b) => match multipath_hops(b, family, name_of) {
+                Some(h) => h,
+                None => continue,
+            },
+            None => Vec::new(),
+        };
         // The kernel hangs an IPv6 dropping route on `lo`; it has no device of its own.
         let dev = match find(attrs, Rta::Oif).and_then(u32_of).and_then(name_of) {
-            _ if !kind.has_device() => String::new(),
+            _ if !kind.has_device() || !hops.is_empty() => String::new(),
             Some(dev) => dev,
             None => continue,
         };
@@ -487,6 +533,7 @@ fn managed_routes(
             kind,
             src: find(attrs, Rta::Prefsrc).and_then(|b| ip_from(family, b)),
             mtu: find(attrs, Rta::Metrics).and_then(|b| route_metric(b, message::RTAX_MTU)),
+            hops,
         });
     }
     Ok(routes)

@@ -108,6 +108,7 @@ fn route(dst: &str, gw: Option<&str>, metric: u32, scope: RouteScope) -> RouteSp
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     }
 }
 

@@ -51,6 +51,7 @@ fn configure(be: &mut NetlinkBackend, a: &TestNs, b: &TestNs) -> RouteSpec {
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     };
     apply(
         be,

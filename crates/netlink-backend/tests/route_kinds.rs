@@ -25,6 +25,7 @@ fn route(dev: &str, dst: &str) -> RouteSpec {
         kind: RouteType::Unicast,
         src: None,
         mtu: None,
+        hops: Vec::new(),
     }
 }
 

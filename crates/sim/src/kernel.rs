@@ -1543,84 +1543,14 @@ impl SimKernel {
         if !route.kind.has_device() {
             return self.put_dropping_route(ns, route);
         }
+        if !route.hops.is_empty() {
+            return self.put_multipath_route(ns, route);
+        }
         let namespace = self.namespace(ns)?;
         if let Some(src) = route.src {
             check_preferred_source(namespace, src)?;
         }
-        let dev = &route.dev;
-        let link = namespace
-            .links
-            .get(dev)
-            .ok_or_else(|| refuse(ENODEV, format!("no link named {dev}")))?;
-        let mut spec = route.clone();
-        match route.dst {
-            IpNet::V4(_) => {
-                if has_host_bits(&route.dst) {
-                    return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
-                }
-                match route.gw {
-                    None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
-                    None => {}
-                    Some(IpAddr::V6(gw)) => {
-                        // The kernel reads the first four bytes of the 16-byte RTA_GATEWAY as
-                        // an IPv4 address, which no subnet of the link covers (verified:
-                        // fd00::2 gave ENETUNREACH).
-                        return Err(refuse(
-                            ENETUNREACH,
-                            format!("IPv6 gateway {gw} for an IPv4 route"),
-                        ));
-                    }
-                    Some(IpAddr::V4(_)) if route.scope == RouteScope::Host => {
-                        return Err(refuse(
-                            EINVAL,
-                            "a route with host scope cannot have a gateway",
-                        ))
-                    }
-                    Some(gw) if !ipv4_gateway_reachable(namespace, dev, link, gw, route.scope) => {
-                        return Err(refuse(
-                            ENETUNREACH,
-                            format!("gateway {gw} is not reachable through {dev}"),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            IpNet::V6(_) => {
-                if !link.ipv6_enabled() {
-                    return Err(refuse(ENODEV, format!("IPv6 is disabled on {dev}")));
-                }
-                spec.dst = masked(route.dst);
-                spec.scope = RouteScope::Global;
-                if spec.metric == 0 {
-                    spec.metric = IPV6_DEFAULT_METRIC;
-                }
-                match route.gw {
-                    None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
-                    None => {}
-                    Some(IpAddr::V4(gw)) => {
-                        // A 4-byte RTA_GATEWAY is shorter than the policy's 16 (verified).
-                        return Err(refuse(
-                            ERANGE,
-                            format!("IPv4 gateway {gw} for an IPv6 route"),
-                        ));
-                    }
-                    Some(IpAddr::V6(gw)) if gw.is_multicast() || gw.is_unspecified() => {
-                        return Err(refuse(EINVAL, format!("invalid gateway address {gw}")))
-                    }
-                    Some(IpAddr::V6(gw)) if is_link_local(gw) && !link.up => {
-                        return Err(refuse(ENETDOWN, format!("{dev} is down")));
-                    }
-                    Some(IpAddr::V6(gw)) if is_link_local(gw) => {}
-                    Some(gw) if !ipv6_gateway_reachable(namespace, dev, link, gw) => {
-                        return Err(refuse(
-                            EHOSTUNREACH,
-                            format!("no route to gateway {gw} through {dev}"),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
+        let spec = one_path(namespace, route)?;
         let key = RouteKey {
             dst: spec.dst,
             metric: spec.metric,
@@ -1643,6 +1573,9 @@ impl SimKernel {
     /// any scope, so the sim ignores the scope. A missing device gives ENODEV: the backend
     /// resolves the name before asking.
     fn del_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
+        if !route.hops.is_empty() {
+            return self.del_multipath_route(ns, route);
+        }
         let namespace = self.namespace_mut(ns)?;
         let dev = &route.dev;
         if !dev.is_empty() && !namespace.links.contains_key(dev) {
@@ -1953,7 +1886,7 @@ fn link_dump(namespace: &Namespace, name: &str, link: &Link) -> LinkDump {
 
 /// A preferred source must be an address of the namespace, on any of its links; else
 /// EINVAL ("Invalid prefsrc address" for IPv4, "Invalid source address" for IPv6).
-fn check_preferred_source(namespace: &Namespace, src: IpAddr) -> Outcome {
+pub(crate) fn check_preferred_source(namespace: &Namespace, src: IpAddr) -> Outcome {
     let local = namespace
         .links
         .values()
@@ -1983,10 +1916,12 @@ fn ipv4_gateway_reachable(
         return false;
     }
     let via_route = |wanted: &dyn Fn(RouteScope) -> bool| {
-        namespace
-            .routes
-            .of_dev(dev)
-            .any(|(_, r)| r.spec.gw.is_none() && wanted(r.spec.scope) && r.spec.dst.contains(&gw))
+        namespace.routes.of_dev(dev).any(|(_, r)| {
+            r.spec.gw.is_none()
+                && r.spec.hops.is_empty()
+                && wanted(r.spec.scope)
+                && r.spec.dst.contains(&gw)
+        })
     };
     match scope {
         RouteScope::Global | RouteScope::Site => {
@@ -2011,10 +1946,9 @@ fn ipv6_gateway_reachable(namespace: &Namespace, dev: &str, link: &Link, gw: IpA
             .addresses
             .iter()
             .any(|a| a.net.addr().is_ipv6() && a.net.contains(&gw))
-            || namespace
-                .routes
-                .of_dev(dev)
-                .any(|(_, r)| r.spec.gw.is_none() && r.spec.dst.contains(&gw)))
+            || namespace.routes.of_dev(dev).any(|(_, r)| {
+                r.spec.gw.is_none() && r.spec.hops.is_empty() && r.spec.dst.contains(&gw)
+            }))
 }
 
 fn is_link_local(ip: Ipv6Addr) -> bool {
@@ -2064,4 +1998,84 @@ pub(crate) fn check_mtu(kind: LinkKind, mtu: Option<u32>) -> Outcome {
         }
         _ => Ok(()),
     }
+}
+
+/// The checks of a route of one path through `route.dev` (a multipath route's each path too),
+/// and the route as the kernel stores it.
+pub(crate) fn one_path(namespace: &Namespace, route: &RouteSpec) -> Outcome<RouteSpec> {
+    let dev = &route.dev;
+    let link = namespace
+        .links
+        .get(dev)
+        .ok_or_else(|| refuse(ENODEV, format!("no link named {dev}")))?;
+    let mut spec = route.clone();
+    match route.dst {
+        IpNet::V4(_) => {
+            if has_host_bits(&route.dst) {
+                return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
+            }
+            match route.gw {
+                None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
+                None => {}
+                Some(IpAddr::V6(gw)) => {
+                    // The kernel reads the first four bytes of the 16-byte RTA_GATEWAY as
+                    // an IPv4 address, which no subnet of the link covers (verified:
+                    // fd00::2 gave ENETUNREACH).
+                    return Err(refuse(
+                        ENETUNREACH,
+                        format!("IPv6 gateway {gw} for an IPv4 route"),
+                    ));
+                }
+                Some(IpAddr::V4(_)) if route.scope == RouteScope::Host => {
+                    return Err(refuse(
+                        EINVAL,
+                        "a route with host scope cannot have a gateway",
+                    ))
+                }
+                Some(gw) if !ipv4_gateway_reachable(namespace, dev, link, gw, route.scope) => {
+                    return Err(refuse(
+                        ENETUNREACH,
+                        format!("gateway {gw} is not reachable through {dev}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        IpNet::V6(_) => {
+            if !link.ipv6_enabled() {
+                return Err(refuse(ENODEV, format!("IPv6 is disabled on {dev}")));
+            }
+            spec.dst = masked(route.dst);
+            spec.scope = RouteScope::Global;
+            if spec.metric == 0 {
+                spec.metric = IPV6_DEFAULT_METRIC;
+            }
+            match route.gw {
+                None if !link.up => return Err(refuse(ENETDOWN, format!("{dev} is down"))),
+                None => {}
+                Some(IpAddr::V4(gw)) => {
+                    // A 4-byte RTA_GATEWAY is shorter than the policy's 16 (verified).
+                    return Err(refuse(
+                        ERANGE,
+                        format!("IPv4 gateway {gw} for an IPv6 route"),
+                    ));
+                }
+                Some(IpAddr::V6(gw)) if gw.is_multicast() || gw.is_unspecified() => {
+                    return Err(refuse(EINVAL, format!("invalid gateway address {gw}")))
+                }
+                Some(IpAddr::V6(gw)) if is_link_local(gw) && !link.up => {
+                    return Err(refuse(ENETDOWN, format!("{dev} is down")));
+                }
+                Some(IpAddr::V6(gw)) if is_link_local(gw) => {}
+                Some(gw) if !ipv6_gateway_reachable(namespace, dev, link, gw) => {
+                    return Err(refuse(
+                        EHOSTUNREACH,
+                        format!("no route to gateway {gw} through {dev}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(spec)
 }

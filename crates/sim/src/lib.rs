@@ -15,6 +15,7 @@ mod firewall;
 mod kernel;
 mod macvlan;
 mod microservice;
+mod multipath;
 mod namespace;
 mod route_types;
 mod rules;

@@ -152,27 +152,29 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     /// Inserts or replaces the route with this key, whatever device the old one used.
     pub(crate) fn put(&mut self, key: RouteKey, route: StoredRoute) {
-        let dev = route.spec.dev.clone();
+        let devs: Vec<String> = route.spec.devs().map(str::to_string).collect();
         if let Some(old) = self.by_key.insert(key, route) {
-            self.unindex(&old.spec.dev, &key);
+            self.unindex(&old.spec, &key);
         }
-        // A dropping route has no device to index it by.
-        if !dev.is_empty() {
+        // A dropping route has no device to index it by; a multipath one is indexed by each.
+        for dev in devs {
             self.by_dev.entry(dev).or_default().insert(key);
         }
     }
 
     pub(crate) fn remove(&mut self, key: &RouteKey) -> Option<StoredRoute> {
         let old = self.by_key.remove(key)?;
-        self.unindex(&old.spec.dev, key);
+        self.unindex(&old.spec, key);
         Some(old)
     }
 
-    fn unindex(&mut self, dev: &str, key: &RouteKey) {
-        if let Some(keys) = self.by_dev.get_mut(dev) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.by_dev.remove(dev);
+    fn unindex(&mut self, spec: &RouteSpec, key: &RouteKey) {
+        for dev in spec.devs() {
+            if let Some(keys) = self.by_dev.get_mut(dev) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_dev.remove(dev);
+                }
             }
         }
     }
@@ -216,7 +218,7 @@ impl RouteTable {
         };
         for key in &keys {
             if let Some(route) = self.by_key.get_mut(key) {
-                route.spec.dev = to.to_string();
+                route.spec.rename_dev(from, to);
             }
         }
         self.by_dev.entry(to.to_string()).or_default().extend(keys);
@@ -235,8 +237,14 @@ impl RouteTable {
         }
     }
 
-    /// Removes the routes through `dev` whose key satisfies `doomed`.
-    pub(crate) fn remove_of_dev(&mut self, dev: &str, doomed: impl Fn(&RouteKey) -> bool) {
+    /// Removes the routes through `dev` whose key satisfies `doomed`; of a multipath route,
+    /// what `loss` says.
+    pub(crate) fn remove_of_dev(
+        &mut self,
+        dev: &str,
+        doomed: impl Fn(&RouteKey) -> bool,
+        loss: PathLoss<'_>,
+    ) {
         let keys: Vec<RouteKey> = self
             .by_dev
             .get(dev)
@@ -246,9 +254,41 @@ impl RouteTable {
             .copied()
             .collect();
         for key in keys {
-            self.remove(&key);
+            let Some(route) = self.remove(&key) else {
+                continue;
+            };
+            if route.spec.hops.is_empty() {
+                continue;
+            }
+            let kept = match loss {
+                PathLoss::Gone if key.dst.addr().is_ipv4() => None,
+                PathLoss::Gone => {
+                    let mut spec = route.spec.clone();
+                    spec.hops.retain(|h| h.dev != dev);
+                    crate::multipath::one_left(spec)
+                }
+                PathLoss::Dead { alive } => route
+                    .spec
+                    .hops
+                    .iter()
+                    .any(|h| h.dev != dev && alive(&h.dev))
+                    .then(|| route.spec.clone()),
+            };
+            if let Some(spec) = kept {
+                self.put(key, StoredRoute { spec, ..route });
+            }
         }
     }
+}
+
+/// What a multipath route loses with one path's link.
+#[derive(Clone, Copy)]
+pub(crate) enum PathLoss<'a> {
+    /// The link went: an IPv4 route goes whole, an IPv6 one loses the path.
+    Gone,
+    /// The link went down or lost its addresses: the path is dead, and the route stays while
+    /// another path's link is `alive`.
+    Dead { alive: &'a dyn Fn(&str) -> bool },
 }
 
 /// Permanent neighbour entries, keyed by link name and address so that one link's entries are
@@ -393,7 +433,7 @@ impl Namespace {
     /// neighbours go with the device in the kernel too.
     pub(crate) fn remove_link(&mut self, name: &str) -> Option<Link> {
         let link = self.links.remove(name)?;
-        self.routes.remove_of_dev(name, |_| true);
+        self.routes.remove_of_dev(name, |_| true, PathLoss::Gone);
         self.neighbours.remove_of_link(name, |_| true);
         Some(link)
     }
@@ -403,7 +443,10 @@ impl Namespace {
     /// addresses go as well as link-local ones, and `::1` on `lo`), and its neighbour entries,
     /// permanent ones included, are flushed. IPv4 addresses stay.
     pub(crate) fn flush_on_down(&mut self, name: &str) {
-        self.routes.remove_of_dev(name, |_| true);
+        let links = &self.links;
+        let alive = |d: &str| links.get(d).is_some_and(|l| l.up);
+        self.routes
+            .remove_of_dev(name, |_| true, PathLoss::Dead { alive: &alive });
         self.neighbours.remove_of_link(name, |_| true);
         if let Some(link) = self.links.get_mut(name) {
             link.addresses.retain(|a| a.net.addr().is_ipv4());
@@ -414,7 +457,13 @@ impl Namespace {
     /// addresses, routes and neighbours disappear and new ones are refused until the MTU is
     /// raised again.
     pub(crate) fn flush_ipv6(&mut self, name: &str) {
-        self.routes.remove_of_dev(name, |k| k.dst.addr().is_ipv6());
+        let links = &self.links;
+        let alive = |d: &str| links.get(d).is_some_and(|l| l.up && l.ipv6_enabled());
+        self.routes.remove_of_dev(
+            name,
+            |k| k.dst.addr().is_ipv6(),
+            PathLoss::Dead { alive: &alive },
+        );
         self.neighbours.remove_of_link(name, |ip| ip.is_ipv6());
         if let Some(link) = self.links.get_mut(name) {
             link.addresses.retain(|a| a.net.addr().is_ipv4());
@@ -427,7 +476,13 @@ impl Namespace {
     /// neighbours alone, including gateway routes whose gateway was in the removed address's
     /// subnet; IPv6 address removal never removes routes or neighbours.
     pub(crate) fn flush_ipv4(&mut self, name: &str) {
-        self.routes.remove_of_dev(name, |k| k.dst.addr().is_ipv4());
+        let links = &self.links;
+        let alive = |d: &str| links.get(d).is_some_and(|l| l.up);
+        self.routes.remove_of_dev(
+            name,
+            |k| k.dst.addr().is_ipv4(),
+            PathLoss::Dead { alive: &alive },
+        );
         self.neighbours.remove_of_link(name, |ip| ip.is_ipv4());
     }
 }

@@ -542,6 +542,7 @@ fn delete_route_by_hand(kernel: &Mutex<SimKernel>) {
                 kind: Default::default(),
                 src: None,
                 mtu: None,
+                hops: Vec::new(),
             },
         })
         .expect("delete by hand");

@@ -235,7 +235,7 @@ impl Core {
                             Some(Item::Interface(d)) if self.parent_in_flight(d))
                 });
             let link_changing_here = match &slot.actual {
-                Actual::Route(r) => self.link_changing(&r.ns, &r.route.dev),
+                Actual::Route(r) => r.route.devs().any(|d| self.link_changing(&r.ns, d)),
                 Actual::Neighbour(n) => self.link_changing(&n.ns, &n.link),
                 Actual::Fdb(f) => self.link_changing(&f.ns, &f.link),
                 _ => false,

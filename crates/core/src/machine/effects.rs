@@ -49,6 +49,9 @@ struct Flushed {
     pub(super) neighbours: bool,
     /// Only this family (`Some(true)`: IPv6), or both.
     pub(super) ipv6: Option<bool>,
+    /// The link itself went. Else (down, addresses gone) the kernel keeps a multipath route
+    /// with that path dead while another lives.
+    pub(super) gone: bool,
 }
 
 /// Below this MTU the kernel disables IPv6 on a link.
@@ -134,6 +137,7 @@ impl Core {
                 routes: true,
                 neighbours: true,
                 ipv6: None,
+                gone: true,
             },
         );
         for id in ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string()))) {
@@ -174,6 +178,7 @@ impl Core {
                 routes: true,
                 neighbours: true,
                 ipv6: None,
+                gone: false,
             },
         );
     }
@@ -184,6 +189,7 @@ impl Core {
             routes,
             neighbours,
             ipv6,
+            gone,
         } = what;
         // Stale objects waiting for a retry of their removal went with the flush too.
         let family = |v6: bool| ipv6.is_none_or(|want| want == v6);
@@ -203,6 +209,12 @@ impl Core {
         let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
         for id in holders {
             let on_link = match &self.slot(id).actual {
+                Actual::Route(r) if !r.route.hops.is_empty() => {
+                    if routes && gone {
+                        self.path_link_gone(id, link);
+                    }
+                    false
+                }
                 Actual::Route(r) => {
                     routes
                         && r.route.dev == link
@@ -246,7 +258,7 @@ impl Core {
             // is gone (the far end of its veth went with a namespace), so is what was added. A
             // dropping route has no link to lose.
             Op::AddRoute { ns, route } | Op::ReplaceRoute { ns, route }
-                if !route.dev.is_empty() && !self.link_known(ns, &route.dev) =>
+                if route.devs().any(|d| !self.link_known(ns, d)) =>
             {
                 self.set_actual(id, Actual::None)
             }
@@ -417,6 +429,7 @@ impl Core {
                         routes: true,
                         neighbours: true,
                         ipv6: None,
+                        gone: false,
                     });
                 }
             }
@@ -430,6 +443,7 @@ impl Core {
                         routes: true,
                         neighbours: true,
                         ipv6: Some(true),
+                        gone: false,
                     });
                 }
             }
@@ -440,6 +454,7 @@ impl Core {
                     routes: false,
                     neighbours: true,
                     ipv6: None,
+                    gone: false,
                 });
             }
             if let Some(alias) = &change.alias {
@@ -460,6 +475,7 @@ impl Core {
                         routes: true,
                         neighbours: true,
                         ipv6: None,
+                        gone: false,
                     });
                 }
             }
@@ -521,22 +537,9 @@ impl Core {
                     routes: true,
                     neighbours: true,
                     ipv6: Some(false),
+                    gone: false,
                 },
             );
-        }
-    }
-
-    /// The kernel deletes the IPv4 routes, of any table, whose preferred source was an address
-    /// it deleted (measured: `netlink-backend/tests/route_kinds.rs`). A route's source is one
-    /// of its own link's addresses (`l3.rs`), so only that link's routes can have had one.
-    fn forget_routes_from(&mut self, ns: &Netns, link: &str, gone: &[std::net::IpAddr]) {
-        let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
-        for id in holders {
-            let lost = matches!(&self.slot(id).actual, Actual::Route(r)
-                if r.route.src.is_some_and(|s| s.is_ipv4() && gone.contains(&s)));
-            if lost {
-                self.set_actual(id, Actual::None);
-            }
         }
     }
 
@@ -568,7 +571,7 @@ impl Core {
         for d in on {
             let mut actual = self.slot(d).actual.clone();
             match &mut actual {
-                Actual::Route(r) => r.route.dev = new.to_string(),
+                Actual::Route(r) => r.route.rename_dev(old, new),
                 Actual::Neighbour(n) => n.link = new.to_string(),
                 Actual::Fdb(f) => f.link = new.to_string(),
                 _ => continue,

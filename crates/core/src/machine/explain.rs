@@ -74,6 +74,22 @@ fn in_kernel(actual: &Actual) -> Vec<String> {
             );
             v
         }
+        Actual::Route(r) if !r.route.hops.is_empty() => vec![format!(
+            "route {}{} metric {} in {}",
+            r.route.dst,
+            r.route
+                .hops
+                .iter()
+                .map(|h| format!(
+                    " nexthop{} dev {} weight {}",
+                    h.gw.map(|g| format!(" via {g}")).unwrap_or_default(),
+                    h.dev,
+                    h.weight
+                ))
+                .collect::<String>(),
+            r.route.metric,
+            r.ns
+        )],
         Actual::Route(r) => vec![format!(
             "route {}{} dev {} metric {} in {}",
             r.route.dst,

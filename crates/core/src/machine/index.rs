@@ -147,6 +147,16 @@ impl Core {
     }
 
     pub(super) fn index_desired(&mut self, id: ItemId, item: &Item) {
+        // A multipath route's own interface is indexed by its key; its hops' here.
+        if let Item::Route(r) = item {
+            for name in r.interfaces().into_iter().skip(1) {
+                self.ix
+                    .referrers
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(id);
+            }
+        }
         if let Item::PolicyRule(r) = item {
             self.ix
                 .ns_members
@@ -202,6 +212,11 @@ impl Core {
     }
 
     pub(super) fn unindex_desired(&mut self, id: ItemId, item: &Item) {
+        if let Item::Route(r) = item {
+            for name in r.interfaces().into_iter().skip(1) {
+                remove_from_fx(&mut self.ix.referrers, name, id);
+            }
+        }
         if let Item::PolicyRule(r) = item {
             remove_from(&mut self.ix.ns_members, &r.namespace, id);
             for name in r.interfaces() {
@@ -251,11 +266,13 @@ impl Core {
             }
             Actual::Route(r) => {
                 self.ix.route_owner.insert(route_slot(&r.ns, &r.route), id);
-                self.ix
-                    .on_link
-                    .entry((r.ns.clone(), r.route.dev.clone()))
-                    .or_default()
-                    .insert(id);
+                for dev in r.route.devs() {
+                    self.ix
+                        .on_link
+                        .entry((r.ns.clone(), dev.to_string()))
+                        .or_default()
+                        .insert(id);
+                }
             }
             Actual::Neighbour(n) => {
                 self.ix
@@ -291,11 +308,9 @@ impl Core {
                 Some(Resource::LinkName(key.0, key.1))
             }
             Actual::Route(r) => {
-                remove_from_fx(
-                    &mut self.ix.on_link,
-                    &(r.ns.clone(), r.route.dev.clone()),
-                    id,
-                );
+                for dev in r.route.devs() {
+                    remove_from_fx(&mut self.ix.on_link, &(r.ns.clone(), dev.to_string()), id);
+                }
                 let key = route_slot(&r.ns, &r.route);
                 if self.ix.route_owner.get(&key) == Some(&id) {
                     self.ix.route_owner.remove(&key);

@@ -8,13 +8,14 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::command::{Op, RouteSpec};
+use crate::command::{Hop, Op, RouteSpec};
 use crate::model::{Item, MacAddr, Route, RouteScope, RouteType, LOCAL_TABLE, MAIN_TABLE};
 use crate::netns::Netns;
 use crate::status::{ItemState, PendingReason};
 
 use super::dirty::{route_slot, Resource};
-use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner};
+use super::index::ids_in;
+use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner, RouteActual};
 use super::Core;
 
 /// What a route, neighbour or FDB item wants in the kernel, on its interface's link.
@@ -34,14 +35,16 @@ enum L3Target {
 
 impl L3Target {
     /// `table`: the routing table of the interface's routes (its VRF's; `None`: main).
+    /// `hop_links`: a multipath route's hops' links, by their interfaces.
     pub(super) fn of(
         item: &Item,
         link: &LinkActual,
         interface: &str,
         table: Option<u32>,
+        hop_links: &[(String, LinkActual)],
     ) -> Result<L3Target, PendingReason> {
         match item {
-            Item::Route(r) => route_spec(r, link, interface, table).map(L3Target::Route),
+            Item::Route(r) => route_spec(r, link, interface, table, hop_links).map(L3Target::Route),
             Item::Arp(a) => Ok(L3Target::Neighbour {
                 link: link.name.clone(),
                 ip: a.ip_address,
@@ -64,8 +67,11 @@ impl L3Target {
     pub(super) fn fits(&self, actual: &Actual, ns: &Netns) -> bool {
         match (self, actual) {
             (L3Target::Route(spec), Actual::Route(a)) => {
+                // One path and many replace each other in place; a path's link is not part
+                // of the kernel's identity, but the agent's beliefs are kept by it.
+                let multipath = !(a.route.hops.is_empty() && spec.hops.is_empty());
                 a.ns == *ns
-                    && a.route.dev == spec.dev
+                    && (multipath || a.route.dev == spec.dev)
                     && a.route.dst == spec.dst
                     && a.route.metric == spec.metric
                     && a.route.table == spec.table
@@ -158,14 +164,25 @@ fn route_spec(
     link: &LinkActual,
     interface: &str,
     vrf_table: Option<u32>,
+    hop_links: &[(String, LinkActual)],
 ) -> Result<RouteSpec, PendingReason> {
-    let reachable = r
-        .gw_addr
-        .is_none_or(|gw| link.addresses.iter().any(|a| a.contains(&gw)));
-    if !reachable {
-        return Err(PendingReason::GatewayUnreachable {
-            gw: r.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
-            interface: interface.to_string(),
+    reachable(r.gw_addr, link, interface)?;
+    let mut hops = Vec::with_capacity(r.next_hops.len());
+    for h in &r.next_hops {
+        let hop_link = match hop_links.iter().find(|(i, _)| *i == h.outgoing_interface) {
+            Some((_, l)) => l,
+            None if h.outgoing_interface == interface => link,
+            None => {
+                return Err(PendingReason::InterfaceNotReady(
+                    h.outgoing_interface.clone(),
+                ))
+            }
+        };
+        reachable(h.gw_addr, hop_link, &h.outgoing_interface)?;
+        hops.push(Hop {
+            dev: hop_link.name.clone(),
+            gw: h.gw_addr,
+            weight: h.weight,
         });
     }
     if let Some(src) = r.src_addr {
@@ -183,7 +200,7 @@ fn route_spec(
         None => vrf_table,
     };
     Ok(RouteSpec {
-        dev: if r.route_type.has_device() {
+        dev: if r.route_type.has_device() && hops.is_empty() {
             link.name.clone()
         } else {
             String::new()
@@ -196,7 +213,21 @@ fn route_spec(
         kind: r.route_type,
         src: r.src_addr,
         mtu: r.mtu,
+        hops,
     })
+}
+
+/// A gateway is reachable through a link with an address of its network.
+fn reachable(gw: Option<IpAddr>, link: &LinkActual, interface: &str) -> Result<(), PendingReason> {
+    match gw {
+        Some(gw) if !link.addresses.iter().any(|a| a.contains(&gw)) => {
+            Err(PendingReason::GatewayUnreachable {
+                gw: gw.to_string(),
+                interface: interface.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The metric the kernel stores: an IPv6 route asked for with metric 0 gets 1024
@@ -276,12 +307,70 @@ impl Core {
         matches!(&iface.actual, Actual::Link(l) if self.vrf_busy(&l.ns, l.master.as_deref()))
     }
 
+    /// The links of a multipath route's hops on interfaces other than its own, each usable and
+    /// in the route's namespace, and whether all their items are applied. `Ok(None)`: one has
+    /// a command in flight.
+    #[allow(clippy::type_complexity)]
+    fn hop_links(
+        &self,
+        item: &Item,
+        interface: &str,
+        link: &LinkActual,
+    ) -> Result<Option<(Vec<(String, LinkActual)>, bool)>, PendingReason> {
+        let Item::Route(r) = item else {
+            return Ok(Some((Vec::new(), true)));
+        };
+        let mut out: Vec<(String, LinkActual)> = Vec::new();
+        let mut ready = true;
+        for name in r.interfaces().into_iter().filter(|n| *n != interface) {
+            let Some((hop_link, applied)) = self.usable_link(name)? else {
+                return Ok(None);
+            };
+            if hop_link.ns != link.ns {
+                return Err(PendingReason::InterfaceInAnotherNamespace(name.to_string()));
+            }
+            ready &= applied;
+            out.push((name.to_string(), hop_link));
+        }
+        Ok(Some((out, ready)))
+    }
+
     /// The item waits for its link's commands; if the kernel took what it had meanwhile (its
     /// link went), it is not applied any more.
     fn wait_for_link(&mut self, id: ItemId) {
         if self.slot(id).actual == Actual::None && self.slot(id).state == ItemState::Applied {
             self.set_state(id, ItemState::InProgress);
         }
+    }
+
+    /// The kernel deletes the IPv4 routes, of any table, whose preferred source was an address
+    /// it deleted (measured: `netlink-backend/tests/route_kinds.rs`). A route's source is one
+    /// of its own link's addresses (`l3.rs`), so only that link's routes can have had one.
+    pub(super) fn forget_routes_from(&mut self, ns: &Netns, link: &str, gone: &[std::net::IpAddr]) {
+        let holders: Vec<ItemId> = ids_in(self.ix.on_link.get(&(ns.clone(), link.to_string())));
+        for id in holders {
+            let lost = matches!(&self.slot(id).actual, Actual::Route(r)
+                if r.route.src.is_some_and(|s| s.is_ipv4() && gone.contains(&s)));
+            if lost {
+                self.set_actual(id, Actual::None);
+            }
+        }
+    }
+
+    /// A link a multipath route has a path through went: what the kernel keeps of the route
+    /// (`RouteSpec::without_link`) is what the core believes of it.
+    pub(super) fn path_link_gone(&mut self, id: ItemId, link: &str) {
+        let Actual::Route(r) = &self.slot(id).actual else {
+            return;
+        };
+        if !r.route.uses(link) {
+            return;
+        }
+        let left = r.route.without_link(link).map(|route| RouteActual {
+            ns: r.ns.clone(),
+            route,
+        });
+        self.set_actual(id, left.map_or(Actual::None, Actual::Route));
     }
 
     /// Routes and neighbours: both live on their interface's link and follow one pattern.
@@ -295,11 +384,19 @@ impl Core {
                 Some(item) => match self.usable_link(&interface) {
                     Err(reason) => Err(Some(reason)),
                     Ok(None) => return self.wait_for_link(id),
-                    Ok(Some((link, ready))) => {
-                        L3Target::of(item, &link, &interface, self.route_table_of(&interface))
-                            .map(|t| (link.ns, t, ready))
-                            .map_err(Some)
-                    }
+                    Ok(Some((link, ready))) => match self.hop_links(item, &interface, &link) {
+                        Err(reason) => Err(Some(reason)),
+                        Ok(None) => return self.wait_for_link(id),
+                        Ok(Some((hop_links, hops_ready))) => L3Target::of(
+                            item,
+                            &link,
+                            &interface,
+                            self.route_table_of(&interface),
+                            &hop_links,
+                        )
+                        .map(|t| (link.ns, t, ready && hops_ready))
+                        .map_err(Some),
+                    },
                 },
             };
         let working = if desired_item.is_some() {

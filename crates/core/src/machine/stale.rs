@@ -76,7 +76,11 @@ impl StaleObject {
     pub(super) fn link(&self) -> Option<(Netns, String)> {
         match &self.op {
             Op::DeleteLink { ns, name } => Some((ns.clone(), name.clone())),
-            Op::DelRoute { ns, route } => Some((ns.clone(), route.dev.clone())),
+            // A multipath route's by its first path's link.
+            Op::DelRoute { ns, route } => Some((
+                ns.clone(),
+                route.devs().next().unwrap_or_default().to_string(),
+            )),
             Op::DelNeighbour { ns, link, .. } | Op::DelFdb { ns, link, .. } => {
                 Some((ns.clone(), link.clone()))
             }
@@ -338,7 +342,7 @@ impl StaleObjects {
             let mut obj = obj;
             if obj.in_flight.is_none() {
                 match &mut obj.op {
-                    Op::DelRoute { route, .. } => route.dev = new.to_string(),
+                    Op::DelRoute { route, .. } => route.rename_dev(old, new),
                     Op::DelNeighbour { link, .. } | Op::DelFdb { link, .. } => {
                         *link = new.to_string()
                     }
@@ -438,7 +442,7 @@ impl Core {
                 continue;
             }
             let waits = match &obj.op {
-                Op::DelRoute { ns, route } => self.link_changing(ns, &route.dev),
+                Op::DelRoute { ns, route } => route.devs().any(|d| self.link_changing(ns, d)),
                 Op::DelNeighbour { ns, link, .. } | Op::DelFdb { ns, link, .. } => {
                     self.link_changing(ns, link)
                 }

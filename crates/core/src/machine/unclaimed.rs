@@ -20,10 +20,9 @@ impl Core {
             if seen.claimed_routes.contains(&i) {
                 continue;
             }
-            let Some(item_name) = seen.managed.get(r.dev.as_str()) else {
+            let Some(key) = self.route_item_of(seen, r) else {
                 continue;
             };
-            let key = self.route_key_of(r, item_name);
             if self.has_command_in_flight(&key) {
                 continue;
             }
@@ -47,6 +46,24 @@ impl Core {
                 ),
             }
         }
+    }
+
+    /// The key of the item a route seen on managed links would be, if it is on one. A
+    /// multipath route's item may name any of its paths' interfaces (or one of none, which
+    /// resync does not find): the first that has an item, else the first managed.
+    fn route_item_of(&self, seen: &Seen, r: &RouteSpec) -> Option<ItemKey> {
+        let mut keys = r
+            .devs()
+            .filter_map(|d| seen.managed.get(d))
+            .map(|name| self.route_key_of(r, name));
+        let first = keys.next()?;
+        if self.ix.by_key.contains_key(&first) {
+            return Some(first);
+        }
+        Some(
+            keys.find(|k| self.ix.by_key.contains_key(k))
+                .unwrap_or(first),
+        )
     }
 
     /// The key of the item a route seen on `interface`'s link would be: one that names the

@@ -35,7 +35,7 @@ pub use policy_rule::{PolicyRule, RuleAction};
 
 use key::KeyVersion;
 use protojson::Model;
-pub use route::{Route, RouteScope, RouteType};
+pub use route::{NextHop, Route, RouteScope, RouteType};
 pub(crate) use route::{LOCAL_TABLE, MAIN_TABLE};
 pub use rulechain::{Builtin, Chain, Family, Policy, RuleChain, Table, OWN_CHAIN_PREFIX};
 pub use tap::TapSettings;

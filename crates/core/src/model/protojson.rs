@@ -253,6 +253,21 @@ impl Normalizer {
                 let out = self.message(fields, canonical, at, obj)?;
                 (!out.is_empty()).then_some(Value::Object(out))
             }
+            Kind::Msgs(fields) => {
+                let list = value.as_array().ok_or_else(|| wrong("a list of objects"))?;
+                let mut out = Vec::with_capacity(list.len());
+                for (i, item) in list.iter().enumerate() {
+                    let at = format!("{at}[{i}]");
+                    let obj = item.as_object().ok_or_else(|| {
+                        ValidationError::new(
+                            &at,
+                            format!("invalid type: expected an object, found {item}"),
+                        )
+                    })?;
+                    out.push(Value::Object(self.message(fields, canonical, &at, obj)?));
+                }
+                (!out.is_empty()).then_some(Value::Array(out))
+            }
             Kind::Namespace => {
                 let obj = value.as_object().ok_or_else(|| wrong("an object"))?;
                 self.namespace(canonical, at, obj)?

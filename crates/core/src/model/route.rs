@@ -137,6 +137,45 @@ pub struct Route {
         skip_serializing_if = "crate::added_fields::is_default"
     )]
     pub mtu: Option<u32>,
+    /// The paths of a multipath (ECMP) route, two or more, in the order given; empty for a
+    /// route of one path (`outgoing_interface` and `gw_addr`). Every hop's interface must be
+    /// in the route's namespace; the route waits for each, as for its own.
+    #[serde(
+        default,
+        deserialize_with = "crate::added_fields::absent_in_version_1",
+        skip_serializing_if = "crate::added_fields::is_default"
+    )]
+    pub next_hops: Vec<NextHop>,
+}
+
+/// One path of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextHop {
+    /// Logical name of the interface item the path leaves through (the route's own when the
+    /// user left it out).
+    pub outgoing_interface: String,
+    pub gw_addr: Option<IpAddr>,
+    /// The path's share of the flows, 1 to 256 (the kernel keeps `weight - 1` in a byte).
+    pub weight: u16,
+}
+
+/// The most paths a route may have: the kernel has no small bound, but more than this is a
+/// mistake in the value rather than a network.
+const MAX_NEXT_HOPS: usize = 32;
+/// The largest weight of a path (`rtnh_hops` is a byte holding `weight - 1`).
+const MAX_WEIGHT: u32 = 256;
+
+impl Route {
+    /// The interface items the route leaves through: its own, then its hops' (each once).
+    pub fn interfaces(&self) -> Vec<&str> {
+        let mut out = vec![self.outgoing_interface.as_str()];
+        for h in &self.next_hops {
+            if !out.contains(&h.outgoing_interface.as_str()) {
+                out.push(&h.outgoing_interface);
+            }
+        }
+        out
+    }
 }
 
 impl wire::Route {
@@ -161,44 +200,31 @@ impl wire::Route {
                 ),
             ));
         }
-        let gw_addr = if self.gw_addr.is_empty() {
-            None
-        } else {
-            let gw: IpAddr = self.gw_addr.parse().map_err(|_| {
-                ValidationError::new(
-                    "gw_addr",
-                    format!("'{}' is not an IP address", self.gw_addr),
-                )
-            })?;
-            if gw.is_ipv4() != dst_network.addr().is_ipv4() {
-                return Err(ValidationError::new(
-                    "gw_addr",
-                    format!("gateway {gw} and destination {dst_network} are of different address families"),
-                ));
-            }
-            if gw.is_unspecified() || gw.is_multicast() {
-                return Err(ValidationError::new(
-                    "gw_addr",
-                    format!("'{gw}' is not a unicast address"),
-                ));
-            }
-            Some(gw)
-        };
+        let gw_addr = gateway("gw_addr", &self.gw_addr, dst_network)?;
+        let route_type = route_type(self.route_type);
+        let next_hops = next_hops(&self, dst_network, route_type)?;
+        if gw_addr.is_some() && !next_hops.is_empty() {
+            return Err(ValidationError::new(
+                "gw_addr",
+                "a route with next_hops gives each path's gateway in its hop; leave gw_addr out",
+            ));
+        }
+        let has_gateway = gw_addr.is_some() || next_hops.iter().any(|h| h.gw_addr.is_some());
         let scope = match self.scope.unwrap_or_default() {
-            // The kernel's default, as `ip route` picks it: a direct route is on-link.
-            S::Undefined if gw_addr.is_none() => RouteScope::Link,
+            // The kernel's default, as `ip route` picks it: a direct route of one path is
+            // on-link, a multipath one global.
+            S::Undefined if !has_gateway && next_hops.is_empty() => RouteScope::Link,
             S::Undefined | S::Global => RouteScope::Global,
             S::Site => RouteScope::Site,
             S::Link => RouteScope::Link,
             S::Host => RouteScope::Host,
         };
-        if gw_addr.is_some() && matches!(scope, RouteScope::Link | RouteScope::Host) {
+        if has_gateway && matches!(scope, RouteScope::Link | RouteScope::Host) {
             return Err(ValidationError::new(
                 "scope",
                 format!("a {scope:?}-scope route cannot have a gateway (gw_addr): its destination is on-link"),
             ));
         }
-        let route_type = route_type(self.route_type);
         let scope = scope_of_type(route_type, self.scope.unwrap_or_default(), scope)?;
         if route_type != RouteType::Unicast && gw_addr.is_some() {
             return Err(ValidationError::new(
@@ -218,8 +244,99 @@ impl wire::Route {
             route_type,
             src_addr,
             mtu,
+            next_hops,
         })
     }
+}
+
+/// A gateway as `field` gives it: empty for none, else a unicast address of the
+/// destination's family.
+fn gateway(field: &str, text: &str, dst: IpNet) -> Result<Option<IpAddr>, ValidationError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let gw: IpAddr = text
+        .parse()
+        .map_err(|_| ValidationError::new(field, format!("'{text}' is not an IP address")))?;
+    if gw.is_ipv4() != dst.addr().is_ipv4() {
+        return Err(ValidationError::new(
+            field,
+            format!("gateway {gw} and destination {dst} are of different address families"),
+        ));
+    }
+    if gw.is_unspecified() || gw.is_multicast() {
+        return Err(ValidationError::new(
+            field,
+            format!("'{gw}' is not a unicast address"),
+        ));
+    }
+    Ok(Some(gw))
+}
+
+/// The paths of a multipath route: two or more, each of them once (the kernel refuses an
+/// IPv6 path given twice with EEXIST and keeps an IPv4 one twice, which is a weight).
+fn next_hops(
+    r: &wire::Route,
+    dst: IpNet,
+    route_type: RouteType,
+) -> Result<Vec<NextHop>, ValidationError> {
+    match r.next_hops.len() {
+        0 => return Ok(Vec::new()),
+        1 => return Err(ValidationError::new(
+            "next_hops",
+            "a route of one path is a plain route: give its outgoing_interface and gw_addr instead",
+        )),
+        n if n > MAX_NEXT_HOPS => {
+            return Err(ValidationError::new(
+                "next_hops",
+                format!("{n} paths; a route may have at most {MAX_NEXT_HOPS}"),
+            ))
+        }
+        _ if route_type != RouteType::Unicast => {
+            return Err(ValidationError::new(
+                "next_hops",
+                format!("a {route_type:?} route has no paths: only a UNICAST one forwards"),
+            ))
+        }
+        _ => {}
+    }
+    let mut hops: Vec<NextHop> = Vec::with_capacity(r.next_hops.len());
+    for (i, h) in r.next_hops.iter().enumerate() {
+        let at = |field: &str| format!("next_hops[{i}].{field}");
+        let outgoing_interface = if h.outgoing_interface.is_empty() {
+            r.outgoing_interface.clone()
+        } else {
+            check_logical_name(&at("outgoing_interface"), &h.outgoing_interface)?;
+            h.outgoing_interface.clone()
+        };
+        let gw_addr = gateway(&at("gw_addr"), &h.gw_addr, dst)?;
+        let weight = match h.weight {
+            0 => 1,
+            w @ 1..=MAX_WEIGHT => w as u16,
+            w => {
+                return Err(ValidationError::new(
+                    at("weight"),
+                    format!("{w} is not a weight: it must be 1 to {MAX_WEIGHT}"),
+                ))
+            }
+        };
+        let hop = NextHop {
+            outgoing_interface,
+            gw_addr,
+            weight,
+        };
+        let same = |o: &NextHop| {
+            o.outgoing_interface == hop.outgoing_interface && o.gw_addr == hop.gw_addr
+        };
+        if let Some(j) = hops.iter().position(same) {
+            return Err(ValidationError::new(
+                format!("next_hops[{i}]"),
+                format!("the same path as next_hops[{j}]; give it once, with a larger weight"),
+            ));
+        }
+        hops.push(hop);
+    }
+    Ok(hops)
 }
 
 fn route_type(name: wire::RouteTypeName) -> RouteType {
@@ -341,6 +458,15 @@ impl From<&Route> for wire::Route {
             },
             src_addr: r.src_addr.map(|s| s.to_string()).unwrap_or_default(),
             mtu: r.mtu.unwrap_or(0),
+            next_hops: r
+                .next_hops
+                .iter()
+                .map(|h| wire::NextHop {
+                    outgoing_interface: h.outgoing_interface.clone(),
+                    gw_addr: h.gw_addr.map(|g| g.to_string()).unwrap_or_default(),
+                    weight: u32::from(h.weight),
+                })
+                .collect(),
         }
     }
 }

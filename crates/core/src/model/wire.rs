@@ -224,6 +224,20 @@ pub struct Route {
     pub src_addr: String,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mtu: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_hops: Vec<NextHop>,
+}
+
+/// One path of a multipath (ECMP) route: nsagent's extension.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHop {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outgoing_interface: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gw_addr: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight: u32,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -77,6 +77,7 @@ fn route(dev: &str, dst: &str, gw: Option<&str>) -> RouteSpec {
         kind: Default::default(),
         src: None,
         mtu: None,
+        hops: Vec::new(),
     }
 }
 

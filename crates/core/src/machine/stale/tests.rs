@@ -22,6 +22,7 @@ fn del_route(dev: &str) -> Op {
             kind: Default::default(),
             src: None,
             mtu: None,
+            hops: Vec::new(),
         },
     }
 }

@@ -11,6 +11,9 @@ pub(super) enum Kind {
     Strings,
     Enum(&'static [(&'static str, i64)]),
     Msg(&'static [Field]),
+    /// A repeated message: each element is kept (an all-zero one as `{}`), so that an error
+    /// names the element by the index the user gave it.
+    Msgs(&'static [Field]),
     /// `NetNamespace`, or v1's union: the two are told apart by their fields.
     Namespace,
 }
@@ -170,6 +173,13 @@ pub(super) const ROUTE: &[Field] = &[
     f("type", Kind::Enum(ROUTE_TYPE)),
     f("src_addr", Kind::Str),
     f("mtu", Kind::U32),
+    f("next_hops", Kind::Msgs(NEXT_HOP)),
+];
+
+pub(super) const NEXT_HOP: &[Field] = &[
+    f("outgoing_interface", Kind::Str),
+    f("gw_addr", Kind::Str),
+    f("weight", Kind::U32),
 ];
 
 pub(super) const FDB: &[Field] = &[
