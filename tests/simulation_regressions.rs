@@ -5323,3 +5323,102 @@ fn shrunk_seed_137_tap_fetched_into_a_namespace_then_wanted_home_goes_back() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from swarm seed 47's 619 steps to 8 (ecmp on): a
+/// multipath route made a route of one path while a command on the dropped path's link was
+/// in flight waited for that link, and nothing woke it, as the route no longer named that
+/// interface; the kernel kept the multipath route.
+#[test]
+fn shrunk_seed_47_a_multipath_route_made_one_path_while_a_dropped_paths_link_was_busy() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 47,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::HeldResults,
+            Feature::Routes,
+            Feature::Loopback,
+            Feature::NamedVanishes,
+            Feature::Renames,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::RouteTables,
+            Feature::Ecmp,
+        ]),
+        setup_dice: vec![1, 31],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.209.0.0/24/d1/table/201".into(),
+                    value: json!({"dst_network":"10.209.0.0/24","next_hops":[{"weight":3},{"gw_addr":"10.8.0.253","outgoing_interface":"d0","weight":4}],"outgoing_interface":"d1","table":201}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d1".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d1","type":"DUMMY"}),
+                },
+                &[20],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"enabled":true,"ip_addresses":["10.8.0.1/24"],"name":"d0","type":"DUMMY"}),
+                },
+                &[0],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.105.0.0/16/v5".into(),
+                    value: json!({"dst_network":"10.105.0.0/16","outgoing_interface":"v5"}),
+                },
+                &[6],
+                false,
+            ),
+            Step::new(Action::Nothing, &[13], false),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 2,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[97],
+                true,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.209.0.0/24/d1/table/201".into(),
+                    value: json!({"dst_network":"10.209.0.0/24","outgoing_interface":"d1","table":201}),
+                },
+                &[71],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

@@ -137,6 +137,12 @@ impl Core {
                 ids.push(pid);
             }
         }
+        // And what is on its link by belief only: a multipath route that no longer wants a
+        // path through it waited for its command too (`reconcile`).
+        if let Actual::Link(l) = &slot.actual {
+            let on = self.ix.on_link.get(&(l.ns.clone(), l.name.clone()));
+            ids.extend(on.into_iter().flatten().copied());
+        }
         for other in ids.drain(..) {
             if self.slot(other).state != ItemState::Applied {
                 self.mark_dirty(other);
