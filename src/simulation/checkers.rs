@@ -35,20 +35,35 @@ impl World {
             .collect()
     }
 
-    /// Why a route command for interface `i` is not justified, if it is not.
-    fn route_justified(&self, ns: &Netns, route: &RouteSpec, i: &Interface) -> Result<(), String> {
+    /// The desired route item of `interface` a kernel route is: the one naming its table, or
+    /// the one naming none.
+    fn route_item(&self, route: &RouteSpec, interface: &str) -> Option<&nsagent_core::Route> {
         let key = |table| ItemKey::Route {
             dst: route.dst,
-            interface: i.name.clone(),
+            interface: interface.to_string(),
             table,
         };
-        let named = key(Some(route.table.unwrap_or(254)));
-        let Some(Item::Route(r)) = self
+        match self
             .desired
-            .get(&named)
+            .get(&key(Some(route.table.unwrap_or(254))))
             .or_else(|| self.desired.get(&key(None)))
-        else {
-            return Err(format!("{} is not desired", key(None)));
+        {
+            Some(Item::Route(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Why a route command for interface `i` is not justified, if it is not.
+    fn route_justified(&self, ns: &Netns, route: &RouteSpec, i: &Interface) -> Result<(), String> {
+        let Some(r) = self.route_item(route, &i.name) else {
+            return Err(format!(
+                "{} is not desired",
+                ItemKey::Route {
+                    dst: route.dst,
+                    interface: i.name.clone(),
+                    table: None
+                }
+            ));
         };
         if !i.enabled.unwrap_or(false) {
             return Err(format!("interface {} is disabled", i.name));
@@ -79,17 +94,7 @@ impl World {
         let mut why = format!("no route item wants {}", route.dst);
         for dev in route.devs() {
             for i in self.interfaces_named(ns, dev) {
-                let key = |table| ItemKey::Route {
-                    dst: route.dst,
-                    interface: i.name.clone(),
-                    table,
-                };
-                let named = key(Some(route.table.unwrap_or(254)));
-                let Some(Item::Route(r)) = self
-                    .desired
-                    .get(&named)
-                    .or_else(|| self.desired.get(&key(None)))
-                else {
+                let Some(r) = self.route_item(route, &i.name) else {
                     continue;
                 };
                 match self.paths_hold(r) {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use nsagent_core::{errno, Backend, Hop, LinkChange, Netns, Op, RouteScope, RouteSpec, RouteType};
+use nsagent_core::{errno, Hop, LinkChange, Netns, Op, RouteScope, RouteSpec, RouteType};
 use nsagent_netlink::NetlinkBackend;
 use nsagent_sim::SimKernel;
 
@@ -33,20 +33,6 @@ fn multipath(dst: &str, hops: Vec<Hop>) -> RouteSpec {
     }
 }
 
-fn add(ns: &Netns, route: RouteSpec) -> Op {
-    Op::AddRoute {
-        ns: ns.clone(),
-        route,
-    }
-}
-
-fn del(ns: &Netns, route: RouteSpec) -> Op {
-    Op::DelRoute {
-        ns: ns.clone(),
-        route,
-    }
-}
-
 fn up(ns: &Netns, link: &str, up: bool) -> Op {
     Op::SetLink {
         ns: ns.clone(),
@@ -56,19 +42,6 @@ fn up(ns: &Netns, link: &str, up: bool) -> Op {
             ..LinkChange::default()
         },
     }
-}
-
-/// Both kernels' routes, each in one canonical text.
-fn routes(b: &mut dyn Backend, ns: &Netns) -> Vec<String> {
-    let seen = b.observe(std::slice::from_ref(ns)).expect("observe");
-    let mut out: Vec<String> = seen
-        .namespaces
-        .iter()
-        .flat_map(|n| n.routes.iter())
-        .map(|r| format!("{r:?}"))
-        .collect();
-    out.sort();
-    out
 }
 
 /// Two veth pairs in one namespace, `ea` and `eb` up with an address of each family.
@@ -142,33 +115,33 @@ fn multipath_routes_are_made_refused_and_removed_alike_in_the_sim_and_the_kernel
         vec![hop("ea", "10.1.0.2", 1), hop("nope0", "10.2.0.2", 1)],
     );
     let ops = vec![
-        (add(&n, v4()), None),
-        (add(&n, reweighted.clone()), None),
-        (add(&n, unreachable_v4), Some(errno::ENETUNREACH)),
-        (add(&n, v6()), None),
-        (add(&n, twice_v6), Some(errno::EEXIST)),
-        (add(&n, unreachable_v6), Some(errno::EHOSTUNREACH)),
-        (add(&n, missing_link), Some(errno::ENODEV)),
+        (add_route(&n, v4()), None),
+        (add_route(&n, reweighted.clone()), None),
+        (add_route(&n, unreachable_v4), Some(errno::ENETUNREACH)),
+        (add_route(&n, v6()), None),
+        (add_route(&n, twice_v6), Some(errno::EEXIST)),
+        (add_route(&n, unreachable_v6), Some(errno::EHOSTUNREACH)),
+        (add_route(&n, missing_link), Some(errno::ENODEV)),
     ];
     differences.extend(alike(&mut sim, &mut real, &ops));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
-    let seen = routes(&mut real, &n);
-    assert_eq!(routes(&mut sim, &n), seen);
+    let seen = routes_seen(&mut real, &n);
+    assert_eq!(routes_seen(&mut sim, &n), seen);
     for want in ["weight: 2", "weight: 256", "2001:db8:2::2"] {
         assert!(seen.iter().any(|r| r.contains(want)), "{want}: {seen:#?}");
     }
     // Removed by all its paths; a second removal finds nothing.
     let ops = vec![
-        (del(&n, reweighted), None),
-        (del(&n, v4()), Some(errno::ESRCH)),
-        (add(&n, v4()), None),
+        (del_route(&n, reweighted), None),
+        (del_route(&n, v4()), Some(errno::ESRCH)),
+        (add_route(&n, v4()), None),
         // A path's link down: the route stays while the other path's is up.
         (up(&n, "ea", false), None),
     ];
     differences.extend(alike(&mut sim, &mut real, &ops));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
-    let down = routes(&mut real, &n);
-    assert_eq!(routes(&mut sim, &n), down);
+    let down = routes_seen(&mut real, &n);
+    assert_eq!(routes_seen(&mut sim, &n), down);
     assert!(down.iter().any(|r| r.contains("10.9.0.0/24")), "{down:#?}");
     assert!(
         down.iter().any(|r| r.contains("2001:db8:9::/64")),
@@ -188,8 +161,8 @@ fn multipath_routes_are_made_refused_and_removed_alike_in_the_sim_and_the_kernel
     ];
     differences.extend(alike(&mut sim, &mut real, &ops));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
-    let gone = routes(&mut real, &n);
-    assert_eq!(routes(&mut sim, &n), gone);
+    let gone = routes_seen(&mut real, &n);
+    assert_eq!(routes_seen(&mut sim, &n), gone);
     assert!(!gone.iter().any(|r| r.contains("10.9.0.0/24")), "{gone:#?}");
     let left = gone
         .iter()

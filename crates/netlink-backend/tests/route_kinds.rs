@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use nsagent_core::{errno, Backend, LinkChange, Netns, Op, RouteScope, RouteSpec, RouteType};
+use nsagent_core::{errno, LinkChange, Op, RouteScope, RouteSpec, RouteType};
 use nsagent_netlink::NetlinkBackend;
 use nsagent_sim::SimKernel;
 
@@ -35,33 +35,6 @@ fn dropping(kind: RouteType, dst: &str) -> RouteSpec {
         scope: RouteScope::Global,
         ..route("", dst)
     }
-}
-
-fn add(ns: &Netns, route: RouteSpec) -> Op {
-    Op::AddRoute {
-        ns: ns.clone(),
-        route,
-    }
-}
-
-fn del(ns: &Netns, route: RouteSpec) -> Op {
-    Op::DelRoute {
-        ns: ns.clone(),
-        route,
-    }
-}
-
-/// Both kernels' routes, in one canonical text each.
-fn routes(b: &mut dyn Backend, ns: &Netns) -> Vec<String> {
-    let seen = b.observe(std::slice::from_ref(ns)).expect("observe");
-    let mut out: Vec<String> = seen
-        .namespaces
-        .iter()
-        .flat_map(|n| n.routes.iter())
-        .map(|r| format!("{r:?}"))
-        .collect();
-    out.sort();
-    out
 }
 
 fn setup(ns: &TestNs) -> Vec<(Op, Option<i32>)> {
@@ -111,21 +84,24 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
     };
     let ops = vec![
         // One destination in main and in a table of its own.
-        (add(&n, route("ra", "10.9.0.0/24")), None),
-        (add(&n, in_table(100)), None),
-        (add(&n, in_table(100_000)), None),
+        (add_route(&n, route("ra", "10.9.0.0/24")), None),
+        (add_route(&n, in_table(100)), None),
+        (add_route(&n, in_table(100_000)), None),
         // Dropping types: no device, no gateway.
         (
-            add(&n, dropping(RouteType::Blackhole, "10.66.0.0/16")),
+            add_route(&n, dropping(RouteType::Blackhole, "10.66.0.0/16")),
             None,
         ),
         (
-            add(&n, dropping(RouteType::Unreachable, "10.67.0.0/16")),
+            add_route(&n, dropping(RouteType::Unreachable, "10.67.0.0/16")),
             None,
         ),
-        (add(&n, dropping(RouteType::Prohibit, "fd66::/48")), None),
         (
-            add(
+            add_route(&n, dropping(RouteType::Prohibit, "fd66::/48")),
+            None,
+        ),
+        (
+            add_route(
                 &n,
                 RouteSpec {
                     table: Some(100),
@@ -135,7 +111,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             None,
         ),
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     dev: "ra".into(),
@@ -145,7 +121,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             Some(errno::EINVAL),
         ),
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     gw: Some("10.1.0.9".parse().unwrap()),
@@ -156,7 +132,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
         ),
         // A local route in the local table.
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     kind: RouteType::Local,
@@ -169,7 +145,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
         ),
         // Preferred sources: the link's own, another link's, none of the namespace's.
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     src: Some("10.1.0.5".parse().unwrap()),
@@ -180,7 +156,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
         ),
         // Another table's route with that source, which goes with the address too.
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     src: Some("10.1.0.5".parse().unwrap()),
@@ -191,7 +167,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             None,
         ),
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     src: Some("10.2.0.1".parse().unwrap()),
@@ -201,7 +177,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             None,
         ),
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     src: Some("10.3.0.1".parse().unwrap()),
@@ -212,7 +188,7 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
         ),
         // A path MTU.
         (
-            add(
+            add_route(
                 &n,
                 RouteSpec {
                     mtu: Some(1400),
@@ -222,21 +198,21 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             None,
         ),
         // Deleted by table and by type: the wrong table or type matches nothing.
-        (del(&n, in_table(101)), Some(errno::ESRCH)),
-        (del(&n, in_table(100_000)), None),
+        (del_route(&n, in_table(101)), Some(errno::ESRCH)),
+        (del_route(&n, in_table(100_000)), None),
         (
-            del(&n, dropping(RouteType::Prohibit, "10.67.0.0/16")),
+            del_route(&n, dropping(RouteType::Prohibit, "10.67.0.0/16")),
             Some(errno::ESRCH),
         ),
         (
-            del(&n, dropping(RouteType::Unreachable, "10.67.0.0/16")),
+            del_route(&n, dropping(RouteType::Unreachable, "10.67.0.0/16")),
             None,
         ),
     ];
     differences.extend(alike(&mut sim, &mut real, &ops));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
-    assert_eq!(routes(&mut sim, &n), routes(&mut real, &n));
-    let seen = routes(&mut real, &n);
+    assert_eq!(routes_seen(&mut sim, &n), routes_seen(&mut real, &n));
+    let seen = routes_seen(&mut real, &n);
     for want in [
         "table: Some(100)",
         "kind: Blackhole",
@@ -271,8 +247,8 @@ fn tables_types_sources_and_mtus_are_made_and_refused_alike_in_the_sim_and_the_k
             ),
         ],
     ));
-    let after_sim = routes(&mut sim, &n);
-    assert_eq!(after_sim, routes(&mut real, &n));
+    let after_sim = routes_seen(&mut sim, &n);
+    assert_eq!(after_sim, routes_seen(&mut real, &n));
     assert!(!after_sim.iter().any(|r| r.contains("10.20.0.0/24")));
     assert!(!after_sim.iter().any(|r| r.contains("10.23.0.0/24")));
     assert!(after_sim.iter().any(|r| r.contains("kind: Blackhole")));

@@ -1551,18 +1551,7 @@ impl SimKernel {
             check_preferred_source(namespace, src)?;
         }
         let spec = one_path(namespace, route)?;
-        let key = RouteKey {
-            dst: spec.dst,
-            metric: spec.metric,
-            table: spec.table,
-        };
-        self.namespace_mut(ns)?.routes.put(
-            key,
-            StoredRoute {
-                spec,
-                protocol: ROUTE_PROTOCOL,
-            },
-        );
+        self.namespace_mut(ns)?.routes.put_agent(spec);
         Ok(())
     }
 

@@ -16,10 +16,10 @@
 //!   link is up (the kernel marks that path dead).
 
 use nsagent_core::errno::{EEXIST, EINVAL, ESRCH};
-use nsagent_core::{Netns, RouteScope, RouteSpec, ROUTE_PROTOCOL};
+use nsagent_core::{Netns, RouteSpec};
 
-use crate::kernel::{one_path, refuse, Outcome, SimKernel, IPV6_DEFAULT_METRIC};
-use crate::namespace::{masked, RouteKey, StoredRoute};
+use crate::kernel::{one_path, refuse, Outcome, SimKernel};
+use crate::namespace::{as_stored, masked};
 
 impl SimKernel {
     pub(crate) fn put_multipath_route(&mut self, ns: &Netns, route: &RouteSpec) -> Outcome {
@@ -49,28 +49,10 @@ impl SimKernel {
                 return Err(refuse(EEXIST, format!("path via {} given twice", hop.dev)));
             }
         }
-        let mut spec = route.clone();
+        let mut spec = as_stored(route.clone());
         spec.dev = String::new();
         spec.gw = None;
-        spec.dst = masked(route.dst);
-        if spec.dst.addr().is_ipv6() {
-            spec.scope = RouteScope::Global;
-            if spec.metric == 0 {
-                spec.metric = IPV6_DEFAULT_METRIC;
-            }
-        }
-        let key = RouteKey {
-            dst: spec.dst,
-            metric: spec.metric,
-            table: spec.table,
-        };
-        self.namespace_mut(ns)?.routes.put(
-            key,
-            StoredRoute {
-                spec,
-                protocol: ROUTE_PROTOCOL,
-            },
-        );
+        self.namespace_mut(ns)?.routes.put_agent(spec);
         Ok(())
     }
 

@@ -162,6 +162,22 @@ impl RouteTable {
         }
     }
 
+    /// Inserts or replaces a route of the agent's protocol, keyed by its own fields.
+    pub(crate) fn put_agent(&mut self, spec: RouteSpec) {
+        let key = RouteKey {
+            dst: spec.dst,
+            metric: spec.metric,
+            table: spec.table,
+        };
+        self.put(
+            key,
+            StoredRoute {
+                spec,
+                protocol: nsagent_core::ROUTE_PROTOCOL,
+            },
+        );
+    }
+
     pub(crate) fn remove(&mut self, key: &RouteKey) -> Option<StoredRoute> {
         let old = self.by_key.remove(key)?;
         self.unindex(&old.spec, key);
@@ -485,6 +501,19 @@ impl Namespace {
         );
         self.neighbours.remove_of_link(name, |ip| ip.is_ipv4());
     }
+}
+
+/// A route as the kernel stores it: the destination masked, and an IPv6 one global with metric
+/// 0 made 1024.
+pub(crate) fn as_stored(mut spec: RouteSpec) -> RouteSpec {
+    spec.dst = masked(spec.dst);
+    if spec.dst.addr().is_ipv6() {
+        spec.scope = nsagent_core::RouteScope::Global;
+        if spec.metric == 0 {
+            spec.metric = crate::kernel::IPV6_DEFAULT_METRIC;
+        }
+    }
+    spec
 }
 
 /// The host bits of an IPv4 destination are an error (EINVAL, "Invalid prefix for given prefix

@@ -15,10 +15,10 @@
 use std::net::IpAddr;
 
 use nsagent_core::errno::EINVAL;
-use nsagent_core::{Netns, RouteScope, RouteSpec, ROUTE_PROTOCOL};
+use nsagent_core::{Netns, RouteSpec};
 
-use crate::kernel::{refuse, Outcome, SimKernel, IPV6_DEFAULT_METRIC};
-use crate::namespace::{has_host_bits, masked, Namespace, RouteKey, StoredRoute};
+use crate::kernel::{refuse, Outcome, SimKernel};
+use crate::namespace::{as_stored, has_host_bits, Namespace};
 
 impl SimKernel {
     /// A blackhole, unreachable or prohibit route: a destination and a table, nothing else.
@@ -33,26 +33,7 @@ impl SimKernel {
         if route.dst.addr().is_ipv4() && has_host_bits(&route.dst) {
             return Err(refuse(EINVAL, format!("{} has host bits set", route.dst)));
         }
-        let mut spec = route.clone();
-        spec.dst = masked(route.dst);
-        if spec.dst.addr().is_ipv6() {
-            spec.scope = RouteScope::Global;
-            if spec.metric == 0 {
-                spec.metric = IPV6_DEFAULT_METRIC;
-            }
-        }
-        let key = RouteKey {
-            dst: spec.dst,
-            metric: spec.metric,
-            table: spec.table,
-        };
-        namespace.routes.put(
-            key,
-            StoredRoute {
-                spec,
-                protocol: ROUTE_PROTOCOL,
-            },
-        );
+        namespace.routes.put_agent(as_stored(route.clone()));
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 use std::process::Command as Process;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use nsagent_core::{Backend, BackendError, Command, CommandId, LinkSpec, Netns, NewLink, Op};
+use nsagent_core::{
+    Backend, BackendError, Command, CommandId, LinkSpec, Netns, NewLink, Op, RouteSpec,
+};
 use nsagent_netlink::NetlinkBackend;
 use serde_json::Value;
 
@@ -251,4 +253,32 @@ pub fn alike(
         }
     }
     differences
+}
+
+pub fn add_route(ns: &Netns, route: RouteSpec) -> Op {
+    Op::AddRoute {
+        ns: ns.clone(),
+        route,
+    }
+}
+
+pub fn del_route(ns: &Netns, route: RouteSpec) -> Op {
+    Op::DelRoute {
+        ns: ns.clone(),
+        route,
+    }
+}
+
+/// A backend's routes in `ns` (the agent's), each in one canonical text, sorted: the sim's and
+/// the kernel's compare as equal lists.
+pub fn routes_seen(b: &mut dyn Backend, ns: &Netns) -> Vec<String> {
+    let seen = b.observe(std::slice::from_ref(ns)).expect("observe");
+    let mut out: Vec<String> = seen
+        .namespaces
+        .iter()
+        .flat_map(|n| n.routes.iter())
+        .map(|r| format!("{r:?}"))
+        .collect();
+    out.sort();
+    out
 }
