@@ -114,9 +114,22 @@ fn multipath_routes_are_made_refused_and_removed_alike_in_the_sim_and_the_kernel
         "10.97.0.0/24",
         vec![hop("ea", "10.1.0.2", 1), hop("nope0", "10.2.0.2", 1)],
     );
+    // A path without a gateway (straight out of its link) beside one with.
+    let direct = multipath(
+        "10.98.0.0/24",
+        vec![
+            Hop {
+                dev: "ea".into(),
+                gw: None,
+                weight: 2,
+            },
+            hop("eb", "10.2.0.2", 1),
+        ],
+    );
     let ops = vec![
         (add_route(&n, v4()), None),
         (add_route(&n, reweighted.clone()), None),
+        (add_route(&n, direct), None),
         (add_route(&n, unreachable_v4), Some(errno::ENETUNREACH)),
         (add_route(&n, v6()), None),
         (add_route(&n, twice_v6), Some(errno::EEXIST)),
@@ -127,7 +140,7 @@ fn multipath_routes_are_made_refused_and_removed_alike_in_the_sim_and_the_kernel
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     let seen = routes_seen(&mut real, &n);
     assert_eq!(routes_seen(&mut sim, &n), seen);
-    for want in ["weight: 2", "weight: 256", "2001:db8:2::2"] {
+    for want in ["weight: 2", "weight: 256", "2001:db8:2::2", "10.98.0.0/24"] {
         assert!(seen.iter().any(|r| r.contains(want)), "{want}: {seen:#?}");
     }
     // Removed by all its paths; a second removal finds nothing.
