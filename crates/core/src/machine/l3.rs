@@ -18,6 +18,9 @@ use super::index::ids_in;
 use super::state::{Actual, ItemId, LinkActual, LinkRole, Owner, RouteActual};
 use super::Core;
 
+/// The links of a multipath route's paths, by their interface items.
+type HopLinks = Vec<(String, LinkActual)>;
+
 /// What a route, neighbour or FDB item wants in the kernel, on its interface's link.
 enum L3Target {
     Route(RouteSpec),
@@ -310,17 +313,16 @@ impl Core {
     /// The links of a multipath route's hops on interfaces other than its own, each usable and
     /// in the route's namespace, and whether all their items are applied. `Ok(None)`: one has
     /// a command in flight.
-    #[allow(clippy::type_complexity)]
     fn hop_links(
         &self,
         item: &Item,
         interface: &str,
         link: &LinkActual,
-    ) -> Result<Option<(Vec<(String, LinkActual)>, bool)>, PendingReason> {
+    ) -> Result<Option<(HopLinks, bool)>, PendingReason> {
         let Item::Route(r) = item else {
             return Ok(Some((Vec::new(), true)));
         };
-        let mut out: Vec<(String, LinkActual)> = Vec::new();
+        let mut out: HopLinks = Vec::new();
         let mut ready = true;
         for name in r.interfaces().into_iter().filter(|n| *n != interface) {
             let Some((hop_link, applied)) = self.usable_link(name)? else {
