@@ -5422,3 +5422,109 @@ fn shrunk_seed_47_a_multipath_route_made_one_path_while_a_dropped_paths_link_was
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from swarm seed 47's 760 steps to 9 (ecmp on): both
+/// paths' links of a multipath route went down one after the other; the kernel drops the route
+/// with the last, and the core, believing it there, asked to delete it (ESRCH).
+#[test]
+fn shrunk_seed_47_a_multipath_route_whose_every_paths_link_went_down_is_gone() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 47,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEbusy,
+            Feature::ErrnoEnobufs,
+            Feature::HeldResults,
+            Feature::Routes,
+            Feature::Loopback,
+            Feature::NamedVanishes,
+            Feature::Renames,
+            Feature::Mtu,
+            Feature::Mac,
+            Feature::Disabled,
+            Feature::Aliases,
+            Feature::Borrow,
+            Feature::Chains,
+            Feature::Vrf,
+            Feature::Tap,
+            Feature::RouteTables,
+            Feature::Ecmp,
+        ]),
+        setup_dice: vec![1, 31],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/10.108.0.0/16/d0".into(),
+                    value: json!({"dst_network":"10.108.0.0/16","next_hops":[{"gw_addr":"10.8.0.254","weight":3},{"gw_addr":"10.2.0.253","outgoing_interface":"v2","weight":1}],"outgoing_interface":"d0"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v3".into(),
+                    value: json!({"ip_addresses":["10.3.0.1/24"],"name":"v3","type":"VETH","veth":{"peer_if_name":"v2"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"enabled":true,"ip_addresses":["10.8.0.1/24"],"name":"d0","type":"DUMMY"}),
+                },
+                &[7],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                    value: json!({"enabled":true,"ip_addresses":["10.2.0.1/24"],"name":"v2","type":"VETH","veth":{"peer_if_name":"v3"}}),
+                },
+                &[1, 3],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v4".into(),
+                    value: json!({"ip_addresses":[],"name":"v4","type":"VETH","veth":{"peer_if_name":"v5"}}),
+                },
+                &[0, 13],
+                false,
+            ),
+            Step::new(Action::Advance { ms: 205 }, &[85], false),
+            Step::new(
+                Action::Fault {
+                    errno: 16,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/d0".into(),
+                    value: json!({"ip_addresses":[],"name":"d0","type":"DUMMY"}),
+                },
+                &[27],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v2".into(),
+                    value: json!({"ip_addresses":[],"name":"v2","type":"VETH","veth":{"peer_if_name":"v3"}}),
+                },
+                &[28],
+                true,
+            ),
+        ],
+        liveness_dice: vec![0, 1],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

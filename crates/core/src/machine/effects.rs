@@ -210,8 +210,9 @@ impl Core {
         for id in holders {
             let on_link = match &self.slot(id).actual {
                 Actual::Route(r) if !r.route.hops.is_empty() => {
-                    if routes && gone {
-                        self.path_link_gone(id, link);
+                    let family = ipv6.is_none_or(|v6| r.route.dst.addr().is_ipv6() == v6);
+                    if routes && family {
+                        self.path_link_lost(id, link, gone);
                     }
                     false
                 }

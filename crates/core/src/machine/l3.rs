@@ -359,16 +359,33 @@ impl Core {
         }
     }
 
-    /// A link a multipath route has a path through went: what the kernel keeps of the route
-    /// (`RouteSpec::without_link`) is what the core believes of it.
-    pub(super) fn path_link_gone(&mut self, id: ItemId, link: &str) {
+    /// A link a multipath route has a path through went (`gone`), or went down or lost its
+    /// addresses: what the kernel keeps of the route is what the core believes of it. A link
+    /// gone is `RouteSpec::without_link`; otherwise the path is dead, and the kernel drops
+    /// the route once no other path's link is up (as the sim does, `sim/src/multipath.rs`).
+    pub(super) fn path_link_lost(&mut self, id: ItemId, link: &str, gone: bool) {
         let Actual::Route(r) = &self.slot(id).actual else {
             return;
         };
         if !r.route.uses(link) {
             return;
         }
-        let left = r.route.without_link(link).map(|route| RouteActual {
+        let left = if gone {
+            r.route.without_link(link)
+        } else {
+            let alive = |dev: &str| {
+                let owner = self.ix.link_owner.get(&(r.ns.clone(), dev.to_string()));
+                owner.is_some_and(
+                    |o| matches!(&self.slot(*o).actual, Actual::Link(l) if l.name == dev && l.up),
+                )
+            };
+            let other_up = r.route.hops.iter().any(|h| h.dev != link && alive(&h.dev));
+            if other_up {
+                return;
+            }
+            None
+        };
+        let left = left.map(|route| RouteActual {
             ns: r.ns.clone(),
             route,
         });
