@@ -284,3 +284,27 @@ fn a_multipath_route_reads_back_as_it_was_written() {
     // A path that leaves the interface out takes the route's.
     assert_eq!(back["next_hops"][0]["outgoing_interface"], "d1");
 }
+
+#[test]
+fn a_multipath_route_whose_every_paths_link_goes_down_is_not_deleted_again() {
+    let mut d = Harness::new();
+    two_dummies(&mut d);
+    d.put(KEY, ecmp(1, 1));
+    d.settle();
+    // Both interfaces disabled together: their links go down, and the kernel drops the route
+    // with the second; the core asks nothing more of it.
+    for (name, addrs) in [
+        ("d1", ["10.1.0.1/24", "fd01::1/64"]),
+        ("d2", ["10.2.0.1/24", "fd02::1/64"]),
+    ] {
+        let (k, mut v) = dummy(name, &addrs);
+        v["enabled"] = json!(false);
+        d.put(&k, v);
+    }
+    let ops = d.settle();
+    assert!(
+        ops.iter().all(|o| !matches!(o, Op::DelRoute { .. })),
+        "{ops:?}"
+    );
+    assert_eq!(reasons(&d.state(KEY)), vec!["interface 'd1' is disabled"]);
+}
