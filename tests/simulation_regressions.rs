@@ -5528,3 +5528,96 @@ fn shrunk_seed_47_a_multipath_route_whose_every_paths_link_went_down_is_gone() {
     };
     replay(&recording).unwrap_or_else(|v| panic!("{v}"));
 }
+
+/// Shrunk by the simulation's shrinker from swarm seed 145's 756 steps to 6 (no ecmp; found
+/// by the first swarm run at 1,000 steps): a route's new gateway was reachable only through an
+/// address its interface no longer wants, whose removal had failed; the core replaced the
+/// route through it.
+#[test]
+fn shrunk_seed_145_a_gateway_reached_only_through_an_address_being_removed_is_unreachable() {
+    #[allow(unused_imports)]
+    use nsagent::core::Netns;
+    #[allow(unused_imports)]
+    use nsagent::simulation::{replay, Action, Feature, Features, Recording, Step};
+    #[allow(unused_imports)]
+    use serde_json::json;
+    let recording = Recording {
+        seed: 145,
+        live_rename: true,
+        features: Features::from_list(&[
+            Feature::ErrnoEagain,
+            Feature::ErrnoEnomem,
+            Feature::Reobserves,
+            Feature::RestartsFromSnapshot,
+            Feature::RestartsWithStateLost,
+            Feature::Routes,
+            Feature::Arp,
+            Feature::Deletes,
+            Feature::NamedVanishes,
+            Feature::Renames,
+            Feature::OddPeers,
+            Feature::Mtu,
+            Feature::Ipv6,
+            Feature::Borrow,
+            Feature::Offload,
+            Feature::Tap,
+            Feature::Bridge,
+            Feature::PlainTap,
+            Feature::Vxlan,
+            Feature::RouteTables,
+        ]),
+        setup_dice: vec![1],
+        steps: vec![
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"enabled":true,"ip_addresses":["fd00:1::1/64"],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/fd99:1::/48/v1".into(),
+                    value: json!({"dst_network":"fd99:1::/48","metric":10,"outgoing_interface":"v1"}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v0".into(),
+                    value: json!({"ip_addresses":[],"name":"v0","type":"VETH","veth":{"peer_if_name":"v1"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Fault {
+                    errno: 12,
+                    count: 3,
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/interfaces/v2/interface/v1".into(),
+                    value: json!({"enabled":true,"ip_addresses":[],"name":"v1","type":"VETH","veth":{"peer_if_name":"v0"}}),
+                },
+                &[],
+                false,
+            ),
+            Step::new(
+                Action::Put {
+                    key: "config/linux/l3/v2/route/fd99:1::/48/v1".into(),
+                    value: json!({"dst_network":"fd99:1::/48","gw_addr":"fd00:1::fe","metric":10,"outgoing_interface":"v1"}),
+                },
+                &[],
+                false,
+            ),
+        ],
+        liveness_dice: vec![],
+    };
+    replay(&recording).unwrap_or_else(|v| panic!("{v}"));
+}

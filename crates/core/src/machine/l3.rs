@@ -286,7 +286,16 @@ impl Core {
                 address: address.to_string(),
             });
         }
-        Ok(Some((l.clone(), iface.state == ItemState::Applied)))
+        // An address the interface no longer wants is on its way out (its removal may be
+        // failing and retried): a gateway or source it would reach is not to be relied on.
+        let mut usable = l.clone();
+        if !desired.link_only {
+            let kept = self.s.borrows.kept(&l.ns, &l.name);
+            usable
+                .addresses
+                .retain(|a| desired.ip_addresses.contains(a) || kept.contains(a));
+        }
+        Ok(Some((usable, iface.state == ItemState::Applied)))
     }
 
     /// Whether the interface's link may change under its routes and neighbours any moment: while
